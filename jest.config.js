@@ -1,0 +1,17 @@
+// Jest runs TypeScript through swc as native ESM; the Temporal dev server is started once per run.
+/** @type {import('jest').Config} */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } },
+    ],
+  },
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  globalSetup: '<rootDir>/test/harness/globalSetup.mjs',
+  globalTeardown: '<rootDir>/test/harness/globalTeardown.mjs',
+  testTimeout: 120_000,
+};

@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { freePort } from '../net/freePort.js';
+import { ensureTools } from '../tools.js';
+
+export interface DevServerOptions {
+  /** Where the SQLite file and the server log go; a restart on the same dir keeps all history. */
+  dataDir: string;
+  /** Custom search attributes to register, name -> type (Keyword, Text, Int, ...). */
+  searchAttributes: Readonly<Record<string, string>>;
+  /** Serve the Web UI (the demo) or not (tests). */
+  ui?: boolean;
+  port?: number;
+  uiPort?: number;
+  namespace?: string;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  namespace: string;
+  pid: number;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 90_000;
+
+async function waitForFrontend(address: string, namespace: string, child: ChildProcess, logFile: string) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`temporal server start-dev exited with code ${child.exitCode}; see ${logFile}`);
+    }
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2000 });
+      try {
+        // Answering for the namespace means the frontend and the history service are both up.
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  throw new Error(
+    `the Temporal dev server at ${address} was not ready in ${READY_TIMEOUT_MS / 1000}s: ${String(lastError)}; see ${logFile}`,
+  );
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers. */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const { temporal } = await ensureTools('temporal');
+  await mkdir(options.dataDir, { recursive: true });
+  const namespace = options.namespace ?? 'default';
+  const port = options.port ?? (await freePort());
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--http-port',
+    String(await freePort()),
+    '--metrics-port',
+    String(await freePort()),
+    '--db-filename',
+    join(options.dataDir, 'temporal.db'),
+    '--log-level',
+    'warn',
+  ];
+  if (namespace !== 'default') args.push('--namespace', namespace);
+  const uiPort = options.ui ? (options.uiPort ?? (await freePort())) : undefined;
+  if (uiPort === undefined) args.push('--headless');
+  else args.push('--ui-ip', '127.0.0.1', '--ui-port', String(uiPort));
+  for (const [name, type] of Object.entries(options.searchAttributes))
+    args.push('--search-attribute', `${name}=${type}`);
+
+  const logFile = join(options.dataDir, 'temporal-server.log');
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const address = `127.0.0.1:${port}`;
+  try {
+    await waitForFrontend(address, namespace, child, logFile);
+  } catch (error) {
+    await stopProcess(child);
+    throw error;
+  }
+  return {
+    address,
+    namespace,
+    pid: child.pid ?? -1,
+    logFile,
+    ...(uiPort !== undefined ? { uiUrl: `http://127.0.0.1:${uiPort}` } : {}),
+    stop: async () => {
+      await stopProcess(child);
+      log.end();
+    },
+  };
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The one test command (README, CI): installs what it needs, then formatting, lint, type check and
+# every jest suite against a real Temporal dev server. Extra arguments go to jest (e.g. a path).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+step "tools (built once into .tools/)"
+bash scripts/ensure-tools.sh
+
+step "format (prettier --check)"
+npx --no-install prettier --check --log-level warn .
+
+step "lint (eslint)"
+npx --no-install eslint .
+
+step "type check (tsc)"
+npx --no-install tsc --noEmit -p tsconfig.json
+
+step "tests (jest)"
+results=.tools/jest-results.json
+status=0
+npm run --silent test:jest -- --json --outputFile="$results" "$@" || status=$?
+# One plain closing line, the same whatever the reporter printed above it.
+node -e '
+  const r = require(process.argv[1]);
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$PWD/$results" || true
+exit "$status"

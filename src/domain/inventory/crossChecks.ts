@@ -1,0 +1,141 @@
+import type { z } from 'zod';
+import type { Inventory } from './schema.js';
+
+type Ctx = z.RefinementCtx<Inventory>;
+
+function ipToNumber(ip: string): number {
+  return ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+function inNetwork(ip: string, cidr: string): boolean {
+  const [base = '', bitsText = '32'] = cidr.split('/');
+  const bits = Number(bitsText);
+  const size = 2 ** (32 - bits);
+  const start = Math.floor(ipToNumber(base) / size) * size;
+  const value = ipToNumber(ip);
+  return value >= start && value < start + size;
+}
+
+function reportDuplicates<T>(
+  ctx: Ctx,
+  items: readonly T[],
+  key: (item: T) => string | undefined,
+  field: string,
+  what: string,
+) {
+  const seen = new Map<string, number>();
+  items.forEach((item, index) => {
+    const value = key(item);
+    if (value === undefined) return;
+    const first = seen.get(value);
+    if (first === undefined) seen.set(value, index);
+    else
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodes', index, field],
+        message: `${what} "${value}" is also used by nodes[${first}]`,
+      });
+  });
+}
+
+/** Checks that span fields: names and addresses unique, references resolvable, checks that fit the cluster. */
+export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
+  const { nodes, proxmox, terraform, cluster, policy, images } = inventory;
+  const hostNames = new Set(proxmox.hosts.map((host) => host.name));
+  const hostList = [...hostNames].join(', ');
+
+  reportDuplicates(ctx, nodes, (node) => node.name, 'name', 'node name');
+  reportDuplicates(ctx, nodes, (node) => node.ip, 'ip', 'IP address');
+  reportDuplicates(ctx, nodes, (node) => node.terraformAddress, 'terraformAddress', 'Terraform address');
+
+  if (!nodes.some((node) => node.role === 'controlplane')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['nodes'],
+      message: 'a cluster needs at least one controlplane node',
+    });
+  }
+  if (nodes.some((node) => node.role === 'worker') && !images.schematics.worker) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['images', 'schematics', 'worker'],
+      message: 'required: the cluster has worker nodes',
+    });
+  }
+
+  nodes.forEach((node, index) => {
+    if (!hostNames.has(node.proxmoxHost)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodes', index, 'proxmoxHost'],
+        message: `"${node.proxmoxHost}" is not one of proxmox.hosts (${hostList})`,
+      });
+    }
+    if (cluster.network && !inNetwork(node.ip, cluster.network)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodes', index, 'ip'],
+        message: `${node.ip} is outside cluster.network ${cluster.network}`,
+      });
+    }
+    if (terraform && !node.terraformAddress) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodes', index, 'terraformAddress'],
+        message: 'required when the inventory has a terraform section, e.g. module.nodes["<node>"]',
+      });
+    }
+    const nicNames = new Set<string>();
+    node.nics.forEach((nic, nicIndex) => {
+      if (nicNames.has(nic.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['nodes', index, 'nics', nicIndex, 'name'],
+          message: `NIC "${nic.name}" is listed twice`,
+        });
+      }
+      nicNames.add(nic.name);
+    });
+  });
+
+  terraform?.templates.forEach((template, index) => {
+    if (!hostNames.has(template.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['terraform', 'templates', index, 'host'],
+        message: `"${template.host}" is not one of proxmox.hosts (${hostList})`,
+      });
+    }
+  });
+
+  const checks = new Set(policy.healthChecks);
+  const healthCheckIndex = (name: string) => policy.healthChecks.findIndex((check) => check === name);
+  if (checks.has('flux') && cluster.gitops !== 'flux') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['policy', 'healthChecks', healthCheckIndex('flux')],
+      message: `the flux check needs cluster.gitops: flux (it is ${cluster.gitops})`,
+    });
+  }
+  if (checks.has('argocd') && cluster.gitops !== 'argocd') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['policy', 'healthChecks', healthCheckIndex('argocd')],
+      message: `the argocd check needs cluster.gitops: argocd (it is ${cluster.gitops})`,
+    });
+  }
+  if (checks.has('ceph') && cluster.storage === 'none') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['policy', 'healthChecks', healthCheckIndex('ceph')],
+      message: 'the ceph check needs cluster.storage: rook-ceph or external-ceph',
+    });
+  }
+  if (checks.has('gpu') && !nodes.some((node) => node.gpu)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['policy', 'healthChecks', healthCheckIndex('gpu')],
+      message: 'the gpu check needs at least one node with a gpu section',
+    });
+  }
+}

@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { durationField } from './duration.js';
+
+const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+  error: 'expected a DNS label: lower-case letters, digits and -',
+});
+
+const strategy = z.enum(['pets', 'cattle'], { error: 'expected "pets" or "cattle"' });
+
+const vlanError = 'expected a VLAN id from 1 to 4094, or "native" for an untagged NIC';
+
+export const nicSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9.]*$/, { error: 'expected an interface name such as eth0' }),
+    vlan: z.union(
+      [
+        z.literal('native'),
+        z.number().int({ error: vlanError }).min(1, { error: vlanError }).max(4094, { error: vlanError }),
+      ],
+      {
+        error: vlanError,
+      },
+    ),
+  })
+  .strict();
+
+export const nodeSchema = z
+  .object({
+    name,
+    role: z.enum(['controlplane', 'worker'], { error: 'expected "controlplane" or "worker"' }),
+    ip: z.ipv4({ error: 'expected an IPv4 address' }),
+    proxmoxHost: name,
+    vmId: z.number().int().min(100).optional(),
+    terraformAddress: z.string().min(1).optional(),
+    nics: z.array(nicSchema).min(1, { error: 'every node has at least one NIC (eth0)' }),
+    gpu: z
+      .object({
+        model: z.string().min(1),
+        patches: z.array(z.string().min(1)).min(1, { error: 'a GPU node needs its patch files' }),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** A secret is named by where it lives, never written into the inventory itself. */
+export const secretRef = z.union(
+  [
+    z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) }).strict(),
+    z.object({ file: z.string().min(1) }).strict(),
+  ],
+  { error: 'expected {env: VARIABLE_NAME} or {file: /path/to/secret}; secrets are never written inline' },
+);
+
+const notificationSchema = z
+  .object({
+    type: z.enum(['discord', 'webhook'], { error: 'expected "discord" or "webhook"' }),
+    url: secretRef,
+    events: z.array(z.enum(['start', 'node', 'complete', 'rollback', 'approval', 'critical'])).optional(),
+  })
+  .strict();
+
+const templateSchema = z
+  .object({
+    name,
+    host: name,
+    role: z.enum(['controlplane', 'worker']),
+    address: z.string().min(1),
+  })
+  .strict();
+
+export const HEALTH_CHECKS = ['node', 'pods', 'ceph', 'flux', 'argocd', 'dns', 'network', 'gpu'] as const;
+
+const kubernetesRange = z
+  .object({
+    min: z.string().regex(/^\d+\.\d+$/, { error: 'expected a minor version such as 1.33' }),
+    max: z.string().regex(/^\d+\.\d+$/, { error: 'expected a minor version such as 1.38' }),
+  })
+  .strict();
+
+// Defaults are the Renovate regex managers' own patterns, so what Renovate bumps is what we read.
+export const DEFAULT_VERSION_PATTERNS = {
+  talos: 'talos_version\\s*=\\s*"(?<currentValue>.*?)"',
+  kubernetes: 'kubernetes_version\\s*=\\s*"(?<currentValue>.*?)"',
+  controllerSchematic: 'controller_schematic_id\\s*=\\s*"(?<currentDigest>.*?)"',
+  workerSchematic: 'worker_schematic_id\\s*=\\s*"(?<currentDigest>.*?)"',
+};
+
+const pattern = z.string().refine(
+  (source) => {
+    try {
+      new RegExp(source);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected a valid regular expression' },
+);
+
+const policySchema = z
+  .object({
+    strategy: z
+      .object({
+        patch: strategy.default('pets'),
+        minor: strategy.default('cattle'),
+        major: strategy.default('cattle'),
+      })
+      .strict()
+      .prefault({}),
+    approval: z
+      .object({
+        patch: z.boolean().default(false),
+        minor: z.boolean().default(false),
+        major: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    approvalTimeout: durationField.default(24 * 3_600_000),
+    withoutTerraform: z.enum(['pets', 'refuse']).default('refuse'),
+    maxParallelWorkers: z.number().int().min(1).max(50).default(1),
+    drain: z
+      .object({
+        timeout: durationField.default(240_000),
+        force: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    nodeReadyTimeout: durationField.default(600_000),
+    stabilisation: durationField.default(120_000),
+    healthChecks: z.array(z.enum(HEALTH_CHECKS)).default(['node', 'pods']),
+    globalPatches: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+/** The inventory's fields; inventorySchema adds the checks that span several fields. */
+export const inventoryFields = z
+  .object({
+    apiVersion: z.literal('talos-upgrade/v1', { error: 'expected "talos-upgrade/v1"' }),
+    cluster: z
+      .object({
+        name,
+        kubernetesEndpoint: z.url({ error: 'expected a URL such as https://10.0.0.20:6443' }),
+        talosEndpoints: z.array(z.string().min(1)).min(1),
+        network: z.cidrv4({ error: 'expected an IPv4 network such as 10.20.66.0/23' }).optional(),
+        vip: z.ipv4().optional(),
+        gitops: z.enum(['flux', 'argocd', 'none']).default('none'),
+        storage: z.enum(['rook-ceph', 'external-ceph', 'none']).default('none'),
+      })
+      .strict(),
+    repository: z
+      .object({
+        github: z.string().regex(/^[\w.-]+\/[\w.-]+$/, { error: 'expected owner/name' }),
+        defaultBranch: z.string().min(1).default('main'),
+      })
+      .strict()
+      .optional(),
+    proxmox: z
+      .object({
+        hosts: z.array(z.object({ name, address: z.ipv4() }).strict()).min(1),
+      })
+      .strict(),
+    images: z
+      .object({
+        installer: z.string().refine((form) => form.includes('{schematic}') && form.includes('{version}'), {
+          error: 'expected an image form containing {schematic} and {version}',
+        }),
+        schematics: z
+          .object({
+            controlplane: z
+              .string()
+              .regex(/^[0-9a-f]{64}$/, { error: 'expected a 64-character schematic id' }),
+            worker: z
+              .string()
+              .regex(/^[0-9a-f]{64}$/, { error: 'expected a 64-character schematic id' })
+              .optional(),
+          })
+          .strict(),
+      })
+      .strict(),
+    terraform: z
+      .object({
+        directory: z.string().min(1),
+        lockTimeout: durationField.default(300_000),
+        templates: z.array(templateSchema).default([]),
+      })
+      .strict()
+      .optional(),
+    versions: z
+      .object({
+        file: z.string().min(1).default('terraform/variables.tf'),
+        patterns: z
+          .object({
+            talos: pattern.default(DEFAULT_VERSION_PATTERNS.talos),
+            kubernetes: pattern.default(DEFAULT_VERSION_PATTERNS.kubernetes),
+            controllerSchematic: pattern.default(DEFAULT_VERSION_PATTERNS.controllerSchematic),
+            workerSchematic: pattern.default(DEFAULT_VERSION_PATTERNS.workerSchematic),
+          })
+          .strict()
+          .prefault({}),
+        releases: z.array(z.string()).optional(),
+        kubernetesSupport: z.record(z.string().regex(/^\d+\.\d+$/), kubernetesRange).optional(),
+      })
+      .strict()
+      .prefault({}),
+    nodes: z.array(nodeSchema).min(1, { error: 'a cluster has at least one node' }),
+    policy: policySchema.prefault({}),
+    notifications: z.array(notificationSchema).default([]),
+    backups: z
+      .object({
+        directory: z.string().min(1),
+        keepTerraformStates: z.number().int().min(1).default(10),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type Inventory = z.output<typeof inventoryFields>;
+export type InventoryInput = z.input<typeof inventoryFields>;
+export type InventoryNode = Inventory['nodes'][number];
+export type Nic = InventoryNode['nics'][number];
+export type HealthCheckName = (typeof HEALTH_CHECKS)[number];

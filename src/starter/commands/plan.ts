@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import {
+  kubernetesSupportOf,
+  parseReleaseListText,
+  parseVersion,
+  planningPolicyOf,
+  planUpgrade,
+  PlanError,
+  releasesOf,
+  VersionError,
+  type Inventory,
+  type ReleaseList,
+  type Strategy,
+  type UpgradePlan,
+} from '../../domain/index.js';
+import { UserError } from '../cliErrors.js';
+import { loadInventoryFile } from '../inventoryFile.js';
+
+export interface PlanOptions {
+  inventory: string;
+  from: string;
+  to: string;
+  k8sFrom?: string;
+  k8sTo?: string;
+  releases?: string;
+  k8sReleases?: string;
+  strategy?: Strategy;
+  json?: boolean;
+}
+
+async function readReleaseFile(file: string): Promise<ReleaseList> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UserError(`cannot read the release list ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return parseReleaseListText(text, file);
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
+}
+
+function describeNodes(inventory: Inventory): string {
+  const controllers = inventory.nodes.filter((node) => node.role === 'controlplane').length;
+  return `${controllers} controllers, ${inventory.nodes.length - controllers} workers`;
+}
+
+export function formatPlanText(plan: UpgradePlan, inventory: Inventory): string {
+  const lines: string[] = [];
+  const k8s = plan.kubernetes ? `, Kubernetes ${plan.kubernetes.from} -> ${plan.kubernetes.to}` : '';
+  lines.push(
+    `Plan for ${inventory.cluster.name} (${describeNodes(inventory)}): Talos ${plan.talos.from} -> ${plan.talos.to}${k8s}`,
+  );
+  if (plan.steps.length === 0) {
+    lines.push('Nothing to do: the cluster is already at the requested versions.');
+    return lines.join('\n');
+  }
+  plan.steps.forEach((step, index) => {
+    const n = `${index + 1}.`.padEnd(3);
+    if (step.type === 'kubernetes') {
+      lines.push(`  ${n} Kubernetes ${step.from} -> ${step.to}   upgrade-k8s (dry run first)`);
+      return;
+    }
+    const approval = step.requiresApproval ? '   needs approval' : '';
+    const why = step.strategyReason ? `   (${step.strategyReason})` : '';
+    lines.push(
+      `  ${n} Talos ${step.from} -> ${step.to}   ${step.change.padEnd(5)}  ${step.strategy.padEnd(6)}${approval}${why}`,
+    );
+  });
+  lines.push(
+    plan.requiresApproval
+      ? 'Approval: required before the marked hops (signal approve or `talos-upgrade approve`).'
+      : 'Approval: not required.',
+  );
+  return lines.join('\n');
+}
+
+/** `talos-upgrade plan`: what an upgrade between two versions would do on one cluster, without doing it. */
+export async function planCommand(options: PlanOptions): Promise<number> {
+  const inventory = await loadInventoryFile(options.inventory);
+  try {
+    const talosReleases = options.releases ? await readReleaseFile(options.releases) : releasesOf(inventory);
+    const kubernetesReleases = options.k8sReleases ? await readReleaseFile(options.k8sReleases) : undefined;
+    const plan = planUpgrade(
+      {
+        talosFrom: parseVersion(options.from, '--from'),
+        talosTo: parseVersion(options.to, '--to'),
+        ...(options.k8sFrom !== undefined
+          ? { kubernetesFrom: parseVersion(options.k8sFrom, '--k8s-from') }
+          : {}),
+        ...(options.k8sTo !== undefined ? { kubernetesTo: parseVersion(options.k8sTo, '--k8s-to') } : {}),
+        ...(options.strategy ? { strategyOverride: options.strategy } : {}),
+        ...(talosReleases ? { talosReleases } : {}),
+        ...(kubernetesReleases ? { kubernetesReleases } : {}),
+        kubernetesSupport: kubernetesSupportOf(inventory),
+      },
+      planningPolicyOf(inventory),
+    );
+    console.log(
+      options.json
+        ? JSON.stringify({ cluster: inventory.cluster.name, ...plan }, null, 2)
+        : formatPlanText(plan, inventory),
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof PlanError || error instanceof VersionError) throw new UserError(error.message);
+    throw error;
+  }
+}

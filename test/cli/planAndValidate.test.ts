@@ -1,0 +1,134 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { runCli } from './runCli.js';
+
+const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'talos-upgrade-cli-'));
+  await writeFile(join(dir, 'releases.txt'), '1.11.3\n1.12.0\n1.12.5\n1.13.0\n');
+});
+
+describe('talos-upgrade plan', () => {
+  it('splits 1.11.3 -> 1.13.0 into two cattle hops through 1.12.5 (--json)', async () => {
+    const { exitCode, stdout } = await runCli([
+      'plan',
+      '--inventory',
+      join(examples, 'prox-ops.yaml'),
+      '--from',
+      '1.11.3',
+      '--to',
+      '1.13.0',
+      '--releases',
+      join(dir, 'releases.txt'),
+      '--json',
+    ]);
+    expect(exitCode).toBe(0);
+    const plan = JSON.parse(stdout) as { hops: Array<Record<string, unknown>> };
+    expect(
+      plan.hops.map(({ from, to, strategy, requiresApproval }) => ({ from, to, strategy, requiresApproval })),
+    ).toEqual([
+      { from: '1.11.3', to: '1.12.5', strategy: 'cattle', requiresApproval: false },
+      { from: '1.12.5', to: '1.13.0', strategy: 'cattle', requiresApproval: false },
+    ]);
+  });
+
+  it('prints a readable plan, with v-prefixed versions accepted', async () => {
+    const { exitCode, stdout } = await runCli([
+      'plan',
+      '--inventory',
+      join(examples, 'atlas.yaml'),
+      '--from',
+      'v1.11.3',
+      '--to',
+      'v1.11.4',
+    ]);
+    expect(exitCode).toBe(0);
+    expect(stdout).toContain('Talos 1.11.3 -> 1.11.4');
+    expect(stdout).toMatch(/patch\s+pets/);
+    expect(stdout).toContain('Approval: not required.');
+  });
+
+  it('refuses a downgrade with exit 2 and no stack trace', async () => {
+    const { exitCode, stderr } = await runCli([
+      'plan',
+      '--inventory',
+      join(examples, 'atlas.yaml'),
+      '--from',
+      '1.11.3',
+      '--to',
+      '1.10.0',
+    ]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(/^error: Talos 1\.10\.0 is older than the running 1\.11\.3/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('runs a minor as pets on the cluster without Terraform, and says why', async () => {
+    const { exitCode, stdout } = await runCli([
+      'plan',
+      '--inventory',
+      join(examples, 'portkey.yaml'),
+      '--from',
+      '1.12.3',
+      '--to',
+      '1.13.0',
+    ]);
+    expect(exitCode).toBe(0);
+    expect(stdout).toMatch(/minor\s+pets .*no Terraform/);
+  });
+
+  it('rejects a bad version argument with exit 2', async () => {
+    const { exitCode, stderr } = await runCli([
+      'plan',
+      '--inventory',
+      join(examples, 'atlas.yaml'),
+      '--from',
+      'latest',
+      '--to',
+      '1.12.0',
+    ]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toContain('--from "latest" is not a version');
+  });
+});
+
+describe('talos-upgrade validate', () => {
+  it('accepts the three examples', async () => {
+    const files = ['prox-ops', 'atlas', 'portkey'].map((name) => join(examples, `${name}.yaml`));
+    const { exitCode, stdout } = await runCli(['validate', ...files]);
+    expect(exitCode).toBe(0);
+    expect(stdout.split('\n')).toHaveLength(3);
+  });
+
+  it('rejects prox-ops with a worker eth1 lacking its VLAN id, naming the field path, exit 2', async () => {
+    const original = await readFile(join(examples, 'prox-ops.yaml'), 'utf8');
+    const broken = original.replace(/(name: k8s-work-13\n(?:.*\n)*?\s+- \{ name: eth1), vlan: 62 \}/, '$1 }');
+    expect(broken).not.toBe(original);
+    const file = join(dir, 'prox-ops-broken.yaml');
+    await writeFile(file, broken);
+    const { exitCode, stderr } = await runCli(['validate', file]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(
+      /prox-ops-broken\.yaml:\d+:\d+: nodes\[11\]\.nics\[1\]\.vlan: required: .*\(node k8s-work-13\)/,
+    );
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('reports a missing file and a usage mistake with exit 2', async () => {
+    expect((await runCli(['validate', join(dir, 'nope.yaml')])).exitCode).toBe(2);
+    expect((await runCli(['validate'])).exitCode).toBe(2);
+    expect((await runCli(['frobnicate'])).exitCode).toBe(2);
+  });
+
+  it('--help exits 0', async () => {
+    const { exitCode, stdout } = await runCli(['--help']);
+    expect(exitCode).toBe(0);
+    expect(stdout).toContain('validate');
+    expect(stdout).toContain('plan');
+  });
+});

@@ -1,0 +1,15 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevServer } from '../../lab/temporal/devServer.js';
+import { SEARCH_ATTRIBUTES } from '../../src/domain/searchAttributes.js';
+import { TEMPORAL_ADDRESS_ENV } from './temporalEnv.js';
+
+/** One real Temporal dev server for the whole jest run; test workers find it through the environment. */
+export async function startTemporalForTests(): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'talos-upgrade-test-'));
+  const server = await startDevServer({ dataDir, searchAttributes: SEARCH_ATTRIBUTES });
+  process.env[TEMPORAL_ADDRESS_ENV] = server.address;
+  (globalThis as { __temporalDevServer?: typeof server }).__temporalDevServer = server;
+  (globalThis as { __temporalDataDir?: string }).__temporalDataDir = dataDir;
+}

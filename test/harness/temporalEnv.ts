@@ -1,0 +1,40 @@
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+
+export const TEMPORAL_ADDRESS_ENV = 'TALOS_UPGRADE_TEST_TEMPORAL_ADDRESS';
+
+export function testTemporalAddress(): string {
+  const address = process.env[TEMPORAL_ADDRESS_ENV];
+  if (!address)
+    throw new Error(
+      `${TEMPORAL_ADDRESS_ENV} is not set: run the tests through jest, whose globalSetup starts the dev server`,
+    );
+  return address;
+}
+
+let runtimeInstalled = false;
+
+/** Connections to the run's dev server for a worker and a client; close them in afterAll. */
+export async function connectToTestServer() {
+  if (!runtimeInstalled) {
+    // The SDK's per-task INFO lines would drown the test output; warnings still show.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const address = testTemporalAddress();
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  return {
+    nativeConnection,
+    client,
+    close: async () => {
+      await connection.close();
+      await nativeConnection.close();
+    },
+  };
+}
+
+export function uniqueTaskQueue(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}`;
+}
