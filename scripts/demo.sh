@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund  # see scripts/test.sh for why not npm ci
 fi
 echo "The full demo (Temporal + Web UI, the lab, the worker, the webhook and a watched upgrade) is not built yet."
 echo "What exists today — the inventory check and the upgrade planner:"
