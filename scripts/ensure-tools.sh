@@ -11,6 +11,10 @@ tools_dir="$root/.tools"
 mkdir -p "$tools_dir/bin"
 
 TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a `replace` line that `go install` refuses
+KWOK_VERSION=0.7.0
+TERRAFORM_VERSION=1.8.5 # the last terraform whose go.mod has no `replace` line; used only when none is on PATH
+# The Kubernetes release of the lab's control plane: it must match lab/kube-binaries/go.mod.
+KUBERNETES_VERSION=$(sed -n 's/^\tk8s.io\/kubernetes v//p' "$root/lab/kube-binaries/go.mod")
 
 say() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -22,6 +26,30 @@ require_go() {
   fi
 }
 
+# run_build <what> <log> <command...> : runs a long build in the background, saying it is alive.
+run_build() {
+  local what=$1 log=$2
+  shift 2
+  local start=$SECONDS
+  "$@" >"$log" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 15
+    kill -0 "$pid" 2>/dev/null && say "still building $what ($((SECONDS - start))s so far)"
+  done
+  if ! wait "$pid"; then
+    say "ERROR: building $what failed; the last lines of $log:"
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
+  say "built $what in $((SECONDS - start))s"
+}
+
+link_tool() {
+  ln -sfn "$1" "$tools_dir/bin/$2"
+  printf '%s=%s\n' "$2" "$tools_dir/bin/$2"
+}
+
 # go_install_cached <name> <version> <module@version> : builds once into .tools/<name>-<version>/.
 go_install_cached() {
   local name=$1 version=$2 module=$3
@@ -30,24 +58,49 @@ go_install_cached() {
     require_go "$name"
     mkdir -p "$dest"
     say "building $name $version with 'go install $module' (first run only; this takes a few minutes)"
-    local log="$dest/build.log" start=$SECONDS
     # A private GOBIN keeps a half-built binary out of the cache if the build is interrupted.
-    GOBIN="$dest/.partial" GOFLAGS="${GOFLAGS:-} -buildvcs=false" go install "$module" >"$log" 2>&1 &
-    local pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-      sleep 15
-      kill -0 "$pid" 2>/dev/null && say "still building $name ($((SECONDS - start))s so far)"
-    done
-    if ! wait "$pid"; then
-      say "ERROR: building $name failed; the last lines of $log:"
-      tail -n 20 "$log" >&2
-      exit 1
-    fi
+    run_build "$name $version" "$dest/build.log" env GOBIN="$dest/.partial" GOFLAGS="${GOFLAGS:-} -buildvcs=false" go install "$module"
     mv "$dest/.partial/$name" "$dest/$name" && rm -rf "$dest/.partial"
-    say "built $name $version in $((SECONDS - start))s"
   fi
-  ln -sfn "$dest/$name" "$tools_dir/bin/$name"
-  printf '%s=%s\n' "$name" "$tools_dir/bin/$name"
+  link_tool "$dest/$name" "$name"
+}
+
+KUBE_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
+# The lab's control plane and a matching kubectl, built from lab/kube-binaries (one pinned release).
+ensure_kube() {
+  local dest="$tools_dir/kube-$KUBERNETES_VERSION"
+  if [ ! -f "$dest/.complete" ]; then
+    require_go "kube-apiserver"
+    mkdir -p "$dest"
+    say "building etcd and Kubernetes $KUBERNETES_VERSION server binaries (first run only; about 5-10 minutes on 2 cores)"
+    local minor=${KUBERNETES_VERSION#*.}
+    minor=${minor%%.*}
+    local v="v$KUBERNETES_VERSION"
+    # Stamp the version the way Kubernetes' own build does, so the servers and kubectl report it.
+    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1"
+    ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$v"
+    ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+    run_build "Kubernetes $KUBERNETES_VERSION" "$dest/build.log" \
+      go build -C "$root/lab/kube-binaries" -buildvcs=false -trimpath -ldflags "$ldflags" -o "$dest/" \
+      ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    touch "$dest/.complete"
+  fi
+  local binary
+  for binary in "${KUBE_BINARIES[@]}"; do link_tool "$dest/$binary" "$binary"; done
+}
+
+# terraform or tofu on PATH is used as it is (the lab only needs the built-in terraform_data).
+ensure_terraform() {
+  local found
+  for found in terraform tofu; do
+    if command -v "$found" >/dev/null 2>&1; then
+      printf 'terraform=%s\n' "$(command -v "$found")"
+      return
+    fi
+  done
+  go_install_cached terraform "$TERRAFORM_VERSION" "github.com/hashicorp/terraform@v$TERRAFORM_VERSION"
 }
 
 # A temporal CLI already on PATH is used when it is a 1.x release new enough for start-dev's flags.
@@ -69,10 +122,16 @@ exec 9>"$tools_dir/.lock"
 flock 9
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(temporal)
+[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform)
 for tool in "${wanted[@]}"; do
   case "$tool" in
     temporal) ensure_temporal ;;
-    *) say "ERROR: unknown tool '$tool' (known: temporal)"; exit 2 ;;
+    kube) ensure_kube ;;
+    kwok) go_install_cached kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" ;;
+    terraform) ensure_terraform ;;
+    *)
+      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform)"
+      exit 2
+      ;;
   esac
 done

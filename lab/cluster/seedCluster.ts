@@ -1,0 +1,113 @@
+import {
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PolicyV1Api,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import type { Inventory } from '../../src/domain/index.js';
+import { waitUntil } from '../process/managedProcess.js';
+import type { LabState } from '../state/labState.js';
+import { addonObjects, createAddonObject } from './addonObjects.js';
+import { ADDON_CRDS, crdManifest } from './crds.js';
+import { registerNode } from './nodeObjects.js';
+import { workloadsFor } from './workloads.js';
+
+type Progress = (message: string) => void;
+
+function ignoreExists(error: unknown): void {
+  if ((error as { code?: number }).code !== 409) throw error;
+}
+
+/** Brings a fresh API server to the state of the preset: nodes, add-ons, apps, all Running. */
+export async function seedCluster(
+  kc: KubeConfig,
+  inventory: Inventory,
+  state: LabState,
+  progress: Progress,
+): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const policy = kc.makeApiClient(PolicyV1Api);
+  const extensions = kc.makeApiClient(ApiextensionsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+
+  progress(`registering ${state.nodes.length} nodes`);
+  const hasWorkers = state.nodes.some((node) => node.role === 'worker');
+  await Promise.all(
+    state.nodes.map((node) => registerNode(core, node, hasWorkers && node.role === 'controlplane')),
+  );
+
+  progress('installing add-on CRDs (Rook, Flux, Argo CD)');
+  for (const crd of Object.values(ADDON_CRDS))
+    await extensions.createCustomResourceDefinition({ body: crdManifest(crd) }).catch(ignoreExists);
+
+  const workloads = workloadsFor(inventory);
+  for (const name of workloads.namespaces)
+    await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreExists);
+  // Pods are refused until each namespace's default ServiceAccount exists (the controller makes it).
+  await waitUntil(
+    'default service accounts',
+    async () => {
+      const { items } = await core.listServiceAccountForAllNamespaces({
+        fieldSelector: 'metadata.name=default',
+      });
+      return workloads.namespaces.every((ns) => items.some((sa) => sa.metadata?.namespace === ns));
+    },
+    { timeoutMs: 60_000 },
+  );
+
+  progress(
+    `starting ${workloads.deployments.length} deployments and ${workloads.daemonSets.length} daemon sets`,
+  );
+  await Promise.all([
+    ...workloads.daemonSets.map((body) =>
+      apps.createNamespacedDaemonSet({ namespace: body.metadata?.namespace ?? 'default', body }),
+    ),
+    ...workloads.deployments.map((body) =>
+      apps.createNamespacedDeployment({ namespace: body.metadata?.namespace ?? 'default', body }),
+    ),
+    ...workloads.pdbs.map((body) =>
+      policy.createNamespacedPodDisruptionBudget({ namespace: body.metadata?.namespace ?? 'default', body }),
+    ),
+  ]);
+
+  // CRDs take a moment to be served after they are Established.
+  await waitUntil(
+    'the add-on CRDs to be served',
+    async () => {
+      await custom.listClusterCustomObject({
+        group: ADDON_CRDS.cephCluster.group,
+        version: ADDON_CRDS.cephCluster.version,
+        plural: ADDON_CRDS.cephCluster.plural,
+      });
+      return true;
+    },
+    { timeoutMs: 30_000 },
+  );
+  for (const object of addonObjects(inventory)) await createAddonObject(custom, object);
+
+  progress('waiting for nodes Ready and pods Running');
+  const expectedPods =
+    workloads.deployments.reduce((sum, d) => sum + (d.spec?.replicas ?? 1), 0) +
+    workloads.daemonSets.reduce(
+      (sum, ds) =>
+        sum +
+        (ds.spec?.template.spec?.nodeSelector ? state.nodes.filter((n) => n.gpu).length : state.nodes.length),
+      0,
+    );
+  await waitUntil(
+    `${state.nodes.length} Ready nodes and ${expectedPods} Running pods`,
+    async () => {
+      const nodes = await core.listNode();
+      const ready = nodes.items.filter((n) =>
+        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      if (ready.length < state.nodes.length) return false;
+      const pods = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running' });
+      return pods.items.length >= expectedPods;
+    },
+    { timeoutMs: 120_000, intervalMs: 500 },
+  );
+}

@@ -1,0 +1,169 @@
+import type { V1DaemonSet, V1Deployment, V1PodDisruptionBudget, V1PodSpec } from '@kubernetes/client-node';
+import type { Inventory } from '../../src/domain/index.js';
+
+export interface Workloads {
+  namespaces: string[];
+  daemonSets: V1DaemonSet[];
+  deployments: V1Deployment[];
+  pdbs: V1PodDisruptionBudget[];
+}
+
+/** The namespace and name of the single-replica app whose PDB refuses every eviction. */
+export const PDB_PROTECTED_APP = { namespace: 'home-automation', name: 'home-assistant' };
+
+const tolerateEverything: V1PodSpec['tolerations'] = [{ operator: 'Exists' }];
+
+function podSpec(
+  image: string,
+  extra: Partial<V1PodSpec> = {},
+  resources?: Record<string, string>,
+): V1PodSpec {
+  return {
+    containers: [
+      {
+        name: 'main',
+        image,
+        resources: {
+          requests: { cpu: '50m', memory: '64Mi', ...resources },
+          ...(resources ? { limits: resources } : {}),
+        },
+      },
+    ],
+    terminationGracePeriodSeconds: 5,
+    ...extra,
+  };
+}
+
+function daemonSet(namespace: string, name: string, image: string): V1DaemonSet {
+  const labels = { app: name };
+  return {
+    metadata: { name, namespace, labels },
+    spec: {
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: podSpec(image, { tolerations: tolerateEverything }) },
+    },
+  };
+}
+
+function deployment(
+  namespace: string,
+  name: string,
+  image: string,
+  replicas: number,
+  extra: Partial<V1PodSpec> = {},
+  resources?: Record<string, string>,
+): V1Deployment {
+  const labels = { app: name };
+  return {
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: podSpec(
+          image,
+          {
+            // Spread replicas over nodes, as a real cluster's scheduler profile would.
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: 'kubernetes.io/hostname',
+                whenUnsatisfiable: 'ScheduleAnyway',
+                labelSelector: { matchLabels: labels },
+              },
+            ],
+            ...extra,
+          },
+          resources,
+        ),
+      },
+    },
+  };
+}
+
+function pdb(
+  namespace: string,
+  app: string,
+  rule: { minAvailable: number } | { maxUnavailable: number },
+): V1PodDisruptionBudget {
+  return { metadata: { name: app, namespace }, spec: { selector: { matchLabels: { app } }, ...rule } };
+}
+
+/** What runs on the cluster of an inventory: system add-ons, its GitOps and storage stack, and apps. */
+export function workloadsFor(inventory: Inventory): Workloads {
+  const workers = inventory.nodes.filter((node) => node.role === 'worker').length;
+  const schedulable = workers > 0 ? workers : inventory.nodes.length;
+  const { gitops, storage } = inventory.cluster;
+  const w: Workloads = {
+    namespaces: ['kube-system', 'monitoring', 'apps', PDB_PROTECTED_APP.namespace],
+    daemonSets: [],
+    deployments: [],
+    pdbs: [],
+  };
+
+  w.daemonSets.push(
+    daemonSet('kube-system', 'cilium', 'quay.io/cilium/cilium:v1.18.3'),
+    daemonSet('monitoring', 'node-exporter', 'quay.io/prometheus/node-exporter:v1.10.2'),
+  );
+  w.deployments.push(
+    deployment('kube-system', 'coredns', 'registry.k8s.io/coredns/coredns:v1.12.4', 2),
+    deployment('apps', 'web', 'ghcr.io/homelab/web:1.4.2', schedulable),
+    deployment('apps', 'api', 'ghcr.io/homelab/api:2.0.1', 2),
+    deployment(
+      PDB_PROTECTED_APP.namespace,
+      PDB_PROTECTED_APP.name,
+      'ghcr.io/home-assistant/home-assistant:2025.11.1',
+      1,
+    ),
+  );
+  w.pdbs.push(
+    pdb('kube-system', 'coredns', { maxUnavailable: 1 }),
+    pdb('apps', 'api', { minAvailable: 1 }),
+    // The documents' deliberate case: one replica and minAvailable 1, so no eviction is ever allowed.
+    pdb(PDB_PROTECTED_APP.namespace, PDB_PROTECTED_APP.name, { minAvailable: 1 }),
+  );
+  if (gitops === 'flux') {
+    w.namespaces.push('flux-system');
+    for (const controller of ['source-controller', 'kustomize-controller', 'helm-controller']) {
+      w.deployments.push(deployment('flux-system', controller, `ghcr.io/fluxcd/${controller}:v1.7.0`, 1));
+    }
+  }
+  if (gitops === 'argocd') {
+    w.namespaces.push('argocd');
+    for (const component of ['argocd-server', 'argocd-repo-server', 'argocd-application-controller']) {
+      w.deployments.push(deployment('argocd', component, 'quay.io/argoproj/argocd:v3.2.0', 1));
+    }
+  }
+  if (storage !== 'none') {
+    w.namespaces.push('rook-ceph');
+    w.deployments.push(deployment('rook-ceph', 'rook-ceph-operator', 'docker.io/rook/ceph:v1.18.6', 1));
+    w.daemonSets.push(daemonSet('rook-ceph', 'csi-rbdplugin', 'quay.io/cephcsi/cephcsi:v3.15.0'));
+  }
+  if (inventory.nodes.some((node) => node.gpu)) {
+    w.deployments.push(
+      deployment(
+        'apps',
+        'plex',
+        'docker.io/plexinc/pms-docker:1.42.2',
+        1,
+        { nodeSelector: { 'nvidia.com/gpu.present': 'true' } },
+        { 'nvidia.com/gpu': '1' },
+      ),
+    );
+    w.daemonSets.push({
+      ...daemonSet('kube-system', 'nvidia-device-plugin', 'nvcr.io/nvidia/k8s-device-plugin:v0.18.0'),
+      spec: {
+        selector: { matchLabels: { app: 'nvidia-device-plugin' } },
+        template: {
+          metadata: { labels: { app: 'nvidia-device-plugin' } },
+          spec: podSpec('nvcr.io/nvidia/k8s-device-plugin:v0.18.0', {
+            tolerations: tolerateEverything,
+            nodeSelector: { 'nvidia.com/gpu.present': 'true' },
+          }),
+        },
+      },
+    });
+  }
+  return w;
+}

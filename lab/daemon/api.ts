@@ -1,0 +1,88 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { isFaultKind, type FaultKind } from '../state/faults.js';
+import { runTalosctl, type TalosctlRequest } from '../talosctl/commands.js';
+import { applyFault, clearFault } from './faultEffects.js';
+import type { LabCluster } from './labCluster.js';
+import { buildReport } from './monitor.js';
+import { statusRows } from './statusRows.js';
+import { buildTemplate, createVm, destroyVm } from './vmLifecycle.js';
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+const str = (body: Record<string, unknown>, key: string): string => {
+  const v = body[key];
+  if (typeof v !== 'string' || !v) throw new Error(`"${key}" is required`);
+  return v;
+};
+
+/**
+ * The lab daemon's control API on 127.0.0.1: the talosctl stand-in, the Terraform provisioners and
+ * the talos-lab command all talk to it, so one process owns the lab's state.
+ */
+export function startApi(lab: LabCluster, port: number, onShutdown: () => void): Promise<Server> {
+  const server = createServer((req, res) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    void (async () => {
+      const route = `${req.method ?? 'GET'} ${new URL(req.url ?? '/', 'http://lab').pathname}`;
+      const body = req.method === 'POST' || req.method === 'DELETE' ? await readJson(req) : {};
+      switch (route) {
+        case 'GET /state':
+          return reply(200, { state: lab.state, faults: lab.faults });
+        case 'GET /status':
+          return reply(200, {
+            preset: lab.state.preset,
+            cluster: lab.state.cluster,
+            rows: await statusRows(lab),
+            faults: lab.faults,
+          });
+        case 'GET /report':
+          return reply(200, await buildReport(lab));
+        case 'POST /talosctl':
+          return reply(200, await runTalosctl(lab, body as unknown as TalosctlRequest));
+        case 'POST /vm/create':
+          return reply(200, { message: await createVm(lab, str(body, 'node'), str(body, 'version')) });
+        case 'POST /vm/destroy':
+          return reply(200, { message: await destroyVm(lab, str(body, 'node')) });
+        case 'POST /template/build':
+          return reply(200, { message: buildTemplate(lab, str(body, 'template'), str(body, 'version')) });
+        case 'GET /faults':
+          return reply(200, { faults: lab.faults });
+        case 'POST /faults': {
+          const kind = str(body, 'kind');
+          if (!isFaultKind(kind)) return reply(400, { error: `unknown fault kind "${kind}"` });
+          return reply(200, {
+            fault: await applyFault(lab, { kind, ...body }),
+          });
+        }
+        case 'DELETE /faults':
+          return reply(200, { cleared: await clearFault(lab, body.kind as FaultKind | undefined) });
+        case 'POST /config':
+          if (typeof body.maxUnavailableWorkers === 'number')
+            lab.state.maxUnavailableWorkers = body.maxUnavailableWorkers;
+          lab.persist();
+          return reply(200, { maxUnavailableWorkers: lab.state.maxUnavailableWorkers });
+        case 'POST /shutdown':
+          reply(200, { stopping: true });
+          return onShutdown();
+        default:
+          return reply(404, { error: `no route ${route}` });
+      }
+    })().catch((error: unknown) =>
+      reply(500, { error: error instanceof Error ? error.message : String(error) }),
+    );
+  });
+  // Upgrades with --wait and health checks hold a request for minutes.
+  server.requestTimeout = 0;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port }, () => resolve(server));
+  });
+}

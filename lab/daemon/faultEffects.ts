@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppsV1Api, CustomObjectsApi, PolicyV1Api } from '@kubernetes/client-node';
+import { cephStatus, writeAddonStatus } from '../cluster/addonObjects.js';
+import { ADDON_CRDS } from '../cluster/crds.js';
+import { gpuPatch } from '../repo/labRepository.js';
+import type { Fault, FaultKind } from '../state/faults.js';
+import type { LabCluster } from './labCluster.js';
+
+export interface FaultRequest {
+  kind: FaultKind;
+  node?: string;
+  version?: string;
+  times?: number;
+  seconds?: number;
+}
+
+const BLOCKER_NAMESPACE = 'apps';
+const lockHolders = new Map<number, ChildProcess>();
+
+function blockerName(node: string): string {
+  return `drain-blocker-${node}`;
+}
+
+/** Terraform holds the state lock for as long as `terraform console` runs: another operator at work. */
+function holdTerraformLock(lab: LabCluster, fault: Fault): void {
+  const { terraform } = lab.repo;
+  const child = spawn(terraform.binary, ['console'], {
+    cwd: terraform.dir,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  lockHolders.set(fault.id, child);
+  const seconds = fault.seconds ?? 20;
+  setTimeout(() => {
+    child.stdin?.end();
+    child.kill('SIGTERM');
+    lockHolders.delete(fault.id);
+    lab.faults = lab.faults.filter((f) => f !== fault);
+    lab.record('fault-cleared', undefined, 'terraform-lock released');
+  }, seconds * 1000).unref();
+}
+
+async function cephHealth(lab: LabCluster, health: 'HEALTH_OK' | 'HEALTH_WARN'): Promise<void> {
+  const custom = lab.kc.makeApiClient(CustomObjectsApi);
+  await writeAddonStatus(custom, ADDON_CRDS.cephCluster, 'rook-ceph', 'rook-ceph', cephStatus(health)).catch(
+    (error: unknown) => {
+      if ((error as { code?: number }).code !== 404) throw error;
+    },
+  );
+}
+
+async function writeGpuPatches(
+  lab: LabCluster,
+  node: string | undefined,
+  withEtcPath: boolean,
+): Promise<void> {
+  for (const [name, files] of Object.entries(lab.repo.gpuPatches)) {
+    if (node && node !== name) continue;
+    for (const file of files) await writeFile(join(lab.repo.dir, file), gpuPatch(withEtcPath));
+  }
+}
+
+async function blockDrain(lab: LabCluster, node: string): Promise<void> {
+  const apps = lab.kc.makeApiClient(AppsV1Api);
+  const policy = lab.kc.makeApiClient(PolicyV1Api);
+  const name = blockerName(node);
+  const labels = { app: name };
+  await apps.createNamespacedDeployment({
+    namespace: BLOCKER_NAMESPACE,
+    body: {
+      metadata: { name, labels },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            nodeSelector: { 'kubernetes.io/hostname': node },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              {
+                name: 'main',
+                image: 'docker.io/library/postgres:17',
+                resources: { requests: { cpu: '10m' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  await policy.createNamespacedPodDisruptionBudget({
+    namespace: BLOCKER_NAMESPACE,
+    body: { metadata: { name }, spec: { selector: { matchLabels: labels }, maxUnavailable: 0 } },
+  });
+}
+
+async function unblockDrain(lab: LabCluster, node: string): Promise<void> {
+  const ignore404 = (error: unknown) => {
+    if ((error as { code?: number }).code !== 404) throw error;
+  };
+  await lab.kc
+    .makeApiClient(PolicyV1Api)
+    .deleteNamespacedPodDisruptionBudget({ name: blockerName(node), namespace: BLOCKER_NAMESPACE })
+    .catch(ignore404);
+  await lab.kc
+    .makeApiClient(AppsV1Api)
+    .deleteNamespacedDeployment({ name: blockerName(node), namespace: BLOCKER_NAMESPACE })
+    .catch(ignore404);
+}
+
+/** Adds a fault and makes what it stands for true in the world (pods, files, locks, objects). */
+export async function applyFault(lab: LabCluster, request: FaultRequest): Promise<Fault> {
+  const node = request.node ? lab.node(request.node) : undefined;
+  if (request.node && !node) throw new Error(`no lab node "${request.node}"`);
+  if (request.kind === 'pdb-blocks-drain' && !node) throw new Error('pdb-blocks-drain needs --node');
+  const fault = lab.addFault({
+    kind: request.kind,
+    ...(node ? { node: node.name } : {}),
+    ...(request.version ? { version: request.version.replace(/^v/, '') } : {}),
+    ...(request.times !== undefined ? { remaining: request.times } : {}),
+    ...(request.seconds !== undefined ? { seconds: request.seconds } : {}),
+  });
+  if (fault.kind === 'terraform-lock') holdTerraformLock(lab, fault);
+  if (fault.kind === 'ceph-warn') await cephHealth(lab, 'HEALTH_WARN');
+  if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, true);
+  if (fault.kind === 'pdb-blocks-drain' && fault.node) await blockDrain(lab, fault.node);
+  return fault;
+}
+
+export async function clearFault(lab: LabCluster, kind?: FaultKind): Promise<Fault[]> {
+  const cleared = lab.clearFaults(kind);
+  for (const fault of cleared) {
+    if (fault.kind === 'terraform-lock') lockHolders.get(fault.id)?.kill('SIGTERM');
+    if (fault.kind === 'ceph-warn') await cephHealth(lab, 'HEALTH_OK');
+    if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, false);
+    if (fault.kind === 'pdb-blocks-drain' && fault.node) await unblockDrain(lab, fault.node);
+  }
+  return cleared;
+}

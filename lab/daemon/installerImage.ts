@@ -1,0 +1,23 @@
+import type { LabCluster } from './labCluster.js';
+
+export interface ImageRef {
+  repository: string;
+  schematic: string;
+  version: string;
+}
+
+/** Parses `<registry>/<installer>/<schematic>:v<version>` as the image factory names installers. */
+export function parseInstallerImage(image: string): ImageRef | undefined {
+  const match = /^(?:[^/]+\/)?([\w.-]*installer)\/([0-9a-f]{64}):v?(\d+\.\d+\.\d+)$/.exec(image);
+  if (!match) return undefined;
+  return { repository: match[1] ?? '', schematic: match[2] ?? '', version: match[3] ?? '' };
+}
+
+/** What the lab registry serves: released versions of known schematics, unless a fault removed them. */
+export function imageExists(lab: LabCluster, ref: ImageRef): boolean {
+  if (!lab.state.releases.includes(ref.version) || !lab.state.schematics.includes(ref.schematic))
+    return false;
+  return !lab.faults.some(
+    (fault) => fault.kind === 'image-missing' && (!fault.version || fault.version === ref.version),
+  );
+}

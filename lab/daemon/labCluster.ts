@@ -1,0 +1,176 @@
+import { writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { registerNode, setPowerAnnotation, writeNodeStatus } from '../cluster/nodeObjects.js';
+import type { Fault, FaultKind } from '../state/faults.js';
+import { ONE_SHOT } from '../state/faults.js';
+import type { LabNode, LabState } from '../state/labState.js';
+import type { TimelineEvent, TimelineKind, Violation } from '../state/timeline.js';
+
+export interface LabTiming {
+  /** Seconds a Talos reboot keeps the node down. */
+  rebootSeconds: number;
+  /** Seconds from `terraform apply` to the new VM answering in maintenance mode. */
+  vmBootSeconds: number;
+}
+
+/** A Talos API error as talosctl prints it; `code` is the gRPC code name. */
+export class TalosApiError extends Error {
+  constructor(
+    readonly node: string,
+    readonly code:
+      'Unavailable' | 'FailedPrecondition' | 'InvalidArgument' | 'NotFound' | 'Unknown' | 'Unimplemented',
+    readonly description: string,
+  ) {
+    super(`rpc error: code = ${code} desc = ${description}`);
+  }
+}
+
+/** Where the lab's repository lives and what in it the faults touch. */
+export interface LabRepo {
+  dir: string;
+  terraform: { binary: string; dir: string };
+  gpuPatches: Record<string, string[]>;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The lab's single source of truth: the simulated VMs, Talos and etcd state, faults and the timeline.
+ * Only the daemon holds it, so talosctl calls and Terraform provisioners never race on a file.
+ */
+export class LabCluster {
+  readonly core: CoreV1Api;
+  readonly timeline: TimelineEvent[] = [];
+  readonly violations: Violation[] = [];
+  faults: Fault[] = [];
+  private nextFaultId = 1;
+
+  constructor(
+    readonly state: LabState,
+    readonly kc: KubeConfig,
+    readonly dir: string,
+    readonly timing: LabTiming,
+    readonly repo: LabRepo,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  persist(): void {
+    const file = join(this.dir, 'state.json');
+    const body = JSON.stringify(
+      { state: this.state, faults: this.faults, timeline: this.timeline, violations: this.violations },
+      null,
+      2,
+    );
+    writeFileSync(`${file}.tmp`, body);
+    renameSync(`${file}.tmp`, file);
+  }
+
+  record(kind: TimelineKind, node?: string, detail?: string): void {
+    this.timeline.push({
+      at: new Date().toISOString(),
+      kind,
+      ...(node ? { node } : {}),
+      ...(detail ? { detail } : {}),
+    });
+    this.persist();
+  }
+
+  violate(invariant: Violation['invariant'], detail: string): void {
+    // One entry per continuing breach, not one per monitor tick.
+    const last = this.violations.at(-1);
+    if (last && last.invariant === invariant && last.detail === detail) return;
+    this.violations.push({ at: new Date().toISOString(), invariant, detail });
+    this.record('violation', undefined, `${invariant}: ${detail}`);
+  }
+
+  /** Finds a node by IP or name, as talosctl's -n accepts either. */
+  node(target: string): LabNode | undefined {
+    return this.state.nodes.find((node) => node.ip === target || node.name === target);
+  }
+
+  requireNode(target: string): LabNode {
+    const node = this.node(target);
+    if (!node)
+      throw new TalosApiError(
+        target,
+        'Unavailable',
+        `connection error: desc = "transport: Error while dialing: dial tcp ${target}:50000: connect: no route to host"`,
+      );
+    return node;
+  }
+
+  controlPlane(): LabNode[] {
+    return this.state.nodes.filter((node) => node.role === 'controlplane');
+  }
+
+  addFault(fault: Omit<Fault, 'id' | 'addedAt'>): Fault {
+    const full: Fault = { ...fault, id: this.nextFaultId++, addedAt: new Date().toISOString() };
+    if (ONE_SHOT.includes(full.kind) && full.remaining === undefined) full.remaining = 1;
+    this.faults.push(full);
+    this.record(
+      'fault-added',
+      full.node,
+      `${full.kind}${full.remaining !== undefined ? ` x${full.remaining}` : ''}`,
+    );
+    return full;
+  }
+
+  /** The active fault of a kind for a node (or for any node), without consuming it. */
+  activeFault(kind: FaultKind, node?: LabNode): Fault | undefined {
+    return this.faults.find(
+      (fault) => fault.kind === kind && (!fault.node || fault.node === node?.name || fault.node === node?.ip),
+    );
+  }
+
+  /** Consumes one firing of a fault; returns whether it fired. */
+  fire(kind: FaultKind, node?: LabNode): boolean {
+    const fault = this.activeFault(kind, node);
+    if (!fault) return false;
+    if (fault.remaining !== undefined) {
+      fault.remaining -= 1;
+      if (fault.remaining <= 0) this.faults = this.faults.filter((f) => f !== fault);
+    }
+    this.record('fault-fired', node?.name, kind);
+    return true;
+  }
+
+  clearFaults(kind?: FaultKind): Fault[] {
+    const cleared = this.faults.filter((fault) => !kind || fault.kind === kind);
+    this.faults = this.faults.filter((fault) => !cleared.includes(fault));
+    for (const fault of cleared) this.record('fault-cleared', fault.node, fault.kind);
+    return cleared;
+  }
+
+  /** Whether an etcd member answers healthy right now. */
+  etcdHealthy(node: LabNode): boolean {
+    return !!node.etcd?.member && node.power === 'running' && !this.activeFault('etcd-unhealthy', node);
+  }
+
+  etcdMembers(): LabNode[] {
+    return this.controlPlane().filter((node) => node.etcd?.member);
+  }
+
+  async powerOff(node: LabNode, power: LabNode['power']): Promise<void> {
+    node.power = power;
+    this.record('power-off', node.name, power);
+    await setPowerAnnotation(this.core, node.name, false).catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 404) throw error;
+    });
+  }
+
+  /** The node boots: its kubelet reports the running versions and kwok turns it Ready. */
+  async powerOn(node: LabNode, options: { ready?: boolean } = {}): Promise<void> {
+    node.power = 'running';
+    this.record('power-on', node.name, `Talos ${node.talosVersion}`);
+    await writeNodeStatus(this.core, node);
+    await setPowerAnnotation(this.core, node.name, options.ready ?? true);
+  }
+
+  async registerFreshNode(node: LabNode): Promise<void> {
+    const hasWorkers = this.state.nodes.some((n) => n.role === 'worker');
+    await registerNode(this.core, node, hasWorkers && node.role === 'controlplane');
+    this.record('node-joined', node.name, `Talos ${node.talosVersion}`);
+  }
+}

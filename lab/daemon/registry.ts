@@ -1,0 +1,67 @@
+import { createServer, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { imageExists } from './installerImage.js';
+import type { LabCluster } from './labCluster.js';
+
+/**
+ * A loopback OCI registry for installer images, shaped like the Talos image factory: anonymous
+ * pulls get a bearer-token challenge first (as factory.talos.dev and ghcr.io do), then
+ * `HEAD /v2/<installer>/<schematic>/manifests/v<version>` answers 200 or 404.
+ * `GET /releases` lists the released Talos versions, one per line.
+ */
+export function startRegistry(lab: LabCluster, port: number): Promise<Server> {
+  const tokens = new Set<string>();
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    const send = (status: number, body = '', headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (url.pathname === '/releases')
+      return send(200, lab.state.releases.map((v) => `v${v}`).join('\n') + '\n', {
+        'Content-Type': 'text/plain',
+      });
+    if (url.pathname === '/token') {
+      const token = randomBytes(16).toString('hex');
+      tokens.add(token);
+      return send(200, JSON.stringify({ token, access_token: token, expires_in: 300 }), {
+        'Content-Type': 'application/json',
+      });
+    }
+    if (!url.pathname.startsWith('/v2/')) return send(404, 'not found');
+    const auth = req.headers.authorization ?? '';
+    if (!tokens.has(auth.replace(/^Bearer /, ''))) {
+      const scope = /^\/v2\/(.+)\/manifests\//.exec(url.pathname)?.[1];
+      return send(
+        401,
+        JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }),
+        {
+          'WWW-Authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="talos-lab-registry"${scope ? `,scope="repository:${scope}:pull"` : ''}`,
+          'Content-Type': 'application/json',
+        },
+      );
+    }
+    if (url.pathname === '/v2/') return send(200, '{}');
+    const match = /^\/v2\/([\w.-]*installer)\/([0-9a-f]{64})\/manifests\/v?(\d+\.\d+\.\d+)$/.exec(
+      url.pathname,
+    );
+    const found =
+      match &&
+      imageExists(lab, { repository: match[1] ?? '', schematic: match[2] ?? '', version: match[3] ?? '' });
+    if (!found)
+      return send(
+        404,
+        JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }),
+        { 'Content-Type': 'application/json' },
+      );
+    const digest = `sha256:${Buffer.from(url.pathname).toString('hex').padEnd(64, '0').slice(0, 64)}`;
+    return send(200, '{}', {
+      'Content-Type': 'application/vnd.oci.image.index.v1+json',
+      'Docker-Content-Digest': digest,
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port }, () => resolve(server));
+  });
+}

@@ -1,0 +1,34 @@
+import type { LabCluster } from './labCluster.js';
+
+export interface StatusRow {
+  node: string;
+  role: string;
+  ip: string;
+  talos: string;
+  kubernetes: string;
+  vm: string;
+  ready: boolean;
+  cordoned: boolean;
+  pods: number;
+  nics: string;
+}
+
+/** One row per node, from the lab's VMs and the API server's view of them. */
+export async function statusRows(lab: LabCluster): Promise<StatusRow[]> {
+  const [nodes, pods] = await Promise.all([lab.core.listNode(), lab.core.listPodForAllNamespaces()]);
+  return lab.state.nodes.map((node) => {
+    const object = nodes.items.find((n) => n.metadata?.name === node.name);
+    return {
+      node: node.name,
+      role: node.role,
+      ip: node.ip,
+      talos: node.talosVersion,
+      kubernetes: object?.status?.nodeInfo?.kubeletVersion?.replace(/^v/, '') ?? '-',
+      vm: node.power,
+      ready: !!object?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      cordoned: object?.spec?.unschedulable === true,
+      pods: pods.items.filter((p) => p.spec?.nodeName === node.name).length,
+      nics: node.nics.map((nic) => (nic.vlan === 'native' ? nic.name : `${nic.name}.${nic.vlan}`)).join(','),
+    };
+  });
+}

@@ -1,0 +1,117 @@
+import { newMemberId, type LabNode } from '../state/labState.js';
+import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
+
+function findByAddressOrName(lab: LabCluster, target: string): LabNode {
+  const node = lab.state.nodes.find((n) => n.name === target || n.terraformAddress === target);
+  if (!node) throw new Error(`no lab VM named ${target}`);
+  return node;
+}
+
+/** Non-DaemonSet pods still bound to a node: destroying the VM under them loses work. */
+async function boundWorkloadPods(lab: LabCluster, node: string): Promise<string[]> {
+  const pods = await lab.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });
+  return pods.items
+    .filter((pod) => !pod.metadata?.ownerReferences?.some((owner) => owner.kind === 'DaemonSet'))
+    .filter((pod) => !pod.metadata?.annotations?.['kubernetes.io/config.mirror'])
+    .filter((pod) => pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed')
+    .map((pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`);
+}
+
+/** `terraform destroy` of a node's VM: it powers off and its Node object goes with it. */
+export async function destroyVm(lab: LabCluster, target: string): Promise<string> {
+  const node = findByAddressOrName(lab, target);
+  if (node.power === 'destroyed') return `${node.name}: already destroyed`;
+  const bound = await boundWorkloadPods(lab, node.name);
+  if (bound.length > 0)
+    lab.violate(
+      'destroyed-with-pods',
+      `${node.name} destroyed with ${bound.length} workload pods bound: ${bound.slice(0, 5).join(', ')}`,
+    );
+  await lab.powerOff(node, 'destroyed');
+  node.destroyedCount += 1;
+  // The dead VM's etcd member stays in the member list until someone removes it.
+  await lab.core.deleteNode({ name: node.name }).catch((error: unknown) => {
+    if ((error as { code?: number }).code !== 404) throw error;
+  });
+  // Its pods are orphaned with the Node gone; the pod GC would remove them, the lab does it now.
+  const pods = await lab.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node.name}` });
+  await Promise.all(
+    pods.items.map((pod) =>
+      lab.core
+        .deleteNamespacedPod({
+          name: pod.metadata?.name ?? '',
+          namespace: pod.metadata?.namespace ?? '',
+          gracePeriodSeconds: 0,
+        })
+        .catch(() => undefined),
+    ),
+  );
+  lab.record('vm-destroyed', node.name, `destroy #${node.destroyedCount}`);
+  return `${node.name}: destroyed`;
+}
+
+/** `terraform apply` of a node's VM: it boots the installer of `version` into maintenance mode. */
+export async function createVm(lab: LabCluster, target: string, version: string): Promise<string> {
+  const node = findByAddressOrName(lab, target);
+  if (node.power !== 'destroyed') {
+    if (node.talosVersion === version) return `${node.name}: already running Talos ${version}`;
+    throw new Error(
+      `${node.name} still exists at Talos ${node.talosVersion}; destroy it before creating it at ${version}`,
+    );
+  }
+  await sleep(lab.timing.vmBootSeconds * 1000);
+  node.talosVersion = version;
+  node.createdCount += 1;
+  node.nics = lab.fire('nic-missing', node) ? node.expectedNics.slice(0, -1) : node.expectedNics;
+  node.patches = [];
+  node.files = {};
+  node.power = 'maintenance';
+  lab.record('vm-created', node.name, `Talos ${version}, ${node.nics.length} NICs, maintenance mode`);
+  return `${node.name}: created at Talos ${version}, waiting for its machine config`;
+}
+
+/** `talosctl apply-config --insecure` on a maintenance-mode node: it installs, reboots and joins. */
+export async function applyMachineConfig(lab: LabCluster, node: LabNode, insecure: boolean): Promise<void> {
+  if (node.power === 'destroyed')
+    throw new TalosApiError(
+      node.ip,
+      'Unavailable',
+      `connection error: desc = "transport: Error while dialing: dial tcp ${node.ip}:50000: connect: no route to host"`,
+    );
+  if (node.power === 'maintenance' && !insecure) {
+    throw new TalosApiError(
+      node.ip,
+      'Unavailable',
+      'connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"',
+    );
+  }
+  lab.record('config-applied', node.name, node.power === 'maintenance' ? 'install and join' : 'running node');
+  if (node.power !== 'maintenance') return;
+  node.power = 'rebooting';
+  void (async () => {
+    await sleep(lab.timing.rebootSeconds * 1000);
+    if (node.role === 'controlplane') {
+      // A node that joins while its old member is still listed cannot start etcd: the reason for `etcd leave`.
+      const stale = node.etcd?.member;
+      node.etcd = { id: stale ? (node.etcd?.id ?? newMemberId(node)) : newMemberId(node), member: true };
+      if (stale) lab.addFault({ kind: 'etcd-unhealthy', node: node.name });
+      lab.record(
+        'etcd-joined',
+        node.name,
+        stale ? 'old member still listed: etcd cannot start' : `member ${node.etcd.id}`,
+      );
+    }
+    const ready = !lab.fire('not-ready-after-upgrade', node);
+    await lab.registerFreshNode(node);
+    await lab.powerOn(node, { ready });
+  })().catch((error: unknown) => lab.record('lab-error', node.name, `lab join failed: ${String(error)}`));
+}
+
+export function buildTemplate(lab: LabCluster, target: string, version: string): string {
+  const template = lab.state.templates.find((t) => t.name === target || t.address === target);
+  if (!template) throw new Error(`no lab template named ${target}`);
+  template.talosVersion = version;
+  template.builtCount += 1;
+  lab.record('template-built', undefined, `${template.name} at Talos ${version}`);
+  return `${template.name}: built for Talos ${version}`;
+}

@@ -1,0 +1,193 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { freePort } from '../net/freePort.js';
+import { startProcess, waitUntil, type ManagedProcess } from '../process/managedProcess.js';
+import { kubeconfigYaml } from './kubeconfig.js';
+import { kwokStagesYaml } from './kwokStages.js';
+
+export interface KubeBinaries {
+  etcd: string;
+  'kube-apiserver': string;
+  'kube-controller-manager': string;
+  'kube-scheduler': string;
+  kwok: string;
+}
+
+export interface ControlPlane {
+  server: string;
+  kubeconfigPath: string;
+  processes: ManagedProcess[];
+  stop(): Promise<void>;
+}
+
+type Progress = (message: string) => void;
+
+/**
+ * A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager and
+ * kube-scheduler from the pinned release, and kwok playing every kubelet. Everything lives under
+ * `dir` and is started fresh each time.
+ */
+export async function startControlPlane(
+  dir: string,
+  bin: KubeBinaries,
+  progress: Progress,
+): Promise<ControlPlane> {
+  await rm(join(dir, 'etcd'), { recursive: true, force: true });
+  const logs = join(dir, 'logs');
+  const certs = join(dir, 'certs');
+  await Promise.all([mkdir(logs, { recursive: true }), mkdir(certs, { recursive: true })]);
+
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const saKey = join(certs, 'service-account.key');
+  const saPub = join(certs, 'service-account.pub');
+  await writeFile(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  await writeFile(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
+  const token = randomBytes(24).toString('hex');
+  await writeFile(join(certs, 'tokens.csv'), `${token},lab-admin,lab-admin-uid,"system:masters"\n`, {
+    mode: 0o600,
+  });
+
+  const [etcdClient, etcdPeer, apiPort, kcmPort, schedulerPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const processes: ManagedProcess[] = [];
+  const stop = async () => {
+    for (const proc of [...processes].reverse()) await proc.stop();
+  };
+
+  try {
+    progress('starting etcd');
+    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
+    const peerUrl = `http://127.0.0.1:${etcdPeer}`;
+    processes.push(
+      startProcess(
+        'etcd',
+        bin.etcd,
+        [
+          '--name=lab',
+          `--data-dir=${join(dir, 'etcd')}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=${peerUrl}`,
+          `--initial-advertise-peer-urls=${peerUrl}`,
+          `--initial-cluster=lab=${peerUrl}`,
+          '--unsafe-no-fsync=true', // a throw-away lab: durability is not the point, speed is
+          '--log-level=warn',
+        ],
+        logs,
+      ),
+    );
+
+    progress('starting kube-apiserver');
+    const apiserver = startProcess(
+      'kube-apiserver',
+      bin['kube-apiserver'],
+      [
+        `--etcd-servers=${etcdUrl}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${certs}`,
+        `--token-auth-file=${join(certs, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${saPub}`,
+        `--service-account-signing-key-file=${saKey}`,
+        '--service-cluster-ip-range=10.96.0.0/16',
+        '--allow-privileged=true',
+        '--enable-priority-and-fairness=false',
+        '--profiling=false',
+        '--endpoint-reconciler-type=none',
+      ],
+      logs,
+    );
+    processes.push(apiserver);
+    const server = `https://127.0.0.1:${apiPort}`;
+    // The API server writes its self-signed serving certificate (with its CA) on start.
+    const caFile = join(certs, 'apiserver.crt');
+    await waitUntil(
+      'the API server certificate',
+      async () => (await readFile(caFile, 'utf8')).includes('BEGIN CERTIFICATE'),
+      {
+        timeoutMs: 60_000,
+        process: apiserver,
+      },
+    );
+    const kubeconfigPath = join(dir, 'kubeconfig');
+    await writeFile(kubeconfigPath, kubeconfigYaml(server, await readFile(caFile, 'utf8'), token), {
+      mode: 0o600,
+    });
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigPath);
+    const core = kc.makeApiClient(CoreV1Api);
+    await waitUntil(
+      'the API server to serve requests',
+      async () => {
+        await core.readNamespace({ name: 'default' });
+        return true;
+      },
+      { timeoutMs: 90_000, process: apiserver, intervalMs: 300 },
+    );
+
+    progress('starting kube-controller-manager, kube-scheduler and kwok');
+    processes.push(
+      startProcess(
+        'kube-controller-manager',
+        bin['kube-controller-manager'],
+        [
+          `--kubeconfig=${kubeconfigPath}`,
+          '--leader-elect=false',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${kcmPort}`,
+          `--cert-dir=${certs}`,
+          `--service-account-private-key-file=${saKey}`,
+          `--root-ca-file=${caFile}`,
+          '--use-service-account-credentials=false',
+          '--authentication-skip-lookup=true',
+          // How long a silent node stays Ready: short enough that a dead lab node shows quickly.
+          '--node-monitor-grace-period=20s',
+        ],
+        logs,
+      ),
+      startProcess(
+        'kube-scheduler',
+        bin['kube-scheduler'],
+        [
+          `--kubeconfig=${kubeconfigPath}`,
+          '--leader-elect=false',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${schedulerPort}`,
+          `--cert-dir=${certs}`,
+          '--authentication-skip-lookup=true',
+        ],
+        logs,
+      ),
+    );
+    const stagesFile = join(dir, 'kwok-stages.yaml');
+    await writeFile(stagesFile, kwokStagesYaml());
+    processes.push(
+      startProcess(
+        'kwok',
+        bin.kwok,
+        [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--config=${stagesFile}`,
+          '--manage-all-nodes=true',
+          '--cidr=10.244.0.1/16',
+          '--node-lease-duration-seconds=40',
+        ],
+        logs,
+      ),
+    );
+    return { server, kubeconfigPath, processes, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,62 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { Inventory } from '../../src/domain/index.js';
+
+/** A GPU patch as the documents require it: /var paths only, and no-cgroups for the eBPF issue. */
+export function gpuPatch(withEtcPath = false): string {
+  const runtimeDir = withEtcPath ? '/etc/nvidia-container-runtime' : '/var/etc/nvidia-container-runtime';
+  return `machine:
+  files:
+    - path: /var/cri/conf.d/20-customization.part
+      op: create
+      content: |
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]
+          runtime_type = "io.containerd.runc.v2"
+    - path: ${runtimeDir}/config.toml
+      op: create
+      content: |
+        [nvidia-container-cli]
+        no-cgroups = true
+`;
+}
+
+const GLOBAL_PATCH = `machine:
+  sysctls:
+    vm.nr_hugepages: "0"
+  time:
+    servers: [time.cloudflare.com]
+`;
+
+/**
+ * The lab's stand-in for the user's Git repository: the inventory at its root (relative paths in it
+ * resolve from there), terraform/ and talos/patches/. Only what differs from the example is changed:
+ * installers come from the lab registry and backups go to the lab directory.
+ */
+export async function writeLabRepository(
+  repoDir: string,
+  exampleFile: string,
+  inventory: Inventory,
+  registryHost: string,
+  backupsDir: string,
+): Promise<string> {
+  const doc = parseDocument(await readFile(exampleFile, 'utf8'));
+  const installer = inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`);
+  doc.setIn(['images', 'installer'], installer);
+  doc.setIn(['backups', 'directory'], backupsDir);
+  if (doc.getIn(['terraform', 'directory']) !== undefined) doc.setIn(['terraform', 'directory'], 'terraform');
+  const inventoryFile = join(repoDir, 'inventory.yaml');
+  await mkdir(repoDir, { recursive: true });
+  await writeFile(inventoryFile, `# Written by talos-lab from ${exampleFile}\n${doc.toString()}`);
+
+  const patches = [
+    ...inventory.policy.globalPatches.map((file) => ({ file, text: GLOBAL_PATCH })),
+    ...inventory.nodes.flatMap((node) => node.gpu?.patches.map((file) => ({ file, text: gpuPatch() })) ?? []),
+  ];
+  for (const { file, text } of patches) {
+    const path = join(repoDir, file);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, text);
+  }
+  return inventoryFile;
+}

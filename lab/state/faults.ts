@@ -1,0 +1,39 @@
+/** Faults the lab injects on demand (`talos-lab fault add <kind>`). */
+export const FAULT_KINDS = {
+  'not-ready-after-upgrade': 'the node boots the new version but its kubelet never turns Ready',
+  'boot-fails': 'the upgraded node fails to boot and Talos falls back to the old version (A/B)',
+  'nic-missing': 'a recreated VM comes up without its last NIC',
+  'etcd-unhealthy': "the node's etcd member reports unhealthy",
+  'pdb-blocks-drain': 'a pod pinned to the node under a PDB that allows no disruption',
+  'terraform-lock': 'another process holds the Terraform state lock',
+  'talosctl-transient': 'talosctl calls fail with a connection error',
+  'image-missing': 'the registry has no installer image (for --version, or for any version)',
+  'gpu-patch-etc': "the node's GPU patch writes to an /etc/ path",
+  'ceph-warn': 'Ceph reports HEALTH_WARN',
+} as const;
+
+export type FaultKind = keyof typeof FAULT_KINDS;
+
+export interface Fault {
+  id: number;
+  kind: FaultKind;
+  node?: string;
+  version?: string;
+  /** How many more times a one-shot fault fires; undefined means until cleared. */
+  remaining?: number;
+  /** terraform-lock: how long the lock is held. */
+  seconds?: number;
+  addedAt: string;
+}
+
+export function isFaultKind(kind: string): kind is FaultKind {
+  return kind in FAULT_KINDS;
+}
+
+/** One-shot kinds fire once unless --times says more; the others hold until cleared. */
+export const ONE_SHOT: readonly FaultKind[] = [
+  'not-ready-after-upgrade',
+  'boot-fails',
+  'nic-missing',
+  'talosctl-transient',
+];

@@ -1,0 +1,137 @@
+import type { Inventory } from '../../src/domain/index.js';
+
+export type VmPower = 'running' | 'rebooting' | 'maintenance' | 'destroyed';
+
+export interface LabNic {
+  name: string;
+  vlan: number | 'native';
+}
+
+export interface EtcdMember {
+  id: string;
+  /** false after `etcd leave` / `remove-member` until the node joins again. */
+  member: boolean;
+}
+
+/** One simulated Proxmox VM running Talos. */
+export interface LabNode {
+  name: string;
+  role: 'controlplane' | 'worker';
+  ip: string;
+  proxmoxHost: string;
+  terraformAddress?: string;
+  expectedNics: LabNic[];
+  /** The NICs the VM really has; a fault can make it differ from the inventory. */
+  nics: LabNic[];
+  gpu?: string;
+  schematic: string;
+  talosVersion: string;
+  kubernetesVersion: string;
+  power: VmPower;
+  /** Patches applied with `talosctl patch mc`, by file name; the GPU check reads them. */
+  patches: string[];
+  /** Files the node serves to `talosctl read`, by absolute path. */
+  files: Record<string, string>;
+  etcd?: EtcdMember;
+  /** How many times Terraform destroyed and created this VM. */
+  destroyedCount: number;
+  createdCount: number;
+}
+
+export interface LabTemplate {
+  name: string;
+  host: string;
+  role: 'controlplane' | 'worker';
+  address: string;
+  talosVersion: string;
+  builtCount: number;
+}
+
+export interface LabState {
+  preset: string;
+  cluster: string;
+  inventoryFile: string;
+  nodes: LabNode[];
+  templates: LabTemplate[];
+  kubernetesVersion: string;
+  /** Released Talos versions the registry knows; an image for any other tag is missing. */
+  releases: string[];
+  schematics: string[];
+  maxUnavailableWorkers: number;
+}
+
+export const INITIAL_TALOS = '1.11.3';
+export const INITIAL_KUBERNETES = '1.34.1';
+export const LAB_RELEASES = [
+  '1.10.8',
+  '1.10.9',
+  '1.11.0',
+  '1.11.3',
+  '1.11.4',
+  '1.11.5',
+  '1.12.0',
+  '1.12.1',
+  '1.12.5',
+  '1.13.0',
+  '2.0.0',
+];
+
+/** A deterministic 16-hex-digit etcd member id per node, like etcd's own ids. */
+function memberId(name: string, generation: number): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const char of `${name}#${generation}`) {
+    hash ^= BigInt(char.charCodeAt(0));
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return hash.toString(16).padStart(16, '0');
+}
+
+export function newMemberId(node: LabNode): string {
+  return memberId(node.name, node.createdCount + node.destroyedCount + (node.etcd?.member ? 0 : 1));
+}
+
+export function initialState(preset: string, inventoryFile: string, inventory: Inventory): LabState {
+  const schematicFor = (role: 'controlplane' | 'worker') =>
+    role === 'controlplane'
+      ? inventory.images.schematics.controlplane
+      : (inventory.images.schematics.worker ?? inventory.images.schematics.controlplane);
+  return {
+    preset,
+    cluster: inventory.cluster.name,
+    inventoryFile,
+    kubernetesVersion: INITIAL_KUBERNETES,
+    releases: LAB_RELEASES,
+    schematics: [
+      ...new Set(
+        [inventory.images.schematics.controlplane, inventory.images.schematics.worker].filter(
+          (s): s is string => !!s,
+        ),
+      ),
+    ],
+    maxUnavailableWorkers: inventory.policy.maxParallelWorkers,
+    templates: (inventory.terraform?.templates ?? []).map((template) => ({
+      ...template,
+      talosVersion: INITIAL_TALOS,
+      builtCount: 0,
+    })),
+    nodes: inventory.nodes.map((node) => ({
+      name: node.name,
+      role: node.role,
+      ip: node.ip,
+      proxmoxHost: node.proxmoxHost,
+      ...(node.terraformAddress ? { terraformAddress: node.terraformAddress } : {}),
+      expectedNics: node.nics,
+      nics: node.nics,
+      ...(node.gpu ? { gpu: node.gpu.model } : {}),
+      schematic: schematicFor(node.role),
+      talosVersion: INITIAL_TALOS,
+      kubernetesVersion: INITIAL_KUBERNETES,
+      power: 'running',
+      patches: node.gpu ? ['nvidia-gpu.yaml'] : [],
+      files: {},
+      ...(node.role === 'controlplane' ? { etcd: { id: memberId(node.name, 0), member: true } } : {}),
+      destroyedCount: 0,
+      createdCount: 0,
+    })),
+  };
+}

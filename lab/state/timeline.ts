@@ -1,0 +1,40 @@
+export type TimelineKind =
+  | 'lab-up'
+  | 'power-off'
+  | 'power-on'
+  | 'upgrade-started'
+  | 'upgrade-finished'
+  | 'upgrade-fell-back'
+  | 'vm-destroyed'
+  | 'vm-created'
+  | 'config-applied'
+  | 'node-joined'
+  | 'patch-applied'
+  | 'etcd-left'
+  | 'etcd-member-removed'
+  | 'etcd-joined'
+  | 'template-built'
+  | 'kubernetes-upgraded'
+  | 'cordoned'
+  | 'uncordoned'
+  | 'fault-added'
+  | 'fault-fired'
+  | 'fault-cleared'
+  | 'violation'
+  | 'lab-error';
+
+export interface TimelineEvent {
+  at: string;
+  kind: TimelineKind;
+  node?: string;
+  detail?: string;
+}
+
+export type InvariantName =
+  'etcd-quorum' | 'workers-unavailable' | 'destroyed-with-pods' | 'left-cordoned' | 'mixed-versions';
+
+export interface Violation {
+  at: string;
+  invariant: InvariantName;
+  detail: string;
+}

@@ -1,0 +1,111 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { execa } from 'execa';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TALOS_LAB = join(ROOT, 'lab/bin/talos-lab.js');
+
+export interface Lab {
+  dir: string;
+  env: Record<string, string>;
+  core: CoreV1Api;
+  kc: KubeConfig;
+  pid: number;
+  /** Runs a command with the lab's environment (KUBECONFIG, TALOSCONFIG, ...), never throwing. */
+  run(
+    command: string,
+    args: string[],
+    options?: { cwd?: string },
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  talosctl(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  labCli(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+function parseEnvFile(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+/** Starts a lab through the real `talos-lab up`, in its own directory, with short boot delays. */
+export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): Promise<Lab> {
+  const dir = await mkdtemp(join(tmpdir(), `talos-lab-${preset}-`));
+  const labCli = async (...args: string[]) => {
+    const result = await execa('node', [TALOS_LAB, ...args, '--dir', dir], {
+      reject: false,
+      timeout: 600_000,
+    });
+    return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+  };
+  const up = await labCli(
+    'up',
+    '--preset',
+    preset,
+    '--reboot-seconds',
+    '1',
+    '--vm-boot-seconds',
+    '1',
+    ...extraArgs,
+  );
+  if (up.exitCode !== 0) throw new Error(`talos-lab up failed:\n${up.stdout}\n${up.stderr}`);
+  const env = parseEnvFile(await readFile(join(dir, 'lab.env'), 'utf8'));
+  const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number };
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG ?? '');
+  const run = async (command: string, args: string[], options: { cwd?: string } = {}) => {
+    const result = await execa(command, args, {
+      reject: false,
+      env,
+      cwd: options.cwd ?? ROOT,
+      timeout: 300_000,
+    });
+    return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+  };
+  return {
+    dir,
+    env,
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    pid: daemon.pid,
+    run,
+    talosctl: (...args: string[]) => run(env.TALOSCTL ?? '', args),
+    labCli: (...args: string[]) => labCli(...args),
+    stop: async () => {
+      await labCli('down');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function installerImage(lab: Lab, version: string, schematic: string): string {
+  const registry = (lab.env.TALOS_LAB_REGISTRY ?? '').replace(/^http:\/\//, '');
+  return `${registry}/installer/${schematic}:v${version}`;
+}
+
+export const WORKER_SCHEMATIC = '990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e';
+export const CONTROLLER_SCHEMATIC = '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2';
+
+export async function nodeReady(lab: Lab, name: string): Promise<boolean> {
+  const node = await lab.core.readNode({ name }).catch(() => undefined);
+  return !!node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
