@@ -13,7 +13,9 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'lab/bin/*.js', 'test/harness/*.mjs'] } },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'lab/bin/*.js', 'test/harness/*.mjs'] },
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

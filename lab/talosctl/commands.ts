@@ -73,6 +73,7 @@ async function forEachNode(
   call: Call,
   verb: string,
   fn: (target: string) => Promise<void> | void,
+  print?: () => unknown,
 ): Promise<void> {
   const errors: string[] = [];
   for (const target of call.nodes) {
@@ -83,6 +84,8 @@ async function forEachNode(
       else throw error;
     }
   }
+  // The healthy nodes' answers are printed before the other nodes' errors, as talosctl does.
+  print?.();
   if (errors.length) {
     throw new UsageError(
       `error ${verb}: ${errors.length} error${errors.length > 1 ? 's' : ''} occurred:\n${errors.map((e) => `\t* ${e}`).join('\n')}\n`,
@@ -131,12 +134,16 @@ async function get(call: Call): Promise<void> {
       `error getting resource: resource "${resource}" is not known to the lab (known: links, machinestatus)`,
     );
   const resources: ReturnType<typeof linkStatuses> = [];
-  await forEachNode(call, 'getting resources', async (target) => {
-    const node = reach(call, target, { maintenanceOk: true });
-    if (links) resources.push(...linkStatuses(node));
-    else resources.push(machineStatus(node, await nodeReady(call.lab, node)));
-  });
-  call.out.push(printResources(resources, output, links ? linkColumns : machineStatusColumns));
+  await forEachNode(
+    call,
+    'getting resources',
+    async (target) => {
+      const node = reach(call, target, { maintenanceOk: true });
+      if (links) resources.push(...linkStatuses(node));
+      else resources.push(machineStatus(node, await nodeReady(call.lab, node)));
+    },
+    () => call.out.push(printResources(resources, output, links ? linkColumns : machineStatusColumns)),
+  );
 }
 
 async function nodeReady(lab: LabCluster, node: LabNode): Promise<boolean> {
@@ -157,6 +164,20 @@ function requireEtcdMember(call: Call, target: string): LabNode {
   return node;
 }
 
+const MEMBER_COLUMNS = ['NODE', 'ID', 'HOSTNAME', 'PEER URLS', 'CLIENT URLS', 'LEARNER'];
+const STATUS_COLUMNS = [
+  'NODE',
+  'MEMBER',
+  'DB SIZE',
+  'IN USE',
+  'LEADER',
+  'RAFT INDEX',
+  'RAFT TERM',
+  'RAFT APPLIED INDEX',
+  'LEARNER',
+  'ERRORS',
+];
+
 async function etcd(call: Call): Promise<void> {
   const sub = call.args.positionals[1];
   const lab = call.lab;
@@ -164,52 +185,44 @@ async function etcd(call: Call): Promise<void> {
   const leader = () => members().find((n) => lab.etcdHealthy(n));
   if (sub === 'members') {
     const rows: string[][] = [];
-    await forEachNode(call, 'getting members', (target) => {
-      const node = requireEtcdMember(call, target);
-      for (const m of members())
-        rows.push([
-          node.ip,
-          m.etcd?.id ?? '',
-          m.name,
-          `https://${m.ip}:2380`,
-          `https://${m.ip}:2379`,
-          'false',
-        ]);
-    });
-    call.out.push(table(['NODE', 'ID', 'HOSTNAME', 'PEER URLS', 'CLIENT URLS', 'LEARNER'], rows));
+    const memberRow = (node: LabNode, m: LabNode) => [
+      node.ip,
+      m.etcd?.id ?? '',
+      m.name,
+      `https://${m.ip}:2380`,
+      `https://${m.ip}:2379`,
+      'false',
+    ];
+    await forEachNode(
+      call,
+      'getting members',
+      (target) => {
+        const node = requireEtcdMember(call, target);
+        for (const m of members()) rows.push(memberRow(node, m));
+      },
+      () => rows.length && call.out.push(table(MEMBER_COLUMNS, rows)),
+    );
   } else if (sub === 'status') {
     const rows: string[][] = [];
-    await forEachNode(call, 'getting status', (target) => {
-      const node = requireEtcdMember(call, target);
-      rows.push([
-        node.ip,
-        node.etcd?.id ?? '',
-        '24 MB',
-        '11 MB (45.83%)',
-        leader()?.etcd?.id ?? '',
-        '2418091',
-        '14',
-        '2418091',
-        'false',
-        '',
-      ]);
-    });
-    call.out.push(
-      table(
-        [
-          'NODE',
-          'MEMBER',
-          'DB SIZE',
-          'IN USE',
-          'LEADER',
-          'RAFT INDEX',
-          'RAFT TERM',
-          'RAFT APPLIED INDEX',
-          'LEARNER',
-          'ERRORS',
-        ],
-        rows,
-      ),
+    const statusRow = (node: LabNode) => [
+      node.ip,
+      node.etcd?.id ?? '',
+      '24 MB',
+      '11 MB (45.83%)',
+      leader()?.etcd?.id ?? '',
+      '2418091',
+      '14',
+      '2418091',
+      'false',
+      '',
+    ];
+    await forEachNode(
+      call,
+      'getting status',
+      (target) => {
+        rows.push(statusRow(requireEtcdMember(call, target)));
+      },
+      () => rows.length && call.out.push(table(STATUS_COLUMNS, rows)),
     );
   } else if (sub === 'snapshot') {
     const file = call.args.positionals[2];

@@ -87,15 +87,13 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(version.stdout).toMatch(/Server:\n\tNODE:\s+10\.20\.67\.1\n\tTag:\s+v1\.11\.3/);
     const links = await lab.talosctl('-n', '10.20.67.4', 'get', 'links', '-o', 'json');
     expect(links.stdout.trimStart().startsWith('{')).toBe(true);
-    const objects = links.stdout
-      .split(/\n(?=\{)/)
-      .map(
-        (chunk) =>
-          JSON.parse(chunk) as {
-            metadata: { id: string };
-            spec: { kind: string; vlan?: { vlanID: number } };
-          },
-      );
+    const objects = links.stdout.split(/\n(?=\{)/).map(
+      (chunk) =>
+        JSON.parse(chunk) as {
+          metadata: { id: string };
+          spec: { kind: string; vlan?: { vlanID: number } };
+        },
+    );
     expect(objects.map((o) => o.metadata.id)).toEqual(['lo', 'eth0', 'eth1', 'eth1.62', 'eth2', 'eth2.81']);
     expect(objects.find((o) => o.metadata.id === 'eth2.81')?.spec.vlan?.vlanID).toBe(81);
     const members = await lab.talosctl('-n', '10.20.67.1', 'etcd', 'members');

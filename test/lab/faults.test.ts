@@ -1,0 +1,264 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import {
+  CONTROLLER_SCHEMATIC,
+  eventually,
+  installerImage,
+  nodeReady,
+  startLab,
+  WORKER_SCHEMATIC,
+  type Lab,
+} from './labHarness.js';
+
+let lab: Lab;
+beforeAll(async () => {
+  lab = await startLab('prox-ops');
+}, 900_000);
+afterAll(async () => lab?.stop());
+
+async function addFault(...args: string[]): Promise<void> {
+  const result = await lab.labCli('fault', 'add', ...args);
+  if (result.exitCode !== 0) throw new Error(result.stderr);
+}
+
+async function clearFaults(): Promise<void> {
+  await lab.labCli('fault', 'clear');
+}
+
+describe('every fault kind does what it says', () => {
+  it('not-ready-after-upgrade: the node runs the new Talos but stays NotReady until the next boot', async () => {
+    await addFault('not-ready-after-upgrade', '--node', 'k8s-work-3');
+    const upgrade = await lab.talosctl(
+      '-n',
+      '10.20.67.6',
+      'upgrade',
+      '--image',
+      installerImage(lab, '1.11.4', WORKER_SCHEMATIC),
+      '--wait',
+    );
+    expect(upgrade.exitCode).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(await nodeReady(lab, 'k8s-work-3')).toBe(false);
+    expect((await lab.talosctl('-n', '10.20.67.6', 'version')).stdout).toContain('Tag:         v1.11.4');
+    // Rolling back is the next boot: the fault was one-shot, so the node comes back Ready.
+    await lab.talosctl(
+      '-n',
+      '10.20.67.6',
+      'upgrade',
+      '--image',
+      installerImage(lab, '1.11.3', WORKER_SCHEMATIC),
+      '--wait',
+    );
+    await eventually('k8s-work-3 Ready after the rollback', () => nodeReady(lab, 'k8s-work-3'));
+  });
+
+  it('boot-fails: Talos falls back to the old version (A/B)', async () => {
+    await addFault('boot-fails', '--node', 'k8s-work-6');
+    const upgrade = await lab.talosctl(
+      '-n',
+      '10.20.67.9',
+      'upgrade',
+      '--image',
+      installerImage(lab, '1.11.4', WORKER_SCHEMATIC),
+      '--wait',
+    );
+    expect(upgrade.exitCode).toBe(0);
+    expect((await lab.talosctl('-n', '10.20.67.9', 'version')).stdout).toContain('Tag:         v1.11.3');
+    await eventually('k8s-work-6 Ready', () => nodeReady(lab, 'k8s-work-6'));
+    expect((await lab.core.readNode({ name: 'k8s-work-6' })).status?.nodeInfo?.osImage).toBe(
+      'Talos (v1.11.3)',
+    );
+  });
+
+  it('nic-missing: a recreated VM lacks its last NIC', async () => {
+    await addFault('nic-missing', '--node', 'k8s-work-7');
+    const tfDir = `${lab.dir}/repo/terraform`;
+    const terraform = lab.env.TERRAFORM ?? 'terraform';
+    await lab.run(
+      terraform,
+      ['destroy', '-auto-approve', '-no-color', '-target=module.nodes["k8s-work-7"]'],
+      { cwd: tfDir },
+    );
+    const apply = await lab.run(
+      terraform,
+      [
+        'apply',
+        '-auto-approve',
+        '-no-color',
+        '-target=module.nodes["k8s-work-7"]',
+        '-var',
+        'talos_version=1.11.3',
+      ],
+      { cwd: tfDir },
+    );
+    expect(apply.exitCode).toBe(0);
+    const links = await lab.talosctl('-n', '10.20.67.10', 'get', 'links');
+    expect(links.stdout).toContain('eth1.62');
+    expect(links.stdout).not.toContain('eth2');
+  });
+
+  it('etcd-unhealthy: the member fails its status call and blocks upgrades of the others', async () => {
+    await addFault('etcd-unhealthy', '--node', 'k8s-ctrl-2');
+    const status = await lab.talosctl('-n', '10.20.67.1,10.20.67.2', 'etcd', 'status');
+    expect(status.exitCode).toBe(1);
+    expect(status.stdout).toContain('10.20.67.1');
+    expect(status.stderr).toMatch(/10\.20\.67\.2: rpc error: .*context deadline exceeded/);
+    const upgrade = await lab.talosctl(
+      '-n',
+      '10.20.67.1',
+      'upgrade',
+      '--image',
+      installerImage(lab, '1.11.4', CONTROLLER_SCHEMATIC),
+    );
+    expect(upgrade.stderr).toMatch(
+      /etcd member [0-9a-f]{16} is not healthy; all members must be healthy to perform an upgrade/,
+    );
+    await clearFaults();
+    expect((await lab.talosctl('-n', '10.20.67.2', 'etcd', 'status')).exitCode).toBe(0);
+  });
+
+  it('pdb-blocks-drain: a pod pinned to the node that no eviction may touch', async () => {
+    await addFault('pdb-blocks-drain', '--node', 'k8s-work-8');
+    let podName = '';
+    await eventually('the blocker pod to run on k8s-work-8', async () => {
+      const pods = await lab.core.listNamespacedPod({
+        namespace: 'apps',
+        labelSelector: 'app=drain-blocker-k8s-work-8',
+      });
+      podName =
+        pods.items.find((p) => p.status?.phase === 'Running' && p.spec?.nodeName === 'k8s-work-8')?.metadata
+          ?.name ?? '';
+      return podName !== '';
+    });
+    let status: number | undefined;
+    await lab.core
+      .createNamespacedPodEviction({
+        name: podName,
+        namespace: 'apps',
+        body: { metadata: { name: podName, namespace: 'apps' } },
+      })
+      .catch((error: { code?: number }) => {
+        status = error.code;
+      });
+    expect(status).toBe(429);
+    await clearFaults();
+    await eventually(
+      'the blocker to be gone',
+      async () =>
+        (
+          await lab.core.listNamespacedPod({
+            namespace: 'apps',
+            labelSelector: 'app=drain-blocker-k8s-work-8',
+          })
+        ).items.length === 0,
+    );
+  });
+
+  it('terraform-lock: terraform cannot take the state lock until it is released', async () => {
+    await addFault('terraform-lock', '--seconds', '4');
+    const tfDir = `${lab.dir}/repo/terraform`;
+    const terraform = lab.env.TERRAFORM ?? 'terraform';
+    const args = [
+      'apply',
+      '-auto-approve',
+      '-no-color',
+      '-target=module.nodes["k8s-work-13"]',
+      '-var',
+      'talos_version=1.11.3',
+    ];
+    const locked = await lab.run(terraform, [...args, '-lock-timeout=1s'], { cwd: tfDir });
+    expect(locked.exitCode).toBe(1);
+    expect(locked.stderr).toContain('Error acquiring the state lock');
+    const waited = await lab.run(terraform, [...args, '-lock-timeout=30s'], { cwd: tfDir });
+    expect(waited.exitCode).toBe(0);
+  });
+
+  it('talosctl-transient: the next k calls fail with a connection error, then it answers', async () => {
+    await addFault('talosctl-transient', '--node', 'k8s-work-13', '--times', '2');
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await lab.talosctl('-n', '10.20.67.12', 'version'));
+    expect(results.map((r) => r.exitCode)).toEqual([1, 1, 0]);
+    expect(results[0]?.stderr).toContain('connect: connection refused');
+  });
+
+  it('image-missing: the registry answers 404 for that version, after its token challenge', async () => {
+    await addFault('image-missing', '--version', '1.12.0');
+    const registry = lab.env.TALOS_LAB_REGISTRY ?? '';
+    const path = `/v2/installer/${WORKER_SCHEMATIC}/manifests/v1.12.0`;
+    const challenge = await fetch(`${registry}${path}`, { method: 'HEAD' });
+    expect(challenge.status).toBe(401);
+    const realm = /realm="([^"]+)"/.exec(challenge.headers.get('www-authenticate') ?? '')?.[1] ?? '';
+    const { token } = (await (await fetch(realm)).json()) as { token: string };
+    const head = (version: string) =>
+      fetch(`${registry}/v2/installer/${WORKER_SCHEMATIC}/manifests/v${version}`, {
+        method: 'HEAD',
+        headers: { Authorization: `Bearer ${token}` },
+      });
+    expect((await head('1.12.0')).status).toBe(404);
+    expect((await head('1.11.4')).status).toBe(200);
+    await clearFaults();
+    expect((await head('1.12.0')).status).toBe(200);
+  });
+
+  it('gpu-patch-etc: the GPU patch in the repository writes to /etc/', async () => {
+    const file = `${lab.dir}/repo/talos/patches/k8s-work-4/nvidia-gpu.yaml`;
+    expect(await readFile(file, 'utf8')).not.toMatch(/path: \/etc\//);
+    await addFault('gpu-patch-etc', '--node', 'k8s-work-4');
+    expect(await readFile(file, 'utf8')).toMatch(/path: \/etc\/nvidia-container-runtime/);
+    await clearFaults();
+    expect(await readFile(file, 'utf8')).toContain('/var/etc/nvidia-container-runtime');
+  });
+
+  it('ceph-warn: the CephCluster reports HEALTH_WARN', async () => {
+    await addFault('ceph-warn');
+    const custom = lab.kc.makeApiClient(CustomObjectsApi);
+    const read = async () =>
+      (
+        (await custom.getNamespacedCustomObject({
+          group: 'ceph.rook.io',
+          version: 'v1',
+          namespace: 'rook-ceph',
+          plural: 'cephclusters',
+          name: 'rook-ceph',
+        })) as { status: { ceph: { health: string } } }
+      ).status.ceph.health;
+    expect(await read()).toBe('HEALTH_WARN');
+    await clearFaults();
+    expect(await read()).toBe('HEALTH_OK');
+  });
+
+  it('the invariant monitor records two workers down when the policy allows one', async () => {
+    const image = installerImage(lab, '1.11.4', WORKER_SCHEMATIC);
+    await Promise.all([
+      lab.talosctl('-n', '10.20.67.14', 'upgrade', '--image', image, '--wait'),
+      lab.talosctl('-n', '10.20.67.15', 'upgrade', '--image', image, '--wait'),
+    ]);
+    const { stdout } = await lab.labCli('report', '--json');
+    const report = JSON.parse(stdout) as {
+      ok: boolean;
+      violations: Array<{ invariant: string; detail: string }>;
+    };
+    expect(report.ok).toBe(false);
+    expect(
+      report.violations.some(
+        (v) =>
+          v.invariant === 'workers-unavailable' &&
+          v.detail.includes('k8s-work-15') &&
+          v.detail.includes('k8s-work-16'),
+      ),
+    ).toBe(true);
+  });
+});
+
+describe('talos-lab down', () => {
+  it('leaves no process behind', async () => {
+    const pid = lab.pid;
+    await lab.labCli('down');
+    const ps = await lab.run('ps', ['-eo', 'pid,pgid,args']);
+    const left = ps.stdout
+      .split('\n')
+      .filter((line) => line.trim().split(/\s+/)[1] === String(pid) || line.includes(lab.dir));
+    expect(left).toEqual([]);
+  });
+});
