@@ -21,7 +21,7 @@ say() { printf '[tools] %s\n' "$*" >&2; }
 require_go() {
   if ! command -v go >/dev/null 2>&1; then
     say "ERROR: Go is not installed, and $1 is neither on PATH nor cached in $tools_dir."
-    say "Install Go 1.22 or newer (https://go.dev/doc/install) and run this again, or put $1 on PATH."
+    say "Install Go 1.24 or newer (https://go.dev/doc/install) and run this again, or put $1 on PATH."
     exit 1
   fi
 }
@@ -91,30 +91,38 @@ ensure_kube() {
   for binary in "${KUBE_BINARIES[@]}"; do link_tool "$dest/$binary" "$binary"; done
 }
 
-# terraform or tofu on PATH is used as it is (the lab only needs the built-in terraform_data).
+# Which Terraform the lab uses comes from TALOS_LAB_TERRAFORM: "terraform", "tofu" or a path. Unset,
+# a terraform (else a tofu) on PATH is used as it is; the lab needs only the built-in terraform_data.
+# What is not on PATH is built from the Go module proxy at the last tag without a `replace` line.
+OPENTOFU_VERSION=1.6.3
 ensure_terraform() {
+  local wanted=${TALOS_LAB_TERRAFORM:-}
+  case "$wanted" in
+    */*)
+      [ -x "$wanted" ] || { say "ERROR: TALOS_LAB_TERRAFORM=$wanted is not an executable file"; exit 1; }
+      printf 'terraform=%s\n' "$wanted"
+      return
+      ;;
+    "" | terraform | tofu) ;;
+    *)
+      say "ERROR: TALOS_LAB_TERRAFORM must be terraform, tofu or a path (got '$wanted')"
+      exit 1
+      ;;
+  esac
+  local candidates=(terraform tofu)
+  [ -n "$wanted" ] && candidates=("$wanted")
   local found
-  for found in terraform tofu; do
+  for found in "${candidates[@]}"; do
     if command -v "$found" >/dev/null 2>&1; then
       printf 'terraform=%s\n' "$(command -v "$found")"
       return
     fi
   done
-  go_install_cached terraform "$TERRAFORM_VERSION" "github.com/hashicorp/terraform@v$TERRAFORM_VERSION"
-}
-
-# A temporal CLI already on PATH is used when it is a 1.x release new enough for start-dev's flags.
-temporal_on_path_fits() {
-  command -v temporal >/dev/null 2>&1 || return 1
-  temporal --version 2>/dev/null | grep -Eq '^temporal version 1\.([1-9][0-9]*)\.'
-}
-
-ensure_temporal() {
-  if temporal_on_path_fits; then
-    printf 'temporal=%s\n' "$(command -v temporal)"
-    return
+  if [ "$wanted" = tofu ]; then
+    go_install_cached tofu "$OPENTOFU_VERSION" "github.com/opentofu/opentofu/cmd/tofu@v$OPENTOFU_VERSION" | sed 's/^tofu=/terraform=/'
+  else
+    go_install_cached terraform "$TERRAFORM_VERSION" "github.com/hashicorp/terraform@v$TERRAFORM_VERSION"
   fi
-  go_install_cached temporal "$TEMPORAL_CLI_VERSION" "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
 }
 
 # Two test runs starting at once must not build the same tool twice.
