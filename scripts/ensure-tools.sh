@@ -125,6 +125,20 @@ ensure_terraform() {
   fi
 }
 
+# A temporal CLI already on PATH is used when it is a 1.x release new enough for start-dev's flags.
+temporal_on_path_fits() {
+  command -v temporal >/dev/null 2>&1 || return 1
+  temporal --version 2>/dev/null | grep -Eq '^temporal version 1\.([1-9][0-9]*)\.'
+}
+
+ensure_temporal() {
+  if temporal_on_path_fits; then
+    printf 'temporal=%s\n' "$(command -v temporal)"
+    return
+  fi
+  go_install_cached temporal "$TEMPORAL_CLI_VERSION" "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
+}
+
 # Two test runs starting at once must not build the same tool twice.
 exec 9>"$tools_dir/.lock"
 flock 9
