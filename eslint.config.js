@@ -59,13 +59,25 @@ export default tseslint.config(
               message: 'workflows may not import I/O packages',
             },
             {
-              group: ['**/activities/*', '!**/activities/types*'],
-              importNamePattern: '^(?!type )',
-              message: 'import activity TYPES only (import type ...)',
-            },
-            {
               group: ['**/starter/**', '**/worker/**', '**/lab/**'],
               message: 'workflows may import src/domain and activity types only',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/workflows/**/*.ts', 'test/fixtures/*Workflows.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/activities/**'],
+              allowTypeImports: true,
+              message: 'workflows import activity TYPES only (import type ...)',
             },
           ],
         },

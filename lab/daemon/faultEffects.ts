@@ -17,7 +17,8 @@ export interface FaultRequest {
 }
 
 const BLOCKER_NAMESPACE = 'apps';
-const lockHolders = new Map<number, ChildProcess>();
+/** How to release each held Terraform lock, by fault id. */
+const lockReleases = new Map<number, () => void>();
 
 function blockerName(node: string): string {
   return `drain-blocker-${node}`;
@@ -26,19 +27,27 @@ function blockerName(node: string): string {
 /** Terraform holds the state lock for as long as `terraform console` runs: another operator at work. */
 function holdTerraformLock(lab: LabCluster, fault: Fault): void {
   const { terraform } = lab.repo;
-  const child = spawn(terraform.binary, ['console'], {
+  const child: ChildProcess = spawn(terraform.binary, ['console'], {
     cwd: terraform.dir,
     stdio: ['pipe', 'ignore', 'ignore'],
   });
-  lockHolders.set(fault.id, child);
-  const seconds = fault.seconds ?? 20;
-  setTimeout(() => {
+  const release = () => {
+    clearTimeout(timer);
+    lockReleases.delete(fault.id);
+    // Closing its input ends the console and with it the lock; a kill makes sure.
     child.stdin?.end();
-    child.kill('SIGTERM');
-    lockHolders.delete(fault.id);
-    lab.faults = lab.faults.filter((f) => f !== fault);
-    lab.record('fault-cleared', undefined, 'terraform-lock released');
-  }, seconds * 1000).unref();
+    child.kill('SIGKILL');
+  };
+  const timer = setTimeout(
+    () => {
+      release();
+      lab.faults = lab.faults.filter((f) => f !== fault);
+      lab.record('fault-cleared', undefined, 'terraform-lock released');
+    },
+    (fault.seconds ?? 20) * 1000,
+  );
+  timer.unref();
+  lockReleases.set(fault.id, release);
 }
 
 async function cephHealth(lab: LabCluster, health: 'HEALTH_OK' | 'HEALTH_WARN'): Promise<void> {
@@ -132,7 +141,7 @@ export async function applyFault(lab: LabCluster, request: FaultRequest): Promis
 export async function clearFault(lab: LabCluster, kind?: FaultKind): Promise<Fault[]> {
   const cleared = lab.clearFaults(kind);
   for (const fault of cleared) {
-    if (fault.kind === 'terraform-lock') lockHolders.get(fault.id)?.kill('SIGTERM');
+    if (fault.kind === 'terraform-lock') lockReleases.get(fault.id)?.();
     if (fault.kind === 'ceph-warn') await cephHealth(lab, 'HEALTH_OK');
     if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, false);
     if (fault.kind === 'pdb-blocks-drain' && fault.node) await unblockDrain(lab, fault.node);

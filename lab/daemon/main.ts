@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     exampleFile,
     inventory,
     `127.0.0.1:${registryPort}`,
-    join(dir, 'backups'),
+    dir,
   );
   await mkdir(join(dir, 'backups'), { recursive: true });
   if (inventory.terraform) {

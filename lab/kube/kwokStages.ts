@@ -5,8 +5,6 @@
  * kwok owns only conditions and phase; the lab daemon owns nodeInfo, addresses and capacity.
  */
 export const POWER_ANNOTATION = 'lab.talos-upgrade/power';
-/** Pods carrying this label finish (Succeeded) shortly after they run: the short-lived check pods. */
-export const COMPLETES_LABEL = 'lab.talos-upgrade/completes';
 
 const nodeConditions = (ready: 'True' | 'False', reason: string, message: string) => {
   const others = ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable'].map(
@@ -134,6 +132,7 @@ spec:
       startTime: {{ $now | Quote }}
 `;
 
+// Run-to-completion pods (restartPolicy Never: jobs, the health checks' DNS and network probes) succeed.
 const POD_COMPLETES = `
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -142,8 +141,8 @@ metadata:
 spec:
   resourceRef: { apiGroup: v1, kind: Pod }
   selector:
-    matchLabels: { ${COMPLETES_LABEL}: "true" }
     matchExpressions:
+    - { key: '.spec.restartPolicy', operator: In, values: [Never] }
     - { key: '.metadata.deletionTimestamp', operator: DoesNotExist }
     - { key: '.status.phase', operator: In, values: [Running] }
   delay: { durationMilliseconds: 500, jitterDurationMilliseconds: 500 }

@@ -21,6 +21,18 @@ export function gpuPatch(withEtcPath = false): string {
 `;
 }
 
+function machineConfig(cluster: string, role: string): string {
+  return `# talos-lab machine config for ${cluster} ${role} nodes (lab values, not real secrets)
+version: v1alpha1
+machine:
+  type: ${role}
+  token: lab.machinetoken0000
+cluster:
+  clusterName: ${cluster}
+  secret: lab-cluster-secret
+`;
+}
+
 const GLOBAL_PATCH = `machine:
   sysctls:
     vm.nr_hugepages: "0"
@@ -31,19 +43,30 @@ const GLOBAL_PATCH = `machine:
 /**
  * The lab's stand-in for the user's Git repository: the inventory at its root (relative paths in it
  * resolve from there), terraform/ and talos/patches/. Only what differs from the example is changed:
- * installers come from the lab registry and backups go to the lab directory.
+ * installers come from the lab registry; backups and machine configs live in the lab directory.
  */
 export async function writeLabRepository(
   repoDir: string,
   exampleFile: string,
   inventory: Inventory,
   registryHost: string,
-  backupsDir: string,
+  labDir: string,
 ): Promise<string> {
+  const backupsDir = join(labDir, 'backups');
+  // Machine configs carry the cluster's secrets, so like a real setup they live outside the repository.
+  const secretsDir = join(labDir, 'secrets');
+  await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+  const machineConfigs: Record<string, string> = {};
+  for (const role of new Set(inventory.nodes.map((node) => node.role))) {
+    const file = join(secretsDir, `${role}.yaml`);
+    machineConfigs[role] = file;
+    await writeFile(file, machineConfig(inventory.cluster.name, role), { mode: 0o600 });
+  }
   const doc = parseDocument(await readFile(exampleFile, 'utf8'));
   const installer = inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`);
   doc.setIn(['images', 'installer'], installer);
   doc.setIn(['backups', 'directory'], backupsDir);
+  doc.setIn(['machineConfigs'], doc.createNode(machineConfigs));
   if (doc.getIn(['terraform', 'directory']) !== undefined) doc.setIn(['terraform', 'directory'], 'terraform');
   const inventoryFile = join(repoDir, 'inventory.yaml');
   await mkdir(repoDir, { recursive: true });

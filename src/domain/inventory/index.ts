@@ -2,3 +2,4 @@ export * from './schema.js';
 export * from './parseInventory.js';
 export * from './planningPolicy.js';
 export { parseDuration } from './duration.js';
+export * from './clusterPaths.js';

@@ -178,6 +178,11 @@ export const inventoryFields = z
           .strict(),
       })
       .strict(),
+    // Machine configs hold the cluster's secrets: files outside the repository, named here by path.
+    machineConfigs: z
+      .object({ controlplane: z.string().min(1), worker: z.string().min(1).optional() })
+      .strict()
+      .optional(),
     terraform: z
       .object({
         directory: z.string().min(1),

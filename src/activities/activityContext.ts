@@ -1,0 +1,32 @@
+import { Context } from '@temporalio/activity';
+
+/**
+ * The current activity's context, or undefined when the function runs outside a worker (the lab's
+ * own scripts call some of these functions directly).
+ */
+export function currentActivity(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Heartbeats with progress details when inside an activity; a no-op elsewhere. */
+export function heartbeat(details: unknown): void {
+  currentActivity()?.heartbeat(details);
+}
+
+export function cancellationSignal(): AbortSignal | undefined {
+  return currentActivity()?.cancellationSignal;
+}
+
+/** Sleeps, but wakes up (and throws) when the activity is cancelled. */
+export async function sleep(ms: number): Promise<void> {
+  const context = currentActivity();
+  if (context) {
+    await context.sleep(ms);
+    return;
+  }
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}

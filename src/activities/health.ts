@@ -1,0 +1,276 @@
+import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import type { HealthCheckName } from '../domain/index.js';
+import { heartbeat, sleep } from './activityContext.js';
+import type { ActivityDeps, ClusterHandle } from './deps.js';
+
+export interface HealthReport {
+  node?: string;
+  ok: boolean;
+  passed: number;
+  total: number;
+  failed: Array<{ check: string; diagnostics: string }>;
+  /** "✅ k8s-work-1: 7/7 health checks passed" or the failures, as the PRD words it. */
+  summary: string;
+}
+
+const TITLES: Record<HealthCheckName, string> = {
+  node: 'Node Readiness',
+  pods: 'Pod Health',
+  ceph: 'Storage Health',
+  flux: 'Flux Reconciliation',
+  argocd: 'Argo CD Applications',
+  dns: 'DNS Resolution',
+  network: 'Network Connectivity',
+  gpu: 'GPU Availability',
+};
+
+const CHECK_TIMEOUT_MS = 30_000;
+const TRIES = 3;
+const CRITICAL_NAMESPACES = ['kube-system', 'flux-system', 'rook-ceph'];
+const PENDING_LIMIT_MS = 5 * 60_000;
+
+class CheckFailed extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new CheckFailed(`${what} timed out after ${ms / 1000}s`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+function podProblems(pods: V1Pod[], now: number): string[] {
+  const problems: string[] = [];
+  for (const pod of pods) {
+    const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const crash = pod.status?.containerStatuses?.find((s) => s.state?.waiting?.reason === 'CrashLoopBackOff');
+    if (crash) problems.push(`${name}: container ${crash.name} in CrashLoopBackOff`);
+    const created = pod.metadata?.creationTimestamp
+      ? new Date(pod.metadata.creationTimestamp).getTime()
+      : now;
+    if (pod.status?.phase === 'Pending' && now - created > PENDING_LIMIT_MS)
+      problems.push(`${name}: Pending for ${Math.round((now - created) / 60_000)} min`);
+  }
+  return problems;
+}
+
+export function healthActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+  /** A short-lived pod that runs one command to completion, optionally on a given node. */
+  async function probePod(
+    c: ClusterHandle,
+    kind: string,
+    image: string,
+    command: string[],
+    node?: string,
+  ): Promise<void> {
+    const core = c.kc.makeApiClient(CoreV1Api);
+    const name = `talos-upgrade-${kind}-${Date.now().toString(36)}`;
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: {
+          name,
+          labels: { 'app.kubernetes.io/managed-by': 'talos-upgrade', 'talos-upgrade/check': kind },
+        },
+        spec: {
+          restartPolicy: 'Never',
+          ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
+          tolerations: [{ operator: 'Exists' }],
+          containers: [
+            { name: kind, image, command, resources: { requests: { cpu: '10m', memory: '16Mi' } } },
+          ],
+        },
+      },
+    });
+    try {
+      for (;;) {
+        const pod = await core.readNamespacedPod({ name, namespace: 'default' });
+        if (pod.status?.phase === 'Succeeded') return;
+        if (pod.status?.phase === 'Failed') {
+          const reason = pod.status.containerStatuses?.[0]?.state?.terminated;
+          throw new CheckFailed(
+            `${command.join(' ')} failed on ${pod.spec?.nodeName ?? 'no node'}: exit ${reason?.exitCode ?? '?'} ${reason?.message ?? reason?.reason ?? ''}`.trim(),
+          );
+        }
+        await sleep(Math.min(1000, deps.pollIntervalMs ?? 1000));
+      }
+    } finally {
+      await core
+        .deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 })
+        .catch(() => undefined);
+    }
+  }
+
+  const checks: Record<HealthCheckName, (c: ClusterHandle, node?: string) => Promise<void>> = {
+    node: async (c, node) => {
+      if (!node) return;
+      const object = await c.kc.makeApiClient(CoreV1Api).readNode({ name: node });
+      if (!object.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'))
+        throw new CheckFailed(`${node} is not Ready`);
+      if (object.spec?.unschedulable) throw new CheckFailed(`${node} is SchedulingDisabled (cordoned)`);
+    },
+    pods: async (c, node) => {
+      const core = c.kc.makeApiClient(CoreV1Api);
+      const now = Date.now();
+      const onNode = node
+        ? (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+        : [];
+      const critical = (await core.listPodForAllNamespaces()).items.filter((p) =>
+        CRITICAL_NAMESPACES.includes(p.metadata?.namespace ?? ''),
+      );
+      const problems = podProblems([...onNode, ...critical], now);
+      if (problems.length) throw new CheckFailed(problems.join('\n'));
+    },
+    ceph: async (c) => {
+      const custom = c.kc.makeApiClient(CustomObjectsApi);
+      const list = (await custom.listClusterCustomObject({
+        group: 'ceph.rook.io',
+        version: 'v1',
+        plural: 'cephclusters',
+      })) as {
+        items: Array<{
+          metadata: { name: string };
+          status?: { ceph?: { health?: string; details?: Record<string, { message?: string }> } };
+        }>;
+      };
+      if (list.items.length === 0) throw new CheckFailed('no CephCluster object found');
+      for (const item of list.items) {
+        const health = item.status?.ceph?.health;
+        if (health !== 'HEALTH_OK') {
+          const details = Object.values(item.status?.ceph?.details ?? {})
+            .map((d) => d.message)
+            .join('; ');
+          throw new CheckFailed(
+            `CephCluster ${item.metadata.name}: ${health ?? 'no health reported'}${details ? ` (${details})` : ''}`,
+          );
+        }
+      }
+    },
+    flux: async (c) => {
+      const custom = c.kc.makeApiClient(CustomObjectsApi);
+      const notReady: string[] = [];
+      for (const [group, version, plural] of [
+        ['kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations'],
+        ['helm.toolkit.fluxcd.io', 'v2', 'helmreleases'],
+      ] as const) {
+        const list = (await custom.listClusterCustomObject({ group, version, plural })) as {
+          items: Array<{
+            metadata: { namespace: string; name: string };
+            status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
+          }>;
+        };
+        for (const item of list.items) {
+          const ready = item.status?.conditions?.find((x) => x.type === 'Ready');
+          if (ready?.status !== 'True')
+            notReady.push(
+              `${plural} ${item.metadata.namespace}/${item.metadata.name}: ${ready?.message ?? 'not Ready'}`,
+            );
+        }
+      }
+      if (notReady.length) throw new CheckFailed(notReady.join('\n'));
+    },
+    argocd: async (c) => {
+      const custom = c.kc.makeApiClient(CustomObjectsApi);
+      const list = (await custom.listClusterCustomObject({
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        plural: 'applications',
+      })) as {
+        items: Array<{
+          metadata: { name: string };
+          status?: { health?: { status?: string }; sync?: { status?: string } };
+        }>;
+      };
+      const bad = list.items.filter(
+        (a) => a.status?.health?.status !== 'Healthy' || a.status?.sync?.status !== 'Synced',
+      );
+      if (bad.length)
+        throw new CheckFailed(
+          bad
+            .map(
+              (a) =>
+                `${a.metadata.name}: ${a.status?.health?.status ?? '?'}/${a.status?.sync?.status ?? '?'}`,
+            )
+            .join('\n'),
+        );
+    },
+    dns: (c, node) =>
+      probePod(c, 'dns', 'busybox:1.37', ['nslookup', 'kubernetes.default.svc.cluster.local'], node),
+    network: (c, node) =>
+      probePod(
+        c,
+        'network',
+        'curlimages/curl:8.17.0',
+        ['curl', '-sk', '--max-time', '10', 'https://kubernetes.default.svc:443/healthz'],
+        node,
+      ),
+    gpu: async (c, node) => {
+      const gpuNodes = c.inventory.nodes.filter((n) => n.gpu && (!node || n.name === node));
+      const core = c.kc.makeApiClient(CoreV1Api);
+      for (const gpuNode of gpuNodes) {
+        const object = await core.readNode({ name: gpuNode.name });
+        const gpus = Number(object.status?.allocatable?.['nvidia.com/gpu'] ?? '0');
+        if (gpus < 1)
+          throw new CheckFailed(
+            `${gpuNode.name}: nvidia.com/gpu allocatable is ${gpus} (expected ≥ 1: the NVIDIA device plugin or the GPU patch is not working)`,
+          );
+        const plugins = await core.listPodForAllNamespaces({
+          fieldSelector: `spec.nodeName=${gpuNode.name}`,
+        });
+        if (
+          !plugins.items.some(
+            (p) => p.metadata?.name?.includes('nvidia-device-plugin') && p.status?.phase === 'Running',
+          )
+        ) {
+          throw new CheckFailed(`${gpuNode.name}: no Running nvidia-device-plugin pod`);
+        }
+      }
+    },
+  };
+
+  /** The inventory's health checks, each with a 30 s timeout and 3 tries; never throws for a failed check. */
+  async function runHealthChecks(input: { cluster: string; node?: string }): Promise<HealthReport> {
+    const c = cluster(input.cluster);
+    const names = c.inventory.policy.healthChecks;
+    const failed: HealthReport['failed'] = [];
+    for (const name of names) {
+      let last = '';
+      let ok = false;
+      for (let attempt = 1; attempt <= TRIES && !ok; attempt++) {
+        heartbeat({ node: input.node, check: TITLES[name], attempt });
+        try {
+          await withTimeout(checks[name](c, input.node), CHECK_TIMEOUT_MS, TITLES[name]);
+          ok = true;
+        } catch (error) {
+          last = error instanceof Error ? error.message : String(error);
+          if (attempt < TRIES) await sleep(Math.min(2000, deps.pollIntervalMs ?? 2000));
+        }
+      }
+      if (!ok) failed.push({ check: TITLES[name], diagnostics: last.split('\n').slice(-10).join('\n') });
+    }
+    const passed = names.length - failed.length;
+    const who = input.node ?? c.name;
+    const summary =
+      failed.length === 0
+        ? `✅ ${who}: ${passed}/${names.length} health checks passed`
+        : `❌ ${who}: ${passed}/${names.length} health checks passed (failed: ${failed.map((f) => f.check).join(', ')})`;
+    return {
+      ...(input.node ? { node: input.node } : {}),
+      ok: failed.length === 0,
+      passed,
+      total: names.length,
+      failed,
+      summary,
+    };
+  }
+
+  return { runHealthChecks };
+}

@@ -1,0 +1,32 @@
+import { clusterHandles, type ActivityDeps } from './deps.js';
+import { gpuActivities } from './gpuPatches.js';
+import { healthActivities } from './health.js';
+import { kubernetesActivities } from './kubernetes.js';
+import { notifyActivities } from './notify.js';
+import { registryActivities } from './registry.js';
+import { releaseActivities } from './releases.js';
+import { talosActivities } from './talos.js';
+import { terraformActivities } from './terraform.js';
+
+export type { ActivityDeps, ClusterAccess } from './deps.js';
+export { FAILURE } from './errors.js';
+
+/**
+ * Every side effect of the product, bound to its dependencies. The worker registers the result;
+ * workflows import only its type.
+ */
+export function createActivities(deps: ActivityDeps) {
+  const cluster = clusterHandles(deps);
+  return {
+    ...talosActivities(deps, cluster),
+    ...kubernetesActivities(deps, cluster),
+    ...terraformActivities(deps, cluster),
+    ...healthActivities(deps, cluster),
+    ...registryActivities(cluster),
+    ...gpuActivities(cluster),
+    ...notifyActivities(deps, cluster),
+    ...releaseActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

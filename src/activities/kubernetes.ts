@@ -1,0 +1,217 @@
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { heartbeat, sleep } from './activityContext.js';
+import type { ActivityDeps, ClusterHandle } from './deps.js';
+import { nonRetryable, retryable } from './errors.js';
+
+export interface NodeMetadata {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  taints: Array<{ key: string; value?: string; effect: string }>;
+}
+
+export interface DrainResult {
+  evicted: string[];
+  forced: string[];
+  skipped: number;
+}
+
+const status = (error: unknown) => (error as { code?: number }).code;
+
+/** Errors of the API server itself (down, throttling) are retried; a missing node is not. */
+function apiFailure(what: string, error: unknown): never {
+  const code = status(error);
+  if (code === 404) throw nonRetryable('ValidationFailed', `${what}: not found`);
+  throw retryable('KubernetesUnavailable', `${what}: ${code ? `HTTP ${code}` : String(error)}`);
+}
+
+function isReady(node: V1Node): boolean {
+  return !!node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** Pods a drain must move: not DaemonSet pods, not mirror pods, not already finished. */
+function evictable(pod: V1Pod): boolean {
+  if (pod.metadata?.ownerReferences?.some((owner) => owner.kind === 'DaemonSet')) return false;
+  if (pod.metadata?.annotations?.['kubernetes.io/config.mirror']) return false;
+  return pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
+}
+
+const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+  const core = (name: string) => cluster(name).kc.makeApiClient(CoreV1Api);
+  const poll = () => deps.pollIntervalMs ?? 2000;
+
+  /** A merge patch of spec.unschedulable only: no conflict with the kubelet's status updates. */
+  async function setUnschedulable(
+    input: { cluster: string; node: string },
+    unschedulable: boolean,
+  ): Promise<{ changed: boolean }> {
+    const api = core(input.cluster);
+    const node = await api
+      .readNode({ name: input.node })
+      .catch((e: unknown) => apiFailure(`reading node ${input.node}`, e));
+    if ((node.spec?.unschedulable ?? false) === unschedulable) return { changed: false };
+    await api
+      .patchNode(
+        { name: input.node, body: { spec: { unschedulable } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      .catch((e: unknown) => apiFailure(`${unschedulable ? 'cordoning' : 'uncordoning'} ${input.node}`, e));
+    return { changed: true };
+  }
+
+  const cordonNode = (input: { cluster: string; node: string }) => setUnschedulable(input, true);
+  const uncordonNode = (input: { cluster: string; node: string }) => setUnschedulable(input, false);
+
+  async function podsOn(api: CoreV1Api, node: string): Promise<V1Pod[]> {
+    const list = await api
+      .listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })
+      .catch((e: unknown) => apiFailure(`listing pods on ${node}`, e));
+    return list.items;
+  }
+
+  /**
+   * Evicts every pod a drain must move through the Eviction API, so PodDisruptionBudgets hold. A 429
+   * (budget exhausted) is retried until the graceful timeout; then, only where the inventory allows it,
+   * the remaining pods are deleted; otherwise the drain fails with DrainBlocked naming the pods.
+   */
+  async function drainNode(input: {
+    cluster: string;
+    node: string;
+    timeoutMs?: number;
+    force?: boolean;
+  }): Promise<DrainResult> {
+    const c = cluster(input.cluster);
+    const api = core(input.cluster);
+    const timeoutMs = input.timeoutMs ?? c.inventory.policy.drain.timeout;
+    const force = input.force ?? c.inventory.policy.drain.force;
+    const deadline = Date.now() + timeoutMs;
+    const evicted = new Set<string>();
+    let blocked: string[] = [];
+    for (;;) {
+      const pods = (await podsOn(api, input.node))
+        .filter(evictable)
+        .filter((pod) => !pod.metadata?.deletionTimestamp);
+      if (pods.length === 0) break;
+      blocked = [];
+      for (const pod of pods) {
+        const name = pod.metadata?.name ?? '';
+        const namespace = pod.metadata?.namespace ?? '';
+        try {
+          await api.createNamespacedPodEviction({ name, namespace, body: { metadata: { name, namespace } } });
+          evicted.add(podName(pod));
+        } catch (error) {
+          if (status(error) === 429) blocked.push(podName(pod));
+          else if (status(error) !== 404) apiFailure(`evicting ${podName(pod)}`, error);
+        }
+      }
+      heartbeat({ node: input.node, step: 'draining', evicted: evicted.size, blockedByPdb: blocked });
+      if (blocked.length === 0) continue;
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(5000, poll()));
+    }
+    const forced: string[] = [];
+    if (blocked.length > 0) {
+      if (!force) {
+        throw nonRetryable(
+          'DrainBlocked',
+          `draining ${input.node}: PodDisruptionBudgets still refuse to evict ${blocked.join(', ')} after ${Math.round(timeoutMs / 1000)}s. Scale those apps up or relax their PDBs, or allow policy.drain.force in the inventory.`,
+          { node: input.node, blocked },
+        );
+      }
+      for (const pod of blocked) {
+        const [namespace = '', name = ''] = pod.split('/');
+        await api
+          .deleteNamespacedPod({ name, namespace })
+          .catch((e: unknown) => status(e) === 404 || apiFailure(`deleting ${pod}`, e));
+        forced.push(pod);
+      }
+    }
+    // Evicted pods terminate gracefully; the node is drained when they are gone.
+    for (;;) {
+      const left = (await podsOn(api, input.node)).filter(evictable);
+      if (left.length === 0) break;
+      if (Date.now() > deadline + 120_000) {
+        throw retryable(
+          'KubernetesUnavailable',
+          `draining ${input.node}: ${left.length} pods still terminating: ${left.slice(0, 5).map(podName).join(', ')}`,
+        );
+      }
+      heartbeat({ node: input.node, step: 'waiting for evicted pods to terminate', left: left.length });
+      await sleep(poll());
+    }
+    const skipped = (await podsOn(api, input.node)).length;
+    return { evicted: [...evicted], forced, skipped };
+  }
+
+  /** Waits for the node to be Ready running the expected Talos (and kubelet) version. */
+  async function waitForNodeReady(input: {
+    cluster: string;
+    node: string;
+    talosVersion: string;
+    kubernetesVersion?: string;
+    timeoutMs?: number;
+  }): Promise<{ waitedMs: number }> {
+    const c = cluster(input.cluster);
+    const api = core(input.cluster);
+    const started = Date.now();
+    const timeoutMs = input.timeoutMs ?? c.inventory.policy.nodeReadyTimeout;
+    const wantImage = `Talos (v${input.talosVersion.replace(/^v/, '')})`;
+    let seen = 'not registered';
+    for (;;) {
+      const node = await api
+        .readNode({ name: input.node })
+        .catch((e: unknown) => (status(e) === 404 ? undefined : apiFailure(`reading node ${input.node}`, e)));
+      if (node) {
+        const image = node.status?.nodeInfo?.osImage ?? '?';
+        const kubelet = node.status?.nodeInfo?.kubeletVersion ?? '?';
+        seen = `${isReady(node) ? 'Ready' : 'NotReady'}, ${image}, kubelet ${kubelet}`;
+        const kubeletOk =
+          !input.kubernetesVersion || kubelet.replace(/^v/, '') === input.kubernetesVersion.replace(/^v/, '');
+        if (isReady(node) && image === wantImage && kubeletOk) return { waitedMs: Date.now() - started };
+      }
+      if (Date.now() - started > timeoutMs) {
+        throw nonRetryable(
+          'NodeNotReady',
+          `${input.node} was not Ready with ${wantImage} within ${Math.round(timeoutMs / 1000)}s (last seen: ${seen})`,
+          { node: input.node, seen },
+        );
+      }
+      heartbeat({
+        node: input.node,
+        step: 'waiting for Ready',
+        seen,
+        waited: `${Math.round((Date.now() - started) / 1000)}s`,
+      });
+      await sleep(poll());
+    }
+  }
+
+  /** Labels, annotations and taints, read before and after a pets upgrade to prove they survived. */
+  async function readNodeMetadata(input: { cluster: string; node: string }): Promise<NodeMetadata> {
+    const node = await core(input.cluster)
+      .readNode({ name: input.node })
+      .catch((e: unknown) => apiFailure(`reading node ${input.node}`, e));
+    return {
+      labels: node.metadata?.labels ?? {},
+      annotations: node.metadata?.annotations ?? {},
+      taints: (node.spec?.taints ?? []).map((t) => ({
+        key: t.key,
+        effect: t.effect,
+        ...(t.value ? { value: t.value } : {}),
+      })),
+    };
+  }
+
+  async function deleteNodeObject(input: { cluster: string; node: string }): Promise<{ deleted: boolean }> {
+    try {
+      await core(input.cluster).deleteNode({ name: input.node });
+      return { deleted: true };
+    } catch (error) {
+      if (status(error) === 404) return { deleted: false };
+      apiFailure(`deleting node ${input.node}`, error);
+    }
+  }
+
+  return { cordonNode, uncordonNode, drainNode, waitForNodeReady, readNodeMetadata, deleteNodeObject };
+}

@@ -1,0 +1,97 @@
+import { installerImages } from '../domain/index.js';
+import { cancellationSignal } from './activityContext.js';
+import type { ClusterHandle } from './deps.js';
+import { nonRetryable, retryable } from './errors.js';
+
+interface ImageRef {
+  registry: string;
+  repository: string;
+  tag: string;
+}
+
+function parseImage(image: string): ImageRef {
+  const slash = image.indexOf('/');
+  const colon = image.lastIndexOf(':');
+  return {
+    registry: image.slice(0, slash),
+    repository: image.slice(slash + 1, colon),
+    tag: image.slice(colon + 1),
+  };
+}
+
+/** Loopback registries speak plain HTTP, as container runtimes assume; everything else HTTPS. */
+function baseUrl(registry: string): string {
+  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(registry)
+    ? `http://${registry}`
+    : `https://${registry}`;
+}
+
+const ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/** Answers a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge with an anonymous token. */
+async function anonymousToken(challenge: string, signal?: AbortSignal): Promise<string | undefined> {
+  const params: Record<string, string> = {};
+  for (const match of challenge.matchAll(/(\w+)="([^"]*)"/g)) params[match[1] ?? ''] = match[2] ?? '';
+  if (!params.realm) return undefined;
+  const url = new URL(params.realm);
+  if (params.service) url.searchParams.set('service', params.service);
+  if (params.scope) url.searchParams.set('scope', params.scope);
+  const response = await fetch(url, { ...(signal ? { signal } : {}) });
+  if (!response.ok) return undefined;
+  const body = (await response.json()) as { token?: string; access_token?: string };
+  return body.token ?? body.access_token;
+}
+
+export async function imageExists(image: string): Promise<boolean> {
+  const ref = parseImage(image);
+  const url = `${baseUrl(ref.registry)}/v2/${ref.repository}/manifests/${ref.tag}`;
+  const signal = cancellationSignal();
+  const head = (token?: string) =>
+    fetch(url, {
+      method: 'HEAD',
+      headers: { Accept: ACCEPT, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      ...(signal ? { signal } : {}),
+    });
+  let response = await head();
+  if (response.status === 401) {
+    const token = await anonymousToken(response.headers.get('www-authenticate') ?? '', signal);
+    if (token) response = await head(token);
+  }
+  if (response.status === 200) return true;
+  if (response.status === 404) return false;
+  throw retryable('TalosUnavailable', `${ref.registry} answered HTTP ${response.status} for ${image}`);
+}
+
+export function registryActivities(cluster: (name: string) => ClusterHandle) {
+  /** Pre-flight: the installer image of every schematic in use exists for the target version. */
+  async function checkInstallerImages(input: {
+    cluster: string;
+    version: string;
+  }): Promise<{ images: string[] }> {
+    const c = cluster(input.cluster);
+    const images = installerImages(c.inventory, input.version);
+    const missing: string[] = [];
+    for (const image of images) {
+      try {
+        if (!(await imageExists(image))) missing.push(image);
+      } catch (error) {
+        if ((error as { type?: string }).type) throw error;
+        throw retryable('TalosUnavailable', `checking ${image}: ${(error as Error).message}`);
+      }
+    }
+    if (missing.length) {
+      throw nonRetryable(
+        'ImageMissing',
+        `no installer image for Talos ${input.version}: ${missing.join(', ')}. Check the version and the schematic ids (images.schematics).`,
+        { missing },
+      );
+    }
+    return { images };
+  }
+  return { checkInstallerImages };
+}

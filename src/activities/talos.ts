@@ -1,0 +1,335 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { installerImage, type InventoryNode } from '../domain/index.js';
+import { heartbeat, sleep } from './activityContext.js';
+import type { ActivityDeps, ClusterHandle } from './deps.js';
+import { nonRetryable, retryable, tail } from './errors.js';
+import { parseJsonStream, parseTable } from './jsonStream.js';
+import { isUnavailable, talosctl, talosFailure } from './talosctl.js';
+
+export interface EtcdMember {
+  id: string;
+  hostname: string;
+}
+
+export interface EtcdHealth {
+  members: EtcdMember[];
+  healthy: string[];
+  unhealthy: Array<{ node: string; error: string }>;
+  /** More than half of the members answer. */
+  quorum: boolean;
+  /** Whether one more member may go down without losing quorum. */
+  canLoseOne: boolean;
+}
+
+function parseServerTag(stdout: string): string | undefined {
+  const server = stdout.slice(stdout.indexOf('Server:'));
+  return /Tag:\s+v?(\S+)/.exec(server)?.[1];
+}
+
+export function talosActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+  const controllers = (c: ClusterHandle) => c.inventory.nodes.filter((n) => n.role === 'controlplane');
+
+  async function getTalosVersion(input: { cluster: string; node: string }): Promise<string> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const result = await talosctl(deps, c, ['-n', node.ip, 'version'], { timeoutMs: 30_000 });
+    if (result.exitCode !== 0) talosFailure(`reading the Talos version of ${node.name}`, result);
+    const tag = parseServerTag(result.stdout);
+    if (!tag)
+      throw nonRetryable(
+        'CommandFailed',
+        `talosctl version on ${node.name} printed no server tag: ${tail(result.stdout, 3)}`,
+      );
+    return tag;
+  }
+
+  async function listEtcdMembers(c: ClusterHandle, exclude?: string): Promise<EtcdMember[]> {
+    let last = '';
+    for (const node of controllers(c).filter((n) => n.name !== exclude)) {
+      const result = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'members'], { timeoutMs: 30_000 });
+      if (result.exitCode === 0)
+        return parseTable(result.stdout).map((row) => ({ id: row.ID ?? '', hostname: row.HOSTNAME ?? '' }));
+      last = tail(result.stderr, 3);
+    }
+    throw retryable(
+      'TalosUnavailable',
+      `no control-plane node of ${c.name} answered "etcd members": ${last}`,
+    );
+  }
+
+  /** etcd status on every controller: who answers, whether quorum holds and survives one more loss. */
+  async function checkEtcdHealth(input: { cluster: string }): Promise<EtcdHealth> {
+    const c = cluster(input.cluster);
+    const ips = controllers(c).map((n) => n.ip);
+    const result = await talosctl(deps, c, ['-n', ips.join(','), 'etcd', 'status'], { timeoutMs: 60_000 });
+    const rows = parseTable(result.stdout);
+    const byIp = new Map(controllers(c).map((n) => [n.ip, n.name]));
+    const healthy = rows
+      .filter((row) => !row.ERRORS)
+      .map((row) => byIp.get(row.NODE ?? '') ?? row.NODE ?? '');
+    const unhealthy = [
+      ...rows
+        .filter((row) => row.ERRORS)
+        .map((row) => ({ node: byIp.get(row.NODE ?? '') ?? '', error: row.ERRORS ?? '' })),
+      ...[...result.stderr.matchAll(/\*\s+(\S+):\s+(.+)/g)].map((m) => ({
+        node: byIp.get(m[1] ?? '') ?? m[1] ?? '',
+        error: m[2] ?? '',
+      })),
+    ];
+    if (healthy.length === 0 && result.exitCode !== 0) talosFailure(`checking etcd on ${c.name}`, result);
+    const members = await listEtcdMembers(c);
+    const healthyMembers = members.filter((m) => healthy.includes(m.hostname)).length;
+    return {
+      members,
+      healthy,
+      unhealthy,
+      quorum: healthyMembers > members.length / 2,
+      canLoseOne: healthyMembers - 1 > members.length / 2,
+    };
+  }
+
+  /** Snapshot of etcd into the backups directory, named by cluster, node and time. */
+  async function takeEtcdSnapshot(input: {
+    cluster: string;
+  }): Promise<{ path: string; node: string; sizeBytes: number; sha256: string }> {
+    const c = cluster(input.cluster);
+    const dir = c.resolvePath(c.inventory.backups.directory);
+    await mkdir(dir, { recursive: true });
+    let last = '';
+    for (const node of controllers(c)) {
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const path = join(dir, `etcd-${c.name}-${node.name}-${stamp}.db`);
+      const result = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'snapshot', path], {
+        timeoutMs: 300_000,
+      });
+      if (result.exitCode === 0) {
+        const body = await readFile(path);
+        return {
+          path,
+          node: node.name,
+          sizeBytes: (await stat(path)).size,
+          sha256: createHash('sha256').update(body).digest('hex'),
+        };
+      }
+      last = tail(result.stderr, 3);
+    }
+    throw retryable(
+      'TalosUnavailable',
+      `no control-plane node of ${c.name} could take an etcd snapshot: ${last}`,
+    );
+  }
+
+  /** Takes a control-plane node out of etcd before its VM is destroyed; harmless when it already left. */
+  async function leaveEtcd(input: { cluster: string; node: string }): Promise<{ left: boolean }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const members = await listEtcdMembers(c, node.name);
+    const member = members.find((m) => m.hostname === node.name);
+    if (!member) return { left: false };
+    const leave = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'leave'], { timeoutMs: 120_000 });
+    if (leave.exitCode === 0) return { left: true };
+    // A node that cannot leave by itself (its etcd is down) is removed by a healthy member.
+    const via = controllers(c).find((n) => n.name !== node.name);
+    if (!via) talosFailure(`etcd leave on ${node.name}`, leave);
+    const remove = await talosctl(deps, c, ['-n', via.ip, 'etcd', 'remove-member', member.id], {
+      timeoutMs: 120_000,
+    });
+    if (remove.exitCode !== 0)
+      talosFailure(`removing etcd member ${member.id} (${node.name}) via ${via.name}`, remove);
+    return { left: true };
+  }
+
+  /**
+   * Pets: `talosctl upgrade` to the installer of the target version, then proof that the node runs it
+   * (Talos's A/B scheme boots the old version when the new one fails, and reports success anyway).
+   */
+  async function upgradeNodeInPlace(input: {
+    cluster: string;
+    node: string;
+    version: string;
+    timeoutMinutes?: number;
+  }): Promise<{ alreadyAt: boolean; image: string }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const image = installerImage(c.inventory, node.role, input.version);
+    const current = await getTalosVersion(input).catch(() => undefined);
+    if (current === input.version) return { alreadyAt: true, image };
+    heartbeat({ node: node.name, step: 'upgrading', image });
+    const timeout = `${input.timeoutMinutes ?? 10}m`;
+    const result = await talosctl(
+      deps,
+      c,
+      ['-n', node.ip, 'upgrade', '--image', image, '--preserve', '--wait', '--timeout', timeout],
+      {
+        timeoutMs: ((input.timeoutMinutes ?? 10) + 1) * 60_000,
+        progress: (line) => ({ node: node.name, step: 'upgrading', image, talosctl: line }),
+      },
+    );
+    if (result.exitCode !== 0) {
+      if (/insufficient to maintain quorum|is not healthy; all members must be healthy/.test(result.stderr)) {
+        throw nonRetryable(
+          'QuorumAtRisk',
+          `Talos refused to upgrade ${node.name}: ${tail(result.stderr, 2)}. Check etcd with talosctl etcd status.`,
+        );
+      }
+      if (/error validating installer image|not found|manifest unknown/.test(result.stderr)) {
+        throw nonRetryable(
+          'ImageMissing',
+          `${node.name}: the installer ${image} cannot be pulled (${tail(result.stderr, 1)}). Check the schematic id and the version.`,
+        );
+      }
+      talosFailure(`upgrading ${node.name} to ${input.version}`, result);
+    }
+    const after = await waitForTalosVersion(c, node);
+    if (after !== input.version) {
+      throw nonRetryable(
+        'VersionMismatch',
+        `${node.name} runs Talos ${after} after the upgrade to ${input.version}: the new version failed to boot and Talos fell back to the old one (A/B). Check the installer ${image}.`,
+        { node: node.name, expected: input.version, actual: after },
+      );
+    }
+    return { alreadyAt: false, image };
+  }
+
+  /** The version a rebooting node reports once its API answers again. */
+  async function waitForTalosVersion(
+    c: ClusterHandle,
+    node: InventoryNode,
+    timeoutMs = 600_000,
+  ): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const result = await talosctl(deps, c, ['-n', node.ip, 'version'], { timeoutMs: 30_000 });
+      const tag = result.exitCode === 0 ? parseServerTag(result.stdout) : undefined;
+      if (tag) return tag;
+      if (!isUnavailable(result) && result.exitCode !== 0)
+        talosFailure(`reading the Talos version of ${node.name}`, result);
+      if (Date.now() > deadline)
+        throw retryable(
+          'TalosUnavailable',
+          `${node.name} did not answer after its reboot within ${timeoutMs / 60_000} min`,
+        );
+      heartbeat({ node: node.name, step: 'waiting for the Talos API' });
+      await sleep(deps.pollIntervalMs ?? 2000);
+    }
+  }
+
+  /** Gives a freshly created VM (maintenance mode) its machine config; harmless on a configured node. */
+  async function applyMachineConfig(input: { cluster: string; node: string }): Promise<{ applied: boolean }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const configs = c.inventory.machineConfigs;
+    const file = node.role === 'worker' ? (configs?.worker ?? configs?.controlplane) : configs?.controlplane;
+    if (!file)
+      throw nonRetryable(
+        'ValidationFailed',
+        `cluster ${c.name} has no machineConfigs.${node.role} in its inventory: a recreated ${node.name} cannot be configured`,
+      );
+    const status = await talosctl(
+      deps,
+      c,
+      ['-n', node.ip, 'get', 'machinestatus', '-o', 'json', '--insecure'],
+      { timeoutMs: 30_000 },
+    );
+    const stage = parseJsonStream<{ spec?: { stage?: string } }>(status.stdout)[0]?.spec?.stage;
+    if (status.exitCode === 0 && stage && stage !== 'maintenance') return { applied: false };
+    const result = await talosctl(
+      deps,
+      c,
+      ['-n', node.ip, 'apply-config', '--insecure', '-f', c.resolvePath(file)],
+      { timeoutMs: 120_000 },
+    );
+    if (result.exitCode !== 0) talosFailure(`applying the machine config to ${node.name}`, result);
+    return { applied: true };
+  }
+
+  /** The inventory's global patches, and the node's GPU patches when it has a GPU. */
+  async function applyPatches(input: { cluster: string; node: string }): Promise<{ applied: string[] }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const files = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])];
+    for (const file of files) {
+      const result = await talosctl(
+        deps,
+        c,
+        ['-n', node.ip, 'patch', 'mc', '--patch', `@${c.resolvePath(file)}`],
+        { timeoutMs: 120_000 },
+      );
+      if (result.exitCode !== 0) talosFailure(`applying ${file} to ${node.name}`, result);
+    }
+    return { applied: files };
+  }
+
+  /** The NICs the VM really has against the inventory: count, names and VLAN ids. */
+  async function checkNodeNics(input: { cluster: string; node: string }): Promise<{ nics: string[] }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const result = await talosctl(deps, c, ['-n', node.ip, 'get', 'links', '-o', 'json'], {
+      timeoutMs: 30_000,
+    });
+    if (result.exitCode !== 0) talosFailure(`reading the links of ${node.name}`, result);
+    type Link = { metadata: { id: string }; spec: { type: string; kind: string; vlan?: { vlanID: number } } };
+    const links = parseJsonStream<Link>(result.stdout);
+    const physical = links.filter((l) => l.spec.type === 'ether' && !l.spec.kind).map((l) => l.metadata.id);
+    const vlans = new Map(
+      links
+        .filter((l) => l.spec.kind === 'vlan')
+        .map((l) => [l.metadata.id.split('.')[0] ?? '', l.spec.vlan?.vlanID]),
+    );
+    const found = links.filter((l) => l.spec.type === 'ether').map((l) => l.metadata.id);
+    const problems: string[] = [];
+    for (const nic of node.nics) {
+      if (!physical.includes(nic.name))
+        problems.push(`${nic.name}${nic.vlan === 'native' ? '' : ` (VLAN ${nic.vlan})`} is missing`);
+      else if (nic.vlan !== 'native' && vlans.get(nic.name) !== nic.vlan)
+        problems.push(`${nic.name} has no VLAN ${nic.vlan} (found ${vlans.get(nic.name) ?? 'none'})`);
+    }
+    const extra = physical.filter((name) => !node.nics.some((nic) => nic.name === name));
+    if (extra.length) problems.push(`unexpected NICs ${extra.join(', ')}`);
+    if (problems.length) {
+      throw nonRetryable(
+        'NicMismatch',
+        `${node.name}: ${problems.join('; ')} (expected ${node.nics.length} NICs, found ${found.join(', ') || 'none'}). Check the VM's network devices in Terraform (${node.terraformAddress ?? 'its Proxmox VM'}).`,
+        { node: node.name, problems },
+      );
+    }
+    return { nics: found };
+  }
+
+  /** `talosctl upgrade-k8s`: a dry run first, then the real one; one minor at a time. */
+  async function upgradeKubernetes(input: { cluster: string; version: string }): Promise<{ dryRun: string }> {
+    const c = cluster(input.cluster);
+    const via = controllers(c)[0];
+    if (!via) throw nonRetryable('ValidationFailed', `cluster ${c.name} has no control-plane node`);
+    const args = ['-n', via.ip, 'upgrade-k8s', '--to', input.version];
+    const dry = await talosctl(deps, c, [...args, '--dry-run'], { timeoutMs: 600_000 });
+    if (dry.exitCode !== 0) {
+      if (/unsupported upgrade path|is not supported by Talos/.test(dry.stderr))
+        throw nonRetryable(
+          'UnsupportedUpgrade',
+          `Kubernetes ${input.version} on ${c.name}: ${tail(dry.stderr, 2)}`,
+        );
+      talosFailure(`the upgrade-k8s dry run on ${c.name}`, dry);
+    }
+    const real = await talosctl(deps, c, args, {
+      timeoutMs: 3_600_000,
+      progress: (line) => ({ step: 'upgrade-k8s', to: input.version, talosctl: line }),
+    });
+    if (real.exitCode !== 0) talosFailure(`upgrading Kubernetes on ${c.name} to ${input.version}`, real);
+    return { dryRun: tail(dry.stdout, 20) };
+  }
+
+  return {
+    getTalosVersion,
+    checkEtcdHealth,
+    takeEtcdSnapshot,
+    leaveEtcd,
+    upgradeNodeInPlace,
+    applyMachineConfig,
+    applyPatches,
+    checkNodeNics,
+    upgradeKubernetes,
+  };
+}

@@ -1,0 +1,28 @@
+import type { ActivityDeps, ClusterHandle } from './deps.js';
+import { nonRetryable, retryable, tail } from './errors.js';
+import { runCommand, type CommandResult, type RunOptions } from './runCommand.js';
+
+/** A Talos API that cannot be reached right now: the node is rebooting, or the network blinked. */
+export function isUnavailable(result: CommandResult): boolean {
+  return /code = Unavailable|connection refused|no route to host|i\/o timeout|context deadline exceeded/.test(
+    result.stderr,
+  );
+}
+
+/** Runs talosctl against one cluster: its talosconfig is passed as a file path, never its content. */
+export function talosctl(
+  deps: ActivityDeps,
+  cluster: ClusterHandle,
+  args: string[],
+  options: RunOptions = {},
+): Promise<CommandResult> {
+  return runCommand(deps.talosctl, ['--talosconfig', cluster.talosconfig, ...args], options);
+}
+
+/** Throws the right failure for a talosctl call that failed: retryable when the node is unreachable. */
+export function talosFailure(what: string, result: CommandResult): never {
+  const detail = tail(result.stderr || result.stdout, 5);
+  if (isUnavailable(result))
+    throw retryable('TalosUnavailable', `${what}: the Talos API did not answer (${detail}); retrying`);
+  throw nonRetryable('CommandFailed', `${what} failed: ${detail}`);
+}

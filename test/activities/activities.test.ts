@@ -1,0 +1,427 @@
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import type { EtcdHealth } from '../../src/activities/talos.js';
+import type { HealthReport } from '../../src/activities/health.js';
+import type { NotifyResult } from '../../src/activities/notify.js';
+import { eventually, nodeReady, startLab, type Lab } from '../lab/labHarness.js';
+import { CLUSTER, startActivityHarness, type ActivityHarness } from './activityHarness.js';
+
+let lab: Lab;
+let h: ActivityHarness;
+beforeAll(async () => {
+  lab = await startLab('prox-ops');
+  h = await startActivityHarness(lab);
+}, 900_000);
+afterAll(async () => {
+  await h?.stop();
+  await lab?.stop();
+});
+
+const fault = async (...args: string[]) => {
+  const result = await lab.labCli('fault', 'add', ...args);
+  if (result.exitCode !== 0) throw new Error(result.stderr);
+};
+const clearFaults = () => lab.labCli('fault', 'clear');
+const at = (node: string, extra: Record<string, unknown> = {}) => ({ cluster: CLUSTER, node, ...extra });
+
+/** Moves a node's workloads away the way the workflows will: cordon, then drain (forcing the PDB app). */
+async function emptyNode(node: string): Promise<void> {
+  await h.call('cordonNode', at(node));
+  await h.call('drainNode', at(node, { timeoutMs: 2000, force: true }), { startToCloseSeconds: 120 });
+}
+
+describe('Talos activities', () => {
+  it('reads a node version', async () => {
+    expect(await h.call('getTalosVersion', at('k8s-work-1'))).toBe('1.11.3');
+  });
+
+  it('checks etcd: members, quorum, and whether one more member may go down', async () => {
+    const healthy = await h.call<EtcdHealth>('checkEtcdHealth', { cluster: CLUSTER });
+    expect(healthy.members.map((m) => m.hostname).sort()).toEqual(['k8s-ctrl-1', 'k8s-ctrl-2', 'k8s-ctrl-3']);
+    expect(healthy).toMatchObject({ quorum: true, canLoseOne: true, unhealthy: [] });
+    await fault('etcd-unhealthy', '--node', 'k8s-ctrl-3');
+    const degraded = await h.call<EtcdHealth>('checkEtcdHealth', { cluster: CLUSTER });
+    expect(degraded.unhealthy.map((u) => u.node)).toEqual(['k8s-ctrl-3']);
+    expect(degraded).toMatchObject({ quorum: true, canLoseOne: false });
+    await clearFaults();
+  });
+
+  it('takes an etcd snapshot into the backups directory, named by cluster, node and time', async () => {
+    const snapshot = await h.call<{ path: string; sizeBytes: number; sha256: string; node: string }>(
+      'takeEtcdSnapshot',
+      { cluster: CLUSTER },
+    );
+    expect(snapshot.path).toMatch(new RegExp(`/backups/etcd-prox-ops-k8s-ctrl-1-\\d{4}-.*\\.db$`));
+    expect(existsSync(snapshot.path)).toBe(true);
+    expect(snapshot.sizeBytes).toBeGreaterThan(1000);
+    expect(snapshot.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('upgrades a node in place, proves the new version, and is harmless when repeated', async () => {
+    expect(
+      await h.call('upgradeNodeInPlace', at('k8s-work-1', { version: '1.11.4' }), {
+        startToCloseSeconds: 120,
+      }),
+    ).toMatchObject({ alreadyAt: false });
+    await eventually('k8s-work-1 Ready', () => nodeReady(lab, 'k8s-work-1'));
+    expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.osImage).toBe(
+      'Talos (v1.11.4)',
+    );
+    expect(await h.call('upgradeNodeInPlace', at('k8s-work-1', { version: '1.11.4' }))).toMatchObject({
+      alreadyAt: true,
+    });
+  });
+
+  it('fails with VersionMismatch when the new version does not boot (A/B fallback)', async () => {
+    await fault('boot-fails', '--node', 'k8s-work-2');
+    const failure = await h.failure('upgradeNodeInPlace', at('k8s-work-2', { version: '1.11.4' }), {
+      maxAttempts: 3,
+    });
+    expect(failure).toMatchObject({ type: 'VersionMismatch', nonRetryable: true });
+    expect(failure.message).toMatch(
+      /k8s-work-2 runs Talos 1\.11\.3 after the upgrade to 1\.11\.4: .*fell back/,
+    );
+  });
+
+  it('fails with ImageMissing when the installer does not exist', async () => {
+    const failure = await h.failure('upgradeNodeInPlace', at('k8s-work-3', { version: '1.11.9' }), {
+      maxAttempts: 3,
+    });
+    expect(failure).toMatchObject({ type: 'ImageMissing', nonRetryable: true });
+    expect(failure.message).toContain('k8s-work-3');
+  });
+
+  it('applies the global and GPU patches to a GPU node', async () => {
+    const result = await h.call<{ applied: string[] }>('applyPatches', at('k8s-work-4'));
+    expect(result.applied).toEqual(['talos/patches/global.yaml', 'talos/patches/k8s-work-4/nvidia-gpu.yaml']);
+    const read = await lab.talosctl(
+      '-n',
+      '10.20.67.7',
+      'read',
+      '/var/etc/nvidia-container-runtime/config.toml',
+    );
+    expect(read.stdout).toContain('no-cgroups = true');
+  });
+
+  it('upgrades Kubernetes after a dry run, and refuses what the running Talos does not support', async () => {
+    expect(await h.failure('upgradeKubernetes', { cluster: CLUSTER, version: '1.35.0' })).toMatchObject({
+      type: 'UnsupportedUpgrade',
+      nonRetryable: true,
+    });
+    await h.call('upgradeKubernetes', { cluster: CLUSTER, version: '1.34.2' });
+    expect((await lab.core.readNode({ name: 'k8s-work-8' })).status?.nodeInfo?.kubeletVersion).toBe(
+      'v1.34.2',
+    );
+  });
+});
+
+describe('Kubernetes activities', () => {
+  it('cordons and uncordons, harmlessly when repeated', async () => {
+    expect(await h.call('cordonNode', at('k8s-work-8'))).toEqual({ changed: true });
+    expect(await h.call('cordonNode', at('k8s-work-8'))).toEqual({ changed: false });
+    expect((await lab.core.readNode({ name: 'k8s-work-8' })).spec?.unschedulable).toBe(true);
+    expect(await h.call('uncordonNode', at('k8s-work-8'))).toEqual({ changed: true });
+    expect(await h.call('uncordonNode', at('k8s-work-8'))).toEqual({ changed: false });
+  });
+
+  it('drain stops at the PDB and fails with DrainBlocked after the graceful timeout when force is off', async () => {
+    const pods = await lab.core.listNamespacedPod({ namespace: 'home-automation' });
+    const node = pods.items[0]?.spec?.nodeName ?? '';
+    await h.call('cordonNode', at(node));
+    const failure = await h.failure('drainNode', at(node, { timeoutMs: 3000, force: false }), {
+      maxAttempts: 3,
+    });
+    expect(failure).toMatchObject({ type: 'DrainBlocked', nonRetryable: true });
+    expect(failure.message).toMatch(
+      new RegExp(
+        `draining ${node}: PodDisruptionBudgets still refuse to evict home-automation/home-assistant-`,
+      ),
+    );
+    await h.call('uncordonNode', at(node));
+  });
+
+  it('drains a node through the Eviction API, leaving DaemonSet pods', async () => {
+    const node = 'k8s-work-5';
+    await h.call('cordonNode', at(node));
+    const result = await h.call<{ evicted: string[]; skipped: number }>(
+      'drainNode',
+      at(node, { timeoutMs: 10_000, force: true }),
+      { startToCloseSeconds: 120 },
+    );
+    const left = await lab.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });
+    expect(left.items.every((p) => p.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet'))).toBe(
+      true,
+    );
+    expect(result.skipped).toBe(left.items.length);
+    await h.call('uncordonNode', at(node));
+  });
+
+  it('waitForNodeReady fails with NodeNotReady when the node never turns Ready', async () => {
+    await fault('not-ready-after-upgrade', '--node', 'k8s-work-3');
+    await h.call('upgradeNodeInPlace', at('k8s-work-3', { version: '1.11.4' }), { startToCloseSeconds: 120 });
+    const failure = await h.failure(
+      'waitForNodeReady',
+      at('k8s-work-3', { talosVersion: '1.11.4', timeoutMs: 3000 }),
+    );
+    expect(failure).toMatchObject({ type: 'NodeNotReady', nonRetryable: true });
+    expect(failure.message).toMatch(
+      /k8s-work-3 was not Ready with Talos \(v1\.11\.4\) within 3s \(last seen: NotReady/,
+    );
+    await h.call('upgradeNodeInPlace', at('k8s-work-3', { version: '1.11.3' }), { startToCloseSeconds: 120 });
+    await h.call('waitForNodeReady', at('k8s-work-3', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+  });
+
+  it('reads labels, annotations and taints', async () => {
+    const meta = await h.call<{ labels: Record<string, string>; taints: Array<{ key: string }> }>(
+      'readNodeMetadata',
+      at('k8s-ctrl-1'),
+    );
+    expect(meta.labels['topology.kubernetes.io/zone']).toBe('baldar');
+    expect(meta.taints.map((t) => t.key)).toContain('node-role.kubernetes.io/control-plane');
+  });
+});
+
+describe('Terraform activities', () => {
+  it('initialises, and backs up the state keeping the newest N', async () => {
+    await h.call('terraformInit', { cluster: CLUSTER });
+    h.inventory.backups.keepTerraformStates = 2;
+    let last = { path: '' };
+    for (let i = 0; i < 3; i++)
+      last = await h.call<{ path: string }>('backupTerraformState', { cluster: CLUSTER });
+    expect(last.path).toMatch(new RegExp(`^${lab.dir}/backups/terraform-state/prox-ops-`));
+    const files = await readdir(`${lab.dir}/backups/terraform-state`);
+    expect(files).toHaveLength(2);
+    expect(files.every((f) => /^prox-ops-.*\.tfstate$/.test(f))).toBe(true);
+  });
+
+  it('retries a held state lock until it is released, then destroys; destroy is harmless when repeated', async () => {
+    await emptyNode('k8s-work-16');
+    const terraform = h.inventory.terraform;
+    if (!terraform) throw new Error('prox-ops has terraform');
+    terraform.lockTimeout = 1000;
+    await fault('terraform-lock', '--seconds', '4');
+    const started = Date.now();
+    const { workflowId, result } = await h.run('destroyNodeVm', at('k8s-work-16'), {
+      maxAttempts: 20,
+      startToCloseSeconds: 60,
+    });
+    expect(result).toEqual({ destroyed: true });
+    expect(Date.now() - started).toBeGreaterThan(3000);
+    const attempts = (await h.history(workflowId)).map((e) => e.attempt ?? 1);
+    expect(Math.max(...attempts)).toBeGreaterThan(1);
+    expect(await h.call('destroyNodeVm', at('k8s-work-16'))).toEqual({ destroyed: false });
+    terraform.lockTimeout = 300_000;
+  });
+
+  it('reports a held lock as a retryable TerraformLocked failure', async () => {
+    const terraform = h.inventory.terraform;
+    if (!terraform) throw new Error('prox-ops has terraform');
+    terraform.lockTimeout = 1000;
+    await fault('terraform-lock', '--seconds', '5');
+    const failure = await h.failure('createNodeVm', at('k8s-work-16', { version: '1.11.3' }), {
+      maxAttempts: 1,
+    });
+    expect(failure).toMatchObject({ type: 'TerraformLocked', nonRetryable: false });
+    terraform.lockTimeout = 300_000;
+  });
+
+  it('recreates the VM, configures it, and it joins Ready at the version', async () => {
+    await h.call('createNodeVm', at('k8s-work-16', { version: '1.11.3' }), {
+      maxAttempts: 10,
+      startToCloseSeconds: 120,
+    });
+    expect(await h.call('applyMachineConfig', at('k8s-work-16'))).toEqual({ applied: true });
+    await h.call('waitForNodeReady', at('k8s-work-16', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+    expect(await h.call('applyMachineConfig', at('k8s-work-16'))).toEqual({ applied: false });
+    await h.call('uncordonNode', at('k8s-work-16'));
+  });
+
+  it('a recreated VM without its NIC fails with NicMismatch naming the node and the VLAN', async () => {
+    await emptyNode('k8s-work-7');
+    await fault('nic-missing', '--node', 'k8s-work-7');
+    await h.call('destroyNodeVm', at('k8s-work-7'));
+    await h.call('createNodeVm', at('k8s-work-7', { version: '1.11.3' }), { startToCloseSeconds: 120 });
+    await h.call('applyMachineConfig', at('k8s-work-7'));
+    const failure = await h.failure('checkNodeNics', at('k8s-work-7'), { maxAttempts: 3 });
+    expect(failure).toMatchObject({ type: 'NicMismatch', nonRetryable: true });
+    expect(failure.message).toMatch(
+      /^k8s-work-7: eth2 \(VLAN 81\) is missing .*module\.nodes\["k8s-work-7"\]/,
+    );
+    expect(await h.call('checkNodeNics', at('k8s-work-8'))).toEqual({
+      nics: ['eth0', 'eth1', 'eth1.62', 'eth2', 'eth2.81'],
+    });
+  });
+
+  it('rebuilds the templates for a version', async () => {
+    const result = await h.call<{ templates: string[] }>(
+      'rebuildTemplates',
+      { cluster: CLUSTER, version: '1.12.0' },
+      { startToCloseSeconds: 120 },
+    );
+    expect(result.templates).toHaveLength(8);
+    const report = JSON.parse((await lab.labCli('report', '--json')).stdout) as {
+      timeline: Array<{ kind: string; detail?: string }>;
+    };
+    expect(
+      report.timeline.filter((e) => e.kind === 'template-built' && e.detail?.endsWith('at Talos 1.12.0')),
+    ).toHaveLength(8);
+  });
+});
+
+describe('health, images, GPU patches, releases', () => {
+  it('runs the inventory health checks and summarises them as the PRD does', async () => {
+    await eventually('k8s-work-5 Ready', () => nodeReady(lab, 'k8s-work-5'));
+    const report = await h.call<HealthReport>('runHealthChecks', at('k8s-work-5'), {
+      startToCloseSeconds: 300,
+    });
+    expect(report.summary).toBe('✅ k8s-work-5: 7/7 health checks passed');
+    await fault('ceph-warn');
+    const failing = await h.call<HealthReport>('runHealthChecks', at('k8s-work-5'), {
+      startToCloseSeconds: 300,
+    });
+    expect(failing.summary).toBe('❌ k8s-work-5: 6/7 health checks passed (failed: Storage Health)');
+    expect(failing.failed[0]?.diagnostics).toContain('HEALTH_WARN');
+    await clearFaults();
+  });
+
+  it('checks the installer image of every schematic, following the token challenge', async () => {
+    const ok = await h.call<{ images: string[] }>('checkInstallerImages', {
+      cluster: CLUSTER,
+      version: '1.12.0',
+    });
+    expect(ok.images).toHaveLength(2);
+    await fault('image-missing', '--version', '1.12.0');
+    const failure = await h.failure(
+      'checkInstallerImages',
+      { cluster: CLUSTER, version: '1.12.0' },
+      { maxAttempts: 3 },
+    );
+    expect(failure).toMatchObject({ type: 'ImageMissing', nonRetryable: true });
+    await clearFaults();
+  });
+
+  it('validates GPU patches: /var paths only and no-cgroups = true', async () => {
+    expect(await h.call('validateGpuPatches', { cluster: CLUSTER })).toEqual({
+      checked: ['talos/patches/k8s-work-4/nvidia-gpu.yaml', 'talos/patches/k8s-work-14/nvidia-gpu.yaml'],
+    });
+    await fault('gpu-patch-etc', '--node', 'k8s-work-14');
+    const failure = await h.failure('validateGpuPatches', { cluster: CLUSTER });
+    expect(failure).toMatchObject({ type: 'ValidationFailed', nonRetryable: true });
+    expect(failure.message).toMatch(
+      /k8s-work-14: .*path \/etc\/nvidia-container-runtime\/config\.toml is outside \/var/,
+    );
+    await clearFaults();
+  });
+
+  it('fetches the released Talos versions', async () => {
+    expect(await h.call<string[]>('fetchTalosReleases', {})).toEqual(
+      expect.arrayContaining(['1.11.3', '1.12.5', '2.0.0']),
+    );
+  });
+});
+
+describe('cancellation', () => {
+  it('a drain waiting on a PDB stops promptly when the run is cancelled', async () => {
+    const pods = await lab.core.listNamespacedPod({ namespace: 'home-automation' });
+    const node = pods.items[0]?.spec?.nodeName ?? '';
+    await h.call('cordonNode', at(node));
+    const run = h.begin('drainNode', at(node, { timeoutMs: 120_000, force: false }), {
+      heartbeatSeconds: 2,
+      startToCloseSeconds: 300,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const cancelledAt = Date.now();
+    await run.cancel();
+    const outcome = await run.outcome;
+    expect(outcome).toBeInstanceOf(WorkflowFailedError);
+    expect((outcome as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - cancelledAt).toBeLessThan(15_000);
+    await h.call('uncordonNode', at(node));
+  });
+
+  it('a terraform run waiting for the state lock is killed when the run is cancelled', async () => {
+    await emptyNode('k8s-work-15');
+    await fault('terraform-lock', '--seconds', '60');
+    const run = h.begin('destroyNodeVm', at('k8s-work-15'), {
+      heartbeatSeconds: 10,
+      startToCloseSeconds: 600,
+    });
+    await eventually(
+      'terraform to wait for the lock',
+      async () => (await lab.run('pgrep', ['-f', 'destroy -auto-approve'])).exitCode === 0,
+      20_000,
+    );
+    await run.cancel();
+    expect((await run.outcome) as WorkflowFailedError).toBeInstanceOf(WorkflowFailedError);
+    await eventually(
+      'the terraform child to be gone',
+      async () => (await lab.run('pgrep', ['-f', 'destroy -auto-approve'])).exitCode !== 0,
+      15_000,
+    );
+    await clearFaults();
+    expect(await h.call('destroyNodeVm', at('k8s-work-15'))).toEqual({ destroyed: true });
+    await h.call('createNodeVm', at('k8s-work-15', { version: '1.11.3' }), { startToCloseSeconds: 120 });
+    await h.call('applyMachineConfig', at('k8s-work-15'));
+    await h.call('waitForNodeReady', at('k8s-work-15', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+    await h.call('uncordonNode', at('k8s-work-15'));
+  });
+});
+
+describe('notifications', () => {
+  let server: Server;
+  const received: Array<{ body: { embeds?: Array<{ title: string }> } }> = [];
+  let answers: number[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      req.on('end', () => {
+        received.push({ body: JSON.parse(text) as { embeds?: Array<{ title: string }> } });
+        const status = answers.shift() ?? 204;
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(status === 429 ? JSON.stringify({ retry_after: 0.2 }) : '');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    h.secrets.DISCORD_WEBHOOK_URL = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/api/webhooks/1/secret-token`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const start = {
+    kind: 'start',
+    from: '1.11.3',
+    to: '1.11.4',
+    strategy: 'pets',
+    nodeCount: 15,
+    estimateMinutes: 45,
+    workflowId: 'talos-upgrade:prox-ops:abc',
+  };
+
+  it('delivers a Discord embed, backing off on 429', async () => {
+    answers = [429];
+    const result = await h.call<NotifyResult>('notify', { cluster: CLUSTER, event: start });
+    expect(result).toEqual({ delivered: 1, failed: [] });
+    expect(received).toHaveLength(2);
+    expect(received[1]?.body.embeds?.[0]?.title).toBe('🚀 Upgrade started: prox-ops');
+  });
+
+  it('never fails the upgrade when a notification fails, and never reveals the URL', async () => {
+    answers = [500];
+    const result = await h.call<NotifyResult>('notify', {
+      cluster: CLUSTER,
+      event: { kind: 'critical', message: 'k8s-work-3 left NotReady' },
+    });
+    expect(result).toEqual({ delivered: 0, failed: [{ target: 'discord #1', error: 'HTTP 500' }] });
+    delete h.secrets.DISCORD_WEBHOOK_URL;
+    const missing = await h.call<NotifyResult>('notify', {
+      cluster: CLUSTER,
+      event: { kind: 'critical', message: 'x' },
+    });
+    expect(missing.failed[0]?.error).toBe('its URL secret ($DISCORD_WEBHOOK_URL) cannot be read');
+    expect(JSON.stringify(missing)).not.toContain('secret-token');
+  });
+});
