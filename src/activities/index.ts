@@ -1,3 +1,4 @@
+import { clusterActivities } from './cluster.js';
 import { clusterHandles, type ActivityDeps } from './deps.js';
 import { gpuActivities } from './gpuPatches.js';
 import { healthActivities } from './health.js';
@@ -18,6 +19,7 @@ export { FAILURE } from './errors.js';
 export function createActivities(deps: ActivityDeps) {
   const cluster = clusterHandles(deps);
   return {
+    ...clusterActivities(cluster),
     ...talosActivities(deps, cluster),
     ...kubernetesActivities(deps, cluster),
     ...terraformActivities(deps, cluster),

@@ -1,0 +1,46 @@
+import type { KubernetesRange, PlanningPolicy } from '../domain/index.js';
+import { kubernetesSupportOf, planningPolicyOf } from '../domain/index.js';
+import type { ClusterHandle } from './deps.js';
+
+/** What the workflows need to know of a cluster: no secrets, no paths, just shape and policy. */
+export interface ClusterDescription {
+  name: string;
+  nodes: Array<{ name: string; role: 'controlplane' | 'worker'; gpu: boolean }>;
+  planning: PlanningPolicy;
+  kubernetesSupport: Record<string, KubernetesRange>;
+  releases?: string[];
+  timing: {
+    drainTimeoutMs: number;
+    nodeReadyTimeoutMs: number;
+    stabilisationMs: number;
+    approvalTimeoutMs: number;
+  };
+  maxParallelWorkers: number;
+  drainForce: boolean;
+  notifications: number;
+}
+
+export function clusterActivities(cluster: (name: string) => ClusterHandle) {
+  /** Read once per run and kept in its history, so a replay sees the cluster as the run saw it. */
+  async function describeCluster(input: { cluster: string }): Promise<ClusterDescription> {
+    const { inventory, name } = cluster(input.cluster);
+    const { policy } = inventory;
+    return {
+      name,
+      nodes: inventory.nodes.map((node) => ({ name: node.name, role: node.role, gpu: !!node.gpu })),
+      planning: planningPolicyOf(inventory),
+      kubernetesSupport: kubernetesSupportOf(inventory),
+      ...(inventory.versions.releases ? { releases: inventory.versions.releases } : {}),
+      timing: {
+        drainTimeoutMs: policy.drain.timeout,
+        nodeReadyTimeoutMs: policy.nodeReadyTimeout,
+        stabilisationMs: policy.stabilisation,
+        approvalTimeoutMs: policy.approvalTimeout,
+      },
+      maxParallelWorkers: policy.maxParallelWorkers,
+      drainForce: policy.drain.force,
+      notifications: inventory.notifications.length,
+    };
+  }
+  return { describeCluster };
+}

@@ -1,0 +1,24 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 };
+
+/** Quick calls: reads, cordon, patches. */
+export const quick = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '1m',
+  retry,
+});
+
+/** Long, heartbeating work: drains, upgrades, Terraform, waits for Ready. */
+export const long = proxyActivities<Activities>({
+  startToCloseTimeout: '45m',
+  heartbeatTimeout: '2m',
+  retry,
+});
+
+/** Notifications never fail a run; one try each. */
+export const notifications = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 1 },
+});

@@ -1,0 +1,332 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  condition,
+  executeChild,
+  log,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  changeKind,
+  parseVersion,
+  PlanError,
+  planUpgrade,
+  ReleaseList,
+  type UpgradePlan,
+} from '../domain/index.js';
+import type { ClusterDescription } from '../activities/cluster.js';
+import type { NotificationEvent } from '../activities/notify.js';
+import { long, notifications, quick } from './activityOptions.js';
+import { describeFailure, failureType, wasCancelled } from './failures.js';
+import { nodeUpgrade } from './nodeUpgrade.js';
+import { approveSignal, pauseSignal, progressQuery, rejectSignal, resumeSignal } from './signals.js';
+import type { ClusterProgress, ClusterUpgradeResult, UpgradeRequest } from './types.js';
+
+class RunStopped extends Error {
+  constructor(
+    readonly outcome: ClusterUpgradeResult['outcome'],
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+function batches<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * One upgrade of one cluster: plan, approval, pre-flight, etcd snapshot, templates, control plane one
+ * node at a time behind the quorum gate, workers in batches, Kubernetes, final validation. A failed
+ * node halts the run after its compensation; a cancel finishes the node in flight safely and stops.
+ */
+export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUpgradeResult> {
+  const started = Date.now();
+  const progress: ClusterProgress = {
+    phase: 'Planning',
+    paused: false,
+    current: [],
+    nodes: [],
+    totalNodeUpgrades: 0,
+  };
+  let approval: { by: string; comment?: string } | undefined;
+  let rejection: { by: string; reason?: string } | undefined;
+  setHandler(progressQuery, () => progress, {
+    description: 'Where the run is: phase, hop, nodes in flight and done',
+  });
+  setHandler(approveSignal, (by) => void (approval = by), {
+    description: 'Approve the upgrade: {"by": "name", "comment": "..."}',
+  });
+  setHandler(rejectSignal, (by) => void (rejection = by), {
+    description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',
+  });
+  setHandler(pauseSignal, () => void (progress.paused = true), {
+    description: 'Hold the run before the next node',
+  });
+  setHandler(resumeSignal, () => void (progress.paused = false), { description: 'Carry on after a pause' });
+
+  const phase = (name: string) => {
+    progress.phase = name;
+    upsertSearchAttributes({ UpgradePhase: [name] });
+  };
+  const notify = (event: NotificationEvent) =>
+    notifications.notify({ cluster: request.cluster, event }).catch(() => undefined);
+  const base = { cluster: request.cluster, requestId: request.requestId };
+
+  const cluster: ClusterDescription = await quick.describeCluster({ cluster: request.cluster });
+  const first = cluster.nodes.find((n) => n.role === 'controlplane') ?? cluster.nodes[0];
+  const running =
+    request.talos.from ??
+    (first ? await quick.getTalosVersion({ cluster: request.cluster, node: first.name }) : request.talos.to);
+  const talos = { from: parseVersion(running), to: parseVersion(request.talos.to) };
+  upsertSearchAttributes({
+    TalosCluster: [request.cluster],
+    TalosFromVersion: [talos.from],
+    TalosToVersion: [talos.to],
+  });
+
+  let plan: UpgradePlan;
+  try {
+    // Only a jump over minors needs the release list (to land on each minor's newest patch).
+    const needsReleases = talos.from !== talos.to && changeKind(talos.from, talos.to) !== 'patch';
+    const releases = cluster.releases ?? (needsReleases ? await quick.fetchTalosReleases() : undefined);
+    plan = planUpgrade(
+      {
+        talosFrom: talos.from,
+        talosTo: talos.to,
+        ...(request.kubernetes
+          ? { kubernetesFrom: request.kubernetes.from, kubernetesTo: request.kubernetes.to }
+          : {}),
+        ...(request.strategy ? { strategyOverride: request.strategy } : {}),
+        ...(releases ? { talosReleases: new ReleaseList(releases) } : {}),
+        kubernetesSupport: cluster.kubernetesSupport,
+      },
+      cluster.planning,
+    );
+  } catch (error) {
+    if (error instanceof PlanError) throw ApplicationFailure.nonRetryable(error.message, 'PlanRefused');
+    throw error;
+  }
+  const hops = plan.hops.map((h) => ({ from: h.from, to: h.to, strategy: h.strategy }));
+  const result = (
+    outcome: ClusterUpgradeResult['outcome'],
+    reason?: string,
+    snapshot?: string,
+  ): ClusterUpgradeResult => ({
+    ...base,
+    outcome,
+    ...(reason ? { reason } : {}),
+    talos,
+    hops,
+    nodes: progress.nodes,
+    ...(snapshot ? { etcdSnapshot: snapshot } : {}),
+    durationMs: Date.now() - started,
+  });
+  if (plan.steps.length === 0) {
+    phase('Done');
+    return result('nothing-to-do', `${request.cluster} already runs Talos ${talos.to}`);
+  }
+  upsertSearchAttributes({ UpgradeStrategy: [...new Set(hops.map((h) => h.strategy))].sort() });
+  const controllers = cluster.nodes.filter((n) => n.role === 'controlplane');
+  const workers = cluster.nodes.filter((n) => n.role === 'worker');
+  progress.totalNodeUpgrades = hops.length * cluster.nodes.length;
+
+  if (plan.requiresApproval) {
+    phase('AwaitingApproval');
+    progress.approval = { state: 'waiting' };
+    await notify({
+      kind: 'approval',
+      from: talos.from,
+      to: talos.to,
+      workflowId: workflowInfo().workflowId,
+      timeoutHours: Math.round(cluster.timing.approvalTimeoutMs / 3_600_000),
+    });
+    const decided = await condition(
+      () => approval !== undefined || rejection !== undefined,
+      cluster.timing.approvalTimeoutMs,
+    );
+    if (rejection || !decided) {
+      progress.approval = {
+        state: rejection ? 'rejected' : 'timed-out',
+        ...(rejection ? { by: rejection.by } : {}),
+      };
+      phase(rejection ? 'Rejected' : 'ApprovalTimedOut');
+      const reason = rejection
+        ? `rejected by ${rejection.by}${rejection.reason ? `: ${rejection.reason}` : ''}`
+        : `no approval within ${Math.round(cluster.timing.approvalTimeoutMs / 60_000)} min`;
+      await notify({
+        kind: 'complete',
+        from: talos.from,
+        to: talos.to,
+        outcome: 'rejected',
+        durationMs: Date.now() - started,
+        upgraded: 0,
+        failed: 0,
+      });
+      return result('rejected', `${reason}; nothing was touched`);
+    }
+    progress.approval = {
+      state: 'approved',
+      by: approval?.by ?? '',
+      ...(approval?.comment ? { comment: approval.comment } : {}),
+    };
+  }
+
+  let snapshot: string | undefined;
+  try {
+    phase('PreFlight');
+    for (const hop of hops) await quick.checkInstallerImages({ cluster: request.cluster, version: hop.to });
+    await quick.validateGpuPatches({ cluster: request.cluster });
+    const etcd = await quick.checkEtcdHealth({ cluster: request.cluster });
+    if (etcd.unhealthy.length > 0 || etcd.members.length !== controllers.length) {
+      throw ApplicationFailure.nonRetryable(
+        `etcd is not healthy with all members (${etcd.healthy.length}/${etcd.members.length} healthy, ${controllers.length} control-plane nodes)`,
+        'QuorumAtRisk',
+      );
+    }
+    const health = await long.runHealthChecks({ cluster: request.cluster });
+    if (!health.ok)
+      throw ApplicationFailure.nonRetryable(
+        `the cluster is not healthy before the upgrade: ${health.summary}`,
+        'HealthCheckFailed',
+      );
+
+    phase('EtcdSnapshot');
+    snapshot = (await long.takeEtcdSnapshot({ cluster: request.cluster })).path;
+    // The documents' figures: about 6 minutes a node for cattle, 3 for pets.
+    const estimate = hops.reduce(
+      (sum, hop) => sum + cluster.nodes.length * (hop.strategy === 'cattle' ? 6 : 3),
+      0,
+    );
+    await notify({
+      kind: 'start',
+      from: talos.from,
+      to: talos.to,
+      strategy: hops.map((h) => h.strategy).join('+'),
+      nodeCount: cluster.nodes.length,
+      estimateMinutes: estimate,
+      workflowId: workflowInfo().workflowId,
+    });
+
+    for (const step of plan.steps) {
+      if (step.type === 'kubernetes') {
+        phase('UpgradingKubernetes');
+        await long.upgradeKubernetes({ cluster: request.cluster, version: step.to });
+        continue;
+      }
+      progress.hop = `${step.from}->${step.to}`;
+      if (step.strategy === 'cattle') {
+        phase('RebuildingTemplates');
+        await long.rebuildTemplates({ cluster: request.cluster, version: step.to });
+      }
+      const runNode = async (node: { name: string; role: 'controlplane' | 'worker' }) => {
+        await condition(() => !progress.paused);
+        progress.current.push(node.name);
+        const nodeStarted = Date.now();
+        try {
+          const outcome = await executeChild(nodeUpgrade, {
+            workflowId: `${workflowInfo().workflowId}:node:${node.name}:${step.to}`,
+            cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            args: [
+              {
+                cluster: request.cluster,
+                node: node.name,
+                role: node.role,
+                strategy: step.strategy,
+                from: step.from,
+                to: step.to,
+                timing: cluster.timing,
+                drainForce: cluster.drainForce,
+              },
+            ],
+          });
+          progress.nodes.push(outcome);
+          await notify({
+            kind: 'node',
+            node: node.name,
+            outcome: outcome.outcome === 'skipped' ? 'skipped' : 'upgraded',
+            durationMs: outcome.durationMs,
+          });
+        } catch (error) {
+          const cancelled = wasCancelled(error);
+          const detail = describeFailure(error);
+          const rollbackFailed = detail.includes('ROLLBACK FAILED');
+          progress.nodes.push({
+            node: node.name,
+            hop: `${step.from}->${step.to}`,
+            strategy: step.strategy,
+            outcome: cancelled ? 'rolled-back' : rollbackFailed ? 'rollback-failed' : 'rolled-back',
+            durationMs: Date.now() - nodeStarted,
+            error: cancelled ? 'cancelled' : detail,
+          });
+          if (cancelled) throw error;
+          await notify(
+            rollbackFailed
+              ? { kind: 'critical', message: detail }
+              : { kind: 'rollback', node: node.name, reason: detail },
+          );
+          throw new RunStopped('failed', detail);
+        } finally {
+          progress.current = progress.current.filter((n) => n !== node.name);
+        }
+      };
+      phase('UpgradingControlPlane');
+      for (const node of controllers) await runNode(node);
+      phase('UpgradingWorkers');
+      for (const batch of batches(workers, cluster.maxParallelWorkers)) {
+        const settled = await Promise.allSettled(batch.map((node) => runNode(node)));
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+        if (failed) throw failed.reason;
+      }
+    }
+
+    phase('FinalValidation');
+    const final = await long.runHealthChecks({ cluster: request.cluster });
+    if (!final.ok) throw new RunStopped('failed', `final validation failed: ${final.summary}`);
+    phase('Done');
+    await notify({
+      kind: 'complete',
+      from: talos.from,
+      to: talos.to,
+      outcome: 'succeeded',
+      durationMs: Date.now() - started,
+      upgraded: progress.nodes.filter((n) => n.outcome === 'upgraded').length,
+      failed: 0,
+    });
+    return result('succeeded', undefined, snapshot);
+  } catch (error) {
+    const cancelled = wasCancelled(error);
+    const stopped = error instanceof RunStopped ? error : undefined;
+    const reason = cancelled
+      ? 'cancelled: the node in flight was finished or rolled back; the rest was skipped'
+      : (stopped?.reason ?? describeFailure(error));
+    log.warn('cluster upgrade stopped', { reason, type: failureType(error) });
+    const final = result(cancelled ? 'cancelled' : 'failed', reason, snapshot);
+    await CancellationScope.nonCancellable(async () => {
+      phase(cancelled ? 'Cancelled' : 'Failed');
+      const upgraded = progress.nodes.filter((n) => n.outcome === 'upgraded').length;
+      const failed = progress.nodes.filter((n) => n.outcome !== 'upgraded' && n.outcome !== 'skipped').length;
+      await notify({
+        kind: 'complete',
+        from: talos.from,
+        to: talos.to,
+        outcome: final.outcome === 'cancelled' ? 'cancelled' : 'failed',
+        durationMs: final.durationMs,
+        upgraded,
+        failed,
+      });
+    });
+    // A cancelled run ends normally with what was done; a failed one fails, so the Web UI shows it red.
+    if (cancelled) return final;
+    throw ApplicationFailure.nonRetryable(
+      `upgrade of ${request.cluster} to Talos ${talos.to} failed: ${reason}`,
+      'UpgradeFailed',
+      final,
+    );
+  }
+}

@@ -1,0 +1,13 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ClusterProgress, UpgradeRequest } from './types.js';
+
+export const enqueueSignal = defineSignal<[UpgradeRequest]>('enqueue');
+export const approveSignal = defineSignal<[{ by: string; comment?: string }]>('approve');
+export const rejectSignal = defineSignal<[{ by: string; reason?: string }]>('reject');
+export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
+export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
+
+export const progressQuery = defineQuery<ClusterProgress>('progress');
+export const queueQuery = defineQuery<{ running?: UpgradeRequest; pending: UpgradeRequest[]; done: number }>(
+  'queue',
+);

@@ -1,0 +1,60 @@
+import type { Strategy } from '../domain/index.js';
+
+/** One upgrade asked for: by a merged pull request, a push, or an operator. */
+export interface UpgradeRequest {
+  /** Dedupe key: the merge commit sha or the GitHub delivery id. */
+  requestId: string;
+  cluster: string;
+  talos: { from?: string; to: string };
+  kubernetes?: { from: string; to: string };
+  strategy?: Strategy;
+  /** Who or what asked, for the history and the notifications. */
+  source: string;
+}
+
+export type NodeOutcome = 'upgraded' | 'skipped' | 'rolled-back' | 'rollback-failed' | 'not-started';
+
+export interface NodeResult {
+  node: string;
+  hop: string;
+  strategy: Strategy;
+  outcome: NodeOutcome;
+  startedAt?: string;
+  durationMs: number;
+  error?: string;
+}
+
+export type RunOutcome = 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'nothing-to-do';
+
+export interface ClusterUpgradeResult {
+  cluster: string;
+  requestId: string;
+  outcome: RunOutcome;
+  reason?: string;
+  talos: { from: string; to: string };
+  hops: Array<{ from: string; to: string; strategy: Strategy }>;
+  nodes: NodeResult[];
+  etcdSnapshot?: string;
+  durationMs: number;
+}
+
+export interface NodeUpgradeInput {
+  cluster: string;
+  node: string;
+  role: 'controlplane' | 'worker';
+  strategy: Strategy;
+  from: string;
+  to: string;
+  timing: { drainTimeoutMs: number; nodeReadyTimeoutMs: number; stabilisationMs: number };
+  drainForce: boolean;
+}
+
+export interface ClusterProgress {
+  phase: string;
+  hop?: string;
+  paused: boolean;
+  approval?: { state: 'waiting' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string };
+  current: string[];
+  nodes: NodeResult[];
+  totalNodeUpgrades: number;
+}

@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
+import { parseInventory, type Inventory } from '../../src/domain/index.js';
+import { secretReader } from '../../src/worker/secrets.js';
+import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
+import type { Lab } from '../lab/labHarness.js';
+
+export interface WorkflowHarness {
+  client: Client;
+  taskQueue: string;
+  inventory: Inventory;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real worker running the product's workflows and activities against a lab. Timings in the lab's
+ * inventory are shortened (stabilisation, drain) so a 15-node run takes minutes, not hours; the
+ * single-replica PDB app may be force-drained, as the documents accept.
+ */
+export async function startWorkflowHarness(
+  lab: Lab,
+  tune: (inventory: Inventory) => void = () => {},
+): Promise<WorkflowHarness> {
+  const inventoryFile = lab.env.TALOS_UPGRADE_INVENTORY ?? '';
+  const parsed = parseInventory(await readFile(inventoryFile, 'utf8'));
+  if (!parsed.ok) throw new Error(`lab inventory invalid: ${JSON.stringify(parsed.issues)}`);
+  const inventory = parsed.inventory;
+  inventory.policy.stabilisation = 1000;
+  inventory.policy.drain = { timeout: 2000, force: true };
+  inventory.policy.nodeReadyTimeout = 60_000;
+  tune(inventory);
+  const deps: ActivityDeps = {
+    clusters: {
+      [inventory.cluster.name]: {
+        inventory,
+        baseDir: dirname(inventoryFile),
+        kubeconfig: lab.env.KUBECONFIG ?? '',
+        talosconfig: lab.env.TALOSCONFIG ?? '',
+      },
+    },
+    talosctl: lab.env.TALOSCTL ?? '',
+    terraform: lab.env.TERRAFORM ?? '',
+    releasesUrl: lab.env.TALOS_LAB_RELEASES_URL ?? '',
+    readSecret: secretReader({}),
+    pollIntervalMs: 250,
+  };
+  const env = await connectToTestServer();
+  const taskQueue = uniqueTaskQueue('workflows');
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)),
+    activities: createActivities(deps),
+    maxConcurrentActivityTaskExecutions: 20,
+  });
+  const running = worker.run();
+  return {
+    client: env.client,
+    taskQueue,
+    inventory,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await env.close();
+    },
+  };
+}
