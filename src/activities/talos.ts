@@ -45,6 +45,25 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     return tag;
   }
 
+  /**
+   * Every node's Talos version in one call, so a run that was halted half-way plans from the oldest
+   * node; nodes that do not answer are left out rather than failing the read.
+   */
+  async function getTalosVersions(input: { cluster: string }): Promise<Record<string, string>> {
+    const c = cluster(input.cluster);
+    const byIp = new Map(c.inventory.nodes.map((n) => [n.ip, n.name]));
+    const ips = c.inventory.nodes.map((n) => n.ip);
+    const result = await talosctl(deps, c, ['-n', ips.join(','), 'version'], { timeoutMs: 60_000 });
+    const server = result.stdout.slice(result.stdout.indexOf('Server:'));
+    const versions: Record<string, string> = {};
+    for (const m of server.matchAll(/NODE:\s+(\S+)\s+Tag:\s+v?(\S+)/g)) {
+      const name = byIp.get(m[1] ?? '');
+      if (name && m[2]) versions[name] = m[2];
+    }
+    if (Object.keys(versions).length === 0) talosFailure(`reading the Talos versions of ${c.name}`, result);
+    return versions;
+  }
+
   async function listEtcdMembers(c: ClusterHandle, exclude?: string): Promise<EtcdMember[]> {
     let last = '';
     for (const node of controllers(c).filter((n) => n.name !== exclude)) {
@@ -323,6 +342,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
 
   return {
     getTalosVersion,
+    getTalosVersions,
     checkEtcdHealth,
     takeEtcdSnapshot,
     leaveEtcd,

@@ -11,6 +11,7 @@ import {
 } from '@temporalio/workflow';
 import {
   changeKind,
+  compareVersions,
   parseVersion,
   PlanError,
   planUpgrade,
@@ -32,6 +33,10 @@ class RunStopped extends Error {
   ) {
     super(reason);
   }
+}
+
+function oldest(versions: string[]): string | undefined {
+  return [...versions].sort(compareVersions)[0];
 }
 
 function batches<T>(items: T[], size: number): T[][] {
@@ -79,10 +84,12 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
   const base = { cluster: request.cluster, requestId: request.requestId };
 
   const cluster: ClusterDescription = await quick.describeCluster({ cluster: request.cluster });
-  const first = cluster.nodes.find((n) => n.role === 'controlplane') ?? cluster.nodes[0];
+  // The oldest node sets the start: after a halted run the cluster is mixed, and a new run must
+  // still take the nodes left behind (the ones already there are skipped).
   const running =
     request.talos.from ??
-    (first ? await quick.getTalosVersion({ cluster: request.cluster, node: first.name }) : request.talos.to);
+    oldest(Object.values(await quick.getTalosVersions({ cluster: request.cluster }))) ??
+    request.talos.to;
   const talos = { from: parseVersion(running), to: parseVersion(request.talos.to) };
   upsertSearchAttributes({
     TalosCluster: [request.cluster],

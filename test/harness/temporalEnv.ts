@@ -22,7 +22,9 @@ export async function connectToTestServer() {
     Runtime.install({
       logger: new DefaultLogger('WARN', (entry) => {
         if (/^(Activity (task )?failed|Workflow failed)/.test(entry.message)) return;
-        console.error(`[temporal ${entry.level}] ${entry.message}`);
+        // One line each (jest's console would add a stack trace to every expected warning).
+        const meta = entry.meta ? ` ${JSON.stringify(entry.meta)}` : '';
+        process.stderr.write(`[temporal ${entry.level}] ${entry.message}${meta}\n`);
       }),
     });
     runtimeInstalled = true;

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { WorkflowFailedError } from '@temporalio/client';
+import { clusterUpgrade } from '../../src/workflows/index.js';
+import type { Strategy } from '../../src/domain/index.js';
+import type { ClusterUpgradeResult, UpgradeRequest } from '../../src/workflows/types.js';
+import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
+
+let lab: Lab;
+let h: WorkflowHarness;
+beforeAll(async () => {
+  lab = await startLab('prox-ops', ['--max-unavailable-workers', '3']);
+  h = await startWorkflowHarness(lab, (inventory) => {
+    inventory.policy.maxParallelWorkers = 3;
+  });
+}, 900_000);
+afterAll(async () => {
+  await h?.stop();
+  await lab?.stop();
+});
+
+interface Report {
+  ok: boolean;
+  violations: Array<{ invariant: string; detail: string }>;
+  vms: Array<{ node: string; talosVersion: string; destroyed: number; created: number }>;
+  timeline: Array<{ kind: string; node?: string; detail?: string }>;
+}
+const report = async () => JSON.parse((await lab.labCli('report', '--json')).stdout) as Report;
+const request = (id: string, to: string, strategy?: Strategy): UpgradeRequest => ({
+  requestId: id,
+  cluster: 'prox-ops',
+  talos: { to },
+  ...(strategy ? { strategy } : {}),
+  source: 'test',
+});
+
+describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
+  it('1.11.3 -> 1.12.0: every VM destroyed and recreated once, quorum kept, NICs and GPU patches checked', async () => {
+    const result = await h.client.workflow.execute(clusterUpgrade, {
+      taskQueue: h.taskQueue,
+      workflowId: 'talos-upgrade:prox-ops:cattle-test',
+      args: [request('cattle-test', '1.12.0')],
+    });
+    expect(result.outcome).toBe('succeeded');
+    expect(result.hops).toEqual([{ from: '1.11.3', to: '1.12.0', strategy: 'cattle' }]);
+    expect(result.nodes).toHaveLength(15);
+    const r = await report();
+    expect(r.violations).toEqual([]);
+    expect(r.vms.every((vm) => vm.destroyed === 1 && vm.created === 1 && vm.talosVersion === '1.12.0')).toBe(
+      true,
+    );
+    const gpuPatched = r.timeline
+      .filter((e) => e.kind === 'patch-applied' && e.detail === 'nvidia-gpu.yaml')
+      .map((e) => e.node);
+    expect(gpuPatched.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
+    expect(r.timeline.filter((e) => e.kind === 'template-built')).toHaveLength(8);
+  }, 1_200_000);
+
+  it('a NIC missing after recreate: that node is recreated at the old version and the run halts', async () => {
+    await lab.labCli('fault', 'add', 'nic-missing', '--node', 'k8s-work-5');
+    h.inventory.nodes = h.inventory.nodes
+      .filter((n) => n.role === 'worker' && n.name === 'k8s-work-5')
+      .concat(h.inventory.nodes.filter((n) => n.name !== 'k8s-work-5'));
+    let failure: unknown;
+    try {
+      await h.client.workflow.execute(clusterUpgrade, {
+        taskQueue: h.taskQueue,
+        workflowId: 'talos-upgrade:prox-ops:nic-test',
+        args: [request('nic-test', '1.12.1', 'cattle')],
+      });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    const result = (await h.client.workflow.getHandle('talos-upgrade:prox-ops:nic-test').describe()).status
+      .name;
+    expect(result).toBe('FAILED');
+    const r = await report();
+    const node = r.vms.find((vm) => vm.node === 'k8s-work-5');
+    expect(node).toMatchObject({ talosVersion: '1.12.0', destroyed: 3, created: 3 });
+    expect(
+      r.timeline.some(
+        (e) =>
+          e.kind === 'vm-created' && e.node === 'k8s-work-5' && e.detail?.startsWith('Talos 1.12.0, 3 NICs'),
+      ),
+    ).toBe(true);
+  }, 1_200_000);
+
+  it('cancel while a cattle node is between destroy and Ready: it comes back uncordoned and the run ends cancelled', async () => {
+    await lab.labCli('fault', 'clear');
+    const destroys = async () => (await report()).timeline.filter((e) => e.kind === 'vm-destroyed').length;
+    const before = await destroys();
+    const handle = await h.client.workflow.start(clusterUpgrade, {
+      taskQueue: h.taskQueue,
+      workflowId: 'talos-upgrade:prox-ops:cancel-test',
+      args: [request('cancel-test', '1.12.1', 'cattle')],
+    });
+    await eventually('a VM to be destroyed', async () => (await destroys()) > before, 300_000);
+    await handle.cancel();
+    const result: ClusterUpgradeResult = await handle.result();
+    expect(result.outcome).toBe('cancelled');
+    expect(result.nodes.find((n) => n.node === 'k8s-work-5')).toMatchObject({ outcome: 'rolled-back' });
+    const status = JSON.parse((await lab.labCli('status', '--json')).stdout) as {
+      rows: Array<{ node: string; vm: string; ready: boolean; cordoned: boolean }>;
+    };
+    expect(status.rows.every((row) => row.vm === 'running' && row.ready && !row.cordoned)).toBe(true);
+    const r = await report();
+    expect(r.violations).toEqual([]);
+  }, 1_200_000);
+});
