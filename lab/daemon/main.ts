@@ -155,6 +155,8 @@ async function main(): Promise<void> {
     TALOS_UPGRADE_INVENTORY: inventoryFile,
     TALOS_LAB_REGISTRY: registryUrl,
     TALOS_LAB_RELEASES_URL: `${registryUrl}/releases`,
+    // The worker's own name for it, so `talos-upgrade worker` runs on the lab with lab.env as is.
+    TALOS_UPGRADE_RELEASES_URL: `${registryUrl}/releases`,
   };
   await writeFile(
     envFile,

@@ -2,10 +2,14 @@ import type { LabCluster } from './labCluster.js';
 
 /**
  * Watches the invariants an upgrade must never break, while the lab is up: etcd keeps quorum, and no
- * more workers are unavailable (cordoned, NotReady or gone) than the policy allows.
+ * more workers are unavailable (cordoned, NotReady or gone) than the policy allows. It also puts
+ * cordons and uncordons on the timeline.
  */
 export function startMonitor(lab: LabCluster, intervalMs = 500): () => void {
   let running = false;
+  // Cordons seen at the last tick, so the timeline shows each cordon and uncordon (sampled: a
+  // cordon shorter than one tick may go unseen).
+  const cordoned = new Map<string, boolean>();
   const tick = async () => {
     if (running) return;
     running = true;
@@ -16,6 +20,16 @@ export function startMonitor(lab: LabCluster, intervalMs = 500): () => void {
         lab.violate('etcd-quorum', `${healthy} of ${members.length} etcd members healthy`);
       }
       const nodes = await lab.core.listNode();
+      for (const object of nodes.items) {
+        const name = object.metadata?.name ?? '';
+        const now = object.spec?.unschedulable === true;
+        const before = cordoned.get(name) ?? false;
+        if (now !== before) lab.record(now ? 'cordoned' : 'uncordoned', name);
+        cordoned.set(name, now);
+      }
+      // A destroyed VM's Node is gone; its successor starts with no cordon to undo.
+      const present = new Set(nodes.items.map((o) => o.metadata?.name ?? ''));
+      for (const name of [...cordoned.keys()]) if (!present.has(name)) cordoned.delete(name);
       const unavailable = lab.state.nodes
         .filter((n) => n.role === 'worker')
         .filter((n) => {

@@ -100,6 +100,7 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
             `${command.join(' ')} failed on ${pod.spec?.nodeName ?? 'no node'}: exit ${reason?.exitCode ?? '?'} ${reason?.message ?? reason?.reason ?? ''}`.trim(),
           );
         }
+        heartbeat({ check: `${kind} pod`, phase: pod.status?.phase ?? 'unknown' });
         await sleep(Math.min(1000, deps.pollIntervalMs ?? 1000));
       }
     } finally {

@@ -213,5 +213,27 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     }
   }
 
-  return { cordonNode, uncordonNode, drainNode, waitForNodeReady, readNodeMetadata, deleteNodeObject };
+  /** The oldest kubelet among the nodes: where a Kubernetes upgrade without a stated "from" starts. */
+  async function getKubernetesVersion(input: { cluster: string }): Promise<string> {
+    const nodes = await core(input.cluster)
+      .listNode()
+      .catch((e: unknown) => apiFailure('listing nodes', e));
+    const versions = nodes.items
+      .map((n) => (n.status?.nodeInfo?.kubeletVersion ?? '').replace(/^v/, ''))
+      .filter((v) => /^\d+\.\d+\.\d+$/.test(v))
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    if (!versions[0])
+      throw nonRetryable('ValidationFailed', `no node of ${input.cluster} reports a kubelet version`);
+    return versions[0];
+  }
+
+  return {
+    cordonNode,
+    uncordonNode,
+    drainNode,
+    waitForNodeReady,
+    readNodeMetadata,
+    deleteNodeObject,
+    getKubernetesVersion,
+  };
 }

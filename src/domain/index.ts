@@ -11,3 +11,4 @@ export * from './variablesTf.js';
 export * from './upgradeRequest.js';
 export * from './inventory/index.js';
 export * from './searchAttributes.js';
+export * from './webhookEvent.js';

@@ -4,6 +4,11 @@ import { EXIT, UserError } from './cliErrors.js';
 import { InventoryFileError } from './inventoryFile.js';
 import { planCommand } from './commands/plan.js';
 import { validateCommand } from './commands/validate.js';
+import { webhookCommand } from './commands/webhook.js';
+import { historyCommand } from './commands/history.js';
+import { listCommand } from './commands/list.js';
+import { operateCommand, startCommand } from './commands/operate.js';
+import { statusCommand } from './commands/status.js';
 
 function strategyArg(value: string): Strategy {
   if (!(STRATEGIES as readonly string[]).includes(value))
@@ -15,7 +20,11 @@ export function buildCli(): Command {
   const program = new Command('talos-upgrade')
     .description('Durable, node-by-node upgrades of Talos Linux clusters on Proxmox, run by Temporal.')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nThe worker: talos-upgrade worker --inventory <file...> (see talos-upgrade worker --help).',
+    );
 
   program
     .command('validate')
@@ -44,6 +53,74 @@ export function buildCli(): Command {
     .option('--json', 'print the plan as JSON')
     .action(async (options: Parameters<typeof planCommand>[0]) => {
       process.exitCode = await planCommand(options);
+    });
+
+  program
+    .command('start')
+    .description('enqueue an upgrade by hand (the same queue a merged pull request feeds)')
+    .requiredOption('--cluster <cluster>', 'the cluster, as named in its inventory')
+    .requiredOption('--to <version>', 'target Talos version')
+    .option('--k8s-to <version>', 'target Kubernetes version')
+    .addOption(new Option('--strategy <strategy>', 'pets or cattle for every hop').argParser(strategyArg))
+    .option('--by <name>', 'who asks (default: your user name)')
+    .action(async (options: Parameters<typeof startCommand>[0]) => {
+      process.exitCode = await startCommand(options);
+    });
+
+  for (const [action, what] of [
+    ['approve', 'approve a run waiting for approval'],
+    ['reject', 'reject a run waiting for approval; nothing is touched'],
+    ['pause', 'hold a run before its next node'],
+    ['resume', 'let a paused run go on'],
+    ['cancel', 'cancel a run: the node in flight is finished or rolled back, the rest skipped'],
+  ] as const) {
+    program
+      .command(action)
+      .description(what)
+      .argument('<run>', 'a cluster (its running upgrade) or a workflow id')
+      .option('--by <name>', 'who decides (default: your user name)')
+      .option('--comment <text>', action === 'reject' ? 'the reason' : 'a comment for the record')
+      .action(async (run: string, options: { by?: string; comment?: string }) => {
+        process.exitCode = await operateCommand(action, run, options);
+      });
+  }
+
+  program
+    .command('status')
+    .description('where a run is (or every running upgrade); --watch for live per-node progress bars')
+    .argument('[run]', 'a cluster (its running upgrade) or a workflow id')
+    .option('--watch', 'follow the run until it ends')
+    .action(async (run: string | undefined, options: { watch?: boolean }) => {
+      process.exitCode = await statusCommand(run, options);
+    });
+
+  program
+    .command('list')
+    .description('recent upgrade runs, newest first, with their outcome')
+    .option('--cluster <cluster>', 'only this cluster')
+    .option('--limit <n>', 'how many (default 20)')
+    .action(async (options: { cluster?: string; limit?: string }) => {
+      process.exitCode = await listCommand(options);
+    });
+
+  program
+    .command('history')
+    .description("a run's timeline in words")
+    .argument('<workflowId>', 'the workflow id (see list)')
+    .action(async (workflowId: string) => {
+      process.exitCode = await historyCommand(workflowId);
+    });
+
+  program
+    .command('webhook')
+    .description(
+      'serve GitHub deliveries: a merged version bump enqueues an upgrade (see the README for the environment)',
+    )
+    .requiredOption('--inventory <file...>', 'cluster inventory YAML files')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1, or TALOS_UPGRADE_WEBHOOK_HOST)')
+    .option('--port <port>', 'port to listen on (default 8080, or TALOS_UPGRADE_WEBHOOK_PORT)')
+    .action(async (options: Parameters<typeof webhookCommand>[0]) => {
+      await webhookCommand(options);
     });
 
   return program;

@@ -1,19 +1,21 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
+// Heartbeats come every few seconds; a 30 s heartbeat timeout lets a dead worker's activity be
+// retried elsewhere within half a minute instead of waiting out its whole start-to-close timeout.
 const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 };
 
 /** Quick calls: reads, cordon, patches. */
 export const quick = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
-  heartbeatTimeout: '1m',
+  heartbeatTimeout: '30s',
   retry,
 });
 
 /** Long, heartbeating work: drains, upgrades, Terraform, waits for Ready. */
 export const long = proxyActivities<Activities>({
   startToCloseTimeout: '45m',
-  heartbeatTimeout: '2m',
+  heartbeatTimeout: '30s',
   retry,
 });
 

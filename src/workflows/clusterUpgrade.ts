@@ -56,6 +56,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
     phase: 'Planning',
     paused: false,
     current: [],
+    inFlight: [],
     nodes: [],
     totalNodeUpgrades: 0,
   };
@@ -107,7 +108,11 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
         talosFrom: talos.from,
         talosTo: talos.to,
         ...(request.kubernetes
-          ? { kubernetesFrom: request.kubernetes.from, kubernetesTo: request.kubernetes.to }
+          ? {
+              kubernetesFrom:
+                request.kubernetes.from ?? (await quick.getKubernetesVersion({ cluster: request.cluster })),
+              kubernetesTo: request.kubernetes.to,
+            }
           : {}),
         ...(request.strategy ? { strategyOverride: request.strategy } : {}),
         ...(releases ? { talosReleases: new ReleaseList(releases) } : {}),
@@ -130,6 +135,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
     ...(reason ? { reason } : {}),
     talos,
     hops,
+    ...(approval ? { approvedBy: approval } : {}),
     nodes: progress.nodes,
     ...(snapshot ? { etcdSnapshot: snapshot } : {}),
     durationMs: Date.now() - started,
@@ -234,10 +240,12 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
       const runNode = async (node: { name: string; role: 'controlplane' | 'worker' }) => {
         await condition(() => !progress.paused);
         progress.current.push(node.name);
+        const childId = `${workflowInfo().workflowId}:node:${node.name}:${step.to}`;
+        progress.inFlight.push({ node: node.name, workflowId: childId });
         const nodeStarted = Date.now();
         try {
           const outcome = await executeChild(nodeUpgrade, {
-            workflowId: `${workflowInfo().workflowId}:node:${node.name}:${step.to}`,
+            workflowId: childId,
             cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
             args: [
               {
@@ -280,6 +288,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
           throw new RunStopped('failed', detail);
         } finally {
           progress.current = progress.current.filter((n) => n !== node.name);
+          progress.inFlight = progress.inFlight.filter((f) => f.node !== node.name);
         }
       };
       phase('UpgradingControlPlane');

@@ -1,10 +1,17 @@
-import { ApplicationFailure, log, sleep, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, log, setHandler, sleep, upsertSearchAttributes } from '@temporalio/workflow';
 import { long, quick } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { Saga } from './saga.js';
+import { nodeProgressQuery } from './signals.js';
 import type { NodeResult, NodeUpgradeInput } from './types.js';
 
 type Step = (name: string) => void;
+
+/** How many steps a node goes through, to turn the current step into a fraction. */
+function stepCount(input: NodeUpgradeInput): number {
+  const controlPlane = input.role === 'controlplane';
+  return input.strategy === 'pets' ? 8 + (controlPlane ? 3 : 0) : 12 + (controlPlane ? 4 : 0);
+}
 
 async function etcdGate(input: NodeUpgradeInput): Promise<void> {
   const health = await quick.checkEtcdHealth({ cluster: input.cluster });
@@ -128,7 +135,11 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     UpgradeStrategy: [input.strategy],
     UpgradePhase: ['Starting'],
   });
+  const progress = { node: input.node, step: 'starting', index: 0, total: stepCount(input) };
+  setHandler(nodeProgressQuery, () => progress, { description: 'The step this node is at, of how many' });
   const step: Step = (name) => {
+    progress.step = name;
+    progress.index = Math.min(progress.index + 1, progress.total);
     log.info('node step', { node: input.node, step: name });
     upsertSearchAttributes({ UpgradePhase: [name] });
   };
@@ -168,6 +179,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     step('health checks');
     await healthGate(input, `${input.node} is not healthy after its upgrade`);
     upsertSearchAttributes({ UpgradePhase: ['Done'] });
+    Object.assign(progress, { step: 'done', index: progress.total });
     return {
       node: input.node,
       hop,
@@ -177,7 +189,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
       durationMs: Date.now() - started,
     };
   } catch (error) {
-    const why = wasCancelled(error) ? 'cancelled' : describeFailure(error);
+    const why = wasCancelled(error) ? 'cancelled' : describeFailure(error).replace(/\.$/, '');
     log.warn('node upgrade failed; compensating', { node: input.node, why });
     upsertSearchAttributes({ UpgradePhase: ['RollingBack'] });
     const undo = await saga.compensate();

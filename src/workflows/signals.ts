@@ -11,3 +11,8 @@ export const progressQuery = defineQuery<ClusterProgress>('progress');
 export const queueQuery = defineQuery<{ running?: UpgradeRequest; pending: UpgradeRequest[]; done: number }>(
   'queue',
 );
+
+/** A node's place in its saga, for per-node progress bars: step `index` of `total`, named `step`. */
+export const nodeProgressQuery = defineQuery<{ node: string; step: string; index: number; total: number }>(
+  'nodeProgress',
+);

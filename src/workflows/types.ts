@@ -6,7 +6,8 @@ export interface UpgradeRequest {
   requestId: string;
   cluster: string;
   talos: { from?: string; to: string };
-  kubernetes?: { from: string; to: string };
+  /** Without `from`, the run starts from the oldest kubelet in the cluster. */
+  kubernetes?: { from?: string; to: string };
   strategy?: Strategy;
   /** Who or what asked, for the history and the notifications. */
   source: string;
@@ -33,6 +34,8 @@ export interface ClusterUpgradeResult {
   reason?: string;
   talos: { from: string; to: string };
   hops: Array<{ from: string; to: string; strategy: Strategy }>;
+  /** Who approved a run that needed approval, for the audit trail. */
+  approvedBy?: { by: string; comment?: string };
   nodes: NodeResult[];
   etcdSnapshot?: string;
   durationMs: number;
@@ -55,6 +58,8 @@ export interface ClusterProgress {
   paused: boolean;
   approval?: { state: 'waiting' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string };
   current: string[];
+  /** The node workflows in flight, for `talos-upgrade status` to ask each for its step. */
+  inFlight: Array<{ node: string; workflowId: string }>;
   nodes: NodeResult[];
   totalNodeUpgrades: number;
 }

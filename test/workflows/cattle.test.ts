@@ -4,6 +4,7 @@ import { clusterUpgrade } from '../../src/workflows/index.js';
 import type { Strategy } from '../../src/domain/index.js';
 import type { ClusterUpgradeResult, UpgradeRequest } from '../../src/workflows/types.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { recordHistory } from './recordHistory.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
 let lab: Lab;
@@ -54,6 +55,15 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
       .map((e) => e.node);
     expect(gpuPatched.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
     expect(r.timeline.filter((e) => e.kind === 'template-built')).toHaveLength(8);
+    await recordHistory('talos-upgrade:prox-ops:cattle-test', 'cattle-cluster-prox-ops');
+    await recordHistory(
+      'talos-upgrade:prox-ops:cattle-test:node:k8s-ctrl-1:1.12.0',
+      'cattle-node-controller',
+    );
+    await recordHistory(
+      'talos-upgrade:prox-ops:cattle-test:node:k8s-work-4:1.12.0',
+      'cattle-node-gpu-worker',
+    );
   }, 1_200_000);
 
   it('a NIC missing after recreate: that node is recreated at the old version and the run halts', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
+import { recordHistory } from './recordHistory.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
 let lab: Lab;
@@ -61,5 +62,7 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
     const lastController = upgrades.filter((e) => e.node?.startsWith('k8s-ctrl')).at(-1)?.at ?? '';
     const firstWorker = upgrades.find((e) => e.node?.startsWith('k8s-work'))?.at ?? '';
     expect(firstWorker > lastController).toBe(true);
+    await recordHistory('talos-upgrade:prox-ops:pets-test', 'pets-cluster-prox-ops');
+    await recordHistory('talos-upgrade:prox-ops:pets-test:node:k8s-ctrl-1:1.11.4', 'pets-node-controller');
   }, 1_200_000);
 });

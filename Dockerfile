@@ -1,0 +1,28 @@
+# One image for the worker and the webhook server: the project (run from its TypeScript sources
+# through tsx), the real talosctl and terraform, and git for the webhook's git source.
+# Versions are pinned; bump them with the cluster's Talos and Terraform versions.
+ARG NODE_IMAGE=node:20.18.1-bookworm-slim
+
+FROM ghcr.io/siderolabs/talosctl:v1.11.5 AS talosctl
+FROM hashicorp/terraform:1.8.5 AS terraform
+
+FROM ${NODE_IMAGE}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=talosctl /talosctl /usr/local/bin/talosctl
+COPY --from=terraform /bin/terraform /usr/local/bin/terraform
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY lab/package.json lab/package.json
+RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+COPY tsconfig.json ./
+ENV NODE_ENV=production \
+    TALOSCTL=/usr/local/bin/talosctl \
+    TERRAFORM=/usr/local/bin/terraform \
+    TALOS_UPGRADE_CREDENTIALS_DIR=/run/secrets/clusters
+USER node
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/talos-upgrade.js"]
+CMD ["--help"]

@@ -1,0 +1,226 @@
+/**
+ * The README's demo: the whole stack on the lab — the Temporal dev server with its Web UI, the lab
+ * (prox-ops), the worker and the webhook server as their own processes — then two Renovate pull
+ * requests merged and delivered as signed webhooks: a patch (pets) and a minor (cattle), each
+ * watched live with `talos-upgrade status --watch`. Everything started is stopped at the end or on
+ * Ctrl-C; --keep leaves it running to explore.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { execa, type ResultPromise } from 'execa';
+import { parse, stringify } from 'yaml';
+import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
+import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
+import { freePort } from '../../lab/net/freePort.js';
+import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
+import { deliverMergedPullRequest, initRepository, mergeVersionBump } from './renovateMerge.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin/talos-upgrade.js');
+const LAB = join(ROOT, 'lab/bin/talos-lab.js');
+const DIR = join(ROOT, '.demo');
+const keep = process.argv.includes('--keep');
+
+const say = (text: string) => console.log(`\n\x1b[1m▶ ${text}\x1b[0m`);
+const stops: Array<() => Promise<unknown>> = [];
+let stopping = false;
+
+async function stopAll(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+}
+
+function parseEnv(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
+/** A long-running process of ours, its output in a log file, stopped with SIGTERM. */
+function background(name: string, args: string[], env: Record<string, string>): ResultPromise {
+  const child = execa('node', args, {
+    env,
+    reject: false,
+    stdout: { file: join(DIR, `${name}.log`) },
+    stderr: { file: join(DIR, `${name}.log`) },
+  });
+  stops.push(async () => {
+    child.kill('SIGTERM');
+    await child;
+  });
+  return child;
+}
+
+async function waitForLog(name: string, pattern: RegExp, child: ResultPromise): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited; see ${join(DIR, `${name}.log`)}`);
+    const text = await readFile(join(DIR, `${name}.log`), 'utf8').catch(() => '');
+    if (pattern.test(text)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${name} did not start in time; see ${join(DIR, `${name}.log`)}`);
+}
+
+async function main(): Promise<void> {
+  await rm(DIR, { recursive: true, force: true });
+  await mkdir(DIR, { recursive: true });
+
+  say('Temporal dev server with its Web UI');
+  const temporal: DevServer = await startDevServer({
+    dataDir: join(DIR, 'temporal'),
+    searchAttributes: SEARCH_ATTRIBUTES,
+    ui: true,
+    ...(process.env.DEMO_UI_PORT ? { uiPort: Number(process.env.DEMO_UI_PORT) } : {}),
+  });
+  stops.push(() => temporal.stop());
+  console.log(`Temporal at ${temporal.address}; Web UI at ${temporal.uiUrl}`);
+
+  say('The lab: prox-ops, 3 control-plane nodes and 12 workers at Talos 1.11.3');
+  const labDir = join(DIR, 'lab');
+  stops.push(() => execa('node', [LAB, 'down', '--dir', labDir], { reject: false }));
+  await execa(
+    'node',
+    [LAB, 'up', '--preset', 'prox-ops', '--dir', labDir, '--max-unavailable-workers', '3'],
+    {
+      stdio: 'inherit',
+    },
+  );
+  const labEnv = parseEnv(await readFile(join(labDir, 'lab.env'), 'utf8'));
+  const repo = join(labDir, 'repo');
+
+  // Demo pacing: short waits so the run is watchable in minutes; the home-assistant app's PDB
+  // (minAvailable 1, one replica) is force-drained after the timeout, as the documents accept.
+  const inventoryFile = labEnv.TALOS_UPGRADE_INVENTORY ?? '';
+  const inventory = parse(await readFile(inventoryFile, 'utf8')) as { policy?: Record<string, unknown> };
+  inventory.policy = {
+    ...inventory.policy,
+    stabilisation: '10s',
+    maxParallelWorkers: 3,
+    drain: { timeout: '15s', force: true },
+  };
+  await writeFile(inventoryFile, stringify(inventory));
+  await initRepository(repo);
+
+  const env = {
+    ...(process.env as Record<string, string>),
+    ...labEnv,
+    TEMPORAL_ADDRESS: temporal.address,
+    TALOS_UPGRADE_WEB_UI: temporal.uiUrl ?? '',
+  };
+  say('The worker (talos-upgrade worker)');
+  const metricsPort = await freePort();
+  const worker = background(
+    'worker',
+    [BIN, 'worker', '--inventory', inventoryFile, '--metrics', `127.0.0.1:${metricsPort}`],
+    env,
+  );
+  await waitForLog('worker', /"msg":"worker ready"/, worker);
+  console.log(`ready; logs in .demo/worker.log, metrics at http://127.0.0.1:${metricsPort}/metrics`);
+
+  say('The webhook server (talos-upgrade webhook), reading the repository from a git mirror');
+  const secret = randomBytes(24).toString('hex');
+  const webhookPort = await freePort();
+  const webhook = background(
+    'webhook',
+    [BIN, 'webhook', '--inventory', inventoryFile, '--port', String(webhookPort)],
+    {
+      ...env,
+      TALOS_UPGRADE_WEBHOOK_SECRET: secret,
+      TALOS_UPGRADE_SOURCE: 'git',
+      TALOS_UPGRADE_GIT_URL: repo,
+      TALOS_UPGRADE_GIT_CACHE: join(DIR, 'git-cache'),
+    },
+  );
+  await waitForLog('webhook', /"msg":"webhook listening"/, webhook);
+  const url = `http://127.0.0.1:${webhookPort}/webhook`;
+  console.log(`listening at ${url}`);
+
+  const connection = await Connection.connect({ address: temporal.address });
+  stops.push(() => connection.close());
+  const client = new Client({ connection });
+  const results: ClusterUpgradeResult[] = [];
+
+  for (const [number, to, kind] of [
+    [101, '1.11.4', 'a patch: pets, in place'],
+    [102, '1.12.1', 'a minor: cattle, VMs recreated by Terraform, 3 workers at a time'],
+  ] as const) {
+    say(`Renovate PR #${number} "update talos to v${to}" merged — ${kind}`);
+    const merged = await mergeVersionBump(repo, number, to);
+    const delivery = await deliverMergedPullRequest({
+      url,
+      secret,
+      repository: 'homelab/prox-ops',
+      number,
+      title: `chore(deps): update talos to v${to}`,
+      base: merged.base,
+      merge: merged.merge,
+    });
+    console.log(`webhook answered ${delivery.status}: ${delivery.body.trim()}`);
+    if (delivery.status !== 202) throw new Error('the webhook did not accept the merge');
+    const workflowId = (JSON.parse(delivery.body) as { workflowIds: string[] }).workflowIds[0] ?? '';
+    console.log(`Web UI: ${temporal.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+    await waitForStart(client, workflowId);
+    await execa('node', [BIN, 'status', workflowId, '--watch'], { env, stdio: 'inherit', reject: false });
+    // A failed run carries its result in the UpgradeFailed details; show it in the summary too.
+    const result = (await client.workflow
+      .getHandle(workflowId)
+      .result()
+      .catch((e: { cause?: { details?: unknown[] } }) => e.cause?.details?.[0])) as ClusterUpgradeResult;
+    results.push(result);
+  }
+
+  say('Summary');
+  for (const r of results) {
+    const nodes = r.nodes.filter((n) => n.outcome === 'upgraded');
+    const mean = nodes.length ? nodes.reduce((s, n) => s + n.durationMs, 0) / nodes.length : 0;
+    console.log(
+      `${r.talos.from} -> ${r.talos.to}  ${r.hops
+        .map((h) => h.strategy)
+        .join('+')
+        .padEnd(7)} ${r.outcome.padEnd(10)} ` +
+        `${nodes.length}/${r.nodes.length} nodes  total ${Math.round(r.durationMs / 1000)}s  mean ${Math.round(mean / 1000)}s per node`,
+    );
+  }
+  const report = await execa('node', [LAB, 'report', '--dir', labDir], { reject: false });
+  console.log(report.stdout);
+  console.log(`\nWeb UI: ${temporal.uiUrl}  (runs, their node child workflows, signals, history)`);
+  if (results.some((r) => r.outcome !== 'succeeded')) process.exitCode = 1;
+}
+
+async function waitForStart(client: Client, workflowId: string): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const found = await client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .catch(() => undefined);
+    if (found) return;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`${workflowId} did not start`);
+}
+
+process.once('SIGINT', () => {
+  console.log('\nstopping everything the demo started…');
+  void stopAll().then(() => process.exit(130));
+});
+
+try {
+  await main();
+  if (keep) {
+    console.log('\n--keep: the stack stays up. Press Ctrl-C to stop it.');
+    await new Promise(() => undefined);
+  }
+} catch (error) {
+  console.error(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  if (!keep || process.exitCode) await stopAll();
+}

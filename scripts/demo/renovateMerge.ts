@@ -1,0 +1,94 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { sign } from '@octokit/webhooks-methods';
+
+const git = (repo: string, args: string[]) =>
+  execa('git', [
+    '-C',
+    repo,
+    '-c',
+    'user.name=renovate[bot]',
+    '-c',
+    'user.email=bot@renovate.invalid',
+    ...args,
+  ]);
+
+/** Makes the lab's repository a Git repository on main, as the user's repository would be. */
+export async function initRepository(repo: string): Promise<void> {
+  await writeFile(join(repo, '.gitignore'), '.terraform/\n*.tfstate\n*.tfstate.*\n.terraform.lock.hcl\n');
+  await git(repo, ['init', '--quiet', '--initial-branch', 'main']);
+  await git(repo, ['add', '-A']);
+  await git(repo, ['commit', '--quiet', '-m', 'prox-ops: cluster as deployed']);
+}
+
+/**
+ * What Renovate and a reviewer do: a branch bumping talos_version in terraform/variables.tf, merged
+ * into main with a merge commit. Returns the shas GitHub would put in the pull_request event.
+ */
+export async function mergeVersionBump(
+  repo: string,
+  number: number,
+  to: string,
+): Promise<{ base: string; merge: string; from: string }> {
+  const file = join(repo, 'terraform', 'variables.tf');
+  const base = (await git(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+  const text = await readFile(file, 'utf8');
+  const from = /variable "talos_version"[^}]*default\s*=\s*"([^"]+)"/s.exec(text)?.[1] ?? '?';
+  const branch = `renovate/talos-${to}`;
+  await git(repo, ['checkout', '--quiet', '-b', branch]);
+  await writeFile(file, text.replace(/(variable "talos_version"[^}]*default\s*=\s*")[^"]+(")/s, `$1${to}$2`));
+  await git(repo, ['commit', '--quiet', '-am', `chore(deps): update talos to v${to}`]);
+  await git(repo, ['checkout', '--quiet', 'main']);
+  await git(repo, [
+    'merge',
+    '--quiet',
+    '--no-ff',
+    branch,
+    '-m',
+    `Merge pull request #${number} from ${branch}`,
+  ]);
+  const merge = (await git(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+  return { base, merge, from };
+}
+
+/** The pull_request "closed" delivery GitHub sends for that merge, signed with the shared secret. */
+export async function deliverMergedPullRequest(options: {
+  url: string;
+  secret: string;
+  repository: string;
+  number: number;
+  title: string;
+  base: string;
+  merge: string;
+  labels?: string[];
+}): Promise<{ status: number; body: string }> {
+  const payload = JSON.stringify({
+    action: 'closed',
+    number: options.number,
+    pull_request: {
+      number: options.number,
+      title: options.title,
+      state: 'closed',
+      merged: true,
+      merge_commit_sha: options.merge,
+      base: { ref: 'main', sha: options.base },
+      head: { ref: `renovate/${options.number}`, sha: options.merge },
+      labels: (options.labels ?? []).map((name) => ({ name })),
+      user: { login: 'renovate[bot]' },
+    },
+    repository: { full_name: options.repository, default_branch: 'main' },
+    sender: { login: 'renovate[bot]' },
+  });
+  const response = await fetch(options.url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'pull_request',
+      'x-github-delivery': crypto.randomUUID(),
+      'x-hub-signature-256': await sign(options.secret, payload),
+    },
+    body: payload,
+  });
+  return { status: response.status, body: await response.text() };
+}

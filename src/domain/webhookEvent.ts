@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import type { Inventory } from './inventory/index.js';
+import type { Strategy } from './strategy.js';
+
+/** What a GitHub delivery asks of us, decided from the event name and payload alone (no I/O). */
+export type WebhookIntent =
+  | { kind: 'ping'; zen: string }
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'invalid'; reason: string }
+  | {
+      kind: 'compare';
+      repository: string;
+      /** The commit before the change and the merge commit (or pushed head) after it. */
+      before: string;
+      after: string;
+      strategy?: Strategy;
+      /** Who caused it, for the run's history: "pull request #12 by renovate[bot]". */
+      source: string;
+      /** The clusters of this repository, with the path of their versions file. */
+      clusters: Array<{ name: string; file: string }>;
+    };
+
+const sha = z.string().regex(/^[0-9a-f]{40}$/);
+const repository = z.looseObject({ full_name: z.string().min(1), default_branch: z.string().min(1) });
+
+const pullRequestPayload = z.looseObject({
+  action: z.string(),
+  repository,
+  pull_request: z.looseObject({
+    number: z.number().int(),
+    merged: z.boolean().nullish(),
+    merge_commit_sha: sha.nullish(),
+    base: z.looseObject({ ref: z.string(), sha }),
+    labels: z.array(z.looseObject({ name: z.string() })).default([]),
+    user: z.looseObject({ login: z.string() }).nullish(),
+  }),
+});
+
+const pushPayload = z.looseObject({
+  ref: z.string(),
+  before: sha,
+  after: sha,
+  deleted: z.boolean().optional(),
+  repository,
+  pusher: z.looseObject({ name: z.string() }).nullish(),
+});
+
+const ZERO_SHA = /^0{40}$/;
+
+function clustersOf(repo: string, inventories: readonly Inventory[]) {
+  return inventories
+    .filter((inv) => inv.repository?.github.toLowerCase() === repo.toLowerCase())
+    .map((inv) => ({ name: inv.cluster.name, file: inv.versions.file }));
+}
+
+function strategyFromLabels(labels: Array<{ name: string }>): Strategy | 'conflict' | undefined {
+  const names = new Set(labels.map((l) => l.name));
+  const pets = names.has('upgrade-pets');
+  const cattle = names.has('upgrade-cattle');
+  if (pets && cattle) return 'conflict';
+  return pets ? 'pets' : cattle ? 'cattle' : undefined;
+}
+
+function shapeError(event: string, error: z.ZodError): WebhookIntent {
+  const issue = error.issues[0];
+  return {
+    kind: 'invalid',
+    reason: `not a ${event} payload: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unexpected shape'}`,
+  };
+}
+
+/**
+ * Decides what a delivery means: a merged pull request into the default branch or a push to it, in
+ * a repository that some inventory names, becomes a comparison of the versions file before and
+ * after; everything else is ignored with the reason, or refused as invalid.
+ */
+export function interpretDelivery(
+  event: string,
+  payload: unknown,
+  inventories: readonly Inventory[],
+): WebhookIntent {
+  if (event === 'ping') {
+    const zen = z.looseObject({ zen: z.string() }).safeParse(payload);
+    return { kind: 'ping', zen: zen.success ? zen.data.zen : '' };
+  }
+  if (event === 'pull_request') {
+    const parsed = pullRequestPayload.safeParse(payload);
+    if (!parsed.success) return shapeError(event, parsed.error);
+    const { action, repository: repo, pull_request: pr } = parsed.data;
+    if (action !== 'closed') return { kind: 'ignore', reason: `pull request ${action}, not closed` };
+    if (!pr.merged || !pr.merge_commit_sha)
+      return { kind: 'ignore', reason: `pull request #${pr.number} was closed without merging` };
+    if (pr.base.ref !== repo.default_branch)
+      return {
+        kind: 'ignore',
+        reason: `pull request #${pr.number} merged into ${pr.base.ref}, not the default branch ${repo.default_branch}`,
+      };
+    const clusters = clustersOf(repo.full_name, inventories);
+    if (clusters.length === 0)
+      return { kind: 'ignore', reason: `no inventory names the repository ${repo.full_name}` };
+    const strategy = strategyFromLabels(pr.labels);
+    if (strategy === 'conflict')
+      return {
+        kind: 'invalid',
+        reason: `pull request #${pr.number} has both upgrade-pets and upgrade-cattle labels`,
+      };
+    return {
+      kind: 'compare',
+      repository: repo.full_name,
+      before: pr.base.sha,
+      after: pr.merge_commit_sha,
+      ...(strategy ? { strategy } : {}),
+      source: `pull request #${pr.number}${pr.user ? ` by ${pr.user.login}` : ''} in ${repo.full_name}`,
+      clusters,
+    };
+  }
+  if (event === 'push') {
+    const parsed = pushPayload.safeParse(payload);
+    if (!parsed.success) return shapeError(event, parsed.error);
+    const { ref, before, after, deleted, repository: repo, pusher } = parsed.data;
+    if (ref !== `refs/heads/${repo.default_branch}`)
+      return { kind: 'ignore', reason: `push to ${ref}, not the default branch ${repo.default_branch}` };
+    if (deleted || ZERO_SHA.test(after)) return { kind: 'ignore', reason: 'the branch was deleted' };
+    if (ZERO_SHA.test(before)) return { kind: 'ignore', reason: 'a new branch: nothing to compare with' };
+    const clusters = clustersOf(repo.full_name, inventories);
+    if (clusters.length === 0)
+      return { kind: 'ignore', reason: `no inventory names the repository ${repo.full_name}` };
+    return {
+      kind: 'compare',
+      repository: repo.full_name,
+      before,
+      after,
+      source: `push to ${repo.default_branch}${pusher ? ` by ${pusher.name}` : ''} in ${repo.full_name}`,
+      clusters,
+    };
+  }
+  return { kind: 'ignore', reason: `event ${event || '(none)'} is not handled` };
+}

@@ -1,0 +1,41 @@
+import { connectClient } from '../temporalClient.js';
+import { duration, table } from './format.js';
+
+/** `list [--cluster c] [--limit n]`: recent runs, newest first, with how they ended. */
+export async function listCommand(options: { cluster?: string; limit?: string }): Promise<number> {
+  const limit = Number(options.limit ?? 20);
+  const temporal = await connectClient();
+  try {
+    const filter = options.cluster ? ` AND TalosCluster = '${options.cluster.replace(/'/g, '')}'` : '';
+    const rows: string[][] = [];
+    for await (const run of temporal.client.workflow.list({
+      query: `WorkflowType = 'clusterUpgrade'${filter} ORDER BY StartTime DESC`,
+      pageSize: limit,
+    })) {
+      const sa = run.searchAttributes;
+      const end = run.closeTime ?? new Date();
+      rows.push([
+        run.startTime.toISOString().replace('T', ' ').slice(0, 19),
+        String(sa.TalosCluster?.[0] ?? ''),
+        `${String(sa.TalosFromVersion?.[0] ?? '?')} -> ${String(sa.TalosToVersion?.[0] ?? '?')}`,
+        (sa.UpgradeStrategy ?? []).map(String).join('+'),
+        run.status.name.toLowerCase(),
+        String(sa.UpgradePhase?.[0] ?? ''),
+        duration(end.getTime() - run.startTime.getTime()),
+        run.workflowId,
+      ]);
+      if (rows.length >= limit) break;
+    }
+    console.log(
+      rows.length
+        ? table(
+            ['STARTED (UTC)', 'CLUSTER', 'TALOS', 'STRATEGY', 'STATUS', 'PHASE', 'TIME', 'WORKFLOW'],
+            rows,
+          )
+        : 'no upgrade runs yet',
+    );
+    return 0;
+  } finally {
+    await temporal.close();
+  }
+}

@@ -1,0 +1,101 @@
+import { userInfo } from 'node:os';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { UserError } from '../cliErrors.js';
+import { enqueueUpgrade } from '../enqueue.js';
+import { connectClient } from '../temporalClient.js';
+import { resolveRun } from './target.js';
+import type { Strategy } from '../../domain/index.js';
+
+export interface OperateOptions {
+  by?: string;
+  comment?: string;
+}
+
+function operator(options: OperateOptions): string {
+  try {
+    return options.by ?? userInfo().username;
+  } catch {
+    return options.by ?? 'operator';
+  }
+}
+
+export function webUiLink(settings: { namespace: string }, workflowId: string): string {
+  const base = process.env.TALOS_UPGRADE_WEB_UI ?? 'http://127.0.0.1:8233';
+  return `${base}/namespaces/${settings.namespace}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+const ACTIONS = {
+  approve: (o: OperateOptions) => [
+    'approve',
+    { by: operator(o), ...(o.comment ? { comment: o.comment } : {}) },
+  ],
+  reject: (o: OperateOptions) => ['reject', { by: operator(o), ...(o.comment ? { reason: o.comment } : {}) }],
+  pause: (o: OperateOptions) => ['pause', { by: operator(o) }],
+  resume: (o: OperateOptions) => ['resume', { by: operator(o) }],
+} as const;
+
+const DONE_SAYING = {
+  approve: 'approved: the run goes on',
+  reject: 'rejected: the run ends with nothing touched',
+  pause: 'paused: the run holds before its next node (the nodes in flight finish)',
+  resume: 'resumed',
+} as const;
+
+/** approve | reject | pause | resume: a signal to the run; cancel: a cancellation request. */
+export async function operateCommand(
+  action: keyof typeof ACTIONS | 'cancel',
+  target: string,
+  options: OperateOptions,
+): Promise<number> {
+  const temporal = await connectClient();
+  try {
+    const workflowId = await resolveRun(temporal.client, target);
+    const handle = temporal.client.workflow.getHandle(workflowId);
+    try {
+      if (action === 'cancel') {
+        await handle.cancel();
+        console.log(
+          `${workflowId}: cancellation requested — the node in flight is finished or rolled back, the rest is skipped`,
+        );
+      } else {
+        await handle.signal(action, ACTIONS[action](options));
+        console.log(`${workflowId}: ${DONE_SAYING[action]}`);
+      }
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError)
+        throw new UserError(`no running workflow ${workflowId} (it may have finished: talos-upgrade list)`);
+      throw error;
+    }
+    return 0;
+  } finally {
+    await temporal.close();
+  }
+}
+
+/** Manual dispatch: the same queue a merged pull request feeds. */
+export async function startCommand(options: {
+  cluster: string;
+  to: string;
+  k8sTo?: string;
+  strategy?: Strategy;
+  by?: string;
+}): Promise<number> {
+  const temporal = await connectClient();
+  try {
+    const requestId = `manual-${Date.now().toString(36)}`;
+    const ids = await enqueueUpgrade(temporal.client, temporal.settings.taskQueue, {
+      requestId,
+      cluster: options.cluster,
+      talos: { to: options.to.replace(/^v/, '') },
+      ...(options.k8sTo ? { kubernetes: { to: options.k8sTo.replace(/^v/, '') } } : {}),
+      ...(options.strategy ? { strategy: options.strategy } : {}),
+      source: `manual dispatch by ${operator(options)}`,
+    });
+    console.log(`enqueued on ${ids.queueId}: ${ids.runId}`);
+    console.log(`follow it: talos-upgrade status ${ids.runId} --watch`);
+    console.log(`Web UI:    ${webUiLink(temporal.settings, ids.runId)}`);
+    return 0;
+  } finally {
+    await temporal.close();
+  }
+}

@@ -1,0 +1,172 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { verify } from '@octokit/webhooks-methods';
+import type { Logger } from 'pino';
+import { diffTerraformVersions, interpretDelivery, type Inventory } from '../../domain/index.js';
+import type { UpgradeRequest } from '../../workflows/types.js';
+import { FileSourceError, type FileSource } from './fileSource.js';
+
+export interface WebhookDeps {
+  secret: string;
+  inventories: Inventory[];
+  source: FileSource;
+  enqueue(request: UpgradeRequest): Promise<{ queueId: string; runId: string }>;
+  logger: Logger;
+  maxBodyBytes: number;
+}
+
+/** An HTTP answer; thrown from deep in the reading of a request (413) and caught by the server. */
+class HttpAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(String(body.message));
+  }
+}
+
+const answer = (status: number, message: string, extra: Record<string, unknown> = {}) =>
+  new HttpAnswer(status, { message, ...extra });
+
+/** The body, up to the limit; past it the rest is discarded and the request refused with 413. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw answer(413, `body over ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw answer(413, `body over ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function header(req: IncomingMessage, name: string): string {
+  const value = req.headers[name];
+  return (Array.isArray(value) ? value[0] : value) ?? '';
+}
+
+async function verified(secret: string, body: Buffer, signature: string): Promise<boolean> {
+  if (!/^sha256=[0-9a-f]{64}$/.test(signature)) return false;
+  try {
+    // The library compares in constant time; the body must be the exact bytes GitHub signed.
+    return await verify(secret, body.toString('utf8'), signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A delivery that passed the signature: compare the versions file of each cluster of the repository
+ * before and after, and enqueue an upgrade where talos_version or kubernetes_version moved.
+ */
+async function handleDelivery(deps: WebhookDeps, event: string, payload: unknown): Promise<HttpAnswer> {
+  const intent = interpretDelivery(event, payload, deps.inventories);
+  if (intent.kind === 'ping') return answer(200, 'pong', { zen: intent.zen });
+  if (intent.kind === 'ignore') return answer(200, `ignored: ${intent.reason}`);
+  if (intent.kind === 'invalid') return answer(400, intent.reason);
+
+  const accepted: Array<{ cluster: string; workflowId: string; queue: string }> = [];
+  const skipped: string[] = [];
+  for (const cluster of intent.clusters) {
+    const inventory = deps.inventories.find((inv) => inv.cluster.name === cluster.name);
+    let before: string | undefined;
+    let after: string | undefined;
+    try {
+      before = await deps.source.read(intent.repository, cluster.file, intent.before);
+      after = await deps.source.read(intent.repository, cluster.file, intent.after);
+    } catch (error) {
+      if (error instanceof FileSourceError) return answer(502, error.message);
+      throw error;
+    }
+    if (before === undefined || after === undefined) {
+      skipped.push(
+        `${cluster.name}: ${cluster.file} not found at ${(before === undefined ? intent.before : intent.after).slice(0, 12)}`,
+      );
+      continue;
+    }
+    let diff: ReturnType<typeof diffTerraformVersions>;
+    try {
+      diff = diffTerraformVersions(before, after, inventory?.versions.patterns);
+    } catch (error) {
+      return answer(422, `${cluster.file} at ${intent.after.slice(0, 12)}: ${(error as Error).message}`);
+    }
+    if (diff.kind === 'nothing') {
+      skipped.push(`${cluster.name}: ${diff.reason}`);
+      continue;
+    }
+    const request: UpgradeRequest = {
+      requestId: intent.after,
+      cluster: cluster.name,
+      talos: {
+        ...(diff.talos ? { from: diff.talos.from } : {}),
+        to: diff.talos?.to ?? diff.after.talosVersion ?? '',
+      },
+      ...(diff.kubernetes ? { kubernetes: diff.kubernetes } : {}),
+      ...(intent.strategy ? { strategy: intent.strategy } : {}),
+      source: intent.source,
+    };
+    const ids = await deps.enqueue(request);
+    accepted.push({ cluster: cluster.name, workflowId: ids.runId, queue: ids.queueId });
+  }
+  if (accepted.length === 0) return answer(200, `ignored: ${skipped.join('; ')}`);
+  return answer(202, `accepted: ${accepted.map((a) => a.workflowId).join(', ')}`, {
+    workflowIds: accepted.map((a) => a.workflowId),
+    accepted,
+    ...(skipped.length ? { skipped } : {}),
+  });
+}
+
+async function route(deps: WebhookDeps, req: IncomingMessage): Promise<HttpAnswer> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/healthz') return answer(200, 'ok');
+  if (path !== '/webhook' && path !== '/') return answer(404, 'not found: POST deliveries to /webhook');
+  if (req.method !== 'POST') return answer(405, 'POST deliveries to /webhook');
+  const body = await readBody(req, deps.maxBodyBytes);
+  if (!(await verified(deps.secret, body, header(req, 'x-hub-signature-256'))))
+    return answer(401, 'bad or missing X-Hub-Signature-256');
+  const event = header(req, 'x-github-event');
+  if (!event) return answer(400, 'missing X-GitHub-Event');
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body.toString('utf8'));
+  } catch {
+    return answer(400, 'the body is not JSON');
+  }
+  return handleDelivery(deps, event, payload);
+}
+
+/**
+ * The GitHub webhook endpoint (POST /webhook, GET /healthz). Bad input gets a 4xx, never a 5xx;
+ * a 502/503 means a dependency (GitHub, git, Temporal) failed and GitHub's redelivery is the retry.
+ * Logs carry the delivery id, event and outcome — never the body, the signature or the secret.
+ */
+export function createWebhookServer(deps: WebhookDeps): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const started = Date.now();
+    const delivery = header(req, 'x-github-delivery');
+    const event = header(req, 'x-github-event');
+    void route(deps, req)
+      .catch((error: unknown) => {
+        if (error instanceof HttpAnswer) return error;
+        deps.logger.error({ delivery, event, err: (error as Error).message }, 'delivery failed');
+        return answer(503, `could not enqueue the upgrade: ${(error as Error).message}`);
+      })
+      .then((result) => {
+        const level = result.status >= 500 ? 'error' : result.status >= 400 ? 'warn' : 'info';
+        deps.logger[level](
+          { delivery, event, status: result.status, ms: Date.now() - started, message: result.body.message },
+          'delivery',
+        );
+        if (res.headersSent) return;
+        res.writeHead(result.status, {
+          'content-type': 'application/json',
+          connection: result.status === 413 ? 'close' : 'keep-alive',
+        });
+        res.end(JSON.stringify(result.body) + '\n');
+      });
+  });
+}

@@ -1,0 +1,38 @@
+import { Command, CommanderError } from 'commander';
+import { InventoryFileError } from '../starter/inventoryFile.js';
+import { TemporalSettingsError } from '../starter/temporalConnection.js';
+import { loadWorkerConfig, WorkerConfigError, type WorkerOptions } from './config.js';
+import { runWorker } from './main.js';
+
+/** `talos-upgrade worker`: its own entry so the operator CLI never loads the worker runtime. */
+export async function workerMain(argv: string[]): Promise<void> {
+  const program = new Command('talos-upgrade worker')
+    .description(
+      'run the Temporal worker: the upgrade workflows and the activities for the given clusters.\n' +
+        'Temporal: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY(_FILE), TEMPORAL_TLS_* ' +
+        '(see the README); binaries: TALOSCTL, TERRAFORM.',
+    )
+    .requiredOption('--inventory <file...>', 'cluster inventory YAML files (one per cluster)')
+    .option(
+      '--credentials-dir <dir>',
+      'holds <cluster>/kubeconfig and <cluster>/talosconfig (default: TALOS_UPGRADE_CREDENTIALS_DIR)',
+    )
+    .option('--metrics <host:port>', 'Prometheus endpoint, or "off" (default 127.0.0.1:9464)')
+    .showHelpAfterError()
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+    await runWorker(await loadWorkerConfig(program.opts<WorkerOptions>()));
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const userError =
+      error instanceof WorkerConfigError ||
+      error instanceof InventoryFileError ||
+      error instanceof TemporalSettingsError;
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = userError ? 2 : 1;
+  }
+}

@@ -1,0 +1,103 @@
+import { access } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { ActivityDeps, ClusterAccess } from '../activities/index.js';
+import { loadInventoryFile } from '../starter/inventoryFile.js';
+import { temporalSettings, type TemporalSettings } from '../starter/temporalConnection.js';
+
+export interface WorkerOptions {
+  inventory: string[];
+  credentialsDir?: string;
+  metrics?: string;
+}
+
+export interface WorkerConfig {
+  temporal: TemporalSettings;
+  /** host:port of the Prometheus endpoint, or undefined for none. */
+  metricsAddress?: string;
+  logLevel: string;
+  clusters: Record<string, ClusterAccess>;
+  talosctl: string;
+  terraform: string;
+  releasesUrl?: string;
+}
+
+export class WorkerConfigError extends Error {}
+
+async function mustExist(path: string, what: string): Promise<string> {
+  try {
+    await access(path);
+    return path;
+  } catch {
+    throw new WorkerConfigError(`${what} not found at ${path}`);
+  }
+}
+
+/**
+ * Where a cluster's kubeconfig and talosconfig live. With a credentials directory (a mounted secret),
+ * `<dir>/<cluster>/kubeconfig` and `<dir>/<cluster>/talosconfig`; for a single cluster, KUBECONFIG
+ * and TALOSCONFIG also do. Only the paths are kept; the files are read by the activities.
+ */
+async function credentialsOf(
+  cluster: string,
+  single: boolean,
+  options: WorkerOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<{ kubeconfig: string; talosconfig: string }> {
+  const dir = options.credentialsDir ?? env.TALOS_UPGRADE_CREDENTIALS_DIR;
+  if (dir) {
+    return {
+      kubeconfig: await mustExist(join(dir, cluster, 'kubeconfig'), `the kubeconfig of ${cluster}`),
+      talosconfig: await mustExist(join(dir, cluster, 'talosconfig'), `the talosconfig of ${cluster}`),
+    };
+  }
+  if (single && env.KUBECONFIG && env.TALOSCONFIG) {
+    return {
+      kubeconfig: await mustExist(env.KUBECONFIG, 'KUBECONFIG'),
+      talosconfig: await mustExist(env.TALOSCONFIG, 'TALOSCONFIG'),
+    };
+  }
+  throw new WorkerConfigError(
+    `no credentials for cluster ${cluster}: pass --credentials-dir <dir> (or TALOS_UPGRADE_CREDENTIALS_DIR) ` +
+      `holding ${cluster}/kubeconfig and ${cluster}/talosconfig` +
+      (single ? ', or set KUBECONFIG and TALOSCONFIG' : ''),
+  );
+}
+
+/** The worker's whole configuration from its flags and environment; a clear error for each gap. */
+export async function loadWorkerConfig(
+  options: WorkerOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<WorkerConfig> {
+  if (options.inventory.length === 0) throw new WorkerConfigError('give at least one --inventory <file>');
+  const clusters: Record<string, ClusterAccess> = {};
+  for (const file of options.inventory) {
+    const inventory = await loadInventoryFile(file);
+    const name = inventory.cluster.name;
+    if (clusters[name]) throw new WorkerConfigError(`cluster ${name} is in two inventories (${file})`);
+    clusters[name] = {
+      inventory,
+      baseDir: dirname(resolve(file)),
+      ...(await credentialsOf(name, options.inventory.length === 1, options, env)),
+    };
+  }
+  const metrics = options.metrics ?? env.TALOS_UPGRADE_METRICS ?? '127.0.0.1:9464';
+  return {
+    temporal: await temporalSettings(env),
+    ...(metrics === 'off' ? {} : { metricsAddress: metrics }),
+    logLevel: env.TALOS_UPGRADE_LOG_LEVEL ?? 'info',
+    clusters,
+    talosctl: env.TALOSCTL ?? 'talosctl',
+    terraform: env.TERRAFORM ?? 'terraform',
+    ...(env.TALOS_UPGRADE_RELEASES_URL ? { releasesUrl: env.TALOS_UPGRADE_RELEASES_URL } : {}),
+  };
+}
+
+export function activityDeps(config: WorkerConfig, readSecret: ActivityDeps['readSecret']): ActivityDeps {
+  return {
+    clusters: config.clusters,
+    talosctl: config.talosctl,
+    terraform: config.terraform,
+    ...(config.releasesUrl ? { releasesUrl: config.releasesUrl } : {}),
+    readSecret,
+  };
+}

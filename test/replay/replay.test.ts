@@ -1,0 +1,30 @@
+import { readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The determinism guard: recorded histories of real runs on the lab (pets, cattle, an approved major)
+ * replayed against today's workflow code by scripts/replay-histories.ts. A change that would break a
+ * run in flight fails here; make such changes with workflow versioning (patched) and re-record
+ * (see test/workflows/recordHistory.ts).
+ */
+describe('replay of recorded histories', () => {
+  it('every recorded history replays without a non-determinism error', async () => {
+    const files = (await readdir(new URL('./histories/', import.meta.url))).filter((f) =>
+      f.endsWith('.json'),
+    );
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    const replay = await execa('node', ['--import', 'tsx', 'scripts/replay-histories.ts'], {
+      cwd: root,
+      reject: false,
+      all: true,
+    });
+    expect([replay.exitCode, replay.all]).toEqual([
+      0,
+      expect.stringContaining(`${files.length}/${files.length} histories replayed`),
+    ]);
+  }, 300_000);
+});

@@ -1,0 +1,185 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { sign } from '@octokit/webhooks-methods';
+import { execa } from 'execa';
+import { pino } from 'pino';
+import { enqueueUpgrade, queueWorkflowId } from '../../src/starter/enqueue.js';
+import { gitCloneSource } from '../../src/starter/webhook/fileSource.js';
+import { createWebhookServer } from '../../src/starter/webhook/server.js';
+import type { clusterUpgrade } from '../../src/workflows/index.js';
+import {
+  deliverMergedPullRequest,
+  initRepository,
+  mergeVersionBump,
+} from '../../scripts/demo/renovateMerge.js';
+import { startLab, type Lab } from '../lab/labHarness.js';
+import { labStatus } from '../workflows/labViews.js';
+import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
+
+const SECRET = 'webhook-test-secret';
+let lab: Lab;
+let h: WorkflowHarness;
+let server: Server;
+let url: string;
+let cache: string;
+let repo: string;
+
+beforeAll(async () => {
+  lab = await startLab('atlas');
+  h = await startWorkflowHarness(lab, (inventory) => {
+    inventory.repository = { github: 'homelab/atlas', defaultBranch: 'main' };
+  });
+  repo = join(lab.dir, 'repo');
+  await initRepository(repo);
+  cache = await mkdtemp(join(tmpdir(), 'talos-upgrade-git-'));
+  server = createWebhookServer({
+    secret: SECRET,
+    inventories: [h.inventory],
+    source: gitCloneSource({ urlTemplate: repo, cacheDir: cache }),
+    enqueue: (request) => enqueueUpgrade(h.client, h.taskQueue, request),
+    logger: pino({ level: 'silent' }),
+    maxBodyBytes: 64 * 1024,
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
+}, 900_000);
+
+afterAll(async () => {
+  server?.close();
+  await h?.client.workflow
+    .getHandle(queueWorkflowId('atlas'))
+    .terminate('test over')
+    .catch(() => undefined);
+  await h?.stop();
+  await lab?.stop();
+  if (cache) await rm(cache, { recursive: true, force: true });
+});
+
+async function post(event: string, body: string, signature?: string) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': event,
+      'x-github-delivery': crypto.randomUUID(),
+      ...(signature === undefined
+        ? { 'x-hub-signature-256': await sign(SECRET, body) }
+        : signature
+          ? { 'x-hub-signature-256': signature }
+          : {}),
+    },
+    body,
+  });
+  return {
+    status: response.status,
+    body: (await response.json()) as { message: string; workflowIds?: string[] },
+  };
+}
+
+const git = (args: string[]) =>
+  execa('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args]);
+
+describe('the GitHub webhook', () => {
+  it('answers ping and /healthz', async () => {
+    expect(await post('ping', JSON.stringify({ zen: 'Keep it logically awesome.', hook_id: 1 }))).toEqual({
+      status: 200,
+      body: { message: 'pong', zen: 'Keep it logically awesome.' },
+    });
+    expect((await fetch(url.replace('/webhook', '/healthz'))).status).toBe(200);
+  });
+
+  it('a merged pull request bumping talos_version, delivered three times, starts exactly one run', async () => {
+    const merged = await mergeVersionBump(repo, 7, '1.11.4');
+    const deliveries = [];
+    for (let i = 0; i < 3; i++)
+      deliveries.push(
+        await deliverMergedPullRequest({
+          url,
+          secret: SECRET,
+          repository: 'homelab/atlas',
+          number: 7,
+          title: 'chore(deps): update talos to v1.11.4',
+          base: merged.base,
+          merge: merged.merge,
+        }),
+      );
+    const runId = `talos-upgrade:atlas:${merged.merge}`;
+    for (const d of deliveries) {
+      expect(d.status).toBe(202);
+      expect((JSON.parse(d.body) as { workflowIds: string[] }).workflowIds).toEqual([runId]);
+    }
+    const result = await (async () => {
+      for (let i = 0; i < 600; i++) {
+        const found = await h.client.workflow
+          .getHandle<typeof clusterUpgrade>(runId)
+          .describe()
+          .catch(() => undefined);
+        if (found) return h.client.workflow.getHandle<typeof clusterUpgrade>(runId).result();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      throw new Error(`${runId} never started`);
+    })();
+    expect(result.outcome).toBe('succeeded');
+    expect(result.talos).toEqual({ from: '1.11.3', to: '1.11.4' });
+    const runs = [];
+    for await (const run of h.client.workflow.list({
+      // Other suites upgrade clusters named atlas on the same server: only this test's task queue counts.
+      query: `WorkflowType = 'clusterUpgrade' AND TaskQueue = '${h.taskQueue}'`,
+    }))
+      runs.push(run.workflowId);
+    expect(runs).toEqual([runId]);
+    expect((await labStatus(lab)).every((row) => row.talos === '1.11.4')).toBe(true);
+  }, 600_000);
+
+  it('refuses a wrong or missing signature with 401', async () => {
+    const body = JSON.stringify({ zen: 'x' });
+    expect((await post('ping', body, `sha256=${'0'.repeat(64)}`)).status).toBe(401);
+    expect((await post('ping', body, await sign('another-secret', body))).status).toBe(401);
+    expect((await post('ping', body, '')).status).toBe(401);
+  });
+
+  it('ignores a push to the default branch that changes no version', async () => {
+    const before = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    await writeFile(join(repo, 'README.md'), 'the cluster repository\n');
+    await git(['add', 'README.md']);
+    await git(['commit', '--quiet', '-m', 'docs: readme']);
+    const after = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    const answer = await post(
+      'push',
+      JSON.stringify({
+        ref: 'refs/heads/main',
+        before,
+        after,
+        repository: { full_name: 'homelab/atlas', default_branch: 'main' },
+        pusher: { name: 'alice' },
+      }),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body.message).toMatch(
+      /^ignored: atlas: talos_version and kubernetes_version are unchanged/,
+    );
+  });
+
+  it('answers bad input with a 4xx and a reason, never a 5xx', async () => {
+    expect((await post('push', '{not json')).status).toBe(400);
+    expect((await post('push', JSON.stringify({ ref: 1 }))).status).toBe(400);
+    expect((await post('pull_request', 'x'.repeat(70 * 1024))).status).toBe(413);
+    const issues = await post('issues', JSON.stringify({ action: 'opened' }));
+    expect(issues).toEqual({ status: 200, body: { message: 'ignored: event issues is not handled' } });
+    const unmerged = await post(
+      'pull_request',
+      JSON.stringify({
+        action: 'closed',
+        repository: { full_name: 'homelab/atlas', default_branch: 'main' },
+        pull_request: { number: 9, merged: false, base: { ref: 'main', sha: 'a'.repeat(40) }, labels: [] },
+      }),
+    );
+    expect(unmerged.body.message).toBe('ignored: pull request #9 was closed without merging');
+  });
+});

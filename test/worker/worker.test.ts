@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { clusterUpgrade } from '../../src/workflows/index.js';
+import { freePort } from '../../lab/net/freePort.js';
+import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
+import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { labReport, labStatus } from '../workflows/labViews.js';
+import { fastInventory, startWorkerProcess, type WorkerProcess } from './workerProcess.js';
+
+let lab: Lab;
+let env: Awaited<ReturnType<typeof connectToTestServer>>;
+const workers: WorkerProcess[] = [];
+beforeAll(async () => {
+  lab = await startLab('atlas');
+  env = await connectToTestServer();
+}, 900_000);
+afterAll(async () => {
+  for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  await env?.close();
+  await lab?.stop();
+});
+
+describe('talos-upgrade worker, as a process', () => {
+  it('survives a SIGKILL mid-run: a new worker finishes the upgrade; SIGTERM stops it cleanly', async () => {
+    const inventory = await fastInventory(lab);
+    const taskQueue = uniqueTaskQueue('worker-process');
+    const metricsPort = await freePort();
+    workers.push(await startWorkerProcess(lab, inventory, taskQueue, metricsPort));
+    const handle = await env.client.workflow.start(clusterUpgrade, {
+      taskQueue,
+      workflowId: 'talos-upgrade:atlas:worker-kill-test',
+      args: [{ requestId: 'worker-kill-test', cluster: 'atlas', talos: { to: '1.11.4' }, source: 'test' }],
+    });
+    await eventually(
+      'the second control-plane node to start its upgrade',
+      async () =>
+        (await labReport(lab)).timeline.some((e) => e.kind === 'upgrade-started' && e.node === 'talos-cp-2'),
+      300_000,
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^temporal_/m);
+    workers[0]?.child.kill('SIGKILL');
+    await workers[0]?.child;
+
+    workers.push(await startWorkerProcess(lab, inventory, taskQueue, await freePort()));
+    const result = await handle.result();
+    expect(result.outcome).toBe('succeeded');
+    expect(result.nodes.map((n) => `${n.node}:${n.outcome}`).sort()).toEqual(
+      ['talos-cp-1', 'talos-cp-2', 'talos-cp-3', 'talos-wk-1', 'talos-wk-2'].map((n) => `${n}:upgraded`),
+    );
+    const rows = await labStatus(lab);
+    expect(rows.every((row) => row.talos === '1.11.4' && row.ready && !row.cordoned)).toBe(true);
+    expect((await labReport(lab)).violations).toEqual([]);
+
+    const second = workers[1];
+    second?.child.kill('SIGTERM');
+    const exit = await second?.child;
+    expect(exit?.exitCode).toBe(0);
+    const logs = second?.logs() ?? [];
+    expect(logs.some((l) => l.msg === 'worker stopped')).toBe(true);
+    // Structured: every line the worker wrote is a JSON log record.
+    expect(logs.filter((l) => 'raw' in l)).toEqual([]);
+  }, 900_000);
+});

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { clusterUpgrade } from '../../src/workflows/index.js';
+import { approveSignal, progressQuery, rejectSignal } from '../../src/workflows/signals.js';
+import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
+import { recordHistory } from './recordHistory.js';
+import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
+
+// atlas (5 nodes) rather than prox-ops: the approved run goes through three cattle hops to 2.0.0.
+let lab: Lab;
+let h: WorkflowHarness;
+beforeAll(async () => {
+  lab = await startLab('atlas', ['--max-unavailable-workers', '2']);
+  h = await startWorkflowHarness(lab, (inventory) => {
+    inventory.policy.maxParallelWorkers = 2;
+  });
+}, 900_000);
+afterAll(async () => {
+  await h?.stop();
+  await lab?.stop();
+});
+
+const touching = new Set(['cordoned', 'upgrade-started', 'vm-destroyed', 'etcd-left', 'template-built']);
+
+function startMajor(id: string) {
+  return h.client.workflow.start(clusterUpgrade, {
+    taskQueue: h.taskQueue,
+    workflowId: `talos-upgrade:atlas:${id}`,
+    args: [{ requestId: id, cluster: 'atlas', talos: { to: '2.0.0' }, source: 'test' }],
+  });
+}
+
+async function waitingForApproval(handle: Awaited<ReturnType<typeof startMajor>>) {
+  await eventually('the run to wait for approval', async () => {
+    const progress = await handle.query(progressQuery).catch(() => undefined);
+    return progress?.approval?.state === 'waiting';
+  });
+}
+
+describe('a major upgrade to 2.0.0 waits for approval (atlas)', () => {
+  it('reject ends it with nothing touched', async () => {
+    const mark = await timelineMark(lab);
+    const handle = await startMajor('reject-test');
+    await waitingForApproval(handle);
+    expect((await handle.query(progressQuery)).phase).toBe('AwaitingApproval');
+    await handle.signal(rejectSignal, { by: 'alice', reason: 'not this weekend' });
+    const result = await handle.result();
+    expect(result.outcome).toBe('rejected');
+    expect(result.reason).toBe('rejected by alice: not this weekend; nothing was touched');
+    expect(result.nodes).toEqual([]);
+    expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+  }, 300_000);
+
+  it('the approval timeout ends it the same way', async () => {
+    h.inventory.policy.approvalTimeout = 3_000;
+    const mark = await timelineMark(lab);
+    try {
+      const result = await (await startMajor('timeout-test')).result();
+      expect(result.outcome).toBe('rejected');
+      expect(result.reason).toMatch(/^no approval within .*; nothing was touched$/);
+      expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+    } finally {
+      h.inventory.policy.approvalTimeout = 24 * 3_600_000;
+    }
+  }, 300_000);
+
+  it('approve lets it go on: three cattle hops to 2.0.0', async () => {
+    const handle = await startMajor('approve-test');
+    await waitingForApproval(handle);
+    await handle.signal(approveSignal, { by: 'bob', comment: 'release notes read' });
+    const result = await handle.result();
+    expect(result.outcome).toBe('succeeded');
+    expect(result.approvedBy).toEqual({ by: 'bob', comment: 'release notes read' });
+    expect(result.hops.map((hop) => `${hop.from}->${hop.to}:${hop.strategy}`)).toEqual([
+      '1.11.3->1.12.5:cattle',
+      '1.12.5->1.13.0:cattle',
+      '1.13.0->2.0.0:cattle',
+    ]);
+    expect(result.nodes.filter((n) => n.outcome === 'upgraded')).toHaveLength(15);
+    const rows = await labStatus(lab);
+    expect(rows.every((row) => row.talos === '2.0.0' && row.ready && !row.cordoned)).toBe(true);
+    const report = await labReport(lab);
+    expect(report.violations).toEqual([]);
+    expect(report.vms.every((vm) => vm.destroyed === 3 && vm.created === 3)).toBe(true);
+    await recordHistory(handle.workflowId, 'approval-cattle-atlas');
+  }, 1_200_000);
+});

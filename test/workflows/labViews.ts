@@ -1,0 +1,35 @@
+import type { Lab } from '../lab/labHarness.js';
+
+/** What `talos-lab report --json` and `status --json` say, typed for the assertions of the workflow tests. */
+export interface LabReport {
+  ok: boolean;
+  violations: Array<{ invariant: string; detail: string }>;
+  vms: Array<{ node: string; talosVersion: string; destroyed: number; created: number }>;
+  timeline: Array<{ at: string; kind: string; node?: string; detail?: string }>;
+}
+
+export interface LabStatusRow {
+  node: string;
+  role: string;
+  talos: string;
+  vm: string;
+  ready: boolean;
+  cordoned: boolean;
+}
+
+export async function labReport(lab: Lab): Promise<LabReport> {
+  return JSON.parse((await lab.labCli('report', '--json')).stdout) as LabReport;
+}
+
+export async function labStatus(lab: Lab): Promise<LabStatusRow[]> {
+  return (JSON.parse((await lab.labCli('status', '--json')).stdout) as { rows: LabStatusRow[] }).rows;
+}
+
+/** Timeline events after a mark taken with `timelineMark`, to see what one test's run did. */
+export async function eventsSince(lab: Lab, mark: number): Promise<LabReport['timeline']> {
+  return (await labReport(lab)).timeline.slice(mark);
+}
+
+export async function timelineMark(lab: Lab): Promise<number> {
+  return (await labReport(lab)).timeline.length;
+}

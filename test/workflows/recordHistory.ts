@@ -1,0 +1,31 @@
+import { writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { testTemporalAddress } from '../harness/temporalEnv.js';
+import { ensureTools } from '../../lab/tools.js';
+
+export const HISTORIES_DIR = new URL('../replay/histories/', import.meta.url);
+
+/**
+ * With TALOS_UPGRADE_RECORD_HISTORIES=1, saves a finished run's history as a replay fixture
+ * (test/replay/histories/<name>.json): the workflow id and the history in the JSON form
+ * `temporal workflow show -o json` prints.
+ * Re-record after an intended, versioned workflow change; the replay test then guards the recorded
+ * behaviour against accidental non-determinism.
+ */
+export async function recordHistory(workflowId: string, name: string): Promise<void> {
+  if (process.env.TALOS_UPGRADE_RECORD_HISTORIES !== '1') return;
+  const { temporal } = await ensureTools('temporal');
+  const shown = await execa(temporal, [
+    'workflow',
+    'show',
+    '--address',
+    testTemporalAddress(),
+    '--workflow-id',
+    workflowId,
+    '--output',
+    'json',
+  ]);
+  // The workflow id is part of what replays: child ids are derived from it.
+  const history = JSON.parse(shown.stdout) as unknown;
+  await writeFile(new URL(`${name}.json`, HISTORIES_DIR), JSON.stringify({ workflowId, history }) + '\n');
+}
