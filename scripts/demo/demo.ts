@@ -14,6 +14,7 @@ import { execa, type ResultPromise } from 'execa';
 import { parse, stringify } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
 import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
+import { readLabEnv } from '../../lab/labEnv.js';
 import { freePort } from '../../lab/net/freePort.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
 import { deliverMergedPullRequest, initRepository, mergeVersionBump } from './renovateMerge.js';
@@ -32,15 +33,6 @@ async function stopAll(): Promise<void> {
   if (stopping) return;
   stopping = true;
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
-}
-
-function parseEnv(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
 }
 
 /** A long-running process of ours, its output in a log file, stopped with SIGTERM. */
@@ -93,7 +85,7 @@ async function main(): Promise<void> {
       stdio: 'inherit',
     },
   );
-  const labEnv = parseEnv(await readFile(join(labDir, 'lab.env'), 'utf8'));
+  const labEnv = await readLabEnv(labDir);
   const repo = join(labDir, 'repo');
 
   // Demo pacing: short waits so the run is watchable in minutes; the home-assistant app's PDB

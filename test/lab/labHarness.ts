@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { readLabEnv } from '../../lab/labEnv.js';
 import { execa } from 'execa';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,15 +24,6 @@ export interface Lab {
   talosctl(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   labCli(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
-}
-
-function parseEnvFile(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .filter((line) => line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
 }
 
 /** Starts a lab through the real `talos-lab up`, in its own directory, with short boot delays. */
@@ -55,7 +47,7 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
     ...extraArgs,
   );
   if (up.exitCode !== 0) throw new Error(`talos-lab up failed:\n${up.stdout}\n${up.stderr}`);
-  const env = parseEnvFile(await readFile(join(dir, 'lab.env'), 'utf8'));
+  const env = await readLabEnv(dir);
   const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number };
   const kc = new KubeConfig();
   kc.loadFromFile(env.KUBECONFIG ?? '');

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sign } from '@octokit/webhooks-methods';
 import { execa } from 'execa';
 import { pino } from 'pino';
-import { enqueueUpgrade, queueWorkflowId } from '../../src/starter/enqueue.js';
+import { enqueueUpgrade } from '../../src/starter/enqueue.js';
 import { gitCloneSource } from '../../src/starter/webhook/fileSource.js';
 import { createWebhookServer } from '../../src/starter/webhook/server.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
@@ -52,10 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   server?.close();
-  await h?.client.workflow
-    .getHandle(queueWorkflowId('atlas'))
-    .terminate('test over')
-    .catch(() => undefined);
+  await h?.endQueue('atlas');
   await h?.stop();
   await lab?.stop();
   if (cache) await rm(cache, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { enqueueUpgrade, queueWorkflowId } from '../../src/starter/enqueue.js';
+import { enqueueUpgrade } from '../../src/starter/enqueue.js';
 import { queueQuery } from '../../src/workflows/signals.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
 import type { UpgradeRequest } from '../../src/workflows/types.js';
@@ -14,10 +14,7 @@ beforeAll(async () => {
   h = await startWorkflowHarness(lab);
 }, 900_000);
 afterAll(async () => {
-  await h?.client.workflow
-    .getHandle(queueWorkflowId('atlas'))
-    .terminate('test over')
-    .catch(() => undefined);
+  await h?.endQueue('atlas');
   await h?.stop();
   await lab?.stop();
 });

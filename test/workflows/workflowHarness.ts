@@ -5,6 +5,7 @@ import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
+import { queueWorkflowId } from '../../src/starter/enqueue.js';
 import { secretReader } from '../../src/worker/secrets.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import type { Lab } from '../lab/labHarness.js';
@@ -13,6 +14,8 @@ export interface WorkflowHarness {
   client: Client;
   taskQueue: string;
   inventory: Inventory;
+  /** Terminates the cluster's upgrade queue a test started (queues run until told otherwise). */
+  endQueue(cluster: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -62,6 +65,12 @@ export async function startWorkflowHarness(
     client: env.client,
     taskQueue,
     inventory,
+    endQueue: async (cluster) => {
+      await env.client.workflow
+        .getHandle(queueWorkflowId(cluster))
+        .terminate('test over')
+        .catch(() => undefined);
+    },
     stop: async () => {
       worker.shutdown();
       await running;
