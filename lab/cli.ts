@@ -54,6 +54,7 @@ async function up(options: {
   rebootSeconds: string;
   vmBootSeconds: string;
   maxUnavailableWorkers?: string;
+  fleet?: number;
 }): Promise<void> {
   const dir = resolve(options.dir);
   if (!isPreset(options.preset))
@@ -85,6 +86,7 @@ async function up(options: {
     options.vmBootSeconds,
   ];
   if (options.maxUnavailableWorkers) args.push('--max-unavailable-workers', options.maxUnavailableWorkers);
+  if (options.fleet) args.push('--fleet', String(options.fleet));
   // Its own process group, so `down` can stop the daemon and every server it started at once.
   const daemon = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
@@ -107,7 +109,9 @@ async function up(options: {
         `\ntalos lab "${options.preset}" is up in ${((Date.now() - started) / 1000).toFixed(1)}s (${dir})`,
       );
       console.log(
-        `  kubeconfig:  ${info.kubeconfig}\n  talosconfig: ${info.talosconfig}\n  env file:    ${info.envFile}\n  inventory:   ${info.inventory}\n  registry:    ${info.registryUrl}`,
+        options.fleet
+          ? `  ${options.fleet} clusters, each in ${join(dir, 'clusters', '<name>')} (listed in ${join(dir, 'fleet.json')})\n  kubeconfig:  ${info.kubeconfig}\n  env file:    ${info.envFile}\n  registry:    ${info.registryUrl}\n  one cluster: talos-lab status --dir ${join(dir, 'clusters', '<name>')}`
+          : `  kubeconfig:  ${info.kubeconfig}\n  talosconfig: ${info.talosconfig}\n  env file:    ${info.envFile}\n  inventory:   ${info.inventory}\n  registry:    ${info.registryUrl}`,
       );
       console.log(`\n  talos-lab status    talos-lab fault add <kind>    talos-lab report    talos-lab down`);
       return;
@@ -116,7 +120,7 @@ async function up(options: {
       info?.status === 'failed' ||
       daemon.exitCode !== null ||
       !alive(daemon.pid ?? -1) ||
-      Date.now() - started > 600_000
+      Date.now() - started > 600_000 + (options.fleet ?? 0) * 20_000
     ) {
       if (daemon.pid) killGroup(daemon.pid, 'SIGKILL');
       const tail = readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n');
@@ -222,6 +226,11 @@ export function buildLabCli(): Command {
     .option(
       '--max-unavailable-workers <n>',
       'what the invariant monitor allows (default: the inventory policy)',
+    )
+    .option(
+      '--fleet <n>',
+      'host n pets-only copies of the preset (<preset>-01 …) on one API server, for load tests',
+      positiveInt,
     )
     .action(up);
   program

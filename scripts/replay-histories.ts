@@ -11,7 +11,8 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const dir = new URL('../test/replay/histories/', import.meta.url);
-const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+// One folder per generation of the workflow code: v1 (before the patches), the current ones at the top.
+const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.json')).sort();
 const histories = await Promise.all(
   files.map(async (file) => {
     const recorded = JSON.parse(await readFile(new URL(file, dir), 'utf8')) as {

@@ -3,13 +3,15 @@ import { POWER_ANNOTATION } from '../kube/kwokStages.js';
 import type { LabNode } from '../state/labState.js';
 
 export const LAB_LABEL_HOST = 'lab.talos-upgrade/proxmox-host';
+/** Which of the lab's clusters a Node belongs to: a fleet shares one API server. */
+export const LAB_LABEL_CLUSTER = 'lab.talos-upgrade/cluster';
 
 export function osImage(talosVersion: string): string {
   return `Talos (v${talosVersion})`;
 }
 
 /** The labels and taints Talos and the cluster give a node; pets upgrades must keep them. */
-function nodeManifest(node: LabNode, tainted: boolean): V1Node {
+function nodeManifest(cluster: string, node: LabNode, tainted: boolean): V1Node {
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -21,6 +23,7 @@ function nodeManifest(node: LabNode, tainted: boolean): V1Node {
         'kubernetes.io/arch': 'amd64',
         'topology.kubernetes.io/zone': node.proxmoxHost,
         [LAB_LABEL_HOST]: node.proxmoxHost,
+        [LAB_LABEL_CLUSTER]: cluster,
         ...(node.role === 'controlplane'
           ? { 'node-role.kubernetes.io/control-plane': '' }
           : { 'node-role.kubernetes.io/worker': '' }),
@@ -100,7 +103,12 @@ export async function setPowerAnnotation(core: CoreV1Api, name: string, on: bool
 }
 
 /** Registers the node as its kubelet would after boot: the object, then its status. */
-export async function registerNode(core: CoreV1Api, node: LabNode, tainted: boolean): Promise<void> {
-  await core.createNode({ body: nodeManifest(node, tainted) });
+export async function registerNode(
+  core: CoreV1Api,
+  cluster: string,
+  node: LabNode,
+  tainted: boolean,
+): Promise<void> {
+  await core.createNode({ body: nodeManifest(cluster, node, tainted) });
   await writeNodeStatus(core, node);
 }

@@ -36,7 +36,9 @@ export async function seedCluster(
   progress(`registering ${state.nodes.length} nodes`);
   const hasWorkers = state.nodes.some((node) => node.role === 'worker');
   await Promise.all(
-    state.nodes.map((node) => registerNode(core, node, hasWorkers && node.role === 'controlplane')),
+    state.nodes.map((node) =>
+      registerNode(core, state.cluster, node, hasWorkers && node.role === 'controlplane'),
+    ),
   );
 
   progress('installing add-on CRDs (Rook, Flux, Argo CD)');

@@ -22,16 +22,31 @@ const str = (body: Record<string, unknown>, key: string): string => {
 
 /**
  * The lab daemon's control API on 127.0.0.1: the talosctl stand-in, the Terraform provisioners and
- * the talos-lab command all talk to it, so one process owns the lab's state.
+ * the talos-lab command all talk to it, so one process owns the lab's state. A fleet's clusters are
+ * addressed as /clusters/<name>/…; a path without that prefix means the lab's first cluster.
  */
-export function startApi(lab: LabCluster, port: number, onShutdown: () => void): Promise<Server> {
+export function startApi(
+  clusters: ReadonlyMap<string, LabCluster>,
+  port: number,
+  onShutdown: () => void,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));
     };
     void (async () => {
-      const route = `${req.method ?? 'GET'} ${new URL(req.url ?? '/', 'http://lab').pathname}`;
+      let path = new URL(req.url ?? '/', 'http://lab').pathname;
+      if (path === '/clusters') return reply(200, { clusters: [...clusters.keys()] });
+      const prefixed = /^\/clusters\/([^/]+)(\/.*)$/.exec(path);
+      const lab = prefixed ? clusters.get(prefixed[1] ?? '') : clusters.values().next().value;
+      if (prefixed) path = prefixed[2] ?? '/';
+      if (path === '/shutdown' && req.method === 'POST') {
+        reply(200, { stopping: true });
+        return onShutdown();
+      }
+      if (!lab) return reply(404, { error: `no lab cluster ${prefixed?.[1] ?? '(none yet)'}` });
+      const route = `${req.method ?? 'GET'} ${path}`;
       const body = req.method === 'POST' || req.method === 'DELETE' ? await readJson(req) : {};
       switch (route) {
         case 'GET /state':
@@ -69,9 +84,6 @@ export function startApi(lab: LabCluster, port: number, onShutdown: () => void):
             lab.state.maxUnavailableWorkers = body.maxUnavailableWorkers;
           lab.persist();
           return reply(200, { maxUnavailableWorkers: lab.state.maxUnavailableWorkers });
-        case 'POST /shutdown':
-          reply(200, { stopping: true });
-          return onShutdown();
         default:
           return reply(404, { error: `no route ${route}` });
       }

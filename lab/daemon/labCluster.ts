@@ -33,6 +33,9 @@ export interface LabRepo {
   gpuPatches: Record<string, string[]>;
 }
 
+// Fault ids are unique across the clusters of one lab, so a fault's effects can be keyed by its id.
+let nextFaultId = 1;
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -44,7 +47,6 @@ export class LabCluster {
   readonly timeline: TimelineEvent[] = [];
   readonly violations: Violation[] = [];
   faults: Fault[] = [];
-  private nextFaultId = 1;
 
   constructor(
     readonly state: LabState,
@@ -106,7 +108,7 @@ export class LabCluster {
   }
 
   addFault(fault: Omit<Fault, 'id' | 'addedAt'>): Fault {
-    const full: Fault = { ...fault, id: this.nextFaultId++, addedAt: new Date().toISOString() };
+    const full: Fault = { ...fault, id: nextFaultId++, addedAt: new Date().toISOString() };
     if (ONE_SHOT.includes(full.kind) && full.remaining === undefined) full.remaining = 1;
     this.faults.push(full);
     this.record(
@@ -170,7 +172,7 @@ export class LabCluster {
 
   async registerFreshNode(node: LabNode): Promise<void> {
     const hasWorkers = this.state.nodes.some((n) => n.role === 'worker');
-    await registerNode(this.core, node, hasWorkers && node.role === 'controlplane');
+    await registerNode(this.core, this.state.cluster, node, hasWorkers && node.role === 'controlplane');
     this.record('node-joined', node.name, `Talos ${node.talosVersion}`);
   }
 }

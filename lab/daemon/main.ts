@@ -1,23 +1,26 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { parseInventory } from '../../src/domain/index.js';
+import { parseInventory, type Inventory } from '../../src/domain/index.js';
+import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
 import { isPreset, presetInventoryFile } from '../cluster/presets.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { freePort } from '../net/freePort.js';
+import { waitUntil } from '../process/managedProcess.js';
 import { writeLabRepository } from '../repo/labRepository.js';
 import { writeTerraformWorkspace } from '../repo/terraformWorkspace.js';
 import { initialState } from '../state/labState.js';
 import { ensureTools } from '../tools.js';
 import { startApi } from './api.js';
 import { writeDaemonInfo, type DaemonInfo } from './daemonFile.js';
-import { LabCluster } from './labCluster.js';
+import { LabCluster, type LabTiming } from './labCluster.js';
 import { startMonitor } from './monitor.js';
+import { NodeCache } from './nodeCache.js';
 import { startRegistry } from './registry.js';
 
 const TALOSCTL = fileURLToPath(new URL('../bin/talosctl', import.meta.url));
@@ -42,6 +45,126 @@ function talosconfigYaml(cluster: string, endpoints: string[]): string {
   });
 }
 
+async function writeEnvFile(file: string, env: Record<string, string>): Promise<void> {
+  await writeFile(
+    file,
+    Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
+}
+
+/** What every cluster of one lab shares: the control plane, the tools, the registry, the timings. */
+interface Shared {
+  dir: string;
+  preset: string;
+  kc: KubeConfig;
+  kubeconfig: string;
+  tools: Awaited<ReturnType<typeof ensureTools<'kube' | 'kwok' | 'terraform'>>>;
+  timing: LabTiming;
+  registryUrl: string;
+  apiUrl: string;
+  maxUnavailableWorkers?: number;
+}
+
+/**
+ * One cluster of the lab in its own directory (the lab directory itself, or clusters/<name> of a
+ * fleet): its state, its repository with the inventory, its Terraform workspace when the inventory
+ * has one, its talosconfig and lab.env, and a daemon.json whose API address leads to it.
+ */
+async function setUpCluster(
+  shared: Shared,
+  clusterDir: string,
+  example: { origin: string; text: string },
+  inventory: Inventory,
+  seed: (lab: LabCluster) => Promise<void>,
+  apiPath: string,
+): Promise<{ lab: LabCluster; info: DaemonInfo }> {
+  const repoDir = join(clusterDir, 'repo');
+  await rm(repoDir, { recursive: true, force: true });
+  await mkdir(join(clusterDir, 'backups'), { recursive: true });
+  const state = initialState(shared.preset, example.origin, inventory);
+  if (shared.maxUnavailableWorkers !== undefined) state.maxUnavailableWorkers = shared.maxUnavailableWorkers;
+  const terraformDir = join(repoDir, 'terraform');
+  const lab = new LabCluster(state, shared.kc, clusterDir, shared.timing, {
+    dir: repoDir,
+    terraform: { binary: shared.tools.terraform, dir: terraformDir },
+    gpuPatches: Object.fromEntries(
+      inventory.nodes.filter((n) => n.gpu).map((n) => [n.name, n.gpu?.patches ?? []]),
+    ),
+  });
+  await seed(lab);
+  const registryHost = shared.registryUrl.replace(/^http:\/\//, '');
+  const inventoryFile = await writeLabRepository(repoDir, example, inventory, registryHost, clusterDir);
+  if (inventory.terraform) {
+    await writeTerraformWorkspace(terraformDir, state, `node ${LAB_VM} --lab-dir ${clusterDir}`);
+    await execa(shared.tools.terraform, ['init', '-input=false', '-no-color'], { cwd: terraformDir });
+    await execa(
+      shared.tools.terraform,
+      ['apply', '-auto-approve', '-input=false', '-no-color', '-var', 'adopt=true'],
+      { cwd: terraformDir },
+    );
+  }
+  const talosconfig = join(clusterDir, 'talosconfig');
+  const endpoints = lab.controlPlane().map((n) => n.ip);
+  await writeFile(talosconfig, talosconfigYaml(state.cluster, endpoints), { mode: 0o600 });
+  // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.
+  const kubeconfig = apiPath ? join(clusterDir, 'kubeconfig') : shared.kubeconfig;
+  if (apiPath) await copyFile(shared.kubeconfig, kubeconfig);
+  const envFile = join(clusterDir, 'lab.env');
+  const apiUrl = `${shared.apiUrl}${apiPath}`;
+  await writeEnvFile(envFile, {
+    TALOS_LAB_DIR: clusterDir,
+    KUBECONFIG: kubeconfig,
+    TALOSCONFIG: talosconfig,
+    TALOSCTL: TALOSCTL,
+    TERRAFORM: shared.tools.terraform,
+    KUBECTL: shared.tools.kubectl,
+    TALOS_UPGRADE_INVENTORY: inventoryFile,
+    TALOS_LAB_REGISTRY: shared.registryUrl,
+    TALOS_LAB_RELEASES_URL: `${shared.registryUrl}/releases`,
+    // The worker's own name for it, so `talos-upgrade worker` runs on the lab with lab.env as is.
+    TALOS_UPGRADE_RELEASES_URL: `${shared.registryUrl}/releases`,
+  });
+  lab.record(
+    'lab-up',
+    undefined,
+    `${state.cluster}: ${state.nodes.length} nodes at Talos ${state.nodes[0]?.talosVersion}`,
+  );
+  const info: DaemonInfo = {
+    status: 'ready',
+    pid: process.pid,
+    preset: shared.preset,
+    apiUrl,
+    registryUrl: shared.registryUrl,
+    kubeconfig,
+    talosconfig,
+    envFile,
+    inventory: inventoryFile,
+    startedAt: new Date().toISOString(),
+    readyAt: new Date().toISOString(),
+  };
+  return { lab, info };
+}
+
+/** Waits until the fleet's nodes are Ready and its pods Running (the preset's own seed waits by itself). */
+async function waitForFleet(kc: KubeConfig, nodes: number, pods: number): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  await waitUntil(
+    `${nodes} Ready nodes and ${pods} Running pods`,
+    async () => {
+      const list = await core.listNode();
+      const ready = list.items.filter((n) =>
+        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      if (ready.length < nodes) return false;
+      const running = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running' });
+      return running.items.length >= pods;
+    },
+    { timeoutMs: 600_000, intervalMs: 1000 },
+  );
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -50,11 +173,14 @@ async function main(): Promise<void> {
       'reboot-seconds': { type: 'string', default: '3' },
       'vm-boot-seconds': { type: 'string', default: '3' },
       'max-unavailable-workers': { type: 'string' },
+      fleet: { type: 'string', default: '0' },
     },
   });
   const dir = values.dir ?? '';
   const preset = values.preset ?? '';
-  if (!dir || !isPreset(preset)) throw new Error('usage: daemon --dir <dir> --preset prox-ops|atlas|portkey');
+  const fleet = Number(values.fleet);
+  if (!dir || !isPreset(preset) || !Number.isInteger(fleet) || fleet < 0)
+    throw new Error('usage: daemon --dir <dir> --preset prox-ops|atlas|portkey [--fleet <n>]');
   const info: DaemonInfo = {
     status: 'starting',
     pid: process.pid,
@@ -64,124 +190,129 @@ async function main(): Promise<void> {
   await writeDaemonInfo(dir, info);
 
   const exampleFile = presetInventoryFile(preset);
-  const parsed = parseInventory(await readFile(exampleFile, 'utf8'));
+  const exampleText = await readFile(exampleFile, 'utf8');
+  const parsed = parseInventory(exampleText);
   if (!parsed.ok) throw new Error(`${exampleFile} is not a valid inventory`);
-  const inventory = parsed.inventory;
 
   progress('checking tools (the first run builds them)');
   const tools = await ensureTools('kube', 'kwok', 'terraform');
-  const kubeDir = join(dir, 'kube');
-  const controlPlane = await startControlPlane(kubeDir, tools, progress);
-
-  const repoDir = join(dir, 'repo');
-  await rm(repoDir, { recursive: true, force: true });
-  const state = initialState(preset, exampleFile, inventory);
-  if (values['max-unavailable-workers'])
-    state.maxUnavailableWorkers = Number(values['max-unavailable-workers']);
+  const controlPlane = await startControlPlane(join(dir, 'kube'), tools, progress);
   const kc = new KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
-  const terraformDir = join(repoDir, 'terraform');
-  const lab = new LabCluster(
-    state,
-    kc,
-    dir,
-    { rebootSeconds: Number(values['reboot-seconds']), vmBootSeconds: Number(values['vm-boot-seconds']) },
-    {
-      dir: repoDir,
-      terraform: { binary: tools.terraform, dir: terraformDir },
-      gpuPatches: Object.fromEntries(
-        inventory.nodes.filter((n) => n.gpu).map((n) => [n.name, n.gpu?.patches ?? []]),
-      ),
-    },
-  );
-  await seedCluster(kc, inventory, state, progress);
+  const nodeCache = new NodeCache(kc);
 
+  const clusters = new Map<string, LabCluster>();
   const [apiPort, registryPort] = [await freePort(), await freePort()];
-  let stopMonitor = () => {};
-  const servers: Array<{ close: () => void }> = [];
+  const stops: Array<() => void> = [];
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
     progress('stopping');
-    stopMonitor();
-    for (const server of servers) server.close();
+    for (const stop of stops) stop();
+    nodeCache.stop();
     await controlPlane.stop();
     await writeDaemonInfo(dir, { ...info, status: 'stopped' });
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
-  servers.push(await startApi(lab, apiPort, () => void shutdown()), await startRegistry(lab, registryPort));
+  const api = await startApi(clusters, apiPort, () => void shutdown());
+  const registry = await startRegistry(() => [...clusters.values()], registryPort);
+  stops.push(
+    () => api.close(),
+    () => registry.close(),
+  );
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const registryUrl = `http://127.0.0.1:${registryPort}`;
   await writeDaemonInfo(dir, { ...info, apiUrl, registryUrl });
-
-  progress('writing the lab repository and its Terraform state');
-  const inventoryFile = await writeLabRepository(
-    repoDir,
-    exampleFile,
-    inventory,
-    `127.0.0.1:${registryPort}`,
+  const maxUnavailable = values['max-unavailable-workers'];
+  const shared: Shared = {
     dir,
-  );
-  await mkdir(join(dir, 'backups'), { recursive: true });
-  if (inventory.terraform) {
-    await writeTerraformWorkspace(terraformDir, state, `node ${LAB_VM} --lab-dir ${dir}`);
-    await execa(tools.terraform, ['init', '-input=false', '-no-color'], { cwd: terraformDir });
-    await execa(
-      tools.terraform,
-      ['apply', '-auto-approve', '-input=false', '-no-color', '-var', 'adopt=true'],
-      { cwd: terraformDir },
-    );
-  }
-  const talosconfig = join(dir, 'talosconfig');
-  await writeFile(
-    talosconfig,
-    talosconfigYaml(
-      state.cluster,
-      lab.controlPlane().map((n) => n.ip),
-    ),
-    { mode: 0o600 },
-  );
-  const envFile = join(dir, 'lab.env');
-  const env: Record<string, string> = {
-    TALOS_LAB_DIR: dir,
-    KUBECONFIG: controlPlane.kubeconfigPath,
-    TALOSCONFIG: talosconfig,
-    TALOSCTL: TALOSCTL,
-    TERRAFORM: tools.terraform,
-    KUBECTL: tools.kubectl,
-    TALOS_UPGRADE_INVENTORY: inventoryFile,
-    TALOS_LAB_REGISTRY: registryUrl,
-    TALOS_LAB_RELEASES_URL: `${registryUrl}/releases`,
-    // The worker's own name for it, so `talos-upgrade worker` runs on the lab with lab.env as is.
-    TALOS_UPGRADE_RELEASES_URL: `${registryUrl}/releases`,
-  };
-  await writeFile(
-    envFile,
-    Object.entries(env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n') + '\n',
-  );
-
-  stopMonitor = startMonitor(lab);
-  lab.record(
-    'lab-up',
-    undefined,
-    `${preset}: ${state.nodes.length} nodes at Talos ${state.nodes[0]?.talosVersion}`,
-  );
-  await writeDaemonInfo(dir, {
-    ...info,
-    status: 'ready',
-    apiUrl,
-    registryUrl,
+    preset,
+    kc,
     kubeconfig: controlPlane.kubeconfigPath,
-    talosconfig,
-    envFile,
-    inventory: inventoryFile,
-    readyAt: new Date().toISOString(),
-  });
+    tools,
+    timing: {
+      rebootSeconds: Number(values['reboot-seconds']),
+      vmBootSeconds: Number(values['vm-boot-seconds']),
+    },
+    registryUrl,
+    apiUrl,
+    ...(maxUnavailable ? { maxUnavailableWorkers: Number(maxUnavailable) } : {}),
+  };
+
+  let ready: DaemonInfo;
+  if (fleet === 0) {
+    const { lab, info: clusterInfo } = await setUpCluster(
+      shared,
+      dir,
+      { origin: exampleFile, text: exampleText },
+      parsed.inventory,
+      (lab) => seedCluster(kc, parsed.inventory, lab.state, progress),
+      '',
+    );
+    clusters.set(lab.state.cluster, lab);
+    ready = { ...clusterInfo, startedAt: info.startedAt };
+  } else {
+    progress(`building a fleet of ${fleet} ${preset} clusters on one API server`);
+    const members: Array<{ name: string; dir: string; inventory: string; talosconfig: string }> = [];
+    let expectedPods = 0;
+    for (let index = 1; index <= fleet; index++) {
+      const name = fleetMemberName(preset, index);
+      const memberDir = join(dir, 'clusters', name);
+      await mkdir(memberDir, { recursive: true });
+      const member = fleetMemberInventory(exampleText, name);
+      const { lab, info: memberInfo } = await setUpCluster(
+        shared,
+        memberDir,
+        { origin: `${exampleFile} (fleet member ${name})`, text: member.yaml },
+        member.inventory,
+        async (lab) => void (expectedPods += await seedFleetMember(kc, lab.state)),
+        `/clusters/${name}`,
+      );
+      clusters.set(name, lab);
+      await writeDaemonInfo(memberDir, memberInfo);
+      members.push({
+        name,
+        dir: memberDir,
+        inventory: memberInfo.inventory ?? '',
+        talosconfig: memberInfo.talosconfig ?? '',
+      });
+      if (index % 10 === 0 || index === fleet) progress(`${index}/${fleet} clusters registered`);
+    }
+    progress('waiting for every node Ready and every pod Running');
+    await waitForFleet(kc, fleet * parsed.inventory.nodes.length, expectedPods);
+    await writeFile(join(dir, 'fleet.json'), JSON.stringify({ preset, clusters: members }, null, 2));
+    const envFile = join(dir, 'lab.env');
+    await writeEnvFile(envFile, {
+      TALOS_LAB_DIR: dir,
+      TALOS_LAB_FLEET: join(dir, 'fleet.json'),
+      KUBECONFIG: controlPlane.kubeconfigPath,
+      TALOSCTL: TALOSCTL,
+      TERRAFORM: tools.terraform,
+      KUBECTL: tools.kubectl,
+      // Each member's kubeconfig and talosconfig, where `talos-upgrade worker` looks for them.
+      TALOS_UPGRADE_CREDENTIALS_DIR: join(dir, 'clusters'),
+      TALOS_LAB_REGISTRY: registryUrl,
+      TALOS_LAB_RELEASES_URL: `${registryUrl}/releases`,
+      TALOS_UPGRADE_RELEASES_URL: `${registryUrl}/releases`,
+    });
+    const first = members[0];
+    ready = {
+      ...info,
+      status: 'ready',
+      apiUrl,
+      registryUrl,
+      kubeconfig: controlPlane.kubeconfigPath,
+      envFile,
+      ...(first ? { talosconfig: first.talosconfig, inventory: first.inventory } : {}),
+      readyAt: new Date().toISOString(),
+    };
+  }
+  await nodeCache.ready();
+  for (const lab of clusters.values()) stops.push(startMonitor(lab, nodeCache));
+  await writeDaemonInfo(dir, ready);
   progress('ready');
 }
 

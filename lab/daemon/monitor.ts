@@ -1,3 +1,4 @@
+import { isNodeReady, type NodeCache } from './nodeCache.js';
 import type { LabCluster } from './labCluster.js';
 
 /**
@@ -5,52 +6,41 @@ import type { LabCluster } from './labCluster.js';
  * more workers are unavailable (cordoned, NotReady or gone) than the policy allows. It also puts
  * cordons and uncordons on the timeline.
  */
-export function startMonitor(lab: LabCluster, intervalMs = 500): () => void {
-  let running = false;
-  // Cordons seen at the last tick, so the timeline shows each cordon and uncordon (sampled: a
-  // cordon shorter than one tick may go unseen).
-  const cordoned = new Map<string, boolean>();
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
-      const members = lab.etcdMembers();
-      const healthy = members.filter((m) => lab.etcdHealthy(m)).length;
-      if (members.length > 0 && healthy <= members.length / 2) {
-        lab.violate('etcd-quorum', `${healthy} of ${members.length} etcd members healthy`);
-      }
-      const nodes = await lab.core.listNode();
-      for (const object of nodes.items) {
-        const name = object.metadata?.name ?? '';
-        const now = object.spec?.unschedulable === true;
-        const before = cordoned.get(name) ?? false;
-        if (now !== before) lab.record(now ? 'cordoned' : 'uncordoned', name);
-        cordoned.set(name, now);
-      }
-      // A destroyed VM's Node is gone; its successor starts with no cordon to undo.
-      const present = new Set(nodes.items.map((o) => o.metadata?.name ?? ''));
-      for (const name of [...cordoned.keys()]) if (!present.has(name)) cordoned.delete(name);
-      const unavailable = lab.state.nodes
-        .filter((n) => n.role === 'worker')
-        .filter((n) => {
-          const object = nodes.items.find((o) => o.metadata?.name === n.name);
-          const ready = object?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-          return !object || !ready || object.spec?.unschedulable === true;
-        })
-        .map((n) => n.name);
-      if (unavailable.length > lab.state.maxUnavailableWorkers) {
-        lab.violate(
-          'workers-unavailable',
-          `${unavailable.length} workers unavailable (allowed ${lab.state.maxUnavailableWorkers}): ${unavailable.join(', ')}`,
-        );
-      }
-    } catch {
-      // The API server can be briefly unreachable; the next tick checks again.
-    } finally {
-      running = false;
+/**
+ * Watches the invariants an upgrade must never break, while the lab is up: etcd keeps quorum, and no
+ * more workers are unavailable (cordoned, NotReady or gone) than the policy allows. It also puts
+ * each cordon and uncordon of its cluster's nodes on the timeline, as the shared node cache sees it.
+ */
+export function startMonitor(lab: LabCluster, nodes: NodeCache, intervalMs = 500): () => void {
+  const mine = new Set(lab.state.nodes.map((n) => n.name));
+  nodes.onChange((node, before, deleted) => {
+    const name = node.metadata?.name ?? '';
+    // A destroyed VM's Node is gone, with no cordon left to undo; its successor starts uncordoned.
+    if (!mine.has(name) || deleted) return;
+    const now = node.spec?.unschedulable === true;
+    if (now !== (before?.spec?.unschedulable === true)) lab.record(now ? 'cordoned' : 'uncordoned', name);
+  });
+  const tick = () => {
+    const members = lab.etcdMembers();
+    const healthy = members.filter((m) => lab.etcdHealthy(m)).length;
+    if (members.length > 0 && healthy <= members.length / 2) {
+      lab.violate('etcd-quorum', `${healthy} of ${members.length} etcd members healthy`);
+    }
+    const unavailable = lab.state.nodes
+      .filter((n) => n.role === 'worker')
+      .filter((n) => {
+        const object = nodes.get(n.name);
+        return !object || !isNodeReady(object) || object.spec?.unschedulable === true;
+      })
+      .map((n) => n.name);
+    if (unavailable.length > lab.state.maxUnavailableWorkers) {
+      lab.violate(
+        'workers-unavailable',
+        `${unavailable.length} workers unavailable (allowed ${lab.state.maxUnavailableWorkers}): ${unavailable.join(', ')}`,
+      );
     }
   };
-  const timer = setInterval(() => void tick(), intervalMs);
+  const timer = setInterval(tick, intervalMs);
   return () => clearInterval(timer);
 }
 

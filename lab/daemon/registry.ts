@@ -7,9 +7,10 @@ import type { LabCluster } from './labCluster.js';
  * A loopback OCI registry for installer images, shaped like the Talos image factory: anonymous
  * pulls get a bearer-token challenge first (as factory.talos.dev and ghcr.io do), then
  * `HEAD /v2/<installer>/<schematic>/manifests/v<version>` answers 200 or 404.
- * `GET /releases` lists the released Talos versions, one per line.
+ * `GET /releases` lists the released Talos versions, one per line. One registry serves every cluster
+ * of the lab: an image is there when no cluster's faults took it away.
  */
-export function startRegistry(lab: LabCluster, port: number): Promise<Server> {
+export function startRegistry(clusters: () => LabCluster[], port: number): Promise<Server> {
   const tokens = new Set<string>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
@@ -17,8 +18,9 @@ export function startRegistry(lab: LabCluster, port: number): Promise<Server> {
       res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    const all = clusters();
     if (url.pathname === '/releases')
-      return send(200, lab.state.releases.map((v) => `v${v}`).join('\n') + '\n', {
+      return send(200, (all[0]?.state.releases ?? []).map((v) => `v${v}`).join('\n') + '\n', {
         'Content-Type': 'text/plain',
       });
     if (url.pathname === '/token') {
@@ -45,9 +47,8 @@ export function startRegistry(lab: LabCluster, port: number): Promise<Server> {
     const match = /^\/v2\/([\w.-]*installer)\/([0-9a-f]{64})\/manifests\/v?(\d+\.\d+\.\d+)$/.exec(
       url.pathname,
     );
-    const found =
-      match &&
-      imageExists(lab, { repository: match[1] ?? '', schematic: match[2] ?? '', version: match[3] ?? '' });
+    const ref = { repository: match?.[1] ?? '', schematic: match?.[2] ?? '', version: match?.[3] ?? '' };
+    const found = match && all.length > 0 && all.every((lab) => imageExists(lab, ref));
     if (!found)
       return send(
         404,

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Inventory } from '../../src/domain/index.js';
@@ -47,7 +47,7 @@ const GLOBAL_PATCH = `machine:
  */
 export async function writeLabRepository(
   repoDir: string,
-  exampleFile: string,
+  example: { origin: string; text: string },
   inventory: Inventory,
   registryHost: string,
   labDir: string,
@@ -62,7 +62,7 @@ export async function writeLabRepository(
     machineConfigs[role] = file;
     await writeFile(file, machineConfig(inventory.cluster.name, role), { mode: 0o600 });
   }
-  const doc = parseDocument(await readFile(exampleFile, 'utf8'));
+  const doc = parseDocument(example.text);
   const installer = inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`);
   doc.setIn(['images', 'installer'], installer);
   doc.setIn(['backups', 'directory'], backupsDir);
@@ -70,7 +70,7 @@ export async function writeLabRepository(
   if (doc.getIn(['terraform', 'directory']) !== undefined) doc.setIn(['terraform', 'directory'], 'terraform');
   const inventoryFile = join(repoDir, 'inventory.yaml');
   await mkdir(repoDir, { recursive: true });
-  await writeFile(inventoryFile, `# Written by talos-lab from ${exampleFile}\n${doc.toString()}`);
+  await writeFile(inventoryFile, `# Written by talos-lab from ${example.origin}\n${doc.toString()}`);
 
   const patches = [
     ...inventory.policy.globalPatches.map((file) => ({ file, text: GLOBAL_PATCH })),

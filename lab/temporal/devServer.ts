@@ -88,6 +88,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     join(options.dataDir, 'temporal.db'),
     '--log-level',
     'warn',
+    // An activity scheduled by a workflow task goes straight back to the worker that completed it,
+    // sparing a trip through the matching service (as deploy/temporal-dynamic-config.yaml sets too).
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
   ];
   if (namespace !== 'default') args.push('--namespace', namespace);
   const uiPort = options.ui ? (options.uiPort ?? (await freePort())) : undefined;

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { heartbeat } from './activityContext.js';
+import { Mutex, type MutexInterface } from 'async-mutex';
+import { cancellationSignal, heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { runCommand, type CommandResult } from './runCommand.js';
@@ -51,7 +52,54 @@ function terraformFailure(what: string, result: CommandResult): never {
   throw nonRetryable('CommandFailed', `${what} failed: ${text}`);
 }
 
+/** Resolves when the signal aborts, with its reason as the rejection. */
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+}
+
+/**
+ * Runs that take a workspace's state lock go one at a time per workspace inside this worker, first
+ * come first served. Left to themselves, parallel `terraform apply -target` runs (maxParallelWorkers
+ * nodes at once) fight over the state lock, and Terraform's growing retry backoff lets a waiting run
+ * sleep on long after the lock is free while others jump ahead: one node waited 47 s in the lab for
+ * runs of 2 s. Between worker processes, `-lock-timeout` still keeps them apart.
+ */
+function workspaceQueue() {
+  const mutexes = new Map<string, Mutex>();
+  return async <T>(dir: string, what: string, run: () => Promise<T>): Promise<T> => {
+    const mutex = mutexes.get(dir) ?? new Mutex();
+    mutexes.set(dir, mutex);
+    const waiting = setInterval(
+      () => heartbeat({ step: what, waiting: 'for an earlier Terraform run of this workspace' }),
+      5000,
+    );
+    const signal = cancellationSignal();
+    const acquiring = mutex.acquire();
+    let release: MutexInterface.Releaser;
+    try {
+      release = await (signal ? Promise.race([acquiring, aborted(signal)]) : acquiring);
+    } catch (error) {
+      // Cancelled while queued: give the turn back as soon as it comes.
+      void acquiring.then((r) => r());
+      throw error;
+    } finally {
+      clearInterval(waiting);
+    }
+    try {
+      return await run();
+    } finally {
+      release();
+    }
+  };
+}
+
 export function terraformActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+  const inTurn = workspaceQueue();
+
   function workspace(c: ClusterHandle): { dir: string; lockTimeout: string } {
     if (!c.inventory.terraform)
       throw nonRetryable(
@@ -66,12 +114,16 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
 
   async function terraform(c: ClusterHandle, args: string[], what: string): Promise<CommandResult> {
     const { dir } = workspace(c);
-    const result = await runCommand(deps.terraform, args, {
-      cwd: dir,
-      env: { TF_IN_AUTOMATION: '1', TF_INPUT: '0' },
-      timeoutMs: 3_600_000,
-      progress: (line) => ({ step: what, terraform: lastMessage(line) }),
-    });
+    // Only runs that plan and apply take the state lock; reads (state list, state pull) go at once.
+    const locking = args[0] === 'apply' || args[0] === 'destroy';
+    const go = () =>
+      runCommand(deps.terraform, args, {
+        cwd: dir,
+        env: { TF_IN_AUTOMATION: '1', TF_INPUT: '0' },
+        timeoutMs: 3_600_000,
+        progress: (line) => ({ step: what, terraform: lastMessage(line) }),
+      });
+    const result = locking ? await inTurn(dir, what, go) : await go();
     if (result.exitCode !== 0) terraformFailure(what, result);
     return result;
   }

@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { ActivityDeps, ClusterAccess } from '../activities/index.js';
+import { parseDuration } from '../domain/index.js';
 import { loadInventoryFile } from '../starter/inventoryFile.js';
 import { temporalSettings, type TemporalSettings } from '../starter/temporalConnection.js';
 
@@ -15,6 +16,10 @@ export interface WorkerConfig {
   /** host:port of the Prometheus endpoint, or undefined for none. */
   metricsAddress?: string;
   logLevel: string;
+  /** Activities run at once; a fleet of clusters upgraded together needs more than one cluster does. */
+  maxConcurrentActivities: number;
+  /** How often waits (node Ready, pods gone, upgrade finished) look again; default 2 s. */
+  pollIntervalMs?: number;
   clusters: Record<string, ClusterAccess>;
   talosctl: string;
   terraform: string;
@@ -81,10 +86,23 @@ export async function loadWorkerConfig(
     };
   }
   const metrics = options.metrics ?? env.TALOS_UPGRADE_METRICS ?? '127.0.0.1:9464';
+  const maxConcurrentActivities = Number(env.TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES ?? '20');
+  if (!Number.isInteger(maxConcurrentActivities) || maxConcurrentActivities < 1)
+    throw new WorkerConfigError(
+      `TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES must be a whole number of 1 or more (got "${env.TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES}")`,
+    );
+  const poll = env.TALOS_UPGRADE_POLL_INTERVAL;
+  const pollIntervalMs = poll === undefined ? undefined : parseDuration(poll);
+  if (poll !== undefined && !pollIntervalMs)
+    throw new WorkerConfigError(
+      `TALOS_UPGRADE_POLL_INTERVAL must be a duration such as 2s or 500ms (got "${poll}")`,
+    );
   return {
     temporal: await temporalSettings(env),
     ...(metrics === 'off' ? {} : { metricsAddress: metrics }),
     logLevel: env.TALOS_UPGRADE_LOG_LEVEL ?? 'info',
+    maxConcurrentActivities,
+    ...(pollIntervalMs ? { pollIntervalMs } : {}),
     clusters,
     talosctl: env.TALOSCTL ?? 'talosctl',
     terraform: env.TERRAFORM ?? 'terraform',
@@ -98,6 +116,7 @@ export function activityDeps(config: WorkerConfig, readSecret: ActivityDeps['rea
     talosctl: config.talosctl,
     terraform: config.terraform,
     ...(config.releasesUrl ? { releasesUrl: config.releasesUrl } : {}),
+    ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
     readSecret,
   };
 }

@@ -39,7 +39,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       workflowsPath: WORKFLOWS,
       activities: createActivities(activityDeps(config, secretReader())),
       shutdownGraceTime: '30s',
-      maxConcurrentActivityTaskExecutions: 20,
+      maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     });
     logger.info(
       {

@@ -5,6 +5,7 @@ import {
   condition,
   executeChild,
   log,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -46,12 +47,43 @@ function batches<T>(items: T[], size: number): T[][] {
 }
 
 /**
+ * Runs at most `width` items at a time and starts the next as soon as one finishes, so one slow node
+ * (a PDB waiting out its drain timeout) no longer holds back the rest of its batch. After a failure
+ * it starts nothing new, lets the nodes in flight finish (or roll back), then throws the first failure.
+ */
+async function rollingWindow<T>(items: T[], width: number, run: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    for (let item = queue.shift(); item !== undefined && !failure; item = queue.shift()) {
+      try {
+        await run(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  if (failure) throw failure.error;
+}
+
+/**
+ * Runs started since this patch take the workers in a rolling window and send the per-node
+ * notifications without waiting for them; histories recorded before it replay the strict batches
+ * and the awaited notifications they were made with.
+ */
+const ORCHESTRATION_V2 = 'orchestration-v2';
+
+/**
  * One upgrade of one cluster: plan, approval, pre-flight, etcd snapshot, templates, control plane one
  * node at a time behind the quorum gate, workers in batches, Kubernetes, final validation. A failed
  * node halts the run after its compensation; a cancel finishes the node in flight safely and stops.
  */
 export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUpgradeResult> {
   const started = Date.now();
+  const v2 = patched(ORCHESTRATION_V2);
+  // Per-node notifications in flight; the run waits for them only before it ends.
+  const background: Array<Promise<unknown>> = [];
   const progress: ClusterProgress = {
     phase: 'Planning',
     paused: false,
@@ -261,12 +293,14 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
             ],
           });
           progress.nodes.push(outcome);
-          await notify({
+          const sent = notify({
             kind: 'node',
             node: node.name,
             outcome: outcome.outcome === 'skipped' ? 'skipped' : 'upgraded',
             durationMs: outcome.durationMs,
           });
+          if (v2) background.push(sent);
+          else await sent;
         } catch (error) {
           const cancelled = wasCancelled(error);
           const detail = describeFailure(error);
@@ -294,14 +328,19 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
       phase('UpgradingControlPlane');
       for (const node of controllers) await runNode(node);
       phase('UpgradingWorkers');
-      for (const batch of batches(workers, cluster.maxParallelWorkers)) {
-        const settled = await Promise.allSettled(batch.map((node) => runNode(node)));
-        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-        if (failed) throw failed.reason;
+      if (v2) {
+        await rollingWindow(workers, cluster.maxParallelWorkers, runNode);
+      } else {
+        for (const batch of batches(workers, cluster.maxParallelWorkers)) {
+          const settled = await Promise.allSettled(batch.map((node) => runNode(node)));
+          const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+          if (failed) throw failed.reason;
+        }
       }
     }
 
     phase('FinalValidation');
+    await Promise.all(background);
     const final = await long.runHealthChecks({ cluster: request.cluster });
     if (!final.ok) throw new RunStopped('failed', `final validation failed: ${final.summary}`);
     phase('Done');
@@ -324,6 +363,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
     log.warn('cluster upgrade stopped', { reason, type: failureType(error) });
     const final = result(cancelled ? 'cancelled' : 'failed', reason, snapshot);
     await CancellationScope.nonCancellable(async () => {
+      await Promise.all(background);
       phase(cancelled ? 'Cancelled' : 'Failed');
       const upgraded = progress.nodes.filter((n) => n.outcome === 'upgraded').length;
       const failed = progress.nodes.filter((n) => n.outcome !== 'upgraded' && n.outcome !== 'skipped').length;

@@ -1,5 +1,12 @@
-import { ApplicationFailure, log, setHandler, sleep, upsertSearchAttributes } from '@temporalio/workflow';
-import { long, quick } from './activityOptions.js';
+import {
+  ApplicationFailure,
+  log,
+  patched,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { local, long, quick, type QuickActivities } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { Saga } from './saga.js';
 import { nodeProgressQuery } from './signals.js';
@@ -7,14 +14,16 @@ import type { NodeResult, NodeUpgradeInput } from './types.js';
 
 type Step = (name: string) => void;
 
+const LOCAL_QUICK_STEPS = 'local-quick-steps';
+
 /** How many steps a node goes through, to turn the current step into a fraction. */
 function stepCount(input: NodeUpgradeInput): number {
   const controlPlane = input.role === 'controlplane';
   return input.strategy === 'pets' ? 8 + (controlPlane ? 3 : 0) : 12 + (controlPlane ? 4 : 0);
 }
 
-async function etcdGate(input: NodeUpgradeInput): Promise<void> {
-  const health = await quick.checkEtcdHealth({ cluster: input.cluster });
+async function etcdGate(input: NodeUpgradeInput, q: QuickActivities): Promise<void> {
+  const health = await q.checkEtcdHealth({ cluster: input.cluster });
   if (!health.canLoseOne) {
     const sick = health.unhealthy.map((u) => u.node).join(', ') || 'none';
     throw ApplicationFailure.nonRetryable(
@@ -24,9 +33,9 @@ async function etcdGate(input: NodeUpgradeInput): Promise<void> {
   }
 }
 
-async function waitForEtcdMember(input: NodeUpgradeInput): Promise<void> {
+async function waitForEtcdMember(input: NodeUpgradeInput, q: QuickActivities): Promise<void> {
   for (let attempt = 0; attempt < 30; attempt++) {
-    const health = await quick.checkEtcdHealth({ cluster: input.cluster });
+    const health = await q.checkEtcdHealth({ cluster: input.cluster });
     if (health.healthy.includes(input.node) && health.unhealthy.length === 0) return;
     await sleep('10s');
   }
@@ -46,13 +55,13 @@ async function healthGate(input: NodeUpgradeInput, when: string): Promise<void> 
 }
 
 /** Pets: upgrade in place, keeping the node's labels and taints; undo is the old image. */
-async function pets(input: NodeUpgradeInput, saga: Saga, step: Step): Promise<void> {
+async function pets(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickActivities): Promise<void> {
   const at = { cluster: input.cluster, node: input.node };
   step('reading labels and taints');
-  const before = await quick.readNodeMetadata(at);
+  const before = await q.readNodeMetadata(at);
   step('cordoning');
-  saga.add('uncordon', async () => void (await quick.uncordonNode(at)));
-  await quick.cordonNode(at);
+  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
+  await q.cordonNode(at);
   step('draining');
   await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
   step(`upgrading to ${input.to}`);
@@ -67,7 +76,7 @@ async function pets(input: NodeUpgradeInput, saga: Saga, step: Step): Promise<vo
   await long.upgradeNodeInPlace({ ...at, version: input.to });
   step('waiting for Ready');
   await long.waitForNodeReady({ ...at, talosVersion: input.to, timeoutMs: input.timing.nodeReadyTimeoutMs });
-  const after = await quick.readNodeMetadata(at);
+  const after = await q.readNodeMetadata(at);
   const lostLabels = Object.entries(before.labels)
     .filter(([key, value]) => after.labels[key] !== value)
     .map(([key]) => key);
@@ -83,11 +92,11 @@ async function pets(input: NodeUpgradeInput, saga: Saga, step: Step): Promise<vo
 }
 
 /** Cattle: destroy and recreate the VM at the new version; undo recreates it at the old one. */
-async function cattle(input: NodeUpgradeInput, saga: Saga, step: Step): Promise<void> {
+async function cattle(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickActivities): Promise<void> {
   const at = { cluster: input.cluster, node: input.node };
   step('cordoning');
-  saga.add('uncordon', async () => void (await quick.uncordonNode(at)));
-  await quick.cordonNode(at);
+  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
+  await q.cordonNode(at);
   step('draining');
   await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
   if (input.role === 'controlplane') {
@@ -105,7 +114,7 @@ async function cattle(input: NodeUpgradeInput, saga: Saga, step: Step): Promise<
       talosVersion: input.from,
       timeoutMs: input.timing.nodeReadyTimeoutMs,
     });
-    await quick.applyPatches(at);
+    await q.applyPatches(at);
   });
   step('destroying the VM');
   await long.destroyNodeVm(at);
@@ -116,9 +125,9 @@ async function cattle(input: NodeUpgradeInput, saga: Saga, step: Step): Promise<
   step('waiting for Ready');
   await long.waitForNodeReady({ ...at, talosVersion: input.to, timeoutMs: input.timing.nodeReadyTimeoutMs });
   step('applying patches');
-  await quick.applyPatches(at);
+  await q.applyPatches(at);
   step('checking NICs');
-  await quick.checkNodeNics(at);
+  await q.checkNodeNics(at);
 }
 
 /**
@@ -144,10 +153,12 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     upsertSearchAttributes({ UpgradePhase: [name] });
   };
   const at = { cluster: input.cluster, node: input.node };
+  // Quick calls run as local activities since this patch; older histories replay with remote ones.
+  const q: QuickActivities = patched(LOCAL_QUICK_STEPS) ? local : quick;
 
-  if ((await quick.getTalosVersion(at).catch(() => undefined)) === input.to) {
+  if ((await q.getTalosVersion(at).catch(() => undefined)) === input.to) {
     // A resumed or repeated run: the node is done; only make sure it is schedulable.
-    await quick.uncordonNode(at);
+    await q.uncordonNode(at);
     return {
       node: input.node,
       hop,
@@ -164,17 +175,17 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     await healthGate(input, `${input.node} is not healthy before its upgrade`);
     if (input.role === 'controlplane') {
       step('etcd quorum gate');
-      await etcdGate(input);
+      await etcdGate(input, q);
     }
-    await (input.strategy === 'pets' ? pets(input, saga, step) : cattle(input, saga, step));
+    await (input.strategy === 'pets' ? pets(input, saga, step, q) : cattle(input, saga, step, q));
     if (input.role === 'controlplane') {
       step('waiting for the etcd member');
-      await waitForEtcdMember(input);
+      await waitForEtcdMember(input, q);
       step('stabilising');
       await sleep(input.timing.stabilisationMs);
     }
     step('uncordoning');
-    await quick.uncordonNode(at);
+    await q.uncordonNode(at);
     saga.drop('uncordon');
     step('health checks');
     await healthGate(input, `${input.node} is not healthy after its upgrade`);

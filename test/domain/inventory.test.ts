@@ -164,6 +164,18 @@ describe('inventory errors name the field path, the line and what was expected',
     expect(issues[0]?.line).toBeGreaterThan(0);
   });
 
+  it('reports an alias to no anchor, or a billion-laughs document, instead of throwing (found by fuzzing)', () => {
+    expect(issuesOf('cluster: *missing\n')[0]).toMatchObject({ path: '(YAML)', message: /alias/i });
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 8; i++)
+      laughs.push(
+        `${'abcdefgh'[i]}: &${'abcdefgh'[i]} [${Array(10)
+          .fill(`*${'abcdefgh'[i - 1]}`)
+          .join(', ')}]`,
+      );
+    expect(issuesOf(laughs.join('\n'))[0]).toMatchObject({ path: '(YAML)', message: /alias/i });
+  });
+
   it.each(['', '42', '- a list', 'null'])('rejects a document that is not a mapping: %j', (text) => {
     expect(issuesOf(text)[0]?.message).toMatch(/expected a YAML mapping/);
   });

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { parse, stringify } from 'yaml';
@@ -9,21 +9,28 @@ import { eventually, type Lab } from '../lab/labHarness.js';
 const BIN = fileURLToPath(new URL('../../bin/talos-upgrade.js', import.meta.url));
 
 /**
- * A copy of the lab's inventory with the waits shortened (stabilisation, drain), next to the
- * original so its relative paths still resolve: the worker process reads it like any inventory.
+ * A copy of an inventory with its policy changed (shorter waits for tests and benchmarks), next to
+ * the original so its relative paths still resolve: the worker process reads it like any inventory.
  */
-export async function fastInventory(lab: Lab): Promise<string> {
-  const original = lab.env.TALOS_UPGRADE_INVENTORY ?? '';
+export async function tunedInventory(
+  original: string,
+  policy: Record<string, unknown>,
+  suffix = 'fast',
+): Promise<string> {
   const doc = parse(await readFile(original, 'utf8')) as { policy?: Record<string, unknown> };
-  doc.policy = {
-    ...doc.policy,
+  doc.policy = { ...doc.policy, ...policy };
+  const file = join(dirname(original), `${basename(original, '.yaml')}-${suffix}.yaml`);
+  await writeFile(file, stringify(doc));
+  return file;
+}
+
+/** The lab's inventory with stabilisation and drain shortened, as the workflow tests use it. */
+export function fastInventory(lab: Lab): Promise<string> {
+  return tunedInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '', {
     stabilisation: '1s',
     nodeReadyTimeout: '60s',
     drain: { timeout: '2s', force: true },
-  };
-  const file = join(dirname(original), 'inventory-fast.yaml');
-  await writeFile(file, stringify(doc));
-  return file;
+  });
 }
 
 export interface WorkerProcess {
@@ -33,23 +40,34 @@ export interface WorkerProcess {
   logs(): Array<Record<string, unknown>>;
 }
 
+export interface WorkerProcessOptions {
+  /** The lab's environment (KUBECONFIG, TALOSCONFIG, TALOSCTL, …) or a fleet's. */
+  env: Record<string, string>;
+  inventories: string[];
+  taskQueue: string;
+  metricsPort: number;
+  /** The Temporal frontend; default: the test run's dev server. */
+  address?: string;
+  extraEnv?: Record<string, string>;
+}
+
 /** Starts `talos-upgrade worker` as its own process, as an operator would, and waits until it is ready. */
-export async function startWorkerProcess(
-  lab: Lab,
-  inventory: string,
-  taskQueue: string,
-  metricsPort: number,
-  extraEnv: Record<string, string> = {},
-): Promise<WorkerProcess> {
+export async function launchWorker(options: WorkerProcessOptions): Promise<WorkerProcess> {
   const child = execa(
     'node',
-    [BIN, 'worker', '--inventory', inventory, '--metrics', `127.0.0.1:${metricsPort}`],
+    [
+      BIN,
+      'worker',
+      ...options.inventories.flatMap((file) => ['--inventory', file]),
+      '--metrics',
+      `127.0.0.1:${options.metricsPort}`,
+    ],
     {
       env: {
-        ...lab.env,
-        TEMPORAL_ADDRESS: testTemporalAddress(),
-        TALOS_UPGRADE_TASK_QUEUE: taskQueue,
-        ...extraEnv,
+        ...options.env,
+        TEMPORAL_ADDRESS: options.address ?? testTemporalAddress(),
+        TALOS_UPGRADE_TASK_QUEUE: options.taskQueue,
+        ...options.extraEnv,
       },
       reject: false,
       all: true,
@@ -78,4 +96,15 @@ export async function startWorkerProcess(
     120_000,
   );
   return worker;
+}
+
+/** A worker process for one lab and one inventory, on the test run's dev server. */
+export function startWorkerProcess(
+  lab: Lab,
+  inventory: string,
+  taskQueue: string,
+  metricsPort: number,
+  extraEnv: Record<string, string> = {},
+): Promise<WorkerProcess> {
+  return launchWorker({ env: lab.env, inventories: [inventory], taskQueue, metricsPort, extraEnv });
 }

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
-import { startLab, type Lab } from '../lab/labHarness.js';
+import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
@@ -77,7 +77,14 @@ describe('faults during a pets upgrade on prox-ops', () => {
     expect(result.nodes).toMatchObject([{ node: 'k8s-ctrl-1', outcome: 'rolled-back' }]);
     const events = await eventsSince(lab, mark);
     expect(events.filter((e) => e.kind === 'upgrade-started')).toEqual([]);
-    expect(events.filter((e) => e.kind === 'uncordoned').map((e) => e.node)).toContain('k8s-ctrl-1');
+    expect(events.filter((e) => e.kind === 'cordoned').map((e) => e.node)).toContain('k8s-ctrl-1');
+    // The lab's node watch records the uncordon as the API server reports it: at most a moment later.
+    await eventually(
+      'the uncordon on the lab timeline',
+      async () =>
+        (await eventsSince(lab, mark)).some((e) => e.kind === 'uncordoned' && e.node === 'k8s-ctrl-1'),
+      10_000,
+    );
     expect((await labStatus(lab)).every((row) => row.talos === '1.11.3' && !row.cordoned)).toBe(true);
   }, 600_000);
 });

@@ -4,6 +4,7 @@ import type { Lab } from '../lab/labHarness.js';
 export interface LabReport {
   ok: boolean;
   violations: Array<{ invariant: string; detail: string }>;
+  finalChecks: { cordoned: string[]; versions: Record<string, string[]>; notRunning: string[] };
   vms: Array<{ node: string; talosVersion: string; destroyed: number; created: number }>;
   timeline: Array<{ at: string; kind: string; node?: string; detail?: string }>;
 }

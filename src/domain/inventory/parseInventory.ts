@@ -79,7 +79,17 @@ export function parseInventory(text: string): InventoryParseResult {
       }),
     };
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // Aliases are resolved here: an alias to no anchor, or too many of them (a "billion laughs"
+    // document), is refused by the YAML library with an exception.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    return {
+      ok: false,
+      issues: [{ path: '(YAML)', message: error instanceof Error ? error.message : String(error) }],
+    };
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return {
       ok: false,

@@ -126,6 +126,8 @@ async function route(deps: WebhookDeps, req: IncomingMessage): Promise<HttpAnswe
   if (path !== '/webhook' && path !== '/') return answer(404, 'not found: POST deliveries to /webhook');
   if (req.method !== 'POST') return answer(405, 'POST deliveries to /webhook');
   const body = await readBody(req, deps.maxBodyBytes);
+  // Nothing to verify or act on (and the signature library refuses an empty payload outright).
+  if (body.length === 0) return answer(400, 'the body is empty: GitHub deliveries carry a JSON payload');
   if (!(await verified(deps.secret, body, header(req, 'x-hub-signature-256'))))
     return answer(401, 'bad or missing X-Hub-Signature-256');
   const event = header(req, 'x-github-event');

@@ -1,0 +1,193 @@
+/**
+ * Fleet: N clusters (default 50 copies of prox-ops, 15 nodes each) upgraded at once by ONE worker
+ * process on ONE dev server. The lab hosts the fleet on one API server (`talos-lab up --fleet N`);
+ * each cluster has its own inventory, talosconfig, Talos and etcd state and invariant monitor. Pets
+ * 1.11.3 -> 1.11.4 everywhere, node operations fast (reboots 1 s). Prints the wall time, node
+ * upgrades per second, the worker's peak RSS, and history events per node and per cluster workflow.
+ *
+ *   node --import tsx bench/fleet.ts [--clusters 50] [--preset prox-ops] [--temporal <addr>]
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { markdownTable } from 'markdown-table';
+import { tunedInventory } from '../test/worker/workerProcess.js';
+import { fetchEvents } from './lib/history.js';
+import { seconds, withStack } from './lib/stack.js';
+import { startUpgrade } from './lib/upgrade.js';
+
+export interface FleetResult {
+  clusters: number;
+  nodesPerCluster: number;
+  succeeded: number;
+  nodeUpgrades: number;
+  wallMs: number;
+  peakRssMb: number;
+  eventsPerNode: { mean: number; max: number };
+  eventsPerCluster: { mean: number; max: number };
+  violations: number;
+  /** Why runs failed, with how many: a fleet run that loses clusters must say what went wrong. */
+  failures: Array<{ reason: string; count: number }>;
+}
+
+interface FleetFile {
+  clusters: Array<{ name: string; dir: string; inventory: string }>;
+}
+
+/** Resident memory of a process and its peak, from /proc (Linux), in MiB. */
+async function rssMb(pid: number): Promise<{ now: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+const stats = (xs: number[]) => ({
+  mean: xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length),
+  max: Math.max(0, ...xs),
+});
+
+export async function runFleet(options: {
+  clusters: number;
+  preset: string;
+  temporal?: string;
+  log?: (line: string) => void;
+}): Promise<FleetResult> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  return withStack('fleet', async (stack) => {
+    const temporal = await stack.temporal(options.temporal);
+    log(`starting a lab with ${options.clusters} ${options.preset} clusters on one API server`);
+    const lab = await stack.lab(options.preset, ['--fleet', String(options.clusters)]);
+    const fleet = JSON.parse(await readFile(join(lab.dir, 'fleet.json'), 'utf8')) as FleetFile;
+    const inventories = await Promise.all(
+      fleet.clusters.map((c) =>
+        tunedInventory(c.inventory, {
+          stabilisation: '1s',
+          nodeReadyTimeout: '5m',
+          drain: { timeout: '5s', force: true },
+        }),
+      ),
+    );
+    const taskQueue = `bench-fleet-${Date.now().toString(36)}`;
+    const worker = await stack.worker({
+      env: lab.env,
+      inventories,
+      taskQueue,
+      address: temporal.address,
+      extraEnv: {
+        TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES: String(Math.max(20, options.clusters * 4)),
+        TALOS_UPGRADE_POLL_INTERVAL: '1s',
+      },
+    });
+    const pid = worker.child.pid ?? 0;
+    let peakRss = 0;
+    const sampler = setInterval(() => {
+      void rssMb(pid)
+        .then((m) => (peakRss = Math.max(peakRss, m.now, m.peak)))
+        .catch(() => undefined);
+    }, 1000);
+    const started = Date.now();
+    const runs = await Promise.all(
+      fleet.clusters.map((c) =>
+        startUpgrade(temporal.client, { taskQueue, cluster: c.name, to: '1.11.4', tag: 'fleet' }),
+      ),
+    );
+    log(`${runs.length} upgrades started; waiting for them`);
+    let done = 0;
+    const results = await Promise.all(
+      runs.map((r) =>
+        r.result.then((result) => {
+          done += 1;
+          if (done % Math.max(1, Math.round(runs.length / 10)) === 0 || done === runs.length)
+            log(`${done}/${runs.length} clusters done after ${seconds(Date.now() - started)}s`);
+          return result;
+        }),
+      ),
+    );
+    const wallMs = Date.now() - started;
+    peakRss = Math.max(peakRss, (await rssMb(pid)).peak);
+    clearInterval(sampler);
+
+    const clusterEvents: number[] = [];
+    const nodeEvents: number[] = [];
+    for (const run of runs) {
+      const events = await fetchEvents(temporal.client, run.workflowId);
+      clusterEvents.push(events.length);
+      for (const e of events) {
+        const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+        if (child) nodeEvents.push((await fetchEvents(temporal.client, child)).length);
+      }
+    }
+    let violations = 0;
+    for (const c of fleet.clusters) {
+      // Each member's daemon.json leads to its own part of the lab's API.
+      const { apiUrl } = JSON.parse(await readFile(join(c.dir, 'daemon.json'), 'utf8')) as { apiUrl: string };
+      const report = (await (await fetch(`${apiUrl}/report`)).json()) as { violations: unknown[] };
+      violations += report.violations.length;
+    }
+    const reasons = new Map<string, number>();
+    for (const r of results.filter((r) => r.outcome !== 'succeeded')) {
+      // Node names differ per cluster; the reason without them groups the same failure together.
+      const reason = (r.reason ?? r.outcome).replaceAll(r.cluster, '<cluster>').slice(0, 300);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    return {
+      failures: [...reasons].map(([reason, count]) => ({ reason, count })),
+      clusters: runs.length,
+      nodesPerCluster: results[0]?.nodes.length ?? 0,
+      succeeded: results.filter((r) => r.outcome === 'succeeded').length,
+      nodeUpgrades: results.reduce(
+        (sum, r) => sum + r.nodes.filter((n) => n.outcome === 'upgraded').length,
+        0,
+      ),
+      wallMs,
+      peakRssMb: peakRss,
+      eventsPerNode: stats(nodeEvents),
+      eventsPerCluster: stats(clusterEvents),
+      violations,
+    };
+  });
+}
+
+export function fleetTable(r: FleetResult): string {
+  return markdownTable(
+    [
+      ['figure', 'value'],
+      ['clusters × nodes', `${r.clusters} × ${r.nodesPerCluster}`],
+      ['runs succeeded', `${r.succeeded}/${r.clusters}`],
+      ['node upgrades', String(r.nodeUpgrades)],
+      ['wall time', `${seconds(r.wallMs)} s`],
+      ['node upgrades per second', (r.nodeUpgrades / (r.wallMs / 1000)).toFixed(2)],
+      ['worker peak RSS', `${r.peakRssMb.toFixed(0)} MiB`],
+      [
+        'events per node workflow (mean / max)',
+        `${r.eventsPerNode.mean.toFixed(0)} / ${r.eventsPerNode.max}`,
+      ],
+      [
+        'events per cluster workflow (mean / max)',
+        `${r.eventsPerCluster.mean.toFixed(0)} / ${r.eventsPerCluster.max}`,
+      ],
+      ['lab invariant violations', String(r.violations)],
+      ...r.failures.map((f) => [`failed (${f.count}×)`, f.reason]),
+    ],
+    { align: ['l', 'r'] },
+  );
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
+  return n;
+}
+
+async function main(): Promise<void> {
+  const options = new Command('bench/fleet')
+    .option('--clusters <n>', 'clusters upgraded at once', count, 50)
+    .option('--preset <name>', 'lab preset each cluster copies', 'prox-ops')
+    .option('--temporal <address>', 'an existing Temporal frontend (default: a dev server of its own)')
+    .parse()
+    .opts<{ clusters: number; preset: string; temporal?: string }>();
+  console.log(fleetTable(await runFleet(options)));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

@@ -1,0 +1,165 @@
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** A span of time [start, end) in epoch milliseconds. */
+export interface Interval {
+  start: number;
+  end: number;
+}
+
+/** What one workflow's history says about where its time went. */
+export interface WorkflowTimes {
+  workflowId: string;
+  events: number;
+  start: number;
+  end: number;
+  /** Activities from the moment a worker started them until they closed (each attempt's work). */
+  activities: Array<Interval & { type: string }>;
+  timers: Interval[];
+  /** Child workflows, by id, from their start being initiated until they closed. */
+  children: Array<Interval & { workflowId: string }>;
+}
+
+const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
+
+interface LocalActivityMarkerData {
+  activity_type?: string;
+  original_schedule_time?: { seconds: number; nanos: number };
+  complete_time?: { seconds: number; nanos: number };
+}
+
+/**
+ * A local activity leaves only a marker, written when its workflow task completes; its data says when
+ * the activity was scheduled (first attempt) and when it completed, which is its work.
+ */
+function localActivityWork(
+  marker: temporal.api.history.v1.IMarkerRecordedEventAttributes,
+): (Interval & { type: string }) | undefined {
+  const payload = marker.details?.data?.payloads?.[0];
+  if (!payload) return undefined;
+  const data = defaultPayloadConverter.fromPayload<LocalActivityMarkerData>(payload);
+  if (!data.original_schedule_time || !data.complete_time) return undefined;
+  return {
+    type: data.activity_type ?? '?',
+    start: millis(data.original_schedule_time),
+    end: Math.max(millis(data.original_schedule_time), millis(data.complete_time)),
+  };
+}
+
+/** Epoch milliseconds of a protobuf Timestamp, whose seconds may be a Long, a string or a number. */
+function millis(
+  ts: { seconds?: number | string | { toString(): string } | null; nanos?: number | null } | null | undefined,
+): number {
+  if (!ts) return 0;
+  const seconds = typeof ts.seconds === 'number' ? ts.seconds : Number(ts.seconds?.toString() ?? 0);
+  return seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
+}
+
+export async function fetchEvents(client: Client, workflowId: string): Promise<HistoryEvent[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return history.events ?? [];
+}
+
+/**
+ * Turns a history into time spans. An activity's work runs from its ActivityTaskStarted event (whose
+ * time is when a worker took the task, though the event is written when it closes) to its close, a
+ * local activity's from its scheduling to its completion (from its marker); the wait between
+ * scheduling and start is orchestration, as is everything else outside a span.
+ */
+export function workflowTimes(workflowId: string, events: HistoryEvent[]): WorkflowTimes {
+  const scheduled = new Map<string, string>();
+  const started = new Map<string, number>();
+  const timerStarts = new Map<string, number>();
+  const childStarts = new Map<string, { at: number; workflowId: string }>();
+  const times: WorkflowTimes = {
+    workflowId,
+    events: events.length,
+    start: millis(events[0]?.eventTime),
+    end: millis(events.at(-1)?.eventTime),
+    activities: [],
+    timers: [],
+    children: [],
+  };
+  for (const event of events) {
+    const at = millis(event.eventTime);
+    const id = String(event.eventId ?? '');
+    const closed =
+      event.activityTaskCompletedEventAttributes ??
+      event.activityTaskFailedEventAttributes ??
+      event.activityTaskTimedOutEventAttributes ??
+      event.activityTaskCanceledEventAttributes;
+    const childClosed =
+      event.childWorkflowExecutionCompletedEventAttributes ??
+      event.childWorkflowExecutionFailedEventAttributes ??
+      event.childWorkflowExecutionCanceledEventAttributes ??
+      event.childWorkflowExecutionTerminatedEventAttributes ??
+      event.childWorkflowExecutionTimedOutEventAttributes;
+    if (event.activityTaskScheduledEventAttributes) {
+      scheduled.set(id, event.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+    } else if (event.activityTaskStartedEventAttributes) {
+      started.set(String(event.activityTaskStartedEventAttributes.scheduledEventId ?? ''), at);
+    } else if (closed) {
+      const key = String(closed.scheduledEventId ?? '');
+      const from = started.get(key);
+      if (from !== undefined)
+        times.activities.push({ type: scheduled.get(key) ?? '?', start: from, end: at });
+    } else if (event.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER) {
+      const local = localActivityWork(event.markerRecordedEventAttributes);
+      if (local) times.activities.push(local);
+    } else if (event.timerStartedEventAttributes) {
+      timerStarts.set(event.timerStartedEventAttributes.timerId ?? '', at);
+    } else if (event.timerFiredEventAttributes) {
+      const from = timerStarts.get(event.timerFiredEventAttributes.timerId ?? '');
+      if (from !== undefined) times.timers.push({ start: from, end: at });
+    } else if (event.startChildWorkflowExecutionInitiatedEventAttributes) {
+      childStarts.set(id, {
+        at,
+        workflowId: event.startChildWorkflowExecutionInitiatedEventAttributes.workflowId ?? '',
+      });
+    } else if (childClosed) {
+      const child = childStarts.get(String(childClosed.initiatedEventId ?? ''));
+      if (child) times.children.push({ workflowId: child.workflowId, start: child.at, end: at });
+    }
+  }
+  return times;
+}
+
+/** The length of the union of intervals, clipped to [from, to]. */
+export function covered(intervals: Interval[], from = -Infinity, to = Infinity): number {
+  const sorted = intervals
+    .map((i) => ({ start: Math.max(i.start, from), end: Math.min(i.end, to) }))
+    .filter((i) => i.end > i.start)
+    .sort((a, b) => a.start - b.start);
+  let total = 0;
+  let current: Interval | undefined;
+  for (const interval of sorted) {
+    if (current && interval.start <= current.end) current.end = Math.max(current.end, interval.end);
+    else {
+      if (current) total += current.end - current.start;
+      current = { ...interval };
+    }
+  }
+  return total + (current ? current.end - current.start : 0);
+}
+
+/** A cluster run and each of its node workflows, fetched from Temporal. */
+export interface RunTimes {
+  cluster: WorkflowTimes;
+  nodes: WorkflowTimes[];
+}
+
+export async function fetchRunTimes(client: Client, clusterWorkflowId: string): Promise<RunTimes> {
+  const cluster = workflowTimes(clusterWorkflowId, await fetchEvents(client, clusterWorkflowId));
+  const nodes: WorkflowTimes[] = [];
+  for (const child of cluster.children)
+    nodes.push(workflowTimes(child.workflowId, await fetchEvents(client, child.workflowId)));
+  return { cluster, nodes };
+}
+
+/** Work in a workflow: time covered by its activities' attempts and its timers. */
+export function workOf(times: WorkflowTimes, from?: number, to?: number): number {
+  return covered([...times.activities, ...times.timers], from, to);
+}

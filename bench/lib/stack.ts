@@ -1,0 +1,103 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../../lab/net/freePort.js';
+import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
+import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
+import { startLab, type Lab } from '../../test/lab/labHarness.js';
+import {
+  launchWorker,
+  type WorkerProcess,
+  type WorkerProcessOptions,
+} from '../../test/worker/workerProcess.js';
+
+/** A Temporal frontend the benchmark talks to: its own dev server, or one it was given. */
+export interface Temporal {
+  address: string;
+  client: Client;
+  /** Stops the dev server and starts it again on the same port and database file (own server only). */
+  restart?: () => Promise<void>;
+}
+
+/**
+ * Everything one benchmark run starts — a dev server, labs, worker processes — stopped in reverse
+ * order at the end, on a failure, or on Ctrl-C, so a benchmark never leaves a process behind.
+ */
+export class Stack {
+  private readonly stops: Array<() => Promise<unknown>> = [];
+
+  private constructor(readonly dir: string) {}
+
+  static async create(name: string): Promise<Stack> {
+    const stack = new Stack(await mkdtemp(join(tmpdir(), `talos-bench-${name}-`)));
+    stack.defer(() => rm(stack.dir, { recursive: true, force: true }));
+    return stack;
+  }
+
+  defer(stop: () => Promise<unknown>): void {
+    this.stops.push(stop);
+  }
+
+  async close(): Promise<void> {
+    for (const stop of this.stops.splice(0).reverse()) await stop().catch(() => undefined);
+  }
+
+  /** The given frontend (a test run's dev server), else a dev server of the benchmark's own. */
+  async temporal(address?: string): Promise<Temporal> {
+    if (address) return { address, client: await this.client(address) };
+    const dataDir = join(this.dir, 'temporal');
+    const port = await freePort();
+    const options = { dataDir, port, searchAttributes: SEARCH_ATTRIBUTES };
+    let server: DevServer = await startDevServer(options);
+    this.defer(() => server.stop());
+    return {
+      address: server.address,
+      client: await this.client(server.address),
+      restart: async () => {
+        await server.stop();
+        server = await startDevServer(options);
+      },
+    };
+  }
+
+  private async client(address: string): Promise<Client> {
+    const connection = await Connection.connect({ address });
+    this.defer(() => connection.close());
+    return new Client({ connection });
+  }
+
+  async lab(preset: string, args: string[]): Promise<Lab> {
+    const lab = await startLab(preset, args);
+    this.defer(() => lab.stop());
+    return lab;
+  }
+
+  async worker(options: Omit<WorkerProcessOptions, 'metricsPort'>): Promise<WorkerProcess> {
+    const worker = await launchWorker({ ...options, metricsPort: await freePort() });
+    this.defer(async () => {
+      if (worker.child.exitCode === null) worker.child.kill('SIGTERM');
+      await worker.child;
+    });
+    return worker;
+  }
+}
+
+/** Runs a benchmark's body with a stack that is always stopped, also when Ctrl-C interrupts it. */
+export async function withStack<T>(name: string, body: (stack: Stack) => Promise<T>): Promise<T> {
+  const stack = await Stack.create(name);
+  const interrupted = () => {
+    console.error('\ninterrupted: stopping what the benchmark started…');
+    void stack.close().then(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    return await body(stack);
+  } finally {
+    process.off('SIGINT', interrupted);
+    await stack.close();
+  }
+}
+
+/** Seconds with one decimal, for the tables. */
+export const seconds = (ms: number) => (ms / 1000).toFixed(1);

@@ -1,0 +1,301 @@
+/**
+ * Webhook: latency and throughput of signed GitHub deliveries on loopback, against the real
+ * `talos-upgrade webhook` process (git mirror source, signal-with-start into a real dev server). The
+ * mix: merged pull requests that bump talos_version (202, one enqueue each; some redelivered), pushes
+ * that change no version (200 ignored), pings (200), and deliveries with a wrong signature (401).
+ *
+ *   node --import tsx bench/webhook.ts [--deliveries 2000] [--concurrency 8] [--temporal <addr>]
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sign } from '@octokit/webhooks-methods';
+import { Command, InvalidArgumentError } from 'commander';
+import { execa, type ResultPromise } from 'execa';
+import { markdownTable } from 'markdown-table';
+import { parseDocument } from 'yaml';
+import { freePort } from '../lab/net/freePort.js';
+import { eventually } from '../test/lab/labHarness.js';
+import { withStack } from './lib/stack.js';
+
+const BIN = fileURLToPath(new URL('../bin/talos-upgrade.js', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../examples/prox-ops.yaml', import.meta.url));
+
+type Kind = 'merged pull request' | 'redelivery' | 'push, no version change' | 'ping' | 'bad signature';
+
+export interface WebhookRow {
+  kind: Kind | 'all';
+  count: number;
+  statuses: string;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface WebhookResult {
+  rows: WebhookRow[];
+  wallMs: number;
+  throughput: number;
+  serverErrors: number;
+}
+
+const git = (repo: string, args: string[]) =>
+  execa('git', [
+    '-C',
+    repo,
+    '-c',
+    'user.name=renovate[bot]',
+    '-c',
+    'user.email=bot@renovate.invalid',
+    ...args,
+  ]);
+
+const variablesTf = (talos: string) => `variable "talos_version" {
+  type    = string
+  default = "${talos}"
+}
+
+variable "kubernetes_version" {
+  type    = string
+  default = "1.34.1"
+}
+`;
+
+/** A repository whose history alternates version bumps and unrelated commits; returns the pairs. */
+export async function buildRepository(repo: string, bumps: number) {
+  await mkdir(join(repo, 'terraform'), { recursive: true });
+  await writeFile(join(repo, 'terraform', 'variables.tf'), variablesTf('1.11.0'));
+  await writeFile(join(repo, 'README.md'), 'cluster\n');
+  await git(repo, ['init', '--quiet', '--initial-branch', 'main']);
+  await git(repo, ['add', '-A']);
+  await git(repo, ['commit', '--quiet', '-m', 'initial']);
+  const head = async () => (await git(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+  const merges: Array<{ base: string; merge: string }> = [];
+  const quiet: Array<{ before: string; after: string }> = [];
+  for (let i = 1; i <= bumps; i++) {
+    let before = await head();
+    await writeFile(join(repo, 'terraform', 'variables.tf'), variablesTf(`1.11.${i}`));
+    await git(repo, ['commit', '--quiet', '-am', `chore(deps): update talos to v1.11.${i}`]);
+    merges.push({ base: before, merge: await head() });
+    before = await head();
+    await writeFile(join(repo, 'README.md'), `cluster ${i}\n`);
+    await git(repo, ['commit', '--quiet', '-am', `docs ${i}`]);
+    quiet.push({ before, after: await head() });
+  }
+  return { merges, quiet };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+export async function runWebhookBench(options: {
+  deliveries: number;
+  concurrency: number;
+  temporal?: string;
+  log?: (line: string) => void;
+}): Promise<WebhookResult> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  return withStack('webhook', async (stack) => {
+    const temporal = await stack.temporal(options.temporal);
+    const id = randomBytes(4).toString('hex');
+    const cluster = `bench-webhook-${id}`;
+    const repository = `bench/webhook-${id}`;
+    const repo = join(stack.dir, 'repo');
+    const bumps = Math.max(5, Math.ceil(options.deliveries / 20));
+    log(`building a repository with ${bumps} version bumps`);
+    const { merges, quiet } = await buildRepository(repo, bumps);
+    // The example inventory, renamed so its queue is the benchmark's own on a shared server.
+    const doc = parseDocument(await readFile(EXAMPLE, 'utf8'));
+    doc.setIn(['cluster', 'name'], cluster);
+    doc.setIn(['repository', 'github'], repository);
+    const inventory = join(stack.dir, 'inventory.yaml');
+    await writeFile(inventory, doc.toString());
+    const secret = randomBytes(24).toString('hex');
+    const port = await freePort();
+    const output: string[] = [];
+    const server: ResultPromise = execa(
+      'node',
+      [BIN, 'webhook', '--inventory', inventory, '--port', String(port)],
+      {
+        env: {
+          TEMPORAL_ADDRESS: temporal.address,
+          TALOS_UPGRADE_TASK_QUEUE: `bench-webhook-${id}`,
+          TALOS_UPGRADE_WEBHOOK_SECRET: secret,
+          TALOS_UPGRADE_SOURCE: 'git',
+          TALOS_UPGRADE_GIT_URL: repo,
+          TALOS_UPGRADE_GIT_CACHE: join(stack.dir, 'git-cache'),
+          TALOS_UPGRADE_LOG_LEVEL: 'warn',
+        },
+        reject: false,
+        all: true,
+      },
+    );
+    server.all?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+    stack.defer(async () => {
+      server.kill('SIGTERM');
+      await server;
+      // The queue has no worker here; end it so a shared server is left as it was found.
+      await temporal.client.workflow
+        .getHandle(`talos-upgrade-queue:${cluster}`)
+        .terminate('benchmark over')
+        .catch(() => undefined);
+    });
+    const url = `http://127.0.0.1:${port}/webhook`;
+    await eventually(
+      'the webhook server to answer /healthz',
+      async () => {
+        if (server.exitCode !== null) throw new Error(`the webhook server exited:\n${output.join('')}`);
+        return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok ?? false;
+      },
+      60_000,
+    );
+
+    const plan: Kind[] = [];
+    for (let i = 0; i < options.deliveries; i++) {
+      const r = i % 20;
+      plan.push(
+        r < 10
+          ? 'merged pull request'
+          : r < 12
+            ? 'redelivery'
+            : r < 16
+              ? 'push, no version change'
+              : r < 18
+                ? 'ping'
+                : 'bad signature',
+      );
+    }
+    let nextMerge = 0;
+    const payloadFor = (kind: Kind): { event: string; body: string } => {
+      const repo = { full_name: repository, default_branch: 'main' };
+      if (kind === 'ping')
+        return { event: 'ping', body: JSON.stringify({ zen: 'Keep it logically awesome.', hook_id: 1 }) };
+      if (kind === 'push, no version change') {
+        const pair = quiet[Math.floor(Math.random() * quiet.length)] ?? { before: '', after: '' };
+        return {
+          event: 'push',
+          body: JSON.stringify({
+            ref: 'refs/heads/main',
+            ...pair,
+            repository: repo,
+            pusher: { name: 'someone' },
+          }),
+        };
+      }
+      const pair =
+        kind === 'redelivery'
+          ? merges[Math.max(0, nextMerge - 1) % merges.length]
+          : merges[nextMerge++ % merges.length];
+      return {
+        event: 'pull_request',
+        body: JSON.stringify({
+          action: 'closed',
+          number: 1000 + nextMerge,
+          pull_request: {
+            number: 1000 + nextMerge,
+            merged: true,
+            merge_commit_sha: pair?.merge,
+            base: { ref: 'main', sha: pair?.base },
+            labels: [],
+            user: { login: 'renovate[bot]' },
+          },
+          repository: repo,
+        }),
+      };
+    };
+    const samples: Array<{ kind: Kind; ms: number; status: number }> = [];
+    let cursor = 0;
+    const started = Date.now();
+    const client = async () => {
+      while (cursor < plan.length) {
+        const kind = plan[cursor++] ?? 'ping';
+        const { event, body } = payloadFor(kind);
+        const signature = await sign(kind === 'bad signature' ? `${secret}x` : secret, body);
+        const t0 = performance.now();
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-github-event': event,
+            'x-github-delivery': crypto.randomUUID(),
+            'x-hub-signature-256': signature,
+          },
+          body,
+        });
+        await response.arrayBuffer();
+        samples.push({ kind, ms: performance.now() - t0, status: response.status });
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, client));
+    const wallMs = Date.now() - started;
+    const kinds: Array<Kind | 'all'> = [
+      'merged pull request',
+      'redelivery',
+      'push, no version change',
+      'ping',
+      'bad signature',
+      'all',
+    ];
+    const rows = kinds.map((kind) => {
+      const mine = samples.filter((s) => kind === 'all' || s.kind === kind);
+      const sorted = mine.map((s) => s.ms).sort((a, b) => a - b);
+      const statuses = new Map<number, number>();
+      for (const s of mine) statuses.set(s.status, (statuses.get(s.status) ?? 0) + 1);
+      return {
+        kind,
+        count: mine.length,
+        statuses: [...statuses].map(([status, n]) => `${status}×${n}`).join(' '),
+        p50Ms: percentile(sorted, 50),
+        p99Ms: percentile(sorted, 99),
+        maxMs: sorted.at(-1) ?? 0,
+      };
+    });
+    return {
+      rows,
+      wallMs,
+      throughput: samples.length / (wallMs / 1000),
+      serverErrors: samples.filter((s) => s.status >= 500).length,
+    };
+  });
+}
+
+export function webhookTable(result: WebhookResult, concurrency: number): string {
+  const table = markdownTable(
+    [
+      ['deliveries', 'count', 'answers', 'p50 (ms)', 'p99 (ms)', 'max (ms)'],
+      ...result.rows.map((r) => [
+        r.kind,
+        String(r.count),
+        r.statuses,
+        r.p50Ms.toFixed(1),
+        r.p99Ms.toFixed(1),
+        r.maxMs.toFixed(1),
+      ]),
+    ],
+    { align: ['l', 'r', 'l', 'r', 'r', 'r'] },
+  );
+  return `${table}\n\n${result.rows.at(-1)?.count ?? 0} deliveries from ${concurrency} concurrent senders in ${(result.wallMs / 1000).toFixed(1)} s: ${result.throughput.toFixed(0)} deliveries/s; server errors: ${result.serverErrors}\n`;
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
+  return n;
+}
+
+async function main(): Promise<void> {
+  const options = new Command('bench/webhook')
+    .option('--deliveries <n>', 'signed deliveries to send', count, 2000)
+    .option('--concurrency <n>', 'senders at once', count, 8)
+    .option('--temporal <address>', 'an existing Temporal frontend (default: a dev server of its own)')
+    .parse()
+    .opts<{ deliveries: number; concurrency: number; temporal?: string }>();
+  const result = await runWebhookBench(options);
+  console.log(webhookTable(result, options.concurrency));
+  process.exitCode = result.serverErrors === 0 ? 0 : 1;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
