@@ -39,8 +39,17 @@ export class Stack {
     this.stops.push(stop);
   }
 
-  async close(): Promise<void> {
-    for (const stop of this.stops.splice(0).reverse()) await stop().catch(() => undefined);
+  private closing?: Promise<void>;
+
+  /**
+   * Stops everything once. Ctrl-C and the body's own failure (its worker just died) can both ask;
+   * the second caller must wait for the first, not find an empty list and let the process exit.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const stop of this.stops.splice(0).reverse()) await stop().catch(() => undefined);
+    })();
+    return this.closing;
   }
 
   /** The given frontend (a test run's dev server), else a dev server of the benchmark's own. */
@@ -86,11 +95,16 @@ export class Stack {
 /** Runs a benchmark's body with a stack that is always stopped, also when Ctrl-C interrupts it. */
 export async function withStack<T>(name: string, body: (stack: Stack) => Promise<T>): Promise<T> {
   const stack = await Stack.create(name);
+  // `on`, not `once`: execa's exit hook re-raises the signal when it sees no other listener left,
+  // which would end the process before the lab is down. A second Ctrl-C leaves at once.
+  let interrupts = 0;
   const interrupted = () => {
-    console.error('\ninterrupted: stopping what the benchmark started…');
+    interrupts += 1;
+    if (interrupts > 1) process.exit(130);
+    console.error('\ninterrupted: stopping what the benchmark started… (Ctrl-C again to leave at once)');
     void stack.close().then(() => process.exit(130));
   };
-  process.once('SIGINT', interrupted);
+  process.on('SIGINT', interrupted);
   try {
     return await body(stack);
   } finally {

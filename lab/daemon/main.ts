@@ -196,7 +196,8 @@ async function main(): Promise<void> {
 
   progress('checking tools (the first run builds them)');
   const tools = await ensureTools('kube', 'kwok', 'terraform');
-  const controlPlane = await startControlPlane(join(dir, 'kube'), tools, progress);
+  const expectedNodes = parsed.inventory.nodes.length * Math.max(1, fleet);
+  const controlPlane = await startControlPlane(join(dir, 'kube'), tools, progress, expectedNodes);
   const kc = new KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
   const nodeCache = new NodeCache(kc);

@@ -56,7 +56,11 @@ export interface LabReport {
 /** The end-of-run view: the recorded violations plus what must hold at the end (none cordoned, one version). */
 export async function buildReport(lab: LabCluster): Promise<LabReport> {
   const nodes = await lab.core.listNode();
-  const cordoned = nodes.items.filter((n) => n.spec?.unschedulable).map((n) => n.metadata?.name ?? '');
+  // The API server may hold a whole fleet: only this cluster's nodes count.
+  const mine = new Set(lab.state.nodes.map((n) => n.name));
+  const cordoned = nodes.items
+    .filter((n) => n.spec?.unschedulable && mine.has(n.metadata?.name ?? ''))
+    .map((n) => n.metadata?.name ?? '');
   const versions: Record<string, string[]> = {};
   for (const node of lab.state.nodes) (versions[node.talosVersion] ??= []).push(node.name);
   const notRunning = lab.state.nodes

@@ -25,6 +25,23 @@ export interface ControlPlane {
 type Progress = (message: string) => void;
 
 /**
+ * How often the simulated kubelets report. A real kubelet renews its Lease every 10 s and posts its
+ * status only on change or every 5 min; kwok renews a lease every quarter of its duration. A
+ * cluster-sized lab keeps the kubelet's pace, so a stopped node turns NotReady within 20 s. A fleet of
+ * hundreds of nodes on one 2-core machine would spend most of its CPU on those heartbeats (750 nodes:
+ * ~240 writes/s), so beyond 100 nodes leases are renewed every 30 s and silence is tolerated for 90 s.
+ */
+export function heartbeatPace(nodes: number): {
+  leaseSeconds: number;
+  gracePeriodSeconds: number;
+  statusHeartbeatMs: number;
+} {
+  return nodes > 100
+    ? { leaseSeconds: 120, gracePeriodSeconds: 90, statusHeartbeatMs: 120_000 }
+    : { leaseSeconds: 40, gracePeriodSeconds: 20, statusHeartbeatMs: 10_000 };
+}
+
+/**
  * A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager and
  * kube-scheduler from the pinned release, and kwok playing every kubelet. Everything lives under
  * `dir` and is started fresh each time.
@@ -33,7 +50,9 @@ export async function startControlPlane(
   dir: string,
   bin: KubeBinaries,
   progress: Progress,
+  expectedNodes = 0,
 ): Promise<ControlPlane> {
+  const pace = heartbeatPace(expectedNodes);
   await rm(join(dir, 'etcd'), { recursive: true, force: true });
   const logs = join(dir, 'logs');
   const certs = join(dir, 'certs');
@@ -151,7 +170,7 @@ export async function startControlPlane(
           '--use-service-account-credentials=false',
           '--authentication-skip-lookup=true',
           // How long a silent node stays Ready: short enough that a dead lab node shows quickly.
-          '--node-monitor-grace-period=20s',
+          `--node-monitor-grace-period=${pace.gracePeriodSeconds}s`,
         ],
         logs,
       ),
@@ -170,7 +189,7 @@ export async function startControlPlane(
       ),
     );
     const stagesFile = join(dir, 'kwok-stages.yaml');
-    await writeFile(stagesFile, kwokStagesYaml());
+    await writeFile(stagesFile, kwokStagesYaml({ statusHeartbeatMs: pace.statusHeartbeatMs }));
     processes.push(
       startProcess(
         'kwok',
@@ -180,7 +199,7 @@ export async function startControlPlane(
           `--config=${stagesFile}`,
           '--manage-all-nodes=true',
           '--cidr=10.244.0.1/16',
-          '--node-lease-duration-seconds=40',
+          `--node-lease-duration-seconds=${pace.leaseSeconds}`,
         ],
         logs,
       ),

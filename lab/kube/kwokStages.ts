@@ -55,7 +55,7 @@ spec:
 `;
 
 // Re-applied while the node stays powered on and Ready: the kubelet's status heartbeat.
-const NODE_HEARTBEAT = `
+const nodeHeartbeat = (everyMs: number) => `
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -68,7 +68,7 @@ spec:
     - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
       operator: In
       values: ["True"]
-  delay: { durationMilliseconds: 10000, jitterDurationMilliseconds: 5000 }
+  delay: { durationMilliseconds: ${everyMs}, jitterDurationMilliseconds: ${everyMs / 2} }
   next:
     statusTemplate: |
       {{ $now := Now }}
@@ -179,8 +179,15 @@ spec:
     delete: true
 `;
 
-export function kwokStagesYaml(): string {
-  return [NODE_READY, NODE_HEARTBEAT, NODE_POWER_OFF, POD_RUNNING, POD_COMPLETES, POD_DELETE]
+export function kwokStagesYaml(options: { statusHeartbeatMs: number }): string {
+  return [
+    NODE_READY,
+    nodeHeartbeat(options.statusHeartbeatMs),
+    NODE_POWER_OFF,
+    POD_RUNNING,
+    POD_COMPLETES,
+    POD_DELETE,
+  ]
     .map((stage) => stage.trim())
     .join('\n---\n')
     .concat('\n');
