@@ -16,6 +16,7 @@ import { execa, type ResultPromise } from 'execa';
 import { markdownTable } from 'markdown-table';
 import { parseDocument } from 'yaml';
 import { freePort } from '../lab/net/freePort.js';
+import { gitAsRenovate } from '../scripts/demo/renovateMerge.js';
 import { eventually } from '../test/lab/labHarness.js';
 import { withStack } from './lib/stack.js';
 
@@ -40,16 +41,7 @@ export interface WebhookResult {
   serverErrors: number;
 }
 
-const git = (repo: string, args: string[]) =>
-  execa('git', [
-    '-C',
-    repo,
-    '-c',
-    'user.name=renovate[bot]',
-    '-c',
-    'user.email=bot@renovate.invalid',
-    ...args,
-  ]);
+const git = gitAsRenovate;
 
 const variablesTf = (talos: string) => `variable "talos_version" {
   type    = string

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { sign } from '@octokit/webhooks-methods';
 
-const git = (repo: string, args: string[]) =>
+/** git in `repo` with Renovate's identity, as the bot's commits carry it. */
+export const gitAsRenovate = (repo: string, args: string[]) =>
   execa('git', [
     '-C',
     repo,
@@ -17,9 +18,9 @@ const git = (repo: string, args: string[]) =>
 /** Makes the lab's repository a Git repository on main, as the user's repository would be. */
 export async function initRepository(repo: string): Promise<void> {
   await writeFile(join(repo, '.gitignore'), '.terraform/\n*.tfstate\n*.tfstate.*\n.terraform.lock.hcl\n');
-  await git(repo, ['init', '--quiet', '--initial-branch', 'main']);
-  await git(repo, ['add', '-A']);
-  await git(repo, ['commit', '--quiet', '-m', 'prox-ops: cluster as deployed']);
+  await gitAsRenovate(repo, ['init', '--quiet', '--initial-branch', 'main']);
+  await gitAsRenovate(repo, ['add', '-A']);
+  await gitAsRenovate(repo, ['commit', '--quiet', '-m', 'prox-ops: cluster as deployed']);
 }
 
 /**
@@ -32,15 +33,15 @@ export async function mergeVersionBump(
   to: string,
 ): Promise<{ base: string; merge: string; from: string }> {
   const file = join(repo, 'terraform', 'variables.tf');
-  const base = (await git(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+  const base = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
   const text = await readFile(file, 'utf8');
   const from = /variable "talos_version"[^}]*default\s*=\s*"([^"]+)"/s.exec(text)?.[1] ?? '?';
   const branch = `renovate/talos-${to}`;
-  await git(repo, ['checkout', '--quiet', '-b', branch]);
+  await gitAsRenovate(repo, ['checkout', '--quiet', '-b', branch]);
   await writeFile(file, text.replace(/(variable "talos_version"[^}]*default\s*=\s*")[^"]+(")/s, `$1${to}$2`));
-  await git(repo, ['commit', '--quiet', '-am', `chore(deps): update talos to v${to}`]);
-  await git(repo, ['checkout', '--quiet', 'main']);
-  await git(repo, [
+  await gitAsRenovate(repo, ['commit', '--quiet', '-am', `chore(deps): update talos to v${to}`]);
+  await gitAsRenovate(repo, ['checkout', '--quiet', 'main']);
+  await gitAsRenovate(repo, [
     'merge',
     '--quiet',
     '--no-ff',
@@ -48,7 +49,7 @@ export async function mergeVersionBump(
     '-m',
     `Merge pull request #${number} from ${branch}`,
   ]);
-  const merge = (await git(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+  const merge = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
   return { base, merge, from };
 }
 
