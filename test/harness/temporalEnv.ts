@@ -1,5 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { execa } from 'execa';
+import { ensureTools } from '../../lab/tools.js';
 
 export const TEMPORAL_ADDRESS_ENV = 'TALOS_UPGRADE_TEST_TEMPORAL_ADDRESS';
 
@@ -45,4 +47,20 @@ export async function connectToTestServer() {
 
 export function uniqueTaskQueue(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}`;
+}
+
+/** A workflow's history as `temporal workflow show -o json` prints it, from the test run's dev server. */
+export async function showWorkflowJson(workflowId: string): Promise<string> {
+  const { temporal } = await ensureTools('temporal');
+  const shown = await execa(temporal, [
+    'workflow',
+    'show',
+    '--address',
+    testTemporalAddress(),
+    '--workflow-id',
+    workflowId,
+    '--output',
+    'json',
+  ]);
+  return shown.stdout;
 }

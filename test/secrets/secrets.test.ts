@@ -15,8 +15,12 @@ import {
 } from '../../scripts/demo/renovateMerge.js';
 import { freePort } from '../../lab/net/freePort.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
-import { ensureTools } from '../../lab/tools.js';
-import { connectToTestServer, testTemporalAddress, uniqueTaskQueue } from '../harness/temporalEnv.js';
+import {
+  connectToTestServer,
+  showWorkflowJson,
+  testTemporalAddress,
+  uniqueTaskQueue,
+} from '../harness/temporalEnv.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { launchWorker, tunedInventory, type WorkerProcess } from '../worker/workerProcess.js';
 
@@ -145,7 +149,6 @@ afterAll(async () => {
 
 /** Every place a secret could leak to: each workflow history as the CLI shows it, and every log. */
 async function everythingWritten(runId: string): Promise<Record<string, string>> {
-  const { temporal } = await ensureTools('temporal');
   const sources: Record<string, string> = {};
   const ids = new Set<string>(['talos-upgrade-queue:atlas']);
   for await (const wf of env.client.workflow.list({
@@ -154,17 +157,7 @@ async function everythingWritten(runId: string): Promise<Record<string, string>>
     ids.add(wf.workflowId);
   expect(ids.size).toBeGreaterThan(5);
   for (const id of ids) {
-    const shown = await execa(temporal, [
-      'workflow',
-      'show',
-      '--address',
-      testTemporalAddress(),
-      '--workflow-id',
-      id,
-      '--output',
-      'json',
-    ]);
-    sources[`history of ${id}`] = shown.stdout;
+    sources[`history of ${id}`] = await showWorkflowJson(id);
   }
   const cli = (...args: string[]) =>
     execa('node', [BIN, ...args], {

@@ -1,7 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
-import { testTemporalAddress } from '../harness/temporalEnv.js';
-import { ensureTools } from '../../lab/tools.js';
+import { showWorkflowJson } from '../harness/temporalEnv.js';
 
 export const HISTORIES_DIR = new URL('../replay/histories/', import.meta.url);
 
@@ -14,18 +12,7 @@ export const HISTORIES_DIR = new URL('../replay/histories/', import.meta.url);
  */
 export async function recordHistory(workflowId: string, name: string): Promise<void> {
   if (process.env.TALOS_UPGRADE_RECORD_HISTORIES !== '1') return;
-  const { temporal } = await ensureTools('temporal');
-  const shown = await execa(temporal, [
-    'workflow',
-    'show',
-    '--address',
-    testTemporalAddress(),
-    '--workflow-id',
-    workflowId,
-    '--output',
-    'json',
-  ]);
   // The workflow id is part of what replays: child ids are derived from it.
-  const history = JSON.parse(shown.stdout) as unknown;
+  const history = JSON.parse(await showWorkflowJson(workflowId)) as unknown;
   await writeFile(new URL(`${name}.json`, HISTORIES_DIR), JSON.stringify({ workflowId, history }) + '\n');
 }
