@@ -1,9 +1,11 @@
 # One image for the worker and the webhook server: the project (run from its TypeScript sources
 # through tsx), the real talosctl and terraform, and git for the webhook's git source.
-# Versions are pinned; bump them with the cluster's Talos and Terraform versions.
+# Versions are pinned. talosctl is the one the project ships and tests (lab/talos-api/go.mod pins the
+# same tag): v1.12.6 serves Talos 1.11 and 1.12 nodes, including `patch mc` on 1.12 nodes (a 1.11
+# client cannot read their machine config) and extra documents on 1.11 nodes (1.12.0-1.12.4 drop them).
 ARG NODE_IMAGE=node:20.18.1-bookworm-slim
 
-FROM ghcr.io/siderolabs/talosctl:v1.11.5 AS talosctl
+FROM ghcr.io/siderolabs/talosctl:v1.12.6 AS talosctl
 FROM hashicorp/terraform:1.8.5 AS terraform
 
 FROM ${NODE_IMAGE}

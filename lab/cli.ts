@@ -9,7 +9,7 @@ import { readDaemonInfo, type DaemonInfo } from './daemon/daemonFile.js';
 import type { LabReport } from './daemon/monitor.js';
 import type { StatusRow } from './daemon/statusRows.js';
 import { FAULT_KINDS, isFaultKind } from './state/faults.js';
-import { table } from './talosctl/table.js';
+import { table } from './table.js';
 import { ensureTools, PROJECT_ROOT } from './tools.js';
 
 const DAEMON = fileURLToPath(new URL('./daemon/main.ts', import.meta.url));

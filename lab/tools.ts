@@ -11,6 +11,7 @@ const GROUPS = {
   kube: ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'],
   kwok: ['kwok'],
   terraform: ['terraform'],
+  talos: ['talosctl', 'talos-lab-api'],
 } as const;
 type Group = keyof typeof GROUPS;
 type BinaryOf<G extends Group> = (typeof GROUPS)[G][number];

@@ -65,6 +65,35 @@ go_install_cached() {
   link_tool "$dest/$name" "$name"
 }
 
+# The real talosctl, built from Talos's own module at the tag lab/talos-api/go.mod pins, and the lab's
+# Talos API server from the same module (so both share one build of Talos's machinery). talosctl is
+# cached by its version; the lab server by a hash of its sources, since it changes with the project.
+TALOS_VERSION=$(sed -n 's/^\tgithub.com\/siderolabs\/talos v//p' "$root/lab/talos-api/go.mod")
+ensure_talos() {
+  local module="$root/lab/talos-api"
+  local source_hash
+  source_hash=$(cd "$module" && find . -name '*.go' -o -name 'go.mod' -o -name 'go.sum' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+  local client="$tools_dir/talosctl-$TALOS_VERSION" server="$tools_dir/talos-lab-api-$source_hash"
+  local targets=()
+  [ -x "$client/talosctl" ] || targets+=(github.com/siderolabs/talos/cmd/talosctl)
+  [ -x "$server/talos-lab-api" ] || targets+=(./cmd/talos-lab-api)
+  if [ ${#targets[@]} -gt 0 ]; then
+    require_go "talosctl"
+    local out="$tools_dir/.talos-build-$$"
+    mkdir -p "$out"
+    say "building ${targets[*]} (Talos $TALOS_VERSION; the first build takes about 5 minutes on 2 cores)"
+    # Talos's forks of some modules are not in the checksum database; go.sum pins their hashes.
+    run_build "talosctl $TALOS_VERSION and the lab Talos API" "$out/build.log" \
+      env GONOSUMDB="github.com/siderolabs/*,github.com/smira/*" \
+      go build -C "$module" -buildvcs=false -trimpath -ldflags "-s -w" -o "$out/" "${targets[@]}"
+    if [ -x "$out/talosctl" ]; then mkdir -p "$client" && mv "$out/talosctl" "$client/talosctl"; fi
+    if [ -x "$out/talos-lab-api" ]; then mkdir -p "$server" && mv "$out/talos-lab-api" "$server/talos-lab-api"; fi
+    rm -rf "$out"
+  fi
+  link_tool "$client/talosctl" talosctl
+  link_tool "$server/talos-lab-api" talos-lab-api
+}
+
 KUBE_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 # The lab's control plane and a matching kubectl, built from lab/kube-binaries (one pinned release).
@@ -144,15 +173,16 @@ exec 9>"$tools_dir/.lock"
 flock 9
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform)
+[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform talos)
 for tool in "${wanted[@]}"; do
   case "$tool" in
     temporal) ensure_temporal ;;
     kube) ensure_kube ;;
     kwok) go_install_cached kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" ;;
     terraform) ensure_terraform ;;
+    talos) ensure_talos ;;
     *)
-      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform)"
+      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform talos)"
       exit 2
       ;;
   esac

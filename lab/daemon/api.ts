@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { isFaultKind, type FaultKind } from '../state/faults.js';
-import { runTalosctl, type TalosctlRequest } from '../talosctl/commands.js';
+import { answerNodeCall, type NodeCall } from '../talos/nodeApi.js';
 import { applyFault, clearFault } from './faultEffects.js';
-import type { LabCluster } from './labCluster.js';
+import { TalosApiError, type LabCluster } from './labCluster.js';
 import { buildReport } from './monitor.js';
 import { statusRows } from './statusRows.js';
 import { buildTemplate, createVm, destroyVm } from './vmLifecycle.js';
@@ -21,8 +21,8 @@ const str = (body: Record<string, unknown>, key: string): string => {
 };
 
 /**
- * The lab daemon's control API on 127.0.0.1: the talosctl stand-in, the Terraform provisioners and
- * the talos-lab command all talk to it, so one process owns the lab's state. A fleet's clusters are
+ * The lab daemon's control API on 127.0.0.1: the lab Talos API server, the Terraform provisioners
+ * and the talos-lab command all talk to it, so one process owns the lab's state. A fleet's clusters are
  * addressed as /clusters/<name>/…; a path without that prefix means the lab's first cluster.
  */
 export function startApi(
@@ -48,6 +48,18 @@ export function startApi(
       if (!lab) return reply(404, { error: `no lab cluster ${prefixed?.[1] ?? '(none yet)'}` });
       const route = `${req.method ?? 'GET'} ${path}`;
       const body = req.method === 'POST' || req.method === 'DELETE' ? await readJson(req) : {};
+      if (req.method === 'POST' && path.startsWith('/talos/')) {
+        // A node's machined, asked by the lab Talos API server: Talos errors travel as values.
+        try {
+          return reply(200, {
+            result: await answerNodeCall(lab, path.slice('/talos/'.length), body as NodeCall),
+          });
+        } catch (error) {
+          if (error instanceof TalosApiError)
+            return reply(200, { error: { code: error.code, message: error.description } });
+          throw error;
+        }
+      }
       switch (route) {
         case 'GET /state':
           return reply(200, { state: lab.state, faults: lab.faults });
@@ -60,8 +72,6 @@ export function startApi(
           });
         case 'GET /report':
           return reply(200, await buildReport(lab));
-        case 'POST /talosctl':
-          return reply(200, await runTalosctl(lab, body as unknown as TalosctlRequest));
         case 'POST /vm/create':
           return reply(200, { message: await createVm(lab, str(body, 'node'), str(body, 'version')) });
         case 'POST /vm/destroy':

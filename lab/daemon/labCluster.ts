@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { registerNode, setPowerAnnotation, writeNodeStatus } from '../cluster/nodeObjects.js';
+import { createStaticPods } from '../cluster/staticPods.js';
 import type { Fault, FaultKind } from '../state/faults.js';
 import { ONE_SHOT } from '../state/faults.js';
 import type { LabNode, LabState } from '../state/labState.js';
@@ -14,12 +16,19 @@ export interface LabTiming {
   vmBootSeconds: number;
 }
 
-/** A Talos API error as talosctl prints it; `code` is the gRPC code name. */
+/** A Talos API error as machined answers it; `code` is the gRPC code name. */
 export class TalosApiError extends Error {
   constructor(
     readonly node: string,
     readonly code:
-      'Unavailable' | 'FailedPrecondition' | 'InvalidArgument' | 'NotFound' | 'Unknown' | 'Unimplemented',
+      | 'Unavailable'
+      | 'FailedPrecondition'
+      | 'InvalidArgument'
+      | 'NotFound'
+      | 'Unknown'
+      | 'Unimplemented'
+      | 'DeadlineExceeded'
+      | 'PermissionDenied',
     readonly description: string,
   ) {
     super(`rpc error: code = ${code} desc = ${description}`);
@@ -33,6 +42,15 @@ export interface LabRepo {
   gpuPatches: Record<string, string[]>;
 }
 
+/** Switches a node's Talos API (lab/talos-api) as its VM powers off, reboots or boots. */
+export interface TalosApiControl {
+  setMode(ip: string, mode: 'off' | 'maintenance' | 'running'): Promise<void>;
+}
+
+export function talosApiMode(power: LabNode['power']): 'off' | 'maintenance' | 'running' {
+  return power === 'running' ? 'running' : power === 'maintenance' ? 'maintenance' : 'off';
+}
+
 // Fault ids are unique across the clusters of one lab, so a fault's effects can be keyed by its id.
 let nextFaultId = 1;
 
@@ -40,13 +58,20 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 /**
  * The lab's single source of truth: the simulated VMs, Talos and etcd state, faults and the timeline.
- * Only the daemon holds it, so talosctl calls and Terraform provisioners never race on a file.
+ * Only the daemon holds it, so Talos API calls and Terraform provisioners never race on a file.
  */
 export class LabCluster {
   readonly core: CoreV1Api;
   readonly timeline: TimelineEvent[] = [];
   readonly violations: Violation[] = [];
   faults: Fault[] = [];
+  /**
+   * Each node's machine config, by node name. Kept out of the state file: like a real cluster's,
+   * the configs hold the cluster's secrets.
+   */
+  readonly machineConfigs = new Map<string, string>();
+  /** Set once the lab's Talos API server runs; before that, nodes start in the mode their state says. */
+  talosApi?: TalosApiControl;
 
   constructor(
     readonly state: LabState,
@@ -87,7 +112,7 @@ export class LabCluster {
     this.record('violation', undefined, `${invariant}: ${detail}`);
   }
 
-  /** Finds a node by IP or name, as talosctl's -n accepts either. */
+  /** Finds a node by IP or name. */
   node(target: string): LabNode | undefined {
     return this.state.nodes.find((node) => node.ip === target || node.name === target);
   }
@@ -154,8 +179,15 @@ export class LabCluster {
     return this.controlPlane().filter((node) => node.etcd?.member);
   }
 
-  async powerOff(node: LabNode, power: LabNode['power']): Promise<void> {
+  /** The VM's power changes, and with it what its Talos API answers. */
+  async setPower(node: LabNode, power: LabNode['power']): Promise<void> {
     node.power = power;
+    if (power === 'running' || power === 'maintenance') node.bootId = randomUUID();
+    await this.talosApi?.setMode(node.ip, talosApiMode(power));
+  }
+
+  async powerOff(node: LabNode, power: LabNode['power']): Promise<void> {
+    await this.setPower(node, power);
     this.record('power-off', node.name, power);
     await setPowerAnnotation(this.core, node.name, false).catch((error: unknown) => {
       if ((error as { code?: number }).code !== 404) throw error;
@@ -164,7 +196,7 @@ export class LabCluster {
 
   /** The node boots: its kubelet reports the running versions and kwok turns it Ready. */
   async powerOn(node: LabNode, options: { ready?: boolean } = {}): Promise<void> {
-    node.power = 'running';
+    await this.setPower(node, 'running');
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);
     await writeNodeStatus(this.core, node);
     await setPowerAnnotation(this.core, node.name, options.ready ?? true);
@@ -173,6 +205,7 @@ export class LabCluster {
   async registerFreshNode(node: LabNode): Promise<void> {
     const hasWorkers = this.state.nodes.some((n) => n.role === 'worker');
     await registerNode(this.core, this.state.cluster, node, hasWorkers && node.role === 'controlplane');
+    await createStaticPods(this.core, node, this.machineConfigs.get(node.name));
     this.record('node-joined', node.name, `Talos ${node.talosVersion}`);
   }
 }

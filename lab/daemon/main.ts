@@ -4,17 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import { parseDocument } from 'yaml';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
+import { createStaticPods } from '../cluster/staticPods.js';
 import { isPreset, presetInventoryFile } from '../cluster/presets.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { freePort } from '../net/freePort.js';
-import { waitUntil } from '../process/managedProcess.js';
-import { writeLabRepository } from '../repo/labRepository.js';
+import { waitUntil, type ManagedProcess } from '../process/managedProcess.js';
+import { writeLabRepository, gpuPatch } from '../repo/labRepository.js';
+import { allocateBlocks, onLoopback } from '../talos/addresses.js';
+import { generateClusterSecrets, startTalosApi, type ClusterSecrets } from '../talos/apiServer.js';
 import { writeTerraformWorkspace } from '../repo/terraformWorkspace.js';
-import { initialState } from '../state/labState.js';
+import { INITIAL_TALOS, initialState } from '../state/labState.js';
 import { ensureTools } from '../tools.js';
 import { startApi } from './api.js';
 import { writeDaemonInfo, type DaemonInfo } from './daemonFile.js';
@@ -23,27 +26,9 @@ import { startMonitor } from './monitor.js';
 import { NodeCache } from './nodeCache.js';
 import { startRegistry } from './registry.js';
 
-const TALOSCTL = fileURLToPath(new URL('../bin/talosctl', import.meta.url));
 const LAB_VM = fileURLToPath(new URL('../bin/lab-vm.js', import.meta.url));
 
 const progress = (message: string) => console.log(`[lab] ${message}`);
-
-/** The talosconfig of the lab: a real context with the control-plane endpoints (no real keys). */
-function talosconfigYaml(cluster: string, endpoints: string[]): string {
-  const fake = (what: string) => Buffer.from(`talos-lab ${what}: not a real credential`).toString('base64');
-  return stringify({
-    context: cluster,
-    contexts: {
-      [cluster]: {
-        endpoints,
-        nodes: endpoints.slice(0, 1),
-        ca: fake('ca'),
-        crt: fake('crt'),
-        key: fake('key'),
-      },
-    },
-  });
-}
 
 async function writeEnvFile(file: string, env: Record<string, string>): Promise<void> {
   await writeFile(
@@ -60,7 +45,7 @@ interface Shared {
   preset: string;
   kc: KubeConfig;
   kubeconfig: string;
-  tools: Awaited<ReturnType<typeof ensureTools<'kube' | 'kwok' | 'terraform'>>>;
+  tools: Awaited<ReturnType<typeof ensureTools<'kube' | 'kwok' | 'terraform' | 'talos'>>>;
   timing: LabTiming;
   registryUrl: string;
   apiUrl: string;
@@ -79,11 +64,22 @@ async function setUpCluster(
   inventory: Inventory,
   seed: (lab: LabCluster) => Promise<void>,
   apiPath: string,
-): Promise<{ lab: LabCluster; info: DaemonInfo }> {
+): Promise<{ lab: LabCluster; info: DaemonInfo; secretsDir: string }> {
   const repoDir = join(clusterDir, 'repo');
   await rm(repoDir, { recursive: true, force: true });
   await mkdir(join(clusterDir, 'backups'), { recursive: true });
   const state = initialState(shared.preset, example.origin, inventory);
+  const talosconfig = join(clusterDir, 'talosconfig');
+  const secretsDir = join(clusterDir, 'secrets');
+  const secrets = await generateClusterSecrets(shared.tools['talos-lab-api'], {
+    secretsDir,
+    cluster: state.cluster,
+    talosconfig,
+    endpoints: inventory.cluster.talosEndpoints,
+    kubernetesEndpoint: inventory.cluster.kubernetesEndpoint,
+    kubernetesVersion: state.kubernetesVersion,
+    talosVersion: state.nodes[0]?.talosVersion ?? INITIAL_TALOS,
+  });
   if (shared.maxUnavailableWorkers !== undefined) state.maxUnavailableWorkers = shared.maxUnavailableWorkers;
   const terraformDir = join(repoDir, 'terraform');
   const lab = new LabCluster(state, shared.kc, clusterDir, shared.timing, {
@@ -93,9 +89,19 @@ async function setUpCluster(
       inventory.nodes.filter((n) => n.gpu).map((n) => [n.name, n.gpu?.patches ?? []]),
     ),
   });
+  await loadMachineConfigs(lab, inventory, secrets);
   await seed(lab);
+  for (const node of lab.controlPlane())
+    await createStaticPods(lab.core, node, lab.machineConfigs.get(node.name));
   const registryHost = shared.registryUrl.replace(/^http:\/\//, '');
-  const inventoryFile = await writeLabRepository(repoDir, example, inventory, registryHost, clusterDir);
+  const inventoryFile = await writeLabRepository(
+    repoDir,
+    example,
+    inventory,
+    registryHost,
+    clusterDir,
+    secrets.machineConfigs,
+  );
   if (inventory.terraform) {
     await writeTerraformWorkspace(terraformDir, state, `node ${LAB_VM} --lab-dir ${clusterDir}`);
     await execa(shared.tools.terraform, ['init', '-input=false', '-no-color'], { cwd: terraformDir });
@@ -105,9 +111,6 @@ async function setUpCluster(
       { cwd: terraformDir },
     );
   }
-  const talosconfig = join(clusterDir, 'talosconfig');
-  const endpoints = lab.controlPlane().map((n) => n.ip);
-  await writeFile(talosconfig, talosconfigYaml(state.cluster, endpoints), { mode: 0o600 });
   // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.
   const kubeconfig = apiPath ? join(clusterDir, 'kubeconfig') : shared.kubeconfig;
   if (apiPath) await copyFile(shared.kubeconfig, kubeconfig);
@@ -117,7 +120,7 @@ async function setUpCluster(
     TALOS_LAB_DIR: clusterDir,
     KUBECONFIG: kubeconfig,
     TALOSCONFIG: talosconfig,
-    TALOSCTL: TALOSCTL,
+    TALOSCTL: shared.tools.talosctl,
     TERRAFORM: shared.tools.terraform,
     KUBECTL: shared.tools.kubectl,
     TALOS_UPGRADE_INVENTORY: inventoryFile,
@@ -144,7 +147,36 @@ async function setUpCluster(
     startedAt: new Date().toISOString(),
     readyAt: new Date().toISOString(),
   };
-  return { lab, info };
+  return { lab, info, secretsDir };
+}
+
+/**
+ * Every node starts with its role's machine config; a GPU node's also carries its GPU patch, as the
+ * cluster it stands for was set up with it.
+ */
+async function loadMachineConfigs(
+  lab: LabCluster,
+  inventory: Inventory,
+  secrets: ClusterSecrets,
+): Promise<void> {
+  const texts = {
+    controlplane: await readFile(secrets.machineConfigs.controlplane, 'utf8'),
+    worker: await readFile(secrets.machineConfigs.worker, 'utf8'),
+  };
+  for (const node of inventory.nodes) {
+    const doc = parseDocument(texts[node.role]);
+    if (node.gpu) {
+      const patch = parseDocument(gpuPatch()).getIn(['machine', 'files']);
+      doc.setIn(['machine', 'files'], patch);
+    }
+    lab.machineConfigs.set(node.name, doc.toString());
+  }
+}
+
+function mustParse(text: string, origin: string): Inventory {
+  const parsed = parseInventory(text);
+  if (!parsed.ok) throw new Error(`${origin} moved onto loopback addresses is not a valid inventory`);
+  return parsed.inventory;
 }
 
 /** Waits until the fleet's nodes are Ready and its pods Running (the preset's own seed waits by itself). */
@@ -193,11 +225,21 @@ async function main(): Promise<void> {
   const exampleText = await readFile(exampleFile, 'utf8');
   const parsed = parseInventory(exampleText);
   if (!parsed.ok) throw new Error(`${exampleFile} is not a valid inventory`);
+  // Each cluster's nodes answer on a loopback block of their own, as Talos nodes on their network.
+  const blocks = await allocateBlocks(Math.max(1, fleet), parsed.inventory.nodes.length);
 
   progress('checking tools (the first run builds them)');
-  const tools = await ensureTools('kube', 'kwok', 'terraform');
+  const tools = await ensureTools('kube', 'kwok', 'terraform', 'talos');
   const expectedNodes = parsed.inventory.nodes.length * Math.max(1, fleet);
-  const controlPlane = await startControlPlane(join(dir, 'kube'), tools, progress, expectedNodes);
+  const kubeClientCa = join(dir, 'kube-client-ca');
+  await execa(tools['talos-lab-api'], ['kube-ca', '--dir', kubeClientCa]);
+  const controlPlane = await startControlPlane(
+    join(dir, 'kube'),
+    tools,
+    progress,
+    expectedNodes,
+    join(kubeClientCa, 'client-ca.crt'),
+  );
   const kc = new KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
   const nodeCache = new NodeCache(kc);
@@ -205,12 +247,14 @@ async function main(): Promise<void> {
   const clusters = new Map<string, LabCluster>();
   const [apiPort, registryPort] = [await freePort(), await freePort()];
   const stops: Array<() => void> = [];
+  const stopProcesses: ManagedProcess[] = [];
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
     progress('stopping');
     for (const stop of stops) stop();
+    for (const proc of stopProcesses) await proc.stop();
     nodeCache.stop();
     await controlPlane.stop();
     await writeDaemonInfo(dir, { ...info, status: 'stopped' });
@@ -244,16 +288,24 @@ async function main(): Promise<void> {
   };
 
   let ready: DaemonInfo;
+  const talosClusters: Array<{ lab: LabCluster; daemonUrl: string; secretsDir: string }> = [];
   if (fleet === 0) {
-    const { lab, info: clusterInfo } = await setUpCluster(
+    const text = onLoopback(exampleText, blocks[0] ?? { prefix: '127.100.0' });
+    const inventory = mustParse(text, exampleFile);
+    const {
+      lab,
+      info: clusterInfo,
+      secretsDir,
+    } = await setUpCluster(
       shared,
       dir,
-      { origin: exampleFile, text: exampleText },
-      parsed.inventory,
-      (lab) => seedCluster(kc, parsed.inventory, lab.state, progress),
+      { origin: exampleFile, text },
+      inventory,
+      (lab) => seedCluster(kc, inventory, lab.state, progress),
       '',
     );
     clusters.set(lab.state.cluster, lab);
+    talosClusters.push({ lab, daemonUrl: apiUrl, secretsDir });
     ready = { ...clusterInfo, startedAt: info.startedAt };
   } else {
     progress(`building a fleet of ${fleet} ${preset} clusters on one API server`);
@@ -263,8 +315,12 @@ async function main(): Promise<void> {
       const name = fleetMemberName(preset, index);
       const memberDir = join(dir, 'clusters', name);
       await mkdir(memberDir, { recursive: true });
-      const member = fleetMemberInventory(exampleText, name);
-      const { lab, info: memberInfo } = await setUpCluster(
+      const member = fleetMemberInventory(onLoopback(exampleText, blocks[index - 1] ?? { prefix: '' }), name);
+      const {
+        lab,
+        info: memberInfo,
+        secretsDir,
+      } = await setUpCluster(
         shared,
         memberDir,
         { origin: `${exampleFile} (fleet member ${name})`, text: member.yaml },
@@ -273,6 +329,7 @@ async function main(): Promise<void> {
         `/clusters/${name}`,
       );
       clusters.set(name, lab);
+      talosClusters.push({ lab, daemonUrl: `${apiUrl}/clusters/${name}`, secretsDir });
       await writeDaemonInfo(memberDir, memberInfo);
       members.push({
         name,
@@ -290,7 +347,7 @@ async function main(): Promise<void> {
       TALOS_LAB_DIR: dir,
       TALOS_LAB_FLEET: join(dir, 'fleet.json'),
       KUBECONFIG: controlPlane.kubeconfigPath,
-      TALOSCTL: TALOSCTL,
+      TALOSCTL: tools.talosctl,
       TERRAFORM: tools.terraform,
       KUBECTL: tools.kubectl,
       // Each member's kubeconfig and talosconfig, where `talos-upgrade worker` looks for them.
@@ -311,6 +368,15 @@ async function main(): Promise<void> {
       readyAt: new Date().toISOString(),
     };
   }
+  progress('starting the Talos API of every node');
+  const talosApi = await startTalosApi(tools['talos-lab-api'], dir, talosClusters, {
+    server: controlPlane.server,
+    caFile: controlPlane.caFile,
+    clientCaCert: join(kubeClientCa, 'client-ca.crt'),
+    clientCaKey: join(kubeClientCa, 'client-ca.key'),
+  });
+  for (const { lab } of talosClusters) lab.talosApi = talosApi;
+  stopProcesses.push(talosApi.process);
   await nodeCache.ready();
   for (const lab of clusters.values()) stops.push(startMonitor(lab, nodeCache));
   await writeDaemonInfo(dir, ready);

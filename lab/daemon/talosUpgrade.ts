@@ -1,69 +1,74 @@
 import type { LabNode } from '../state/labState.js';
+import { atLeast } from '../talos/talosVersion.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 
-/** The checks Talos makes before it accepts an upgrade of a control-plane node. */
-function checkEtcdQuorum(lab: LabCluster, node: LabNode): void {
+/** The time machined spends stopping services before the node goes down for its reboot. */
+const STOP_SERVICES_MS = 500;
+
+function etcdRefusal(node: LabNode, why: string): TalosApiError {
+  return new TalosApiError(node.ip, 'Unknown', `error validating etcd for upgrade: ${why}`);
+}
+
+/**
+ * machined's ValidateForUpgrade (internal/pkg/etcd): refused at exactly two members, when a member
+ * never started, or when any member (the node itself included) is unhealthy.
+ */
+function validateEtcdForUpgrade(lab: LabCluster, node: LabNode): void {
   const members = lab.etcdMembers();
-  if (members.length < 3) {
-    throw new TalosApiError(
-      node.ip,
-      'FailedPrecondition',
-      `etcd member count(${members.length}) is insufficient to maintain quorum if upgrade commences`,
-    );
+  if (members.length === 2) {
+    throw etcdRefusal(node, 'etcd member count(2) is insufficient to maintain quorum if upgrade commences');
   }
-  const unhealthy = members.find((member) => member !== node && !lab.etcdHealthy(member));
-  if (unhealthy) {
-    throw new TalosApiError(
-      node.ip,
-      'FailedPrecondition',
-      `etcd member ${unhealthy.etcd?.id ?? ''} is not healthy; all members must be healthy to perform an upgrade`,
-    );
+  for (const member of members) {
+    if (member.createdCount > 0 && member.power === 'maintenance')
+      throw etcdRefusal(
+        node,
+        `etcd member ${member.etcd?.id ?? ''} is not started, all members must be running to perform an upgrade`,
+      );
+    if (!lab.etcdHealthy(member))
+      throw etcdRefusal(
+        node,
+        `etcd member ${member.etcd?.id ?? ''} is not healthy; all members must be healthy to perform an upgrade: context deadline exceeded`,
+      );
   }
 }
 
 export interface UpgradeRequest {
   image: string;
   force: boolean;
+  preserve: boolean;
+  stage: boolean;
 }
 
 /**
- * `talosctl upgrade`: the node pulls the installer, reboots into it and comes back. A bad image
- * makes the boot fail and Talos falls back to the old partition (A/B), as the real one does.
- * Resolves when the upgrade has been accepted; `done` resolves when the node is back.
+ * MachineService.Upgrade: the installer is pulled and validated, a control plane's etcd is checked
+ * (unless forced; from Talos 1.12.9 also not when preserve is set), then the node stops its services,
+ * reboots into the new version and comes back. A bad image makes the boot fail and Talos falls back
+ * to the old partition (A/B), as the real one does.
  */
-export function startUpgrade(
-  lab: LabCluster,
-  node: LabNode,
-  request: UpgradeRequest,
-): { done: Promise<void> } {
-  if (node.power !== 'running') {
-    throw new TalosApiError(
-      node.ip,
-      'Unavailable',
-      `connection error: desc = "transport: Error while dialing: dial tcp ${node.ip}:50000: connect: connection refused"`,
-    );
-  }
+export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeRequest): void {
   const ref = parseInstallerImage(request.image);
   if (!ref)
     throw new TalosApiError(
       node.ip,
-      'InvalidArgument',
+      'Unknown',
       `error validating installer image "${request.image}": invalid reference format`,
     );
   if (!imageExists(lab, ref)) {
     throw new TalosApiError(
       node.ip,
       'Unknown',
-      `error validating installer image "${request.image}": failed to resolve reference "${request.image}": not found`,
+      `error validating installer image "${request.image}": failed to resolve reference "${request.image}": ${request.image}: not found`,
     );
   }
-  if (node.role === 'controlplane' && node.etcd?.member && !request.force) checkEtcdQuorum(lab, node);
+  const skipsEtcdChecks = request.force || (request.preserve && atLeast(node.talosVersion, 1, 12, 9));
+  if (node.role === 'controlplane' && !skipsEtcdChecks) validateEtcdForUpgrade(lab, node);
 
   const from = node.talosVersion;
   const falls = lab.fire('boot-fails', node);
   lab.record('upgrade-started', node.name, `${from} -> ${ref.version} (${request.image})`);
-  const done = (async () => {
+  void (async () => {
+    await sleep(STOP_SERVICES_MS);
     await lab.powerOff(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
     if (falls) {
@@ -79,7 +84,5 @@ export function startUpgrade(
       node.name,
       `running Talos ${node.talosVersion}${ready ? '' : ', kubelet not Ready'}`,
     );
-  })();
-  done.catch((error: unknown) => lab.record('lab-error', node.name, `lab upgrade failed: ${String(error)}`));
-  return { done };
+  })().catch((error: unknown) => lab.record('lab-error', node.name, `lab upgrade failed: ${String(error)}`));
 }

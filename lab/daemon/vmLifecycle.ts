@@ -1,5 +1,5 @@
 import { newMemberId, type LabNode } from '../state/labState.js';
-import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
+import { sleep, type LabCluster } from './labCluster.js';
 
 function findByAddressOrName(lab: LabCluster, target: string): LabNode {
   const node = lab.state.nodes.find((n) => n.name === target || n.terraformAddress === target);
@@ -63,32 +63,21 @@ export async function createVm(lab: LabCluster, target: string, version: string)
   node.talosVersion = version;
   node.createdCount += 1;
   node.nics = lab.fire('nic-missing', node) ? node.expectedNics.slice(0, -1) : node.expectedNics;
-  node.patches = [];
-  node.files = {};
-  node.power = 'maintenance';
+  // A new VM has no config yet: it boots into maintenance mode and waits for `apply-config --insecure`.
+  lab.machineConfigs.delete(node.name);
+  await lab.setPower(node, 'maintenance');
   lab.record('vm-created', node.name, `Talos ${version}, ${node.nics.length} NICs, maintenance mode`);
   return `${node.name}: created at Talos ${version}, waiting for its machine config`;
 }
 
 /** `talosctl apply-config --insecure` on a maintenance-mode node: it installs, reboots and joins. */
-export async function applyMachineConfig(lab: LabCluster, node: LabNode, insecure: boolean): Promise<void> {
-  if (node.power === 'destroyed')
-    throw new TalosApiError(
-      node.ip,
-      'Unavailable',
-      `connection error: desc = "transport: Error while dialing: dial tcp ${node.ip}:50000: connect: no route to host"`,
-    );
-  if (node.power === 'maintenance' && !insecure) {
-    throw new TalosApiError(
-      node.ip,
-      'Unavailable',
-      'connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"',
-    );
-  }
+export async function applyMachineConfig(lab: LabCluster, node: LabNode): Promise<void> {
   lab.record('config-applied', node.name, node.power === 'maintenance' ? 'install and join' : 'running node');
   if (node.power !== 'maintenance') return;
-  node.power = 'rebooting';
   void (async () => {
+    // The answer to apply-config leaves before the node reboots into its installed system.
+    await sleep(300);
+    await lab.setPower(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
     if (node.role === 'controlplane') {
       // A node that joins while its old member is still listed cannot start etcd: the reason for `etcd leave`.

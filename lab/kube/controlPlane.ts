@@ -17,6 +17,8 @@ export interface KubeBinaries {
 
 export interface ControlPlane {
   server: string;
+  /** The API server's self-signed serving certificate, which is its own CA. */
+  caFile: string;
   kubeconfigPath: string;
   processes: ManagedProcess[];
   stop(): Promise<void>;
@@ -51,6 +53,7 @@ export async function startControlPlane(
   bin: KubeBinaries,
   progress: Progress,
   expectedNodes = 0,
+  clientCaFile?: string,
 ): Promise<ControlPlane> {
   const pace = heartbeatPace(expectedNodes);
   await rm(join(dir, 'etcd'), { recursive: true, force: true });
@@ -114,6 +117,8 @@ export async function startControlPlane(
         `--secure-port=${apiPort}`,
         `--cert-dir=${certs}`,
         `--token-auth-file=${join(certs, 'tokens.csv')}`,
+        // Client certificates from this CA are what the lab Talos API's Kubeconfig call hands out.
+        ...(clientCaFile ? [`--client-ca-file=${clientCaFile}`] : []),
         '--authorization-mode=RBAC',
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         `--service-account-key-file=${saPub}`,
@@ -204,7 +209,7 @@ export async function startControlPlane(
         logs,
       ),
     );
-    return { server, kubeconfigPath, processes, stop };
+    return { server, caFile, kubeconfigPath, processes, stop };
   } catch (error) {
     await stop();
     throw error;

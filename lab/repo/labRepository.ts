@@ -21,18 +21,6 @@ export function gpuPatch(withEtcPath = false): string {
 `;
 }
 
-function machineConfig(cluster: string, role: string): string {
-  return `# talos-lab machine config for ${cluster} ${role} nodes (lab values, not real secrets)
-version: v1alpha1
-machine:
-  type: ${role}
-  token: lab.machinetoken0000
-cluster:
-  clusterName: ${cluster}
-  secret: lab-cluster-secret
-`;
-}
-
 const GLOBAL_PATCH = `machine:
   sysctls:
     vm.nr_hugepages: "0"
@@ -51,22 +39,18 @@ export async function writeLabRepository(
   inventory: Inventory,
   registryHost: string,
   labDir: string,
+  machineConfigs: { controlplane: string; worker: string },
 ): Promise<string> {
   const backupsDir = join(labDir, 'backups');
-  // Machine configs carry the cluster's secrets, so like a real setup they live outside the repository.
-  const secretsDir = join(labDir, 'secrets');
-  await mkdir(secretsDir, { recursive: true, mode: 0o700 });
-  const machineConfigs: Record<string, string> = {};
-  for (const role of new Set(inventory.nodes.map((node) => node.role))) {
-    const file = join(secretsDir, `${role}.yaml`);
-    machineConfigs[role] = file;
-    await writeFile(file, machineConfig(inventory.cluster.name, role), { mode: 0o600 });
-  }
+  // Machine configs carry the cluster's secrets, so like a real setup they live outside the
+  // repository: in the lab directory, where the lab generated them with Talos's own generator.
+  const roles = new Set(inventory.nodes.map((node) => node.role));
+  const configs = Object.fromEntries([...roles].map((role) => [role, machineConfigs[role]]));
   const doc = parseDocument(example.text);
   const installer = inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`);
   doc.setIn(['images', 'installer'], installer);
   doc.setIn(['backups', 'directory'], backupsDir);
-  doc.setIn(['machineConfigs'], doc.createNode(machineConfigs));
+  doc.setIn(['machineConfigs'], doc.createNode(configs));
   if (doc.getIn(['terraform', 'directory']) !== undefined) doc.setIn(['terraform', 'directory'], 'terraform');
   const inventoryFile = join(repoDir, 'inventory.yaml');
   await mkdir(repoDir, { recursive: true });

@@ -6,7 +6,7 @@ export const FAULT_KINDS = {
   'etcd-unhealthy': "the node's etcd member reports unhealthy",
   'pdb-blocks-drain': 'a pod pinned to the node under a PDB that allows no disruption',
   'terraform-lock': 'another process holds the Terraform state lock',
-  'talosctl-transient': 'talosctl calls fail with a connection error',
+  'talosctl-transient': "the node's Talos API answers Unavailable (a connection error)",
   'image-missing': 'the registry has no installer image (for --version, or for any version)',
   'gpu-patch-etc': "the node's GPU patch writes to an /etc/ path",
   'ceph-warn': 'Ceph reports HEALTH_WARN',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Inventory } from '../../src/domain/index.js';
 
 export type VmPower = 'running' | 'rebooting' | 'maintenance' | 'destroyed';
@@ -28,10 +29,8 @@ export interface LabNode {
   talosVersion: string;
   kubernetesVersion: string;
   power: VmPower;
-  /** Patches applied with `talosctl patch mc`, by file name; the GPU check reads them. */
-  patches: string[];
-  /** Files the node serves to `talosctl read`, by absolute path. */
-  files: Record<string, string>;
+  /** Changes at every boot, as /proc/sys/kernel/random/boot_id does: `upgrade --wait` checks it. */
+  bootId?: string;
   etcd?: EtcdMember;
   /** How many times Terraform destroyed and created this VM. */
   destroyedCount: number;
@@ -127,8 +126,7 @@ export function initialState(preset: string, inventoryFile: string, inventory: I
       talosVersion: INITIAL_TALOS,
       kubernetesVersion: INITIAL_KUBERNETES,
       power: 'running',
-      patches: node.gpu ? ['nvidia-gpu.yaml'] : [],
-      files: {},
+      bootId: randomUUID(),
       ...(node.role === 'controlplane' ? { etcd: { id: memberId(node.name, 0), member: true } } : {}),
       destroyedCount: 0,
       createdCount: 0,

@@ -43,10 +43,14 @@ export async function runCommand(
     ...(signal ? { cancelSignal: signal } : {}),
     forceKillAfterDelay: 5000,
   });
-  child.stdout?.on('data', (chunk: Buffer) => {
+  // talosctl reports progress on stderr (`"<node>": <step>`), terraform on stdout: the last line of
+  // either is what the heartbeat shows.
+  const track = (chunk: Buffer) => {
     const lines = chunk.toString('utf8').trim().split('\n');
-    lastLine = lines.at(-1) ?? lastLine;
-  });
+    lastLine = lines.at(-1) || lastLine;
+  };
+  child.stdout?.on('data', track);
+  child.stderr?.on('data', track);
   const beat = setInterval(
     () =>
       heartbeat(

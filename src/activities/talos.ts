@@ -10,7 +10,10 @@ import { isUnavailable, talosctl, talosFailure } from './talosctl.js';
 
 export interface EtcdMember {
   id: string;
+  /** The member's Talos hostname: not necessarily the inventory's name for the node. */
   hostname: string;
+  /** The inventory node whose address the member's peer URL holds, when there is one. */
+  node?: string;
 }
 
 export interface EtcdHealth {
@@ -21,6 +24,44 @@ export interface EtcdHealth {
   quorum: boolean;
   /** Whether one more member may go down without losing quorum. */
   canLoseOne: boolean;
+}
+
+/** The host of a URL such as https://10.0.0.11:2380. */
+function urlHost(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return '';
+  }
+}
+
+/** Per-node failures talosctl prints as `* <node>: <error>` (a WARNING on partial failure). */
+function nodeErrors(stderr: string): Array<{ target: string; error: string }> {
+  return [...stderr.matchAll(/^\s*\*\s+(\S+):\s+(.+)$/gm)].map((m) => ({
+    target: m[1] ?? '',
+    error: m[2] ?? '',
+  }));
+}
+
+/**
+ * How a failed `talosctl upgrade --wait` is classified. Its progress and errors are all on stderr as
+ * `"<node>": <message>`; the refusal of the etcd checks is final, a missing installer too; a wait
+ * that ran out (often with no final line at all) is retried: the retry first asks the node's version.
+ */
+export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'unavailable' | 'other' {
+  if (
+    /error validating etcd for upgrade|insufficient to maintain quorum|all members must be (healthy|running)/.test(
+      stderr,
+    )
+  )
+    return 'quorum';
+  if (/error validating installer image/.test(stderr)) return 'image';
+  if (
+    stderr.trim() === '' ||
+    /timeout|context deadline exceeded|code = Unavailable|unavailable, retrying/.test(stderr)
+  )
+    return 'unavailable';
+  return 'other';
 }
 
 function parseServerTag(stdout: string): string | undefined {
@@ -66,10 +107,21 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
 
   async function listEtcdMembers(c: ClusterHandle, exclude?: string): Promise<EtcdMember[]> {
     let last = '';
+    const byIp = new Map(c.inventory.nodes.map((n) => [n.ip, n.name]));
     for (const node of controllers(c).filter((n) => n.name !== exclude)) {
       const result = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'members'], { timeoutMs: 30_000 });
-      if (result.exitCode === 0)
-        return parseTable(result.stdout).map((row) => ({ id: row.ID ?? '', hostname: row.HOSTNAME ?? '' }));
+      const rows = parseTable(result.stdout);
+      if (result.exitCode === 0 && rows.length > 0)
+        // Members are matched to nodes by the address in their peer URL: the member name is the
+        // node's Talos hostname, which need not be the inventory's name.
+        return rows.map((row) => {
+          const inventoryName = byIp.get(urlHost((row['PEER URLS'] ?? '').split(',')[0] ?? ''));
+          return {
+            id: row.ID ?? '',
+            hostname: row.HOSTNAME ?? '',
+            ...(inventoryName ? { node: inventoryName } : {}),
+          };
+        });
       last = tail(result.stderr, 3);
     }
     throw retryable(
@@ -92,14 +144,11 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       ...rows
         .filter((row) => row.ERRORS)
         .map((row) => ({ node: byIp.get(row.NODE ?? '') ?? '', error: row.ERRORS ?? '' })),
-      ...[...result.stderr.matchAll(/\*\s+(\S+):\s+(.+)/g)].map((m) => ({
-        node: byIp.get(m[1] ?? '') ?? m[1] ?? '',
-        error: m[2] ?? '',
-      })),
+      ...nodeErrors(result.stderr).map(({ target, error }) => ({ node: byIp.get(target) ?? target, error })),
     ];
     if (healthy.length === 0 && result.exitCode !== 0) talosFailure(`checking etcd on ${c.name}`, result);
     const members = await listEtcdMembers(c);
-    const healthyMembers = members.filter((m) => healthy.includes(m.hostname)).length;
+    const healthyMembers = members.filter((m) => healthy.includes(m.node ?? m.hostname)).length;
     return {
       members,
       healthy,
@@ -145,7 +194,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const c = cluster(input.cluster);
     const node = c.node(input.node);
     const members = await listEtcdMembers(c, node.name);
-    const member = members.find((m) => m.hostname === node.name);
+    const member = members.find((m) => m.node === node.name);
     if (!member) return { left: false };
     const leave = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'leave'], { timeoutMs: 120_000 });
     if (leave.exitCode === 0) return { left: true };
@@ -177,29 +226,38 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     if (current === input.version) return { alreadyAt: true, image };
     heartbeat({ node: node.name, step: 'upgrading', image });
     const timeout = `${input.timeoutMinutes ?? 10}m`;
+    // No --preserve: Talos keeps /var on upgrade since 1.8 anyway, and from 1.12.9 the flag makes
+    // the server skip its etcd checks, which are a second gate behind ours.
     const result = await talosctl(
       deps,
       c,
-      ['-n', node.ip, 'upgrade', '--image', image, '--preserve', '--wait', '--timeout', timeout],
+      ['-n', node.ip, 'upgrade', '--image', image, '--wait', '--timeout', timeout],
       {
         timeoutMs: ((input.timeoutMinutes ?? 10) + 1) * 60_000,
         progress: (line) => ({ node: node.name, step: 'upgrading', image, talosctl: line }),
       },
     );
     if (result.exitCode !== 0) {
-      if (/insufficient to maintain quorum|is not healthy; all members must be healthy/.test(result.stderr)) {
-        throw nonRetryable(
-          'QuorumAtRisk',
-          `Talos refused to upgrade ${node.name}: ${tail(result.stderr, 2)}. Check etcd with talosctl etcd status.`,
-        );
+      const why = tail(result.stderr, 3);
+      switch (classifyUpgradeFailure(result.stderr)) {
+        case 'quorum':
+          throw nonRetryable(
+            'QuorumAtRisk',
+            `Talos refused to upgrade ${node.name}: ${why}. Check etcd with talosctl etcd status.`,
+          );
+        case 'image':
+          throw nonRetryable(
+            'ImageMissing',
+            `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
+          );
+        case 'unavailable':
+          throw retryable(
+            'TalosUnavailable',
+            `${node.name} did not finish its upgrade to ${input.version} within ${timeout} (${why || 'no output'}); retrying`,
+          );
+        default:
+          talosFailure(`upgrading ${node.name} to ${input.version}`, result);
       }
-      if (/error validating installer image|not found|manifest unknown/.test(result.stderr)) {
-        throw nonRetryable(
-          'ImageMissing',
-          `${node.name}: the installer ${image} cannot be pulled (${tail(result.stderr, 1)}). Check the schematic id and the version.`,
-        );
-      }
-      talosFailure(`upgrading ${node.name} to ${input.version}`, result);
     }
     const after = await waitForTalosVersion(c, node);
     if (after !== input.version) {
@@ -246,14 +304,15 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
         'ValidationFailed',
         `cluster ${c.name} has no machineConfigs.${node.role} in its inventory: a recreated ${node.name} cannot be configured`,
       );
-    const status = await talosctl(
-      deps,
-      c,
-      ['-n', node.ip, 'get', 'machinestatus', '-o', 'json', '--insecure'],
-      { timeoutMs: 30_000 },
-    );
+    // Asked with the cluster's certificates: a configured node answers; a node in maintenance mode
+    // has no certificate from the cluster's CA yet, so only that failure leads to --insecure.
+    const status = await talosctl(deps, c, ['-n', node.ip, 'get', 'machinestatus', '-o', 'json'], {
+      timeoutMs: 30_000,
+    });
     const stage = parseJsonStream<{ spec?: { stage?: string } }>(status.stdout)[0]?.spec?.stage;
     if (status.exitCode === 0 && stage && stage !== 'maintenance') return { applied: false };
+    if (status.exitCode !== 0 && !/certificate signed by unknown authority/.test(status.stderr))
+      talosFailure(`reading the machine status of ${node.name}`, status);
     const result = await talosctl(
       deps,
       c,
@@ -289,13 +348,19 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       timeoutMs: 30_000,
     });
     if (result.exitCode !== 0) talosFailure(`reading the links of ${node.name}`, result);
-    type Link = { metadata: { id: string }; spec: { type: string; kind: string; vlan?: { vlanID: number } } };
+    type Link = {
+      metadata: { id: string };
+      spec: { type: string; kind: string; index: number; linkIndex?: number; vlan?: { vlanID: number } };
+    };
     const links = parseJsonStream<Link>(result.stdout);
-    const physical = links.filter((l) => l.spec.type === 'ether' && !l.spec.kind).map((l) => l.metadata.id);
+    const physicalLinks = links.filter((l) => l.spec.type === 'ether' && !l.spec.kind);
+    const physical = physicalLinks.map((l) => l.metadata.id);
+    // A VLAN link names its parent by index: from Talos 1.12 its own name can be anything.
+    const nameByIndex = new Map(physicalLinks.map((l) => [l.spec.index, l.metadata.id]));
     const vlans = new Map(
       links
         .filter((l) => l.spec.kind === 'vlan')
-        .map((l) => [l.metadata.id.split('.')[0] ?? '', l.spec.vlan?.vlanID]),
+        .map((l) => [nameByIndex.get(l.spec.linkIndex ?? -1) ?? '', l.spec.vlan?.vlanID]),
     );
     const found = links.filter((l) => l.spec.type === 'ether').map((l) => l.metadata.id);
     const problems: string[] = [];
@@ -325,7 +390,11 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const args = ['-n', via.ip, 'upgrade-k8s', '--to', input.version];
     const dry = await talosctl(deps, c, [...args, '--dry-run'], { timeoutMs: 600_000 });
     if (dry.exitCode !== 0) {
-      if (/unsupported upgrade path|is not supported by Talos/.test(dry.stderr))
+      if (
+        /unsupported upgrade path|too (new|old) to be used with Talos|compatibility with version .* is not supported/.test(
+          dry.stderr,
+        )
+      )
         throw nonRetryable(
           'UnsupportedUpgrade',
           `Kubernetes ${input.version} on ${c.name}: ${tail(dry.stderr, 2)}`,

@@ -40,7 +40,13 @@ describe('Talos activities', () => {
 
   it('checks etcd: members, quorum, and whether one more member may go down', async () => {
     const healthy = await h.call<EtcdHealth>('checkEtcdHealth', { cluster: CLUSTER });
-    expect(healthy.members.map((m) => m.hostname).sort()).toEqual(['k8s-ctrl-1', 'k8s-ctrl-2', 'k8s-ctrl-3']);
+    // Members are Talos hostnames (here with a domain); the product maps them to nodes by address.
+    expect(healthy.members.map((m) => m.hostname).sort()).toEqual([
+      'k8s-ctrl-1.lab.internal',
+      'k8s-ctrl-2.lab.internal',
+      'k8s-ctrl-3.lab.internal',
+    ]);
+    expect(healthy.members.map((m) => m.node).sort()).toEqual(['k8s-ctrl-1', 'k8s-ctrl-2', 'k8s-ctrl-3']);
     expect(healthy).toMatchObject({ quorum: true, canLoseOne: true, unhealthy: [] });
     await fault('etcd-unhealthy', '--node', 'k8s-ctrl-3');
     const degraded = await h.call<EtcdHealth>('checkEtcdHealth', { cluster: CLUSTER });
@@ -99,7 +105,7 @@ describe('Talos activities', () => {
     expect(result.applied).toEqual(['talos/patches/global.yaml', 'talos/patches/k8s-work-4/nvidia-gpu.yaml']);
     const read = await lab.talosctl(
       '-n',
-      '10.20.67.7',
+      lab.ip('k8s-work-4'),
       'read',
       '/var/etc/nvidia-container-runtime/config.toml',
     );

@@ -33,10 +33,15 @@ describe('talos-lab up --preset prox-ops', () => {
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^NODE\s+ROLE\s+IP\s+TALOS\s+KUBERNETES\s+VM\s+READY\s+CORDONED\s+PODS\s+NICS$/);
     expect(lines).toHaveLength(16);
+    const escaped = (ip: string) => ip.replace(/\./g, '\\.');
     expect(stdout).toMatch(
-      /k8s-work-4\s+worker\s+10\.20\.67\.7\s+v1\.11\.3\s+v1\.34\.1\s+running\s+yes\s+no\s+\d+\s+eth0,eth1\.62,eth2\.81/,
+      new RegExp(
+        `k8s-work-4\\s+worker\\s+${escaped(lab.ip('k8s-work-4'))}\\s+v1\\.11\\.3\\s+v1\\.34\\.1\\s+running\\s+yes\\s+no\\s+\\d+\\s+eth0,eth1\\.62,eth2\\.81`,
+      ),
     );
-    expect(stdout).toMatch(/k8s-ctrl-2\s+controlplane\s+10\.20\.67\.2\s+v1\.11\.3/);
+    expect(stdout).toMatch(
+      new RegExp(`k8s-ctrl-2\\s+controlplane\\s+${escaped(lab.ip('k8s-ctrl-2'))}\\s+v1\\.11\\.3`),
+    );
   });
 
   it('runs the workloads: daemon sets everywhere, GPU allocatable, Flux and Ceph objects', async () => {
@@ -82,39 +87,63 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(status).toBe(429);
   });
 
-  it('talosctl version, get links -o json (a stream of objects) and etcd members read like the real ones', async () => {
-    const version = await lab.talosctl('-n', '10.20.67.1', 'version');
-    expect(version.stdout).toMatch(/Server:\n\tNODE:\s+10\.20\.67\.1\n\tTag:\s+v1\.11\.3/);
-    const links = await lab.talosctl('-n', '10.20.67.4', 'get', 'links', '-o', 'json');
-    expect(links.stdout.trimStart().startsWith('{')).toBe(true);
+  it('the real talosctl reads version, links and etcd members through mutual TLS and apid', async () => {
+    const client = await lab.talosctl('version', '--client');
+    expect(client.stdout).toMatch(/Tag:\s+v1\.12\.6/);
+    const cp1 = lab.ip('k8s-ctrl-1');
+    const version = await lab.talosctl('-n', cp1, 'version');
+    expect(version.stdout).toMatch(
+      new RegExp(`Server:\\n\\tNODE:\\s+${cp1.replace(/\./g, '\\.')}\\n\\tTag:\\s+v1\\.11\\.3`),
+    );
+    const links = await lab.talosctl('-n', lab.ip('k8s-work-1'), 'get', 'links', '-o', 'json');
+    expect(links.exitCode).toBe(0);
     const objects = links.stdout.split(/\n(?=\{)/).map(
       (chunk) =>
         JSON.parse(chunk) as {
-          metadata: { id: string };
-          spec: { kind: string; vlan?: { vlanID: number } };
+          metadata: { id: string; type: string };
+          spec: { kind: string; index: number; linkIndex: number; vlan?: { vlanID: number } };
         },
     );
-    expect(objects.map((o) => o.metadata.id)).toEqual(['lo', 'eth0', 'eth1', 'eth1.62', 'eth2', 'eth2.81']);
+    expect(objects.map((o) => o.metadata.id)).toEqual(['eth0', 'eth1', 'eth1.62', 'eth2', 'eth2.81', 'lo']);
+    expect(objects[0]?.metadata.type).toBe('LinkStatuses.net.talos.dev');
     expect(objects.find((o) => o.metadata.id === 'eth2.81')?.spec.vlan?.vlanID).toBe(81);
-    const members = await lab.talosctl('-n', '10.20.67.1', 'etcd', 'members');
+    const members = await lab.talosctl('-n', cp1, 'etcd', 'members');
     expect(members.stdout.split('\n')[0]).toMatch(
       /^NODE\s+ID\s+HOSTNAME\s+PEER URLS\s+CLIENT URLS\s+LEARNER$/,
     );
     expect(members.stdout.trim().split('\n')).toHaveLength(4);
+    const status = await lab.talosctl('-n', cp1, 'etcd', 'status');
+    expect(status.stdout.split('\n')[0]).toMatch(/LEARNER\s+PROTOCOL\s+STORAGE\s+ERRORS$/);
   });
 
-  it("the stand-in's upgrade reboots the node and changes its osImage", async () => {
-    const image = installerImage(lab, '1.11.4', WORKER_SCHEMATIC);
-    const upgrade = await lab.talosctl(
-      '-n',
-      '10.20.67.5',
-      'upgrade',
-      '--image',
-      image,
-      '--preserve',
-      '--wait',
+  it('a node that does not answer: version warns on stderr and still exits 0, as the real one does', async () => {
+    await lab.labCli('fault', 'add', 'talosctl-transient', '--node', 'k8s-work-3');
+    const version = await lab.talosctl('-n', `${lab.ip('k8s-work-2')},${lab.ip('k8s-work-3')}`, 'version');
+    expect(version.exitCode).toBe(0);
+    expect(version.stdout).toContain(lab.ip('k8s-work-2'));
+    expect(version.stderr).toMatch(
+      new RegExp(
+        `WARNING: 1 error occurred:\\n\\t\\* ${lab.ip('k8s-work-3').replace(/\./g, '\\.')}: rpc error: code = Unavailable`,
+      ),
     );
+  });
+
+  it('etcd snapshot is a real etcd snapshot: etcdutl inside talosctl reads its hash and revision', async () => {
+    const path = `${lab.dir}/snapshot.db`;
+    const snapshot = await lab.talosctl('-n', lab.ip('k8s-ctrl-2'), 'etcd', 'snapshot', path);
+    expect(snapshot.exitCode).toBe(0);
+    expect(snapshot.stdout).toMatch(
+      /snapshot info: hash [0-9a-f]{8}, revision \d+, total keys \d+, total size \d+/,
+    );
+  });
+
+  it('upgrade --wait reboots the node, reports its progress on stderr, and changes its osImage', async () => {
+    const image = installerImage(lab, '1.11.4', WORKER_SCHEMATIC);
+    const upgrade = await lab.talosctl('-n', lab.ip('k8s-work-2'), 'upgrade', '--image', image, '--wait');
     expect(upgrade.exitCode).toBe(0);
+    expect(upgrade.stdout).toBe('');
+    expect(upgrade.stderr).toContain('task: stopAllServices action: START');
+    expect(upgrade.stderr).toContain('post check passed');
     await eventually('k8s-work-2 Ready again', () => nodeReady(lab, 'k8s-work-2'));
     const node = await lab.core.readNode({ name: 'k8s-work-2' });
     expect(node.status?.nodeInfo?.osImage).toBe('Talos (v1.11.4)');
@@ -122,20 +151,24 @@ describe('talos-lab up --preset prox-ops', () => {
   });
 
   it('refuses an installer image the registry does not have', async () => {
+    const target = lab.ip('k8s-work-3');
     const upgrade = await lab.talosctl(
       '-n',
-      '10.20.67.6',
+      target,
       'upgrade',
+      '--wait=false',
       '--image',
       installerImage(lab, '1.11.9', WORKER_SCHEMATIC),
     );
     expect(upgrade.exitCode).toBe(1);
     expect(upgrade.stderr).toMatch(
-      /10\.20\.67\.6: rpc error: code = Unknown desc = error validating installer image .*not found/,
+      new RegExp(
+        `${target.replace(/\./g, '\\.')}: rpc error: code = Unknown desc = error validating installer image .*not found`,
+      ),
     );
   });
 
-  it('terraform destroy -target removes exactly that node; apply recreates it at the given version', async () => {
+  it('terraform destroy -target removes exactly that node; apply recreates it in maintenance mode; apply-config joins it', async () => {
     const tfDir = `${lab.dir}/repo/terraform`;
     const terraform = lab.env.TERRAFORM ?? 'terraform';
     const before = (await lab.core.listNode()).items.length;
@@ -165,45 +198,96 @@ describe('talos-lab up --preset prox-ops', () => {
       { cwd: tfDir },
     );
     expect(apply.stdout).toContain('Resources: 1 added');
-    const maintenance = await lab.talosctl('-n', '10.20.67.8', 'get', 'machinestatus', '-o', 'json');
+    const target = lab.ip('k8s-work-5');
+    // With the cluster's certificates, a node in maintenance mode fails TLS: its certificate is its own.
+    const secure = await lab.talosctl('-n', target, 'get', 'machinestatus', '-o', 'json');
+    expect(secure.exitCode).toBe(1);
+    expect(secure.stderr).toContain('certificate signed by unknown authority');
+    const maintenance = await lab.talosctl('-n', target, 'get', 'machinestatus', '-o', 'json', '--insecure');
     expect(maintenance.stdout).toContain('"stage": "maintenance"');
-    const config = `${lab.dir}/machine.yaml`;
-    await lab.run('bash', ['-c', `echo 'machine: {}' > ${config}`]);
-    expect(
-      (await lab.talosctl('-n', '10.20.67.8', 'apply-config', '--insecure', '-f', config)).exitCode,
-    ).toBe(0);
+    const config = `${lab.dir}/secrets/worker.yaml`;
+    const applied = await lab.talosctl('-n', target, 'apply-config', '--insecure', '-f', config);
+    expect(applied.stderr).toBe('');
+    expect(applied.exitCode).toBe(0);
     await eventually(
       'k8s-work-5 to join at 1.12.0',
       async () =>
         (await nodeReady(lab, 'k8s-work-5')) &&
         (await lab.core.readNode({ name: 'k8s-work-5' })).status?.nodeInfo?.osImage === 'Talos (v1.12.0)',
     );
+    // A configured node refuses a client without a certificate.
+    const insecure = await lab.talosctl('-n', target, 'get', 'machinestatus', '--insecure');
+    expect(insecure.exitCode).toBe(1);
+    expect(insecure.stderr).toContain('code = Unavailable');
+    // A 1.12 node names its VLAN links its own way: only linkIndex ties them to their NIC.
+    const links = await lab.talosctl('-n', target, 'get', 'links', '-o', 'json');
+    expect(links.stdout).toContain('"id": "vlan62"');
   });
 
-  it('etcd refuses an upgrade that would cost quorum, with the real message', async () => {
-    expect((await lab.talosctl('-n', '10.20.67.3', 'etcd', 'leave')).exitCode).toBe(0);
+  it('patch mc reaches both a 1.11 and a 1.12 node, whose machine configs travel differently', async () => {
+    const patch = `${lab.dir}/patch.yaml`;
+    await lab.run('bash', ['-c', `printf 'machine:\\n  sysctls:\\n    vm.nr_hugepages: "0"\\n' > ${patch}`]);
+    for (const node of ['k8s-work-6', 'k8s-work-5']) {
+      const result = await lab.talosctl('-n', lab.ip(node), 'patch', 'mc', '--patch', `@${patch}`);
+      expect(result.exitCode).toBe(0);
+      expect(result.stderr).toContain(
+        `patched MachineConfigs.config.talos.dev/v1alpha1 at the node ${lab.ip(node)}`,
+      );
+    }
+    const mc = await lab.talosctl('-n', lab.ip('k8s-work-5'), 'get', 'mc', '-o', 'yaml');
+    expect(mc.stdout).toContain('talos.dev/yaml-spec');
+    const old = await lab.talosctl('-n', lab.ip('k8s-work-6'), 'get', 'mc', '-o', 'yaml');
+    expect(old.stdout).not.toContain('talos.dev/yaml-spec');
+  });
+
+  it('etcd refuses an upgrade that would cost quorum, with the real message; remove-member takes a hex id', async () => {
+    expect((await lab.talosctl('-n', lab.ip('k8s-ctrl-3'), 'etcd', 'leave')).exitCode).toBe(0);
     const upgrade = await lab.talosctl(
       '-n',
-      '10.20.67.1',
+      lab.ip('k8s-ctrl-1'),
       'upgrade',
+      '--wait=false',
       '--image',
       installerImage(lab, '1.11.4', '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2'),
     );
+    expect(upgrade.exitCode).toBe(1);
     expect(upgrade.stderr).toContain(
-      'etcd member count(2) is insufficient to maintain quorum if upgrade commences',
+      'error validating etcd for upgrade: etcd member count(2) is insufficient to maintain quorum if upgrade commences',
     );
+    const byName = await lab.talosctl('-n', lab.ip('k8s-ctrl-1'), 'etcd', 'remove-member', 'k8s-ctrl-3');
+    expect(byName.exitCode).toBe(1);
+    expect(byName.stderr).toContain('error parsing etcd member id');
   });
 
-  it('upgrade-k8s refuses more than one minor and changes nothing on a dry run', async () => {
-    const jump = await lab.talosctl('-n', '10.20.67.1', 'upgrade-k8s', '--to', '1.36.0');
+  it('upgrade-k8s with the real client: refuses what Talos does not support, dry-runs, then moves every component', async () => {
+    const cp1 = lab.ip('k8s-ctrl-1');
+    const jump = await lab.talosctl('-n', cp1, 'upgrade-k8s', '--to', '1.36.0');
     expect(jump.exitCode).toBe(1);
     expect(jump.stderr).toContain('unsupported upgrade path 1.34->1.36');
-    const dry = await lab.talosctl('-n', '10.20.67.1', 'upgrade-k8s', '--to', '1.34.2', '--dry-run');
+    const tooNew = await lab.talosctl('-n', cp1, 'upgrade-k8s', '--to', '1.35.0', '--dry-run');
+    expect(tooNew.exitCode).toBe(1);
+    expect(tooNew.stderr).toMatch(
+      /version of Kubernetes 1\.35\.0 is too new to be used with Talos 1\.11\.\d/,
+    );
+    const dry = await lab.talosctl('-n', cp1, 'upgrade-k8s', '--to', '1.34.2', '--dry-run');
     expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toContain('automatically detected the lowest Kubernetes version 1.34.1');
     expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.kubeletVersion).toBe(
       'v1.34.1',
     );
-  });
+    const real = await lab.talosctl('-n', cp1, 'upgrade-k8s', '--to', '1.34.2');
+    expect(real.stderr).not.toMatch(/error|failed/i);
+    expect(real.exitCode).toBe(0);
+    expect(real.stdout).toContain(`< "${cp1}": successfully updated`);
+    expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.kubeletVersion).toBe(
+      'v1.34.2',
+    );
+    const apiserver = await lab.core.readNamespacedPod({
+      name: 'kube-apiserver-k8s-ctrl-2',
+      namespace: 'kube-system',
+    });
+    expect(apiserver.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-apiserver:v1.34.2');
+  }, 600_000);
 
   it('talos-lab report --json has the timeline and the final checks', async () => {
     const { stdout } = await lab.labCli('report', '--json');

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { readLabEnv } from '../../lab/labEnv.js';
 import { execa } from 'execa';
+import { parse } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TALOS_LAB = join(ROOT, 'lab/bin/talos-lab.js');
@@ -21,7 +22,10 @@ export interface Lab {
     args: string[],
     options?: { cwd?: string },
   ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** The real talosctl with the lab's talosconfig. */
   talosctl(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** A node's address on the lab's loopback block, from the lab's inventory. */
+  ip(node: string): string;
   labCli(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 }
@@ -49,6 +53,10 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
   if (up.exitCode !== 0) throw new Error(`talos-lab up failed:\n${up.stdout}\n${up.stderr}`);
   const env = await readLabEnv(dir);
   const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number };
+  const inventory = parse(await readFile(env.TALOS_UPGRADE_INVENTORY ?? '', 'utf8')) as {
+    nodes: Array<{ name: string; ip: string }>;
+  };
+  const ips = new Map(inventory.nodes.map((n) => [n.name, n.ip]));
   const kc = new KubeConfig();
   kc.loadFromFile(env.KUBECONFIG ?? '');
   const run = async (command: string, args: string[], options: { cwd?: string } = {}) => {
@@ -68,6 +76,11 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
     pid: daemon.pid,
     run,
     talosctl: (...args: string[]) => run(env.TALOSCTL ?? '', args),
+    ip: (node: string) => {
+      const address = ips.get(node);
+      if (!address) throw new Error(`the lab has no node ${node}`);
+      return address;
+    },
     labCli: (...args: string[]) => labCli(...args),
     stop: async () => {
       await labCli('down');

@@ -51,7 +51,10 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
       true,
     );
     const gpuPatched = r.timeline
-      .filter((e) => e.kind === 'patch-applied' && e.detail === 'nvidia-gpu.yaml')
+      .filter(
+        (e) =>
+          e.kind === 'patch-applied' && e.detail?.includes('/var/etc/nvidia-container-runtime/config.toml'),
+      )
       .map((e) => e.node);
     expect(gpuPatched.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
     expect(r.timeline.filter((e) => e.kind === 'template-built')).toHaveLength(8);

@@ -1,4 +1,4 @@
-/** Columns padded like Go's tabwriter with padding 3, the way talosctl prints tables. */
+/** Columns padded like Go's tabwriter with padding 3, as the lab CLI prints its tables. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, col) =>
     Math.max(title.length, ...rows.map((row) => (row[col] ?? '').length)),

@@ -1,0 +1,203 @@
+package cosi
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cosi-project/runtime/pkg/resource"
+	"github.com/cosi-project/runtime/pkg/state"
+	"github.com/cosi-project/runtime/pkg/state/impl/inmem"
+	"github.com/cosi-project/runtime/pkg/state/impl/namespaced"
+	"github.com/cosi-project/runtime/pkg/state/protobuf/server"
+	talosconfig "github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
+	"github.com/siderolabs/talos/pkg/machinery/resources/v1alpha1"
+
+	"talos-upgrade/lab/talos-api/internal/apid"
+)
+
+// kubeletRestart is how long the kubelet service is gone while it restarts on a new image.
+const kubeletRestart = 500 * time.Millisecond
+
+// kubernetesTypes are the resources machined's Kubernetes controllers keep from the machine config.
+// They live from boot to reboot (not rebuilt per call), because `talosctl upgrade-k8s` watches them
+// change after it applies a config.
+var kubernetesTypes = map[resource.Type]bool{
+	k8s.APIServerConfigType:         true,
+	k8s.ControllerManagerConfigType: true,
+	k8s.SchedulerConfigType:         true,
+	k8s.KubeletSpecType:             true,
+	k8s.ManifestType:                true,
+	v1alpha1.ServiceType:            true,
+}
+
+// kubernetesState is one node's Kubernetes resources for one boot.
+type kubernetesState struct {
+	boot uint64
+	st   state.State
+	srv  *server.State
+}
+
+type kubernetesStates struct {
+	mu    sync.Mutex
+	nodes map[*apid.Node]*kubernetesState
+}
+
+var kube = &kubernetesStates{nodes: map[*apid.Node]*kubernetesState{}}
+
+// images are what the controllers read from a machine config.
+type images struct {
+	apiServer, controllerManager, scheduler, kubelet string
+}
+
+func imagesOf(cfg talosconfig.Provider) images {
+	return images{
+		apiServer:         cfg.Cluster().APIServer().Image(),
+		controllerManager: cfg.Cluster().ControllerManager().Image(),
+		scheduler:         cfg.Cluster().Scheduler().Image(),
+		kubelet:           cfg.Machine().Kubelet().Image(),
+	}
+}
+
+// get returns the node's Kubernetes resources of this boot, deriving them from machineConfig the
+// first time they are asked for.
+func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, machineConfig string) (*kubernetesState, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if ks, ok := k.nodes[n]; ok && ks.boot == n.Boot() {
+		return ks, nil
+	}
+	cfg, err := configloader.NewFromBytes([]byte(machineConfig))
+	if err != nil {
+		return nil, fmt.Errorf("the node's machine config does not load: %w", err)
+	}
+	st := state.WrapCore(namespaced.NewState(inmem.Build))
+	img := imagesOf(cfg)
+	var resources []resource.Resource
+	if cfg.Machine().Type().IsControlPlane() {
+		api := k8s.NewAPIServerConfig()
+		api.TypedSpec().Image = img.apiServer
+		cm := k8s.NewControllerManagerConfig()
+		cm.TypedSpec().Image = img.controllerManager
+		sched := k8s.NewSchedulerConfig()
+		sched.TypedSpec().Image = img.scheduler
+		resources = append(resources, api, cm, sched)
+	}
+	kubelet := k8s.NewKubeletSpec(k8s.NamespaceName, k8s.KubeletID)
+	kubelet.TypedSpec().Image = img.kubelet
+	service := v1alpha1.NewService("kubelet")
+	service.TypedSpec().Running = true
+	service.TypedSpec().Healthy = true
+	resources = append(resources, kubelet, service)
+	for _, r := range resources {
+		if err = st.Create(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	ks := &kubernetesState{boot: n.Boot(), st: st, srv: server.NewState(st)}
+	k.nodes[n] = ks
+	return ks, nil
+}
+
+// ConfigApplied is what machined's controllers do after a new machine config: a changed static pod
+// image updates its config resource (a new version, which the lab daemon stamps on the mirror pod as
+// talos.dev/config-version); a changed kubelet image restarts the kubelet service.
+func ConfigApplied(ctx context.Context, n *apid.Node, data []byte) error {
+	kube.mu.Lock()
+	ks, ok := kube.nodes[n]
+	kube.mu.Unlock()
+	if !ok || ks.boot != n.Boot() {
+		return nil // nothing watched them yet; they will be derived from the new config when asked
+	}
+	cfg, err := configloader.NewFromBytes(data)
+	if err != nil {
+		return err
+	}
+	img := imagesOf(cfg)
+	if cfg.Machine().Type().IsControlPlane() {
+		for _, c := range []struct {
+			ptr   resource.Pointer
+			image string
+		}{
+			{k8s.NewAPIServerConfig().Metadata(), img.apiServer},
+			{k8s.NewControllerManagerConfig().Metadata(), img.controllerManager},
+			{k8s.NewSchedulerConfig().Metadata(), img.scheduler},
+		} {
+			if err = updateStaticPod(ctx, n, ks, c.ptr, c.image); err != nil {
+				return err
+			}
+		}
+	}
+	return restartKubelet(ctx, n, ks, img.kubelet)
+}
+
+func specImage(r resource.Resource) *string {
+	switch v := r.(type) {
+	case *k8s.APIServerConfig:
+		return &v.TypedSpec().Image
+	case *k8s.ControllerManagerConfig:
+		return &v.TypedSpec().Image
+	case *k8s.SchedulerConfig:
+		return &v.TypedSpec().Image
+	case *k8s.KubeletSpec:
+		return &v.TypedSpec().Image
+	}
+	return nil
+}
+
+func updateStaticPod(ctx context.Context, n *apid.Node, ks *kubernetesState, ptr resource.Pointer, image string) error {
+	current, err := ks.st.Get(ctx, ptr)
+	if err != nil {
+		return err
+	}
+	if *specImage(current) == image {
+		return nil
+	}
+	updated := current.DeepCopy()
+	*specImage(updated) = image
+	// COSI's Update takes the version it replaces and stores the next one.
+	if err = ks.st.Update(ctx, updated); err != nil {
+		return err
+	}
+	stored, err := ks.st.Get(ctx, ptr)
+	if err != nil {
+		return err
+	}
+	return n.Cluster.Daemon.Call(ctx, "static-pod", map[string]any{
+		"ip": n.IP, "component": ptr.ID(), "image": image, "configVersion": stored.Metadata().Version().String(),
+	}, nil)
+}
+
+func restartKubelet(ctx context.Context, n *apid.Node, ks *kubernetesState, image string) error {
+	spec, err := ks.st.Get(ctx, k8s.NewKubeletSpec(k8s.NamespaceName, k8s.KubeletID).Metadata())
+	if err != nil {
+		return err
+	}
+	if *specImage(spec) == image {
+		return nil
+	}
+	service := v1alpha1.NewService("kubelet")
+	if err = ks.st.Destroy(ctx, service.Metadata()); err != nil {
+		return err
+	}
+	updated := spec.DeepCopy()
+	*specImage(updated) = image
+	if err = ks.st.Update(ctx, updated); err != nil {
+		return err
+	}
+	go func() {
+		// The kubelet comes back on its new image and reports its version to the API server.
+		time.Sleep(kubeletRestart)
+		bg := context.Background()
+		if err := n.Cluster.Daemon.Call(bg, "kubelet", map[string]any{"ip": n.IP, "image": image}, nil); err != nil {
+			return
+		}
+		service.TypedSpec().Running = true
+		service.TypedSpec().Healthy = true
+		ks.st.Create(bg, service) //nolint:errcheck
+	}()
+	return nil
+}

@@ -1,0 +1,122 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	machinetype "github.com/siderolabs/talos/pkg/machinery/config/machine"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"talos-upgrade/lab/talos-api/internal/apid"
+	"talos-upgrade/lab/talos-api/internal/cosi"
+)
+
+// validate loads a machine config as machined does before it takes it.
+func validate(data []byte) error {
+	cfg, err := configloader.NewFromBytes(data)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if cfg.RawV1Alpha1() == nil {
+		return status.Error(codes.InvalidArgument,
+			"the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?")
+	}
+	if cfg.Machine().Type() == machinetype.TypeUnknown {
+		return status.Error(codes.InvalidArgument, "1 error occurred:\n\t* machine type is required\n\n")
+	}
+	return nil
+}
+
+// modeDetails are machined's words for each mode (v1alpha1_server.go ApplyConfiguration).
+func modeDetails(mode machine.ApplyConfigurationRequest_Mode) (machine.ApplyConfigurationRequest_Mode, string) {
+	switch mode {
+	case machine.ApplyConfigurationRequest_REBOOT:
+		return mode, "Applied configuration with a reboot"
+	case machine.ApplyConfigurationRequest_STAGED:
+		return mode, "Staged configuration to be applied after the next reboot"
+	case machine.ApplyConfigurationRequest_TRY:
+		return mode, "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s"
+	default: // AUTO and NO_REBOOT: the lab's config changes never need a reboot
+		return machine.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"
+	}
+}
+
+// ApplyConfiguration replaces a configured node's machine config.
+func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	r, err := s.lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.ApplyConfiguration, error) {
+		if err := validate(req.GetData()); err != nil {
+			return nil, err
+		}
+		mode, details := modeDetails(req.GetMode())
+		if req.GetDryRun() {
+			return &machine.ApplyConfiguration{Mode: mode, ModeDetails: fmt.Sprintf("Dry run summary:\n%s (skipped in dry-run).", details)}, nil
+		}
+		if err := call(ctx, n, "apply-config", map[string]any{"config": string(req.GetData()), "mode": mode.String()}, nil); err != nil {
+			return nil, err
+		}
+		if err := cosi.ConfigApplied(ctx, n, req.GetData()); err != nil {
+			return nil, status.Errorf(codes.Internal, "applying the config's Kubernetes changes: %v", err)
+		}
+		return &machine.ApplyConfiguration{Mode: mode, ModeDetails: details}, nil
+	}, func(m *machine.ApplyConfiguration, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.ApplyConfigurationResponse{Messages: msgs}, nil
+}
+
+// Maintenance is the API of a node waiting for its first config (internal/app/maintenance): no
+// client certificates, every peer a reader, only apply-config really served.
+type Maintenance struct {
+	machine.UnimplementedMachineServiceServer
+	lab *apid.Lab
+}
+
+func notInMaintenance() error {
+	return status.Error(codes.Unimplemented, "API is not implemented in maintenance mode")
+}
+
+// ApplyConfiguration installs the node with its config; it reboots into the configured system.
+func (m *Maintenance) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	n, err := m.lab.LocalNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch req.GetMode() {
+	case machine.ApplyConfigurationRequest_TRY, machine.ApplyConfigurationRequest_REBOOT, machine.ApplyConfigurationRequest_AUTO:
+	default:
+		return nil, status.Errorf(codes.Unimplemented, "apply configuration --mode='%s' is not supported in maintenance mode",
+			req.GetMode().String())
+	}
+	if err = validate(req.GetData()); err != nil {
+		return nil, err
+	}
+	if req.GetDryRun() {
+		return &machine.ApplyConfigurationResponse{Messages: []*machine.ApplyConfiguration{{
+			ModeDetails: "Dry run summary:\nNode is running in maintenance mode and does not have a config yet.",
+		}}}, nil
+	}
+	if err = call(ctx, n, "apply-config", map[string]any{"config": string(req.GetData()), "mode": "REBOOT", "maintenance": true}, nil); err != nil {
+		return nil, err
+	}
+	return &machine.ApplyConfigurationResponse{Messages: []*machine.ApplyConfiguration{{}}}, nil
+}
+
+// Version needs the admin role, which maintenance mode grants no certificate-less peer.
+func (m *Maintenance) Version(context.Context, *emptypb.Empty) (*machine.VersionResponse, error) {
+	return nil, notInMaintenance()
+}
+
+// Upgrade needs the admin role as well.
+func (m *Maintenance) Upgrade(context.Context, *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
+	return nil, notInMaintenance()
+}

@@ -1,0 +1,221 @@
+package machine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"talos-upgrade/lab/talos-api/internal/apid"
+)
+
+type etcdMember struct {
+	ID         string   `json:"id"` // 16 hex digits, as etcd prints ids
+	Hostname   string   `json:"hostname"`
+	PeerURLs   []string `json:"peerUrls"`
+	ClientURLs []string `json:"clientUrls"`
+	Learner    bool     `json:"learner"`
+}
+
+func hexID(id string) uint64 {
+	v, _ := strconv.ParseUint(id, 16, 64) //nolint:errcheck // the lab writes its ids itself
+	return v
+}
+
+// EtcdMemberList answers the members as the node's etcd sees them.
+func (s *Service) EtcdMemberList(ctx context.Context, _ *machine.EtcdMemberListRequest) (*machine.EtcdMemberListResponse, error) {
+	r, err := s.lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdMembers, error) {
+		var out struct {
+			Members []etcdMember `json:"members"`
+		}
+		if err := call(ctx, n, "etcd/members", nil, &out); err != nil {
+			return nil, err
+		}
+		msg := &machine.EtcdMembers{}
+		for _, m := range out.Members {
+			msg.Members = append(msg.Members, &machine.EtcdMember{Id: hexID(m.ID), Hostname: m.Hostname,
+				PeerUrls: m.PeerURLs, ClientUrls: m.ClientURLs, IsLearner: m.Learner})
+		}
+		return msg, nil
+	}, func(m *machine.EtcdMembers, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.EtcdMemberListResponse{Messages: msgs}, nil
+}
+
+// EtcdStatus answers the local member's status.
+func (s *Service) EtcdStatus(ctx context.Context, _ *emptypb.Empty) (*machine.EtcdStatusResponse, error) {
+	r, err := s.lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdStatus, error) {
+		var st struct {
+			MemberID        string   `json:"memberId"`
+			Leader          string   `json:"leader"`
+			DBSize          int64    `json:"dbSize"`
+			DBSizeInUse     int64    `json:"dbSizeInUse"`
+			RaftIndex       uint64   `json:"raftIndex"`
+			RaftTerm        uint64   `json:"raftTerm"`
+			ProtocolVersion string   `json:"protocolVersion"`
+			StorageVersion  string   `json:"storageVersion"`
+			Errors          []string `json:"errors"`
+		}
+		if err := call(ctx, n, "etcd/status", nil, &st); err != nil {
+			return nil, err
+		}
+		return &machine.EtcdStatus{MemberStatus: &machine.EtcdMemberStatus{
+			MemberId: hexID(st.MemberID), Leader: hexID(st.Leader), DbSize: st.DBSize, DbSizeInUse: st.DBSizeInUse,
+			RaftIndex: st.RaftIndex, RaftTerm: st.RaftTerm, RaftAppliedIndex: st.RaftIndex,
+			ProtocolVersion: st.ProtocolVersion, StorageVersion: st.StorageVersion, Errors: st.Errors,
+		}}, nil
+	}, func(m *machine.EtcdStatus, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.EtcdStatusResponse{Messages: msgs}, nil
+}
+
+// EtcdLeaveCluster takes the node's member out of etcd.
+func (s *Service) EtcdLeaveCluster(ctx context.Context, _ *machine.EtcdLeaveClusterRequest) (*machine.EtcdLeaveClusterResponse, error) {
+	r, err := s.lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdLeaveCluster, error) {
+		return &machine.EtcdLeaveCluster{}, call(ctx, n, "etcd/leave", nil, nil)
+	}, func(m *machine.EtcdLeaveCluster, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.EtcdLeaveClusterResponse{Messages: msgs}, nil
+}
+
+// EtcdRemoveMemberByID removes another member, by its numeric id.
+func (s *Service) EtcdRemoveMemberByID(ctx context.Context, req *machine.EtcdRemoveMemberByIDRequest) (*machine.EtcdRemoveMemberByIDResponse, error) {
+	r, err := s.lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdRemoveMemberByID, error) {
+		return &machine.EtcdRemoveMemberByID{}, call(ctx, n, "etcd/remove-member",
+			map[string]any{"id": fmt.Sprintf("%016x", req.GetMemberId()), "decimal": strconv.FormatUint(req.GetMemberId(), 10)}, nil)
+	}, func(m *machine.EtcdRemoveMemberByID, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.EtcdRemoveMemberByIDResponse{Messages: msgs}, nil
+}
+
+type snapshotContent struct {
+	Revision int64 `json:"revision"`
+	Keys     []struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	} `json:"keys"`
+}
+
+// EtcdSnapshot streams a snapshot in etcd's own format: a bbolt database with the "meta" and "key"
+// buckets (revision keys, mvccpb.KeyValue values) followed by its SHA-256, which `talosctl etcd
+// snapshot` checks and reads with etcdutl.
+func (s *Service) EtcdSnapshot(_ *machine.EtcdSnapshotRequest, srv grpc.ServerStreamingServer[common.Data]) error {
+	r, err := s.lab.RouteOf(srv.Context(), false)
+	if err != nil {
+		return err
+	}
+	n, err := s.lab.Single(r)
+	if err != nil {
+		return err
+	}
+	var content snapshotContent
+	if err = call(srv.Context(), n, "etcd/snapshot", nil, &content); err != nil {
+		return err
+	}
+	file, err := writeSnapshot(content)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(file)) //nolint:errcheck
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close() //nolint:errcheck
+	var md *common.Metadata
+	if r.Many {
+		md = &common.Metadata{Hostname: r.Targets[0]}
+	}
+	return sendChunks(f, md, srv.Send)
+}
+
+func revisionKey(main int64) []byte {
+	b := make([]byte, 17)
+	binary.BigEndian.PutUint64(b, uint64(main))
+	b[8] = '_'
+	return b
+}
+
+func writeSnapshot(content snapshotContent) (string, error) {
+	dir, err := os.MkdirTemp("", "lab-etcd-snapshot-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "snapshot.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		return "", err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		if err = meta.Put([]byte("storageVersion"), []byte("3.6.0")); err != nil {
+			return err
+		}
+		keys, err := tx.CreateBucket([]byte("key"))
+		if err != nil {
+			return err
+		}
+		rev := content.Revision - int64(len(content.Keys))
+		for _, kv := range content.Keys {
+			rev++
+			value, err := (&mvccpb.KeyValue{Key: []byte(kv.Key), Value: []byte(kv.Value), CreateRevision: rev,
+				ModRevision: rev, Version: 1}).Marshal()
+			if err != nil {
+				return err
+			}
+			if err = keys.Put(revisionKey(rev), value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(body)
+	return path, os.WriteFile(path, append(body, sum[:]...), 0o600)
+}

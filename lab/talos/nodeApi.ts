@@ -1,0 +1,213 @@
+import { parseAllDocuments } from 'yaml';
+import { sleep, TalosApiError, type LabCluster } from '../daemon/labCluster.js';
+import { startUpgrade } from '../daemon/talosUpgrade.js';
+import { applyMachineConfig } from '../daemon/vmLifecycle.js';
+import { STATIC_PODS, updateStaticPod, type StaticPod } from '../cluster/staticPods.js';
+import { writeNodeStatus } from '../cluster/nodeObjects.js';
+import type { LabNode } from '../state/labState.js';
+import { linkStatuses } from './links.js';
+import { etcdSnapshotKeys, etcdStatus, requireEtcd } from './etcd.js';
+
+/** One call of the lab Talos API server (lab/talos-api) about one node, by its address. */
+export interface NodeCall {
+  ip: string;
+  [key: string]: unknown;
+}
+
+type Handler = (lab: LabCluster, node: LabNode, call: NodeCall) => unknown;
+
+function unreachable(node: LabNode): TalosApiError {
+  return new TalosApiError(
+    node.ip,
+    'Unavailable',
+    `connection error: desc = "transport: Error while dialing: dial tcp ${node.ip}:50000: connect: connection refused"`,
+  );
+}
+
+/** The node's machine config documents, for what Talos derives from them (files, hostname). */
+function configFiles(text: string | undefined): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const doc of parseAllDocuments(text ?? '')) {
+    const machine = (
+      doc.toJS() as { machine?: { files?: Array<{ path?: string; content?: string }> } } | null
+    )?.machine;
+    for (const file of machine?.files ?? []) if (file.path) files[file.path] = file.content ?? '';
+  }
+  return files;
+}
+
+/**
+ * The node's Talos hostname, which etcd uses as the member name: the lab gives every node a domain,
+ * so a member's name is never the inventory's node name (as on many real clusters).
+ */
+export function talosHostname(node: LabNode): string {
+  return `${node.name}.lab.internal`;
+}
+
+const str = (call: NodeCall, key: string): string => {
+  const value = call[key];
+  return typeof value === 'string' ? value : '';
+};
+
+async function kubeReady(lab: LabCluster, node: LabNode): Promise<boolean> {
+  try {
+    const object = await lab.core.readNode({ name: node.name });
+    return !!object.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+  } catch {
+    return false;
+  }
+}
+
+const HANDLERS: Record<string, Handler> = {
+  node: (_lab, node) => ({
+    name: node.name,
+    hostname: talosHostname(node),
+    role: node.role,
+    talosVersion: node.talosVersion,
+  }),
+
+  resources: async (lab, node) => ({
+    talosVersion: node.talosVersion,
+    stage: node.power === 'maintenance' ? 'maintenance' : 'running',
+    ready: node.power === 'running' && (await kubeReady(lab, node)),
+    links: linkStatuses(node),
+    machineConfig: node.power === 'maintenance' ? '' : (lab.machineConfigs.get(node.name) ?? ''),
+  }),
+
+  read: (lab, node, call) => {
+    const path = str(call, 'path');
+    const builtIn: Record<string, string> = {
+      '/proc/sys/kernel/random/boot_id': `${node.bootId ?? ''}\n`,
+      '/etc/os-release': `NAME="Talos"\nID=talos\nVERSION_ID=v${node.talosVersion}\nPRETTY_NAME="Talos (v${node.talosVersion})"\n`,
+      '/proc/version': 'Linux version 6.12.57-talos (@buildkitsandbox) (gcc (GCC) 14.2.0) #1 SMP\n',
+    };
+    const content = builtIn[path] ?? configFiles(lab.machineConfigs.get(node.name))[path];
+    if (content === undefined)
+      throw new TalosApiError(node.ip, 'NotFound', `open ${path}: no such file or directory`);
+    return { content };
+  },
+
+  upgrade: (lab, node, call) => {
+    startUpgrade(lab, node, {
+      image: str(call, 'image'),
+      force: call.force === true,
+      preserve: call.preserve === true,
+      stage: call.stage === true,
+    });
+    return {};
+  },
+
+  reboot: (lab, node) => {
+    void (async () => {
+      await sleep(300);
+      await lab.powerOff(node, 'rebooting');
+      await sleep(lab.timing.rebootSeconds * 1000);
+      await lab.powerOn(node);
+    })().catch((error: unknown) => lab.record('lab-error', node.name, `lab reboot failed: ${String(error)}`));
+    lab.record('reboot', node.name);
+    return {};
+  },
+
+  'apply-config': async (lab, node, call) => {
+    const text = str(call, 'config');
+    const before = configFiles(lab.machineConfigs.get(node.name));
+    const maintenance = call.maintenance === true;
+    if (maintenance !== (node.power === 'maintenance')) throw unreachable(node);
+    lab.machineConfigs.set(node.name, text);
+    if (maintenance) {
+      await applyMachineConfig(lab, node);
+      return {};
+    }
+    const added = Object.keys(configFiles(text)).filter((path) => !(path in before));
+    lab.record('patch-applied', node.name, added.length ? `files ${added.join(', ')}` : 'config updated');
+    return {};
+  },
+
+  'static-pod': async (lab, node, call) => {
+    const pod = str(call, 'component');
+    if (!(STATIC_PODS as readonly string[]).includes(pod))
+      throw new TalosApiError(node.ip, 'InvalidArgument', `no static pod ${pod}`);
+    await updateStaticPod(lab.core, node, pod as StaticPod, str(call, 'image'), str(call, 'configVersion'));
+    lab.record('static-pod-updated', node.name, `${pod} ${str(call, 'image')}`);
+    return {};
+  },
+
+  kubelet: async (lab, node, call) => {
+    const version = /:v?(\d+\.\d+\.\d+)/.exec(str(call, 'image'))?.[1];
+    if (!version)
+      throw new TalosApiError(
+        node.ip,
+        'InvalidArgument',
+        `kubelet image ${str(call, 'image')} has no version tag`,
+      );
+    node.kubernetesVersion = version;
+    await writeNodeStatus(lab.core, node);
+    lab.record('kubelet-restarted', node.name, `v${version}`);
+    if (
+      lab.state.nodes.every((n) => n.kubernetesVersion === version) &&
+      lab.state.kubernetesVersion !== version
+    ) {
+      lab.record('kubernetes-upgraded', undefined, `${lab.state.kubernetesVersion} -> ${version}`);
+      lab.state.kubernetesVersion = version;
+    }
+    return {};
+  },
+
+  'etcd/members': (lab, node) => {
+    requireEtcd(lab, node, 'member list');
+    return {
+      members: lab.etcdMembers().map((m) => ({
+        id: m.etcd?.id ?? '',
+        hostname: talosHostname(m),
+        peerUrls: [`https://${m.ip}:2380`],
+        clientUrls: m.power === 'running' ? [`https://${m.ip}:2379`] : [],
+        learner: false,
+      })),
+    };
+  },
+
+  'etcd/status': (lab, node) => etcdStatus(lab, node),
+
+  'etcd/leave': (lab, node) => {
+    requireEtcd(lab, node, 'etcd leave');
+    node.etcd = { id: node.etcd?.id ?? '', member: false };
+    lab.record('etcd-left', node.name, node.etcd.id);
+    return {};
+  },
+
+  'etcd/remove-member': (lab, node, call) => {
+    requireEtcd(lab, node, 'etcd remove member');
+    const id = str(call, 'id');
+    const member = lab.etcdMembers().find((m) => m.etcd?.id === id);
+    if (!member)
+      throw new TalosApiError(
+        node.ip,
+        'NotFound',
+        `failed to remove member ${str(call, 'decimal')}: etcdserver: member not found`,
+      );
+    member.etcd = { id: member.etcd?.id ?? '', member: false };
+    lab.record('etcd-member-removed', member.name, id);
+    return {};
+  },
+
+  'etcd/snapshot': (lab, node) => {
+    requireEtcd(lab, node, 'etcd snapshot');
+    return etcdSnapshotKeys(lab);
+  },
+};
+
+/**
+ * Answers the lab Talos API server: the node as its machined would see it. A node that is down,
+ * rebooting or failing on purpose answers as Talos does (the transient fault: Unavailable).
+ */
+export async function answerNodeCall(lab: LabCluster, op: string, call: NodeCall): Promise<unknown> {
+  const handler = HANDLERS[op];
+  if (!handler) throw new TalosApiError(call.ip, 'Unimplemented', `the lab does not serve ${op}`);
+  const node = lab.node(call.ip);
+  if (!node || node.power === 'destroyed' || node.power === 'rebooting')
+    throw unreachable(node ?? ({ ip: call.ip } as LabNode));
+  if (lab.fire('talosctl-transient', node)) throw unreachable(node);
+  const result = await handler(lab, node, call);
+  lab.persist();
+  return result;
+}
