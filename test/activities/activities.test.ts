@@ -100,6 +100,18 @@ describe('Talos activities', () => {
     expect(failure.message).toContain('k8s-work-3');
   });
 
+  it('keeps the server-side etcd checks on a 1.12.9 control plane (no --preserve, which skips them from 1.12.9)', async () => {
+    await h.call('upgradeNodeInPlace', at('k8s-ctrl-3', { version: '1.12.9' }), { startToCloseSeconds: 120 });
+    await eventually('k8s-ctrl-3 Ready', () => nodeReady(lab, 'k8s-ctrl-3'));
+    await fault('etcd-unhealthy', '--node', 'k8s-ctrl-2');
+    const failure = await h.failure('upgradeNodeInPlace', at('k8s-ctrl-3', { version: '1.13.0' }), {
+      maxAttempts: 3,
+    });
+    expect(failure).toMatchObject({ type: 'QuorumAtRisk', nonRetryable: true });
+    expect(failure.message).toContain('is not healthy; all members must be healthy to perform an upgrade');
+    await clearFaults();
+  });
+
   it('applies the global and GPU patches to a GPU node', async () => {
     const result = await h.call<{ applied: string[] }>('applyPatches', at('k8s-work-4'));
     expect(result.applied).toEqual(['talos/patches/global.yaml', 'talos/patches/k8s-work-4/nvidia-gpu.yaml']);

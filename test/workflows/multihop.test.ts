@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { clusterUpgrade } from '../../src/workflows/index.js';
+import type { UpgradeRequest } from '../../src/workflows/types.js';
+import { startLab, type Lab } from '../lab/labHarness.js';
+import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
+
+let lab: Lab;
+let h: WorkflowHarness;
+beforeAll(async () => {
+  lab = await startLab('atlas');
+  h = await startWorkflowHarness(lab);
+}, 900_000);
+afterAll(async () => {
+  await h?.stop();
+  await lab?.stop();
+});
+
+interface Report {
+  violations: unknown[];
+  vms: Array<{ node: string; talosVersion: string }>;
+  timeline: Array<{ kind: string; node?: string; detail?: string }>;
+}
+const report = async () => JSON.parse((await lab.labCli('report', '--json')).stdout) as Report;
+const run = (id: string, request: Omit<UpgradeRequest, 'requestId' | 'cluster' | 'source'>) =>
+  h.client.workflow.execute(clusterUpgrade, {
+    taskQueue: h.taskQueue,
+    workflowId: `talos-upgrade:atlas:${id}`,
+    args: [{ requestId: id, cluster: 'atlas', source: 'test', ...request }],
+    workflowExecutionTimeout: '20 minutes',
+  });
+
+describe('clusterUpgrade on atlas with the real talosctl, across Talos minors and Kubernetes', () => {
+  it('1.11.3 -> 1.12.9 (cattle) with Kubernetes 1.34 -> 1.35: recreated nodes configured, upgrade-k8s moves every component', async () => {
+    const result = await run('to-1-12', { talos: { to: '1.12.9' }, kubernetes: { to: '1.35.0' } });
+    expect(result.outcome).toBe('succeeded');
+    expect(result.hops).toEqual([{ from: '1.11.3', to: '1.12.9', strategy: 'cattle' }]);
+    const r = await report();
+    expect(r.violations).toEqual([]);
+    expect(r.vms.every((vm) => vm.talosVersion === '1.12.9')).toBe(true);
+    // Every recreated node got its machine config in maintenance mode, with --insecure only there.
+    expect(new Set(r.timeline.filter((e) => e.kind === 'config-applied').map((e) => e.node)).size).toBe(5);
+    expect(r.timeline.some((e) => e.kind === 'kubernetes-upgraded' && e.detail === '1.34.1 -> 1.35.0')).toBe(
+      true,
+    );
+    const nodes = await lab.core.listNode();
+    expect(nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion)).toEqual(Array(5).fill('v1.35.0'));
+    const pod = await lab.core.readNamespacedPod({
+      name: 'kube-apiserver-talos-cp-1',
+      namespace: 'kube-system',
+    });
+    expect(pod.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-apiserver:v1.35.0');
+  }, 1_200_000);
+
+  it('then 1.12.9 -> 1.13.0, the next minor the lab serves', async () => {
+    const result = await run('to-1-13', { talos: { to: '1.13.0' } });
+    expect(result.outcome).toBe('succeeded');
+    expect(result.hops).toEqual([{ from: '1.12.9', to: '1.13.0', strategy: 'cattle' }]);
+    const r = await report();
+    expect(r.violations).toEqual([]);
+    expect(r.vms.every((vm) => vm.talosVersion === '1.13.0')).toBe(true);
+  }, 1_200_000);
+});
