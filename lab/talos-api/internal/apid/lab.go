@@ -106,7 +106,7 @@ func (l *Lab) Maintenance() *grpc.Server { return l.maintenance }
 
 // Serve runs both gRPC servers until Stop.
 func (l *Lab) Serve() {
-	go l.apid.Serve(l.apidConns)          //nolint:errcheck
+	go l.apid.Serve(l.apidConns)         //nolint:errcheck
 	go l.maintenance.Serve(l.maintConns) //nolint:errcheck
 }
 
