@@ -217,7 +217,7 @@ export function buildLabCli(): Command {
   program
     .command('up')
     .description(
-      'start the lab: Kubernetes control plane, kwok nodes, Terraform state, Talos stand-in, registry',
+      'start the lab: Kubernetes control plane, kwok nodes, Terraform state, the Talos API of every node, registry',
     )
     .option('--preset <name>', `the cluster to build (${PRESETS.join(', ')})`, 'prox-ops')
     .option(...dirOption)

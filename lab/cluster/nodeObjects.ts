@@ -71,7 +71,7 @@ export function nodeStatusFields(node: LabNode): NonNullable<V1Node['status']> {
   };
 }
 
-async function withConflictRetry<T>(action: () => Promise<T>): Promise<T> {
+export async function withConflictRetry<T>(action: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await action();

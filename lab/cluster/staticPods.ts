@@ -1,6 +1,7 @@
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import type { LabNode } from '../state/labState.js';
+import { withConflictRetry } from './nodeObjects.js';
 
 /** The control plane's static pods, as Talos runs them and the API server shows their mirrors. */
 export const STATIC_PODS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
@@ -76,12 +77,15 @@ export async function updateStaticPod(
   configVersion: string,
 ): Promise<void> {
   const name = `${pod}-${node.name}`;
-  const current = await core.readNamespacedPod({ name, namespace: 'kube-system' });
-  const container = current.spec?.containers.find((c) => c.name === pod);
-  if (container) container.image = image;
-  current.metadata = {
-    ...current.metadata,
-    annotations: { ...current.metadata?.annotations, 'talos.dev/config-version': configVersion },
-  };
-  await core.replaceNamespacedPod({ name, namespace: 'kube-system', body: current });
+  // kwok writes the pod's status meanwhile: a stale read is retried, not a failed upgrade.
+  await withConflictRetry(async () => {
+    const current = await core.readNamespacedPod({ name, namespace: 'kube-system' });
+    const container = current.spec?.containers.find((c) => c.name === pod);
+    if (container) container.image = image;
+    current.metadata = {
+      ...current.metadata,
+      annotations: { ...current.metadata?.annotations, 'talos.dev/config-version': configVersion },
+    };
+    await core.replaceNamespacedPod({ name, namespace: 'kube-system', body: current });
+  });
 }

@@ -44,7 +44,8 @@ export interface LabRepo {
 
 /** Switches a node's Talos API (lab/talos-api) as its VM powers off, reboots or boots. */
 export interface TalosApiControl {
-  setMode(ip: string, mode: 'off' | 'maintenance' | 'running'): Promise<void>;
+  /** `ready`: whether the node's kubelet is Ready, which machined's machine status waits for. */
+  setMode(ip: string, mode: 'off' | 'maintenance' | 'running', ready: boolean): Promise<void>;
 }
 
 export function talosApiMode(power: LabNode['power']): 'off' | 'maintenance' | 'running' {
@@ -117,17 +118,6 @@ export class LabCluster {
     return this.state.nodes.find((node) => node.ip === target || node.name === target);
   }
 
-  requireNode(target: string): LabNode {
-    const node = this.node(target);
-    if (!node)
-      throw new TalosApiError(
-        target,
-        'Unavailable',
-        `connection error: desc = "transport: Error while dialing: dial tcp ${target}:50000: connect: no route to host"`,
-      );
-    return node;
-  }
-
   controlPlane(): LabNode[] {
     return this.state.nodes.filter((node) => node.role === 'controlplane');
   }
@@ -179,11 +169,20 @@ export class LabCluster {
     return this.controlPlane().filter((node) => node.etcd?.member);
   }
 
+  /** Mode pushes per node, one after another, so the Talos API never sees them out of order. */
+  private readonly modeQueues = new Map<string, Promise<void>>();
+
   /** The VM's power changes, and with it what its Talos API answers. */
-  async setPower(node: LabNode, power: LabNode['power']): Promise<void> {
+  async setPower(node: LabNode, power: LabNode['power'], ready = true): Promise<void> {
     node.power = power;
     if (power === 'running' || power === 'maintenance') node.bootId = randomUUID();
-    await this.talosApi?.setMode(node.ip, talosApiMode(power));
+    const api = this.talosApi;
+    if (!api) return;
+    const push = (this.modeQueues.get(node.ip) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => api.setMode(node.ip, talosApiMode(power), ready));
+    this.modeQueues.set(node.ip, push);
+    await push;
   }
 
   async powerOff(node: LabNode, power: LabNode['power']): Promise<void> {
@@ -196,7 +195,7 @@ export class LabCluster {
 
   /** The node boots: its kubelet reports the running versions and kwok turns it Ready. */
   async powerOn(node: LabNode, options: { ready?: boolean } = {}): Promise<void> {
-    await this.setPower(node, 'running');
+    await this.setPower(node, 'running', options.ready ?? true);
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);
     await writeNodeStatus(this.core, node);
     await setPowerAnnotation(this.core, node.name, options.ready ?? true);

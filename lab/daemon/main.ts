@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { parseDocument } from 'yaml';
+import { parseAllDocuments, parseDocument } from 'yaml';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
@@ -14,7 +14,7 @@ import { startControlPlane } from '../kube/controlPlane.js';
 import { freePort } from '../net/freePort.js';
 import { waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 import { writeLabRepository, gpuPatch } from '../repo/labRepository.js';
-import { allocateBlocks, onLoopback } from '../talos/addresses.js';
+import { allocateBlocks, onLoopback, type AddressBlock } from '../talos/addresses.js';
 import { generateClusterSecrets, startTalosApi, type ClusterSecrets } from '../talos/apiServer.js';
 import { writeTerraformWorkspace } from '../repo/terraformWorkspace.js';
 import { INITIAL_TALOS, initialState } from '../state/labState.js';
@@ -164,13 +164,21 @@ async function loadMachineConfigs(
     worker: await readFile(secrets.machineConfigs.worker, 'utf8'),
   };
   for (const node of inventory.nodes) {
-    const doc = parseDocument(texts[node.role]);
-    if (node.gpu) {
-      const patch = parseDocument(gpuPatch()).getIn(['machine', 'files']);
-      doc.setIn(['machine', 'files'], patch);
+    const docs = parseAllDocuments(texts[node.role]);
+    // The v1alpha1 document is the one with `machine`; Talos 1.12 configs may carry others.
+    const main = docs.find((doc) => doc.has('machine'));
+    if (node.gpu && main) {
+      const files = parseDocument(gpuPatch()).getIn(['machine', 'files']);
+      main.setIn(['machine', 'files'], files);
     }
-    lab.machineConfigs.set(node.name, doc.toString());
+    lab.machineConfigs.set(node.name, docs.map((doc) => doc.toString()).join('---\n'));
   }
+}
+
+function blockAt(blocks: AddressBlock[], index: number): AddressBlock {
+  const block = blocks[index];
+  if (!block) throw new Error(`no loopback block ${index} was allocated`);
+  return block;
 }
 
 function mustParse(text: string, origin: string): Inventory {
@@ -290,7 +298,7 @@ async function main(): Promise<void> {
   let ready: DaemonInfo;
   const talosClusters: Array<{ lab: LabCluster; daemonUrl: string; secretsDir: string }> = [];
   if (fleet === 0) {
-    const text = onLoopback(exampleText, blocks[0] ?? { prefix: '127.100.0' });
+    const text = onLoopback(exampleText, blockAt(blocks, 0));
     const inventory = mustParse(text, exampleFile);
     const {
       lab,
@@ -315,7 +323,7 @@ async function main(): Promise<void> {
       const name = fleetMemberName(preset, index);
       const memberDir = join(dir, 'clusters', name);
       await mkdir(memberDir, { recursive: true });
-      const member = fleetMemberInventory(onLoopback(exampleText, blocks[index - 1] ?? { prefix: '' }), name);
+      const member = fleetMemberInventory(onLoopback(exampleText, blockAt(blocks, index - 1)), name);
       const {
         lab,
         info: memberInfo,

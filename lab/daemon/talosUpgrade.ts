@@ -1,10 +1,10 @@
-import type { LabNode } from '../state/labState.js';
+import { powerOf, type LabNode } from '../state/labState.js';
 import { atLeast } from '../talos/talosVersion.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 
 /** The time machined spends stopping services before the node goes down for its reboot. */
-const STOP_SERVICES_MS = 500;
+const STOP_SERVICES_MS = 1000;
 
 function etcdRefusal(node: LabNode, why: string): TalosApiError {
   return new TalosApiError(node.ip, 'Unknown', `error validating etcd for upgrade: ${why}`);
@@ -69,8 +69,10 @@ export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeReq
   lab.record('upgrade-started', node.name, `${from} -> ${ref.version} (${request.image})`);
   void (async () => {
     await sleep(STOP_SERVICES_MS);
+    if (powerOf(node) !== 'running') return; // destroyed or rebooted meanwhile: this upgrade is moot
     await lab.powerOff(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
+    if (powerOf(node) !== 'rebooting') return;
     if (falls) {
       lab.record('upgrade-fell-back', node.name, `Talos ${ref.version} failed to boot; back on ${from}`);
     } else {

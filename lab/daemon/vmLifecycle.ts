@@ -1,4 +1,4 @@
-import { newMemberId, type LabNode } from '../state/labState.js';
+import { newMemberId, powerOf, type LabNode } from '../state/labState.js';
 import { sleep, type LabCluster } from './labCluster.js';
 
 function findByAddressOrName(lab: LabCluster, target: string): LabNode {
@@ -76,9 +76,11 @@ export async function applyMachineConfig(lab: LabCluster, node: LabNode): Promis
   if (node.power !== 'maintenance') return;
   void (async () => {
     // The answer to apply-config leaves before the node reboots into its installed system.
-    await sleep(300);
+    await sleep(1000);
+    if (powerOf(node) !== 'maintenance') return; // destroyed meanwhile
     await lab.setPower(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
+    if (powerOf(node) !== 'rebooting') return;
     if (node.role === 'controlplane') {
       // A node that joins while its old member is still listed cannot start etcd: the reason for `etcd leave`.
       const stale = node.etcd?.member;

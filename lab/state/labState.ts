@@ -14,6 +14,11 @@ export interface EtcdMember {
   member: boolean;
 }
 
+/** The VM's power now: background tasks re-read it after each wait, since it may change under them. */
+export function powerOf(node: LabNode): VmPower {
+  return node.power;
+}
+
 /** One simulated Proxmox VM running Talos. */
 export interface LabNode {
   name: string;

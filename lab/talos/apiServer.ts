@@ -83,17 +83,22 @@ export async function startTalosApi(
     ['serve', '--config', configFile, '--control', controlUrl.replace('http://', '')],
     dir,
   );
-  await waitUntil('the lab Talos API', async () => (await fetch(`${controlUrl}/healthz`)).ok, {
-    timeoutMs: 30_000,
-    process,
-  });
+  try {
+    await waitUntil('the lab Talos API', async () => (await fetch(`${controlUrl}/healthz`)).ok, {
+      timeoutMs: 30_000,
+      process,
+    });
+  } catch (error) {
+    await process.stop(); // it may hold nodes' :50000 listeners
+    throw error;
+  }
   return {
     process,
-    async setMode(ip, mode) {
+    async setMode(ip, mode, ready) {
       const response = await fetch(`${controlUrl}/mode`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ ip, mode }),
+        body: JSON.stringify({ ip, mode, ready }),
       });
       if (!response.ok)
         throw new Error(`the lab Talos API refused ${mode} for ${ip}: ${await response.text()}`);

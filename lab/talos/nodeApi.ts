@@ -4,7 +4,7 @@ import { startUpgrade } from '../daemon/talosUpgrade.js';
 import { applyMachineConfig } from '../daemon/vmLifecycle.js';
 import { STATIC_PODS, updateStaticPod, type StaticPod } from '../cluster/staticPods.js';
 import { writeNodeStatus } from '../cluster/nodeObjects.js';
-import type { LabNode } from '../state/labState.js';
+import { powerOf, type LabNode } from '../state/labState.js';
 import { linkStatuses } from './links.js';
 import { etcdSnapshotKeys, etcdStatus, requireEtcd } from './etcd.js';
 
@@ -99,10 +99,12 @@ const HANDLERS: Record<string, Handler> = {
 
   reboot: (lab, node) => {
     void (async () => {
-      await sleep(300);
+      // The answer leaves before the node goes down.
+      await sleep(1000);
+      if (powerOf(node) !== 'running') return;
       await lab.powerOff(node, 'rebooting');
       await sleep(lab.timing.rebootSeconds * 1000);
-      await lab.powerOn(node);
+      if (powerOf(node) === 'rebooting') await lab.powerOn(node);
     })().catch((error: unknown) => lab.record('lab-error', node.name, `lab reboot failed: ${String(error)}`));
     lab.record('reboot', node.name);
     return {};
@@ -196,6 +198,9 @@ const HANDLERS: Record<string, Handler> = {
   },
 };
 
+const INTERNAL = new Set(['static-pod', 'kubelet']);
+const READ_ONLY = new Set(['node', 'resources', 'read', 'etcd/members', 'etcd/status', 'etcd/snapshot']);
+
 /**
  * Answers the lab Talos API server: the node as its machined would see it. A node that is down,
  * rebooting or failing on purpose answers as Talos does (the transient fault: Unavailable).
@@ -204,10 +209,14 @@ export async function answerNodeCall(lab: LabCluster, op: string, call: NodeCall
   const handler = HANDLERS[op];
   if (!handler) throw new TalosApiError(call.ip, 'Unimplemented', `the lab does not serve ${op}`);
   const node = lab.node(call.ip);
-  if (!node || node.power === 'destroyed' || node.power === 'rebooting')
-    throw unreachable(node ?? ({ ip: call.ip } as LabNode));
-  if (lab.fire('talosctl-transient', node)) throw unreachable(node);
+  if (!node) throw unreachable({ ip: call.ip } as LabNode);
+  // What the Talos API server reports of a node's own controllers is not a client's call: it is
+  // neither refused by a fault meant for clients nor by the node's power.
+  if (!INTERNAL.has(op)) {
+    if (node.power === 'destroyed' || node.power === 'rebooting') throw unreachable(node);
+    if (lab.fire('talosctl-transient', node)) throw unreachable(node);
+  }
   const result = await handler(lab, node, call);
-  lab.persist();
+  if (!READ_ONLY.has(op)) lab.persist();
   return result;
 }

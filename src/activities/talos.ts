@@ -225,7 +225,13 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const current = await getTalosVersion(input).catch(() => undefined);
     if (current === input.version) return { alreadyAt: true, image };
     heartbeat({ node: node.name, step: 'upgrading', image });
-    const timeout = `${input.timeoutMinutes ?? 10}m`;
+    // --wait lasts until the node is back and Ready (machined's nodeReady condition): as long as the
+    // policy gives a node to turn Ready, unless the caller says otherwise.
+    const timeoutMs =
+      input.timeoutMinutes !== undefined
+        ? input.timeoutMinutes * 60_000
+        : c.inventory.policy.nodeReadyTimeout;
+    const timeout = `${Math.max(1, Math.ceil(timeoutMs / 1000))}s`;
     // No --preserve: Talos keeps /var on upgrade since 1.8 anyway, and from 1.12.9 the flag makes
     // the server skip its etcd checks, which are a second gate behind ours.
     const result = await talosctl(
@@ -233,7 +239,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       c,
       ['-n', node.ip, 'upgrade', '--image', image, '--wait', '--timeout', timeout],
       {
-        timeoutMs: ((input.timeoutMinutes ?? 10) + 1) * 60_000,
+        timeoutMs: timeoutMs + 60_000,
         progress: (line) => ({ node: node.name, step: 'upgrading', image, talosctl: line }),
       },
     );
@@ -311,6 +317,11 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     });
     const stage = parseJsonStream<{ spec?: { stage?: string } }>(status.stdout)[0]?.spec?.stage;
     if (status.exitCode === 0 && stage && stage !== 'maintenance') return { applied: false };
+    if (status.exitCode === 0 && !stage)
+      throw nonRetryable(
+        'CommandFailed',
+        `talosctl get machinestatus on ${node.name} answered without a stage: ${tail(status.stdout, 3)}`,
+      );
     if (status.exitCode !== 0 && !/certificate signed by unknown authority/.test(status.stderr))
       talosFailure(`reading the machine status of ${node.name}`, status);
     const result = await talosctl(

@@ -120,7 +120,7 @@ func runServe(args []string) {
 			if err = lab.AddNode(cluster, n.IP, n.Name); err != nil {
 				log.Fatal(err)
 			}
-			if err = lab.SetMode(n.IP, n.Mode); err != nil {
+			if err = lab.SetMode(n.IP, n.Mode, n.Mode == apid.Running); err != nil {
 				log.Fatal(err)
 			}
 		}
@@ -131,7 +131,7 @@ func runServe(args []string) {
 		log.Fatal(err)
 	}
 	go serveControl(lab, lis)
-	// The daemon waits for this line before it trusts the nodes to answer.
+	// For a person reading the log; the daemon polls /healthz.
 	fmt.Printf("ready control=%s\n", lis.Addr())
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
@@ -144,14 +144,15 @@ func serveControl(lab *apid.Lab, lis net.Listener) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mode", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
-			IP   string    `json:"ip"`
-			Mode apid.Mode `json:"mode"`
+			IP    string    `json:"ip"`
+			Mode  apid.Mode `json:"mode"`
+			Ready bool      `json:"ready"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := lab.SetMode(body.IP, body.Mode); err != nil {
+		if err := lab.SetMode(body.IP, body.Mode, body.Ready); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		}

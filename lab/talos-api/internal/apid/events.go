@@ -19,8 +19,16 @@ var eventIDs atomic.Uint64
 // subscribers see the tail they ask for and then every new event until the node goes down.
 type Hub struct {
 	mu     sync.Mutex
+	gen    uint64
 	events []*machine.Event
 	subs   map[chan *machine.Event]struct{}
+}
+
+// Generation identifies the current boot's buffer: events meant for an earlier boot are dropped.
+func (h *Hub) Generation() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gen
 }
 
 // NewHub returns an empty event buffer.
@@ -28,6 +36,10 @@ func NewHub() *Hub { return &Hub{subs: map[chan *machine.Event]struct{}{}} }
 
 // Publish appends one event with its actor and hands it to every subscriber.
 func (h *Hub) Publish(actor string, payload proto.Message) {
+	h.publishAt(h.Generation(), actor, payload)
+}
+
+func (h *Hub) publishAt(gen uint64, actor string, payload proto.Message) {
 	data, err := anypb.New(payload)
 	if err != nil {
 		panic(err)
@@ -36,6 +48,9 @@ func (h *Hub) Publish(actor string, payload proto.Message) {
 	ev := &machine.Event{Data: data, Id: fmt.Sprintf("lab%016x", eventIDs.Add(1)), ActorId: actor}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if gen != h.gen {
+		return // the boot it belonged to is over
+	}
 	h.events = append(h.events, ev)
 	for ch := range h.subs {
 		select {
@@ -81,6 +96,7 @@ func (h *Hub) Down() {
 	}
 	h.subs = map[chan *machine.Event]struct{}{}
 	h.events = nil
+	h.gen++
 }
 
 // bootPhases is the boot sequence's phases as machined runs them (v1alpha1_sequencer.go Boot).
@@ -93,7 +109,7 @@ var bootPhases = []struct{ phase, task string }{
 
 // PublishBoot is what a node tells its subscribers as it boots, ending in the running, ready
 // machine status that `talosctl upgrade --wait` waits for.
-func (h *Hub) PublishBoot() {
+func (h *Hub) PublishBoot(ready bool) {
 	h.Publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_BOOTING,
 		Status: &machine.MachineStatusEvent_MachineStatus{}})
 	h.Publish("", &machine.SequenceEvent{Sequence: "boot", Action: machine.SequenceEvent_START})
@@ -104,8 +120,13 @@ func (h *Hub) PublishBoot() {
 		h.Publish("", &machine.PhaseEvent{Phase: p.phase, Action: machine.PhaseEvent_STOP})
 	}
 	h.Publish("", &machine.SequenceEvent{Sequence: "boot", Action: machine.SequenceEvent_STOP})
-	h.Publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_RUNNING,
-		Status: &machine.MachineStatusEvent_MachineStatus{Ready: true}})
+	status := &machine.MachineStatusEvent_MachineStatus{Ready: ready}
+	if !ready {
+		status.UnmetConditions = []*machine.MachineStatusEvent_MachineStatus_UnmetCondition{
+			{Name: "nodeReady", Reason: "node is not ready"},
+		}
+	}
+	h.Publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_RUNNING, Status: status})
 }
 
 // upgradePhases is the upgrade sequence (v1alpha1_sequencer.go Upgrade) up to the reboot.
@@ -124,34 +145,36 @@ var upgradePhases = []struct{ phase, task string }{
 	{"stopEverything", "stopAllServices"},
 }
 
-// PublishUpgrade is the accepted upgrade's sequence, with the actor id the Upgrade call returned.
-func (h *Hub) PublishUpgrade(actor, sequence string) {
-	h.Publish(actor, &machine.SequenceEvent{Sequence: sequence, Action: machine.SequenceEvent_START})
-	h.Publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_UPGRADING,
+// PublishUpgrade is the accepted upgrade's sequence, with the actor id the Upgrade call returned,
+// into the boot `gen` it was accepted in.
+func (h *Hub) PublishUpgrade(gen uint64, actor, sequence string) {
+	publish := func(actor string, payload proto.Message) { h.publishAt(gen, actor, payload) }
+	publish(actor, &machine.SequenceEvent{Sequence: sequence, Action: machine.SequenceEvent_START})
+	publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_UPGRADING,
 		Status: &machine.MachineStatusEvent_MachineStatus{}})
 	for _, p := range upgradePhases {
 		if sequence == "stageUpgrade" && (p.phase == "drain" || p.phase == "upgrade" || p.phase == "meta") {
 			continue
 		}
-		h.Publish(actor, &machine.PhaseEvent{Phase: p.phase, Action: machine.PhaseEvent_START})
+		publish(actor, &machine.PhaseEvent{Phase: p.phase, Action: machine.PhaseEvent_START})
 		if p.phase == "kexec" {
-			h.Publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_REBOOTING,
+			publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_REBOOTING,
 				Status: &machine.MachineStatusEvent_MachineStatus{}})
 		}
-		h.Publish(actor, &machine.TaskEvent{Task: p.task, Action: machine.TaskEvent_START})
+		publish(actor, &machine.TaskEvent{Task: p.task, Action: machine.TaskEvent_START})
 		if p.task == "stopAllServices" {
 			return // the node goes down here; nothing after this reaches a client
 		}
-		h.Publish(actor, &machine.TaskEvent{Task: p.task, Action: machine.TaskEvent_STOP})
-		h.Publish(actor, &machine.PhaseEvent{Phase: p.phase, Action: machine.PhaseEvent_STOP})
+		publish(actor, &machine.TaskEvent{Task: p.task, Action: machine.TaskEvent_STOP})
+		publish(actor, &machine.PhaseEvent{Phase: p.phase, Action: machine.PhaseEvent_STOP})
 	}
 }
 
 // PublishReboot is the reboot sequence up to the point the node goes down.
-func (h *Hub) PublishReboot(actor string) {
-	h.Publish(actor, &machine.SequenceEvent{Sequence: "reboot", Action: machine.SequenceEvent_START})
-	h.Publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_REBOOTING,
+func (h *Hub) PublishReboot(gen uint64, actor string) {
+	h.publishAt(gen, actor, &machine.SequenceEvent{Sequence: "reboot", Action: machine.SequenceEvent_START})
+	h.publishAt(gen, "", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_REBOOTING,
 		Status: &machine.MachineStatusEvent_MachineStatus{}})
-	h.Publish(actor, &machine.PhaseEvent{Phase: "stopEverything", Action: machine.PhaseEvent_START})
-	h.Publish(actor, &machine.TaskEvent{Task: "stopAllServices", Action: machine.TaskEvent_START})
+	h.publishAt(gen, actor, &machine.PhaseEvent{Phase: "stopEverything", Action: machine.PhaseEvent_START})
+	h.publishAt(gen, actor, &machine.TaskEvent{Task: "stopAllServices", Action: machine.TaskEvent_START})
 }

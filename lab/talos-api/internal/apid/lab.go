@@ -50,6 +50,7 @@ type Node struct {
 
 	mu       sync.Mutex
 	boot     uint64
+	gone     chan struct{}
 	mode     Mode
 	listener net.Listener
 	conns    map[*trackedConn]struct{}
@@ -62,6 +63,13 @@ func (n *Node) Boot() uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.boot
+}
+
+// Gone is closed when this boot of the node ends, so streams proxied to it end as apid's would.
+func (n *Node) Gone() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gone
 }
 
 // Mode reports what the node's API answers with now.
@@ -149,7 +157,8 @@ func (l *Lab) AddNode(cluster *Cluster, ip, name string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.nodes[ip] = &Node{IP: ip, Name: name, Cluster: cluster, Events: NewHub(), mode: Off, conns: map[*trackedConn]struct{}{},
+	l.nodes[ip] = &Node{IP: ip, Name: name, Cluster: cluster, Events: NewHub(), mode: Off, gone: make(chan struct{}),
+		conns:    map[*trackedConn]struct{}{},
 		apidCert: apidCert, maintCrt: maintCrt}
 	return nil
 }
@@ -162,8 +171,12 @@ func (l *Lab) NodeByIP(ip string) *Node {
 }
 
 // SetMode opens, switches or closes a node's listener. Going off drops every connection and the
-// node's events, as a power cut does; coming up running publishes its boot.
-func (l *Lab) SetMode(ip string, mode Mode) error {
+// node's events, as a power cut does; coming up running publishes its boot, whose machine status is
+// ready only when the node's kubelet is (machined's nodeReady condition).
+func (l *Lab) SetMode(ip string, mode Mode, ready bool) error {
+	if mode != Off && mode != Maintenance && mode != Running {
+		return fmt.Errorf("unknown mode %q (off, maintenance, running)", mode)
+	}
 	n := l.NodeByIP(ip)
 	if n == nil {
 		return fmt.Errorf("no lab node %s", ip)
@@ -176,7 +189,9 @@ func (l *Lab) SetMode(ip string, mode Mode) error {
 	previous := n.mode
 	n.mode = mode
 	n.boot++
-	if mode == Off || previous != Off {
+	close(n.gone)
+	n.gone = make(chan struct{})
+	if previous != Off {
 		// A mode change is a reboot: clients reconnect and see the new mode's TLS.
 		if n.listener != nil {
 			n.listener.Close() //nolint:errcheck
@@ -199,7 +214,7 @@ func (l *Lab) SetMode(ip string, mode Mode) error {
 	n.listener = lis
 	go l.accept(n, lis)
 	if mode == Running {
-		go n.Events.PublishBoot()
+		n.Events.PublishBoot(ready)
 	}
 	return nil
 }
@@ -213,6 +228,12 @@ func (l *Lab) accept(n *Node, lis net.Listener) {
 		}
 		conn := &trackedConn{Conn: raw, node: n}
 		n.mu.Lock()
+		if n.listener != lis {
+			// Accepted just before a mode change: it belongs to the boot that ended.
+			n.mu.Unlock()
+			raw.Close() //nolint:errcheck
+			return
+		}
 		n.conns[conn] = struct{}{}
 		n.mu.Unlock()
 		switch n.Mode() {

@@ -3,6 +3,7 @@ package cosi
 import (
 	"context"
 	"fmt"
+	"log"
 	"sync"
 	"time"
 
@@ -36,9 +37,12 @@ var kubernetesTypes = map[resource.Type]bool{
 
 // kubernetesState is one node's Kubernetes resources for one boot.
 type kubernetesState struct {
-	boot uint64
-	st   state.State
-	srv  *server.State
+	// mu serialises config changes, so each update sees the version the previous one left.
+	mu       sync.Mutex
+	boot     uint64
+	st       state.State
+	srv      *server.State
+	restarts int
 }
 
 type kubernetesStates struct {
@@ -46,7 +50,7 @@ type kubernetesStates struct {
 	nodes map[*apid.Node]*kubernetesState
 }
 
-var kube = &kubernetesStates{nodes: map[*apid.Node]*kubernetesState{}}
+var kubeStates = &kubernetesStates{nodes: map[*apid.Node]*kubernetesState{}}
 
 // images are what the controllers read from a machine config.
 type images struct {
@@ -64,10 +68,10 @@ func imagesOf(cfg talosconfig.Provider) images {
 
 // get returns the node's Kubernetes resources of this boot, deriving them from machineConfig the
 // first time they are asked for.
-func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, machineConfig string) (*kubernetesState, error) {
+func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, machineConfig string) (*kubernetesState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if ks, ok := k.nodes[n]; ok && ks.boot == n.Boot() {
+	if ks, ok := k.nodes[n]; ok && ks.boot == boot {
 		return ks, nil
 	}
 	cfg, err := configloader.NewFromBytes([]byte(machineConfig))
@@ -97,21 +101,23 @@ func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, machineConfig 
 			return nil, err
 		}
 	}
-	ks := &kubernetesState{boot: n.Boot(), st: st, srv: server.NewState(st)}
+	ks := &kubernetesState{boot: boot, st: st, srv: server.NewState(st)}
 	k.nodes[n] = ks
 	return ks, nil
 }
 
-// ConfigApplied is what machined's controllers do after a new machine config: a changed static pod
-// image updates its config resource (a new version, which the lab daemon stamps on the mirror pod as
-// talos.dev/config-version); a changed kubelet image restarts the kubelet service.
-func ConfigApplied(ctx context.Context, n *apid.Node, data []byte) error {
-	kube.mu.Lock()
-	ks, ok := kube.nodes[n]
-	kube.mu.Unlock()
-	if !ok || ks.boot != n.Boot() {
-		return nil // nothing watched them yet; they will be derived from the new config when asked
+// ConfigApplied is what machined's controllers do after a machine config is applied without a
+// reboot: a changed static pod image updates its config resource (a new version, which the lab daemon
+// stamps on the mirror pod as talos.dev/config-version); a changed kubelet image restarts the kubelet.
+// previous is the config the node ran before, from which its resources are derived if nothing asked
+// for them yet this boot.
+func ConfigApplied(ctx context.Context, n *apid.Node, previous string, data []byte) error {
+	ks, err := kubeStates.get(ctx, n, n.Boot(), previous)
+	if err != nil {
+		return err
 	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
 	cfg, err := configloader.NewFromBytes(data)
 	if err != nil {
 		return err
@@ -180,7 +186,7 @@ func restartKubelet(ctx context.Context, n *apid.Node, ks *kubernetesState, imag
 		return nil
 	}
 	service := v1alpha1.NewService("kubelet")
-	if err = ks.st.Destroy(ctx, service.Metadata()); err != nil {
+	if err = ks.st.Destroy(ctx, service.Metadata()); err != nil && !state.IsNotFoundError(err) {
 		return err
 	}
 	updated := spec.DeepCopy()
@@ -188,16 +194,37 @@ func restartKubelet(ctx context.Context, n *apid.Node, ks *kubernetesState, imag
 	if err = ks.st.Update(ctx, updated); err != nil {
 		return err
 	}
+	ks.restarts++
+	restart := ks.restarts
 	go func() {
-		// The kubelet comes back on its new image and reports its version to the API server.
+		// The kubelet comes back on its new image and reports its version to the API server. Only the
+		// newest restart of this boot brings the service back; a watcher always sees it return.
 		time.Sleep(kubeletRestart)
-		bg := context.Background()
-		if err := n.Cluster.Daemon.Call(bg, "kubelet", map[string]any{"ip": n.IP, "image": image}, nil); err != nil {
+		if n.Boot() != ks.boot {
 			return
 		}
+		ks.mu.Lock()
+		defer ks.mu.Unlock()
+		if restart != ks.restarts {
+			return
+		}
+		bg, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var reportErr error
+		for range 3 {
+			if reportErr = n.Cluster.Daemon.Call(bg, "kubelet", map[string]any{"ip": n.IP, "image": image}, nil); reportErr == nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if reportErr != nil {
+			log.Printf("node %s: the lab daemon did not take the kubelet restart: %v", n.Name, reportErr)
+		}
 		service.TypedSpec().Running = true
-		service.TypedSpec().Healthy = true
-		ks.st.Create(bg, service) //nolint:errcheck
+		service.TypedSpec().Healthy = reportErr == nil
+		if err := ks.st.Create(bg, service); err != nil {
+			log.Printf("node %s: recreating the kubelet service: %v", n.Name, err)
+		}
 	}()
 	return nil
 }

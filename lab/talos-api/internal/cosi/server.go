@@ -40,6 +40,7 @@ type stateServer interface {
 type nodeState struct {
 	srv  stateServer
 	snap Snapshot
+	node *apid.Node
 }
 
 func (s *State) open(ctx context.Context, resourceType string) (*nodeState, error) {
@@ -58,22 +59,23 @@ func (s *State) open(ctx context.Context, resourceType string) (*nodeState, erro
 		// The maintenance API's access policy: sensitive resources need the admin role it never grants.
 		return nil, status.Error(codes.PermissionDenied, "not authorized")
 	}
+	boot := n.Boot()
 	var snap Snapshot
 	if err = n.Cluster.Daemon.Call(ctx, "resources", map[string]string{"ip": n.IP}, &snap); err != nil {
 		return nil, err
 	}
 	if kubernetesTypes[resourceType] && !s.maintenance {
-		ks, err := kube.get(ctx, n, snap.MachineConfig)
+		ks, err := kubeStates.get(ctx, n, boot, snap.MachineConfig)
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
-		return &nodeState{srv: ks.srv, snap: snap}, nil
+		return &nodeState{srv: ks.srv, snap: snap, node: n}, nil
 	}
 	st, err := build(ctx, snap)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	return &nodeState{srv: server.NewState(st), snap: snap}, nil
+	return &nodeState{srv: server.NewState(st), snap: snap, node: n}, nil
 }
 
 // Get answers one resource.
@@ -99,13 +101,47 @@ func (s *State) List(req *v1alpha1.ListRequest, srv v1alpha1.State_ListServer) e
 	return ns.srv.List(req, &adaptingList{State_ListServer: srv, ns: ns})
 }
 
-// Watch streams the resources as they are now; the lab's snapshot does not change under a watch.
+// Watch streams a node's resources and their changes until the node reboots: then, as apid's proxy
+// would, the stream ends Unavailable (talosctl upgrade-k8s waits on such watches with no timeout).
 func (s *State) Watch(req *v1alpha1.WatchRequest, srv v1alpha1.State_WatchServer) error {
 	ns, err := s.open(srv.Context(), req.GetType())
 	if err != nil {
 		return err
 	}
-	return ns.srv.Watch(req, srv)
+	ctx, cancel := context.WithCancel(srv.Context())
+	defer cancel()
+	gone := ns.node.Gone()
+	go func() {
+		select {
+		case <-gone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = ns.srv.Watch(req, &boundWatch{State_WatchServer: srv, ctx: ctx, ns: ns})
+	select {
+	case <-gone:
+		return status.Error(codes.Unavailable, "error reading from server: EOF")
+	default:
+		return err
+	}
+}
+
+// boundWatch ends with the node's boot and gives old nodes' machine configs their old shape.
+type boundWatch struct {
+	v1alpha1.State_WatchServer
+	ctx context.Context //nolint:containedctx // the stream's own context, narrowed to the boot
+	ns  *nodeState
+}
+
+func (b *boundWatch) Context() context.Context { return b.ctx }
+
+func (b *boundWatch) Send(resp *v1alpha1.WatchResponse) error {
+	for _, ev := range resp.GetEvent() {
+		b.ns.adapt(ev.GetResource())
+		b.ns.adapt(ev.GetOld())
+	}
+	return b.State_WatchServer.Send(resp)
 }
 
 func readOnly() error { return status.Error(codes.PermissionDenied, "write access is not allowed") }

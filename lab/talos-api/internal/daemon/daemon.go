@@ -7,10 +7,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -91,19 +89,4 @@ func (c *Client) Call(ctx context.Context, op string, request, result any) error
 		return nil
 	}
 	return json.Unmarshal(env.Result, result)
-}
-
-// Poll calls op until done says so or ctx ends, every interval.
-func Poll(ctx context.Context, interval time.Duration, fn func() (bool, error)) error {
-	for {
-		done, err := fn()
-		if err != nil || done {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting: %w", ctx.Err())
-		case <-time.After(interval):
-		}
-	}
 }

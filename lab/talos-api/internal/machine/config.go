@@ -3,6 +3,7 @@ package machine
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
@@ -60,11 +61,20 @@ func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConf
 		if req.GetDryRun() {
 			return &machine.ApplyConfiguration{Mode: mode, ModeDetails: fmt.Sprintf("Dry run summary:\n%s (skipped in dry-run).", details)}, nil
 		}
+		var previous struct {
+			MachineConfig string `json:"machineConfig"`
+		}
+		if err := call(ctx, n, "resources", nil, &previous); err != nil {
+			return nil, err
+		}
 		if err := call(ctx, n, "apply-config", map[string]any{"config": string(req.GetData()), "mode": mode.String()}, nil); err != nil {
 			return nil, err
 		}
-		if err := cosi.ConfigApplied(ctx, n, req.GetData()); err != nil {
-			return nil, status.Errorf(codes.Internal, "applying the config's Kubernetes changes: %v", err)
+		// Only a config applied now changes what runs; a staged one waits for the next boot.
+		if mode == machine.ApplyConfigurationRequest_NO_REBOOT || mode == machine.ApplyConfigurationRequest_TRY {
+			if err := cosi.ConfigApplied(ctx, n, previous.MachineConfig, req.GetData()); err != nil {
+				return nil, status.Errorf(codes.Internal, "applying the config's Kubernetes changes: %v", err)
+			}
 		}
 		return &machine.ApplyConfiguration{Mode: mode, ModeDetails: details}, nil
 	}, func(m *machine.ApplyConfiguration, md *common.Metadata) { m.Metadata = md })
@@ -95,7 +105,7 @@ func (m *Maintenance) ApplyConfiguration(ctx context.Context, req *machine.Apply
 	case machine.ApplyConfigurationRequest_TRY, machine.ApplyConfigurationRequest_REBOOT, machine.ApplyConfigurationRequest_AUTO:
 	default:
 		return nil, status.Errorf(codes.Unimplemented, "apply configuration --mode='%s' is not supported in maintenance mode",
-			req.GetMode().String())
+			strings.ReplaceAll(strings.ToLower(req.GetMode().String()), "_", "-"))
 	}
 	if err = validate(req.GetData()); err != nil {
 		return nil, err

@@ -176,6 +176,12 @@ func writeSnapshot(content snapshotContent) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, "snapshot.db")
+	written := false
+	defer func() {
+		if !written {
+			os.RemoveAll(dir) //nolint:errcheck
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		return "", err
@@ -217,5 +223,9 @@ func writeSnapshot(content snapshotContent) (string, error) {
 		return "", err
 	}
 	sum := sha256.Sum256(body)
-	return path, os.WriteFile(path, append(body, sum[:]...), 0o600)
+	if err = os.WriteFile(path, append(body, sum[:]...), 0o600); err != nil {
+		return "", err
+	}
+	written = true
+	return path, nil
 }

@@ -88,6 +88,7 @@ func (s *Service) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*ma
 	}
 	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.Upgrade, error) {
 		actor := uuid.New().String()
+		gen := n.Events.Generation()
 		if err := call(ctx, n, "upgrade", map[string]any{
 			"image": req.GetImage(), "preserve": req.GetPreserve(), "stage": req.GetStage(), "force": req.GetForce(),
 		}, nil); err != nil {
@@ -97,7 +98,7 @@ func (s *Service) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*ma
 		if req.GetStage() {
 			sequence = "stageUpgrade"
 		}
-		n.Events.PublishUpgrade(actor, sequence)
+		n.Events.PublishUpgrade(gen, actor, sequence)
 		return &machine.Upgrade{Ack: "Upgrade request received", ActorId: actor}, nil
 	}, func(m *machine.Upgrade, md *common.Metadata) { m.Metadata = md })
 	if err != nil {
@@ -114,10 +115,11 @@ func (s *Service) Reboot(ctx context.Context, _ *machine.RebootRequest) (*machin
 	}
 	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.Reboot, error) {
 		actor := uuid.New().String()
+		gen := n.Events.Generation()
 		if err := call(ctx, n, "reboot", nil, nil); err != nil {
 			return nil, err
 		}
-		n.Events.PublishReboot(actor)
+		n.Events.PublishReboot(gen, actor)
 		return &machine.Reboot{ActorId: actor}, nil
 	}, func(m *machine.Reboot, md *common.Metadata) { m.Metadata = md })
 	if err != nil {
