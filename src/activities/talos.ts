@@ -45,8 +45,10 @@ function nodeErrors(stderr: string): Array<{ target: string; error: string }> {
 
 /**
  * How a failed `talosctl upgrade --wait` is classified. Its progress and errors are all on stderr as
- * `"<node>": <message>`; the refusal of the etcd checks is final, a missing installer too; a wait
- * that ran out (often with no final line at all) is retried: the retry first asks the node's version.
+ * `"<node>": <message>`, and a normal reboot prints `unavailable, retrying...` on the way, so the
+ * last line that is not progress decides. A refusal of the etcd checks is final, an installer the
+ * registry does not have too; a wait that ran out (often with no final line at all) is retried: the
+ * retry first asks the node's version.
  */
 export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'unavailable' | 'other' {
   if (
@@ -55,10 +57,19 @@ export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'un
     )
   )
     return 'quorum';
-  if (/error validating installer image/.test(stderr)) return 'image';
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('WARNING:') && !/stopAllServices task completed/.test(line));
+  const last = lines.at(-1) ?? '';
+  if (/error validating installer image.*(not found|manifest unknown|name unknown)/.test(last))
+    return 'image';
   if (
-    stderr.trim() === '' ||
-    /timeout|context deadline exceeded|code = Unavailable|unavailable, retrying/.test(stderr)
+    !last ||
+    /unavailable, retrying|\btimeout$|context deadline exceeded|code = (Unavailable|DeadlineExceeded)|error validating installer image/.test(
+      last,
+    ) ||
+    /action: (START|STOP)$|^"[^"]+": (stage|sequence|phase|task|actor ID|waiting for actor ID)/.test(last)
   )
     return 'unavailable';
   return 'other';
