@@ -39,8 +39,9 @@ function mirrorPod(node: LabNode, pod: StaticPod, image: string, configVersion: 
       },
     },
     spec: {
+      // No priorityClassName: the API server creates system-node-critical only some seconds after it
+      // starts, and a fleet's first mirror pods come sooner than that.
       nodeName: node.name,
-      priorityClassName: 'system-node-critical',
       tolerations: [{ operator: 'Exists' }],
       containers: [{ name: pod, image }],
     },

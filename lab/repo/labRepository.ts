@@ -29,7 +29,7 @@ const GLOBAL_PATCH = `machine:
 `;
 
 /**
- * The lab's stand-in for the user's Git repository: the inventory at its root (relative paths in it
+ * The lab's copy of the user's Git repository: the inventory at its root (relative paths in it
  * resolve from there), terraform/ and talos/patches/. Only what differs from the example is changed:
  * installers come from the lab registry; backups and machine configs live in the lab directory.
  */

@@ -53,9 +53,12 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
   if (up.exitCode !== 0) throw new Error(`talos-lab up failed:\n${up.stdout}\n${up.stderr}`);
   const env = await readLabEnv(dir);
   const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number };
-  const inventory = parse(await readFile(env.TALOS_UPGRADE_INVENTORY ?? '', 'utf8')) as {
-    nodes: Array<{ name: string; ip: string }>;
-  };
+  // A fleet lists its members' inventories in fleet.json instead; ip() is for single-cluster labs.
+  const inventory = env.TALOS_UPGRADE_INVENTORY
+    ? (parse(await readFile(env.TALOS_UPGRADE_INVENTORY, 'utf8')) as {
+        nodes: Array<{ name: string; ip: string }>;
+      })
+    : { nodes: [] };
   const ips = new Map(inventory.nodes.map((n) => [n.name, n.ip]));
   const kc = new KubeConfig();
   kc.loadFromFile(env.KUBECONFIG ?? '');

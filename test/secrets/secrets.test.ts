@@ -57,6 +57,16 @@ beforeAll(async () => {
     contexts: Record<string, { key: string; crt: string }>;
   };
   secrets['talosconfig client key'] = Object.values(talosconfig.contexts)[0]?.key ?? '';
+  // And what the lab generated with Talos's own generator: the cluster's secrets in its machine config
+  // and the key of its Talos CA.
+  const machineConfig = parse(await readFile(join(lab.dir, 'secrets', 'controlplane.yaml'), 'utf8')) as {
+    cluster: { secret: string; token: string; secretboxEncryptionSecret?: string };
+  };
+  secrets['cluster secret (machine config)'] = machineConfig.cluster.secret;
+  secrets['bootstrap token (machine config)'] = machineConfig.cluster.token;
+  const caKey = (await readFile(join(lab.dir, 'secrets', 'ca.key'), 'utf8')).split('\n')[1] ?? '';
+  if (caKey.length < 40) throw new Error('the lab Talos CA key is not where the test expects it');
+  secrets['Talos CA key'] = caKey;
   for (const file of await readdir(join(lab.dir, 'secrets'))) {
     const path = join(lab.dir, 'secrets', file);
     const text = await readFile(path, 'utf8');
