@@ -6,5 +6,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund  # see scripts/test.sh for why not npm ci
 fi
-bash scripts/ensure-tools.sh temporal kube kwok terraform >/dev/null
+bash scripts/ensure-tools.sh temporal kube kwok terraform talos >/dev/null
 exec node --import tsx scripts/demo/demo.ts "$@"
