@@ -39,6 +39,9 @@ async function writeEnvFile(file: string, env: Record<string, string>): Promise<
   );
 }
 
+/** Stops for the servers started so far, for a start that fails half-way. */
+const startedServers: Array<() => Promise<void>> = [];
+
 /** What every cluster of one lab shares: the control plane, the tools, the registry, the timings. */
 interface Shared {
   dir: string;
@@ -248,6 +251,7 @@ async function main(): Promise<void> {
     expectedNodes,
     join(kubeClientCa, 'client-ca.crt'),
   );
+  startedServers.push(() => controlPlane.stop());
   const kc = new KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
   const nodeCache = new NodeCache(kc);
@@ -383,6 +387,7 @@ async function main(): Promise<void> {
     clientCaCert: join(kubeClientCa, 'client-ca.crt'),
     clientCaKey: join(kubeClientCa, 'client-ca.key'),
   });
+  startedServers.push(() => talosApi.process.stop());
   for (const { lab } of talosClusters) lab.talosApi = talosApi;
   stopProcesses.push(talosApi.process);
   await nodeCache.ready();
@@ -393,6 +398,8 @@ async function main(): Promise<void> {
 
 main().catch(async (error: unknown) => {
   console.error('[lab] failed:', error);
+  // A lab that fails half-way stops what it started: no server may keep its ports or loopback addresses.
+  for (const stop of startedServers.reverse()) await stop().catch(() => undefined);
   const dir = process.argv[process.argv.indexOf('--dir') + 1];
   if (dir) {
     await writeDaemonInfo(dir, {

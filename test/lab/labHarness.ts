@@ -51,6 +51,19 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
     ...extraArgs,
   );
   if (up.exitCode !== 0) throw new Error(`talos-lab up failed:\n${up.stdout}\n${up.stderr}`);
+  try {
+    return await connect(dir, labCli);
+  } catch (error) {
+    // Nobody gets a Lab to stop: stop it here, or its servers outlive the test run.
+    await labCli('down');
+    throw error;
+  }
+}
+
+async function connect(
+  dir: string,
+  labCli: (...args: string[]) => Promise<{ exitCode: number; stdout: string; stderr: string }>,
+): Promise<Lab> {
   const env = await readLabEnv(dir);
   const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number };
   // A fleet lists its members' inventories in fleet.json instead; ip() is for single-cluster labs.
