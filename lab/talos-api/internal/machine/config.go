@@ -49,11 +49,7 @@ func modeDetails(mode machine.ApplyConfigurationRequest_Mode) (machine.ApplyConf
 
 // ApplyConfiguration replaces a configured node's machine config.
 func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.ApplyConfiguration, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.ApplyConfiguration, error) {
 		if err := validate(req.GetData()); err != nil {
 			return nil, err
 		}

@@ -34,11 +34,7 @@ func hexID(id string) uint64 {
 
 // EtcdMemberList answers the members as the node's etcd sees them.
 func (s *Service) EtcdMemberList(ctx context.Context, _ *machine.EtcdMemberListRequest) (*machine.EtcdMemberListResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdMembers, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.EtcdMembers, error) {
 		var out struct {
 			Members []etcdMember `json:"members"`
 		}
@@ -60,11 +56,7 @@ func (s *Service) EtcdMemberList(ctx context.Context, _ *machine.EtcdMemberListR
 
 // EtcdStatus answers the local member's status.
 func (s *Service) EtcdStatus(ctx context.Context, _ *emptypb.Empty) (*machine.EtcdStatusResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdStatus, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.EtcdStatus, error) {
 		var st struct {
 			MemberID        string   `json:"memberId"`
 			Leader          string   `json:"leader"`
@@ -93,11 +85,7 @@ func (s *Service) EtcdStatus(ctx context.Context, _ *emptypb.Empty) (*machine.Et
 
 // EtcdLeaveCluster takes the node's member out of etcd.
 func (s *Service) EtcdLeaveCluster(ctx context.Context, _ *machine.EtcdLeaveClusterRequest) (*machine.EtcdLeaveClusterResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdLeaveCluster, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.EtcdLeaveCluster, error) {
 		return &machine.EtcdLeaveCluster{}, call(ctx, n, "etcd/leave", nil, nil)
 	}, func(m *machine.EtcdLeaveCluster, md *common.Metadata) { m.Metadata = md })
 	if err != nil {
@@ -108,11 +96,7 @@ func (s *Service) EtcdLeaveCluster(ctx context.Context, _ *machine.EtcdLeaveClus
 
 // EtcdRemoveMemberByID removes another member, by its numeric id.
 func (s *Service) EtcdRemoveMemberByID(ctx context.Context, req *machine.EtcdRemoveMemberByIDRequest) (*machine.EtcdRemoveMemberByIDResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.EtcdRemoveMemberByID, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.EtcdRemoveMemberByID, error) {
 		return &machine.EtcdRemoveMemberByID{}, call(ctx, n, "etcd/remove-member",
 			map[string]any{"id": fmt.Sprintf("%016x", req.GetMemberId()), "decimal": strconv.FormatUint(req.GetMemberId(), 10)}, nil)
 	}, func(m *machine.EtcdRemoveMemberByID, md *common.Metadata) { m.Metadata = md })
@@ -134,11 +118,7 @@ type snapshotContent struct {
 // buckets (revision keys, mvccpb.KeyValue values) followed by its SHA-256, which `talosctl etcd
 // snapshot` checks and reads with etcdutl.
 func (s *Service) EtcdSnapshot(_ *machine.EtcdSnapshotRequest, srv grpc.ServerStreamingServer[common.Data]) error {
-	r, err := s.lab.RouteOf(srv.Context(), false)
-	if err != nil {
-		return err
-	}
-	n, err := s.lab.Single(r)
+	n, md, err := streamTarget(srv.Context(), s.lab)
 	if err != nil {
 		return err
 	}
@@ -156,10 +136,6 @@ func (s *Service) EtcdSnapshot(_ *machine.EtcdSnapshotRequest, srv grpc.ServerSt
 		return err
 	}
 	defer f.Close() //nolint:errcheck
-	var md *common.Metadata
-	if r.Many {
-		md = &common.Metadata{Hostname: r.Targets[0]}
-	}
 	return sendChunks(f, md, srv.Send)
 }
 

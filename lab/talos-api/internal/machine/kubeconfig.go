@@ -65,11 +65,7 @@ func adminKubeconfig(cluster string) ([]byte, error) {
 
 // Kubeconfig streams the admin kubeconfig as machined does: a gzipped tar holding one file.
 func (s *Service) Kubeconfig(_ *emptypb.Empty, srv grpc.ServerStreamingServer[common.Data]) error {
-	r, err := s.lab.RouteOf(srv.Context(), false)
-	if err != nil {
-		return err
-	}
-	n, err := s.lab.Single(r)
+	n, md, err := streamTarget(srv.Context(), s.lab)
 	if err != nil {
 		return err
 	}
@@ -91,10 +87,6 @@ func (s *Service) Kubeconfig(_ *emptypb.Empty, srv grpc.ServerStreamingServer[co
 	}
 	if err = gz.Close(); err != nil {
 		return err
-	}
-	var md *common.Metadata
-	if r.Many {
-		md = &common.Metadata{Hostname: r.Targets[0]}
 	}
 	return sendChunks(&buf, md, srv.Send)
 }

@@ -41,6 +41,34 @@ type NodeInfo struct {
 	TalosVersion string `json:"talosVersion"`
 }
 
+// answer runs a unary call on the nodes its metadata names, as apid routes it.
+func answer[M any](ctx context.Context, lab *apid.Lab, call func(context.Context, *apid.Node) (*M, error),
+	setMeta func(*M, *common.Metadata),
+) ([]*M, error) {
+	r, err := lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return apid.Unary(ctx, lab, r, call, setMeta)
+}
+
+// streamTarget is the one node a streaming call goes to, and the metadata each frame carries when
+// apid proxies one-to-many (a single "nodes" value).
+func streamTarget(ctx context.Context, lab *apid.Lab) (*apid.Node, *common.Metadata, error) {
+	r, err := lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := lab.Single(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.Many {
+		return n, &common.Metadata{Hostname: r.Targets[0]}, nil
+	}
+	return n, nil, nil
+}
+
 func call(ctx context.Context, n *apid.Node, op string, args map[string]any, result any) error {
 	if args == nil {
 		args = map[string]any{}
@@ -59,11 +87,7 @@ func versionInfo(talos string) *machine.VersionInfo {
 
 // Version answers the node's Talos version.
 func (s *Service) Version(ctx context.Context, _ *emptypb.Empty) (*machine.VersionResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.Version, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.Version, error) {
 		var info NodeInfo
 		if err := call(ctx, n, "node", nil, &info); err != nil {
 			return nil, err
@@ -82,11 +106,7 @@ func (s *Service) Version(ctx context.Context, _ *emptypb.Empty) (*machine.Versi
 
 // Upgrade validates the request on the node (installer, etcd) and starts the upgrade sequence.
 func (s *Service) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*machine.UpgradeResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.Upgrade, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.Upgrade, error) {
 		actor := uuid.New().String()
 		gen := n.Events.Generation()
 		if err := call(ctx, n, "upgrade", map[string]any{
@@ -109,11 +129,7 @@ func (s *Service) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*ma
 
 // Reboot reboots the node.
 func (s *Service) Reboot(ctx context.Context, _ *machine.RebootRequest) (*machine.RebootResponse, error) {
-	r, err := s.lab.RouteOf(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := apid.Unary(ctx, s.lab, r, func(ctx context.Context, n *apid.Node) (*machine.Reboot, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.Reboot, error) {
 		actor := uuid.New().String()
 		gen := n.Events.Generation()
 		if err := call(ctx, n, "reboot", nil, nil); err != nil {
@@ -131,17 +147,9 @@ func (s *Service) Reboot(ctx context.Context, _ *machine.RebootRequest) (*machin
 // Events streams the node's runtime events: an empty hello first, as machined sends, then the tail
 // asked for, then new events until the node goes down.
 func (s *Service) Events(req *machine.EventsRequest, srv grpc.ServerStreamingServer[machine.Event]) error {
-	r, err := s.lab.RouteOf(srv.Context(), false)
+	n, md, err := streamTarget(srv.Context(), s.lab)
 	if err != nil {
 		return err
-	}
-	n, err := s.lab.Single(r)
-	if err != nil {
-		return err
-	}
-	var md *common.Metadata
-	if r.Many {
-		md = &common.Metadata{Hostname: r.Targets[0]}
 	}
 	past, ch := n.Events.Subscribe(int(req.GetTailEvents()))
 	defer n.Events.Unsubscribe(ch)
@@ -178,11 +186,7 @@ func withMeta(ev *machine.Event, md *common.Metadata) *machine.Event {
 
 // Read streams a file of the node (boot id, os-release, files written by its machine config).
 func (s *Service) Read(req *machine.ReadRequest, srv grpc.ServerStreamingServer[common.Data]) error {
-	r, err := s.lab.RouteOf(srv.Context(), false)
-	if err != nil {
-		return err
-	}
-	n, err := s.lab.Single(r)
+	n, md, err := streamTarget(srv.Context(), s.lab)
 	if err != nil {
 		return err
 	}
@@ -191,10 +195,6 @@ func (s *Service) Read(req *machine.ReadRequest, srv grpc.ServerStreamingServer[
 	}
 	if err = call(srv.Context(), n, "read", map[string]any{"path": req.GetPath()}, &file); err != nil {
 		return err
-	}
-	var md *common.Metadata
-	if r.Many {
-		md = &common.Metadata{Hostname: r.Targets[0]}
 	}
 	return sendChunks(bytes.NewReader([]byte(file.Content)), md, srv.Send)
 }
