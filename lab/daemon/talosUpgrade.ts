@@ -1,5 +1,5 @@
 import { powerOf, type LabNode } from '../state/labState.js';
-import { atLeast } from '../talos/talosVersion.js';
+import { compareVersions } from '../../src/domain/index.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 
@@ -61,7 +61,8 @@ export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeReq
       `error validating installer image "${request.image}": failed to resolve reference "${request.image}": ${request.image}: not found`,
     );
   }
-  const skipsEtcdChecks = request.force || (request.preserve && atLeast(node.talosVersion, 1, 12, 9));
+  const skipsEtcdChecks =
+    request.force || (request.preserve && compareVersions(node.talosVersion, '1.12.9') >= 0);
   if (node.role === 'controlplane' && !skipsEtcdChecks) validateEtcdForUpgrade(lab, node);
 
   const from = node.talosVersion;

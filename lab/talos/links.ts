@@ -1,5 +1,5 @@
 import type { LabNode } from '../state/labState.js';
-import { atLeast } from './talosVersion.js';
+import { compareVersions } from '../../src/domain/index.js';
 
 /** One link as the lab Talos API server turns it into a LinkStatus resource. */
 export interface LabLink {
@@ -54,7 +54,7 @@ export function linkStatuses(node: LabNode): LabLink[] {
     });
     if (nic.vlan !== 'native') {
       links.push({
-        id: atLeast(node.talosVersion, 1, 12) ? `vlan${nic.vlan}` : `${nic.name}.${nic.vlan}`,
+        id: compareVersions(node.talosVersion, '1.12.0') >= 0 ? `vlan${nic.vlan}` : `${nic.name}.${nic.vlan}`,
         index: 100 + index,
         type: 'ether',
         kind: 'vlan',

@@ -4,6 +4,7 @@ import { startUpgrade } from '../daemon/talosUpgrade.js';
 import { applyMachineConfig } from '../daemon/vmLifecycle.js';
 import { STATIC_PODS, updateStaticPod, type StaticPod } from '../cluster/staticPods.js';
 import { writeNodeStatus } from '../cluster/nodeObjects.js';
+import { isNodeReady } from '../daemon/nodeCache.js';
 import { powerOf, type LabNode } from '../state/labState.js';
 import { linkStatuses } from './links.js';
 import { etcdSnapshotKeys, etcdStatus, requireEtcd } from './etcd.js';
@@ -50,12 +51,7 @@ const str = (call: NodeCall, key: string): string => {
 };
 
 async function kubeReady(lab: LabCluster, node: LabNode): Promise<boolean> {
-  try {
-    const object = await lab.core.readNode({ name: node.name });
-    return !!object.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-  } catch {
-    return false;
-  }
+  return isNodeReady(await lab.core.readNode({ name: node.name }).catch(() => undefined));
 }
 
 const HANDLERS: Record<string, Handler> = {
@@ -73,6 +69,9 @@ const HANDLERS: Record<string, Handler> = {
     links: linkStatuses(node),
     machineConfig: node.power === 'maintenance' ? '' : (lab.machineConfigs.get(node.name) ?? ''),
   }),
+
+  // The config alone, for the Talos API server to compare a new one with (no links, no Kubernetes read).
+  'machine-config': (lab, node) => ({ machineConfig: lab.machineConfigs.get(node.name) ?? '' }),
 
   read: (lab, node, call) => {
     const path = str(call, 'path');
@@ -199,7 +198,15 @@ const HANDLERS: Record<string, Handler> = {
 };
 
 const INTERNAL = new Set(['static-pod', 'kubelet']);
-const READ_ONLY = new Set(['node', 'resources', 'read', 'etcd/members', 'etcd/status', 'etcd/snapshot']);
+const READ_ONLY = new Set([
+  'node',
+  'resources',
+  'machine-config',
+  'read',
+  'etcd/members',
+  'etcd/status',
+  'etcd/snapshot',
+]);
 
 /**
  * Answers the lab Talos API server: the node as its machined would see it. A node that is down,

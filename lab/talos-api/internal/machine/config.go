@@ -60,7 +60,7 @@ func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConf
 		var previous struct {
 			MachineConfig string `json:"machineConfig"`
 		}
-		if err := call(ctx, n, "resources", nil, &previous); err != nil {
+		if err := call(ctx, n, "machine-config", nil, &previous); err != nil {
 			return nil, err
 		}
 		if err := call(ctx, n, "apply-config", map[string]any{"config": string(req.GetData()), "mode": mode.String()}, nil); err != nil {
