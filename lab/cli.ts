@@ -9,6 +9,7 @@ import { readDaemonInfo, type DaemonInfo } from './daemon/daemonFile.js';
 import type { LabReport } from './daemon/monitor.js';
 import type { StatusRow } from './daemon/statusRows.js';
 import { FAULT_KINDS, isFaultKind } from './state/faults.js';
+import { INITIAL_TALOS, LAB_RELEASES } from './state/labState.js';
 import { table } from './table.js';
 import { ensureTools, PROJECT_ROOT } from './tools.js';
 
@@ -53,12 +54,17 @@ async function up(options: {
   dir: string;
   rebootSeconds: string;
   vmBootSeconds: string;
+  imagePullSeconds: string;
+  installSeconds: string;
+  talos: string;
   maxUnavailableWorkers?: string;
   fleet?: number;
 }): Promise<void> {
   const dir = resolve(options.dir);
   if (!isPreset(options.preset))
     throw new LabCliError(`unknown preset "${options.preset}" (known: ${PRESETS.join(', ')})`);
+  if (!LAB_RELEASES.includes(options.talos))
+    throw new LabCliError(`the lab serves no Talos ${options.talos} (it serves ${LAB_RELEASES.join(', ')})`);
   const previous = await readDaemonInfo(dir);
   if (previous && alive(previous.pid) && previous.status !== 'stopped' && previous.status !== 'failed') {
     throw new LabCliError(
@@ -84,6 +90,12 @@ async function up(options: {
     options.rebootSeconds,
     '--vm-boot-seconds',
     options.vmBootSeconds,
+    '--image-pull-seconds',
+    options.imagePullSeconds,
+    '--install-seconds',
+    options.installSeconds,
+    '--talos',
+    options.talos,
   ];
   if (options.maxUnavailableWorkers) args.push('--max-unavailable-workers', options.maxUnavailableWorkers);
   if (options.fleet) args.push('--fleet', String(options.fleet));
@@ -223,6 +235,13 @@ export function buildLabCli(): Command {
     .option(...dirOption)
     .option('--reboot-seconds <s>', 'how long a Talos reboot keeps a node down', '3')
     .option('--vm-boot-seconds <s>', 'how long a new VM takes to boot', '3')
+    .option('--image-pull-seconds <s>', 'how long a node takes to pull an installer image', '2')
+    .option('--install-seconds <s>', 'how long the installer takes to write the other boot slot', '1')
+    .option(
+      '--talos <version>',
+      `the Talos version the nodes start at (${LAB_RELEASES.join(', ')})`,
+      INITIAL_TALOS,
+    )
     .option(
       '--max-unavailable-workers <n>',
       'what the invariant monitor allows (default: the inventory policy)',

@@ -4,7 +4,7 @@
 #
 #   npm run bench -- chaos [--kills 10]      npm run bench -- overhead
 #   npm run bench -- schedule                npm run bench -- fleet [--clusters 50]
-#   npm run bench -- webhook [--deliveries 2000]
+#   npm run bench -- webhook [--deliveries 2000]   npm run bench -- unavailable [--scale 0.2]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 name=${1:-}
@@ -16,5 +16,5 @@ shift
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund # see scripts/test.sh for why not npm ci
 fi
-bash scripts/ensure-tools.sh temporal kube kwok terraform >/dev/null
+bash scripts/ensure-tools.sh temporal kube kwok terraform talos >/dev/null
 exec node --import tsx "bench/$name.ts" "$@"

@@ -14,6 +14,10 @@ export interface LabTiming {
   rebootSeconds: number;
   /** Seconds from `terraform apply` to the new VM answering in maintenance mode. */
   vmBootSeconds: number;
+  /** Seconds a node takes to pull an installer image (both upgrade paths pull one). */
+  imagePullSeconds: number;
+  /** Seconds the installer takes to write the other boot slot. */
+  installSeconds: number;
 }
 
 /** A Talos API error as machined answers it; `code` is the gRPC code name. */
@@ -27,6 +31,7 @@ export class TalosApiError extends Error {
       | 'NotFound'
       | 'Unknown'
       | 'Unimplemented'
+      | 'Internal'
       | 'DeadlineExceeded'
       | 'PermissionDenied',
     readonly description: string,

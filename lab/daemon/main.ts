@@ -53,6 +53,8 @@ interface Shared {
   registryUrl: string;
   apiUrl: string;
   maxUnavailableWorkers?: number;
+  /** The Talos version every node and template starts at. */
+  talos: string;
 }
 
 /**
@@ -71,7 +73,7 @@ async function setUpCluster(
   const repoDir = join(clusterDir, 'repo');
   await rm(repoDir, { recursive: true, force: true });
   await mkdir(join(clusterDir, 'backups'), { recursive: true });
-  const state = initialState(shared.preset, example.origin, inventory);
+  const state = initialState(shared.preset, example.origin, inventory, shared.talos);
   const talosconfig = join(clusterDir, 'talosconfig');
   const secretsDir = join(clusterDir, 'secrets');
   const secrets = await generateClusterSecrets(shared.tools['talos-lab-api'], {
@@ -215,6 +217,9 @@ async function main(): Promise<void> {
       preset: { type: 'string', default: 'prox-ops' },
       'reboot-seconds': { type: 'string', default: '3' },
       'vm-boot-seconds': { type: 'string', default: '3' },
+      'image-pull-seconds': { type: 'string', default: '2' },
+      'install-seconds': { type: 'string', default: '1' },
+      talos: { type: 'string', default: INITIAL_TALOS },
       'max-unavailable-workers': { type: 'string' },
       fleet: { type: 'string', default: '0' },
     },
@@ -293,9 +298,12 @@ async function main(): Promise<void> {
     timing: {
       rebootSeconds: Number(values['reboot-seconds']),
       vmBootSeconds: Number(values['vm-boot-seconds']),
+      imagePullSeconds: Number(values['image-pull-seconds']),
+      installSeconds: Number(values['install-seconds']),
     },
     registryUrl,
     apiUrl,
+    talos: values.talos ?? INITIAL_TALOS,
     ...(maxUnavailable ? { maxUnavailableWorkers: Number(maxUnavailable) } : {}),
   };
 

@@ -68,8 +68,11 @@ export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeReq
   const from = node.talosVersion;
   const falls = lab.fire('boot-fails', node);
   lab.record('upgrade-started', node.name, `${from} -> ${ref.version} (${request.image})`);
+  // The legacy sequence replaces whatever a lifecycle install staged.
+  delete node.staged;
   void (async () => {
-    await sleep(STOP_SERVICES_MS);
+    // The node keeps running while it pulls and installs; only then it stops its services.
+    await sleep((lab.timing.imagePullSeconds + lab.timing.installSeconds) * 1000 + STOP_SERVICES_MS);
     if (powerOf(node) !== 'running') return; // destroyed or rebooted meanwhile: this upgrade is moot
     await lab.powerOff(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
@@ -79,6 +82,8 @@ export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeReq
     } else {
       node.talosVersion = ref.version;
       node.schematic = ref.schematic;
+      // The legacy installer writes machine.install.extraKernelArgs into the boot entry.
+      node.kernelArgs = node.installKernelArgs ?? [];
     }
     const ready = !lab.fire('not-ready-after-upgrade', node);
     await lab.powerOn(node, { ready });

@@ -61,6 +61,11 @@ export async function createVm(lab: LabCluster, target: string, version: string)
   }
   await sleep(lab.timing.vmBootSeconds * 1000);
   node.talosVersion = version;
+  // A fresh install boots with what its machine config's install section says.
+  node.kernelArgs = node.installKernelArgs ?? [];
+  // A new disk: nothing pulled, nothing staged.
+  node.images = [];
+  delete node.staged;
   node.createdCount += 1;
   node.nics = lab.fire('nic-missing', node) ? node.expectedNics.slice(0, -1) : node.expectedNics;
   // A new VM has no config yet: it boots into maintenance mode and waits for `apply-config --insecure`.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Inventory } from '../../src/domain/index.js';
+import { expectedKernelArgs, type Inventory } from '../../src/domain/index.js';
 
 export type VmPower = 'running' | 'rebooting' | 'maintenance' | 'destroyed';
 
@@ -37,6 +37,14 @@ export interface LabNode {
   /** Changes at every boot, as /proc/sys/kernel/random/boot_id does: `upgrade --wait` checks it. */
   bootId?: string;
   etcd?: EtcdMember;
+  /** The extra kernel arguments of the running boot. */
+  kernelArgs?: string[];
+  /** What the node's machine.install.extraKernelArgs say: an install that applies them boots with these. */
+  installKernelArgs?: string[];
+  /** Images pulled into the node's containerd, as `<driver>/<namespace>/<reference>` (Talos 1.13+). */
+  images?: string[];
+  /** An install the next boot starts (Talos 1.13's LifecycleService.Upgrade without a reboot). */
+  staged?: { version: string; schematic: string; kernelArgs: string[] };
   /** How many times Terraform destroyed and created this VM. */
   destroyedCount: number;
   createdCount: number;
@@ -78,6 +86,8 @@ export const LAB_RELEASES = [
   '1.12.5',
   '1.12.9',
   '1.13.0',
+  '1.13.4',
+  '1.13.8',
   '2.0.0',
 ];
 
@@ -95,7 +105,12 @@ export function newMemberId(node: LabNode): string {
   return memberId(node.name, node.createdCount + node.destroyedCount + (node.etcd?.member ? 0 : 1));
 }
 
-export function initialState(preset: string, inventoryFile: string, inventory: Inventory): LabState {
+export function initialState(
+  preset: string,
+  inventoryFile: string,
+  inventory: Inventory,
+  talosVersion = INITIAL_TALOS,
+): LabState {
   const schematicFor = (role: 'controlplane' | 'worker') =>
     role === 'controlplane'
       ? inventory.images.schematics.controlplane
@@ -116,7 +131,7 @@ export function initialState(preset: string, inventoryFile: string, inventory: I
     maxUnavailableWorkers: inventory.policy.maxParallelWorkers,
     templates: (inventory.terraform?.templates ?? []).map((template) => ({
       ...template,
-      talosVersion: INITIAL_TALOS,
+      talosVersion,
       builtCount: 0,
     })),
     nodes: inventory.nodes.map((node) => ({
@@ -129,7 +144,9 @@ export function initialState(preset: string, inventoryFile: string, inventory: I
       nics: node.nics,
       ...(node.gpu ? { gpu: node.gpu.model } : {}),
       schematic: schematicFor(node.role),
-      talosVersion: INITIAL_TALOS,
+      kernelArgs: expectedKernelArgs(inventory, node),
+      installKernelArgs: expectedKernelArgs(inventory, node),
+      talosVersion,
       kubernetesVersion: INITIAL_KUBERNETES,
       power: 'running',
       bootId: randomUUID(),

@@ -3,6 +3,8 @@ export type TimelineKind =
   | 'power-off'
   | 'power-on'
   | 'upgrade-started'
+  | 'image-pulled'
+  | 'upgrade-installed'
   | 'upgrade-finished'
   | 'upgrade-fell-back'
   | 'reboot'

@@ -2,6 +2,7 @@ import { parseAllDocuments } from 'yaml';
 import { sleep, TalosApiError, type LabCluster } from '../daemon/labCluster.js';
 import { startUpgrade } from '../daemon/talosUpgrade.js';
 import { applyMachineConfig } from '../daemon/vmLifecycle.js';
+import { bootStaged, installUpgrade, kernelCmdline, pullImage } from '../daemon/talosLifecycle.js';
 import { STATIC_PODS, updateStaticPod, type StaticPod } from '../cluster/staticPods.js';
 import { writeNodeStatus } from '../cluster/nodeObjects.js';
 import { isNodeReady } from '../daemon/nodeCache.js';
@@ -68,6 +69,7 @@ const HANDLERS: Record<string, Handler> = {
     ready: node.power === 'running' && (await kubeReady(lab, node)),
     links: linkStatuses(node),
     machineConfig: node.power === 'maintenance' ? '' : (lab.machineConfigs.get(node.name) ?? ''),
+    cmdline: kernelCmdline(node),
   }),
 
   // The config alone, for the Talos API server to compare a new one with (no links, no Kubernetes read).
@@ -96,6 +98,12 @@ const HANDLERS: Record<string, Handler> = {
     return {};
   },
 
+  'image-pull': (lab, node, call) => pullImage(lab, node, str(call, 'image'), str(call, 'namespace')),
+
+  'lifecycle-upgrade': (lab, node, call) =>
+    installUpgrade(lab, node, str(call, 'image'), str(call, 'namespace')),
+
+  // A reboot boots what is installed: a staged upgrade (Talos 1.13) comes up as the new version.
   reboot: (lab, node) => {
     void (async () => {
       // The answer leaves before the node goes down.
@@ -103,7 +111,10 @@ const HANDLERS: Record<string, Handler> = {
       if (powerOf(node) !== 'running') return;
       await lab.powerOff(node, 'rebooting');
       await sleep(lab.timing.rebootSeconds * 1000);
-      if (powerOf(node) === 'rebooting') await lab.powerOn(node);
+      if (powerOf(node) !== 'rebooting') return;
+      const upgraded = node.staged !== undefined;
+      bootStaged(lab, node);
+      await lab.powerOn(node, { ready: !(upgraded && lab.fire('not-ready-after-upgrade', node)) });
     })().catch((error: unknown) => lab.record('lab-error', node.name, `lab reboot failed: ${String(error)}`));
     lab.record('reboot', node.name);
     return {};

@@ -17,6 +17,9 @@ export interface ClusterDescription {
   };
   maxParallelWorkers: number;
   drainForce: boolean;
+  installBeforeDrain: boolean;
+  /** Release prerequisites the operator has done (absent in histories from before it existed). */
+  acknowledged?: string[];
   notifications: number;
 }
 
@@ -39,6 +42,8 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
       },
       maxParallelWorkers: policy.maxParallelWorkers,
       drainForce: policy.drain.force,
+      installBeforeDrain: policy.installBeforeDrain,
+      acknowledged: policy.acknowledged,
       notifications: inventory.notifications.length,
     };
   }

@@ -10,6 +10,7 @@ export const FAILURE = {
   DrainBlocked: 'DrainBlocked',
   ImageMissing: 'ImageMissing',
   NicMismatch: 'NicMismatch',
+  KernelArgsMissing: 'KernelArgsMissing',
   QuorumAtRisk: 'QuorumAtRisk',
   NodeNotReady: 'NodeNotReady',
   HealthCheckFailed: 'HealthCheckFailed',

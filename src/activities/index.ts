@@ -7,6 +7,7 @@ import { notifyActivities } from './notify.js';
 import { registryActivities } from './registry.js';
 import { releaseActivities } from './releases.js';
 import { talosActivities } from './talos.js';
+import { talosInstallActivities } from './talosInstall.js';
 import { terraformActivities } from './terraform.js';
 
 export type { ActivityDeps, ClusterAccess } from './deps.js';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...clusterActivities(cluster),
     ...talosActivities(deps, cluster),
+    ...talosInstallActivities(deps, cluster),
     ...kubernetesActivities(deps, cluster),
     ...terraformActivities(deps, cluster),
     ...healthActivities(deps, cluster),

@@ -60,7 +60,12 @@ export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'un
   const lines = stderr
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('WARNING:') && !/stopAllServices task completed/.test(line));
+    .filter(
+      (line) =>
+        line &&
+        !line.startsWith('WARNING:') &&
+        !/stopAllServices task completed|falling back to legacy/.test(line),
+    );
   const last = lines.at(-1) ?? '';
   if (/error validating installer image.*(not found|manifest unknown|name unknown)/.test(last))
     return 'image';
@@ -248,7 +253,8 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const result = await talosctl(
       deps,
       c,
-      ['-n', node.ip, 'upgrade', '--image', image, '--wait', '--timeout', timeout],
+      // --drain=false: on Talos 1.13+ talosctl would drain the node itself; ours already did.
+      ['-n', node.ip, 'upgrade', '--image', image, '--drain=false', '--wait', '--timeout', timeout],
       {
         timeoutMs: timeoutMs + 60_000,
         progress: (line) => ({ node: node.name, step: 'upgrading', image, talosctl: line }),

@@ -15,6 +15,7 @@ import {
   compareVersions,
   parseVersion,
   PlanError,
+  unmetPrerequisites,
   planUpgrade,
   ReleaseList,
   type UpgradePlan,
@@ -225,6 +226,12 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
   let snapshot: string | undefined;
   try {
     phase('PreFlight');
+    const unmet = unmetPrerequisites(hops, {
+      gpuNodes: cluster.nodes.filter((n) => n.gpu).map((n) => n.name),
+      acknowledged: cluster.acknowledged ?? [],
+    });
+    if (unmet.length)
+      throw ApplicationFailure.nonRetryable(unmet.map((u) => u.message).join(' '), 'PrerequisiteMissing');
     for (const hop of hops) await quick.checkInstallerImages({ cluster: request.cluster, version: hop.to });
     await quick.validateGpuPatches({ cluster: request.cluster });
     const etcd = await quick.checkEtcdHealth({ cluster: request.cluster });
@@ -289,6 +296,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
                 to: step.to,
                 timing: cluster.timing,
                 drainForce: cluster.drainForce,
+                installBeforeDrain: cluster.installBeforeDrain,
               },
             ],
           });

@@ -6,6 +6,7 @@ import {
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import { compareVersions } from '../domain/index.js';
 import { local, long, quick, type QuickActivities } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { Saga } from './saga.js';
@@ -15,11 +16,40 @@ import type { NodeResult, NodeUpgradeInput } from './types.js';
 type Step = (name: string) => void;
 
 const LOCAL_QUICK_STEPS = 'local-quick-steps';
+/** Since this patch a 1.13+ node installs before its drain and every node's NICs and kernel are checked. */
+const INSTALL_BEFORE_DRAIN = 'install-before-drain';
+
+/** Nodes from this version install through Talos's lifecycle API, then reboot when we say. */
+const LIFECYCLE_API_FROM = '1.13.0';
+
+function installsBeforeDrain(input: NodeUpgradeInput, checks: boolean): boolean {
+  return (
+    checks &&
+    input.installBeforeDrain !== false &&
+    input.strategy === 'pets' &&
+    compareVersions(input.from, LIFECYCLE_API_FROM) >= 0
+  );
+}
 
 /** How many steps a node goes through, to turn the current step into a fraction. */
-function stepCount(input: NodeUpgradeInput): number {
+function stepCount(input: NodeUpgradeInput, checks: boolean): number {
   const controlPlane = input.role === 'controlplane';
-  return input.strategy === 'pets' ? 8 + (controlPlane ? 3 : 0) : 12 + (controlPlane ? 4 : 0);
+  // NICs and kernel command line; pets control planes take the quorum gate again before the reboot.
+  const extra = checks ? (input.strategy === 'pets' ? 2 + (controlPlane ? 1 : 0) : 1) : 0;
+  const lifecycle = installsBeforeDrain(input, checks) ? 1 : 0;
+  const base = input.strategy === 'pets' ? 8 + (controlPlane ? 3 : 0) : 12 + (controlPlane ? 4 : 0);
+  return base + extra + lifecycle;
+}
+
+/** After the boot: the NICs the inventory names, and the kernel arguments it expects. */
+async function checkBootedNode(input: NodeUpgradeInput, step: Step, q: QuickActivities): Promise<void> {
+  const at = { cluster: input.cluster, node: input.node };
+  if (input.strategy === 'pets') {
+    step('checking NICs');
+    await q.checkNodeNics(at);
+  }
+  step('checking the kernel command line');
+  await q.checkKernelArgs(at);
 }
 
 async function etcdGate(input: NodeUpgradeInput, q: QuickActivities): Promise<void> {
@@ -28,6 +58,25 @@ async function etcdGate(input: NodeUpgradeInput, q: QuickActivities): Promise<vo
     const sick = health.unhealthy.map((u) => u.node).join(', ') || 'none';
     throw ApplicationFailure.nonRetryable(
       `etcd on ${input.cluster} cannot lose ${input.node} without losing quorum (${health.healthy.length}/${health.members.length} healthy; unhealthy: ${sick})`,
+      'QuorumAtRisk',
+    );
+  }
+}
+
+/**
+ * Before an undo takes a control-plane node down again (reboot into the old version, VM recreated):
+ * the other members alone must hold quorum. When they do not, the node stays as it is, up on the new
+ * version, and the undo fails loudly: a rollback must never be what loses etcd.
+ */
+async function rollbackGate(input: NodeUpgradeInput, q: QuickActivities, checks: boolean): Promise<void> {
+  if (!checks || input.role !== 'controlplane') return;
+  const health = await q.checkEtcdHealth({ cluster: input.cluster });
+  const others = health.members.filter(
+    (m) => m.node !== input.node && health.healthy.includes(m.node ?? m.hostname),
+  );
+  if (others.length <= health.members.length / 2) {
+    throw ApplicationFailure.nonRetryable(
+      `not taking ${input.node} down to roll it back: the other etcd members (${others.length}/${health.members.length} healthy) would not hold quorum. It stays on ${input.to}; fix etcd, then run the upgrade again`,
       'QuorumAtRisk',
     );
   }
@@ -54,18 +103,38 @@ async function healthGate(input: NodeUpgradeInput, when: string): Promise<void> 
     );
 }
 
-/** Pets: upgrade in place, keeping the node's labels and taints; undo is the old image. */
-async function pets(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickActivities): Promise<void> {
+/**
+ * Pets on Talos 1.13+: the installer is pulled and written while the node still serves, so the node
+ * is out of service only for our drain and the reboot. Talos no longer checks etcd on this path:
+ * our quorum gate is taken again right before the reboot, when it matters.
+ */
+async function installThenReboot(
+  input: NodeUpgradeInput,
+  saga: Saga,
+  step: Step,
+  q: QuickActivities,
+  checks: boolean,
+): Promise<void> {
   const at = { cluster: input.cluster, node: input.node };
-  step('reading labels and taints');
-  const before = await q.readNodeMetadata(at);
+  step(`installing ${input.to}`);
+  // An install left behind would boot at the next reboot, whoever asks for it: put the old one back.
+  saga.add(
+    'reinstall the running version',
+    async () => void (await long.installUpgrade({ ...at, version: input.from, reinstall: true })),
+  );
+  await long.installUpgrade({ ...at, version: input.to });
   step('cordoning');
   saga.add('uncordon', async () => void (await q.uncordonNode(at)));
   await q.cordonNode(at);
   step('draining');
   await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
-  step(`upgrading to ${input.to}`);
+  if (input.role === 'controlplane') {
+    step('etcd quorum gate before the reboot');
+    await etcdGate(input, q);
+  }
+  step(`rebooting into ${input.to}`);
   saga.add('upgrade back', async () => {
+    await rollbackGate(input, q, checks);
     await long.upgradeNodeInPlace({ ...at, version: input.from });
     await long.waitForNodeReady({
       ...at,
@@ -73,7 +142,22 @@ async function pets(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickAct
       timeoutMs: input.timing.nodeReadyTimeoutMs,
     });
   });
-  await long.upgradeNodeInPlace({ ...at, version: input.to });
+  await long.rebootIntoUpgrade({ ...at, version: input.to });
+}
+
+/** Pets: upgrade in place, keeping the node's labels and taints; undo is the old image. */
+async function pets(
+  input: NodeUpgradeInput,
+  saga: Saga,
+  step: Step,
+  q: QuickActivities,
+  checks: boolean,
+): Promise<void> {
+  const at = { cluster: input.cluster, node: input.node };
+  step('reading labels and taints');
+  const before = await q.readNodeMetadata(at);
+  if (installsBeforeDrain(input, checks)) await installThenReboot(input, saga, step, q, checks);
+  else await upgradeThenReboot(input, saga, step, q, checks);
   step('waiting for Ready');
   await long.waitForNodeReady({ ...at, talosVersion: input.to, timeoutMs: input.timing.nodeReadyTimeoutMs });
   const after = await q.readNodeMetadata(at);
@@ -89,10 +173,49 @@ async function pets(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickAct
       'ValidationFailed',
     );
   }
+  if (checks) await checkBootedNode(input, step, q);
+}
+
+/** Pets before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. */
+async function upgradeThenReboot(
+  input: NodeUpgradeInput,
+  saga: Saga,
+  step: Step,
+  q: QuickActivities,
+  checks: boolean,
+): Promise<void> {
+  const at = { cluster: input.cluster, node: input.node };
+  step('cordoning');
+  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
+  await q.cordonNode(at);
+  step('draining');
+  await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
+  if (checks && input.role === 'controlplane') {
+    // Talos 1.13's upgrade no longer checks etcd on the server: ours is the gate that counts.
+    step('etcd quorum gate before the reboot');
+    await etcdGate(input, q);
+  }
+  step(`upgrading to ${input.to}`);
+  saga.add('upgrade back', async () => {
+    await rollbackGate(input, q, checks);
+    await long.upgradeNodeInPlace({ ...at, version: input.from });
+    await long.waitForNodeReady({
+      ...at,
+      talosVersion: input.from,
+      timeoutMs: input.timing.nodeReadyTimeoutMs,
+    });
+  });
+  await long.upgradeNodeInPlace({ ...at, version: input.to });
 }
 
 /** Cattle: destroy and recreate the VM at the new version; undo recreates it at the old one. */
-async function cattle(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickActivities): Promise<void> {
+async function cattle(
+  input: NodeUpgradeInput,
+  saga: Saga,
+  step: Step,
+  q: QuickActivities,
+  checks: boolean,
+): Promise<void> {
   const at = { cluster: input.cluster, node: input.node };
   step('cordoning');
   saga.add('uncordon', async () => void (await q.uncordonNode(at)));
@@ -106,6 +229,7 @@ async function cattle(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickA
   step('backing up the Terraform state');
   await long.backupTerraformState({ cluster: input.cluster });
   saga.add('recreate at the old version', async () => {
+    await rollbackGate(input, q, checks);
     await long.destroyNodeVm(at);
     await long.createNodeVm({ ...at, version: input.from });
     await long.applyMachineConfig(at);
@@ -128,6 +252,7 @@ async function cattle(input: NodeUpgradeInput, saga: Saga, step: Step, q: QuickA
   await q.applyPatches(at);
   step('checking NICs');
   await q.checkNodeNics(at);
+  if (checks) await checkBootedNode(input, step, q);
 }
 
 /**
@@ -144,7 +269,9 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     UpgradeStrategy: [input.strategy],
     UpgradePhase: ['Starting'],
   });
-  const progress = { node: input.node, step: 'starting', index: 0, total: stepCount(input) };
+  // Decided once, before any step, so that replays of older histories take their old path.
+  const checks = patched(INSTALL_BEFORE_DRAIN);
+  const progress = { node: input.node, step: 'starting', index: 0, total: stepCount(input, checks) };
   setHandler(nodeProgressQuery, () => progress, { description: 'The step this node is at, of how many' });
   const step: Step = (name) => {
     progress.step = name;
@@ -177,7 +304,9 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
       step('etcd quorum gate');
       await etcdGate(input, q);
     }
-    await (input.strategy === 'pets' ? pets(input, saga, step, q) : cattle(input, saga, step, q));
+    await (input.strategy === 'pets'
+      ? pets(input, saga, step, q, checks)
+      : cattle(input, saga, step, q, checks));
     if (input.role === 'controlplane') {
       step('waiting for the etcd member');
       await waitForEtcdMember(input, q);

@@ -50,6 +50,8 @@ export interface NodeUpgradeInput {
   to: string;
   timing: { drainTimeoutMs: number; nodeReadyTimeoutMs: number; stabilisationMs: number };
   drainForce: boolean;
+  /** Talos 1.13+ pets install before the drain; absent in runs started before it existed: true. */
+  installBeforeDrain?: boolean;
 }
 
 export interface ClusterProgress {

@@ -91,15 +91,16 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
-  it('ships the talosctl the project builds and tests against (lab/talos-api/go.mod), at least 1.12.5', async () => {
+  it('ships the talosctl the project builds and tests against (lab/talos-api/go.mod), at least 1.13.7', async () => {
     const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
     const goMod = await readFile(new URL('lab/talos-api/go.mod', root), 'utf8');
     const shipped = /FROM ghcr\.io\/siderolabs\/talosctl:v(\d+\.\d+\.\d+) AS talosctl/.exec(dockerfile)?.[1];
     const tested = /^\tgithub\.com\/siderolabs\/talos v(\d+\.\d+\.\d+)$/m.exec(goMod)?.[1];
     expect(shipped).toBeDefined();
     expect(shipped).toBe(tested);
-    // 1.12.5 is the first client that keeps extra config documents on 1.11 nodes and reads 1.12 configs.
+    // 1.13.7 is the first client with `upgrade --no-reboot` (install before drain on 1.13 nodes); from
+    // 1.12.5 on, clients keep extra config documents on 1.11 nodes and read 1.12 configs.
     const [major = 0, minor = 0, patch = 0] = (shipped ?? '').split('.').map(Number);
-    expect(major * 10_000 + minor * 100 + patch).toBeGreaterThanOrEqual(11205);
+    expect(major * 10_000 + minor * 100 + patch).toBeGreaterThanOrEqual(11307);
   });
 });

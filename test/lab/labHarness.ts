@@ -48,6 +48,10 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
     '1',
     '--vm-boot-seconds',
     '1',
+    '--image-pull-seconds',
+    '1',
+    '--install-seconds',
+    '1',
     ...extraArgs,
   );
   if (up.exitCode !== 0) throw new Error(`talos-lab up failed:\n${up.stdout}\n${up.stderr}`);

@@ -73,8 +73,8 @@ describe('a major upgrade to 2.0.0 waits for approval (atlas)', () => {
     expect(result.approvedBy).toEqual({ by: 'bob', comment: 'release notes read' });
     expect(result.hops.map((hop) => `${hop.from}->${hop.to}:${hop.strategy}`)).toEqual([
       '1.11.3->1.12.9:cattle',
-      '1.12.9->1.13.0:cattle',
-      '1.13.0->2.0.0:cattle',
+      '1.12.9->1.13.8:cattle',
+      '1.13.8->2.0.0:cattle',
     ]);
     expect(result.nodes.filter((n) => n.outcome === 'upgraded')).toHaveLength(15);
     const rows = await labStatus(lab);

@@ -3,3 +3,4 @@ export * from './parseInventory.js';
 export * from './planningPolicy.js';
 export { parseDuration } from './duration.js';
 export * from './clusterPaths.js';
+export * from './kernelArgs.js';

@@ -24,6 +24,12 @@ export const nicSchema = z
   })
   .strict();
 
+// One kernel argument as /proc/cmdline shows it: `key` or `key=value`, no spaces.
+const kernelArg = z
+  .string()
+  .regex(/^[^\s=]+(=\S*)?$/, { error: 'expected a kernel argument such as intel_iommu=on' });
+export const kernelArgsSchema = z.array(kernelArg);
+
 export const nodeSchema = z
   .object({
     name,
@@ -40,6 +46,8 @@ export const nodeSchema = z
       })
       .strict()
       .optional(),
+    // Kernel arguments this node's command line must hold after an upgrade, on top of its role's.
+    kernelArgs: kernelArgsSchema.optional(),
   })
   .strict();
 
@@ -119,6 +127,15 @@ const policySchema = z
     approvalTimeout: durationField.default(24 * 3_600_000),
     withoutTerraform: z.enum(['pets', 'refuse']).default('refuse'),
     maxParallelWorkers: z.number().int().min(1).max(50).default(1),
+    // Talos 1.13+ pets: pull and install the new version before cordon and drain (the node is out
+    // of service only for the drain and the reboot); false installs after the drain, as before 1.13.
+    installBeforeDrain: z.boolean().default(true),
+    // Release prerequisites done by hand (see hopPrerequisites.ts): e.g. talos-1.13-nvidia-cdi.
+    acknowledged: z
+      .array(
+        z.enum(['talos-1.13-nvidia-cdi'], { error: 'expected a known prerequisite: talos-1.13-nvidia-cdi' }),
+      )
+      .default([]),
     drain: z
       .object({
         timeout: durationField.default(240_000),
@@ -178,6 +195,12 @@ export const inventoryFields = z
           .strict(),
       })
       .strict(),
+    // Kernel arguments every node of a role must boot with (machine.install.extraKernelArgs): checked
+    // after each upgrade, since Talos 1.13's install does not apply them on older GRUB nodes.
+    kernelArgs: z
+      .object({ controlplane: kernelArgsSchema.optional(), worker: kernelArgsSchema.optional() })
+      .strict()
+      .optional(),
     // Machine configs hold the cluster's secrets: files outside the repository, named here by path.
     machineConfigs: z
       .object({ controlplane: z.string().min(1), worker: z.string().min(1).optional() })

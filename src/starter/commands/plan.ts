@@ -7,6 +7,7 @@ import {
   planUpgrade,
   PlanError,
   releasesOf,
+  unmetPrerequisites,
   VersionError,
   type Inventory,
   type ReleaseList,
@@ -47,6 +48,14 @@ function describeNodes(inventory: Inventory): string {
   return `${controllers} controllers, ${inventory.nodes.length - controllers} workers`;
 }
 
+/** What the run's pre-flight will refuse: release prerequisites the inventory has not acknowledged. */
+function prerequisitesOf(plan: UpgradePlan, inventory: Inventory) {
+  return unmetPrerequisites(plan.hops, {
+    gpuNodes: inventory.nodes.filter((n) => n.gpu).map((n) => n.name),
+    acknowledged: inventory.policy.acknowledged,
+  });
+}
+
 export function formatPlanText(plan: UpgradePlan, inventory: Inventory): string {
   const lines: string[] = [];
   const k8s = plan.kubernetes ? `, Kubernetes ${plan.kubernetes.from} -> ${plan.kubernetes.to}` : '';
@@ -74,6 +83,10 @@ export function formatPlanText(plan: UpgradePlan, inventory: Inventory): string 
       ? 'Approval: required before the marked hops (signal approve or `talos-upgrade approve`).'
       : 'Approval: not required.',
   );
+  for (const unmet of prerequisitesOf(plan, inventory))
+    lines.push(
+      `Prerequisite (${unmet.id}, the run stops in pre-flight until acknowledged): ${unmet.message}`,
+    );
   return lines.join('\n');
 }
 
@@ -100,7 +113,11 @@ export async function planCommand(options: PlanOptions): Promise<number> {
     );
     console.log(
       options.json
-        ? JSON.stringify({ cluster: inventory.cluster.name, ...plan }, null, 2)
+        ? JSON.stringify(
+            { cluster: inventory.cluster.name, ...plan, prerequisites: prerequisitesOf(plan, inventory) },
+            null,
+            2,
+          )
         : formatPlanText(plan, inventory),
     );
     return 0;

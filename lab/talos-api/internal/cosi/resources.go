@@ -44,6 +44,8 @@ type Snapshot struct {
 	Ready         bool   `json:"ready"`
 	Links         []Link `json:"links"`
 	MachineConfig string `json:"machineConfig"`
+	// Cmdline is /proc/cmdline of the running boot (KernelCmdlines.runtime.talos.dev, id "cmdline").
+	Cmdline string `json:"cmdline"`
 }
 
 var stages = map[string]runtime.MachineStage{
@@ -59,6 +61,7 @@ var definitions = []meta.ResourceWithRD{
 	&network.LinkStatus{},
 	&runtime.MachineStatus{},
 	&config.MachineConfig{},
+	&runtime.KernelCmdline{},
 }
 
 // build puts the node's resources into a fresh COSI state, resource definitions included.
@@ -80,6 +83,11 @@ func build(ctx context.Context, snap Snapshot) (state.State, error) {
 		status.TypedSpec().Status.UnmetConditions = []runtime.UnmetCondition{{Name: "nodeReady", Reason: "node is not ready"}}
 	}
 	resources := []resource.Resource{status}
+	if snap.Cmdline != "" {
+		cmdline := runtime.NewKernelCmdline()
+		cmdline.TypedSpec().Cmdline = snap.Cmdline
+		resources = append(resources, cmdline)
+	}
 	for _, l := range snap.Links {
 		r, err := linkStatus(l)
 		if err != nil {

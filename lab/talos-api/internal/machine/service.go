@@ -25,6 +25,7 @@ import (
 func Register(lab *apid.Lab) {
 	machine.RegisterMachineServiceServer(lab.Apid(), &Service{lab: lab})
 	machine.RegisterMachineServiceServer(lab.Maintenance(), &Maintenance{lab: lab})
+	registerLifecycle(lab)
 }
 
 // Service is machined's API behind apid.
@@ -79,7 +80,10 @@ func call(ctx context.Context, n *apid.Node, op string, args map[string]any, res
 
 func versionInfo(talos string) *machine.VersionInfo {
 	goVersion := "go1.24.9"
-	if version.AtLeast(talos, 1, 12) {
+	switch {
+	case version.AtLeast(talos, 1, 13):
+		goVersion = "go1.26.5"
+	case version.AtLeast(talos, 1, 12):
 		goVersion = "go1.25.5"
 	}
 	return &machine.VersionInfo{Tag: "v" + talos, Sha: "lab", GoVersion: goVersion, Os: "linux", Arch: "amd64"}

@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { compareVersions } from '../../src/domain/index.js';
+import type { LabNode } from '../state/labState.js';
+import { imageExists, parseInstallerImage } from './installerImage.js';
+import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
+
+/**
+ * Talos 1.13's install path (LifecycleService and ImageService, internal/app/lifecycle and
+ * internal/app/images): the client pulls the installer into one of the node's containerd
+ * instances, asks the node to install it into the other boot slot, and reboots the node when it
+ * wants to. The install keeps the node up; only the reboot takes it down. Nothing on this path
+ * checks etcd: the server's quorum check lives only in the legacy MachineService.Upgrade.
+ */
+
+/** The versions that serve the lifecycle API: 1.13 and later. */
+export function hasLifecycleApi(node: LabNode): boolean {
+  return compareVersions(node.talosVersion, '1.13.0') >= 0;
+}
+
+/** The node's kernel command line: Talos's own arguments, then the extra ones it was installed with. */
+export function kernelCmdline(node: LabNode): string {
+  return [
+    'BOOT_IMAGE=/A/vmlinuz',
+    'init_on_alloc=1',
+    'slab_nomerge',
+    'pti=on',
+    'console=ttyS0',
+    'printk.devkmsg=on',
+    'talos.platform=nocloud',
+    ...(node.kernelArgs ?? []),
+  ].join(' ');
+}
+
+/** Nodes with an install running: machined's lock allows one at a time (gone with the process, as it is). */
+const installing = new Set<LabNode>();
+
+function digestOf(image: string): string {
+  return createHash('sha256').update(image).digest('hex');
+}
+
+/** The name containerd keeps for a pulled image: the reference pinned by its digest. */
+function pinnedName(image: string): string {
+  return `${image}@sha256:${digestOf(image)}`;
+}
+
+/** ImageService.Pull: the installer lands in the named containerd instance after the pull time. */
+export async function pullImage(
+  lab: LabCluster,
+  node: LabNode,
+  image: string,
+  namespace: string,
+): Promise<{ name: string; layer: string; size: number; millis: number }> {
+  const ref = parseInstallerImage(image);
+  if (!ref || !imageExists(lab, ref)) {
+    throw new TalosApiError(
+      node.ip,
+      'NotFound',
+      `error pulling image: failed to resolve reference "${image}": ${image}: not found`,
+    );
+  }
+  const key = `${namespace}/${image}`;
+  const started = Date.now();
+  if (!(node.images ?? []).includes(key)) {
+    await sleep(lab.timing.imagePullSeconds * 1000);
+    node.images = [...(node.images ?? []), key];
+    lab.record('image-pulled', node.name, image);
+  }
+  return {
+    name: pinnedName(image),
+    layer: `sha256:${digestOf(`${image}#layer`).slice(0, 12)}`,
+    size: 94_371_840,
+    millis: Date.now() - started,
+  };
+}
+
+/**
+ * LifecycleService.Upgrade: the installer of a pulled image writes the other boot slot; the next
+ * boot starts the new version (or falls back, A/B, when the `boot-fails` fault says so). One
+ * install at a time, as machined's lock allows. Under the `kernel-args-dropped` fault the new slot
+ * boots without the extra kernel arguments, as 1.13's installer does on GRUB nodes whose config
+ * predates 1.12 (upstream siderolabs/talos#13967).
+ */
+export async function installUpgrade(
+  lab: LabCluster,
+  node: LabNode,
+  image: string,
+  namespace: string,
+): Promise<{ output: string; exitCode: number }> {
+  if (installing.has(node)) {
+    throw new TalosApiError(
+      node.ip,
+      'FailedPrecondition',
+      'another installation/upgrade is already in progress',
+    );
+  }
+  const ref = parseInstallerImage(image);
+  if (!ref || !(node.images ?? []).includes(`${namespace}/${image}`)) {
+    throw new TalosApiError(
+      node.ip,
+      'Internal',
+      `upgrade failed: installer image "${image}" not found in containerd store`,
+    );
+  }
+  installing.add(node);
+  try {
+    await sleep(lab.timing.installSeconds * 1000);
+  } finally {
+    installing.delete(node);
+  }
+  const dropsArgs = lab.fire('kernel-args-dropped', node);
+  node.staged = {
+    version: ref.version,
+    schematic: ref.schematic,
+    kernelArgs: dropsArgs ? [] : (node.installKernelArgs ?? []),
+  };
+  lab.record(
+    'upgrade-installed',
+    node.name,
+    `Talos ${ref.version} staged for the next boot (${image})${dropsArgs ? ', extra kernel arguments dropped' : ''}`,
+  );
+  const output = [
+    `running installer ${image}`,
+    `upgrading from Talos ${node.talosVersion} to ${ref.version}`,
+    'installing bootloader into the inactive slot',
+    'install successful',
+  ]
+    .map((line) => `${new Date().toISOString()} ${line}\n`)
+    .join('');
+  return { output, exitCode: 0 };
+}
+
+/**
+ * What a boot starts: a staged install if there is one (gone once booted, as the bootloader's
+ * one-shot default is), else the running version. A failed boot leaves the node on the old slot.
+ */
+export function bootStaged(lab: LabCluster, node: LabNode): void {
+  const staged = node.staged;
+  if (!staged) return;
+  delete node.staged;
+  const from = node.talosVersion;
+  if (lab.fire('boot-fails', node)) {
+    lab.record('upgrade-fell-back', node.name, `Talos ${staged.version} failed to boot; back on ${from}`);
+    return;
+  }
+  node.talosVersion = staged.version;
+  node.schematic = staged.schematic;
+  node.kernelArgs = staged.kernelArgs;
+  lab.record('upgrade-finished', node.name, `running Talos ${node.talosVersion}`);
+}

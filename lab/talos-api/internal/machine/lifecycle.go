@@ -1,0 +1,155 @@
+package machine
+
+import (
+	"context"
+	"time"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"talos-upgrade/lab/talos-api/internal/apid"
+	"talos-upgrade/lab/talos-api/internal/version"
+)
+
+// Talos 1.13's install path (internal/app/images, internal/app/lifecycle): the client pulls the
+// installer into a containerd instance, asks the node to install it into the other boot slot, and
+// reboots the node itself. Nothing here checks etcd or takes a lock beyond "one install at a time".
+
+// ImageService answers image pulls.
+type ImageService struct {
+	machine.UnimplementedImageServiceServer
+	lab *apid.Lab
+}
+
+// LifecycleService answers installs into the other boot slot.
+type LifecycleService struct {
+	machine.UnimplementedLifecycleServiceServer
+	lab *apid.Lab
+}
+
+// installChunk is the size of the installer output pieces machined streams (container.go).
+const installChunk = 512
+
+// oneToOneTarget is the node of a streaming call apid only proxies one-to-one: the lifecycle and
+// image services are outside its one-to-many list (internal/app/apid/pkg/director).
+func oneToOneTarget(ctx context.Context, lab *apid.Lab) (*apid.Node, error) {
+	if md, _ := metadata.FromIncomingContext(ctx); len(md["nodes"]) > 0 {
+		method, _ := grpc.Method(ctx)
+		return nil, status.Errorf(codes.InvalidArgument, "one-2-many proxying is not supported for method %s", method)
+	}
+	r, err := lab.RouteOf(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return lab.Single(r)
+}
+
+// requireLifecycleAPI answers as a node whose machined predates the service (before 1.13) would.
+func requireLifecycleAPI(ctx context.Context, n *apid.Node, service string) error {
+	var info NodeInfo
+	if err := call(ctx, n, "node", nil, &info); err != nil {
+		return err
+	}
+	if !version.AtLeast(info.TalosVersion, 1, 13) {
+		return status.Errorf(codes.Unimplemented, "unknown service %s", service)
+	}
+	return nil
+}
+
+// containerdNamespace validates the instance as ctrhelper does and names where the image goes.
+func containerdNamespace(instance *common.ContainerdInstance) (string, error) {
+	switch {
+	case instance.GetNamespace() == common.ContainerdNamespace_NS_UNKNOWN:
+		return "", status.Error(codes.InvalidArgument, "containerd namespace must be specified")
+	case instance.GetDriver() == common.ContainerDriver_CONTAINERD && instance.GetNamespace() == common.ContainerdNamespace_NS_CRI:
+		return "", status.Error(codes.InvalidArgument, "CRI namespace is not supported with containerd driver")
+	}
+	return instance.GetDriver().String() + "/" + instance.GetNamespace().String(), nil
+}
+
+// Pull pulls an image into the node's containerd: layer progress, then the name pinned by digest.
+func (s *ImageService) Pull(req *machine.ImageServicePullRequest, srv grpc.ServerStreamingServer[machine.ImageServicePullResponse]) error {
+	ctx := srv.Context()
+	n, err := oneToOneTarget(ctx, s.lab)
+	if err != nil {
+		return err
+	}
+	if err = requireLifecycleAPI(ctx, n, "machine.ImageService"); err != nil {
+		return err
+	}
+	namespace, err := containerdNamespace(req.GetContainerd())
+	if err != nil {
+		return err
+	}
+	var pulled struct {
+		Name   string `json:"name"`
+		Layer  string `json:"layer"`
+		Size   int64  `json:"size"`
+		Millis int64  `json:"millis"`
+	}
+	if err = call(ctx, n, "image-pull", map[string]any{"image": req.GetImageRef(), "namespace": namespace}, &pulled); err != nil {
+		return err
+	}
+	progress := &machine.ImageServicePullProgress{
+		LayerId: pulled.Layer,
+		Progress: &machine.ImageServicePullLayerProgress{
+			Status:  machine.ImageServicePullLayerProgress_EXTRACT_COMPLETE,
+			Elapsed: durationpb.New(time.Duration(pulled.Millis) * time.Millisecond),
+			Offset:  pulled.Size,
+			Total:   pulled.Size,
+		},
+	}
+	if err = srv.Send(&machine.ImageServicePullResponse{Response: &machine.ImageServicePullResponse_PullProgress{PullProgress: progress}}); err != nil {
+		return err
+	}
+	return srv.Send(&machine.ImageServicePullResponse{Response: &machine.ImageServicePullResponse_Name{Name: pulled.Name}})
+}
+
+// Upgrade runs the installer of a pulled image into the other boot slot, without rebooting: its
+// output in chunks, then its exit code. The next boot, whoever asks for it, boots the new slot.
+func (s *LifecycleService) Upgrade(req *machine.LifecycleServiceUpgradeRequest, srv grpc.ServerStreamingServer[machine.LifecycleServiceUpgradeResponse]) error {
+	ctx := srv.Context()
+	n, err := oneToOneTarget(ctx, s.lab)
+	if err != nil {
+		return err
+	}
+	if err = requireLifecycleAPI(ctx, n, "machine.LifecycleService"); err != nil {
+		return err
+	}
+	if req.GetSource().GetImageName() == "" {
+		return status.Error(codes.InvalidArgument, "installer image name is required")
+	}
+	namespace, err := containerdNamespace(req.GetContainerd())
+	if err != nil {
+		return status.Errorf(codes.Internal, "upgrade failed: %v", err)
+	}
+	var installed struct {
+		Output   string `json:"output"`
+		ExitCode int32  `json:"exitCode"`
+	}
+	if err = call(ctx, n, "lifecycle-upgrade", map[string]any{"image": req.GetSource().GetImageName(), "namespace": namespace}, &installed); err != nil {
+		return err
+	}
+	out := []byte(installed.Output)
+	for len(out) > 0 {
+		size := min(installChunk, len(out))
+		msg := &machine.LifecycleServiceInstallProgress{Response: &machine.LifecycleServiceInstallProgress_Message{Message: string(out[:size])}}
+		if err = srv.Send(&machine.LifecycleServiceUpgradeResponse{Progress: msg}); err != nil {
+			return err
+		}
+		out = out[size:]
+	}
+	exit := &machine.LifecycleServiceInstallProgress{Response: &machine.LifecycleServiceInstallProgress_ExitCode{ExitCode: installed.ExitCode}}
+	return srv.Send(&machine.LifecycleServiceUpgradeResponse{Progress: exit})
+}
+
+// registerLifecycle adds Talos 1.13's image and lifecycle services to apid.
+func registerLifecycle(lab *apid.Lab) {
+	machine.RegisterImageServiceServer(lab.Apid(), &ImageService{lab: lab})
+	machine.RegisterLifecycleServiceServer(lab.Apid(), &LifecycleService{lab: lab})
+}

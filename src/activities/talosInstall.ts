@@ -1,0 +1,127 @@
+import { compareVersions, expectedKernelArgs, installerImage, missingKernelArgs } from '../domain/index.js';
+import { heartbeat } from './activityContext.js';
+import type { ActivityDeps, ClusterHandle } from './deps.js';
+import { nonRetryable, retryable, tail } from './errors.js';
+import { parseJsonStream } from './jsonStream.js';
+import { isUnavailable, talosctl, talosFailure } from './talosctl.js';
+
+/** From this version `talosctl upgrade` installs through the lifecycle API and reboots on its own. */
+export const LIFECYCLE_API_FROM = '1.13.0';
+
+function serverTag(stdout: string): string | undefined {
+  return /Tag:\s+v?(\S+)/.exec(stdout.slice(stdout.indexOf('Server:')))?.[1];
+}
+
+async function runningVersion(deps: ActivityDeps, c: ClusterHandle, ip: string): Promise<string | undefined> {
+  const result = await talosctl(deps, c, ['-n', ip, 'version'], { timeoutMs: 30_000 });
+  return result.exitCode === 0 ? serverTag(result.stdout) : undefined;
+}
+
+/**
+ * Talos 1.13+: the installer is pulled and written to the other boot slot while the node keeps
+ * serving (`talosctl upgrade --no-reboot`), and a reboot starts it. The product installs before it
+ * cordons and drains, so a node is unavailable only for the drain and the reboot; talosctl's own
+ * drain never runs, ours (PDB-aware, with the policy's timeout) does.
+ */
+export function talosInstallActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+  /**
+   * Installs `version` for the next boot; a node before 1.13 has no such step (its upgrade reboots).
+   * `reinstall` writes it even when the node runs it: it replaces an install that must not boot.
+   */
+  async function installUpgrade(input: {
+    cluster: string;
+    node: string;
+    version: string;
+    reinstall?: boolean;
+  }): Promise<{ installed: boolean; image: string; running?: string }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const image = installerImage(c.inventory, node.role, input.version);
+    const running = await runningVersion(deps, c, node.ip);
+    if (!running)
+      throw retryable('TalosUnavailable', `${node.name}: the Talos API did not answer before the install`);
+    if ((running === input.version && !input.reinstall) || compareVersions(running, LIFECYCLE_API_FROM) < 0)
+      return { installed: false, image, running };
+    heartbeat({ node: node.name, step: 'installing', image });
+    const result = await talosctl(deps, c, ['-n', node.ip, 'upgrade', '--image', image, '--no-reboot'], {
+      timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
+      progress: (line) => ({ node: node.name, step: 'installing', image, talosctl: line }),
+    });
+    if (result.exitCode !== 0) {
+      const why = tail(result.stderr, 3);
+      if (/error pulling upgrade image.*code = NotFound/.test(result.stderr))
+        throw nonRetryable(
+          'ImageMissing',
+          `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
+        );
+      if (/another installation\/upgrade is already in progress/.test(result.stderr))
+        throw retryable('TalosUnavailable', `${node.name} is already installing; retrying (${why})`);
+      talosFailure(`installing Talos ${input.version} on ${node.name}`, result);
+    }
+    return { installed: true, image, running };
+  }
+
+  /**
+   * Reboots into what was installed and proves the node runs it: Talos's A/B scheme boots the old
+   * slot when the new one fails. A node already at the version is not rebooted again (a retry).
+   */
+  async function rebootIntoUpgrade(input: {
+    cluster: string;
+    node: string;
+    version: string;
+  }): Promise<{ alreadyAt: boolean }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    if ((await runningVersion(deps, c, node.ip)) === input.version) return { alreadyAt: true };
+    heartbeat({ node: node.name, step: 'rebooting', version: input.version });
+    const timeout = `${Math.max(1, Math.ceil(c.inventory.policy.nodeReadyTimeout / 1000))}s`;
+    const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
+      timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
+      progress: (line) => ({ node: node.name, step: 'rebooting', talosctl: line }),
+    });
+    if (result.exitCode !== 0) {
+      if (isUnavailable(result) || /unavailable, retrying|\btimeout$/.test(tail(result.stderr, 1)))
+        throw retryable(
+          'TalosUnavailable',
+          `${node.name} did not come back from its reboot into ${input.version} within ${timeout} (${tail(result.stderr, 2) || 'no output'}); retrying`,
+        );
+      talosFailure(`rebooting ${node.name} into ${input.version}`, result);
+    }
+    const after = await runningVersion(deps, c, node.ip);
+    if (after !== input.version)
+      throw nonRetryable(
+        'VersionMismatch',
+        `${node.name} runs Talos ${after ?? 'unknown'} after its reboot into ${input.version}: the new version failed to boot and Talos fell back to the old one (A/B).`,
+        { node: node.name, expected: input.version, actual: after },
+      );
+    return { alreadyAt: false };
+  }
+
+  /** The running kernel command line holds every argument the inventory expects for the node. */
+  async function checkKernelArgs(input: { cluster: string; node: string }): Promise<{ checked: string[] }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const expected = expectedKernelArgs(c.inventory, node);
+    if (expected.length === 0) return { checked: [] };
+    const result = await talosctl(deps, c, ['-n', node.ip, 'get', 'kernelcmdlines', '-o', 'json'], {
+      timeoutMs: 30_000,
+    });
+    if (result.exitCode !== 0) talosFailure(`reading the kernel command line of ${node.name}`, result);
+    const cmdline = parseJsonStream<{ spec?: { cmdline?: string } }>(result.stdout)[0]?.spec?.cmdline;
+    if (cmdline === undefined)
+      throw nonRetryable(
+        'CommandFailed',
+        `talosctl get kernelcmdlines on ${node.name} answered without a command line: ${tail(result.stdout, 3)}`,
+      );
+    const missing = missingKernelArgs(cmdline, expected);
+    if (missing.length)
+      throw nonRetryable(
+        'KernelArgsMissing',
+        `${node.name} booted without the kernel arguments ${missing.join(' ')} (command line: ${cmdline}). Talos 1.13's install does not apply machine.install.extraKernelArgs on GRUB nodes whose config predates 1.12; set machine.install.grubUseUKICmdline or recreate the node (cattle).`,
+        { node: node.name, missing },
+      );
+    return { checked: expected };
+  }
+
+  return { installUpgrade, rebootIntoUpgrade, checkKernelArgs };
+}
