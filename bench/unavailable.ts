@@ -27,22 +27,38 @@ export interface UnavailableRow {
   meanMs: number;
   maxMs: number;
   totalMs: number;
+  /** Means of its parts: cordoned -> down (drain, gates, an install after the drain), the reboot, up -> uncordoned. */
+  beforeDownMs: number;
+  downMs: number;
+  afterUpMs: number;
 }
 
 type Timeline = Awaited<ReturnType<typeof labReport>>['timeline'];
 
-/** Per node: from its first cordon to its last uncordon within the events of one run. */
-export function unavailableTimes(events: Timeline): Map<string, number> {
-  const cordoned = new Map<string, number>();
-  const out = new Map<string, number>();
+export interface NodeWindow {
+  cordoned: number;
+  down?: number;
+  up?: number;
+  uncordoned?: number;
+}
+
+/** Per node: its first cordon, the power-off and power-on of its reboot after it, its last uncordon. */
+export function nodeWindows(events: Timeline): Map<string, NodeWindow> {
+  const windows = new Map<string, NodeWindow>();
   for (const e of events) {
     if (!e.node) continue;
     const at = Date.parse(e.at);
-    if (e.kind === 'cordoned' && !cordoned.has(e.node)) cordoned.set(e.node, at);
-    if (e.kind === 'uncordoned' && cordoned.has(e.node)) out.set(e.node, at - (cordoned.get(e.node) ?? at));
+    const w = windows.get(e.node);
+    if (e.kind === 'cordoned' && !w) windows.set(e.node, { cordoned: at });
+    if (!w) continue;
+    if (e.kind === 'power-off' && w.down === undefined) w.down = at;
+    if (e.kind === 'power-on' && w.down !== undefined && w.up === undefined) w.up = at;
+    if (e.kind === 'uncordoned') w.uncordoned = at;
   }
-  return out;
+  return windows;
 }
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 export async function runUnavailable(options: {
   preset: string;
@@ -93,15 +109,22 @@ export async function runUnavailable(options: {
       const result = await started.result;
       worker.child.kill('SIGTERM');
       await worker.child.catch(() => undefined);
-      const times = [...unavailableTimes((await labReport(lab)).timeline.slice(mark)).values()];
+      const windows = [...nodeWindows((await labReport(lab)).timeline.slice(mark)).values()].filter(
+        (w): w is Required<NodeWindow> =>
+          w.down !== undefined && w.up !== undefined && w.uncordoned !== undefined,
+      );
+      const times = windows.map((w) => w.uncordoned - w.cordoned);
       rows.push({
         mode,
         hop: `${from} -> ${to}`,
         outcome: result.outcome,
         nodes: times.length,
-        meanMs: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length),
+        meanMs: mean(times),
         maxMs: Math.max(0, ...times),
         totalMs: times.reduce((a, b) => a + b, 0),
+        beforeDownMs: mean(windows.map((w) => w.down - w.cordoned)),
+        downMs: mean(windows.map((w) => w.up - w.down)),
+        afterUpMs: mean(windows.map((w) => w.uncordoned - w.up)),
       });
     }
     return rows;
@@ -124,6 +147,9 @@ export function unavailableTable(rows: UnavailableRow[], scale: number): string 
           'outcome',
           'nodes',
           'mean unavailable (s)',
+          'of it: cordon -> down',
+          'down',
+          'up -> uncordon',
           'max (s)',
           'sum (s)',
           'vs after drain',
@@ -135,13 +161,16 @@ export function unavailableTable(rows: UnavailableRow[], scale: number): string 
           r.outcome,
           String(r.nodes),
           seconds(r.meanMs),
+          seconds(r.beforeDownMs),
+          seconds(r.downMs),
+          seconds(r.afterUpMs),
           seconds(r.maxMs),
           seconds(r.totalMs),
           `${ratio(r).toFixed(2)} x`,
           r.mode === 'install before drain' ? (ratio(r) <= 0.6 ? '≤ 0.6 ✅' : '≤ 0.6 ❌') : '',
         ]),
       ],
-      { align: ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'l'] },
+      { align: ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'] },
     )
   );
 }

@@ -82,11 +82,18 @@ async function rollbackGate(input: NodeUpgradeInput, q: QuickActivities, checks:
   }
 }
 
-async function waitForEtcdMember(input: NodeUpgradeInput, q: QuickActivities): Promise<void> {
-  for (let attempt = 0; attempt < 30; attempt++) {
+async function waitForEtcdMember(
+  input: NodeUpgradeInput,
+  q: QuickActivities,
+  checks: boolean,
+): Promise<void> {
+  // The node stays cordoned while this waits: since the install-before-drain patch it asks every 2 s
+  // (same 5 minutes in all) instead of every 10 s, which alone kept a node out of service 10 s longer.
+  const [attempts, interval] = checks ? [150, '2s'] : [30, '10s'];
+  for (let attempt = 0; attempt < attempts; attempt++) {
     const health = await q.checkEtcdHealth({ cluster: input.cluster });
     if (health.healthy.includes(input.node) && health.unhealthy.length === 0) return;
-    await sleep('10s');
+    await sleep(interval);
   }
   throw ApplicationFailure.nonRetryable(
     `${input.node} did not become a healthy etcd member again`,
@@ -309,7 +316,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
       : cattle(input, saga, step, q, checks));
     if (input.role === 'controlplane') {
       step('waiting for the etcd member');
-      await waitForEtcdMember(input, q);
+      await waitForEtcdMember(input, q, checks);
       step('stabilising');
       await sleep(input.timing.stabilisationMs);
     }
