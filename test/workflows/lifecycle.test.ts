@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ApplicationFailure} from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
