@@ -11,6 +11,8 @@ export interface StatusRow {
   cordoned: boolean;
   pods: number;
   nics: string;
+  /** A Talos version installed for the next boot (Talos 1.13's install without a reboot), if any. */
+  staged?: string;
 }
 
 /** One row per node, from the lab's VMs and the API server's view of them. */
@@ -29,6 +31,7 @@ export async function statusRows(lab: LabCluster): Promise<StatusRow[]> {
       cordoned: object?.spec?.unschedulable === true,
       pods: pods.items.filter((p) => p.spec?.nodeName === node.name).length,
       nics: node.nics.map((nic) => (nic.vlan === 'native' ? nic.name : `${nic.name}.${nic.vlan}`)).join(','),
+      ...(node.staged ? { staged: node.staged.version } : {}),
     };
   });
 }

@@ -76,9 +76,11 @@ export async function pullImage(
 /**
  * LifecycleService.Upgrade: the installer of a pulled image writes the other boot slot; the next
  * boot starts the new version (or falls back, A/B, when the `boot-fails` fault says so). One
- * install at a time, as machined's lock allows. Under the `kernel-args-dropped` fault the new slot
- * boots without the extra kernel arguments, as 1.13's installer does on GRUB nodes whose config
- * predates 1.12 (upstream siderolabs/talos#13967).
+ * install at a time, as machined's lock allows. Under the `kernel-args-dropped` fault (held until
+ * cleared, like the node's boot setup it stands for) the new slot boots without the extra kernel
+ * arguments, as every 1.13 install does on GRUB nodes whose config predates 1.12 (machined's
+ * lifecycle Upgrade passes no extra kernel arguments to the installer; siderolabs/talos#13967). An
+ * install whose node reboots or is recreated meanwhile is lost, as the installer's container is.
  */
 export async function installUpgrade(
   lab: LabCluster,
@@ -101,11 +103,15 @@ export async function installUpgrade(
       `upgrade failed: installer image "${image}" not found in containerd store`,
     );
   }
+  const boot = `${node.bootId ?? ''}#${node.createdCount}`;
   installing.add(node);
   try {
     await sleep(lab.timing.installSeconds * 1000);
   } finally {
     installing.delete(node);
+  }
+  if (node.power !== 'running' || `${node.bootId ?? ''}#${node.createdCount}` !== boot) {
+    throw new TalosApiError(node.ip, 'Unavailable', 'error reading from server: EOF');
   }
   const dropsArgs = lab.fire('kernel-args-dropped', node);
   node.staged = {

@@ -3,7 +3,7 @@ export const FAULT_KINDS = {
   'not-ready-after-upgrade': 'the node boots the new version but its kubelet never turns Ready',
   'boot-fails': 'the upgraded node fails to boot and Talos falls back to the old version (A/B)',
   'kernel-args-dropped':
-    "a Talos 1.13 install drops the node's extra kernel arguments (GRUB nodes whose config predates 1.12)",
+    "the node's Talos 1.13 installs drop its extra kernel arguments (GRUB, config older than 1.12)",
   'nic-missing': 'a recreated VM comes up without its last NIC',
   'etcd-unhealthy': "the node's etcd member reports unhealthy",
   'pdb-blocks-drain': 'a pod pinned to the node under a PDB that allows no disruption',
@@ -36,7 +36,6 @@ export function isFaultKind(kind: string): kind is FaultKind {
 export const ONE_SHOT: readonly FaultKind[] = [
   'not-ready-after-upgrade',
   'boot-fails',
-  'kernel-args-dropped',
   'nic-missing',
   'talosctl-transient',
 ];

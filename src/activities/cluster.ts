@@ -5,7 +5,7 @@ import type { ClusterHandle } from './deps.js';
 /** What the workflows need to know of a cluster: no secrets, no paths, just shape and policy. */
 export interface ClusterDescription {
   name: string;
-  nodes: Array<{ name: string; role: 'controlplane' | 'worker'; gpu: boolean }>;
+  nodes: Array<{ name: string; role: 'controlplane' | 'worker'; gpu: boolean; gpuModel?: string }>;
   planning: PlanningPolicy;
   kubernetesSupport: Record<string, KubernetesRange>;
   releases?: string[];
@@ -30,7 +30,12 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
     const { policy } = inventory;
     return {
       name,
-      nodes: inventory.nodes.map((node) => ({ name: node.name, role: node.role, gpu: !!node.gpu })),
+      nodes: inventory.nodes.map((node) => ({
+        name: node.name,
+        role: node.role,
+        gpu: !!node.gpu,
+        ...(node.gpu ? { gpuModel: node.gpu.model } : {}),
+      })),
       planning: planningPolicyOf(inventory),
       kubernetesSupport: kubernetesSupportOf(inventory),
       ...(inventory.versions.releases ? { releases: inventory.versions.releases } : {}),

@@ -64,14 +64,20 @@ export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'un
       (line) =>
         line &&
         !line.startsWith('WARNING:') &&
-        !/stopAllServices task completed|falling back to legacy/.test(line),
+        !/stopAllServices task completed|falling back to legacy|Forcing use of legacy upgrade method/.test(
+          line,
+        ),
     );
   const last = lines.at(-1) ?? '';
-  if (/error validating installer image.*(not found|manifest unknown|name unknown)/.test(last))
+  if (
+    /error validating installer image.*(not found|manifest unknown|name unknown)|error pulling upgrade image:.*code = NotFound/.test(
+      last,
+    )
+  )
     return 'image';
   if (
     !last ||
-    /unavailable, retrying|\btimeout$|context deadline exceeded|code = (Unavailable|DeadlineExceeded)|error validating installer image/.test(
+    /unavailable, retrying|\btimeout$|context deadline exceeded|code = (Unavailable|DeadlineExceeded)|error validating installer image|another installation\/upgrade is already in progress/.test(
       last,
     ) ||
     /action: (START|STOP)$|^"[^"]+": (stage|sequence|phase|task|actor ID|waiting for actor ID)/.test(last)
@@ -234,6 +240,8 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     node: string;
     version: string;
     timeoutMinutes?: number;
+    /** Talos's legacy upgrade API even on 1.13 nodes: it applies machine.install.extraKernelArgs. */
+    legacy?: boolean;
   }): Promise<{ alreadyAt: boolean; image: string }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
@@ -254,7 +262,18 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       deps,
       c,
       // --drain=false: on Talos 1.13+ talosctl would drain the node itself; ours already did.
-      ['-n', node.ip, 'upgrade', '--image', image, '--drain=false', '--wait', '--timeout', timeout],
+      [
+        '-n',
+        node.ip,
+        'upgrade',
+        '--image',
+        image,
+        '--drain=false',
+        ...(input.legacy ? ['--legacy'] : []),
+        '--wait',
+        '--timeout',
+        timeout,
+      ],
       {
         timeoutMs: timeoutMs + 60_000,
         progress: (line) => ({ node: node.name, step: 'upgrading', image, talosctl: line }),

@@ -5,8 +5,10 @@ import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream } from './jsonStream.js';
 import { isUnavailable, talosctl, talosFailure } from './talosctl.js';
 
-/** From this version `talosctl upgrade` installs through the lifecycle API and reboots on its own. */
-export const LIFECYCLE_API_FROM = '1.13.0';
+/** The nodes talosctl 1.13.8 upgrades through the lifecycle API (its own range: >1.13.0-alpha.2 <2.0.0). */
+export function usesLifecycleApi(version: string): boolean {
+  return compareVersions(version, '1.13.0') >= 0 && compareVersions(version, '2.0.0') < 0;
+}
 
 function serverTag(stdout: string): string | undefined {
   return /Tag:\s+v?(\S+)/.exec(stdout.slice(stdout.indexOf('Server:')))?.[1];
@@ -25,8 +27,10 @@ async function runningVersion(deps: ActivityDeps, c: ClusterHandle, ip: string):
  */
 export function talosInstallActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
   /**
-   * Installs `version` for the next boot; a node before 1.13 has no such step (its upgrade reboots).
-   * `reinstall` writes it even when the node runs it: it replaces an install that must not boot.
+   * Installs `version` for the next boot; a node outside 1.13.x has no such step (its upgrade
+   * reboots). `reinstall` writes the version the node runs into the other slot, replacing an install
+   * that must not boot; on a node that already runs something else (its rollback was refused) it does
+   * nothing, since that would stage a downgrade for whatever reboot comes next.
    */
   async function installUpgrade(input: {
     cluster: string;
@@ -40,8 +44,8 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     const running = await runningVersion(deps, c, node.ip);
     if (!running)
       throw retryable('TalosUnavailable', `${node.name}: the Talos API did not answer before the install`);
-    if ((running === input.version && !input.reinstall) || compareVersions(running, LIFECYCLE_API_FROM) < 0)
-      return { installed: false, image, running };
+    const pointless = input.reinstall ? running !== input.version : running === input.version;
+    if (pointless || !usesLifecycleApi(running)) return { installed: false, image, running };
     heartbeat({ node: node.name, step: 'installing', image });
     const result = await talosctl(deps, c, ['-n', node.ip, 'upgrade', '--image', image, '--no-reboot'], {
       timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,

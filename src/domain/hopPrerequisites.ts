@@ -13,9 +13,15 @@ export const PREREQUISITES = {
   },
 } as const;
 
+/** Whether a GPU model (as the inventory names it) is an NVIDIA card, which 1.13's CDI switch concerns. */
+export function isNvidia(model: string): boolean {
+  return /nvidia|geforce|quadro|tesla|\brtx\b/i.test(model);
+}
+
 export type PrerequisiteId = keyof typeof PREREQUISITES;
 
 export interface PrerequisiteCluster {
+  /** The NVIDIA GPU nodes. */
   gpuNodes: string[];
   acknowledged: readonly string[];
 }

@@ -16,6 +16,7 @@ import {
   parseVersion,
   PlanError,
   unmetPrerequisites,
+  isNvidia,
   planUpgrade,
   ReleaseList,
   type UpgradePlan,
@@ -226,10 +227,13 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
   let snapshot: string | undefined;
   try {
     phase('PreFlight');
-    const unmet = unmetPrerequisites(hops, {
-      gpuNodes: cluster.nodes.filter((n) => n.gpu).map((n) => n.name),
-      acknowledged: cluster.acknowledged ?? [],
-    });
+    // Runs that described their cluster before prerequisites existed (no `acknowledged`) replay without.
+    const unmet = cluster.acknowledged
+      ? unmetPrerequisites(hops, {
+          gpuNodes: cluster.nodes.filter((n) => n.gpuModel && isNvidia(n.gpuModel)).map((n) => n.name),
+          acknowledged: cluster.acknowledged,
+        })
+      : [];
     if (unmet.length)
       throw ApplicationFailure.nonRetryable(unmet.map((u) => u.message).join(' '), 'PrerequisiteMissing');
     for (const hop of hops) await quick.checkInstallerImages({ cluster: request.cluster, version: hop.to });

@@ -20,14 +20,15 @@ const LOCAL_QUICK_STEPS = 'local-quick-steps';
 const INSTALL_BEFORE_DRAIN = 'install-before-drain';
 
 /** Nodes from this version install through Talos's lifecycle API, then reboot when we say. */
-const LIFECYCLE_API_FROM = '1.13.0';
+const LIFECYCLE_API = { from: '1.13.0', below: '2.0.0' };
 
 function installsBeforeDrain(input: NodeUpgradeInput, checks: boolean): boolean {
   return (
     checks &&
     input.installBeforeDrain !== false &&
     input.strategy === 'pets' &&
-    compareVersions(input.from, LIFECYCLE_API_FROM) >= 0
+    compareVersions(input.from, LIFECYCLE_API.from) >= 0 &&
+    compareVersions(input.from, LIFECYCLE_API.below) < 0
   );
 }
 
@@ -71,15 +72,34 @@ async function etcdGate(input: NodeUpgradeInput, q: QuickActivities): Promise<vo
 async function rollbackGate(input: NodeUpgradeInput, q: QuickActivities, checks: boolean): Promise<void> {
   if (!checks || input.role !== 'controlplane') return;
   const health = await q.checkEtcdHealth({ cluster: input.cluster });
+  // A node that is not a member (cattle after `etcd leave`) takes nothing from etcd when it goes down.
+  if (!health.members.some((m) => m.node === input.node)) return;
   const others = health.members.filter(
     (m) => m.node !== input.node && health.healthy.includes(m.node ?? m.hostname),
   );
   if (others.length <= health.members.length / 2) {
     throw ApplicationFailure.nonRetryable(
-      `not taking ${input.node} down to roll it back: the other etcd members (${others.length}/${health.members.length} healthy) would not hold quorum. It stays on ${input.to}; fix etcd, then run the upgrade again`,
+      `not taking ${input.node} down to roll it back: the other etcd members (${others.length}/${health.members.length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then run the upgrade again`,
       'QuorumAtRisk',
     );
   }
+}
+
+/**
+ * Pets' undo: back to the old version in place. Since the install-before-drain patch it takes Talos's
+ * legacy upgrade, which writes machine.install.extraKernelArgs into the boot entry (1.13's install
+ * does not on older GRUB nodes), and proves the kernel command line again afterwards.
+ */
+async function upgradeBack(input: NodeUpgradeInput, q: QuickActivities, checks: boolean): Promise<void> {
+  const at = { cluster: input.cluster, node: input.node };
+  await rollbackGate(input, q, checks);
+  await long.upgradeNodeInPlace({ ...at, version: input.from, ...(checks ? { legacy: true } : {}) });
+  await long.waitForNodeReady({
+    ...at,
+    talosVersion: input.from,
+    timeoutMs: input.timing.nodeReadyTimeoutMs,
+  });
+  if (checks) await q.checkKernelArgs(at);
 }
 
 async function waitForEtcdMember(
@@ -140,15 +160,7 @@ async function installThenReboot(
     await etcdGate(input, q);
   }
   step(`rebooting into ${input.to}`);
-  saga.add('upgrade back', async () => {
-    await rollbackGate(input, q, checks);
-    await long.upgradeNodeInPlace({ ...at, version: input.from });
-    await long.waitForNodeReady({
-      ...at,
-      talosVersion: input.from,
-      timeoutMs: input.timing.nodeReadyTimeoutMs,
-    });
-  });
+  saga.add('upgrade back', () => upgradeBack(input, q, checks));
   await long.rebootIntoUpgrade({ ...at, version: input.to });
 }
 
@@ -203,15 +215,7 @@ async function upgradeThenReboot(
     await etcdGate(input, q);
   }
   step(`upgrading to ${input.to}`);
-  saga.add('upgrade back', async () => {
-    await rollbackGate(input, q, checks);
-    await long.upgradeNodeInPlace({ ...at, version: input.from });
-    await long.waitForNodeReady({
-      ...at,
-      talosVersion: input.from,
-      timeoutMs: input.timing.nodeReadyTimeoutMs,
-    });
-  });
+  saga.add('upgrade back', () => upgradeBack(input, q, checks));
   await long.upgradeNodeInPlace({ ...at, version: input.to });
 }
 

@@ -267,6 +267,8 @@ describe('Terraform activities', () => {
     await h.call('destroyNodeVm', at('k8s-work-7'));
     await h.call('createNodeVm', at('k8s-work-7', { version: '1.11.3' }), { startToCloseSeconds: 120 });
     await h.call('applyMachineConfig', at('k8s-work-7'));
+    // As a cattle node does: the NICs are read once the installed system is up, not during its reboot.
+    await h.call('waitForNodeReady', at('k8s-work-7', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
     const failure = await h.failure('checkNodeNics', at('k8s-work-7'), { maxAttempts: 3 });
     expect(failure).toMatchObject({ type: 'NicMismatch', nonRetryable: true });
     expect(failure.message).toMatch(

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { classifyUpgradeFailure } from '../../src/activities/talos.js';
 
-// stderr of the real talosctl v1.12.6 `upgrade --wait`: timeout, image and quorum recorded against the
-// lab Talos API; twoMembers, laterError and registryDown composed in the same format from Talos's messages.
+// stderr of the real talosctl `upgrade --wait` against the lab Talos API: timeout and quorum recorded with
+// v1.12.6, image with v1.13.8 (which first says it falls back to the legacy API for a node before 1.13);
+// twoMembers, laterError and registryDown composed in the same format from Talos's messages.
 const RECORDED = {
   timeout: `"127.178.249.13": phase: stopEverything action: START
 "127.178.249.13": task: stopAllServices action: START
@@ -10,9 +11,13 @@ const RECORDED = {
 "127.178.249.13": unavailable, retrying...
 "127.178.249.13": unavailable, retrying...
 `,
-  image: `WARNING: 127.178.249.13: server version 1.11.4 is older than client version 1.12.6
-"127.178.249.13": waiting for actor ID
-"127.178.249.13": rpc error: code = Unknown desc = error validating installer image "127.0.0.1:38035/nocloud-installer/4a0d:v1.11.9": failed to resolve reference "127.0.0.1:38035/nocloud-installer/4a0d:v1.11.9": 127.0.0.1:38035/nocloud-installer/4a0d:v1.11.9: not found
+  image: `New upgrade API is not available, falling back to legacy
+WARNING: 127.171.84.16: server version 1.11.3 is older than client version 1.13.8
+"127.171.84.16": waiting for actor ID
+"127.171.84.16": rpc error: code = Unknown desc = error validating installer image "127.0.0.1:41039/installer/990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e:v1.11.9": failed to resolve reference "127.0.0.1:41039/installer/990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e:v1.11.9": 127.0.0.1:41039/installer/990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e:v1.11.9: not found
+`,
+  // A wait that ran out on the new client: the fallback notice may be all there is.
+  fallbackOnly: `New upgrade API is not available, falling back to legacy
 `,
   quorum: `WARNING: 127.178.249.11: server version 1.11.3 is older than client version 1.12.6
 "127.178.249.11": waiting for actor ID
@@ -36,6 +41,7 @@ describe('classifying a failed talosctl upgrade --wait by what the real client p
   it.each([
     ['timeout', 'unavailable'],
     ['silent', 'unavailable'],
+    ['fallbackOnly', 'unavailable'],
     ['image', 'image'],
     ['quorum', 'quorum'],
     ['twoMembers', 'quorum'],

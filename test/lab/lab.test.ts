@@ -89,7 +89,7 @@ describe('talos-lab up --preset prox-ops', () => {
 
   it('the real talosctl reads version, links and etcd members through mutual TLS and apid', async () => {
     const client = await lab.talosctl('version', '--client');
-    expect(client.stdout).toMatch(/Tag:\s+v1\.12\.6/);
+    expect(client.stdout).toMatch(/Tag:\s+v1\.13\.8/);
     const cp1 = lab.ip('k8s-ctrl-1');
     const version = await lab.talosctl('-n', cp1, 'version');
     expect(version.stdout).toMatch(
@@ -156,14 +156,17 @@ describe('talos-lab up --preset prox-ops', () => {
       '-n',
       target,
       'upgrade',
+      // talosctl 1.13 waits whenever it would drain (the default), --wait=false or not.
+      '--drain=false',
       '--wait=false',
       '--image',
       installerImage(lab, '1.11.9', WORKER_SCHEMATIC),
     );
     expect(upgrade.exitCode).toBe(1);
+    expect(upgrade.stderr).toContain('New upgrade API is not available, falling back to legacy');
     expect(upgrade.stderr).toMatch(
       new RegExp(
-        `${target.replace(/\./g, '\\.')}: rpc error: code = Unknown desc = error validating installer image .*not found`,
+        `error performing upgrade: 1 error occurred:\\s+\\* ${target.replace(/\./g, '\\.')}: rpc error: code = Unknown desc = error validating installer image .*not found`,
       ),
     );
   });

@@ -16,6 +16,8 @@ export interface LabStatusRow {
   vm: string;
   ready: boolean;
   cordoned: boolean;
+  /** A Talos version installed for the node's next boot, if any. */
+  staged?: string;
 }
 
 export async function labReport(lab: Lab): Promise<LabReport> {

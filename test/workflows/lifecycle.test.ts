@@ -17,7 +17,8 @@ let h: WorkflowHarness;
 beforeAll(async () => {
   lab = await startLab('atlas', ['--talos', '1.13.0']);
   h = await startWorkflowHarness(lab, (inventory) => {
-    // Long enough between two control-plane nodes for a test to break etcd in the middle of a hop.
+    // Long enough between two control-plane nodes for a test to break etcd in the middle of a hop
+    // (before the next node's gates; the gate right before a reboot has no isolated test yet).
     inventory.policy.stabilisation = 15_000;
   });
 }, 900_000);
@@ -134,6 +135,8 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     expect(message).toMatch(/etcd|quorum/i);
     const status = await labStatus(lab);
     expect(status.every((row) => row.ready && !row.cordoned)).toBe(true);
+    // Nothing installed for a next boot differs from what the node runs (no staged downgrade or upgrade).
+    expect(status.filter((row) => row.staged && row.staged !== row.talos)).toEqual([]);
     const report = await labReport(lab);
     expect(report.violations).toEqual([]);
     // Only the first control-plane node (and talos-wk-2, upgraded by hand above) moved.
@@ -145,12 +148,15 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     ).toEqual([first, 'talos-wk-2'].sort());
   }, 900_000);
 
-  it('kernel-args-dropped: the node boots without its kernel arguments, is rolled back and reported', async () => {
-    await lab.labCli('fault', 'add', 'kernel-args-dropped', '--node', 'talos-wk-1', '--times', '1');
+  it('kernel-args-dropped: the node boots without its kernel arguments, is rolled back (legacy API) and reported', async () => {
+    await lab.labCli('fault', 'add', 'kernel-args-dropped', '--node', 'talos-wk-1');
     const { message } = await failingRun('kernel-args', '1.13.8');
-    expect(message).toMatch(/talos-wk-1 booted without the kernel arguments .*i915\.enable_guc=3/);
+    expect(message).toMatch(
+      /talos-wk-1 booted without the kernel arguments .*i915\.enable_guc=3.*rolled back/,
+    );
     const wk1 = (await labStatus(lab)).find((row) => row.node === 'talos-wk-1');
     expect(wk1).toMatchObject({ talos: '1.13.0', ready: true, cordoned: false });
+    // The rollback took the legacy upgrade, which writes the arguments whatever the fault does to installs.
     expect(await cmdline('talos-wk-1')).toContain('i915.enable_guc=3');
   }, 900_000);
 

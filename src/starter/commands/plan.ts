@@ -8,6 +8,7 @@ import {
   PlanError,
   releasesOf,
   unmetPrerequisites,
+  isNvidia,
   VersionError,
   type Inventory,
   type ReleaseList,
@@ -51,7 +52,7 @@ function describeNodes(inventory: Inventory): string {
 /** What the run's pre-flight will refuse: release prerequisites the inventory has not acknowledged. */
 function prerequisitesOf(plan: UpgradePlan, inventory: Inventory) {
   return unmetPrerequisites(plan.hops, {
-    gpuNodes: inventory.nodes.filter((n) => n.gpu).map((n) => n.name),
+    gpuNodes: inventory.nodes.filter((n) => n.gpu && isNvidia(n.gpu.model)).map((n) => n.name),
     acknowledged: inventory.policy.acknowledged,
   });
 }
