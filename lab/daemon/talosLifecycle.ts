@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { compareVersions } from '../../src/domain/index.js';
 import type { LabNode } from '../state/labState.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
@@ -11,11 +10,6 @@ import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
  * wants to. The install keeps the node up; only the reboot takes it down. Nothing on this path
  * checks etcd: the server's quorum check lives only in the legacy MachineService.Upgrade.
  */
-
-/** The versions that serve the lifecycle API: 1.13 and later. */
-export function hasLifecycleApi(node: LabNode): boolean {
-  return compareVersions(node.talosVersion, '1.13.0') >= 0;
-}
 
 /** The node's kernel command line: Talos's own arguments, then the extra ones it was installed with. */
 export function kernelCmdline(node: LabNode): string {

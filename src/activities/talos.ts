@@ -6,7 +6,7 @@ import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream, parseTable } from './jsonStream.js';
-import { isUnavailable, talosctl, talosFailure } from './talosctl.js';
+import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
 
 export interface EtcdMember {
   id: string;
@@ -84,11 +84,6 @@ export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'un
   )
     return 'unavailable';
   return 'other';
-}
-
-function parseServerTag(stdout: string): string | undefined {
-  const server = stdout.slice(stdout.indexOf('Server:'));
-  return /Tag:\s+v?(\S+)/.exec(server)?.[1];
 }
 
 export function talosActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
@@ -255,7 +250,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       input.timeoutMinutes !== undefined
         ? input.timeoutMinutes * 60_000
         : c.inventory.policy.nodeReadyTimeout;
-    const timeout = `${Math.max(1, Math.ceil(timeoutMs / 1000))}s`;
+    const timeout = talosctlDuration(timeoutMs);
     // No --preserve: Talos keeps /var on upgrade since 1.8 anyway, and from 1.12.9 the flag makes
     // the server skip its etcd checks, which are a second gate behind ours.
     const result = await talosctl(

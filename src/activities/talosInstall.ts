@@ -1,22 +1,13 @@
-import { compareVersions, expectedKernelArgs, installerImage, missingKernelArgs } from '../domain/index.js';
+import { expectedKernelArgs, installerImage, missingKernelArgs, usesLifecycleApi } from '../domain/index.js';
 import { heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream } from './jsonStream.js';
-import { isUnavailable, talosctl, talosFailure } from './talosctl.js';
-
-/** The nodes talosctl 1.13.8 upgrades through the lifecycle API (its own range: >1.13.0-alpha.2 <2.0.0). */
-export function usesLifecycleApi(version: string): boolean {
-  return compareVersions(version, '1.13.0') >= 0 && compareVersions(version, '2.0.0') < 0;
-}
-
-function serverTag(stdout: string): string | undefined {
-  return /Tag:\s+v?(\S+)/.exec(stdout.slice(stdout.indexOf('Server:')))?.[1];
-}
+import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
 
 async function runningVersion(deps: ActivityDeps, c: ClusterHandle, ip: string): Promise<string | undefined> {
   const result = await talosctl(deps, c, ['-n', ip, 'version'], { timeoutMs: 30_000 });
-  return result.exitCode === 0 ? serverTag(result.stdout) : undefined;
+  return result.exitCode === 0 ? parseServerTag(result.stdout) : undefined;
 }
 
 /**
@@ -78,7 +69,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     const node = c.node(input.node);
     if ((await runningVersion(deps, c, node.ip)) === input.version) return { alreadyAt: true };
     heartbeat({ node: node.name, step: 'rebooting', version: input.version });
-    const timeout = `${Math.max(1, Math.ceil(c.inventory.policy.nodeReadyTimeout / 1000))}s`;
+    const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
     const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
       timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
       progress: (line) => ({ node: node.name, step: 'rebooting', talosctl: line }),

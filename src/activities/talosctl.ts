@@ -9,6 +9,17 @@ export function isUnavailable(result: CommandResult): boolean {
   );
 }
 
+/** The server's tag in `talosctl version` output ("1.11.3"), if a server answered. */
+export function parseServerTag(stdout: string): string | undefined {
+  const server = stdout.slice(stdout.indexOf('Server:'));
+  return /Tag:\s+v?(\S+)/.exec(server)?.[1];
+}
+
+/** A duration as talosctl's --timeout takes it: whole seconds, at least one. */
+export function talosctlDuration(ms: number): string {
+  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
+}
+
 /** Runs talosctl against one cluster: its talosconfig is passed as a file path, never its content. */
 export function talosctl(
   deps: ActivityDeps,

@@ -6,7 +6,7 @@ import {
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { compareVersions } from '../domain/index.js';
+import { usesLifecycleApi } from '../domain/index.js';
 import { local, long, quick, type QuickActivities } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { Saga } from './saga.js';
@@ -19,16 +19,9 @@ const LOCAL_QUICK_STEPS = 'local-quick-steps';
 /** Since this patch a 1.13+ node installs before its drain and every node's NICs and kernel are checked. */
 const INSTALL_BEFORE_DRAIN = 'install-before-drain';
 
-/** Nodes from this version install through Talos's lifecycle API, then reboot when we say. */
-const LIFECYCLE_API = { from: '1.13.0', below: '2.0.0' };
-
 function installsBeforeDrain(input: NodeUpgradeInput, checks: boolean): boolean {
   return (
-    checks &&
-    input.installBeforeDrain !== false &&
-    input.strategy === 'pets' &&
-    compareVersions(input.from, LIFECYCLE_API.from) >= 0 &&
-    compareVersions(input.from, LIFECYCLE_API.below) < 0
+    checks && input.installBeforeDrain !== false && input.strategy === 'pets' && usesLifecycleApi(input.from)
   );
 }
 
@@ -121,6 +114,31 @@ async function waitForEtcdMember(
   );
 }
 
+/** Cordon (its undo registered first) and our PDB-aware drain: the node is out of service from here. */
+async function cordonAndDrain(
+  input: NodeUpgradeInput,
+  saga: Saga,
+  step: Step,
+  q: QuickActivities,
+): Promise<void> {
+  const at = { cluster: input.cluster, node: input.node };
+  step('cordoning');
+  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
+  await q.cordonNode(at);
+  step('draining');
+  await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
+}
+
+/**
+ * A control plane's quorum gate again, after its drain and right before its reboot: Talos 1.13's
+ * upgrade no longer checks etcd on the server, so ours is the gate that counts.
+ */
+async function gateBeforeReboot(input: NodeUpgradeInput, step: Step, q: QuickActivities): Promise<void> {
+  if (input.role !== 'controlplane') return;
+  step('etcd quorum gate before the reboot');
+  await etcdGate(input, q);
+}
+
 async function healthGate(input: NodeUpgradeInput, when: string): Promise<void> {
   const report = await long.runHealthChecks({ cluster: input.cluster, node: input.node });
   if (!report.ok)
@@ -150,15 +168,8 @@ async function installThenReboot(
     async () => void (await long.installUpgrade({ ...at, version: input.from, reinstall: true })),
   );
   await long.installUpgrade({ ...at, version: input.to });
-  step('cordoning');
-  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
-  await q.cordonNode(at);
-  step('draining');
-  await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
-  if (input.role === 'controlplane') {
-    step('etcd quorum gate before the reboot');
-    await etcdGate(input, q);
-  }
+  await cordonAndDrain(input, saga, step, q);
+  await gateBeforeReboot(input, step, q);
   step(`rebooting into ${input.to}`);
   saga.add('upgrade back', () => upgradeBack(input, q, checks));
   await long.rebootIntoUpgrade({ ...at, version: input.to });
@@ -204,16 +215,8 @@ async function upgradeThenReboot(
   checks: boolean,
 ): Promise<void> {
   const at = { cluster: input.cluster, node: input.node };
-  step('cordoning');
-  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
-  await q.cordonNode(at);
-  step('draining');
-  await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
-  if (checks && input.role === 'controlplane') {
-    // Talos 1.13's upgrade no longer checks etcd on the server: ours is the gate that counts.
-    step('etcd quorum gate before the reboot');
-    await etcdGate(input, q);
-  }
+  await cordonAndDrain(input, saga, step, q);
+  if (checks) await gateBeforeReboot(input, step, q);
   step(`upgrading to ${input.to}`);
   saga.add('upgrade back', () => upgradeBack(input, q, checks));
   await long.upgradeNodeInPlace({ ...at, version: input.to });
@@ -228,11 +231,7 @@ async function cattle(
   checks: boolean,
 ): Promise<void> {
   const at = { cluster: input.cluster, node: input.node };
-  step('cordoning');
-  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
-  await q.cordonNode(at);
-  step('draining');
-  await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
+  await cordonAndDrain(input, saga, step, q);
   if (input.role === 'controlplane') {
     step('leaving etcd');
     await long.leaveEtcd(at);

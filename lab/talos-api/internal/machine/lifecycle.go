@@ -49,16 +49,21 @@ func oneToOneTarget(ctx context.Context, lab *apid.Lab) (*apid.Node, error) {
 	return lab.Single(r)
 }
 
-// requireLifecycleAPI answers as a node whose machined predates the service (before 1.13) would.
-func requireLifecycleAPI(ctx context.Context, n *apid.Node, service string) error {
+// lifecycleTarget is the one node a call of Talos 1.13's image or lifecycle service goes to; a node
+// whose machined predates the service (before 1.13) answers as it would: unknown service.
+func lifecycleTarget(ctx context.Context, lab *apid.Lab, service string) (*apid.Node, error) {
+	n, err := oneToOneTarget(ctx, lab)
+	if err != nil {
+		return nil, err
+	}
 	var info NodeInfo
-	if err := call(ctx, n, "node", nil, &info); err != nil {
-		return err
+	if err = call(ctx, n, "node", nil, &info); err != nil {
+		return nil, err
 	}
 	if !version.AtLeast(info.TalosVersion, 1, 13) {
-		return status.Errorf(codes.Unimplemented, "unknown service %s", service)
+		return nil, status.Errorf(codes.Unimplemented, "unknown service %s", service)
 	}
-	return nil
+	return n, nil
 }
 
 // containerdNamespace validates the instance as ctrhelper does and names where the image goes.
@@ -75,11 +80,8 @@ func containerdNamespace(instance *common.ContainerdInstance) (string, error) {
 // Pull pulls an image into the node's containerd: layer progress, then the name pinned by digest.
 func (s *ImageService) Pull(req *machine.ImageServicePullRequest, srv grpc.ServerStreamingServer[machine.ImageServicePullResponse]) error {
 	ctx := srv.Context()
-	n, err := oneToOneTarget(ctx, s.lab)
+	n, err := lifecycleTarget(ctx, s.lab, "machine.ImageService")
 	if err != nil {
-		return err
-	}
-	if err = requireLifecycleAPI(ctx, n, "machine.ImageService"); err != nil {
 		return err
 	}
 	namespace, err := containerdNamespace(req.GetContainerd())
@@ -114,11 +116,8 @@ func (s *ImageService) Pull(req *machine.ImageServicePullRequest, srv grpc.Serve
 // output in chunks, then its exit code. The next boot, whoever asks for it, boots the new slot.
 func (s *LifecycleService) Upgrade(req *machine.LifecycleServiceUpgradeRequest, srv grpc.ServerStreamingServer[machine.LifecycleServiceUpgradeResponse]) error {
 	ctx := srv.Context()
-	n, err := oneToOneTarget(ctx, s.lab)
+	n, err := lifecycleTarget(ctx, s.lab, "machine.LifecycleService")
 	if err != nil {
-		return err
-	}
-	if err = requireLifecycleAPI(ctx, n, "machine.LifecycleService"); err != nil {
 		return err
 	}
 	if req.GetSource().GetImageName() == "" {
