@@ -9,6 +9,7 @@ import { releaseActivities } from './releases.js';
 import { talosActivities } from './talos.js';
 import { talosInstallActivities } from './talosInstall.js';
 import { terraformActivities } from './terraform.js';
+import { upgradeRunActivities } from './upgradeRuns.js';
 
 export type { ActivityDeps, ClusterAccess } from './deps.js';
 export { FAILURE } from './errors.js';
@@ -30,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     ...gpuActivities(cluster),
     ...notifyActivities(deps, cluster),
     ...releaseActivities(deps),
+    ...upgradeRunActivities(deps),
   };
 }
 

@@ -17,11 +17,19 @@ export interface RunOptions {
   heartbeatEveryMs?: number;
   /** Sent to stdin, e.g. nothing at all so a prompt fails instead of hanging. */
   input?: string;
+  /**
+   * How a cancel stops the child: `graceful` sends SIGINT and waits up to 2 minutes before SIGKILL
+   * (terraform finishes its write and releases the state lock); `kill` gives 5 s; `ignore` runs the
+   * command to its end even though the activity is cancelled (the reads that settle after a cancel).
+   */
+  onCancel?: 'kill' | 'graceful' | 'ignore';
 }
 
+const CANCEL_GRACE = { kill: 5000, graceful: 120_000 } as const;
+
 /**
- * Runs a CLI (talosctl, terraform) as a child process. It heartbeats while the child runs, kills the
- * child when the activity is cancelled, and never throws for a non-zero exit: callers classify.
+ * Runs a CLI (talosctl, terraform) as a child process. It heartbeats while the child runs (also while
+ * a cancelled child winds down), stops the child when the activity is cancelled (see `onCancel`), and never throws for a non-zero exit: callers classify.
  * Secrets reach the child through its environment or files, never its arguments.
  */
 export async function runCommand(
@@ -31,7 +39,8 @@ export async function runCommand(
 ): Promise<CommandResult> {
   const started = Date.now();
   let lastLine = '';
-  const signal = cancellationSignal();
+  const onCancel = options.onCancel ?? 'kill';
+  const signal = onCancel === 'ignore' ? undefined : cancellationSignal();
   const child = execa(file, args, {
     reject: false,
     all: false,
@@ -41,7 +50,8 @@ export async function runCommand(
     timeout: options.timeoutMs,
     input: options.input ?? '',
     ...(signal ? { cancelSignal: signal } : {}),
-    forceKillAfterDelay: 5000,
+    killSignal: onCancel === 'graceful' ? 'SIGINT' : 'SIGTERM',
+    forceKillAfterDelay: onCancel === 'graceful' ? CANCEL_GRACE.graceful : CANCEL_GRACE.kill,
   });
   // talosctl reports progress on stderr (`"<node>": <step>`), terraform on stdout: the last line of
   // either is what the heartbeat shows.

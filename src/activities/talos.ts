@@ -6,6 +6,7 @@ import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream, parseTable } from './jsonStream.js';
+import { settlingOnCancel } from './settleAfterCancel.js';
 import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
 
 export interface EtcdMember {
@@ -253,26 +254,28 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const timeout = talosctlDuration(timeoutMs);
     // No --preserve: Talos keeps /var on upgrade since 1.8 anyway, and from 1.12.9 the flag makes
     // the server skip its etcd checks, which are a second gate behind ours.
-    const result = await talosctl(
-      deps,
-      c,
-      // --drain=false: on Talos 1.13+ talosctl would drain the node itself; ours already did.
-      [
-        '-n',
-        node.ip,
-        'upgrade',
-        '--image',
-        image,
-        '--drain=false',
-        ...(input.legacy ? ['--legacy'] : []),
-        '--wait',
-        '--timeout',
-        timeout,
-      ],
-      {
-        timeoutMs: timeoutMs + 60_000,
-        progress: (line) => ({ node: node.name, step: 'upgrading', image, talosctl: line }),
-      },
+    const result = await settlingOnCancel(deps, c, node, timeoutMs, () =>
+      talosctl(
+        deps,
+        c,
+        // --drain=false: on Talos 1.13+ talosctl would drain the node itself; ours already did.
+        [
+          '-n',
+          node.ip,
+          'upgrade',
+          '--image',
+          image,
+          '--drain=false',
+          ...(input.legacy ? ['--legacy'] : []),
+          '--wait',
+          '--timeout',
+          timeout,
+        ],
+        {
+          timeoutMs: timeoutMs + 60_000,
+          progress: (line) => ({ node: node.name, step: 'upgrading', image, talosctl: line }),
+        },
+      ),
     );
     if (result.exitCode !== 0) {
       const why = tail(result.stderr, 3);

@@ -3,6 +3,7 @@ import { heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream } from './jsonStream.js';
+import { settlingOnCancel } from './settleAfterCancel.js';
 import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
 
 async function runningVersion(deps: ActivityDeps, c: ClusterHandle, ip: string): Promise<string | undefined> {
@@ -70,10 +71,12 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     if ((await runningVersion(deps, c, node.ip)) === input.version) return { alreadyAt: true };
     heartbeat({ node: node.name, step: 'rebooting', version: input.version });
     const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
-    const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
-      timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
-      progress: (line) => ({ node: node.name, step: 'rebooting', talosctl: line }),
-    });
+    const result = await settlingOnCancel(deps, c, node, c.inventory.policy.nodeReadyTimeout, () =>
+      talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
+        timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
+        progress: (line) => ({ node: node.name, step: 'rebooting', talosctl: line }),
+      }),
+    );
     if (result.exitCode !== 0) {
       if (isUnavailable(result) || /unavailable, retrying|\btimeout$/.test(tail(result.stderr, 1)))
         throw retryable(

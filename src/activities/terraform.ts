@@ -121,6 +121,8 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
         cwd: dir,
         env: { TF_IN_AUTOMATION: '1', TF_INPUT: '0' },
         timeoutMs: 3_600_000,
+        // Interrupted like Ctrl-C: terraform stops its operation, writes the state and unlocks it.
+        onCancel: 'graceful',
         progress: (line) => ({ step: what, terraform: lastMessage(line) }),
       });
     const result = locking ? await inTurn(dir, what, go) : await go();

@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { STRATEGIES, type Strategy } from '../domain/index.js';
 import { EXIT, UserError } from './cliErrors.js';
 import { InventoryFileError } from './inventoryFile.js';
@@ -7,7 +7,7 @@ import { validateCommand } from './commands/validate.js';
 import { webhookCommand } from './commands/webhook.js';
 import { historyCommand } from './commands/history.js';
 import { listCommand } from './commands/list.js';
-import { operateCommand, startCommand } from './commands/operate.js';
+import { operateCommand, startCommand, undoCommand } from './commands/operate.js';
 import { statusCommand } from './commands/status.js';
 
 function strategyArg(value: string): Strategy {
@@ -84,6 +84,17 @@ export function buildCli(): Command {
         process.exitCode = await operateCommand(action, run, options);
       });
   }
+
+  program
+    .command('undo')
+    .description('answer a node whose undo is stuck (phase CompensationStuck): run it again, or abandon it')
+    .addArgument(new Argument('<action>', 'retry | abandon').choices(['retry', 'abandon']))
+    .argument('<run>', 'a cluster, a cluster run or a node run (workflow id)')
+    .option('--by <name>', 'who decides (default: your user name)')
+    .option('--comment <text>', 'the reason (required to abandon)')
+    .action(async (action: 'retry' | 'abandon', run: string, options: { by?: string; comment?: string }) => {
+      process.exitCode = await undoCommand(action, run, options);
+    });
 
   program
     .command('status')

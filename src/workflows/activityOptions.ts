@@ -1,11 +1,21 @@
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
-// Heartbeats come every few seconds; a 30 s heartbeat timeout lets a dead worker's activity be
-// retried elsewhere within half a minute instead of waiting out its whole start-to-close timeout.
+/**
+ * Every activity's timeouts, retries and cancellation, chosen per kind of work. The rule of thumb:
+ * an inner timeout (talosctl --timeout, terraform's, a health check's) is always shorter than the
+ * start-to-close of the activity that runs it, and shorter than its heartbeat timeout where it blocks
+ * the heartbeat, so an activity never dies of a timeout it set itself.
+ */
+
+// Ten attempts, about eight minutes: forward steps give up and hand over to their compensation.
 const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 };
 
-/** Quick calls: reads, cordon, patches. */
+/**
+ * Reads and cordon: nothing to settle when cancelled, so TRY_CANCEL (the default) lets a cancel act
+ * at once. Heartbeats come every few seconds; 30 s lets a dead worker's call be retried elsewhere
+ * within half a minute.
+ */
 export const quick = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   heartbeatTimeout: '30s',
@@ -13,23 +23,73 @@ export const quick = proxyActivities<Activities>({
 });
 
 /**
- * The same quick calls as local activities: the worker runs them inside the workflow task, sparing a
- * round trip through the server each (a node upgrade makes half a dozen). A worker that dies during
- * one loses the task, and the next worker runs the (idempotent) call again.
+ * The same quick reads as local activities: the worker runs them inside the workflow task, sparing a
+ * round trip through the server each. Only reads and cordon go local: a worker that dies during one
+ * loses the task and the next worker runs the (idempotent) call again. 3 m covers etcd status plus
+ * the member list on every controller (at most 150 s of talosctl timeouts).
  */
 export const local = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '2m',
+  startToCloseTimeout: '3m',
   retry,
 });
 
 /** The quick calls, remote or local: what a node upgrade uses depends on its version. */
 export type QuickActivities = typeof quick;
 
-/** Long, heartbeating work: drains, upgrades, Terraform, waits for Ready. */
+/** Long, heartbeating work as it ran before the settled-cancel patch; old histories replay with it. */
 export const long = proxyActivities<Activities>({
   startToCloseTimeout: '45m',
   heartbeatTimeout: '30s',
   retry,
+});
+
+/**
+ * Steps that change the world (drain, talosctl upgrade/install/reboot, terraform, etcd leave, machine
+ * config and patches, upgrade-k8s): WAIT_CANCELLATION_COMPLETED, so a cancel waits until the step has
+ * settled (terraform interrupted and its lock released, an accepted Talos upgrade waited out) before
+ * any compensation starts. 75 m exceeds every inner timeout (terraform and upgrade-k8s: 60 m); 60 s of
+ * heartbeat silence exceeds a 30 s health check or talosctl read that blocks a beat.
+ */
+export const mutating = proxyActivities<Activities>({
+  startToCloseTimeout: '75m',
+  heartbeatTimeout: '60s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry,
+});
+
+/** Waits and checks (Ready, health): nothing to settle, so they stop at once when cancelled. */
+export const waits = proxyActivities<Activities>({
+  startToCloseTimeout: '75m',
+  heartbeatTimeout: '60s',
+  retry,
+});
+
+/**
+ * How long a compensation keeps retrying by itself before the node asks an operator: an undo must not
+ * give up after eight minutes (a Proxmox host rebooting, a Terraform lock held by a colleague).
+ */
+export const UNDO_PATIENCE = '2 hours';
+
+/**
+ * Compensations: retried without an attempt limit until they succeed or UNDO_PATIENCE has passed;
+ * then the node shows CompensationStuck and waits for an operator (retry or abandon).
+ */
+export const undo = proxyActivities<Activities>({
+  startToCloseTimeout: '75m',
+  scheduleToCloseTimeout: UNDO_PATIENCE,
+  heartbeatTimeout: '60s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/**
+ * The queue's wait for a cluster's earlier run (left behind by a terminated queue) to end: as long as
+ * that run may take, heartbeating; retried without limit, since the queue must not skip it.
+ */
+export const guard = proxyActivities<Activities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '5s', maximumInterval: '1m' },
 });
 
 /** Notifications never fail a run; one try each. */

@@ -1,5 +1,6 @@
 import {
   ApplicationFailure,
+  condition,
   log,
   patched,
   setHandler,
@@ -7,17 +8,56 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { usesLifecycleApi } from '../domain/index.js';
-import { local, long, quick, type QuickActivities } from './activityOptions.js';
+import {
+  local,
+  long,
+  mutating,
+  notifications,
+  quick,
+  undo,
+  waits,
+  type QuickActivities,
+} from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
-import { Saga } from './saga.js';
-import { nodeProgressQuery } from './signals.js';
+import { Saga, type OnStuck, type StuckDecision } from './saga.js';
+import { nodeProgressQuery, undoSignal } from './signals.js';
 import type { NodeResult, NodeUpgradeInput } from './types.js';
 
 type Step = (name: string) => void;
+type LongActivities = typeof long;
+
+/**
+ * One node's run: its input, its saga, and the activity options each kind of step uses. Histories
+ * from before the settled-cancel patch replay with `long` for all three.
+ */
+interface NodeRun {
+  input: NodeUpgradeInput;
+  at: { cluster: string; node: string };
+  saga: Saga;
+  step: Step;
+  /** Reads and cordon. */
+  q: QuickActivities;
+  /** Steps that change the world: a cancel waits until they have settled. */
+  act: LongActivities;
+  /** Waits for Ready and health checks. */
+  wait: LongActivities;
+  /** Inside compensations: retried until they succeed, then handed to an operator. */
+  undo: LongActivities;
+  /** The install-before-drain patch: 1.13 lifecycle path, NIC and kernel-argument checks. */
+  checks: boolean;
+  /** The settled-cancel patch: options above, cattle's undo before `etcd leave`, stuck undos wait. */
+  settled: boolean;
+}
 
 const LOCAL_QUICK_STEPS = 'local-quick-steps';
 /** Since this patch a 1.13+ node installs before its drain and every node's NICs and kernel are checked. */
 const INSTALL_BEFORE_DRAIN = 'install-before-drain';
+/**
+ * Since this patch: steps that change the world settle before a cancel goes on, compensations retry
+ * until they succeed and then wait for an operator, cattle registers its undo before `etcd leave`,
+ * GPU and global patches (which may reboot a node) run as remote activities.
+ */
+const SETTLED_CANCEL = 'settled-cancel';
 
 function installsBeforeDrain(input: NodeUpgradeInput, checks: boolean): boolean {
   return (
@@ -36,18 +76,18 @@ function stepCount(input: NodeUpgradeInput, checks: boolean): number {
 }
 
 /** After the boot: the NICs the inventory names, and the kernel arguments it expects. */
-async function checkBootedNode(input: NodeUpgradeInput, step: Step, q: QuickActivities): Promise<void> {
-  const at = { cluster: input.cluster, node: input.node };
-  if (input.strategy === 'pets') {
-    step('checking NICs');
-    await q.checkNodeNics(at);
+async function checkBootedNode(run: NodeRun): Promise<void> {
+  if (run.input.strategy === 'pets') {
+    run.step('checking NICs');
+    await run.q.checkNodeNics(run.at);
   }
-  step('checking the kernel command line');
-  await q.checkKernelArgs(at);
+  run.step('checking the kernel command line');
+  await run.q.checkKernelArgs(run.at);
 }
 
-async function etcdGate(input: NodeUpgradeInput, q: QuickActivities): Promise<void> {
-  const health = await q.checkEtcdHealth({ cluster: input.cluster });
+async function etcdGate(run: NodeRun): Promise<void> {
+  const { input } = run;
+  const health = await run.q.checkEtcdHealth({ cluster: input.cluster });
   if (!health.canLoseOne) {
     const sick = health.unhealthy.map((u) => u.node).join(', ') || 'none';
     throw ApplicationFailure.nonRetryable(
@@ -62,9 +102,10 @@ async function etcdGate(input: NodeUpgradeInput, q: QuickActivities): Promise<vo
  * the other members alone must hold quorum. When they do not, the node stays as it is, up on the new
  * version, and the undo fails loudly: a rollback must never be what loses etcd.
  */
-async function rollbackGate(input: NodeUpgradeInput, q: QuickActivities, checks: boolean): Promise<void> {
-  if (!checks || input.role !== 'controlplane') return;
-  const health = await q.checkEtcdHealth({ cluster: input.cluster });
+async function rollbackGate(run: NodeRun): Promise<void> {
+  const { input } = run;
+  if (!run.checks || input.role !== 'controlplane') return;
+  const health = await run.q.checkEtcdHealth({ cluster: input.cluster });
   // A node that is not a member (cattle after `etcd leave`) takes nothing from etcd when it goes down.
   if (!health.members.some((m) => m.node === input.node)) return;
   const others = health.members.filter(
@@ -83,28 +124,45 @@ async function rollbackGate(input: NodeUpgradeInput, q: QuickActivities, checks:
  * legacy upgrade, which writes machine.install.extraKernelArgs into the boot entry (1.13's install
  * does not on older GRUB nodes), and proves the kernel command line again afterwards.
  */
-async function upgradeBack(input: NodeUpgradeInput, q: QuickActivities, checks: boolean): Promise<void> {
-  const at = { cluster: input.cluster, node: input.node };
-  await rollbackGate(input, q, checks);
-  await long.upgradeNodeInPlace({ ...at, version: input.from, ...(checks ? { legacy: true } : {}) });
-  await long.waitForNodeReady({
+async function upgradeBack(run: NodeRun): Promise<void> {
+  const { input, at, checks } = run;
+  await rollbackGate(run);
+  await run.undo.upgradeNodeInPlace({ ...at, version: input.from, ...(checks ? { legacy: true } : {}) });
+  await run.undo.waitForNodeReady({
     ...at,
     talosVersion: input.from,
     timeoutMs: input.timing.nodeReadyTimeoutMs,
   });
-  if (checks) await q.checkKernelArgs(at);
+  if (checks) await run.q.checkKernelArgs(at);
 }
 
-async function waitForEtcdMember(
-  input: NodeUpgradeInput,
-  q: QuickActivities,
-  checks: boolean,
-): Promise<void> {
+/**
+ * Cattle's undo: the VM recreated at the old version. Since the settled-cancel patch a control plane
+ * that is still (or again) an etcd member leaves etcd first, so its destroyed VM never stays behind
+ * as a dead member; `leaveEtcd` does nothing for a node that already left.
+ */
+async function recreateAtOldVersion(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  await rollbackGate(run);
+  if (run.settled && input.role === 'controlplane') await run.undo.leaveEtcd(at);
+  await run.undo.destroyNodeVm(at);
+  await run.undo.createNodeVm({ ...at, version: input.from });
+  await run.undo.applyMachineConfig(at);
+  await run.undo.waitForNodeReady({
+    ...at,
+    talosVersion: input.from,
+    timeoutMs: input.timing.nodeReadyTimeoutMs,
+  });
+  await (run.settled ? run.undo : run.q).applyPatches(at);
+}
+
+async function waitForEtcdMember(run: NodeRun): Promise<void> {
+  const { input, checks } = run;
   // The node stays cordoned while this waits: since the install-before-drain patch it asks every 2 s
   // (same 5 minutes in all) instead of every 10 s, which alone kept a node out of service 10 s longer.
   const [attempts, interval] = checks ? [150, '2s'] : [30, '10s'];
   for (let attempt = 0; attempt < attempts; attempt++) {
-    const health = await q.checkEtcdHealth({ cluster: input.cluster });
+    const health = await run.q.checkEtcdHealth({ cluster: input.cluster });
     if (health.healthy.includes(input.node) && health.unhealthy.length === 0) return;
     await sleep(interval);
   }
@@ -115,32 +173,27 @@ async function waitForEtcdMember(
 }
 
 /** Cordon (its undo registered first) and our PDB-aware drain: the node is out of service from here. */
-async function cordonAndDrain(
-  input: NodeUpgradeInput,
-  saga: Saga,
-  step: Step,
-  q: QuickActivities,
-): Promise<void> {
-  const at = { cluster: input.cluster, node: input.node };
-  step('cordoning');
-  saga.add('uncordon', async () => void (await q.uncordonNode(at)));
+async function cordonAndDrain(run: NodeRun): Promise<void> {
+  const { input, at, q } = run;
+  run.step('cordoning');
+  run.saga.add('uncordon', async () => void (await q.uncordonNode(at)));
   await q.cordonNode(at);
-  step('draining');
-  await long.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
+  run.step('draining');
+  await run.act.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
 }
 
 /**
  * A control plane's quorum gate again, after its drain and right before its reboot: Talos 1.13's
  * upgrade no longer checks etcd on the server, so ours is the gate that counts.
  */
-async function gateBeforeReboot(input: NodeUpgradeInput, step: Step, q: QuickActivities): Promise<void> {
-  if (input.role !== 'controlplane') return;
-  step('etcd quorum gate before the reboot');
-  await etcdGate(input, q);
+async function gateBeforeReboot(run: NodeRun): Promise<void> {
+  if (run.input.role !== 'controlplane') return;
+  run.step('etcd quorum gate before the reboot');
+  await etcdGate(run);
 }
 
-async function healthGate(input: NodeUpgradeInput, when: string): Promise<void> {
-  const report = await long.runHealthChecks({ cluster: input.cluster, node: input.node });
+async function healthGate(run: NodeRun, when: string): Promise<void> {
+  const report = await run.wait.runHealthChecks({ cluster: run.input.cluster, node: run.input.node });
   if (!report.ok)
     throw ApplicationFailure.nonRetryable(
       `${when}: ${report.summary}: ${report.failed.map((f) => `${f.check}: ${f.diagnostics}`).join(' | ')}`,
@@ -153,44 +206,46 @@ async function healthGate(input: NodeUpgradeInput, when: string): Promise<void> 
  * is out of service only for our drain and the reboot. Talos no longer checks etcd on this path:
  * our quorum gate is taken again right before the reboot, when it matters.
  */
-async function installThenReboot(
-  input: NodeUpgradeInput,
-  saga: Saga,
-  step: Step,
-  q: QuickActivities,
-  checks: boolean,
-): Promise<void> {
-  const at = { cluster: input.cluster, node: input.node };
-  step(`installing ${input.to}`);
+async function installThenReboot(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  run.step(`installing ${input.to}`);
   // An install left behind would boot at the next reboot, whoever asks for it: put the old one back.
-  saga.add(
+  run.saga.add(
     'reinstall the running version',
-    async () => void (await long.installUpgrade({ ...at, version: input.from, reinstall: true })),
+    async () => void (await run.undo.installUpgrade({ ...at, version: input.from, reinstall: true })),
   );
-  await long.installUpgrade({ ...at, version: input.to });
-  await cordonAndDrain(input, saga, step, q);
-  await gateBeforeReboot(input, step, q);
-  step(`rebooting into ${input.to}`);
-  saga.add('upgrade back', () => upgradeBack(input, q, checks));
-  await long.rebootIntoUpgrade({ ...at, version: input.to });
+  await run.act.installUpgrade({ ...at, version: input.to });
+  await cordonAndDrain(run);
+  await gateBeforeReboot(run);
+  run.step(`rebooting into ${input.to}`);
+  run.saga.add('upgrade back', () => upgradeBack(run));
+  await run.act.rebootIntoUpgrade({ ...at, version: input.to });
+}
+
+/** Pets before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. */
+async function upgradeThenReboot(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  await cordonAndDrain(run);
+  if (run.checks) await gateBeforeReboot(run);
+  run.step(`upgrading to ${input.to}`);
+  run.saga.add('upgrade back', () => upgradeBack(run));
+  await run.act.upgradeNodeInPlace({ ...at, version: input.to });
 }
 
 /** Pets: upgrade in place, keeping the node's labels and taints; undo is the old image. */
-async function pets(
-  input: NodeUpgradeInput,
-  saga: Saga,
-  step: Step,
-  q: QuickActivities,
-  checks: boolean,
-): Promise<void> {
-  const at = { cluster: input.cluster, node: input.node };
-  step('reading labels and taints');
-  const before = await q.readNodeMetadata(at);
-  if (installsBeforeDrain(input, checks)) await installThenReboot(input, saga, step, q, checks);
-  else await upgradeThenReboot(input, saga, step, q, checks);
-  step('waiting for Ready');
-  await long.waitForNodeReady({ ...at, talosVersion: input.to, timeoutMs: input.timing.nodeReadyTimeoutMs });
-  const after = await q.readNodeMetadata(at);
+async function pets(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  run.step('reading labels and taints');
+  const before = await run.q.readNodeMetadata(at);
+  if (installsBeforeDrain(input, run.checks)) await installThenReboot(run);
+  else await upgradeThenReboot(run);
+  run.step('waiting for Ready');
+  await run.wait.waitForNodeReady({
+    ...at,
+    talosVersion: input.to,
+    timeoutMs: input.timing.nodeReadyTimeoutMs,
+  });
+  const after = await run.q.readNodeMetadata(at);
   const lostLabels = Object.entries(before.labels)
     .filter(([key, value]) => after.labels[key] !== value)
     .map(([key]) => key);
@@ -203,66 +258,92 @@ async function pets(
       'ValidationFailed',
     );
   }
-  if (checks) await checkBootedNode(input, step, q);
+  if (run.checks) await checkBootedNode(run);
 }
 
-/** Pets before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. */
-async function upgradeThenReboot(
-  input: NodeUpgradeInput,
-  saga: Saga,
-  step: Step,
-  q: QuickActivities,
-  checks: boolean,
-): Promise<void> {
-  const at = { cluster: input.cluster, node: input.node };
-  await cordonAndDrain(input, saga, step, q);
-  if (checks) await gateBeforeReboot(input, step, q);
-  step(`upgrading to ${input.to}`);
-  saga.add('upgrade back', () => upgradeBack(input, q, checks));
-  await long.upgradeNodeInPlace({ ...at, version: input.to });
-}
-
-/** Cattle: destroy and recreate the VM at the new version; undo recreates it at the old one. */
-async function cattle(
-  input: NodeUpgradeInput,
-  saga: Saga,
-  step: Step,
-  q: QuickActivities,
-  checks: boolean,
-): Promise<void> {
-  const at = { cluster: input.cluster, node: input.node };
-  await cordonAndDrain(input, saga, step, q);
-  if (input.role === 'controlplane') {
-    step('leaving etcd');
-    await long.leaveEtcd(at);
-  }
-  step('backing up the Terraform state');
-  await long.backupTerraformState({ cluster: input.cluster });
-  saga.add('recreate at the old version', async () => {
-    await rollbackGate(input, q, checks);
-    await long.destroyNodeVm(at);
-    await long.createNodeVm({ ...at, version: input.from });
-    await long.applyMachineConfig(at);
-    await long.waitForNodeReady({
-      ...at,
-      talosVersion: input.from,
-      timeoutMs: input.timing.nodeReadyTimeoutMs,
-    });
-    await q.applyPatches(at);
+/**
+ * Cattle: destroy and recreate the VM at the new version; undo recreates it at the old one. Since the
+ * settled-cancel patch the state is backed up first and the undo is registered before `etcd leave`:
+ * a controller that has left etcd is always recreated, never left running outside it.
+ */
+async function cattle(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  await cordonAndDrain(run);
+  const leaveEtcd = async () => {
+    if (input.role !== 'controlplane') return;
+    run.step('leaving etcd');
+    await run.act.leaveEtcd(at);
+  };
+  if (!run.settled) await leaveEtcd();
+  run.step('backing up the Terraform state');
+  await run.act.backupTerraformState({ cluster: input.cluster });
+  run.saga.add('recreate at the old version', () => recreateAtOldVersion(run));
+  if (run.settled) await leaveEtcd();
+  run.step('destroying the VM');
+  await run.act.destroyNodeVm(at);
+  run.step(`creating the VM at ${input.to}`);
+  await run.act.createNodeVm({ ...at, version: input.to });
+  run.step('applying the machine config');
+  await run.act.applyMachineConfig(at);
+  run.step('waiting for Ready');
+  await run.wait.waitForNodeReady({
+    ...at,
+    talosVersion: input.to,
+    timeoutMs: input.timing.nodeReadyTimeoutMs,
   });
-  step('destroying the VM');
-  await long.destroyNodeVm(at);
-  step(`creating the VM at ${input.to}`);
-  await long.createNodeVm({ ...at, version: input.to });
-  step('applying the machine config');
-  await long.applyMachineConfig(at);
-  step('waiting for Ready');
-  await long.waitForNodeReady({ ...at, talosVersion: input.to, timeoutMs: input.timing.nodeReadyTimeoutMs });
-  step('applying patches');
-  await q.applyPatches(at);
-  step('checking NICs');
-  await q.checkNodeNics(at);
-  if (checks) await checkBootedNode(input, step, q);
+  run.step('applying patches');
+  await (run.settled ? run.act : run.q).applyPatches(at);
+  run.step('checking NICs');
+  await run.q.checkNodeNics(at);
+  if (run.checks) await checkBootedNode(run);
+}
+
+/**
+ * An undo that failed for good waits for an operator: the node shows CompensationStuck, a critical
+ * notification names the undo, its error and the commands; `undo` retry or abandon (with a reason).
+ */
+function operatorForStuckUndos(
+  input: NodeUpgradeInput,
+  progress: { step: string; stuck?: { undo: string; error: string } },
+): OnStuck {
+  let decision: StuckDecision | undefined;
+  setHandler(
+    undoSignal,
+    (answer) => {
+      if (!progress.stuck) return void log.warn('no undo is stuck; the signal is ignored', { answer });
+      if (answer.action === 'abandon' && !answer.reason?.trim())
+        return void log.warn('abandoning an undo needs a reason; the signal is ignored', { by: answer.by });
+      log.info('operator decided on a stuck undo', { ...answer, undo: progress.stuck.undo });
+      decision =
+        answer.action === 'retry'
+          ? { action: 'retry' }
+          : { action: 'abandon', reason: `${answer.reason ?? ''} (${answer.by})` };
+    },
+    {
+      description:
+        'For a node in CompensationStuck: {"action": "retry", "by": "name"} runs the stuck undo again; {"action": "abandon", "by": "name", "reason": "..."} gives it up',
+    },
+  );
+  return async (name, error) => {
+    progress.stuck = { undo: name, error };
+    progress.step = `undo stuck: ${name}`;
+    upsertSearchAttributes({ UpgradePhase: ['CompensationStuck'] });
+    await notifications
+      .notify({
+        cluster: input.cluster,
+        event: {
+          kind: 'critical',
+          message: `${input.node}: the undo "${name}" is stuck (${error}). It waits for an operator: talos-upgrade undo retry|abandon ${input.cluster}`,
+        },
+      })
+      .catch(() => undefined);
+    await condition(() => decision !== undefined);
+    const answer = decision ?? { action: 'retry' };
+    decision = undefined;
+    delete progress.stuck;
+    upsertSearchAttributes({ UpgradePhase: ['RollingBack'] });
+    return answer;
+  };
 }
 
 /**
@@ -281,7 +362,13 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
   });
   // Decided once, before any step, so that replays of older histories take their old path.
   const checks = patched(INSTALL_BEFORE_DRAIN);
-  const progress = { node: input.node, step: 'starting', index: 0, total: stepCount(input, checks) };
+  const progress: {
+    node: string;
+    step: string;
+    index: number;
+    total: number;
+    stuck?: { undo: string; error: string };
+  } = { node: input.node, step: 'starting', index: 0, total: stepCount(input, checks) };
   setHandler(nodeProgressQuery, () => progress, { description: 'The step this node is at, of how many' });
   const step: Step = (name) => {
     progress.step = name;
@@ -292,6 +379,21 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
   const at = { cluster: input.cluster, node: input.node };
   // Quick calls run as local activities since this patch; older histories replay with remote ones.
   const q: QuickActivities = patched(LOCAL_QUICK_STEPS) ? local : quick;
+  const settled = patched(SETTLED_CANCEL);
+  const saga = new Saga();
+  const run: NodeRun = {
+    input,
+    at,
+    saga,
+    step,
+    q,
+    act: settled ? mutating : long,
+    wait: settled ? waits : long,
+    undo: settled ? undo : long,
+    checks,
+    settled,
+  };
+  const onStuck = settled ? operatorForStuckUndos(input, progress) : undefined;
 
   if ((await q.getTalosVersion(at).catch(() => undefined)) === input.to) {
     // A resumed or repeated run: the node is done; only make sure it is schedulable.
@@ -306,20 +408,17 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     };
   }
 
-  const saga = new Saga();
   try {
     step('health gate');
-    await healthGate(input, `${input.node} is not healthy before its upgrade`);
+    await healthGate(run, `${input.node} is not healthy before its upgrade`);
     if (input.role === 'controlplane') {
       step('etcd quorum gate');
-      await etcdGate(input, q);
+      await etcdGate(run);
     }
-    await (input.strategy === 'pets'
-      ? pets(input, saga, step, q, checks)
-      : cattle(input, saga, step, q, checks));
+    await (input.strategy === 'pets' ? pets(run) : cattle(run));
     if (input.role === 'controlplane') {
       step('waiting for the etcd member');
-      await waitForEtcdMember(input, q, checks);
+      await waitForEtcdMember(run);
       step('stabilising');
       await sleep(input.timing.stabilisationMs);
     }
@@ -327,7 +426,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     await q.uncordonNode(at);
     saga.drop('uncordon');
     step('health checks');
-    await healthGate(input, `${input.node} is not healthy after its upgrade`);
+    await healthGate(run, `${input.node} is not healthy after its upgrade`);
     upsertSearchAttributes({ UpgradePhase: ['Done'] });
     Object.assign(progress, { step: 'done', index: progress.total });
     return {
@@ -342,11 +441,12 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     const why = wasCancelled(error) ? 'cancelled' : describeFailure(error).replace(/\.$/, '');
     log.warn('node upgrade failed; compensating', { node: input.node, why });
     upsertSearchAttributes({ UpgradePhase: ['RollingBack'] });
-    const undo = await saga.compensate();
-    upsertSearchAttributes({ UpgradePhase: [undo.ok ? 'RolledBack' : 'RollbackFailed'] });
-    const outcome = undo.ok ? 'rolled-back' : 'rollback-failed';
-    const message = `${input.node} (${hop}, ${input.strategy}): ${why}; ${undo.ok ? 'rolled back to a safe state' : `ROLLBACK FAILED: ${undo.errors.join('; ')}`}`;
-    if (wasCancelled(error)) throw error;
+    const undone = await saga.compensate(onStuck);
+    upsertSearchAttributes({ UpgradePhase: [undone.ok ? 'RolledBack' : 'RollbackFailed'] });
+    const outcome = undone.ok ? 'rolled-back' : 'rollback-failed';
+    const message = `${input.node} (${hop}, ${input.strategy}): ${why}; ${undone.ok ? 'rolled back to a safe state' : `ROLLBACK FAILED: ${undone.errors.join('; ')}`}`;
+    // A cancel whose undo failed is no mere cancel: the failure (and what is left undone) goes up.
+    if (wasCancelled(error) && (undone.ok || !settled)) throw error;
     throw ApplicationFailure.nonRetryable(message, 'NodeUpgradeFailed', {
       node: input.node,
       hop,

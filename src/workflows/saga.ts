@@ -1,6 +1,16 @@
 import { CancellationScope, log } from '@temporalio/workflow';
+import { describeFailure } from './failures.js';
 
 type Compensation = { name: string; run: () => Promise<void> };
+
+/** What an operator decided about an undo that could not finish by itself. */
+export type StuckDecision = { action: 'retry' } | { action: 'abandon'; reason: string };
+
+/**
+ * Asked when an undo has failed for good (its retries spent, or a refusal no retry can change): the
+ * answer comes from an operator. Without it an undo that fails is recorded and the next one runs.
+ */
+export type OnStuck = (name: string, error: string) => Promise<StuckDecision>;
 
 /**
  * The undo steps of a node upgrade, newest first. They run in a non-cancellable scope, so a cancel
@@ -19,15 +29,24 @@ export class Saga {
     if (index >= 0) this.compensations.splice(index, 1);
   }
 
-  async compensate(): Promise<{ ok: boolean; errors: string[] }> {
+  async compensate(onStuck?: OnStuck): Promise<{ ok: boolean; errors: string[] }> {
     const errors: string[] = [];
     await CancellationScope.nonCancellable(async () => {
       for (const compensation of [...this.compensations].reverse()) {
-        try {
-          log.info('compensating', { step: compensation.name });
-          await compensation.run();
-        } catch (error) {
-          errors.push(`${compensation.name}: ${error instanceof Error ? error.message : String(error)}`);
+        for (;;) {
+          try {
+            log.info('compensating', { step: compensation.name });
+            await compensation.run();
+            break;
+          } catch (error) {
+            const message = describeFailure(error);
+            const decision = onStuck ? await onStuck(compensation.name, message) : undefined;
+            if (decision?.action === 'retry') continue;
+            errors.push(
+              `${compensation.name}: ${message}${decision ? ` (abandoned by an operator: ${decision.reason})` : ''}`,
+            );
+            break;
+          }
         }
       }
     });

@@ -3,7 +3,7 @@ import type { Lab } from '../lab/labHarness.js';
 /** What `talos-lab report --json` and `status --json` say, typed for the assertions of the workflow tests. */
 export interface LabReport {
   ok: boolean;
-  violations: Array<{ invariant: string; detail: string }>;
+  violations: Array<{ at: string; invariant: string; detail: string }>;
   finalChecks: { cordoned: string[]; versions: Record<string, string[]>; notRunning: string[] };
   vms: Array<{ node: string; talosVersion: string; destroyed: number; created: number }>;
   timeline: Array<{ at: string; kind: string; node?: string; detail?: string }>;

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { undoSignal } from '../../workflows/signals.js';
 import { UserError } from '../cliErrors.js';
 import { enqueueUpgrade } from '../enqueue.js';
 import { connectClient } from '../temporalClient.js';
@@ -94,6 +95,47 @@ export async function startCommand(options: {
     console.log(`enqueued on ${ids.queueId}: ${ids.runId}`);
     console.log(`follow it: talos-upgrade status ${ids.runId} --watch`);
     console.log(`Web UI:    ${webUiLink(temporal.settings, ids.runId)}`);
+    return 0;
+  } finally {
+    await temporal.close();
+  }
+}
+
+/** The node runs of a cluster (or of one cluster run) whose undo waits for an operator. */
+async function stuckNodeRuns(client: Client, target: string): Promise<string[]> {
+  if (target.includes(':node:')) return [target];
+  const cluster = target.includes(':') ? (target.split(':')[1] ?? '') : target;
+  const stuck: string[] = [];
+  for await (const run of client.workflow.list({
+    query: `WorkflowType = 'nodeUpgrade' AND TalosCluster = '${cluster.replace(/'/g, '')}' AND UpgradePhase = 'CompensationStuck' AND ExecutionStatus = 'Running'`,
+  }))
+    if (!target.includes(':') || run.workflowId.startsWith(`${target}:node:`)) stuck.push(run.workflowId);
+  return stuck;
+}
+
+/** undo retry|abandon: the answer to a node whose undo is stuck (phase CompensationStuck). */
+export async function undoCommand(
+  action: 'retry' | 'abandon',
+  target: string,
+  options: OperateOptions,
+): Promise<number> {
+  if (action === 'abandon' && !options.comment?.trim())
+    throw new UserError('abandoning an undo needs its reason: --comment "why the node is left as it is"');
+  const temporal = await connectClient();
+  try {
+    const stuck = await stuckNodeRuns(temporal.client, target);
+    if (stuck.length === 0) throw new UserError(`no node of ${target} waits on a stuck undo`);
+    if (stuck.length > 1)
+      throw new UserError(`several nodes wait on a stuck undo; name one:\n  ${stuck.join('\n  ')}`);
+    const workflowId = stuck[0] ?? '';
+    await temporal.client.workflow.getHandle(workflowId).signal(undoSignal, {
+      action,
+      by: operator(options),
+      ...(options.comment ? { reason: options.comment } : {}),
+    });
+    console.log(
+      `${workflowId}: ${action === 'retry' ? 'the stuck undo runs again' : 'the stuck undo is abandoned; the node is reported ROLLBACK FAILED'}`,
+    );
     return 0;
   } finally {
     await temporal.close();

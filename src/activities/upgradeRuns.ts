@@ -1,0 +1,38 @@
+import { Context } from '@temporalio/activity';
+import { heartbeat, sleep } from './activityContext.js';
+
+/**
+ * What the activities know of the product's own runs, asked of Temporal through the worker's client:
+ * the queue's guard that one cluster never has two upgrades running at once.
+ */
+export function upgradeRunActivities(deps: { pollIntervalMs?: number }) {
+  /**
+   * Waits, heartbeating, until no clusterUpgrade of this cluster runs on this task queue: a queue
+   * started after an earlier one was terminated or reset finds the run that one left behind (its
+   * children are abandoned on purpose) and lets it finish before it starts the next.
+   */
+  async function awaitNoRunningUpgrade(input: {
+    cluster: string;
+    taskQueue: string;
+  }): Promise<{ waitedFor: string[] }> {
+    const { client } = Context.current();
+    const quoted = (value: string) => `'${value.replace(/[\\']/g, '')}'`;
+    const query = [
+      `WorkflowType = 'clusterUpgrade'`,
+      `TalosCluster = ${quoted(input.cluster)}`,
+      `TaskQueue = ${quoted(input.taskQueue)}`,
+      `ExecutionStatus = 'Running'`,
+    ].join(' AND ');
+    const waitedFor = new Set<string>();
+    for (;;) {
+      const running: string[] = [];
+      for await (const run of client.workflow.list({ query })) running.push(run.workflowId);
+      if (running.length === 0) return { waitedFor: [...waitedFor] };
+      running.forEach((id) => waitedFor.add(id));
+      heartbeat({ cluster: input.cluster, waitingFor: running });
+      await sleep(Math.max(deps.pollIntervalMs ?? 5000, 1000));
+    }
+  }
+
+  return { awaitNoRunningUpgrade };
+}

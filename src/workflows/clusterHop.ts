@@ -1,0 +1,142 @@
+import {
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  condition,
+  executeChild,
+  ParentClosePolicy,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ClusterDescription } from '../activities/cluster.js';
+import type { Strategy } from '../domain/index.js';
+import { long } from './activityOptions.js';
+import { RunStopped, type ClusterRun } from './clusterRun.js';
+import { describeFailure, wasCancelled } from './failures.js';
+import { nodeUpgrade } from './nodeUpgrade.js';
+
+function batches<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Runs at most `width` items at a time and starts the next as soon as one finishes, so one slow node
+ * (a PDB waiting out its drain timeout) no longer holds back the rest of its batch. After a failure
+ * it starts nothing new, lets the nodes in flight finish (or roll back), then throws the first failure.
+ */
+async function rollingWindow<T>(items: T[], width: number, run: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    for (let item = queue.shift(); item !== undefined && !failure; item = queue.shift()) {
+      try {
+        await run(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  if (failure) throw failure.error;
+}
+
+export interface TalosHop {
+  from: string;
+  to: string;
+  strategy: Strategy;
+}
+
+/**
+ * One Talos hop over the whole cluster: templates for cattle, the control plane one node at a time,
+ * then the workers (a rolling window since orchestration-v2, strict batches before). Each node is a
+ * child workflow: a node that fails has rolled itself back, and the hop stops with RunStopped.
+ */
+export async function runHop(
+  run: ClusterRun,
+  cluster: ClusterDescription,
+  hop: TalosHop,
+  v2: boolean,
+): Promise<void> {
+  const { request, progress } = run;
+  progress.hop = `${hop.from}->${hop.to}`;
+  if (hop.strategy === 'cattle') {
+    run.phase('RebuildingTemplates');
+    await long.rebuildTemplates({ cluster: request.cluster, version: hop.to });
+  }
+  const runNode = async (node: { name: string; role: 'controlplane' | 'worker' }) => {
+    await condition(() => !progress.paused);
+    progress.current.push(node.name);
+    const childId = `${workflowInfo().workflowId}:node:${node.name}:${hop.to}`;
+    progress.inFlight.push({ node: node.name, workflowId: childId });
+    const nodeStarted = Date.now();
+    try {
+      const outcome = await executeChild(nodeUpgrade, {
+        workflowId: childId,
+        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        // A terminated or timed-out cluster run asks its nodes to cancel, so each runs its undo
+        // instead of being killed mid-saga (a VM destroyed and not recreated, a node left cordoned).
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        args: [
+          {
+            cluster: request.cluster,
+            node: node.name,
+            role: node.role,
+            strategy: hop.strategy,
+            from: hop.from,
+            to: hop.to,
+            timing: cluster.timing,
+            drainForce: cluster.drainForce,
+            installBeforeDrain: cluster.installBeforeDrain,
+          },
+        ],
+      });
+      progress.nodes.push(outcome);
+      const sent = run.notify({
+        kind: 'node',
+        node: node.name,
+        outcome: outcome.outcome === 'skipped' ? 'skipped' : 'upgraded',
+        durationMs: outcome.durationMs,
+      });
+      if (v2) run.background.push(sent);
+      else await sent;
+    } catch (error) {
+      const cancelled = wasCancelled(error);
+      const detail = describeFailure(error);
+      const rollbackFailed = detail.includes('ROLLBACK FAILED');
+      progress.nodes.push({
+        node: node.name,
+        hop: `${hop.from}->${hop.to}`,
+        strategy: hop.strategy,
+        outcome: cancelled ? 'rolled-back' : rollbackFailed ? 'rollback-failed' : 'rolled-back',
+        durationMs: Date.now() - nodeStarted,
+        error: cancelled ? 'cancelled' : detail,
+      });
+      if (cancelled) throw error;
+      // Sent even when the run is being cancelled: an operator must hear of a failed undo.
+      await CancellationScope.nonCancellable(() =>
+        run.notify(
+          rollbackFailed
+            ? { kind: 'critical', message: detail }
+            : { kind: 'rollback', node: node.name, reason: detail },
+        ),
+      );
+      throw new RunStopped('failed', detail);
+    } finally {
+      progress.current = progress.current.filter((n) => n !== node.name);
+      progress.inFlight = progress.inFlight.filter((f) => f.node !== node.name);
+    }
+  };
+  run.phase('UpgradingControlPlane');
+  for (const node of cluster.nodes.filter((n) => n.role === 'controlplane')) await runNode(node);
+  run.phase('UpgradingWorkers');
+  const workers = cluster.nodes.filter((n) => n.role === 'worker');
+  if (v2) {
+    await rollingWindow(workers, cluster.maxParallelWorkers, runNode);
+  } else {
+    for (const batch of batches(workers, cluster.maxParallelWorkers)) {
+      const settled = await Promise.allSettled(batch.map((node) => runNode(node)));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import { setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Strategy } from '../domain/index.js';
+import type { NotificationEvent } from '../activities/notify.js';
+import { notifications } from './activityOptions.js';
+import { approveSignal, pauseSignal, progressQuery, rejectSignal, resumeSignal } from './signals.js';
+import type { ClusterProgress, ClusterUpgradeResult, UpgradeRequest } from './types.js';
+
+/** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
+export class RunStopped extends Error {
+  constructor(
+    readonly outcome: ClusterUpgradeResult['outcome'],
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** What every part of a cluster run shares: the request, its progress, operators' decisions, reporting. */
+export interface ClusterRun {
+  request: UpgradeRequest;
+  started: number;
+  progress: ClusterProgress;
+  decisions: {
+    approval?: { by: string; comment?: string };
+    rejection?: { by: string; reason?: string };
+  };
+  /** Versions and hops as far as they are known: filled in by planning. */
+  talos: { from: string; to: string };
+  hops: Array<{ from: string; to: string; strategy: Strategy }>;
+  /** Per-node notifications in flight; the run waits for them only before it ends. */
+  background: Array<Promise<unknown>>;
+  phase(name: string): void;
+  /** Sends a notification; a notification never fails the run. */
+  notify(event: NotificationEvent): Promise<unknown>;
+  result(outcome: ClusterUpgradeResult['outcome'], reason?: string, snapshot?: string): ClusterUpgradeResult;
+}
+
+/** The run's state and its handlers (progress query; approve, reject, pause, resume signals). */
+export function startClusterRun(request: UpgradeRequest, started: number): ClusterRun {
+  const progress: ClusterProgress = {
+    phase: 'Planning',
+    paused: false,
+    current: [],
+    inFlight: [],
+    nodes: [],
+    totalNodeUpgrades: 0,
+  };
+  const run: ClusterRun = {
+    request,
+    started,
+    progress,
+    decisions: {},
+    talos: { from: request.talos.from ?? '', to: request.talos.to },
+    hops: [],
+    background: [],
+    phase: (name) => {
+      progress.phase = name;
+      upsertSearchAttributes({ UpgradePhase: [name] });
+    },
+    notify: (event) => notifications.notify({ cluster: request.cluster, event }).catch(() => undefined),
+    result: (outcome, reason, snapshot) => ({
+      cluster: request.cluster,
+      requestId: request.requestId,
+      outcome,
+      ...(reason ? { reason } : {}),
+      talos: run.talos,
+      hops: run.hops,
+      ...(run.decisions.approval ? { approvedBy: run.decisions.approval } : {}),
+      nodes: progress.nodes,
+      ...(snapshot ? { etcdSnapshot: snapshot } : {}),
+      durationMs: Date.now() - started,
+    }),
+  };
+  setHandler(progressQuery, () => progress, {
+    description: 'Where the run is: phase, hop, nodes in flight and done',
+  });
+  setHandler(approveSignal, (by) => void (run.decisions.approval = by), {
+    description: 'Approve the upgrade: {"by": "name", "comment": "..."}',
+  });
+  setHandler(rejectSignal, (by) => void (run.decisions.rejection = by), {
+    description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',
+  });
+  setHandler(pauseSignal, () => void (progress.paused = true), {
+    description: 'Hold the run before the next node',
+  });
+  setHandler(resumeSignal, () => void (progress.paused = false), { description: 'Carry on after a pause' });
+  return run;
+}
