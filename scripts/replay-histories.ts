@@ -11,7 +11,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const dir = new URL('../test/replay/histories/', import.meta.url);
-// One folder per generation of the workflow code: v1 (before the patches), the current ones at the top.
+// Every history shape the workflow code still accepts, recorded from real lab runs.
 const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.json')).sort();
 const histories = await Promise.all(
   files.map(async (file) => {

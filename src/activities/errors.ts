@@ -1,27 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { FAILURE, type FailureType } from '../domain/failureTypes.js';
 
-/**
- * Failure types the workflows branch on. A non-retryable failure is one that retrying cannot fix
- * (a missing image, a PDB that will not yield, a wrong NIC); the rest are retried by Temporal.
- */
-export const FAILURE = {
-  ValidationFailed: 'ValidationFailed',
-  VersionMismatch: 'VersionMismatch',
-  DrainBlocked: 'DrainBlocked',
-  ImageMissing: 'ImageMissing',
-  NicMismatch: 'NicMismatch',
-  KernelArgsMissing: 'KernelArgsMissing',
-  QuorumAtRisk: 'QuorumAtRisk',
-  NodeNotReady: 'NodeNotReady',
-  HealthCheckFailed: 'HealthCheckFailed',
-  CommandFailed: 'CommandFailed',
-  TalosUnavailable: 'TalosUnavailable',
-  TerraformLocked: 'TerraformLocked',
-  KubernetesUnavailable: 'KubernetesUnavailable',
-  UnsupportedUpgrade: 'UnsupportedUpgrade',
-} as const;
-
-export type FailureType = keyof typeof FAILURE;
+export { FAILURE, type FailureType };
 
 export function nonRetryable(type: FailureType, message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({

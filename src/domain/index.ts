@@ -14,3 +14,4 @@ export * from './upgradeRequest.js';
 export * from './inventory/index.js';
 export * from './searchAttributes.js';
 export * from './webhookEvent.js';
+export * from './failureTypes.js';

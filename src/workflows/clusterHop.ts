@@ -8,16 +8,10 @@ import {
 } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
 import type { Strategy } from '../domain/index.js';
-import { long } from './activityOptions.js';
+import type { long } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { nodeUpgrade } from './nodeUpgrade.js';
-
-function batches<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /**
  * Runs at most `width` items at a time and starts the next as soon as one finishes, so one slow node
@@ -48,20 +42,21 @@ export interface TalosHop {
 
 /**
  * One Talos hop over the whole cluster: templates for cattle, the control plane one node at a time,
- * then the workers (a rolling window since orchestration-v2, strict batches before). Each node is a
+ * then the workers in a rolling window. Each node is a
  * child workflow: a node that fails has rolled itself back, and the hop stops with RunStopped.
  */
 export async function runHop(
   run: ClusterRun,
   cluster: ClusterDescription,
   hop: TalosHop,
-  v2: boolean,
+  /** The options of steps that change the world (settled on cancel since that patch). */
+  act: typeof long,
 ): Promise<void> {
   const { request, progress } = run;
   progress.hop = `${hop.from}->${hop.to}`;
   if (hop.strategy === 'cattle') {
     run.phase('RebuildingTemplates');
-    await long.rebuildTemplates({ cluster: request.cluster, version: hop.to });
+    await act.rebuildTemplates({ cluster: request.cluster, version: hop.to });
   }
   const runNode = async (node: { name: string; role: 'controlplane' | 'worker' }) => {
     await condition(() => !progress.paused);
@@ -97,8 +92,7 @@ export async function runHop(
         outcome: outcome.outcome === 'skipped' ? 'skipped' : 'upgraded',
         durationMs: outcome.durationMs,
       });
-      if (v2) run.background.push(sent);
-      else await sent;
+      run.background.push(sent);
     } catch (error) {
       const cancelled = wasCancelled(error);
       const detail = describeFailure(error);
@@ -130,13 +124,5 @@ export async function runHop(
   for (const node of cluster.nodes.filter((n) => n.role === 'controlplane')) await runNode(node);
   run.phase('UpgradingWorkers');
   const workers = cluster.nodes.filter((n) => n.role === 'worker');
-  if (v2) {
-    await rollingWindow(workers, cluster.maxParallelWorkers, runNode);
-  } else {
-    for (const batch of batches(workers, cluster.maxParallelWorkers)) {
-      const settled = await Promise.allSettled(batch.map((node) => runNode(node)));
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed) throw failed.reason;
-    }
-  }
+  await rollingWindow(workers, cluster.maxParallelWorkers, runNode);
 }

@@ -1,6 +1,7 @@
 import { ApplicationFailure, upsertSearchAttributes } from '@temporalio/workflow';
 import {
   changeKind,
+  FAILURE,
   compareVersions,
   parseVersion,
   PlanError,
@@ -61,7 +62,7 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
       cluster.planning,
     );
   } catch (error) {
-    if (error instanceof PlanError) throw ApplicationFailure.nonRetryable(error.message, 'PlanRefused');
+    if (error instanceof PlanError) throw ApplicationFailure.nonRetryable(error.message, FAILURE.PlanRefused);
     throw error;
   }
   run.hops = plan.hops.map((h) => ({ from: h.from, to: h.to, strategy: h.strategy }));

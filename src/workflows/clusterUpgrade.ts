@@ -1,12 +1,14 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  deprecatePatch,
   log,
   patched,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { long } from './activityOptions.js';
+import { FAILURE } from '../domain/index.js';
+import { long, mutating, waits } from './activityOptions.js';
 import { awaitApproval } from './approval.js';
 import { runHop } from './clusterHop.js';
 import { planRun } from './clusterPlan.js';
@@ -16,11 +18,13 @@ import { preFlight } from './preFlight.js';
 import type { ClusterUpgradeResult, UpgradeRequest } from './types.js';
 
 /**
- * Runs started since this patch take the workers in a rolling window and send the per-node
- * notifications without waiting for them; histories recorded before it replay the strict batches
- * and the awaited notifications they were made with.
+ * Retired: every run takes the workers in a rolling window and sends the per-node notifications
+ * without waiting for them. Deprecated, not yet removed: histories that carry its marker still
+ * replay; the call goes once no run started before the deprecation is open (see README).
  */
 const ORCHESTRATION_V2 = 'orchestration-v2';
+/** Since this patch the snapshot, templates and upgrade-k8s settle before a cancel goes on. */
+const SETTLED_CANCEL = 'settled-cancel';
 /** Since this patch a cancel during planning or the approval wait ends `cancelled`, with its notice. */
 const CANCEL_BEFORE_NODES = 'cancel-before-nodes';
 
@@ -31,7 +35,8 @@ const CANCEL_BEFORE_NODES = 'cancel-before-nodes';
  */
 export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUpgradeResult> {
   const started = Date.now();
-  const v2 = patched(ORCHESTRATION_V2);
+  deprecatePatch(ORCHESTRATION_V2);
+  const act = patched(SETTLED_CANCEL) ? mutating : long;
   const run = startClusterRun(request, started);
 
   let planned: Awaited<ReturnType<typeof planRun>>;
@@ -57,7 +62,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
   try {
     await preFlight(run, cluster);
     run.phase('EtcdSnapshot');
-    snapshot = (await long.takeEtcdSnapshot({ cluster: request.cluster })).path;
+    snapshot = (await act.takeEtcdSnapshot({ cluster: request.cluster })).path;
     // The documents' figures: about 6 minutes a node for cattle, 3 for pets.
     const estimate = run.hops.reduce(
       (sum, hop) => sum + cluster.nodes.length * (hop.strategy === 'cattle' ? 6 : 3),
@@ -76,15 +81,15 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
     for (const step of plan.steps) {
       if (step.type === 'kubernetes') {
         run.phase('UpgradingKubernetes');
-        await long.upgradeKubernetes({ cluster: request.cluster, version: step.to });
+        await act.upgradeKubernetes({ cluster: request.cluster, version: step.to });
         continue;
       }
-      await runHop(run, cluster, step, v2);
+      await runHop(run, cluster, step, act);
     }
 
     run.phase('FinalValidation');
     await Promise.all(run.background);
-    const final = await long.runHealthChecks({ cluster: request.cluster });
+    const final = await waits.runHealthChecks({ cluster: request.cluster });
     if (!final.ok) throw new RunStopped('failed', `final validation failed: ${final.summary}`);
     run.phase('Done');
     await run.notify({
@@ -141,7 +146,7 @@ async function reportEnd(
   if (cancelled) return final;
   throw ApplicationFailure.nonRetryable(
     `upgrade of ${run.request.cluster} to Talos ${run.talos.to} failed: ${reason}`,
-    'UpgradeFailed',
+    FAILURE.UpgradeFailed,
     final,
   );
 }

@@ -1,19 +1,19 @@
 import {
   ApplicationFailure,
   condition,
+  deprecatePatch,
   log,
   patched,
   setHandler,
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { usesLifecycleApi } from '../domain/index.js';
+import { FAILURE, usesLifecycleApi } from '../domain/index.js';
 import {
   local,
   long,
   mutating,
   notifications,
-  quick,
   undo,
   waits,
   type QuickActivities,
@@ -49,6 +49,7 @@ interface NodeRun {
   settled: boolean;
 }
 
+/** Retired: quick reads always run as local activities (deprecated; see ORCHESTRATION_V2). */
 const LOCAL_QUICK_STEPS = 'local-quick-steps';
 /** Since this patch a 1.13+ node installs before its drain and every node's NICs and kernel are checked. */
 const INSTALL_BEFORE_DRAIN = 'install-before-drain';
@@ -92,7 +93,7 @@ async function etcdGate(run: NodeRun): Promise<void> {
     const sick = health.unhealthy.map((u) => u.node).join(', ') || 'none';
     throw ApplicationFailure.nonRetryable(
       `etcd on ${input.cluster} cannot lose ${input.node} without losing quorum (${health.healthy.length}/${health.members.length} healthy; unhealthy: ${sick})`,
-      'QuorumAtRisk',
+      FAILURE.QuorumAtRisk,
     );
   }
 }
@@ -114,7 +115,7 @@ async function rollbackGate(run: NodeRun): Promise<void> {
   if (others.length <= health.members.length / 2) {
     throw ApplicationFailure.nonRetryable(
       `not taking ${input.node} down to roll it back: the other etcd members (${others.length}/${health.members.length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then run the upgrade again`,
-      'QuorumAtRisk',
+      FAILURE.QuorumAtRisk,
     );
   }
 }
@@ -168,7 +169,7 @@ async function waitForEtcdMember(run: NodeRun): Promise<void> {
   }
   throw ApplicationFailure.nonRetryable(
     `${input.node} did not become a healthy etcd member again`,
-    'QuorumAtRisk',
+    FAILURE.QuorumAtRisk,
   );
 }
 
@@ -197,7 +198,7 @@ async function healthGate(run: NodeRun, when: string): Promise<void> {
   if (!report.ok)
     throw ApplicationFailure.nonRetryable(
       `${when}: ${report.summary}: ${report.failed.map((f) => `${f.check}: ${f.diagnostics}`).join(' | ')}`,
-      'HealthCheckFailed',
+      FAILURE.HealthCheckFailed,
     );
 }
 
@@ -255,7 +256,7 @@ async function pets(run: NodeRun): Promise<void> {
   if (lostLabels.length || lostTaints.length) {
     throw ApplicationFailure.nonRetryable(
       `${input.node} lost labels [${lostLabels.join(', ')}] or taints [${lostTaints.join(', ')}] in the upgrade`,
-      'ValidationFailed',
+      FAILURE.ValidationFailed,
     );
   }
   if (run.checks) await checkBootedNode(run);
@@ -377,8 +378,8 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     upsertSearchAttributes({ UpgradePhase: [name] });
   };
   const at = { cluster: input.cluster, node: input.node };
-  // Quick calls run as local activities since this patch; older histories replay with remote ones.
-  const q: QuickActivities = patched(LOCAL_QUICK_STEPS) ? local : quick;
+  deprecatePatch(LOCAL_QUICK_STEPS);
+  const q: QuickActivities = local;
   const settled = patched(SETTLED_CANCEL);
   const saga = new Saga();
   const run: NodeRun = {
@@ -447,7 +448,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     const message = `${input.node} (${hop}, ${input.strategy}): ${why}; ${undone.ok ? 'rolled back to a safe state' : `ROLLBACK FAILED: ${undone.errors.join('; ')}`}`;
     // A cancel whose undo failed is no mere cancel: the failure (and what is left undone) goes up.
     if (wasCancelled(error) && (undone.ok || !settled)) throw error;
-    throw ApplicationFailure.nonRetryable(message, 'NodeUpgradeFailed', {
+    throw ApplicationFailure.nonRetryable(message, FAILURE.NodeUpgradeFailed, {
       node: input.node,
       hop,
       strategy: input.strategy,

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { isNvidia, unmetPrerequisites } from '../domain/index.js';
+import { FAILURE, isNvidia, unmetPrerequisites } from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
-import { long, quick } from './activityOptions.js';
+import { quick, waits } from './activityOptions.js';
 import type { ClusterRun } from './clusterRun.js';
 
 /**
@@ -20,20 +20,20 @@ export async function preFlight(run: ClusterRun, cluster: ClusterDescription): P
       })
     : [];
   if (unmet.length)
-    throw ApplicationFailure.nonRetryable(unmet.map((u) => u.message).join(' '), 'PrerequisiteMissing');
+    throw ApplicationFailure.nonRetryable(unmet.map((u) => u.message).join(' '), FAILURE.PrerequisiteMissing);
   for (const hop of run.hops) await quick.checkInstallerImages({ cluster: name, version: hop.to });
   await quick.validateGpuPatches({ cluster: name });
   const etcd = await quick.checkEtcdHealth({ cluster: name });
   if (etcd.unhealthy.length > 0 || etcd.members.length !== controllers.length) {
     throw ApplicationFailure.nonRetryable(
       `etcd is not healthy with all members (${etcd.healthy.length}/${etcd.members.length} healthy, ${controllers.length} control-plane nodes)`,
-      'QuorumAtRisk',
+      FAILURE.QuorumAtRisk,
     );
   }
-  const health = await long.runHealthChecks({ cluster: name });
+  const health = await waits.runHealthChecks({ cluster: name });
   if (!health.ok)
     throw ApplicationFailure.nonRetryable(
       `the cluster is not healthy before the upgrade: ${health.summary}`,
-      'HealthCheckFailed',
+      FAILURE.HealthCheckFailed,
     );
 }

@@ -1,0 +1,29 @@
+/**
+ * Every failure type the product raises, in one place for activities, workflows, the CLI and the
+ * tests. A non-retryable failure is one that retrying cannot fix (a missing image, a PDB that will
+ * not yield, a wrong NIC); the rest are retried by Temporal.
+ */
+export const FAILURE = {
+  // Raised by activities.
+  ValidationFailed: 'ValidationFailed',
+  VersionMismatch: 'VersionMismatch',
+  DrainBlocked: 'DrainBlocked',
+  ImageMissing: 'ImageMissing',
+  NicMismatch: 'NicMismatch',
+  KernelArgsMissing: 'KernelArgsMissing',
+  QuorumAtRisk: 'QuorumAtRisk',
+  NodeNotReady: 'NodeNotReady',
+  HealthCheckFailed: 'HealthCheckFailed',
+  CommandFailed: 'CommandFailed',
+  TalosUnavailable: 'TalosUnavailable',
+  TerraformLocked: 'TerraformLocked',
+  KubernetesUnavailable: 'KubernetesUnavailable',
+  UnsupportedUpgrade: 'UnsupportedUpgrade',
+  // Raised by workflows.
+  PlanRefused: 'PlanRefused',
+  PrerequisiteMissing: 'PrerequisiteMissing',
+  NodeUpgradeFailed: 'NodeUpgradeFailed',
+  UpgradeFailed: 'UpgradeFailed',
+} as const;
+
+export type FailureType = keyof typeof FAILURE;
