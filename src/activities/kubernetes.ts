@@ -13,6 +13,8 @@ export interface DrainResult {
   evicted: string[];
   forced: string[];
   skipped: number;
+  /** Replacements a controller put back on the cordoned node (they tolerate its taint). */
+  returned?: string[];
 }
 
 const status = (error: unknown) => (error as { code?: number }).code;
@@ -87,10 +89,17 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     const force = input.force ?? c.inventory.policy.drain.force;
     const deadline = Date.now() + timeoutMs;
     const evicted = new Set<string>();
+    // The pods this drain moved, by uid: the wait below is for them, not for a replacement that a
+    // controller puts back on the cordoned node (a pod tolerating every taint lands there again).
+    const moved = new Set<string>();
+    const uid = (pod: V1Pod) => pod.metadata?.uid ?? podName(pod);
+    // Like kubectl drain, the pods to move are those on the node when the drain starts.
+    const targets = new Set((await podsOn(api, input.node)).filter(evictable).map(uid));
     let blocked: string[] = [];
     for (;;) {
       const pods = (await podsOn(api, input.node))
         .filter(evictable)
+        .filter((pod) => targets.has(uid(pod)) && !moved.has(uid(pod)))
         .filter((pod) => !pod.metadata?.deletionTimestamp);
       if (pods.length === 0) break;
       blocked = [];
@@ -100,6 +109,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
         try {
           await api.createNamespacedPodEviction({ name, namespace, body: { metadata: { name, namespace } } });
           evicted.add(podName(pod));
+          moved.add(uid(pod));
         } catch (error) {
           if (status(error) === 429) blocked.push(podName(pod));
           else if (status(error) !== 404) apiFailure(`evicting ${podName(pod)}`, error);
@@ -111,6 +121,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
       await sleep(Math.min(5000, poll()));
     }
     const forced: string[] = [];
+    const blockedUids = new Map((await podsOn(api, input.node)).map((pod) => [podName(pod), uid(pod)]));
     if (blocked.length > 0) {
       if (!force) {
         throw nonRetryable(
@@ -125,11 +136,12 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
           .deleteNamespacedPod({ name, namespace })
           .catch((e: unknown) => status(e) === 404 || apiFailure(`deleting ${pod}`, e));
         forced.push(pod);
+        moved.add(blockedUids.get(pod) ?? pod);
       }
     }
     // Evicted pods terminate gracefully; the node is drained when they are gone.
     for (;;) {
-      const left = (await podsOn(api, input.node)).filter(evictable);
+      const left = (await podsOn(api, input.node)).filter(evictable).filter((pod) => moved.has(uid(pod)));
       if (left.length === 0) break;
       if (Date.now() > deadline + 120_000) {
         throw retryable(
@@ -140,8 +152,12 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
       heartbeat({ node: input.node, step: 'waiting for evicted pods to terminate', left: left.length });
       await sleep(poll());
     }
-    const skipped = (await podsOn(api, input.node)).length;
-    return { evicted: [...evicted], forced, skipped };
+    const onNode = await podsOn(api, input.node);
+    const skipped = onNode.length;
+    // Replacements that came back to the cordoned node (they tolerate its taint): said, not fought.
+    const returned = onNode.filter(evictable).map(podName);
+    if (returned.length) heartbeat({ node: input.node, step: 'drained', returnedDespiteCordon: returned });
+    return { evicted: [...evicted], forced, skipped, ...(returned.length ? { returned } : {}) };
   }
 
   /** Waits for the node to be Ready running the expected Talos (and kubelet) version. */

@@ -1,4 +1,4 @@
-import { cancellationSignal, heartbeat } from './activityContext.js';
+import { cancellationSignal, currentActivity, heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { parseJsonStream } from './jsonStream.js';
 import { talosctl } from './talosctl.js';
@@ -22,7 +22,11 @@ export async function settlingOnCancel<T>(
   try {
     return await call();
   } catch (error) {
-    if (cancellationSignal()?.aborted) await waitUntilRunning(deps, c, node, timeoutMs);
+    // A worker shutting down is no cancel: the activity is retried elsewhere, and the retry finds the
+    // node where it is. Only an operator's (or a parent's) cancel waits the node out here.
+    const details = currentActivity()?.cancellationDetails;
+    if (cancellationSignal()?.aborted && !details?.workerShutdown)
+      await waitUntilRunning(deps, c, node, timeoutMs);
     throw error;
   }
 }
@@ -55,4 +59,6 @@ async function waitUntilRunning(
     // Not the activity's sleep: that one throws at once in a cancelled activity.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_READS_APART_MS));
   }
+  // The compensation retries its talosctl calls until the node answers; the log says why it waits.
+  currentActivity()?.log.warn('the node had not settled after the cancel', { node: node.name, timeoutMs });
 }

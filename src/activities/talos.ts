@@ -448,6 +448,9 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     }
     const real = await talosctl(deps, c, args, {
       timeoutMs: 3_600_000,
+      // Stopped half-way, upgrade-k8s leaves the control plane on mixed versions with nothing to undo
+      // it: a cancel lets it finish (the activity's 75 min cover the dry run and this hour).
+      onCancel: 'ignore',
       progress: (line) => ({ step: 'upgrade-k8s', to: input.version, talosctl: line }),
     });
     if (real.exitCode !== 0) talosFailure(`upgrading Kubernetes on ${c.name} to ${input.version}`, real);

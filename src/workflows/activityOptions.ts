@@ -92,6 +92,13 @@ export const guard = proxyActivities<Activities>({
   retry: { initialInterval: '5s', maximumInterval: '1m' },
 });
 
+/** The quick reads and the uncordon inside compensations: local, with the undo's patience. */
+export const undoLocal = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '3m',
+  scheduleToCloseTimeout: UNDO_PATIENCE,
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
 /** Notifications never fail a run; one try each. */
 export const notifications = proxyActivities<Activities>({
   startToCloseTimeout: '1m',

@@ -49,8 +49,8 @@ export async function runHop(
   run: ClusterRun,
   cluster: ClusterDescription,
   hop: TalosHop,
-  /** The options of steps that change the world (settled on cancel since that patch). */
-  act: typeof long,
+  /** The settled-cancel patch, and with it the options of steps that change the world. */
+  { settled, act }: { settled: boolean; act: typeof long },
 ): Promise<void> {
   const { request, progress } = run;
   progress.hop = `${hop.from}->${hop.to}`;
@@ -106,14 +106,15 @@ export async function runHop(
         error: cancelled ? 'cancelled' : detail,
       });
       if (cancelled) throw error;
-      // Sent even when the run is being cancelled: an operator must hear of a failed undo.
-      await CancellationScope.nonCancellable(() =>
+      const notice = () =>
         run.notify(
           rollbackFailed
             ? { kind: 'critical', message: detail }
             : { kind: 'rollback', node: node.name, reason: detail },
-        ),
-      );
+        );
+      // Since settled-cancel it goes out even when the run is being cancelled: an operator must hear
+      // of a failed undo (before, a cancelled run scheduled no such activity, and replays that way).
+      await (settled ? CancellationScope.nonCancellable(notice) : notice());
       throw new RunStopped('failed', detail);
     } finally {
       progress.current = progress.current.filter((n) => n !== node.name);

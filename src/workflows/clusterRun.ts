@@ -50,7 +50,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     started,
     progress,
     decisions: {},
-    talos: { from: request.talos.from ?? '', to: request.talos.to },
+    talos: { from: request.talos.from ?? 'unknown', to: request.talos.to },
     hops: [],
     background: [],
     phase: (name) => {

@@ -36,7 +36,8 @@ const CANCEL_BEFORE_NODES = 'cancel-before-nodes';
 export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUpgradeResult> {
   const started = Date.now();
   deprecatePatch(ORCHESTRATION_V2);
-  const act = patched(SETTLED_CANCEL) ? mutating : long;
+  const settled = patched(SETTLED_CANCEL);
+  const act = settled ? mutating : long;
   const run = startClusterRun(request, started);
 
   let planned: Awaited<ReturnType<typeof planRun>>;
@@ -84,7 +85,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
         await act.upgradeKubernetes({ cluster: request.cluster, version: step.to });
         continue;
       }
-      await runHop(run, cluster, step, act);
+      await runHop(run, cluster, step, { settled, act });
     }
 
     run.phase('FinalValidation');

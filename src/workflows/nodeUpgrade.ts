@@ -15,6 +15,7 @@ import {
   mutating,
   notifications,
   undo,
+  undoLocal,
   waits,
   type QuickActivities,
 } from './activityOptions.js';
@@ -43,6 +44,8 @@ interface NodeRun {
   wait: LongActivities;
   /** Inside compensations: retried until they succeed, then handed to an operator. */
   undo: LongActivities;
+  /** The reads and the uncordon inside compensations, with the same patience. */
+  uq: QuickActivities;
   /** The install-before-drain patch: 1.13 lifecycle path, NIC and kernel-argument checks. */
   checks: boolean;
   /** The settled-cancel patch: options above, cattle's undo before `etcd leave`, stuck undos wait. */
@@ -106,7 +109,7 @@ async function etcdGate(run: NodeRun): Promise<void> {
 async function rollbackGate(run: NodeRun): Promise<void> {
   const { input } = run;
   if (!run.checks || input.role !== 'controlplane') return;
-  const health = await run.q.checkEtcdHealth({ cluster: input.cluster });
+  const health = await run.uq.checkEtcdHealth({ cluster: input.cluster });
   // A node that is not a member (cattle after `etcd leave`) takes nothing from etcd when it goes down.
   if (!health.members.some((m) => m.node === input.node)) return;
   const others = health.members.filter(
@@ -134,7 +137,7 @@ async function upgradeBack(run: NodeRun): Promise<void> {
     talosVersion: input.from,
     timeoutMs: input.timing.nodeReadyTimeoutMs,
   });
-  if (checks) await run.q.checkKernelArgs(at);
+  if (checks) await run.uq.checkKernelArgs(at);
 }
 
 /**
@@ -142,8 +145,14 @@ async function upgradeBack(run: NodeRun): Promise<void> {
  * that is still (or again) an etcd member leaves etcd first, so its destroyed VM never stays behind
  * as a dead member; `leaveEtcd` does nothing for a node that already left.
  */
-async function recreateAtOldVersion(run: NodeRun): Promise<void> {
+async function recreateAtOldVersion(run: NodeRun, vm: { destroyStarted: boolean }): Promise<void> {
   const { input, at } = run;
+  if (run.settled && !vm.destroyStarted) {
+    // The VM was never touched: only a controller that has left etcd (or may have) needs a new one.
+    if (input.role !== 'controlplane') return;
+    const health = await run.uq.checkEtcdHealth({ cluster: input.cluster });
+    if (health.members.some((m) => m.node === input.node)) return;
+  }
   await rollbackGate(run);
   if (run.settled && input.role === 'controlplane') await run.undo.leaveEtcd(at);
   await run.undo.destroyNodeVm(at);
@@ -177,7 +186,7 @@ async function waitForEtcdMember(run: NodeRun): Promise<void> {
 async function cordonAndDrain(run: NodeRun): Promise<void> {
   const { input, at, q } = run;
   run.step('cordoning');
-  run.saga.add('uncordon', async () => void (await q.uncordonNode(at)));
+  run.saga.add('uncordon', async () => void (await run.uq.uncordonNode(at)));
   await q.cordonNode(at);
   run.step('draining');
   await run.act.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
@@ -278,9 +287,11 @@ async function cattle(run: NodeRun): Promise<void> {
   if (!run.settled) await leaveEtcd();
   run.step('backing up the Terraform state');
   await run.act.backupTerraformState({ cluster: input.cluster });
-  run.saga.add('recreate at the old version', () => recreateAtOldVersion(run));
+  const vm = { destroyStarted: false };
+  run.saga.add('recreate at the old version', () => recreateAtOldVersion(run, vm));
   if (run.settled) await leaveEtcd();
   run.step('destroying the VM');
+  vm.destroyStarted = true;
   await run.act.destroyNodeVm(at);
   run.step(`creating the VM at ${input.to}`);
   await run.act.createNodeVm({ ...at, version: input.to });
@@ -391,6 +402,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     act: settled ? mutating : long,
     wait: settled ? waits : long,
     undo: settled ? undo : long,
+    uq: settled ? undoLocal : q,
     checks,
     settled,
   };

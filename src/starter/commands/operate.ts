@@ -1,8 +1,8 @@
 import { userInfo } from 'node:os';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { undoSignal } from '../../workflows/signals.js';
+import { nodeProgressQuery, undoSignal } from '../../workflows/signals.js';
 import { UserError } from '../cliErrors.js';
-import { enqueueUpgrade } from '../enqueue.js';
+import { enqueueUpgrade, queueWorkflowId } from '../enqueue.js';
 import { connectClient } from '../temporalClient.js';
 import { resolveRun } from './target.js';
 import type { Strategy } from '../../domain/index.js';
@@ -101,15 +101,36 @@ export async function startCommand(options: {
   }
 }
 
-/** The node runs of a cluster (or of one cluster run) whose undo waits for an operator. */
+/**
+ * The node runs whose undo waits for an operator: the one named (checked), or those of a cluster, of
+ * its queue (`talos-upgrade-queue:<cluster>`) or of one cluster run.
+ */
 async function stuckNodeRuns(client: Client, target: string): Promise<string[]> {
-  if (target.includes(':node:')) return [target];
-  const cluster = target.includes(':') ? (target.split(':')[1] ?? '') : target;
+  if (target.includes(':node:')) {
+    const progress = await client.workflow
+      .getHandle(target)
+      .query(nodeProgressQuery)
+      .catch((error: unknown) => {
+        throw new UserError(
+          `cannot ask ${target} where it is (${error instanceof Error ? error.message : String(error)})`,
+        );
+      });
+    if (!progress.stuck) throw new UserError(`${target} waits on no stuck undo (its step: ${progress.step})`);
+    return [target];
+  }
+  const queuePrefix = queueWorkflowId('');
+  const ofQueue = target.startsWith(queuePrefix);
+  const cluster = ofQueue
+    ? target.slice(queuePrefix.length)
+    : target.includes(':')
+      ? (target.split(':')[1] ?? '')
+      : target;
+  const runPrefix = target.includes(':') && !ofQueue ? `${target}:node:` : '';
   const stuck: string[] = [];
   for await (const run of client.workflow.list({
     query: `WorkflowType = 'nodeUpgrade' AND TalosCluster = '${cluster.replace(/'/g, '')}' AND UpgradePhase = 'CompensationStuck' AND ExecutionStatus = 'Running'`,
   }))
-    if (!target.includes(':') || run.workflowId.startsWith(`${target}:node:`)) stuck.push(run.workflowId);
+    if (run.workflowId.startsWith(runPrefix)) stuck.push(run.workflowId);
   return stuck;
 }
 
