@@ -5,6 +5,7 @@
 #   npm run bench -- chaos [--kills 10]      npm run bench -- overhead
 #   npm run bench -- schedule                npm run bench -- fleet [--clusters 50]
 #   npm run bench -- webhook [--deliveries 2000]   npm run bench -- unavailable [--scale 0.2]
+#   npm run bench -- matrix (cancel, terminate, SIGKILL × pets/cattle × controller/worker)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 name=${1:-}
