@@ -117,7 +117,7 @@ async function rollbackGate(run: NodeRun): Promise<void> {
   );
   if (others.length <= health.members.length / 2) {
     throw ApplicationFailure.nonRetryable(
-      `not taking ${input.node} down to roll it back: the other etcd members (${others.length}/${health.members.length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then run the upgrade again`,
+      `not taking ${input.node} down to roll it back: the other etcd members (${others.length}/${health.members.length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
       FAILURE.QuorumAtRisk,
     );
   }
