@@ -13,10 +13,10 @@ import { markdownTable } from 'markdown-table';
 import { clusterUpgrade } from '../src/workflows/index.js';
 import type { ClusterUpgradeResult } from '../src/workflows/types.js';
 import { labReport } from '../test/workflows/labViews.js';
-import { tunedInventory, type WorkerProcess } from '../test/worker/workerProcess.js';
+import type { WorkerProcess } from '../test/worker/workerProcess.js';
 import { fetchEvents, workflowTimes } from './lib/history.js';
 import { clusterNameOf } from './lib/inventory.js';
-import { seconds, withStack, type Stack, type Temporal } from './lib/stack.js';
+import { labWorkers, seconds, withStack, type Stack, type Temporal } from './lib/stack.js';
 
 export interface ChaosOptions {
   kills: number;
@@ -92,21 +92,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const temporal = await stack.temporal();
     log(`Temporal dev server at ${temporal.address}; starting the ${options.preset} lab`);
     const lab = await stack.lab(options.preset, ['--max-unavailable-workers', String(options.parallel)]);
-    const inventory = await tunedInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '', {
-      stabilisation: '1s',
-      nodeReadyTimeout: '120s',
-      maxParallelWorkers: options.parallel,
-      drain: { timeout: '2s', force: true },
-    });
     const taskQueue = 'talos-upgrade-chaos';
-    const startWorker = () =>
-      stack.worker({
-        env: lab.env,
-        inventories: [inventory],
-        taskQueue,
-        address: temporal.address,
-        extraEnv: { TALOS_UPGRADE_POLL_INTERVAL: '500ms' },
-      });
+    const { inventory, start: startWorker } = await labWorkers(stack, lab, temporal, {
+      taskQueue,
+      policy: { maxParallelWorkers: options.parallel },
+    });
     let worker: WorkerProcess = await startWorker();
     const nodes = (await labReport(lab)).vms.length;
     const workflowId = `talos-upgrade:chaos:${Date.now().toString(36)}`;

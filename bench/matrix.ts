@@ -16,9 +16,9 @@ import type { Strategy } from '../src/domain/index.js';
 import { clusterUpgrade, type nodeUpgrade } from '../src/workflows/index.js';
 import type { Lab } from '../test/lab/labHarness.js';
 import { labReport, labStatus } from '../test/workflows/labViews.js';
-import { tunedInventory, type WorkerProcess } from '../test/worker/workerProcess.js';
+import type { WorkerProcess } from '../test/worker/workerProcess.js';
 import { clusterNameOf } from './lib/inventory.js';
-import { seconds, withStack, type Temporal } from './lib/stack.js';
+import { labWorkers, seconds, withStack, type Temporal } from './lib/stack.js';
 
 type Action = 'cancel' | 'terminate' | 'sigkill';
 type Role = 'controlplane' | 'worker';
@@ -103,23 +103,10 @@ export async function runMatrix(options: { preset: string; log?: (line: string) 
     const temporal = await stack.temporal();
     log(`Temporal dev server at ${temporal.address}; starting the ${options.preset} lab`);
     const lab = await stack.lab(options.preset, []);
-    const original = lab.env.TALOS_UPGRADE_INVENTORY ?? '';
-    const inventory = await tunedInventory(original, {
-      stabilisation: '1s',
-      nodeReadyTimeout: '120s',
-      drain: { timeout: '2s', force: true },
-    });
-    const terraformDir = join(dirname(original), 'terraform');
-    const cluster = await clusterNameOf(inventory);
     const taskQueue = 'talos-upgrade-matrix';
-    const startWorker = () =>
-      stack.worker({
-        env: lab.env,
-        inventories: [inventory],
-        taskQueue,
-        address: temporal.address,
-        extraEnv: { TALOS_UPGRADE_POLL_INTERVAL: '500ms' },
-      });
+    const { inventory, start: startWorker } = await labWorkers(stack, lab, temporal, { taskQueue });
+    const terraformDir = join(dirname(lab.env.TALOS_UPGRADE_INVENTORY ?? ''), 'terraform');
+    const cluster = await clusterNameOf(inventory);
     let worker: WorkerProcess = await startWorker();
     const results: CellResult[] = [];
 

@@ -8,6 +8,7 @@ import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
 import { startLab, type Lab } from '../../test/lab/labHarness.js';
 import {
   launchWorker,
+  tunedInventory,
   type WorkerProcess,
   type WorkerProcessOptions,
 } from '../../test/worker/workerProcess.js';
@@ -90,6 +91,33 @@ export class Stack {
     });
     return worker;
   }
+}
+
+/**
+ * Worker processes for a lab whose worker is killed and replaced (chaos, matrix): the lab's inventory
+ * with short waits (stabilisation 1 s, Ready 120 s, a 2 s drain that may force), plus `policy`.
+ */
+export async function labWorkers(
+  stack: Stack,
+  lab: Lab,
+  temporal: Temporal,
+  options: { taskQueue: string; policy?: Record<string, unknown> },
+): Promise<{ inventory: string; start: () => Promise<WorkerProcess> }> {
+  const inventory = await tunedInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '', {
+    stabilisation: '1s',
+    nodeReadyTimeout: '120s',
+    drain: { timeout: '2s', force: true },
+    ...options.policy,
+  });
+  const start = () =>
+    stack.worker({
+      env: lab.env,
+      inventories: [inventory],
+      taskQueue: options.taskQueue,
+      address: temporal.address,
+      extraEnv: { TALOS_UPGRADE_POLL_INTERVAL: '500ms' },
+    });
+  return { inventory, start };
 }
 
 /** Runs a benchmark's body with a stack that is always stopped, also when Ctrl-C interrupts it. */

@@ -1,7 +1,6 @@
 import { cancellationSignal, currentActivity, heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
-import { parseJsonStream } from './jsonStream.js';
-import { talosctl } from './talosctl.js';
+import { parseMachineStage, talosctl } from './talosctl.js';
 
 const SETTLE_READS_APART_MS = 3000;
 
@@ -45,10 +44,7 @@ async function waitUntilRunning(
       timeoutMs: 20_000,
       onCancel: 'ignore',
     });
-    const stage =
-      status.exitCode === 0
-        ? parseJsonStream<{ spec?: { stage?: string } }>(status.stdout)[0]?.spec?.stage
-        : undefined;
+    const stage = status.exitCode === 0 ? parseMachineStage(status.stdout) : undefined;
     runningReads = stage === 'running' ? runningReads + 1 : 0;
     heartbeat({
       node: node.name,

@@ -7,7 +7,14 @@ import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream, parseTable } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
-import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+import {
+  isUnavailable,
+  parseMachineStage,
+  parseServerTag,
+  talosctl,
+  talosctlDuration,
+  talosFailure,
+} from './talosctl.js';
 
 export interface EtcdMember {
   id: string;
@@ -349,7 +356,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const status = await talosctl(deps, c, ['-n', node.ip, 'get', 'machinestatus', '-o', 'json'], {
       timeoutMs: 30_000,
     });
-    const stage = parseJsonStream<{ spec?: { stage?: string } }>(status.stdout)[0]?.spec?.stage;
+    const stage = parseMachineStage(status.stdout);
     if (status.exitCode === 0 && stage && stage !== 'maintenance') return { applied: false };
     if (status.exitCode === 0 && !stage)
       throw nonRetryable(

@@ -1,5 +1,6 @@
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
+import { parseJsonStream } from './jsonStream.js';
 import { runCommand, type CommandResult, type RunOptions } from './runCommand.js';
 
 /** A Talos API that cannot be reached right now: the node is rebooting, or the network blinked. */
@@ -13,6 +14,11 @@ export function isUnavailable(result: CommandResult): boolean {
 export function parseServerTag(stdout: string): string | undefined {
   const server = stdout.slice(stdout.indexOf('Server:'));
   return /Tag:\s+v?(\S+)/.exec(server)?.[1];
+}
+
+/** The machine stage (booting, maintenance, running, rebooting, upgrading) in `get machinestatus -o json`. */
+export function parseMachineStage(stdout: string): string | undefined {
+  return parseJsonStream<{ spec?: { stage?: string } }>(stdout)[0]?.spec?.stage;
 }
 
 /** A duration as talosctl's --timeout takes it: whole seconds, at least one. */

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { queryValue } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 
 /**
@@ -16,11 +17,10 @@ export function upgradeRunActivities(deps: { pollIntervalMs?: number }) {
     taskQueue: string;
   }): Promise<{ waitedFor: string[] }> {
     const { client } = Context.current();
-    const quoted = (value: string) => `'${value.replace(/[\\']/g, '')}'`;
     const query = [
       `WorkflowType = 'clusterUpgrade'`,
-      `TalosCluster = ${quoted(input.cluster)}`,
-      `TaskQueue = ${quoted(input.taskQueue)}`,
+      `TalosCluster = ${queryValue(input.cluster)}`,
+      `TaskQueue = ${queryValue(input.taskQueue)}`,
       `ExecutionStatus = 'Running'`,
     ].join(' AND ');
     const waitedFor = new Set<string>();

@@ -12,3 +12,8 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
+
+/** A value quoted for a visibility query (`TalosCluster = 'x'`): quotes and backslashes dropped. */
+export function queryValue(value: string): string {
+  return `'${value.replace(/[\\']/g, '')}'`;
+}

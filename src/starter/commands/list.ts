@@ -1,3 +1,4 @@
+import { queryValue } from '../../domain/index.js';
 import { connectClient } from '../temporalClient.js';
 import { duration, table } from './format.js';
 
@@ -6,7 +7,7 @@ export async function listCommand(options: { cluster?: string; limit?: string })
   const limit = Number(options.limit ?? 20);
   const temporal = await connectClient();
   try {
-    const filter = options.cluster ? ` AND TalosCluster = '${options.cluster.replace(/'/g, '')}'` : '';
+    const filter = options.cluster ? ` AND TalosCluster = ${queryValue(options.cluster)}` : '';
     const rows: string[][] = [];
     for await (const run of temporal.client.workflow.list({
       query: `WorkflowType = 'clusterUpgrade'${filter} ORDER BY StartTime DESC`,

@@ -5,7 +5,7 @@ import { UserError } from '../cliErrors.js';
 import { enqueueUpgrade, queueWorkflowId } from '../enqueue.js';
 import { connectClient } from '../temporalClient.js';
 import { resolveRun } from './target.js';
-import type { Strategy } from '../../domain/index.js';
+import { queryValue, type Strategy } from '../../domain/index.js';
 
 export interface OperateOptions {
   by?: string;
@@ -128,7 +128,7 @@ async function stuckNodeRuns(client: Client, target: string): Promise<string[]> 
   const runPrefix = target.includes(':') && !ofQueue ? `${target}:node:` : '';
   const stuck: string[] = [];
   for await (const run of client.workflow.list({
-    query: `WorkflowType = 'nodeUpgrade' AND TalosCluster = '${cluster.replace(/'/g, '')}' AND UpgradePhase = 'CompensationStuck' AND ExecutionStatus = 'Running'`,
+    query: `WorkflowType = 'nodeUpgrade' AND TalosCluster = ${queryValue(cluster)} AND UpgradePhase = 'CompensationStuck' AND ExecutionStatus = 'Running'`,
   }))
     if (run.workflowId.startsWith(runPrefix)) stuck.push(run.workflowId);
   return stuck;

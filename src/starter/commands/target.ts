@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { queryValue } from '../../domain/index.js';
 import { UserError } from '../cliErrors.js';
 
 /**
@@ -9,7 +10,7 @@ export async function resolveRun(client: Client, target: string): Promise<string
   if (target.includes(':')) return target;
   const running: Array<{ id: string; start: Date }> = [];
   for await (const run of client.workflow.list({
-    query: `WorkflowType = 'clusterUpgrade' AND TalosCluster = '${target.replace(/'/g, '')}' AND ExecutionStatus = 'Running'`,
+    query: `WorkflowType = 'clusterUpgrade' AND TalosCluster = ${queryValue(target)} AND ExecutionStatus = 'Running'`,
   }))
     running.push({ id: run.workflowId, start: run.startTime });
   running.sort((a, b) => b.start.getTime() - a.start.getTime());
