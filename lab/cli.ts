@@ -329,6 +329,31 @@ export function buildLabCli(): Command {
       console.log(`cleared ${cleared.length} fault(s)`);
     });
   program
+    .command('config')
+    .description("change a running lab's invariant monitor (as a run's policy changes)")
+    .option(...dirOption)
+    .option('--max-unavailable-workers <n>', 'workers that may be out of service at once')
+    .action(async (options: { dir: string; maxUnavailableWorkers?: string }) => {
+      const body: { maxUnavailableWorkers?: number } = {};
+      if (options.maxUnavailableWorkers !== undefined) {
+        const n = Number(options.maxUnavailableWorkers);
+        if (!Number.isInteger(n) || n < 0)
+          throw new Error(
+            `--max-unavailable-workers takes a whole number, not "${options.maxUnavailableWorkers}"`,
+          );
+        body.maxUnavailableWorkers = n;
+      }
+      const config = await api<{ maxUnavailableWorkers: number }>(
+        await runningLab(resolve(options.dir)),
+        '/config',
+        {
+          method: 'POST',
+          body,
+        },
+      );
+      console.log(`max unavailable workers: ${config.maxUnavailableWorkers}`);
+    });
+  program
     .command('report')
     .description('the invariant monitor: violations, final checks and the timeline')
     .option(...dirOption)

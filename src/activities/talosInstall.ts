@@ -1,5 +1,5 @@
 import { expectedKernelArgs, installerImage, missingKernelArgs, usesLifecycleApi } from '../domain/index.js';
-import { heartbeat } from './activityContext.js';
+import { currentActivity, heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream } from './jsonStream.js';
@@ -9,6 +9,22 @@ import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure
 async function runningVersion(deps: ActivityDeps, c: ClusterHandle, ip: string): Promise<string | undefined> {
   const result = await talosctl(deps, c, ['-n', ip, 'version'], { timeoutMs: 30_000 });
   return result.exitCode === 0 ? parseServerTag(result.stdout) : undefined;
+}
+
+function fellBack(node: string, version: string, actual: string | undefined): Error {
+  return nonRetryable(
+    'VersionMismatch',
+    `${node} runs Talos ${actual ?? 'unknown'} after its reboot into ${version}: the new version failed to boot and Talos fell back to the old one (A/B).`,
+    { node, expected: version, actual },
+  );
+}
+
+/** The node's boot id: it changes with every boot, so a retry can tell whether its reboot happened. */
+async function bootId(deps: ActivityDeps, c: ClusterHandle, ip: string): Promise<string | undefined> {
+  const result = await talosctl(deps, c, ['-n', ip, 'read', '/proc/sys/kernel/random/boot_id'], {
+    timeoutMs: 30_000,
+  });
+  return result.exitCode === 0 ? result.stdout.trim() || undefined : undefined;
 }
 
 /**
@@ -68,13 +84,26 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
   }): Promise<{ alreadyAt: boolean }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
-    if ((await runningVersion(deps, c, node.ip)) === input.version) return { alreadyAt: true };
-    heartbeat({ node: node.name, step: 'rebooting', version: input.version });
+    const running = await runningVersion(deps, c, node.ip);
+    if (running === input.version) return { alreadyAt: true };
+    // A retry whose earlier attempt already rebooted the node (it fell back, A/B, and the answer was
+    // lost) must not reboot it again: that reboot would skip the quorum gate the workflow took.
+    const before = await bootId(deps, c, node.ip);
+    const earlier = (currentActivity()?.info.heartbeatDetails as { bootIdBefore?: string } | undefined)
+      ?.bootIdBefore;
+    if (earlier && before && earlier !== before) throw fellBack(node.name, input.version, running);
+    const details = {
+      node: node.name,
+      step: 'rebooting',
+      version: input.version,
+      bootIdBefore: earlier ?? before,
+    };
+    heartbeat(details);
     const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
     const result = await settlingOnCancel(deps, c, node, c.inventory.policy.nodeReadyTimeout, () =>
       talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
         timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
-        progress: (line) => ({ node: node.name, step: 'rebooting', talosctl: line }),
+        progress: (line) => ({ ...details, talosctl: line }),
       }),
     );
     if (result.exitCode !== 0) {
@@ -86,12 +115,13 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
       talosFailure(`rebooting ${node.name} into ${input.version}`, result);
     }
     const after = await runningVersion(deps, c, node.ip);
-    if (after !== input.version)
-      throw nonRetryable(
-        'VersionMismatch',
-        `${node.name} runs Talos ${after ?? 'unknown'} after its reboot into ${input.version}: the new version failed to boot and Talos fell back to the old one (A/B).`,
-        { node: node.name, expected: input.version, actual: after },
+    // Unknown is not a fall-back: the retry finds the new boot id and reads the version again.
+    if (after === undefined)
+      throw retryable(
+        'TalosUnavailable',
+        `${node.name} rebooted but did not answer for its version; retrying`,
       );
+    if (after !== input.version) throw fellBack(node.name, input.version, after);
     return { alreadyAt: false };
   }
 

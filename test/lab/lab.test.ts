@@ -301,4 +301,15 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(report.timeline.some((e) => e.kind === 'vm-destroyed' && e.node === 'k8s-work-5')).toBe(true);
     expect(report.vms.find((vm) => vm.node === 'k8s-work-5')?.destroyed).toBe(1);
   });
+
+  it('talos-lab config changes what the invariant monitor allows; a bad number is refused and changes nothing', async () => {
+    const bad = await lab.labCli('config', '--max-unavailable-workers', 'three');
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain('--max-unavailable-workers takes a whole number, not "three"');
+    expect((await lab.labCli('config')).stdout).toContain('max unavailable workers: 1');
+    expect((await lab.labCli('config', '--max-unavailable-workers', '3')).stdout).toContain(
+      'max unavailable workers: 3',
+    );
+    await lab.labCli('config', '--max-unavailable-workers', '1');
+  });
 });

@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { clusterUpgrade, type nodeUpgrade } from '../../src/workflows/index.js';
 import { pauseSignal, progressQuery, resumeSignal } from '../../src/workflows/signals.js';
-import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { failingUpgrade } from './runs.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
@@ -24,27 +23,7 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-/** Runs a pets upgrade that must fail; returns the run's result from the UpgradeFailed details. */
-async function failingRun(
-  id: string,
-  to: string,
-): Promise<{ message: string; result: ClusterUpgradeResult }> {
-  const run = h.client.workflow.execute(clusterUpgrade, {
-    taskQueue: h.taskQueue,
-    workflowId: `talos-upgrade:prox-ops:${id}`,
-    args: [{ requestId: id, cluster: 'prox-ops', talos: { to }, source: 'test' }],
-  });
-  const error = await run.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  const cause = (error as WorkflowFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  const failure = cause as ApplicationFailure;
-  expect(failure.type).toBe('UpgradeFailed');
-  return { message: failure.message, result: failure.details?.[0] as ClusterUpgradeResult };
-}
+const failingRun = (id: string, to: string) => failingUpgrade(h, 'prox-ops', id, { talos: { to } });
 
 const touching = new Set(['cordoned', 'upgrade-started', 'vm-destroyed', 'etcd-left', 'config-applied']);
 

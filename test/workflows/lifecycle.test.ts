@@ -1,9 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ApplicationFailure } from '@temporalio/client';
-import { WorkflowFailedError } from '@temporalio/client';
 import { clusterUpgrade } from '../../src/workflows/index.js';
-import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
 import { eventually, installerImage, startLab, type Lab } from '../lab/labHarness.js';
+import { failingUpgrade } from './runs.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { recordHistory } from './recordHistory.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
@@ -17,8 +15,8 @@ let h: WorkflowHarness;
 beforeAll(async () => {
   lab = await startLab('atlas', ['--talos', '1.13.0']);
   h = await startWorkflowHarness(lab, (inventory) => {
-    // Long enough between two control-plane nodes for a test to break etcd in the middle of a hop
-    // (before the next node's gates; the gate right before a reboot has no isolated test yet).
+    // Long enough between two control-plane nodes for a test to break etcd in the middle of a hop,
+    // before the next node's gates.
     inventory.policy.stabilisation = 15_000;
   });
 }, 900_000);
@@ -40,26 +38,7 @@ const cmdline = async (node: string) =>
     }
   ).spec.cmdline;
 
-async function failingRun(
-  id: string,
-  to: string,
-): Promise<{ message: string; result: ClusterUpgradeResult }> {
-  const error = await h.client.workflow
-    .execute(clusterUpgrade, {
-      taskQueue: h.taskQueue,
-      workflowId: `talos-upgrade:atlas:${id}`,
-      args: [{ requestId: id, cluster: 'atlas', talos: { to }, source: 'test' }],
-      workflowExecutionTimeout: '20 minutes',
-    })
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  const failure = (error as WorkflowFailedError).cause as ApplicationFailure;
-  expect(failure.type).toBe('UpgradeFailed');
-  return { message: failure.message, result: failure.details?.[0] as ClusterUpgradeResult };
-}
+const failingRun = (id: string, to: string) => failingUpgrade(h, 'atlas', id, { talos: { to } });
 
 describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
   it('upgrade --no-reboot installs while the node serves; reboot --wait starts the new slot', async () => {
@@ -112,6 +91,43 @@ describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
 });
 
 describe('pets on Talos 1.13: install before the drain, our quorum gate, the kernel command line', () => {
+  it('an etcd member that breaks while a controller drains: the gate right before its reboot refuses', async () => {
+    // The drain of talos-cp-1 is held by a PDB for 20 s (then forced); etcd breaks in that window,
+    // after the gate before the cordon passed. Talos 1.13 would reboot into the new slot regardless.
+    h.inventory.policy.drain = { timeout: 20_000, force: true };
+    try {
+      await lab.labCli('fault', 'add', 'pdb-blocks-drain', '--node', 'talos-cp-1');
+      const mark = await timelineMark(lab);
+      const run = failingRun('gate-before-reboot', '1.13.8');
+      await eventually(
+        'talos-cp-1 cordoned',
+        async () =>
+          (await eventsSince(lab, mark)).some((e) => e.kind === 'cordoned' && e.node === 'talos-cp-1'),
+        300_000,
+      );
+      await lab.labCli('fault', 'add', 'etcd-unhealthy', '--node', 'talos-cp-2');
+      const { message, result } = await run;
+      expect(message).toMatch(/etcd on atlas cannot lose talos-cp-1 without losing quorum/);
+      expect(result.nodes).toMatchObject([{ node: 'talos-cp-1', outcome: 'rolled-back' }]);
+      const events = await eventsSince(lab, mark);
+      const cp1 = events.filter((e) => e.node === 'talos-cp-1').map((e) => e.kind);
+      // Installed, cordoned and drained, then never rebooted; uncordoned by the undo.
+      expect(cp1).toEqual(expect.arrayContaining(['upgrade-installed', 'cordoned', 'uncordoned']));
+      expect(cp1.filter((k) => k === 'reboot' || k === 'upgrade-finished')).toEqual([]);
+      const status = await labStatus(lab);
+      expect(status.find((row) => row.node === 'talos-cp-1')).toMatchObject({
+        talos: '1.13.0',
+        ready: true,
+        cordoned: false,
+      });
+      // No staged version differs from what a node runs: the next reboot boots the same Talos.
+      expect(status.filter((row) => row.staged && row.staged !== row.talos)).toEqual([]);
+      expect((await labReport(lab)).violations).toEqual([]);
+    } finally {
+      h.inventory.policy.drain = { timeout: 2000, force: true };
+    }
+  }, 900_000);
+
   it('an etcd member that turns unhealthy in the middle of the hop: our gate refuses, nothing is lost', async () => {
     const mark = await timelineMark(lab);
     const run = failingRun('etcd-mid-hop', '1.13.8');
@@ -160,16 +176,67 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     expect(await cmdline('talos-wk-1')).toContain('i915.enable_guc=3');
   }, 900_000);
 
-  it('a clean run: every node installs before it is cordoned, and comes back with its kernel arguments', async () => {
+  // After the tests above only talos-wk-1 still runs 1.13.0: each run below touches that node alone.
+  it('boot-fails on the new slot: Talos falls back, the node is rolled back, the next boot the same', async () => {
+    await lab.labCli('fault', 'add', 'boot-fails', '--node', 'talos-wk-1');
+    const { message, result } = await failingRun('boot-fails', '1.13.8');
+    expect(message).toMatch(/talos-wk-1 runs Talos 1\.13\.0 after its reboot into 1\.13\.8: .*fell back/);
+    expect(result.nodes.filter((n) => n.outcome !== 'skipped')).toMatchObject([
+      { node: 'talos-wk-1', outcome: 'rolled-back' },
+    ]);
+    const wk1 = (await labStatus(lab)).find((row) => row.node === 'talos-wk-1');
+    expect(wk1).toMatchObject({ talos: '1.13.0', ready: true, cordoned: false });
+    // The undo may have written the running version back into the other slot: the next boot is the same.
+    expect(wk1?.staged ?? '1.13.0').toBe('1.13.0');
+    expect((await labReport(lab)).violations).toEqual([]);
+  }, 600_000);
+
+  it('not Ready after the reboot: rolled back through the legacy API, Ready again on 1.13.0', async () => {
+    h.inventory.policy.nodeReadyTimeout = 20_000;
+    try {
+      await lab.labCli('fault', 'add', 'not-ready-after-upgrade', '--node', 'talos-wk-1');
+      const mark = await timelineMark(lab);
+      const { message, result } = await failingRun('not-ready', '1.13.8');
+      expect(message).toMatch(/talos-wk-1/);
+      expect(result.nodes.filter((n) => n.outcome !== 'skipped')).toMatchObject([
+        { node: 'talos-wk-1', outcome: 'rolled-back' },
+      ]);
+      const wk1 = (await labStatus(lab)).find((row) => row.node === 'talos-wk-1');
+      expect(wk1).toMatchObject({ talos: '1.13.0', ready: true, cordoned: false });
+      // The undo may have written the running version back into the other slot: the next boot is the same.
+      expect(wk1?.staged ?? '1.13.0').toBe('1.13.0');
+      // Installed before the cordon, and the way back took the legacy sequence.
+      const kinds = (await eventsSince(lab, mark)).filter((e) => e.node === 'talos-wk-1').map((e) => e.kind);
+      expect(kinds.indexOf('upgrade-installed')).toBeLessThan(kinds.indexOf('cordoned'));
+      expect(kinds).toContain('upgrade-started');
+      expect((await labReport(lab)).violations).toEqual([]);
+    } finally {
+      h.inventory.policy.nodeReadyTimeout = 60_000;
+    }
+  }, 600_000);
+
+  it('a clean run (a Talos API blinking mid-node): every node installs before it is cordoned, and comes back with its kernel arguments', async () => {
     const mark = await timelineMark(lab);
-    const result = await h.client.workflow.execute(clusterUpgrade, {
+    const running = h.client.workflow.execute(clusterUpgrade, {
       taskQueue: h.taskQueue,
       workflowId: 'talos-upgrade:atlas:to-1-13-8',
       args: [{ requestId: 'to-1-13-8', cluster: 'atlas', talos: { to: '1.13.8' }, source: 'test' }],
       workflowExecutionTimeout: '20 minutes',
     });
+    // The node's Talos API blinks once it is out of service: the reboot and the reads after it are retried.
+    await eventually(
+      'talos-wk-1 cordoned',
+      async () =>
+        (await eventsSince(lab, mark)).some((e) => e.kind === 'cordoned' && e.node === 'talos-wk-1'),
+      300_000,
+    );
+    await lab.labCli('fault', 'add', 'talosctl-transient', '--node', 'talos-wk-1', '--times', '3');
+    const result = await running;
     expect(result.outcome).toBe('succeeded');
     const events = await eventsSince(lab, mark);
+    expect(events.filter((e) => e.kind === 'fault-fired' && e.detail === 'talosctl-transient')).toHaveLength(
+      3,
+    );
     const upgraded = result.nodes.filter((n) => n.outcome === 'upgraded').map((n) => n.node);
     expect(upgraded.length).toBeGreaterThan(0);
     for (const node of upgraded) {

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
+import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { recordHistory } from './recordHistory.js';
+import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
 let lab: Lab;
@@ -64,5 +66,67 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
     expect(firstWorker > lastController).toBe(true);
     await recordHistory('talos-upgrade:prox-ops:pets-test', 'pets-cluster-prox-ops');
     await recordHistory('talos-upgrade:prox-ops:pets-test:node:k8s-ctrl-1:1.11.4', 'pets-node-controller');
+  }, 1_200_000);
+});
+
+// The same lab, on from 1.11.4: across two minors in place (policy `minor: pets`, three workers at a
+// time), with the Kubernetes step the hops need; then a patch on Talos 1.13's lifecycle API. Atlas's
+// multi-hop test takes the same minors as cattle.
+describe('prox-ops 1.11.4 -> 1.12.9 -> 1.13.0 as pets with Kubernetes, then 1.13.0 -> 1.13.4 on the lifecycle API', () => {
+  const touching = new Set(['cordoned', 'upgrade-started', 'upgrade-installed', 'vm-destroyed']);
+
+  it('the NVIDIA CDI prerequisite not acknowledged: pre-flight halts naming both GPU nodes, nothing touched', async () => {
+    h.inventory.policy.strategy = { ...h.inventory.policy.strategy, minor: 'pets' };
+    h.inventory.policy.maxParallelWorkers = 3;
+    await lab.labCli('config', '--max-unavailable-workers', '3');
+    const mark = await timelineMark(lab);
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'to-1-13-unacknowledged', {
+      talos: { to: '1.13.0' },
+      kubernetes: { to: '1.35.0' },
+    });
+    expect(message).toMatch(/CDI for NVIDIA GPUs: before k8s-work-4, k8s-work-14 move to it/);
+    expect(message).toMatch(/talos-1\.13-nvidia-cdi to policy\.acknowledged/);
+    expect(result.nodes).toEqual([]);
+    expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+  }, 300_000);
+
+  it('acknowledged: both hops in place and Kubernetes 1.35, every node back with its NICs and GPUs', async () => {
+    h.inventory.policy.acknowledged = ['talos-1.13-nvidia-cdi'];
+    const result = await upgrade(h, 'prox-ops', 'to-1-13', {
+      talos: { to: '1.13.0' },
+      kubernetes: { to: '1.35.0' },
+    });
+    expect(result.outcome).toBe('succeeded');
+    expect(result.hops).toEqual([
+      { from: '1.11.4', to: '1.12.9', strategy: 'pets' },
+      { from: '1.12.9', to: '1.13.0', strategy: 'pets' },
+    ]);
+    const rows = await labStatus(lab);
+    expect(rows.every((r) => r.talos === '1.13.0' && r.ready && !r.cordoned && !r.staged)).toBe(true);
+    const report = await labReport(lab);
+    expect(report.violations).toEqual([]);
+    expect(report.vms.every((vm) => vm.destroyed === 0)).toBe(true);
+    const nodes = await lab.core.listNode();
+    expect(nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion)).toEqual(Array(15).fill('v1.35.0'));
+    const gpus = nodes.items
+      .filter((n) => n.status?.allocatable?.['nvidia.com/gpu'])
+      .map((n) => n.metadata?.name);
+    expect(gpus.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
+  }, 1_800_000);
+
+  it('a patch on 1.13 nodes: each installs before its cordon, nothing on the legacy path, invariants clean', async () => {
+    const mark = await timelineMark(lab);
+    const result = await upgrade(h, 'prox-ops', 'to-1-13-4', { talos: { to: '1.13.4' } });
+    expect(result.outcome).toBe('succeeded');
+    expect(result.nodes.map((n) => n.outcome)).toEqual(Array(15).fill('upgraded'));
+    const events = await eventsSince(lab, mark);
+    for (const { node } of result.nodes) {
+      const installed = events.findIndex((e) => e.kind === 'upgrade-installed' && e.node === node);
+      const cordoned = events.findIndex((e) => e.kind === 'cordoned' && e.node === node);
+      expect([node, installed >= 0 && installed < cordoned]).toEqual([node, true]);
+    }
+    expect(events.filter((e) => e.kind === 'upgrade-started')).toEqual([]);
+    expect((await labReport(lab)).violations).toEqual([]);
+    expect((await labStatus(lab)).every((r) => r.talos === '1.13.4' && r.ready && !r.cordoned)).toBe(true);
   }, 1_200_000);
 });
