@@ -336,12 +336,10 @@ export function buildLabCli(): Command {
     .action(async (options: { dir: string; maxUnavailableWorkers?: string }) => {
       const body: { maxUnavailableWorkers?: number } = {};
       if (options.maxUnavailableWorkers !== undefined) {
-        const n = Number(options.maxUnavailableWorkers);
-        if (!Number.isInteger(n) || n < 0)
-          throw new Error(
-            `--max-unavailable-workers takes a whole number, not "${options.maxUnavailableWorkers}"`,
-          );
-        body.maxUnavailableWorkers = n;
+        const n = options.maxUnavailableWorkers;
+        if (!/^\d+$/.test(n))
+          throw new LabCliError(`--max-unavailable-workers takes a whole number, not "${n}"`);
+        body.maxUnavailableWorkers = Number(n);
       }
       const config = await api<{ maxUnavailableWorkers: number }>(
         await runningLab(resolve(options.dir)),

@@ -6,8 +6,16 @@ import { parseJsonStream } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
 import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
 
-async function runningVersion(deps: ActivityDeps, c: ClusterHandle, ip: string): Promise<string | undefined> {
-  const result = await talosctl(deps, c, ['-n', ip, 'version'], { timeoutMs: 30_000 });
+/** What a read's heartbeats say: the activity's own details, so a slow read never drops them. */
+type ReadProgress = { progress?: () => unknown };
+
+async function runningVersion(
+  deps: ActivityDeps,
+  c: ClusterHandle,
+  ip: string,
+  read: ReadProgress = {},
+): Promise<string | undefined> {
+  const result = await talosctl(deps, c, ['-n', ip, 'version'], { timeoutMs: 30_000, ...read });
   return result.exitCode === 0 ? parseServerTag(result.stdout) : undefined;
 }
 
@@ -20,9 +28,15 @@ function fellBack(node: string, version: string, actual: string | undefined): Er
 }
 
 /** The node's boot id: it changes with every boot, so a retry can tell whether its reboot happened. */
-async function bootId(deps: ActivityDeps, c: ClusterHandle, ip: string): Promise<string | undefined> {
+async function bootId(
+  deps: ActivityDeps,
+  c: ClusterHandle,
+  ip: string,
+  read: ReadProgress,
+): Promise<string | undefined> {
   const result = await talosctl(deps, c, ['-n', ip, 'read', '/proc/sys/kernel/random/boot_id'], {
     timeoutMs: 30_000,
+    ...read,
   });
   return result.exitCode === 0 ? result.stdout.trim() || undefined : undefined;
 }
@@ -84,20 +98,29 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
   }): Promise<{ alreadyAt: boolean }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
-    const running = await runningVersion(deps, c, node.ip);
-    if (running === input.version) return { alreadyAt: true };
-    // A retry whose earlier attempt already rebooted the node (it fell back, A/B, and the answer was
-    // lost) must not reboot it again: that reboot would skip the quorum gate the workflow took.
-    const before = await bootId(deps, c, node.ip);
+    // The boot id an earlier attempt saw before its reboot travels in every heartbeat of this activity
+    // (Temporal hands the last one to the retry): a retry whose node has booted since must not reboot
+    // it again, as that reboot would skip the quorum gate the workflow took before this step.
     const earlier = (currentActivity()?.info.heartbeatDetails as { bootIdBefore?: string } | undefined)
       ?.bootIdBefore;
-    if (earlier && before && earlier !== before) throw fellBack(node.name, input.version, running);
-    const details = {
+    const details: Record<string, unknown> = {
       node: node.name,
       step: 'rebooting',
       version: input.version,
-      bootIdBefore: earlier ?? before,
+      ...(earlier ? { bootIdBefore: earlier } : {}),
     };
+    const read = { progress: () => details };
+    const running = await runningVersion(deps, c, node.ip, read);
+    if (running === input.version) return { alreadyAt: true };
+    const now = await bootId(deps, c, node.ip, read);
+    // Without both, a retry could not tell a fall-back from a reboot that never happened.
+    if (!running || !now)
+      throw retryable(
+        'TalosUnavailable',
+        `${node.name} did not answer for its version and boot id before its reboot into ${input.version}; retrying`,
+      );
+    if (earlier && earlier !== now) throw fellBack(node.name, input.version, running);
+    details.bootIdBefore = earlier ?? now;
     heartbeat(details);
     const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
     const result = await settlingOnCancel(deps, c, node, c.inventory.policy.nodeReadyTimeout, () =>
@@ -114,7 +137,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
         );
       talosFailure(`rebooting ${node.name} into ${input.version}`, result);
     }
-    const after = await runningVersion(deps, c, node.ip);
+    const after = await runningVersion(deps, c, node.ip, read);
     // Unknown is not a fall-back: the retry finds the new boot id and reads the version again.
     if (after === undefined)
       throw retryable(

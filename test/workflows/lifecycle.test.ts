@@ -1,4 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities/index.js';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import { eventually, installerImage, startLab, type Lab } from '../lab/labHarness.js';
 import { failingUpgrade } from './runs.js';
@@ -61,6 +64,29 @@ describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
     expect(await cmdline(node)).toContain('mitigations=off');
   }, 180_000);
 
+  it('a retried reboot whose node booted since (a new boot id) reports the fall-back and does not reboot again', async () => {
+    // What Temporal hands a retry: the heartbeat details of the attempt before, which rebooted the
+    // node (here by hand) and lost the answer. The activity runs for real against the lab node.
+    const node = 'talos-wk-1';
+    const bootId = async () =>
+      (await lab.talosctl('-n', lab.ip(node), 'read', '/proc/sys/kernel/random/boot_id')).stdout.trim();
+    const before = await bootId();
+    expect((await lab.talosctl('-n', lab.ip(node), 'reboot', '--wait', '--timeout', '60s')).exitCode).toBe(0);
+    expect(await bootId()).not.toBe(before);
+    const mark = await timelineMark(lab);
+    const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { bootIdBefore: before } });
+    const error = await retry
+      .run(createActivities(h.deps).rebootIntoUpgrade, { cluster: 'atlas', node, version: '1.13.8' })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect(error).toMatchObject({ type: 'VersionMismatch', nonRetryable: true });
+    expect((error as Error).message).toMatch(/talos-wk-1 runs Talos 1\.13\.0 after its reboot into 1\.13\.8/);
+    expect((await eventsSince(lab, mark)).filter((e) => e.kind === 'reboot')).toEqual([]);
+  }, 180_000);
+
   it('a missing installer fails the pull with NotFound, before anything is installed', async () => {
     const result = await lab.talosctl(
       '-n',
@@ -94,6 +120,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
   it('an etcd member that breaks while a controller drains: the gate right before its reboot refuses', async () => {
     // The drain of talos-cp-1 is held by a PDB for 20 s (then forced); etcd breaks in that window,
     // after the gate before the cordon passed. Talos 1.13 would reboot into the new slot regardless.
+    const drain = h.inventory.policy.drain;
     h.inventory.policy.drain = { timeout: 20_000, force: true };
     try {
       await lab.labCli('fault', 'add', 'pdb-blocks-drain', '--node', 'talos-cp-1');
@@ -124,7 +151,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
       expect(status.filter((row) => row.staged && row.staged !== row.talos)).toEqual([]);
       expect((await labReport(lab)).violations).toEqual([]);
     } finally {
-      h.inventory.policy.drain = { timeout: 2000, force: true };
+      h.inventory.policy.drain = drain;
     }
   }, 900_000);
 
@@ -179,7 +206,14 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
   // After the tests above only talos-wk-1 still runs 1.13.0: each run below touches that node alone.
   it('boot-fails on the new slot: Talos falls back, the node is rolled back, the next boot the same', async () => {
     await lab.labCli('fault', 'add', 'boot-fails', '--node', 'talos-wk-1');
+    const mark = await timelineMark(lab);
     const { message, result } = await failingRun('boot-fails', '1.13.8');
+    // One reboot into the new slot and none after the fall-back; the node already runs the old version, so
+    // the undo only puts that version back into the other slot (no legacy upgrade).
+    const kinds = (await eventsSince(lab, mark)).filter((e) => e.node === 'talos-wk-1').map((e) => e.kind);
+    expect(kinds.filter((k) => k === 'reboot')).toHaveLength(1);
+    expect(kinds).toContain('upgrade-fell-back');
+    expect(kinds).not.toContain('upgrade-started');
     expect(message).toMatch(/talos-wk-1 runs Talos 1\.13\.0 after its reboot into 1\.13\.8: .*fell back/);
     expect(result.nodes.filter((n) => n.outcome !== 'skipped')).toMatchObject([
       { node: 'talos-wk-1', outcome: 'rolled-back' },
@@ -192,12 +226,14 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
   }, 600_000);
 
   it('not Ready after the reboot: rolled back through the legacy API, Ready again on 1.13.0', async () => {
+    const nodeReadyTimeout = h.inventory.policy.nodeReadyTimeout;
     h.inventory.policy.nodeReadyTimeout = 20_000;
     try {
       await lab.labCli('fault', 'add', 'not-ready-after-upgrade', '--node', 'talos-wk-1');
       const mark = await timelineMark(lab);
       const { message, result } = await failingRun('not-ready', '1.13.8');
-      expect(message).toMatch(/talos-wk-1/);
+      // talosctl reboot --wait gives up on the node's unmet nodeReady condition.
+      expect(message).toMatch(/rebooting talos-wk-1 into 1\.13\.8 failed: [\s\S]*node is not ready/);
       expect(result.nodes.filter((n) => n.outcome !== 'skipped')).toMatchObject([
         { node: 'talos-wk-1', outcome: 'rolled-back' },
       ]);
@@ -207,11 +243,12 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
       expect(wk1?.staged ?? '1.13.0').toBe('1.13.0');
       // Installed before the cordon, and the way back took the legacy sequence.
       const kinds = (await eventsSince(lab, mark)).filter((e) => e.node === 'talos-wk-1').map((e) => e.kind);
+      expect(kinds.indexOf('upgrade-installed')).toBeGreaterThanOrEqual(0);
       expect(kinds.indexOf('upgrade-installed')).toBeLessThan(kinds.indexOf('cordoned'));
       expect(kinds).toContain('upgrade-started');
       expect((await labReport(lab)).violations).toEqual([]);
     } finally {
-      h.inventory.policy.nodeReadyTimeout = 60_000;
+      h.inventory.policy.nodeReadyTimeout = nodeReadyTimeout;
     }
   }, 600_000);
 
@@ -237,6 +274,8 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     expect(events.filter((e) => e.kind === 'fault-fired' && e.detail === 'talosctl-transient')).toHaveLength(
       3,
     );
+    // However many calls failed, the node was rebooted once.
+    expect(events.filter((e) => e.kind === 'reboot' && e.node === 'talos-wk-1')).toHaveLength(1);
     const upgraded = result.nodes.filter((n) => n.outcome === 'upgraded').map((n) => n.node);
     expect(upgraded.length).toBeGreaterThan(0);
     for (const node of upgraded) {

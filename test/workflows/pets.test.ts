@@ -74,11 +74,13 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
 // multi-hop test takes the same minors as cattle.
 describe('prox-ops 1.11.4 -> 1.12.9 -> 1.13.0 as pets with Kubernetes, then 1.13.0 -> 1.13.4 on the lifecycle API', () => {
   const touching = new Set(['cordoned', 'upgrade-started', 'upgrade-installed', 'vm-destroyed']);
-
-  it('the NVIDIA CDI prerequisite not acknowledged: pre-flight halts naming both GPU nodes, nothing touched', async () => {
+  beforeAll(async () => {
     h.inventory.policy.strategy = { ...h.inventory.policy.strategy, minor: 'pets' };
     h.inventory.policy.maxParallelWorkers = 3;
     await lab.labCli('config', '--max-unavailable-workers', '3');
+  });
+
+  it('the NVIDIA CDI prerequisite not acknowledged: pre-flight halts naming both GPU nodes, nothing touched', async () => {
     const mark = await timelineMark(lab);
     const { message, result } = await failingUpgrade(h, 'prox-ops', 'to-1-13-unacknowledged', {
       talos: { to: '1.13.0' },

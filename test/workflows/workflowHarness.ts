@@ -14,6 +14,8 @@ export interface WorkflowHarness {
   client: Client;
   taskQueue: string;
   inventory: Inventory;
+  /** What the worker's activities run with, for a test that calls one activity directly. */
+  deps: ActivityDeps;
   /** Terminates the cluster's upgrade queue a test started (queues run until told otherwise). */
   endQueue(cluster: string): Promise<void>;
   stop(): Promise<void>;
@@ -65,6 +67,7 @@ export async function startWorkflowHarness(
     client: env.client,
     taskQueue,
     inventory,
+    deps,
     endQueue: async (cluster) => {
       await env.client.workflow
         .getHandle(queueWorkflowId(cluster))
