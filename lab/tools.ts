@@ -12,6 +12,7 @@ const GROUPS = {
   kwok: ['kwok'],
   terraform: ['terraform'],
   talos: ['talosctl', 'talos-lab-api'],
+  renovate: ['renovate', 'renovate-config-validator'],
 } as const;
 type Group = keyof typeof GROUPS;
 type BinaryOf<G extends Group> = (typeof GROUPS)[G][number];

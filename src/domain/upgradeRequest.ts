@@ -1,5 +1,9 @@
-import { readTerraformVersions, type TerraformVersions, type VersionPatterns } from './variablesTf.js';
-import { DEFAULT_VERSION_PATTERNS } from './inventory/schema.js';
+import {
+  DEFAULT_VERSION_SOURCE,
+  readTerraformVersions,
+  type TerraformVersions,
+  type VersionSource,
+} from './variablesTf.js';
 import { compareVersions, type Version } from './version.js';
 
 export interface VersionChange {
@@ -33,12 +37,16 @@ function changeOf(from: string | undefined, to: string | undefined) {
 export function diffTerraformVersions(
   beforeText: string,
   afterText: string,
-  patterns: VersionPatterns = DEFAULT_VERSION_PATTERNS,
+  source: VersionSource = DEFAULT_VERSION_SOURCE,
 ): VersionDiff {
-  const before = readTerraformVersions(beforeText, patterns);
-  const after = readTerraformVersions(afterText, patterns);
+  const before = readTerraformVersions(beforeText, source);
+  const after = readTerraformVersions(afterText, source);
+  const { talos: talosName, kubernetes: kubernetesName } = source.variables;
   if (after.talosVersion === undefined) {
-    return { kind: 'nothing', reason: 'talos_version was not found in the new variables.tf' };
+    return {
+      kind: 'nothing',
+      reason: `${talosName} was not found in the new file by the Renovate patterns (see versions in the inventory)`,
+    };
   }
   const talos = changeOf(before.talosVersion, after.talosVersion);
   const kubernetes = changeOf(before.kubernetesVersion, after.kubernetesVersion);
@@ -49,11 +57,11 @@ export function diffTerraformVersions(
       controller || worker
         ? ' (only schematic ids changed; they take effect with the next version change)'
         : '';
-    return { kind: 'nothing', reason: `talos_version and kubernetes_version are unchanged${schematicsOnly}` };
+    return { kind: 'nothing', reason: `${talosName} and ${kubernetesName} are unchanged${schematicsOnly}` };
   }
   for (const [what, change] of [
-    ['talos_version', talos],
-    ['kubernetes_version', kubernetes],
+    [talosName, talos],
+    [kubernetesName, kubernetes],
   ] as const) {
     if (change && compareVersions(change.to, change.from) < 0) {
       return {

@@ -1,7 +1,11 @@
-import { DEFAULT_VERSION_PATTERNS } from './inventory/schema.js';
-import { parseVersion, type Version } from './version.js';
-
-export type VersionPatterns = typeof DEFAULT_VERSION_PATTERNS;
+import {
+  DEFAULT_MATCH_STRINGS,
+  DEFAULT_VARIABLES,
+  extractValues,
+  type ExtractedValue,
+  type VersionValue,
+} from './renovatePatterns.js';
+import { parseVersion, VersionError, type Version } from './version.js';
 
 export interface TerraformVersions {
   talosVersion?: Version;
@@ -10,84 +14,52 @@ export interface TerraformVersions {
   workerSchematicId?: string;
 }
 
+/** Where the product reads each value: Renovate matchStrings and the variable they must name. */
+export interface VersionSource {
+  patterns: Readonly<Record<VersionValue, readonly string[]>>;
+  variables: Readonly<Record<VersionValue, string>>;
+}
+
+export const DEFAULT_VERSION_SOURCE: VersionSource = {
+  patterns: DEFAULT_MATCH_STRINGS,
+  variables: DEFAULT_VARIABLES,
+};
+
 /**
- * Blanks out HCL comments (#, //, /* *\/) but keeps strings and line structure, so a commented-out
- * `talos_version = "..."` never counts and positions stay meaningful.
+ * The one value of `value` for this cluster's variable: every match Renovate would extract for it
+ * (a pattern without a depType group counts for any variable). Two different values are an error,
+ * since Renovate would bump both and the product could not tell which one the cluster runs.
  */
-export function stripHclComments(text: string): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const ch = text[i] ?? '';
-    const next = text[i + 1] ?? '';
-    if (ch === '"') {
-      const start = i++;
-      while (i < text.length && text[i] !== '"' && text[i] !== '\n') i += text[i] === '\\' ? 2 : 1;
-      out += text.slice(start, ++i);
-    } else if (ch === '#' || (ch === '/' && next === '/')) {
-      while (i < text.length && text[i] !== '\n') i++;
-    } else if (ch === '/' && next === '*') {
-      const end = text.indexOf('*/', i + 2);
-      const stop = end === -1 ? text.length : end + 2;
-      out += text.slice(i, stop).replace(/[^\n]/g, ' ');
-      i = stop;
-    } else {
-      out += ch;
-      i++;
-    }
+function valueOf(found: ExtractedValue[], value: VersionValue, variable: string): string | undefined {
+  const mine = found.filter(
+    (f) => f.value === value && (f.variable === undefined || f.variable === variable),
+  );
+  const distinct = [...new Set(mine.map((f) => f.text))];
+  if (distinct.length > 1) {
+    const where = mine.map((f) => `"${f.text}" on line ${f.line}`).join(', ');
+    throw new VersionError(
+      `${variable} has ${distinct.length} different values (${where}); Renovate bumps every one of them. ` +
+        'Keep one, or narrow versions.patterns in the inventory.',
+    );
   }
-  return out;
-}
-
-/** The body of `variable "<name>" { ... }`, braces balanced, or undefined when there is none. */
-function variableBlock(text: string, name: string): string | undefined {
-  const header = new RegExp(`variable\\s+"${name}"\\s*\\{`).exec(text);
-  if (!header) return undefined;
-  let depth = 1;
-  let i = header.index + header[0].length;
-  const start = i;
-  for (; i < text.length && depth > 0; i++) {
-    if (text[i] === '"') {
-      i++;
-      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-    } else if (text[i] === '{') depth++;
-    else if (text[i] === '}') depth--;
-  }
-  return text.slice(start, i - 1);
-}
-
-/** First match of a Renovate-style pattern: its named group (currentValue/currentDigest) or group 1. */
-function matchPattern(text: string, source: string): string | undefined {
-  const match = new RegExp(source, 'm').exec(text);
-  if (!match) return undefined;
-  return match.groups?.currentValue ?? match.groups?.currentDigest ?? match[1];
-}
-
-/** Reads one value the way Renovate does; falls back to `default = "..."` inside the variable block. */
-function readValue(text: string, pattern: string, variableName: string): string | undefined {
-  const direct = matchPattern(text, pattern);
-  if (direct !== undefined) return direct;
-  const block = variableBlock(text, variableName);
-  if (block === undefined) return undefined;
-  // Only the block's own top-level default counts, not one inside a nested validation block.
-  const topLevel = block.replace(/\{[^{}]*\}/g, (nested) => nested.replace(/[^\n]/g, ' '));
-  return /^\s*default\s*=\s*"([^"]*)"/m.exec(topLevel)?.[1];
+  return distinct[0];
 }
 
 /** Extracts the versions and schematic ids from a variables.tf; a malformed version is an error. */
 export function readTerraformVersions(
   text: string,
-  patterns: VersionPatterns = DEFAULT_VERSION_PATTERNS,
+  source: VersionSource = DEFAULT_VERSION_SOURCE,
 ): TerraformVersions {
-  const code = stripHclComments(text);
-  const talos = readValue(code, patterns.talos, 'talos_version');
-  const kubernetes = readValue(code, patterns.kubernetes, 'kubernetes_version');
-  const controller = readValue(code, patterns.controllerSchematic, 'controller_schematic_id');
-  const worker = readValue(code, patterns.workerSchematic, 'worker_schematic_id');
+  const found = extractValues(text, source.patterns);
+  const { variables } = source;
+  const talos = valueOf(found, 'talos', variables.talos);
+  const kubernetes = valueOf(found, 'kubernetes', variables.kubernetes);
+  const controller = valueOf(found, 'controllerSchematic', variables.controllerSchematic);
+  const worker = valueOf(found, 'workerSchematic', variables.workerSchematic);
   return {
-    ...(talos !== undefined ? { talosVersion: parseVersion(talos, 'talos_version') } : {}),
+    ...(talos !== undefined ? { talosVersion: parseVersion(talos, variables.talos) } : {}),
     ...(kubernetes !== undefined
-      ? { kubernetesVersion: parseVersion(kubernetes, 'kubernetes_version') }
+      ? { kubernetesVersion: parseVersion(kubernetes, variables.kubernetes) }
       : {}),
     ...(controller !== undefined ? { controllerSchematicId: controller } : {}),
     ...(worker !== undefined ? { workerSchematicId: worker } : {}),

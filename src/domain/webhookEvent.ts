@@ -14,6 +14,8 @@ export type WebhookIntent =
       before: string;
       after: string;
       strategy?: Strategy;
+      /** Why the labels set no strategy, when they name both: the plan's policy decides per hop. */
+      strategyNote?: string;
       /** Who caused it, for the run's history: "pull request #12 by renovate[bot]". */
       source: string;
       /** The clusters of this repository, with the path of their versions file. */
@@ -53,12 +55,20 @@ function clustersOf(repo: string, inventories: readonly Inventory[]) {
     .map((inv) => ({ name: inv.cluster.name, file: inv.versions.file }));
 }
 
-function strategyFromLabels(labels: Array<{ name: string }>): Strategy | 'conflict' | undefined {
+/**
+ * The strategy a pull request's labels ask for. Both labels come from real Renovate when one branch
+ * carries a patch and a minor (two clusters' variables in one file, a config without
+ * separateMinorPatch): that asks for nothing, and each hop takes its policy's strategy.
+ */
+function strategyFromLabels(labels: Array<{ name: string }>): { strategy?: Strategy; note?: string } {
   const names = new Set(labels.map((l) => l.name));
   const pets = names.has('upgrade-pets');
   const cattle = names.has('upgrade-cattle');
-  if (pets && cattle) return 'conflict';
-  return pets ? 'pets' : cattle ? 'cattle' : undefined;
+  if (pets && cattle)
+    return {
+      note: 'labels upgrade-pets and upgrade-cattle both present: each hop takes the policy strategy',
+    };
+  return pets ? { strategy: 'pets' } : cattle ? { strategy: 'cattle' } : {};
 }
 
 function shapeError(event: string, error: z.ZodError): WebhookIntent {
@@ -98,18 +108,14 @@ export function interpretDelivery(
     const clusters = clustersOf(repo.full_name, inventories);
     if (clusters.length === 0)
       return { kind: 'ignore', reason: `no inventory names the repository ${repo.full_name}` };
-    const strategy = strategyFromLabels(pr.labels);
-    if (strategy === 'conflict')
-      return {
-        kind: 'invalid',
-        reason: `pull request #${pr.number} has both upgrade-pets and upgrade-cattle labels`,
-      };
+    const { strategy, note } = strategyFromLabels(pr.labels);
     return {
       kind: 'compare',
       repository: repo.full_name,
       before: pr.base.sha,
       after: pr.merge_commit_sha,
       ...(strategy ? { strategy } : {}),
+      ...(note ? { strategyNote: `pull request #${pr.number}: ${note}` } : {}),
       source: `pull request #${pr.number}${pr.user ? ` by ${pr.user.login}` : ''} in ${repo.full_name}`,
       clusters,
     };

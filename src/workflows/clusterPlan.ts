@@ -7,6 +7,7 @@ import {
   PlanError,
   planUpgrade,
   ReleaseList,
+  type TalosHop,
   type UpgradePlan,
 } from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
@@ -15,6 +16,16 @@ import type { ClusterRun } from './clusterRun.js';
 
 function oldest(versions: string[]): string | undefined {
   return [...versions].sort(compareVersions)[0];
+}
+
+/** Why a hop takes its strategy, for the run's result in the history (and the labels that asked nothing). */
+function hopReason(hop: TalosHop, request: ClusterRun['request']): string {
+  const why =
+    hop.strategyReason ??
+    (request.strategy
+      ? `requested ${request.strategy}`
+      : `policy: ${hop.change} upgrades run as ${hop.strategy}`);
+  return request.strategyNote ? `${why} (${request.strategyNote})` : why;
 }
 
 /**
@@ -65,6 +76,11 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
     if (error instanceof PlanError) throw ApplicationFailure.nonRetryable(error.message, FAILURE.PlanRefused);
     throw error;
   }
-  run.hops = plan.hops.map((h) => ({ from: h.from, to: h.to, strategy: h.strategy }));
+  run.hops = plan.hops.map((h) => ({
+    from: h.from,
+    to: h.to,
+    strategy: h.strategy,
+    reason: hopReason(h, request),
+  }));
   return { cluster, plan };
 }

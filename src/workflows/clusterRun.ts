@@ -1,9 +1,8 @@
 import { setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import type { Strategy } from '../domain/index.js';
 import type { NotificationEvent } from '../activities/notify.js';
 import { notifications } from './activityOptions.js';
 import { approveSignal, pauseSignal, progressQuery, rejectSignal, resumeSignal } from './signals.js';
-import type { ClusterProgress, ClusterUpgradeResult, UpgradeRequest } from './types.js';
+import type { ClusterProgress, ClusterUpgradeResult, PlannedHop, UpgradeRequest } from './types.js';
 
 /** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
 export class RunStopped extends Error {
@@ -26,7 +25,7 @@ export interface ClusterRun {
   };
   /** Versions and hops as far as they are known: filled in by planning. */
   talos: { from: string; to: string };
-  hops: Array<{ from: string; to: string; strategy: Strategy }>;
+  hops: PlannedHop[];
   /** Per-node notifications in flight; the run waits for them only before it ends. */
   background: Array<Promise<unknown>>;
   phase(name: string): void;

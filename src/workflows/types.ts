@@ -9,8 +9,18 @@ export interface UpgradeRequest {
   /** Without `from`, the run starts from the oldest kubelet in the cluster. */
   kubernetes?: { from?: string; to: string };
   strategy?: Strategy;
+  /** Why the request asks no strategy although it was given labels (both labels): for the history. */
+  strategyNote?: string;
   /** Who or what asked, for the history and the notifications. */
   source: string;
+}
+
+/** A hop of the plan, with why it takes its strategy (absent in runs planned before it was kept). */
+export interface PlannedHop {
+  from: string;
+  to: string;
+  strategy: Strategy;
+  reason?: string;
 }
 
 export type NodeOutcome = 'upgraded' | 'skipped' | 'rolled-back' | 'rollback-failed' | 'not-started';
@@ -33,7 +43,7 @@ export interface ClusterUpgradeResult {
   outcome: RunOutcome;
   reason?: string;
   talos: { from: string; to: string };
-  hops: Array<{ from: string; to: string; strategy: Strategy }>;
+  hops: PlannedHop[];
   /** Who approved a run that needed approval, for the audit trail. */
   approvedBy?: { by: string; comment?: string };
   nodes: NodeResult[];

@@ -1,5 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { diffTerraformVersions, readTerraformVersions, VersionError } from '../../src/domain/index.js';
+import {
+  DEFAULT_MATCH_STRINGS,
+  DEFAULT_VARIABLES,
+  diffTerraformVersions,
+  extractValues,
+  readTerraformVersions,
+  renovatePatternProblem,
+  RENOVATE_DEPENDENCIES,
+  VersionError,
+} from '../../src/domain/index.js';
 
 const CONTROLLER = '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2';
 const WORKER = '990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e';
@@ -20,7 +30,7 @@ variable "talos_version" {
   type        = string
   validation {
     condition     = can(regex("^v?\\\\d+", var.talos_version))
-    error_message = "must look like 1.11.3 { with a brace }"
+    error_message = "must look like 1.11.3"
   }
   default = "${talos}" // pinned
 }
@@ -32,8 +42,10 @@ variable "kubernetes_version" {
 }
 `;
 
-describe('reading terraform/variables.tf', () => {
-  it('reads assignments with the Renovate patterns, ignoring comments', () => {
+const SOURCE = { patterns: DEFAULT_MATCH_STRINGS, variables: DEFAULT_VARIABLES };
+
+describe('reading terraform/variables.tf as the Renovate preset does', () => {
+  it('reads assignments, never a commented-out line', () => {
     expect(readTerraformVersions(locals('v1.11.3'))).toEqual({
       talosVersion: '1.11.3',
       kubernetesVersion: '1.34.1',
@@ -42,28 +54,75 @@ describe('reading terraform/variables.tf', () => {
     });
   });
 
-  it('reads default = "..." inside variable blocks, past nested blocks and commented-out ones', () => {
+  it('reads default = "..." inside variable blocks, past a nested validation block and commented-out ones', () => {
     expect(readTerraformVersions(variableBlocks('1.11.3'))).toEqual({
       talosVersion: '1.11.3',
       kubernetesVersion: '1.34.1',
     });
   });
 
-  it('uses custom patterns from the inventory', () => {
+  it('reads one-line blocks, CRLF files and # renovate: annotations', () => {
+    expect(readTerraformVersions('variable "talos_version" { default = "1.12.0" }\n')).toEqual({
+      talosVersion: '1.12.0',
+    });
+    expect(readTerraformVersions('talos_version = "1.12.0"\r\nkubernetes_version = "1.35.0"\r\n')).toEqual({
+      talosVersion: '1.12.0',
+      kubernetesVersion: '1.35.0',
+    });
+    const annotated = '# renovate: datasource=github-releases depName=siderolabs/talos\ntalos = "1.13.0"\n';
+    expect(
+      readTerraformVersions(annotated, { ...SOURCE, variables: { ...DEFAULT_VARIABLES, talos: 'talos' } }),
+    ).toEqual({
+      talosVersion: '1.13.0',
+    });
+  });
+
+  it('reads each cluster of a shared file by its own variable, never a longer name that ends like it', () => {
+    const text = 'prod_talos_version = "1.11.3"\nstaging_talos_version = "1.12.0"\n';
+    const read = (talos: string) =>
+      readTerraformVersions(text, { ...SOURCE, variables: { ...DEFAULT_VARIABLES, talos } });
+    expect(read('prod_talos_version')).toEqual({ talosVersion: '1.11.3' });
+    expect(read('staging_talos_version')).toEqual({ talosVersion: '1.12.0' });
+    expect(read('talos_version')).toEqual({});
+  });
+
+  it('refuses a variable Renovate would bump in two places with two values', () => {
+    const text = 'talos_version = "1.11.3"\nvariable "talos_version" { default = "1.10.0" }\n';
+    expect(() => readTerraformVersions(text)).toThrow(/talos_version has 2 different values.*line 1.*line 2/);
+  });
+
+  it('uses custom patterns with Renovate semantics: flag g alone, so ^ is the start of the file', () => {
     const text = 'talos = "1.12.0"\nk8s = "1.35.0"\n';
     expect(
       readTerraformVersions(text, {
-        talos: '^talos\\s*=\\s*"(?<currentValue>[^"]+)"',
-        kubernetes: '^k8s\\s*=\\s*"([^"]+)"',
-        controllerSchematic: 'nothing-here',
-        workerSchematic: 'nothing-here',
+        ...SOURCE,
+        patterns: {
+          ...DEFAULT_MATCH_STRINGS,
+          talos: ['^talos\\s*=\\s*"(?<currentValue>[^"]+)"'],
+          kubernetes: ['^k8s\\s*=\\s*"(?<currentValue>[^"]+)"'],
+        },
       }),
-    ).toEqual({ talosVersion: '1.12.0', kubernetesVersion: '1.35.0' });
+    ).toEqual({ talosVersion: '1.12.0' });
   });
 
   it('names the variable when its value is not a version', () => {
     expect(() => readTerraformVersions('talos_version = "latest"')).toThrow(VersionError);
     expect(() => readTerraformVersions('talos_version = "latest"')).toThrow(/talos_version "latest"/);
+  });
+
+  it.each([
+    ['an unnamed group', '^k8s\\s*=\\s*"([^"]+)"', /named group \(\?<currentValue>/],
+    ['a lookahead', 'talos_version = "(?<currentValue>[^"]+)"(?=\\n)', /re2.*lookahead/],
+    ['a backreference', '(["\'])(?<currentValue>[^"]+)\\1', /re2.*backreferences/],
+    ['a broken expression', '(?<currentValue>[', /compile/],
+  ])('says why Renovate would refuse %s', (_what, pattern, reason) => {
+    expect(renovatePatternProblem(pattern, 'talos')).toMatch(reason);
+  });
+
+  it('extracts what the preset finds, with the variable and the line', () => {
+    expect(
+      extractValues('# talos_version = "1.0.0"\nprod_talos_version = "v1.11.3"\n', DEFAULT_MATCH_STRINGS),
+    ).toEqual([{ value: 'talos', variable: 'prod_talos_version', text: '1.11.3', line: 2 }]);
   });
 });
 
@@ -115,5 +174,21 @@ describe('comparing two versions of variables.tf', () => {
     const diff = diffTerraformVersions(before, after);
     expect(diff.kind).toBe('nothing');
     expect(diff.kind === 'nothing' && diff.reason).toMatch(reason);
+  });
+});
+
+describe('the shipped Renovate preset', () => {
+  it('carries exactly the matchStrings the product reads with', () => {
+    const preset = JSON.parse(
+      readFileSync(new URL('../../renovate/talos-upgrade.json', import.meta.url), 'utf8'),
+    ) as { customManagers: Array<{ depNameTemplate: string; matchStrings: string[] }> };
+    const of = (depName: string) =>
+      preset.customManagers.find((m) => m.depNameTemplate === depName)?.matchStrings;
+    expect(of(RENOVATE_DEPENDENCIES.talos)).toEqual(DEFAULT_MATCH_STRINGS.talos);
+    expect(of(RENOVATE_DEPENDENCIES.kubernetes)).toEqual(DEFAULT_MATCH_STRINGS.kubernetes);
+    expect(of(RENOVATE_DEPENDENCIES.schematic)).toEqual([
+      ...DEFAULT_MATCH_STRINGS.controllerSchematic,
+      ...DEFAULT_MATCH_STRINGS.workerSchematic,
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
@@ -13,10 +13,16 @@ import { gitCloneSource } from '../../src/starter/webhook/fileSource.js';
 import { createWebhookServer } from '../../src/starter/webhook/server.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
 import {
+  bumpsTalosTo,
   deliverMergedPullRequest,
+  gitAsRenovate,
   initRepository,
-  mergeVersionBump,
+  mergeRenovateBranch,
+  renovatePullRequest,
 } from '../../scripts/demo/renovateMerge.js';
+import { startReleasesServer, TALOS_TAGS, type ReleasesServer } from '../../lab/renovate/releasesServer.js';
+import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
+import { ensureTools } from '../../lab/tools.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { labStatus } from '../workflows/labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
@@ -28,14 +34,33 @@ let server: Server;
 let url: string;
 let cache: string;
 let repo: string;
+let renovate: string;
+let releases: ReleasesServer;
+
+/** The Talos releases as the API listed them on the day `last` came out. */
+const talosTagsUpTo = (last: string) => TALOS_TAGS.slice(0, TALOS_TAGS.indexOf(`v${last}`) + 1);
+
+async function waitForResult(runId: string) {
+  for (let i = 0; i < 600; i++) {
+    const found = await h.client.workflow
+      .getHandle<typeof clusterUpgrade>(runId)
+      .describe()
+      .catch(() => undefined);
+    if (found) return h.client.workflow.getHandle<typeof clusterUpgrade>(runId).result();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${runId} never started`);
+}
 
 beforeAll(async () => {
+  ({ renovate } = await ensureTools('renovate'));
+  releases = await startReleasesServer();
   lab = await startLab('atlas');
   h = await startWorkflowHarness(lab, (inventory) => {
     inventory.repository = { github: 'homelab/atlas', defaultBranch: 'main' };
   });
   repo = join(lab.dir, 'repo');
-  await initRepository(repo);
+  await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
   cache = await mkdtemp(join(tmpdir(), 'talos-upgrade-git-'));
   server = createWebhookServer({
     secret: SECRET,
@@ -55,6 +80,7 @@ afterAll(async () => {
   await h?.endQueue('atlas');
   await h?.stop();
   await lab?.stop();
+  await releases?.close();
   if (cache) await rm(cache, { recursive: true, force: true });
 });
 
@@ -91,8 +117,11 @@ describe('the GitHub webhook', () => {
     expect((await fetch(url.replace('/webhook', '/healthz'))).status).toBe(200);
   });
 
-  it('a merged pull request bumping talos_version, delivered three times, starts exactly one run', async () => {
-    const merged = await mergeVersionBump(repo, 7, '1.11.4');
+  it("Renovate's pull request bumping talos_version, delivered three times, starts exactly one run", async () => {
+    releases.setTags('siderolabs/talos', talosTagsUpTo('1.11.4'));
+    const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo('1.11.4'));
+    expect(branch.labels.sort()).toEqual(['talos-patch', 'talos-upgrade']);
+    const merged = await mergeRenovateBranch(repo, 7, branch);
     const deliveries = [];
     for (let i = 0; i < 3; i++)
       deliveries.push(
@@ -101,9 +130,10 @@ describe('the GitHub webhook', () => {
           secret: SECRET,
           repository: 'homelab/atlas',
           number: 7,
-          title: 'chore(deps): update talos to v1.11.4',
+          title: branch.prTitle,
           base: merged.base,
           merge: merged.merge,
+          labels: branch.labels,
         }),
       );
     const runId = `talos-upgrade:atlas:${merged.merge}`;
@@ -111,19 +141,12 @@ describe('the GitHub webhook', () => {
       expect(d.status).toBe(202);
       expect((JSON.parse(d.body) as { workflowIds: string[] }).workflowIds).toEqual([runId]);
     }
-    const result = await (async () => {
-      for (let i = 0; i < 600; i++) {
-        const found = await h.client.workflow
-          .getHandle<typeof clusterUpgrade>(runId)
-          .describe()
-          .catch(() => undefined);
-        if (found) return h.client.workflow.getHandle<typeof clusterUpgrade>(runId).result();
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      throw new Error(`${runId} never started`);
-    })();
+    const result = await waitForResult(runId);
     expect(result.outcome).toBe('succeeded');
     expect(result.talos).toEqual({ from: '1.11.3', to: '1.11.4' });
+    expect(result.hops).toEqual([
+      { from: '1.11.3', to: '1.11.4', strategy: 'pets', reason: 'policy: patch upgrades run as pets' },
+    ]);
     const runs = [];
     for await (const run of h.client.workflow.list({
       // Other suites upgrade clusters named atlas on the same server: only this test's task queue counts.
@@ -132,6 +155,73 @@ describe('the GitHub webhook', () => {
       runs.push(run.workflowId);
     expect(runs).toEqual([runId]);
     expect((await labStatus(lab)).every((row) => row.talos === '1.11.4')).toBe(true);
+  }, 600_000);
+
+  it('a Renovate pull request labelled both upgrade-pets and upgrade-cattle upgrades by the policy, and says so', async () => {
+    // The seed's own rules (a label per update type, no separateMinorPatch) and a second cluster's
+    // variable in the same file: Renovate puts atlas's patch and staging's minor in ONE branch.
+    const config = await labRenovateConfig(releases.urlTemplate);
+    const talosRule = (updateTypes: string[], label: string) => ({
+      matchDepNames: ['siderolabs/talos'],
+      matchUpdateTypes: updateTypes,
+      labels: [label, 'dependencies', 'talos'],
+    });
+    config.packageRules = [
+      talosRule(['patch'], 'upgrade-pets'),
+      talosRule(['minor', 'major'], 'upgrade-cattle'),
+    ];
+    await writeFile(join(repo, 'renovate.json'), `${JSON.stringify(config, null, 2)}\n`);
+    const variables = join(repo, 'terraform', 'variables.tf');
+    await writeFile(
+      variables,
+      `${await readFile(variables, 'utf8')}\n# The staging cluster's version lives here too.\nvariable "staging_talos_version" {\n  type    = string\n  default = "1.10.8"\n}\n`,
+    );
+    await gitAsRenovate(repo, ['add', '-A']);
+    await gitAsRenovate(repo, [
+      'commit',
+      '--quiet',
+      '-m',
+      'Renovate rules from the old runbook; staging versions',
+    ]);
+    releases.setTags('siderolabs/talos', talosTagsUpTo('1.11.5'));
+
+    const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo('1.11.5'));
+    expect(new Set(branch.upgrades.map((u) => u.updateType))).toEqual(new Set(['patch', 'minor']));
+    expect(branch.labels).toEqual(expect.arrayContaining(['upgrade-pets', 'upgrade-cattle']));
+    const merged = await mergeRenovateBranch(repo, 8, branch);
+    const delivery = await deliverMergedPullRequest({
+      url,
+      secret: SECRET,
+      repository: 'homelab/atlas',
+      number: 8,
+      title: branch.prTitle,
+      base: merged.base,
+      merge: merged.merge,
+      labels: branch.labels,
+    });
+    expect(delivery.status).toBe(202);
+    const runId = `talos-upgrade:atlas:${merged.merge}`;
+    const result = await waitForResult(runId);
+    expect(result.outcome).toBe('succeeded');
+    expect(result.talos).toEqual({ from: '1.11.4', to: '1.11.5' });
+    expect(result.hops).toEqual([
+      {
+        from: '1.11.4',
+        to: '1.11.5',
+        strategy: 'pets',
+        reason:
+          'policy: patch upgrades run as pets (pull request #8: labels upgrade-pets and upgrade-cattle both present: each hop takes the policy strategy)',
+      },
+    ]);
+    // The decision is in the run's history: its input says why the labels asked nothing.
+    const history = await h.client.workflow.getHandle(runId).fetchHistory();
+    const started = JSON.stringify(
+      history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.map((p) =>
+        Buffer.from(p.data ?? []).toString(),
+      ),
+    );
+    expect(started).toContain('both present');
+    expect((await labStatus(lab)).every((row) => row.talos === '1.11.5')).toBe(true);
   }, 600_000);
 
   it('refuses a wrong or missing signature with 401', async () => {

@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import { durationField } from './duration.js';
+import {
+  DEFAULT_MATCH_STRINGS,
+  DEFAULT_VARIABLES,
+  renovatePatternProblem,
+  type VersionValue,
+} from '../renovatePatterns.js';
 
 const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
   error: 'expected a DNS label: lower-case letters, digits and -',
@@ -86,25 +92,29 @@ const kubernetesRange = z
   })
   .strict();
 
-// Defaults are the Renovate regex managers' own patterns, so what Renovate bumps is what we read.
-export const DEFAULT_VERSION_PATTERNS = {
-  talos: 'talos_version\\s*=\\s*"(?<currentValue>.*?)"',
-  kubernetes: 'kubernetes_version\\s*=\\s*"(?<currentValue>.*?)"',
-  controllerSchematic: 'controller_schematic_id\\s*=\\s*"(?<currentDigest>.*?)"',
-  workerSchematic: 'worker_schematic_id\\s*=\\s*"(?<currentDigest>.*?)"',
-};
+// Where versions are read: the matchStrings of the shipped Renovate preset unless the inventory gives
+// others, refused here when Renovate would refuse them, so what Renovate bumps is what we read.
+const matchStrings = (value: VersionValue) =>
+  z
+    .union([z.string(), z.array(z.string()).min(1)], {
+      error: 'expected a regular expression or a list of them',
+    })
+    .superRefine((input, ctx) => {
+      const list = typeof input === 'string' ? [input] : input;
+      list.forEach((source, index) => {
+        const problem = renovatePatternProblem(source, value);
+        if (problem)
+          ctx.addIssue({ code: 'custom', message: problem, path: typeof input === 'string' ? [] : [index] });
+      });
+    })
+    .transform((input) => (typeof input === 'string' ? [input] : input))
+    .default([...DEFAULT_MATCH_STRINGS[value]]);
 
-const pattern = z.string().refine(
-  (source) => {
-    try {
-      new RegExp(source);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { error: 'expected a valid regular expression' },
-);
+const variableName = (value: VersionValue) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a Terraform variable name such as prod_talos_version' })
+    .default(DEFAULT_VARIABLES[value]);
 
 const policySchema = z
   .object({
@@ -219,10 +229,20 @@ export const inventoryFields = z
         file: z.string().min(1).default('terraform/variables.tf'),
         patterns: z
           .object({
-            talos: pattern.default(DEFAULT_VERSION_PATTERNS.talos),
-            kubernetes: pattern.default(DEFAULT_VERSION_PATTERNS.kubernetes),
-            controllerSchematic: pattern.default(DEFAULT_VERSION_PATTERNS.controllerSchematic),
-            workerSchematic: pattern.default(DEFAULT_VERSION_PATTERNS.workerSchematic),
+            talos: matchStrings('talos'),
+            kubernetes: matchStrings('kubernetes'),
+            controllerSchematic: matchStrings('controllerSchematic'),
+            workerSchematic: matchStrings('workerSchematic'),
+          })
+          .strict()
+          .prefault({}),
+        // Two clusters in one file name their own variables (prod_talos_version, staging_talos_version).
+        variables: z
+          .object({
+            talos: variableName('talos'),
+            kubernetes: variableName('kubernetes'),
+            controllerSchematic: variableName('controllerSchematic'),
+            workerSchematic: variableName('workerSchematic'),
           })
           .strict()
           .prefault({}),

@@ -90,7 +90,7 @@ async function handleDelivery(deps: WebhookDeps, event: string, payload: unknown
     }
     let diff: ReturnType<typeof diffTerraformVersions>;
     try {
-      diff = diffTerraformVersions(before, after, inventory?.versions.patterns);
+      diff = diffTerraformVersions(before, after, inventory?.versions);
     } catch (error) {
       return answer(422, `${cluster.file} at ${intent.after.slice(0, 12)}: ${(error as Error).message}`);
     }
@@ -107,6 +107,7 @@ async function handleDelivery(deps: WebhookDeps, event: string, payload: unknown
       },
       ...(diff.kubernetes ? { kubernetes: diff.kubernetes } : {}),
       ...(intent.strategy ? { strategy: intent.strategy } : {}),
+      ...(intent.strategyNote ? { strategyNote: intent.strategyNote } : {}),
       source: intent.source,
     };
     const ids = await deps.enqueue(request);
