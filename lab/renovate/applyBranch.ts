@@ -1,21 +1,37 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_MATCH_STRINGS, extractValues } from '../../src/domain/index.js';
 import type { RenovateBranch, RenovateUpgrade } from './renovateRun.js';
 
+/** Renovate's check after a replacement: extracting the file again finds the dependency at its new value. */
+function updated(content: string, upgrade: RenovateUpgrade): boolean {
+  return extractValues(content, DEFAULT_MATCH_STRINGS).some(
+    (found) => found.variable === upgrade.depType && found.text === upgrade.newValue,
+  );
+}
+
 /**
- * What Renovate's auto-replace writes for one upgrade of a regex manager: at the first place the
- * dependency's replaceString stands, the same text with every currentValue (autoReplaceGlobalMatch,
- * on by default) turned into newValue. Platform `local` computes the branches but never writes them,
- * so the lab replays this rule; the tests check the product then reads newValue, as Renovate's own
- * confirmation does. Text that no longer holds the replaceString is left alone, as Renovate does.
+ * What Renovate's auto-replace writes for one upgrade of a regex manager (the preset's managers set
+ * no autoReplaceStringTemplate): where the dependency's replaceString stands, the same text with every
+ * currentValue (autoReplaceGlobalMatch, on by default) turned into newValue — at the first place whose
+ * replacement, extracted again with the same matchStrings, holds the new value; Renovate fails the
+ * branch when no place does. Text that no longer holds the replaceString is left alone ("already
+ * updated"). Platform `local` computes branches but never writes them, so the lab replays this rule.
  */
 export function replaceUpgrade(content: string, upgrade: RenovateUpgrade): string {
   const { replaceString, currentValue, newValue } = upgrade;
   if (!replaceString || !currentValue || !newValue || currentValue === newValue) return content;
-  const at = content.indexOf(replaceString);
-  if (at === -1) return content;
   const replaced = replaceString.split(currentValue).join(newValue);
-  return content.slice(0, at) + replaced + content.slice(at + replaceString.length);
+  let at = content.indexOf(replaceString);
+  if (at === -1) return content;
+  for (; at !== -1; at = content.indexOf(replaceString, at + 1)) {
+    const candidate = content.slice(0, at) + replaced + content.slice(at + replaceString.length);
+    if (updated(candidate, upgrade)) return candidate;
+  }
+  throw new Error(
+    `Renovate would fail ${upgrade.packageFile}: no replacement of ${upgrade.depType ?? upgrade.depName} ` +
+      `${currentValue} -> ${newValue} extracts as updated (WORKER_FILE_UPDATE_FAILED)`,
+  );
 }
 
 /** Writes a branch's upgrades into the working tree of `repoDir`, file by file, in Renovate's order. */

@@ -1,5 +1,5 @@
 /**
- * The regex managers of the Renovate preset the project ships (renovate/talos-upgrade.json5). The
+ * The regex managers of the Renovate preset the project ships (renovate/talos-upgrade.json). The
  * product reads variables.tf with exactly these matchStrings and Renovate's semantics, so the value
  * Renovate bumps is the value the product reads; test/renovate checks both against the real Renovate.
  *
@@ -27,7 +27,7 @@ const block = (suffix: string, value: string) =>
 
 /** `# renovate: datasource=github-releases depName=siderolabs/talos` above any `name = "1.11.3"`. */
 const annotation = (depName: string) =>
-  `(?:^|\\n)[ \\t]*(?:#|//)[ \\t]*renovate:[ \\t]*datasource=[^ \\t\\n]+[ \\t]+depName=${depName.replace(/[.]/g, '\\$&')}[^\\n]*\\n[ \\t]*(?<depType>[A-Za-z0-9_-]+)[ \\t]*=[ \\t]*${VALUE}`;
+  `(?:^|\\n)[ \\t]*(?:#|//)[ \\t]*renovate:[ \\t]*datasource=[^ \\t\\n]+[ \\t]+depName=${depName.replace(/[.]/g, '\\$&')}(?:[ \\t\\r][^\\n]*)?\\n[ \\t]*(?<depType>[A-Za-z0-9_-]+)[ \\t]*=[ \\t]*${VALUE}`;
 
 export const RENOVATE_DEPENDENCIES = {
   talos: 'siderolabs/talos',
@@ -74,7 +74,7 @@ export const VALUE_GROUPS: Record<VersionValue, readonly string[]> = {
 
 // re2, the engine of Renovate's releases, has no lookaround and no backreferences.
 const RE2_REFUSES: Array<[RegExp, string]> = [
-  [/\(\?<?[=!]/, 'lookahead and lookbehind'],
+  [/\(\?<?[=!]/, 'lookahead or lookbehind'],
   [/\\[1-9]|\\k</, 'backreferences'],
 ];
 
@@ -131,7 +131,8 @@ export function extractValues(
             line: text.slice(0, at).split('\n').length,
           });
         }
-        if (match[0] === '') regex.lastIndex++;
+        // Renovate does not step past an empty match: it finds the same one until its cap, nothing more.
+        if (match[0] === '') break;
       }
     }
   }

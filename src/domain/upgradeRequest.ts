@@ -1,10 +1,11 @@
 import {
   DEFAULT_VERSION_SOURCE,
+  otherVariables,
   readTerraformVersions,
   type TerraformVersions,
   type VersionSource,
 } from './variablesTf.js';
-import { compareVersions, type Version } from './version.js';
+import { compareVersions, VersionError, type Version } from './version.js';
 
 export interface VersionChange {
   from: Version;
@@ -43,6 +44,13 @@ export function diffTerraformVersions(
   const after = readTerraformVersions(afterText, source);
   const { talos: talosName, kubernetes: kubernetesName } = source.variables;
   if (after.talosVersion === undefined) {
+    const others = otherVariables(afterText, 'talos', source);
+    // Another cluster's variable in the file and not this one's: a misnamed variable, not "no change".
+    if (others.length > 0)
+      throw new VersionError(
+        `${talosName} is not in the file, but ${others.join(', ')} ${others.length > 1 ? 'are' : 'is'}: ` +
+          `name this cluster's variable in the inventory (versions.variables.talos)`,
+      );
     return {
       kind: 'nothing',
       reason: `${talosName} was not found in the new file by the Renovate patterns (see versions in the inventory)`,

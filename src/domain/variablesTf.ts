@@ -25,24 +25,57 @@ export const DEFAULT_VERSION_SOURCE: VersionSource = {
   variables: DEFAULT_VARIABLES,
 };
 
+const isVersion = (text: string) => {
+  try {
+    parseVersion(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /**
  * The one value of `value` for this cluster's variable: every match Renovate would extract for it
- * (a pattern without a depType group counts for any variable). Two different values are an error,
- * since Renovate would bump both and the product could not tell which one the cluster runs.
+ * (a pattern without a depType group counts for any variable). A match that is no version
+ * (`"v${var.talos_version}"`) is one Renovate skips, so it counts only when nothing else is found
+ * (then it is reported as not a version). Two different versions are an error: Renovate would bump
+ * both, and the product could not tell which one the cluster runs.
  */
 function valueOf(found: ExtractedValue[], value: VersionValue, variable: string): string | undefined {
   const mine = found.filter(
     (f) => f.value === value && (f.variable === undefined || f.variable === variable),
   );
-  const distinct = [...new Set(mine.map((f) => f.text))];
+  const versionsOnly = value === 'talos' || value === 'kubernetes';
+  const valid = versionsOnly ? mine.filter((f) => isVersion(f.text)) : mine;
+  const candidates = valid.length > 0 ? valid : mine;
+  const distinct = [
+    ...new Set(candidates.map((f) => (versionsOnly && valid.length ? parseVersion(f.text) : f.text))),
+  ];
   if (distinct.length > 1) {
-    const where = mine.map((f) => `"${f.text}" on line ${f.line}`).join(', ');
+    const where = candidates.map((f) => `"${f.text}" on line ${f.line}`).join(', ');
     throw new VersionError(
       `${variable} has ${distinct.length} different values (${where}); Renovate bumps every one of them. ` +
-        'Keep one, or narrow versions.patterns in the inventory.',
+        'Keep one (a /* */ block comment counts too), or narrow versions.patterns in the inventory.',
     );
   }
-  return distinct[0];
+  return candidates[0]?.text;
+}
+
+/**
+ * The names the patterns found for a value other than this cluster's: when the cluster's own is
+ * missing, they are what the inventory most likely should name.
+ */
+export function otherVariables(text: string, value: VersionValue, source: VersionSource): string[] {
+  const found = extractValues(text, source.patterns);
+  return [
+    ...new Set(
+      found
+        .filter(
+          (f) => f.value === value && f.variable !== undefined && f.variable !== source.variables[value],
+        )
+        .map((f) => f.variable as string),
+    ),
+  ];
 }
 
 /** Extracts the versions and schematic ids from a variables.tf; a malformed version is an error. */

@@ -91,6 +91,35 @@ describe('reading terraform/variables.tf as the Renovate preset does', () => {
     expect(() => readTerraformVersions(text)).toThrow(/talos_version has 2 different values.*line 1.*line 2/);
   });
 
+  it('passes over a match that is no version, as Renovate skips it', () => {
+    const text =
+      'variable "talos_version" { default = "1.11.3" }\nlocals {\n  talos_version = "v${var.talos_version}"\n}\n';
+    expect(readTerraformVersions(text)).toEqual({ talosVersion: '1.11.3' });
+  });
+
+  it('reads an annotation only for its own package name', () => {
+    const text =
+      '# renovate: datasource=github-releases depName=siderolabs/talos-extensions\nextensions = "0.1.0"\n';
+    expect(extractValues(text, DEFAULT_MATCH_STRINGS)).toEqual([]);
+    const crlf = '# renovate: datasource=github-releases depName=siderolabs/talos\r\ntalos = "1.11.3"\r\n';
+    expect(extractValues(crlf, DEFAULT_MATCH_STRINGS)).toEqual([
+      { value: 'talos', variable: 'talos', text: '1.11.3', line: 2 },
+    ]);
+  });
+
+  it('stops at an empty match, as Renovate does', () => {
+    const text = 'talos_version = "1.11.3"\n';
+    const pattern = '(?:(?<depType>talos_version) = "(?<currentValue>[^"]+)")?';
+    expect(
+      extractValues(text, { ...DEFAULT_MATCH_STRINGS, talos: [pattern] }).filter((v) => v.value === 'talos'),
+    ).toEqual([{ value: 'talos', variable: 'talos_version', text: '1.11.3', line: 1 }]);
+    expect(
+      extractValues(`\n${text}`, { ...DEFAULT_MATCH_STRINGS, talos: [pattern] }).filter(
+        (v) => v.value === 'talos',
+      ),
+    ).toEqual([]);
+  });
+
   it('uses custom patterns with Renovate semantics: flag g alone, so ^ is the start of the file', () => {
     const text = 'talos = "1.12.0"\nk8s = "1.35.0"\n';
     expect(
@@ -153,6 +182,14 @@ describe('comparing two versions of variables.tf', () => {
     expect(diffTerraformVersions(before, after)).toMatchObject({
       schematics: { worker: { from: WORKER, to: 'f'.repeat(64) } },
     });
+  });
+
+  it("says which variables the file has when this cluster's is missing", () => {
+    const before = 'prod_talos_version = "1.11.3"\n';
+    const after = 'prod_talos_version = "1.11.4"\n';
+    expect(() => diffTerraformVersions(before, after)).toThrow(
+      /talos_version is not in the file, but prod_talos_version is: name this cluster's variable/,
+    );
   });
 
   it.each([

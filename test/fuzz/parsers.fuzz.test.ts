@@ -91,9 +91,9 @@ function readOrExplain(read: () => unknown): void {
     read();
   } catch (error) {
     expect(error).toBeInstanceOf(VersionError);
-    // A malformed value, or one variable with two values (Renovate would bump both).
+    // A malformed value, one variable with two values (Renovate would bump both), or a misnamed one.
     expect((error as Error).message).toMatch(
-      /^(talos_version|kubernetes_version) ("|has \d+ different values)/,
+      /^(talos_version|kubernetes_version) ("|has \d+ different values|is not in the file)/,
     );
   }
 }
