@@ -21,7 +21,7 @@ import {
 } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { Saga, type OnStuck, type StuckDecision } from './saga.js';
-import { nodeProgressQuery, undoSignal } from './signals.js';
+import { nodeProgressQuery, undoSignal, undoUpdate } from './signals.js';
 import type { NodeResult, NodeUpgradeInput } from './types.js';
 
 type Step = (name: string) => void;
@@ -319,21 +319,45 @@ function operatorForStuckUndos(
   progress: { step: string; stuck?: { undo: string; error: string } },
 ): OnStuck {
   let decision: StuckDecision | undefined;
+  type Answer = { action: 'retry' | 'abandon'; by: string; reason?: string };
+  const refusal = (answer: Answer): string | undefined => {
+    if (!progress.stuck) return `no undo is stuck (step: ${progress.step})`;
+    if (answer.action === 'abandon' && !answer.reason?.trim())
+      return 'abandoning an undo needs its reason: the node is left as it is, and the record says why';
+    return undefined;
+  };
+  const decide = (answer: Answer) => {
+    log.info('operator decided on a stuck undo', { ...answer, undo: progress.stuck?.undo });
+    decision =
+      answer.action === 'retry'
+        ? { action: 'retry' }
+        : { action: 'abandon', reason: `${answer.reason ?? ''} (${answer.by})` };
+  };
   setHandler(
     undoSignal,
     (answer) => {
-      if (!progress.stuck) return void log.warn('no undo is stuck; the signal is ignored', { answer });
-      if (answer.action === 'abandon' && !answer.reason?.trim())
-        return void log.warn('abandoning an undo needs a reason; the signal is ignored', { by: answer.by });
-      log.info('operator decided on a stuck undo', { ...answer, undo: progress.stuck.undo });
-      decision =
-        answer.action === 'retry'
-          ? { action: 'retry' }
-          : { action: 'abandon', reason: `${answer.reason ?? ''} (${answer.by})` };
+      const refused = refusal(answer);
+      if (refused) return void log.warn(`${refused}; the signal is ignored`, { by: answer.by });
+      decide(answer);
     },
     {
       description:
         'For a node in CompensationStuck: {"action": "retry", "by": "name"} runs the stuck undo again; {"action": "abandon", "by": "name", "reason": "..."} gives it up',
+    },
+  );
+  setHandler(
+    undoUpdate,
+    (answer) => {
+      const undo = progress.stuck?.undo ?? '';
+      decide(answer);
+      return { undo, action: answer.action };
+    },
+    {
+      validator: (answer: Answer) => {
+        const refused = refusal(answer);
+        if (refused) throw new Error(refused);
+      },
+      description: 'The same answer as the undo signal, refused with its reason when it does not apply',
     },
   );
   return async (name, error) => {

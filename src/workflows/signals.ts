@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ClusterProgress, UpgradeRequest } from './types.js';
 
 export const enqueueSignal = defineSignal<[UpgradeRequest]>('enqueue');
@@ -6,6 +6,23 @@ export const approveSignal = defineSignal<[{ by: string; comment?: string }]>('a
 export const rejectSignal = defineSignal<[{ by: string; reason?: string }]>('reject');
 export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
+
+/** What an operator's command left: the run's phase, whether it holds, and its approval. */
+export interface RunState {
+  phase: string;
+  paused: boolean;
+  approval?: ClusterProgress['approval'];
+}
+
+/**
+ * The same four commands as Workflow Updates: a validator refuses one that does not apply (approve a
+ * run that waits for no approval, resume one that is not paused) with the reason, and one that applies
+ * returns the new state. The signals stay for the Web UI's "Send a Signal".
+ */
+export const approveUpdate = defineUpdate<RunState, [{ by: string; comment?: string }]>('approve');
+export const rejectUpdate = defineUpdate<RunState, [{ by: string; reason?: string }]>('reject');
+export const pauseUpdate = defineUpdate<RunState, [{ by?: string }]>('pause');
+export const resumeUpdate = defineUpdate<RunState, [{ by?: string }]>('resume');
 
 export const progressQuery = defineQuery<ClusterProgress>('progress');
 export const queueQuery = defineQuery<{
@@ -32,3 +49,9 @@ export const nodeProgressQuery = defineQuery<{
  */
 export const undoSignal =
   defineSignal<[{ action: 'retry' | 'abandon'; by: string; reason?: string }]>('undo');
+
+/** The same answer as a Workflow Update: refused when no undo is stuck or an abandon has no reason. */
+export const undoUpdate = defineUpdate<
+  { undo: string; action: 'retry' | 'abandon' },
+  [{ action: 'retry' | 'abandon'; by: string; reason?: string }]
+>('undo');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { clusterUpgrade } from '../../src/workflows/index.js';
-import { approveSignal, progressQuery, rejectSignal } from '../../src/workflows/signals.js';
+import { approveSignal, approveUpdate, progressQuery, rejectUpdate } from '../../src/workflows/signals.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { recordHistory } from './recordHistory.js';
@@ -43,7 +43,17 @@ describe('a major upgrade to 2.0.0 waits for approval (atlas)', () => {
     const handle = await startMajor('reject-test');
     await waitingForApproval(handle);
     expect((await handle.query(progressQuery)).phase).toBe('AwaitingApproval');
-    await handle.signal(rejectSignal, { by: 'alice', reason: 'not this weekend' });
+    // As an Update: it applies, returns the new state, and a second decision is refused with the reason.
+    expect(
+      await handle.executeUpdate(rejectUpdate, { args: [{ by: 'alice', reason: 'not this weekend' }] }),
+    ).toEqual({
+      phase: 'AwaitingApproval',
+      paused: false,
+      approval: { state: 'rejected', by: 'alice' },
+    });
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] })).rejects.toMatchObject({
+      cause: { message: 'already rejected by alice' },
+    });
     const result = await handle.result();
     expect(result.outcome).toBe('rejected');
     expect(result.reason).toBe('rejected by alice: not this weekend; nothing was touched');

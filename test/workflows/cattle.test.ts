@@ -43,7 +43,9 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
       args: [request('cattle-test', '1.12.0')],
     });
     expect(result.outcome).toBe('succeeded');
-    expect(result.hops).toEqual([{ from: '1.11.3', to: '1.12.0', strategy: 'cattle' }]);
+    expect(result.hops).toEqual([
+      { from: '1.11.3', to: '1.12.0', strategy: 'cattle', reason: 'policy: minor upgrades run as cattle' },
+    ]);
     expect(result.nodes).toHaveLength(15);
     const r = await report();
     expect(r.violations).toEqual([]);

@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { clusterUpgrade, type nodeUpgrade } from '../../src/workflows/index.js';
-import { pauseSignal, progressQuery, resumeSignal } from '../../src/workflows/signals.js';
+import { progressQuery } from '../../src/workflows/signals.js';
+import { runCli } from '../cli/runCli.js';
+import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { failingUpgrade } from './runs.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
@@ -98,7 +100,27 @@ describe('faults during a pets upgrade on prox-ops', () => {
     const cordoned = async () =>
       (await eventsSince(lab, mark)).filter((e) => e.kind === 'cordoned').map((e) => e.node);
     await eventually('k8s-ctrl-1 cordoned', async () => (await cordoned()).includes('k8s-ctrl-1'), 300_000);
-    await handle.signal(pauseSignal, { by: 'test' });
+    // The operator's commands through the real CLI: Workflow Updates that say no when they do not apply.
+    const operate = (...args: string[]) =>
+      runCli([...args, handle.workflowId, '--by', 'test'], {
+        env: { ...(process.env as Record<string, string>), TEMPORAL_ADDRESS: testTemporalAddress() },
+      });
+    const notPaused = await operate('resume');
+    expect([notPaused.exitCode, notPaused.stderr]).toEqual([
+      1,
+      `${handle.workflowId}: resume refused: not paused`,
+    ]);
+    const noApproval = await operate('approve');
+    expect(noApproval.exitCode).toBe(1);
+    expect(noApproval.stderr).toMatch(
+      /approve refused: this run waits for no approval \(phase UpgradingControlPlane/,
+    );
+    const paused = await operate('pause');
+    expect([paused.exitCode, paused.stdout]).toEqual([
+      0,
+      `${handle.workflowId}: paused: the run holds before its next node (the nodes in flight finish) (phase UpgradingControlPlane, paused)`,
+    ]);
+    expect((await operate('pause')).stderr).toMatch(/pause refused: already paused$/);
     await eventually(
       'k8s-ctrl-1 done, the run held',
       async () => (await handle.query(progressQuery)).nodes.some((n) => n.node === 'k8s-ctrl-1'),
@@ -115,7 +137,10 @@ describe('faults during a pets upgrade on prox-ops', () => {
     expect(await node.result()).toMatchObject({ outcome: 'upgraded' });
     expect(await drainResult(node.workflowId)).toMatchObject({ forced: [expect.any(String)] });
 
-    await handle.signal(resumeSignal, { by: 'test' });
+    expect(await operate('resume')).toMatchObject({
+      exitCode: 0,
+      stdout: expect.stringMatching(/: resumed \(phase \w+\)$/),
+    });
     await eventually('the next node to start', async () => (await cordoned()).length > 1, 120_000);
     await handle.cancel();
     const result = await handle.result();

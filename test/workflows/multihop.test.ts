@@ -34,8 +34,8 @@ describe('clusterUpgrade on atlas with the real talosctl, across Talos minors an
     const result = await run('to-1-13', { talos: { to: '1.13.0' }, kubernetes: { to: '1.35.0' } });
     expect(result.outcome).toBe('succeeded');
     expect(result.hops).toEqual([
-      { from: '1.11.3', to: '1.12.9', strategy: 'cattle' },
-      { from: '1.12.9', to: '1.13.0', strategy: 'cattle' },
+      { from: '1.11.3', to: '1.12.9', strategy: 'cattle', reason: 'policy: minor upgrades run as cattle' },
+      { from: '1.12.9', to: '1.13.0', strategy: 'cattle', reason: 'policy: minor upgrades run as cattle' },
     ]);
     const r = await report();
     expect(r.violations).toEqual([]);

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { WorkflowFailedError, type ApplicationFailure, type WorkflowHandle } from '@temporalio/client';
 import { enqueueUpgrade, queueWorkflowId } from '../../src/starter/enqueue.js';
 import { clusterUpgrade, upgradeQueue } from '../../src/workflows/index.js';
-import { enqueueSignal, nodeProgressQuery, queueQuery } from '../../src/workflows/signals.js';
+import { enqueueSignal, nodeProgressQuery, queueQuery, undoUpdate } from '../../src/workflows/signals.js';
 import type { UpgradeRequest } from '../../src/workflows/types.js';
 import { runCli } from '../cli/runCli.js';
 import { recordHistory } from './recordHistory.js';
@@ -96,6 +96,12 @@ describe('operators and runs in flight (atlas)', () => {
     const noReason = await cli('undo', 'abandon', 'atlas');
     expect(noReason.exitCode).not.toBe(0);
     expect(noReason.stderr).toMatch(/reason/);
+    // The run itself refuses it too (the Workflow Update's validator), whoever sends it.
+    await expect(
+      node.executeUpdate(undoUpdate, { args: [{ action: 'abandon', by: 'ops' }] }),
+    ).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/^abandoning an undo needs its reason/) },
+    });
 
     await lab.labCli('fault', 'clear', 'etcd-unhealthy');
     const retried = await cli('undo', 'retry', 'atlas', '--by', 'ops');

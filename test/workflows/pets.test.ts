@@ -33,7 +33,9 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
       workflowExecutionTimeout: '20 minutes',
     });
     expect(result.outcome).toBe('succeeded');
-    expect(result.hops).toEqual([{ from: '1.11.3', to: '1.11.4', strategy: 'pets' }]);
+    expect(result.hops).toEqual([
+      { from: '1.11.3', to: '1.11.4', strategy: 'pets', reason: 'policy: patch upgrades run as pets' },
+    ]);
     expect(result.nodes.map((n) => n.outcome)).toEqual(Array(15).fill('upgraded'));
     expect(result.nodes.slice(0, 3).map((n) => n.node)).toEqual(['k8s-ctrl-1', 'k8s-ctrl-2', 'k8s-ctrl-3']);
     const status = await lab.labCli('status', '--json');
@@ -100,8 +102,8 @@ describe('prox-ops 1.11.4 -> 1.12.9 -> 1.13.0 as pets with Kubernetes, then 1.13
     });
     expect(result.outcome).toBe('succeeded');
     expect(result.hops).toEqual([
-      { from: '1.11.4', to: '1.12.9', strategy: 'pets' },
-      { from: '1.12.9', to: '1.13.0', strategy: 'pets' },
+      { from: '1.11.4', to: '1.12.9', strategy: 'pets', reason: 'policy: minor upgrades run as pets' },
+      { from: '1.12.9', to: '1.13.0', strategy: 'pets', reason: 'policy: minor upgrades run as pets' },
     ]);
     const rows = await labStatus(lab);
     expect(rows.every((r) => r.talos === '1.13.0' && r.ready && !r.cordoned && !r.staged)).toBe(true);

@@ -1,7 +1,15 @@
 import { userInfo } from 'node:os';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { nodeProgressQuery, undoSignal } from '../../workflows/signals.js';
-import { UserError } from '../cliErrors.js';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  approveUpdate,
+  nodeProgressQuery,
+  pauseUpdate,
+  rejectUpdate,
+  resumeUpdate,
+  undoUpdate,
+  type RunState,
+} from '../../workflows/signals.js';
+import { EXIT, UserError } from '../cliErrors.js';
 import { enqueueUpgrade, queueWorkflowId } from '../enqueue.js';
 import { connectClient } from '../temporalClient.js';
 import { resolveRun } from './target.js';
@@ -25,14 +33,17 @@ export function webUiLink(settings: { namespace: string }, workflowId: string): 
   return `${base}/namespaces/${settings.namespace}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-const ACTIONS = {
-  approve: (o: OperateOptions) => [
-    'approve',
-    { by: operator(o), ...(o.comment ? { comment: o.comment } : {}) },
-  ],
-  reject: (o: OperateOptions) => ['reject', { by: operator(o), ...(o.comment ? { reason: o.comment } : {}) }],
-  pause: (o: OperateOptions) => ['pause', { by: operator(o) }],
-  resume: (o: OperateOptions) => ['resume', { by: operator(o) }],
+const UPDATES = {
+  approve: (o: OperateOptions) => ({
+    update: approveUpdate,
+    arg: { by: operator(o), ...(o.comment ? { comment: o.comment } : {}) },
+  }),
+  reject: (o: OperateOptions) => ({
+    update: rejectUpdate,
+    arg: { by: operator(o), ...(o.comment ? { reason: o.comment } : {}) },
+  }),
+  pause: (o: OperateOptions) => ({ update: pauseUpdate, arg: { by: operator(o) } }),
+  resume: (o: OperateOptions) => ({ update: resumeUpdate, arg: { by: operator(o) } }),
 } as const;
 
 const DONE_SAYING = {
@@ -42,9 +53,20 @@ const DONE_SAYING = {
   resume: 'resumed',
 } as const;
 
-/** approve | reject | pause | resume: a signal to the run; cancel: a cancellation request. */
+/** The run's state after a command, in one line. */
+function describeState(state: RunState): string {
+  const approval = state.approval
+    ? `, approval ${state.approval.state}${state.approval.by ? ` by ${state.approval.by}` : ''}`
+    : '';
+  return `phase ${state.phase}${state.paused ? ', paused' : ''}${approval}`;
+}
+
+/**
+ * approve | reject | pause | resume: a Workflow Update the run validates — refused with its reason
+ * (exit 1) or applied, printing the new state; cancel: a cancellation request.
+ */
 export async function operateCommand(
-  action: keyof typeof ACTIONS | 'cancel',
+  action: keyof typeof UPDATES | 'cancel',
   target: string,
   options: OperateOptions,
 ): Promise<number> {
@@ -58,16 +80,22 @@ export async function operateCommand(
         console.log(
           `${workflowId}: cancellation requested — the node in flight is finished or rolled back, the rest is skipped`,
         );
-      } else {
-        await handle.signal(action, ACTIONS[action](options));
-        console.log(`${workflowId}: ${DONE_SAYING[action]}`);
+        return 0;
       }
+      const { update, arg } = UPDATES[action](options);
+      // The four definitions share one shape; the union of their types is not callable as one.
+      const state = await handle.executeUpdate(update as typeof approveUpdate, { args: [arg] });
+      console.log(`${workflowId}: ${DONE_SAYING[action]} (${describeState(state)})`);
+      return 0;
     } catch (error) {
       if (error instanceof WorkflowNotFoundError)
         throw new UserError(`no running workflow ${workflowId} (it may have finished: talos-upgrade list)`);
+      if (error instanceof WorkflowUpdateFailedError) {
+        console.error(`${workflowId}: ${action} refused: ${error.cause?.message ?? error.message}`);
+        return EXIT.failure;
+      }
       throw error;
     }
-    return 0;
   } finally {
     await temporal.close();
   }
@@ -149,11 +177,15 @@ export async function undoCommand(
     if (stuck.length > 1)
       throw new UserError(`several nodes wait on a stuck undo; name one:\n  ${stuck.join('\n  ')}`);
     const workflowId = stuck[0] ?? '';
-    await temporal.client.workflow.getHandle(workflowId).signal(undoSignal, {
-      action,
-      by: operator(options),
-      ...(options.comment ? { reason: options.comment } : {}),
-    });
+    try {
+      await temporal.client.workflow.getHandle(workflowId).executeUpdate(undoUpdate, {
+        args: [{ action, by: operator(options), ...(options.comment ? { reason: options.comment } : {}) }],
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+      console.error(`${workflowId}: undo ${action} refused: ${error.cause?.message ?? error.message}`);
+      return EXIT.failure;
+    }
     console.log(
       `${workflowId}: ${action === 'retry' ? 'the stuck undo runs again' : 'the stuck undo is abandoned; the node is reported ROLLBACK FAILED'}`,
     );
