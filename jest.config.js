@@ -16,4 +16,8 @@ export default {
   globalSetup: '<rootDir>/test/harness/globalSetup.mjs',
   globalTeardown: '<rootDir>/test/harness/globalTeardown.mjs',
   testTimeout: 120_000,
+  // The lab suites mostly wait on the lab's timers: two at a time halve the run on 2 cores (jest's
+  // default there is one), the longest first (test/harness/sequencer.mjs).
+  maxWorkers: 2,
+  testSequencer: '<rootDir>/test/harness/sequencer.mjs',
 };

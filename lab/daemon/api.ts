@@ -30,7 +30,9 @@ export function startApi(
   port: number,
   onShutdown: () => void,
 ): Promise<Server> {
-  const server = createServer((req, res) => {
+  // Keep-alive far longer than the lab Talos API's idle timeout (5 s): the client always closes an
+  // idle connection first, so no request ever races the server's close.
+  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));

@@ -62,6 +62,14 @@ const INSTALL_BEFORE_DRAIN = 'install-before-drain';
  * GPU and global patches (which may reboot a node) run as remote activities.
  */
 const SETTLED_CANCEL = 'settled-cancel';
+/**
+ * Since this patch the etcd gate asks again before it refuses: one member that misses one status
+ * call (a leader election, a slow answer) must not halt an upgrade that is hours long.
+ */
+const ETCD_GATE_CONFIRMS = 'etcd-gate-confirms';
+/** How often, and how far apart, the gate reads etcd before it refuses. */
+const ETCD_GATE_READS = 3;
+const ETCD_GATE_INTERVAL = '5s';
 
 function installsBeforeDrain(input: NodeUpgradeInput, checks: boolean): boolean {
   return (
@@ -91,9 +99,14 @@ async function checkBootedNode(run: NodeRun): Promise<void> {
 
 async function etcdGate(run: NodeRun): Promise<void> {
   const { input } = run;
-  const health = await run.q.checkEtcdHealth({ cluster: input.cluster });
+  let health = await run.q.checkEtcdHealth({ cluster: input.cluster });
+  // Histories from before the patch refused on the first read.
+  for (let read = 1; !health.canLoseOne && read < ETCD_GATE_READS && patched(ETCD_GATE_CONFIRMS); read++) {
+    await sleep(ETCD_GATE_INTERVAL);
+    health = await run.q.checkEtcdHealth({ cluster: input.cluster });
+  }
   if (!health.canLoseOne) {
-    const sick = health.unhealthy.map((u) => u.node).join(', ') || 'none';
+    const sick = health.unhealthy.map((u) => `${u.node} (${u.error})`).join(', ') || 'none';
     throw ApplicationFailure.nonRetryable(
       `etcd on ${input.cluster} cannot lose ${input.node} without losing quorum (${health.healthy.length}/${health.members.length} healthy; unhealthy: ${sick})`,
       FAILURE.QuorumAtRisk,

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,7 +24,11 @@ type Client struct {
 // New returns a client for the daemon API at baseURL (e.g. http://127.0.0.1:4000/clusters/c1).
 func New(baseURL string) *Client {
 	// Upgrades and reboots are held for minutes by the lab on purpose; no overall timeout here.
-	return &Client{BaseURL: baseURL, HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	// An idle connection is dropped here long before the daemon's keep-alive ends (lab/daemon/api.ts):
+	// a POST on a connection the server is closing fails with EOF and is never retried, which showed
+	// as one node's etcd status failing at random under load.
+	transport := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 5 * time.Second}
+	return &Client{BaseURL: baseURL, HTTP: &http.Client{Transport: transport}}
 }
 
 type apiError struct {
