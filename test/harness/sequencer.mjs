@@ -9,6 +9,7 @@ import Sequencer from '@jest/test-sequencer';
  */
 const SECONDS = {
   'test/bench/benchmarks.test.ts': 685,
+  'test/bench/matrix.test.ts': 620,
   'test/workflows/pets.test.ts': 580,
   'test/workflows/lifecycle.test.ts': 309,
   'test/workflows/cattle.test.ts': 261,
