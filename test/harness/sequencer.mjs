@@ -1,4 +1,4 @@
-// Two suites run at once (jest.config.mjs), so the run ends when the busier of the two lanes does.
+// Two suites run at once (jest.config.js), so the run ends when the busier of the two lanes does.
 // The longest suites go first (longest-processing-time order), so the short ones fill the gaps at
 // the end; without this a fresh clone, which has no timings cached, orders by file size.
 import Sequencer from '@jest/test-sequencer';
