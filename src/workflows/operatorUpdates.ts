@@ -1,3 +1,4 @@
+import type { UpdateDefinition } from '@temporalio/common';
 import { setHandler } from '@temporalio/workflow';
 import type { ClusterRun } from './clusterRun.js';
 import { approveUpdate, pauseUpdate, rejectUpdate, resumeUpdate, type RunState } from './signals.js';
@@ -17,57 +18,58 @@ function approvalRefusal({ progress, decisions }: ClusterRun): string | undefine
   return undefined;
 }
 
-function refuseIf(reason: string | undefined): void {
-  if (reason) throw new Error(reason);
+/**
+ * One operator command as an Update: the validator refuses with `refusal`'s reason (nothing changes,
+ * nothing enters the history), the handler applies it and answers the run's new state.
+ */
+function operatorUpdate<A>(
+  run: ClusterRun,
+  update: UpdateDefinition<RunState, [A]>,
+  command: { refusal: () => string | undefined; apply: (arg: A) => void; description: string },
+): void {
+  setHandler<RunState, [A], UpdateDefinition<RunState, [A]>>(
+    update,
+    (arg: A) => {
+      command.apply(arg);
+      return state(run);
+    },
+    {
+      validator: () => {
+        const reason = command.refusal();
+        if (reason) throw new Error(reason);
+      },
+      description: command.description,
+    },
+  );
 }
 
 /** approve, reject, pause and resume as Workflow Updates: refused with the reason, or the new state. */
 export function registerOperatorUpdates(run: ClusterRun): void {
   const { progress, decisions } = run;
-  setHandler(
-    approveUpdate,
-    (decision) => {
+  operatorUpdate(run, approveUpdate, {
+    refusal: () => approvalRefusal(run),
+    apply: (decision) => {
       decisions.approval = decision;
       progress.approval = { state: 'approved', ...decision };
-      return state(run);
     },
-    {
-      validator: (_decision) => refuseIf(approvalRefusal(run)),
-      description: 'Approve the upgrade (refused when it waits for none)',
-    },
-  );
-  setHandler(
-    rejectUpdate,
-    (decision) => {
+    description: 'Approve the upgrade (refused when it waits for none)',
+  });
+  operatorUpdate(run, rejectUpdate, {
+    refusal: () => approvalRefusal(run),
+    apply: (decision) => {
       decisions.rejection = decision;
       progress.approval = { state: 'rejected', by: decision.by };
-      return state(run);
     },
-    {
-      validator: (_decision) => refuseIf(approvalRefusal(run)),
-      description: 'Reject the upgrade (refused when it waits for no approval)',
-    },
-  );
-  setHandler(
-    pauseUpdate,
-    (_by) => {
-      progress.paused = true;
-      return state(run);
-    },
-    {
-      validator: (_by) => refuseIf(progress.paused ? 'already paused' : undefined),
-      description: 'Hold the run before the next node',
-    },
-  );
-  setHandler(
-    resumeUpdate,
-    (_by) => {
-      progress.paused = false;
-      return state(run);
-    },
-    {
-      validator: (_by) => refuseIf(progress.paused ? undefined : 'not paused'),
-      description: 'Carry on after a pause',
-    },
-  );
+    description: 'Reject the upgrade (refused when it waits for no approval)',
+  });
+  operatorUpdate(run, pauseUpdate, {
+    refusal: () => (progress.paused ? 'already paused' : undefined),
+    apply: () => void (progress.paused = true),
+    description: 'Hold the run before the next node',
+  });
+  operatorUpdate(run, resumeUpdate, {
+    refusal: () => (progress.paused ? undefined : 'not paused'),
+    apply: () => void (progress.paused = false),
+    description: 'Carry on after a pause',
+  });
 }
