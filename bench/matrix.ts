@@ -1,67 +1,57 @@
 /**
- * The fault matrix: for pets and cattle, a control-plane node and a worker, an operator's cancel, a
- * terminated cluster run and a SIGKILLed worker while the node's world-changing step runs (the
- * Talos upgrade for pets, the VM destroy for cattle). After each cell: nothing cordoned, every VM
- * running and Ready, no invariant broken (etcd quorum above all), no Terraform lock left, and the
- * run's outcome and the node's as they must be. One row per cell; exits 1 when a cell fails.
+ * The fault matrix: an operator's cancel, a terminated cluster run and a SIGKILLed worker, for pets
+ * and cattle, during planning, the approval wait, pre-flight and the templates, at every step of a
+ * control plane's run, during its compensation, and at the world-changing step of a controller and a
+ * worker (bench/lib/matrixCells.ts lists the cells). After each cell: nothing cordoned, every VM
+ * running and Ready, no install staged, no invariant broken (etcd quorum above all), no Terraform lock
+ * left, the run's outcome and the node's as they must be, and the operator told (the notification
+ * the run or, after a terminate, the orphaned node run sends). One row per cell; exits 1 when a cell fails.
  *
- *   node --import tsx bench/matrix.ts [--preset atlas]
+ *   node --import tsx bench/matrix.ts [--preset atlas] [--hops 1]
  */
 import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { Command } from 'commander';
 import { markdownTable } from 'markdown-table';
-import type { Strategy } from '../src/domain/index.js';
 import { clusterUpgrade, type nodeUpgrade } from '../src/workflows/index.js';
+import { nodeProgressQuery, progressQuery, rejectUpdate } from '../src/workflows/signals.js';
 import type { Lab } from '../test/lab/labHarness.js';
 import { labReport, labStatus } from '../test/workflows/labViews.js';
 import type { WorkerProcess } from '../test/worker/workerProcess.js';
 import { clusterNameOf } from './lib/inventory.js';
-import { labWorkers, seconds, withStack, type Temporal } from './lib/stack.js';
+import { MATRIX_HOPS, momentLabel, type Cell, type MatrixHop } from './lib/matrixCells.js';
+import { noticeLabel, startNoticeReceiver, type Notice } from './lib/notices.js';
+import { labWorkers, seconds, withStack, type Stack, type Temporal } from './lib/stack.js';
 
-type Action = 'cancel' | 'terminate' | 'sigkill';
-type Role = 'controlplane' | 'worker';
-
-interface Cell {
-  strategy: Strategy;
-  role: Role;
-  action: Action;
-}
-
-export interface CellResult extends Cell {
+export interface CellResult {
+  strategy: string;
+  role: string;
+  moment: string;
+  action: string;
+  /** Where the run really was when the action came: its phase, or the node's step. */
+  actedAt: string;
   node: string;
-  /** The run's outcome (or TERMINATED) and the node run's. */
+  /** The run's outcome (or TERMINATED) and the node run's (or `not started`). */
   run: string;
   nodeRun: string;
+  notices: string[];
   problems: string[];
   wallMs: number;
 }
 
-const HOPS: Array<{ strategy: Strategy; from: string; to: string; trigger: string }> = [
-  { strategy: 'pets', from: '1.11.3', to: '1.11.4', trigger: 'upgrade-started' },
-  { strategy: 'cattle', from: '1.11.4', to: '1.12.0', trigger: 'vm-destroyed' },
-];
-// In this order the cluster stays on the hop's start for every cell but the last, which completes it.
-const CELLS: Array<Pick<Cell, 'role' | 'action'>> = [
-  { role: 'controlplane', action: 'cancel' },
-  { role: 'controlplane', action: 'terminate' },
-  { role: 'controlplane', action: 'sigkill' },
-  { role: 'worker', action: 'cancel' },
-  { role: 'worker', action: 'terminate' },
-  { role: 'worker', action: 'sigkill' },
-];
-const NODE: Record<Role, string> = { controlplane: 'talos-cp-1', worker: 'talos-wk-1' };
+const NODE = { controlplane: 'talos-cp-1', worker: 'talos-wk-1' } as const;
 const STEP_TIMEOUT_MS = 600_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined>, everyMs = 500): Promise<T> {
   const deadline = Date.now() + STEP_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const value = await probe().catch(() => undefined);
     if (value !== undefined) return value;
-    await sleep(500);
+    await sleep(everyMs);
   }
   throw new Error(`timed out waiting for ${what}`);
 }
@@ -70,9 +60,13 @@ async function status(temporal: Temporal, workflowId: string): Promise<string> {
   return (await temporal.client.workflow.getHandle(workflowId).describe()).status.name;
 }
 
+/** A closed run's status, waiting while it runs; `not started` for a node run that never began. */
 async function closedStatus(temporal: Temporal, workflowId: string): Promise<string> {
   return until(`${workflowId} to close`, async () => {
-    const name = await status(temporal, workflowId);
+    const name = await status(temporal, workflowId).catch((error: unknown) => {
+      if (error instanceof WorkflowNotFoundError) return 'not started';
+      throw error;
+    });
     return name === 'RUNNING' ? undefined : name;
   });
 }
@@ -83,6 +77,7 @@ async function settledProblems(lab: Lab, since: string, terraformDir: string): P
   for (const row of await labStatus(lab)) {
     if (row.cordoned) problems.push(`${row.node} cordoned`);
     if (row.vm !== 'running' || !row.ready) problems.push(`${row.node} ${row.vm}, ready ${row.ready}`);
+    if (row.staged) problems.push(`${row.node} has ${row.staged} staged for its next boot`);
   }
   for (const v of (await labReport(lab)).violations.filter((v) => v.at >= since))
     problems.push(`${v.invariant}: ${v.detail}`);
@@ -97,90 +92,289 @@ async function settledProblems(lab: Lab, since: string, terraformDir: string): P
   return problems;
 }
 
-export async function runMatrix(options: { preset: string; log?: (line: string) => void }) {
+/** The notice an operator must get for how the cell ended, checked against what arrived. */
+function noticeProblems(run: string, nodeRun: string, node: string, notices: Notice[]): string[] {
+  const complete = notices.filter((n) => n.event === 'complete').map((n) => n.outcome);
+  if (run !== 'TERMINATED')
+    return complete.includes(run)
+      ? []
+      : [`no "complete ${run}" notice (got: ${complete.join(', ') || 'none'})`];
+  if (complete.length) return [`a terminated run sent "complete ${complete.join(', ')}"`];
+  // Terminated: only a node run it cancelled can still tell, and must.
+  if (nodeRun !== 'CANCELLED') return [];
+  const told = notices.some(
+    (n) => n.event === 'rollback' && n.node === node && /terminated/.test(n.reason ?? ''),
+  );
+  return told ? [] : [`no rollback notice for ${node} from its orphaned node run`];
+}
+
+interface MatrixContext {
+  stack: Stack;
+  temporal: Temporal;
+  lab: Lab;
+  cluster: string;
+  terraformDir: string;
+  notices: Awaited<ReturnType<typeof startNoticeReceiver>>;
+  /** The worker of each task queue, replaced when a cell kills it. */
+  workers: Map<string, { process: WorkerProcess; start: () => Promise<WorkerProcess> }>;
+}
+
+async function restartWorker(ctx: MatrixContext, taskQueue: string): Promise<void> {
+  const worker = ctx.workers.get(taskQueue);
+  if (!worker) throw new Error(`no worker on ${taskQueue}`);
+  worker.process.child.kill('SIGKILL');
+  await worker.process.child.catch(() => undefined);
+  worker.process = await worker.start();
+}
+
+/** Waits for the cell's moment; returns where the run really was when it came. */
+async function reachMoment(
+  ctx: MatrixContext,
+  hop: MatrixHop,
+  cell: Cell,
+  handle: WorkflowHandle<typeof clusterUpgrade>,
+  nodeRunId: string,
+  mark: number,
+): Promise<string> {
+  const { moment } = cell;
+  const node = NODE[cell.role];
+  const nodeHandle = ctx.temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId);
+  const lastStep = async () => (await nodeHandle.query(nodeProgressQuery)).step;
+  switch (moment.at) {
+    case 'phase': {
+      // Planning is the first phase: acting as soon as the run answers catches it in the middle.
+      const order = ['Planning', 'AwaitingApproval', 'PreFlight', 'EtcdSnapshot', 'RebuildingTemplates'];
+      return until(
+        moment.phase,
+        async () => {
+          const { phase } = await handle.query(progressQuery);
+          const reached = order.indexOf(phase) >= order.indexOf(moment.phase) || !order.includes(phase);
+          return reached ? phase : undefined;
+        },
+        100,
+      );
+    }
+    case 'step':
+      return until(
+        `step ${moment.index} on ${node}`,
+        async () => {
+          const progress = await nodeHandle.query(nodeProgressQuery);
+          return progress.index >= moment.index ? `${progress.index}: ${progress.step}` : undefined;
+        },
+        100,
+      );
+    case 'change':
+    case 'undo': {
+      await until(`${hop.change} on ${node}`, async () =>
+        (await labReport(ctx.lab)).timeline.slice(mark).some((e) => e.kind === hop.change && e.node === node)
+          ? true
+          : undefined,
+      );
+      if (moment.at === 'change') return await lastStep().catch(() => hop.change);
+      // The undo: an operator's cancel, then the action once the node is rolling back.
+      await handle.cancel();
+      await until(
+        `${node} rolling back`,
+        async () =>
+          (await nodeHandle.describe()).searchAttributes.UpgradePhase?.[0] === 'RollingBack'
+            ? true
+            : undefined,
+        100,
+      );
+      return 'undo';
+    }
+  }
+}
+
+/** The cell's action and what the run did after it: its outcome, or TERMINATED. */
+async function act(
+  ctx: MatrixContext,
+  cell: Cell,
+  handle: WorkflowHandle<typeof clusterUpgrade>,
+  nodeRunId: string,
+  taskQueue: string,
+): Promise<string> {
+  const outcome = async () => (await handle.result()).outcome;
+  if (cell.action === 'terminate') {
+    await handle.terminate('bench/matrix: the operator terminates the run');
+    return closedStatus(ctx.temporal, handle.workflowId);
+  }
+  if (cell.action === 'cancel') {
+    await handle.cancel();
+    return outcome();
+  }
+  await restartWorker(ctx, taskQueue);
+  const { moment } = cell;
+  if (moment.at === 'undo') return outcome();
+  if (moment.at === 'change') {
+    if (cell.role === 'worker') return outcome();
+    // The node finishes on the new worker; the run is then cancelled before the next node.
+    await closedStatus(ctx.temporal, nodeRunId);
+    await handle.cancel();
+    return outcome();
+  }
+  if (moment.at === 'phase' && moment.phase === 'AwaitingApproval') {
+    // The wait survived the worker: the new one answers the operator's reject.
+    await handle.executeUpdate(rejectUpdate, { args: [{ by: 'bench/matrix', reason: 'the matrix' }] });
+    return outcome();
+  }
+  // The new worker carries on past the moment (a later phase or step, or the run's end), then the
+  // operator cancels.
+  const nodeHandle = ctx.temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId);
+  await until('the new worker to carry on', async () => {
+    if ((await status(ctx.temporal, handle.workflowId)) !== 'RUNNING') return true;
+    if (moment.at === 'phase') return (await handle.query(progressQuery)).phase !== moment.phase || undefined;
+    return (await nodeHandle.query(nodeProgressQuery)).index > moment.index || undefined;
+  });
+  await handle.cancel().catch(() => undefined);
+  return outcome();
+}
+
+async function runCell(
+  ctx: MatrixContext,
+  hop: MatrixHop,
+  cell: Cell,
+  taskQueue: string,
+): Promise<CellResult> {
+  const { temporal, lab } = ctx;
+  const node = NODE[cell.role];
+  const started = Date.now();
+  const since = new Date(started).toISOString();
+  const mark = (await labReport(lab)).timeline.length;
+  const label = momentLabel(cell.moment, hop.change)
+    .replace(/[^a-z0-9]+/gi, '-')
+    .toLowerCase();
+  const requestId = `matrix-${hop.strategy}-${cell.role}-${label}-${cell.action}`;
+  const workflowId = `talos-upgrade:${ctx.cluster}:${requestId}`;
+  const nodeRunId = `${workflowId}:node:${node}:${hop.to}`;
+  const handle = await temporal.client.workflow.start(clusterUpgrade, {
+    taskQueue,
+    workflowId,
+    args: [
+      {
+        requestId,
+        cluster: ctx.cluster,
+        talos: { to: hop.to },
+        strategy: hop.strategy,
+        source: 'bench/matrix',
+      },
+    ],
+  });
+  const problems: string[] = [];
+  let run = '';
+  let actedAt = '';
+  try {
+    actedAt = await reachMoment(ctx, hop, cell, handle, nodeRunId, mark);
+    run = await act(ctx, cell, handle, nodeRunId, taskQueue);
+    const expected = cell.action === 'terminate' ? 'TERMINATED' : expectedOutcome(cell);
+    if (run !== expected) problems.push(`run ended ${run}, not ${expected}`);
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+    run ||= await status(temporal, workflowId).catch(() => 'unknown');
+  }
+  const nodeRun = await closedStatus(temporal, nodeRunId).catch(() => 'not closed');
+  problems.push(...(await nodeProblems(ctx, hop, cell, nodeRunId, nodeRun)));
+  // Every node run of this cell closed before the checks.
+  await until('the run to close', async () =>
+    (await status(temporal, workflowId)) === 'RUNNING' ? undefined : true,
+  ).catch(() => problems.push('the run did not close'));
+  const notices = ctx.notices.since(started);
+  problems.push(...noticeProblems(run, nodeRun, node, notices));
+  problems.push(...(await settledProblems(lab, since, ctx.terraformDir)));
+  return {
+    strategy: hop.strategy,
+    role: cell.role,
+    moment: momentLabel(cell.moment, hop.change),
+    action: cell.action,
+    actedAt,
+    node,
+    run,
+    nodeRun,
+    notices: notices.filter((n) => n.event !== 'start' && n.event !== 'approval').map(noticeLabel),
+    problems,
+    wallMs: Date.now() - started,
+  };
+}
+
+/** A worker's run goes on to the end after its worker dies; a rejected approval ends `rejected`. */
+function expectedOutcome(cell: Cell): string {
+  if (cell.action === 'sigkill' && cell.moment.at === 'change' && cell.role === 'worker') return 'succeeded';
+  if (cell.action === 'sigkill' && cell.moment.at === 'phase' && cell.moment.phase === 'AwaitingApproval')
+    return 'rejected';
+  return 'cancelled';
+}
+
+/** The node's own run: finished on the new version, or undone back to the hop's start. */
+async function nodeProblems(
+  ctx: MatrixContext,
+  hop: MatrixHop,
+  cell: Cell,
+  nodeRunId: string,
+  nodeRun: string,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const talosOf = async (node: string) => (await labStatus(ctx.lab)).find((row) => row.node === node)?.talos;
+  const node = NODE[cell.role];
+  const finishes = cell.action === 'sigkill' && cell.moment.at === 'change';
+  if (finishes && nodeRun !== 'COMPLETED') problems.push(`node run ${nodeRun}`);
+  if (!finishes && nodeRun === 'COMPLETED') {
+    // An action that arrived after the node finished: it must then be on the new version.
+    const result = await ctx.temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId).result();
+    if (result.outcome !== 'upgraded') problems.push(`node run completed ${result.outcome}`);
+  }
+  if (nodeRun === 'CANCELLED' || nodeRun === 'FAILED') {
+    const talos = await talosOf(node);
+    if (talos !== hop.from) problems.push(`${node} on ${talos ?? '?'} after its undo, not ${hop.from}`);
+  }
+  if (cell.moment.at === 'phase' && (cell.action !== 'sigkill' || cell.moment.phase === 'AwaitingApproval')) {
+    if (nodeRun !== 'not started') problems.push(`a node run started (${nodeRun})`);
+    const moved = (await labStatus(ctx.lab)).filter((row) => row.talos !== hop.from).map((row) => row.node);
+    if (moved.length) problems.push(`touched before any node: ${moved.join(', ')}`);
+  }
+  return problems;
+}
+
+export async function runMatrix(options: { preset: string; hops?: number; log?: (line: string) => void }) {
   const log = options.log ?? ((line: string) => console.error(line));
   return withStack('matrix', async (stack) => {
     const temporal = await stack.temporal();
     log(`Temporal dev server at ${temporal.address}; starting the ${options.preset} lab`);
     const lab = await stack.lab(options.preset, []);
-    const taskQueue = 'talos-upgrade-matrix';
-    const { inventory, start: startWorker } = await labWorkers(stack, lab, temporal, { taskQueue });
-    const terraformDir = join(dirname(lab.env.TALOS_UPGRADE_INVENTORY ?? ''), 'terraform');
-    const cluster = await clusterNameOf(inventory);
-    let worker: WorkerProcess = await startWorker();
+    const notices = await startNoticeReceiver(stack);
+    const main = await labWorkers(stack, lab, temporal, {
+      taskQueue: 'talos-upgrade-matrix',
+      notifications: [notices.target],
+    });
+    // The approval wait needs a run that asks for one: a second worker whose policy approves patches.
+    const approval = await labWorkers(stack, lab, temporal, {
+      taskQueue: 'talos-upgrade-matrix-approval',
+      notifications: [notices.target],
+      policy: { approval: { patch: true } },
+      suffix: 'approval',
+    });
+    const ctx: MatrixContext = {
+      stack,
+      temporal,
+      lab,
+      cluster: await clusterNameOf(main.inventory),
+      terraformDir: join(dirname(lab.env.TALOS_UPGRADE_INVENTORY ?? ''), 'terraform'),
+      notices,
+      workers: new Map([['talos-upgrade-matrix', { process: await main.start(), start: main.start }]]),
+    };
     const results: CellResult[] = [];
-
-    for (const hop of HOPS) {
-      for (const { role, action } of CELLS) {
-        const cell: Cell = { strategy: hop.strategy, role, action };
-        const node = NODE[role];
-        const started = Date.now();
-        const since = new Date().toISOString();
-        const mark = (await labReport(lab)).timeline.length;
-        const requestId = `matrix-${hop.strategy}-${role}-${action}`;
-        const workflowId = `talos-upgrade:${cluster}:${requestId}`;
-        const nodeRunId = `${workflowId}:node:${node}:${hop.to}`;
-        log(`${hop.strategy} ${role} ${action}: waiting for ${hop.trigger} on ${node}`);
-        const handle = await temporal.client.workflow.start(clusterUpgrade, {
-          taskQueue,
-          workflowId,
-          args: [
-            { requestId, cluster, talos: { to: hop.to }, strategy: hop.strategy, source: 'bench/matrix' },
-          ],
-        });
-        const problems: string[] = [];
-        let run = '';
-        try {
-          await until(`${hop.trigger} on ${node}`, async () =>
-            (await labReport(lab)).timeline.slice(mark).some((e) => e.kind === hop.trigger && e.node === node)
-              ? true
-              : undefined,
-          );
-          if (action === 'cancel') {
-            await handle.cancel();
-            run = (await handle.result()).outcome;
-            if (run !== 'cancelled') problems.push(`run ended ${run}, not cancelled`);
-          } else if (action === 'terminate') {
-            await handle.terminate('bench/matrix: the operator terminates the run');
-            run = await closedStatus(temporal, workflowId);
-          } else {
-            worker.child.kill('SIGKILL');
-            await worker.child.catch(() => undefined);
-            worker = await startWorker();
-            if (role === 'controlplane') {
-              // The node finishes on the new worker; the run is then cancelled before the next node.
-              await closedStatus(temporal, nodeRunId);
-              await handle.cancel();
-              run = (await handle.result()).outcome;
-              if (run !== 'cancelled') problems.push(`run ended ${run}, not cancelled`);
-            } else {
-              run = (await handle.result()).outcome;
-              if (run !== 'succeeded') problems.push(`run ended ${run}, not succeeded`);
-            }
-          }
-        } catch (error) {
-          problems.push(error instanceof Error ? error.message : String(error));
-          run ||= await status(temporal, workflowId).catch(() => 'unknown');
-        }
-        const nodeRun = await closedStatus(temporal, nodeRunId).catch(() => 'not closed');
-        if (action !== 'sigkill' && nodeRun === 'COMPLETED') {
-          // A cancel that arrived after the node finished: it must then be on the new version.
-          const result = await temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId).result();
-          if (result.outcome !== 'upgraded') problems.push(`node run completed ${result.outcome}`);
-        }
-        if (action === 'sigkill' && nodeRun !== 'COMPLETED') problems.push(`node run ${nodeRun}`);
-        if (nodeRun === 'CANCELLED' || nodeRun === 'FAILED') {
-          const talos = (await labStatus(lab)).find((row) => row.node === node)?.talos;
-          if (talos !== hop.from) problems.push(`${node} on ${talos ?? '?'} after its undo, not ${hop.from}`);
-        }
-        // Every node run of this cell closed before the checks.
-        await until('the run to close', async () =>
-          (await status(temporal, workflowId)) === 'RUNNING' ? undefined : true,
-        ).catch(() => problems.push('the run did not close'));
-        problems.push(...(await settledProblems(lab, since, terraformDir)));
-        const row: CellResult = { ...cell, node, run, nodeRun, problems, wallMs: Date.now() - started };
+    for (const hop of MATRIX_HOPS.slice(0, options.hops ?? MATRIX_HOPS.length)) {
+      for (const cellOfHop of hop.cells) {
+        const cell: Cell = { ...cellOfHop, strategy: hop.strategy };
+        const waitsForApproval = cell.moment.at === 'phase' && cell.moment.phase === 'AwaitingApproval';
+        const taskQueue = waitsForApproval ? 'talos-upgrade-matrix-approval' : 'talos-upgrade-matrix';
+        if (waitsForApproval && !ctx.workers.has(taskQueue))
+          ctx.workers.set(taskQueue, { process: await approval.start(), start: approval.start });
+        log(`${hop.strategy} ${cell.role} ${momentLabel(cell.moment, hop.change)} ${cell.action}`);
+        const row = await runCell(ctx, hop, cell, taskQueue);
         results.push(row);
-        log(`  ${problems.length ? `FAIL: ${problems.join('; ')}` : 'ok'} (${seconds(row.wallMs)} s)`);
+        log(
+          `  at ${row.actedAt}: ${row.problems.length ? `FAIL: ${row.problems.join('; ')}` : 'ok'} (${seconds(row.wallMs)} s)`,
+        );
       }
     }
     return results;
@@ -189,14 +383,16 @@ export async function runMatrix(options: { preset: string; log?: (line: string) 
 
 export function matrixTable(results: CellResult[]): string {
   return markdownTable([
-    ['strategy', 'role', 'action', 'node', 'run', 'node run', 'checks', 'wall (s)'],
+    ['strategy', 'role', 'moment', 'action', 'acted at', 'run', 'node run', 'notices', 'checks', 'wall (s)'],
     ...results.map((r) => [
       r.strategy,
-      r.role,
+      `${r.role} ${r.node}`,
+      r.moment,
       r.action,
-      r.node,
+      r.actedAt,
       r.run,
       r.nodeRun,
+      r.notices.join(', ') || 'none',
       r.problems.length ? r.problems.join('; ') : 'ok',
       seconds(r.wallMs),
     ]),
@@ -206,9 +402,13 @@ export function matrixTable(results: CellResult[]): string {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const options = new Command('matrix')
     .option('--preset <preset>', 'the lab preset (its nodes talos-cp-1 and talos-wk-1)', 'atlas')
+    .option('--hops <count>', 'only the first hops (1: the pets hop; the cattle hop starts where it ends)')
     .parse()
-    .opts<{ preset: string }>();
-  const results = await runMatrix(options);
+    .opts<{ preset: string; hops?: string }>();
+  const results = await runMatrix({
+    preset: options.preset,
+    hops: options.hops ? Number(options.hops) : undefined,
+  });
   console.log(matrixTable(results));
   process.exitCode = results.every((r) => r.problems.length === 0) ? 0 : 1;
 }

@@ -1,7 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { parse, stringify } from 'yaml';
 import { freePort } from '../../lab/net/freePort.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
@@ -101,14 +102,30 @@ export async function labWorkers(
   stack: Stack,
   lab: Lab,
   temporal: Temporal,
-  options: { taskQueue: string; policy?: Record<string, unknown> },
+  options: {
+    taskQueue: string;
+    policy?: Record<string, unknown>;
+    /** The inventory's notification targets (default: none). */
+    notifications?: unknown[];
+    /** Names the tuned inventory's file, so two workers of one lab can differ in policy. */
+    suffix?: string;
+  },
 ): Promise<{ inventory: string; start: () => Promise<WorkerProcess> }> {
-  const inventory = await tunedInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '', {
-    stabilisation: '1s',
-    nodeReadyTimeout: '120s',
-    drain: { timeout: '2s', force: true },
-    ...options.policy,
-  });
+  const inventory = await tunedInventory(
+    lab.env.TALOS_UPGRADE_INVENTORY ?? '',
+    {
+      stabilisation: '1s',
+      nodeReadyTimeout: '120s',
+      drain: { timeout: '2s', force: true },
+      ...options.policy,
+    },
+    options.suffix,
+  );
+  if (options.notifications) {
+    const doc = parse(await readFile(inventory, 'utf8')) as Record<string, unknown>;
+    doc.notifications = options.notifications;
+    await writeFile(inventory, stringify(doc));
+  }
   const start = () =>
     stack.worker({
       env: lab.env,

@@ -34,5 +34,14 @@ export function upgradeRunActivities(deps: { pollIntervalMs?: number }) {
     }
   }
 
-  return { awaitNoRunningUpgrade };
+  /**
+   * The status of a run (RUNNING, TERMINATED, TIMED_OUT, …): a node run asks after its cancel whether
+   * its cluster run is still there to report it, or was terminated and can no longer say anything.
+   */
+  async function runStatus(input: { workflowId: string; runId?: string }): Promise<string> {
+    const { client } = Context.current();
+    return (await client.workflow.getHandle(input.workflowId, input.runId).describe()).status.name;
+  }
+
+  return { awaitNoRunningUpgrade, runStatus };
 }

@@ -1,5 +1,6 @@
 import {
   ApplicationFailure,
+  CancellationScope,
   condition,
   deprecatePatch,
   log,
@@ -7,11 +8,13 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { FAILURE, usesLifecycleApi } from '../domain/index.js';
 import {
   local,
   long,
+  quick,
   mutating,
   notifications,
   undo,
@@ -67,6 +70,11 @@ const SETTLED_CANCEL = 'settled-cancel';
  * call (a leader election, a slow answer) must not halt an upgrade that is hours long.
  */
 const ETCD_GATE_CONFIRMS = 'etcd-gate-confirms';
+/**
+ * Since this patch a node run cancelled because its cluster run was closed (terminated, timed out)
+ * sends the notice itself: the closed run can no longer say that this node was rolled back.
+ */
+const ORPHAN_NOTICE = 'orphan-notice';
 /** How often, and how far apart, the gate reads etcd before it refuses. */
 const ETCD_GATE_READS = 3;
 const ETCD_GATE_INTERVAL = '5s';
@@ -396,6 +404,27 @@ function operatorForStuckUndos(
 }
 
 /**
+ * After a cancel: when the cluster run that started this node is no longer running (an operator
+ * terminated it, or it timed out), nobody else will report what became of the node, so it does.
+ */
+async function noticeIfOrphaned(input: NodeUpgradeInput, message: string): Promise<void> {
+  const parent = workflowInfo().parent;
+  if (!parent) return;
+  await CancellationScope.nonCancellable(async () => {
+    const status = await quick
+      .runStatus({ workflowId: parent.workflowId, runId: parent.runId })
+      .catch(() => 'UNKNOWN');
+    if (status === 'RUNNING') return;
+    const event = {
+      kind: 'rollback' as const,
+      node: input.node,
+      reason: `${message} (its cluster run ${parent.workflowId} is ${status.toLowerCase()}: nothing else reports this node)`,
+    };
+    await notifications.notify({ cluster: input.cluster, event }).catch(() => undefined);
+  });
+}
+
+/**
  * One node, one hop, as a saga: each step that changes the world registers its undo first; on a
  * failure or a cancel the undos run, and the failure is re-raised with what was done about it.
  */
@@ -495,6 +524,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     upsertSearchAttributes({ UpgradePhase: [undone.ok ? 'RolledBack' : 'RollbackFailed'] });
     const outcome = undone.ok ? 'rolled-back' : 'rollback-failed';
     const message = `${input.node} (${hop}, ${input.strategy}): ${why}; ${undone.ok ? 'rolled back to a safe state' : `ROLLBACK FAILED: ${undone.errors.join('; ')}`}`;
+    if (wasCancelled(error) && settled && patched(ORPHAN_NOTICE)) await noticeIfOrphaned(input, message);
     // A cancel whose undo failed is no mere cancel: the failure (and what is left undone) goes up.
     if (wasCancelled(error) && (undone.ok || !settled)) throw error;
     throw ApplicationFailure.nonRetryable(message, FAILURE.NodeUpgradeFailed, {

@@ -4,6 +4,7 @@ import { progressQuery } from '../../src/workflows/signals.js';
 import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { recordHistory } from './recordHistory.js';
 import { failingUpgrade } from './runs.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
@@ -86,6 +87,12 @@ describe('faults during a pets upgrade on prox-ops', () => {
     expect(result.nodes).toMatchObject([{ node: 'k8s-ctrl-1', outcome: 'rolled-back' }]);
     const rows = await labStatus(lab);
     expect(rows.every((row) => row.talos === '1.11.3' && row.ready && !row.cordoned)).toBe(true);
+    // Replay fixtures of a failed run and of a node's compensation after a failure.
+    await recordHistory('talos-upgrade:prox-ops:boot-fails', 'failed-cluster-prox-ops');
+    await recordHistory(
+      'talos-upgrade:prox-ops:boot-fails:node:k8s-ctrl-1:1.11.4',
+      'rolled-back-node-controller',
+    );
   }, 600_000);
 
   // The tests below leave the cluster mixed (some controllers on 1.11.4): they come last.
@@ -147,6 +154,8 @@ describe('faults during a pets upgrade on prox-ops', () => {
     expect(result.outcome).toBe('cancelled');
     expect((await labStatus(lab)).every((row) => row.ready && !row.cordoned)).toBe(true);
     expect((await labReport(lab)).violations).toEqual([]);
+    // A replay fixture of Updates (pause, resume, refusals) and a cancel in the middle of the workers.
+    await recordHistory(handle.workflowId, 'paused-cancelled-cluster-prox-ops');
   }, 900_000);
 
   it('an etcd member turning unhealthy during the run: the next controller is refused, nothing lost', async () => {
@@ -161,9 +170,13 @@ describe('faults during a pets upgrade on prox-ops', () => {
     await lab.labCli('fault', 'add', 'etcd-unhealthy', '--node', 'k8s-ctrl-3');
     const { message, result } = await run;
     expect(message).toMatch(/quorum/i);
-    expect(result.nodes.filter((n) => n.outcome !== 'skipped' && n.outcome !== 'upgraded')).toMatchObject([
-      { outcome: 'rolled-back', error: expect.stringMatching(/quorum/i) },
-    ]);
+    const refused = result.nodes.filter((n) => n.outcome !== 'skipped' && n.outcome !== 'upgraded');
+    expect(refused).toMatchObject([{ outcome: 'rolled-back', error: expect.stringMatching(/quorum/i) }]);
+    // A replay fixture of the gate's refusal after its three reads (the etcd-gate-confirms patch).
+    await recordHistory(
+      `${handle.workflowId}:node:${refused[0]?.node ?? ''}:1.11.4`,
+      'etcd-refused-node-controller',
+    );
     await lab.labCli('fault', 'clear');
     expect((await labStatus(lab)).every((row) => row.ready && !row.cordoned)).toBe(true);
     expect((await labReport(lab)).violations).toEqual([]);
