@@ -18,12 +18,12 @@ import { markdownTable } from 'markdown-table';
 import { clusterUpgrade, type nodeUpgrade } from '../src/workflows/index.js';
 import { nodeProgressQuery, progressQuery, rejectUpdate } from '../src/workflows/signals.js';
 import type { Lab } from '../test/lab/labHarness.js';
-import { labReport, labStatus } from '../test/workflows/labViews.js';
+import { labReport, labStatus, type LabStatusRow } from '../test/workflows/labViews.js';
 import type { WorkerProcess } from '../test/worker/workerProcess.js';
 import { clusterNameOf } from './lib/inventory.js';
 import { MATRIX_HOPS, momentLabel, type Cell, type MatrixHop } from './lib/matrixCells.js';
 import { noticeLabel, startNoticeReceiver, type Notice } from './lib/notices.js';
-import { labWorkers, seconds, withStack, type Stack, type Temporal } from './lib/stack.js';
+import { labWorkers, seconds, withStack, type Temporal } from './lib/stack.js';
 
 export interface CellResult {
   strategy: string;
@@ -72,9 +72,14 @@ async function closedStatus(temporal: Temporal, workflowId: string): Promise<str
 }
 
 /** What must hold after every cell, whatever happened in it. */
-async function settledProblems(lab: Lab, since: string, terraformDir: string): Promise<string[]> {
+async function settledProblems(
+  lab: Lab,
+  rows: LabStatusRow[],
+  since: string,
+  terraformDir: string,
+): Promise<string[]> {
   const problems: string[] = [];
-  for (const row of await labStatus(lab)) {
+  for (const row of rows) {
     if (row.cordoned) problems.push(`${row.node} cordoned`);
     if (row.vm !== 'running' || !row.ready) problems.push(`${row.node} ${row.vm}, ready ${row.ready}`);
     if (row.staged) problems.push(`${row.node} has ${row.staged} staged for its next boot`);
@@ -109,7 +114,6 @@ function noticeProblems(run: string, nodeRun: string, node: string, notices: Not
 }
 
 interface MatrixContext {
-  stack: Stack;
   temporal: Temporal;
   lab: Lab;
   cluster: string;
@@ -240,10 +244,11 @@ async function runCell(
   const node = NODE[cell.role];
   const started = Date.now();
   const since = new Date(started).toISOString();
-  const mark = (await labReport(lab)).timeline.length;
-  const label = momentLabel(cell.moment, hop.change)
-    .replace(/[^a-z0-9]+/gi, '-')
-    .toLowerCase();
+  // The lab's timeline is read only by the cells that wait for a world-changing step in it.
+  const mark =
+    cell.moment.at === 'change' || cell.moment.at === 'undo' ? (await labReport(lab)).timeline.length : 0;
+  const moment = momentLabel(cell.moment, hop.change);
+  const label = moment.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
   const requestId = `matrix-${hop.strategy}-${cell.role}-${label}-${cell.action}`;
   const workflowId = `talos-upgrade:${ctx.cluster}:${requestId}`;
   const nodeRunId = `${workflowId}:node:${node}:${hop.to}`;
@@ -273,18 +278,19 @@ async function runCell(
     run ||= await status(temporal, workflowId).catch(() => 'unknown');
   }
   const nodeRun = await closedStatus(temporal, nodeRunId).catch(() => 'not closed');
-  problems.push(...(await nodeProblems(ctx, hop, cell, nodeRunId, nodeRun)));
   // Every node run of this cell closed before the checks.
   await until('the run to close', async () =>
     (await status(temporal, workflowId)) === 'RUNNING' ? undefined : true,
   ).catch(() => problems.push('the run did not close'));
+  const rows = await labStatus(lab);
+  problems.push(...(await nodeProblems(ctx, hop, cell, nodeRunId, nodeRun, rows)));
   const notices = ctx.notices.since(started);
   problems.push(...noticeProblems(run, nodeRun, node, notices));
-  problems.push(...(await settledProblems(lab, since, ctx.terraformDir)));
+  problems.push(...(await settledProblems(lab, rows, since, ctx.terraformDir)));
   return {
     strategy: hop.strategy,
     role: cell.role,
-    moment: momentLabel(cell.moment, hop.change),
+    moment,
     action: cell.action,
     actedAt,
     node,
@@ -311,9 +317,9 @@ async function nodeProblems(
   cell: Cell,
   nodeRunId: string,
   nodeRun: string,
+  rows: LabStatusRow[],
 ): Promise<string[]> {
   const problems: string[] = [];
-  const talosOf = async (node: string) => (await labStatus(ctx.lab)).find((row) => row.node === node)?.talos;
   const node = NODE[cell.role];
   const finishes = cell.action === 'sigkill' && cell.moment.at === 'change';
   if (finishes && nodeRun !== 'COMPLETED') problems.push(`node run ${nodeRun}`);
@@ -323,12 +329,12 @@ async function nodeProblems(
     if (result.outcome !== 'upgraded') problems.push(`node run completed ${result.outcome}`);
   }
   if (nodeRun === 'CANCELLED' || nodeRun === 'FAILED') {
-    const talos = await talosOf(node);
+    const talos = rows.find((row) => row.node === node)?.talos;
     if (talos !== hop.from) problems.push(`${node} on ${talos ?? '?'} after its undo, not ${hop.from}`);
   }
   if (cell.moment.at === 'phase' && (cell.action !== 'sigkill' || cell.moment.phase === 'AwaitingApproval')) {
     if (nodeRun !== 'not started') problems.push(`a node run started (${nodeRun})`);
-    const moved = (await labStatus(ctx.lab)).filter((row) => row.talos !== hop.from).map((row) => row.node);
+    const moved = rows.filter((row) => row.talos !== hop.from).map((row) => row.node);
     if (moved.length) problems.push(`touched before any node: ${moved.join(', ')}`);
   }
   return problems;
@@ -353,7 +359,6 @@ export async function runMatrix(options: { preset: string; hops?: number; log?: 
       suffix: 'approval',
     });
     const ctx: MatrixContext = {
-      stack,
       temporal,
       lab,
       cluster: await clusterNameOf(main.inventory),

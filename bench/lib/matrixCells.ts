@@ -32,28 +32,27 @@ export interface MatrixHop {
 
 export const ACTIONS: Action[] = ['cancel', 'terminate', 'sigkill'];
 
+/** The gates every control plane passes first, and what it does once its new version is checked. */
+const GATES = ['health gate', 'etcd quorum gate'];
+const REJOIN = ['waiting for the etcd member', 'stabilising', 'uncordoning', 'health checks'];
+const BOOT_CHECKS = ['checking NICs', 'checking the kernel command line'];
+
 /** A control plane's steps on the pets path before Talos 1.13 (upgrade after the drain), in order. */
 const PETS_CONTROLLER_STEPS = [
-  'health gate',
-  'etcd quorum gate',
+  ...GATES,
   'reading labels and taints',
   'cordoning',
   'draining',
   'etcd quorum gate before the reboot',
   'upgrading to 1.11.4',
   'waiting for Ready',
-  'checking NICs',
-  'checking the kernel command line',
-  'waiting for the etcd member',
-  'stabilising',
-  'uncordoning',
-  'health checks',
+  ...BOOT_CHECKS,
+  ...REJOIN,
 ];
 
 /** A control plane's steps as cattle, in order. */
 const CATTLE_CONTROLLER_STEPS = [
-  'health gate',
-  'etcd quorum gate',
+  ...GATES,
   'cordoning',
   'draining',
   'backing up the Terraform state',
@@ -63,12 +62,8 @@ const CATTLE_CONTROLLER_STEPS = [
   'applying the machine config',
   'waiting for Ready',
   'applying patches',
-  'checking NICs',
-  'checking the kernel command line',
-  'waiting for the etcd member',
-  'stabilising',
-  'uncordoning',
-  'health checks',
+  ...BOOT_CHECKS,
+  ...REJOIN,
 ];
 
 const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'strategy'> => ({

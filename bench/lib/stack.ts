@@ -1,8 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { parse, stringify } from 'yaml';
 import { freePort } from '../../lab/net/freePort.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
@@ -120,12 +119,8 @@ export async function labWorkers(
       ...options.policy,
     },
     options.suffix,
+    options.notifications ? { notifications: options.notifications } : {},
   );
-  if (options.notifications) {
-    const doc = parse(await readFile(inventory, 'utf8')) as Record<string, unknown>;
-    doc.notifications = options.notifications;
-    await writeFile(inventory, stringify(doc));
-  }
   const start = () =>
     stack.worker({
       env: lab.env,

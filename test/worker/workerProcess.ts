@@ -9,15 +9,18 @@ import { eventually, type Lab } from '../lab/labHarness.js';
 const BIN = fileURLToPath(new URL('../../bin/talos-upgrade.js', import.meta.url));
 
 /**
- * A copy of an inventory with its policy changed (shorter waits for tests and benchmarks), next to
- * the original so its relative paths still resolve: the worker process reads it like any inventory.
+ * A copy of an inventory with its policy changed (shorter waits for tests and benchmarks) and any
+ * other top-level `fields` replaced (notification targets), next to the original so its relative
+ * paths still resolve: the worker process reads it like any inventory.
  */
 export async function tunedInventory(
   original: string,
   policy: Record<string, unknown>,
   suffix = 'fast',
+  fields: Record<string, unknown> = {},
 ): Promise<string> {
   const doc = parse(await readFile(original, 'utf8')) as { policy?: Record<string, unknown> };
+  Object.assign(doc, fields);
   doc.policy = { ...doc.policy, ...policy };
   const file = join(dirname(original), `${basename(original, '.yaml')}-${suffix}.yaml`);
   await writeFile(file, stringify(doc));
