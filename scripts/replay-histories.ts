@@ -3,8 +3,8 @@
  * one line per history; exits 1 on any non-determinism. Runs as its own process (outside jest's
  * module sandbox, which breaks protobuf's JSON decoding). The jest suite test/replay calls it.
  */
+import { workflowBundle } from '../src/worker/workflowBundle.js';
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 
 // The bundler's and the replay worker's INFO lines would bury the verdicts.
@@ -24,7 +24,7 @@ const histories = await Promise.all(
 );
 let failed = 0;
 for await (const result of Worker.runReplayHistories(
-  { workflowsPath: fileURLToPath(new URL('../src/workflows/index.ts', import.meta.url)) },
+  workflowBundle,
   histories,
 )) {
   if (result.error) failed++;

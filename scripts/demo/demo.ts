@@ -121,6 +121,10 @@ async function main(): Promise<void> {
     ...labEnv,
     TEMPORAL_ADDRESS: temporal.address,
     TALOS_UPGRADE_WEB_UI: temporal.uiUrl ?? '',
+    // The worker reads each delivered merge from a git mirror of the lab repository.
+    TALOS_UPGRADE_SOURCE: 'git',
+    TALOS_UPGRADE_GIT_URL: repo,
+    TALOS_UPGRADE_GIT_CACHE: join(DIR, 'git-cache'),
   };
   say('The worker (talos-upgrade worker)');
   const metricsPort = await freePort();
@@ -132,7 +136,7 @@ async function main(): Promise<void> {
   await waitForLog('worker', /"msg":"worker ready"/, worker);
   console.log(`ready; logs in .demo/worker.log, metrics at http://127.0.0.1:${metricsPort}/metrics`);
 
-  say('The webhook server (talos-upgrade webhook), reading the repository from a git mirror');
+  say('The webhook server (talos-upgrade webhook): records each delivery in Temporal, answers 202');
   const secret = randomBytes(24).toString('hex');
   const webhookPort = await freePort();
   const webhook = background(
@@ -141,9 +145,6 @@ async function main(): Promise<void> {
     {
       ...env,
       TALOS_UPGRADE_WEBHOOK_SECRET: secret,
-      TALOS_UPGRADE_SOURCE: 'git',
-      TALOS_UPGRADE_GIT_URL: repo,
-      TALOS_UPGRADE_GIT_CACHE: join(DIR, 'git-cache'),
     },
   );
   await waitForLog('webhook', /"msg":"webhook listening"/, webhook);

@@ -1,5 +1,5 @@
-import type { KubernetesRange, PlanningPolicy } from '../domain/index.js';
-import { kubernetesSupportOf, planningPolicyOf } from '../domain/index.js';
+import type { KubernetesRange, MaintenanceWindow, PlanningPolicy, WindowState } from '../domain/index.js';
+import { kubernetesSupportOf, planningPolicyOf, windowStateAt } from '../domain/index.js';
 import type { ClusterHandle } from './deps.js';
 
 /** What the workflows need to know of a cluster: no secrets, no paths, just shape and policy. */
@@ -21,6 +21,8 @@ export interface ClusterDescription {
   /** Release prerequisites the operator has done (absent in histories from before it existed). */
   acknowledged?: string[];
   notifications: number;
+  /** When nodes may start (absent when any time will do, and in histories from before windows). */
+  maintenanceWindows?: MaintenanceWindow[];
 }
 
 export function clusterActivities(cluster: (name: string) => ClusterHandle) {
@@ -50,7 +52,19 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
       installBeforeDrain: policy.installBeforeDrain,
       acknowledged: policy.acknowledged,
       notifications: inventory.notifications.length,
+      ...(policy.maintenanceWindows.length ? { maintenanceWindows: policy.maintenanceWindows } : {}),
     };
   }
-  return { describeCluster };
+
+  /**
+   * Whether a maintenance window is open at the workflow's `at`. An activity, not workflow code: time
+   * zone rules come with the runtime's ICU data, and a replay on a newer one must not decide otherwise.
+   */
+  async function maintenanceWindowState(input: {
+    windows: MaintenanceWindow[];
+    at: number;
+  }): Promise<WindowState> {
+    return Promise.resolve(windowStateAt(input.windows, input.at));
+  }
+  return { describeCluster, maintenanceWindowState };
 }

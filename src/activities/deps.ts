@@ -2,6 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { findNode, type Inventory, type InventoryNode } from '../domain/index.js';
 import { nonRetryable } from './errors.js';
+import type { FileSource } from './repositorySource.js';
 
 /** One cluster the worker may upgrade: its inventory and where its credentials live. */
 export interface ClusterAccess {
@@ -24,6 +25,8 @@ export interface ActivityDeps {
   releasesUrl?: string;
   /** Resolves a secret named in the inventory ({env} or {file}); never logged, never returned. */
   readSecret: (ref: { env: string } | { file: string }) => Promise<string>;
+  /** Where the queue reads a delivered merge's versions file at both commits (GitHub or git). */
+  repositorySource?: FileSource;
   /** How often long waits poll; the lab's tests shorten it. */
   pollIntervalMs?: number;
 }

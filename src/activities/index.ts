@@ -10,9 +10,12 @@ import { talosActivities } from './talos.js';
 import { talosInstallActivities } from './talosInstall.js';
 import { terraformActivities } from './terraform.js';
 import { upgradeRunActivities } from './upgradeRuns.js';
+import { versionChangeActivities } from './versionChange.js';
 
 export type { ActivityDeps, ClusterAccess } from './deps.js';
 export { FAILURE } from './errors.js';
+export { gitCloneSource, githubContentsSource, type FileSource } from './repositorySource.js';
+export type { VersionReading } from './versionChange.js';
 
 /**
  * Every side effect of the product, bound to its dependencies. The worker registers the result;
@@ -32,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     ...notifyActivities(deps, cluster),
     ...releaseActivities(deps),
     ...upgradeRunActivities(deps),
+    ...versionChangeActivities(deps, cluster),
   };
 }
 

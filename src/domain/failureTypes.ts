@@ -19,6 +19,8 @@ export const FAILURE = {
   TerraformLocked: 'TerraformLocked',
   KubernetesUnavailable: 'KubernetesUnavailable',
   UnsupportedUpgrade: 'UnsupportedUpgrade',
+  SourceUnavailable: 'SourceUnavailable',
+  InvalidVersionsFile: 'InvalidVersionsFile',
   // Raised by workflows.
   PlanRefused: 'PlanRefused',
   PrerequisiteMissing: 'PrerequisiteMissing',

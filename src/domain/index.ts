@@ -16,3 +16,4 @@ export * from './inventory/index.js';
 export * from './searchAttributes.js';
 export * from './webhookEvent.js';
 export * from './failureTypes.js';
+export * from './maintenanceWindow.js';

@@ -72,6 +72,7 @@ export function buildCli(): Command {
     ['reject', 'reject a run waiting for approval; nothing is touched'],
     ['pause', 'hold a run before its next node'],
     ['resume', 'let a paused run go on'],
+    ['override-window', 'let a run start its nodes outside the maintenance windows (this run only)'],
     ['cancel', 'cancel a run: the node in flight is finished or rolled back, the rest skipped'],
   ] as const) {
     program
@@ -79,7 +80,10 @@ export function buildCli(): Command {
       .description(what)
       .argument('<run>', 'a cluster (its running upgrade) or a workflow id')
       .option('--by <name>', 'who decides (default: your user name)')
-      .option('--comment <text>', action === 'reject' ? 'the reason' : 'a comment for the record')
+      .option(
+        '--comment <text>',
+        action === 'reject' || action === 'override-window' ? 'the reason' : 'a comment for the record',
+      )
       .action(async (run: string, options: { by?: string; comment?: string }) => {
         process.exitCode = await operateCommand(action, run, options);
       });

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { UserError } from '../starter/cliErrors.js';
 import { InventoryFileError } from '../starter/inventoryFile.js';
 import { TemporalSettingsError } from '../starter/temporalConnection.js';
 import { loadWorkerConfig, WorkerConfigError, type WorkerOptions } from './config.js';
@@ -10,7 +11,8 @@ export async function workerMain(argv: string[]): Promise<void> {
     .description(
       'run the Temporal worker: the upgrade workflows and the activities for the given clusters.\n' +
         'Temporal: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY(_FILE), TEMPORAL_TLS_* ' +
-        '(see the README); binaries: TALOSCTL, TERRAFORM.',
+        '(see the README); binaries: TALOSCTL, TERRAFORM; where merges are read: TALOS_UPGRADE_SOURCE ' +
+        '(github with GITHUB_TOKEN(_FILE), or git with TALOS_UPGRADE_GIT_URL).',
     )
     .requiredOption('--inventory <file...>', 'cluster inventory YAML files (one per cluster)')
     .option(
@@ -30,6 +32,7 @@ export async function workerMain(argv: string[]): Promise<void> {
     }
     const userError =
       error instanceof WorkerConfigError ||
+      error instanceof UserError ||
       error instanceof InventoryFileError ||
       error instanceof TemporalSettingsError;
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);

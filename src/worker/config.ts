@@ -1,7 +1,15 @@
 import { access } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { ActivityDeps, ClusterAccess } from '../activities/index.js';
+import {
+  gitCloneSource,
+  githubContentsSource,
+  type ActivityDeps,
+  type ClusterAccess,
+  type FileSource,
+} from '../activities/index.js';
 import { parseDuration } from '../domain/index.js';
+import { secretFromEnv } from '../starter/envSecret.js';
 import { loadInventoryFile } from '../starter/inventoryFile.js';
 import { temporalSettings, type TemporalSettings } from '../starter/temporalConnection.js';
 
@@ -15,6 +23,8 @@ export interface WorkerConfig {
   temporal: TemporalSettings;
   /** host:port of the Prometheus endpoint, or undefined for none. */
   metricsAddress?: string;
+  /** How often the run gauges (in progress, awaiting approval or a window) are read; default 15 s. */
+  gaugeIntervalMs: number;
   logLevel: string;
   /** Activities run at once; a fleet of clusters upgraded together needs more than one cluster does. */
   maxConcurrentActivities: number;
@@ -24,6 +34,8 @@ export interface WorkerConfig {
   talosctl: string;
   terraform: string;
   releasesUrl?: string;
+  /** Where delivered merges are read (GitHub's contents API or git mirrors). */
+  repositorySource: FileSource;
 }
 
 export class WorkerConfigError extends Error {}
@@ -68,6 +80,29 @@ async function credentialsOf(
   );
 }
 
+/**
+ * Where the queue reads a delivered merge's versions file at both commits:
+ *   TALOS_UPGRADE_SOURCE                 github (contents API, default) or git (mirror clones)
+ *   GITHUB_TOKEN(_FILE), GITHUB_API_URL  for the github source (read access to contents)
+ *   TALOS_UPGRADE_GIT_URL, TALOS_UPGRADE_GIT_CACHE  for the git source ({repo} = owner/name)
+ */
+export async function repositorySourceFromEnv(env: NodeJS.ProcessEnv): Promise<FileSource> {
+  const mode = env.TALOS_UPGRADE_SOURCE ?? 'github';
+  if (mode === 'github') {
+    const token = await secretFromEnv(env, 'GITHUB_TOKEN');
+    return githubContentsSource({
+      apiUrl: env.GITHUB_API_URL ?? 'https://api.github.com',
+      ...(token ? { token } : {}),
+    });
+  }
+  if (mode === 'git')
+    return gitCloneSource({
+      urlTemplate: env.TALOS_UPGRADE_GIT_URL ?? 'https://github.com/{repo}.git',
+      cacheDir: env.TALOS_UPGRADE_GIT_CACHE ?? join(homedir(), '.cache', 'talos-upgrade', 'git'),
+    });
+  throw new WorkerConfigError(`TALOS_UPGRADE_SOURCE: expected github or git, got ${mode}`);
+}
+
 /** The worker's whole configuration from its flags and environment; a clear error for each gap. */
 export async function loadWorkerConfig(
   options: WorkerOptions,
@@ -91,6 +126,12 @@ export async function loadWorkerConfig(
     throw new WorkerConfigError(
       `TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES must be a whole number of 1 or more (got "${env.TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES}")`,
     );
+  const gauges = env.TALOS_UPGRADE_METRICS_INTERVAL ?? '15s';
+  const gaugeIntervalMs = parseDuration(gauges);
+  if (!gaugeIntervalMs)
+    throw new WorkerConfigError(
+      `TALOS_UPGRADE_METRICS_INTERVAL must be a duration such as 15s (got "${gauges}")`,
+    );
   const poll = env.TALOS_UPGRADE_POLL_INTERVAL;
   const pollIntervalMs = poll === undefined ? undefined : parseDuration(poll);
   if (poll !== undefined && !pollIntervalMs)
@@ -100,6 +141,7 @@ export async function loadWorkerConfig(
   return {
     temporal: await temporalSettings(env),
     ...(metrics === 'off' ? {} : { metricsAddress: metrics }),
+    gaugeIntervalMs,
     logLevel: env.TALOS_UPGRADE_LOG_LEVEL ?? 'info',
     maxConcurrentActivities,
     ...(pollIntervalMs ? { pollIntervalMs } : {}),
@@ -107,6 +149,7 @@ export async function loadWorkerConfig(
     talosctl: env.TALOSCTL ?? 'talosctl',
     terraform: env.TERRAFORM ?? 'terraform',
     ...(env.TALOS_UPGRADE_RELEASES_URL ? { releasesUrl: env.TALOS_UPGRADE_RELEASES_URL } : {}),
+    repositorySource: await repositorySourceFromEnv(env),
   };
 }
 
@@ -117,6 +160,7 @@ export function activityDeps(config: WorkerConfig, readSecret: ActivityDeps['rea
     terraform: config.terraform,
     ...(config.releasesUrl ? { releasesUrl: config.releasesUrl } : {}),
     ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
+    repositorySource: config.repositorySource,
     readSecret,
   };
 }

@@ -1,13 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { connectionOptions, describeConnectionFailure } from '../starter/temporalConnection.js';
 import { activityDeps, type WorkerConfig } from './config.js';
 import { createLogger } from '../starter/logger.js';
 import { temporalLogger } from './logging.js';
+import { startRunGauges, zeroRunCounters } from './runMetrics.js';
+import { workflowBundle } from './workflowBundle.js';
 import { secretReader } from './secrets.js';
-
-const WORKFLOWS = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /**
  * Runs the worker until SIGINT or SIGTERM: installs the runtime (structured logs, Prometheus
@@ -17,7 +16,7 @@ const WORKFLOWS = fileURLToPath(new URL('../workflows/index.ts', import.meta.url
  */
 export async function runWorker(config: WorkerConfig): Promise<void> {
   const logger = createLogger('talos-upgrade-worker', config.logLevel);
-  Runtime.install({
+  const runtime = Runtime.install({
     logger: temporalLogger(logger),
     telemetryOptions: config.metricsAddress
       ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } }
@@ -36,7 +35,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       connection,
       namespace: temporal.namespace,
       taskQueue: temporal.taskQueue,
-      workflowsPath: WORKFLOWS,
+      ...workflowBundle,
       activities: createActivities(activityDeps(config, secretReader())),
       shutdownGraceTime: '30s',
       maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
@@ -47,12 +46,35 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
         namespace: temporal.namespace,
         taskQueue: temporal.taskQueue,
         clusters: Object.keys(config.clusters),
+        repositories: config.repositorySource.describe,
         metrics: config.metricsAddress ? `http://${config.metricsAddress}/metrics` : 'off',
         pid: process.pid,
       },
       'worker ready',
     );
-    await worker.run();
+    if (config.metricsAddress)
+      zeroRunCounters({
+        meter: runtime.metricMeter,
+        namespace: temporal.namespace,
+        taskQueue: temporal.taskQueue,
+        clusters: Object.keys(config.clusters),
+      });
+    const stopGauges = config.metricsAddress
+      ? startRunGauges({
+          connection,
+          namespace: temporal.namespace,
+          taskQueue: temporal.taskQueue,
+          clusters: Object.keys(config.clusters),
+          meter: runtime.metricMeter,
+          intervalMs: config.gaugeIntervalMs,
+          logger,
+        })
+      : undefined;
+    try {
+      await worker.run();
+    } finally {
+      await stopGauges?.();
+    }
     logger.info('worker stopped');
   } finally {
     await connection.close();

@@ -92,6 +92,16 @@ export const guard = proxyActivities<Activities>({
   retry: { initialInterval: '5s', maximumInterval: '1m' },
 });
 
+/**
+ * Reading a delivered merge from GitHub or git: retried without an attempt limit, backing off to one
+ * try a minute, because a repository outage must delay the upgrade, never lose the merge. The attempt
+ * count and the last error show on the queue's pending activity in the Web UI.
+ */
+export const ingest = proxyActivities<Activities>({
+  startToCloseTimeout: '3m',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
 /** The quick reads and the uncordon inside compensations: local, with the undo's patience. */
 export const undoLocal = proxyLocalActivities<Activities>({
   startToCloseTimeout: '3m',

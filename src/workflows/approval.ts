@@ -1,3 +1,4 @@
+import { humanDuration } from './runDetails.js';
 import { condition, workflowInfo } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
 import type { ClusterRun } from './clusterRun.js';
@@ -15,6 +16,7 @@ export async function awaitApproval(
   const { progress, decisions, talos } = run;
   run.phase('AwaitingApproval');
   progress.approval = { state: 'waiting' };
+  run.details();
   await run.notify({
     kind: 'approval',
     from: talos.from,
@@ -25,6 +27,7 @@ export async function awaitApproval(
   const decided = await condition(
     () => decisions.approval !== undefined || decisions.rejection !== undefined,
     cluster.timing.approvalTimeoutMs,
+    { summary: `wait for approval (times out in ${humanDuration(cluster.timing.approvalTimeoutMs)})` },
   );
   const { approval, rejection } = decisions;
   if (rejection || !decided) {
@@ -52,5 +55,6 @@ export async function awaitApproval(
     by: approval?.by ?? '',
     ...(approval?.comment ? { comment: approval.comment } : {}),
   };
+  run.details();
   return undefined;
 }

@@ -11,6 +11,8 @@ import type { Strategy } from '../domain/index.js';
 import type { long } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
+import { awaitMaintenanceWindow } from './maintenanceWindow.js';
+import { recordNodeUpgrade } from './metrics.js';
 import { nodeUpgrade } from './nodeUpgrade.js';
 
 /**
@@ -55,14 +57,19 @@ export async function runHop(
   const { request, progress } = run;
   progress.hop = `${hop.from}->${hop.to}`;
   if (hop.strategy === 'cattle') {
+    // Templates are the hop's first change to the world: inside a window, like the nodes.
+    await awaitMaintenanceWindow(run, cluster);
     run.phase('RebuildingTemplates');
     await act.rebuildTemplates({ cluster: request.cluster, version: hop.to });
   }
   const runNode = async (node: { name: string; role: 'controlplane' | 'worker' }) => {
     await condition(() => !progress.paused);
+    await awaitMaintenanceWindow(run, cluster);
+    await condition(() => !progress.paused);
     progress.current.push(node.name);
     const childId = `${workflowInfo().workflowId}:node:${node.name}:${hop.to}`;
     progress.inFlight.push({ node: node.name, workflowId: childId });
+    run.details();
     const nodeStarted = Date.now();
     try {
       const outcome = await executeChild(nodeUpgrade, {
@@ -71,6 +78,12 @@ export async function runHop(
         // A terminated or timed-out cluster run asks its nodes to cancel, so each runs its undo
         // instead of being killed mid-saga (a VM destroyed and not recreated, a node left cordoned).
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        staticSummary: `${node.name} (${node.role}): Talos ${hop.from} → ${hop.to} as ${hop.strategy}`,
+        staticDetails: [
+          `**Cluster** ${request.cluster} · **node** ${node.name} · **role** ${node.role}`,
+          `**Hop** ${hop.from} → ${hop.to} · **strategy** ${hop.strategy} (${hop.strategy === 'pets' ? 'talosctl upgrade in place' : 'VM destroyed and recreated by Terraform'})`,
+          `**Cluster run** ${workflowInfo().workflowId}`,
+        ].join('\n\n'),
         args: [
           {
             cluster: request.cluster,
@@ -86,6 +99,10 @@ export async function runHop(
         ],
       });
       progress.nodes.push(outcome);
+      recordNodeUpgrade(
+        { cluster: request.cluster, strategy: hop.strategy, role: node.role, outcome: outcome.outcome },
+        outcome.durationMs,
+      );
       const sent = run.notify({
         kind: 'node',
         node: node.name,
@@ -105,6 +122,15 @@ export async function runHop(
         durationMs: Date.now() - nodeStarted,
         error: cancelled ? 'cancelled' : detail,
       });
+      recordNodeUpgrade(
+        {
+          cluster: request.cluster,
+          strategy: hop.strategy,
+          role: node.role,
+          outcome: cancelled ? 'cancelled' : rollbackFailed ? 'rollback-failed' : 'rolled-back',
+        },
+        Date.now() - nodeStarted,
+      );
       if (cancelled) throw error;
       const notice = () =>
         run.notify(
@@ -119,6 +145,7 @@ export async function runHop(
     } finally {
       progress.current = progress.current.filter((n) => n !== node.name);
       progress.inFlight = progress.inFlight.filter((f) => f.node !== node.name);
+      run.details();
     }
   };
   run.phase('UpgradingControlPlane');

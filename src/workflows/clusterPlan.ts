@@ -1,8 +1,9 @@
 import { ApplicationFailure, upsertSearchAttributes } from '@temporalio/workflow';
 import {
   changeKind,
-  FAILURE,
   compareVersions,
+  describeWindow,
+  FAILURE,
   parseVersion,
   PlanError,
   planUpgrade,
@@ -36,6 +37,8 @@ function hopReason(hop: TalosHop, request: ClusterRun['request']): string {
 export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescription; plan: UpgradePlan }> {
   const { request } = run;
   const cluster: ClusterDescription = await quick.describeCluster({ cluster: request.cluster });
+  if (cluster.maintenanceWindows?.length)
+    run.progress.maintenanceWindows = cluster.maintenanceWindows.map(describeWindow);
   // The oldest node sets the start: after a halted run the cluster is mixed, and a new run must
   // still take the nodes left behind (the ones already there are skipped).
   const running =

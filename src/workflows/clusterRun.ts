@@ -1,8 +1,17 @@
-import { setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { NotificationEvent } from '../activities/notify.js';
 import { notifications } from './activityOptions.js';
+import { recordRun } from './metrics.js';
 import { registerOperatorUpdates } from './operatorUpdates.js';
-import { approveSignal, pauseSignal, progressQuery, rejectSignal, resumeSignal } from './signals.js';
+import { renderRunDetails } from './runDetails.js';
+import {
+  approveSignal,
+  overrideWindowSignal,
+  pauseSignal,
+  progressQuery,
+  rejectSignal,
+  resumeSignal,
+} from './signals.js';
 import type { ClusterProgress, ClusterUpgradeResult, PlannedHop, UpgradeRequest } from './types.js';
 
 /** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
@@ -23,15 +32,22 @@ export interface ClusterRun {
   decisions: {
     approval?: { by: string; comment?: string };
     rejection?: { by: string; reason?: string };
+    /** An operator let this run start nodes outside the maintenance windows. */
+    windowOverride?: { by: string; reason?: string };
   };
+  /** The wait for a maintenance window in progress, shared by the lanes of workers. */
+  windowWait?: Promise<void> | undefined;
   /** Versions and hops as far as they are known: filled in by planning. */
   talos: { from: string; to: string };
   hops: PlannedHop[];
   /** Per-node notifications in flight; the run waits for them only before it ends. */
   background: Array<Promise<unknown>>;
   phase(name: string): void;
+  /** Shows the run's current details in the Web UI anew, with `note` (what it waits for) if given. */
+  details(note?: string): void;
   /** Sends a notification; a notification never fails the run. */
   notify(event: NotificationEvent): Promise<unknown>;
+  /** The run's result, once, at its end (it also counts the run in the metrics). */
   result(outcome: ClusterUpgradeResult['outcome'], reason?: string, snapshot?: string): ClusterUpgradeResult;
 }
 
@@ -45,6 +61,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     nodes: [],
     totalNodeUpgrades: 0,
   };
+  let note = '';
   const run: ClusterRun = {
     request,
     started,
@@ -56,20 +73,28 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     phase: (name) => {
       progress.phase = name;
       upsertSearchAttributes({ UpgradePhase: [name] });
+      run.details();
+    },
+    details: (text) => {
+      if (text !== undefined) note = text;
+      setCurrentDetails(renderRunDetails(progress, request.cluster, note));
     },
     notify: (event) => notifications.notify({ cluster: request.cluster, event }).catch(() => undefined),
-    result: (outcome, reason, snapshot) => ({
-      cluster: request.cluster,
-      requestId: request.requestId,
-      outcome,
-      ...(reason ? { reason } : {}),
-      talos: run.talos,
-      hops: run.hops,
-      ...(run.decisions.approval ? { approvedBy: run.decisions.approval } : {}),
-      nodes: progress.nodes,
-      ...(snapshot ? { etcdSnapshot: snapshot } : {}),
-      durationMs: Date.now() - started,
-    }),
+    result: (outcome, reason, snapshot) => {
+      recordRun(request.cluster, outcome, Date.now() - started);
+      return {
+        cluster: request.cluster,
+        requestId: request.requestId,
+        outcome,
+        ...(reason ? { reason } : {}),
+        talos: run.talos,
+        hops: run.hops,
+        ...(run.decisions.approval ? { approvedBy: run.decisions.approval } : {}),
+        nodes: progress.nodes,
+        ...(snapshot ? { etcdSnapshot: snapshot } : {}),
+        durationMs: Date.now() - started,
+      };
+    },
   };
   setHandler(progressQuery, () => progress, {
     description: 'Where the run is: phase, hop, nodes in flight and done',
@@ -80,10 +105,16 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   setHandler(rejectSignal, (by) => void (run.decisions.rejection = by), {
     description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',
   });
-  setHandler(pauseSignal, () => void (progress.paused = true), {
+  setHandler(pauseSignal, () => void ((progress.paused = true), run.details()), {
     description: 'Hold the run before the next node',
   });
-  setHandler(resumeSignal, () => void (progress.paused = false), { description: 'Carry on after a pause' });
+  setHandler(resumeSignal, () => void ((progress.paused = false), run.details()), {
+    description: 'Carry on after a pause',
+  });
+  setHandler(overrideWindowSignal, (by) => void (run.decisions.windowOverride = by), {
+    description:
+      'Start nodes outside the maintenance windows, for this run only: {"by": "name", "reason": "..."}',
+  });
   registerOperatorUpdates(run);
   return run;
 }

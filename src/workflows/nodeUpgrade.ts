@@ -5,6 +5,7 @@ import {
   deprecatePatch,
   log,
   patched,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -23,6 +24,7 @@ import {
   type QuickActivities,
 } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
+import { humanDuration } from './runDetails.js';
 import { Saga, type OnStuck, type StuckDecision } from './saga.js';
 import { nodeProgressQuery, undoSignal, undoUpdate } from './signals.js';
 import type { NodeResult, NodeUpgradeInput } from './types.js';
@@ -110,7 +112,9 @@ async function etcdGate(run: NodeRun): Promise<void> {
   let health = await run.q.checkEtcdHealth({ cluster: input.cluster });
   // Histories from before the patch refused on the first read.
   for (let read = 1; !health.canLoseOne && read < ETCD_GATE_READS && patched(ETCD_GATE_CONFIRMS); read++) {
-    await sleep(ETCD_GATE_INTERVAL);
+    await sleep(ETCD_GATE_INTERVAL, {
+      summary: `etcd unhealthy: read again (${read + 1}/${ETCD_GATE_READS})`,
+    });
     health = await run.q.checkEtcdHealth({ cluster: input.cluster });
   }
   if (!health.canLoseOne) {
@@ -195,7 +199,7 @@ async function waitForEtcdMember(run: NodeRun): Promise<void> {
   for (let attempt = 0; attempt < attempts; attempt++) {
     const health = await run.q.checkEtcdHealth({ cluster: input.cluster });
     if (health.healthy.includes(input.node) && health.unhealthy.length === 0) return;
-    await sleep(interval);
+    await sleep(interval, { summary: `wait for the etcd member of ${input.node}` });
   }
   throw ApplicationFailure.nonRetryable(
     `${input.node} did not become a healthy etcd member again`,
@@ -453,6 +457,9 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     progress.index = Math.min(progress.index + 1, progress.total);
     log.info('node step', { node: input.node, step: name });
     upsertSearchAttributes({ UpgradePhase: [name] });
+    setCurrentDetails(
+      `**${input.node}** (${input.role}) · Talos ${input.from} → ${input.to} as ${input.strategy} · step ${progress.index}/${progress.total}: **${name}**`,
+    );
   };
   const at = { cluster: input.cluster, node: input.node };
   deprecatePatch(LOCAL_QUICK_STEPS);
@@ -499,7 +506,9 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
       step('waiting for the etcd member');
       await waitForEtcdMember(run);
       step('stabilising');
-      await sleep(input.timing.stabilisationMs);
+      await sleep(input.timing.stabilisationMs, {
+        summary: `stabilise ${humanDuration(input.timing.stabilisationMs)}`,
+      });
     }
     step('uncordoning');
     await q.uncordonNode(at);

@@ -1,13 +1,30 @@
 import type { UpdateDefinition } from '@temporalio/common';
 import { setHandler } from '@temporalio/workflow';
 import type { ClusterRun } from './clusterRun.js';
-import { approveUpdate, pauseUpdate, rejectUpdate, resumeUpdate, type RunState } from './signals.js';
+import {
+  approveUpdate,
+  overrideWindowUpdate,
+  pauseUpdate,
+  rejectUpdate,
+  resumeUpdate,
+  type RunState,
+} from './signals.js';
 
 const state = ({ progress }: ClusterRun): RunState => ({
   phase: progress.phase,
   paused: progress.paused,
   ...(progress.approval ? { approval: progress.approval } : {}),
+  ...(progress.window ? { window: progress.window } : {}),
 });
+
+/** Why an override of the maintenance windows does not apply, or undefined when it does. */
+function windowOverrideRefusal({ progress, decisions }: ClusterRun): string | undefined {
+  if (decisions.windowOverride) return `already overridden by ${decisions.windowOverride.by}`;
+  // Before planning the windows are not known yet: the override is kept for when they are.
+  if (progress.phase !== 'Planning' && !progress.maintenanceWindows?.length)
+    return "this cluster's policy has no maintenance windows: nodes may start at any time";
+  return undefined;
+}
 
 /** Why an approval decision does not apply now, or undefined when the run waits for one. */
 function approvalRefusal({ progress, decisions }: ClusterRun): string | undefined {
@@ -71,5 +88,15 @@ export function registerOperatorUpdates(run: ClusterRun): void {
     refusal: () => (progress.paused ? undefined : 'not paused'),
     apply: () => void (progress.paused = false),
     description: 'Carry on after a pause',
+  });
+  operatorUpdate(run, overrideWindowUpdate, {
+    refusal: () => windowOverrideRefusal(run),
+    apply: (decision) => {
+      decisions.windowOverride = decision;
+      if (progress.maintenanceWindows)
+        progress.window = { state: 'overridden', windows: progress.maintenanceWindows, by: decision.by };
+    },
+    description:
+      'Start nodes outside the maintenance windows, for this run only (refused when there are none)',
   });
 }

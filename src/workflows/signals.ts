@@ -1,17 +1,21 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ClusterProgress, UpgradeRequest } from './types.js';
+import type { ClusterProgress, DeliveredMerge, QueuedItem, UpgradeRequest } from './types.js';
 
 export const enqueueSignal = defineSignal<[UpgradeRequest]>('enqueue');
+/** Merges the webhook recorded (several when they arrived together); each is read when its turn comes. */
+export const deliverSignal = defineSignal<[DeliveredMerge[]]>('deliver');
 export const approveSignal = defineSignal<[{ by: string; comment?: string }]>('approve');
 export const rejectSignal = defineSignal<[{ by: string; reason?: string }]>('reject');
 export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
+export const overrideWindowSignal = defineSignal<[{ by: string; reason?: string }]>('overrideWindow');
 
 /** What an operator's command left: the run's phase, whether it holds, and its approval. */
 export interface RunState {
   phase: string;
   paused: boolean;
   approval?: ClusterProgress['approval'];
+  window?: ClusterProgress['window'];
 }
 
 /**
@@ -23,11 +27,17 @@ export const approveUpdate = defineUpdate<RunState, [{ by: string; comment?: str
 export const rejectUpdate = defineUpdate<RunState, [{ by: string; reason?: string }]>('reject');
 export const pauseUpdate = defineUpdate<RunState, [{ by?: string }]>('pause');
 export const resumeUpdate = defineUpdate<RunState, [{ by?: string }]>('resume');
+/** Lets this run start nodes outside the cluster's maintenance windows (refused when it has none). */
+export const overrideWindowUpdate = defineUpdate<RunState, [{ by: string; reason?: string }]>(
+  'overrideWindow',
+);
 
 export const progressQuery = defineQuery<ClusterProgress>('progress');
 export const queueQuery = defineQuery<{
-  running?: UpgradeRequest;
-  pending: UpgradeRequest[];
+  running?: QueuedItem;
+  /** What the running item waits for before its run starts (the repository, when a merge is read). */
+  reading?: string;
+  pending: QueuedItem[];
   done: number;
   /** The last runs' outcomes (succeeded, failed, cancelled, rejected, already-run…), newest last. */
   recent?: Array<{ requestId: string; outcome: string }>;

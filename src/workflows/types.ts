@@ -15,6 +15,33 @@ export interface UpgradeRequest {
   source: string;
 }
 
+/**
+ * A merge as the webhook recorded it, before anyone read the repository: the cluster's queue reads
+ * the versions file at both commits (an activity retried through a GitHub or git outage) and makes it
+ * an UpgradeRequest, or nothing when no version moved.
+ */
+export interface DeliveredMerge {
+  /** The merge commit (or pushed head): the id of the run it becomes, so one merge is one run. */
+  requestId: string;
+  cluster: string;
+  delivery: {
+    repository: string;
+    before: string;
+    after: string;
+    event: 'pull_request' | 'push';
+    /** GitHub's X-GitHub-Delivery, for matching the queue's history to GitHub's delivery log. */
+    id?: string;
+  };
+  strategy?: Strategy;
+  strategyNote?: string;
+  source: string;
+}
+
+/** What waits in a cluster's queue: an operator's request or a delivered merge still to be read. */
+export type QueuedItem = UpgradeRequest | DeliveredMerge;
+
+export const isDeliveredMerge = (item: QueuedItem): item is DeliveredMerge => 'delivery' in item;
+
 /** A hop of the plan, with why it takes its strategy (absent in runs planned before it was kept). */
 export interface PlannedHop {
   from: string;
@@ -74,4 +101,8 @@ export interface ClusterProgress {
   inFlight: Array<{ node: string; workflowId: string }>;
   nodes: NodeResult[];
   totalNodeUpgrades: number;
+  /** The cluster's maintenance windows, once planned (absent: nodes may start at any time). */
+  maintenanceWindows?: string[];
+  /** The last look at the windows: open until, waiting until, or overridden by an operator. */
+  window?: { state: 'open' | 'waiting' | 'overridden'; windows: string[]; until?: string; by?: string };
 }

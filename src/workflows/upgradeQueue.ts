@@ -12,12 +12,13 @@ import {
 import { guard } from './activityOptions.js';
 import { clusterUpgrade } from './clusterUpgrade.js';
 import { describeFailure, wasCancelled } from './failures.js';
-import { enqueueSignal, queueQuery } from './signals.js';
-import type { UpgradeRequest } from './types.js';
+import { absorbPullRequest, readDeliveredMerge } from './deliveredMerge.js';
+import { deliverSignal, enqueueSignal, queueQuery } from './signals.js';
+import { isDeliveredMerge, type QueuedItem, type UpgradeRequest } from './types.js';
 
 export interface QueueState {
   cluster: string;
-  pending: UpgradeRequest[];
+  pending: QueuedItem[];
   /** Request ids already accepted, newest last: redeliveries of a webhook never start a second run. */
   seen: string[];
   done: number;
@@ -36,6 +37,11 @@ const REMEMBERED_OUTCOMES = 20;
  */
 const ONE_RUN_PER_CLUSTER = 'one-run-per-cluster';
 const IDLE_BEFORE_RENEWAL = '24 hours';
+/**
+ * How long a merge known only by its push waits for the pull request of the same merge, whose labels
+ * (upgrade-pets, upgrade-cattle) only that delivery carries; GitHub sends both within moments.
+ */
+const PULL_REQUEST_GRACE = '10 seconds';
 
 /**
  * One queue per cluster (`talos-upgrade-queue:<cluster>`), fed by signal-with-start: upgrades of one
@@ -45,41 +51,71 @@ export async function upgradeQueue(state: QueueState): Promise<void> {
   const { cluster } = state;
   const pending = [...state.pending];
   const seen = [...state.seen];
-  let running: UpgradeRequest | undefined;
+  let running: QueuedItem | undefined;
+  let reading: string | undefined;
   let done = state.done;
   const recent = [...(state.recent ?? [])];
   let runs = 0;
 
-  setHandler(
-    enqueueSignal,
-    (request) => {
-      if (request.cluster !== cluster) {
-        log.warn('ignored a request for another cluster', { queue: cluster, request: request.cluster });
-        return;
-      }
-      if (seen.includes(request.requestId)) {
-        log.info('duplicate request ignored', { requestId: request.requestId });
-        return;
-      }
-      seen.push(request.requestId);
-      if (seen.length > REMEMBERED_IDS) seen.splice(0, seen.length - REMEMBERED_IDS);
-      pending.push(request);
-    },
-    { description: 'Add an upgrade request; a requestId seen before is ignored' },
-  );
-  setHandler(queueQuery, () => ({ ...(running ? { running } : {}), pending, done, recent }), {
-    description: 'The running request, the waiting ones, how many are done, the last outcomes',
+  const accept = (item: QueuedItem): void => {
+    if (item.cluster !== cluster) {
+      log.warn('ignored a request for another cluster', { queue: cluster, request: item.cluster });
+      return;
+    }
+    if (seen.includes(item.requestId)) {
+      const absorbed = isDeliveredMerge(item) && absorbPullRequest([running, ...pending], item);
+      log.info(
+        absorbed ? 'the pull request of a recorded push: its labels kept' : 'duplicate request ignored',
+        {
+          requestId: item.requestId,
+        },
+      );
+      return;
+    }
+    seen.push(item.requestId);
+    if (seen.length > REMEMBERED_IDS) seen.splice(0, seen.length - REMEMBERED_IDS);
+    pending.push(item);
+  };
+  setHandler(enqueueSignal, accept, {
+    description: 'Add an upgrade request; a requestId seen before is ignored',
   });
+  setHandler(deliverSignal, (merges) => merges.forEach(accept), {
+    description:
+      'Add a merge the webhook recorded; the queue reads what it changed (retried through an outage) when its turn comes',
+  });
+  setHandler(
+    queueQuery,
+    () => ({ ...(running ? { running } : {}), ...(reading ? { reading } : {}), pending, done, recent }),
+    { description: 'The running request, the waiting ones, how many are done, the last outcomes' },
+  );
 
   for (;;) {
     const next = pending.shift();
     if (!next) {
-      const woke = await condition(() => pending.length > 0, IDLE_BEFORE_RENEWAL);
+      const woke = await condition(() => pending.length > 0, IDLE_BEFORE_RENEWAL, {
+        summary: `idle: renews itself after ${IDLE_BEFORE_RENEWAL} without requests`,
+      });
       if (!woke || workflowInfo().continueAsNewSuggested) break;
       continue;
     }
     running = next;
-    const outcome = await runOne(cluster, next);
+    let outcome: string;
+    if (isDeliveredMerge(next)) {
+      const merge = next;
+      if (merge.delivery.event === 'push') {
+        reading = 'waiting briefly for the pull request of this merge (its labels)';
+        await condition(() => merge.delivery.event === 'pull_request', PULL_REQUEST_GRACE, {
+          summary: 'wait briefly for the pull request of this push (its labels)',
+        });
+      }
+      const { repository, after } = merge.delivery;
+      reading = `reading ${repository} at ${after.slice(0, 12)} (retried until the repository answers)`;
+      const read = await readDeliveredMerge(cluster, merge);
+      reading = undefined;
+      outcome = 'request' in read ? await runOne(cluster, read.request) : read.outcome;
+    } else {
+      outcome = await runOne(cluster, next);
+    }
     recent.push({ requestId: next.requestId, outcome });
     if (recent.length > REMEMBERED_OUTCOMES) recent.splice(0, recent.length - REMEMBERED_OUTCOMES);
     running = undefined;
@@ -115,6 +151,14 @@ async function runOne(cluster: string, request: UpgradeRequest): Promise<string>
       // An operator who terminates the queue must not orphan a half-upgraded node: the run goes on,
       // and the next queue of this cluster waits for it (above).
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `Upgrade ${cluster}: Talos ${request.talos.from ?? 'oldest node'} → ${request.talos.to}${request.kubernetes ? `, Kubernetes → ${request.kubernetes.to}` : ''}`,
+      staticDetails: [
+        `**Cluster** ${cluster} · **request** ${request.requestId}`,
+        `**Asked by** ${request.source}`,
+        request.strategy
+          ? `**Strategy** ${request.strategy} (from the pull request's labels)`
+          : '**Strategy** per hop, from the policy',
+      ].join('\n\n'),
       ...(guarded
         ? {
             // The same request never runs twice, whatever the queue remembers.

@@ -12,8 +12,7 @@ import { pino } from 'pino';
 import { parseDocument } from 'yaml';
 import { buildRepository } from '../../bench/webhook.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
-import { enqueueUpgrade, queueWorkflowId } from '../../src/starter/enqueue.js';
-import { gitCloneSource } from '../../src/starter/webhook/fileSource.js';
+import { queueWorkflowId, deliveryRecorderFor } from '../../src/starter/enqueue.js';
 import { createWebhookServer } from '../../src/starter/webhook/server.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import { mutate, mutation, type Json } from './mutate.js';
@@ -48,9 +47,8 @@ beforeAll(async () => {
   server = createWebhookServer({
     secret: SECRET,
     inventories: [await inventoryFor(SIGNED), await inventoryFor(FORGED)],
-    // Both repositories are the same local clone: what differs is only whose name a delivery carries.
-    source: gitCloneSource({ urlTemplate: join(dir, 'repo'), cacheDir: join(dir, 'cache') }),
-    enqueue: (request) => enqueueUpgrade(env.client, taskQueue, request),
+    // No worker polls this task queue: what is checked is what the webhook answers and records.
+    record: deliveryRecorderFor(env.client, taskQueue),
     logger: pino({ level: 'silent' }),
     maxBodyBytes: LIMIT,
   });
@@ -191,7 +189,7 @@ describe('fuzzing the webhook endpoint with realistically shaped deliveries', ()
           const answer = await deliver(event, text, await sign(SECRET, text));
           answers.set(answer.status, (answers.get(answer.status) ?? 0) + 1);
           expect(answer.status).toBeLessThan(500);
-          expect([200, 202, 400, 413, 422]).toContain(answer.status);
+          expect([200, 202, 400, 413]).toContain(answer.status);
           expect(() => JSON.parse(answer.text) as unknown).not.toThrow();
         },
       ),

@@ -122,14 +122,16 @@ export async function nodeReady(lab: Lab, name: string): Promise<boolean> {
   return !!node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
-export async function eventually(
+/** Polls `check` until it gives something truthy, and returns that. */
+export async function eventually<T>(
   what: string,
-  check: () => Promise<boolean>,
+  check: () => Promise<T>,
   timeoutMs = 30_000,
-): Promise<void> {
+): Promise<Exclude<T, false | undefined | null | '' | 0>> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await check()) return;
+    const value = await check();
+    if (value) return value as Exclude<T, false | undefined | null | '' | 0>;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out waiting for ${what}`);

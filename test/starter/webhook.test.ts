@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
@@ -8,10 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sign } from '@octokit/webhooks-methods';
 import { execa } from 'execa';
 import { pino } from 'pino';
-import { enqueueUpgrade } from '../../src/starter/enqueue.js';
-import { gitCloneSource } from '../../src/starter/webhook/fileSource.js';
+import { gitCloneSource } from '../../src/activities/index.js';
+import { queueWorkflowId, deliveryRecorderFor } from '../../src/starter/enqueue.js';
 import { createWebhookServer } from '../../src/starter/webhook/server.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
+import { queueQuery } from '../../src/workflows/signals.js';
 import {
   bumpsTalosTo,
   deliverMergedPullRequest,
@@ -23,7 +24,7 @@ import {
 import { startReleasesServer, TALOS_TAGS, type ReleasesServer } from '../../lab/renovate/releasesServer.js';
 import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
 import { ensureTools } from '../../lab/tools.js';
-import { startLab, type Lab } from '../lab/labHarness.js';
+import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { labStatus } from '../workflows/labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
 
@@ -56,17 +57,21 @@ beforeAll(async () => {
   ({ renovate } = await ensureTools('renovate'));
   releases = await startReleasesServer();
   lab = await startLab('atlas');
-  h = await startWorkflowHarness(lab, (inventory) => {
-    inventory.repository = { github: 'homelab/atlas', defaultBranch: 'main' };
-  });
   repo = join(lab.dir, 'repo');
-  await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
   cache = await mkdtemp(join(tmpdir(), 'talos-upgrade-git-'));
+  // The worker reads the merges (the webhook only records them), from the lab repository's mirror.
+  h = await startWorkflowHarness(
+    lab,
+    (inventory) => {
+      inventory.repository = { github: 'homelab/atlas', defaultBranch: 'main' };
+    },
+    { repositorySource: gitCloneSource({ urlTemplate: repo, cacheDir: cache }) },
+  );
+  await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
   server = createWebhookServer({
     secret: SECRET,
     inventories: [h.inventory],
-    source: gitCloneSource({ urlTemplate: repo, cacheDir: cache }),
-    enqueue: (request) => enqueueUpgrade(h.client, h.taskQueue, request),
+    record: deliveryRecorderFor(h.client, h.taskQueue),
     logger: pino({ level: 'silent' }),
     maxBodyBytes: 64 * 1024,
   });
@@ -108,6 +113,21 @@ async function post(event: string, body: string, signature?: string) {
 const git = (args: string[]) =>
   execa('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args]);
 
+/** GitHub's push delivery for the default branch moving from `before` to `after`. */
+const pushed = (before: string, after: string) =>
+  post(
+    'push',
+    JSON.stringify({
+      ref: 'refs/heads/main',
+      before,
+      after,
+      repository: { full_name: 'homelab/atlas', default_branch: 'main' },
+      pusher: { name: 'alice' },
+    }),
+  );
+
+const queueState = () => h.client.workflow.getHandle(queueWorkflowId('atlas')).query(queueQuery);
+
 describe('the GitHub webhook', () => {
   it('answers ping and /healthz', async () => {
     expect(await post('ping', JSON.stringify({ zen: 'Keep it logically awesome.', hook_id: 1 }))).toEqual({
@@ -117,11 +137,13 @@ describe('the GitHub webhook', () => {
     expect((await fetch(url.replace('/webhook', '/healthz'))).status).toBe(200);
   });
 
-  it("Renovate's pull request bumping talos_version, delivered three times, starts exactly one run", async () => {
+  it("Renovate's pull request bumping talos_version, delivered three times with its push, starts exactly one run", async () => {
     releases.setTags('siderolabs/talos', talosTagsUpTo('1.11.4'));
     const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo('1.11.4'));
     expect(branch.labels.sort()).toEqual(['talos-patch', 'talos-upgrade']);
     const merged = await mergeRenovateBranch(repo, 7, branch);
+    const push = await pushed(merged.base, merged.merge);
+    expect(push.status).toBe(202);
     const deliveries = [];
     for (let i = 0; i < 3; i++)
       deliveries.push(
@@ -189,6 +211,8 @@ describe('the GitHub webhook', () => {
     expect(new Set(branch.upgrades.map((u) => u.updateType))).toEqual(new Set(['patch', 'minor']));
     expect(branch.labels).toEqual(expect.arrayContaining(['upgrade-pets', 'upgrade-cattle']));
     const merged = await mergeRenovateBranch(repo, 8, branch);
+    // The push of the merge first, without labels: the pull request's labels still decide.
+    expect((await pushed(merged.base, merged.merge)).status).toBe(202);
     const delivery = await deliverMergedPullRequest({
       url,
       secret: SECRET,
@@ -231,27 +255,76 @@ describe('the GitHub webhook', () => {
     expect((await post('ping', body, '')).status).toBe(401);
   });
 
-  it('ignores a push to the default branch that changes no version', async () => {
+  it('records a push that changes no version, and the queue starts no run for it', async () => {
     const before = (await git(['rev-parse', 'HEAD'])).stdout.trim();
     await writeFile(join(repo, 'README.md'), 'the cluster repository\n');
     await git(['add', 'README.md']);
     await git(['commit', '--quiet', '-m', 'docs: readme']);
     const after = (await git(['rev-parse', 'HEAD'])).stdout.trim();
-    const answer = await post(
-      'push',
-      JSON.stringify({
-        ref: 'refs/heads/main',
-        before,
-        after,
-        repository: { full_name: 'homelab/atlas', default_branch: 'main' },
-        pusher: { name: 'alice' },
-      }),
+    const answer = await pushed(before, after);
+    expect(answer.status).toBe(202);
+    const outcome = await eventually(
+      'the queue to read the push',
+      async () => (await queueState()).recent?.find((r) => r.requestId === after)?.outcome,
+      120_000,
     );
-    expect(answer.status).toBe(200);
-    expect(answer.body.message).toMatch(
-      /^ignored: atlas: talos_version and kubernetes_version are unchanged/,
-    );
-  });
+    expect(outcome).toMatch(/^nothing-to-do: talos_version and kubernetes_version are unchanged/);
+    await expect(h.client.workflow.getHandle(`talos-upgrade:atlas:${after}`).describe()).rejects.toThrow();
+  }, 180_000);
+
+  it('a merge delivered while the repository is unreachable for a minute is answered 202 at once and upgraded when it is back', async () => {
+    // Renovate's minor bump: its labels ask for cattle (the VMs recreated by Terraform).
+    releases.setTags('siderolabs/talos', talosTagsUpTo('1.12.0'));
+    const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo('1.12.0'));
+    const merged = await mergeRenovateBranch(repo, 9, branch);
+    const offline = `${repo}.offline`;
+    await rename(repo, offline);
+    const outage = Date.now();
+    let restored = false;
+    try {
+      const started = performance.now();
+      const delivery = await deliverMergedPullRequest({
+        url,
+        secret: SECRET,
+        repository: 'homelab/atlas',
+        number: 9,
+        title: branch.prTitle,
+        base: merged.base,
+        merge: merged.merge,
+        labels: branch.labels,
+      });
+      console.log(
+        `webhook answered ${delivery.status} in ${(performance.now() - started).toFixed(1)} ms during the outage`,
+      );
+      expect(delivery.status).toBe(202);
+      const runId = `talos-upgrade:atlas:${merged.merge}`;
+      // The queue holds the merge and keeps trying the repository; no run exists yet.
+      const reading = await eventually(
+        'the queue to retry the unreachable repository',
+        async () => {
+          const state = await queueState();
+          const described = await h.client.workflow.getHandle(queueWorkflowId('atlas')).describe();
+          const pending = described.raw.pendingActivities ?? [];
+          const failing = pending.find((a) => (a.attempt ?? 0) >= 2 && a.lastFailure?.message);
+          return state.reading && failing ? { state, failing } : undefined;
+        },
+        60_000,
+      );
+      expect(reading.state.running?.requestId).toBe(merged.merge);
+      expect(reading.failing.lastFailure?.message).toMatch(/cannot fetch homelab\/atlas/);
+      await expect(h.client.workflow.getHandle(runId).describe()).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 60_000 - (Date.now() - outage))));
+      await rename(offline, repo);
+      restored = true;
+      const result = await waitForResult(runId);
+      expect(result.outcome).toBe('succeeded');
+      expect(result.talos).toEqual({ from: '1.11.5', to: '1.12.0' });
+      expect(result.hops.map((hop) => hop.strategy)).toEqual(['cattle']);
+      expect((await labStatus(lab)).every((row) => row.talos === '1.12.0')).toBe(true);
+    } finally {
+      if (!restored) await rename(offline, repo);
+    }
+  }, 900_000);
 
   it('answers bad input with a 4xx and a reason, never a 5xx', async () => {
     expect((await post('push', '{not json')).status).toBe(400);

@@ -4,7 +4,15 @@ import { freePort } from '../../lab/net/freePort.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { labReport, labStatus } from '../workflows/labViews.js';
+import { selectedMetrics, shippedExpressions } from '../deploy/promql.js';
 import { fastInventory, startWorkerProcess, type WorkerProcess } from './workerProcess.js';
+
+const scrape = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+/** One sample's value: `name{labels} value`, the labels given as a fragment that must appear. */
+function sample(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
 
 let lab: Lab;
 let env: Awaited<ReturnType<typeof connectToTestServer>>;
@@ -41,7 +49,23 @@ describe('talos-upgrade worker, as a process', () => {
     workers[0]?.child.kill('SIGKILL');
     await workers[0]?.child;
 
-    workers.push(await startWorkerProcess(lab, inventory, taskQueue, await freePort()));
+    // The second worker reads its run gauges every second (15 s by default).
+    const secondPort = await freePort();
+    workers.push(
+      await startWorkerProcess(lab, inventory, taskQueue, secondPort, {
+        TALOS_UPGRADE_METRICS_INTERVAL: '1s',
+      }),
+    );
+    const during = await eventually(
+      'the run gauge to count the run',
+      async () => {
+        const text = await scrape(secondPort);
+        return sample(text, 'talos_upgrade_runs_in_progress', 'cluster="atlas"') === 1 ? text : undefined;
+      },
+      60_000,
+    );
+    // Counters start at 0, so Prometheus sees the first rollback as an increase.
+    expect(sample(during, 'talos_upgrade_rollbacks_total', 'result="failed"')).toBe(0);
     const result = await handle.result();
     expect(result.outcome).toBe('succeeded');
     expect(result.nodes.map((n) => `${n.node}:${n.outcome}`).sort()).toEqual(
@@ -50,6 +74,36 @@ describe('talos-upgrade worker, as a process', () => {
     const rows = await labStatus(lab);
     expect(rows.every((row) => row.talos === '1.11.4' && row.ready && !row.cordoned)).toBe(true);
     expect((await labReport(lab)).violations).toEqual([]);
+
+    // The product's metrics on the worker that finished the run: every name the shipped dashboard and
+    // alert rules select is exposed (a replayed node is not counted again by the second worker).
+    const after = await eventually(
+      'the run to be counted',
+      async () => {
+        const text = await scrape(secondPort);
+        return sample(text, 'talos_upgrade_runs_in_progress', 'cluster="atlas"') === 0 &&
+          sample(text, 'talos_upgrade_runs_total', 'outcome="succeeded"') === 1
+          ? text
+          : undefined;
+      },
+      60_000,
+    );
+    const upgradedBySecond = after
+      .split('\n')
+      .filter((l) => l.startsWith('talos_upgrade_node_upgrades_total{') && l.includes('outcome="upgraded"'))
+      .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+    expect(upgradedBySecond).toBeGreaterThanOrEqual(1);
+    expect(upgradedBySecond).toBeLessThanOrEqual(5);
+    const exposed = new Set(
+      after
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(/[{ ]/)[0]),
+    );
+    const wanted = new Set((await shippedExpressions()).flatMap(({ expr }) => selectedMetrics(expr)));
+    wanted.delete('up'); // Prometheus's own, per scrape target
+    expect([...wanted].filter((name) => !exposed.has(name))).toEqual([]);
+    expect(wanted.size).toBeGreaterThanOrEqual(7);
 
     const second = workers[1];
     second?.child.kill('SIGTERM');

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { queueWorkflowId } from '../../src/starter/enqueue.js';
 import { secretReader } from '../../src/worker/secrets.js';
+import { workflowBundle } from '../../src/worker/workflowBundle.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import type { Lab } from '../lab/labHarness.js';
 
@@ -29,6 +29,8 @@ export interface WorkflowHarness {
 export async function startWorkflowHarness(
   lab: Lab,
   tune: (inventory: Inventory) => void = () => {},
+  /** More of what the activities get (the webhook test's repository source). */
+  extraDeps: Partial<ActivityDeps> = {},
 ): Promise<WorkflowHarness> {
   const inventoryFile = lab.env.TALOS_UPGRADE_INVENTORY ?? '';
   const parsed = parseInventory(await readFile(inventoryFile, 'utf8'));
@@ -52,13 +54,14 @@ export async function startWorkflowHarness(
     releasesUrl: lab.env.TALOS_LAB_RELEASES_URL ?? '',
     readSecret: secretReader({}),
     pollIntervalMs: 250,
+    ...extraDeps,
   };
   const env = await connectToTestServer();
   const taskQueue = uniqueTaskQueue('workflows');
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
-    workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)),
+    ...workflowBundle,
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: 20,
   });

@@ -1,3 +1,4 @@
+import { maintenanceWindowSchema } from '../maintenanceWindow.js';
 import { z } from 'zod';
 import { durationField } from './duration.js';
 import {
@@ -135,6 +136,9 @@ const policySchema = z
       .strict()
       .prefault({}),
     approvalTimeout: durationField.default(24 * 3_600_000),
+    // No node starts outside these (several allowed); none: any time. A node in flight when a window
+    // closes finishes; the run then waits for the next opening on a durable timer.
+    maintenanceWindows: z.array(maintenanceWindowSchema).default([]),
     withoutTerraform: z.enum(['pets', 'refuse']).default('refuse'),
     maxParallelWorkers: z.number().int().min(1).max(50).default(1),
     // Talos 1.13+ pets: pull and install the new version before cordon and drain (the node is out

@@ -3,6 +3,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import {
   approveUpdate,
   nodeProgressQuery,
+  overrideWindowUpdate,
   pauseUpdate,
   rejectUpdate,
   resumeUpdate,
@@ -44,6 +45,10 @@ const UPDATES = {
   }),
   pause: (o: OperateOptions) => ({ update: pauseUpdate, arg: { by: operator(o) } }),
   resume: (o: OperateOptions) => ({ update: resumeUpdate, arg: { by: operator(o) } }),
+  'override-window': (o: OperateOptions) => ({
+    update: overrideWindowUpdate,
+    arg: { by: operator(o), ...(o.comment ? { reason: o.comment } : {}) },
+  }),
 } as const;
 
 const DONE_SAYING = {
@@ -51,6 +56,7 @@ const DONE_SAYING = {
   reject: 'rejected: the run ends with nothing touched',
   pause: 'paused: the run holds before its next node (the nodes in flight finish)',
   resume: 'resumed',
+  'override-window': 'maintenance windows overridden for this run: its nodes start at once',
 } as const;
 
 /** The run's state after a command, in one line. */
@@ -58,11 +64,14 @@ function describeState(state: RunState): string {
   const approval = state.approval
     ? `, approval ${state.approval.state}${state.approval.by ? ` by ${state.approval.by}` : ''}`
     : '';
-  return `phase ${state.phase}${state.paused ? ', paused' : ''}${approval}`;
+  const window = state.window
+    ? `, window ${state.window.state}${state.window.until ? ` until ${state.window.until}` : ''}${state.window.by ? ` by ${state.window.by}` : ''}`
+    : '';
+  return `phase ${state.phase}${state.paused ? ', paused' : ''}${approval}${window}`;
 }
 
 /**
- * approve | reject | pause | resume: a Workflow Update the run validates — refused with its reason
+ * approve | reject | pause | resume | override-window: a Workflow Update the run validates — refused with its reason
  * (exit 1) or applied, printing the new state; cancel: a cancellation request.
  */
 export async function operateCommand(

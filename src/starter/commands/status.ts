@@ -29,7 +29,13 @@ async function snapshot(client: Client, handle: WorkflowHandle) {
 function describeProgress(progress: ClusterProgress): string {
   const done = progress.nodes.length;
   const approval = progress.approval ? `, approval ${progress.approval.state}` : '';
-  return `${progress.phase}${progress.hop ? ` (${progress.hop})` : ''}${progress.paused ? ', PAUSED' : ''}${approval} — ${done}/${progress.totalNodeUpgrades} node upgrades done`;
+  const window =
+    progress.window?.state === 'waiting'
+      ? `, waiting for a maintenance window until ${progress.window.until ?? '?'} (talos-upgrade override-window to go now)`
+      : progress.window?.state === 'overridden'
+        ? `, maintenance windows overridden by ${progress.window.by ?? '?'}`
+        : '';
+  return `${progress.phase}${progress.hop ? ` (${progress.hop})` : ''}${progress.paused ? ', PAUSED' : ''}${approval}${window} — ${done}/${progress.totalNodeUpgrades} node upgrades done`;
 }
 
 function printSnapshot(progress: ClusterProgress, steps: NodeStep[]): void {

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { enqueueUpgrade } from '../enqueue.js';
+import { deliveryRecorderFor } from '../enqueue.js';
 import { loadInventoryFile } from '../inventoryFile.js';
 import { createLogger } from '../logger.js';
 import { connectClient } from '../temporalClient.js';
@@ -15,10 +15,9 @@ export async function webhookCommand(options: { inventory: string[]; host?: stri
   const server = createWebhookServer({
     secret: settings.secret,
     inventories,
-    source: settings.source,
     maxBodyBytes: settings.maxBodyBytes,
     logger,
-    enqueue: (request) => enqueueUpgrade(temporal.client, temporal.settings.taskQueue, request),
+    record: deliveryRecorderFor(temporal.client, temporal.settings.taskQueue),
   });
   server.listen(settings.port, settings.host);
   await once(server, 'listening');
@@ -28,7 +27,6 @@ export async function webhookCommand(options: { inventory: string[]; host?: stri
     {
       listen: `http://${settings.host}:${port}/webhook`,
       clusters: inventories.map((inv) => inv.cluster.name),
-      source: settings.source.describe,
       temporal: temporal.settings.address,
       taskQueue: temporal.settings.taskQueue,
     },

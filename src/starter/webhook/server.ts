@@ -1,15 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { verify } from '@octokit/webhooks-methods';
 import type { Logger } from 'pino';
-import { diffTerraformVersions, interpretDelivery, type Inventory } from '../../domain/index.js';
-import type { UpgradeRequest } from '../../workflows/types.js';
-import { FileSourceError, type FileSource } from './fileSource.js';
+import { interpretDelivery, type Inventory } from '../../domain/index.js';
+import type { DeliveredMerge } from '../../workflows/types.js';
 
 export interface WebhookDeps {
   secret: string;
   inventories: Inventory[];
-  source: FileSource;
-  enqueue(request: UpgradeRequest): Promise<{ queueId: string; runId: string }>;
+  /** Makes the merge durable in its cluster's queue; resolves once Temporal has it. */
+  record(merge: DeliveredMerge): Promise<{ queueId: string; runId: string }>;
   logger: Logger;
   maxBodyBytes: number;
 }
@@ -60,64 +59,46 @@ async function verified(secret: string, body: Buffer, signature: string): Promis
 }
 
 /**
- * A delivery that passed the signature: compare the versions file of each cluster of the repository
- * before and after, and enqueue an upgrade where talos_version or kubernetes_version moved.
+ * A delivery that passed the signature: a merge into the default branch of a repository that some
+ * inventory names is recorded in each of its clusters' queues (signal-with-start) and answered 202 at
+ * once. Nothing here reads the repository: the queue does, in an activity retried through an outage,
+ * so a GitHub or git failure delays the upgrade instead of losing the merge.
  */
-async function handleDelivery(deps: WebhookDeps, event: string, payload: unknown): Promise<HttpAnswer> {
+async function handleDelivery(
+  deps: WebhookDeps,
+  event: string,
+  deliveryId: string,
+  payload: unknown,
+): Promise<HttpAnswer> {
   const intent = interpretDelivery(event, payload, deps.inventories);
   if (intent.kind === 'ping') return answer(200, 'pong', { zen: intent.zen });
   if (intent.kind === 'ignore') return answer(200, `ignored: ${intent.reason}`);
   if (intent.kind === 'invalid') return answer(400, intent.reason);
 
-  const accepted: Array<{ cluster: string; workflowId: string; queue: string }> = [];
-  const skipped: string[] = [];
-  for (const cluster of intent.clusters) {
-    const inventory = deps.inventories.find((inv) => inv.cluster.name === cluster.name);
-    let before: string | undefined;
-    let after: string | undefined;
-    try {
-      before = await deps.source.read(intent.repository, cluster.file, intent.before);
-      after = await deps.source.read(intent.repository, cluster.file, intent.after);
-    } catch (error) {
-      if (error instanceof FileSourceError) return answer(502, error.message);
-      throw error;
-    }
-    if (before === undefined || after === undefined) {
-      skipped.push(
-        `${cluster.name}: ${cluster.file} not found at ${(before === undefined ? intent.before : intent.after).slice(0, 12)}`,
-      );
-      continue;
-    }
-    let diff: ReturnType<typeof diffTerraformVersions>;
-    try {
-      diff = diffTerraformVersions(before, after, inventory?.versions);
-    } catch (error) {
-      return answer(422, `${cluster.file} at ${intent.after.slice(0, 12)}: ${(error as Error).message}`);
-    }
-    if (diff.kind === 'nothing') {
-      skipped.push(`${cluster.name}: ${diff.reason}`);
-      continue;
-    }
-    const request: UpgradeRequest = {
-      requestId: intent.after,
-      cluster: cluster.name,
-      talos: {
-        ...(diff.talos ? { from: diff.talos.from } : {}),
-        to: diff.talos?.to ?? diff.after.talosVersion ?? '',
-      },
-      ...(diff.kubernetes ? { kubernetes: diff.kubernetes } : {}),
-      ...(intent.strategy ? { strategy: intent.strategy } : {}),
-      ...(intent.strategyNote ? { strategyNote: intent.strategyNote } : {}),
-      source: intent.source,
-    };
-    const ids = await deps.enqueue(request);
-    accepted.push({ cluster: cluster.name, workflowId: ids.runId, queue: ids.queueId });
-  }
-  if (accepted.length === 0) return answer(200, `ignored: ${skipped.join('; ')}`);
-  return answer(202, `accepted: ${accepted.map((a) => a.workflowId).join(', ')}`, {
+  const accepted = await Promise.all(
+    intent.clusters.map(async (cluster) => {
+      const merge: DeliveredMerge = {
+        requestId: intent.after,
+        cluster: cluster.name,
+        delivery: {
+          repository: intent.repository,
+          before: intent.before,
+          after: intent.after,
+          event: event === 'pull_request' ? 'pull_request' : 'push',
+          ...(deliveryId ? { id: deliveryId } : {}),
+        },
+        ...(intent.strategy ? { strategy: intent.strategy } : {}),
+        ...(intent.strategyNote ? { strategyNote: intent.strategyNote } : {}),
+        source: intent.source,
+      };
+      const ids = await deps.record(merge);
+      return { cluster: cluster.name, workflowId: ids.runId, queue: ids.queueId };
+    }),
+  );
+  return answer(202, `recorded: ${accepted.map((a) => a.queue).join(', ')}`, {
+    // The run each queue starts if the merge moved a version (it reads the files first).
     workflowIds: accepted.map((a) => a.workflowId),
     accepted,
-    ...(skipped.length ? { skipped } : {}),
   });
 }
 
@@ -139,12 +120,13 @@ async function route(deps: WebhookDeps, req: IncomingMessage): Promise<HttpAnswe
   } catch {
     return answer(400, 'the body is not JSON');
   }
-  return handleDelivery(deps, event, payload);
+  return handleDelivery(deps, event, header(req, 'x-github-delivery'), payload);
 }
 
 /**
- * The GitHub webhook endpoint (POST /webhook, GET /healthz). Bad input gets a 4xx, never a 5xx;
- * a 502/503 means a dependency (GitHub, git, Temporal) failed and GitHub's redelivery is the retry.
+ * The GitHub webhook endpoint (POST /webhook, GET /healthz). Bad input gets a 4xx, never a 5xx; a
+ * 503 means Temporal did not take the delivery, and GitHub's redelivery (by hand or by script) is the
+ * retry. A 202 means the merge is recorded and will be read, whatever happens to GitHub meanwhile.
  * Logs carry the delivery id, event and outcome — never the body, the signature or the secret.
  */
 export function createWebhookServer(deps: WebhookDeps): Server {
@@ -156,7 +138,7 @@ export function createWebhookServer(deps: WebhookDeps): Server {
       .catch((error: unknown) => {
         if (error instanceof HttpAnswer) return error;
         deps.logger.error({ delivery, event, err: (error as Error).message }, 'delivery failed');
-        return answer(503, `could not enqueue the upgrade: ${(error as Error).message}`);
+        return answer(503, `could not record the delivery in Temporal: ${(error as Error).message}`);
       })
       .then((result) => {
         const level = result.status >= 500 ? 'error' : result.status >= 400 ? 'warn' : 'info';

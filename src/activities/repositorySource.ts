@@ -8,7 +8,10 @@ export interface FileSource {
   read(repository: string, path: string, ref: string): Promise<string | undefined>;
 }
 
-/** The source could not be read (network, auth, git): not the sender's fault, so a 502. */
+/**
+ * The source could not be read (network, auth, git): an outage, so the reading activity is retried
+ * until the source is back, and the delivery waits in its cluster's queue meanwhile.
+ */
 export class FileSourceError extends Error {}
 
 /** GitHub's contents API with a token (read-only "contents" permission is enough). */

@@ -1,0 +1,54 @@
+/**
+ * One line per activity for the Web UI's event history ("destroy VM k8s-work-5"), from its name and
+ * its argument: the operator reads what the step did to which node without opening its payload.
+ */
+const SUMMARIES: Record<string, (a: Args) => string> = {
+  describeCluster: (a) => `read the inventory of ${a.cluster}`,
+  maintenanceWindowState: () => 'is a maintenance window open?',
+  readVersionChange: (a) => `read the versions file of ${a.repository} at ${short(a.after)}`,
+  awaitNoRunningUpgrade: (a) => `wait until no other upgrade of ${a.cluster} runs`,
+  checkInstallerImages: (a) => `check the installer images for ${a.version ?? a.to ?? 'the new version'}`,
+  validateGpuPatches: (a) => `validate the GPU patches of ${a.cluster}`,
+  takeEtcdSnapshot: (a) => `etcd snapshot of ${a.cluster}`,
+  rebuildTemplates: (a) => `rebuild the VM templates at ${a.version}`,
+  checkEtcdHealth: (a) => `etcd health of ${a.cluster}`,
+  runHealthChecks: (a) => (a.node ? `health checks around ${a.node}` : `health checks of ${a.cluster}`),
+  cordonNode: (a) => `cordon ${a.node}`,
+  uncordonNode: (a) => `uncordon ${a.node}`,
+  drainNode: (a) => `drain ${a.node}`,
+  leaveEtcd: (a) => `${a.node} leaves etcd`,
+  backupTerraformState: (a) => `back up the Terraform state before ${a.node ?? 'the change'}`,
+  destroyNodeVm: (a) => `destroy VM ${a.node}`,
+  createNodeVm: (a) => `create VM ${a.node}${a.version ? ` at ${a.version}` : ''}`,
+  applyMachineConfig: (a) => `apply the machine config to ${a.node}`,
+  applyPatches: (a) => `apply the patches to ${a.node}`,
+  installUpgrade: (a) => `install ${a.version ?? a.to ?? 'the new version'} on ${a.node}`,
+  rebootIntoUpgrade: (a) => `reboot ${a.node} into ${a.version ?? a.to ?? 'the new version'}`,
+  upgradeNodeInPlace: (a) => `talosctl upgrade ${a.node} to ${a.version ?? a.to ?? 'the new version'}`,
+  waitForNodeReady: (a) => `wait for ${a.node} to be Ready`,
+  waitForTalosVersion: (a) => `wait for ${a.node} to run ${a.version ?? 'the new version'}`,
+  upgradeKubernetes: (a) => `upgrade Kubernetes to ${a.version}`,
+  notify: (a) => `notify: ${(a.event as { kind?: string } | undefined)?.kind ?? 'event'}`,
+};
+
+type Args = Record<string, unknown> & {
+  cluster?: string;
+  node?: string;
+  version?: string;
+  to?: string;
+  repository?: string;
+  after?: string;
+};
+
+const short = (sha: unknown) => (typeof sha === 'string' ? sha.slice(0, 12) : '?');
+
+/** "checkNodeNics" -> "check node nics": readable enough for the ones without their own line. */
+const words = (name: string) => name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+
+export function activitySummary(activityType: string, args: readonly unknown[]): string {
+  const first = (typeof args[0] === 'object' && args[0] !== null ? args[0] : {}) as Args;
+  const own = SUMMARIES[activityType];
+  if (own) return own(first);
+  const subject = first.node ?? first.cluster;
+  return `${words(activityType)}${subject ? ` ${subject}` : ''}`;
+}

@@ -1,0 +1,41 @@
+import type { ClusterProgress } from './types.js';
+
+/** "90s", "2m", "1h 5m": a duration as an operator says it. */
+export function humanDuration(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 1000)}s`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.round((ms % 3_600_000) / 60_000);
+  return minutes ? `${hours}h ${minutes}m` : `${hours}h`;
+}
+
+/**
+ * The cluster run's current details for the Web UI (markdown): where it is, what it waits for and how
+ * to answer, and the per-node table — done, rolled back, in flight.
+ */
+export function renderRunDetails(progress: ClusterProgress, cluster: string, note: string): string {
+  const done = progress.nodes.filter((n) => n.outcome === 'upgraded' || n.outcome === 'skipped').length;
+  const head = [
+    `**${cluster}** · phase **${progress.phase}**`,
+    progress.hop ? `hop ${progress.hop}` : '',
+    `${done}/${progress.totalNodeUpgrades} node upgrades done`,
+    progress.paused ? '**PAUSED** (resume to go on)' : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  const waiting =
+    progress.approval?.state === 'waiting'
+      ? `Waiting for approval: \`talos-upgrade approve ${cluster}\` (or \`reject\`), or send the signal **approve** with \`{"by": "your name"}\`.`
+      : '';
+  const rows = [
+    ...progress.nodes.map(
+      (n) =>
+        `| ${n.node} | ${n.hop} | ${n.strategy} | ${n.outcome} | ${humanDuration(n.durationMs)} |${n.error ? ` ${n.error.slice(0, 120)}` : ''}`,
+    ),
+    ...progress.current.map((node) => `| ${node} | ${progress.hop ?? ''} | | in flight | |`),
+  ];
+  const table = rows.length
+    ? ['| node | hop | strategy | outcome | took | error', '|---|---|---|---|---|---', ...rows].join('\n')
+    : '';
+  return [head, note, waiting, table].filter(Boolean).join('\n\n');
+}
