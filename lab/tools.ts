@@ -13,6 +13,7 @@ const GROUPS = {
   terraform: ['terraform'],
   talos: ['talosctl', 'talos-lab-api'],
   renovate: ['renovate', 'renovate-config-validator'],
+  chromium: ['chromium'],
 } as const;
 type Group = keyof typeof GROUPS;
 type BinaryOf<G extends Group> = (typeof GROUPS)[G][number];

@@ -242,12 +242,32 @@ LAUNCHER
   link_tool "$dest/renovate" renovate
 }
 
+# The browser of the Web UI test: Debian's chromium (playwright-core drives it; it downloads no browser).
+# Used from PATH when there; otherwise installed with apt-get, which needs root (as on CI).
+ensure_chromium() {
+  local found
+  for found in chromium chromium-browser; do
+    if command -v "$found" >/dev/null 2>&1; then
+      link_tool "$(command -v "$found")" chromium
+      return
+    fi
+  done
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    say "ERROR: chromium is not installed: install Debian's package (apt-get install chromium) and run this again"
+    exit 1
+  fi
+  say "installing Debian's chromium for the Web UI test (first run only; about a minute)"
+  run_build chromium "$tools_dir/chromium-apt.log" \
+    env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium'
+  link_tool "$(command -v chromium)" chromium
+}
+
 # Two test runs starting at once must not build the same tool twice.
 exec 9>"$tools_dir/.lock"
 flock 9
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform talos renovate)
+[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform talos renovate chromium)
 for tool in "${wanted[@]}"; do
   case "$tool" in
     temporal) ensure_temporal ;;
@@ -256,8 +276,9 @@ for tool in "${wanted[@]}"; do
     terraform) ensure_terraform ;;
     talos) ensure_talos ;;
     renovate) ensure_renovate ;;
+    chromium) ensure_chromium ;;
     *)
-      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform talos renovate)"
+      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform talos renovate chromium)"
       exit 2
       ;;
   esac

@@ -457,8 +457,9 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     progress.index = Math.min(progress.index + 1, progress.total);
     log.info('node step', { node: input.node, step: name });
     upsertSearchAttributes({ UpgradePhase: [name] });
+    // "of", not "/": the Web UI renders a markdown 7/14 as a fraction.
     setCurrentDetails(
-      `**${input.node}** (${input.role}) · Talos ${input.from} → ${input.to} as ${input.strategy} · step ${progress.index}/${progress.total}: **${name}**`,
+      `**${input.node}** (${input.role}) · Talos ${input.from} → ${input.to} as ${input.strategy} · step ${progress.index} of ${progress.total}: **${name}**`,
     );
   };
   const at = { cluster: input.cluster, node: input.node };
@@ -517,6 +518,9 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     await healthGate(run, `${input.node} is not healthy after its upgrade`);
     upsertSearchAttributes({ UpgradePhase: ['Done'] });
     Object.assign(progress, { step: 'done', index: progress.total });
+    setCurrentDetails(
+      `**${input.node}** (${input.role}) · Talos ${input.from} → ${input.to} as ${input.strategy} · **done**`,
+    );
     return {
       node: input.node,
       hop,

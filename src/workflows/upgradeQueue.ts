@@ -151,7 +151,7 @@ async function runOne(cluster: string, request: UpgradeRequest): Promise<string>
       // An operator who terminates the queue must not orphan a half-upgraded node: the run goes on,
       // and the next queue of this cluster waits for it (above).
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      staticSummary: `Upgrade ${cluster}: Talos ${request.talos.from ?? 'oldest node'} → ${request.talos.to}${request.kubernetes ? `, Kubernetes → ${request.kubernetes.to}` : ''}`,
+      staticSummary: `Upgrade ${cluster}: Talos ${request.talos.from ? `${request.talos.from} → ` : 'to '}${request.talos.to}${request.kubernetes ? `, Kubernetes → ${request.kubernetes.to}` : ''}`,
       staticDetails: [
         `**Cluster** ${cluster} · **request** ${request.requestId}`,
         `**Asked by** ${request.source}`,

@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { ensureTools } from '../../lab/tools.js';
 
 export const TEMPORAL_ADDRESS_ENV = 'TALOS_UPGRADE_TEST_TEMPORAL_ADDRESS';
+export const TEMPORAL_WEB_UI_ENV = 'TALOS_UPGRADE_TEST_WEB_UI';
 
 export function testTemporalAddress(): string {
   const address = process.env[TEMPORAL_ADDRESS_ENV];
