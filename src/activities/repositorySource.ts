@@ -39,7 +39,22 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
           `GitHub did not answer for ${repository}/${path}@${ref.slice(0, 12)}: ${String(error)}`,
         );
       }
-      if (response.status === 404) return undefined;
+      if (response.status === 404) {
+        // GitHub answers 404 for a file of a private repository it does not let the token see: ask for
+        // the repository itself, so a missing token is an outage to fix, not "no such file".
+        const repo = await fetch(`${options.apiUrl.replace(/\/$/, '')}/repos/${repository}`, {
+          headers: {
+            accept: 'application/vnd.github+json',
+            'user-agent': 'talos-upgrade',
+            ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          },
+          signal: AbortSignal.timeout(15_000),
+        }).catch(() => undefined);
+        if (repo?.ok) return undefined;
+        throw new FileSourceError(
+          `GitHub does not show ${repository}${repo ? ` (${repo.status})` : ''}: set GITHUB_TOKEN for the worker, with read access to its contents`,
+        );
+      }
       if (!response.ok)
         throw new FileSourceError(
           `GitHub answered ${response.status} for ${repository}/${path}@${ref.slice(0, 12)}` +
@@ -50,6 +65,11 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
       return response.text();
     },
   };
+}
+
+/** Text that may hold URLs, as it may be logged or shown: every user and password taken out of them. */
+export function withoutCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1');
 }
 
 /**
@@ -69,7 +89,7 @@ export function gitCloneSource(options: { urlTemplate: string; cacheDir: string 
   };
   const git = (args: string[]) => execa('git', args, { reject: false, timeout: 120_000 });
   return {
-    describe: `git mirrors of ${options.urlTemplate} in ${options.cacheDir}`,
+    describe: `git mirrors of ${withoutCredentials(options.urlTemplate)} in ${options.cacheDir}`,
     read: (repository, path, ref) =>
       serial(repository, async () => {
         const dir = join(options.cacheDir, `${repository.replace('/', '__')}.git`);
@@ -84,7 +104,7 @@ export function gitCloneSource(options: { urlTemplate: string; cacheDir: string 
               : await git(['clone', '--quiet', '--mirror', url, dir]);
           if (sync.exitCode !== 0)
             throw new FileSourceError(
-              `cannot fetch ${repository} from ${url}: ${sync.stderr.trim().split('\n').at(-1) ?? ''}`,
+              `cannot fetch ${repository} from ${withoutCredentials(url)}: ${withoutCredentials(sync.stderr.trim().split('\n').at(-1) ?? '')}`,
             );
           const now = await git(['-C', dir, 'cat-file', '-e', `${ref}^{commit}`]);
           if (now.exitCode !== 0) return undefined;

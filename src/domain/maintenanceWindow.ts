@@ -58,13 +58,16 @@ function wallClock(at: number, timeZone: string): number {
 }
 
 /**
- * The moment the wall clock of `timeZone` shows `wall` (a UTC-read wall time). Around a DST change a
- * time that does not exist resolves to the moment after the gap, and a repeated time to its first.
+ * The moment the wall clock of `timeZone` shows `wall` (a UTC-read wall time), tried with the zone's
+ * offsets a day before and a day after. On a clock-change day a repeated time resolves to its first
+ * moment, and a time the clocks skip to the moment as far after the gap (02:30 on a spring-forward
+ * night is 03:30), as JavaScript's Temporal does by default.
  */
 function momentOf(wall: number, timeZone: string): number {
-  const first = wall - (wallClock(wall, timeZone) - wall);
-  const second = wall - (wallClock(first, timeZone) - first);
-  return Math.min(first, second);
+  const offset = (at: number) => wallClock(at, timeZone) - at;
+  const candidates = [wall - offset(wall - DAY), wall - offset(wall + DAY)];
+  const exact = candidates.filter((at) => wallClock(at, timeZone) === wall);
+  return exact.length > 0 ? Math.min(...exact) : Math.max(...candidates);
 }
 
 const minutesOf = (clock: string) => Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));

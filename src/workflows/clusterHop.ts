@@ -20,13 +20,18 @@ import { nodeUpgrade } from './nodeUpgrade.js';
  * (a PDB waiting out its drain timeout) no longer holds back the rest of its batch. After a failure
  * it starts nothing new, lets the nodes in flight finish (or roll back), then throws the first failure.
  */
-async function rollingWindow<T>(items: T[], width: number, run: (item: T) => Promise<void>): Promise<void> {
+async function rollingWindow<T>(
+  items: T[],
+  width: number,
+  run: (item: T, stopped: () => boolean) => Promise<void>,
+): Promise<void> {
   const queue = [...items];
   let failure: { error: unknown } | undefined;
+  const stopped = () => failure !== undefined;
   const lane = async () => {
     for (let item = queue.shift(); item !== undefined && !failure; item = queue.shift()) {
       try {
-        await run(item);
+        await run(item, stopped);
       } catch (error) {
         failure ??= { error };
       }
@@ -62,10 +67,18 @@ export async function runHop(
     run.phase('RebuildingTemplates');
     await act.rebuildTemplates({ cluster: request.cluster, version: hop.to });
   }
-  const runNode = async (node: { name: string; role: 'controlplane' | 'worker' }) => {
-    await condition(() => !progress.paused);
-    await awaitMaintenanceWindow(run, cluster);
-    await condition(() => !progress.paused);
+  const runNode = async (
+    node: { name: string; role: 'controlplane' | 'worker' },
+    stopped: () => boolean = () => false,
+  ) => {
+    // Paused or outside a window: wait until neither holds (a pause may outlast the window it waited for).
+    // Without windows this is the single pause wait it always was.
+    do {
+      await condition(() => !progress.paused);
+      await awaitMaintenanceWindow(run, cluster, stopped);
+    } while (progress.paused);
+    // A lane that waited for a window while another lane's node failed starts nothing more.
+    if (cluster.maintenanceWindows?.length && stopped()) return;
     progress.current.push(node.name);
     const childId = `${workflowInfo().workflowId}:node:${node.name}:${hop.to}`;
     progress.inFlight.push({ node: node.name, workflowId: childId });

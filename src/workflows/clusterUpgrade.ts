@@ -14,6 +14,8 @@ import { runHop } from './clusterHop.js';
 import { planRun } from './clusterPlan.js';
 import { RunStopped, startClusterRun, type ClusterRun } from './clusterRun.js';
 import { describeFailure, failureType, wasCancelled } from './failures.js';
+import { awaitMaintenanceWindow } from './maintenanceWindow.js';
+import { recordRun } from './metrics.js';
 import { preFlight } from './preFlight.js';
 import type { ClusterUpgradeResult, UpgradeRequest } from './types.js';
 
@@ -54,7 +56,11 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
       if (ended) return ended;
     }
   } catch (error) {
-    if (!wasCancelled(error) || !patched(CANCEL_BEFORE_NODES)) throw error;
+    if (!wasCancelled(error) || !patched(CANCEL_BEFORE_NODES)) {
+      // Ends without run.result (a refused plan fails the run as it is): counted here.
+      recordRun(request.cluster, wasCancelled(error) ? 'cancelled' : 'failed', Date.now() - started);
+      throw error;
+    }
     return reportEnd(run, error, undefined);
   }
   const { cluster, plan } = planned;
@@ -81,6 +87,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
 
     for (const step of plan.steps) {
       if (step.type === 'kubernetes') {
+        await awaitMaintenanceWindow(run, cluster);
         run.phase('UpgradingKubernetes');
         await act.upgradeKubernetes({ cluster: request.cluster, version: step.to });
         continue;

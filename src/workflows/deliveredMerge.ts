@@ -1,6 +1,6 @@
 import { log } from '@temporalio/workflow';
 import { ingest, notifications } from './activityOptions.js';
-import { describeFailure } from './failures.js';
+import { describeFailure, wasCancelled } from './failures.js';
 import { isDeliveredMerge, type DeliveredMerge, type QueuedItem, type UpgradeRequest } from './types.js';
 
 /**
@@ -18,7 +18,13 @@ export function absorbPullRequest(waiting: Array<QueuedItem | undefined>, merge:
       item.delivery.event === 'push',
   );
   if (!push) return false;
-  push.delivery = { ...merge.delivery };
+  // The push's own before (the commit the branch really moved from) stays; the pull request's base
+  // may be older and would bring other merges' changes into the comparison.
+  push.delivery = {
+    ...push.delivery,
+    event: 'pull_request',
+    ...(merge.delivery.id ? { id: merge.delivery.id } : {}),
+  };
   push.source = merge.source;
   delete push.strategy;
   delete push.strategyNote;
@@ -41,6 +47,8 @@ export async function readDeliveredMerge(cluster: string, merge: DeliveredMerge)
   try {
     reading = await ingest.readVersionChange({ cluster, repository, before, after });
   } catch (error) {
+    // A cancelled queue leaves its merges alone: they are not invalid, only not read.
+    if (wasCancelled(error)) throw error;
     const reason = describeFailure(error);
     log.warn('a delivered merge could not be read', { requestId: merge.requestId, reason });
     await notifications

@@ -13,10 +13,15 @@ const LEAST_WAIT_MS = 1000;
  * finishes, and the next waits on a durable timer in phase AwaitingMaintenanceWindow, whose progress
  * says until when. Lanes of workers that arrive while the run waits share the one wait.
  */
-export function awaitMaintenanceWindow(run: ClusterRun, cluster: ClusterDescription): Promise<void> {
+export function awaitMaintenanceWindow(
+  run: ClusterRun,
+  cluster: ClusterDescription,
+  /** The run failed elsewhere (another lane's node): stop waiting, nothing more will start. */
+  stopped: () => boolean = () => false,
+): Promise<void> {
   const windows = cluster.maintenanceWindows;
   if (!windows?.length || run.decisions.windowOverride) return Promise.resolve();
-  run.windowWait ??= waitForWindow(run, windows).finally(() => {
+  run.windowWait ??= waitForWindow(run, windows, stopped).finally(() => {
     run.windowWait = undefined;
   });
   return run.windowWait;
@@ -25,11 +30,13 @@ export function awaitMaintenanceWindow(run: ClusterRun, cluster: ClusterDescript
 async function waitForWindow(
   run: ClusterRun,
   windows: NonNullable<ClusterDescription['maintenanceWindows']>,
+  stopped: () => boolean,
 ): Promise<void> {
   const { progress, decisions } = run;
   const described = windows.map(describeWindow);
   let resumePhase: string | undefined;
   for (;;) {
+    if (stopped()) break;
     if (decisions.windowOverride) {
       progress.window = { state: 'overridden', windows: described, by: decisions.windowOverride.by };
       break;
@@ -45,9 +52,13 @@ async function waitForWindow(
     run.phase('AwaitingMaintenanceWindow');
     run.details(`waiting for a maintenance window: opens ${opensAt} (${described.join('; ')})`);
     log.info('outside every maintenance window: waiting', { opensAt, windows: described });
-    await condition(() => !!decisions.windowOverride, Math.max(LEAST_WAIT_MS, state.opensAt - Date.now()), {
-      summary: `maintenance window opens ${opensAt}`,
-    });
+    await condition(
+      () => !!decisions.windowOverride || stopped(),
+      Math.max(LEAST_WAIT_MS, state.opensAt - Date.now()),
+      {
+        summary: `maintenance window opens ${opensAt}`,
+      },
+    );
   }
   if (resumePhase) {
     run.phase(resumePhase);

@@ -32,6 +32,7 @@ export function recordNodeUpgrade(
     metricMeter
       .createCounter(METRIC.rollbacks, 'rollbacks', 'Nodes rolled back after a failure, and failed rollbacks')
       .add(1, {
+        cluster: node.cluster,
         strategy: node.strategy,
         role: node.role,
         result: node.outcome === 'rolled-back' ? 'ok' : 'failed',

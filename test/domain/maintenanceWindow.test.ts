@@ -43,6 +43,24 @@ describe('maintenance windows', () => {
     expect(state).toEqual({ open: false, opensAt: at('2026-07-06T20:00:00Z') });
   });
 
+  it.each([
+    // Berlin springs forward on 2026-03-29 at 02:00 (CET +1 -> CEST +2): 01:30 is still CET.
+    ['Europe/Berlin', '01:30', '2026-03-29T00:00:00Z', '2026-03-29T00:30:00Z'],
+    // 02:30 does not exist that night: the moment as far after the gap, 03:30 CEST.
+    ['Europe/Berlin', '02:30', '2026-03-29T00:00:00Z', '2026-03-29T01:30:00Z'],
+    // Berlin falls back on 2026-10-25 at 03:00 (CEST -> CET): 02:30 comes twice, the first counts.
+    ['Europe/Berlin', '02:30', '2026-10-24T23:00:00Z', '2026-10-25T00:30:00Z'],
+    // New York falls back on 2026-11-01: 03:00 is EST (-5).
+    ['America/New_York', '03:00', '2026-11-01T04:00:00Z', '2026-11-01T08:00:00Z'],
+    // Sydney springs forward on 2026-10-04 at 02:00 (+10 -> +11): Saturday 22:00 is still +10.
+    ['Australia/Sydney', '22:00', '2026-10-03T10:00:00Z', '2026-10-03T12:00:00Z'],
+  ])('on a clock-change day in %s, %s opens at the right moment', (timeZone, start, now, opens) => {
+    const w = window({ start, end: '05:00', timeZone });
+    expect(iso((windowStateAt([w], at(now)) as { opensAt: number }).opensAt)).toBe(
+      new Date(opens).toISOString(),
+    );
+  });
+
   it('joins windows that touch, and is always open without windows', () => {
     const evening = window({ start: '18:00', end: '20:00' });
     const night = window({ start: '20:00', end: '23:00' });
