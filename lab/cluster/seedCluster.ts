@@ -48,7 +48,13 @@ export async function seedCluster(
   const workloads = workloadsFor(inventory);
   for (const name of workloads.namespaces)
     await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreExists);
-  // Pods are refused until each namespace's default ServiceAccount exists (the controller makes it).
+  // Pods are refused until each namespace's default ServiceAccount exists. The controller manager makes
+  // them, but under load it may start late (a lab start failed at 60 s beside two busy suites): the lab
+  // makes them itself, as the controller would; the controller then finds them there.
+  for (const namespace of workloads.namespaces)
+    await core
+      .createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'default' } } })
+      .catch(ignoreExists);
   await waitUntil(
     'default service accounts',
     async () => {
@@ -57,7 +63,7 @@ export async function seedCluster(
       });
       return workloads.namespaces.every((ns) => items.some((sa) => sa.metadata?.namespace === ns));
     },
-    { timeoutMs: 60_000 },
+    { timeoutMs: 120_000 },
   );
 
   progress(
