@@ -3,7 +3,7 @@ import type { MetricMeter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { queryValue } from '../domain/index.js';
-import { METRIC } from '../workflows/metrics.js';
+import { runCounters } from '../workflows/metrics.js';
 
 export const GAUGE = {
   inProgress: 'talos_upgrade_runs_in_progress',
@@ -28,17 +28,7 @@ export function zeroRunCounters(options: {
   clusters: string[];
 }): void {
   const base = { namespace: options.namespace, taskQueue: options.taskQueue, workflowType: 'clusterUpgrade' };
-  const nodes = options.meter.createCounter(
-    METRIC.nodeUpgrades,
-    'node upgrades',
-    'Node upgrades ended, by outcome, strategy and role',
-  );
-  const rollbacks = options.meter.createCounter(
-    METRIC.rollbacks,
-    'rollbacks',
-    'Nodes rolled back after a failure, and failed rollbacks',
-  );
-  const runs = options.meter.createCounter(METRIC.runs, 'runs', 'Cluster upgrade runs ended, by outcome');
+  const { nodeUpgrades: nodes, rollbacks, runs } = runCounters(options.meter);
   for (const cluster of options.clusters) {
     for (const outcome of ['succeeded', 'failed', 'cancelled', 'rejected', 'nothing-to-do'])
       runs.add(0, { ...base, cluster, outcome });

@@ -1,27 +1,27 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
+import { WEEKDAYS, type MaintenanceWindow } from '../../src/domain/index.js';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import { overrideWindowUpdate, progressQuery } from '../../src/workflows/signals.js';
-import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { eventually } from '../lab/labHarness.js';
 import { labReport, labStatus } from './labViews.js';
-import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
+import { labWithWorker } from './workflowHarness.js';
 
 // atlas: 3 controllers and 2 workers, pets from 1.11.3 to 1.11.4. The windows are read from the
 // worker's inventory when a run plans, so each test sets them just before it starts its run.
-let lab: Lab;
-let h: WorkflowHarness;
-beforeAll(async () => {
-  lab = await startLab('atlas');
-  h = await startWorkflowHarness(lab);
-}, 900_000);
-afterAll(async () => {
-  await h?.stop();
-  await lab?.stop();
-});
+const suite = labWithWorker('atlas');
 
 const MINUTE = 60_000;
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+/** A window every day, in UTC, from one moment's time of day to another's. */
+const everyDay = (from: number, to: number): MaintenanceWindow => ({
+  days: [...WEEKDAYS],
+  start: hhmm(from),
+  end: hhmm(to),
+  timeZone: 'UTC',
+});
 
 function start(id: string) {
+  const { h } = suite;
   return h.client.workflow.start(clusterUpgrade, {
     taskQueue: h.taskQueue,
     workflowId: `talos-upgrade:atlas:${id}`,
@@ -48,18 +48,12 @@ describe('maintenance windows (atlas)', () => {
   it(
     'no node starts outside a window; the node in flight at its close finishes; the next waits for the next opening',
     async () => {
+      const { h, lab } = suite;
       // A one-minute window opening at the next whole minute at least 10 s away; a controller's
       // stabilisation (70 s) outlasts it, so the first node is surely in flight when it closes.
       const opens = Math.ceil((Date.now() + 10_000) / MINUTE) * MINUTE;
       const closes = opens + MINUTE;
-      h.inventory.policy.maintenanceWindows = [
-        {
-          days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'],
-          start: hhmm(opens),
-          end: hhmm(closes),
-          timeZone: 'UTC',
-        },
-      ];
+      h.inventory.policy.maintenanceWindows = [everyDay(opens, closes)];
       h.inventory.policy.stabilisation = 70_000;
       const handle = await start('window-closes');
       const before = await waitingUntil(handle, opens);
@@ -91,12 +85,10 @@ describe('maintenance windows (atlas)', () => {
   it(
     'an operator overrides the windows for one run: it goes on at once, and a second override is refused',
     async () => {
+      const { h, lab } = suite;
       // A window that is surely closed now: a two-minute window six hours away.
       const opens = Date.now() + 6 * 60 * MINUTE;
-      h.inventory.policy.maintenanceWindows = [
-        { days: ['sat'], start: hhmm(opens), end: hhmm(opens + 2 * MINUTE), timeZone: 'UTC' },
-      ];
-      h.inventory.policy.maintenanceWindows[0]!.days = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+      h.inventory.policy.maintenanceWindows = [everyDay(opens, opens + 2 * MINUTE)];
       h.inventory.policy.stabilisation = 1000;
       const handle = await start('window-override');
       const waiting = await eventually('the run to wait for a window', async () => {

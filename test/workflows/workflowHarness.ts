@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll } from '@jest/globals';
 import { dirname } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
@@ -8,7 +9,7 @@ import { queueWorkflowId } from '../../src/starter/enqueue.js';
 import { secretReader } from '../../src/worker/secrets.js';
 import { workflowBundle } from '../../src/worker/workflowBundle.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
-import type { Lab } from '../lab/labHarness.js';
+import { startLab, type Lab } from '../lab/labHarness.js';
 
 export interface WorkflowHarness {
   client: Client;
@@ -83,4 +84,24 @@ export async function startWorkflowHarness(
       await env.close();
     },
   };
+}
+
+/**
+ * The usual suite: one lab of `preset` and one worker on it, started before the suite's tests and
+ * stopped after them. Read `suite.lab` and `suite.h` inside tests (they are set in beforeAll).
+ */
+export function labWithWorker(
+  preset: string,
+  tune?: (inventory: Inventory) => void,
+): { readonly lab: Lab; readonly h: WorkflowHarness } {
+  const suite = {} as { lab: Lab; h: WorkflowHarness };
+  beforeAll(async () => {
+    suite.lab = await startLab(preset);
+    suite.h = await startWorkflowHarness(suite.lab, tune);
+  }, 900_000);
+  afterAll(async () => {
+    await suite.h?.stop();
+    await suite.lab?.stop();
+  });
+  return suite;
 }
