@@ -32,8 +32,17 @@ results=.tools/jest-results.json
 status=0
 npm run --silent test:jest -- --json --outputFile="$results" "$@" || status=$?
 # One plain closing line, the same whatever the reporter printed above it.
+# Failures again at the very end, a few lines each, so the tail of a long CI log says what broke.
 node -e '
   const r = require(process.argv[1]);
+  const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, "");
+  const head = (text) => plain(text).split("\n").filter((l) => l.trim()).slice(0, 6).join("\n    ");
+  for (const suite of r.testResults) {
+    const name = suite.name.slice(process.cwd().length + 1);
+    const failed = suite.assertionResults.filter((a) => a.status === "failed");
+    for (const a of failed) console.log(`FAILED ${name} > ${a.fullName}\n    ${head(a.failureMessages.join("\n"))}`);
+    if (!failed.length && suite.status === "failed") console.log(`FAILED ${name}\n    ${head(suite.message)}`);
+  }
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
 ' "$PWD/$results" || true
 exit "$status"

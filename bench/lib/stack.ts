@@ -22,6 +22,22 @@ export interface Temporal {
 }
 
 /**
+ * Starts a stopped dev server again on its port and database file, up to three times: a restart
+ * re-joins the membership its previous life recorded, and on a loaded machine the internal ports it
+ * lists may meanwhile belong to another process, so one start can fail its 30 s join.
+ */
+async function restartDevServer(options: Parameters<typeof startDevServer>[0]): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServer(options);
+    } catch (error) {
+      if (attempt === 3) throw error;
+      console.error(`the dev server did not come back (attempt ${attempt} of 3): ${(error as Error).message}`);
+    }
+  }
+}
+
+/**
  * Everything one benchmark run starts — a dev server, labs, worker processes — stopped in reverse
  * order at the end, on a failure, or on Ctrl-C, so a benchmark never leaves a process behind.
  */
@@ -66,7 +82,7 @@ export class Stack {
       client: await this.client(server.address),
       restart: async () => {
         await server.stop();
-        server = await startDevServer(options);
+        server = await restartDevServer(options);
       },
     };
   }

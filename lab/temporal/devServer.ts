@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from '../net/freePort.js';
@@ -67,6 +67,12 @@ function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
+async function logTail(logFile: string, lines = 12): Promise<string> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  const tail = text.trimEnd().split('\n').slice(-lines);
+  return tail.length && tail[0] ? `last lines of the server log:\n${tail.join('\n')}` : '(the server log is empty)';
+}
+
 /** Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers. */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const { temporal } = await ensureTools('temporal');
@@ -110,7 +116,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await waitForFrontend(address, namespace, child, logFile);
   } catch (error) {
     await stopProcess(child);
-    throw error;
+    log.end();
+    // The log lives in a temporary directory a test removes on failure: its last lines go with the error.
+    throw new Error(`${(error as Error).message}\n${await logTail(logFile)}`, { cause: error });
   }
   return {
     address,
