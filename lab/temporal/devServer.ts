@@ -70,7 +70,9 @@ function stopProcess(child: ChildProcess): Promise<void> {
 async function logTail(logFile: string, lines = 12): Promise<string> {
   const text = await readFile(logFile, 'utf8').catch(() => '');
   const tail = text.trimEnd().split('\n').slice(-lines);
-  return tail.length && tail[0] ? `last lines of the server log:\n${tail.join('\n')}` : '(the server log is empty)';
+  return tail.length && tail[0]
+    ? `last lines of the server log:\n${tail.join('\n')}`
+    : '(the server log is empty)';
 }
 
 /** Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers. */
