@@ -32,7 +32,9 @@ async function restartDevServer(options: Parameters<typeof startDevServer>[0]): 
       return await startDevServer(options);
     } catch (error) {
       if (attempt === 3) throw error;
-      console.error(`the dev server did not come back (attempt ${attempt} of 3): ${(error as Error).message}`);
+      console.error(
+        `the dev server did not come back (attempt ${attempt} of 3): ${(error as Error).message}`,
+      );
     }
   }
 }
@@ -111,7 +113,7 @@ export class Stack {
 
 /**
  * Worker processes for a lab whose worker is killed and replaced (chaos, matrix): the lab's inventory
- * with short waits (stabilisation 1 s, Ready 120 s, a 2 s drain that may force), plus `policy`.
+ * with short waits (stabilisation 1 s, Ready 120 s, a 2 s drain that may force, heartbeats 20 s), plus `policy`.
  */
 export async function labWorkers(
   stack: Stack,
@@ -132,6 +134,8 @@ export async function labWorkers(
       stabilisation: '1s',
       nodeReadyTimeout: '120s',
       drain: { timeout: '2s', force: true },
+      // The shortest the policy allows: a killed worker's step goes on after 20 s, not a minute.
+      heartbeatTimeout: '20s',
       ...options.policy,
     },
     options.suffix,

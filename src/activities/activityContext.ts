@@ -17,6 +17,20 @@ export function heartbeat(details: unknown): void {
   currentActivity()?.heartbeat(details);
 }
 
+/**
+ * Heartbeats every few seconds while `work` runs: a call that blocks (a 30 s health check, a slow
+ * API answer) must not look like a dead worker to a short policy.heartbeatTimeout.
+ */
+export async function heartbeatWhile<T>(work: Promise<T>, details: unknown, everyMs = 5000): Promise<T> {
+  heartbeat(details);
+  const beat = setInterval(() => heartbeat(details), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 export function cancellationSignal(): AbortSignal | undefined {
   return currentActivity()?.cancellationSignal;
 }

@@ -14,6 +14,8 @@ export interface ClusterDescription {
     nodeReadyTimeoutMs: number;
     stabilisationMs: number;
     approvalTimeoutMs: number;
+    /** policy.heartbeatTimeout (absent in histories from before it existed: 60 s). */
+    heartbeatTimeoutMs?: number;
   };
   maxParallelWorkers: number;
   drainForce: boolean;
@@ -46,6 +48,7 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
         nodeReadyTimeoutMs: policy.nodeReadyTimeout,
         stabilisationMs: policy.stabilisation,
         approvalTimeoutMs: policy.approvalTimeout,
+        heartbeatTimeoutMs: policy.heartbeatTimeout,
       },
       maxParallelWorkers: policy.maxParallelWorkers,
       drainForce: policy.drain.force,

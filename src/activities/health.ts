@@ -1,6 +1,6 @@
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import type { HealthCheckName } from '../domain/index.js';
-import { heartbeat, sleep } from './activityContext.js';
+import { heartbeat, heartbeatWhile, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 
 export interface HealthReport {
@@ -248,9 +248,12 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       let last = '';
       let ok = false;
       for (let attempt = 1; attempt <= TRIES && !ok; attempt++) {
-        heartbeat({ node: input.node, check: TITLES[name], attempt });
         try {
-          await withTimeout(checks[name](c, input.node), CHECK_TIMEOUT_MS, TITLES[name]);
+          await heartbeatWhile(withTimeout(checks[name](c, input.node), CHECK_TIMEOUT_MS, TITLES[name]), {
+            node: input.node,
+            check: TITLES[name],
+            attempt,
+          });
           ok = true;
         } catch (error) {
           last = error instanceof Error ? error.message : String(error);

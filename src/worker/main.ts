@@ -6,6 +6,7 @@ import { createLogger } from '../starter/logger.js';
 import { temporalLogger } from './logging.js';
 import { startRunGauges, zeroRunCounters } from './runMetrics.js';
 import { workflowBundle } from './workflowBundle.js';
+import { heartbeatThrottle } from './heartbeatThrottle.js';
 import { secretReader } from './secrets.js';
 
 /**
@@ -38,6 +39,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       ...workflowBundle,
       activities: createActivities(activityDeps(config, secretReader())),
       shutdownGraceTime: '30s',
+      ...heartbeatThrottle,
       maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     });
     logger.info(

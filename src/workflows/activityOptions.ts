@@ -1,4 +1,9 @@
-import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
 /**
@@ -47,22 +52,21 @@ export const long = proxyActivities<Activities>({
  * Steps that change the world (drain, talosctl upgrade/install/reboot, terraform, etcd leave, machine
  * config and patches, upgrade-k8s): WAIT_CANCELLATION_COMPLETED, so a cancel waits until the step has
  * settled (terraform interrupted and its lock released, an accepted Talos upgrade waited out) before
- * any compensation starts. 75 m exceeds every inner timeout (terraform and upgrade-k8s: 60 m); 60 s of
- * heartbeat silence exceeds a 30 s health check or talosctl read that blocks a beat.
+ * any compensation starts. 75 m exceeds every inner timeout (terraform and upgrade-k8s: 60 m). The
+ * heartbeat timeout is policy.heartbeatTimeout (60 s, at least 20 s; see heartbeating below): the
+ * activities beat every few seconds, also during a blocking call (runCommand, heartbeatWhile).
  */
-export const mutating = proxyActivities<Activities>({
+const MUTATING: ActivityOptions = {
   startToCloseTimeout: '75m',
   heartbeatTimeout: '60s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry,
-});
+};
+export const mutating = proxyActivities<Activities>(MUTATING);
 
 /** Waits and checks (Ready, health): nothing to settle, so they stop at once when cancelled. */
-export const waits = proxyActivities<Activities>({
-  startToCloseTimeout: '75m',
-  heartbeatTimeout: '60s',
-  retry,
-});
+const WAITS: ActivityOptions = { startToCloseTimeout: '75m', heartbeatTimeout: '60s', retry };
+export const waits = proxyActivities<Activities>(WAITS);
 
 /**
  * How long a compensation keeps retrying by itself before the node asks an operator: an undo must not
@@ -74,13 +78,34 @@ export const UNDO_PATIENCE = '2 hours';
  * Compensations: retried without an attempt limit until they succeed or UNDO_PATIENCE has passed;
  * then the node shows CompensationStuck and waits for an operator (retry or abandon).
  */
-export const undo = proxyActivities<Activities>({
+const UNDO: ActivityOptions = {
   startToCloseTimeout: '75m',
   scheduleToCloseTimeout: UNDO_PATIENCE,
   heartbeatTimeout: '60s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+};
+export const undo = proxyActivities<Activities>(UNDO);
+
+/** The default of policy.heartbeatTimeout: the heartbeat timeout of mutating, waits and undo above. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 60_000;
+
+/**
+ * mutating, waits and undo with a cluster's policy.heartbeatTimeout: how long a step's silence lasts
+ * before the server gives it to another worker, i.e. how soon the work of a dead worker goes on.
+ * Absent (runs that described their cluster before the setting existed): the defaults above. The
+ * options are not part of a replay's comparison, so a changed policy only affects new steps.
+ */
+export function heartbeating(heartbeatTimeoutMs: number | undefined) {
+  if (heartbeatTimeoutMs === undefined || heartbeatTimeoutMs === DEFAULT_HEARTBEAT_TIMEOUT_MS)
+    return { mutating, waits, undo };
+  const heartbeatTimeout = heartbeatTimeoutMs;
+  return {
+    mutating: proxyActivities<Activities>({ ...MUTATING, heartbeatTimeout }),
+    waits: proxyActivities<Activities>({ ...WAITS, heartbeatTimeout }),
+    undo: proxyActivities<Activities>({ ...UNDO, heartbeatTimeout }),
+  };
+}
 
 /**
  * The queue's wait for a cluster's earlier run (left behind by a terminated queue) to end: as long as

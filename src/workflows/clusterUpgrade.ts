@@ -8,7 +8,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { FAILURE } from '../domain/index.js';
-import { long, mutating, waits } from './activityOptions.js';
+import { heartbeating, long } from './activityOptions.js';
 import { awaitApproval } from './approval.js';
 import { runHop } from './clusterHop.js';
 import { planRun } from './clusterPlan.js';
@@ -39,7 +39,6 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
   const started = Date.now();
   deprecatePatch(ORCHESTRATION_V2);
   const settled = patched(SETTLED_CANCEL);
-  const act = settled ? mutating : long;
   const run = startClusterRun(request, started);
 
   let planned: Awaited<ReturnType<typeof planRun>>;
@@ -64,6 +63,8 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
     return reportEnd(run, error, undefined);
   }
   const { cluster, plan } = planned;
+  const { mutating, waits } = heartbeating(cluster.timing.heartbeatTimeoutMs);
+  const act = settled ? mutating : long;
 
   let snapshot: string | undefined;
   try {

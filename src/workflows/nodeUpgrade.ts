@@ -13,14 +13,12 @@ import {
 } from '@temporalio/workflow';
 import { FAILURE, usesLifecycleApi } from '../domain/index.js';
 import {
+  heartbeating,
   local,
   long,
   quick,
-  mutating,
   notifications,
-  undo,
   undoLocal,
-  waits,
   type QuickActivities,
 } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
@@ -467,6 +465,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
   const q: QuickActivities = local;
   const settled = patched(SETTLED_CANCEL);
   const saga = new Saga();
+  const { mutating, waits, undo } = heartbeating(input.timing.heartbeatTimeoutMs);
   const run: NodeRun = {
     input,
     at,

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { FAILURE, isNvidia, unmetPrerequisites } from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
-import { quick, waits } from './activityOptions.js';
+import { heartbeating, quick } from './activityOptions.js';
 import type { ClusterRun } from './clusterRun.js';
 
 /**
@@ -30,7 +30,9 @@ export async function preFlight(run: ClusterRun, cluster: ClusterDescription): P
       FAILURE.QuorumAtRisk,
     );
   }
-  const health = await waits.runHealthChecks({ cluster: name });
+  const health = await heartbeating(cluster.timing.heartbeatTimeoutMs).waits.runHealthChecks({
+    cluster: name,
+  });
   if (!health.ok)
     throw ApplicationFailure.nonRetryable(
       `the cluster is not healthy before the upgrade: ${health.summary}`,

@@ -85,7 +85,13 @@ export interface NodeUpgradeInput {
   strategy: Strategy;
   from: string;
   to: string;
-  timing: { drainTimeoutMs: number; nodeReadyTimeoutMs: number; stabilisationMs: number };
+  timing: {
+    drainTimeoutMs: number;
+    nodeReadyTimeoutMs: number;
+    stabilisationMs: number;
+    /** The cluster's policy.heartbeatTimeout (absent in runs from before it existed: 60 s). */
+    heartbeatTimeoutMs?: number;
+  };
   drainForce: boolean;
   /** Talos 1.13+ pets install before the drain; absent in runs started before it existed: true. */
   installBeforeDrain?: boolean;

@@ -6,6 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { secretReader } from '../../src/worker/secrets.js';
+import { heartbeatThrottle } from '../../src/worker/heartbeatThrottle.js';
 import { runActivity, type RunActivityOptions } from '../fixtures/activityWorkflows.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import type { Lab } from '../lab/labHarness.js';
@@ -67,6 +68,7 @@ export async function startActivityHarness(lab: Lab): Promise<ActivityHarness> {
     taskQueue,
     workflowsPath: fileURLToPath(new URL('../fixtures/activityWorkflows.ts', import.meta.url)),
     activities: createActivities(deps),
+    ...heartbeatThrottle,
   });
   const running = worker.run();
   let counter = 0;

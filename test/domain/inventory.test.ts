@@ -71,12 +71,13 @@ describe('inventory examples', () => {
     expect(policy.withoutTerraform).toBe('pets');
   });
 
-  it('fills policy defaults: drain 240s, Ready 10 min, stabilisation 2 min, one worker at a time', () => {
+  it('fills policy defaults: drain 240s, Ready 10 min, stabilisation 2 min, heartbeats 60s, one worker at a time', () => {
     const result = parseInventory(example('atlas'));
     if (!result.ok) throw new Error('invalid');
     expect(result.inventory.policy).toMatchObject({
       drain: { timeout: 240_000, force: false },
       nodeReadyTimeout: 600_000,
+      heartbeatTimeout: 60_000,
       maxParallelWorkers: 1,
       approval: { patch: false, minor: false, major: true },
       strategy: { patch: 'pets', minor: 'cattle', major: 'cattle' },
@@ -132,6 +133,12 @@ describe('inventory errors name the field path, the line and what was expected',
       (t: string) => t.replace('stabilisation: 2m', 'stabilisation: two minutes'),
       'policy.stabilisation',
       /expected a number and a unit/,
+    ],
+    [
+      "a heartbeat timeout too short for the worker's 10 s heartbeat throttle",
+      (t: string) => t.replace('stabilisation: 2m', 'stabilisation: 2m\n  heartbeatTimeout: 10s'),
+      'policy.heartbeatTimeout',
+      /between 20s and 10m/,
     ],
     [
       'an inline secret',

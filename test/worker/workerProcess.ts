@@ -27,12 +27,16 @@ export async function tunedInventory(
   return file;
 }
 
-/** The lab's inventory with stabilisation and drain shortened, as the workflow tests use it. */
+/**
+ * The lab's inventory with stabilisation, drain and heartbeat timeout shortened, as the workflow tests
+ * use it (a killed worker's step goes on after 20 s).
+ */
 export function fastInventory(lab: Lab): Promise<string> {
   return tunedInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '', {
     stabilisation: '1s',
     nodeReadyTimeout: '60s',
     drain: { timeout: '2s', force: true },
+    heartbeatTimeout: '20s',
   });
 }
 

@@ -8,6 +8,7 @@ import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { queueWorkflowId } from '../../src/starter/enqueue.js';
 import { secretReader } from '../../src/worker/secrets.js';
 import { workflowBundle } from '../../src/worker/workflowBundle.js';
+import { heartbeatThrottle } from '../../src/worker/heartbeatThrottle.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 
@@ -65,6 +66,7 @@ export async function startWorkflowHarness(
     ...workflowBundle,
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: 20,
+    ...heartbeatThrottle,
   });
   const running = worker.run();
   return {

@@ -159,6 +159,11 @@ const policySchema = z
       .prefault({}),
     nodeReadyTimeout: durationField.default(600_000),
     stabilisation: durationField.default(120_000),
+    // How long a step may stay silent before the server hands it to another worker: how soon a dead
+    // worker's work goes on. Heartbeats reach the server at least every 10 s (the worker's throttle).
+    heartbeatTimeout: durationField
+      .refine((ms) => ms >= 20_000 && ms <= 600_000, { error: 'expected between 20s and 10m' })
+      .default(60_000),
     healthChecks: z.array(z.enum(HEALTH_CHECKS)).default(['node', 'pods']),
     globalPatches: z.array(z.string().min(1)).default([]),
   })
