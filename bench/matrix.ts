@@ -239,6 +239,7 @@ async function runCell(
   hop: MatrixHop,
   cell: Cell,
   taskQueue: string,
+  attempt = 1,
 ): Promise<CellResult> {
   const { temporal, lab } = ctx;
   const node = NODE[cell.role];
@@ -249,7 +250,7 @@ async function runCell(
     cell.moment.at === 'change' || cell.moment.at === 'undo' ? (await labReport(lab)).timeline.length : 0;
   const moment = momentLabel(cell.moment, hop.change);
   const label = moment.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-  const requestId = `matrix-${hop.strategy}-${cell.role}-${label}-${cell.action}`;
+  const requestId = `matrix-${hop.strategy}-${cell.role}-${label}-${cell.action}${attempt > 1 ? `-${attempt}` : ''}`;
   const workflowId = `talos-upgrade:${ctx.cluster}:${requestId}`;
   const nodeRunId = `${workflowId}:node:${node}:${hop.to}`;
   const handle = await temporal.client.workflow.start(clusterUpgrade, {
@@ -300,6 +301,11 @@ async function runCell(
     problems,
     wallMs: Date.now() - started,
   };
+}
+
+/** A phase cell whose action landed after the run had left that phase. */
+function missedPhase(cell: Cell, row: CellResult): boolean {
+  return cell.moment.at === 'phase' && row.actedAt !== cell.moment.phase;
 }
 
 /** A worker's run goes on to the end after its worker dies; a rejected approval ends `rejected`. */
@@ -375,7 +381,14 @@ export async function runMatrix(options: { preset: string; hops?: number; log?: 
         if (waitsForApproval && !ctx.workers.has(taskQueue))
           ctx.workers.set(taskQueue, { process: await approval.start(), start: approval.start });
         log(`${hop.strategy} ${cell.role} ${momentLabel(cell.moment, hop.change)} ${cell.action}`);
-        const row = await runCell(ctx, hop, cell, taskQueue);
+        let row = await runCell(ctx, hop, cell, taskQueue);
+        if (missedPhase(cell, row)) {
+          // The lab's phase lasted less than the 100 ms between two queries: the action landed later
+          // and the cell tested another moment. A fresh run tries once more; a second miss is reported.
+          log(`  missed ${row.moment} (acted at ${row.actedAt}): once more`);
+          row = await runCell(ctx, hop, cell, taskQueue, 2);
+          if (missedPhase(cell, row)) row.problems.push(`acted at ${row.actedAt}, twice after ${row.moment}`);
+        }
         results.push(row);
         log(
           `  at ${row.actedAt}: ${row.problems.length ? `FAIL: ${row.problems.join('; ')}` : 'ok'} (${seconds(row.wallMs)} s)`,
