@@ -5,6 +5,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../domain/index.js';
 
 /**
  * Every activity's timeouts, retries and cancellation, chosen per kind of work. The rule of thumb:
@@ -58,14 +59,18 @@ export const long = proxyActivities<Activities>({
  */
 const MUTATING: ActivityOptions = {
   startToCloseTimeout: '75m',
-  heartbeatTimeout: '60s',
+  heartbeatTimeout: DEFAULT_HEARTBEAT_TIMEOUT_MS,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry,
 };
 export const mutating = proxyActivities<Activities>(MUTATING);
 
 /** Waits and checks (Ready, health): nothing to settle, so they stop at once when cancelled. */
-const WAITS: ActivityOptions = { startToCloseTimeout: '75m', heartbeatTimeout: '60s', retry };
+const WAITS: ActivityOptions = {
+  startToCloseTimeout: '75m',
+  heartbeatTimeout: DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  retry,
+};
 export const waits = proxyActivities<Activities>(WAITS);
 
 /**
@@ -81,14 +86,11 @@ export const UNDO_PATIENCE = '2 hours';
 const UNDO: ActivityOptions = {
   startToCloseTimeout: '75m',
   scheduleToCloseTimeout: UNDO_PATIENCE,
-  heartbeatTimeout: '60s',
+  heartbeatTimeout: DEFAULT_HEARTBEAT_TIMEOUT_MS,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' },
 };
 export const undo = proxyActivities<Activities>(UNDO);
-
-/** The default of policy.heartbeatTimeout: the heartbeat timeout of mutating, waits and undo above. */
-export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 60_000;
 
 /**
  * mutating, waits and undo with a cluster's policy.heartbeatTimeout: how long a step's silence lasts

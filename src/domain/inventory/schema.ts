@@ -117,6 +117,9 @@ const variableName = (value: VersionValue) =>
     .regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a Terraform variable name such as prod_talos_version' })
     .default(DEFAULT_VARIABLES[value]);
 
+/** policy.heartbeatTimeout when the inventory says nothing: the activities' heartbeat timeout. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 60_000;
+
 const policySchema = z
   .object({
     strategy: z
@@ -163,7 +166,7 @@ const policySchema = z
     // worker's work goes on. Heartbeats reach the server at least every 10 s (the worker's throttle).
     heartbeatTimeout: durationField
       .refine((ms) => ms >= 20_000 && ms <= 600_000, { error: 'expected between 20s and 10m' })
-      .default(60_000),
+      .default(DEFAULT_HEARTBEAT_TIMEOUT_MS),
     healthChecks: z.array(z.enum(HEALTH_CHECKS)).default(['node', 'pods']),
     globalPatches: z.array(z.string().min(1)).default([]),
   })
