@@ -38,6 +38,8 @@ export interface CellResult {
   nodeRun: string;
   notices: string[];
   problems: string[];
+  /** Of the problems, those of the lab's state after the cell: they must hold whenever the action came. */
+  labProblems: string[];
   wallMs: number;
 }
 
@@ -287,7 +289,8 @@ async function runCell(
   problems.push(...(await nodeProblems(ctx, hop, cell, nodeRunId, nodeRun, rows)));
   const notices = ctx.notices.since(started);
   problems.push(...noticeProblems(run, nodeRun, node, notices));
-  problems.push(...(await settledProblems(lab, rows, since, ctx.terraformDir)));
+  const labProblems = await settledProblems(lab, rows, since, ctx.terraformDir);
+  problems.push(...labProblems);
   return {
     strategy: hop.strategy,
     role: cell.role,
@@ -299,13 +302,14 @@ async function runCell(
     nodeRun,
     notices: notices.filter((n) => n.event !== 'start' && n.event !== 'approval').map(noticeLabel),
     problems,
+    labProblems,
     wallMs: Date.now() - started,
   };
 }
 
-/** A phase cell whose action landed after the run had left that phase. */
+/** A phase cell whose action landed after the run had left that phase (not one that never got there). */
 function missedPhase(cell: Cell, row: CellResult): boolean {
-  return cell.moment.at === 'phase' && row.actedAt !== cell.moment.phase;
+  return cell.moment.at === 'phase' && row.actedAt !== '' && row.actedAt !== cell.moment.phase;
 }
 
 /** A worker's run goes on to the end after its worker dies; a rejected approval ends `rejected`. */
@@ -385,8 +389,11 @@ export async function runMatrix(options: { preset: string; hops?: number; log?: 
         if (missedPhase(cell, row)) {
           // The lab's phase lasted less than the 100 ms between two queries: the action landed later
           // and the cell tested another moment. A fresh run tries once more; a second miss is reported.
+          // The first run's lab state must have been safe all the same.
           log(`  missed ${row.moment} (acted at ${row.actedAt}): once more`);
+          const first = row;
           row = await runCell(ctx, hop, cell, taskQueue, 2);
+          row.problems.push(...first.labProblems.map((p) => `first run: ${p}`));
           if (missedPhase(cell, row)) row.problems.push(`acted at ${row.actedAt}, twice after ${row.moment}`);
         }
         results.push(row);

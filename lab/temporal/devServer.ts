@@ -111,6 +111,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const logFile = join(options.dataDir, 'temporal-server.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // 'close' comes after the child's output streams have ended (its 'exit' may come before).
+  const closed = new Promise((resolve) => child.once('close', resolve));
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const address = `127.0.0.1:${port}`;
@@ -118,7 +120,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await waitForFrontend(address, namespace, child, logFile);
   } catch (error) {
     await stopProcess(child);
-    log.end();
+    await closed;
+    await new Promise((resolve) => log.end(resolve));
     // The log lives in a temporary directory a test removes on failure: its last lines go with the error.
     throw new Error(`${(error as Error).message}\n${await logTail(logFile)}`, { cause: error });
   }

@@ -97,6 +97,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     const targets = new Set((await podsOn(api, input.node)).filter(evictable).map(uid));
     let blocked: string[] = [];
     for (;;) {
+      heartbeat({ node: input.node, step: 'draining', evicted: evicted.size, blockedByPdb: blocked });
       const pods = (await podsOn(api, input.node))
         .filter(evictable)
         .filter((pod) => targets.has(uid(pod)) && !moved.has(uid(pod)))
@@ -131,6 +132,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
         );
       }
       for (const pod of blocked) {
+        heartbeat({ node: input.node, step: 'forcing', pod });
         const [namespace = '', name = ''] = pod.split('/');
         await api
           .deleteNamespacedPod({ name, namespace })

@@ -61,19 +61,20 @@ export async function runCommand(
   };
   child.stdout?.on('data', track);
   child.stderr?.on('data', track);
-  const beat = setInterval(
-    () =>
-      heartbeat(
-        options.progress
-          ? options.progress(lastLine)
-          : {
-              command: file.split('/').pop(),
-              running: `${Math.round((Date.now() - started) / 1000)}s`,
-              lastLine,
-            },
-      ),
-    options.heartbeatEveryMs ?? 5000,
-  );
+  const beatNow = () =>
+    heartbeat(
+      options.progress
+        ? options.progress(lastLine)
+        : {
+            command: file.split('/').pop(),
+            running: `${Math.round((Date.now() - started) / 1000)}s`,
+            lastLine,
+          },
+    );
+  // A beat at the start too: a loop of short calls (a patch per file, a read per controller) would
+  // otherwise stay silent for all of them together.
+  beatNow();
+  const beat = setInterval(beatNow, options.heartbeatEveryMs ?? 5000);
   try {
     const result = await child;
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');

@@ -55,7 +55,8 @@ export const long = proxyActivities<Activities>({
  * settled (terraform interrupted and its lock released, an accepted Talos upgrade waited out) before
  * any compensation starts. 75 m exceeds every inner timeout (terraform and upgrade-k8s: 60 m). The
  * heartbeat timeout is policy.heartbeatTimeout (60 s, at least 20 s; see heartbeating below): the
- * activities beat every few seconds, also during a blocking call (runCommand, heartbeatWhile).
+ * activities record a beat every few seconds, also during a blocking call (runCommand from its start,
+ * heartbeatWhile), and the worker sends one within 10 s of it (src/worker/heartbeatThrottle.ts).
  */
 const MUTATING: ActivityOptions = {
   startToCloseTimeout: '75m',
@@ -95,8 +96,8 @@ export const undo = proxyActivities<Activities>(UNDO);
 /**
  * mutating, waits and undo with a cluster's policy.heartbeatTimeout: how long a step's silence lasts
  * before the server gives it to another worker, i.e. how soon the work of a dead worker goes on.
- * Absent (runs that described their cluster before the setting existed): the defaults above. The
- * options are not part of a replay's comparison, so a changed policy only affects new steps.
+ * Absent (runs that described their cluster before the setting existed): the defaults above. A run
+ * keeps the value it read when it described its cluster; a changed policy applies to the next run.
  */
 export function heartbeating(heartbeatTimeoutMs: number | undefined) {
   if (heartbeatTimeoutMs === undefined || heartbeatTimeoutMs === DEFAULT_HEARTBEAT_TIMEOUT_MS)

@@ -163,7 +163,8 @@ const policySchema = z
     nodeReadyTimeout: durationField.default(600_000),
     stabilisation: durationField.default(120_000),
     // How long a step may stay silent before the server hands it to another worker: how soon a dead
-    // worker's work goes on. Heartbeats reach the server at least every 10 s (the worker's throttle).
+    // worker's work goes on. The activities beat every few seconds and the worker sends a beat within
+    // 10 s (src/worker/heartbeatThrottle.ts), hence at least 20 s.
     heartbeatTimeout: durationField
       .refine((ms) => ms >= 20_000 && ms <= 600_000, { error: 'expected between 20s and 10m' })
       .default(DEFAULT_HEARTBEAT_TIMEOUT_MS),
