@@ -12,9 +12,13 @@ export function currentActivity(): Context | undefined {
   }
 }
 
-/** Heartbeats with progress details when inside an activity; a no-op elsewhere. */
+/**
+ * Heartbeats with progress details when inside a remote activity; a no-op elsewhere. A local activity
+ * cannot heartbeat (Temporal's core logs a warning for each try; the workflow task covers it).
+ */
 export function heartbeat(details: unknown): void {
-  currentActivity()?.heartbeat(details);
+  const context = currentActivity();
+  if (context && !context.info.isLocal) context.heartbeat(details);
 }
 
 /**
