@@ -43,13 +43,18 @@ describe('upgradeQueue', () => {
       600_000,
     );
 
-    const runs = [];
-    for await (const run of h.client.workflow.list({
-      // Other suites upgrade clusters named atlas on the same server: only this test's task queue counts.
-      query: `WorkflowType = 'clusterUpgrade' AND TaskQueue = '${h.taskQueue}'`,
-    }))
-      runs.push(run);
-    expect(runs.map((r) => r.workflowId).sort()).toEqual([first.runId, second.runId]);
+    // Visibility is written after the fact: a run the queue already counts may not be listed yet.
+    const listed = async () => {
+      const ids: string[] = [];
+      for await (const run of h.client.workflow.list({
+        // Other suites upgrade clusters named atlas on the same server: only this test's task queue counts.
+        query: `WorkflowType = 'clusterUpgrade' AND TaskQueue = '${h.taskQueue}'`,
+      }))
+        ids.push(run.workflowId);
+      return ids.sort();
+    };
+    await eventually('both runs listed', async () => (await listed()).length >= 2, 30_000);
+    expect(await listed()).toEqual([first.runId, second.runId]);
     const a = await h.client.workflow.getHandle(first.runId).describe();
     const b = await h.client.workflow.getHandle(second.runId).describe();
     expect(a.closeTime && b.startTime && a.closeTime <= b.startTime).toBe(true);
