@@ -31,8 +31,8 @@ step "tests (jest)"
 results=.tools/jest-results.json
 status=0
 npm run --silent test:jest -- --json --outputFile="$results" "$@" || status=$?
-# One plain closing line, the same whatever the reporter printed above it.
-# Failures again at the very end, a few lines each, so the tail of a long CI log says what broke.
+# Failures again at the very end, a few lines each, so the tail of a long CI log says what broke;
+# then one plain closing line, the same whatever the reporter printed above it.
 node -e '
   const r = require(process.argv[1]);
   const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, "");

@@ -22,12 +22,17 @@ export function heartbeat(details: unknown): void {
 }
 
 /**
- * Heartbeats every few seconds while `work` runs: a call that blocks (a 30 s health check, a slow
- * API answer) must not look like a dead worker to a short policy.heartbeatTimeout.
+ * Heartbeats at once and every few seconds while `work` runs, with the details `details()` gives at
+ * each beat: a call that blocks (a CLI, a 30 s health check) must not look like a dead worker to a
+ * short policy.heartbeatTimeout, and a loop of short calls must not stay silent for all of them.
  */
-export async function heartbeatWhile<T>(work: Promise<T>, details: unknown, everyMs = 5000): Promise<T> {
-  heartbeat(details);
-  const beat = setInterval(() => heartbeat(details), everyMs);
+export async function heartbeatWhile<T>(
+  work: Promise<T>,
+  details: () => unknown,
+  everyMs = 5000,
+): Promise<T> {
+  heartbeat(details());
+  const beat = setInterval(() => heartbeat(details()), everyMs);
   try {
     return await work;
   } finally {

@@ -249,11 +249,10 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       let ok = false;
       for (let attempt = 1; attempt <= TRIES && !ok; attempt++) {
         try {
-          await heartbeatWhile(withTimeout(checks[name](c, input.node), CHECK_TIMEOUT_MS, TITLES[name]), {
-            node: input.node,
-            check: TITLES[name],
-            attempt,
-          });
+          await heartbeatWhile(
+            withTimeout(checks[name](c, input.node), CHECK_TIMEOUT_MS, TITLES[name]),
+            () => ({ node: input.node, check: TITLES[name], attempt }),
+          );
           ok = true;
         } catch (error) {
           last = error instanceof Error ? error.message : String(error);

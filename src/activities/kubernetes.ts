@@ -116,7 +116,6 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
           else if (status(error) !== 404) apiFailure(`evicting ${podName(pod)}`, error);
         }
       }
-      heartbeat({ node: input.node, step: 'draining', evicted: evicted.size, blockedByPdb: blocked });
       if (blocked.length === 0) continue;
       if (Date.now() >= deadline) break;
       await sleep(Math.min(5000, poll()));

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { cancellationSignal, heartbeat } from './activityContext.js';
+import { cancellationSignal, heartbeatWhile } from './activityContext.js';
 
 export interface CommandResult {
   exitCode: number;
@@ -61,30 +61,20 @@ export async function runCommand(
   };
   child.stdout?.on('data', track);
   child.stderr?.on('data', track);
-  const beatNow = () =>
-    heartbeat(
-      options.progress
-        ? options.progress(lastLine)
-        : {
-            command: file.split('/').pop(),
-            running: `${Math.round((Date.now() - started) / 1000)}s`,
-            lastLine,
-          },
-    );
-  // A beat at the start too: a loop of short calls (a patch per file, a read per controller) would
-  // otherwise stay silent for all of them together.
-  beatNow();
-  const beat = setInterval(beatNow, options.heartbeatEveryMs ?? 5000);
-  try {
-    const result = await child;
-    if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
-    return {
-      exitCode: result.exitCode ?? (result.timedOut ? 124 : -1),
-      stdout: String(result.stdout ?? ''),
-      stderr: String(result.stderr ?? ''),
-      durationMs: Date.now() - started,
-    };
-  } finally {
-    clearInterval(beat);
-  }
+  const progress = () =>
+    options.progress
+      ? options.progress(lastLine)
+      : {
+          command: file.split('/').pop(),
+          running: `${Math.round((Date.now() - started) / 1000)}s`,
+          lastLine,
+        };
+  const result = await heartbeatWhile(child, progress, options.heartbeatEveryMs);
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
+  return {
+    exitCode: result.exitCode ?? (result.timedOut ? 124 : -1),
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    durationMs: Date.now() - started,
+  };
 }

@@ -102,11 +102,11 @@ export const undo = proxyActivities<Activities>(UNDO);
 export function heartbeating(heartbeatTimeoutMs: number | undefined) {
   if (heartbeatTimeoutMs === undefined || heartbeatTimeoutMs === DEFAULT_HEARTBEAT_TIMEOUT_MS)
     return { mutating, waits, undo };
-  const heartbeatTimeout = heartbeatTimeoutMs;
+  const heartbeatTimeout = { heartbeatTimeout: heartbeatTimeoutMs };
   return {
-    mutating: proxyActivities<Activities>({ ...MUTATING, heartbeatTimeout }),
-    waits: proxyActivities<Activities>({ ...WAITS, heartbeatTimeout }),
-    undo: proxyActivities<Activities>({ ...UNDO, heartbeatTimeout }),
+    mutating: proxyActivities<Activities>({ ...MUTATING, ...heartbeatTimeout }),
+    waits: proxyActivities<Activities>({ ...WAITS, ...heartbeatTimeout }),
+    undo: proxyActivities<Activities>({ ...UNDO, ...heartbeatTimeout }),
   };
 }
 

@@ -68,7 +68,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
 
   let snapshot: string | undefined;
   try {
-    await preFlight(run, cluster);
+    await preFlight(run, cluster, waits);
     run.phase('EtcdSnapshot');
     snapshot = (await act.takeEtcdSnapshot({ cluster: request.cluster })).path;
     // The documents' figures: about 6 minutes a node for cattle, 3 for pets.

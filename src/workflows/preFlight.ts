@@ -1,14 +1,20 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { FAILURE, isNvidia, unmetPrerequisites } from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
-import { heartbeating, quick } from './activityOptions.js';
+import { quick } from './activityOptions.js';
+import type { waits as defaultWaits } from './activityOptions.js';
 import type { ClusterRun } from './clusterRun.js';
 
 /**
  * Before anything is touched: the hops' prerequisites, every installer image, the GPU patches, etcd
  * with all its members, and the cluster's health. Any failure here halts the run with nothing changed.
  */
-export async function preFlight(run: ClusterRun, cluster: ClusterDescription): Promise<void> {
+export async function preFlight(
+  run: ClusterRun,
+  cluster: ClusterDescription,
+  /** The cluster's waits (its policy.heartbeatTimeout), as the run made them. */
+  waits: typeof defaultWaits,
+): Promise<void> {
   const name = run.request.cluster;
   const controllers = cluster.nodes.filter((n) => n.role === 'controlplane');
   run.phase('PreFlight');
@@ -30,9 +36,7 @@ export async function preFlight(run: ClusterRun, cluster: ClusterDescription): P
       FAILURE.QuorumAtRisk,
     );
   }
-  const health = await heartbeating(cluster.timing.heartbeatTimeoutMs).waits.runHealthChecks({
-    cluster: name,
-  });
+  const health = await waits.runHealthChecks({ cluster: name });
   if (!health.ok)
     throw ApplicationFailure.nonRetryable(
       `the cluster is not healthy before the upgrade: ${health.summary}`,
