@@ -21,6 +21,7 @@ import {
   testTemporalAddress,
   uniqueTaskQueue,
 } from '../harness/temporalEnv.js';
+import { holdClusterQueue } from '../harness/clusterQueueLock.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { launchWorker, tunedInventory, type WorkerProcess } from '../worker/workerProcess.js';
 
@@ -41,12 +42,14 @@ let env: Awaited<ReturnType<typeof connectToTestServer>>;
 let worker: WorkerProcess | undefined;
 let webhook: ResultPromise | undefined;
 let receiver: Server;
+let releaseQueue: (() => Promise<void>) | undefined;
 const received: string[] = [];
 const webhookLines: string[] = [];
 const started = new Date();
 
 beforeAll(async () => {
   lab = await startLab('atlas');
+  releaseQueue = await holdClusterQueue('atlas');
   env = await connectToTestServer();
   // The credentials the lab wrote are secrets too: its API token and the talosconfig's key material.
   const kubeconfig = parse(await readFile(lab.env.KUBECONFIG ?? '', 'utf8')) as {
@@ -153,6 +156,7 @@ afterAll(async () => {
     .getHandle('talos-upgrade-queue:atlas')
     .terminate('test over')
     .catch(() => undefined);
+  await releaseQueue?.();
   await env?.close();
   await lab?.stop();
 });
