@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { markdownTable } from 'markdown-table';
 import { tunedInventory } from '../test/worker/workerProcess.js';
+import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
 import { fetchEvents } from './lib/history.js';
 import { seconds, withStack } from './lib/stack.js';
 import { startUpgrade } from './lib/upgrade.js';
@@ -27,6 +28,18 @@ export interface FleetResult {
   eventsPerNode: { mean: number; max: number };
   eventsPerCluster: { mean: number; max: number };
   violations: number;
+  /** CPU seconds during the run, by where they went. */
+  cpu: {
+    worker: number;
+    /** The clients the worker ran: talosctl, terraform. */
+    workerClients: number;
+    /** Not measured on a dev server the bench did not start (a test run's). */
+    devServer?: number;
+    /** The lab's daemon, API server, etcd, kwok and simulated Talos nodes. */
+    lab: number;
+    /** All cores: the difference to the above is the bench itself and the rest of the machine. */
+    machine: number;
+  };
   /** Why runs failed, with how many: a fleet run that loses clusters must say what went wrong. */
   failures: Array<{ reason: string; count: number }>;
 }
@@ -86,6 +99,9 @@ export async function runFleet(options: {
         .then((m) => (peakRss = Math.max(peakRss, m.now, m.peak)))
         .catch(() => undefined);
     }, 1000);
+    const roots = { worker: pid, devServer: temporal.pid ?? -1, lab: lab.pid };
+    const cpuBefore = await treeCpu(roots);
+    const machineBefore = await machineBusySeconds();
     const started = Date.now();
     const runs = await Promise.all(
       fleet.clusters.map((c) =>
@@ -105,6 +121,8 @@ export async function runFleet(options: {
       ),
     );
     const wallMs = Date.now() - started;
+    const cpu = cpuSince(cpuBefore, await treeCpu(roots));
+    const machine = (await machineBusySeconds()) - machineBefore;
     peakRss = Math.max(peakRss, (await rssMb(pid)).peak);
     clearInterval(sampler);
 
@@ -145,11 +163,19 @@ export async function runFleet(options: {
       eventsPerNode: stats(nodeEvents),
       eventsPerCluster: stats(clusterEvents),
       violations,
+      cpu: {
+        worker: cpu.worker?.own ?? 0,
+        workerClients: cpu.worker?.descendants ?? 0,
+        ...(temporal.pid ? { devServer: (cpu.devServer?.own ?? 0) + (cpu.devServer?.descendants ?? 0) } : {}),
+        lab: (cpu.lab?.own ?? 0) + (cpu.lab?.descendants ?? 0),
+        machine,
+      },
     };
   });
 }
 
 export function fleetTable(r: FleetResult): string {
+  const perNode = (cpuSeconds: number) => (cpuSeconds / Math.max(1, r.nodeUpgrades)).toFixed(3);
   return markdownTable(
     [
       ['figure', 'value'],
@@ -159,6 +185,14 @@ export function fleetTable(r: FleetResult): string {
       ['wall time', `${seconds(r.wallMs)} s`],
       ['node upgrades per second', (r.nodeUpgrades / (r.wallMs / 1000)).toFixed(2)],
       ['worker peak RSS', `${r.peakRssMb.toFixed(0)} MiB`],
+      ['worker CPU seconds per node upgrade', perNode(r.cpu.worker)],
+      ['CPU s per node: talosctl/terraform the worker ran', perNode(r.cpu.workerClients)],
+      [
+        'CPU s per node: dev server',
+        r.cpu.devServer === undefined ? 'not measured (shared)' : perNode(r.cpu.devServer),
+      ],
+      ['CPU s per node: lab (API server, etcd, kwok, Talos nodes)', perNode(r.cpu.lab)],
+      ['CPU s per node: whole machine (2 cores)', perNode(r.cpu.machine)],
       [
         'events per node workflow (mean / max)',
         `${r.eventsPerNode.mean.toFixed(0)} / ${r.eventsPerNode.max}`,

@@ -18,6 +18,8 @@ import {
 export interface Temporal {
   address: string;
   client: Client;
+  /** The dev server's process (own server only), for the benches that measure its CPU. */
+  pid?: number;
   /** Stops the dev server and starts it again on the same port and database file (own server only). */
   restart?: () => Promise<void>;
 }
@@ -83,6 +85,7 @@ export class Stack {
     return {
       address: server.address,
       client: await this.client(server.address),
+      pid: server.pid,
       restart: async () => {
         await server.stop();
         server = await restartDevServer(options);

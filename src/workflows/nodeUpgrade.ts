@@ -53,6 +53,8 @@ interface NodeRun {
   checks: boolean;
   /** The settled-cancel patch: options above, cattle's undo before `etcd leave`, stuck undos wait. */
   settled: boolean;
+  /** The lean-history patch, which implies every patch before it. */
+  lean: boolean;
 }
 
 /** Retired: quick reads always run as local activities (deprecated; see ORCHESTRATION_V2). */
@@ -75,6 +77,13 @@ const ETCD_GATE_CONFIRMS = 'etcd-gate-confirms';
  * sends the notice itself: the closed run can no longer say that this node was rolled back.
  */
 const ORPHAN_NOTICE = 'orphan-notice';
+/**
+ * Since this patch a node run writes its phase to visibility only where an operator filters on it
+ * (Upgrading, RollingBack, CompensationStuck, the outcome): each step is in the current details, the
+ * progress query and the history's activities, and a search-attribute write per step was a third of
+ * the node's history. It implies every patch above, so a new run records one patch marker, not four.
+ */
+const LEAN_HISTORY = 'lean-history';
 /** How often, and how far apart, the gate reads etcd before it refuses. */
 const ETCD_GATE_READS = 3;
 const ETCD_GATE_INTERVAL = '5s';
@@ -109,7 +118,8 @@ async function etcdGate(run: NodeRun): Promise<void> {
   const { input } = run;
   let health = await run.q.checkEtcdHealth({ cluster: input.cluster });
   // Histories from before the patch refused on the first read.
-  for (let read = 1; !health.canLoseOne && read < ETCD_GATE_READS && patched(ETCD_GATE_CONFIRMS); read++) {
+  const confirms = () => run.lean || patched(ETCD_GATE_CONFIRMS);
+  for (let read = 1; !health.canLoseOne && read < ETCD_GATE_READS && confirms(); read++) {
     await sleep(ETCD_GATE_INTERVAL, {
       summary: `etcd unhealthy: read again (${read + 1}/${ETCD_GATE_READS})`,
     });
@@ -434,14 +444,15 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
   const started = Date.now();
   const startedAt = new Date(started).toISOString();
   const hop = `${input.from}->${input.to}`;
+  // Decided once, before any step, so that replays of older histories take their old path.
+  const lean = patched(LEAN_HISTORY);
   upsertSearchAttributes({
     NodeName: [input.node],
     TalosCluster: [input.cluster],
     UpgradeStrategy: [input.strategy],
-    UpgradePhase: ['Starting'],
+    UpgradePhase: [lean ? 'Upgrading' : 'Starting'],
   });
-  // Decided once, before any step, so that replays of older histories take their old path.
-  const checks = patched(INSTALL_BEFORE_DRAIN);
+  const checks = lean || patched(INSTALL_BEFORE_DRAIN);
   const progress: {
     node: string;
     step: string;
@@ -454,16 +465,16 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     progress.step = name;
     progress.index = Math.min(progress.index + 1, progress.total);
     log.info('node step', { node: input.node, step: name });
-    upsertSearchAttributes({ UpgradePhase: [name] });
+    if (!lean) upsertSearchAttributes({ UpgradePhase: [name] });
     // "of", not "/": the Web UI renders a markdown 7/14 as a fraction.
     setCurrentDetails(
       `**${input.node}** (${input.role}) · Talos ${input.from} → ${input.to} as ${input.strategy} · step ${progress.index} of ${progress.total}: **${name}**`,
     );
   };
   const at = { cluster: input.cluster, node: input.node };
-  deprecatePatch(LOCAL_QUICK_STEPS);
+  if (!lean) deprecatePatch(LOCAL_QUICK_STEPS);
   const q: QuickActivities = local;
-  const settled = patched(SETTLED_CANCEL);
+  const settled = lean || patched(SETTLED_CANCEL);
   const saga = new Saga();
   const { mutating, waits, undo } = heartbeating(input.timing.heartbeatTimeoutMs);
   const run: NodeRun = {
@@ -478,12 +489,14 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     uq: settled ? undoLocal : q,
     checks,
     settled,
+    lean,
   };
   const onStuck = settled ? operatorForStuckUndos(input, progress) : undefined;
 
   if ((await q.getTalosVersion(at).catch(() => undefined)) === input.to) {
     // A resumed or repeated run: the node is done; only make sure it is schedulable.
     await q.uncordonNode(at);
+    if (lean) upsertSearchAttributes({ UpgradePhase: ['Skipped'] });
     return {
       node: input.node,
       hop,
@@ -536,7 +549,8 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     upsertSearchAttributes({ UpgradePhase: [undone.ok ? 'RolledBack' : 'RollbackFailed'] });
     const outcome = undone.ok ? 'rolled-back' : 'rollback-failed';
     const message = `${input.node} (${hop}, ${input.strategy}): ${why}; ${undone.ok ? 'rolled back to a safe state' : `ROLLBACK FAILED: ${undone.errors.join('; ')}`}`;
-    if (wasCancelled(error) && settled && patched(ORPHAN_NOTICE)) await noticeIfOrphaned(input, message);
+    if (wasCancelled(error) && settled && (lean || patched(ORPHAN_NOTICE)))
+      await noticeIfOrphaned(input, message);
     // A cancel whose undo failed is no mere cancel: the failure (and what is left undone) goes up.
     if (wasCancelled(error) && (undone.ok || !settled)) throw error;
     throw ApplicationFailure.nonRetryable(message, FAILURE.NodeUpgradeFailed, {

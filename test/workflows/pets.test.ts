@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { clusterUpgrade } from '../../src/workflows/index.js';
+import { runCli } from '../cli/runCli.js';
+import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { recordHistory } from './recordHistory.js';
@@ -69,6 +71,38 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
     await recordHistory('talos-upgrade:prox-ops:pets-test', 'pets-cluster-prox-ops');
     await recordHistory('talos-upgrade:prox-ops:pets-test:node:k8s-ctrl-1:1.11.4', 'pets-node-controller');
   }, 1_200_000);
+
+  it('a node run writes its phase twice, not per step, and `history` still tells every step', async () => {
+    const nodeId = 'talos-upgrade:prox-ops:pets-test:node:k8s-work-1:1.11.4';
+    const events = (await h.client.workflow.getHandle(nodeId).fetchHistory()).events ?? [];
+    const phases = events.filter(
+      (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.UpgradePhase,
+    );
+    expect(phases).toHaveLength(2);
+    const shown = await runCli(['history', nodeId], { env: { TEMPORAL_ADDRESS: testTemporalAddress() } });
+    expect(shown.exitCode).toBe(0);
+    // Each line is "HH:MM:SS  words".
+    expect(shown.stdout.split('\n').map((line) => line.slice(10))).toEqual([
+      'started nodeUpgrade',
+      'phase: Upgrading',
+      'getTalosVersion done',
+      'runHealthChecks done',
+      'readNodeMetadata done',
+      'cordonNode done',
+      'drainNode done',
+      'upgradeNodeInPlace done',
+      'waitForNodeReady done',
+      'readNodeMetadata done',
+      'checkNodeNics done',
+      'checkKernelArgs done',
+      'uncordonNode done',
+      'runHealthChecks done',
+      'phase: Done',
+      'finished: upgraded',
+    ]);
+    // The lean-history shape; pets-node-controller.json keeps the shape from before it.
+    await recordHistory(nodeId, 'lean-pets-node-worker');
+  });
 });
 
 // The same lab, on from 1.11.4: across two minors in place (policy `minor: pets`, three workers at a

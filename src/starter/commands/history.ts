@@ -4,6 +4,8 @@ import { connectClient } from '../temporalClient.js';
 import { duration } from './format.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+/** The marker Temporal's core writes for each local activity (patches write others). */
+const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
 /** The parts of a node or run result the timeline mentions. */
 type ResultFields = { node?: string; outcome?: string; durationMs?: number; reason?: string } | undefined;
 
@@ -48,6 +50,13 @@ function inWords(
     return `${activities.get(String(a.activityTaskFailedEventAttributes.scheduledEventId)) ?? 'activity'} FAILED: ${failureText(a.activityTaskFailedEventAttributes.failure)}`;
   if (a.activityTaskTimedOutEventAttributes)
     return `${activities.get(String(a.activityTaskTimedOutEventAttributes.scheduledEventId)) ?? 'activity'} timed out (a worker died?) — retried`;
+  const marker = a.markerRecordedEventAttributes;
+  if (marker?.markerName === LOCAL_ACTIVITY_MARKER) {
+    // Quick steps run as local activities: their record is a marker that names the activity.
+    const [data] = decode(marker.details?.data) as Array<{ activity_type?: string } | undefined>;
+    const name = data?.activity_type ?? 'local activity';
+    return marker.failure ? `${name} FAILED: ${failureText(marker.failure)}` : `${name} done`;
+  }
   if (a.startChildWorkflowExecutionInitiatedEventAttributes) {
     const childId = a.startChildWorkflowExecutionInitiatedEventAttributes.workflowId ?? '';
     children.set(id, childId);
@@ -93,20 +102,26 @@ function inWords(
   return undefined;
 }
 
+/** A history's timeline in words: one line per meaningful event, its time of day first. */
+export function timeline(history: temporal.api.history.v1.IHistory): string[] {
+  const activities = new Map<string, string>();
+  const children = new Map<string, string>();
+  const lines: string[] = [];
+  for (const event of history.events ?? []) {
+    const words = inWords(event, activities, children);
+    if (!words) continue;
+    const seconds = Number(event.eventTime?.seconds ?? 0);
+    lines.push(`${new Date(seconds * 1000).toISOString().slice(11, 19)}  ${words}`);
+  }
+  return lines;
+}
+
 /** `history <workflowId>`: the run's timeline in words, one line per meaningful event. */
 export async function historyCommand(workflowId: string): Promise<number> {
   const temporal = await connectClient();
   try {
     const history = await temporal.client.workflow.getHandle(workflowId).fetchHistory();
-    const activities = new Map<string, string>();
-    const children = new Map<string, string>();
-    for (const event of history.events ?? []) {
-      const words = inWords(event, activities, children);
-      if (!words) continue;
-      const seconds = Number(event.eventTime?.seconds ?? 0);
-      const at = new Date(seconds * 1000).toISOString().slice(11, 19);
-      console.log(`${at}  ${words}`);
-    }
+    for (const line of timeline(history)) console.log(line);
     return 0;
   } finally {
     await temporal.close();
