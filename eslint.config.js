@@ -8,7 +8,18 @@ import globals from 'globals';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((name) => `node:${name}`)];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.lab/**', 'dist/**', 'coverage/**', 'scratch/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      '.tools/**',
+      '.lab/**',
+      '.cache/**',
+      '.demo/**',
+      'dist/**',
+      'coverage/**',
+      'scratch/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

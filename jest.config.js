@@ -12,7 +12,7 @@ export default {
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // Built tools (Renovate's own package.json among them) and lab state are no modules of ours.
-  modulePathIgnorePatterns: ['<rootDir>/.tools/', '<rootDir>/.lab/', '<rootDir>/.demo/'],
+  modulePathIgnorePatterns: ['<rootDir>/.tools/', '<rootDir>/.lab/', '<rootDir>/.demo/', '<rootDir>/.cache/'],
   globalSetup: '<rootDir>/test/harness/globalSetup.mjs',
   globalTeardown: '<rootDir>/test/harness/globalTeardown.mjs',
   testTimeout: 120_000,

@@ -99,7 +99,12 @@ export async function runFleet(options: {
         .then((m) => (peakRss = Math.max(peakRss, m.now, m.peak)))
         .catch(() => undefined);
     }, 1000);
-    const roots = { worker: pid, devServer: temporal.pid ?? -1, lab: lab.pid };
+    // Pid 0 or -1 would name no tree (0 would be the whole machine): a tree left out counts 0.
+    const roots = {
+      ...(pid > 0 ? { worker: pid } : {}),
+      ...(temporal.pid && temporal.pid > 0 ? { devServer: temporal.pid } : {}),
+      lab: lab.pid,
+    };
     const cpuBefore = await treeCpu(roots);
     const machineBefore = await machineBusySeconds();
     const started = Date.now();
@@ -166,7 +171,9 @@ export async function runFleet(options: {
       cpu: {
         worker: cpu.worker?.own ?? 0,
         workerClients: cpu.worker?.descendants ?? 0,
-        ...(temporal.pid ? { devServer: (cpu.devServer?.own ?? 0) + (cpu.devServer?.descendants ?? 0) } : {}),
+        ...(roots.devServer
+          ? { devServer: (cpu.devServer?.own ?? 0) + (cpu.devServer?.descendants ?? 0) }
+          : {}),
         lab: (cpu.lab?.own ?? 0) + (cpu.lab?.descendants ?? 0),
         machine,
       },

@@ -23,7 +23,7 @@ const histories = await Promise.all(
   }),
 );
 let failed = 0;
-for await (const result of Worker.runReplayHistories(workflowBundle, histories)) {
+for await (const result of Worker.runReplayHistories(await workflowBundle(), histories)) {
   if (result.error) failed++;
   console.log(
     `${result.error ? 'FAIL' : 'ok  '} ${result.workflowId}${result.error ? `: ${String(result.error)}` : ''}`,

@@ -85,7 +85,10 @@ export class Stack {
     return {
       address: server.address,
       client: await this.client(server.address),
-      pid: server.pid,
+      // A getter: a restart starts another process.
+      get pid() {
+        return server.pid;
+      },
       restart: async () => {
         await server.stop();
         server = await restartDevServer(options);

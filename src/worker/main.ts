@@ -36,7 +36,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       connection,
       namespace: temporal.namespace,
       taskQueue: temporal.taskQueue,
-      ...workflowBundle,
+      ...(await workflowBundle()),
       activities: createActivities(activityDeps(config, secretReader())),
       shutdownGraceTime: '30s',
       ...heartbeatThrottle,

@@ -21,7 +21,7 @@ import {
   testTemporalAddress,
   uniqueTaskQueue,
 } from '../harness/temporalEnv.js';
-import { holdClusterQueue } from '../harness/clusterQueueLock.js';
+import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { launchWorker, tunedInventory, type WorkerProcess } from '../worker/workerProcess.js';
 
@@ -42,14 +42,14 @@ let env: Awaited<ReturnType<typeof connectToTestServer>>;
 let worker: WorkerProcess | undefined;
 let webhook: ResultPromise | undefined;
 let receiver: Server;
-let releaseQueue: (() => Promise<void>) | undefined;
+const atlasQueue = clusterQueueLock('atlas');
 const received: string[] = [];
 const webhookLines: string[] = [];
 const started = new Date();
 
 beforeAll(async () => {
   lab = await startLab('atlas');
-  releaseQueue = await holdClusterQueue('atlas');
+  await atlasQueue.acquire();
   env = await connectToTestServer();
   // The credentials the lab wrote are secrets too: its API token and the talosconfig's key material.
   const kubeconfig = parse(await readFile(lab.env.KUBECONFIG ?? '', 'utf8')) as {
@@ -147,16 +147,19 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  webhook?.kill('SIGTERM');
-  await webhook;
-  worker?.child.kill('SIGTERM');
-  await worker?.child;
-  receiver?.close();
-  await env?.client.workflow
-    .getHandle('talos-upgrade-queue:atlas')
-    .terminate('test over')
-    .catch(() => undefined);
-  await releaseQueue?.();
+  try {
+    webhook?.kill('SIGTERM');
+    await webhook;
+    worker?.child.kill('SIGTERM');
+    await worker?.child;
+    receiver?.close();
+    await env?.client.workflow
+      .getHandle('talos-upgrade-queue:atlas')
+      .terminate('test over')
+      .catch(() => undefined);
+  } finally {
+    await atlasQueue.release();
+  }
   await env?.close();
   await lab?.stop();
 });

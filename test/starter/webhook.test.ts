@@ -24,7 +24,7 @@ import {
 import { startReleasesServer, TALOS_TAGS, type ReleasesServer } from '../../lab/renovate/releasesServer.js';
 import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
 import { ensureTools } from '../../lab/tools.js';
-import { holdClusterQueue } from '../harness/clusterQueueLock.js';
+import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { labStatus } from '../workflows/labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
@@ -38,7 +38,7 @@ let cache: string;
 let repo: string;
 let renovate: string;
 let releases: ReleasesServer;
-let releaseQueue: (() => Promise<void>) | undefined;
+const atlasQueue = clusterQueueLock('atlas');
 
 /** The Talos releases as the API listed them on the day `last` came out. */
 const talosTagsUpTo = (last: string) => TALOS_TAGS.slice(0, TALOS_TAGS.indexOf(`v${last}`) + 1);
@@ -59,7 +59,7 @@ beforeAll(async () => {
   ({ renovate } = await ensureTools('renovate'));
   releases = await startReleasesServer();
   lab = await startLab('atlas');
-  releaseQueue = await holdClusterQueue('atlas');
+  await atlasQueue.acquire();
   repo = join(lab.dir, 'repo');
   cache = await mkdtemp(join(tmpdir(), 'talos-upgrade-git-'));
   // The worker reads the merges (the webhook only records them), from the lab repository's mirror.
@@ -86,7 +86,7 @@ beforeAll(async () => {
 afterAll(async () => {
   server?.close();
   await h?.endQueue('atlas');
-  await releaseQueue?.();
+  await atlasQueue.release();
   await h?.stop();
   await lab?.stop();
   await releases?.close();

@@ -7,7 +7,7 @@ import { enqueueUpgrade } from '../../src/starter/enqueue.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
 import { progressQuery } from '../../src/workflows/signals.js';
 import { TEMPORAL_WEB_UI_ENV } from '../harness/temporalEnv.js';
-import { holdClusterQueue } from '../harness/clusterQueueLock.js';
+import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
 
@@ -15,7 +15,7 @@ import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflo
 // atlas (3 controllers, 2 workers) waits for approval, is approved there, and takes its nodes.
 let lab: Lab;
 let h: WorkflowHarness;
-let releaseQueue: (() => Promise<void>) | undefined;
+const atlasQueue = clusterQueueLock('atlas');
 let browser: Browser;
 let page: Page;
 const ui = () => process.env[TEMPORAL_WEB_UI_ENV] ?? '';
@@ -24,7 +24,7 @@ const SECOND = 1000;
 beforeAll(async () => {
   const { chromium: executablePath } = await ensureTools('chromium');
   lab = await startLab('atlas');
-  releaseQueue = await holdClusterQueue('atlas');
+  await atlasQueue.acquire();
   h = await startWorkflowHarness(lab, (inventory) => {
     inventory.policy.approval.patch = true;
     // Long enough that a controller is seen mid-run.
@@ -36,9 +36,9 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  await browser?.close();
   await h?.endQueue('atlas');
-  await releaseQueue?.();
+  await atlasQueue.release();
+  await browser?.close();
   await h?.stop();
   await lab?.stop();
 });

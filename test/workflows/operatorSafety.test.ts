@@ -6,7 +6,7 @@ import { enqueueSignal, nodeProgressQuery, queueQuery, undoUpdate } from '../../
 import type { UpgradeRequest } from '../../src/workflows/types.js';
 import { runCli } from '../cli/runCli.js';
 import { recordHistory } from './recordHistory.js';
-import { holdClusterQueue } from '../harness/clusterQueueLock.js';
+import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
@@ -19,10 +19,10 @@ import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js
  */
 let lab: Lab;
 let h: WorkflowHarness;
-let releaseQueue: (() => Promise<void>) | undefined;
+const atlasQueue = clusterQueueLock('atlas');
 beforeAll(async () => {
   lab = await startLab('atlas');
-  releaseQueue = await holdClusterQueue('atlas');
+  await atlasQueue.acquire();
   h = await startWorkflowHarness(lab, (inventory) => {
     inventory.policy.nodeReadyTimeout = 15_000;
   });
@@ -33,7 +33,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await h?.endQueue('atlas');
-  await releaseQueue?.();
+  await atlasQueue.release();
   await h?.stop();
   await lab?.stop();
 });

@@ -100,7 +100,7 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
       'phase: Done',
       'finished: upgraded',
     ]);
-    // The lean-history shape; pets-node-controller.json keeps the shape from before it.
+    // The lean-history shape (re-recording also turns the two histories above into lean ones).
     await recordHistory(nodeId, 'lean-pets-node-worker');
   });
 });

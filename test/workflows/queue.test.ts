@@ -3,22 +3,22 @@ import { enqueueUpgrade } from '../../src/starter/enqueue.js';
 import { queueQuery } from '../../src/workflows/signals.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
 import type { UpgradeRequest } from '../../src/workflows/types.js';
-import { holdClusterQueue } from '../harness/clusterQueueLock.js';
+import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { labStatus } from './labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
 let lab: Lab;
 let h: WorkflowHarness;
-let releaseQueue: (() => Promise<void>) | undefined;
+const atlasQueue = clusterQueueLock('atlas');
 beforeAll(async () => {
   lab = await startLab('atlas');
-  releaseQueue = await holdClusterQueue('atlas');
+  await atlasQueue.acquire();
   h = await startWorkflowHarness(lab);
 }, 900_000);
 afterAll(async () => {
   await h?.endQueue('atlas');
-  await releaseQueue?.();
+  await atlasQueue.release();
   await h?.stop();
   await lab?.stop();
 });

@@ -63,7 +63,7 @@ export async function startWorkflowHarness(
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
-    ...workflowBundle,
+    ...(await workflowBundle()),
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: 20,
     ...heartbeatThrottle,

@@ -53,9 +53,15 @@ function inWords(
   const marker = a.markerRecordedEventAttributes;
   if (marker?.markerName === LOCAL_ACTIVITY_MARKER) {
     // Quick steps run as local activities: their record is a marker that names the activity.
-    const [data] = decode(marker.details?.data) as Array<{ activity_type?: string } | undefined>;
+    const [data] = decode(marker.details?.data) as Array<
+      { activity_type?: string; backoff?: unknown } | undefined
+    >;
     const name = data?.activity_type ?? 'local activity';
-    return marker.failure ? `${name} FAILED: ${failureText(marker.failure)}` : `${name} done`;
+    if (!marker.failure) return `${name} done`;
+    if (marker.failure.canceledFailureInfo) return `${name} cancelled`;
+    // A long backoff leaves the local activity for a timer: it is tried again after it.
+    if (data?.backoff) return `${name} failed: ${failureText(marker.failure)} — retried`;
+    return `${name} FAILED: ${failureText(marker.failure)}`;
   }
   if (a.startChildWorkflowExecutionInitiatedEventAttributes) {
     const childId = a.startChildWorkflowExecutionInitiatedEventAttributes.workflowId ?? '';

@@ -1,0 +1,16 @@
+// Builds the workflow bundle in a process of its own, so that webpack's memory (hundreds of MiB)
+// never becomes the worker's: `node bundleWorkflows.mjs <workflows.ts> <interceptors.ts> <out.js>`.
+// The file is written under a temporary name and renamed: two workers starting at once never read a
+// half-written bundle.
+import { rename, writeFile } from 'node:fs/promises';
+import { bundleWorkflowCode } from '@temporalio/worker';
+
+const [workflowsPath, interceptorsPath, out] = process.argv.slice(2);
+if (!workflowsPath || !interceptorsPath || !out) {
+  console.error('usage: bundleWorkflows.mjs <workflows.ts> <interceptors.ts> <out.js>');
+  process.exit(2);
+}
+const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [interceptorsPath] });
+const partial = `${out}.${process.pid}.partial`;
+await writeFile(partial, code);
+await rename(partial, out);
