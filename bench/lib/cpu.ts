@@ -48,7 +48,11 @@ export interface TreeCpu {
 export async function treeCpu(roots: Record<string, number>): Promise<Record<string, TreeCpu>> {
   const all = await processes();
   const children = new Map<number, ProcessCpu[]>();
-  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  for (const p of all) {
+    const siblings = children.get(p.ppid);
+    if (siblings) siblings.push(p);
+    else children.set(p.ppid, [p]);
+  }
   const result: Record<string, TreeCpu> = {};
   for (const [name, pid] of Object.entries(roots)) {
     const root = all.find((p) => p.pid === pid);
