@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Command, InvalidArgumentError } from 'commander';
 import { markdownTable } from 'markdown-table';
 import { tunedInventory } from '../test/worker/workerProcess.js';
@@ -40,6 +41,11 @@ export interface FleetResult {
     /** All cores: the difference to the above is the bench itself and the rest of the machine. */
     machine: number;
   };
+  /**
+   * What one member's kubeconfig shows of the shared API server: its own Nodes and kube-system pods,
+   * as a cluster with an API server of its own would (the lab's fleet view narrows the lists).
+   */
+  memberView: { nodes: number; systemPods: number };
   /** Why runs failed, with how many: a fleet run that loses clusters must say what went wrong. */
   failures: Array<{ reason: string; count: number }>;
 }
@@ -53,6 +59,18 @@ async function rssMb(pid: number): Promise<{ now: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
   return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** The Nodes and kube-system pods a fleet member's own kubeconfig lists. */
+async function viewOf(memberDir: string): Promise<FleetResult['memberView']> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(join(memberDir, 'kubeconfig'));
+  const core = kc.makeApiClient(CoreV1Api);
+  const [nodes, pods] = await Promise.all([
+    core.listNode(),
+    core.listNamespacedPod({ namespace: 'kube-system' }),
+  ]);
+  return { nodes: nodes.items.length, systemPods: pods.items.length };
 }
 
 const stats = (xs: number[]) => ({
@@ -72,6 +90,7 @@ export async function runFleet(options: {
     log(`starting a lab with ${options.clusters} ${options.preset} clusters on one API server`);
     const lab = await stack.lab(options.preset, ['--fleet', String(options.clusters)]);
     const fleet = JSON.parse(await readFile(join(lab.dir, 'fleet.json'), 'utf8')) as FleetFile;
+    const memberView = await viewOf(fleet.clusters.at(-1)?.dir ?? '');
     const inventories = await Promise.all(
       fleet.clusters.map((c) =>
         tunedInventory(c.inventory, {
@@ -156,6 +175,7 @@ export async function runFleet(options: {
     }
     return {
       failures: [...reasons].map(([reason, count]) => ({ reason, count })),
+      memberView,
       clusters: runs.length,
       nodesPerCluster: results[0]?.nodes.length ?? 0,
       succeeded: results.filter((r) => r.outcome === 'succeeded').length,
@@ -187,6 +207,7 @@ export function fleetTable(r: FleetResult): string {
     [
       ['figure', 'value'],
       ['clusters × nodes', `${r.clusters} × ${r.nodesPerCluster}`],
+      ['nodes / kube-system pods one member lists', `${r.memberView.nodes} / ${r.memberView.systemPods}`],
       ['runs succeeded', `${r.succeeded}/${r.clusters}`],
       ['node upgrades', String(r.nodeUpgrades)],
       ['wall time', `${seconds(r.wallMs)} s`],

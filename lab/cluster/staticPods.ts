@@ -1,7 +1,7 @@
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import type { LabNode } from '../state/labState.js';
-import { withConflictRetry } from './nodeObjects.js';
+import { LAB_LABEL_CLUSTER, withConflictRetry } from './nodeObjects.js';
 
 /** The control plane's static pods, as Talos runs them and the API server shows their mirrors. */
 export const STATIC_PODS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
@@ -26,12 +26,19 @@ export function staticPodImage(
   return `registry.k8s.io/${pod}:v${kubernetesVersion}`;
 }
 
-function mirrorPod(node: LabNode, pod: StaticPod, image: string, configVersion: string): V1Pod {
+function mirrorPod(
+  cluster: string,
+  node: LabNode,
+  pod: StaticPod,
+  image: string,
+  configVersion: string,
+): V1Pod {
   return {
     metadata: {
       name: `${pod}-${node.name}`,
       namespace: 'kube-system',
-      labels: { 'k8s-app': pod, tier: 'control-plane' },
+      // The cluster label: a fleet member's view of the shared API server lists its own only.
+      labels: { 'k8s-app': pod, tier: 'control-plane', [LAB_LABEL_CLUSTER]: cluster },
       annotations: {
         'kubernetes.io/config.mirror': 'talos-lab',
         // What `talosctl upgrade-k8s` compares with the version of the node's *Config resource.
@@ -51,12 +58,19 @@ function mirrorPod(node: LabNode, pod: StaticPod, image: string, configVersion: 
 /** A control-plane node's three mirror pods, at the images of its machine config. */
 export async function createStaticPods(
   core: CoreV1Api,
+  cluster: string,
   node: LabNode,
   machineConfig: string | undefined,
 ): Promise<void> {
   if (node.role !== 'controlplane') return;
   for (const pod of STATIC_PODS) {
-    const body = mirrorPod(node, pod, staticPodImage(machineConfig, pod, node.kubernetesVersion), '1');
+    const body = mirrorPod(
+      cluster,
+      node,
+      pod,
+      staticPodImage(machineConfig, pod, node.kubernetesVersion),
+      '1',
+    );
     await core.createNamespacedPod({ namespace: 'kube-system', body }).catch(async (error: unknown) => {
       if ((error as { code?: number }).code !== 409) throw error;
       await core.deleteNamespacedPod({

@@ -209,7 +209,7 @@ export class LabCluster {
   async registerFreshNode(node: LabNode): Promise<void> {
     const hasWorkers = this.state.nodes.some((n) => n.role === 'worker');
     await registerNode(this.core, this.state.cluster, node, hasWorkers && node.role === 'controlplane');
-    await createStaticPods(this.core, node, this.machineConfigs.get(node.name));
+    await createStaticPods(this.core, this.state.cluster, node, this.machineConfigs.get(node.name));
     this.record('node-joined', node.name, `Talos ${node.talosVersion}`);
   }
 }

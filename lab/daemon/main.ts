@@ -11,6 +11,8 @@ import { seedCluster } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
 import { isPreset, presetInventoryFile } from '../cluster/presets.js';
 import { startControlPlane } from '../kube/controlPlane.js';
+import { startFleetView } from '../kube/fleetView.js';
+import { kubeconfigYaml } from '../kube/kubeconfig.js';
 import { freePort } from '../net/freePort.js';
 import { waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 import { writeLabRepository, gpuPatch } from '../repo/labRepository.js';
@@ -55,6 +57,8 @@ interface Shared {
   maxUnavailableWorkers?: number;
   /** The Talos version every node and template starts at. */
   talos: string;
+  /** A fleet member's kubeconfig: the shared API server seen through the fleet's view. */
+  memberKubeconfig?: (cluster: string) => string;
 }
 
 /**
@@ -97,7 +101,7 @@ async function setUpCluster(
   await loadMachineConfigs(lab, inventory, secrets);
   await seed(lab);
   for (const node of lab.controlPlane())
-    await createStaticPods(lab.core, node, lab.machineConfigs.get(node.name));
+    await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
   const registryHost = shared.registryUrl.replace(/^http:\/\//, '');
   const inventoryFile = await writeLabRepository(
     repoDir,
@@ -118,7 +122,11 @@ async function setUpCluster(
   }
   // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.
   const kubeconfig = apiPath ? join(clusterDir, 'kubeconfig') : shared.kubeconfig;
-  if (apiPath) await copyFile(shared.kubeconfig, kubeconfig);
+  if (apiPath) {
+    if (shared.memberKubeconfig)
+      await writeFile(kubeconfig, shared.memberKubeconfig(state.cluster), { mode: 0o600 });
+    else await copyFile(shared.kubeconfig, kubeconfig);
+  }
   const envFile = join(clusterDir, 'lab.env');
   const apiUrl = `${shared.apiUrl}${apiPath}`;
   await writeEnvFile(envFile, {
@@ -329,6 +337,16 @@ async function main(): Promise<void> {
     ready = { ...clusterInfo, startedAt: info.startedAt };
   } else {
     progress(`building a fleet of ${fleet} ${preset} clusters on one API server`);
+    const view = await startFleetView({
+      upstream: controlPlane.server,
+      caFile: controlPlane.caFile,
+      certFile: controlPlane.caFile,
+      keyFile: controlPlane.caFile.replace(/\.crt$/, '.key'),
+    });
+    stops.push(() => void view.close());
+    const caPem = await readFile(controlPlane.caFile, 'utf8');
+    const token = kc.getCurrentUser()?.token ?? '';
+    shared.memberKubeconfig = (name) => kubeconfigYaml(view.urlFor(name), caPem, token);
     const members: Array<{ name: string; dir: string; inventory: string; talosconfig: string }> = [];
     let expectedPods = 0;
     for (let index = 1; index <= fleet; index++) {

@@ -1,7 +1,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { findNode, type Inventory, type InventoryNode } from '../domain/index.js';
 import { nonRetryable } from './errors.js';
+import { KeepAliveKubeConfig } from './keepAliveKubeConfig.js';
 import type { FileSource } from './repositorySource.js';
 
 /** One cluster the worker may upgrade: its inventory and where its credentials live. */
@@ -51,7 +52,7 @@ export function clusterHandles(deps: ActivityDeps): (name: string) => ClusterHan
         `this worker has no inventory for cluster "${name}" (it knows: ${Object.keys(deps.clusters).join(', ') || 'none'})`,
       );
     }
-    const kc = new KubeConfig();
+    const kc = new KeepAliveKubeConfig();
     kc.loadFromFile(access.kubeconfig);
     const handle: ClusterHandle = {
       ...access,

@@ -39,6 +39,18 @@ export const local = proxyLocalActivities<Activities>({
   retry,
 });
 
+/**
+ * A node's health gates as local activities (since the local-health-checks patch): they only read
+ * the cluster (their probe pods clean up after themselves), so a worker that dies during one loses
+ * nothing and the next worker checks again; each gate is one marker in the history instead of six
+ * events. 15 m covers every check of a policy with all its tries (8 × 3 × 30 s plus the pauses); a
+ * gate longer than a workflow task's timeout keeps its task alive by itself (the SDK heartbeats it).
+ */
+export const localChecks = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '15m',
+  retry,
+});
+
 /** The quick calls, remote or local: what a node upgrade uses depends on its version. */
 export type QuickActivities = typeof quick;
 

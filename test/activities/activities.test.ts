@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createServer, type ClientRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { EtcdHealth } from '../../src/activities/talos.js';
 import type { HealthReport } from '../../src/activities/health.js';
+import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import type { NotifyResult } from '../../src/activities/notify.js';
 import { eventually, nodeReady, startLab, type Lab } from '../lab/labHarness.js';
 import { CLUSTER, startActivityHarness, type ActivityHarness } from './activityHarness.js';
@@ -137,6 +140,23 @@ describe('Talos activities', () => {
 });
 
 describe('Kubernetes activities', () => {
+  it('reuses its TLS connections to the API server (client-node alone opens one per call)', async () => {
+    const reused: boolean[] = [];
+    const onResponse = (message: unknown) =>
+      reused.push(Boolean((message as { request: ClientRequest }).request.reusedSocket));
+    subscribe('http.client.response.finish', onResponse);
+    try {
+      const kc = new KeepAliveKubeConfig();
+      kc.loadFromFile(lab.env.KUBECONFIG ?? '');
+      const core = kc.makeApiClient(CoreV1Api);
+      for (let call = 0; call < 5; call++) await core.readNode({ name: 'k8s-work-8' });
+      // The first call opens the connection; the four after it go over it.
+      expect(reused).toEqual([false, true, true, true, true]);
+    } finally {
+      unsubscribe('http.client.response.finish', onResponse);
+    }
+  });
+
   it('cordons and uncordons, harmlessly when repeated', async () => {
     expect(await h.call('cordonNode', at('k8s-work-8'))).toEqual({ changed: true });
     expect(await h.call('cordonNode', at('k8s-work-8'))).toEqual({ changed: false });

@@ -73,6 +73,8 @@ describe('bounded benchmarks', () => {
     console.log(fleetTable(result));
     expect(result.succeeded).toBe(2);
     expect(result.nodeUpgrades).toBe(10);
+    // Each member sees its own cluster: atlas's 5 Nodes and its 3 controllers' 3 mirror pods each.
+    expect(result.memberView).toEqual({ nodes: 5, systemPods: 9 });
     expect(result.violations).toBe(0);
     expect(result.peakRssMb).toBeGreaterThan(0);
   }, 1_200_000);

@@ -20,9 +20,10 @@ describe('replay of recorded histories', () => {
     // two of the Talos 1.13 path, a failed run and its rolled-back node, a paused, resumed and cancelled
     // run, the etcd gate's refusal after its three reads, a stuck undo retried by an operator, and a
     // node cancelled by its terminated run before and after the orphan-notice patch, and a worker
-    // of the lean-history patch (its phase written at start and end only). The pre-orchestration-v2
-    // shapes went with its retirement.
-    expect(files.length).toBeGreaterThanOrEqual(17);
+    // of the lean-history patch (its phase written at start and end only) and one of the
+    // local-health-checks patch (its gates as local activities). The pre-orchestration-v2 shapes went
+    // with its retirement.
+    expect(files.length).toBeGreaterThanOrEqual(18);
     const replay = await execa('node', ['--import', 'tsx', 'scripts/replay-histories.ts'], {
       cwd: root,
       reject: false,

@@ -79,6 +79,13 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
       (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.UpgradePhase,
     );
     expect(phases).toHaveLength(2);
+    // At most 40 events per node run: the health gates are local activities, one marker each.
+    expect(events.length).toBeLessThanOrEqual(40);
+    expect(
+      events
+        .filter((e) => e.activityTaskScheduledEventAttributes)
+        .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name),
+    ).toEqual(['drainNode', 'upgradeNodeInPlace', 'waitForNodeReady']);
     const shown = await runCli(['history', nodeId], { env: { TEMPORAL_ADDRESS: testTemporalAddress() } });
     expect(shown.exitCode).toBe(0);
     // Each line is "HH:MM:SS  words".
@@ -100,8 +107,9 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
       'phase: Done',
       'finished: upgraded',
     ]);
-    // The lean-history shape (re-recording also turns the two histories above into lean ones).
-    await recordHistory(nodeId, 'lean-pets-node-worker');
+    // The local-health-checks shape (re-recording also turns the two histories above into it); the
+    // lean-history shape before it stays recorded as lean-pets-node-worker.
+    await recordHistory(nodeId, 'local-checks-pets-node-worker');
   });
 });
 
