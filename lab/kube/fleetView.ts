@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 import { LAB_LABEL_CLUSTER } from '../cluster/nodeObjects.js';
 
 /**
@@ -16,12 +18,29 @@ export interface FleetView {
   close(): Promise<void>;
 }
 
+/** Headers of one connection, not of the request: the view has its own connections on each side. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.has(name)));
+}
+
 /** The upstream URL for a member's request, its lists narrowed to the member's own objects. */
 export function upstreamUrl(path: string, upstream: string): { member: string; url: URL } | undefined {
-  const match = /^\/fleet\/([^/?]+)(.*)$/.exec(path);
+  // The rest is a path on the API server ("//host" would name another host) or a bare query.
+  const match = /^\/fleet\/([^/?]+)((?:\/(?!\/)|\?)[^]*)?$/.exec(path);
   if (!match) return undefined;
-  const [, member = '', rest] = match;
-  const url = new URL(rest || '/', upstream);
+  const member = decodeURIComponent(match[1] ?? '');
+  const url = new URL(match[2] ?? '/', upstream);
   if (OWN_ONLY.some((pattern) => pattern.test(url.pathname))) {
     const own = `${LAB_LABEL_CLUSTER}=${member}`;
     const selector = url.searchParams.get('labelSelector');
@@ -58,15 +77,21 @@ export async function startFleetView(options: {
     }
     const forward = request(
       target.url,
-      { method: incoming.method, headers: { ...incoming.headers, host: target.url.host }, agent },
+      { method: incoming.method, headers: { ...endToEnd(incoming.headers), host: target.url.host }, agent },
       (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
+        outgoing.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+        // An answer cut off upstream cuts the member's answer off too, rather than leave it waiting.
+        pipeline(answer, outgoing, (error) => {
+          if (error) outgoing.destroy(error);
+        });
       },
     );
     forward.on('error', (error) => {
-      if (!outgoing.headersSent) outgoing.writeHead(502, { 'content-type': 'text/plain' });
-      outgoing.end(`fleet view: ${error.message}`);
+      if (outgoing.headersSent) {
+        outgoing.destroy(error);
+        return;
+      }
+      outgoing.writeHead(502, { 'content-type': 'text/plain' }).end(`fleet view: ${error.message}`);
     });
     // A client that goes away before its answer ends (a cancelled watch) ends the upstream request.
     outgoing.on('close', () => {

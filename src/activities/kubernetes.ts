@@ -82,9 +82,12 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     node: string;
     timeoutMs?: number;
     force?: boolean;
+    /** Cordon first, as `kubectl drain` does (node runs since the local-health-checks patch). */
+    cordon?: boolean;
   }): Promise<DrainResult> {
     const c = cluster(input.cluster);
     const api = core(input.cluster);
+    if (input.cordon) await setUnschedulable(input, true);
     const timeoutMs = input.timeoutMs ?? c.inventory.policy.drain.timeout;
     const force = input.force ?? c.inventory.policy.drain.force;
     const deadline = Date.now() + timeoutMs;

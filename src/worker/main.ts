@@ -41,6 +41,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       shutdownGraceTime: '30s',
       ...heartbeatThrottle,
       maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+      // The quick steps and the health gates run as local activities: the same limit holds for them.
+      maxConcurrentLocalActivityExecutions: config.maxConcurrentActivities,
     });
     logger.info(
       {

@@ -15,7 +15,7 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   runHealthChecks: (a) => (a.node ? `health checks around ${a.node}` : `health checks of ${a.cluster}`),
   cordonNode: (a) => `cordon ${a.node}`,
   uncordonNode: (a) => `uncordon ${a.node}`,
-  drainNode: (a) => `drain ${a.node}`,
+  drainNode: (a) => `${a.cordon ? 'cordon and drain' : 'drain'} ${a.node}`,
   leaveEtcd: (a) => `${a.node} leaves etcd`,
   backupTerraformState: (a) => `back up the Terraform state before ${a.node ?? 'the change'}`,
   destroyNodeVm: (a) => `destroy VM ${a.node}`,

@@ -13,7 +13,7 @@ import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { awaitMaintenanceWindow } from './maintenanceWindow.js';
 import { recordNodeUpgrade } from './metrics.js';
-import { nodeUpgrade } from './nodeUpgrade.js';
+import { nodeUpgrade, nodeWorkflowTaskTimeoutMs } from './nodeUpgrade.js';
 
 /**
  * Runs at most `width` items at a time and starts the next as soon as one finishes, so one slow node
@@ -91,6 +91,7 @@ export async function runHop(
         // A terminated or timed-out cluster run asks its nodes to cancel, so each runs its undo
         // instead of being killed mid-saga (a VM destroyed and not recreated, a node left cordoned).
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        workflowTaskTimeout: nodeWorkflowTaskTimeoutMs(cluster.timing.heartbeatTimeoutMs),
         staticSummary: `${node.name} (${node.role}): Talos ${hop.from} → ${hop.to} as ${hop.strategy}`,
         staticDetails: [
           `**Cluster** ${request.cluster} · **node** ${node.name} · **role** ${node.role}`,

@@ -11,7 +11,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { FAILURE, usesLifecycleApi } from '../domain/index.js';
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS, FAILURE, usesLifecycleApi } from '../domain/index.js';
 import {
   heartbeating,
   local,
@@ -58,6 +58,8 @@ interface NodeRun {
   settled: boolean;
   /** The lean-history patch, which implies every patch before it. */
   lean: boolean;
+  /** The local-health-checks patch (implies lean): local gates, the cordon inside the drain. */
+  localGates: boolean;
 }
 
 /** Retired: quick reads always run as local activities (deprecated; see ORCHESTRATION_V2). */
@@ -92,11 +94,23 @@ const LEAN_HISTORY = 'lean-history';
 /**
  * Since this patch the health gates before and after a node's upgrade run as local activities: a
  * remote activity costs six events (three of its own, a workflow task's three) and a gate is a pure
- * read, so it is one marker now — a pets worker's history 46 → 36 events, a controller's 54 → 44. It
- * implies lean-history (and so every patch before it). As with that patch, every worker must run
- * this code before node runs start on it.
+ * read, so it is one marker now. The cordon moves into the drain activity (see cordonAndDrain), so
+ * that a replayed gate never sees this run's own cordon. A pets worker's history 46 → 35 events, a
+ * controller's 54 → 43. It implies lean-history (and so every patch before it). As with that patch,
+ * every worker must run this code before node runs start on it.
  */
 const LOCAL_HEALTH_CHECKS = 'local-health-checks';
+/**
+ * A node run's workflow-task timeout: its cluster's policy.heartbeatTimeout (default 60 s), at most 60 s.
+ * A local activity that outlasts 80 % of it makes the SDK renew the task (three events each time): a
+ * health gate with probe pods takes tens of seconds, which at the server's default of 10 s would cost
+ * more events than the local gate saves. It is also how long a worker that dies during a local step
+ * holds up its node, which the heartbeat timeout already says an operator accepts for a remote one.
+ */
+export function nodeWorkflowTaskTimeoutMs(heartbeatTimeoutMs: number | undefined): number {
+  return Math.min(heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS);
+}
+
 /** How often, and how far apart, the gate reads etcd before it refuses. */
 const ETCD_GATE_READS = 3;
 const ETCD_GATE_INTERVAL = '5s';
@@ -108,13 +122,14 @@ function installsBeforeDrain(input: NodeUpgradeInput, checks: boolean): boolean 
 }
 
 /** How many steps a node goes through, to turn the current step into a fraction. */
-function stepCount(input: NodeUpgradeInput, checks: boolean): number {
+function stepCount(input: NodeUpgradeInput, checks: boolean, localGates: boolean): number {
   const controlPlane = input.role === 'controlplane';
   // NICs and kernel command line; pets control planes take the quorum gate again before the reboot.
   const extra = checks ? (input.strategy === 'pets' ? 2 + (controlPlane ? 1 : 0) : 1) : 0;
   const lifecycle = installsBeforeDrain(input, checks) ? 1 : 0;
   const base = input.strategy === 'pets' ? 8 + (controlPlane ? 3 : 0) : 12 + (controlPlane ? 4 : 0);
-  return base + extra + lifecycle;
+  // Since local-health-checks the cordon is part of the drain step.
+  return base + extra + lifecycle - (localGates ? 1 : 0);
 }
 
 /** After the boot: the NICs the inventory names, and the kernel arguments it expects. */
@@ -231,11 +246,22 @@ async function waitForEtcdMember(run: NodeRun): Promise<void> {
 /** Cordon (its undo registered first) and our PDB-aware drain: the node is out of service from here. */
 async function cordonAndDrain(run: NodeRun): Promise<void> {
   const { input, at, q } = run;
+  const drain = { ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce };
+  if (run.localGates) {
+    // The drain activity cordons first. A local cordon would run in the same workflow task as the
+    // local health gate before it: a worker lost before that task completed would replay the gate
+    // against a node this run had already cordoned, and the gate would refuse it. Scheduling the drain
+    // completes the task, so the gate's result is recorded before the node is touched.
+    run.step('cordoning and draining');
+    run.saga.add('uncordon', async () => void (await run.uq.uncordonNode(at)));
+    await run.act.drainNode({ ...drain, cordon: true });
+    return;
+  }
   run.step('cordoning');
   run.saga.add('uncordon', async () => void (await run.uq.uncordonNode(at)));
   await q.cordonNode(at);
   run.step('draining');
-  await run.act.drainNode({ ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce });
+  await run.act.drainNode(drain);
 }
 
 /**
@@ -473,7 +499,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     index: number;
     total: number;
     stuck?: { undo: string; error: string };
-  } = { node: input.node, step: 'starting', index: 0, total: stepCount(input, checks) };
+  } = { node: input.node, step: 'starting', index: 0, total: stepCount(input, checks, localGates) };
   setHandler(nodeProgressQuery, () => progress, { description: 'The step this node is at, of how many' });
   const step: Step = (name) => {
     progress.step = name;
@@ -505,6 +531,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     checks,
     settled,
     lean,
+    localGates,
   };
   const onStuck = settled ? operatorForStuckUndos(input, progress) : undefined;
 

@@ -7,6 +7,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { EtcdHealth } from '../../src/activities/talos.js';
 import type { HealthReport } from '../../src/activities/health.js';
+import { clusterHandles } from '../../src/activities/deps.js';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import type { NotifyResult } from '../../src/activities/notify.js';
 import { eventually, nodeReady, startLab, type Lab } from '../lab/labHarness.js';
@@ -142,12 +143,15 @@ describe('Talos activities', () => {
 describe('Kubernetes activities', () => {
   it('reuses its TLS connections to the API server (client-node alone opens one per call)', async () => {
     const reused: boolean[] = [];
-    const onResponse = (message: unknown) =>
-      reused.push(Boolean((message as { request: ClientRequest }).request.reusedSocket));
+    const onResponse = (message: unknown) => {
+      const { request } = message as { request: ClientRequest };
+      if (request.path === '/api/v1/nodes/k8s-work-8') reused.push(request.reusedSocket);
+    };
     subscribe('http.client.response.finish', onResponse);
     try {
-      const kc = new KeepAliveKubeConfig();
-      kc.loadFromFile(lab.env.KUBECONFIG ?? '');
+      // The handle the worker's activities use, so that a worker back on client-node's own fails here.
+      const { kc } = clusterHandles(h.deps)(CLUSTER);
+      expect(kc).toBeInstanceOf(KeepAliveKubeConfig);
       const core = kc.makeApiClient(CoreV1Api);
       for (let call = 0; call < 5; call++) await core.readNode({ name: 'k8s-work-8' });
       // The first call opens the connection; the four after it go over it.
@@ -181,14 +185,14 @@ describe('Kubernetes activities', () => {
     await h.call('uncordonNode', at(node));
   });
 
-  it('drains a node through the Eviction API, leaving DaemonSet pods', async () => {
+  it('drains a node through the Eviction API, cordoning it first when asked, leaving DaemonSet pods', async () => {
     const node = 'k8s-work-5';
-    await h.call('cordonNode', at(node));
     const result = await h.call<{ evicted: string[]; skipped: number }>(
       'drainNode',
-      at(node, { timeoutMs: 10_000, force: true }),
+      at(node, { timeoutMs: 10_000, force: true, cordon: true }),
       { startToCloseSeconds: 120 },
     );
+    expect((await lab.core.readNode({ name: node })).spec?.unschedulable).toBe(true);
     const left = await lab.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });
     expect(left.items.every((p) => p.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet'))).toBe(
       true,

@@ -21,9 +21,10 @@ describe('replay of recorded histories', () => {
     // run, the etcd gate's refusal after its three reads, a stuck undo retried by an operator, and a
     // node cancelled by its terminated run before and after the orphan-notice patch, and a worker
     // of the lean-history patch (its phase written at start and end only) and one of the
-    // local-health-checks patch (its gates as local activities). The pre-orchestration-v2 shapes went
-    // with its retirement.
-    expect(files.length).toBeGreaterThanOrEqual(18);
+    // local-health-checks patch (its gates as local activities), with the controller and cluster runs
+    // recorded before them (the controller from before install-before-drain). The pre-orchestration-v2
+    // shapes went with its retirement.
+    expect(files.length).toBeGreaterThanOrEqual(20);
     const replay = await execa('node', ['--import', 'tsx', 'scripts/replay-histories.ts'], {
       cwd: root,
       reject: false,
