@@ -37,6 +37,9 @@ function evictable(pod: V1Pod): boolean {
   return pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
 }
 
+/** Taints the node lifecycle controller and the cordon manage: not the operator's. */
+const isConditionTaint = (key: string) => key.startsWith('node.kubernetes.io/');
+
 const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
 export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
@@ -207,7 +210,12 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     }
   }
 
-  /** Labels, annotations and taints, read before and after a pets upgrade to prove they survived. */
+  /**
+   * Labels, annotations and taints, read before and after a pets upgrade to prove they survived (and
+   * put back on a recreated VM). Not the taints Kubernetes itself sets and clears with the node's
+   * conditions (node.kubernetes.io/not-ready, unreachable, unschedulable, …): a node briefly NotReady
+   * before its upgrade did not "lose" that taint when it came back Ready.
+   */
   async function readNodeMetadata(input: { cluster: string; node: string }): Promise<NodeMetadata> {
     const node = await core(input.cluster)
       .readNode({ name: input.node })
@@ -215,11 +223,13 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     return {
       labels: node.metadata?.labels ?? {},
       annotations: node.metadata?.annotations ?? {},
-      taints: (node.spec?.taints ?? []).map((t) => ({
-        key: t.key,
-        effect: t.effect,
-        ...(t.value ? { value: t.value } : {}),
-      })),
+      taints: (node.spec?.taints ?? [])
+        .filter((t) => !isConditionTaint(t.key))
+        .map((t) => ({
+          key: t.key,
+          effect: t.effect,
+          ...(t.value ? { value: t.value } : {}),
+        })),
     };
   }
 

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type ClientRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { EtcdHealth } from '../../src/activities/talos.js';
 import type { HealthReport } from '../../src/activities/health.js';
@@ -227,6 +227,24 @@ describe('Kubernetes activities', () => {
     );
     expect(meta.labels['topology.kubernetes.io/zone']).toBe('baldar');
     expect(meta.taints.map((t) => t.key)).toContain('node-role.kubernetes.io/control-plane');
+  });
+
+  it('leaves out the taints Kubernetes sets with a condition (a NotReady moment is no lost taint)', async () => {
+    const node = 'k8s-work-8';
+    const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
+    const patch = (list: typeof taints) =>
+      lab.core.patchNode(
+        { name: node, body: { spec: { taints: list } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    await patch([...taints, { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }]);
+    try {
+      const meta = await h.call<{ taints: Array<{ key: string }> }>('readNodeMetadata', at(node));
+      expect(meta.taints.map((t) => t.key)).not.toContain('node.kubernetes.io/not-ready');
+      expect(meta.taints).toHaveLength(taints.length);
+    } finally {
+      await patch(taints);
+    }
   });
 });
 
