@@ -160,15 +160,22 @@ async function reachMoment(
         100,
       );
     }
-    case 'step':
-      return until(
+    case 'step': {
+      const reached = await until(
         `step ${moment.index} on ${node}`,
         async () => {
           const progress = await nodeHandle.query(nodeProgressQuery);
-          return progress.index >= moment.index ? `${progress.index}: ${progress.step}` : undefined;
+          return progress.index >= moment.index ? progress : undefined;
         },
         100,
       );
+      // The cells name their steps: a workflow whose steps moved must fail here, not act elsewhere.
+      if (reached.index === moment.index && reached.step !== moment.name)
+        throw new Error(
+          `step ${moment.index} on ${node} is "${reached.step}"; the cell expects "${moment.name}"`,
+        );
+      return `${reached.index}: ${reached.step}`;
+    }
     case 'change':
     case 'undo': {
       await until(`${hop.change} on ${node}`, async () =>

@@ -41,8 +41,7 @@ const BOOT_CHECKS = ['checking NICs', 'checking the kernel command line'];
 const PETS_CONTROLLER_STEPS = [
   ...GATES,
   'reading labels and taints',
-  'cordoning',
-  'draining',
+  'cordoning and draining',
   'etcd quorum gate before the reboot',
   'upgrading to 1.11.4',
   'waiting for Ready',
@@ -53,8 +52,7 @@ const PETS_CONTROLLER_STEPS = [
 /** A control plane's steps as cattle, in order. */
 const CATTLE_CONTROLLER_STEPS = [
   ...GATES,
-  'cordoning',
-  'draining',
+  'cordoning and draining',
   'backing up the Terraform state',
   'leaving etcd',
   'destroying the VM',
@@ -81,7 +79,11 @@ const petsSteps = PETS_CONTROLLER_STEPS.filter((name) => !name.startsWith('upgra
   stepCell(
     PETS_CONTROLLER_STEPS,
     name,
-    name === 'draining' || name === 'waiting for Ready' ? 'sigkill' : i % 2 ? 'terminate' : 'cancel',
+    name === 'cordoning and draining' || name === 'waiting for Ready'
+      ? 'sigkill'
+      : i % 2
+        ? 'terminate'
+        : 'cancel',
   ),
 );
 

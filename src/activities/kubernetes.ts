@@ -211,8 +211,8 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
   }
 
   /**
-   * Labels, annotations and taints, read before and after a pets upgrade to prove they survived (and
-   * put back on a recreated VM). Not the taints Kubernetes itself sets and clears with the node's
+   * Labels, annotations and taints, read before and after a pets upgrade to prove they survived. Not
+   * the taints Kubernetes itself sets and clears with the node's
    * conditions (node.kubernetes.io/not-ready, unreachable, unschedulable, …): a node briefly NotReady
    * before its upgrade did not "lose" that taint when it came back Ready.
    */

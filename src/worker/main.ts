@@ -41,8 +41,9 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       shutdownGraceTime: '30s',
       ...heartbeatThrottle,
       maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
-      // The quick steps and the health gates run as local activities: the same limit holds for them.
-      maxConcurrentLocalActivityExecutions: config.maxConcurrentActivities,
+      // The quick steps and the health gates run as local activities, in a pool of their own: at least
+      // the SDK's default of 100, and as many as remote activities when a fleet raises that.
+      maxConcurrentLocalActivityExecutions: Math.max(100, config.maxConcurrentActivities),
     });
     logger.info(
       {

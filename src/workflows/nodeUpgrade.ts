@@ -40,7 +40,7 @@ interface NodeRun {
   at: { cluster: string; node: string };
   saga: Saga;
   step: Step;
-  /** Reads and cordon. */
+  /** Reads, the uncordon, and the cordon before the local-health-checks patch. */
   q: QuickActivities;
   /** Steps that change the world: a cancel waits until they have settled. */
   act: LongActivities;
