@@ -64,6 +64,13 @@ const CATTLE_CONTROLLER_STEPS = [
   ...REJOIN,
 ];
 
+/**
+ * Not swept: after the uncordon a node has only local steps left (the uncordon and the health gate, some
+ * milliseconds), so an action meant for them lands after the node has finished on the new version — and
+ * every later cell of the hop would find that controller already upgraded.
+ */
+const AFTER_THE_LAST_WAIT = ['uncordoning', 'health checks'];
+
 const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'strategy'> => ({
   role: 'controlplane',
   moment: { at: 'step', index: steps.indexOf(name) + 1, name },
@@ -75,7 +82,9 @@ const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'st
  * operator's cancel and a terminated run taking turns; the worker dies during the drain and the wait
  * for Ready, the two long steps a restart must pick up in the middle.
  */
-const petsSteps = PETS_CONTROLLER_STEPS.filter((name) => !name.startsWith('upgrading to')).map((name, i) =>
+const petsSteps = PETS_CONTROLLER_STEPS.filter(
+  (name) => !name.startsWith('upgrading to') && !AFTER_THE_LAST_WAIT.includes(name),
+).map((name, i) =>
   stepCell(
     PETS_CONTROLLER_STEPS,
     name,
