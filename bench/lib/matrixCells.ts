@@ -71,6 +71,9 @@ const CATTLE_CONTROLLER_STEPS = [
  */
 const AFTER_THE_LAST_WAIT = ['uncordoning', 'health checks'];
 
+/** The two long steps a restarted worker must pick up in the middle. */
+const SIGKILLED_STEPS = ['cordoning and draining', 'waiting for Ready'];
+
 const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'strategy'> => ({
   role: 'controlplane',
   moment: { at: 'step', index: steps.indexOf(name) + 1, name },
@@ -88,11 +91,7 @@ const petsSteps = PETS_CONTROLLER_STEPS.filter(
   stepCell(
     PETS_CONTROLLER_STEPS,
     name,
-    name === 'cordoning and draining' || name === 'waiting for Ready'
-      ? 'sigkill'
-      : i % 2
-        ? 'terminate'
-        : 'cancel',
+    SIGKILLED_STEPS.includes(name) ? 'sigkill' : i % 2 ? 'terminate' : 'cancel',
   ),
 );
 

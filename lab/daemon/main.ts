@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -121,12 +121,9 @@ async function setUpCluster(
     );
   }
   // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.
-  const kubeconfig = apiPath ? join(clusterDir, 'kubeconfig') : shared.kubeconfig;
-  if (apiPath) {
-    if (shared.memberKubeconfig)
-      await writeFile(kubeconfig, shared.memberKubeconfig(state.cluster), { mode: 0o600 });
-    else await copyFile(shared.kubeconfig, kubeconfig);
-  }
+  const kubeconfig = shared.memberKubeconfig ? join(clusterDir, 'kubeconfig') : shared.kubeconfig;
+  if (shared.memberKubeconfig)
+    await writeFile(kubeconfig, shared.memberKubeconfig(state.cluster), { mode: 0o600 });
   const envFile = join(clusterDir, 'lab.env');
   const apiUrl = `${shared.apiUrl}${apiPath}`;
   await writeEnvFile(envFile, {

@@ -212,9 +212,9 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
 
   /**
    * Labels, annotations and taints, read before and after a pets upgrade to prove they survived. Not
-   * the taints Kubernetes itself sets and clears with the node's
-   * conditions (node.kubernetes.io/not-ready, unreachable, unschedulable, …): a node briefly NotReady
-   * before its upgrade did not "lose" that taint when it came back Ready.
+   * the taints Kubernetes itself sets and clears with the node's conditions (node.kubernetes.io/
+   * not-ready, unreachable, unschedulable, …): a node briefly NotReady before its upgrade did not
+   * "lose" that taint when it came back Ready.
    */
   async function readNodeMetadata(input: { cluster: string; node: string }): Promise<NodeMetadata> {
     const node = await core(input.cluster)

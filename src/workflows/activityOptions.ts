@@ -18,9 +18,9 @@ import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../domain/index.js';
 const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 };
 
 /**
- * Reads, cordon and uncordon: nothing to settle when cancelled, so TRY_CANCEL (the default) lets a cancel act
- * at once. Heartbeats come every few seconds; 30 s lets a dead worker's call be retried elsewhere
- * within half a minute.
+ * Reads, cordon and uncordon: nothing to settle when cancelled, so TRY_CANCEL (the default) lets a
+ * cancel act at once. Heartbeats come every few seconds; 30 s lets a dead worker's call be retried
+ * elsewhere within half a minute.
  */
 export const quick = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
@@ -30,8 +30,8 @@ export const quick = proxyActivities<Activities>({
 
 /**
  * The same quick reads as local activities: the worker runs them inside the workflow task, sparing a
- * round trip through the server each. Only reads, cordon and uncordon go local: a worker that dies during one
- * loses the task and the next worker runs the (idempotent) call again. 3 m covers etcd status plus
+ * round trip through the server each. Only reads, cordon and uncordon go local: a worker that dies
+ * during one loses the task and the next worker runs the (idempotent) call again. 3 m covers etcd status plus
  * the member list on every controller (at most 150 s of talosctl timeouts).
  */
 export const local = proxyLocalActivities<Activities>({

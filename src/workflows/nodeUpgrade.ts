@@ -247,18 +247,17 @@ async function waitForEtcdMember(run: NodeRun): Promise<void> {
 async function cordonAndDrain(run: NodeRun): Promise<void> {
   const { input, at, q } = run;
   const drain = { ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce };
+  run.saga.add('uncordon', async () => void (await run.uq.uncordonNode(at)));
   if (run.localGates) {
     // The drain activity cordons first. A local cordon would run in the same workflow task as the
     // local health gate before it: a worker lost before that task completed would replay the gate
     // against a node this run had already cordoned, and the gate would refuse it. Scheduling the drain
     // completes the task, so the gate's result is recorded before the node is touched.
     run.step('cordoning and draining');
-    run.saga.add('uncordon', async () => void (await run.uq.uncordonNode(at)));
     await run.act.drainNode({ ...drain, cordon: true });
     return;
   }
   run.step('cordoning');
-  run.saga.add('uncordon', async () => void (await run.uq.uncordonNode(at)));
   await q.cordonNode(at);
   run.step('draining');
   await run.act.drainNode(drain);
@@ -517,6 +516,7 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
   const settled = lean || patched(SETTLED_CANCEL);
   const saga = new Saga();
   const { mutating, waits, undo } = heartbeating(input.timing.heartbeatTimeoutMs);
+  const wait = settled ? waits : long;
   const run: NodeRun = {
     input,
     at,
@@ -524,8 +524,8 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     step,
     q,
     act: settled ? mutating : long,
-    wait: settled ? waits : long,
-    gate: localGates ? localChecks : settled ? waits : long,
+    wait,
+    gate: localGates ? localChecks : wait,
     undo: settled ? undo : long,
     uq: settled ? undoLocal : q,
     checks,
