@@ -26,6 +26,9 @@ export interface FleetResult {
   nodeUpgrades: number;
   wallMs: number;
   peakRssMb: number;
+  /** The worker's tuning: V8's old-space limit per thread (MiB) and its workflow cache, when set. */
+  workerHeapMb?: number;
+  cachedWorkflows?: number;
   eventsPerNode: { mean: number; max: number };
   eventsPerCluster: { mean: number; max: number };
   violations: number;
@@ -82,6 +85,10 @@ export async function runFleet(options: {
   clusters: number;
   preset: string;
   temporal?: string;
+  /** `--max-old-space-size` for the worker process (each of its threads); default: Node's own. */
+  workerHeapMb?: number;
+  /** TALOS_UPGRADE_MAX_CACHED_WORKFLOWS for the worker; default: the SDK's. */
+  cachedWorkflows?: number;
   log?: (line: string) => void;
 }): Promise<FleetResult> {
   const log = options.log ?? ((line: string) => console.error(line));
@@ -109,6 +116,16 @@ export async function runFleet(options: {
       extraEnv: {
         TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES: String(Math.max(20, options.clusters * 4)),
         TALOS_UPGRADE_POLL_INTERVAL: '1s',
+        ...(options.workerHeapMb
+          ? {
+              NODE_OPTIONS: [process.env.NODE_OPTIONS, `--max-old-space-size=${options.workerHeapMb}`]
+                .filter(Boolean)
+                .join(' '),
+            }
+          : {}),
+        ...(options.cachedWorkflows
+          ? { TALOS_UPGRADE_MAX_CACHED_WORKFLOWS: String(options.cachedWorkflows) }
+          : {}),
       },
     });
     const pid = worker.child.pid ?? 0;
@@ -185,6 +202,8 @@ export async function runFleet(options: {
       ),
       wallMs,
       peakRssMb: peakRss,
+      ...(options.workerHeapMb ? { workerHeapMb: options.workerHeapMb } : {}),
+      ...(options.cachedWorkflows ? { cachedWorkflows: options.cachedWorkflows } : {}),
       eventsPerNode: stats(nodeEvents),
       eventsPerCluster: stats(clusterEvents),
       violations,
@@ -213,6 +232,10 @@ export function fleetTable(r: FleetResult): string {
       ['wall time', `${seconds(r.wallMs)} s`],
       ['node upgrades per second', (r.nodeUpgrades / (r.wallMs / 1000)).toFixed(2)],
       ['worker peak RSS', `${r.peakRssMb.toFixed(0)} MiB`],
+      [
+        'worker heap limit per thread / workflow cache',
+        `${r.workerHeapMb ? `${r.workerHeapMb} MiB` : "Node's default"} / ${r.cachedWorkflows ?? "the SDK's default"}`,
+      ],
       ['worker CPU seconds per node upgrade', perNode(r.cpu.worker)],
       ['CPU s per node: talosctl/terraform the worker ran', perNode(r.cpu.workerClients)],
       [
@@ -247,9 +270,18 @@ async function main(): Promise<void> {
     .option('--clusters <n>', 'clusters upgraded at once', count, 50)
     .option('--preset <name>', 'lab preset each cluster copies', 'prox-ops')
     .option('--temporal <address>', 'an existing Temporal frontend (default: a dev server of its own)')
+    .option('--worker-heap <MiB>', "the worker's V8 old-space limit per thread (default: Node's)", count)
+    .option('--cached-workflows <n>', "the worker's workflow cache (default: the SDK's)", count)
     .parse()
-    .opts<{ clusters: number; preset: string; temporal?: string }>();
-  console.log(fleetTable(await runFleet(options)));
+    .opts<{
+      clusters: number;
+      preset: string;
+      temporal?: string;
+      workerHeap?: number;
+      cachedWorkflows?: number;
+    }>();
+  const { workerHeap, ...rest } = options;
+  console.log(fleetTable(await runFleet({ ...rest, workerHeapMb: workerHeap })));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

@@ -265,6 +265,29 @@ async function runCell(
   const moment = momentLabel(cell.moment, hop.change);
   const label = moment.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
   const requestId = `matrix-${hop.strategy}-${cell.role}-${label}-${cell.action}${attempt > 1 ? `-${attempt}` : ''}`;
+  const row = (fields: Pick<CellResult, 'actedAt' | 'run' | 'nodeRun' | 'problems' | 'labProblems'>) => ({
+    strategy: hop.strategy,
+    role: cell.role,
+    moment,
+    action: cell.action,
+    node,
+    notices: [],
+    wallMs: Date.now() - started,
+    ...fields,
+  });
+  // Every cell starts its node on the hop's start: one that finds it moved (an earlier cell's run went
+  // on to finish it) fails at once rather than wait out its timeouts on a node with nothing to do.
+  const at = (await labStatus(lab)).find((r) => r.node === node)?.talos;
+  if (at !== hop.from) {
+    const problem = `${node} is on ${at ?? '?'}, not the hop's start ${hop.from}: an earlier cell left it moved`;
+    return row({
+      actedAt: '',
+      run: 'not started',
+      nodeRun: 'not started',
+      problems: [problem],
+      labProblems: [],
+    });
+  }
   const workflowId = `talos-upgrade:${ctx.cluster}:${requestId}`;
   const nodeRunId = `${workflowId}:node:${node}:${hop.to}`;
   const handle = await temporal.client.workflow.start(clusterUpgrade, {
@@ -290,6 +313,9 @@ async function runCell(
     if (run !== expected) problems.push(`run ended ${run}, not ${expected}`);
   } catch (error) {
     problems.push(error instanceof Error ? error.message : String(error));
+    // An operator's cancel stops the run where it is (its node rolls back): left going, it would finish
+    // the hop and every later cell would find its node already upgraded.
+    await handle.cancel().catch(() => undefined);
     run ||= await status(temporal, workflowId).catch(() => 'unknown');
   }
   const nodeRun = await closedStatus(temporal, nodeRunId).catch(() => 'not closed');
@@ -304,18 +330,8 @@ async function runCell(
   const labProblems = await settledProblems(lab, rows, since, ctx.terraformDir);
   problems.push(...labProblems);
   return {
-    strategy: hop.strategy,
-    role: cell.role,
-    moment,
-    action: cell.action,
-    actedAt,
-    node,
-    run,
-    nodeRun,
+    ...row({ actedAt, run, nodeRun, problems, labProblems }),
     notices: notices.filter((n) => n.event !== 'start' && n.event !== 'approval').map(noticeLabel),
-    problems,
-    labProblems,
-    wallMs: Date.now() - started,
   };
 }
 

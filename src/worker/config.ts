@@ -28,6 +28,11 @@ export interface WorkerConfig {
   logLevel: string;
   /** Activities run at once; a fleet of clusters upgraded together needs more than one cluster does. */
   maxConcurrentActivities: number;
+  /**
+   * Workflow runs kept in the worker's cache (default: the SDK's, from the heap limit). A run evicted
+   * from it is replayed from its history at its next task, so a fleet's open runs should all fit.
+   */
+  maxCachedWorkflows?: number;
   /** How often waits (node Ready, pods gone, upgrade finished) look again; default 2 s. */
   pollIntervalMs?: number;
   clusters: Record<string, ClusterAccess>;
@@ -126,6 +131,12 @@ export async function loadWorkerConfig(
     throw new WorkerConfigError(
       `TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES must be a whole number of 1 or more (got "${env.TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES}")`,
     );
+  const cached = env.TALOS_UPGRADE_MAX_CACHED_WORKFLOWS;
+  const maxCachedWorkflows = cached === undefined ? undefined : Number(cached);
+  if (maxCachedWorkflows !== undefined && (!Number.isInteger(maxCachedWorkflows) || maxCachedWorkflows < 2))
+    throw new WorkerConfigError(
+      `TALOS_UPGRADE_MAX_CACHED_WORKFLOWS must be a whole number of 2 or more (got "${cached}")`,
+    );
   const gauges = env.TALOS_UPGRADE_METRICS_INTERVAL ?? '15s';
   const gaugeIntervalMs = parseDuration(gauges);
   if (!gaugeIntervalMs)
@@ -144,6 +155,7 @@ export async function loadWorkerConfig(
     gaugeIntervalMs,
     logLevel: env.TALOS_UPGRADE_LOG_LEVEL ?? 'info',
     maxConcurrentActivities,
+    ...(maxCachedWorkflows ? { maxCachedWorkflows } : {}),
     ...(pollIntervalMs ? { pollIntervalMs } : {}),
     clusters,
     talosctl: env.TALOSCTL ?? 'talosctl',

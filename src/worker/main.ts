@@ -44,6 +44,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       // The quick steps and the health gates run as local activities, in a pool of their own: at least
       // the SDK's default of 100, and as many as remote activities when a fleet raises that.
       maxConcurrentLocalActivityExecutions: Math.max(100, config.maxConcurrentActivities),
+      ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
     });
     logger.info(
       {
