@@ -265,13 +265,24 @@ function count(value: string): number {
   return n;
 }
 
+/** The worker refuses a cache of fewer than 2 runs (the SDK's minimum): refused here, before the lab starts. */
+function cacheSize(value: string): number {
+  const n = count(value);
+  if (n < 2) throw new InvalidArgumentError('expected a whole number of 2 or more');
+  return n;
+}
+
 async function main(): Promise<void> {
   const options = new Command('bench/fleet')
     .option('--clusters <n>', 'clusters upgraded at once', count, 50)
     .option('--preset <name>', 'lab preset each cluster copies', 'prox-ops')
     .option('--temporal <address>', 'an existing Temporal frontend (default: a dev server of its own)')
     .option('--worker-heap <MiB>', "the worker's V8 old-space limit per thread (default: Node's)", count)
-    .option('--cached-workflows <n>', "the worker's workflow cache (default: the SDK's)", count)
+    .option(
+      '--cached-workflows <n>',
+      "the worker's workflow cache, 2 or more (default: the SDK's)",
+      cacheSize,
+    )
     .parse()
     .opts<{
       clusters: number;

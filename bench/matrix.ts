@@ -248,6 +248,13 @@ async function act(
   return outcome();
 }
 
+/** How a run the cell did not see to its end ended: its outcome, or its status when it has none. */
+async function endedAs(temporal: Temporal, handle: WorkflowHandle<typeof clusterUpgrade>): Promise<string> {
+  const name = await status(temporal, handle.workflowId).catch(() => 'unknown');
+  if (name !== 'COMPLETED') return name;
+  return (await handle.result()).outcome;
+}
+
 async function runCell(
   ctx: MatrixContext,
   hop: MatrixHop,
@@ -275,19 +282,18 @@ async function runCell(
     wallMs: Date.now() - started,
     ...fields,
   });
-  // Every cell starts its node on the hop's start: one that finds it moved (an earlier cell's run went
-  // on to finish it) fails at once rather than wait out its timeouts on a node with nothing to do.
-  const at = (await labStatus(lab)).find((r) => r.node === node)?.talos;
-  if (at !== hop.from) {
-    const problem = `${node} is on ${at ?? '?'}, not the hop's start ${hop.from}: an earlier cell left it moved`;
-    return row({
-      actedAt: '',
-      run: 'not started',
-      nodeRun: 'not started',
-      problems: [problem],
-      labProblems: [],
-    });
-  }
+  const notStarted = (problem: string) =>
+    row({ actedAt: '', run: 'not started', nodeRun: 'not started', problems: [problem], labProblems: [] });
+  // A cell starts from the hop's start (a phase cell: every node; a step cell: its own node). One that
+  // finds a node moved (an earlier cell's or attempt's run went on to finish it) fails at once rather
+  // than wait out its timeouts on a node with nothing left to do.
+  const before = await labStatus(lab).catch((error: unknown) => error as Error);
+  if (before instanceof Error) return notStarted(`the lab's status could not be read: ${before.message}`);
+  const moved = before.filter((r) => (cell.moment.at === 'phase' || r.node === node) && r.talos !== hop.from);
+  if (moved.length)
+    return notStarted(
+      `not on the hop's start ${hop.from}: ${moved.map((r) => `${r.node} on ${r.talos}`).join(', ')}`,
+    );
   const workflowId = `talos-upgrade:${ctx.cluster}:${requestId}`;
   const nodeRunId = `${workflowId}:node:${node}:${hop.to}`;
   const handle = await temporal.client.workflow.start(clusterUpgrade, {
@@ -314,15 +320,16 @@ async function runCell(
   } catch (error) {
     problems.push(error instanceof Error ? error.message : String(error));
     // An operator's cancel stops the run where it is (its node rolls back): left going, it would finish
-    // the hop and every later cell would find its node already upgraded.
-    await handle.cancel().catch(() => undefined);
-    run ||= await status(temporal, workflowId).catch(() => 'unknown');
+    // the hop and every later cell would find its node already upgraded. Not the cell whose run must
+    // finish the hop: the next hop starts where that run ends.
+    if (expectedOutcome(cell) !== 'succeeded') await handle.cancel().catch(() => undefined);
   }
   const nodeRun = await closedStatus(temporal, nodeRunId).catch(() => 'not closed');
   // Every node run of this cell closed before the checks.
   await until('the run to close', async () =>
     (await status(temporal, workflowId)) === 'RUNNING' ? undefined : true,
   ).catch(() => problems.push('the run did not close'));
+  run ||= await endedAs(temporal, handle);
   const rows = await labStatus(lab);
   problems.push(...(await nodeProblems(ctx, hop, cell, nodeRunId, nodeRun, rows)));
   const notices = ctx.notices.since(started);

@@ -32,9 +32,9 @@ function fingerprint(options: AgentOptions): string {
 /**
  * A KubeConfig whose requests reuse their TLS connections. client-node 1.x builds a new https.Agent
  * for every request, so each API call paid a TLS handshake, on the worker and on the API server
- * (profiled at 3 fleet clusters: 2.2 of the worker main thread's 10 busy seconds). This one keeps one keep-alive agent per set of
- * TLS credentials (a rotated client certificate gets a new agent); requests through a proxy keep
- * client-node's agent as it built it.
+ * (profiled at 3 fleet clusters: 2.2 of the worker main thread's 10 busy seconds). This one keeps one
+ * keep-alive agent per set of TLS credentials (a rotated client certificate gets a new agent);
+ * requests through a proxy keep client-node's agent as it built it.
  */
 export class KeepAliveKubeConfig extends KubeConfig {
   private readonly agents = new Map<string, HttpsAgent>();

@@ -133,7 +133,7 @@ export async function loadWorkerConfig(
     );
   const cached = env.TALOS_UPGRADE_MAX_CACHED_WORKFLOWS;
   const maxCachedWorkflows = cached === undefined ? undefined : Number(cached);
-  if (maxCachedWorkflows !== undefined && (!Number.isInteger(maxCachedWorkflows) || maxCachedWorkflows < 2))
+  if (maxCachedWorkflows !== undefined && (!/^\d+$/.test(cached ?? '') || maxCachedWorkflows < 2))
     throw new WorkerConfigError(
       `TALOS_UPGRADE_MAX_CACHED_WORKFLOWS must be a whole number of 2 or more (got "${cached}")`,
     );

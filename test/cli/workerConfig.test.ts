@@ -27,7 +27,7 @@ describe('the worker configuration', () => {
     expect((await load({ TALOS_UPGRADE_MAX_CACHED_WORKFLOWS: '600' })).maxCachedWorkflows).toBe(600);
   });
 
-  it.each(['1', '0', 'lots', '2.5'])(
+  it.each(['1', '0', '', 'lots', '2.5', '1e3', ' 600 '])(
     'refuses a workflow cache of "%s" with the variable named',
     async (value) => {
       const error = await load({ TALOS_UPGRADE_MAX_CACHED_WORKFLOWS: value }).catch((e: unknown) => e);
