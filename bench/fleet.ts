@@ -259,29 +259,28 @@ export function fleetTable(r: FleetResult): string {
   );
 }
 
-function count(value: string): number {
+/** A commander parser for a whole number of at least `min`. */
+const wholeNumber = (min: number) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
+  if (!Number.isInteger(n) || n < min)
+    throw new InvalidArgumentError(`expected a whole number of ${min} or more`);
   return n;
-}
-
-/** The worker refuses a cache of fewer than 2 runs (the SDK's minimum): refused here, before the lab starts. */
-function cacheSize(value: string): number {
-  const n = count(value);
-  if (n < 2) throw new InvalidArgumentError('expected a whole number of 2 or more');
-  return n;
-}
+};
 
 async function main(): Promise<void> {
   const options = new Command('bench/fleet')
-    .option('--clusters <n>', 'clusters upgraded at once', count, 50)
+    .option('--clusters <n>', 'clusters upgraded at once', wholeNumber(1), 50)
     .option('--preset <name>', 'lab preset each cluster copies', 'prox-ops')
     .option('--temporal <address>', 'an existing Temporal frontend (default: a dev server of its own)')
-    .option('--worker-heap <MiB>', "the worker's V8 old-space limit per thread (default: Node's)", count)
+    .option(
+      '--worker-heap <MiB>',
+      "the worker's V8 old-space limit per thread (default: Node's)",
+      wholeNumber(1),
+    )
     .option(
       '--cached-workflows <n>',
       "the worker's workflow cache, 2 or more (default: the SDK's)",
-      cacheSize,
+      wholeNumber(2), // the worker refuses fewer (the SDK's minimum): refused before the lab starts
     )
     .parse()
     .opts<{

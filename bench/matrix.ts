@@ -329,7 +329,7 @@ async function runCell(
   await until('the run to close', async () =>
     (await status(temporal, workflowId)) === 'RUNNING' ? undefined : true,
   ).catch(() => problems.push('the run did not close'));
-  run ||= await endedAs(temporal, handle);
+  run ||= await endedAs(temporal, handle).catch(() => 'unknown');
   const rows = await labStatus(lab);
   problems.push(...(await nodeProblems(ctx, hop, cell, nodeRunId, nodeRun, rows)));
   const notices = ctx.notices.since(started);
