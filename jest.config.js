@@ -16,8 +16,9 @@ export default {
   globalSetup: '<rootDir>/test/harness/globalSetup.mjs',
   globalTeardown: '<rootDir>/test/harness/globalTeardown.mjs',
   testTimeout: 120_000,
-  // The lab suites mostly wait on the lab's timers: two at a time halve the run on 2 cores (jest's
-  // default there is one), the longest first (test/harness/sequencer.mjs).
-  maxWorkers: 2,
+  // The lab suites mostly wait on the lab's timers: with two at a time the 2 cores were still idle
+  // about half of the run (vmstat, 2026-11-25), so three share them (jest's default there is one),
+  // the longest first (test/harness/sequencer.mjs).
+  maxWorkers: 3,
   testSequencer: '<rootDir>/test/harness/sequencer.mjs',
 };

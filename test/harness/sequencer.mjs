@@ -1,7 +1,8 @@
-// Two suites run at once (jest.config.js), so the run ends when the busier of the two lanes does.
-// The longest suites go first (longest-processing-time order), so the short ones fill the gaps at
-// the end; without this a fresh clone, which has no timings cached, orders by file size.
+// Several suites run at once (jest.config.js's maxWorkers), so the run ends when the busiest lane
+// does. The longest suites go first (longest-processing-time order), so the short ones fill the gaps
+// at the end; without this a fresh clone, which has no timings cached, orders by file size.
 import Sequencer from '@jest/test-sequencer';
+import config from '../../jest.config.js';
 
 /**
  * Seconds per suite with two at a time on 2 cores (a fresh-clone full run on 2026-11-24). A suite not
@@ -57,11 +58,11 @@ export default class LongestFirst extends Sequencer {
     // Jest hands the next suite in this order to whichever worker is free first. Play that out with
     // the figures above, and at each hand-out take the longest suite that would not wait for the
     // atlas queue (on these figures the run ends as early as with no lock at all).
-    const lanes = [0, 0];
+    const lanes = new Array(config.maxWorkers).fill(0);
     let queueFreeAt = 0;
     const order = [];
     while (remaining.length) {
-      const lane = lanes[0] <= lanes[1] ? 0 : 1;
+      const lane = lanes.indexOf(Math.min(...lanes));
       const now = lanes[lane];
       const free = remaining.findIndex((test) => !ATLAS_QUEUE.has(path(test)) || queueFreeAt <= now);
       const [next] = remaining.splice(Math.max(free, 0), 1);
