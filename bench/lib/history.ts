@@ -28,25 +28,37 @@ const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
 interface LocalActivityMarkerData {
   activity_type?: string;
   original_schedule_time?: { seconds: number; nanos: number };
-  complete_time?: { seconds: number; nanos: number };
 }
 
-/**
- * A local activity leaves only a marker, written when its workflow task completes; its data says when
- * the activity was scheduled (first attempt) and when it completed, which is its work.
- */
-function localActivityWork(
+/** A local activity's type and when a worker first scheduled it (wall clock), from its marker. */
+function localActivityStart(
   marker: temporal.api.history.v1.IMarkerRecordedEventAttributes,
-): (Interval & { type: string }) | undefined {
+): { type: string; start: number } | undefined {
   const payload = marker.details?.data?.payloads?.[0];
   if (!payload) return undefined;
   const data = defaultPayloadConverter.fromPayload<LocalActivityMarkerData>(payload);
-  if (!data.original_schedule_time || !data.complete_time) return undefined;
-  return {
-    type: data.activity_type ?? '?',
-    start: millis(data.original_schedule_time),
-    end: Math.max(millis(data.original_schedule_time), millis(data.complete_time)),
-  };
+  if (!data.original_schedule_time) return undefined;
+  return { type: data.activity_type ?? '?', start: millis(data.original_schedule_time) };
+}
+
+/**
+ * A local activity leaves only a marker, written with the workflow task that completed after it. Its
+ * `original_schedule_time` is the wall clock when the worker scheduled it; its `complete_time` is not:
+ * sdk-core sets it to the workflow's own time when the activity was scheduled plus the activity's
+ * runtime (local_activity_state_machine.rs), which lags or leads the clock (a node's kernel check
+ * "ended" 214 ms before it began). The local activities of one task run one after another inside it,
+ * so each works from its schedule until the next one's, the last until the task completed.
+ */
+function localActivitiesOfTask(
+  starts: Array<{ type: string; start: number }>,
+  taskCompleted: number,
+): Array<Interval & { type: string }> {
+  const sorted = [...starts].sort((a, b) => a.start - b.start);
+  return sorted.map((la, i) => ({
+    type: la.type,
+    start: la.start,
+    end: Math.max(la.start, Math.min(sorted[i + 1]?.start ?? taskCompleted, taskCompleted)),
+  }));
 }
 
 /** Epoch milliseconds of a protobuf Timestamp, whose seconds may be a Long, a string or a number. */
@@ -66,14 +78,18 @@ export async function fetchEvents(client: Client, workflowId: string): Promise<H
 /**
  * Turns a history into time spans. An activity's work runs from its ActivityTaskStarted event (whose
  * time is when a worker took the task, though the event is written when it closes) to its close, a
- * local activity's from its scheduling to its completion (from its marker); the wait between
- * scheduling and start is orchestration, as is everything else outside a span.
+ * local activity's from its scheduling to the next one's or its task's completion (see
+ * localActivitiesOfTask); the wait between scheduling and start is orchestration, as is everything
+ * else outside a span.
  */
 export function workflowTimes(workflowId: string, events: HistoryEvent[]): WorkflowTimes {
   const scheduled = new Map<string, string>();
   const started = new Map<string, number>();
   const timerStarts = new Map<string, number>();
   const childStarts = new Map<string, { at: number; workflowId: string }>();
+  // The local activities of each completed workflow task, by the task's completion event id.
+  const taskCompleted = new Map<string, number>();
+  const localStarts = new Map<string, Array<{ type: string; start: number }>>();
   const times: WorkflowTimes = {
     workflowId,
     events: events.length,
@@ -106,9 +122,12 @@ export function workflowTimes(workflowId: string, events: HistoryEvent[]): Workf
       const from = started.get(key);
       if (from !== undefined)
         times.activities.push({ type: scheduled.get(key) ?? '?', start: from, end: at });
+    } else if (event.workflowTaskCompletedEventAttributes) {
+      taskCompleted.set(id, at);
     } else if (event.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER) {
-      const local = localActivityWork(event.markerRecordedEventAttributes);
-      if (local) times.activities.push(local);
+      const local = localActivityStart(event.markerRecordedEventAttributes);
+      const task = String(event.markerRecordedEventAttributes.workflowTaskCompletedEventId ?? '');
+      if (local) localStarts.set(task, [...(localStarts.get(task) ?? []), local]);
     } else if (event.timerStartedEventAttributes) {
       timerStarts.set(event.timerStartedEventAttributes.timerId ?? '', at);
     } else if (event.timerFiredEventAttributes) {
@@ -124,6 +143,8 @@ export function workflowTimes(workflowId: string, events: HistoryEvent[]): Workf
       if (child) times.children.push({ workflowId: child.workflowId, start: child.at, end: at });
     }
   }
+  for (const [task, starts] of localStarts)
+    times.activities.push(...localActivitiesOfTask(starts, taskCompleted.get(task) ?? times.end));
   return times;
 }
 

@@ -16,6 +16,8 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   cordonNode: (a) => `cordon ${a.node}`,
   uncordonNode: (a) => `uncordon ${a.node}`,
   drainNode: (a) => `${a.cordon ? 'cordon and drain' : 'drain'} ${a.node}`,
+  drainBlockedNodes: (a) =>
+    `which drains a PodDisruptionBudget blocks: ${(a.nodes as string[] | undefined)?.join(', ') ?? ''}`,
   leaveEtcd: (a) => `${a.node} leaves etcd`,
   backupTerraformState: (a) => `back up the Terraform state before ${a.node ?? 'the change'}`,
   destroyNodeVm: (a) => `destroy VM ${a.node}`,

@@ -169,6 +169,22 @@ describe('Kubernetes activities', () => {
     expect(await h.call('uncordonNode', at('k8s-work-8'))).toEqual({ changed: false });
   });
 
+  it('names the nodes whose drain a PDB blocks, by a dry-run eviction that evicts nothing', async () => {
+    const pods = await lab.core.listNamespacedPod({ namespace: 'home-automation' });
+    const node = pods.items[0]?.spec?.nodeName ?? '';
+    const others = ['k8s-work-5', 'k8s-work-8'].filter((n) => n !== node);
+    const blocked = await h.call<string[]>('drainBlockedNodes', {
+      cluster: CLUSTER,
+      nodes: [...others, node],
+    });
+    expect(blocked).toEqual([node]);
+    // A dry run: the pod is still there, on the same node.
+    const after = await lab.core.listNamespacedPod({ namespace: 'home-automation' });
+    expect(after.items.map((p) => [p.metadata?.uid, p.spec?.nodeName])).toEqual(
+      pods.items.map((p) => [p.metadata?.uid, p.spec?.nodeName]),
+    );
+  });
+
   it('drain stops at the PDB and fails with DrainBlocked after the graceful timeout when force is off', async () => {
     const pods = await lab.core.listNamespacedPod({ namespace: 'home-automation' });
     const node = pods.items[0]?.spec?.nodeName ?? '';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import type { Strategy } from '../../src/domain/index.js';
 import type { ClusterUpgradeResult, UpgradeRequest } from '../../src/workflows/types.js';
@@ -26,6 +27,55 @@ interface Report {
   vms: Array<{ node: string; talosVersion: string; destroyed: number; created: number }>;
   timeline: Array<{ kind: string; node?: string; detail?: string }>;
 }
+/**
+ * The PDB-protected app moved to `node`: its pod recreated while the other workers carry a NoSchedule
+ * taint of the test's own (a cordon would count as unavailable for the lab's invariant monitor).
+ */
+async function placeProtectedPodOn(node: string): Promise<void> {
+  const namespace = 'home-automation';
+  const hold = { key: 'test.talos-upgrade/hold', effect: 'NoSchedule' };
+  const workers = h.inventory.nodes.filter((n) => n.role === 'worker' && n.name !== node).map((n) => n.name);
+  const setHold = (held: boolean) =>
+    Promise.all(
+      workers.map(async (name) => {
+        const taints = ((await lab.core.readNode({ name })).spec?.taints ?? []).filter(
+          (t) => t.key !== hold.key,
+        );
+        await lab.core.patchNode(
+          { name, body: { spec: { taints: held ? [...taints, hold] : taints } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      }),
+    );
+  await setHold(true);
+  try {
+    for (const pod of (await lab.core.listNamespacedPod({ namespace })).items)
+      if (pod.spec?.nodeName !== node)
+        await lab.core.deleteNamespacedPod({ name: pod.metadata?.name ?? '', namespace });
+    await eventually(
+      `the protected pod running on ${node}`,
+      async () => {
+        const pods = (await lab.core.listNamespacedPod({ namespace })).items;
+        return (
+          pods.length > 0 && pods.every((p) => p.spec?.nodeName === node && p.status?.phase === 'Running')
+        );
+      },
+      120_000,
+    );
+  } finally {
+    await setHold(false);
+  }
+}
+
+/** The order in which a cluster run started its node runs, from its history. */
+async function startOrder(workflowId: string): Promise<string[]> {
+  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const id = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+    return id ? [id.split(':node:')[1]?.split(':')[0] ?? ''] : [];
+  });
+}
+
 const report = async () => JSON.parse((await lab.labCli('report', '--json')).stdout) as Report;
 const request = (id: string, to: string, strategy?: Strategy): UpgradeRequest => ({
   requestId: id,
@@ -37,6 +87,9 @@ const request = (id: string, to: string, strategy?: Strategy): UpgradeRequest =>
 
 describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
   it('1.11.3 -> 1.12.0: every VM destroyed and recreated once, quorum kept, NICs and GPU patches checked', async () => {
+    // The last worker in the inventory holds the app whose PDB blocks its drain: the final round
+    // (three nodes left for three lanes) starts it first, so the lanes end together.
+    await placeProtectedPodOn('k8s-work-16');
     const result = await h.client.workflow.execute(clusterUpgrade, {
       taskQueue: h.taskQueue,
       workflowId: 'talos-upgrade:prox-ops:cattle-test',
@@ -60,6 +113,11 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
       .map((e) => e.node);
     expect(gpuPatched.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
     expect(r.timeline.filter((e) => e.kind === 'template-built')).toHaveLength(8);
+    expect((await startOrder('talos-upgrade:prox-ops:cattle-test')).slice(-3)).toEqual([
+      'k8s-work-16',
+      'k8s-work-14',
+      'k8s-work-15',
+    ]);
     await recordHistory('talos-upgrade:prox-ops:cattle-test', 'cattle-cluster-prox-ops');
     await recordHistory(
       'talos-upgrade:prox-ops:cattle-test:node:k8s-ctrl-1:1.12.0',

@@ -1,0 +1,48 @@
+import { describe, expect, it } from '@jest/globals';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import { workflowTimes, workOf } from '../../bench/lib/history.js';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+const at = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
+
+/** A local activity's marker as sdk-core writes it: complete_time in workflow time, not the clock's. */
+function marker(eventId: number, taskCompleted: number, type: string, scheduledMs: number) {
+  const data = {
+    activity_type: type,
+    original_schedule_time: at(scheduledMs),
+    complete_time: at(scheduledMs - 214),
+  };
+  return {
+    eventId,
+    eventTime: at(1500),
+    markerRecordedEventAttributes: {
+      markerName: 'core_local_activity',
+      workflowTaskCompletedEventId: taskCompleted,
+      details: { data: { payloads: [defaultPayloadConverter.toPayload(data)] } },
+    },
+  };
+}
+
+describe('workflowTimes', () => {
+  it("takes a local activity's work from its schedule to the next one's, the last to its task's end", () => {
+    // Plain numbers where the generated types say Long: the reader takes either.
+    const events = [
+      { eventId: 1, eventTime: at(1000), workflowExecutionStartedEventAttributes: {} },
+      { eventId: 2, eventTime: at(1000), workflowTaskScheduledEventAttributes: {} },
+      { eventId: 3, eventTime: at(1005), workflowTaskStartedEventAttributes: {} },
+      { eventId: 4, eventTime: at(1500), workflowTaskCompletedEventAttributes: {} },
+      marker(5, 4, 'checkKernelArgs', 1200),
+      marker(6, 4, 'checkNodeNics', 1050),
+      { eventId: 7, eventTime: at(1500), workflowExecutionCompletedEventAttributes: {} },
+    ] as unknown as HistoryEvent[];
+    const times = workflowTimes('wf', events);
+    expect(times.activities).toEqual([
+      { type: 'checkNodeNics', start: 1050, end: 1200 },
+      { type: 'checkKernelArgs', start: 1200, end: 1500 },
+    ]);
+    // The 45 ms before the first local activity is the workflow task's own: orchestration.
+    expect(workOf(times)).toBe(450);
+  });
+});
