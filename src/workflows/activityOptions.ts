@@ -40,6 +40,16 @@ export const local = proxyLocalActivities<Activities>({
 });
 
 /**
+ * Reads that only improve a decision (which worker of the final round goes first): two short tries,
+ * then the run goes on without them rather than wait out a retry schedule built for steps that must
+ * succeed.
+ */
+export const hints = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', maximumAttempts: 2 },
+});
+
+/**
  * A node's health gates as local activities (since the local-health-checks patch): they only read
  * the cluster (their probe pods clean up after themselves), so a worker that dies during one loses
  * nothing and the next worker checks again; each gate is one marker in the history instead of six

@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
 import type { Strategy } from '../domain/index.js';
-import { local, type long } from './activityOptions.js';
+import { hints, type long } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { awaitMaintenanceWindow } from './maintenanceWindow.js';
@@ -60,12 +60,16 @@ async function rollingWindow<T>(
  */
 const FINAL_ROUND_BLOCKED_FIRST = 'final-round-blocked-first';
 
-/** The final round's order: the nodes a PDB blocks first, the rest as they were; unchanged if the read fails. */
+/**
+ * The final round's order: the nodes a PDB blocks first, the rest as they were; unchanged if the read
+ * fails (a cancel of the run still ends it).
+ */
 async function blockedFirst<N extends { name: string }>(cluster: string, left: N[]): Promise<N[]> {
   if (left.length < 2) return left;
-  const blocked = await local
+  const blocked = await hints
     .drainBlockedNodes({ cluster, nodes: left.map((n) => n.name) })
     .catch((error: unknown) => {
+      if (wasCancelled(error)) throw error;
       log.warn('could not read which drains a PodDisruptionBudget blocks; the final round keeps its order', {
         error: describeFailure(error),
       });
