@@ -264,31 +264,31 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
    */
   async function drainBlockedNodes(input: { cluster: string; nodes: string[] }): Promise<string[]> {
     const api = core(input.cluster);
-    const blocked: string[] = [];
-    for (const node of input.nodes) {
-      for (const pod of (await podsOn(api, node)).filter(evictable)) {
-        const name = pod.metadata?.name ?? '';
-        const namespace = pod.metadata?.namespace ?? '';
-        const refused = await api
-          .createNamespacedPodEviction({
-            name,
-            namespace,
-            dryRun: 'All',
-            body: { metadata: { name, namespace } },
-          })
-          .then(
-            () => false,
-            (error: unknown) =>
-              status(error) === 429 ||
-              (status(error) !== 404 && apiFailure(`evicting ${podName(pod)} (dry run)`, error)),
-          );
-        if (refused) {
-          blocked.push(node);
-          break;
-        }
-      }
-    }
-    return blocked;
+    const refusesEviction = async (pod: V1Pod): Promise<boolean> => {
+      const name = pod.metadata?.name ?? '';
+      const namespace = pod.metadata?.namespace ?? '';
+      return api
+        .createNamespacedPodEviction({
+          name,
+          namespace,
+          dryRun: 'All',
+          body: { metadata: { name, namespace } },
+        })
+        .then(
+          () => false,
+          (error: unknown) =>
+            status(error) === 429 ||
+            (status(error) !== 404 && apiFailure(`evicting ${podName(pod)} (dry run)`, error)),
+        );
+    };
+    // Nodes side by side: the answer decides which node a lane that is free right now starts.
+    const answers = await Promise.all(
+      input.nodes.map(async (node) => {
+        const verdicts = await Promise.all((await podsOn(api, node)).filter(evictable).map(refusesEviction));
+        return verdicts.includes(true);
+      }),
+    );
+    return input.nodes.filter((_, i) => answers[i]);
   }
 
   return {

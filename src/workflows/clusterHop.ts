@@ -37,8 +37,15 @@ async function rollingWindow<T>(
   const lane = async () => {
     while (!failure) {
       // Every lane waits for the one reorder: a lane freed meanwhile must not take the old order's head.
-      if (finalRound && queue.length > 0 && queue.length <= width)
-        await (reordering ??= finalRound(queue).then((order) => void (queue = order)));
+      if (finalRound && queue.length > 0 && queue.length <= width) {
+        try {
+          await (reordering ??= finalRound(queue).then((order) => void (queue = order)));
+        } catch (error) {
+          // A cancel during the read: start nothing more, and let the other lanes' nodes finish or roll back.
+          failure ??= { error };
+          return;
+        }
+      }
       const item = queue.shift();
       if (item === undefined || failure) return;
       try {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import type { Strategy } from '../../src/domain/index.js';
 import type { ClusterUpgradeResult, UpgradeRequest } from '../../src/workflows/types.js';
@@ -47,15 +48,17 @@ async function placeProtectedPodOn(node: string): Promise<void> {
         );
       }),
     );
-  await setHold(true);
   try {
-    for (const pod of (await lab.core.listNamespacedPod({ namespace })).items)
-      if (pod.spec?.nodeName !== node)
-        await lab.core.deleteNamespacedPod({ name: pod.metadata?.name ?? '', namespace });
+    await setHold(true);
     await eventually(
       `the protected pod running on ${node}`,
       async () => {
         const pods = (await lab.core.listNamespacedPod({ namespace })).items;
+        // Deleted again until its replacement lands there: the scheduler may not have seen the taint yet.
+        for (const pod of pods.filter((p) => p.spec?.nodeName && p.spec.nodeName !== node))
+          await lab.core
+            .deleteNamespacedPod({ name: pod.metadata?.name ?? '', namespace })
+            .catch(() => undefined);
         return (
           pods.length > 0 && pods.every((p) => p.spec?.nodeName === node && p.status?.phase === 'Running')
         );
@@ -65,6 +68,23 @@ async function placeProtectedPodOn(node: string): Promise<void> {
   } finally {
     await setHold(false);
   }
+}
+
+/** The node names a cluster run's final-round read found blocked by a PDB, from its history. */
+async function foundBlocked(workflowId: string): Promise<string[]> {
+  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+  for (const event of history.events ?? []) {
+    const details = event.markerRecordedEventAttributes?.details;
+    const data = details?.data?.payloads?.[0];
+    const result = details?.result?.payloads?.[0];
+    if (!data || !result) continue;
+    if (
+      defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data).activity_type ===
+      'drainBlockedNodes'
+    )
+      return defaultPayloadConverter.fromPayload<string[]>(result);
+  }
+  throw new Error(`${workflowId} did not read which drains a PDB blocks`);
 }
 
 /** The order in which a cluster run started its node runs, from its history. */
@@ -113,12 +133,17 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
       .map((e) => e.node);
     expect(gpuPatched.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
     expect(r.timeline.filter((e) => e.kind === 'template-built')).toHaveLength(8);
+    // Another app's budget may allow no eviction for a moment too (a lane is draining its replica): the
+    // nodes the read found blocked come first, in inventory order, and k8s-work-16 is among them.
+    const blocked = await foundBlocked('talos-upgrade:prox-ops:cattle-test');
+    expect(blocked).toContain('k8s-work-16');
+    const lastThree = ['k8s-work-14', 'k8s-work-15', 'k8s-work-16'];
     expect((await startOrder('talos-upgrade:prox-ops:cattle-test')).slice(-3)).toEqual([
-      'k8s-work-16',
-      'k8s-work-14',
-      'k8s-work-15',
+      ...lastThree.filter((n) => blocked.includes(n)),
+      ...lastThree.filter((n) => !blocked.includes(n)),
     ]);
-    await recordHistory('talos-upgrade:prox-ops:cattle-test', 'cattle-cluster-prox-ops');
+    // Recorded under its own name: cattle-cluster-prox-ops keeps the shape from before the patch.
+    await recordHistory('talos-upgrade:prox-ops:cattle-test', 'cattle-cluster-prox-ops-final-round');
     await recordHistory(
       'talos-upgrade:prox-ops:cattle-test:node:k8s-ctrl-1:1.12.0',
       'cattle-node-controller',
