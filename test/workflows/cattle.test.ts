@@ -70,30 +70,30 @@ async function placeProtectedPodOn(node: string): Promise<void> {
   }
 }
 
-/** The node names a cluster run's final-round read found blocked by a PDB, from its history. */
-async function foundBlocked(workflowId: string): Promise<string[]> {
-  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
-  for (const event of history.events ?? []) {
+/**
+ * From one read of a cluster run's history: the nodes its final-round read found blocked by a PDB, and
+ * the order in which it started its node runs.
+ */
+async function finalRoundOf(workflowId: string): Promise<{ blocked: string[]; started: string[] }> {
+  const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  let blocked: string[] | undefined;
+  const started: string[] = [];
+  for (const event of events) {
+    const child = event.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+    if (child) started.push(child.split(':node:')[1]?.split(':')[0] ?? '');
     const details = event.markerRecordedEventAttributes?.details;
     const data = details?.data?.payloads?.[0];
     const result = details?.result?.payloads?.[0];
-    if (!data || !result) continue;
     if (
+      data &&
+      result &&
       defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data).activity_type ===
-      'drainBlockedNodes'
+        'drainBlockedNodes'
     )
-      return defaultPayloadConverter.fromPayload<string[]>(result);
+      blocked = defaultPayloadConverter.fromPayload<string[]>(result);
   }
-  throw new Error(`${workflowId} did not read which drains a PDB blocks`);
-}
-
-/** The order in which a cluster run started its node runs, from its history. */
-async function startOrder(workflowId: string): Promise<string[]> {
-  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
-  return (history.events ?? []).flatMap((e) => {
-    const id = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
-    return id ? [id.split(':node:')[1]?.split(':')[0] ?? ''] : [];
-  });
+  if (!blocked) throw new Error(`${workflowId} did not read which drains a PDB blocks`);
+  return { blocked, started };
 }
 
 const report = async () => JSON.parse((await lab.labCli('report', '--json')).stdout) as Report;
@@ -135,10 +135,10 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
     expect(r.timeline.filter((e) => e.kind === 'template-built')).toHaveLength(8);
     // Another app's budget may allow no eviction for a moment too (a lane is draining its replica): the
     // nodes the read found blocked come first, in inventory order, and k8s-work-16 is among them.
-    const blocked = await foundBlocked('talos-upgrade:prox-ops:cattle-test');
+    const { blocked, started } = await finalRoundOf('talos-upgrade:prox-ops:cattle-test');
     expect(blocked).toContain('k8s-work-16');
     const lastThree = ['k8s-work-14', 'k8s-work-15', 'k8s-work-16'];
-    expect((await startOrder('talos-upgrade:prox-ops:cattle-test')).slice(-3)).toEqual([
+    expect(started.slice(-3)).toEqual([
       ...lastThree.filter((n) => blocked.includes(n)),
       ...lastThree.filter((n) => !blocked.includes(n)),
     ]);
