@@ -119,6 +119,22 @@ export async function runSchedule(options: {
                 .map((a) => `${a.type}=${seconds(a.end - a.start)}`)
                 .join(' ')}`,
             );
+        // The drains and Terraform runs of every node in time order: who waited for the state, and why.
+        if (process.env.BENCH_DEBUG)
+          console.error(
+            times.nodes
+              .flatMap((n) =>
+                n.activities
+                  .filter((a) => /NodeVm|drainNode/.test(a.type))
+                  .map((a) => ({ node: n.workflowId.split(':node:')[1]?.split(':')[0], ...a })),
+              )
+              .sort((a, b) => a.start - b.start)
+              .map(
+                (a) =>
+                  `${seconds(a.start - times.cluster.start)}-${seconds(a.end - times.cluster.start)} ${a.node} ${a.type}`,
+              )
+              .join('\n'),
+          );
         const wallMs = times.cluster.end - times.cluster.start;
         return {
           parallel,

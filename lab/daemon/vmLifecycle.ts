@@ -59,6 +59,8 @@ export async function createVm(lab: LabCluster, target: string, version: string)
       `${node.name} still exists at Talos ${node.talosVersion}; destroy it before creating it at ${version}`,
     );
   }
+  if (lab.fire('vm-create-fails', node))
+    throw new Error(`${node.name}: clone failed: storage 'local-lvm' has no space left for the disk`);
   await sleep(lab.timing.vmBootSeconds * 1000);
   node.talosVersion = version;
   // A fresh install boots with what its machine config's install section says.

@@ -5,6 +5,7 @@ export const FAULT_KINDS = {
   'kernel-args-dropped':
     "the node's Talos 1.13 installs drop its extra kernel arguments (GRUB, config older than 1.12)",
   'nic-missing': 'a recreated VM comes up without its last NIC',
+  'vm-create-fails': "Proxmox cannot clone the node's VM (its storage is full)",
   'etcd-unhealthy': "the node's etcd member reports unhealthy",
   'pdb-blocks-drain': 'a pod pinned to the node under a PDB that allows no disruption',
   'terraform-lock': 'another process holds the Terraform state lock',
@@ -37,5 +38,6 @@ export const ONE_SHOT: readonly FaultKind[] = [
   'not-ready-after-upgrade',
   'boot-fails',
   'nic-missing',
+  'vm-create-fails',
   'talosctl-transient',
 ];

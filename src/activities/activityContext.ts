@@ -17,7 +17,11 @@ export function currentActivity(): Context | undefined {
  * cannot heartbeat (Temporal's core logs a warning for each try; the workflow task covers it).
  */
 export function heartbeat(details: unknown): void {
-  const context = currentActivity();
+  heartbeatOf(currentActivity(), details);
+}
+
+/** Heartbeats for a given activity: work shared by several activities beats for each of them. */
+export function heartbeatOf(context: Context | undefined, details: unknown): void {
   if (context && !context.info.isLocal) context.heartbeat(details);
 }
 
@@ -30,9 +34,10 @@ export async function heartbeatWhile<T>(
   work: Promise<T>,
   details: () => unknown,
   everyMs = 5000,
+  beatWith: (details: unknown) => void = heartbeat,
 ): Promise<T> {
-  heartbeat(details());
-  const beat = setInterval(() => heartbeat(details()), everyMs);
+  beatWith(details());
+  const beat = setInterval(() => beatWith(details()), everyMs);
   try {
     return await work;
   } finally {

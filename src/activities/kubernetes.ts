@@ -1,4 +1,5 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { PENDING_TAINT } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
@@ -40,13 +41,31 @@ function evictable(pod: V1Pod): boolean {
 /** Taints the node lifecycle controller and the cordon manage: not the operator's. */
 const isConditionTaint = (key: string) => key.startsWith('node.kubernetes.io/');
 
+const isPending = (node: V1Node) => (node.spec?.taints ?? []).some((t) => t.key === PENDING_TAINT.key);
+const talosImage = (version: string) => `Talos (v${version.replace(/^v/, '')})`;
+
+/**
+ * A merge patch of the node's taint list (a list is replaced whole), guarded by the resourceVersion
+ * read: a taint someone added meanwhile is not lost; the 409 is retried like any API error.
+ */
+function taintPatch(node: V1Node, pending: boolean, spec: Record<string, unknown> = {}) {
+  const others = (node.spec?.taints ?? []).filter((t) => t.key !== PENDING_TAINT.key);
+  return {
+    metadata: { resourceVersion: node.metadata?.resourceVersion },
+    spec: { ...spec, taints: pending ? [...others, { ...PENDING_TAINT }] : others },
+  };
+}
+
 const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
 export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
   const core = (name: string) => cluster(name).kc.makeApiClient(CoreV1Api);
   const poll = () => deps.pollIntervalMs ?? 2000;
 
-  /** A merge patch of spec.unschedulable only: no conflict with the kubelet's status updates. */
+  /**
+   * A merge patch of spec.unschedulable only (no conflict with the kubelet's status updates); an
+   * uncordon also takes off the run's pending taint, in the same patch.
+   */
   async function setUnschedulable(
     input: { cluster: string; node: string },
     unschedulable: boolean,
@@ -55,14 +74,60 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     const node = await api
       .readNode({ name: input.node })
       .catch((e: unknown) => apiFailure(`reading node ${input.node}`, e));
-    if ((node.spec?.unschedulable ?? false) === unschedulable) return { changed: false };
+    const unmark = !unschedulable && isPending(node);
+    if ((node.spec?.unschedulable ?? false) === unschedulable && !unmark) return { changed: false };
     await api
       .patchNode(
-        { name: input.node, body: { spec: { unschedulable } } },
+        {
+          name: input.node,
+          body: unmark ? taintPatch(node, false, { unschedulable }) : { spec: { unschedulable } },
+        },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       )
       .catch((e: unknown) => apiFailure(`${unschedulable ? 'cordoning' : 'uncordoning'} ${input.node}`, e));
     return { changed: true };
+  }
+
+  /** Puts on or takes off the pending taint of each node that needs it; a node that is gone is skipped. */
+  async function setPending(
+    input: { cluster: string; nodes: string[] },
+    pending: (node: V1Node) => boolean,
+  ): Promise<string[]> {
+    const api = core(input.cluster);
+    const changed = await Promise.all(
+      input.nodes.map(async (name) => {
+        const node = await api
+          .readNode({ name })
+          .catch((e: unknown) => (status(e) === 404 ? undefined : apiFailure(`reading node ${name}`, e)));
+        if (!node || isPending(node) === pending(node)) return undefined;
+        await api
+          .patchNode(
+            { name, body: taintPatch(node, pending(node)) },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          )
+          .catch((e: unknown) => apiFailure(`setting the pending taint of ${name}`, e));
+        return name;
+      }),
+    );
+    return changed.filter((name): name is string => name !== undefined);
+  }
+
+  /** Marks the nodes (of those given) not yet running Talos `version` with PENDING_TAINT. */
+  async function markNodesPending(input: {
+    cluster: string;
+    nodes: string[];
+    version: string;
+  }): Promise<{ marked: string[] }> {
+    const done = talosImage(input.version);
+    return { marked: await setPending(input, (node) => node.status?.nodeInfo?.osImage !== done) };
+  }
+
+  /** Takes PENDING_TAINT off the nodes given: the end of a run, whatever its outcome. */
+  async function unmarkNodesPending(input: {
+    cluster: string;
+    nodes: string[];
+  }): Promise<{ unmarked: string[] }> {
+    return { unmarked: await setPending(input, () => false) };
   }
 
   const cordonNode = (input: { cluster: string; node: string }) => setUnschedulable(input, true);
@@ -179,7 +244,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     const api = core(input.cluster);
     const started = Date.now();
     const timeoutMs = input.timeoutMs ?? c.inventory.policy.nodeReadyTimeout;
-    const wantImage = `Talos (v${input.talosVersion.replace(/^v/, '')})`;
+    const wantImage = talosImage(input.talosVersion);
     let seen = 'not registered';
     for (;;) {
       const node = await api
@@ -214,7 +279,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
    * Labels, annotations and taints, read before and after a pets upgrade to prove they survived. Not
    * the taints Kubernetes itself sets and clears with the node's conditions (node.kubernetes.io/
    * not-ready, unreachable, unschedulable, …): a node briefly NotReady before its upgrade did not
-   * "lose" that taint when it came back Ready.
+   * "lose" that taint when it came back Ready. Nor the run's own PENDING_TAINT.
    */
   async function readNodeMetadata(input: { cluster: string; node: string }): Promise<NodeMetadata> {
     const node = await core(input.cluster)
@@ -224,7 +289,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
       labels: node.metadata?.labels ?? {},
       annotations: node.metadata?.annotations ?? {},
       taints: (node.spec?.taints ?? [])
-        .filter((t) => !isConditionTaint(t.key))
+        .filter((t) => !isConditionTaint(t.key) && t.key !== PENDING_TAINT.key)
         .map((t) => ({
           key: t.key,
           effect: t.effect,
@@ -296,6 +361,8 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     uncordonNode,
     drainNode,
     drainBlockedNodes,
+    markNodesPending,
+    unmarkNodesPending,
     waitForNodeReady,
     readNodeMetadata,
     deleteNodeObject,

@@ -23,6 +23,11 @@ export interface RunOptions {
    * command to its end even though the activity is cancelled (the reads that settle after a cancel).
    */
   onCancel?: 'kill' | 'graceful' | 'ignore';
+  /**
+   * For a command run on behalf of several activities (one terraform run for several VMs): what stops
+   * it instead of the current activity's cancel, and where its beats go instead of the current activity.
+   */
+  shared?: { signal: AbortSignal; heartbeat: (details: unknown) => void };
 }
 
 const CANCEL_GRACE = { kill: 5000, graceful: 120_000 } as const;
@@ -40,7 +45,7 @@ export async function runCommand(
   const started = Date.now();
   let lastLine = '';
   const onCancel = options.onCancel ?? 'kill';
-  const signal = onCancel === 'ignore' ? undefined : cancellationSignal();
+  const signal = onCancel === 'ignore' ? undefined : (options.shared?.signal ?? cancellationSignal());
   const child = execa(file, args, {
     reject: false,
     all: false,
@@ -69,7 +74,7 @@ export async function runCommand(
           running: `${Math.round((Date.now() - started) / 1000)}s`,
           lastLine,
         };
-  const result = await heartbeatWhile(child, progress, options.heartbeatEveryMs);
+  const result = await heartbeatWhile(child, progress, options.heartbeatEveryMs, options.shared?.heartbeat);
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
   return {
     exitCode: result.exitCode ?? (result.timedOut ? 124 : -1),

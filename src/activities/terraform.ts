@@ -1,10 +1,10 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Mutex, type MutexInterface } from 'async-mutex';
-import { cancellationSignal, heartbeat } from './activityContext.js';
+import { heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { runCommand, type CommandResult } from './runCommand.js';
+import { WorkspaceQueue, type SharedControl, type SharedResult } from './workspaceQueue.js';
 
 interface TerraformMessage {
   '@level'?: string;
@@ -34,16 +34,26 @@ function lastMessage(line: string): string {
   }
 }
 
-/** A failed terraform run: a held state lock is retried by Temporal; anything else needs a person. */
-function terraformFailure(what: string, result: CommandResult): never {
+/** What a failed run said: its error diagnostics (`-json`), else the tail of its output. */
+function diagnosticsOf(result: CommandResult): string {
   const diagnostics = messages(result.stdout)
     .filter((m) => m.diagnostic?.severity === 'error')
     .map(
       (m) =>
         `${m.diagnostic?.summary ?? ''}${m.diagnostic?.detail ? `: ${m.diagnostic.detail.split('\n')[0]}` : ''}`,
     );
-  const text = diagnostics.join('; ') || tail(result.stderr || result.stdout, 5);
-  if (/state lock/i.test(text) || /Error acquiring the state lock/.test(result.stderr)) {
+  return diagnostics.join('; ') || tail(result.stderr || result.stdout, 5);
+}
+
+/** A held state lock: Temporal retries the activity, and a shared run's members do not rerun alone. */
+function lockHeld(result: CommandResult): boolean {
+  return /state lock/i.test(diagnosticsOf(result)) || /Error acquiring the state lock/.test(result.stderr);
+}
+
+/** A failed terraform run: a held state lock is retried by Temporal; anything else needs a person. */
+function terraformFailure(what: string, result: CommandResult): never {
+  const text = diagnosticsOf(result);
+  if (lockHeld(result)) {
     throw retryable(
       'TerraformLocked',
       `${what}: the Terraform state is locked by another run (${text}); retrying`,
@@ -52,53 +62,23 @@ function terraformFailure(what: string, result: CommandResult): never {
   throw nonRetryable('CommandFailed', `${what} failed: ${text}`);
 }
 
-/** Resolves when the signal aborts, with its reason as the rejection. */
-function aborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    const fail = () => reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
-    if (signal.aborted) fail();
-    else signal.addEventListener('abort', fail, { once: true });
-  });
-}
-
-/**
- * Runs that take a workspace's state lock go one at a time per workspace inside this worker, first
- * come first served. Left to themselves, parallel `terraform apply -target` runs (maxParallelWorkers
- * nodes at once) fight over the state lock, and Terraform's growing retry backoff lets a waiting run
- * sleep on long after the lock is free while others jump ahead: one node waited 47 s in the lab for
- * runs of 2 s. Between worker processes, `-lock-timeout` still keeps them apart.
- */
-function workspaceQueue() {
-  const mutexes = new Map<string, Mutex>();
-  return async <T>(dir: string, what: string, run: () => Promise<T>): Promise<T> => {
-    const mutex = mutexes.get(dir) ?? new Mutex();
-    mutexes.set(dir, mutex);
-    const waiting = setInterval(
-      () => heartbeat({ step: what, waiting: 'for an earlier Terraform run of this workspace' }),
-      5000,
-    );
-    const signal = cancellationSignal();
-    const acquiring = mutex.acquire();
-    let release: MutexInterface.Releaser;
-    try {
-      release = await (signal ? Promise.race([acquiring, aborted(signal)]) : acquiring);
-    } catch (error) {
-      // Cancelled while queued: give the turn back as soon as it comes.
-      void acquiring.then((r) => r());
-      throw error;
-    } finally {
-      clearInterval(waiting);
-    }
-    try {
-      return await run();
-    } finally {
-      release();
-    }
-  };
+/** One locking run of a node's VM: runs of the same batchKey waiting together go as one run. */
+interface LockedRun {
+  what: string;
+  args: (targets: string[]) => string[];
+  batchKey?: string;
+  target?: string;
+  node?: string;
+  followedUp?: boolean;
 }
 
 export function terraformActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
-  const inTurn = workspaceQueue();
+  const queues = new Map<string, WorkspaceQueue>();
+  const queueOf = (dir: string) => {
+    const queue = queues.get(dir) ?? new WorkspaceQueue((result) => !lockHeld(result));
+    queues.set(dir, queue);
+    return queue;
+  };
 
   function workspace(c: ClusterHandle): { dir: string; lockTimeout: string } {
     if (!c.inventory.terraform)
@@ -112,23 +92,43 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
     };
   }
 
+  function run(c: ClusterHandle, args: string[], what: string, shared?: SharedControl) {
+    return runCommand(deps.terraform, args, {
+      cwd: workspace(c).dir,
+      env: { TF_IN_AUTOMATION: '1', TF_INPUT: '0' },
+      timeoutMs: 3_600_000,
+      // Interrupted like Ctrl-C: terraform stops its operation, writes the state and unlocks it.
+      onCancel: 'graceful',
+      progress: (line) => ({ step: what, terraform: lastMessage(line) }),
+      shared,
+    });
+  }
+
+  /** Runs that only read (init, state list, state pull) go at once. */
   async function terraform(c: ClusterHandle, args: string[], what: string): Promise<CommandResult> {
-    const { dir } = workspace(c);
-    // Only runs that plan and apply take the state lock; reads (state list, state pull) go at once.
-    const locking = args[0] === 'apply' || args[0] === 'destroy';
-    const go = () =>
-      runCommand(deps.terraform, args, {
-        cwd: dir,
-        env: { TF_IN_AUTOMATION: '1', TF_INPUT: '0' },
-        timeoutMs: 3_600_000,
-        // Interrupted like Ctrl-C: terraform stops its operation, writes the state and unlocks it.
-        onCancel: 'graceful',
-        progress: (line) => ({ step: what, terraform: lastMessage(line) }),
-      });
-    const result = locking ? await inTurn(dir, what, go) : await go();
+    const result = await run(c, args, what);
     if (result.exitCode !== 0) terraformFailure(what, result);
     return result;
   }
+
+  /** Runs that plan and apply take the state lock: one at a time per workspace, in its queue. */
+  async function locked(c: ClusterHandle, turn: LockedRun): Promise<SharedResult> {
+    const result = await queueOf(workspace(c).dir).submit({
+      ...turn,
+      command: (targets, shared) => run(c, turn.args(targets), turn.what, shared),
+    });
+    if (result.exitCode !== 0) terraformFailure(turn.what, result);
+    return result;
+  }
+
+  const applying = (c: ClusterHandle) => [
+    'apply',
+    '-auto-approve',
+    '-input=false',
+    '-json',
+    `-lock-timeout=${workspace(c).lockTimeout}`,
+  ];
+  const targeting = (targets: string[]) => targets.map((t) => `-target=${t}`);
 
   async function terraformInit(input: { cluster: string }): Promise<void> {
     const c = cluster(input.cluster);
@@ -164,51 +164,56 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
     return node.terraformAddress;
   }
 
-  /** `terraform destroy -target` of one node's VM; harmless when it is already gone. */
-  async function destroyNodeVm(input: { cluster: string; node: string }): Promise<{ destroyed: boolean }> {
+  /**
+   * `terraform destroy -target` of one node's VM; harmless when it is already gone. Nodes waiting
+   * together are destroyed in one run (`together` names the others).
+   */
+  async function destroyNodeVm(input: {
+    cluster: string;
+    node: string;
+  }): Promise<{ destroyed: boolean; together?: string[] }> {
     const c = cluster(input.cluster);
     const address = nodeAddress(c, input.node);
     if (!(await inState(c, address))) return { destroyed: false };
     heartbeat({ node: input.node, step: 'terraform destroy', address });
-    await terraform(
-      c,
-      [
+    const { together } = await locked(c, {
+      what: `terraform destroy ${address}`,
+      args: (targets) => [
         'destroy',
         '-auto-approve',
         '-input=false',
         '-json',
         `-lock-timeout=${workspace(c).lockTimeout}`,
-        `-target=${address}`,
+        ...targeting(targets),
       ],
-      `terraform destroy ${address}`,
-    );
-    return { destroyed: true };
+      batchKey: 'destroy',
+      target: address,
+      node: input.node,
+      followedUp: true,
+    });
+    return { destroyed: true, ...(together.length ? { together } : {}) };
   }
 
-  /** `terraform apply -target` of one node's VM at a Talos version (the old one, for a rollback). */
+  /**
+   * `terraform apply -target` of one node's VM at a Talos version (the old one, for a rollback). Nodes
+   * waiting together for the same version are cloned in one run (`together` names the others).
+   */
   async function createNodeVm(input: {
     cluster: string;
     node: string;
     version: string;
-  }): Promise<{ address: string }> {
+  }): Promise<{ address: string; together?: string[] }> {
     const c = cluster(input.cluster);
     const address = nodeAddress(c, input.node);
     heartbeat({ node: input.node, step: 'terraform apply', address, version: input.version });
-    await terraform(
-      c,
-      [
-        'apply',
-        '-auto-approve',
-        '-input=false',
-        '-json',
-        `-lock-timeout=${workspace(c).lockTimeout}`,
-        `-target=${address}`,
-        '-var',
-        `talos_version=${input.version}`,
-      ],
-      `terraform apply ${address} at Talos ${input.version}`,
-    );
-    return { address };
+    const { together } = await locked(c, {
+      what: `terraform apply ${address} at Talos ${input.version}`,
+      args: (targets) => [...applying(c), ...targeting(targets), '-var', `talos_version=${input.version}`],
+      batchKey: `apply at ${input.version}`,
+      target: address,
+      node: input.node,
+    });
+    return { address, ...(together.length ? { together } : {}) };
   }
 
   /** Rebuilds the VM templates (`terraform apply -target` of each) for a Talos version. */
@@ -219,20 +224,15 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
     const c = cluster(input.cluster);
     const templates = c.inventory.terraform?.templates ?? [];
     if (templates.length === 0) return { templates: [] };
-    await terraform(
-      c,
-      [
-        'apply',
-        '-auto-approve',
-        '-input=false',
-        '-json',
-        `-lock-timeout=${workspace(c).lockTimeout}`,
-        ...templates.map((t) => `-target=${t.address}`),
+    await locked(c, {
+      what: `rebuilding ${templates.length} templates at Talos ${input.version}`,
+      args: () => [
+        ...applying(c),
+        ...targeting(templates.map((t) => t.address)),
         '-var',
         `talos_version=${input.version}`,
       ],
-      `rebuilding ${templates.length} templates at Talos ${input.version}`,
-    );
+    });
     return { templates: templates.map((t) => t.name) };
   }
 

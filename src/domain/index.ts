@@ -17,3 +17,4 @@ export * from './searchAttributes.js';
 export * from './webhookEvent.js';
 export * from './failureTypes.js';
 export * from './maintenanceWindow.js';
+export * from './pendingTaint.js';

@@ -18,6 +18,9 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   drainNode: (a) => `${a.cordon ? 'cordon and drain' : 'drain'} ${a.node}`,
   drainBlockedNodes: (a) =>
     `which drains a PodDisruptionBudget blocks: ${(a.nodes as string[] | undefined)?.join(', ') ?? ''}`,
+  markNodesPending: (a) => `mark the nodes not at ${a.version} yet: moved pods prefer the upgraded ones`,
+  unmarkNodesPending: (a) =>
+    `take the pending mark off ${(a.nodes as string[] | undefined)?.length ?? 0} nodes`,
   leaveEtcd: (a) => `${a.node} leaves etcd`,
   backupTerraformState: (a) => `back up the Terraform state before ${a.node ?? 'the change'}`,
   destroyNodeVm: (a) => `destroy VM ${a.node}`,

@@ -9,7 +9,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
-import type { Strategy } from '../domain/index.js';
+import { PENDING_TAINT, type Strategy } from '../domain/index.js';
 import { hints, type long } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
@@ -18,35 +18,58 @@ import { recordNodeUpgrade } from './metrics.js';
 import { nodeUpgrade, nodeWorkflowTaskTimeoutMs } from './nodeUpgrade.js';
 
 /**
+ * How the rolling window may reorder what is left before a lane takes its next item: `final` once,
+ * when what is left fits in the lanes; `each` every time a lane is free, the next `width` items (one
+ * read at a time, so two lanes freed together do not both take the old order's head).
+ */
+interface Reorder<T> {
+  when: 'final' | 'each';
+  order: (next: T[]) => Promise<T[]>;
+}
+
+/**
  * Runs at most `width` items at a time and starts the next as soon as one finishes, so one slow node
  * (a PDB waiting out its drain timeout) no longer holds back the rest of its batch. After a failure
  * it starts nothing new, lets the nodes in flight finish (or roll back), then throws the first failure.
- * When what is left fits in the lanes (the final round), `finalRound` may reorder it once, before any
- * of it starts: the longest first, so the lanes end together.
  */
 async function rollingWindow<T>(
   items: T[],
   width: number,
   run: (item: T, stopped: () => boolean) => Promise<void>,
-  finalRound?: (left: T[]) => Promise<T[]>,
+  reorder?: Reorder<T>,
 ): Promise<void> {
   let queue = [...items];
   let failure: { error: unknown } | undefined;
   let reordering: Promise<void> | undefined;
+  let picking: Promise<T | undefined> = Promise.resolve(undefined);
   const stopped = () => failure !== undefined;
+  const reorderHead = async (order: Reorder<T>['order']) => {
+    queue = [...(await order(queue.slice(0, width))), ...queue.slice(width)];
+  };
+  const next = async (): Promise<T | undefined> => {
+    if (reorder?.when === 'each' && queue.length > 0) {
+      const pick = picking.then(async () => {
+        if (!failure) await reorderHead(reorder.order);
+        return queue.shift();
+      });
+      picking = pick.catch(() => undefined);
+      return pick;
+    }
+    // Every lane waits for the one reorder: a lane freed meanwhile must not take the old order's head.
+    if (reorder?.when === 'final' && queue.length > 0 && queue.length <= width)
+      await (reordering ??= reorderHead(reorder.order));
+    return queue.shift();
+  };
   const lane = async () => {
     while (!failure) {
-      // Every lane waits for the one reorder: a lane freed meanwhile must not take the old order's head.
-      if (finalRound && queue.length > 0 && queue.length <= width) {
-        try {
-          await (reordering ??= finalRound(queue).then((order) => void (queue = order)));
-        } catch (error) {
-          // A cancel during the read: start nothing more, and let the other lanes' nodes finish or roll back.
-          failure ??= { error };
-          return;
-        }
+      let item: T | undefined;
+      try {
+        item = await next();
+      } catch (error) {
+        // A cancel during the read: start nothing more, and let the other lanes' nodes finish or roll back.
+        failure ??= { error };
+        return;
       }
-      const item = queue.shift();
       if (item === undefined || failure) return;
       try {
         await run(item, stopped);
@@ -68,8 +91,16 @@ async function rollingWindow<T>(
 const FINAL_ROUND_BLOCKED_FIRST = 'final-round-blocked-first';
 
 /**
- * The final round's order: the nodes a PDB blocks first, the rest as they were; unchanged if the read
- * fails (a cancel of the run still ends it).
+ * Since this patch every free lane takes a blocked node of the next few first, not only in the final
+ * round: the nodes still to upgrade are marked (PENDING_NODES_MARKED), so the pod a forced drain moves
+ * lands on a node already upgraded and blocks no other drain, and the long drains go to the lanes that
+ * are free first, so the lanes end together.
+ */
+const BLOCKED_FIRST = 'blocked-first';
+
+/**
+ * The nodes a PDB blocks first, the rest as they were; unchanged if the read fails (a cancel of the
+ * run still ends it).
  */
 async function blockedFirst<N extends { name: string }>(cluster: string, left: N[]): Promise<N[]> {
   if (left.length < 2) return left;
@@ -77,12 +108,41 @@ async function blockedFirst<N extends { name: string }>(cluster: string, left: N
     .drainBlockedNodes({ cluster, nodes: left.map((n) => n.name) })
     .catch((error: unknown) => {
       if (wasCancelled(error)) throw error;
-      log.warn('could not read which drains a PodDisruptionBudget blocks; the final round keeps its order', {
+      log.warn('could not read which drains a PodDisruptionBudget blocks; the next nodes keep their order', {
         error: describeFailure(error),
       });
       return [] as string[];
     });
   return [...left.filter((n) => blocked.includes(n.name)), ...left.filter((n) => !blocked.includes(n.name))];
+}
+
+/**
+ * Since this patch a hop marks the nodes not yet at its version (a PreferNoSchedule taint) when its
+ * first node starts, and takes the marks off when it ends, whatever the outcome (each node's uncordon
+ * takes its own off): the pods its drains move land on nodes already upgraded where they fit.
+ */
+const PENDING_NODES_MARKED = 'pending-nodes-marked';
+
+/** A hint like the PDB read: a failure leaves the nodes unmarked (a cancel still ends the run). */
+async function markPending(cluster: string, nodes: string[], version: string): Promise<void> {
+  await hints.markNodesPending({ cluster, nodes, version }).catch((error: unknown) => {
+    if (wasCancelled(error)) throw error;
+    log.warn('could not mark the nodes still to upgrade; moved pods may land on any node', {
+      error: describeFailure(error),
+    });
+  });
+}
+
+/** Runs even when the run is cancelled; a failure leaves a soft taint behind, named in the log. */
+async function unmarkPending(cluster: string, nodes: string[]): Promise<void> {
+  await CancellationScope.nonCancellable(() =>
+    hints.unmarkNodesPending({ cluster, nodes }).catch((error: unknown) => {
+      log.warn(
+        `could not take the pending mark off the nodes; remove it with: kubectl taint nodes --all ${PENDING_TAINT.key}-`,
+        { error: describeFailure(error) },
+      );
+    }),
+  );
 }
 
 export interface TalosHop {
@@ -111,6 +171,9 @@ export async function runHop(
     run.phase('RebuildingTemplates');
     await act.rebuildTemplates({ cluster: request.cluster, version: hop.to });
   }
+  const names = cluster.nodes.map((n) => n.name);
+  const marking = patched(PENDING_NODES_MARKED);
+  let marked: Promise<void> | undefined;
   const runNode = async (
     node: { name: string; role: 'controlplane' | 'worker' },
     stopped: () => boolean = () => false,
@@ -123,6 +186,8 @@ export async function runHop(
     } while (progress.paused);
     // A lane that waited for a window while another lane's node failed starts nothing more.
     if (cluster.maintenanceWindows?.length && stopped()) return;
+    // Once, when the first node starts (inside its window): every lane waits for the same marking.
+    if (marking) await (marked ??= markPending(request.cluster, names, hop.to));
     progress.current.push(node.name);
     const childId = `${workflowInfo().workflowId}:node:${node.name}:${hop.to}`;
     progress.inFlight.push({ node: node.name, workflowId: childId });
@@ -206,15 +271,23 @@ export async function runHop(
       run.details();
     }
   };
-  run.phase('UpgradingControlPlane');
-  for (const node of cluster.nodes.filter((n) => n.role === 'controlplane')) await runNode(node);
-  run.phase('UpgradingWorkers');
-  const workers = cluster.nodes.filter((n) => n.role === 'worker');
-  const reorder =
-    workers.length > cluster.maxParallelWorkers &&
-    cluster.maxParallelWorkers > 1 &&
-    patched(FINAL_ROUND_BLOCKED_FIRST)
-      ? (left: typeof workers) => blockedFirst(request.cluster, left)
-      : undefined;
-  await rollingWindow(workers, cluster.maxParallelWorkers, runNode, reorder);
+  try {
+    run.phase('UpgradingControlPlane');
+    for (const node of cluster.nodes.filter((n) => n.role === 'controlplane')) await runNode(node);
+    run.phase('UpgradingWorkers');
+    const workers = cluster.nodes.filter((n) => n.role === 'worker');
+    const order = (left: typeof workers) => blockedFirst(request.cluster, left);
+    const parallel = workers.length > cluster.maxParallelWorkers && cluster.maxParallelWorkers > 1;
+    const reorder: Reorder<(typeof workers)[number]> | undefined = !parallel
+      ? undefined
+      : marking && patched(BLOCKED_FIRST)
+        ? { when: 'each', order }
+        : patched(FINAL_ROUND_BLOCKED_FIRST)
+          ? { when: 'final', order }
+          : undefined;
+    await rollingWindow(workers, cluster.maxParallelWorkers, runNode, reorder);
+  } finally {
+    // Only once a marking was asked for: a hop that started no node (a window, a cancel) marked nothing.
+    if (marked) await unmarkPending(request.cluster, names);
+  }
 }

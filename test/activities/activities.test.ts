@@ -9,6 +9,8 @@ import type { EtcdHealth } from '../../src/activities/talos.js';
 import type { HealthReport } from '../../src/activities/health.js';
 import { clusterHandles } from '../../src/activities/deps.js';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
+import { PENDING_TAINT } from '../../src/domain/index.js';
+import { PDB_PROTECTED_APP } from '../../lab/cluster/workloads.js';
 import type { NotifyResult } from '../../src/activities/notify.js';
 import { eventually, nodeReady, startLab, type Lab } from '../lab/labHarness.js';
 import { CLUSTER, startActivityHarness, type ActivityHarness } from './activityHarness.js';
@@ -262,6 +264,60 @@ describe('Kubernetes activities', () => {
       await patch(taints);
     }
   });
+
+  it('marks the nodes still to upgrade, so the pods a drain moves land on upgraded ones; uncordon and the run take the marks off', async () => {
+    const { namespace } = PDB_PROTECTED_APP;
+    const appNode = async () =>
+      (await lab.core.listNamespacedPod({ namespace })).items.find((p) => p.status?.phase === 'Running')?.spec
+        ?.nodeName;
+    const from = (await appNode()) ?? '';
+    const upgraded = from === 'k8s-work-13' ? 'k8s-work-14' : 'k8s-work-13';
+    const all = h.inventory.nodes.map((n) => n.name);
+    const pending = all.filter((n) => n !== upgraded);
+    const marks = async () =>
+      (await lab.core.listNode()).items
+        .filter((n) =>
+          n.spec?.taints?.some((t) => t.key === PENDING_TAINT.key && t.effect === PENDING_TAINT.effect),
+        )
+        .map((n) => n.metadata?.name)
+        .sort();
+    // A node that runs the run's version already is not marked (earlier tests moved two off 1.11.3).
+    const at1113 = (await lab.core.listNode()).items
+      .filter((n) => n.status?.nodeInfo?.osImage === 'Talos (v1.11.3)')
+      .map((n) => n.metadata?.name ?? '');
+    const { marked: notAt1113 } = await h.call<{ marked: string[] }>('markNodesPending', {
+      cluster: CLUSTER,
+      nodes: all,
+      version: '1.11.3',
+    });
+    expect(notAt1113.length).toBeLessThan(all.length);
+    expect(notAt1113.sort()).toEqual(all.filter((n) => !at1113.includes(n)).sort());
+    await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: all });
+    try {
+      const { marked } = await h.call<{ marked: string[] }>('markNodesPending', {
+        cluster: CLUSTER,
+        nodes: pending,
+        version: '1.12.0',
+      });
+      expect(marked.sort()).toEqual([...pending].sort());
+      expect(await marks()).toEqual([...pending].sort());
+      // Not a taint the node could lose in its upgrade: the run's own.
+      const meta = await h.call<{ taints: Array<{ key: string }> }>('readNodeMetadata', at(from));
+      expect(meta.taints.map((t) => t.key)).not.toContain(PENDING_TAINT.key);
+
+      // The drain forces the single replica off (its PDB allows no eviction): it comes back on the one
+      // worker not marked, though thirteen others have room.
+      await h.call('drainNode', at(from, { timeoutMs: 1000, force: true, cordon: true }), {
+        startToCloseSeconds: 120,
+      });
+      await eventually(`the app running on ${upgraded}`, async () => (await appNode()) === upgraded, 60_000);
+      await h.call('uncordonNode', at(from));
+      expect(await marks()).not.toContain(from);
+    } finally {
+      await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: all });
+    }
+    expect(await marks()).toEqual([]);
+  });
 });
 
 describe('Terraform activities', () => {
@@ -335,6 +391,47 @@ describe('Terraform activities', () => {
     expect(await h.call('checkNodeNics', at('k8s-work-8'))).toEqual({
       nics: ['eth0', 'eth1', 'eth1.62', 'eth2', 'eth2.81'],
     });
+  });
+
+  it('clones the VMs of nodes recreated together in one run; a failed clone fails only its own node', async () => {
+    const nodes = ['k8s-work-13', 'k8s-work-14'];
+    for (const node of nodes) await emptyNode(node);
+    const version = { version: '1.11.3' };
+    const long = { startToCloseSeconds: 120 };
+    // As cattle nodes in parallel lanes do: each destroys its VM, then asks for it at the version.
+    const recreate = async (node: string) => {
+      await h.call('destroyNodeVm', at(node));
+      return h.call<{ together?: string[] }>('createNodeVm', at(node, version), long);
+    };
+    expect((await Promise.all(nodes.map(recreate))).map((r) => r.together)).toEqual([
+      ['k8s-work-14'],
+      ['k8s-work-13'],
+    ]);
+
+    // The shared run fails on k8s-work-14's clone; each then runs alone and gets its own outcome
+    // (k8s-work-13's from its own run, which finds its VM made: nothing to do, nobody with it).
+    await fault('vm-create-fails', '--node', 'k8s-work-14', '--times', '2');
+    const [created, failed] = await Promise.all([
+      recreate('k8s-work-13'),
+      h
+        .call('destroyNodeVm', at('k8s-work-14'))
+        .then(() => h.failure('createNodeVm', at('k8s-work-14', version), { maxAttempts: 1 })),
+    ]);
+    expect(created.together).toBeUndefined();
+    expect(failed).toMatchObject({ type: 'CommandFailed', nonRetryable: true });
+    expect(failed.message).toMatch(/module\.nodes\["k8s-work-14"\].*failed: .*clone failed/s);
+    const report = JSON.parse((await lab.labCli('report', '--json')).stdout) as {
+      timeline: Array<{ kind: string; node?: string; detail?: string }>;
+    };
+    const fired = report.timeline.filter((e) => e.kind === 'fault-fired' && e.detail === 'vm-create-fails');
+    expect(fired.map((e) => e.node)).toEqual(['k8s-work-14', 'k8s-work-14']);
+
+    await h.call('createNodeVm', at('k8s-work-14', version), long);
+    for (const node of nodes) {
+      await h.call('applyMachineConfig', at(node));
+      await h.call('waitForNodeReady', at(node, { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+      await h.call('uncordonNode', at(node));
+    }
   });
 
   it('rebuilds the templates for a version', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { PENDING_TAINT } from '../../src/domain/index.js';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
@@ -45,6 +46,11 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
       JSON.parse(status.stdout) as { rows: Array<{ talos: string; ready: boolean; cordoned: boolean }> }
     ).rows;
     expect(rows.every((r) => r.talos === '1.11.4' && r.ready && !r.cordoned)).toBe(true);
+    // The mark the run put on the nodes still to upgrade is off every node again.
+    const marked = (await lab.core.listNode()).items.filter((n) =>
+      n.spec?.taints?.some((t) => t.key === PENDING_TAINT.key),
+    );
+    expect(marked.map((n) => n.metadata?.name)).toEqual([]);
     const report = JSON.parse((await lab.labCli('report', '--json')).stdout) as {
       ok: boolean;
       violations: unknown[];

@@ -1,0 +1,187 @@
+import type { Context } from '@temporalio/activity';
+import { currentActivity, heartbeatOf } from './activityContext.js';
+import type { CommandResult } from './runCommand.js';
+
+/** What stops a shared run and where its beats go (see RunOptions.shared). */
+export interface SharedControl {
+  signal: AbortSignal;
+  heartbeat: (details: unknown) => void;
+}
+
+/** One activity's turn at a workspace's state lock. */
+export interface WorkspaceRun {
+  /** What the heartbeat says, e.g. `terraform apply module.nodes["k8s-work-5"] at Talos 1.12.0`. */
+  what: string;
+  /**
+   * Runs with the same key do the same thing to different targets (`apply` at one version, `destroy`):
+   * those waiting together go as one run with all their targets. Without a key a run goes alone.
+   */
+  batchKey?: string;
+  target?: string;
+  node?: string;
+  /** The node asks for its next run right after this one: a cattle node's create follows its destroy. */
+  followedUp?: boolean;
+  /** Runs the command for these targets (the key's members', or this run's own target alone). */
+  command: (targets: string[], control: SharedControl) => Promise<CommandResult>;
+}
+
+/** A run's outcome for one of its members, and the other nodes that went in the same run. */
+export type SharedResult = CommandResult & { together: string[] };
+
+/**
+ * How long the queue holds the lock's next turn for nodes whose VMs it has just destroyed: their
+ * creates come a workflow task later (milliseconds, a second on a loaded worker), and waiting for them
+ * clones those VMs in one run instead of one after another.
+ */
+const FOLLOW_UP_MS = 2000;
+const BEAT_EVERY_MS = 5000;
+
+interface Member {
+  run: WorkspaceRun;
+  context: Context | undefined;
+  alone: boolean;
+  state: 'waiting' | 'running';
+  /** Set when the activity is cancelled during its run: it ends when the run does. */
+  cancelled?: Error;
+  batch?: { members: Member[]; controller: AbortController; details: Record<string, unknown> };
+  resolve(result: SharedResult): void;
+  reject(error: Error): void;
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('cancelled');
+}
+
+/**
+ * Runs that take a workspace's state lock go one at a time per workspace inside this worker, first
+ * come first served. Left to themselves, parallel `terraform apply -target` runs (maxParallelWorkers
+ * nodes at once) fight over the state lock, and Terraform's growing retry backoff lets a waiting run
+ * sleep on long after the lock is free while others jump ahead: one node waited 47 s in the lab for
+ * runs of 2 s. Between worker processes, `-lock-timeout` still keeps them apart.
+ *
+ * Runs waiting with the same batch key go together, so the VMs of nodes that start at once are cloned
+ * at once (`-target` for each) instead of each node waiting for the others' clones: a destroy waiting
+ * goes first, and the next create waits briefly for the nodes just destroyed (FOLLOW_UP_MS). A member cancelled
+ * during a shared run ends when the run does (as Terraform itself finishes the VM operation in flight
+ * when interrupted); the run is interrupted only when all its members are cancelled. When a shared run
+ * fails (other than on the lock), its members run again one by one, so each gets its own outcome.
+ */
+export class WorkspaceQueue {
+  private readonly waiting: Member[] = [];
+  private busy = false;
+  /** Nodes whose VM was just destroyed, until when their create is waited for. */
+  private readonly expected = new Map<string, number>();
+  private wake: ReturnType<typeof setTimeout> | undefined;
+
+  /** @param retriesAlone whether a failed shared run's members should run again one by one */
+  constructor(private readonly retriesAlone: (result: CommandResult) => boolean) {}
+
+  submit(run: WorkspaceRun): Promise<SharedResult> {
+    const context = currentActivity();
+    const signal = context?.cancellationSignal;
+    if (run.node) this.expected.delete(run.node);
+    return new Promise<SharedResult>((resolve, reject) => {
+      if (signal?.aborted) return reject(reasonOf(signal));
+      const member: Member = { run, context, alone: !run.batchKey, state: 'waiting', resolve, reject };
+      const beat = setInterval(() => this.beat(member), BEAT_EVERY_MS);
+      const onAbort = () => {
+        if (!signal) return;
+        if (member.state === 'waiting') {
+          this.waiting.splice(this.waiting.indexOf(member), 1);
+          done();
+          reject(reasonOf(signal));
+          this.pump();
+          return;
+        }
+        member.cancelled = reasonOf(signal);
+        const batch = member.batch;
+        if (batch && batch.members.every((m) => m.cancelled)) batch.controller.abort(member.cancelled);
+      };
+      const done = () => {
+        clearInterval(beat);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      member.resolve = (result) => (done(), resolve(result));
+      member.reject = (error) => (done(), reject(error));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(member);
+      this.pump();
+    });
+  }
+
+  private beat(member: Member): void {
+    const { run, batch } = member;
+    if (!batch) {
+      heartbeatOf(member.context, {
+        step: run.what,
+        waiting: 'for an earlier Terraform run of this workspace',
+      });
+      return;
+    }
+    heartbeatOf(member.context, { ...batch.details, step: run.what, together: this.othersOf(member) });
+  }
+
+  private othersOf(member: Member): string[] {
+    return (member.batch?.members ?? []).flatMap((m) => (m !== member && m.run.node ? [m.run.node] : []));
+  }
+
+  private pump(): void {
+    // A waiting destroy goes before the creates: it is short, and the node's create then joins theirs
+    // (lanes whose drains end a moment apart still clone their VMs in one run).
+    const head = this.waiting.find((m) => m.run.followedUp) ?? this.waiting[0];
+    if (this.busy || !head) return;
+    clearTimeout(this.wake);
+    const now = Date.now();
+    for (const [node, until] of this.expected) if (until <= now) this.expected.delete(node);
+    if (this.expected.size > 0) {
+      this.wake = setTimeout(() => this.pump(), Math.min(...this.expected.values()) - now);
+      return;
+    }
+    const members: [Member, ...Member[]] = head.alone
+      ? [head]
+      : [head, ...this.waiting.filter((m) => m !== head && !m.alone && m.run.batchKey === head.run.batchKey)];
+    for (const m of members) this.waiting.splice(this.waiting.indexOf(m), 1);
+    this.busy = true;
+    void this.go(members).finally(() => {
+      this.busy = false;
+      this.pump();
+    });
+  }
+
+  private async go(members: [Member, ...Member[]]): Promise<void> {
+    const batch = { members, controller: new AbortController(), details: {} };
+    for (const m of members) {
+      m.state = 'running';
+      m.batch = batch;
+    }
+    const targets = members.flatMap((m) => (m.run.target ? [m.run.target] : []));
+    let result: CommandResult;
+    try {
+      result = await members[0].run.command(targets, {
+        signal: batch.controller.signal,
+        heartbeat: (details) => {
+          batch.details = details as Record<string, unknown>;
+          for (const m of members) this.beat(m);
+        },
+      });
+    } catch (error) {
+      for (const m of members) m.reject(m.cancelled ?? (error as Error));
+      return;
+    }
+    const live = members.filter((m) => !m.cancelled);
+    for (const m of members) if (m.cancelled) m.reject(m.cancelled);
+    if (result.exitCode !== 0 && members.length > 1 && this.retriesAlone(result)) {
+      for (const m of live) {
+        m.alone = true;
+        m.state = 'waiting';
+        m.batch = undefined;
+      }
+      this.waiting.unshift(...live);
+      return;
+    }
+    if (result.exitCode === 0)
+      for (const m of live)
+        if (m.run.followedUp && m.run.node) this.expected.set(m.run.node, Date.now() + FOLLOW_UP_MS);
+    for (const m of live) m.resolve({ ...result, together: this.othersOf(m) });
+  }
+}
