@@ -30,6 +30,8 @@ export interface ActivityDeps {
   repositorySource?: FileSource;
   /** How often long waits poll; the lab's tests shorten it. */
   pollIntervalMs?: number;
+  /** How long a Terraform run waits for the creates of nodes just destroyed (2 s; tests on a loaded machine lengthen it). */
+  terraformFollowUpMs?: number;
 }
 
 export interface ClusterHandle extends ClusterAccess {

@@ -45,15 +45,30 @@ const isPending = (node: V1Node) => (node.spec?.taints ?? []).some((t) => t.key 
 const talosImage = (version: string) => `Talos (v${version.replace(/^v/, '')})`;
 
 /**
- * A merge patch of the node's taint list (a list is replaced whole), guarded by the resourceVersion
- * read: a taint someone added meanwhile is not lost; the 409 is retried like any API error.
+ * A JSON patch that adds the pending taint at the end of the node's taints or removes it at its index
+ * after testing that it is still there: taints someone else changes meanwhile are not lost, and the
+ * kubelet's status updates do not conflict as a resourceVersion guard would. A failed test (422) is
+ * retried like any API error. (A node with no taints at all gets the list whole.)
  */
-function taintPatch(node: V1Node, pending: boolean, spec: Record<string, unknown> = {}) {
-  const others = (node.spec?.taints ?? []).filter((t) => t.key !== PENDING_TAINT.key);
-  return {
-    metadata: { resourceVersion: node.metadata?.resourceVersion },
-    spec: { ...spec, taints: pending ? [...others, { ...PENDING_TAINT }] : others },
-  };
+function taintPatch(node: V1Node, pending: boolean, unschedulable?: boolean): object[] {
+  const taints = node.spec?.taints;
+  const at = (taints ?? []).findIndex((t) => t.key === PENDING_TAINT.key);
+  const taintOps = pending
+    ? taints
+      ? [{ op: 'add', path: '/spec/taints/-', value: { ...PENDING_TAINT } }]
+      : [{ op: 'add', path: '/spec/taints', value: [{ ...PENDING_TAINT }] }]
+    : at < 0
+      ? []
+      : [
+          { op: 'test', path: `/spec/taints/${at}/key`, value: PENDING_TAINT.key },
+          { op: 'remove', path: `/spec/taints/${at}` },
+        ];
+  return [
+    ...taintOps,
+    ...(unschedulable === undefined
+      ? []
+      : [{ op: 'add', path: '/spec/unschedulable', value: unschedulable }]),
+  ];
 }
 
 const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
@@ -64,7 +79,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
 
   /**
    * A merge patch of spec.unschedulable only (no conflict with the kubelet's status updates); an
-   * uncordon also takes off the run's pending taint, in the same patch.
+   * uncordon also takes off the run's pending taint, in the same (JSON) patch.
    */
   async function setUnschedulable(
     input: { cluster: string; node: string },
@@ -80,9 +95,9 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
       .patchNode(
         {
           name: input.node,
-          body: unmark ? taintPatch(node, false, { unschedulable }) : { spec: { unschedulable } },
+          body: unmark ? taintPatch(node, false, unschedulable) : { spec: { unschedulable } },
         },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        setHeaderOptions('Content-Type', unmark ? PatchStrategy.JsonPatch : PatchStrategy.MergePatch),
       )
       .catch((e: unknown) => apiFailure(`${unschedulable ? 'cordoning' : 'uncordoning'} ${input.node}`, e));
     return { changed: true };
@@ -100,13 +115,16 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
           .readNode({ name })
           .catch((e: unknown) => (status(e) === 404 ? undefined : apiFailure(`reading node ${name}`, e)));
         if (!node || isPending(node) === pending(node)) return undefined;
-        await api
+        return api
           .patchNode(
             { name, body: taintPatch(node, pending(node)) },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+            setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
           )
-          .catch((e: unknown) => apiFailure(`setting the pending taint of ${name}`, e));
-        return name;
+          .then(
+            (): string | undefined => name,
+            (e: unknown) =>
+              status(e) === 404 ? undefined : apiFailure(`setting the pending taint of ${name}`, e),
+          );
       }),
     );
     return changed.filter((name): name is string => name !== undefined);

@@ -25,7 +25,8 @@ export interface RunOptions {
   onCancel?: 'kill' | 'graceful' | 'ignore';
   /**
    * For a command run on behalf of several activities (one terraform run for several VMs): what stops
-   * it instead of the current activity's cancel, and where its beats go instead of the current activity.
+   * it instead of the current activity's cancel (the queue aborts it once every member is cancelled),
+   * and where its beats go instead of the current activity.
    */
   shared?: { signal: AbortSignal; heartbeat: (details: unknown) => void };
 }
@@ -34,7 +35,8 @@ const CANCEL_GRACE = { kill: 5000, graceful: 120_000 } as const;
 
 /**
  * Runs a CLI (talosctl, terraform) as a child process. It heartbeats while the child runs (also while
- * a cancelled child winds down), stops the child when the activity is cancelled (see `onCancel`), and never throws for a non-zero exit: callers classify.
+ * a cancelled child winds down), stops the child when the activity is cancelled (see `onCancel`; a shared
+ * command when its `shared.signal` aborts), and never throws for a non-zero exit: callers classify.
  * Secrets reach the child through its environment or files, never its arguments.
  */
 export async function runCommand(

@@ -75,7 +75,8 @@ interface LockedRun {
 export function terraformActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
   const queues = new Map<string, WorkspaceQueue>();
   const queueOf = (dir: string) => {
-    const queue = queues.get(dir) ?? new WorkspaceQueue((result) => !lockHeld(result));
+    const queue =
+      queues.get(dir) ?? new WorkspaceQueue((result) => !lockHeld(result), deps.terraformFollowUpMs);
     queues.set(dir, queue);
     return queue;
   };

@@ -29,11 +29,11 @@ export interface WorkspaceRun {
 export type SharedResult = CommandResult & { together: string[] };
 
 /**
- * How long the queue holds the lock's next turn for nodes whose VMs it has just destroyed: their
- * creates come a workflow task later (milliseconds, a second on a loaded worker), and waiting for them
- * clones those VMs in one run instead of one after another.
+ * How long the queue holds the lock's next turn by default for nodes whose VMs it has just destroyed:
+ * their creates come a workflow task later (milliseconds, a second on a loaded worker), and waiting for
+ * them clones those VMs in one run instead of one after another.
  */
-const FOLLOW_UP_MS = 2000;
+export const FOLLOW_UP_MS = 2000;
 const BEAT_EVERY_MS = 5000;
 
 interface Member {
@@ -53,16 +53,16 @@ function reasonOf(signal: AbortSignal): Error {
 }
 
 /**
- * Runs that take a workspace's state lock go one at a time per workspace inside this worker, first
- * come first served. Left to themselves, parallel `terraform apply -target` runs (maxParallelWorkers
+ * Runs that take a workspace's state lock go one at a time per workspace inside this worker, in the
+ * order they come (but see below). Left to themselves, parallel `terraform apply -target` runs (maxParallelWorkers
  * nodes at once) fight over the state lock, and Terraform's growing retry backoff lets a waiting run
  * sleep on long after the lock is free while others jump ahead: one node waited 47 s in the lab for
  * runs of 2 s. Between worker processes, `-lock-timeout` still keeps them apart.
  *
  * Runs waiting with the same batch key go together, so the VMs of nodes that start at once are cloned
  * at once (`-target` for each) instead of each node waiting for the others' clones: a destroy waiting
- * goes first, and the next create waits briefly for the nodes just destroyed (FOLLOW_UP_MS). A member cancelled
- * during a shared run ends when the run does (as Terraform itself finishes the VM operation in flight
+ * goes first, and the next run waits briefly for the nodes just destroyed (FOLLOW_UP_MS) to ask for
+ * their creates. A member cancelled during a shared run ends when the run does (as Terraform itself finishes the VM operation in flight
  * when interrupted); the run is interrupted only when all its members are cancelled. When a shared run
  * fails (other than on the lock), its members run again one by one, so each gets its own outcome.
  */
@@ -73,15 +73,25 @@ export class WorkspaceQueue {
   private readonly expected = new Map<string, number>();
   private wake: ReturnType<typeof setTimeout> | undefined;
 
-  /** @param retriesAlone whether a failed shared run's members should run again one by one */
-  constructor(private readonly retriesAlone: (result: CommandResult) => boolean) {}
+  /**
+   * @param retriesAlone whether a failed shared run's members should run again one by one
+   * @param followUpMs how long a run waits for the creates of the nodes just destroyed
+   */
+  constructor(
+    private readonly retriesAlone: (result: CommandResult) => boolean,
+    private readonly followUpMs = FOLLOW_UP_MS,
+  ) {}
 
   submit(run: WorkspaceRun): Promise<SharedResult> {
     const context = currentActivity();
     const signal = context?.cancellationSignal;
     if (run.node) this.expected.delete(run.node);
     return new Promise<SharedResult>((resolve, reject) => {
-      if (signal?.aborted) return reject(reasonOf(signal));
+      if (signal?.aborted) {
+        reject(reasonOf(signal));
+        this.pump();
+        return;
+      }
       const member: Member = { run, context, alone: !run.batchKey, state: 'waiting', resolve, reject };
       const beat = setInterval(() => this.beat(member), BEAT_EVERY_MS);
       const onAbort = () => {
@@ -114,7 +124,8 @@ export class WorkspaceQueue {
     if (!batch) {
       heartbeatOf(member.context, {
         step: run.what,
-        waiting: 'for an earlier Terraform run of this workspace',
+        waiting:
+          'for the state lock: an earlier run of this workspace, or the creates of nodes just destroyed',
       });
       return;
     }
@@ -142,10 +153,15 @@ export class WorkspaceQueue {
       : [head, ...this.waiting.filter((m) => m !== head && !m.alone && m.run.batchKey === head.run.batchKey)];
     for (const m of members) this.waiting.splice(this.waiting.indexOf(m), 1);
     this.busy = true;
-    void this.go(members).finally(() => {
-      this.busy = false;
-      this.pump();
-    });
+    void this.go(members)
+      // A bug in the bookkeeping must not strand the members until their start-to-close timeout.
+      .catch((error: unknown) => {
+        for (const m of members) m.reject(error instanceof Error ? error : new Error(String(error)));
+      })
+      .finally(() => {
+        this.busy = false;
+        this.pump();
+      });
   }
 
   private async go(members: [Member, ...Member[]]): Promise<void> {
@@ -181,7 +197,7 @@ export class WorkspaceQueue {
     }
     if (result.exitCode === 0)
       for (const m of live)
-        if (m.run.followedUp && m.run.node) this.expected.set(m.run.node, Date.now() + FOLLOW_UP_MS);
+        if (m.run.followedUp && m.run.node) this.expected.set(m.run.node, Date.now() + this.followUpMs);
     for (const m of live) m.resolve({ ...result, together: this.othersOf(m) });
   }
 }

@@ -19,8 +19,9 @@ import { nodeUpgrade, nodeWorkflowTaskTimeoutMs } from './nodeUpgrade.js';
 
 /**
  * How the rolling window may reorder what is left before a lane takes its next item: `final` once,
- * when what is left fits in the lanes; `each` every time a lane is free, the next `width` items (one
- * read at a time, so two lanes freed together do not both take the old order's head).
+ * when what is left fits in the lanes; `each` every time a lane is free once an item has finished, the
+ * next `width` items (one read at a time, so two lanes freed together do not both take the old order's
+ * head).
  */
 interface Reorder<T> {
   when: 'final' | 'each';
@@ -42,12 +43,13 @@ async function rollingWindow<T>(
   let failure: { error: unknown } | undefined;
   let reordering: Promise<void> | undefined;
   let picking: Promise<T | undefined> = Promise.resolve(undefined);
+  let finished = 0;
   const stopped = () => failure !== undefined;
   const reorderHead = async (order: Reorder<T>['order']) => {
     queue = [...(await order(queue.slice(0, width))), ...queue.slice(width)];
   };
   const next = async (): Promise<T | undefined> => {
-    if (reorder?.when === 'each' && queue.length > 0) {
+    if (reorder?.when === 'each' && finished > 0 && queue.length > 0) {
       const pick = picking.then(async () => {
         if (!failure) await reorderHead(reorder.order);
         return queue.shift();
@@ -73,6 +75,7 @@ async function rollingWindow<T>(
       if (item === undefined || failure) return;
       try {
         await run(item, stopped);
+        finished += 1;
       } catch (error) {
         failure ??= { error };
       }
@@ -91,10 +94,11 @@ async function rollingWindow<T>(
 const FINAL_ROUND_BLOCKED_FIRST = 'final-round-blocked-first';
 
 /**
- * Since this patch every free lane takes a blocked node of the next few first, not only in the final
- * round: the nodes still to upgrade are marked (PENDING_NODES_MARKED), so the pod a forced drain moves
- * lands on a node already upgraded and blocks no other drain, and the long drains go to the lanes that
- * are free first, so the lanes end together.
+ * Since this patch every free lane takes a blocked node of the next few first once a worker has been
+ * upgraded, not only in the final round: the nodes still to upgrade are marked (PENDING_NODES_MARKED),
+ * so the pod a forced drain moves lands on the upgraded worker and blocks no other drain, and the long
+ * drains go to the lanes that are free first, so the lanes end together. (Before any worker is done,
+ * the pod could only move to another node still to upgrade: the first round keeps its order.)
  */
 const BLOCKED_FIRST = 'blocked-first';
 
@@ -123,14 +127,18 @@ async function blockedFirst<N extends { name: string }>(cluster: string, left: N
  */
 const PENDING_NODES_MARKED = 'pending-nodes-marked';
 
-/** A hint like the PDB read: a failure leaves the nodes unmarked (a cancel still ends the run). */
+/**
+ * A hint like the PDB read: a failure leaves the nodes unmarked. Not cancellable: a cancel waits the
+ * moment it takes, so the unmarking that follows cannot overtake a mark still being patched.
+ */
 async function markPending(cluster: string, nodes: string[], version: string): Promise<void> {
-  await hints.markNodesPending({ cluster, nodes, version }).catch((error: unknown) => {
-    if (wasCancelled(error)) throw error;
-    log.warn('could not mark the nodes still to upgrade; moved pods may land on any node', {
-      error: describeFailure(error),
-    });
-  });
+  await CancellationScope.nonCancellable(() =>
+    hints.markNodesPending({ cluster, nodes, version }).catch((error: unknown) => {
+      log.warn('could not mark the nodes still to upgrade; moved pods may land on any node', {
+        error: describeFailure(error),
+      });
+    }),
+  );
 }
 
 /** Runs even when the run is cancelled; a failure leaves a soft taint behind, named in the log. */

@@ -60,6 +60,8 @@ export async function startActivityHarness(lab: Lab): Promise<ActivityHarness> {
     releasesUrl: lab.env.TALOS_LAB_RELEASES_URL ?? '',
     readSecret: secretReader(secrets),
     pollIntervalMs: 250,
+    // The batching test's creates come a client round trip after their destroys, on a loaded machine.
+    terraformFollowUpMs: 5000,
   };
   const env = await connectToTestServer();
   const taskQueue = uniqueTaskQueue('activities');
