@@ -62,9 +62,10 @@ function reasonOf(signal: AbortSignal): Error {
  * Runs waiting with the same batch key go together, so the VMs of nodes that start at once are cloned
  * at once (`-target` for each) instead of each node waiting for the others' clones: a destroy waiting
  * goes first, and the next run waits briefly for the nodes just destroyed (FOLLOW_UP_MS) to ask for
- * their creates. A member cancelled during a shared run ends when the run does (as Terraform itself finishes the VM operation in flight
- * when interrupted); the run is interrupted only when all its members are cancelled. When a shared run
- * fails (other than on the lock), its members run again one by one, so each gets its own outcome.
+ * their creates. A member cancelled during a shared run ends when the run does (as Terraform itself
+ * finishes the VM operation in flight when interrupted); the run is interrupted only when all its
+ * members are cancelled. When a shared run fails (other than on the lock), its members run again one by
+ * one, so each gets its own outcome.
  */
 export class WorkspaceQueue {
   private readonly waiting: Member[] = [];
