@@ -73,6 +73,32 @@ function taintPatch(node: V1Node, pending: boolean, unschedulable?: boolean): ob
 
 const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
+/** For a call on something that may be gone: a 404 is undefined, any other error an API failure. */
+const unlessGone = (what: string) => (error: unknown) =>
+  status(error) === 404 ? undefined : apiFailure(what, error);
+
+/**
+ * Asks the Eviction API to evict a pod (with `dryRun`, only whether it would): `refused` is a 429 (a
+ * PodDisruptionBudget allows no disruption now), `gone` a 404; any other error is an API failure.
+ */
+async function evict(api: CoreV1Api, pod: V1Pod, dryRun = false): Promise<'evicted' | 'refused' | 'gone'> {
+  const name = pod.metadata?.name ?? '';
+  const namespace = pod.metadata?.namespace ?? '';
+  try {
+    await api.createNamespacedPodEviction({
+      name,
+      namespace,
+      ...(dryRun ? { dryRun: 'All' } : {}),
+      body: { metadata: { name, namespace } },
+    });
+    return 'evicted';
+  } catch (error) {
+    if (status(error) === 429) return 'refused';
+    if (status(error) === 404) return 'gone';
+    apiFailure(`evicting ${podName(pod)}${dryRun ? ' (dry run)' : ''}`, error);
+  }
+}
+
 export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
   const core = (name: string) => cluster(name).kc.makeApiClient(CoreV1Api);
   const poll = () => deps.pollIntervalMs ?? 2000;
@@ -111,20 +137,14 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     const api = core(input.cluster);
     const changed = await Promise.all(
       input.nodes.map(async (name) => {
-        const node = await api
-          .readNode({ name })
-          .catch((e: unknown) => (status(e) === 404 ? undefined : apiFailure(`reading node ${name}`, e)));
+        const node = await api.readNode({ name }).catch(unlessGone(`reading node ${name}`));
         if (!node || isPending(node) === pending(node)) return undefined;
         return api
           .patchNode(
             { name, body: taintPatch(node, pending(node)) },
             setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
           )
-          .then(
-            (): string | undefined => name,
-            (e: unknown) =>
-              status(e) === 404 ? undefined : apiFailure(`setting the pending taint of ${name}`, e),
-          );
+          .then((): string | undefined => name, unlessGone(`setting the pending taint of ${name}`));
       }),
     );
     return changed.filter((name): name is string => name !== undefined);
@@ -194,16 +214,11 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
       if (pods.length === 0) break;
       blocked = [];
       for (const pod of pods) {
-        const name = pod.metadata?.name ?? '';
-        const namespace = pod.metadata?.namespace ?? '';
-        try {
-          await api.createNamespacedPodEviction({ name, namespace, body: { metadata: { name, namespace } } });
+        const outcome = await evict(api, pod);
+        if (outcome === 'evicted') {
           evicted.add(podName(pod));
           moved.add(uid(pod));
-        } catch (error) {
-          if (status(error) === 429) blocked.push(podName(pod));
-          else if (status(error) !== 404) apiFailure(`evicting ${podName(pod)}`, error);
-        }
+        } else if (outcome === 'refused') blocked.push(podName(pod));
       }
       if (blocked.length === 0) continue;
       if (Date.now() >= deadline) break;
@@ -265,9 +280,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     const wantImage = talosImage(input.talosVersion);
     let seen = 'not registered';
     for (;;) {
-      const node = await api
-        .readNode({ name: input.node })
-        .catch((e: unknown) => (status(e) === 404 ? undefined : apiFailure(`reading node ${input.node}`, e)));
+      const node = await api.readNode({ name: input.node }).catch(unlessGone(`reading node ${input.node}`));
       if (node) {
         const image = node.status?.nodeInfo?.osImage ?? '?';
         const kubelet = node.status?.nodeInfo?.kubeletVersion ?? '?';
@@ -347,23 +360,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
    */
   async function drainBlockedNodes(input: { cluster: string; nodes: string[] }): Promise<string[]> {
     const api = core(input.cluster);
-    const refusesEviction = async (pod: V1Pod): Promise<boolean> => {
-      const name = pod.metadata?.name ?? '';
-      const namespace = pod.metadata?.namespace ?? '';
-      return api
-        .createNamespacedPodEviction({
-          name,
-          namespace,
-          dryRun: 'All',
-          body: { metadata: { name, namespace } },
-        })
-        .then(
-          () => false,
-          (error: unknown) =>
-            status(error) === 429 ||
-            (status(error) !== 404 && apiFailure(`evicting ${podName(pod)} (dry run)`, error)),
-        );
-    };
+    const refusesEviction = async (pod: V1Pod) => (await evict(api, pod, true)) === 'refused';
     // Nodes side by side: the answer decides which node a lane that is free right now starts.
     const answers = await Promise.all(
       input.nodes.map(async (node) => {

@@ -122,8 +122,9 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
     return result;
   }
 
-  const applying = (c: ClusterHandle) => [
-    'apply',
+  /** The start of every run that takes the state lock: unattended, JSON output, the inventory's lock timeout. */
+  const locking = (c: ClusterHandle, command: 'apply' | 'destroy') => [
+    command,
     '-auto-approve',
     '-input=false',
     '-json',
@@ -179,14 +180,7 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
     heartbeat({ node: input.node, step: 'terraform destroy', address });
     const { together } = await locked(c, {
       what: `terraform destroy ${address}`,
-      args: (targets) => [
-        'destroy',
-        '-auto-approve',
-        '-input=false',
-        '-json',
-        `-lock-timeout=${workspace(c).lockTimeout}`,
-        ...targeting(targets),
-      ],
+      args: (targets) => [...locking(c, 'destroy'), ...targeting(targets)],
       batchKey: 'destroy',
       target: address,
       node: input.node,
@@ -209,7 +203,12 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
     heartbeat({ node: input.node, step: 'terraform apply', address, version: input.version });
     const { together } = await locked(c, {
       what: `terraform apply ${address} at Talos ${input.version}`,
-      args: (targets) => [...applying(c), ...targeting(targets), '-var', `talos_version=${input.version}`],
+      args: (targets) => [
+        ...locking(c, 'apply'),
+        ...targeting(targets),
+        '-var',
+        `talos_version=${input.version}`,
+      ],
       batchKey: `apply at ${input.version}`,
       target: address,
       node: input.node,
@@ -228,7 +227,7 @@ export function terraformActivities(deps: ActivityDeps, cluster: (name: string) 
     await locked(c, {
       what: `rebuilding ${templates.length} templates at Talos ${input.version}`,
       args: () => [
-        ...applying(c),
+        ...locking(c, 'apply'),
         ...targeting(templates.map((t) => t.address)),
         '-var',
         `talos_version=${input.version}`,

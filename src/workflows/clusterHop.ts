@@ -102,21 +102,23 @@ const FINAL_ROUND_BLOCKED_FIRST = 'final-round-blocked-first';
  */
 const BLOCKED_FIRST = 'blocked-first';
 
-/**
- * The nodes a PDB blocks first, the rest as they were; unchanged if the read fails (a cancel of the
- * run still ends it).
- */
+/** A hint that fails is logged and the run goes on with `fallback`; a cancel of the run still ends it. */
+async function hint<T>(call: Promise<T>, fallback: T, warning: string): Promise<T> {
+  return call.catch((error: unknown) => {
+    if (wasCancelled(error)) throw error;
+    log.warn(warning, { error: describeFailure(error) });
+    return fallback;
+  });
+}
+
+/** The nodes a PDB blocks first, the rest as they were; unchanged if the read fails. */
 async function blockedFirst<N extends { name: string }>(cluster: string, left: N[]): Promise<N[]> {
   if (left.length < 2) return left;
-  const blocked = await hints
-    .drainBlockedNodes({ cluster, nodes: left.map((n) => n.name) })
-    .catch((error: unknown) => {
-      if (wasCancelled(error)) throw error;
-      log.warn('could not read which drains a PodDisruptionBudget blocks; the next nodes keep their order', {
-        error: describeFailure(error),
-      });
-      return [] as string[];
-    });
+  const blocked = await hint(
+    hints.drainBlockedNodes({ cluster, nodes: left.map((n) => n.name) }),
+    [],
+    'could not read which drains a PodDisruptionBudget blocks; the next nodes keep their order',
+  );
   return [...left.filter((n) => blocked.includes(n.name)), ...left.filter((n) => !blocked.includes(n.name))];
 }
 
@@ -133,23 +135,22 @@ const PENDING_NODES_MARKED = 'pending-nodes-marked';
  */
 async function markPending(cluster: string, nodes: string[], version: string): Promise<void> {
   await CancellationScope.nonCancellable(() =>
-    hints.markNodesPending({ cluster, nodes, version }).catch((error: unknown) => {
-      log.warn('could not mark the nodes still to upgrade; moved pods may land on any node', {
-        error: describeFailure(error),
-      });
-    }),
+    hint(
+      hints.markNodesPending({ cluster, nodes, version }),
+      undefined,
+      'could not mark the nodes still to upgrade; moved pods may land on any node',
+    ),
   );
 }
 
 /** Runs even when the run is cancelled; a failure leaves a soft taint behind, named in the log. */
 async function unmarkPending(cluster: string, nodes: string[]): Promise<void> {
   await CancellationScope.nonCancellable(() =>
-    hints.unmarkNodesPending({ cluster, nodes }).catch((error: unknown) => {
-      log.warn(
-        `could not take the pending mark off the nodes; remove it with: kubectl taint nodes --all ${PENDING_TAINT.key}-`,
-        { error: describeFailure(error) },
-      );
-    }),
+    hint(
+      hints.unmarkNodesPending({ cluster, nodes }),
+      undefined,
+      `could not take the pending mark off the nodes; remove it with: kubectl taint nodes --all ${PENDING_TAINT.key}-`,
+    ),
   );
 }
 
