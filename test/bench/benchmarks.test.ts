@@ -83,11 +83,13 @@ describe('bounded benchmarks', () => {
     const result = await runWebhookBench({
       deliveries: 300,
       concurrency: 4,
+      warmup: 20,
       temporal: testTemporalAddress(),
       log: quiet,
     });
     console.log(webhookTable(result, 4));
     expect(result.serverErrors).toBe(0);
+    expect(result.warmup).toMatchObject({ count: 20, serverErrors: 0 });
     const byKind = Object.fromEntries(result.rows.map((r) => [r.kind, r.statuses]));
     expect(byKind['merged pull request']).toMatch(/^202×\d+$/);
     // Recorded too: the webhook reads no repository, the queue finds nothing to do when it does.
