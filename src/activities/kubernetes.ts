@@ -129,23 +129,30 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     return { changed: true };
   }
 
-  /** Puts on or takes off the pending taint of each node that needs it; a node that is gone is skipped. */
+  /**
+   * Puts on or takes off the pending taint of each node that needs it; a node that is gone is skipped.
+   * One list of the cluster's nodes, not a read per node: at the end of a run whose uncordons took
+   * every mark off, that list is all the unmarking costs (a fleet's worker pays for each call).
+   */
   async function setPending(
     input: { cluster: string; nodes: string[] },
     pending: (node: V1Node) => boolean,
   ): Promise<string[]> {
     const api = core(input.cluster);
+    const wanted = new Set(input.nodes);
+    const { items } = await api.listNode().catch((e: unknown) => apiFailure('listing the nodes', e));
     const changed = await Promise.all(
-      input.nodes.map(async (name) => {
-        const node = await api.readNode({ name }).catch(unlessGone(`reading node ${name}`));
-        if (!node || isPending(node) === pending(node)) return undefined;
-        return api
-          .patchNode(
-            { name, body: taintPatch(node, pending(node)) },
-            setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-          )
-          .then((): string | undefined => name, unlessGone(`setting the pending taint of ${name}`));
-      }),
+      items
+        .filter((node) => wanted.has(node.metadata?.name ?? '') && isPending(node) !== pending(node))
+        .map((node) => {
+          const name = node.metadata?.name ?? '';
+          return api
+            .patchNode(
+              { name, body: taintPatch(node, pending(node)) },
+              setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+            )
+            .then((): string | undefined => name, unlessGone(`setting the pending taint of ${name}`));
+        }),
     );
     return changed.filter((name): name is string => name !== undefined);
   }
