@@ -336,6 +336,11 @@ async function runCell(
   problems.push(...noticeProblems(run, nodeRun, node, notices));
   const labProblems = await settledProblems(lab, rows, since, ctx.terraformDir);
   problems.push(...labProblems);
+  // A failed cell says why a node rolled back: a CI log is all a failure leaves behind.
+  if (problems.length > 0)
+    for (const n of notices)
+      if (n.reason || (n.event === 'critical' && n.message))
+        problems.push(`told: ${noticeLabel(n)}: ${n.reason ?? n.message}`);
   return {
     ...row({ actedAt, run, nodeRun, problems, labProblems }),
     notices: notices.filter((n) => n.event !== 'start' && n.event !== 'approval').map(noticeLabel),
