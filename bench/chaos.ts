@@ -7,7 +7,7 @@
  *   node --import tsx bench/chaos.ts [--kills 10] [--preset prox-ops] [--to 1.12.0] [--parallel 3] [--seed n]
  */
 import { pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import fc from 'fast-check';
 import { markdownTable } from 'markdown-table';
 import { clusterUpgrade } from '../src/workflows/index.js';
@@ -16,6 +16,7 @@ import { labReport } from '../test/workflows/labViews.js';
 import type { WorkerProcess } from '../test/worker/workerProcess.js';
 import { fetchEvents, workflowTimes } from './lib/history.js';
 import { clusterNameOf } from './lib/inventory.js';
+import { wholeNumber } from './lib/options.js';
 import { labWorkers, seconds, withStack, type Stack, type Temporal } from './lib/stack.js';
 
 export interface ChaosOptions {
@@ -226,20 +227,14 @@ export function chaosTables(options: ChaosOptions, result: ChaosResult): string 
   return `${perKill}\n\n${verdict}\n`;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
-  return n;
-}
-
 async function main(): Promise<void> {
   const program = new Command('bench/chaos')
     .description('a cattle upgrade on the lab while the worker is killed and the dev server restarted')
-    .option('--kills <k>', 'worker SIGKILLs at random moments', positiveInt, 10)
+    .option('--kills <k>', 'worker SIGKILLs at random moments', wholeNumber(0), 10)
     .option('--preset <name>', 'lab preset', 'prox-ops')
     .option('--to <version>', 'Talos version to upgrade to (a minor: cattle)', '1.12.0')
-    .option('--parallel <n>', 'maxParallelWorkers', positiveInt, 3)
-    .option('--seed <n>', 'seed of the random kill moments', positiveInt, Date.now() % 100_000)
+    .option('--parallel <n>', 'maxParallelWorkers', wholeNumber(0), 3)
+    .option('--seed <n>', 'seed of the random kill moments', wholeNumber(0), Date.now() % 100_000)
     .parse();
   const opts = program.opts<{ kills: number; preset: string; to: string; parallel: number; seed: number }>();
   const options: ChaosOptions = { ...opts, gapMs: { min: 2000, max: 15_000 } };

@@ -11,10 +11,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { markdownTable } from 'markdown-table';
 import { tunedInventory } from '../test/worker/workerProcess.js';
 import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
+import { wholeNumber } from './lib/options.js';
 import { fetchEvents } from './lib/history.js';
 import { seconds, withStack } from './lib/stack.js';
 import { startUpgrade } from './lib/upgrade.js';
@@ -258,14 +259,6 @@ export function fleetTable(r: FleetResult): string {
     { align: ['l', 'r'] },
   );
 }
-
-/** A commander parser for a whole number of at least `min`. */
-const wholeNumber = (min: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new InvalidArgumentError(`expected a whole number of ${min} or more`);
-  return n;
-};
 
 async function main(): Promise<void> {
   const options = new Command('bench/fleet')

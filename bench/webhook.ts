@@ -17,7 +17,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sign } from '@octokit/webhooks-methods';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { execa, type ResultPromise } from 'execa';
 import { markdownTable } from 'markdown-table';
 import { parseDocument } from 'yaml';
@@ -25,6 +25,7 @@ import { freePort } from '../lab/net/freePort.js';
 import { gitAsRenovate } from '../scripts/demo/renovateMerge.js';
 import { eventually } from '../test/lab/labHarness.js';
 import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
+import { wholeNumber } from './lib/options.js';
 import { withStack } from './lib/stack.js';
 
 const BIN = fileURLToPath(new URL('../bin/talos-upgrade.js', import.meta.url));
@@ -275,7 +276,7 @@ export async function runWebhookBench(options: {
     const cpu = cpuSince(cpuBefore, await treeCpu(roots));
     const perDelivery = (seconds: number) => (seconds * 1000) / Math.max(1, samples.length);
     const cpuMsPerDelivery = {
-      senders: (senders.user + senders.system) / 1000 / Math.max(1, samples.length),
+      senders: perDelivery((senders.user + senders.system) / 1e6),
       webhook: perDelivery(cpu.webhook?.own ?? 0),
       ...(cpu.devServer ? { devServer: perDelivery(cpu.devServer.own) } : {}),
       machine: perDelivery((await machineBusySeconds()) - machineBefore),
@@ -347,23 +348,11 @@ export function webhookTable(result: WebhookResult, concurrency: number): string
   return `${table}\n\n${result.rows.at(-1)?.count ?? 0} deliveries from ${concurrency} concurrent senders in ${(result.wallMs / 1000).toFixed(1)} s: ${result.throughput.toFixed(0)} deliveries/s; server errors: ${result.serverErrors}\nCPU ms per delivery: ${where}\n${warmLine}`;
 }
 
-function wholeNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of 0 or more');
-  return n;
-}
-
-function count(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
-  return n;
-}
-
 async function main(): Promise<void> {
   const options = new Command('bench/webhook')
-    .option('--deliveries <n>', 'signed deliveries to send', count, 2000)
-    .option('--concurrency <n>', 'senders at once', count, 8)
-    .option('--warmup <n>', 'deliveries sent first and not counted (0 for none)', wholeNumber, 100)
+    .option('--deliveries <n>', 'signed deliveries to send', wholeNumber(1), 2000)
+    .option('--concurrency <n>', 'senders at once', wholeNumber(1), 8)
+    .option('--warmup <n>', 'deliveries sent first and not counted (0 for none)', wholeNumber(0), 100)
     .option('--temporal <address>', 'an existing Temporal frontend (default: a dev server of its own)')
     .parse()
     .opts<{ deliveries: number; concurrency: number; warmup: number; temporal?: string }>();
