@@ -1,5 +1,6 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DeliveredMerge, UpgradeRequest } from '../workflows/types.js';
+import { deliverSignal } from '../workflows/signals.js';
 import type { upgradeQueue } from '../workflows/upgradeQueue.js';
 import { deliveryRecorder } from './webhook/deliveryRecorder.js';
 
@@ -29,9 +30,15 @@ export async function enqueueUpgrade(
 }
 
 /**
- * Records merges the webhook received in their cluster's queue by one signal-with-start — durable once
- * this returns, before anyone has read the repository. The queue dedupes by the merge commit, so
- * GitHub's redeliveries and the push of the same merge add nothing.
+ * Records merges the webhook received in their cluster's queue — durable once this returns, before
+ * anyone has read the repository. The queue dedupes by the merge commit, so GitHub's redeliveries and
+ * the push of the same merge add nothing.
+ *
+ * A plain signal first: the queue runs nearly always, and the server does less for a signal than for
+ * a signal-with-start (no start request to validate, no search attributes), which is a fifth of the
+ * dev server's CPU per delivery under a burst (bench/RESULTS.md, Webhook). A queue that is not running
+ * (never started, terminated, or ended) refuses the signal as not found, and signal-with-start starts a
+ * new one with the merges, so no merge depends on the queue having been there.
  */
 export async function recordDeliveries(
   client: Client,
@@ -40,11 +47,17 @@ export async function recordDeliveries(
   merges: DeliveredMerge[],
 ): Promise<{ queueId: string }> {
   const queueId = queueWorkflowId(cluster);
+  try {
+    await client.workflow.getHandle(queueId).signal(deliverSignal, merges);
+    return { queueId };
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+  }
   await client.workflow.signalWithStart<typeof upgradeQueue, [DeliveredMerge[]]>('upgradeQueue', {
     workflowId: queueId,
     taskQueue,
     args: [{ cluster, pending: [], seen: [], done: 0 }],
-    signal: 'deliver',
+    signal: deliverSignal,
     signalArgs: [merges],
     searchAttributes: { TalosCluster: [cluster] },
   });

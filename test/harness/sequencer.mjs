@@ -33,6 +33,7 @@ const SECONDS = {
   'test/renovate/renovate.test.ts': 7,
   'test/replay/replay.test.ts': 5,
   'test/activities/talosctlOutput.test.ts': 2,
+  'test/starter/recordDeliveries.test.ts': 1,
   'test/deploy/compose.test.ts': 2,
   'test/deploy/monitoring.test.ts': 2,
   'test/temporal.smoke.test.ts': 2,
