@@ -109,6 +109,14 @@ export async function runSchedule(options: {
           tag: 'schedule',
         });
         const result = await started.result;
+        // A run that did not succeed says why: its ratio means little, and the reason is what to fix.
+        if (result.outcome !== 'succeeded')
+          console.error(
+            [
+              `maxParallelWorkers ${parallel}: the run ${result.outcome}${result.reason ? `: ${result.reason}` : ''}`,
+              ...result.nodes.filter((n) => n.error).map((n) => `  ${n.node} ${n.outcome}: ${n.error ?? ''}`),
+            ].join('\n'),
+          );
         const times = await fetchRunTimes(temporal.client, started.workflowId);
         const bound = scheduleBound(times, controllers, parallel);
         if (process.env.BENCH_DEBUG)

@@ -8,7 +8,7 @@ import { registryActivities } from './registry.js';
 import { releaseActivities } from './releases.js';
 import { talosActivities } from './talos.js';
 import { talosInstallActivities } from './talosInstall.js';
-import { terraformActivities } from './terraform.js';
+import { terraformActivities, workspaceQueues } from './terraform.js';
 import { upgradeRunActivities } from './upgradeRuns.js';
 import { versionChangeActivities } from './versionChange.js';
 
@@ -23,12 +23,13 @@ export type { VersionReading } from './versionChange.js';
  */
 export function createActivities(deps: ActivityDeps) {
   const cluster = clusterHandles(deps);
+  const queues = workspaceQueues(deps);
   return {
     ...clusterActivities(cluster),
     ...talosActivities(deps, cluster),
     ...talosInstallActivities(deps, cluster),
-    ...kubernetesActivities(deps, cluster),
-    ...terraformActivities(deps, cluster),
+    ...kubernetesActivities(deps, cluster, queues),
+    ...terraformActivities(deps, cluster, queues),
     ...healthActivities(deps, cluster),
     ...registryActivities(cluster),
     ...gpuActivities(cluster),

@@ -3,6 +3,7 @@ import { PENDING_TAINT } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
+import type { DrainState, WorkspaceQueue } from './workspaceQueue.js';
 
 export interface NodeMetadata {
   labels: Record<string, string>;
@@ -78,10 +79,35 @@ const unlessGone = (what: string) => (error: unknown) =>
   status(error) === 404 ? undefined : apiFailure(what, error);
 
 /**
- * Asks the Eviction API to evict a pod (with `dryRun`, only whether it would): `refused` is a 429 (a
- * PodDisruptionBudget allows no disruption now), `gone` a 404; any other error is an API failure.
+ * Whether a 429 from the Eviction API is a PodDisruptionBudget's refusal. The API server marks those
+ * with a `DisruptionBudget` cause (a budget that allows no disruption now, or one it is still
+ * processing); a 429 without it is the server's own throttling (API Priority and Fairness), which
+ * says nothing about the node's pods. The client hands the Status over as text or as an object.
  */
-async function evict(api: CoreV1Api, pod: V1Pod, dryRun = false): Promise<'evicted' | 'refused' | 'gone'> {
+export function isBudgetRefusal(error: unknown): boolean {
+  let body = (error as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body) as unknown;
+    } catch {
+      return false;
+    }
+  }
+  // StatusCause's Go field `Type` is written as `reason` in JSON.
+  const causes = (body as { details?: { causes?: Array<{ reason?: string }> } } | undefined)?.details?.causes;
+  return Array.isArray(causes) && causes.some((cause) => cause.reason === 'DisruptionBudget');
+}
+
+/**
+ * Asks the Eviction API to evict a pod (with `dryRun`, only whether it would): `refused` is a
+ * PodDisruptionBudget's 429, `throttled` any other 429 (try again shortly), `gone` a 404; any other
+ * error is an API failure.
+ */
+async function evict(
+  api: CoreV1Api,
+  pod: V1Pod,
+  dryRun = false,
+): Promise<'evicted' | 'refused' | 'throttled' | 'gone'> {
   const name = pod.metadata?.name ?? '';
   const namespace = pod.metadata?.namespace ?? '';
   try {
@@ -93,13 +119,17 @@ async function evict(api: CoreV1Api, pod: V1Pod, dryRun = false): Promise<'evict
     });
     return 'evicted';
   } catch (error) {
-    if (status(error) === 429) return 'refused';
+    if (status(error) === 429) return isBudgetRefusal(error) ? 'refused' : 'throttled';
     if (status(error) === 404) return 'gone';
     apiFailure(`evicting ${podName(pod)}${dryRun ? ' (dry run)' : ''}`, error);
   }
 }
 
-export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+export function kubernetesActivities(
+  deps: ActivityDeps,
+  cluster: (name: string) => ClusterHandle,
+  workspaceQueue: (dir: string) => WorkspaceQueue,
+) {
   const core = (name: string) => cluster(name).kc.makeApiClient(CoreV1Api);
   const poll = () => deps.pollIntervalMs ?? 2000;
 
@@ -197,13 +227,36 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
     force?: boolean;
     /** Cordon first, as `kubectl drain` does (node runs since the local-health-checks patch). */
     cordon?: boolean;
+    /** The node's VM is destroyed and created next (cattle): the drain tells the workspace's queue. */
+    recreated?: boolean;
   }): Promise<DrainResult> {
     const c = cluster(input.cluster);
+    const timeoutMs = input.timeoutMs ?? c.inventory.policy.drain.timeout;
+    const deadline = Date.now() + timeoutMs;
+    const terraform = input.recreated ? c.inventory.terraform : undefined;
+    const queue = terraform ? workspaceQueue(c.resolvePath(terraform.directory)) : undefined;
+    const report = (state: DrainState) => queue?.drainOf(input.node, state, deadline);
+    report('draining');
+    try {
+      const result = await drain(input, c, timeoutMs, deadline, report);
+      report('drained');
+      return result;
+    } catch (error) {
+      report('failed');
+      throw error;
+    }
+  }
+
+  async function drain(
+    input: { cluster: string; node: string; force?: boolean; cordon?: boolean },
+    c: ClusterHandle,
+    timeoutMs: number,
+    deadline: number,
+    report: (state: DrainState) => void,
+  ): Promise<DrainResult> {
     const api = core(input.cluster);
     if (input.cordon) await setUnschedulable(input, true);
-    const timeoutMs = input.timeoutMs ?? c.inventory.policy.drain.timeout;
     const force = input.force ?? c.inventory.policy.drain.force;
-    const deadline = Date.now() + timeoutMs;
     const evicted = new Set<string>();
     // The pods this drain moved, by uid: the wait below is for them, not for a replacement that a
     // controller puts back on the cordoned node (a pod tolerating every taint lands there again).
@@ -220,14 +273,23 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
         .filter((pod) => !pod.metadata?.deletionTimestamp);
       if (pods.length === 0) break;
       blocked = [];
+      const throttled: string[] = [];
       for (const pod of pods) {
         const outcome = await evict(api, pod);
         if (outcome === 'evicted') {
           evicted.add(podName(pod));
           moved.add(uid(pod));
         } else if (outcome === 'refused') blocked.push(podName(pod));
+        else if (outcome === 'throttled') throttled.push(podName(pod));
       }
-      if (blocked.length === 0) continue;
+      report(blocked.length ? 'blocked' : 'draining');
+      if (blocked.length === 0 && throttled.length === 0) continue;
+      // Forcing is for pods a budget protects; a pod the server would not even consider is not one.
+      if (Date.now() >= deadline && throttled.length > 0)
+        throw retryable(
+          'KubernetesUnavailable',
+          `draining ${input.node}: the API server throttled the evictions of ${throttled.join(', ')} (HTTP 429 without a disruption budget) until the drain timeout`,
+        );
       if (Date.now() >= deadline) break;
       await sleep(Math.min(5000, poll()));
     }
@@ -241,6 +303,7 @@ export function kubernetesActivities(deps: ActivityDeps, cluster: (name: string)
           { node: input.node, blocked },
         );
       }
+      report('draining');
       for (const pod of blocked) {
         heartbeat({ node: input.node, step: 'forcing', pod });
         const [namespace = '', name = ''] = pod.split('/');

@@ -72,15 +72,26 @@ interface LockedRun {
   followedUp?: boolean;
 }
 
-export function terraformActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+/**
+ * This worker's state-lock queues, one per Terraform workspace directory. The Terraform activities
+ * take their turns there; a cattle node's drain reports its progress there, so a create can wait a
+ * moment for the destroy that follows it (WorkspaceQueue.drainOf).
+ */
+export function workspaceQueues(deps: ActivityDeps): (dir: string) => WorkspaceQueue {
   const queues = new Map<string, WorkspaceQueue>();
-  const queueOf = (dir: string) => {
+  return (dir) => {
     const queue =
       queues.get(dir) ?? new WorkspaceQueue((result) => !lockHeld(result), deps.terraformFollowUpMs);
     queues.set(dir, queue);
     return queue;
   };
+}
 
+export function terraformActivities(
+  deps: ActivityDeps,
+  cluster: (name: string) => ClusterHandle,
+  queueOf: (dir: string) => WorkspaceQueue,
+) {
   function workspace(c: ClusterHandle): { dir: string; lockTimeout: string } {
     if (!c.inventory.terraform)
       throw nonRetryable(

@@ -243,10 +243,18 @@ async function waitForEtcdMember(run: NodeRun): Promise<void> {
   );
 }
 
-/** Cordon (its undo registered first) and our PDB-aware drain: the node is out of service from here. */
-async function cordonAndDrain(run: NodeRun): Promise<void> {
+/**
+ * Cordon (its undo registered first) and our PDB-aware drain: the node is out of service from here.
+ * A cattle node's drain says so (`recreated`): the worker's Terraform queue then expects its destroy.
+ */
+async function cordonAndDrain(run: NodeRun, recreated = false): Promise<void> {
   const { input, at, q } = run;
-  const drain = { ...at, timeoutMs: input.timing.drainTimeoutMs, force: input.drainForce };
+  const drain = {
+    ...at,
+    timeoutMs: input.timing.drainTimeoutMs,
+    force: input.drainForce,
+    ...(recreated ? { recreated } : {}),
+  };
   run.saga.add('uncordon', async () => void (await run.uq.uncordonNode(at)));
   if (run.localGates) {
     // The drain activity cordons first. A local cordon would run in the same workflow task as the
@@ -349,7 +357,7 @@ async function pets(run: NodeRun): Promise<void> {
  */
 async function cattle(run: NodeRun): Promise<void> {
   const { input, at } = run;
-  await cordonAndDrain(run);
+  await cordonAndDrain(run, true);
   const leaveEtcd = async () => {
     if (input.role !== 'controlplane') return;
     run.step('leaving etcd');

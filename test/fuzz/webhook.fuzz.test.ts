@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ let server: Server;
 let url: string;
 let dir: string;
 let history: Awaited<ReturnType<typeof buildRepository>>;
+/** The server's log lines at warn and above (every refused delivery writes one). */
+const logged: string[] = [];
 
 async function inventoryFor(names: { cluster: string; repository: string }): Promise<Inventory> {
   const doc = parseDocument(await readFile(new URL('../../examples/prox-ops.yaml', import.meta.url), 'utf8'));
@@ -49,7 +51,7 @@ beforeAll(async () => {
     inventories: [await inventoryFor(SIGNED), await inventoryFor(FORGED)],
     // No worker polls this task queue: what is checked is what the webhook answers and records.
     record: deliveryRecorderFor(env.client, taskQueue),
-    logger: pino({ level: 'silent' }),
+    logger: pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) }),
     maxBodyBytes: LIMIT,
   });
   server.listen(0, '127.0.0.1');
@@ -247,4 +249,36 @@ describe('fuzzing the webhook endpoint with realistically shaped deliveries', ()
     for await (const _ of runs) count++;
     expect(count).toBe(0);
   }, 600_000);
+
+  it('a sender that hangs up before its body ends is a warning (400), not a Temporal failure (503)', async () => {
+    const delivery = `hangup-${id}`;
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      [
+        'POST /webhook HTTP/1.1',
+        'host: 127.0.0.1',
+        'content-type: application/json',
+        'content-length: 1000',
+        'x-github-event: push',
+        `x-github-delivery: ${delivery}`,
+        '',
+        '{"ref": "refs/heads/ma',
+      ].join('\r\n'),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    const line = async () => {
+      for (let i = 0; i < 50; i++) {
+        const found = logged.find((l) => l.includes(delivery));
+        if (found) return JSON.parse(found) as { status: number; message: string };
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return undefined;
+    };
+    expect(await line()).toMatchObject({
+      status: 400,
+      message: expect.stringContaining('before the body ended'),
+    });
+  });
 });

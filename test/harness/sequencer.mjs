@@ -34,6 +34,8 @@ const SECONDS = {
   'test/replay/replay.test.ts': 5,
   'test/activities/talosctlOutput.test.ts': 2,
   'test/starter/recordDeliveries.test.ts': 1,
+  'test/activities/workspaceQueue.test.ts': 7,
+  'test/activities/evictionAnswers.test.ts': 1,
   'test/deploy/compose.test.ts': 2,
   'test/deploy/monitoring.test.ts': 2,
   'test/temporal.smoke.test.ts': 2,

@@ -26,6 +26,8 @@ const answer = (status: number, message: string, extra: Record<string, unknown> 
 
 /** Thrown from the reading of a body over the limit; answered 413. */
 class BodyTooLarge extends Error {}
+/** Thrown when the sender hangs up before its body ended; answered 400 (to no one) and logged. */
+class SenderGone extends Error {}
 
 /** The body, up to the limit; past it the rest is discarded and the request refused with 413. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -45,7 +47,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
+    // A sender that hangs up mid-body: Node reports it as an 'error' ("aborted"), or only as a
+    // 'close'. It is the sender's doing, not Temporal's: answered 400 and logged as a warning. After
+    // 'end' neither changes anything (a settled promise stays settled).
+    const gone = (why: string) =>
+      reject(new SenderGone(`the sender's connection ${why} before the body ended`));
+    req.once('error', (error) => gone(`failed (${error.message})`));
+    req.once('close', () => gone('closed'));
   });
 }
 
@@ -143,6 +151,7 @@ export function createWebhookServer(deps: WebhookDeps): Server {
     void route(deps, req)
       .catch((error: unknown) => {
         if (error instanceof BodyTooLarge) return answer(413, error.message);
+        if (error instanceof SenderGone) return answer(400, error.message);
         deps.logger.error({ delivery, event, err: (error as Error).message }, 'delivery failed');
         return answer(503, `could not record the delivery in Temporal: ${(error as Error).message}`);
       })

@@ -1,0 +1,83 @@
+import { describe, expect, it } from '@jest/globals';
+import { DRAIN_HOLD_SHARE, WorkspaceQueue, type WorkspaceRun } from '../../src/activities/workspaceQueue.js';
+
+// The queue's order of turns, with commands that take a set time: what is checked is which runs go
+// together and when, not Terraform (the lab's suites run the real one through these turns).
+const CLONE_MS = 1200;
+const SHARE_MS = DRAIN_HOLD_SHARE * CLONE_MS;
+
+interface Turn {
+  targets: string[];
+  at: number;
+}
+
+function queueWithLog() {
+  const queue = new WorkspaceQueue(() => true, 300);
+  const turns: Turn[] = [];
+  const t0 = Date.now();
+  const run = (what: 'create' | 'destroy', node: string, ms: number): WorkspaceRun => ({
+    what: `${what} ${node}`,
+    batchKey: what === 'create' ? 'apply at 1.12.0' : 'destroy',
+    target: node,
+    node,
+    ...(what === 'destroy' ? { followedUp: true } : {}),
+    command: async (targets) => {
+      turns.push({ targets, at: Date.now() - t0 });
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { exitCode: 0, stdout: '', stderr: '', durationMs: ms };
+    },
+  });
+  return { queue, turns, run, elapsed: () => Date.now() - t0 };
+}
+
+/** One create first, so the queue knows how long a clone takes here. */
+async function primed() {
+  const log = queueWithLog();
+  await log.queue.submit(log.run('create', 'first', CLONE_MS));
+  log.turns.length = 0;
+  return log;
+}
+
+describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreated next', () => {
+  it('waits for the destroy of a node that ends its drain meanwhile, and clones both VMs in one run', async () => {
+    const { queue, turns, run } = await primed();
+    queue.drainOf('b', 'draining', Date.now() + 60_000);
+    const a = queue.submit(run('create', 'a', CLONE_MS));
+    await new Promise((resolve) => setTimeout(resolve, SHARE_MS / 3));
+    queue.drainOf('b', 'drained');
+    await queue.submit(run('destroy', 'b', 50));
+    const b = queue.submit(run('create', 'b', CLONE_MS));
+    const [ranA, ranB] = await Promise.all([a, b]);
+    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
+    expect(ranA.together).toEqual(['b']);
+    expect(ranB.together).toEqual(['a']);
+  });
+
+  it('waits at most its share of a clone for a drain that does not end', async () => {
+    const { queue, turns, run, elapsed } = await primed();
+    queue.drainOf('b', 'draining', Date.now() + 60_000);
+    const asked = elapsed();
+    await queue.submit(run('create', 'a', 10));
+    const waited = (turns[0]?.at ?? 0) - asked;
+    expect(waited).toBeGreaterThanOrEqual(SHARE_MS - 20);
+    expect(waited).toBeLessThan(SHARE_MS + 250);
+  });
+
+  it('does not wait for a drain that a PodDisruptionBudget holds, nor for one that failed', async () => {
+    const { queue, turns, run, elapsed } = await primed();
+    queue.drainOf('b', 'blocked', Date.now() + 60_000);
+    queue.drainOf('c', 'draining', Date.now() + 60_000);
+    queue.drainOf('c', 'failed');
+    const asked = elapsed();
+    await queue.submit(run('create', 'a', 10));
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
+  });
+
+  it('never holds a destroy, even while another drain is under way', async () => {
+    const { queue, turns, run, elapsed } = await primed();
+    queue.drainOf('c', 'draining', Date.now() + 60_000);
+    const asked = elapsed();
+    await queue.submit(run('destroy', 'b', 10));
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
+  });
+});
