@@ -395,7 +395,9 @@ export async function runMatrix(options: { preset: string; hops?: number; log?: 
   return withStack('matrix', async (stack) => {
     const temporal = await stack.temporal();
     log(`Temporal dev server at ${temporal.address}; starting the ${options.preset} lab`);
-    const lab = await stack.lab(options.preset, []);
+    // A template build of 1 s: the lab's default (none) let RebuildingTemplates pass between two of the
+    // progress queries the phase cells wait with (a clean-clone run on 2026-11-25 missed it twice).
+    const lab = await stack.lab(options.preset, ['--template-build-seconds', '1']);
     const notices = await startNoticeReceiver(stack);
     const main = await labWorkers(stack, lab, temporal, {
       taskQueue: 'talos-upgrade-matrix',

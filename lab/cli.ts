@@ -56,6 +56,7 @@ async function up(options: {
   vmBootSeconds: string;
   imagePullSeconds: string;
   installSeconds: string;
+  templateBuildSeconds: string;
   talos: string;
   maxUnavailableWorkers?: string;
   fleet?: number;
@@ -94,6 +95,8 @@ async function up(options: {
     options.imagePullSeconds,
     '--install-seconds',
     options.installSeconds,
+    '--template-build-seconds',
+    options.templateBuildSeconds,
     '--talos',
     options.talos,
   ];
@@ -237,6 +240,7 @@ export function buildLabCli(): Command {
     .option('--vm-boot-seconds <s>', 'how long a new VM takes to boot', '3')
     .option('--image-pull-seconds <s>', 'how long a node takes to pull an installer image', '2')
     .option('--install-seconds <s>', 'how long the installer takes to write the other boot slot', '1')
+    .option('--template-build-seconds <s>', 'how long a VM template takes to build', '0')
     .option(
       '--talos <version>',
       `the Talos version the nodes start at (${LAB_RELEASES.join(', ')})`,

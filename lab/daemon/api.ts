@@ -79,7 +79,9 @@ export function startApi(
         case 'POST /vm/destroy':
           return reply(200, { message: await destroyVm(lab, str(body, 'node')) });
         case 'POST /template/build':
-          return reply(200, { message: buildTemplate(lab, str(body, 'template'), str(body, 'version')) });
+          return reply(200, {
+            message: await buildTemplate(lab, str(body, 'template'), str(body, 'version')),
+          });
         case 'GET /faults':
           return reply(200, { faults: lab.faults });
         case 'POST /faults': {

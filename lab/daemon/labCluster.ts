@@ -14,6 +14,12 @@ export interface LabTiming {
   rebootSeconds: number;
   /** Seconds from `terraform apply` to the new VM answering in maintenance mode. */
   vmBootSeconds: number;
+  /**
+   * Seconds a template build takes (Proxmox downloads the image and converts a VM: minutes in a homelab).
+   * 0 by default, as the lab's other steps are scaled down; the fault matrix sets it so the run's
+   * RebuildingTemplates phase lasts long enough to be acted on from outside.
+   */
+  templateBuildSeconds: number;
   /** Seconds a node takes to pull an installer image (both upgrade paths pull one). */
   imagePullSeconds: number;
   /** Seconds the installer takes to write the other boot slot. */

@@ -105,9 +105,10 @@ export async function applyMachineConfig(lab: LabCluster, node: LabNode): Promis
   })().catch((error: unknown) => lab.record('lab-error', node.name, `lab join failed: ${String(error)}`));
 }
 
-export function buildTemplate(lab: LabCluster, target: string, version: string): string {
+export async function buildTemplate(lab: LabCluster, target: string, version: string): Promise<string> {
   const template = lab.state.templates.find((t) => t.name === target || t.address === target);
   if (!template) throw new Error(`no lab template named ${target}`);
+  await sleep(lab.timing.templateBuildSeconds * 1000);
   template.talosVersion = version;
   template.builtCount += 1;
   lab.record('template-built', undefined, `${template.name} at Talos ${version}`);

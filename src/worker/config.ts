@@ -108,6 +108,24 @@ export async function repositorySourceFromEnv(env: NodeJS.ProcessEnv): Promise<F
   throw new WorkerConfigError(`TALOS_UPGRADE_SOURCE: expected github or git, got ${mode}`);
 }
 
+/** A whole-number variable of at least `min`, or undefined when unset; digits only ("1e3" is refused). */
+function wholeNumberFromEnv(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min)
+    throw new WorkerConfigError(`${name} must be a whole number of ${min} or more (got "${value}")`);
+  return Number(value);
+}
+
+/** A duration variable in milliseconds (e.g. 15s, 500ms), or undefined when unset. */
+function durationFromEnv(env: NodeJS.ProcessEnv, name: string, example: string): number | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  const ms = parseDuration(value);
+  if (!ms) throw new WorkerConfigError(`${name} must be a duration such as ${example} (got "${value}")`);
+  return ms;
+}
+
 /** The worker's whole configuration from its flags and environment; a clear error for each gap. */
 export async function loadWorkerConfig(
   options: WorkerOptions,
@@ -126,29 +144,10 @@ export async function loadWorkerConfig(
     };
   }
   const metrics = options.metrics ?? env.TALOS_UPGRADE_METRICS ?? '127.0.0.1:9464';
-  const maxConcurrentActivities = Number(env.TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES ?? '20');
-  if (!Number.isInteger(maxConcurrentActivities) || maxConcurrentActivities < 1)
-    throw new WorkerConfigError(
-      `TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES must be a whole number of 1 or more (got "${env.TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES}")`,
-    );
-  const cached = env.TALOS_UPGRADE_MAX_CACHED_WORKFLOWS;
-  const maxCachedWorkflows = cached === undefined ? undefined : Number(cached);
-  if (maxCachedWorkflows !== undefined && (!/^\d+$/.test(cached ?? '') || maxCachedWorkflows < 2))
-    throw new WorkerConfigError(
-      `TALOS_UPGRADE_MAX_CACHED_WORKFLOWS must be a whole number of 2 or more (got "${cached}")`,
-    );
-  const gauges = env.TALOS_UPGRADE_METRICS_INTERVAL ?? '15s';
-  const gaugeIntervalMs = parseDuration(gauges);
-  if (!gaugeIntervalMs)
-    throw new WorkerConfigError(
-      `TALOS_UPGRADE_METRICS_INTERVAL must be a duration such as 15s (got "${gauges}")`,
-    );
-  const poll = env.TALOS_UPGRADE_POLL_INTERVAL;
-  const pollIntervalMs = poll === undefined ? undefined : parseDuration(poll);
-  if (poll !== undefined && !pollIntervalMs)
-    throw new WorkerConfigError(
-      `TALOS_UPGRADE_POLL_INTERVAL must be a duration such as 2s or 500ms (got "${poll}")`,
-    );
+  const maxConcurrentActivities = wholeNumberFromEnv(env, 'TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES', 1) ?? 20;
+  const maxCachedWorkflows = wholeNumberFromEnv(env, 'TALOS_UPGRADE_MAX_CACHED_WORKFLOWS', 2);
+  const gaugeIntervalMs = durationFromEnv(env, 'TALOS_UPGRADE_METRICS_INTERVAL', '15s') ?? 15_000;
+  const pollIntervalMs = durationFromEnv(env, 'TALOS_UPGRADE_POLL_INTERVAL', '2s or 500ms');
   return {
     temporal: await temporalSettings(env),
     ...(metrics === 'off' ? {} : { metricsAddress: metrics }),

@@ -37,4 +37,29 @@ describe('the worker configuration', () => {
       );
     },
   );
+
+  it('reads the other numbers and durations, with their defaults', async () => {
+    const defaults = await load({});
+    expect(defaults.maxConcurrentActivities).toBe(20);
+    expect(defaults.gaugeIntervalMs).toBe(15_000);
+    expect(defaults.pollIntervalMs).toBeUndefined();
+    const set = await load({
+      TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES: '64',
+      TALOS_UPGRADE_METRICS_INTERVAL: '1m',
+      TALOS_UPGRADE_POLL_INTERVAL: '500ms',
+    });
+    expect([set.maxConcurrentActivities, set.gaugeIntervalMs, set.pollIntervalMs]).toEqual([64, 60_000, 500]);
+  });
+
+  it.each([
+    ['TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES', '0', 'a whole number of 1 or more'],
+    ['TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES', '1e1', 'a whole number of 1 or more'],
+    ['TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES', '', 'a whole number of 1 or more'],
+    ['TALOS_UPGRADE_METRICS_INTERVAL', 'often', 'a duration such as 15s'],
+    ['TALOS_UPGRADE_POLL_INTERVAL', '0s', 'a duration such as 2s or 500ms'],
+  ])('refuses %s="%s" with the variable named', async (name, value, expected) => {
+    const error = await load({ [name]: value }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerConfigError);
+    expect((error as Error).message).toBe(`${name} must be ${expected} (got "${value}")`);
+  });
 });
