@@ -71,13 +71,7 @@ export async function startControlPlane(
     mode: 0o600,
   });
 
-  const [etcdClient, etcdPeer, apiPort, kcmPort, schedulerPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
+  const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const processes: ManagedProcess[] = [];
   const stop = async () => {
     for (const proc of [...processes].reverse()) await proc.stop();
@@ -167,8 +161,10 @@ export async function startControlPlane(
         [
           `--kubeconfig=${kubeconfigPath}`,
           '--leader-elect=false',
-          '--bind-address=127.0.0.1',
-          `--secure-port=${kcmPort}`,
+          // No serving port (nothing reads their health endpoints): a port picked free seconds earlier
+          // was taken by another suite's server once, the scheduler died on "address already in use"
+          // and the lab waited out its 120 s for pods that were never scheduled.
+          '--secure-port=0',
           `--cert-dir=${certs}`,
           `--service-account-private-key-file=${saKey}`,
           `--root-ca-file=${caFile}`,
@@ -185,8 +181,7 @@ export async function startControlPlane(
         [
           `--kubeconfig=${kubeconfigPath}`,
           '--leader-elect=false',
-          '--bind-address=127.0.0.1',
-          `--secure-port=${schedulerPort}`,
+          '--secure-port=0',
           `--cert-dir=${certs}`,
           '--authentication-skip-lookup=true',
         ],
