@@ -3,7 +3,8 @@ import { PENDING_TAINT } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
-import type { DrainState, WorkspaceQueue } from './workspaceQueue.js';
+import type { WorkspaceQueueOf } from './terraform.js';
+import type { DrainState } from './workspaceQueue.js';
 
 export interface NodeMetadata {
   labels: Record<string, string>;
@@ -128,7 +129,7 @@ async function evict(
 export function kubernetesActivities(
   deps: ActivityDeps,
   cluster: (name: string) => ClusterHandle,
-  workspaceQueue: (dir: string) => WorkspaceQueue,
+  workspaceQueue: WorkspaceQueueOf,
 ) {
   const core = (name: string) => cluster(name).kc.makeApiClient(CoreV1Api);
   const poll = () => deps.pollIntervalMs ?? 2000;
@@ -233,8 +234,7 @@ export function kubernetesActivities(
     const c = cluster(input.cluster);
     const timeoutMs = input.timeoutMs ?? c.inventory.policy.drain.timeout;
     const deadline = Date.now() + timeoutMs;
-    const terraform = input.recreated ? c.inventory.terraform : undefined;
-    const queue = terraform ? workspaceQueue(c.resolvePath(terraform.directory)) : undefined;
+    const queue = input.recreated && c.inventory.terraform ? workspaceQueue(c) : undefined;
     const report = (state: DrainState) => queue?.drainOf(input.node, state, deadline);
     report('draining');
     try {

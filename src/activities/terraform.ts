@@ -72,14 +72,28 @@ interface LockedRun {
   followedUp?: boolean;
 }
 
+/** The cluster's Terraform workspace directory; a cluster without one cannot recreate its VMs. */
+function workspaceDir(c: ClusterHandle): string {
+  if (!c.inventory.terraform)
+    throw nonRetryable(
+      'ValidationFailed',
+      `cluster ${c.name} has no terraform section: its VMs cannot be recreated`,
+    );
+  return c.resolvePath(c.inventory.terraform.directory);
+}
+
+/** The state-lock queue of a cluster's Terraform workspace (one per directory, shared by clusters). */
+export type WorkspaceQueueOf = (c: ClusterHandle) => WorkspaceQueue;
+
 /**
  * This worker's state-lock queues, one per Terraform workspace directory. The Terraform activities
  * take their turns there; a cattle node's drain reports its progress there, so a create can wait a
  * moment for the destroy that follows it (WorkspaceQueue.drainOf).
  */
-export function workspaceQueues(deps: ActivityDeps): (dir: string) => WorkspaceQueue {
+export function workspaceQueues(deps: ActivityDeps): WorkspaceQueueOf {
   const queues = new Map<string, WorkspaceQueue>();
-  return (dir) => {
+  return (c) => {
+    const dir = workspaceDir(c);
     const queue =
       queues.get(dir) ?? new WorkspaceQueue((result) => !lockHeld(result), deps.terraformFollowUpMs);
     queues.set(dir, queue);
@@ -90,17 +104,12 @@ export function workspaceQueues(deps: ActivityDeps): (dir: string) => WorkspaceQ
 export function terraformActivities(
   deps: ActivityDeps,
   cluster: (name: string) => ClusterHandle,
-  queueOf: (dir: string) => WorkspaceQueue,
+  queueOf: WorkspaceQueueOf,
 ) {
   function workspace(c: ClusterHandle): { dir: string; lockTimeout: string } {
-    if (!c.inventory.terraform)
-      throw nonRetryable(
-        'ValidationFailed',
-        `cluster ${c.name} has no terraform section: its VMs cannot be recreated`,
-      );
     return {
-      dir: c.resolvePath(c.inventory.terraform.directory),
-      lockTimeout: `${Math.round(c.inventory.terraform.lockTimeout / 1000)}s`,
+      dir: workspaceDir(c),
+      lockTimeout: `${Math.round((c.inventory.terraform?.lockTimeout ?? 0) / 1000)}s`,
     };
   }
 
@@ -125,7 +134,7 @@ export function terraformActivities(
 
   /** Runs that plan and apply take the state lock: one at a time per workspace, in its queue. */
   async function locked(c: ClusterHandle, turn: LockedRun): Promise<SharedResult> {
-    const result = await queueOf(workspace(c).dir).submit({
+    const result = await queueOf(c).submit({
       ...turn,
       command: (targets, shared) => run(c, turn.args(targets), turn.what, shared),
     });
