@@ -25,6 +25,7 @@ import { freePort } from '../lab/net/freePort.js';
 import { gitAsRenovate } from '../scripts/demo/renovateMerge.js';
 import { eventually } from '../test/lab/labHarness.js';
 import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
+import { slowMoments, type SlowMoments } from './lib/slowMoments.js';
 import { wholeNumber } from './lib/options.js';
 import { withStack } from './lib/stack.js';
 
@@ -51,7 +52,12 @@ export interface WebhookResult {
   warmup: { count: number; p50Ms: number; maxMs: number; serverErrors: number };
   /** CPU milliseconds per delivery by process: where the machine's time went during the run. */
   cpuMsPerDelivery: { senders: number; webhook: number; devServer?: number; machine: number };
+  /** The tail's shape: the answers over SLOW_MS, grouped into the moments they waited through. */
+  slow: SlowMoments;
 }
+
+/** Three quarters of the target: what counts as a slow answer when the tail is described. */
+const SLOW_MS = 15;
 
 const git = gitAsRenovate;
 
@@ -245,7 +251,7 @@ export async function runWebhookBench(options: {
         request.once('error', reject);
         request.end(delivery.body);
       });
-    type Sample = { kind: Kind; ms: number; status: number };
+    type Sample = { kind: Kind; ms: number; status: number; sentAt: number };
     /** Sends the deliveries from the concurrent senders, each as soon as its last one was answered. */
     const sendAll = async (list: typeof deliveries): Promise<Sample[]> => {
       const samples: Sample[] = [];
@@ -256,7 +262,7 @@ export async function runWebhookBench(options: {
           if (!delivery) break;
           const t0 = performance.now();
           const status = await post(delivery);
-          samples.push({ kind: delivery.kind, ms: performance.now() - t0, status });
+          samples.push({ kind: delivery.kind, ms: performance.now() - t0, status, sentAt: t0 });
         }
       };
       await Promise.all(Array.from({ length: options.concurrency }, sender));
@@ -315,6 +321,10 @@ export async function runWebhookBench(options: {
         serverErrors: warm.filter((s) => s.status >= 500).length,
       },
       cpuMsPerDelivery,
+      slow: slowMoments(
+        samples.map((s) => ({ ...s, writes: s.kind !== 'ping' && s.kind !== 'bad signature' })),
+        SLOW_MS,
+      ),
     };
   });
 }
@@ -341,11 +351,13 @@ export function webhookTable(result: WebhookResult, concurrency: number): string
     ...(cpu.devServer !== undefined ? [`dev server ${cpu.devServer.toFixed(2)}`] : []),
     `whole machine ${cpu.machine.toFixed(2)}`,
   ].join(', ');
+  const { slow } = result;
+  const slowLine = `Answers over ${slow.thresholdMs} ms: ${slow.answers}, waiting through ${slow.moments} moments; ${slow.withoutWrite} of those moments also held a ping or a forged signature, which write nothing\n`;
   const warm = result.warmup;
   const warmLine = warm.count
     ? `Warm-up before the clock (not in the table): ${warm.count} deliveries, p50 ${warm.p50Ms.toFixed(1)} ms, max ${warm.maxMs.toFixed(1)} ms (the first write creates the queue), server errors: ${warm.serverErrors}\n`
     : '';
-  return `${table}\n\n${result.rows.at(-1)?.count ?? 0} deliveries from ${concurrency} concurrent senders in ${(result.wallMs / 1000).toFixed(1)} s: ${result.throughput.toFixed(0)} deliveries/s; server errors: ${result.serverErrors}\nCPU ms per delivery: ${where}\n${warmLine}`;
+  return `${table}\n\n${result.rows.at(-1)?.count ?? 0} deliveries from ${concurrency} concurrent senders in ${(result.wallMs / 1000).toFixed(1)} s: ${result.throughput.toFixed(0)} deliveries/s; server errors: ${result.serverErrors}\nCPU ms per delivery: ${where}\n${slowLine}${warmLine}`;
 }
 
 async function main(): Promise<void> {
