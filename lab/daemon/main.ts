@@ -13,7 +13,7 @@ import { isPreset, presetInventoryFile } from '../cluster/presets.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { startFleetView } from '../kube/fleetView.js';
 import { kubeconfigYaml } from '../kube/kubeconfig.js';
-import { freePort } from '../net/freePort.js';
+import { boundPort } from '../net/freePort.js';
 import { waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 import { writeLabRepository, gpuPatch } from '../repo/labRepository.js';
 import { allocateBlocks, onLoopback, type AddressBlock } from '../talos/addresses.js';
@@ -268,7 +268,6 @@ async function main(): Promise<void> {
   const nodeCache = new NodeCache(kc);
 
   const clusters = new Map<string, LabCluster>();
-  const [apiPort, registryPort] = [await freePort(), await freePort()];
   const stops: Array<() => void> = [];
   const stopProcesses: ManagedProcess[] = [];
   let stopping = false;
@@ -285,14 +284,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
-  const api = await startApi(clusters, apiPort, () => void shutdown());
-  const registry = await startRegistry(() => [...clusters.values()], registryPort);
+  // Port 0: the system picks a free port as the server binds it, so no other server can take it first.
+  const api = await startApi(clusters, 0, () => void shutdown());
+  const registry = await startRegistry(() => [...clusters.values()], 0);
   stops.push(
     () => api.close(),
     () => registry.close(),
   );
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const registryUrl = `http://127.0.0.1:${registryPort}`;
+  const apiUrl = `http://127.0.0.1:${boundPort(api)}`;
+  const registryUrl = `http://127.0.0.1:${boundPort(registry)}`;
   await writeDaemonInfo(dir, { ...info, apiUrl, registryUrl });
   const maxUnavailable = values['max-unavailable-workers'];
   const shared: Shared = {

@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { freePort } from '../net/freePort.js';
+import { withFreshPorts } from '../net/freshPorts.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 import { kubeconfigYaml } from './kubeconfig.js';
 import { kwokStagesYaml } from './kwokStages.js';
@@ -43,17 +44,51 @@ export function heartbeatPace(nodes: number): {
     : { leaseSeconds: 40, gracePeriodSeconds: 20, statusHeartbeatMs: 10_000 };
 }
 
+/** The ports etcd and the API server listen on; free ones are picked when not given. */
+export interface ControlPlanePorts {
+  etcdClient: number;
+  etcdPeer: number;
+  api: number;
+}
+
 /**
  * A real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager and
  * kube-scheduler from the pinned release, and kwok playing every kubelet. Everything lives under
- * `dir` and is started fresh each time.
+ * `dir` and is started fresh each time; when etcd or the API server finds its port taken, all of it
+ * is started again on new ports. `firstPorts` (tests) are tried first.
  */
-export async function startControlPlane(
+export function startControlPlane(
   dir: string,
   bin: KubeBinaries,
   progress: Progress,
   expectedNodes = 0,
   clientCaFile?: string,
+  firstPorts?: ControlPlanePorts,
+): Promise<ControlPlane> {
+  let ports = firstPorts;
+  return withFreshPorts(
+    'the lab control plane',
+    async () => {
+      const given = ports;
+      ports = undefined;
+      return startOnce(dir, bin, progress, expectedNodes, clientCaFile, given ?? (await pickPorts()));
+    },
+    { progress },
+  );
+}
+
+async function pickPorts(): Promise<ControlPlanePorts> {
+  const [etcdClient, etcdPeer, api] = await Promise.all([freePort(), freePort(), freePort()]);
+  return { etcdClient, etcdPeer, api };
+}
+
+async function startOnce(
+  dir: string,
+  bin: KubeBinaries,
+  progress: Progress,
+  expectedNodes: number,
+  clientCaFile: string | undefined,
+  ports: ControlPlanePorts,
 ): Promise<ControlPlane> {
   const pace = heartbeatPace(expectedNodes);
   await rm(join(dir, 'etcd'), { recursive: true, force: true });
@@ -71,7 +106,7 @@ export async function startControlPlane(
     mode: 0o600,
   });
 
-  const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const { etcdClient, etcdPeer, api: apiPort } = ports;
   const processes: ManagedProcess[] = [];
   const stop = async () => {
     for (const proc of [...processes].reverse()) await proc.stop();
@@ -81,24 +116,23 @@ export async function startControlPlane(
     progress('starting etcd');
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const peerUrl = `http://127.0.0.1:${etcdPeer}`;
-    processes.push(
-      startProcess(
-        'etcd',
-        bin.etcd,
-        [
-          '--name=lab',
-          `--data-dir=${join(dir, 'etcd')}`,
-          `--listen-client-urls=${etcdUrl}`,
-          `--advertise-client-urls=${etcdUrl}`,
-          `--listen-peer-urls=${peerUrl}`,
-          `--initial-advertise-peer-urls=${peerUrl}`,
-          `--initial-cluster=lab=${peerUrl}`,
-          '--unsafe-no-fsync=true', // a throw-away lab: durability is not the point, speed is
-          '--log-level=warn',
-        ],
-        logs,
-      ),
+    const etcd = startProcess(
+      'etcd',
+      bin.etcd,
+      [
+        '--name=lab',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=lab=${peerUrl}`,
+        '--unsafe-no-fsync=true', // a throw-away lab: durability is not the point, speed is
+        '--log-level=warn',
+      ],
+      logs,
     );
+    processes.push(etcd);
 
     progress('starting kube-apiserver');
     const apiserver = startProcess(
@@ -132,10 +166,8 @@ export async function startControlPlane(
     await waitUntil(
       'the API server certificate',
       async () => (await readFile(caFile, 'utf8')).includes('BEGIN CERTIFICATE'),
-      {
-        timeoutMs: 60_000,
-        process: apiserver,
-      },
+      // etcd too: the API server outlives an etcd that could not bind, retrying it until the timeout.
+      { timeoutMs: 60_000, process: [etcd, apiserver] },
     );
     const kubeconfigPath = join(dir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfigYaml(server, await readFile(caFile, 'utf8'), token), {
@@ -150,7 +182,7 @@ export async function startControlPlane(
         await core.readNamespace({ name: 'default' });
         return true;
       },
-      { timeoutMs: 90_000, process: apiserver, intervalMs: 300 },
+      { timeoutMs: 90_000, process: [etcd, apiserver], intervalMs: 300 },
     );
 
     progress('starting kube-controller-manager, kube-scheduler and kwok');

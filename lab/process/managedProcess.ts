@@ -7,8 +7,13 @@ export interface ManagedProcess {
   name: string;
   child: ChildProcess;
   logFile: string;
+  /** The last lines it wrote (stdout and stderr), once its output has ended if it has exited. */
+  lastLines(lines?: number): Promise<string>;
   stop(): Promise<void>;
 }
+
+/** How much of a process's latest output is kept in memory for an error message. */
+const KEPT_OUTPUT_BYTES = 8192;
 
 export function startProcess(
   name: string,
@@ -22,11 +27,25 @@ export function startProcess(
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
+  // Kept in memory too: the file is written behind the pipe, and may not hold a dying server's last
+  // words when its exit is noticed.
+  let kept = '';
+  const keep = (chunk: Buffer) => {
+    kept = (kept + chunk.toString('utf8')).slice(-KEPT_OUTPUT_BYTES);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const outputEnded = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return {
     name,
     child,
     logFile,
+    lastLines: async (lines = 12) => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        await Promise.race([outputEnded, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      return kept.trimEnd().split('\n').slice(-lines).join('\n');
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -39,24 +58,31 @@ export function startProcess(
   };
 }
 
-/** Resolves when `probe` succeeds; fails early with the log's tail when the process dies first. */
+/**
+ * Resolves when `probe` succeeds; fails early, with the log's tail, when a watched process dies first
+ * (a server that could not bind its port says so there: see withFreshPorts).
+ */
 export async function waitUntil(
   what: string,
   probe: () => Promise<boolean>,
-  options: { timeoutMs: number; process?: ManagedProcess; intervalMs?: number },
+  options: { timeoutMs: number; process?: ManagedProcess | ManagedProcess[]; intervalMs?: number },
 ): Promise<void> {
+  const watched = options.process === undefined ? [] : [options.process].flat();
   const deadline = Date.now() + options.timeoutMs;
   while (Date.now() < deadline) {
-    const proc = options.process;
-    if (proc && proc.child.exitCode !== null) {
+    const dead = watched.find((proc) => proc.child.exitCode !== null || proc.child.signalCode !== null);
+    if (dead) {
+      const how = dead.child.signalCode ?? `code ${dead.child.exitCode}`;
+      const said = (await dead.lastLines()) || '(no output)';
       throw new Error(
-        `${proc.name} exited with code ${proc.child.exitCode} before ${what}; see ${proc.logFile}`,
+        `${dead.name} exited (${how}) before ${what}; see ${dead.logFile}. Its last lines:\n${said}`,
       );
     }
     if (await probe().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
   }
+  const logs = watched.map((proc) => proc.logFile).join(', ');
   throw new Error(
-    `timed out after ${options.timeoutMs / 1000}s waiting for ${what}${options.process ? `; see ${options.process.logFile}` : ''}`,
+    `timed out after ${options.timeoutMs / 1000}s waiting for ${what}${logs ? `; see ${logs}` : ''}`,
   );
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { talosApiMode, type LabCluster, type TalosApiControl } from '../daemon/labCluster.js';
 import { freePort } from '../net/freePort.js';
+import { withFreshPorts } from '../net/freshPorts.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 
 export interface ClusterSecrets {
@@ -76,22 +77,27 @@ export async function startTalosApi(
   };
   const configFile = join(dir, 'talos-api.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  const controlUrl = `http://127.0.0.1:${await freePort()}`;
-  const process = startProcess(
-    'talos-api',
-    binary,
-    ['serve', '--config', configFile, '--control', controlUrl.replace('http://', '')],
-    dir,
-  );
-  try {
-    await waitUntil('the lab Talos API', async () => (await fetch(`${controlUrl}/healthz`)).ok, {
-      timeoutMs: 30_000,
-      process,
-    });
-  } catch (error) {
-    await process.stop(); // it may hold nodes' :50000 listeners
-    throw error;
-  }
+  // The control port is picked free and bound by the server a moment later: started again on a new
+  // one if another server took it in between.
+  const { process, controlUrl } = await withFreshPorts('the lab Talos API', async () => {
+    const controlUrl = `http://127.0.0.1:${await freePort()}`;
+    const process = startProcess(
+      'talos-api',
+      binary,
+      ['serve', '--config', configFile, '--control', controlUrl.replace('http://', '')],
+      dir,
+    );
+    try {
+      await waitUntil('the lab Talos API', async () => (await fetch(`${controlUrl}/healthz`)).ok, {
+        timeoutMs: 30_000,
+        process,
+      });
+    } catch (error) {
+      await process.stop(); // it may hold nodes' :50000 listeners
+      throw error;
+    }
+    return { process, controlUrl };
+  });
   return {
     process,
     async setMode(ip, mode, ready) {

@@ -4,6 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from '../net/freePort.js';
+import { withFreshPorts } from '../net/freshPorts.js';
 import { ensureTools } from '../tools.js';
 
 export interface DevServerOptions {
@@ -75,9 +76,18 @@ async function logTail(logFile: string, lines = 12): Promise<string> {
     : '(the server log is empty)';
 }
 
-/** Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers. */
+/**
+ * Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers; on
+ * new ports (the ones not given) when one was taken between its pick and the server's bind.
+ */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const { temporal } = await ensureTools('temporal');
+  return withFreshPorts('the Temporal dev server', () => startOnce(temporal, options), {
+    progress: (message) => console.error(message),
+  });
+}
+
+async function startOnce(temporal: string, options: DevServerOptions): Promise<DevServer> {
   await mkdir(options.dataDir, { recursive: true });
   const namespace = options.namespace ?? 'default';
   const port = options.port ?? (await freePort());

@@ -1,0 +1,107 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startControlPlane, type KubeBinaries } from '../../lab/kube/controlPlane.js';
+import { freePort } from '../../lab/net/freePort.js';
+import { portWasTaken, withFreshPorts } from '../../lab/net/freshPorts.js';
+import { ensureTools } from '../../lab/tools.js';
+
+/** A port held by someone else, as another suite's server holds the port the lab picked a moment ago. */
+async function holdPort(): Promise<{ port: number; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const address = server.address();
+  if (!address || typeof address !== 'object') throw new Error('no address');
+  return { port: address.port, server };
+}
+
+describe('withFreshPorts', () => {
+  const taken = () => new Error('listen tcp 127.0.0.1:41234: bind: address already in use');
+
+  it('starts again on a taken port, and says so', async () => {
+    const said: string[] = [];
+    let calls = 0;
+    const started = await withFreshPorts(
+      'a server',
+      async () => {
+        calls++;
+        if (calls === 1) throw new Error('the server exited', { cause: taken() });
+        return 'up';
+      },
+      { progress: (m) => said.push(m) },
+    );
+    expect(started).toBe('up');
+    expect(calls).toBe(2);
+    expect(said).toEqual([
+      'a server: a port was taken before its server bound it (the server exited); starting again with new ports (attempt 2 of 3)',
+    ]);
+  });
+
+  it('gives up after its tries, and never retries another failure', async () => {
+    let calls = 0;
+    await expect(
+      withFreshPorts('a server', async () => {
+        calls++;
+        throw taken();
+      }),
+    ).rejects.toThrow('address already in use');
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(
+      withFreshPorts('a server', async () => {
+        calls++;
+        throw new Error('etcd exited (code 1): data dir corrupt');
+      }),
+    ).rejects.toThrow('data dir corrupt');
+    expect(calls).toBe(1);
+    expect(portWasTaken(new Error('x', { cause: new Error('y', { cause: taken() }) }))).toBe(true);
+  });
+});
+
+describe('the lab control plane on a port taken between its pick and its bind', () => {
+  let bin: KubeBinaries;
+  let dir: string;
+  beforeAll(async () => {
+    bin = await ensureTools('kube', 'kwok');
+    dir = await mkdtemp(join(tmpdir(), 'talos-fresh-ports-'));
+  }, 1_800_000);
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  // etcd first: the API server outlives an etcd that could not bind (it retries etcd until its own
+  // timeout), so only watching etcd itself notices; then the API server's own port.
+  it.each(['etcdClient', 'api'] as const)(
+    'starts again on new ports when %s finds its port taken',
+    async (which) => {
+      const held = await holdPort();
+      const said: string[] = [];
+      const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), api: await freePort() };
+      try {
+        const controlPlane = await startControlPlane(
+          join(dir, which),
+          bin,
+          (m) => said.push(m),
+          0,
+          undefined,
+          { ...ports, [which]: held.port },
+        );
+        try {
+          // The process that could not bind is the one found dead: not a timeout of the API server.
+          const retries = said.filter((m) => m.includes('a port was taken'));
+          expect(retries).toEqual([
+            expect.stringContaining(which === 'api' ? '(kube-apiserver exited' : '(etcd exited'),
+          ]);
+          expect(controlPlane.server).not.toContain(`:${held.port}`);
+        } finally {
+          await controlPlane.stop();
+        }
+      } finally {
+        held.server.close();
+      }
+    },
+    120_000,
+  );
+});
