@@ -25,11 +25,7 @@ const str = (body: Record<string, unknown>, key: string): string => {
  * and the talos-lab command all talk to it, so one process owns the lab's state. A fleet's clusters are
  * addressed as /clusters/<name>/…; a path without that prefix means the lab's first cluster.
  */
-export function startApi(
-  clusters: ReadonlyMap<string, LabCluster>,
-  port: number,
-  onShutdown: () => void,
-): Promise<Server> {
+export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: () => void): Promise<Server> {
   // Keep-alive far longer than the lab Talos API's idle timeout (5 s): the client always closes an
   // idle connection first, so no request ever races the server's close.
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
@@ -109,6 +105,6 @@ export function startApi(
   server.requestTimeout = 0;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port }, () => resolve(server));
+    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve(server));
   });
 }

@@ -284,9 +284,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
-  // Port 0: the system picks a free port as the server binds it, so no other server can take it first.
-  const api = await startApi(clusters, 0, () => void shutdown());
-  const registry = await startRegistry(() => [...clusters.values()], 0);
+  // Both bind a port the system picks as they bind (read back below): none can be taken first.
+  const api = await startApi(clusters, () => void shutdown());
+  const registry = await startRegistry(() => [...clusters.values()]);
   stops.push(
     () => api.close(),
     () => registry.close(),

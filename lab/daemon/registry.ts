@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { imageExists } from './installerImage.js';
+import { boundPort } from '../net/freePort.js';
 import type { LabCluster } from './labCluster.js';
 
 /**
@@ -10,7 +11,7 @@ import type { LabCluster } from './labCluster.js';
  * `GET /releases` lists the released Talos versions, one per line. One registry serves every cluster
  * of the lab: an image is there when no cluster's faults took it away.
  */
-export function startRegistry(clusters: () => LabCluster[], port: number): Promise<Server> {
+export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
   const tokens = new Set<string>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
@@ -38,7 +39,7 @@ export function startRegistry(clusters: () => LabCluster[], port: number): Promi
         401,
         JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }),
         {
-          'WWW-Authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="talos-lab-registry"${scope ? `,scope="repository:${scope}:pull"` : ''}`,
+          'WWW-Authenticate': `Bearer realm="http://127.0.0.1:${boundPort(server)}/token",service="talos-lab-registry"${scope ? `,scope="repository:${scope}:pull"` : ''}`,
           'Content-Type': 'application/json',
         },
       );
@@ -63,6 +64,6 @@ export function startRegistry(clusters: () => LabCluster[], port: number): Promi
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port }, () => resolve(server));
+    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve(server));
   });
 }

@@ -1,7 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +12,8 @@ import { parseDocument } from 'yaml';
 import { buildRepository } from '../../bench/webhook.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { queueWorkflowId, deliveryRecorderFor } from '../../src/starter/enqueue.js';
-import { createWebhookServer } from '../../src/starter/webhook/server.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
+import { listenWebhook, postDelivery, type WebhookEndpoint } from '../harness/webhookEndpoint.js';
 import { mutate, mutation, type Json } from './mutate.js';
 
 const SECRET = 'fuzz-webhook-secret';
@@ -25,7 +24,7 @@ const SIGNED = { cluster: `fuzz-signed-${id}`, repository: `fuzz/signed-${id}` }
 const FORGED = { cluster: `fuzz-forged-${id}`, repository: `fuzz/forged-${id}` };
 
 let env: Awaited<ReturnType<typeof connectToTestServer>>;
-let server: Server;
+let endpoint: WebhookEndpoint;
 let url: string;
 let dir: string;
 let history: Awaited<ReturnType<typeof buildRepository>>;
@@ -46,7 +45,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'talos-upgrade-fuzz-'));
   history = await buildRepository(join(dir, 'repo'), 5);
   const taskQueue = uniqueTaskQueue('fuzz');
-  server = createWebhookServer({
+  endpoint = await listenWebhook({
     secret: SECRET,
     inventories: [await inventoryFor(SIGNED), await inventoryFor(FORGED)],
     // No worker polls this task queue: what is checked is what the webhook answers and records.
@@ -54,13 +53,11 @@ beforeAll(async () => {
     logger: pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) }),
     maxBodyBytes: LIMIT,
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
+  url = endpoint.url;
 }, 120_000);
 
 afterAll(async () => {
-  server?.close();
+  await endpoint?.close();
   for (const names of [SIGNED, FORGED])
     await env?.client.workflow
       .getHandle(queueWorkflowId(names.cluster))
@@ -75,20 +72,8 @@ function sign(secret: string, body: string): Promise<string> {
   return Promise.resolve(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
 }
 
-async function deliver(event: string, body: string, signature: string | undefined) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': event,
-      'x-github-delivery': crypto.randomUUID(),
-      ...(signature === undefined ? {} : { 'x-hub-signature-256': signature }),
-    },
-    body,
-  });
-  const text = await response.text();
-  return { status: response.status, text };
-}
+const deliver = (event: string, body: string, signature: string | undefined) =>
+  postDelivery(url, event, body, signature);
 
 /** Realistically shaped deliveries of each kind GitHub sends, for the mutations to start from. */
 function realistic(repository: string, pick: number): { event: string; payload: Json } {

@@ -1,16 +1,12 @@
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sign } from '@octokit/webhooks-methods';
 import { execa } from 'execa';
 import { pino } from 'pino';
 import { gitCloneSource } from '../../src/activities/index.js';
 import { queueWorkflowId, deliveryRecorderFor } from '../../src/starter/enqueue.js';
-import { createWebhookServer } from '../../src/starter/webhook/server.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
 import { queueQuery } from '../../src/workflows/signals.js';
 import {
@@ -25,6 +21,7 @@ import { startReleasesServer, TALOS_TAGS, type ReleasesServer } from '../../lab/
 import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
 import { ensureTools } from '../../lab/tools.js';
 import { clusterQueueLock } from '../harness/clusterQueueLock.js';
+import { listenWebhook, postDelivery, type WebhookEndpoint } from '../harness/webhookEndpoint.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { labStatus } from '../workflows/labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
@@ -32,7 +29,7 @@ import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflo
 const SECRET = 'webhook-test-secret';
 let lab: Lab;
 let h: WorkflowHarness;
-let server: Server;
+let endpoint: WebhookEndpoint;
 let url: string;
 let cache: string;
 let repo: string;
@@ -71,20 +68,18 @@ beforeAll(async () => {
     { repositorySource: gitCloneSource({ urlTemplate: repo, cacheDir: cache }) },
   );
   await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
-  server = createWebhookServer({
+  endpoint = await listenWebhook({
     secret: SECRET,
     inventories: [h.inventory],
     record: deliveryRecorderFor(h.client, h.taskQueue),
     logger: pino({ level: 'silent' }),
     maxBodyBytes: 64 * 1024,
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
+  url = endpoint.url;
 }, 900_000);
 
 afterAll(async () => {
-  server?.close();
+  await endpoint?.close();
   await h?.endQueue('atlas');
   await atlasQueue.release();
   await h?.stop();
@@ -93,24 +88,17 @@ afterAll(async () => {
   if (cache) await rm(cache, { recursive: true, force: true });
 });
 
+/** Signed with the webhook's secret unless a signature is given ('' for none). */
 async function post(event: string, body: string, signature?: string) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': event,
-      'x-github-delivery': crypto.randomUUID(),
-      ...(signature === undefined
-        ? { 'x-hub-signature-256': await sign(SECRET, body) }
-        : signature
-          ? { 'x-hub-signature-256': signature }
-          : {}),
-    },
+  const answer = await postDelivery(
+    url,
+    event,
     body,
-  });
+    signature === undefined ? await sign(SECRET, body) : signature || undefined,
+  );
   return {
-    status: response.status,
-    body: (await response.json()) as { message: string; workflowIds?: string[] },
+    status: answer.status,
+    body: JSON.parse(answer.text) as { message: string; workflowIds?: string[] },
   };
 }
 
