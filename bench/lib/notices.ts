@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { freePort } from '../../lab/net/freePort.js';
+import { boundPort } from '../../lab/net/freePort.js';
 import type { Stack } from './stack.js';
 
 /** One notification as the generic webhook target receives it. */
@@ -39,8 +39,8 @@ export async function startNoticeReceiver(stack: Stack): Promise<{
       }
     });
   });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = boundPort(server);
   stack.defer(() => new Promise((resolve) => server.close(resolve)));
   const file = join(stack.dir, 'notice-url');
   await writeFile(file, `http://127.0.0.1:${port}/notices\n`, { mode: 0o600 });

@@ -14,6 +14,9 @@ import {
   type WorkerProcessOptions,
 } from '../../test/worker/workerProcess.js';
 
+/** The port of a `host:port` address. */
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+
 /** A Temporal frontend the benchmark talks to: its own dev server, or one it was given. */
 export interface Temporal {
   address: string;
@@ -26,7 +29,7 @@ export interface Temporal {
 
 /**
  * Starts a stopped dev server again on its port and database file, up to three times: on a loaded
- * machine one start can fail (a port picked free and taken before the server binds it, a frontend
+ * machine one start can fail (its HTTP or metrics port, picked anew, taken twice in a row; a frontend
  * not ready in time), and a chaos run must not end there. The error carries the server log's tail.
  */
 async function restartDevServer(options: Parameters<typeof startDevServer>[0]): Promise<DevServer> {
@@ -78,9 +81,9 @@ export class Stack {
   async temporal(address?: string): Promise<Temporal> {
     if (address) return { address, client: await this.client(address) };
     const dataDir = join(this.dir, 'temporal');
-    const port = await freePort();
-    const options = { dataDir, port, searchAttributes: SEARCH_ATTRIBUTES };
-    let server: DevServer = await startDevServer(options);
+    // Its first start picks the port (again if it was taken); a restart keeps it, as clients hold it.
+    let server: DevServer = await startDevServer({ dataDir, searchAttributes: SEARCH_ATTRIBUTES });
+    const options = { dataDir, port: portOf(server.address), searchAttributes: SEARCH_ATTRIBUTES };
     this.defer(() => server.stop());
     return {
       address: server.address,

@@ -13,6 +13,8 @@ import type { LabCluster } from './labCluster.js';
  */
 export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
   const tokens = new Set<string>();
+  /** The port the system gave the registry, for its token realm. */
+  let port = 0;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
     const send = (status: number, body = '', headers: Record<string, string> = {}) => {
@@ -39,7 +41,7 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
         401,
         JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }),
         {
-          'WWW-Authenticate': `Bearer realm="http://127.0.0.1:${boundPort(server)}/token",service="talos-lab-registry"${scope ? `,scope="repository:${scope}:pull"` : ''}`,
+          'WWW-Authenticate': `Bearer realm="http://127.0.0.1:${port}/token",service="talos-lab-registry"${scope ? `,scope="repository:${scope}:pull"` : ''}`,
           'Content-Type': 'application/json',
         },
       );
@@ -64,6 +66,9 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve(server));
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      port = boundPort(server); // read once: after a close, address() is null
+      resolve(server);
+    });
   });
 }

@@ -2,7 +2,6 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { freePort } from '../net/freePort.js';
 import { withFreshPorts } from '../net/freshPorts.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 import { kubeconfigYaml } from './kubeconfig.js';
@@ -65,21 +64,20 @@ export function startControlPlane(
   clientCaFile?: string,
   firstPorts?: ControlPlanePorts,
 ): Promise<ControlPlane> {
-  let ports = firstPorts;
+  let given = firstPorts;
   return withFreshPorts(
     'the lab control plane',
-    async () => {
-      const given = ports;
-      ports = undefined;
-      return startOnce(dir, bin, progress, expectedNodes, clientCaFile, given ?? (await pickPorts()));
+    async (pick) => {
+      const ports = {
+        etcdClient: await pick(given?.etcdClient),
+        etcdPeer: await pick(given?.etcdPeer),
+        api: await pick(given?.api),
+      };
+      given = undefined;
+      return startOnce(dir, bin, progress, expectedNodes, clientCaFile, ports);
     },
     { progress },
   );
-}
-
-async function pickPorts(): Promise<ControlPlanePorts> {
-  const [etcdClient, etcdPeer, api] = await Promise.all([freePort(), freePort(), freePort()]);
-  return { etcdClient, etcdPeer, api };
 }
 
 async function startOnce(
@@ -91,9 +89,12 @@ async function startOnce(
   ports: ControlPlanePorts,
 ): Promise<ControlPlane> {
   const pace = heartbeatPace(expectedNodes);
-  await rm(join(dir, 'etcd'), { recursive: true, force: true });
+  const etcdDir = join(dir, 'etcd');
   const logs = join(dir, 'logs');
   const certs = join(dir, 'certs');
+  // Nothing of an earlier attempt: its etcd data, and its serving certificate, which the wait below
+  // would take for this attempt's (a key written apart from it would then not match).
+  await Promise.all([etcdDir, certs].map((d) => rm(d, { recursive: true, force: true })));
   await Promise.all([mkdir(logs, { recursive: true }), mkdir(certs, { recursive: true })]);
 
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -121,7 +122,7 @@ async function startOnce(
       bin.etcd,
       [
         '--name=lab',
-        `--data-dir=${join(dir, 'etcd')}`,
+        `--data-dir=${etcdDir}`,
         `--listen-client-urls=${etcdUrl}`,
         `--advertise-client-urls=${etcdUrl}`,
         `--listen-peer-urls=${peerUrl}`,

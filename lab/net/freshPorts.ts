@@ -1,33 +1,54 @@
-/**
- * What a Go server (etcd, kube-apiserver, the Temporal dev server, the lab Talos API) says when its
- * port is taken: `listen tcp 127.0.0.1:43121: bind: address already in use`.
- */
-const PORT_TAKEN = /address already in use/i;
+import { freePort } from './freePort.js';
 
-/** Whether an error, or any error it was caused by, says that a port was taken. */
-export function portWasTaken(error: unknown): boolean {
-  for (let e = error; e instanceof Error; e = e.cause) if (PORT_TAKEN.test(e.message)) return true;
-  return false;
+/** How deep an error's causes are followed (a cause that points back at its error must not loop). */
+const MAX_CAUSES = 8;
+
+/** The errors an error was caused by, itself first. */
+function causes(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let e = error; e instanceof Error && chain.length < MAX_CAUSES; e = e.cause) chain.push(e);
+  return chain;
 }
 
 /**
- * Starts servers whose ports come from freePort() again, with new ports, when one of them found its
- * port taken. A port is free when picked and bound by the server a moment later; on a machine where
- * test suites start servers side by side, another one can take it in between (a lab's scheduler once
- * died so, and the suite waited out its timeout for pods never scheduled). Any other failure is
- * thrown at once. `start` must stop what it started before it throws.
+ * Whether the error says that one of these ports was taken, as a Go server (etcd, kube-apiserver,
+ * the Temporal dev server) says it: `listen tcp 127.0.0.1:43121: bind: address already in use`.
+ * Only the ports given count: another address in use (a node's :50000 held by a leftover process, an
+ * old line of a log kept across restarts) is not cured by new ports.
+ */
+export function portWasTaken(error: unknown, ports: Iterable<number>): boolean {
+  const wanted = new Set(ports);
+  return causes(error).some((e) =>
+    [...e.message.matchAll(/:(\d+): bind: address already in use/g)].some((m) => wanted.has(Number(m[1]))),
+  );
+}
+
+/**
+ * Starts servers on ports picked free, and starts them again on new ports when one found its port
+ * taken. A port is free when picked and bound by its server a moment later; on a machine where test
+ * suites start servers side by side, another one can take it in between (a lab's scheduler once
+ * died so, and the suite waited out its timeout for pods never scheduled). `start` picks each port
+ * it binds with the `pick` it is given; a failure that names none of those ports is thrown at once.
+ * `start` must stop what it started before it throws.
  */
 export async function withFreshPorts<T>(
   what: string,
-  start: () => Promise<T>,
+  start: (pick: (port?: number) => Promise<number>) => Promise<T>,
   options: { tries?: number; progress?: (message: string) => void } = {},
 ): Promise<T> {
   const tries = options.tries ?? 3;
   for (let attempt = 1; ; attempt++) {
+    const picked: number[] = [];
+    /** A free port, or the one given (a test's), counted as this attempt's. */
+    const pick = async (given?: number) => {
+      const port = given ?? (await freePort());
+      picked.push(port);
+      return port;
+    };
     try {
-      return await start();
+      return await start(pick);
     } catch (error) {
-      if (attempt >= tries || !portWasTaken(error)) throw error;
+      if (attempt >= tries || !portWasTaken(error, picked)) throw error;
       const first = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
       options.progress?.(
         `${what}: a port was taken before its server bound it (${first}); starting again with new ports (attempt ${attempt + 1} of ${tries})`,

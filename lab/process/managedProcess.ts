@@ -29,9 +29,10 @@ export function startProcess(
   child.stderr?.pipe(log);
   // Kept in memory too: the file is written behind the pipe, and may not hold a dying server's last
   // words when its exit is noticed.
-  let kept = '';
+  let kept = Buffer.alloc(0);
   const keep = (chunk: Buffer) => {
-    kept = (kept + chunk.toString('utf8')).slice(-KEPT_OUTPUT_BYTES);
+    // Bytes, decoded when read: a character split between two chunks is whole again by then.
+    kept = Buffer.concat([kept, chunk]).subarray(-KEPT_OUTPUT_BYTES);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -42,9 +43,12 @@ export function startProcess(
     child,
     logFile,
     lastLines: async (lines = 12) => {
-      if (child.exitCode !== null || child.signalCode !== null)
-        await Promise.race([outputEnded, new Promise((resolve) => setTimeout(resolve, 1000))]);
-      return kept.trimEnd().split('\n').slice(-lines).join('\n');
+      if (child.exitCode !== null || child.signalCode !== null) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([outputEnded, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+        clearTimeout(timer);
+      }
+      return kept.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {

@@ -2,8 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { talosApiMode, type LabCluster, type TalosApiControl } from '../daemon/labCluster.js';
-import { freePort } from '../net/freePort.js';
-import { withFreshPorts } from '../net/freshPorts.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 
 export interface ClusterSecrets {
@@ -77,27 +75,30 @@ export async function startTalosApi(
   };
   const configFile = join(dir, 'talos-api.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  // The control port is picked free and bound by the server a moment later: started again on a new
-  // one if another server took it in between.
-  const { process, controlUrl } = await withFreshPorts('the lab Talos API', async () => {
-    const controlUrl = `http://127.0.0.1:${await freePort()}`;
-    const process = startProcess(
-      'talos-api',
-      binary,
-      ['serve', '--config', configFile, '--control', controlUrl.replace('http://', '')],
-      dir,
+  // Port 0: the server binds a port the system picks and prints it (`ready control=127.0.0.1:N`), so
+  // no other server can take it between a pick and the bind.
+  const process = startProcess(
+    'talos-api',
+    binary,
+    ['serve', '--config', configFile, '--control', '127.0.0.1:0'],
+    dir,
+  );
+  let controlUrl = '';
+  try {
+    await waitUntil(
+      'the lab Talos API',
+      async () => {
+        const ready = /^ready control=(\S+)$/m.exec(await process.lastLines(50));
+        if (!ready) return false;
+        controlUrl = `http://${ready[1]}`;
+        return (await fetch(`${controlUrl}/healthz`)).ok;
+      },
+      { timeoutMs: 30_000, process },
     );
-    try {
-      await waitUntil('the lab Talos API', async () => (await fetch(`${controlUrl}/healthz`)).ok, {
-        timeoutMs: 30_000,
-        process,
-      });
-    } catch (error) {
-      await process.stop(); // it may hold nodes' :50000 listeners
-      throw error;
-    }
-    return { process, controlUrl };
-  });
+  } catch (error) {
+    await process.stop(); // it may hold nodes' :50000 listeners
+    throw error;
+  }
   return {
     process,
     async setMode(ip, mode, ready) {

@@ -3,7 +3,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { freePort } from '../net/freePort.js';
 import { withFreshPorts } from '../net/freshPorts.js';
 import { ensureTools } from '../tools.js';
 
@@ -77,20 +76,25 @@ async function logTail(logFile: string, lines = 12): Promise<string> {
 }
 
 /**
- * Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers; on
- * new ports (the ones not given) when one was taken between its pick and the server's bind.
+ * Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers. When
+ * a port it picked was taken between the pick and the server's bind, it starts again on new ones; a
+ * port the caller gave (`port`, `uiPort`: a restart keeps its address) is never changed.
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const { temporal } = await ensureTools('temporal');
-  return withFreshPorts('the Temporal dev server', () => startOnce(temporal, options), {
+  return withFreshPorts('the Temporal dev server', (pick) => startOnce(temporal, options, pick), {
     progress: (message) => console.error(message),
   });
 }
 
-async function startOnce(temporal: string, options: DevServerOptions): Promise<DevServer> {
+async function startOnce(
+  temporal: string,
+  options: DevServerOptions,
+  pick: () => Promise<number>,
+): Promise<DevServer> {
   await mkdir(options.dataDir, { recursive: true });
   const namespace = options.namespace ?? 'default';
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (await pick());
   const args = [
     'server',
     'start-dev',
@@ -99,9 +103,9 @@ async function startOnce(temporal: string, options: DevServerOptions): Promise<D
     '--port',
     String(port),
     '--http-port',
-    String(await freePort()),
+    String(await pick()),
     '--metrics-port',
-    String(await freePort()),
+    String(await pick()),
     '--db-filename',
     join(options.dataDir, 'temporal.db'),
     // A write-ahead log synced at every commit: as durable as SQLite's default rollback journal,
@@ -121,7 +125,7 @@ async function startOnce(temporal: string, options: DevServerOptions): Promise<D
     'system.enableActivityEagerExecution=true',
   ];
   if (namespace !== 'default') args.push('--namespace', namespace);
-  const uiPort = options.ui ? (options.uiPort ?? (await freePort())) : undefined;
+  const uiPort = options.ui ? (options.uiPort ?? (await pick())) : undefined;
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-ip', '127.0.0.1', '--ui-port', String(uiPort));
   for (const [name, type] of Object.entries(options.searchAttributes))

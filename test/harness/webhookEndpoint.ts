@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { boundPort } from '../../lab/net/freePort.js';
 import { createWebhookServer, type WebhookDeps } from '../../src/starter/webhook/server.js';
 
 /** The real webhook server on a free loopback port, for the suites that post deliveries to it. */
@@ -17,7 +17,7 @@ export async function listenWebhook(deps: WebhookDeps): Promise<WebhookEndpoint>
   await once(server, 'listening');
   return {
     server,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
+    url: `http://127.0.0.1:${boundPort(server)}/webhook`,
     close: () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections(); // kept-alive fetch connections would hold the close for seconds
