@@ -72,14 +72,19 @@ interface LockedRun {
   followedUp?: boolean;
 }
 
-/** The cluster's Terraform workspace directory; a cluster without one cannot recreate its VMs. */
-function workspaceDir(c: ClusterHandle): string {
+/** The cluster's Terraform section; a cluster without one cannot recreate its VMs. */
+function terraformOf(c: ClusterHandle): NonNullable<ClusterHandle['inventory']['terraform']> {
   if (!c.inventory.terraform)
     throw nonRetryable(
       'ValidationFailed',
       `cluster ${c.name} has no terraform section: its VMs cannot be recreated`,
     );
-  return c.resolvePath(c.inventory.terraform.directory);
+  return c.inventory.terraform;
+}
+
+/** The cluster's Terraform workspace directory. */
+function workspaceDir(c: ClusterHandle): string {
+  return c.resolvePath(terraformOf(c).directory);
 }
 
 /** The state-lock queue of a cluster's Terraform workspace (one per directory, shared by clusters). */
@@ -109,7 +114,7 @@ export function terraformActivities(
   function workspace(c: ClusterHandle): { dir: string; lockTimeout: string } {
     return {
       dir: workspaceDir(c),
-      lockTimeout: `${Math.round((c.inventory.terraform?.lockTimeout ?? 0) / 1000)}s`,
+      lockTimeout: `${Math.round(terraformOf(c).lockTimeout / 1000)}s`,
     };
   }
 

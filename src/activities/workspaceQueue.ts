@@ -196,7 +196,7 @@ export class WorkspaceQueue {
     if (this.busy || !head) return;
     clearTimeout(this.wake);
     const now = Date.now();
-    for (const [node, until] of this.expected) if (until <= now) this.expected.delete(node);
+    this.forgetExpired(now);
     if (this.expected.size > 0) {
       this.wake = setTimeout(() => this.pump(), Math.min(...this.expected.values()) - now);
       return;
@@ -222,11 +222,16 @@ export class WorkspaceQueue {
       });
   }
 
+  /** Forgets the creates and the drains waited for past their time. */
+  private forgetExpired(now: number): void {
+    for (const [node, until] of this.expected) if (until <= now) this.expected.delete(node);
+    for (const [node, drain] of this.draining) if (drain.until <= now) this.draining.delete(node);
+  }
+
   /** Until when a create waits for the destroys of nodes still draining (now: it does not wait). */
   private drainHold(head: Member, now: number): number {
     const key = head.run.batchKey;
     if (head.run.followedUp || !key) return now;
-    for (const [node, drain] of this.draining) if (drain.until <= now) this.draining.delete(node);
     const coming = [...this.draining.values()].some((drain) => !drain.blocked);
     const share = DRAIN_HOLD_SHARE * (this.lastRunMs.get(key) ?? 0);
     return coming ? head.arrived + share : now;
