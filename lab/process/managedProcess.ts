@@ -64,7 +64,8 @@ export function startProcess(
 
 /**
  * Resolves when `probe` succeeds; fails early, with the log's tail, when a watched process dies first
- * (a server that could not bind its port says so there: see withFreshPorts).
+ * (a server that could not bind its port says so there: see withFreshPorts), and with the watched
+ * processes' last lines when the time is up.
  */
 export async function waitUntil(
   what: string,
@@ -85,8 +86,8 @@ export async function waitUntil(
     if (await probe().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
   }
-  const logs = watched.map((proc) => proc.logFile).join(', ');
-  throw new Error(
-    `timed out after ${options.timeoutMs / 1000}s waiting for ${what}${logs ? `; see ${logs}` : ''}`,
+  const said = await Promise.all(
+    watched.map(async (proc) => `${proc.logFile}, last lines:\n${(await proc.lastLines()) || '(no output)'}`),
   );
+  throw new Error([`timed out after ${options.timeoutMs / 1000}s waiting for ${what}`, ...said].join('\n'));
 }

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { withFreshPorts } from '../net/freshPorts.js';
+import { startProcess, waitUntil } from '../process/managedProcess.js';
 import { ensureTools } from '../tools.js';
 
 export interface DevServerOptions {
@@ -29,50 +28,18 @@ export interface DevServer {
 
 const READY_TIMEOUT_MS = 90_000;
 
-async function waitForFrontend(address: string, namespace: string, child: ChildProcess, logFile: string) {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw new Error(`temporal server start-dev exited with code ${child.exitCode}; see ${logFile}`);
-    }
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 2000 });
-      try {
-        // Answering for the namespace means the frontend and the history service are both up.
-        await connection.workflowService.describeNamespace({ namespace });
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch (error) {
-      lastError = error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+/** Whether the frontend answers for the namespace: then the frontend and the history service are up. */
+async function answers(address: string, namespace: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 2000 });
+  try {
+    // A deadline: a port answering TCP but not gRPC would otherwise hold the probe, and the wait, forever.
+    await connection.withDeadline(Date.now() + 2000, () =>
+      connection.workflowService.describeNamespace({ namespace }),
+    );
+    return true;
+  } finally {
+    await connection.close();
   }
-  throw new Error(
-    `the Temporal dev server at ${address} was not ready in ${READY_TIMEOUT_MS / 1000}s: ${String(lastError)}; see ${logFile}`,
-  );
-}
-
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(killer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-async function logTail(logFile: string, lines = 12): Promise<string> {
-  const text = await readFile(logFile, 'utf8').catch(() => '');
-  const tail = text.trimEnd().split('\n').slice(-lines);
-  return tail.length && tail[0]
-    ? `last lines of the server log:\n${tail.join('\n')}`
-    : '(the server log is empty)';
 }
 
 /**
@@ -131,32 +98,26 @@ async function startOnce(
   for (const [name, type] of Object.entries(options.searchAttributes))
     args.push('--search-attribute', `${name}=${type}`);
 
-  const logFile = join(options.dataDir, 'temporal-server.log');
-  const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(temporal, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  // 'close' comes after the child's output streams have ended (its 'exit' may come before).
-  const closed = new Promise((resolve) => child.once('close', resolve));
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // Its log (temporal-server.log) stays in dataDir beside the database, appended to by restarts; a
+  // failed start's last lines go with the error, as a test removes the directory on failure.
+  const server = startProcess('temporal-server', temporal, args, options.dataDir);
   const address = `127.0.0.1:${port}`;
   try {
-    await waitForFrontend(address, namespace, child, logFile);
+    await waitUntil(`the Temporal dev server at ${address}`, () => answers(address, namespace), {
+      timeoutMs: READY_TIMEOUT_MS,
+      process: server,
+      intervalMs: 250,
+    });
   } catch (error) {
-    await stopProcess(child);
-    await closed;
-    await new Promise((resolve) => log.end(resolve));
-    // The log lives in a temporary directory a test removes on failure: its last lines go with the error.
-    throw new Error(`${(error as Error).message}\n${await logTail(logFile)}`, { cause: error });
+    await server.stop();
+    throw error;
   }
   return {
     address,
     namespace,
-    pid: child.pid ?? -1,
-    logFile,
+    pid: server.child.pid ?? -1,
+    logFile: server.logFile,
     ...(uiPort !== undefined ? { uiUrl: `http://127.0.0.1:${uiPort}` } : {}),
-    stop: async () => {
-      await stopProcess(child);
-      log.end();
-    },
+    stop: () => server.stop(),
   };
 }
