@@ -127,6 +127,21 @@ export async function runSchedule(options: {
                 .map((a) => `${a.type}=${seconds(a.end - a.start)}`)
                 .join(' ')}`,
             );
+        // Where a node run's span is not work: the gaps between its activities and timers, longest first.
+        if (process.env.BENCH_DEBUG)
+          for (const n of times.nodes) {
+            const steps = [...n.activities, ...n.timers.map((t) => ({ ...t, type: 'timer' }))].sort(
+              (a, b) => a.start - b.start,
+            );
+            const gaps: string[] = [];
+            let reached = { end: n.start, type: 'start' };
+            for (const step of [...steps, { start: n.end, end: n.end, type: 'end' }]) {
+              if (step.start - reached.end > 40)
+                gaps.push(`${reached.type}→${step.type} ${step.start - reached.end}ms`);
+              if (step.end > reached.end) reached = step;
+            }
+            console.error(`gaps ${n.workflowId.split(':node:')[1]}: ${gaps.join(', ')}`);
+          }
         // The drains and Terraform runs of every node in time order: who waited for the state, and why.
         if (process.env.BENCH_DEBUG)
           console.error(

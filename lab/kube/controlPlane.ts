@@ -64,16 +64,15 @@ export function startControlPlane(
   clientCaFile?: string,
   firstPorts?: ControlPlanePorts,
 ): Promise<ControlPlane> {
-  let given = firstPorts;
   return withFreshPorts(
     'the lab control plane',
-    async (pick) => {
+    async (pick, attempt) => {
+      const given = attempt === 1 ? firstPorts : undefined;
       const ports = {
         etcdClient: await pick(given?.etcdClient),
         etcdPeer: await pick(given?.etcdPeer),
         api: await pick(given?.api),
       };
-      given = undefined;
       return startOnce(dir, bin, progress, expectedNodes, clientCaFile, ports);
     },
     { progress },

@@ -29,11 +29,12 @@ export function portWasTaken(error: unknown, ports: Iterable<number>): boolean {
  * suites start servers side by side, another one can take it in between (a lab's scheduler once
  * died so, and the suite waited out its timeout for pods never scheduled). `start` picks each port
  * it binds with the `pick` it is given; a failure that names none of those ports is thrown at once.
- * `start` must stop what it started before it throws.
+ * `start` must stop what it started before it throws; `attempt` (1 first) lets it try given ports
+ * only the first time.
  */
 export async function withFreshPorts<T>(
   what: string,
-  start: (pick: (port?: number) => Promise<number>) => Promise<T>,
+  start: (pick: (port?: number) => Promise<number>, attempt: number) => Promise<T>,
   options: { tries?: number; progress?: (message: string) => void } = {},
 ): Promise<T> {
   const tries = options.tries ?? 3;
@@ -46,7 +47,7 @@ export async function withFreshPorts<T>(
       return port;
     };
     try {
-      return await start(pick);
+      return await start(pick, attempt);
     } catch (error) {
       if (attempt >= tries || !portWasTaken(error, picked)) throw error;
       const first = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);

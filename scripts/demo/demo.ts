@@ -59,12 +59,14 @@ function background(name: string, args: string[], env: Record<string, string>): 
   return child;
 }
 
-async function waitForLog(name: string, pattern: RegExp, child: ResultPromise): Promise<void> {
+/** Waits for a line of the child's log that matches, and gives the match. */
+async function waitForLog(name: string, pattern: RegExp, child: ResultPromise): Promise<RegExpExecArray> {
   const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited; see ${join(DIR, `${name}.log`)}`);
     const text = await readFile(join(DIR, `${name}.log`), 'utf8').catch(() => '');
-    if (pattern.test(text)) return;
+    const match = pattern.exec(text);
+    if (match) return match;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`${name} did not start in time; see ${join(DIR, `${name}.log`)}`);
@@ -138,17 +140,14 @@ async function main(): Promise<void> {
 
   say('The webhook server (talos-upgrade webhook): records each delivery in Temporal, answers 202');
   const secret = randomBytes(24).toString('hex');
-  const webhookPort = await freePort();
-  const webhook = background(
-    'webhook',
-    [BIN, 'webhook', '--inventory', inventoryFile, '--port', String(webhookPort)],
-    {
-      ...env,
-      TALOS_UPGRADE_WEBHOOK_SECRET: secret,
-    },
-  );
-  await waitForLog('webhook', /"msg":"webhook listening"/, webhook);
-  const url = `http://127.0.0.1:${webhookPort}/webhook`;
+  // Port 0: the server binds a free port itself and logs its address (no port picked here can be taken
+  // by another process before the server binds it).
+  const webhook = background('webhook', [BIN, 'webhook', '--inventory', inventoryFile, '--port', '0'], {
+    ...env,
+    TALOS_UPGRADE_WEBHOOK_SECRET: secret,
+  });
+  const listening = await waitForLog('webhook', /"listen":"([^"]+)"[^\n]*"msg":"webhook listening"/, webhook);
+  const url = listening[1] ?? '';
   console.log(`listening at ${url}`);
 
   const connection = await Connection.connect({ address: temporal.address });

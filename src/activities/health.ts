@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import type { HealthCheckName } from '../domain/index.js';
 import { heartbeat, heartbeatWhile, sleep } from './activityContext.js';
@@ -72,7 +73,8 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     node?: string,
   ): Promise<void> {
     const core = c.kc.makeApiClient(CoreV1Api);
-    const name = `talos-upgrade-${kind}-${Date.now().toString(36)}`;
+    // Two nodes' gates may start the same kind of probe in the same millisecond.
+    const name = `talos-upgrade-${kind}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     await core.createNamespacedPod({
       namespace: 'default',
       body: {
@@ -239,28 +241,44 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     },
   };
 
-  /** The inventory's health checks, each with a 30 s timeout and 3 tries; never throws for a failed check. */
+  /** One check with its 30 s timeout and 3 tries; the last failure's message, or undefined when it passed. */
+  async function runCheck(
+    c: ClusterHandle,
+    name: HealthCheckName,
+    node?: string,
+  ): Promise<string | undefined> {
+    let last = '';
+    for (let attempt = 1; attempt <= TRIES; attempt++) {
+      try {
+        await heartbeatWhile(withTimeout(checks[name](c, node), CHECK_TIMEOUT_MS, TITLES[name]), () => ({
+          node,
+          check: TITLES[name],
+          attempt,
+        }));
+        return undefined;
+      } catch (error) {
+        last = error instanceof Error ? error.message : String(error);
+        if (attempt < TRIES) await sleep(Math.min(2000, deps.pollIntervalMs ?? 2000));
+      }
+    }
+    return last;
+  }
+
+  /**
+   * The inventory's health checks, all at once: they only read (or start their own probe pod), so a
+   * gate takes as long as its slowest check, not the sum (two probe pods one after the other were
+   * most of a gate's time). Never throws for a failed check; failures are reported in policy order.
+   */
   async function runHealthChecks(input: { cluster: string; node?: string }): Promise<HealthReport> {
     const c = cluster(input.cluster);
     const names = c.inventory.policy.healthChecks;
-    const failed: HealthReport['failed'] = [];
-    for (const name of names) {
-      let last = '';
-      let ok = false;
-      for (let attempt = 1; attempt <= TRIES && !ok; attempt++) {
-        try {
-          await heartbeatWhile(
-            withTimeout(checks[name](c, input.node), CHECK_TIMEOUT_MS, TITLES[name]),
-            () => ({ node: input.node, check: TITLES[name], attempt }),
-          );
-          ok = true;
-        } catch (error) {
-          last = error instanceof Error ? error.message : String(error);
-          if (attempt < TRIES) await sleep(Math.min(2000, deps.pollIntervalMs ?? 2000));
-        }
-      }
-      if (!ok) failed.push({ check: TITLES[name], diagnostics: last.split('\n').slice(-10).join('\n') });
-    }
+    const outcomes = await Promise.all(names.map((name) => runCheck(c, name, input.node)));
+    const failed: HealthReport['failed'] = names.flatMap((name, i) => {
+      const last = outcomes[i];
+      return last === undefined
+        ? []
+        : [{ check: TITLES[name], diagnostics: last.split('\n').slice(-10).join('\n') }];
+    });
     const passed = names.length - failed.length;
     const who = input.node ?? c.name;
     const summary =

@@ -111,16 +111,9 @@ export function terraformActivities(
   cluster: (name: string) => ClusterHandle,
   queueOf: WorkspaceQueueOf,
 ) {
-  function workspace(c: ClusterHandle): { dir: string; lockTimeout: string } {
-    return {
-      dir: workspaceDir(c),
-      lockTimeout: `${Math.round(terraformOf(c).lockTimeout / 1000)}s`,
-    };
-  }
-
   function run(c: ClusterHandle, args: string[], what: string, shared?: SharedControl) {
     return runCommand(deps.terraform, args, {
-      cwd: workspace(c).dir,
+      cwd: workspaceDir(c),
       env: { TF_IN_AUTOMATION: '1', TF_INPUT: '0' },
       timeoutMs: 3_600_000,
       // Interrupted like Ctrl-C: terraform stops its operation, writes the state and unlocks it.
@@ -153,7 +146,7 @@ export function terraformActivities(
     '-auto-approve',
     '-input=false',
     '-json',
-    `-lock-timeout=${workspace(c).lockTimeout}`,
+    `-lock-timeout=${Math.round(terraformOf(c).lockTimeout / 1000)}s`,
   ];
   const targeting = (targets: string[]) => targets.map((t) => `-target=${t}`);
 

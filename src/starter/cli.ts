@@ -133,7 +133,10 @@ export function buildCli(): Command {
     )
     .requiredOption('--inventory <file...>', 'cluster inventory YAML files')
     .option('--host <host>', 'address to listen on (default 127.0.0.1, or TALOS_UPGRADE_WEBHOOK_HOST)')
-    .option('--port <port>', 'port to listen on (default 8080, or TALOS_UPGRADE_WEBHOOK_PORT)')
+    .option(
+      '--port <port>',
+      'port to listen on; 0 picks a free one, logged as "webhook listening" (default 8080, or TALOS_UPGRADE_WEBHOOK_PORT)',
+    )
     .action(async (options: Parameters<typeof webhookCommand>[0]) => {
       await webhookCommand(options);
     });

@@ -463,6 +463,14 @@ describe('health, images, GPU patches, releases', () => {
     });
     expect(failing.summary).toBe('❌ k8s-work-5: 6/7 health checks passed (failed: Storage Health)');
     expect(failing.failed[0]?.diagnostics).toContain('HEALTH_WARN');
+    // The checks run at once; two failures are still reported in the policy's order.
+    await h.call('cordonNode', at('k8s-work-5'));
+    const twice = await h.call<HealthReport>('runHealthChecks', at('k8s-work-5'), {
+      startToCloseSeconds: 300,
+    });
+    await h.call('uncordonNode', at('k8s-work-5'));
+    expect(twice.failed.map((f) => f.check)).toEqual(['Node Readiness', 'Storage Health']);
+    expect(twice.failed[0]?.diagnostics).toBe('k8s-work-5 is SchedulingDisabled (cordoned)');
     await clearFaults();
   });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startControlPlane, type KubeBinaries } from '../../lab/kube/controlPlane.js';
-import { freePort } from '../../lab/net/freePort.js';
+import { boundPort, freePort } from '../../lab/net/freePort.js';
 import { portWasTaken, withFreshPorts } from '../../lab/net/freshPorts.js';
 import { ensureTools } from '../../lab/tools.js';
 
@@ -12,9 +12,7 @@ import { ensureTools } from '../../lab/tools.js';
 async function holdPort(): Promise<{ port: number; server: Server }> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const address = server.address();
-  if (!address || typeof address !== 'object') throw new Error('no address');
-  return { port: address.port, server };
+  return { port: boundPort(server), server };
 }
 
 describe('withFreshPorts', () => {
