@@ -92,8 +92,11 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         },
       },
     });
+    // Its own end at the check's timeout: withTimeout only stops waiting for it, and a pod that never
+    // ran would otherwise be polled (and left in place) for as long as the worker lives.
+    const deadline = Date.now() + CHECK_TIMEOUT_MS;
     try {
-      for (;;) {
+      while (Date.now() < deadline) {
         const pod = await core.readNamespacedPod({ name, namespace: 'default' });
         if (pod.status?.phase === 'Succeeded') return;
         if (pod.status?.phase === 'Failed') {
@@ -105,6 +108,7 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         heartbeat({ check: `${kind} pod`, phase: pod.status?.phase ?? 'unknown' });
         await sleep(Math.min(1000, deps.pollIntervalMs ?? 1000));
       }
+      throw new CheckFailed(`${kind} pod ${name} did not complete in ${CHECK_TIMEOUT_MS / 1000}s`);
     } finally {
       await core
         .deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 })
