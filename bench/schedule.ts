@@ -127,7 +127,7 @@ export async function runSchedule(options: {
                 .map((a) => `${a.type}=${seconds(a.end - a.start)}`)
                 .join(' ')}`,
             );
-        // Where a node run's span is not work: the gaps between its activities and timers, longest first.
+        // Where a node run's span is not work: the gaps between its activities and timers, in time order.
         if (process.env.BENCH_DEBUG)
           for (const n of times.nodes) {
             const steps = [...n.activities, ...n.timers.map((t) => ({ ...t, type: 'timer' }))].sort(

@@ -92,8 +92,9 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         },
       },
     });
-    // Its own end at the check's timeout: withTimeout only stops waiting for it, and a pod that never
-    // ran would otherwise be polled (and left in place) for as long as the worker lives.
+    // Its own end once the check's timeout has passed: withTimeout only stops waiting for it (and
+    // reports that), so without it a pod that never ran was polled, and left in place, for as long
+    // as the worker lived.
     const deadline = Date.now() + CHECK_TIMEOUT_MS;
     try {
       while (Date.now() < deadline) {

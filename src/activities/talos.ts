@@ -214,18 +214,31 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     );
   }
 
-  /** Takes a control-plane node out of etcd before its VM is destroyed; harmless when it already left. */
-  async function leaveEtcd(input: { cluster: string; node: string }): Promise<{ left: boolean }> {
+  /**
+   * Takes a control-plane node out of etcd before its VM is destroyed; harmless when it already left.
+   * `vmGone`: its VM is destroyed, so a healthy member removes it at once (asking the node to leave
+   * would wait for an address that no longer answers).
+   */
+  async function leaveEtcd(input: {
+    cluster: string;
+    node: string;
+    vmGone?: boolean;
+  }): Promise<{ left: boolean }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
     const members = await listEtcdMembers(c, node.name);
     const member = members.find((m) => m.node === node.name);
     if (!member) return { left: false };
-    const leave = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'leave'], { timeoutMs: 120_000 });
-    if (leave.exitCode === 0) return { left: true };
+    const leave = input.vmGone
+      ? undefined
+      : await talosctl(deps, c, ['-n', node.ip, 'etcd', 'leave'], { timeoutMs: 120_000 });
+    if (leave?.exitCode === 0) return { left: true };
     // A node that cannot leave by itself (its etcd is down) is removed by a healthy member.
     const via = controllers(c).find((n) => n.name !== node.name);
-    if (!via) talosFailure(`etcd leave on ${node.name}`, leave);
+    if (!via) {
+      if (leave) talosFailure(`etcd leave on ${node.name}`, leave);
+      throw nonRetryable('CommandFailed', `removing ${node.name} from etcd: no other control-plane node`);
+    }
     const remove = await talosctl(deps, c, ['-n', via.ip, 'etcd', 'remove-member', member.id], {
       timeoutMs: 120_000,
     });

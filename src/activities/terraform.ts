@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { heartbeat } from './activityContext.js';
+import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { runCommand, type CommandResult } from './runCommand.js';
@@ -48,6 +48,14 @@ function diagnosticsOf(result: CommandResult): string {
 /** A held state lock: Temporal retries the activity, and a shared run's members do not rerun alone. */
 function lockHeld(result: CommandResult): boolean {
   return /state lock/i.test(diagnosticsOf(result)) || /Error acquiring the state lock/.test(result.stderr);
+}
+
+/** How often a read that found a half-written state file reads again, and how far apart. */
+const HALF_WRITTEN_READS = 5;
+const HALF_WRITTEN_PAUSE_MS = 1000;
+
+function halfWrittenState(result: CommandResult): boolean {
+  return result.exitCode !== 0 && /Unsupported state file format/.test(`${result.stderr}\n${result.stdout}`);
 }
 
 /** A failed terraform run: a held state lock is retried by Temporal; anything else needs a person. */
@@ -123,9 +131,17 @@ export function terraformActivities(
     });
   }
 
-  /** Runs that only read (init, state list, state pull) go at once. */
+  /**
+   * Runs that only read (init, state list, state pull) go at once, without the lock. The local backend
+   * rewrites its state file in place, so a read while another lane's apply writes it can find half a
+   * file ("Unsupported state file format"; the fault matrix's cancel test hit it): read again shortly.
+   */
   async function terraform(c: ClusterHandle, args: string[], what: string): Promise<CommandResult> {
-    const result = await run(c, args, what);
+    let result = await run(c, args, what);
+    for (let read = 1; read < HALF_WRITTEN_READS && halfWrittenState(result); read++) {
+      await sleep(HALF_WRITTEN_PAUSE_MS);
+      result = await run(c, args, what);
+    }
     if (result.exitCode !== 0) terraformFailure(what, result);
     return result;
   }

@@ -18,3 +18,4 @@ export * from './webhookEvent.js';
 export * from './failureTypes.js';
 export * from './maintenanceWindow.js';
 export * from './pendingTaint.js';
+export * from './workerOrder.js';

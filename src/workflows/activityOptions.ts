@@ -40,7 +40,7 @@ export const local = proxyLocalActivities<Activities>({
 });
 
 /**
- * Reads that only improve a decision (which worker of the final round goes first): two short tries,
+ * Reads that only improve a decision (which worker a lane starts next, which are marked pending): two short tries,
  * then the run goes on without them rather than wait out a retry schedule built for steps that must
  * succeed.
  */
@@ -53,7 +53,8 @@ export const hints = proxyLocalActivities<Activities>({
  * A node's health gates as local activities (since the local-health-checks patch): they only read
  * the cluster (their probe pods clean up after themselves), so a worker that dies during one loses
  * nothing and the next worker checks again; each gate is one marker in the history instead of six
- * events. 15 m covers every check of a policy with all its tries (8 × 3 × 30 s plus the pauses); a
+ * events. 15 m covers a gate many times over: its checks run side by side, each with 3 tries of 30 s
+ * and the pauses between (about 95 s at worst; 12 min when they ran one after another); a
  * gate longer than a workflow task's timeout keeps its task alive by itself (the SDK heartbeats it).
  */
 export const localChecks = proxyLocalActivities<Activities>({

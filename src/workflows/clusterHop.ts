@@ -9,7 +9,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
-import { PENDING_TAINT, type Strategy } from '../domain/index.js';
+import {
+  deferBlockedFromFirstRound,
+  firstRoundCandidates,
+  PENDING_TAINT,
+  type Strategy,
+} from '../domain/index.js';
 import { hints, type long } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
@@ -98,9 +103,18 @@ const FINAL_ROUND_BLOCKED_FIRST = 'final-round-blocked-first';
  * upgraded, not only in the final round: the nodes still to upgrade are marked (PENDING_NODES_MARKED),
  * so the pod a forced drain moves lands on the upgraded worker and blocks no other drain, and the long
  * drains go to the lanes that are free first, so the lanes end together. (Before any worker is done,
- * the pod could only move to another node still to upgrade: the first round keeps its order.)
+ * the pod could only move to another node still to upgrade: the first round is ordered once, before
+ * it starts, by FIRST_ROUND_UNBLOCKED.)
  */
 const BLOCKED_FIRST = 'blocked-first';
+
+/**
+ * Since this patch (with PENDING_NODES_MARKED) the workers' first round leaves out a worker whose drain
+ * a PodDisruptionBudget blocks and starts it right after (deferBlockedFromFirstRound): forced out
+ * before any worker was upgraded, its pod landed on another worker still to upgrade and blocked that
+ * drain too.
+ */
+const FIRST_ROUND_UNBLOCKED = 'first-round-unblocked';
 
 /** A hint that fails is logged and the run goes on with `fallback`; a cancel of the run still ends it. */
 async function hint<T>(call: Promise<T>, fallback: T, warning: string): Promise<T> {
@@ -120,6 +134,20 @@ async function blockedFirst<N extends { name: string }>(cluster: string, left: N
     'could not read which drains a PodDisruptionBudget blocks; the next nodes keep their order',
   );
   return [...left.filter((n) => blocked.includes(n.name)), ...left.filter((n) => !blocked.includes(n.name))];
+}
+
+/** The workers in the order their first round should take them; unchanged if the read fails. */
+async function firstRoundOrder<N extends { name: string }>(
+  cluster: string,
+  workers: N[],
+  width: number,
+): Promise<N[]> {
+  const blocked = await hint(
+    hints.drainBlockedNodes({ cluster, nodes: firstRoundCandidates(workers, width).map((n) => n.name) }),
+    [],
+    'could not read which drains a PodDisruptionBudget blocks; the first round keeps the inventory order',
+  );
+  return deferBlockedFromFirstRound(workers, blocked, width);
 }
 
 /**
@@ -183,16 +211,21 @@ export async function runHop(
   const names = cluster.nodes.map((n) => n.name);
   const marking = patched(PENDING_NODES_MARKED);
   let marked: Promise<void> | undefined;
-  const runNode = async (
-    node: { name: string; role: 'controlplane' | 'worker' },
-    stopped: () => boolean = () => false,
-  ) => {
-    // Paused or outside a window: wait until neither holds (a pause may outlast the window it waited for).
-    // Without windows this is the single pause wait it always was.
+  /**
+   * Paused or outside a window: waits until neither holds (a pause may outlast the window it waited
+   * for). Without windows this is the single pause wait it always was.
+   */
+  const untilNodesMayStart = async (stopped: () => boolean = () => false) => {
     do {
       await condition(() => !progress.paused);
       await awaitMaintenanceWindow(run, cluster, stopped);
     } while (progress.paused);
+  };
+  const runNode = async (
+    node: { name: string; role: 'controlplane' | 'worker' },
+    stopped: () => boolean = () => false,
+  ) => {
+    await untilNodesMayStart(stopped);
     // A lane that waited for a window while another lane's node failed starts nothing more.
     if (cluster.maintenanceWindows?.length && stopped()) return;
     // Once, when the first node starts (inside its window): every lane waits for the same marking.
@@ -284,7 +317,14 @@ export async function runHop(
     run.phase('UpgradingControlPlane');
     for (const node of cluster.nodes.filter((n) => n.role === 'controlplane')) await runNode(node);
     run.phase('UpgradingWorkers');
-    const workers = cluster.nodes.filter((n) => n.role === 'worker');
+    const inventoryOrder = cluster.nodes.filter((n) => n.role === 'worker');
+    const width = cluster.maxParallelWorkers;
+    let workers = inventoryOrder;
+    if (marking && firstRoundCandidates(inventoryOrder, width).length > 0 && patched(FIRST_ROUND_UNBLOCKED)) {
+      // Read when the first worker may start: a read from before a pause or a closed window is stale.
+      await untilNodesMayStart();
+      workers = await firstRoundOrder(request.cluster, inventoryOrder, width);
+    }
     const order = (left: typeof workers) => blockedFirst(request.cluster, left);
     const parallel = workers.length > cluster.maxParallelWorkers && cluster.maxParallelWorkers > 1;
     const reorder: Reorder<(typeof workers)[number]> | undefined = !parallel

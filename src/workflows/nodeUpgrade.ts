@@ -101,6 +101,14 @@ const LEAN_HISTORY = 'lean-history';
  */
 const LOCAL_HEALTH_CHECKS = 'local-health-checks';
 /**
+ * Since this patch cattle's undo of a control plane removes the node from etcd once more after its VM
+ * is destroyed, by a healthy member. Its `etcd leave` before the destroy finds nothing to leave when
+ * the new VM is still booting (a cancel during its config or its wait for Ready); if that VM then
+ * joined before the destroy reached it, it stayed listed as a dead member, the VM recreated at the old
+ * version could not start etcd, and the cluster held 2 of 3 members (the fault matrix showed it).
+ */
+const GONE_MEMBER_REMOVED = 'gone-member-removed';
+/**
  * A node run's workflow-task timeout: its cluster's policy.heartbeatTimeout (default 60 s), at most 60 s.
  * A local activity that outlasts 80 % of it makes the SDK renew the task (three events each time): a
  * health gate with probe pods takes tens of seconds, which at the server's default of 10 s would cost
@@ -203,7 +211,8 @@ async function upgradeBack(run: NodeRun): Promise<void> {
 
 /**
  * Cattle's undo: the VM recreated at the old version. Since the settled-cancel patch a control plane
- * that is still (or again) an etcd member leaves etcd first, so its destroyed VM never stays behind
+ * that is still (or again) an etcd member leaves etcd first, and since GONE_MEMBER_REMOVED a member
+ * that joined after that leave is removed once its VM is gone, so a destroyed VM never stays behind
  * as a dead member; `leaveEtcd` does nothing for a node that already left.
  */
 async function recreateAtOldVersion(run: NodeRun, vm: { destroyStarted: boolean }): Promise<void> {
@@ -217,6 +226,8 @@ async function recreateAtOldVersion(run: NodeRun, vm: { destroyStarted: boolean 
   await rollbackGate(run);
   if (run.settled && input.role === 'controlplane') await run.undo.leaveEtcd(at);
   await run.undo.destroyNodeVm(at);
+  if (run.settled && input.role === 'controlplane' && patched(GONE_MEMBER_REMOVED))
+    await run.undo.leaveEtcd({ ...at, vmGone: true });
   await run.undo.createNodeVm({ ...at, version: input.from });
   await run.undo.applyMachineConfig(at);
   await run.undo.waitForNodeReady({

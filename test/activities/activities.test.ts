@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type ClientRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -333,6 +334,17 @@ describe('Terraform activities', () => {
     expect(files.every((f) => /^prox-ops-.*\.tfstate$/.test(f))).toBe(true);
   });
 
+  it("reads the state again when it finds it half-written, as while another lane's apply rewrites it", async () => {
+    const inventoryDir = dirname(lab.env.TALOS_UPGRADE_INVENTORY ?? '');
+    const file = join(resolve(inventoryDir, h.inventory.terraform?.directory ?? ''), 'terraform.tfstate');
+    const whole = await readFile(file, 'utf8');
+    await writeFile(file, whole.slice(0, Math.floor(whole.length / 2)));
+    const rewritten = new Promise((done) => setTimeout(done, 1500)).then(() => writeFile(file, whole));
+    const backup = await h.call<{ path: string }>('backupTerraformState', { cluster: CLUSTER });
+    await rewritten;
+    expect(JSON.parse(await readFile(backup.path, 'utf8'))).toEqual(JSON.parse(whole));
+  });
+
   it('retries a held state lock until it is released, then destroys; destroy is harmless when repeated', async () => {
     await emptyNode('k8s-work-16');
     const terraform = h.inventory.terraform;
@@ -465,10 +477,9 @@ describe('health, images, GPU patches, releases', () => {
     expect(failing.failed[0]?.diagnostics).toContain('HEALTH_WARN');
     // The checks run at once; two failures are still reported in the policy's order.
     await h.call('cordonNode', at('k8s-work-5'));
-    const twice = await h.call<HealthReport>('runHealthChecks', at('k8s-work-5'), {
-      startToCloseSeconds: 300,
-    });
-    await h.call('uncordonNode', at('k8s-work-5'));
+    const twice = await h
+      .call<HealthReport>('runHealthChecks', at('k8s-work-5'), { startToCloseSeconds: 300 })
+      .finally(() => h.call('uncordonNode', at('k8s-work-5')));
     expect(twice.failed.map((f) => f.check)).toEqual(['Node Readiness', 'Storage Health']);
     expect(twice.failed[0]?.diagnostics).toBe('k8s-work-5 is SchedulingDisabled (cordoned)');
     await clearFaults();

@@ -24,9 +24,10 @@ describe('replay of recorded histories', () => {
     // local-health-checks patch (its gates as local activities), with the controller and cluster runs
     // recorded before them (the controller from before install-before-drain), and a cattle run whose
     // final round of workers starts the one a PDB blocks first, and one that marks the nodes still to
-    // upgrade and lets every free lane start a blocked node first. The pre-orchestration-v2 shapes went
-    // with its retirement.
-    expect(files.length).toBeGreaterThanOrEqual(22);
+    // upgrade and lets every free lane start a blocked node first, and two that also read the first
+    // round's blocked workers (none found; one found and started after the first round). The
+    // pre-orchestration-v2 shapes went with its retirement.
+    expect(files.length).toBeGreaterThanOrEqual(24);
     const replay = await execa('node', ['--import', 'tsx', 'scripts/replay-histories.ts'], {
       cwd: root,
       reject: false,

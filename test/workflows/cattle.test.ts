@@ -93,6 +93,22 @@ async function localResultsOf(
   return { results: (type) => byType.get(type) ?? [], started };
 }
 
+/** The pods a node run's drain forced out (drainNode's result in its history). */
+async function forcedPodsOf(workflowId: string): Promise<string[]> {
+  const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const drains = new Set(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'drainNode')
+      .map((e) => String(e.eventId)),
+  );
+  return events.flatMap((e) => {
+    const done = e.activityTaskCompletedEventAttributes;
+    const result = done?.result?.payloads?.[0];
+    if (!done || !result || !drains.has(String(done.scheduledEventId))) return [];
+    return defaultPayloadConverter.fromPayload<{ forced: string[] }>(result).forced;
+  });
+}
+
 const report = async () => JSON.parse((await lab.labCli('report', '--json')).stdout) as Report;
 const request = (id: string, to: string, strategy?: Strategy): UpgradeRequest => ({
   requestId: id,
@@ -136,7 +152,8 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
     // blocked one before it in the inventory for a moment (a lane draining that app's other replica).
     const { results, started } = await localResultsOf('talos-upgrade:prox-ops:cattle-test');
     const reads = results('drainBlockedNodes') as string[][];
-    // Read by each lane freed once a worker was done (the final round alone would be two reads).
+    // Read by each lane freed once a worker was done, after the first round's read (the final round
+    // alone would be two reads).
     expect(reads.length).toBeGreaterThan(4);
     const sawApp = reads.find((blocked) => blocked.includes('k8s-work-16')) ?? [];
     expect(sawApp).toContain('k8s-work-16');
@@ -152,8 +169,9 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
       n.spec?.taints?.some((t) => t.key === PENDING_TAINT.key),
     );
     expect(marked.map((n) => n.metadata?.name)).toEqual([]);
-    // Recorded under its own name: cattle-cluster-prox-ops and -final-round keep the shapes from before.
-    await recordHistory('talos-upgrade:prox-ops:cattle-test', 'cattle-cluster-prox-ops-blocked-first');
+    // Recorded under its own name: cattle-cluster-prox-ops, -final-round and -blocked-first keep the
+    // shapes from before (blocked-first: every free lane's read, without the first round's).
+    await recordHistory('talos-upgrade:prox-ops:cattle-test', 'cattle-cluster-prox-ops-first-round-read');
     await recordHistory(
       'talos-upgrade:prox-ops:cattle-test:node:k8s-ctrl-1:1.12.0',
       'cattle-node-controller',
@@ -214,5 +232,31 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
     expect(status.rows.every((row) => row.vm === 'running' && row.ready && !row.cordoned)).toBe(true);
     const r = await report();
     expect(r.violations).toEqual([]);
+  }, 1_200_000);
+
+  it('a first-round worker whose drain a PDB blocks starts after the first round: its app is forced out once', async () => {
+    const workers = h.inventory.nodes.filter((n) => n.role === 'worker').map((n) => n.name);
+    const first = workers[0] ?? '';
+    await placeProtectedPodOn(first);
+    const workflowId = 'talos-upgrade:prox-ops:first-round-test';
+    const result = await h.client.workflow.execute(clusterUpgrade, {
+      taskQueue: h.taskQueue,
+      workflowId,
+      args: [request('first-round-test', '1.12.5', 'cattle')],
+    });
+    expect(result.outcome).toBe('succeeded');
+    const { results, started } = await localResultsOf(workflowId);
+    // The first read, before any worker starts, finds the app's worker among the first two rounds'.
+    expect((results('drainBlockedNodes') as string[][])[0]).toContain(first);
+    const startedWorkers = started.filter((n) => workers.includes(n));
+    expect(startedWorkers.slice(0, 3)).not.toContain(first);
+    expect(startedWorkers[3]).toBe(first);
+    // Forced out once, onto an upgraded worker, where it blocks no other drain.
+    const forced = await Promise.all(
+      startedWorkers.map((n) => forcedPodsOf(`${workflowId}:node:${n}:1.12.5`)),
+    );
+    expect(forced.flat().filter((pod) => pod.startsWith('home-automation/'))).toHaveLength(1);
+    expect((await report()).violations).toEqual([]);
+    await recordHistory(workflowId, 'cattle-cluster-prox-ops-first-round');
   }, 1_200_000);
 });

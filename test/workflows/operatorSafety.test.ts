@@ -201,4 +201,27 @@ describe('operators and runs in flight (atlas)', () => {
       ['renewed-2', 'nothing-to-do'],
     ]);
   }, 600_000);
+
+  it('a cattle control plane cancelled while its new VM boots: the member it joins with is removed with the VM', async () => {
+    // The undo's `etcd leave` comes before the new VM has joined (1 s after its config, plus the
+    // lab's 1 s reboot); a held Terraform state lock keeps the destroy waiting until it has joined.
+    // Left listed, that member would keep the VM recreated at the old version from starting etcd.
+    const since = new Date().toISOString();
+    const mark = await timelineMark(lab);
+    const handle = await h.client.workflow.start(clusterUpgrade, {
+      taskQueue: h.taskQueue,
+      workflowId: 'talos-upgrade:atlas:cancelled-while-booting',
+      args: [{ ...request('cancelled-while-booting', '1.12.0'), strategy: 'cattle' }],
+    });
+    await waitForEvent(mark, 'config-applied', 'talos-cp-1');
+    await lab.labCli('fault', 'add', 'terraform-lock', '--seconds', '6');
+    await handle.cancel();
+    expect((await handle.result()).outcome).toBe('cancelled');
+    const events = await eventsSince(lab, mark);
+    expect(events.filter((e) => e.kind === 'fault-added' && e.detail === 'etcd-unhealthy')).toEqual([]);
+    expect(events.filter((e) => e.kind === 'etcd-joined' && e.node === 'talos-cp-1').at(-1)?.detail).toMatch(
+      /^member /,
+    );
+    await expectSettled('1.11.4', since);
+  }, 900_000);
 });
