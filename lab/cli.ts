@@ -274,7 +274,11 @@ export function buildLabCli(): Command {
     .option('--node <node>', 'the node it applies to (name or IP); default: any node')
     .option('--times <k>', 'how many times a one-shot fault fires', positiveInt)
     .option('--version <v>', 'image-missing: only this Talos version')
-    .option('--seconds <s>', 'terraform-lock: how long the lock is held', positiveInt)
+    .option(
+      '--seconds <s>',
+      'terraform-lock: how long the lock is held; join-delayed: how much later the node joins',
+      positiveInt,
+    )
     .option(...dirOption)
     .action(
       async (

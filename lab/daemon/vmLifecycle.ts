@@ -87,6 +87,8 @@ export async function applyMachineConfig(lab: LabCluster, node: LabNode): Promis
     if (powerOf(node) !== 'maintenance') return; // destroyed meanwhile
     await lab.setPower(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
+    const late = node.role === 'controlplane' ? lab.activeFault('join-delayed', node) : undefined;
+    if (late && lab.fire('join-delayed', node)) await sleep((late.seconds ?? 10) * 1000);
     if (powerOf(node) !== 'rebooting') return;
     if (node.role === 'controlplane') {
       // A node that joins while its old member is still listed cannot start etcd: the reason for `etcd leave`.

@@ -13,6 +13,8 @@ export const FAULT_KINDS = {
   'image-missing': 'the registry has no installer image (for --version, or for any version)',
   'gpu-patch-etc': "the node's GPU patch writes to an /etc/ path",
   'ceph-warn': 'Ceph reports HEALTH_WARN',
+  'join-delayed':
+    "a new control-plane VM joins etcd --seconds later than its reboot ends (a slow boot: the undo's leave comes first)",
 } as const;
 
 export type FaultKind = keyof typeof FAULT_KINDS;
@@ -24,7 +26,7 @@ export interface Fault {
   version?: string;
   /** How many more times a one-shot fault fires; undefined means until cleared. */
   remaining?: number;
-  /** terraform-lock: how long the lock is held. */
+  /** terraform-lock: how long the lock is held; join-delayed: how much later the node joins. */
   seconds?: number;
   addedAt: string;
 }
@@ -40,4 +42,5 @@ export const ONE_SHOT: readonly FaultKind[] = [
   'nic-missing',
   'vm-create-fails',
   'talosctl-transient',
+  'join-delayed',
 ];

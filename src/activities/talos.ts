@@ -216,7 +216,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
 
   /**
    * Takes a control-plane node out of etcd before its VM is destroyed; harmless when it already left.
-   * `vmGone`: its VM is destroyed, so a healthy member removes it at once (asking the node to leave
+   * `vmGone`: its VM is destroyed, so another member removes it at once (asking the node to leave
    * would wait for an address that no longer answers).
    */
   async function leaveEtcd(input: {
@@ -226,25 +226,29 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   }): Promise<{ left: boolean }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
+    const others = controllers(c).filter((n) => n.name !== node.name);
+    if (others.length === 0)
+      throw nonRetryable('CommandFailed', `removing ${node.name} from etcd: no other control-plane node`);
     const members = await listEtcdMembers(c, node.name);
     const member = members.find((m) => m.node === node.name);
     if (!member) return { left: false };
-    const leave = input.vmGone
-      ? undefined
-      : await talosctl(deps, c, ['-n', node.ip, 'etcd', 'leave'], { timeoutMs: 120_000 });
-    if (leave?.exitCode === 0) return { left: true };
-    // A node that cannot leave by itself (its etcd is down) is removed by a healthy member.
-    const via = controllers(c).find((n) => n.name !== node.name);
-    if (!via) {
-      if (leave) talosFailure(`etcd leave on ${node.name}`, leave);
-      throw nonRetryable('CommandFailed', `removing ${node.name} from etcd: no other control-plane node`);
+    if (!input.vmGone) {
+      const leave = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'leave'], { timeoutMs: 120_000 });
+      if (leave.exitCode === 0) return { left: true };
     }
-    const remove = await talosctl(deps, c, ['-n', via.ip, 'etcd', 'remove-member', member.id], {
-      timeoutMs: 120_000,
-    });
-    if (remove.exitCode !== 0)
-      talosFailure(`removing etcd member ${member.id} (${node.name}) via ${via.name}`, remove);
-    return { left: true };
+    // A node that cannot leave by itself (its etcd is down, its VM gone) is removed by another member:
+    // each in turn, as one of them may be the sick one.
+    let failed: { via: string; result: Awaited<ReturnType<typeof talosctl>> } | undefined;
+    for (const via of others) {
+      const result = await talosctl(deps, c, ['-n', via.ip, 'etcd', 'remove-member', member.id], {
+        timeoutMs: 120_000,
+      });
+      if (result.exitCode === 0) return { left: true };
+      failed = { via: via.name, result };
+    }
+    if (failed)
+      talosFailure(`removing etcd member ${member.id} (${node.name}) via ${failed.via}`, failed.result);
+    return { left: false };
   }
 
   /**

@@ -50,7 +50,7 @@ function lockHeld(result: CommandResult): boolean {
   return /state lock/i.test(diagnosticsOf(result)) || /Error acquiring the state lock/.test(result.stderr);
 }
 
-/** How often a read that found a half-written state file reads again, and how far apart. */
+/** How many reads in all a read that finds a half-written state file gets, and how far apart. */
 const HALF_WRITTEN_READS = 5;
 const HALF_WRITTEN_PAUSE_MS = 1000;
 
