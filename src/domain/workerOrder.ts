@@ -15,10 +15,9 @@ export function deferBlockedFromFirstRound<N extends { name: string }>(
   blocked: readonly string[],
   width: number,
 ): N[] {
-  if (workers.length <= width) return workers;
+  const considered = firstRoundCandidates(workers, width);
   const isBlocked = (n: N) => blocked.includes(n.name);
-  if (!workers.slice(0, width).some(isBlocked)) return workers;
-  const considered = workers.slice(0, 2 * width);
+  if (!considered.slice(0, width).some(isBlocked)) return workers;
   const free = considered.filter((n) => !isBlocked(n));
   return [
     ...free.slice(0, width),
