@@ -45,6 +45,12 @@ export interface CellResult {
 
 const NODE = { controlplane: 'talos-cp-1', worker: 'talos-wk-1' } as const;
 const STEP_TIMEOUT_MS = 600_000;
+/**
+ * How long a run may take to end after the cell's action. Cells take seconds; a run whose node waits
+ * for an operator (CompensationStuck) never ends, and waiting for it cost one bad cell the suite's
+ * whole timeout, with no table printed.
+ */
+const OUTCOME_TIMEOUT_MS = 300_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -212,7 +218,7 @@ async function act(
   nodeRunId: string,
   taskQueue: string,
 ): Promise<string> {
-  const outcome = async () => (await handle.result()).outcome;
+  const outcome = () => outcomeWithin(ctx, handle, nodeRunId);
   if (cell.action === 'terminate') {
     await handle.terminate('bench/matrix: the operator terminates the run');
     return closedStatus(ctx.temporal, handle.workflowId);
@@ -246,6 +252,32 @@ async function act(
   });
   await handle.cancel().catch(() => undefined);
   return outcome();
+}
+
+class RunDidNotEnd extends Error {}
+
+/** The run's outcome, or RunDidNotEnd naming where its node stands when it has none in time. */
+async function outcomeWithin(
+  ctx: MatrixContext,
+  handle: WorkflowHandle<typeof clusterUpgrade>,
+  nodeRunId: string,
+): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>(
+    (resolve) => (timer = setTimeout(() => resolve('late'), OUTCOME_TIMEOUT_MS)),
+  );
+  try {
+    const result = await Promise.race([handle.result(), late]);
+    if (result !== 'late') return result.outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+  const nodeHandle = ctx.temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId);
+  const where = await nodeHandle
+    .query(nodeProgressQuery)
+    .then((p) => `its node run at step ${p.index} (${p.step})`)
+    .catch(() => 'its node run not answering');
+  throw new RunDidNotEnd(`the run did not end within ${OUTCOME_TIMEOUT_MS / 60_000} min, ${where}`);
 }
 
 /** How a run the cell did not see to its end ended: its outcome, or its status when it has none. */
@@ -323,6 +355,14 @@ async function runCell(
     // the hop and every later cell would find its node already upgraded. Not the cell whose run must
     // finish the hop: the next hop starts where that run ends.
     if (expectedOutcome(cell) !== 'succeeded') await handle.cancel().catch(() => undefined);
+    // A run that did not end waits for an operator: terminated, with its node run, so the next
+    // cells do not wait on it too (they fail at once if the cell left its node moved).
+    if (error instanceof RunDidNotEnd)
+      for (const id of [workflowId, nodeRunId])
+        await temporal.client.workflow
+          .getHandle(id)
+          .terminate('bench/matrix: the cell failed and its run did not end')
+          .catch(() => undefined);
   }
   const nodeRun = await closedStatus(temporal, nodeRunId).catch(() => 'not closed');
   // Every node run of this cell closed before the checks.

@@ -180,6 +180,22 @@ export class LabCluster {
     return this.controlPlane().filter((node) => node.etcd?.member);
   }
 
+  /** Each node's lifecycle sections, one after another (see `exclusive`). */
+  private readonly lifecycleQueues = new Map<string, Promise<unknown>>();
+
+  /**
+   * Runs `section` once the node's earlier sections have ended. A VM's destroy and its asynchronous
+   * join both write the node's power, etcd member and Node object over several awaits; interleaved,
+   * a join that began before the destroy powered the destroyed VM back on.
+   */
+  async exclusive<T>(node: LabNode, section: () => Promise<T>): Promise<T> {
+    const run = (this.lifecycleQueues.get(node.name) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(section);
+    this.lifecycleQueues.set(node.name, run);
+    return run;
+  }
+
   /** Mode pushes per node, one after another, so the Talos API never sees them out of order. */
   private readonly modeQueues = new Map<string, Promise<void>>();
 

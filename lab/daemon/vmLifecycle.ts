@@ -20,6 +20,10 @@ async function boundWorkloadPods(lab: LabCluster, node: string): Promise<string[
 /** `terraform destroy` of a node's VM: it powers off and its Node object goes with it. */
 export async function destroyVm(lab: LabCluster, target: string): Promise<string> {
   const node = findByAddressOrName(lab, target);
+  return lab.exclusive(node, () => destroyNow(lab, node));
+}
+
+async function destroyNow(lab: LabCluster, node: LabNode): Promise<string> {
   if (node.power === 'destroyed') return `${node.name}: already destroyed`;
   const bound = await boundWorkloadPods(lab, node.name);
   if (bound.length > 0)
@@ -81,30 +85,41 @@ export async function createVm(lab: LabCluster, target: string, version: string)
 export async function applyMachineConfig(lab: LabCluster, node: LabNode): Promise<void> {
   lab.record('config-applied', node.name, node.power === 'maintenance' ? 'install and join' : 'running node');
   if (node.power !== 'maintenance') return;
+  // The VM this config went to: a destroy (and maybe a new VM) before its join ends the join.
+  const vm = node.createdCount;
+  const sameVm = (power: LabNode['power']) => node.createdCount === vm && powerOf(node) === power;
   void (async () => {
     // The answer to apply-config leaves before the node reboots into its installed system.
     await sleep(1000);
-    if (powerOf(node) !== 'maintenance') return; // destroyed meanwhile
-    await lab.setPower(node, 'rebooting');
+    const rebooted = await lab.exclusive(node, async () => {
+      if (!sameVm('maintenance')) return false;
+      await lab.setPower(node, 'rebooting');
+      return true;
+    });
+    if (!rebooted) return;
     await sleep(lab.timing.rebootSeconds * 1000);
     const late = node.role === 'controlplane' ? lab.activeFault('join-delayed', node) : undefined;
     if (late && lab.fire('join-delayed', node)) await sleep((late.seconds ?? 10) * 1000);
-    if (powerOf(node) !== 'rebooting') return;
-    if (node.role === 'controlplane') {
-      // A node that joins while its old member is still listed cannot start etcd: the reason for `etcd leave`.
-      const stale = node.etcd?.member;
-      node.etcd = { id: stale ? (node.etcd?.id ?? newMemberId(node)) : newMemberId(node), member: true };
-      if (stale) lab.addFault({ kind: 'etcd-unhealthy', node: node.name });
-      lab.record(
-        'etcd-joined',
-        node.name,
-        stale ? 'old member still listed: etcd cannot start' : `member ${node.etcd.id}`,
-      );
-    }
-    const ready = !lab.fire('not-ready-after-upgrade', node);
-    await lab.registerFreshNode(node);
-    await lab.powerOn(node, { ready });
+    await lab.exclusive(node, () => (sameVm('rebooting') ? join(lab, node) : Promise.resolve()));
   })().catch((error: unknown) => lab.record('lab-error', node.name, `lab join failed: ${String(error)}`));
+}
+
+/** The installed system's first boot: etcd, the Node object, the kubelet. Runs inside `lab.exclusive`. */
+async function join(lab: LabCluster, node: LabNode): Promise<void> {
+  if (node.role === 'controlplane') {
+    // A node that joins while its old member is still listed cannot start etcd: the reason for `etcd leave`.
+    const stale = node.etcd?.member;
+    node.etcd = { id: stale ? (node.etcd?.id ?? newMemberId(node)) : newMemberId(node), member: true };
+    if (stale) lab.addFault({ kind: 'etcd-unhealthy', node: node.name });
+    lab.record(
+      'etcd-joined',
+      node.name,
+      stale ? 'old member still listed: etcd cannot start' : `member ${node.etcd.id}`,
+    );
+  }
+  const ready = !lab.fire('not-ready-after-upgrade', node);
+  await lab.registerFreshNode(node);
+  await lab.powerOn(node, { ready });
 }
 
 export async function buildTemplate(lab: LabCluster, target: string, version: string): Promise<string> {
