@@ -23,7 +23,7 @@ import { Command } from 'commander';
 import { markdownTable } from 'markdown-table';
 import { parse } from 'yaml';
 import { tunedInventory } from '../test/worker/workerProcess.js';
-import { covered, fetchRunTimes, type RunTimes, workOf } from './lib/history.js';
+import { covered, fetchRunTimes, gapsOf, type RunTimes, workOf } from './lib/history.js';
 import { bestMakespan } from './lib/makespan.js';
 import { clusterNameOf } from './lib/inventory.js';
 import { seconds, withStack } from './lib/stack.js';
@@ -129,19 +129,8 @@ export async function runSchedule(options: {
             );
         // Where a node run's span is not work: the gaps between its activities and timers, in time order.
         if (process.env.BENCH_DEBUG)
-          for (const n of times.nodes) {
-            const steps = [...n.activities, ...n.timers.map((t) => ({ ...t, type: 'timer' }))].sort(
-              (a, b) => a.start - b.start,
-            );
-            const gaps: string[] = [];
-            let reached = { end: n.start, type: 'start' };
-            for (const step of [...steps, { start: n.end, end: n.end, type: 'end' }]) {
-              if (step.start - reached.end > 40)
-                gaps.push(`${reached.type}→${step.type} ${step.start - reached.end}ms`);
-              if (step.end > reached.end) reached = step;
-            }
-            console.error(`gaps ${n.workflowId.split(':node:')[1]}: ${gaps.join(', ')}`);
-          }
+          for (const n of times.nodes)
+            console.error(`gaps ${n.workflowId.split(':node:')[1]}: ${gapsOf(n).join(', ')}`);
         // The drains and Terraform runs of every node in time order: who waited for the state, and why.
         if (process.env.BENCH_DEBUG)
           console.error(

@@ -184,3 +184,22 @@ export async function fetchRunTimes(client: Client, clusterWorkflowId: string): 
 export function workOf(times: WorkflowTimes, from?: number, to?: number): number {
   return covered([...times.activities, ...times.timers], from, to);
 }
+
+/**
+ * Where a workflow's span is not work: each gap longer than `minMs` between one activity or timer
+ * reaching its furthest end and the next one starting, named by the two steps ("drainNode→timer
+ * 812ms"). Steps that overlap leave no gap.
+ */
+export function gapsOf(times: WorkflowTimes, minMs = 40): string[] {
+  const steps = [...times.activities, ...times.timers.map((timer) => ({ ...timer, type: 'timer' }))].sort(
+    (a, b) => a.start - b.start,
+  );
+  const gaps: string[] = [];
+  let reached = { end: times.start, type: 'start' };
+  for (const step of [...steps, { start: times.end, end: times.end, type: 'end' }]) {
+    if (step.start - reached.end > minMs)
+      gaps.push(`${reached.type}→${step.type} ${step.start - reached.end}ms`);
+    if (step.end > reached.end) reached = step;
+  }
+  return gaps;
+}

@@ -32,16 +32,23 @@ const PENDING_LIMIT_MS = 5 * 60_000;
 
 class CheckFailed extends Error {}
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Waits for a check until its signal aborts. Each check gets the signal too: a check that loops (a
+ * probe pod's poll) stops and cleans up at the same moment, rather than being left running when
+ * only the wait for it ended.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new CheckFailed(`${what} timed out after ${ms / 1000}s`)), ms);
+    const onAbort = () => reject(new CheckFailed(`${what} timed out after ${CHECK_TIMEOUT_MS / 1000}s`));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
         reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
@@ -70,6 +77,7 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     kind: string,
     image: string,
     command: string[],
+    signal: AbortSignal,
     node?: string,
   ): Promise<void> {
     const core = c.kc.makeApiClient(CoreV1Api);
@@ -92,12 +100,9 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         },
       },
     });
-    // Its own end once the check's timeout has passed: withTimeout only stops waiting for it (and
-    // reports that), so without it a pod that never ran was polled, and left in place, for as long
-    // as the worker lived.
-    const deadline = Date.now() + CHECK_TIMEOUT_MS;
     try {
-      while (Date.now() < deadline) {
+      // Polls until the check's time is over: the signal ends the poll, and `finally` deletes the pod.
+      while (!signal.aborted) {
         const pod = await core.readNamespacedPod({ name, namespace: 'default' });
         if (pod.status?.phase === 'Succeeded') return;
         if (pod.status?.phase === 'Failed') {
@@ -117,7 +122,8 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     }
   }
 
-  const checks: Record<HealthCheckName, (c: ClusterHandle, node?: string) => Promise<void>> = {
+  type Check = (c: ClusterHandle, node: string | undefined, signal: AbortSignal) => Promise<void>;
+  const checks: Record<HealthCheckName, Check> = {
     node: async (c, node) => {
       if (!node) return;
       const object = await c.kc.makeApiClient(CoreV1Api).readNode({ name: node });
@@ -212,14 +218,15 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
             .join('\n'),
         );
     },
-    dns: (c, node) =>
-      probePod(c, 'dns', 'busybox:1.37', ['nslookup', 'kubernetes.default.svc.cluster.local'], node),
-    network: (c, node) =>
+    dns: (c, node, signal) =>
+      probePod(c, 'dns', 'busybox:1.37', ['nslookup', 'kubernetes.default.svc.cluster.local'], signal, node),
+    network: (c, node, signal) =>
       probePod(
         c,
         'network',
         'curlimages/curl:8.17.0',
         ['curl', '-sk', '--max-time', '10', 'https://kubernetes.default.svc:443/healthz'],
+        signal,
         node,
       ),
     gpu: async (c, node) => {
@@ -255,7 +262,8 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     let last = '';
     for (let attempt = 1; attempt <= TRIES; attempt++) {
       try {
-        await heartbeatWhile(withTimeout(checks[name](c, node), CHECK_TIMEOUT_MS, TITLES[name]), () => ({
+        const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+        await heartbeatWhile(untilAborted(checks[name](c, node, signal), signal, TITLES[name]), () => ({
           node,
           check: TITLES[name],
           attempt,

@@ -1,13 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
-import { parseInventory, type Inventory } from '../../src/domain/index.js';
-import { secretReader } from '../../src/worker/secrets.js';
+import type { Inventory } from '../../src/domain/index.js';
 import { heartbeatThrottle } from '../../src/worker/heartbeatThrottle.js';
 import { runActivity, type RunActivityOptions } from '../fixtures/activityWorkflows.js';
+import { labActivityDeps, labInventory } from '../harness/labDeps.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import type { Lab } from '../lab/labHarness.js';
 
@@ -42,24 +40,11 @@ export interface ActivityHarness {
 
 /** A real worker on the run's dev server, with the real activities bound to a lab. */
 export async function startActivityHarness(lab: Lab): Promise<ActivityHarness> {
-  const inventoryFile = lab.env.TALOS_UPGRADE_INVENTORY ?? '';
-  const parsed = parseInventory(await readFile(inventoryFile, 'utf8'));
-  if (!parsed.ok) throw new Error(`lab inventory invalid: ${JSON.stringify(parsed.issues)}`);
+  const { inventory, inventoryFile } = await labInventory(lab);
+  if (inventory.cluster.name !== CLUSTER) throw new Error(`the activity tests need the ${CLUSTER} lab`);
   const secrets: NodeJS.ProcessEnv = {};
   const deps: ActivityDeps = {
-    clusters: {
-      [CLUSTER]: {
-        inventory: parsed.inventory,
-        baseDir: dirname(inventoryFile),
-        kubeconfig: lab.env.KUBECONFIG ?? '',
-        talosconfig: lab.env.TALOSCONFIG ?? '',
-      },
-    },
-    talosctl: lab.env.TALOSCTL ?? '',
-    terraform: lab.env.TERRAFORM ?? '',
-    releasesUrl: lab.env.TALOS_LAB_RELEASES_URL ?? '',
-    readSecret: secretReader(secrets),
-    pollIntervalMs: 250,
+    ...labActivityDeps(lab, inventory, inventoryFile, secrets),
     // The batching test's creates come a client round trip after their destroys, on a loaded machine.
     terraformFollowUpMs: 5000,
   };
@@ -87,7 +72,7 @@ export async function startActivityHarness(lab: Lab): Promise<ActivityHarness> {
   };
   return {
     deps,
-    inventory: parsed.inventory,
+    inventory,
     secrets,
     call: async <T>(name: Parameters<typeof runActivity>[0], input: unknown, options?: RunActivityOptions) =>
       (await start(name, input, options).promise) as T,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { workflowTimes, workOf } from '../../bench/lib/history.js';
+import { gapsOf, workflowTimes, workOf, type WorkflowTimes } from '../../bench/lib/history.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -44,5 +44,31 @@ describe('workflowTimes', () => {
     ]);
     // The 45 ms before the first local activity is the workflow task's own: orchestration.
     expect(workOf(times)).toBe(450);
+  });
+});
+
+describe('gapsOf', () => {
+  it('names each gap between steps, counting from the furthest end reached, and skips overlaps and short gaps', () => {
+    const times: WorkflowTimes = {
+      workflowId: 'wf',
+      events: 0,
+      start: 0,
+      end: 2000,
+      activities: [
+        { type: 'cordonNode', start: 100, end: 300 },
+        // Inside drainNode's span: the gap after it is measured from drainNode's end, not its own.
+        { type: 'drainNode', start: 320, end: 1000 },
+        { type: 'runHealthChecks', start: 400, end: 600 },
+      ],
+      timers: [{ start: 1500, end: 1980 }],
+      children: [],
+    };
+    expect(gapsOf(times)).toEqual(['start→cordonNode 100ms', 'drainNode→timer 500ms']);
+    expect(gapsOf(times, 10)).toEqual([
+      'start→cordonNode 100ms',
+      'cordonNode→drainNode 20ms',
+      'drainNode→timer 500ms',
+      'timer→end 20ms',
+    ]);
   });
 });

@@ -1,14 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll } from '@jest/globals';
-import { dirname } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
-import { parseInventory, type Inventory } from '../../src/domain/index.js';
+import type { Inventory } from '../../src/domain/index.js';
 import { queueWorkflowId } from '../../src/starter/enqueue.js';
-import { secretReader } from '../../src/worker/secrets.js';
 import { workflowBundle } from '../../src/worker/workflowBundle.js';
 import { heartbeatThrottle } from '../../src/worker/heartbeatThrottle.js';
+import { labActivityDeps, labInventory } from '../harness/labDeps.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 
@@ -34,30 +32,12 @@ export async function startWorkflowHarness(
   /** More of what the activities get (the webhook test's repository source). */
   extraDeps: Partial<ActivityDeps> = {},
 ): Promise<WorkflowHarness> {
-  const inventoryFile = lab.env.TALOS_UPGRADE_INVENTORY ?? '';
-  const parsed = parseInventory(await readFile(inventoryFile, 'utf8'));
-  if (!parsed.ok) throw new Error(`lab inventory invalid: ${JSON.stringify(parsed.issues)}`);
-  const inventory = parsed.inventory;
+  const { inventory, inventoryFile } = await labInventory(lab);
   inventory.policy.stabilisation = 1000;
   inventory.policy.drain = { timeout: 2000, force: true };
   inventory.policy.nodeReadyTimeout = 60_000;
   tune(inventory);
-  const deps: ActivityDeps = {
-    clusters: {
-      [inventory.cluster.name]: {
-        inventory,
-        baseDir: dirname(inventoryFile),
-        kubeconfig: lab.env.KUBECONFIG ?? '',
-        talosconfig: lab.env.TALOSCONFIG ?? '',
-      },
-    },
-    talosctl: lab.env.TALOSCTL ?? '',
-    terraform: lab.env.TERRAFORM ?? '',
-    releasesUrl: lab.env.TALOS_LAB_RELEASES_URL ?? '',
-    readSecret: secretReader({}),
-    pollIntervalMs: 250,
-    ...extraDeps,
-  };
+  const deps: ActivityDeps = { ...labActivityDeps(lab, inventory, inventoryFile), ...extraDeps };
   const env = await connectToTestServer();
   const taskQueue = uniqueTaskQueue('workflows');
   const worker = await Worker.create({
