@@ -112,22 +112,20 @@ describe('faults during a pets upgrade on prox-ops', () => {
       runCli([...args, handle.workflowId, '--by', 'test'], {
         env: { ...(process.env as Record<string, string>), TEMPORAL_ADDRESS: testTemporalAddress() },
       });
-    const notPaused = await operate('resume');
-    expect([notPaused.exitCode, notPaused.stderr]).toEqual([
-      1,
-      `${handle.workflowId}: resume refused: not paused`,
-    ]);
-    const noApproval = await operate('approve');
-    expect(noApproval.exitCode).toBe(1);
-    expect(noApproval.stderr).toMatch(
-      /approve refused: this run waits for no approval \(phase UpgradingControlPlane/,
-    );
+    // The pause first: k8s-ctrl-1 is done in seconds (its blocked drain is forced after 2 s), and on a
+    // loaded machine each CLI call takes seconds too; a pause that came after it would find the run
+    // already on k8s-ctrl-2. The refusals are checked while the run is held and after the resume.
     const paused = await operate('pause');
     expect([paused.exitCode, paused.stdout]).toEqual([
       0,
       `${handle.workflowId}: paused: the run holds before its next node (the nodes in flight finish) (phase UpgradingControlPlane, paused)`,
     ]);
     expect((await operate('pause')).stderr).toMatch(/pause refused: already paused$/);
+    const noApproval = await operate('approve');
+    expect(noApproval.exitCode).toBe(1);
+    expect(noApproval.stderr).toMatch(
+      /approve refused: this run waits for no approval \(phase UpgradingControlPlane/,
+    );
     await eventually(
       'k8s-ctrl-1 done, the run held',
       async () => (await handle.query(progressQuery)).nodes.some((n) => n.node === 'k8s-ctrl-1'),
@@ -148,6 +146,11 @@ describe('faults during a pets upgrade on prox-ops', () => {
       exitCode: 0,
       stdout: expect.stringMatching(/: resumed \(phase \w+\)$/),
     });
+    const notPaused = await operate('resume');
+    expect([notPaused.exitCode, notPaused.stderr]).toEqual([
+      1,
+      `${handle.workflowId}: resume refused: not paused`,
+    ]);
     await eventually('the next node to start', async () => (await cordoned()).length > 1, 120_000);
     await handle.cancel();
     const result = await handle.result();
