@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppsV1Api, CustomObjectsApi, PolicyV1Api } from '@kubernetes/client-node';
 import { cephStatus, writeAddonStatus } from '../cluster/addonObjects.js';
@@ -24,20 +24,45 @@ function blockerName(node: string): string {
   return `drain-blocker-${node}`;
 }
 
-/** Terraform holds the state lock for as long as `terraform console` runs: another operator at work. */
-function holdTerraformLock(lab: LabCluster, fault: Fault): void {
+/** How long `terraform console` may take to start and take the state lock. */
+const LOCK_TAKEN_WITHIN_MS = 30_000;
+
+/**
+ * Terraform holds the state lock for as long as `terraform console` runs: another operator at work.
+ * The fault is answered once the lock is held (its lock-info file written), so a test that adds it
+ * can act at once rather than guess how long the console takes to start on a loaded machine.
+ */
+async function holdTerraformLock(lab: LabCluster, fault: Fault): Promise<void> {
   const { terraform } = lab.repo;
+  const spawnedAt = Date.now();
   const child: ChildProcess = spawn(terraform.binary, ['console'], {
     cwd: terraform.dir,
     stdio: ['pipe', 'ignore', 'ignore'],
   });
   const release = () => {
-    clearTimeout(timer);
     lockReleases.delete(fault.id);
     // Closing its input ends the console and with it the lock; a kill makes sure.
     child.stdin?.end();
     child.kill('SIGKILL');
   };
+  lockReleases.set(fault.id, release);
+  // Terraform writes the file when it takes the lock. An earlier console, killed, left its own behind:
+  // only one written since this console started counts.
+  const lockInfo = join(terraform.dir, '.terraform.tfstate.lock.info');
+  const taken = () =>
+    stat(lockInfo).then(
+      (info) => info.mtimeMs >= spawnedAt,
+      () => false,
+    );
+  const deadline = spawnedAt + LOCK_TAKEN_WITHIN_MS;
+  while (!(await taken())) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      release();
+      lab.faults = lab.faults.filter((f) => f !== fault);
+      throw new Error(`terraform console in ${terraform.dir} did not take the state lock`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const timer = setTimeout(
     () => {
       release();
@@ -47,7 +72,10 @@ function holdTerraformLock(lab: LabCluster, fault: Fault): void {
     (fault.seconds ?? 20) * 1000,
   );
   timer.unref();
-  lockReleases.set(fault.id, release);
+  lockReleases.set(fault.id, () => {
+    clearTimeout(timer);
+    release();
+  });
 }
 
 async function cephHealth(lab: LabCluster, health: 'HEALTH_OK' | 'HEALTH_WARN'): Promise<void> {
@@ -131,7 +159,7 @@ export async function applyFault(lab: LabCluster, request: FaultRequest): Promis
     ...(request.times !== undefined ? { remaining: request.times } : {}),
     ...(request.seconds !== undefined ? { seconds: request.seconds } : {}),
   });
-  if (fault.kind === 'terraform-lock') holdTerraformLock(lab, fault);
+  if (fault.kind === 'terraform-lock') await holdTerraformLock(lab, fault);
   if (fault.kind === 'ceph-warn') await cephHealth(lab, 'HEALTH_WARN');
   if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, true);
   if (fault.kind === 'pdb-blocks-drain' && fault.node) await blockDrain(lab, fault.node);

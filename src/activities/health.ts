@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import type { HealthCheckName } from '../domain/index.js';
-import { heartbeat, heartbeatWhile, sleep } from './activityContext.js';
+import { cancellationSignal, heartbeat, heartbeatWhile, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 
 export interface HealthReport {
@@ -39,7 +39,12 @@ class CheckFailed extends Error {}
  */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new CheckFailed(`${what} timed out after ${CHECK_TIMEOUT_MS / 1000}s`));
+    // The check's own timeout fails the check; the activity's cancellation ends it with its reason.
+    const onAbort = () => {
+      const reason: unknown = signal.reason;
+      const cancelled = reason instanceof Error && reason.name !== 'TimeoutError';
+      reject(cancelled ? reason : new CheckFailed(`${what} timed out after ${CHECK_TIMEOUT_MS / 1000}s`));
+    };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
@@ -260,9 +265,12 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     node?: string,
   ): Promise<string | undefined> {
     let last = '';
+    // A cancelled gate ends its checks at once (the waits, a probe pod's poll) and tries none again.
+    const cancelled = cancellationSignal();
     for (let attempt = 1; attempt <= TRIES; attempt++) {
       try {
-        const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+        const timeout = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+        const signal = cancelled ? AbortSignal.any([timeout, cancelled]) : timeout;
         await heartbeatWhile(untilAborted(checks[name](c, node, signal), signal, TITLES[name]), () => ({
           node,
           check: TITLES[name],
@@ -270,6 +278,7 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         }));
         return undefined;
       } catch (error) {
+        if (cancelled?.aborted) throw error;
         last = error instanceof Error ? error.message : String(error);
         if (attempt < TRIES) await sleep(Math.min(2000, deps.pollIntervalMs ?? 2000));
       }

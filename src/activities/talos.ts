@@ -246,9 +246,10 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       if (result.exitCode === 0) return { left: true };
       failed = { via: via.name, result };
     }
-    if (failed)
-      talosFailure(`removing etcd member ${member.id} (${node.name}) via ${failed.via}`, failed.result);
-    return { left: false };
+    // Every other member refused (`others` is not empty, checked above): never "not a member".
+    if (!failed)
+      throw nonRetryable('CommandFailed', `removing ${node.name} from etcd: no other member tried`);
+    return talosFailure(`removing etcd member ${member.id} (${node.name}) via ${failed.via}`, failed.result);
   }
 
   /**

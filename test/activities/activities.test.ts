@@ -13,7 +13,7 @@ import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js
 import { PENDING_TAINT } from '../../src/domain/index.js';
 import { PDB_PROTECTED_APP } from '../../lab/cluster/workloads.js';
 import type { NotifyResult } from '../../src/activities/notify.js';
-import { eventually, nodeReady, startLab, type Lab } from '../lab/labHarness.js';
+import { eventually, labProcesses, nodeReady, startLab, type Lab } from '../lab/labHarness.js';
 import { CLUSTER, startActivityHarness, type ActivityHarness } from './activityHarness.js';
 
 let lab: Lab;
@@ -549,14 +549,14 @@ describe('cancellation', () => {
     });
     await eventually(
       'terraform to wait for the lock',
-      async () => (await lab.run('pgrep', ['-f', 'destroy -auto-approve'])).exitCode === 0,
+      async () => (await labProcesses(lab, 'destroy -auto-approve')).length > 0,
       20_000,
     );
     await run.cancel();
     expect((await run.outcome) as WorkflowFailedError).toBeInstanceOf(WorkflowFailedError);
     await eventually(
       'the terraform child to be gone',
-      async () => (await lab.run('pgrep', ['-f', 'destroy -auto-approve'])).exitCode !== 0,
+      async () => (await labProcesses(lab, 'destroy -auto-approve')).length === 0,
       15_000,
     );
     await clearFaults();

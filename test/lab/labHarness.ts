@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,20 @@ export const CONTROLLER_SCHEMATIC = '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e
 export async function nodeReady(lab: Lab, name: string): Promise<boolean> {
   const node = await lab.core.readNode({ name }).catch(() => undefined);
   return !!node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/**
+ * The processes whose command line matches `pattern` and that run inside this lab's directory (their
+ * working directory under it). `pgrep -f` alone sees every suite's lab: a terraform another suite runs
+ * beside this one matches the same command line.
+ */
+export async function labProcesses(lab: Lab, pattern: string): Promise<number[]> {
+  const found = await lab.run('pgrep', ['-f', pattern]);
+  if (found.exitCode !== 0) return [];
+  const root = await realpath(lab.dir);
+  const pids = found.stdout.split('\n').filter(Boolean).map(Number);
+  const cwds = await Promise.all(pids.map((pid) => readlink(`/proc/${pid}/cwd`).catch(() => '')));
+  return pids.filter((_, i) => cwds[i] === root || cwds[i]?.startsWith(`${root}/`));
 }
 
 /** Polls `check` until it gives something truthy, and returns that. */

@@ -215,9 +215,8 @@ describe('operators and runs in flight (atlas)', () => {
       args: [{ ...request('cancelled-while-booting', '1.12.0'), strategy: 'cattle' }],
     });
     await waitForEvent(mark, 'config-applied', 'talos-cp-1');
+    // The lab answers once its `terraform console` holds the state lock.
     await lab.labCli('fault', 'add', 'terraform-lock', '--seconds', '20');
-    // The lab's `terraform console` takes the lock a moment after the fault is added.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
     await handle.cancel();
     expect((await handle.result()).outcome).toBe('cancelled');
     const events = (await eventsSince(lab, mark)).filter((e) => e.node === 'talos-cp-1');
