@@ -6,8 +6,8 @@ import { freePort } from '../../lab/net/freePort.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
 import { startLab, type Lab } from '../../test/lab/labHarness.js';
+import { FAST_POLICY } from '../../test/harness/fastPolicy.js';
 import {
-  FAST_POLICY,
   launchWorker,
   tunedInventory,
   type WorkerProcess,

@@ -22,6 +22,7 @@ import {
   uniqueTaskQueue,
 } from '../harness/temporalEnv.js';
 import { clusterQueueLock } from '../harness/clusterQueueLock.js';
+import { FAST_WAITS } from '../harness/fastPolicy.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { launchWorker, tunedInventory, type WorkerProcess } from '../worker/workerProcess.js';
 
@@ -91,15 +92,7 @@ beforeAll(async () => {
     `http://127.0.0.1:${await freePort()}/hooks/${secrets['generic webhook URL (file)']}\n`,
     { mode: 0o600 },
   );
-  const inventory = await tunedInventory(
-    lab.env.TALOS_UPGRADE_INVENTORY ?? '',
-    {
-      stabilisation: '1s',
-      nodeReadyTimeout: '60s',
-      drain: { timeout: '2s', force: true },
-    },
-    'secrets',
-  );
+  const inventory = await tunedInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '', FAST_WAITS, 'secrets');
   const doc = parse(await readFile(inventory, 'utf8')) as Record<string, unknown>;
   doc.notifications = [
     { type: 'discord', url: { env: 'DISCORD_WEBHOOK_URL' } },

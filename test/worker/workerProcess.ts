@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { parse, stringify } from 'yaml';
+import { FAST_POLICY } from '../harness/fastPolicy.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { eventually, type Lab } from '../lab/labHarness.js';
 
@@ -26,18 +27,6 @@ export async function tunedInventory(
   await writeFile(file, stringify(doc));
   return file;
 }
-
-/**
- * The lab's policy with its waits shortened, as the worker tests and the benches use it: stabilisation
- * 1 s, Ready within 60 s, a 2 s drain that may force, and the shortest heartbeat timeout the policy
- * allows (a killed worker's step goes on after 20 s, not a minute).
- */
-export const FAST_POLICY = {
-  stabilisation: '1s',
-  nodeReadyTimeout: '60s',
-  drain: { timeout: '2s', force: true },
-  heartbeatTimeout: '20s',
-} as const;
 
 /** The lab's inventory with FAST_POLICY. */
 export function fastInventory(lab: Lab): Promise<string> {

@@ -6,6 +6,7 @@ import type { Inventory } from '../../src/domain/index.js';
 import { queueWorkflowId } from '../../src/starter/enqueue.js';
 import { workflowBundle } from '../../src/worker/workflowBundle.js';
 import { heartbeatThrottle } from '../../src/worker/heartbeatThrottle.js';
+import { withFastWaits } from '../harness/fastPolicy.js';
 import { labActivityDeps, labInventory } from '../harness/labDeps.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
@@ -22,9 +23,8 @@ export interface WorkflowHarness {
 }
 
 /**
- * A real worker running the product's workflows and activities against a lab. Timings in the lab's
- * inventory are shortened (stabilisation, drain) so a 15-node run takes minutes, not hours; the
- * single-replica PDB app may be force-drained, as the documents accept.
+ * A real worker running the product's workflows and activities against a lab, with the lab's waits
+ * shortened (FAST_WAITS).
  */
 export async function startWorkflowHarness(
   lab: Lab,
@@ -33,9 +33,7 @@ export async function startWorkflowHarness(
   extraDeps: Partial<ActivityDeps> = {},
 ): Promise<WorkflowHarness> {
   const { inventory, inventoryFile } = await labInventory(lab);
-  inventory.policy.stabilisation = 1000;
-  inventory.policy.drain = { timeout: 2000, force: true };
-  inventory.policy.nodeReadyTimeout = 60_000;
+  withFastWaits(inventory);
   tune(inventory);
   const deps: ActivityDeps = { ...labActivityDeps(lab, inventory, inventoryFile), ...extraDeps };
   const env = await connectToTestServer();
