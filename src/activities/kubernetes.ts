@@ -49,8 +49,9 @@ const talosImage = (version: string) => `Talos (v${version.replace(/^v/, '')})`;
 /**
  * A JSON patch that adds the pending taint at the end of the node's taints or removes it at its index
  * after testing that it is still there: taints someone else changes meanwhile are not lost, and the
- * kubelet's status updates do not conflict as a resourceVersion guard would. A failed test (422) is
- * retried like any API error. (A node with no taints at all gets the list whole.)
+ * kubelet's status updates do not conflict as a resourceVersion guard would. A failed test (422), or
+ * taints gone since the read, is patched again from a fresh read (patchPending). (A node with no taints
+ * at all gets the list whole.)
  */
 function taintPatch(node: V1Node, pending: boolean, unschedulable?: boolean): object[] {
   const taints = node.spec?.taints;
@@ -72,6 +73,9 @@ function taintPatch(node: V1Node, pending: boolean, unschedulable?: boolean): ob
       : [{ op: 'add', path: '/spec/unschedulable', value: unschedulable }]),
   ];
 }
+
+/** How many times a node's mark is patched, each from a fresh read after a 422 (see patchPending). */
+const TAINT_PATCH_TRIES = 5;
 
 const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
@@ -175,17 +179,38 @@ export function kubernetesActivities(
     const changed = await Promise.all(
       items
         .filter((node) => wanted.has(node.metadata?.name ?? '') && isPending(node) !== pending(node))
-        .map((node) => {
-          const name = node.metadata?.name ?? '';
-          return api
-            .patchNode(
-              { name, body: taintPatch(node, pending(node)) },
-              setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-            )
-            .then((): string | undefined => name, unlessGone(`setting the pending taint of ${name}`));
-        }),
+        .map((node) => patchPending(api, node, pending)),
     );
     return changed.filter((name): name is string => name !== undefined);
+  }
+
+  /**
+   * Puts on or takes off one node's mark. A 422 means its taints changed since the list (the node
+   * lifecycle controller took a not-ready taint off a node that came back): the node is read again
+   * and patched from what it has now, a few times, before the failure goes up.
+   */
+  async function patchPending(
+    api: CoreV1Api,
+    listed: V1Node,
+    pending: (node: V1Node) => boolean,
+  ): Promise<string | undefined> {
+    const name = listed.metadata?.name ?? '';
+    let node = listed;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await api.patchNode(
+          { name, body: taintPatch(node, pending(node)) },
+          setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+        );
+        return name;
+      } catch (error) {
+        if (status(error) !== 422 || attempt >= TAINT_PATCH_TRIES)
+          return unlessGone(`setting the pending taint of ${name}`)(error);
+      }
+      const fresh = await api.readNode({ name }).catch(unlessGone(`reading node ${name}`));
+      if (!fresh || isPending(fresh) === pending(fresh)) return undefined;
+      node = fresh;
+    }
   }
 
   /** Marks the nodes (of those given) not yet running Talos `version` with PENDING_TAINT. */

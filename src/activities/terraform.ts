@@ -54,8 +54,15 @@ function lockHeld(result: CommandResult): boolean {
 const HALF_WRITTEN_READS = 5;
 const HALF_WRITTEN_PAUSE_MS = 1000;
 
-function halfWrittenState(result: CommandResult): boolean {
-  return result.exitCode !== 0 && /Unsupported state file format/.test(`${result.stderr}\n${result.stdout}`);
+/**
+ * A read that found the state file cut short or empty: another run of this workspace is rewriting it
+ * in place (Terraform's local backend truncates the file, then writes it). Cut short, a read fails on its
+ * format; empty, `state list` says "No state file was found!" and `state pull` prints nothing and succeeds.
+ */
+function halfWrittenState(args: string[], result: CommandResult): boolean {
+  if (result.exitCode !== 0)
+    return /Unsupported state file format|No state file was found/.test(`${result.stderr}\n${result.stdout}`);
+  return args[0] === 'state' && args[1] === 'pull' && result.stdout.trim() === '';
 }
 
 /** A failed terraform run: a held state lock is retried by Temporal; anything else needs a person. */
@@ -138,7 +145,7 @@ export function terraformActivities(
    */
   async function terraform(c: ClusterHandle, args: string[], what: string): Promise<CommandResult> {
     let result = await run(c, args, what);
-    for (let read = 1; read < HALF_WRITTEN_READS && halfWrittenState(result); read++) {
+    for (let read = 1; read < HALF_WRITTEN_READS && halfWrittenState(args, result); read++) {
       await sleep(HALF_WRITTEN_PAUSE_MS);
       result = await run(c, args, what);
     }
@@ -181,6 +188,12 @@ export function terraformActivities(
   async function backupTerraformState(input: { cluster: string }): Promise<{ path: string; kept: number }> {
     const c = cluster(input.cluster);
     const result = await terraform(c, ['state', 'pull'], `terraform state pull for ${c.name}`);
+    // An empty backup would be kept in place of a real one, and nothing should be destroyed without one.
+    if (result.stdout.trim() === '')
+      throw nonRetryable(
+        'CommandFailed',
+        `terraform state pull for ${c.name} gave no state in ${workspaceDir(c)} (read ${HALF_WRITTEN_READS} times): nothing to back up, so no VM is destroyed`,
+      );
     const dir = join(c.resolvePath(c.inventory.backups.directory), 'terraform-state');
     await mkdir(dir, { recursive: true });
     const path = join(dir, `${c.name}-${new Date().toISOString().replace(/[:.]/g, '-')}.tfstate`);

@@ -266,6 +266,36 @@ describe('Kubernetes activities', () => {
     }
   });
 
+  it('marks and unmarks a node while another client changes its taints (a 422 reads the node again)', async () => {
+    const node = 'k8s-work-2';
+    const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
+    const flip = { key: 'example.com/flip', effect: 'NoSchedule' };
+    // Another client replaces the node's taints as fast as it can: between the activity's list and its
+    // JSON patch the list it patched against is gone (`add /spec/taints/-` on no taints, a `test` on a
+    // moved index), which the API server refuses with 422.
+    let flipping = true;
+    const flipper = (async () => {
+      for (let on = false; flipping; on = !on)
+        await lab.core.patchNode(
+          { name: node, body: { spec: { taints: on ? [...taints, flip] : taints.length ? taints : null } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+    })();
+    try {
+      for (let i = 0; i < 20; i++) {
+        await h.call('markNodesPending', { cluster: CLUSTER, nodes: [node], version: '1.12.0' });
+        await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: [node] });
+      }
+    } finally {
+      flipping = false;
+      await flipper;
+      await lab.core.patchNode(
+        { name: node, body: { spec: { taints: taints.length ? taints : null } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    }
+  });
+
   it('marks the nodes still to upgrade, so the pods a drain moves land on upgraded ones; uncordon and the run take the marks off', async () => {
     const { namespace } = PDB_PROTECTED_APP;
     const appNode = async () =>
@@ -334,15 +364,27 @@ describe('Terraform activities', () => {
     expect(files.every((f) => /^prox-ops-.*\.tfstate$/.test(f))).toBe(true);
   });
 
-  it("reads the state again when it finds it half-written, as while another lane's apply rewrites it", async () => {
+  it("reads the state again when it finds it half-written or empty, as while another lane's apply rewrites it", async () => {
     const inventoryDir = dirname(lab.env.TALOS_UPGRADE_INVENTORY ?? '');
     const file = join(resolve(inventoryDir, h.inventory.terraform?.directory ?? ''), 'terraform.tfstate');
     const whole = await readFile(file, 'utf8');
-    await writeFile(file, whole.slice(0, Math.floor(whole.length / 2)));
-    const rewritten = new Promise((done) => setTimeout(done, 1500)).then(() => writeFile(file, whole));
-    const backup = await h.call<{ path: string }>('backupTerraformState', { cluster: CLUSTER });
-    await rewritten;
-    expect(JSON.parse(await readFile(backup.path, 'utf8'))).toEqual(JSON.parse(whole));
+    // Terraform's local backend truncates the file, then writes it: a read can find either.
+    for (const cut of [whole.slice(0, Math.floor(whole.length / 2)), '']) {
+      await writeFile(file, cut);
+      const rewritten = new Promise((done) => setTimeout(done, 1500)).then(() => writeFile(file, whole));
+      const backup = await h.call<{ path: string }>('backupTerraformState', { cluster: CLUSTER });
+      await rewritten;
+      expect(JSON.parse(await readFile(backup.path, 'utf8'))).toEqual(JSON.parse(whole));
+    }
+    // A state that stays empty is no backup: the activity fails and keeps none.
+    const backups = await readdir(`${lab.dir}/backups/terraform-state`);
+    await writeFile(file, '');
+    const failure = await h
+      .failure('backupTerraformState', { cluster: CLUSTER })
+      .finally(() => writeFile(file, whole));
+    expect(failure).toMatchObject({ type: 'CommandFailed', nonRetryable: true });
+    expect(failure.message).toContain('gave no state');
+    expect(await readdir(`${lab.dir}/backups/terraform-state`)).toEqual(backups);
   });
 
   it('retries a held state lock until it is released, then destroys; destroy is harmless when repeated', async () => {
