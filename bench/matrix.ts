@@ -242,8 +242,8 @@ async function act(
     await handle.executeUpdate(rejectUpdate, { args: [{ by: 'bench/matrix', reason: 'the matrix' }] });
     return outcome();
   }
-  // The new worker carries on past the moment (a later phase or step, or the run's end), then the
-  // operator cancels.
+  // The new worker carries on past the moment (a later phase or step), then the operator cancels. A run
+  // that ends first is said by the checks (a node run that completed, see nodeProblems).
   const nodeHandle = ctx.temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId);
   await until('the new worker to carry on', async () => {
     if ((await status(ctx.temporal, handle.workflowId)) !== 'RUNNING') return true;
@@ -418,7 +418,9 @@ async function nodeProblems(
     // every later cell of the hop finds that node moved. Said here, not only by those later cells (a
     // CI run on 2026-11-25 reported six cells after the one whose cancel came late).
     const result = await ctx.temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId).result();
-    problems.push(`the node run completed (${result.outcome}) before the ${cell.action} took effect`);
+    const action =
+      cell.action === 'sigkill' ? "the operator's cancel after the restart" : `the ${cell.action}`;
+    problems.push(`the node run completed (${result.outcome}) before ${action} took effect`);
   }
   if (nodeRun === 'CANCELLED' || nodeRun === 'FAILED') {
     const talos = rows.find((row) => row.node === node)?.talos;

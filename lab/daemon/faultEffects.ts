@@ -39,6 +39,8 @@ async function holdTerraformLock(lab: LabCluster, fault: Fault): Promise<void> {
     cwd: terraform.dir,
     stdio: ['pipe', 'ignore', 'ignore'],
   });
+  // A console that cannot start is seen by the wait below (it exits); its error must not end the lab.
+  child.on('error', () => undefined);
   const release = () => {
     lockReleases.delete(fault.id);
     // Closing its input ends the console and with it the lock; a kill makes sure.
@@ -55,14 +57,21 @@ async function holdTerraformLock(lab: LabCluster, fault: Fault): Promise<void> {
       () => false,
     );
   const deadline = spawnedAt + LOCK_TAKEN_WITHIN_MS;
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const fail = (why: string) => {
+    release();
+    lab.faults = lab.faults.filter((f) => f !== fault);
+    return new Error(`terraform console in ${terraform.dir} ${why}`);
+  };
   while (!(await taken())) {
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      release();
-      lab.faults = lab.faults.filter((f) => f !== fault);
-      throw new Error(`terraform console in ${terraform.dir} did not take the state lock`);
-    }
+    if (!lab.faults.includes(fault))
+      throw fail('was stopped: the fault was cleared before the lock was taken');
+    if (gone() || Date.now() > deadline) throw fail('did not take the state lock');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  // Cleared meanwhile, or another run took the lock and the console gave up: this fault holds nothing.
+  if (!lab.faults.includes(fault)) throw fail('was stopped: the fault was cleared before the lock was taken');
+  if (gone()) throw fail('ended: another run holds the state lock');
   const timer = setTimeout(
     () => {
       release();

@@ -278,7 +278,8 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         }));
         return undefined;
       } catch (error) {
-        if (cancelled?.aborted) throw error;
+        // The cancel, not whichever failure of the check came first: the activity ends cancelled.
+        if (cancelled?.aborted) throw cancelled.reason instanceof Error ? cancelled.reason : error;
         last = error instanceof Error ? error.message : String(error);
         if (attempt < TRIES) await sleep(Math.min(2000, deps.pollIntervalMs ?? 2000));
       }

@@ -50,8 +50,9 @@ const talosImage = (version: string) => `Talos (v${version.replace(/^v/, '')})`;
  * A JSON patch that adds the pending taint at the end of the node's taints or removes it at its index
  * after testing that it is still there: taints someone else changes meanwhile are not lost, and the
  * kubelet's status updates do not conflict as a resourceVersion guard would. A failed test (422), or
- * taints gone since the read, is patched again from a fresh read (patchPending). (A node with no taints
- * at all gets the list whole.)
+ * taints gone since the read, is patched again from a fresh read when marking (patchPending) and retried
+ * by Temporal when an uncordon takes the mark off. (A node with no taints at all gets the list whole:
+ * a taint put on between the read and the patch is then lost; a JSON patch cannot test for "absent".)
  */
 function taintPatch(node: V1Node, pending: boolean, unschedulable?: boolean): object[] {
   const taints = node.spec?.taints;
@@ -207,6 +208,8 @@ export function kubernetesActivities(
         if (status(error) !== 422 || attempt >= TAINT_PATCH_TRIES)
           return unlessGone(`setting the pending taint of ${name}`)(error);
       }
+      // A moment's pause: the other client's change is usually one of several (a controller's, a script's).
+      await sleep(50 * attempt);
       const fresh = await api.readNode({ name }).catch(unlessGone(`reading node ${name}`));
       if (!fresh || isPending(fresh) === pending(fresh)) return undefined;
       node = fresh;

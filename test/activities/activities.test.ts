@@ -280,20 +280,28 @@ describe('Kubernetes activities', () => {
           { name: node, body: { spec: { taints: on ? [...taints, flip] : taints.length ? taints : null } } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         );
-    })();
+    })().catch((error: unknown) => error);
+    let markedTimes = 0;
     try {
       for (let i = 0; i < 20; i++) {
-        await h.call('markNodesPending', { cluster: CLUSTER, nodes: [node], version: '1.12.0' });
+        const { marked } = await h.call<{ marked: string[] }>('markNodesPending', {
+          cluster: CLUSTER,
+          nodes: [node],
+          version: '1.12.0',
+        });
+        if (marked.includes(node)) markedTimes += 1;
         await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: [node] });
       }
     } finally {
       flipping = false;
-      await flipper;
+      expect(await flipper).toBeUndefined();
       await lab.core.patchNode(
         { name: node, body: { spec: { taints: taints.length ? taints : null } } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     }
+    // Each call found the node unmarked (the other client's lists carry no mark) and put the mark on.
+    expect(markedTimes).toBe(20);
   });
 
   it('marks the nodes still to upgrade, so the pods a drain moves land on upgraded ones; uncordon and the run take the marks off', async () => {
