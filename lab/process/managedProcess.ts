@@ -15,6 +15,13 @@ export interface ManagedProcess {
 /** How much of a process's latest output is kept in memory for an error message. */
 const KEPT_OUTPUT_BYTES = 8192;
 
+/** Waits for `done`, or `ms`, whichever comes first. */
+async function atMost(done: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 export function startProcess(
   name: string,
   command: string,
@@ -25,8 +32,11 @@ export function startProcess(
   const logFile = join(logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // Two sources share one file, so neither ends it: the file is ended once the child's output has
+  // closed. A child's last chunks can arrive after its 'exit' (a server that dies at once on a taken
+  // port), and ending the file at 'exit' made those a 'write after end' that failed the lab.
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
   // Kept in memory too: the file is written behind the pipe, and may not hold a dying server's last
   // words when its exit is noticed.
   let kept = Buffer.alloc(0);
@@ -38,15 +48,19 @@ export function startProcess(
   child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const outputEnded = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const endLog = () => {
+    child.stdout?.unpipe(log);
+    child.stderr?.unpipe(log);
+    if (!log.writableEnded) log.end();
+  };
+  void outputEnded.then(endLog);
   return {
     name,
     child,
     logFile,
     lastLines: async (lines = 12) => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([outputEnded, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
-        clearTimeout(timer);
+        await atMost(outputEnded, 1000);
       }
       return kept.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
     },
@@ -57,7 +71,10 @@ export function startProcess(
         await exited;
         clearTimeout(killer);
       }
-      log.end();
+      // A grandchild that inherited the output can hold it open after the child is gone: the file is
+      // ended after a short wait whatever happens, unpiped first so that nothing writes to it later.
+      await atMost(outputEnded, 2000);
+      endLog();
     },
   };
 }
