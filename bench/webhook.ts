@@ -18,18 +18,15 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sign } from '@octokit/webhooks-methods';
 import { Command } from 'commander';
-import { execa, type ResultPromise } from 'execa';
 import { markdownTable } from 'markdown-table';
 import { parseDocument } from 'yaml';
-import { freePort } from '../lab/net/freePort.js';
 import { gitAsRenovate } from '../scripts/demo/renovateMerge.js';
-import { eventually } from '../test/lab/labHarness.js';
+import { launchWebhook } from '../test/harness/webhookProcess.js';
 import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
 import { slowMoments, type SlowMoments } from './lib/slowMoments.js';
 import { wholeNumber } from './lib/options.js';
 import { withStack } from './lib/stack.js';
 
-const BIN = fileURLToPath(new URL('../bin/talos-upgrade.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../examples/prox-ops.yaml', import.meta.url));
 
 type Kind = 'merged pull request' | 'redelivery' | 'push, no version change' | 'ping' | 'bad signature';
@@ -126,23 +123,13 @@ export async function runWebhookBench(options: {
     const inventory = join(stack.dir, 'inventory.yaml');
     await writeFile(inventory, doc.toString());
     const secret = randomBytes(24).toString('hex');
-    const port = await freePort();
-    const output: string[] = [];
-    const server: ResultPromise = execa(
-      'node',
-      [BIN, 'webhook', '--inventory', inventory, '--port', String(port)],
-      {
-        env: {
-          TEMPORAL_ADDRESS: temporal.address,
-          TALOS_UPGRADE_TASK_QUEUE: `bench-webhook-${id}`,
-          TALOS_UPGRADE_WEBHOOK_SECRET: secret,
-          TALOS_UPGRADE_LOG_LEVEL: 'warn',
-        },
-        reject: false,
-        all: true,
-      },
-    );
-    server.all?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+    // 'info' for the line that says where it listens (one line per delivery besides, to a pipe).
+    const { child: server, origin } = await launchWebhook(inventory, {
+      TEMPORAL_ADDRESS: temporal.address,
+      TALOS_UPGRADE_TASK_QUEUE: `bench-webhook-${id}`,
+      TALOS_UPGRADE_WEBHOOK_SECRET: secret,
+      TALOS_UPGRADE_LOG_LEVEL: 'info',
+    });
     stack.defer(async () => {
       server.kill('SIGTERM');
       await server;
@@ -152,15 +139,7 @@ export async function runWebhookBench(options: {
         .terminate('benchmark over')
         .catch(() => undefined);
     });
-    const url = `http://127.0.0.1:${port}/webhook`;
-    await eventually(
-      'the webhook server to answer /healthz',
-      async () => {
-        if (server.exitCode !== null) throw new Error(`the webhook server exited:\n${output.join('')}`);
-        return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok ?? false;
-      },
-      60_000,
-    );
+    const url = `${origin}/webhook`;
 
     const warmup = options.warmup ?? 0;
     const plan: Kind[] = [];

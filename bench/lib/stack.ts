@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { freePort } from '../../lab/net/freePort.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
 import { startLab, type Lab } from '../../test/lab/labHarness.js';
@@ -111,8 +110,8 @@ export class Stack {
     return lab;
   }
 
-  async worker(options: Omit<WorkerProcessOptions, 'metricsPort'>): Promise<WorkerProcess> {
-    const worker = await launchWorker({ ...options, metricsPort: await freePort() });
+  async worker(options: WorkerProcessOptions): Promise<WorkerProcess> {
+    const worker = await launchWorker(options);
     this.defer(async () => {
       if (worker.child.exitCode === null) worker.child.kill('SIGTERM');
       await worker.child;

@@ -58,24 +58,28 @@ async function holdTerraformLock(lab: LabCluster, fault: Fault): Promise<void> {
     );
   const deadline = spawnedAt + LOCK_TAKEN_WITHIN_MS;
   const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const fail = (why: string) => {
+  const drop = () => {
     release();
     lab.faults = lab.faults.filter((f) => f !== fault);
+  };
+  const fail = (why: string) => {
+    drop();
     return new Error(`terraform console in ${terraform.dir} ${why}`);
   };
-  while (!(await taken())) {
+  // Each look follows an await, during which the fault may have been cleared (which ends the console).
+  for (;;) {
+    const held = await taken();
     if (!lab.faults.includes(fault))
       throw fail('was stopped: the fault was cleared before the lock was taken');
-    if (gone() || Date.now() > deadline) throw fail('did not take the state lock');
+    // Gone with the file written: another run wrote it, and this console gave up.
+    if (gone()) throw fail(held ? 'ended: another run holds the state lock' : 'did not take the state lock');
+    if (held) break;
+    if (Date.now() > deadline) throw fail('did not take the state lock');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  // Cleared meanwhile, or another run took the lock and the console gave up: this fault holds nothing.
-  if (!lab.faults.includes(fault)) throw fail('was stopped: the fault was cleared before the lock was taken');
-  if (gone()) throw fail('ended: another run holds the state lock');
   const timer = setTimeout(
     () => {
-      release();
-      lab.faults = lab.faults.filter((f) => f !== fault);
+      drop();
       lab.record('fault-cleared', undefined, 'terraform-lock released');
     },
     (fault.seconds ?? 20) * 1000,

@@ -33,17 +33,16 @@ const PENDING_LIMIT_MS = 5 * 60_000;
 class CheckFailed extends Error {}
 
 /**
- * Waits for a check until its signal aborts. Each check gets the signal too: a check that loops (a
- * probe pod's poll) stops and cleans up at the same moment, rather than being left running when
- * only the wait for it ended.
+ * Waits for a check until its signal aborts, and then fails with the signal's reason: the check's
+ * own timeout or the activity's cancellation (runCheck tells them apart). Each check gets the signal
+ * too: a check that loops (a probe pod's poll) stops and cleans up at the same moment, rather than
+ * being left running when only the wait for it ended.
  */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
-    // The check's own timeout fails the check; the activity's cancellation ends it with its reason.
     const onAbort = () => {
       const reason: unknown = signal.reason;
-      const cancelled = reason instanceof Error && reason.name !== 'TimeoutError';
-      reject(cancelled ? reason : new CheckFailed(`${what} timed out after ${CHECK_TIMEOUT_MS / 1000}s`));
+      reject(reason instanceof Error ? reason : new Error(String(reason)));
     };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -59,6 +58,9 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, what: string)
     );
   });
 }
+
+/** AbortSignal.timeout's reason. */
+const isTimeout = (error: unknown) => error instanceof Error && error.name === 'TimeoutError';
 
 function podProblems(pods: V1Pod[], now: number): string[] {
   const problems: string[] = [];
@@ -271,7 +273,7 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       try {
         const timeout = AbortSignal.timeout(CHECK_TIMEOUT_MS);
         const signal = cancelled ? AbortSignal.any([timeout, cancelled]) : timeout;
-        await heartbeatWhile(untilAborted(checks[name](c, node, signal), signal, TITLES[name]), () => ({
+        await heartbeatWhile(untilAborted(checks[name](c, node, signal), signal), () => ({
           node,
           check: TITLES[name],
           attempt,
@@ -280,7 +282,8 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       } catch (error) {
         // The cancel, not whichever failure of the check came first: the activity ends cancelled.
         if (cancelled?.aborted) throw cancelled.reason instanceof Error ? cancelled.reason : error;
-        last = error instanceof Error ? error.message : String(error);
+        if (isTimeout(error)) last = `${TITLES[name]} timed out after ${CHECK_TIMEOUT_MS / 1000}s`;
+        else last = error instanceof Error ? error.message : String(error);
         if (attempt < TRIES) await sleep(Math.min(2000, deps.pollIntervalMs ?? 2000));
       }
     }

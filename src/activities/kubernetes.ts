@@ -50,32 +50,35 @@ const talosImage = (version: string) => `Talos (v${version.replace(/^v/, '')})`;
  * A JSON patch that adds the pending taint at the end of the node's taints or removes it at its index
  * after testing that it is still there: taints someone else changes meanwhile are not lost, and the
  * kubelet's status updates do not conflict as a resourceVersion guard would. A failed test (422), or
- * taints gone since the read, is patched again from a fresh read when marking (patchPending) and retried
- * by Temporal when an uncordon takes the mark off. (A node with no taints at all gets the list whole:
- * a taint put on between the read and the patch is then lost; a JSON patch cannot test for "absent".)
+ * taints gone since the read, is patched again from a fresh read (patchFromFresh). (A node with no
+ * taints at all gets the list whole: a taint put on between the read and the patch is then lost; a
+ * JSON patch cannot test for "absent".) `unschedulable`, when given, is set in the same patch.
  */
-function taintPatch(node: V1Node, pending: boolean, unschedulable?: boolean): object[] {
-  const taints = node.spec?.taints;
-  const at = (taints ?? []).findIndex((t) => t.key === PENDING_TAINT.key);
-  const taintOps = pending
-    ? taints
-      ? [{ op: 'add', path: '/spec/taints/-', value: { ...PENDING_TAINT } }]
-      : [{ op: 'add', path: '/spec/taints', value: [{ ...PENDING_TAINT }] }]
-    : at < 0
-      ? []
-      : [
-          { op: 'test', path: `/spec/taints/${at}/key`, value: PENDING_TAINT.key },
-          { op: 'remove', path: `/spec/taints/${at}` },
-        ];
+function taintPatch(node: V1Node, pending: boolean | undefined, unschedulable?: boolean): object[] {
   return [
-    ...taintOps,
+    // undefined: the taints are left as they are.
+    ...(pending === undefined ? [] : pendingTaintOps(node, pending)),
     ...(unschedulable === undefined
       ? []
       : [{ op: 'add', path: '/spec/unschedulable', value: unschedulable }]),
   ];
 }
 
-/** How many times a node's mark is patched, each from a fresh read after a 422 (see patchPending). */
+function pendingTaintOps(node: V1Node, pending: boolean): object[] {
+  const taints = node.spec?.taints;
+  if (pending)
+    return taints
+      ? [{ op: 'add', path: '/spec/taints/-', value: { ...PENDING_TAINT } }]
+      : [{ op: 'add', path: '/spec/taints', value: [{ ...PENDING_TAINT }] }];
+  const at = (taints ?? []).findIndex((t) => t.key === PENDING_TAINT.key);
+  if (at < 0) return [];
+  return [
+    { op: 'test', path: `/spec/taints/${at}/key`, value: PENDING_TAINT.key },
+    { op: 'remove', path: `/spec/taints/${at}` },
+  ];
+}
+
+/** How many times a node is patched, each from a fresh read after a 422 (see patchFromFresh). */
 const TAINT_PATCH_TRIES = 5;
 
 const podName = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
@@ -140,29 +143,57 @@ export function kubernetesActivities(
   const poll = () => deps.pollIntervalMs ?? 2000;
 
   /**
-   * A merge patch of spec.unschedulable only (no conflict with the kubelet's status updates); an
-   * uncordon also takes off the run's pending taint, in the same (JSON) patch.
+   * spec.unschedulable only (no conflict with the kubelet's status updates); an uncordon also takes
+   * off the run's pending taint, in the same patch.
    */
   async function setUnschedulable(
     input: { cluster: string; node: string },
     unschedulable: boolean,
   ): Promise<{ changed: boolean }> {
     const api = core(input.cluster);
-    const node = await api
-      .readNode({ name: input.node })
-      .catch((e: unknown) => apiFailure(`reading node ${input.node}`, e));
-    const unmark = !unschedulable && isPending(node);
-    if ((node.spec?.unschedulable ?? false) === unschedulable && !unmark) return { changed: false };
-    await api
-      .patchNode(
-        {
-          name: input.node,
-          body: unmark ? taintPatch(node, false, unschedulable) : { spec: { unschedulable } },
-        },
-        setHeaderOptions('Content-Type', unmark ? PatchStrategy.JsonPatch : PatchStrategy.MergePatch),
-      )
-      .catch((e: unknown) => apiFailure(`${unschedulable ? 'cordoning' : 'uncordoning'} ${input.node}`, e));
-    return { changed: true };
+    const what = `${unschedulable ? 'cordoning' : 'uncordoning'} ${input.node}`;
+    const failed = (e: unknown) => apiFailure(what, e);
+    const node = await api.readNode({ name: input.node }).catch(failed);
+    const changed = await patchFromFresh(api, node, failed, (now) => {
+      const unmark = !unschedulable && isPending(now);
+      if ((now.spec?.unschedulable ?? false) === unschedulable && !unmark) return undefined;
+      return taintPatch(now, unmark ? false : undefined, unschedulable);
+    });
+    return { changed };
+  }
+
+  /**
+   * Patches a node with the JSON patch `patchOf` makes from it (undefined: it needs none). A 422
+   * means its taints changed since it was read (the node lifecycle controller took a not-ready taint
+   * off a node that came back): the node is read again and patched from what it has now, a few
+   * times, before the failure goes to `failed` (which throws, or says the node is gone: undefined).
+   */
+  async function patchFromFresh(
+    api: CoreV1Api,
+    read: V1Node,
+    failed: (error: unknown) => undefined,
+    patchOf: (node: V1Node) => object[] | undefined,
+  ): Promise<boolean> {
+    const name = read.metadata?.name ?? '';
+    let node = read;
+    for (let attempt = 1; ; attempt++) {
+      const body = patchOf(node);
+      if (!body) return false;
+      try {
+        await api.patchNode({ name, body }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+        return true;
+      } catch (error) {
+        if (status(error) !== 422 || attempt >= TAINT_PATCH_TRIES) {
+          failed(error);
+          return false;
+        }
+      }
+      // A moment's pause: the other client's change is usually one of several (a controller's, a script's).
+      await sleep(50 * attempt);
+      const fresh = await api.readNode({ name }).catch(failed);
+      if (!fresh) return false;
+      node = fresh;
+    }
   }
 
   /**
@@ -185,35 +216,20 @@ export function kubernetesActivities(
     return changed.filter((name): name is string => name !== undefined);
   }
 
-  /**
-   * Puts on or takes off one node's mark. A 422 means its taints changed since the list (the node
-   * lifecycle controller took a not-ready taint off a node that came back): the node is read again
-   * and patched from what it has now, a few times, before the failure goes up.
-   */
+  /** Puts on or takes off one node's mark; the node's name if it was changed. */
   async function patchPending(
     api: CoreV1Api,
     listed: V1Node,
     pending: (node: V1Node) => boolean,
   ): Promise<string | undefined> {
     const name = listed.metadata?.name ?? '';
-    let node = listed;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await api.patchNode(
-          { name, body: taintPatch(node, pending(node)) },
-          setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-        );
-        return name;
-      } catch (error) {
-        if (status(error) !== 422 || attempt >= TAINT_PATCH_TRIES)
-          return unlessGone(`setting the pending taint of ${name}`)(error);
-      }
-      // A moment's pause: the other client's change is usually one of several (a controller's, a script's).
-      await sleep(50 * attempt);
-      const fresh = await api.readNode({ name }).catch(unlessGone(`reading node ${name}`));
-      if (!fresh || isPending(fresh) === pending(fresh)) return undefined;
-      node = fresh;
-    }
+    const changed = await patchFromFresh(
+      api,
+      listed,
+      unlessGone(`setting the pending taint of ${name}`),
+      (node) => (isPending(node) === pending(node) ? undefined : taintPatch(node, pending(node))),
+    );
+    return changed ? name : undefined;
   }
 
   /** Marks the nodes (of those given) not yet running Talos `version` with PENDING_TAINT. */

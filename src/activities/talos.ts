@@ -226,8 +226,8 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   }): Promise<{ left: boolean }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
-    const others = controllers(c).filter((n) => n.name !== node.name);
-    if (others.length === 0)
+    const [first, ...rest] = controllers(c).filter((n) => n.name !== node.name);
+    if (!first)
       throw nonRetryable('CommandFailed', `removing ${node.name} from etcd: no other control-plane node`);
     const members = await listEtcdMembers(c, node.name);
     const member = members.find((m) => m.node === node.name);
@@ -237,19 +237,18 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       if (leave.exitCode === 0) return { left: true };
     }
     // A node that cannot leave by itself (its etcd is down, its VM gone) is removed by another member:
-    // each in turn, as one of them may be the sick one.
-    let failed: { via: string; result: Awaited<ReturnType<typeof talosctl>> } | undefined;
-    for (const via of others) {
-      const result = await talosctl(deps, c, ['-n', via.ip, 'etcd', 'remove-member', member.id], {
-        timeoutMs: 120_000,
-      });
-      if (result.exitCode === 0) return { left: true };
-      failed = { via: via.name, result };
+    // each in turn, as one of them may be the sick one. The last refusal is the one reported.
+    const removeVia = (via: typeof first) =>
+      talosctl(deps, c, ['-n', via.ip, 'etcd', 'remove-member', member.id], { timeoutMs: 120_000 });
+    let via = first;
+    let result = await removeVia(via);
+    for (const next of rest) {
+      if (result.exitCode === 0) break;
+      via = next;
+      result = await removeVia(via);
     }
-    // Every other member refused (`others` is not empty, checked above): never "not a member".
-    if (!failed)
-      throw nonRetryable('CommandFailed', `removing ${node.name} from etcd: no other member tried`);
-    return talosFailure(`removing etcd member ${member.id} (${node.name}) via ${failed.via}`, failed.result);
+    if (result.exitCode === 0) return { left: true };
+    return talosFailure(`removing etcd member ${member.id} (${node.name}) via ${via.name}`, result);
   }
 
   /**

@@ -55,14 +55,16 @@ const HALF_WRITTEN_READS = 5;
 const HALF_WRITTEN_PAUSE_MS = 1000;
 
 /**
- * A read that found the state file cut short or empty: another run of this workspace is rewriting it
+ * A read that failed on a state file cut short or empty: another run of this workspace is rewriting it
  * in place (Terraform's local backend truncates the file, then writes it). Cut short, a read fails on its
- * format; empty, `state list` says "No state file was found!" and `state pull` prints nothing and succeeds.
+ * format; empty, `state list` says "No state file was found!". (`state pull` of an empty file succeeds
+ * with no output: its caller says so with `whole`.)
  */
-function halfWrittenState(args: string[], result: CommandResult): boolean {
-  if (result.exitCode !== 0)
-    return /Unsupported state file format|No state file was found/.test(`${result.stderr}\n${result.stdout}`);
-  return args[0] === 'state' && args[1] === 'pull' && result.stdout.trim() === '';
+function halfWrittenState(result: CommandResult): boolean {
+  return (
+    result.exitCode !== 0 &&
+    /Unsupported state file format|No state file was found/.test(`${result.stderr}\n${result.stdout}`)
+  );
 }
 
 /** A failed terraform run: a held state lock is retried by Temporal; anything else needs a person. */
@@ -142,10 +144,18 @@ export function terraformActivities(
    * Runs that only read (init, state list, state pull) go at once, without the lock. The local backend
    * rewrites its state file in place, so a read while another lane's apply writes it can find half a
    * file ("Unsupported state file format"; the fault matrix's cancel test hit it): read again shortly.
+   * `whole` says whether a read that succeeded saw the whole state; it is read again if not.
    */
-  async function terraform(c: ClusterHandle, args: string[], what: string): Promise<CommandResult> {
+  async function terraform(
+    c: ClusterHandle,
+    args: string[],
+    what: string,
+    whole: (result: CommandResult) => boolean = () => true,
+  ): Promise<CommandResult> {
+    const halfWritten = (result: CommandResult) =>
+      halfWrittenState(result) || (result.exitCode === 0 && !whole(result));
     let result = await run(c, args, what);
-    for (let read = 1; read < HALF_WRITTEN_READS && halfWrittenState(args, result); read++) {
+    for (let read = 1; read < HALF_WRITTEN_READS && halfWritten(result); read++) {
       await sleep(HALF_WRITTEN_PAUSE_MS);
       result = await run(c, args, what);
     }
@@ -187,9 +197,10 @@ export function terraformActivities(
   /** `terraform state pull` into a timestamped file before anything is destroyed; keeps the newest N. */
   async function backupTerraformState(input: { cluster: string }): Promise<{ path: string; kept: number }> {
     const c = cluster(input.cluster);
-    const result = await terraform(c, ['state', 'pull'], `terraform state pull for ${c.name}`);
+    const pulled = (result: CommandResult) => result.stdout.trim() !== '';
+    const result = await terraform(c, ['state', 'pull'], `terraform state pull for ${c.name}`, pulled);
     // An empty backup would be kept in place of a real one, and nothing should be destroyed without one.
-    if (result.stdout.trim() === '')
+    if (!pulled(result))
       throw nonRetryable(
         'CommandFailed',
         `terraform state pull for ${c.name} gave no state in ${workspaceDir(c)} (read ${HALF_WRITTEN_READS} times): nothing to back up, so no VM is destroyed`,

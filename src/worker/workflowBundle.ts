@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, mkdir, readdir, readFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -41,6 +41,25 @@ async function cacheDir(): Promise<string> {
   throw new Error('no writable directory for the workflow bundle (the project .cache/ or the temp dir)');
 }
 
+/** Bundles of earlier source versions kept beside the current one (a branch switched back and forth). */
+const KEPT_BUNDLES = 3;
+
+/**
+ * Removes all but the newest bundles once a new one is built: each is 4–5 MiB, and a developer's
+ * every edit of src/ makes one. Another checkout's worker that loaded an older one has read it already.
+ */
+export async function pruneBundles(dir: string): Promise<void> {
+  const names = (await readdir(dir)).filter((f) => /^workflows-[0-9a-f]+\.js$/.test(f));
+  const aged = await Promise.all(
+    names.map(async (name) => ({
+      name,
+      mtime: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0,
+    })),
+  );
+  aged.sort((a, b) => b.mtime - a.mtime);
+  await Promise.all(aged.slice(KEPT_BUNDLES).map(({ name }) => rm(join(dir, name), { force: true })));
+}
+
 let built: Promise<string> | undefined;
 
 /**
@@ -64,6 +83,8 @@ export async function workflowBundle(): Promise<{ workflowBundle: { codePath: st
       }).catch((error: Error & { stderr?: string }) => {
         throw new Error(`bundling the workflows failed: ${error.stderr?.trim() || error.message}`);
       });
+      // Housekeeping only: a bundle that cannot be removed is no reason to fail the worker.
+      await pruneBundles(dirname(codePath)).catch(() => undefined);
     }
     return codePath;
   })();

@@ -266,7 +266,7 @@ describe('Kubernetes activities', () => {
     }
   });
 
-  it('marks and unmarks a node while another client changes its taints (a 422 reads the node again)', async () => {
+  it('marks, unmarks and uncordons a node while another client changes its taints (a 422 reads the node again)', async () => {
     const node = 'k8s-work-2';
     const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
     const flip = { key: 'example.com/flip', effect: 'NoSchedule' };
@@ -290,7 +290,15 @@ describe('Kubernetes activities', () => {
           version: '1.12.0',
         });
         if (marked.includes(node)) markedTimes += 1;
-        await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: [node] });
+        // Half the marks are taken off by an uncordon, which patches the taints and the cordon at once.
+        if (i % 2 === 0) await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: [node] });
+        else {
+          await h.call('cordonNode', at(node));
+          expect(await h.call('uncordonNode', at(node))).toEqual({ changed: true });
+          const after = await lab.core.readNode({ name: node });
+          expect(after.spec?.unschedulable ?? false).toBe(false);
+          expect(after.spec?.taints?.some((t) => t.key === PENDING_TAINT.key) ?? false).toBe(false);
+        }
       }
     } finally {
       flipping = false;

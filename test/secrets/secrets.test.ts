@@ -23,6 +23,7 @@ import {
 } from '../harness/temporalEnv.js';
 import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { FAST_WAITS } from '../harness/fastPolicy.js';
+import { launchWebhook } from '../harness/webhookProcess.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { launchWorker, tunedInventory, type WorkerProcess } from '../worker/workerProcess.js';
 
@@ -45,7 +46,7 @@ let webhook: ResultPromise | undefined;
 let receiver: Server;
 const atlasQueue = clusterQueueLock('atlas');
 const received: string[] = [];
-const webhookLines: string[] = [];
+let webhookLines: string[] = [];
 const started = new Date();
 
 beforeAll(async () => {
@@ -115,28 +116,18 @@ beforeAll(async () => {
     },
     inventories: [inventory],
     taskQueue,
-    metricsPort: await freePort(),
   });
   const repo = join(lab.dir, 'repo');
   await initRepository(repo);
-  const port = await freePort();
-  webhook = execa('node', [BIN, 'webhook', '--inventory', inventory, '--port', String(port)], {
-    env: {
-      TEMPORAL_ADDRESS: testTemporalAddress(),
-      TALOS_UPGRADE_TASK_QUEUE: taskQueue,
-      TALOS_UPGRADE_WEBHOOK_SECRET: secrets['webhook shared secret'],
-      TALOS_UPGRADE_LOG_LEVEL: 'debug',
-    },
-    reject: false,
-    all: true,
+  const started = await launchWebhook(inventory, {
+    TEMPORAL_ADDRESS: testTemporalAddress(),
+    TALOS_UPGRADE_TASK_QUEUE: taskQueue,
+    TALOS_UPGRADE_WEBHOOK_SECRET: secrets['webhook shared secret'] ?? '',
+    TALOS_UPGRADE_LOG_LEVEL: 'debug',
   });
-  webhook.all?.on('data', (chunk: Buffer) => webhookLines.push(chunk.toString('utf8')));
-  await eventually(
-    'the webhook server to listen',
-    async () => webhookLines.join('').includes('webhook listening'),
-    60_000,
-  );
-  (globalThis as { webhookUrl?: string }).webhookUrl = `http://127.0.0.1:${port}/webhook`;
+  webhook = started.child;
+  webhookLines = started.output;
+  (globalThis as { webhookUrl?: string }).webhookUrl = `${started.origin}/webhook`;
 }, 900_000);
 
 afterAll(async () => {

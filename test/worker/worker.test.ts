@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { clusterUpgrade } from '../../src/workflows/index.js';
-import { freePort } from '../../lab/net/freePort.js';
 import { connectToTestServer, uniqueTaskQueue } from '../harness/temporalEnv.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { labReport, labStatus } from '../workflows/labViews.js';
@@ -31,8 +30,8 @@ describe('talos-upgrade worker, as a process', () => {
   it('survives a SIGKILL mid-run: a new worker finishes the upgrade; SIGTERM stops it cleanly', async () => {
     const inventory = await fastInventory(lab);
     const taskQueue = uniqueTaskQueue('worker-process');
-    const metricsPort = await freePort();
-    workers.push(await startWorkerProcess(lab, inventory, taskQueue, metricsPort));
+    const first = await startWorkerProcess(lab, inventory, taskQueue);
+    workers.push(first);
     const handle = await env.client.workflow.start(clusterUpgrade, {
       taskQueue,
       workflowId: 'talos-upgrade:atlas:worker-kill-test',
@@ -44,22 +43,20 @@ describe('talos-upgrade worker, as a process', () => {
         (await labReport(lab)).timeline.some((e) => e.kind === 'upgrade-started' && e.node === 'talos-cp-2'),
       300_000,
     );
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${first.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^temporal_/m);
     workers[0]?.child.kill('SIGKILL');
     await workers[0]?.child;
 
     // The second worker reads its run gauges every second (15 s by default).
-    const secondPort = await freePort();
-    workers.push(
-      await startWorkerProcess(lab, inventory, taskQueue, secondPort, {
-        TALOS_UPGRADE_METRICS_INTERVAL: '1s',
-      }),
-    );
+    const second = await startWorkerProcess(lab, inventory, taskQueue, {
+      TALOS_UPGRADE_METRICS_INTERVAL: '1s',
+    });
+    workers.push(second);
     const during = await eventually(
       'the run gauge to count the run',
       async () => {
-        const text = await scrape(secondPort);
+        const text = await scrape(second.metricsPort);
         return sample(text, 'talos_upgrade_runs_in_progress', 'cluster="atlas"') === 1 ? text : undefined;
       },
       60_000,
@@ -80,7 +77,7 @@ describe('talos-upgrade worker, as a process', () => {
     const after = await eventually(
       'the run to be counted',
       async () => {
-        const text = await scrape(secondPort);
+        const text = await scrape(second.metricsPort);
         return sample(text, 'talos_upgrade_runs_in_progress', 'cluster="atlas"') === 0 &&
           sample(text, 'talos_upgrade_runs_total', 'outcome="succeeded"') === 1
           ? text
@@ -105,11 +102,10 @@ describe('talos-upgrade worker, as a process', () => {
     expect([...wanted].filter((name) => !exposed.has(name))).toEqual([]);
     expect(wanted.size).toBeGreaterThanOrEqual(7);
 
-    const second = workers[1];
-    second?.child.kill('SIGTERM');
-    const exit = await second?.child;
-    expect(exit?.exitCode).toBe(0);
-    const logs = second?.logs() ?? [];
+    second.child.kill('SIGTERM');
+    const exit = await second.child;
+    expect(exit.exitCode).toBe(0);
+    const logs = second.logs();
     expect(logs.some((l) => l.msg === 'worker stopped')).toBe(true);
     // Structured: every line the worker wrote is a JSON log record.
     expect(logs.filter((l) => 'raw' in l)).toEqual([]);

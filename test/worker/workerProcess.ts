@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { parse, stringify } from 'yaml';
+import { withFreshPorts } from '../../lab/net/freshPorts.js';
 import { FAST_POLICY } from '../harness/fastPolicy.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { eventually, type Lab } from '../lab/labHarness.js';
@@ -35,6 +36,8 @@ export function fastInventory(lab: Lab): Promise<string> {
 
 export interface WorkerProcess {
   child: ResultPromise;
+  /** Where its Prometheus metrics are served, on 127.0.0.1. */
+  metricsPort: number;
   lines: string[];
   /** The JSON log lines parsed; lines that are not JSON are kept as { raw }. */
   logs(): Array<Record<string, unknown>>;
@@ -45,14 +48,33 @@ export interface WorkerProcessOptions {
   env: Record<string, string>;
   inventories: string[];
   taskQueue: string;
-  metricsPort: number;
   /** The Temporal frontend; default: the test run's dev server. */
   address?: string;
   extraEnv?: Record<string, string>;
 }
 
-/** Starts `talos-upgrade worker` as its own process, as an operator would, and waits until it is ready. */
-export async function launchWorker(options: WorkerProcessOptions): Promise<WorkerProcess> {
+/**
+ * Starts `talos-upgrade worker` as its own process, as an operator would, and waits until it is ready.
+ * Its metrics port is picked free; when another suite takes it before the worker binds it, the
+ * worker exits saying so and is started again on a new one.
+ */
+export function launchWorker(options: WorkerProcessOptions): Promise<WorkerProcess> {
+  return withFreshPorts("a worker's metrics", async (pick) => {
+    const metricsPort = await pick();
+    try {
+      return await launchOnce(options, metricsPort);
+    } catch (error) {
+      // The Temporal runtime names no port; withFreshPorts reads a Go server's words.
+      if (error instanceof Error && /prometheus metrics exporter: Address already in use/.test(error.message))
+        throw new Error(`listen tcp 127.0.0.1:${metricsPort}: bind: address already in use`, {
+          cause: error,
+        });
+      throw error;
+    }
+  });
+}
+
+async function launchOnce(options: WorkerProcessOptions, metricsPort: number): Promise<WorkerProcess> {
   const child = execa(
     'node',
     [
@@ -60,7 +82,7 @@ export async function launchWorker(options: WorkerProcessOptions): Promise<Worke
       'worker',
       ...options.inventories.flatMap((file) => ['--inventory', file]),
       '--metrics',
-      `127.0.0.1:${options.metricsPort}`,
+      `127.0.0.1:${metricsPort}`,
     ],
     {
       env: {
@@ -77,6 +99,7 @@ export async function launchWorker(options: WorkerProcessOptions): Promise<Worke
   child.all?.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
   const worker: WorkerProcess = {
     child,
+    metricsPort,
     lines,
     logs: () =>
       lines.map((line) => {
@@ -87,14 +110,22 @@ export async function launchWorker(options: WorkerProcessOptions): Promise<Worke
         }
       }),
   };
-  await eventually(
-    'the worker to log "worker ready"',
-    async () => {
-      if (child.exitCode !== null) throw new Error(`the worker exited early:\n${lines.join('\n')}`);
-      return worker.logs().some((l) => l.msg === 'worker ready');
-    },
-    120_000,
-  );
+  try {
+    await eventually(
+      'the worker to log "worker ready"',
+      async () => {
+        if (child.exitCode !== null) {
+          await child; // its last output read
+          throw new Error(`the worker exited early:\n${lines.join('\n')}`);
+        }
+        return worker.logs().some((l) => l.msg === 'worker ready');
+      },
+      120_000,
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   return worker;
 }
 
@@ -103,8 +134,7 @@ export function startWorkerProcess(
   lab: Lab,
   inventory: string,
   taskQueue: string,
-  metricsPort: number,
   extraEnv: Record<string, string> = {},
 ): Promise<WorkerProcess> {
-  return launchWorker({ env: lab.env, inventories: [inventory], taskQueue, metricsPort, extraEnv });
+  return launchWorker({ env: lab.env, inventories: [inventory], taskQueue, extraEnv });
 }

@@ -1,0 +1,60 @@
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import { eventually } from '../lab/labHarness.js';
+
+const BIN = fileURLToPath(new URL('../../bin/talos-upgrade.js', import.meta.url));
+
+export interface WebhookProcess {
+  child: ResultPromise;
+  /** http://127.0.0.1:<port>, where it listens. */
+  origin: string;
+  /** Everything it printed so far. */
+  output: string[];
+}
+
+/** What the webhook logs once it listens: the address it bound, as a user reads it. */
+function listenedAt(output: string[]): string | undefined {
+  for (const line of output.join('').split('\n')) {
+    if (!line.includes('webhook listening')) continue;
+    try {
+      const listen = (JSON.parse(line) as { listen?: string }).listen;
+      if (listen) return new URL(listen).origin;
+    } catch {
+      // The line is not all there yet: read again with the next chunk.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Starts `talos-upgrade webhook --port 0` with `env` added to this process's, as an operator would,
+ * and waits until it listens: the
+ * port is the one it bound and logged (a port picked free beforehand can be taken by another suite
+ * before the server binds it). Its log level must let the info line through.
+ */
+export async function launchWebhook(inventory: string, env: Record<string, string>): Promise<WebhookProcess> {
+  const child = execa('node', [BIN, 'webhook', '--inventory', inventory, '--port', '0'], {
+    env,
+    reject: false,
+    all: true,
+  });
+  const output: string[] = [];
+  child.all?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  try {
+    const origin = await eventually(
+      'the webhook server to listen',
+      async () => {
+        if (child.exitCode !== null) {
+          await child; // its last output read
+          throw new Error(`the webhook server exited:\n${output.join('')}`);
+        }
+        return listenedAt(output);
+      },
+      60_000,
+    );
+    return { child, origin, output };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
