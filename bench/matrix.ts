@@ -242,14 +242,25 @@ async function act(
     await handle.executeUpdate(rejectUpdate, { args: [{ by: 'bench/matrix', reason: 'the matrix' }] });
     return outcome();
   }
-  // The new worker carries on past the moment (a later phase or step), then the operator cancels. A run
-  // that ends first is said by the checks (a node run that completed, see nodeProblems).
+  // The new worker carries on (a later phase; the step picked up in the middle or a later one), then the
+  // operator cancels. A run that ends first is said by the checks (a node run that completed, see
+  // nodeProblems). The cancel goes as soon as the new worker has started the step's activity again: a
+  // cancel sent only once the node had moved past the step came after the node's last wait on a loaded
+  // CI machine (2026-11-26, step 7 of the pets control plane), and every later cell found it upgraded.
   const nodeHandle = ctx.temporal.client.workflow.getHandle<typeof nodeUpgrade>(nodeRunId);
-  await until('the new worker to carry on', async () => {
-    if ((await status(ctx.temporal, handle.workflowId)) !== 'RUNNING') return true;
-    if (moment.at === 'phase') return (await handle.query(progressQuery)).phase !== moment.phase || undefined;
-    return (await nodeHandle.query(nodeProgressQuery)).index > moment.index || undefined;
-  });
+  const newWorker = `${ctx.workers.get(taskQueue)?.process.child.pid ?? '?'}@`;
+  await until(
+    'the new worker to carry on',
+    async () => {
+      if ((await status(ctx.temporal, handle.workflowId)) !== 'RUNNING') return true;
+      if (moment.at === 'phase')
+        return (await handle.query(progressQuery)).phase !== moment.phase || undefined;
+      const { raw } = await nodeHandle.describe();
+      if (raw.pendingActivities?.some((a) => a.lastWorkerIdentity?.startsWith(newWorker))) return true;
+      return (await nodeHandle.query(nodeProgressQuery)).index > moment.index || undefined;
+    },
+    100,
+  );
   await handle.cancel().catch(() => undefined);
   return outcome();
 }
@@ -441,7 +452,9 @@ export async function runMatrix(options: { preset: string; hops?: number; log?: 
     log(`Temporal dev server at ${temporal.address}; starting the ${options.preset} lab`);
     // A template build of 1 s: the lab's default (none) let RebuildingTemplates pass between two of the
     // progress queries the phase cells wait with (a clean-clone run on 2026-11-25 missed it twice).
-    const lab = await stack.lab(options.preset, ['--template-build-seconds', '1']);
+    // Reboots of 6 s (3 by default): the SIGKILL meant for "waiting for Ready" came when the node was
+    // already stabilising, on a loaded machine, and its run could end before the cancel that follows.
+    const lab = await stack.lab(options.preset, ['--template-build-seconds', '1', '--reboot-seconds', '6']);
     const notices = await startNoticeReceiver(stack);
     // A control plane's last wait is its stabilisation. The tests' 1 s let a cancel meant for the etcd
     // member's wait land after the node had finished, on a loaded CI machine (a query to see the step,

@@ -47,7 +47,15 @@ export function startProcess(
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const outputEnded = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  let outputClosed = false;
+  const outputEnded = new Promise<void>((resolve) =>
+    child.once('close', () => {
+      outputClosed = true;
+      resolve();
+    }),
+  );
+  // Closed once all that was written to it is in the file (after an error too).
+  const logClosed = new Promise<void>((resolve) => log.once('close', () => resolve()));
   const endLog = () => {
     child.stdout?.unpipe(log);
     child.stderr?.unpipe(log);
@@ -72,9 +80,15 @@ export function startProcess(
         clearTimeout(killer);
       }
       // A grandchild that inherited the output can hold it open after the child is gone: the file is
-      // ended after a short wait whatever happens, unpiped first so that nothing writes to it later.
+      // ended after a short wait whatever happens, unpiped first so that nothing writes to it later,
+      // and our ends of the pipes are closed (the grandchild gets EPIPE, not a full pipe to block on).
       await atMost(outputEnded, 2000);
+      if (!outputClosed) {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }
       endLog();
+      await logClosed;
     },
   };
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,20 +44,33 @@ async function cacheDir(): Promise<string> {
 /** Bundles of earlier source versions kept beside the current one (a branch switched back and forth). */
 const KEPT_BUNDLES = 3;
 
+/** A builder's unfinished file older than this was left by a builder that died. */
+const STALE_PARTIAL_MS = 3600_000;
+
 /**
- * Removes all but the newest bundles once a new one is built: each is 4–5 MiB, and a developer's
- * every edit of src/ makes one. Another checkout's worker that loaded an older one has read it already.
+ * Removes all but the most recently used bundles once a new one is built (each is 4–5 MiB, and a
+ * developer's every edit of src/ makes one), and the unfinished files of builders that died. A bundle's
+ * time is its last use: a worker touches the one it reuses. Another checkout's worker that loaded an
+ * older one has read it already.
  */
-export async function pruneBundles(dir: string): Promise<void> {
-  const names = (await readdir(dir)).filter((f) => /^workflows-[0-9a-f]+\.js$/.test(f));
-  const aged = await Promise.all(
-    names.map(async (name) => ({
+export async function pruneBundles(dir: string, now = Date.now()): Promise<void> {
+  const entries = await Promise.all(
+    (await readdir(dir)).map(async (name) => ({
       name,
       mtime: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0,
     })),
   );
-  aged.sort((a, b) => b.mtime - a.mtime);
-  await Promise.all(aged.slice(KEPT_BUNDLES).map(({ name }) => rm(join(dir, name), { force: true })));
+  const bundles = entries.filter(({ name }) => /^workflows-[0-9a-f]+\.js$/.test(name));
+  bundles.sort((a, b) => b.mtime - a.mtime);
+  const stalePartials = entries.filter(
+    ({ name, mtime }) =>
+      /^workflows-[0-9a-f]+\.js\.\d+\.partial$/.test(name) && now - mtime > STALE_PARTIAL_MS,
+  );
+  await Promise.all(
+    [...bundles.slice(KEPT_BUNDLES), ...stalePartials].map(({ name }) =>
+      rm(join(dir, name), { force: true }),
+    ),
+  );
 }
 
 let built: Promise<string> | undefined;
@@ -85,6 +98,10 @@ export async function workflowBundle(): Promise<{ workflowBundle: { codePath: st
       });
       // Housekeeping only: a bundle that cannot be removed is no reason to fail the worker.
       await pruneBundles(dirname(codePath)).catch(() => undefined);
+    } else {
+      // Its time is its last use, which pruning goes by.
+      const now = new Date();
+      await utimes(codePath, now, now).catch(() => undefined);
     }
     return codePath;
   })();

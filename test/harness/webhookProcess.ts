@@ -6,7 +6,7 @@ const BIN = fileURLToPath(new URL('../../bin/talos-upgrade.js', import.meta.url)
 
 export interface WebhookProcess {
   child: ResultPromise;
-  /** http://127.0.0.1:<port>, where it listens. */
+  /** http://<host>:<port>, where it says it listens (127.0.0.1 unless TALOS_UPGRADE_WEBHOOK_HOST says otherwise). */
   origin: string;
   /** Everything it printed so far. */
   output: string[];
@@ -16,12 +16,13 @@ export interface WebhookProcess {
 function listenedAt(output: string[]): string | undefined {
   for (const line of output.join('').split('\n')) {
     if (!line.includes('webhook listening')) continue;
+    let record: { listen?: string };
     try {
-      const listen = (JSON.parse(line) as { listen?: string }).listen;
-      if (listen) return new URL(listen).origin;
+      record = JSON.parse(line) as { listen?: string };
     } catch {
-      // The line is not all there yet: read again with the next chunk.
+      continue; // the line is not all there yet: read again with the next chunk
     }
+    if (record.listen) return new URL(record.listen).origin;
   }
   return undefined;
 }
@@ -44,7 +45,7 @@ export async function launchWebhook(inventory: string, env: Record<string, strin
     const origin = await eventually(
       'the webhook server to listen',
       async () => {
-        if (child.exitCode !== null) {
+        if (child.exitCode !== null || child.signalCode !== null) {
           await child; // its last output read
           throw new Error(`the webhook server exited:\n${output.join('')}`);
         }

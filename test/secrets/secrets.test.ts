@@ -119,15 +119,15 @@ beforeAll(async () => {
   });
   const repo = join(lab.dir, 'repo');
   await initRepository(repo);
-  const started = await launchWebhook(inventory, {
+  const hook = await launchWebhook(inventory, {
     TEMPORAL_ADDRESS: testTemporalAddress(),
     TALOS_UPGRADE_TASK_QUEUE: taskQueue,
     TALOS_UPGRADE_WEBHOOK_SECRET: secrets['webhook shared secret'] ?? '',
     TALOS_UPGRADE_LOG_LEVEL: 'debug',
   });
-  webhook = started.child;
-  webhookLines = started.output;
-  (globalThis as { webhookUrl?: string }).webhookUrl = `${started.origin}/webhook`;
+  webhook = hook.child;
+  webhookLines = hook.output;
+  (globalThis as { webhookUrl?: string }).webhookUrl = `${hook.origin}/webhook`;
 }, 900_000);
 
 afterAll(async () => {

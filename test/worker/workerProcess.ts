@@ -66,9 +66,10 @@ export function launchWorker(options: WorkerProcessOptions): Promise<WorkerProce
     } catch (error) {
       // The Temporal runtime names no port; withFreshPorts reads a Go server's words.
       if (error instanceof Error && /prometheus metrics exporter: Address already in use/.test(error.message))
-        throw new Error(`listen tcp 127.0.0.1:${metricsPort}: bind: address already in use`, {
-          cause: error,
-        });
+        throw new Error(
+          `listen tcp 127.0.0.1:${metricsPort}: bind: address already in use (the worker's metrics port)\n${error.message}`,
+          { cause: error },
+        );
       throw error;
     }
   });
@@ -114,7 +115,7 @@ async function launchOnce(options: WorkerProcessOptions, metricsPort: number): P
     await eventually(
       'the worker to log "worker ready"',
       async () => {
-        if (child.exitCode !== null) {
+        if (child.exitCode !== null || child.signalCode !== null) {
           await child; // its last output read
           throw new Error(`the worker exited early:\n${lines.join('\n')}`);
         }

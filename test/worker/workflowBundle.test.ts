@@ -9,7 +9,7 @@ afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-it('keeps the three newest workflow bundles and nothing else of its own', async () => {
+it('keeps the three workflow bundles used last, and the unfinished files of live builders', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'talos-bundles-'));
   dirs.push(dir);
   const day = 24 * 3600;
@@ -21,9 +21,13 @@ it('keeps the three newest workflow bundles and nothing else of its own', async 
     await writeFile(file, '// bundle');
     await utimes(file, now - days * day, now - days * day);
   }
-  // Another builder's file in the making, and a file that is not a bundle: both stay.
+  // Another builder's file in the making, and a file that is not a bundle: both stay. A dead
+  // builder's file, two hours old, goes.
   await writeFile(join(dir, 'workflows-f6.js.123.partial'), '');
   await writeFile(join(dir, 'notes.txt'), '');
+  const dead = join(dir, 'workflows-a7.js.456.partial');
+  await writeFile(dead, '');
+  await utimes(dead, now - 7200, now - 7200);
   await pruneBundles(dir);
   expect((await readdir(dir)).sort()).toEqual([
     'notes.txt',

@@ -232,8 +232,12 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
       await lab.labCli('fault', 'add', 'not-ready-after-upgrade', '--node', 'talos-wk-1');
       const mark = await timelineMark(lab);
       const { message, result } = await failingRun('not-ready', '1.13.8');
-      // talosctl reboot --wait gives up on the node's unmet nodeReady condition.
-      expect(message).toMatch(/rebooting talos-wk-1 into 1\.13\.8 failed: [\s\S]*node is not ready/);
+      // talosctl reboot --wait gives up on the node's unmet nodeReady condition; on a loaded machine its
+      // 20 s can run out before the node answers again (a retryable timeout), and the retry, finding
+      // 1.13.8 booted, leaves it to the Ready wait that follows (a clean-clone run on 2026-11-26).
+      expect(message).toMatch(
+        /rebooting talos-wk-1 into 1\.13\.8 failed: [\s\S]*node is not ready|talos-wk-1 was not Ready with Talos \(v1\.13\.8\) within 20s/,
+      );
       expect(result.nodes.filter((n) => n.outcome !== 'skipped')).toMatchObject([
         { node: 'talos-wk-1', outcome: 'rolled-back' },
       ]);
