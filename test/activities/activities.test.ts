@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type ClientRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Taint } from '@kubernetes/client-node';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { EtcdHealth } from '../../src/activities/talos.js';
 import type { HealthReport } from '../../src/activities/health.js';
@@ -143,6 +143,35 @@ describe('Talos activities', () => {
   });
 });
 
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/**
+ * Runs `work` while another client changes the node's taints as fast as it can (`flip` each turn, `on`
+ * taking turns, given the taints the node had before), then puts those taints back. A flip that throws
+ * fails the test.
+ */
+async function whileTaintsChange(
+  node: string,
+  flip: (on: boolean, taints: V1Taint[]) => Promise<unknown>,
+  work: () => Promise<void>,
+): Promise<void> {
+  const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
+  let flipping = true;
+  const flipper = (async () => {
+    for (let on = false; flipping; on = !on) await flip(on, taints);
+  })().catch((error: unknown) => error);
+  try {
+    await work();
+  } finally {
+    flipping = false;
+    expect(await flipper).toBeUndefined();
+    await lab.core.patchNode(
+      { name: node, body: { spec: { taints: taints.length ? taints : null } } },
+      MERGE_PATCH,
+    );
+  }
+}
+
 describe('Kubernetes activities', () => {
   it('reuses its TLS connections to the API server (client-node alone opens one per call)', async () => {
     const reused: boolean[] = [];
@@ -268,53 +297,44 @@ describe('Kubernetes activities', () => {
 
   it('marks and unmarks a node while another client changes its taints (a 422 reads the node again)', async () => {
     const node = 'k8s-work-2';
-    const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
     const flip = { key: 'example.com/flip', effect: 'NoSchedule' };
     // Another client replaces the node's taints as fast as it can: between the activity's list and its
     // JSON patch the list it patched against is gone (`add /spec/taints/-` on no taints, a `test` on a
     // moved index), which the API server refuses with 422.
-    let flipping = true;
-    const flipper = (async () => {
-      for (let on = false; flipping; on = !on)
-        await lab.core.patchNode(
-          { name: node, body: { spec: { taints: on ? [...taints, flip] : taints.length ? taints : null } } },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        );
-    })().catch((error: unknown) => error);
     let markedTimes = 0;
-    try {
-      for (let i = 0; i < 20; i++) {
-        const { marked } = await h.call<{ marked: string[] }>('markNodesPending', {
-          cluster: CLUSTER,
-          nodes: [node],
-          version: '1.12.0',
-        });
-        if (marked.includes(node)) markedTimes += 1;
-        await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: [node] });
-      }
-    } finally {
-      flipping = false;
-      expect(await flipper).toBeUndefined();
-      await lab.core.patchNode(
-        { name: node, body: { spec: { taints: taints.length ? taints : null } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-    }
+    await whileTaintsChange(
+      node,
+      (on, taints) =>
+        lab.core.patchNode(
+          { name: node, body: { spec: { taints: on ? [...taints, flip] : taints.length ? taints : null } } },
+          MERGE_PATCH,
+        ),
+      async () => {
+        for (let i = 0; i < 20; i++) {
+          const { marked } = await h.call<{ marked: string[] }>('markNodesPending', {
+            cluster: CLUSTER,
+            nodes: [node],
+            version: '1.12.0',
+          });
+          if (marked.includes(node)) markedTimes += 1;
+          await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: [node] });
+        }
+      },
+    );
     // Each call found the node unmarked (the other client's lists carry no mark) and put the mark on.
     expect(markedTimes).toBe(20);
   });
 
   it('uncordons a marked node while another client puts a taint before its mark and takes it off (a 422 reads the node again)', async () => {
     const node = 'k8s-work-2';
-    const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
     const flip = { key: 'example.com/flip', effect: 'NoSchedule' };
     const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
     // The other client moves the mark's index back and forth, so the uncordon's `test` of the index it
     // read fails (422). Its own patches fail while the node has no taint list (after an uncordon).
-    let flipping = true;
     let flips = 0;
-    const flipper = (async () => {
-      for (let on = false; flipping; on = !on) {
+    await whileTaintsChange(
+      node,
+      async (on) => {
         const body = on
           ? [{ op: 'add', path: '/spec/taints/0', value: flip }]
           : [
@@ -327,25 +347,18 @@ describe('Kubernetes activities', () => {
             if ((error as { code?: number }).code !== 422) throw error;
           },
         );
-      }
-    })().catch((error: unknown) => error);
-    try {
-      for (let i = 0; i < 20; i++) {
-        await h.call('markNodesPending', { cluster: CLUSTER, nodes: [node], version: '1.12.0' });
-        await h.call('cordonNode', at(node));
-        expect(await h.call('uncordonNode', at(node))).toEqual({ changed: true });
-        const after = await lab.core.readNode({ name: node });
-        expect(after.spec?.unschedulable ?? false).toBe(false);
-        expect(after.spec?.taints?.some((t) => t.key === PENDING_TAINT.key) ?? false).toBe(false);
-      }
-    } finally {
-      flipping = false;
-      expect(await flipper).toBeUndefined();
-      await lab.core.patchNode(
-        { name: node, body: { spec: { taints: taints.length ? taints : null } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-    }
+      },
+      async () => {
+        for (let i = 0; i < 20; i++) {
+          await h.call('markNodesPending', { cluster: CLUSTER, nodes: [node], version: '1.12.0' });
+          await h.call('cordonNode', at(node));
+          expect(await h.call('uncordonNode', at(node))).toEqual({ changed: true });
+          const after = await lab.core.readNode({ name: node });
+          expect(after.spec?.unschedulable ?? false).toBe(false);
+          expect(after.spec?.taints?.some((t) => t.key === PENDING_TAINT.key) ?? false).toBe(false);
+        }
+      },
+    );
     expect(flips).toBeGreaterThan(20);
   });
 
