@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import { eventually } from '../lab/labHarness.js';
+import { untilReady } from './untilReady.js';
 
 const BIN = fileURLToPath(new URL('../../bin/talos-upgrade.js', import.meta.url));
 
@@ -29,8 +29,7 @@ function listenedAt(output: string[]): string | undefined {
 
 /**
  * Starts `talos-upgrade webhook --port 0` with `env` added to this process's, as an operator would,
- * and waits until it listens: the
- * port is the one it bound and logged (a port picked free beforehand can be taken by another suite
+ * and waits until it listens: the port is the one it bound and logged (a port picked free beforehand can be taken by another suite
  * before the server binds it). Its log level must let the info line through.
  */
 export async function launchWebhook(inventory: string, env: Record<string, string>): Promise<WebhookProcess> {
@@ -41,21 +40,12 @@ export async function launchWebhook(inventory: string, env: Record<string, strin
   });
   const output: string[] = [];
   child.all?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
-  try {
-    const origin = await eventually(
-      'the webhook server to listen',
-      async () => {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          await child; // its last output read
-          throw new Error(`the webhook server exited:\n${output.join('')}`);
-        }
-        return listenedAt(output);
-      },
-      60_000,
-    );
-    return { child, origin, output };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  const origin = await untilReady(
+    child,
+    'the webhook server to listen',
+    () => listenedAt(output),
+    () => output.join(''),
+    60_000,
+  );
+  return { child, origin, output };
 }

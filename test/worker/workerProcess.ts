@@ -6,7 +6,8 @@ import { parse, stringify } from 'yaml';
 import { withFreshPorts } from '../../lab/net/freshPorts.js';
 import { FAST_POLICY } from '../harness/fastPolicy.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
-import { eventually, type Lab } from '../lab/labHarness.js';
+import { untilReady } from '../harness/untilReady.js';
+import type { Lab } from '../lab/labHarness.js';
 
 const BIN = fileURLToPath(new URL('../../bin/talos-upgrade.js', import.meta.url));
 
@@ -111,22 +112,13 @@ async function launchOnce(options: WorkerProcessOptions, metricsPort: number): P
         }
       }),
   };
-  try {
-    await eventually(
-      'the worker to log "worker ready"',
-      async () => {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          await child; // its last output read
-          throw new Error(`the worker exited early:\n${lines.join('\n')}`);
-        }
-        return worker.logs().some((l) => l.msg === 'worker ready');
-      },
-      120_000,
-    );
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  await untilReady(
+    child,
+    'the worker to log "worker ready"',
+    () => worker.logs().some((l) => l.msg === 'worker ready'),
+    () => lines.join('\n'),
+    120_000,
+  );
   return worker;
 }
 
