@@ -279,7 +279,9 @@ export function kubernetesActivities(
     const timeoutMs = input.timeoutMs ?? c.inventory.policy.drain.timeout;
     const deadline = Date.now() + timeoutMs;
     const queue = input.recreated && c.inventory.terraform ? workspaceQueue(c) : undefined;
-    const report = (state: DrainState) => queue?.drainOf(input.node, state, deadline);
+    // A forced drain that a budget blocks still ends at its deadline, and its destroy follows then.
+    const forced = input.force ?? c.inventory.policy.drain.force;
+    const report = (state: DrainState) => queue?.drainOf(input.node, state, deadline, forced);
     report('draining');
     try {
       const result = await drain(input, c, timeoutMs, deadline, report);

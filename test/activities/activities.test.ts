@@ -281,10 +281,7 @@ describe('Kubernetes activities', () => {
     const node = 'k8s-work-8';
     const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
     const patch = (list: typeof taints) =>
-      lab.core.patchNode(
-        { name: node, body: { spec: { taints: list } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      lab.core.patchNode({ name: node, body: { spec: { taints: list } } }, MERGE_PATCH);
     await patch([...taints, { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }]);
     try {
       const meta = await h.call<{ taints: Array<{ key: string }> }>('readNodeMetadata', at(node));

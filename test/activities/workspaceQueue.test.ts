@@ -1,10 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
-import { DRAIN_HOLD_SHARE, WorkspaceQueue, type WorkspaceRun } from '../../src/activities/workspaceQueue.js';
+import {
+  DRAIN_HOLD_SHARE,
+  FORCED_DRAIN_HOLD_SHARE,
+  WorkspaceQueue,
+  type WorkspaceRun,
+} from '../../src/activities/workspaceQueue.js';
 
 // The queue's order of turns, with commands that take a set time: what is checked is which runs go
 // together and when, not Terraform (the lab's suites run the real one through these turns).
 const CLONE_MS = 1200;
 const SHARE_MS = DRAIN_HOLD_SHARE * CLONE_MS;
+const FORCED_SHARE_MS = FORCED_DRAIN_HOLD_SHARE * CLONE_MS;
 
 interface Turn {
   targets: string[];
@@ -66,8 +72,52 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
   it('does not wait for a drain that a PodDisruptionBudget holds, nor for one that failed', async () => {
     const { queue, turns, run, elapsed } = await primed();
     queue.drainOf('b', 'blocked', Date.now() + 60_000);
+    // Near its deadline, but it may not force: it fails then, and no destroy follows.
+    queue.drainOf('d', 'blocked', Date.now() + FORCED_SHARE_MS / 2, false);
     queue.drainOf('c', 'draining', Date.now() + 60_000);
     queue.drainOf('c', 'failed');
+    const asked = elapsed();
+    await queue.submit(run('create', 'a', 10));
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
+  });
+
+  // A forced drain ends a moment after its deadline (the pods deleted, then the backup): the second case's
+  // destroy comes after the longer share is over, and is waited for from the drain's end.
+  it.each([
+    ['halfway through the longer share', FORCED_SHARE_MS / 2],
+    ['just before the longer share ends', FORCED_SHARE_MS - 100],
+  ])(
+    'waits for a blocked drain that is forced %s, and clones both VMs in one run',
+    async (_when, forcedIn) => {
+      const { queue, turns, run, elapsed } = await primed();
+      queue.drainOf('b', 'blocked', Date.now() + forcedIn, true);
+      const asked = elapsed();
+      const a = queue.submit(run('create', 'a', CLONE_MS));
+      await new Promise((resolve) => setTimeout(resolve, forcedIn));
+      queue.drainOf('b', 'drained');
+      await new Promise((resolve) => setTimeout(resolve, SHARE_MS / 2));
+      await queue.submit(run('destroy', 'b', 50));
+      const b = queue.submit(run('create', 'b', CLONE_MS));
+      const [ranA] = await Promise.all([a, b]);
+      expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
+      expect(ranA.together).toEqual(['b']);
+      expect((turns[0]?.at ?? 0) - asked).toBeLessThan(forcedIn + SHARE_MS + 250);
+    },
+  );
+
+  it('waits at most its longer share for a forced drain whose destroy does not come', async () => {
+    const { queue, turns, run, elapsed } = await primed();
+    queue.drainOf('b', 'blocked', Date.now() + FORCED_SHARE_MS / 4, true);
+    const asked = elapsed();
+    await queue.submit(run('create', 'a', 10));
+    const waited = (turns[0]?.at ?? 0) - asked;
+    expect(waited).toBeGreaterThanOrEqual(FORCED_SHARE_MS - 20);
+    expect(waited).toBeLessThan(FORCED_SHARE_MS + 250);
+  });
+
+  it('does not wait for a forced drain whose deadline is beyond its share', async () => {
+    const { queue, turns, run, elapsed } = await primed();
+    queue.drainOf('b', 'blocked', Date.now() + 3 * FORCED_SHARE_MS, true);
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
     expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
