@@ -43,14 +43,16 @@ export const FOLLOW_UP_MS = 2000;
  */
 export const DRAIN_HOLD_SHARE = 0.25;
 /**
- * How long a create may wait, as a share of the last run of its kind, for a node whose drain a
- * PodDisruptionBudget holds until its forced end, when that end comes within this share. That node
- * is the long one of its round: its lane already runs behind by the drain timeout, and its destroy,
- * coming just after the other lanes' clone started, waited for the whole clone on top; its lane then
- * stayed behind, and its later destroys waited for the other lanes' clones again (2–3 s a round in
- * the schedule bench). Waiting for it costs only lanes that are ahead, and its VM joins their clone:
- * the lanes go on together. At most one clone (3.6 s in the lab, 3 min for a 3-minute clone), and
- * only when the forced end falls within it.
+ * How long a create may wait, as a share of the last run of its kind, for the destroy of a node whose
+ * drain a PodDisruptionBudget holds until it is forced, when the drain's deadline comes within this
+ * share of the create's arrival. That node is the long one of its round: its lane already runs behind
+ * by the drain timeout, and its destroy, coming just after the other lanes' clone started, waited for
+ * the whole clone on top; its lane then stayed behind, and its later destroys waited for the other
+ * lanes' clones again (2–3 s a round in the schedule bench). Waiting for it costs the other lanes, which
+ * are ahead of it by about the drain timeout, and its VM joins their clone: the lanes go on together.
+ * At most one clone from the create's arrival (3.6 s in the lab, 3 min for a 3-minute clone) while
+ * the drain is forced; once it is through, DRAIN_HOLD_SHARE from then, for the backup before the
+ * destroy.
  */
 export const FORCED_DRAIN_HOLD_SHARE = 1;
 /** How long a drained node's destroy is waited for before it is forgotten (its backup runs first). */
@@ -65,7 +67,7 @@ interface Draining {
   blocked: boolean;
   /**
    * When a blocked drain is forced: its destroy follows then (none when the drain may not force).
-   * Kept once the drain is through, until the destroy comes: a backup runs in between.
+   * Kept by this drain's later reports (it is forced, then through), never by another drain's.
    */
   forcedAt?: number;
   /** When the drain reported it was through. */
@@ -131,15 +133,21 @@ export class WorkspaceQueue {
    * when the drain ends), `blocked` (a PodDisruptionBudget refuses an eviction: not soon), `drained`
    * (the destroy is on its way), or `failed` (no destroy comes). A create waits a little for the
    * destroys of draining nodes, and for a blocked one only when it is forced soon
-   * (FORCED_DRAIN_HOLD_SHARE).
+   * (FORCED_DRAIN_HOLD_SHARE); a drain that may not force is never waited for while blocked.
    */
   drainOf(node: string, state: DrainState, drainDeadline?: number, forced = false): void {
     if (state === 'failed') this.draining.delete(node);
     else {
+      // A drain is told apart by its deadline: an earlier drain of the node (one whose destroy never
+      // came, or an attempt still running beside its retry) does not pass its forced end on.
+      const earlier = this.draining.get(node)?.forcedAt;
+      const sameDrain = drainDeadline === undefined || drainDeadline === earlier;
       const forcedAt =
         state === 'blocked' && forced && drainDeadline !== undefined
           ? drainDeadline
-          : this.draining.get(node)?.forcedAt;
+          : sameDrain
+            ? earlier
+            : undefined;
       this.draining.set(node, {
         blocked: state === 'blocked',
         ...(forcedAt !== undefined ? { forcedAt } : {}),
@@ -257,16 +265,19 @@ export class WorkspaceQueue {
   /** Until when a create waits for the destroys of nodes still draining (now: it does not wait). */
   private drainHold(head: Member, now: number): number {
     const key = head.run.batchKey;
-    if (head.run.followedUp || !key) return now;
+    // A member that runs alone after a failed shared run joins no clone: waiting would gain nothing.
+    if (head.run.followedUp || !key || head.alone) return now;
     const lastRun = this.lastRunMs.get(key) ?? 0;
     const forcedBy = head.arrived + FORCED_DRAIN_HOLD_SHARE * lastRun;
     let until = now;
     for (const drain of this.draining.values()) {
-      // The forced end is a moment late (the pods deleted, then the backup): once through, its destroy
-      // is waited for as a draining node's is, counted from then.
-      if (drain.forcedAt !== undefined && drain.forcedAt <= forcedBy)
-        until = Math.max(until, forcedBy, (drain.drainedAt ?? 0) + DRAIN_HOLD_SHARE * lastRun);
-      else if (!drain.blocked) until = Math.max(until, head.arrived + DRAIN_HOLD_SHARE * lastRun);
+      if (drain.forcedAt !== undefined && drain.forcedAt <= forcedBy) {
+        // Until the drain is through, at most a clone from the create's arrival; then, as for a
+        // draining node, a share counted from the drain's end (the pods deleted, the backup run).
+        // Never past the entry's own end: a destroy that does not come here is not waited for.
+        const end = drain.drainedAt !== undefined ? drain.drainedAt + DRAIN_HOLD_SHARE * lastRun : forcedBy;
+        until = Math.max(until, Math.min(end, drain.until));
+      } else if (!drain.blocked) until = Math.max(until, head.arrived + DRAIN_HOLD_SHARE * lastRun);
     }
     return until;
   }

@@ -10,7 +10,6 @@ import {
 // together and when, not Terraform (the lab's suites run the real one through these turns).
 const CLONE_MS = 1200;
 const SHARE_MS = DRAIN_HOLD_SHARE * CLONE_MS;
-const FORCED_SHARE_MS = FORCED_DRAIN_HOLD_SHARE * CLONE_MS;
 
 interface Turn {
   targets: string[];
@@ -39,9 +38,12 @@ function queueWithLog() {
 /** One create first, so the queue knows how long a clone takes here. */
 async function primed() {
   const log = queueWithLog();
+  const started = Date.now();
   await log.queue.submit(log.run('create', 'first', CLONE_MS));
+  // The queue goes by the clone it measured, late timers included on a loaded machine.
+  const cloneMs = Date.now() - started;
   log.turns.length = 0;
-  return log;
+  return { ...log, share: DRAIN_HOLD_SHARE * cloneMs, forcedShare: FORCED_DRAIN_HOLD_SHARE * cloneMs };
 }
 
 describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreated next', () => {
@@ -70,10 +72,10 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
   });
 
   it('does not wait for a drain that a PodDisruptionBudget holds, nor for one that failed', async () => {
-    const { queue, turns, run, elapsed } = await primed();
+    const { queue, turns, run, elapsed, forcedShare } = await primed();
     queue.drainOf('b', 'blocked', Date.now() + 60_000);
     // Near its deadline, but it may not force: it fails then, and no destroy follows.
-    queue.drainOf('d', 'blocked', Date.now() + FORCED_SHARE_MS / 2, false);
+    queue.drainOf('d', 'blocked', Date.now() + forcedShare / 2, false);
     queue.drainOf('c', 'draining', Date.now() + 60_000);
     queue.drainOf('c', 'failed');
     const asked = elapsed();
@@ -81,46 +83,62 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
   });
 
-  // A forced drain ends a moment after its deadline (the pods deleted, then the backup): the second case's
-  // destroy comes after the longer share is over, and is waited for from the drain's end.
+  // A forced drain ends a moment after its deadline (the pods deleted, then the backup): in the second
+  // case the destroy comes after the longer share is over, and is waited for from the drain's end.
   it.each([
-    ['halfway through the longer share', FORCED_SHARE_MS / 2],
-    ['just before the longer share ends', FORCED_SHARE_MS - 100],
-  ])(
-    'waits for a blocked drain that is forced %s, and clones both VMs in one run',
-    async (_when, forcedIn) => {
-      const { queue, turns, run, elapsed } = await primed();
-      queue.drainOf('b', 'blocked', Date.now() + forcedIn, true);
-      const asked = elapsed();
-      const a = queue.submit(run('create', 'a', CLONE_MS));
-      await new Promise((resolve) => setTimeout(resolve, forcedIn));
-      queue.drainOf('b', 'drained');
-      await new Promise((resolve) => setTimeout(resolve, SHARE_MS / 2));
-      await queue.submit(run('destroy', 'b', 50));
-      const b = queue.submit(run('create', 'b', CLONE_MS));
-      const [ranA] = await Promise.all([a, b]);
-      expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
-      expect(ranA.together).toEqual(['b']);
-      expect((turns[0]?.at ?? 0) - asked).toBeLessThan(forcedIn + SHARE_MS + 250);
-    },
-  );
+    ['halfway through the longer share', 0.5],
+    ['just before the longer share ends', 1],
+  ])('waits for a blocked drain that is forced %s, and clones both VMs in one run', async (_when, part) => {
+    const { queue, turns, run, elapsed, share, forcedShare } = await primed();
+    const forcedIn = part * forcedShare - (part === 1 ? 100 : 0);
+    queue.drainOf('b', 'blocked', Date.now() + forcedIn, true);
+    const asked = elapsed();
+    const a = queue.submit(run('create', 'a', CLONE_MS));
+    await new Promise((resolve) => setTimeout(resolve, forcedIn));
+    queue.drainOf('b', 'drained');
+    await new Promise((resolve) => setTimeout(resolve, share / 2));
+    await queue.submit(run('destroy', 'b', 50));
+    const b = queue.submit(run('create', 'b', CLONE_MS));
+    const [ranA] = await Promise.all([a, b]);
+    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
+    expect(ranA.together).toEqual(['b']);
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(forcedIn + share + 250);
+  });
 
-  it('waits at most its longer share for a forced drain whose destroy does not come', async () => {
-    const { queue, turns, run, elapsed } = await primed();
-    queue.drainOf('b', 'blocked', Date.now() + FORCED_SHARE_MS / 4, true);
+  it('waits at most its longer share for a forced drain that is not through', async () => {
+    const { queue, turns, run, elapsed, forcedShare } = await primed();
+    queue.drainOf('b', 'blocked', Date.now() + forcedShare / 4, true);
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
     const waited = (turns[0]?.at ?? 0) - asked;
-    expect(waited).toBeGreaterThanOrEqual(FORCED_SHARE_MS - 20);
-    expect(waited).toBeLessThan(FORCED_SHARE_MS + 250);
+    expect(waited).toBeGreaterThanOrEqual(forcedShare - 20);
+    expect(waited).toBeLessThan(forcedShare + 250);
   });
 
-  it('does not wait for a forced drain whose deadline is beyond its share', async () => {
-    const { queue, turns, run, elapsed } = await primed();
-    queue.drainOf('b', 'blocked', Date.now() + 3 * FORCED_SHARE_MS, true);
+  it('waits only the short share from the end of a forced drain whose destroy does not come', async () => {
+    const { queue, turns, run, elapsed, share, forcedShare } = await primed();
+    const forcedIn = forcedShare / 4;
+    queue.drainOf('b', 'blocked', Date.now() + forcedIn, true);
+    const asked = elapsed();
+    const a = queue.submit(run('create', 'a', 10));
+    await new Promise((resolve) => setTimeout(resolve, forcedIn));
+    const through = elapsed();
+    queue.drainOf('b', 'drained');
+    await a;
+    const waited = (turns[0]?.at ?? 0) - asked;
+    expect((turns[0]?.at ?? 0) - through).toBeGreaterThanOrEqual(share - 20);
+    expect(waited).toBeLessThan(forcedShare - 100);
+  });
+
+  it('does not wait for a forced drain whose deadline is beyond its share, nor pass an old forced end on', async () => {
+    const { queue, turns, run, elapsed, share, forcedShare } = await primed();
+    queue.drainOf('b', 'blocked', Date.now() + 3 * forcedShare, true);
+    // c was forced before and its destroy never came; its next drain may not force.
+    queue.drainOf('c', 'blocked', Date.now() + forcedShare / 2, true);
+    queue.drainOf('c', 'blocked', Date.now() + forcedShare / 2 + 1, false);
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
-    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(share / 2);
   });
 
   it('never holds a destroy, even while another drain is under way', async () => {
