@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createServer, type ClientRequest, type Server } from 'node:http';
+import { createServer, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Taint } from '@kubernetes/client-node';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
@@ -12,6 +13,7 @@ import { clusterHandles } from '../../src/activities/deps.js';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { PENDING_TAINT } from '../../src/domain/index.js';
 import { PDB_PROTECTED_APP } from '../../lab/cluster/workloads.js';
+import { ensureTools } from '../../lab/tools.js';
 import type { NotifyResult } from '../../src/activities/notify.js';
 import { eventually, labProcesses, nodeReady, startLab, type Lab } from '../lab/labHarness.js';
 import { CLUSTER, startActivityHarness, type ActivityHarness } from './activityHarness.js';
@@ -322,41 +324,64 @@ describe('Kubernetes activities', () => {
     expect(markedTimes).toBe(20);
   });
 
-  it('uncordons a marked node while another client puts a taint before its mark and takes it off (a 422 reads the node again)', async () => {
+  it('uncordons a marked node when another client puts a taint before its mark between its read and its patch (a 422 reads the node again)', async () => {
     const node = 'k8s-work-2';
+    const nodePath = `/api/v1/nodes/${node}`;
+    const { kubectl } = await ensureTools('kube');
     const flip = { key: 'example.com/flip', effect: 'NoSchedule' };
-    const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
-    // The other client moves the mark's index back and forth, so the uncordon's `test` of the index it
-    // read fails (422). Its own patches fail while the node has no taint list (after an uncordon).
-    let flips = 0;
-    await whileTaintsChange(
-      node,
-      async (on) => {
-        const body = on
-          ? [{ op: 'add', path: '/spec/taints/0', value: flip }]
-          : [
-              { op: 'test', path: '/spec/taints/0/key', value: flip.key },
-              { op: 'remove', path: '/spec/taints/0' },
-            ];
-        await lab.core.patchNode({ name: node, body }, jsonPatch).then(
-          () => (flips += 1),
-          (error: unknown) => {
-            if ((error as { code?: number }).code !== 422) throw error;
-          },
+    const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
+    // The real kubectl, as another client, puts a taint before the mark right after the uncordon has read
+    // the node. It runs while this process waits (execFileSync), before the worker has the body it read,
+    // so the uncordon's JSON patch, whose `test` names the mark's old index, always comes after it: 422.
+    let armed = false;
+    let refused = 0;
+    const onResponse = (message: unknown) => {
+      const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
+      if (request.path !== nodePath) return;
+      if (request.method === 'PATCH' && response.statusCode === 422) refused += 1;
+      if (request.method !== 'GET' || !armed) return;
+      armed = false;
+      execFileSync(
+        kubectl,
+        [
+          'patch',
+          'node',
+          node,
+          '--type=json',
+          '-p',
+          JSON.stringify([{ op: 'add', path: '/spec/taints/0', value: flip }]),
+        ],
+        { env: { ...process.env, KUBECONFIG: lab.env.KUBECONFIG ?? '' }, stdio: 'ignore' },
+      );
+    };
+    subscribe('http.client.response.finish', onResponse);
+    const rounds = 3;
+    try {
+      for (let i = 0; i < rounds; i++) {
+        await h.call('markNodesPending', { cluster: CLUSTER, nodes: [node], version: '1.12.0' });
+        await h.call('cordonNode', at(node));
+        armed = true;
+        expect(await h.call('uncordonNode', at(node))).toEqual({ changed: true });
+        expect(armed).toBe(false);
+        const after = await lab.core.readNode({ name: node });
+        expect(after.spec?.unschedulable ?? false).toBe(false);
+        expect(after.spec?.taints?.some((t) => t.key === PENDING_TAINT.key) ?? false).toBe(false);
+        // The other client's taint is kept: the uncordon patched from the node as it is now.
+        expect(after.spec?.taints?.[0]?.key).toBe(flip.key);
+        await lab.core.patchNode(
+          { name: node, body: { spec: { taints: taints.length ? taints : null } } },
+          MERGE_PATCH,
         );
-      },
-      async () => {
-        for (let i = 0; i < 20; i++) {
-          await h.call('markNodesPending', { cluster: CLUSTER, nodes: [node], version: '1.12.0' });
-          await h.call('cordonNode', at(node));
-          expect(await h.call('uncordonNode', at(node))).toEqual({ changed: true });
-          const after = await lab.core.readNode({ name: node });
-          expect(after.spec?.unschedulable ?? false).toBe(false);
-          expect(after.spec?.taints?.some((t) => t.key === PENDING_TAINT.key) ?? false).toBe(false);
-        }
-      },
-    );
-    expect(flips).toBeGreaterThan(20);
+      }
+    } finally {
+      unsubscribe('http.client.response.finish', onResponse);
+      await lab.core.patchNode(
+        { name: node, body: { spec: { taints: taints.length ? taints : null } } },
+        MERGE_PATCH,
+      );
+    }
+    // One refusal a round: the first patch, from the read that kubectl made stale.
+    expect(refused).toBe(rounds);
   });
 
   it('marks the nodes still to upgrade, so the pods a drain moves land on upgraded ones; uncordon and the run take the marks off', async () => {
