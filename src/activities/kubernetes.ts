@@ -279,12 +279,12 @@ export function kubernetesActivities(
     const timeoutMs = input.timeoutMs ?? c.inventory.policy.drain.timeout;
     const deadline = Date.now() + timeoutMs;
     const queue = input.recreated && c.inventory.terraform ? workspaceQueue(c) : undefined;
+    const force = input.force ?? c.inventory.policy.drain.force;
     // A forced drain that a budget blocks still ends at its deadline, and its destroy follows then.
-    const forced = input.force ?? c.inventory.policy.drain.force;
-    const report = (state: DrainState) => queue?.drainOf(input.node, state, deadline, forced);
+    const report = (state: DrainState) => queue?.drainOf(input.node, state, deadline, force);
     report('draining');
     try {
-      const result = await drain(input, c, timeoutMs, deadline, report);
+      const result = await drain(input, c, { timeoutMs, deadline, force }, report);
       report('drained');
       return result;
     } catch (error) {
@@ -294,15 +294,13 @@ export function kubernetesActivities(
   }
 
   async function drain(
-    input: { cluster: string; node: string; force?: boolean; cordon?: boolean },
+    input: { cluster: string; node: string; cordon?: boolean },
     c: ClusterHandle,
-    timeoutMs: number,
-    deadline: number,
+    { timeoutMs, deadline, force }: { timeoutMs: number; deadline: number; force: boolean },
     report: (state: DrainState) => void,
   ): Promise<DrainResult> {
     const api = core(input.cluster);
     if (input.cordon) await setUnschedulable(input, true);
-    const force = input.force ?? c.inventory.policy.drain.force;
     const evicted = new Set<string>();
     // The pods this drain moved, by uid: the wait below is for them, not for a replacement that a
     // controller puts back on the cordoned node (a pod tolerating every taint lands there again).

@@ -147,6 +147,10 @@ describe('Talos activities', () => {
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
+/** Puts a node's taints back as a test found them (none: no list at all). */
+const putTaintsBack = (node: string, taints: V1Taint[]) =>
+  lab.core.patchNode({ name: node, body: { spec: { taints: taints.length ? taints : null } } }, MERGE_PATCH);
+
 /**
  * Runs `work` while another client changes the node's taints as fast as it can (`flip` each turn, `on`
  * taking turns, given the taints the node had before), then puts those taints back. A flip that throws
@@ -167,10 +171,7 @@ async function whileTaintsChange(
   } finally {
     flipping = false;
     expect(await flipper).toBeUndefined();
-    await lab.core.patchNode(
-      { name: node, body: { spec: { taints: taints.length ? taints : null } } },
-      MERGE_PATCH,
-    );
+    await putTaintsBack(node, taints);
   }
 }
 
@@ -368,17 +369,11 @@ describe('Kubernetes activities', () => {
         expect(after.spec?.taints?.some((t) => t.key === PENDING_TAINT.key) ?? false).toBe(false);
         // The other client's taint is kept: the uncordon patched from the node as it is now.
         expect(after.spec?.taints?.[0]?.key).toBe(flip.key);
-        await lab.core.patchNode(
-          { name: node, body: { spec: { taints: taints.length ? taints : null } } },
-          MERGE_PATCH,
-        );
+        await putTaintsBack(node, taints);
       }
     } finally {
       unsubscribe('http.client.response.finish', onResponse);
-      await lab.core.patchNode(
-        { name: node, body: { spec: { taints: taints.length ? taints : null } } },
-        MERGE_PATCH,
-      );
+      await putTaintsBack(node, taints);
     }
     // One refusal a round: the first patch, from the read that kubectl made stale.
     expect(refused).toBe(rounds);
