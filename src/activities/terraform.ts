@@ -234,7 +234,17 @@ export function terraformActivities(
   }): Promise<{ destroyed: boolean; together?: string[] }> {
     const c = cluster(input.cluster);
     const address = nodeAddress(c, input.node);
-    if (!(await inState(c, address))) return { destroyed: false };
+    // Said before the state check (a Terraform call outside the queue), so a create arriving meanwhile
+    // waits for this destroy and clones this node's VM with its own.
+    const noDestroyAfterAll = queueOf(c).destroyComing(input.node);
+    const present = await inState(c, address).catch((error: unknown) => {
+      noDestroyAfterAll();
+      throw error;
+    });
+    if (!present) {
+      noDestroyAfterAll();
+      return { destroyed: false };
+    }
     heartbeat({ node: input.node, step: 'terraform destroy', address });
     const { together } = await locked(c, {
       what: `terraform destroy ${address}`,

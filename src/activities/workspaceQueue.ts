@@ -72,6 +72,8 @@ interface Draining {
   forcedAt?: number;
   /** When the drain reported it was through. */
   drainedAt?: number;
+  /** When its destroy said it was on its way (WorkspaceQueue.destroyComing). */
+  destroyingAt?: number;
   /** Forgotten after this (a drain that never reported its end, a run cancelled before its destroy). */
   until: number;
 }
@@ -156,6 +158,27 @@ export class WorkspaceQueue {
       });
     }
     this.pump();
+  }
+
+  /**
+   * Says that a node's destroy is on its way: one Terraform call (the check that its VM is in the
+   * state, outside the queue) before it asks for its turn. A create waits for it up to
+   * FORCED_DRAIN_HOLD_SHARE of a clone from now: on a loaded machine that check outlasted the short
+   * hold of a drained node, and the destroy then waited for the whole clone of the others and cloned
+   * its VM alone after it (the one miss at maxParallelWorkers 3 in the schedule bench). Returns what
+   * says that no destroy comes after all (its VM is not in the state, or the check failed).
+   */
+  destroyComing(node: string): () => void {
+    const previous = this.draining.get(node);
+    const now = Date.now();
+    const entry: Draining = { ...previous, blocked: false, destroyingAt: now, until: now + DRAINED_MS };
+    this.draining.set(node, entry);
+    this.pump();
+    return () => {
+      if (this.draining.get(node) !== entry) return;
+      this.draining.delete(node);
+      this.pump();
+    };
   }
 
   submit(run: WorkspaceRun): Promise<SharedResult> {
@@ -268,18 +291,26 @@ export class WorkspaceQueue {
     // A member that runs alone after a failed shared run joins no clone: waiting would gain nothing.
     if (head.run.followedUp || !key || head.alone) return now;
     const lastRun = this.lastRunMs.get(key) ?? 0;
-    const forcedBy = head.arrived + FORCED_DRAIN_HOLD_SHARE * lastRun;
     let until = now;
-    for (const drain of this.draining.values()) {
-      if (drain.forcedAt !== undefined && drain.forcedAt <= forcedBy) {
-        // Until the drain is through, at most a clone from the create's arrival; then, as for a
-        // draining node, a share counted from the drain's end (the pods deleted, the backup run).
-        // Never past the entry's own end: a destroy that does not come here is not waited for.
-        const end = drain.drainedAt !== undefined ? drain.drainedAt + DRAIN_HOLD_SHARE * lastRun : forcedBy;
-        until = Math.max(until, Math.min(end, drain.until));
-      } else if (!drain.blocked) until = Math.max(until, head.arrived + DRAIN_HOLD_SHARE * lastRun);
-    }
+    // Never past an entry's own end: a destroy that does not come here is not waited for.
+    for (const drain of this.draining.values())
+      until = Math.max(until, Math.min(this.destroyExpectedBy(drain, head.arrived, lastRun), drain.until));
     return until;
+  }
+
+  /** Until when a create that arrived at `arrived` waits for this node's destroy (0: not at all). */
+  private destroyExpectedBy(drain: Draining, arrived: number, lastRun: number): number {
+    // On its way: one Terraform call away from its turn.
+    if (drain.destroyingAt !== undefined) return drain.destroyingAt + FORCED_DRAIN_HOLD_SHARE * lastRun;
+    // Through its drain: a share from whichever came later, the drain's end or the create, for the
+    // pods' deletion and the state backup. Counted from the create's arrival alone, a drain ending
+    // after the create came left them less than the share.
+    const share = DRAIN_HOLD_SHARE * lastRun;
+    if (drain.drainedAt !== undefined) return Math.max(arrived, drain.drainedAt) + share;
+    // Forced soon: until it is through, at most a clone from the create's arrival.
+    const forcedBy = arrived + FORCED_DRAIN_HOLD_SHARE * lastRun;
+    if (drain.forcedAt !== undefined && drain.forcedAt <= forcedBy) return forcedBy;
+    return drain.blocked ? 0 : arrived + share;
   }
 
   private async go(members: [Member, ...Member[]]): Promise<void> {

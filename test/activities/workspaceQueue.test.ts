@@ -141,6 +141,57 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     expect((turns[0]?.at ?? 0) - asked).toBeLessThan(share / 2);
   });
 
+  it('counts the short share from the end of a drain that ends after the create came', async () => {
+    const { queue, turns, run, share } = await primed();
+    queue.drainOf('b', 'draining', Date.now() + 60_000);
+    const a = queue.submit(run('create', 'a', CLONE_MS));
+    await new Promise((resolve) => setTimeout(resolve, share * 0.75));
+    queue.drainOf('b', 'drained');
+    // Past the share from the create's arrival, within the share from the drain's end.
+    await new Promise((resolve) => setTimeout(resolve, share * 0.5));
+    await queue.submit(run('destroy', 'b', 50));
+    const b = queue.submit(run('create', 'b', CLONE_MS));
+    const [ranA] = await Promise.all([a, b]);
+    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
+    expect(ranA.together).toEqual(['b']);
+  });
+
+  it('waits for a destroy that said it is on its way past the short share, and clones both VMs in one run', async () => {
+    const { queue, turns, run, share } = await primed();
+    queue.drainOf('b', 'drained');
+    const a = queue.submit(run('create', 'a', CLONE_MS));
+    await new Promise((resolve) => setTimeout(resolve, share / 2));
+    queue.destroyComing('b');
+    // Its state check outlasts the short share.
+    await new Promise((resolve) => setTimeout(resolve, share * 1.5));
+    await queue.submit(run('destroy', 'b', 50));
+    const b = queue.submit(run('create', 'b', CLONE_MS));
+    const [ranA] = await Promise.all([a, b]);
+    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
+    expect(ranA.together).toEqual(['b']);
+  });
+
+  it('stops waiting for a destroy on its way once it says none comes', async () => {
+    const { queue, turns, run, elapsed, share } = await primed();
+    const noDestroy = queue.destroyComing('b');
+    const asked = elapsed();
+    const a = queue.submit(run('create', 'a', 10));
+    await new Promise((resolve) => setTimeout(resolve, share));
+    noDestroy();
+    await a;
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(share + 250);
+  });
+
+  it('waits at most a clone for a destroy on its way that never asks for its turn', async () => {
+    const { queue, turns, run, elapsed, forcedShare } = await primed();
+    queue.destroyComing('b');
+    const asked = elapsed();
+    await queue.submit(run('create', 'a', 10));
+    const waited = (turns[0]?.at ?? 0) - asked;
+    expect(waited).toBeGreaterThanOrEqual(forcedShare - 20);
+    expect(waited).toBeLessThan(forcedShare + 250);
+  });
+
   it('never holds a destroy, even while another drain is under way', async () => {
     const { queue, turns, run, elapsed } = await primed();
     queue.drainOf('c', 'draining', Date.now() + 60_000);

@@ -27,6 +27,14 @@ export interface Lab {
   /** A node's address on the lab's loopback block, from the lab's inventory. */
   ip(node: string): string;
   labCli(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /**
+   * The lab daemon's control API: a GET of e.g. `/report` or `/status` (what `talos-lab report --json`
+   * and `status --json` print), or a POST of `body` (`/faults`: what `talos-lab fault add` sends),
+   * without a process. The suites poll the lab's state in loops, and each `talos-lab` command cost
+   * 1.8 s of CPU (Node with tsx) on a 2-core machine shared by three suites; `test/lab/` keeps
+   * checking the commands themselves.
+   */
+  api<T>(path: string, body?: Record<string, unknown>): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -69,7 +77,10 @@ async function connect(
   labCli: (...args: string[]) => Promise<{ exitCode: number; stdout: string; stderr: string }>,
 ): Promise<Lab> {
   const env = await readLabEnv(dir);
-  const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as { pid: number };
+  const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as {
+    pid: number;
+    apiUrl: string;
+  };
   // A fleet lists its members' inventories in fleet.json instead; ip() is for single-cluster labs.
   const inventory = env.TALOS_UPGRADE_INVENTORY
     ? (parse(await readFile(env.TALOS_UPGRADE_INVENTORY, 'utf8')) as {
@@ -102,6 +113,17 @@ async function connect(
       return address;
     },
     labCli: (...args: string[]) => labCli(...args),
+    api: async <T>(path: string, body?: Record<string, unknown>) => {
+      const response = await fetch(
+        `${daemon.apiUrl}${path}`,
+        body
+          ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }
+          : {},
+      );
+      const answer = (await response.json()) as T & { error?: string };
+      if (!response.ok) throw new Error(`the lab's ${path}: ${answer.error ?? `HTTP ${response.status}`}`);
+      return answer;
+    },
     stop: async () => {
       await labCli('down');
       await rm(dir, { recursive: true, force: true });

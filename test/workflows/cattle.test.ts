@@ -109,7 +109,7 @@ async function forcedPodsOf(workflowId: string): Promise<string[]> {
   });
 }
 
-const report = async () => JSON.parse((await lab.labCli('report', '--json')).stdout) as Report;
+const report = async () => lab.api<Report>('/report');
 const request = (id: string, to: string, strategy?: Strategy): UpgradeRequest => ({
   requestId: id,
   cluster: 'prox-ops',

@@ -1,6 +1,6 @@
 import type { Lab } from '../lab/labHarness.js';
 
-/** What `talos-lab report --json` and `status --json` say, typed for the assertions of the workflow tests. */
+/** What `talos-lab report --json` and `status --json` say (the lab daemon's /report and /status), typed for the assertions of the workflow tests. */
 export interface LabReport {
   ok: boolean;
   violations: Array<{ at: string; invariant: string; detail: string }>;
@@ -21,11 +21,11 @@ export interface LabStatusRow {
 }
 
 export async function labReport(lab: Lab): Promise<LabReport> {
-  return JSON.parse((await lab.labCli('report', '--json')).stdout) as LabReport;
+  return lab.api<LabReport>('/report');
 }
 
 export async function labStatus(lab: Lab): Promise<LabStatusRow[]> {
-  return (JSON.parse((await lab.labCli('status', '--json')).stdout) as { rows: LabStatusRow[] }).rows;
+  return (await lab.api<{ rows: LabStatusRow[] }>('/status')).rows;
 }
 
 /** Timeline events after a mark taken with `timelineMark`, to see what one test's run did. */

@@ -20,7 +20,7 @@ interface Report {
   vms: Array<{ node: string; talosVersion: string }>;
   timeline: Array<{ kind: string; node?: string; detail?: string }>;
 }
-const report = async () => JSON.parse((await lab.labCli('report', '--json')).stdout) as Report;
+const report = async () => lab.api<Report>('/report');
 const run = (id: string, request: Omit<UpgradeRequest, 'requestId' | 'cluster' | 'source'>) =>
   h.client.workflow.execute(clusterUpgrade, {
     taskQueue: h.taskQueue,

@@ -1,0 +1,3 @@
+import { faultMatrixHop } from './matrixSuite.js';
+
+faultMatrixHop('pets');
