@@ -55,7 +55,10 @@ export const DRAIN_HOLD_SHARE = 0.25;
  * destroy.
  */
 export const FORCED_DRAIN_HOLD_SHARE = 1;
-/** How long a drained node's destroy is waited for before it is forgotten (its backup runs first). */
+/**
+ * How long a drained node's destroy is remembered (its backup runs first); longer when a hold it can
+ * cause lasts longer (WorkspaceQueue.forgetDrainedAt).
+ */
 const DRAINED_MS = 10_000;
 const BEAT_EVERY_MS = 5000;
 
@@ -154,7 +157,7 @@ export class WorkspaceQueue {
         blocked: state === 'blocked',
         ...(forcedAt !== undefined ? { forcedAt } : {}),
         ...(state === 'drained' ? { drainedAt: Date.now() } : {}),
-        until: state === 'drained' ? Date.now() + DRAINED_MS : (drainDeadline ?? Date.now()) + DRAINED_MS,
+        until: state === 'drained' ? this.forgetDrainedAt() : (drainDeadline ?? Date.now()) + DRAINED_MS,
       });
     }
     this.pump();
@@ -171,7 +174,7 @@ export class WorkspaceQueue {
   destroyComing(node: string): () => void {
     const previous = this.draining.get(node);
     const now = Date.now();
-    const entry: Draining = { ...previous, blocked: false, destroyingAt: now, until: now + DRAINED_MS };
+    const entry: Draining = { ...previous, blocked: false, destroyingAt: now, until: this.forgetDrainedAt() };
     this.draining.set(node, entry);
     this.pump();
     return () => {
@@ -179,6 +182,16 @@ export class WorkspaceQueue {
       this.draining.delete(node);
       this.pump();
     };
+  }
+
+  /**
+   * When a drained node, or one whose destroy is on its way, is forgotten: DRAINED_MS from now, or the
+   * longest hold it can cause (a clone, for a destroy on its way) when that is longer. An entry is
+   * never waited for past its end, and a real clone takes minutes.
+   */
+  private forgetDrainedAt(): number {
+    const longestRun = Math.max(0, ...this.lastRunMs.values());
+    return Date.now() + Math.max(DRAINED_MS, FORCED_DRAIN_HOLD_SHARE * longestRun);
   }
 
   submit(run: WorkspaceRun): Promise<SharedResult> {

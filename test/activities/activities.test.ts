@@ -557,9 +557,9 @@ describe('Terraform activities', () => {
     expect(created.together).toBeUndefined();
     expect(failed).toMatchObject({ type: 'CommandFailed', nonRetryable: true });
     expect(failed.message).toMatch(/module\.nodes\["k8s-work-14"\].*failed: .*clone failed/s);
-    const report = JSON.parse((await lab.labCli('report', '--json')).stdout) as {
+    const report = await lab.api<{
       timeline: Array<{ kind: string; node?: string; detail?: string }>;
-    };
+    }>('/report');
     const fired = report.timeline.filter((e) => e.kind === 'fault-fired' && e.detail === 'vm-create-fails');
     expect(fired.map((e) => e.node)).toEqual(['k8s-work-14', 'k8s-work-14']);
 
@@ -578,9 +578,7 @@ describe('Terraform activities', () => {
       { startToCloseSeconds: 120 },
     );
     expect(result.templates).toHaveLength(8);
-    const report = JSON.parse((await lab.labCli('report', '--json')).stdout) as {
-      timeline: Array<{ kind: string; detail?: string }>;
-    };
+    const report = await lab.api<{ timeline: Array<{ kind: string; detail?: string }> }>('/report');
     expect(
       report.timeline.filter((e) => e.kind === 'template-built' && e.detail?.endsWith('at Talos 1.12.0')),
     ).toHaveLength(8);

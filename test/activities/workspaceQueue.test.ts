@@ -182,6 +182,16 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     expect((turns[0]?.at ?? 0) - asked).toBeLessThan(share + 250);
   });
 
+  it('still waits for a destroy said again when an earlier attempt of it says none comes', async () => {
+    const { queue, turns, run, elapsed, forcedShare } = await primed();
+    const earlierAttempt = queue.destroyComing('b');
+    queue.destroyComing('b');
+    earlierAttempt();
+    const asked = elapsed();
+    await queue.submit(run('create', 'a', 10));
+    expect((turns[0]?.at ?? 0) - asked).toBeGreaterThanOrEqual(forcedShare - 20);
+  });
+
   it('waits at most a clone for a destroy on its way that never asks for its turn', async () => {
     const { queue, turns, run, elapsed, forcedShare } = await primed();
     queue.destroyComing('b');

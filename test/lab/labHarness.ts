@@ -114,12 +114,13 @@ async function connect(
     },
     labCli: (...args: string[]) => labCli(...args),
     api: async <T>(path: string, body?: Record<string, unknown>) => {
-      const response = await fetch(
-        `${daemon.apiUrl}${path}`,
-        body
+      const response = await fetch(`${daemon.apiUrl}${path}`, {
+        // As long as a talos-lab command was given: a lab that stops answering fails the call.
+        signal: AbortSignal.timeout(600_000),
+        ...(body
           ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }
-          : {},
-      );
+          : {}),
+      });
       const answer = (await response.json()) as T & { error?: string };
       if (!response.ok) throw new Error(`the lab's ${path}: ${answer.error ?? `HTTP ${response.status}`}`);
       return answer;

@@ -226,9 +226,9 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
     const result: ClusterUpgradeResult = await handle.result();
     expect(result.outcome).toBe('cancelled');
     expect(result.nodes.find((n) => n.node === 'k8s-work-5')).toMatchObject({ outcome: 'rolled-back' });
-    const status = JSON.parse((await lab.labCli('status', '--json')).stdout) as {
+    const status = await lab.api<{
       rows: Array<{ node: string; vm: string; ready: boolean; cordoned: boolean }>;
-    };
+    }>('/status');
     expect(status.rows.every((row) => row.vm === 'running' && row.ready && !row.cordoned)).toBe(true);
     const r = await report();
     expect(r.violations).toEqual([]);
