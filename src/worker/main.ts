@@ -19,9 +19,13 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   const logger = createLogger('talos-upgrade-worker', config.logLevel);
   const runtime = Runtime.install({
     logger: temporalLogger(logger),
-    telemetryOptions: config.metricsAddress
-      ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } }
-      : {},
+    telemetryOptions: {
+      // The SDK core's own warnings (e.g. "Workflow task duration exceeded 5 seconds" on a loaded
+      // machine) go through the same logger: printed by the core, they were the one unstructured line
+      // in the worker's output (worker.test.ts, a cold clean-clone run on 2026-11-26).
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      ...(config.metricsAddress ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } } : {}),
+    },
     shutdownSignals: ['SIGINT', 'SIGTERM'],
   });
   const { temporal } = config;
