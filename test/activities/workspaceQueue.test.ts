@@ -3,6 +3,7 @@ import {
   DRAIN_HOLD_SHARE,
   FORCED_DRAIN_HOLD_SHARE,
   WorkspaceQueue,
+  type SharedResult,
   type WorkspaceRun,
 } from '../../src/activities/workspaceQueue.js';
 
@@ -46,18 +47,33 @@ async function primed() {
   return { ...log, share: DRAIN_HOLD_SHARE * cloneMs, forcedShare: FORCED_DRAIN_HOLD_SHARE * cloneMs };
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * b's destroy, then its create, while create a waits: the destroy goes first and both VMs are cloned
+ * in one run. Returns what a and b were told.
+ */
+async function destroyThenCloneTogether(
+  { queue, turns, run }: Pick<ReturnType<typeof queueWithLog>, 'queue' | 'turns' | 'run'>,
+  a: Promise<SharedResult>,
+): Promise<[SharedResult, SharedResult]> {
+  await queue.submit(run('destroy', 'b', 50));
+  const b = queue.submit(run('create', 'b', CLONE_MS));
+  const [ranA, ranB] = await Promise.all([a, b]);
+  expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
+  expect(ranA.together).toEqual(['b']);
+  return [ranA, ranB];
+}
+
 describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreated next', () => {
   it('waits for the destroy of a node that ends its drain meanwhile, and clones both VMs in one run', async () => {
-    const { queue, turns, run } = await primed();
+    const log = await primed();
+    const { queue, run } = log;
     queue.drainOf('b', 'draining', Date.now() + 60_000);
     const a = queue.submit(run('create', 'a', CLONE_MS));
-    await new Promise((resolve) => setTimeout(resolve, SHARE_MS / 3));
+    await sleep(SHARE_MS / 3);
     queue.drainOf('b', 'drained');
-    await queue.submit(run('destroy', 'b', 50));
-    const b = queue.submit(run('create', 'b', CLONE_MS));
-    const [ranA, ranB] = await Promise.all([a, b]);
-    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
-    expect(ranA.together).toEqual(['b']);
+    const [, ranB] = await destroyThenCloneTogether(log, a);
     expect(ranB.together).toEqual(['a']);
   });
 
@@ -89,19 +105,16 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     ['halfway through the longer share', 0.5],
     ['just before the longer share ends', 1],
   ])('waits for a blocked drain that is forced %s, and clones both VMs in one run', async (_when, part) => {
-    const { queue, turns, run, elapsed, share, forcedShare } = await primed();
+    const log = await primed();
+    const { queue, turns, run, elapsed, share, forcedShare } = log;
     const forcedIn = part * forcedShare - (part === 1 ? 100 : 0);
     queue.drainOf('b', 'blocked', Date.now() + forcedIn, true);
     const asked = elapsed();
     const a = queue.submit(run('create', 'a', CLONE_MS));
-    await new Promise((resolve) => setTimeout(resolve, forcedIn));
+    await sleep(forcedIn);
     queue.drainOf('b', 'drained');
-    await new Promise((resolve) => setTimeout(resolve, share / 2));
-    await queue.submit(run('destroy', 'b', 50));
-    const b = queue.submit(run('create', 'b', CLONE_MS));
-    const [ranA] = await Promise.all([a, b]);
-    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
-    expect(ranA.together).toEqual(['b']);
+    await sleep(share / 2);
+    await destroyThenCloneTogether(log, a);
     expect((turns[0]?.at ?? 0) - asked).toBeLessThan(forcedIn + share + 250);
   });
 
@@ -121,7 +134,7 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     queue.drainOf('b', 'blocked', Date.now() + forcedIn, true);
     const asked = elapsed();
     const a = queue.submit(run('create', 'a', 10));
-    await new Promise((resolve) => setTimeout(resolve, forcedIn));
+    await sleep(forcedIn);
     const through = elapsed();
     queue.drainOf('b', 'drained');
     await a;
@@ -142,33 +155,27 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
   });
 
   it('counts the short share from the end of a drain that ends after the create came', async () => {
-    const { queue, turns, run, share } = await primed();
+    const log = await primed();
+    const { queue, run, share } = log;
     queue.drainOf('b', 'draining', Date.now() + 60_000);
     const a = queue.submit(run('create', 'a', CLONE_MS));
-    await new Promise((resolve) => setTimeout(resolve, share * 0.75));
+    await sleep(share * 0.75);
     queue.drainOf('b', 'drained');
     // Past the share from the create's arrival, within the share from the drain's end.
-    await new Promise((resolve) => setTimeout(resolve, share * 0.5));
-    await queue.submit(run('destroy', 'b', 50));
-    const b = queue.submit(run('create', 'b', CLONE_MS));
-    const [ranA] = await Promise.all([a, b]);
-    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
-    expect(ranA.together).toEqual(['b']);
+    await sleep(share * 0.5);
+    await destroyThenCloneTogether(log, a);
   });
 
   it('waits for a destroy that said it is on its way past the short share, and clones both VMs in one run', async () => {
-    const { queue, turns, run, share } = await primed();
+    const log = await primed();
+    const { queue, run, share } = log;
     queue.drainOf('b', 'drained');
     const a = queue.submit(run('create', 'a', CLONE_MS));
-    await new Promise((resolve) => setTimeout(resolve, share / 2));
+    await sleep(share / 2);
     queue.destroyComing('b');
     // Its state check outlasts the short share.
-    await new Promise((resolve) => setTimeout(resolve, share * 1.5));
-    await queue.submit(run('destroy', 'b', 50));
-    const b = queue.submit(run('create', 'b', CLONE_MS));
-    const [ranA] = await Promise.all([a, b]);
-    expect(turns.map((t) => t.targets)).toEqual([['b'], ['a', 'b']]);
-    expect(ranA.together).toEqual(['b']);
+    await sleep(share * 1.5);
+    await destroyThenCloneTogether(log, a);
   });
 
   it('stops waiting for a destroy on its way once it says none comes', async () => {
@@ -176,7 +183,7 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     const noDestroy = queue.destroyComing('b');
     const asked = elapsed();
     const a = queue.submit(run('create', 'a', 10));
-    await new Promise((resolve) => setTimeout(resolve, share));
+    await sleep(share);
     noDestroy();
     await a;
     expect((turns[0]?.at ?? 0) - asked).toBeLessThan(share + 250);
