@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { PRESETS, isPreset } from './cluster/presets.js';
+import { callLabApi, LabApiError, type LabApiCall } from './daemon/client.js';
 import { readDaemonInfo, type DaemonInfo } from './daemon/daemonFile.js';
 import type { LabReport } from './daemon/monitor.js';
 import type { StatusRow } from './daemon/statusRows.js';
@@ -35,16 +36,13 @@ async function runningLab(dir: string): Promise<DaemonInfo> {
   return info;
 }
 
-async function api<T>(info: DaemonInfo, path: string, init?: { method: string; body?: unknown }): Promise<T> {
-  const response = await fetch(`${info.apiUrl}${path}`, {
-    method: init?.method ?? 'GET',
-    ...(init?.body !== undefined
-      ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(init.body) }
-      : {}),
-  });
-  const body = (await response.json()) as T & { error?: string };
-  if (!response.ok) throw new LabCliError(body.error ?? `the lab answered HTTP ${response.status}`);
-  return body;
+/** The daemon's API; what it refuses is the command's error, printed without a stack. */
+async function api<T>(info: DaemonInfo, path: string, call?: LabApiCall): Promise<T> {
+  try {
+    return await callLabApi<T>(info.apiUrl ?? '', path, call);
+  } catch (error) {
+    throw error instanceof LabApiError ? new LabCliError(error.message) : error;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments, parseDocument } from 'yaml';
+import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
@@ -263,7 +265,8 @@ async function main(): Promise<void> {
     join(kubeClientCa, 'client-ca.crt'),
   );
   startedServers.push(() => controlPlane.stop());
-  const kc = new KubeConfig();
+  // One TLS connection reused, not a handshake per request on the daemon and on the API server.
+  const kc = new KeepAliveKubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
   const nodeCache = new NodeCache(kc);
 

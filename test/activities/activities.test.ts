@@ -29,11 +29,6 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const fault = async (...args: string[]) => {
-  const result = await lab.labCli('fault', 'add', ...args);
-  if (result.exitCode !== 0) throw new Error(result.stderr);
-};
-const clearFaults = () => lab.labCli('fault', 'clear');
 const at = (node: string, extra: Record<string, unknown> = {}) => ({ cluster: CLUSTER, node, ...extra });
 
 /** Moves a node's workloads away the way the workflows will: cordon, then drain (forcing the PDB app). */
@@ -57,11 +52,11 @@ describe('Talos activities', () => {
     ]);
     expect(healthy.members.map((m) => m.node).sort()).toEqual(['k8s-ctrl-1', 'k8s-ctrl-2', 'k8s-ctrl-3']);
     expect(healthy).toMatchObject({ quorum: true, canLoseOne: true, unhealthy: [] });
-    await fault('etcd-unhealthy', '--node', 'k8s-ctrl-3');
+    await lab.addFault('etcd-unhealthy', { node: 'k8s-ctrl-3' });
     const degraded = await h.call<EtcdHealth>('checkEtcdHealth', { cluster: CLUSTER });
     expect(degraded.unhealthy.map((u) => u.node)).toEqual(['k8s-ctrl-3']);
     expect(degraded).toMatchObject({ quorum: true, canLoseOne: false });
-    await clearFaults();
+    await lab.clearFaults();
   });
 
   it('takes an etcd snapshot into the backups directory, named by cluster, node and time', async () => {
@@ -91,7 +86,7 @@ describe('Talos activities', () => {
   });
 
   it('fails with VersionMismatch when the new version does not boot (A/B fallback)', async () => {
-    await fault('boot-fails', '--node', 'k8s-work-2');
+    await lab.addFault('boot-fails', { node: 'k8s-work-2' });
     const failure = await h.failure('upgradeNodeInPlace', at('k8s-work-2', { version: '1.11.4' }), {
       maxAttempts: 3,
     });
@@ -112,13 +107,13 @@ describe('Talos activities', () => {
   it('keeps the server-side etcd checks on a 1.12.9 control plane (no --preserve, which skips them from 1.12.9)', async () => {
     await h.call('upgradeNodeInPlace', at('k8s-ctrl-3', { version: '1.12.9' }), { startToCloseSeconds: 120 });
     await eventually('k8s-ctrl-3 Ready', () => nodeReady(lab, 'k8s-ctrl-3'));
-    await fault('etcd-unhealthy', '--node', 'k8s-ctrl-2');
+    await lab.addFault('etcd-unhealthy', { node: 'k8s-ctrl-2' });
     const failure = await h.failure('upgradeNodeInPlace', at('k8s-ctrl-3', { version: '1.13.0' }), {
       maxAttempts: 3,
     });
     expect(failure).toMatchObject({ type: 'QuorumAtRisk', nonRetryable: true });
     expect(failure.message).toContain('is not healthy; all members must be healthy to perform an upgrade');
-    await clearFaults();
+    await lab.clearFaults();
   });
 
   it('applies the global and GPU patches to a GPU node', async () => {
@@ -253,7 +248,7 @@ describe('Kubernetes activities', () => {
   });
 
   it('waitForNodeReady fails with NodeNotReady when the node never turns Ready', async () => {
-    await fault('not-ready-after-upgrade', '--node', 'k8s-work-3');
+    await lab.addFault('not-ready-after-upgrade', { node: 'k8s-work-3' });
     // --wait runs out (the node never turns Ready); the retry finds the version already there.
     await h.call('upgradeNodeInPlace', at('k8s-work-3', { version: '1.11.4', timeoutMinutes: 0.1 }), {
       startToCloseSeconds: 120,
@@ -475,7 +470,7 @@ describe('Terraform activities', () => {
     const terraform = h.inventory.terraform;
     if (!terraform) throw new Error('prox-ops has terraform');
     terraform.lockTimeout = 1000;
-    await fault('terraform-lock', '--seconds', '4');
+    await lab.addFault('terraform-lock', { seconds: 4 });
     const started = Date.now();
     const { workflowId, result } = await h.run('destroyNodeVm', at('k8s-work-16'), {
       maxAttempts: 20,
@@ -493,7 +488,7 @@ describe('Terraform activities', () => {
     const terraform = h.inventory.terraform;
     if (!terraform) throw new Error('prox-ops has terraform');
     terraform.lockTimeout = 1000;
-    await fault('terraform-lock', '--seconds', '5');
+    await lab.addFault('terraform-lock', { seconds: 5 });
     const failure = await h.failure('createNodeVm', at('k8s-work-16', { version: '1.11.3' }), {
       maxAttempts: 1,
     });
@@ -514,7 +509,7 @@ describe('Terraform activities', () => {
 
   it('a recreated VM without its NIC fails with NicMismatch naming the node and the VLAN', async () => {
     await emptyNode('k8s-work-7');
-    await fault('nic-missing', '--node', 'k8s-work-7');
+    await lab.addFault('nic-missing', { node: 'k8s-work-7' });
     await h.call('destroyNodeVm', at('k8s-work-7'));
     await h.call('createNodeVm', at('k8s-work-7', { version: '1.11.3' }), { startToCloseSeconds: 120 });
     await h.call('applyMachineConfig', at('k8s-work-7'));
@@ -547,7 +542,7 @@ describe('Terraform activities', () => {
 
     // The shared run fails on k8s-work-14's clone; each then runs alone and gets its own outcome
     // (k8s-work-13's from its own run, which finds its VM made: nothing to do, nobody with it).
-    await fault('vm-create-fails', '--node', 'k8s-work-14', '--times', '2');
+    await lab.addFault('vm-create-fails', { node: 'k8s-work-14', times: 2 });
     const [created, failed] = await Promise.all([
       recreate('k8s-work-13'),
       h
@@ -592,7 +587,7 @@ describe('health, images, GPU patches, releases', () => {
       startToCloseSeconds: 300,
     });
     expect(report.summary).toBe('✅ k8s-work-5: 7/7 health checks passed');
-    await fault('ceph-warn');
+    await lab.addFault('ceph-warn');
     const failing = await h.call<HealthReport>('runHealthChecks', at('k8s-work-5'), {
       startToCloseSeconds: 300,
     });
@@ -605,7 +600,7 @@ describe('health, images, GPU patches, releases', () => {
       .finally(() => h.call('uncordonNode', at('k8s-work-5')));
     expect(twice.failed.map((f) => f.check)).toEqual(['Node Readiness', 'Storage Health']);
     expect(twice.failed[0]?.diagnostics).toBe('k8s-work-5 is SchedulingDisabled (cordoned)');
-    await clearFaults();
+    await lab.clearFaults();
   });
 
   it('checks the installer image of every schematic, following the token challenge', async () => {
@@ -614,27 +609,27 @@ describe('health, images, GPU patches, releases', () => {
       version: '1.12.0',
     });
     expect(ok.images).toHaveLength(2);
-    await fault('image-missing', '--version', '1.12.0');
+    await lab.addFault('image-missing', { version: '1.12.0' });
     const failure = await h.failure(
       'checkInstallerImages',
       { cluster: CLUSTER, version: '1.12.0' },
       { maxAttempts: 3 },
     );
     expect(failure).toMatchObject({ type: 'ImageMissing', nonRetryable: true });
-    await clearFaults();
+    await lab.clearFaults();
   });
 
   it('validates GPU patches: /var paths only and no-cgroups = true', async () => {
     expect(await h.call('validateGpuPatches', { cluster: CLUSTER })).toEqual({
       checked: ['talos/patches/k8s-work-4/nvidia-gpu.yaml', 'talos/patches/k8s-work-14/nvidia-gpu.yaml'],
     });
-    await fault('gpu-patch-etc', '--node', 'k8s-work-14');
+    await lab.addFault('gpu-patch-etc', { node: 'k8s-work-14' });
     const failure = await h.failure('validateGpuPatches', { cluster: CLUSTER });
     expect(failure).toMatchObject({ type: 'ValidationFailed', nonRetryable: true });
     expect(failure.message).toMatch(
       /k8s-work-14: .*path \/etc\/nvidia-container-runtime\/config\.toml is outside \/var/,
     );
-    await clearFaults();
+    await lab.clearFaults();
   });
 
   it('fetches the released Talos versions', async () => {
@@ -665,7 +660,7 @@ describe('cancellation', () => {
 
   it('a terraform run waiting for the state lock is killed when the run is cancelled', async () => {
     await emptyNode('k8s-work-15');
-    await fault('terraform-lock', '--seconds', '60');
+    await lab.addFault('terraform-lock', { seconds: 60 });
     const run = h.begin('destroyNodeVm', at('k8s-work-15'), {
       heartbeatSeconds: 10,
       startToCloseSeconds: 600,
@@ -682,7 +677,7 @@ describe('cancellation', () => {
       async () => (await labProcesses(lab, 'destroy -auto-approve')).length === 0,
       15_000,
     );
-    await clearFaults();
+    await lab.clearFaults();
     expect(await h.call('destroyNodeVm', at('k8s-work-15'))).toEqual({ destroyed: true });
     await h.call('createNodeVm', at('k8s-work-15', { version: '1.11.3' }), { startToCloseSeconds: 120 });
     await h.call('applyMachineConfig', at('k8s-work-15'));

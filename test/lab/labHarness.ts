@@ -2,13 +2,24 @@ import { mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { callLabApi } from '../../lab/daemon/client.js';
+import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { readLabEnv } from '../../lab/labEnv.js';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TALOS_LAB = join(ROOT, 'lab/bin/talos-lab.js');
+
+/** The options of `talos-lab fault add`, as the daemon takes them. */
+export interface FaultOptions {
+  node?: string;
+  times?: number;
+  version?: string;
+  seconds?: number;
+}
 
 export interface Lab {
   dir: string;
@@ -29,12 +40,16 @@ export interface Lab {
   labCli(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /**
    * The lab daemon's control API: a GET of e.g. `/report` or `/status` (what `talos-lab report --json`
-   * and `status --json` print), or a POST of `body` (`/faults`: what `talos-lab fault add` sends),
+   * and `status --json` print), or a POST of `body`,
    * without a process. The suites poll the lab's state in loops, and each `talos-lab` command cost
    * 1.8 s of CPU (Node with tsx) on a 2-core machine shared by three suites; `test/lab/` keeps
    * checking the commands themselves.
    */
   api<T>(path: string, body?: Record<string, unknown>): Promise<T>;
+  /** `talos-lab fault add <kind>` through the API (`test/lab/faults.test.ts` checks the command). */
+  addFault(kind: string, options?: FaultOptions): Promise<{ id: number }>;
+  /** `talos-lab fault clear [kind]` through the API: how many faults it cleared. */
+  clearFaults(kind?: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -88,7 +103,8 @@ async function connect(
       })
     : { nodes: [] };
   const ips = new Map(inventory.nodes.map((n) => [n.name, n.ip]));
-  const kc = new KubeConfig();
+  // Reused connections: a test's polls paid a TLS handshake each, on the API server's cores too.
+  const kc = new KeepAliveKubeConfig();
   kc.loadFromFile(env.KUBECONFIG ?? '');
   const run = async (command: string, args: string[], options: { cwd?: string } = {}) => {
     const result = await execa(command, args, {
@@ -113,17 +129,20 @@ async function connect(
       return address;
     },
     labCli: (...args: string[]) => labCli(...args),
-    api: async <T>(path: string, body?: Record<string, unknown>) => {
-      const response = await fetch(`${daemon.apiUrl}${path}`, {
-        // As long as a talos-lab command was given: a lab that stops answering fails the call.
-        signal: AbortSignal.timeout(600_000),
-        ...(body
-          ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }
-          : {}),
+    api: <T>(path: string, body?: Record<string, unknown>) =>
+      callLabApi<T>(daemon.apiUrl, path, body ? { body } : {}),
+    addFault: async (kind: string, options: FaultOptions = {}) => {
+      const { fault } = await callLabApi<{ fault: { id: number } }>(daemon.apiUrl, '/faults', {
+        body: { kind, ...options },
       });
-      const answer = (await response.json()) as T & { error?: string };
-      if (!response.ok) throw new Error(`the lab's ${path}: ${answer.error ?? `HTTP ${response.status}`}`);
-      return answer;
+      return fault;
+    },
+    clearFaults: async (kind?: string) => {
+      const { cleared } = await callLabApi<{ cleared: unknown[] }>(daemon.apiUrl, '/faults', {
+        method: 'DELETE',
+        body: kind ? { kind } : {},
+      });
+      return cleared.length;
     },
     stop: async () => {
       await labCli('down');

@@ -183,7 +183,7 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
   }, 1_200_000);
 
   it('a NIC missing after recreate: that node is recreated at the old version and the run halts', async () => {
-    await lab.labCli('fault', 'add', 'nic-missing', '--node', 'k8s-work-5');
+    await lab.addFault('nic-missing', { node: 'k8s-work-5' });
     h.inventory.nodes = h.inventory.nodes
       .filter((n) => n.role === 'worker' && n.name === 'k8s-work-5')
       .concat(h.inventory.nodes.filter((n) => n.name !== 'k8s-work-5'));
@@ -213,7 +213,7 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
   }, 1_200_000);
 
   it('cancel while a cattle node is between destroy and Ready: it comes back uncordoned and the run ends cancelled', async () => {
-    await lab.labCli('fault', 'clear');
+    await lab.clearFaults();
     const destroys = async () => (await report()).timeline.filter((e) => e.kind === 'vm-destroyed').length;
     const before = await destroys();
     const handle = await h.client.workflow.start(clusterUpgrade, {

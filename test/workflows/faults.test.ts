@@ -18,7 +18,7 @@ beforeAll(async () => {
   });
 }, 900_000);
 afterEach(async () => {
-  await lab.labCli('fault', 'clear');
+  await lab.clearFaults();
   h.inventory.policy.drain.force = true;
 });
 afterAll(async () => {
@@ -32,7 +32,7 @@ const touching = new Set(['cordoned', 'upgrade-started', 'vm-destroyed', 'etcd-l
 
 describe('faults during a pets upgrade on prox-ops', () => {
   it('installer image missing: halts in pre-flight with nothing touched', async () => {
-    await lab.labCli('fault', 'add', 'image-missing', '--version', '1.11.4');
+    await lab.addFault('image-missing', { version: '1.11.4' });
     const mark = await timelineMark(lab);
     const { message, result } = await failingRun('image-missing', '1.11.4');
     expect(message).toMatch(/installer image .*1\.11\.4/i);
@@ -42,7 +42,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
   }, 600_000);
 
   it('a node not Ready after its upgrade: rolled back to the old version, the run halted', async () => {
-    await lab.labCli('fault', 'add', 'not-ready-after-upgrade', '--node', 'k8s-ctrl-1');
+    await lab.addFault('not-ready-after-upgrade', { node: 'k8s-ctrl-1' });
     const { message, result } = await failingRun('not-ready', '1.11.4');
     expect(message).toMatch(/k8s-ctrl-1/);
     expect(result.nodes).toMatchObject([{ node: 'k8s-ctrl-1', outcome: 'rolled-back' }]);
@@ -53,7 +53,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
 
   it('a PDB blocking the drain (force off): halted with the node uncordoned', async () => {
     h.inventory.policy.drain.force = false;
-    await lab.labCli('fault', 'add', 'pdb-blocks-drain', '--node', 'k8s-ctrl-1');
+    await lab.addFault('pdb-blocks-drain', { node: 'k8s-ctrl-1' });
     const mark = await timelineMark(lab);
     const { message, result } = await failingRun('pdb-blocked', '1.11.4');
     expect(message).toMatch(/disruption budget|DrainBlocked|PodDisruptionBudget/i);
@@ -72,7 +72,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
   }, 600_000);
 
   it('a GPU patch that writes to /etc: pre-flight halts with nothing touched', async () => {
-    await lab.labCli('fault', 'add', 'gpu-patch-etc', '--node', 'k8s-work-4');
+    await lab.addFault('gpu-patch-etc', { node: 'k8s-work-4' });
     const mark = await timelineMark(lab);
     const { message, result } = await failingRun('gpu-patch-etc', '1.11.4');
     expect(message).toMatch(/GPU patches are not safe to apply[\s\S]*k8s-work-4/);
@@ -81,7 +81,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
   }, 600_000);
 
   it('boot-fails: Talos falls back to the old slot, the node is rolled back and the run halted', async () => {
-    await lab.labCli('fault', 'add', 'boot-fails', '--node', 'k8s-ctrl-1');
+    await lab.addFault('boot-fails', { node: 'k8s-ctrl-1' });
     const { message, result } = await failingRun('boot-fails', '1.11.4');
     expect(message).toMatch(/k8s-ctrl-1 runs Talos 1\.11\.3 after the upgrade to 1\.11\.4/);
     expect(result.nodes).toMatchObject([{ node: 'k8s-ctrl-1', outcome: 'rolled-back' }]);
@@ -97,7 +97,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
 
   // The tests below leave the cluster mixed (some controllers on 1.11.4): they come last.
   it('pause holds the run between nodes, resume goes on; a PDB is forced where allowed; a cancel stops it', async () => {
-    await lab.labCli('fault', 'add', 'pdb-blocks-drain', '--node', 'k8s-ctrl-1');
+    await lab.addFault('pdb-blocks-drain', { node: 'k8s-ctrl-1' });
     const mark = await timelineMark(lab);
     const handle = await h.client.workflow.start(clusterUpgrade, {
       taskQueue: h.taskQueue,
@@ -170,7 +170,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
         (await handle.query(progressQuery).catch(() => undefined))?.phase === 'UpgradingControlPlane',
       300_000,
     );
-    await lab.labCli('fault', 'add', 'etcd-unhealthy', '--node', 'k8s-ctrl-3');
+    await lab.addFault('etcd-unhealthy', { node: 'k8s-ctrl-3' });
     const { message, result } = await run;
     expect(message).toMatch(/quorum/i);
     const refused = result.nodes.filter((n) => n.outcome !== 'skipped' && n.outcome !== 'upgraded');
@@ -180,7 +180,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
       `${handle.workflowId}:node:${refused[0]?.node ?? ''}:1.11.4`,
       'etcd-refused-node-controller',
     );
-    await lab.labCli('fault', 'clear');
+    await lab.clearFaults();
     expect((await labStatus(lab)).every((row) => row.ready && !row.cordoned)).toBe(true);
     expect((await labReport(lab)).violations).toEqual([]);
   }, 900_000);

@@ -24,7 +24,7 @@ beforeAll(async () => {
   });
 }, 900_000);
 afterEach(async () => {
-  await lab.labCli('fault', 'clear');
+  await lab.clearFaults();
 });
 afterAll(async () => {
   await h?.stop();
@@ -101,7 +101,7 @@ describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
   }, 60_000);
 
   it('the legacy upgrade API of a 1.13 node still refuses when an etcd member is unhealthy', async () => {
-    await lab.labCli('fault', 'add', 'etcd-unhealthy', '--node', 'talos-cp-2');
+    await lab.addFault('etcd-unhealthy', { node: 'talos-cp-2' });
     const result = await lab.talosctl(
       '-n',
       lab.ip('talos-cp-1'),
@@ -123,7 +123,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     const drain = h.inventory.policy.drain;
     h.inventory.policy.drain = { timeout: 20_000, force: true };
     try {
-      await lab.labCli('fault', 'add', 'pdb-blocks-drain', '--node', 'talos-cp-1');
+      await lab.addFault('pdb-blocks-drain', { node: 'talos-cp-1' });
       const mark = await timelineMark(lab);
       const run = failingRun('gate-before-reboot', '1.13.8');
       await eventually(
@@ -132,7 +132,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
           (await eventsSince(lab, mark)).some((e) => e.kind === 'cordoned' && e.node === 'talos-cp-1'),
         300_000,
       );
-      await lab.labCli('fault', 'add', 'etcd-unhealthy', '--node', 'talos-cp-2');
+      await lab.addFault('etcd-unhealthy', { node: 'talos-cp-2' });
       const { message, result } = await run;
       expect(message).toMatch(/etcd on atlas cannot lose talos-cp-1 without losing quorum/);
       expect(result.nodes).toMatchObject([{ node: 'talos-cp-1', outcome: 'rolled-back' }]);
@@ -173,7 +173,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
       300_000,
     );
     const victim = ['talos-cp-3', 'talos-cp-2'].find((n) => n !== first) ?? '';
-    await lab.labCli('fault', 'add', 'etcd-unhealthy', '--node', victim);
+    await lab.addFault('etcd-unhealthy', { node: victim });
     const { message } = await run;
     expect(message).toMatch(/etcd|quorum/i);
     const status = await labStatus(lab);
@@ -192,7 +192,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
   }, 900_000);
 
   it('kernel-args-dropped: the node boots without its kernel arguments, is rolled back (legacy API) and reported', async () => {
-    await lab.labCli('fault', 'add', 'kernel-args-dropped', '--node', 'talos-wk-1');
+    await lab.addFault('kernel-args-dropped', { node: 'talos-wk-1' });
     const { message } = await failingRun('kernel-args', '1.13.8');
     expect(message).toMatch(
       /talos-wk-1 booted without the kernel arguments .*i915\.enable_guc=3.*rolled back/,
@@ -205,7 +205,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
 
   // After the tests above only talos-wk-1 still runs 1.13.0: each run below touches that node alone.
   it('boot-fails on the new slot: Talos falls back, the node is rolled back, the next boot the same', async () => {
-    await lab.labCli('fault', 'add', 'boot-fails', '--node', 'talos-wk-1');
+    await lab.addFault('boot-fails', { node: 'talos-wk-1' });
     const mark = await timelineMark(lab);
     const { message, result } = await failingRun('boot-fails', '1.13.8');
     // One reboot into the new slot and none after the fall-back; the node already runs the old version, so
@@ -229,7 +229,7 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     const nodeReadyTimeout = h.inventory.policy.nodeReadyTimeout;
     h.inventory.policy.nodeReadyTimeout = 20_000;
     try {
-      await lab.labCli('fault', 'add', 'not-ready-after-upgrade', '--node', 'talos-wk-1');
+      await lab.addFault('not-ready-after-upgrade', { node: 'talos-wk-1' });
       const mark = await timelineMark(lab);
       const { message, result } = await failingRun('not-ready', '1.13.8');
       // talosctl reboot --wait gives up on the node's unmet nodeReady condition; on a loaded machine its
@@ -271,9 +271,9 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
         (await eventsSince(lab, mark)).some((e) => e.kind === 'cordoned' && e.node === 'talos-wk-1'),
       300_000,
     );
-    // Straight to the lab's API: through the talos-lab command, on a machine loaded by four suites, the
-    // node had made its last Talos calls before the fault was armed (2026-11-26), and it never fired.
-    await lab.api('/faults', { kind: 'talosctl-transient', node: 'talos-wk-1', times: 3 });
+    // Through the lab's API: through the talos-lab command, on a machine loaded by four suites, the node
+    // had made its last Talos calls before the fault was armed (2026-11-26), and it never fired.
+    await lab.addFault('talosctl-transient', { node: 'talos-wk-1', times: 3 });
     const result = await running;
     expect(result.outcome).toBe('succeeded');
     const events = await eventsSince(lab, mark);

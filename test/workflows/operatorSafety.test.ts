@@ -28,7 +28,7 @@ beforeAll(async () => {
   });
 }, 900_000);
 afterEach(async () => {
-  await lab.labCli('fault', 'clear');
+  await lab.clearFaults();
   await h.endQueue('atlas');
 });
 afterAll(async () => {
@@ -66,7 +66,7 @@ async function waitForEvent(mark: number, kind: string, node: string): Promise<v
 
 describe('operators and runs in flight (atlas)', () => {
   it('an undo refused by the quorum gate waits for an operator: abandon needs a reason, retry after the fix rolls back', async () => {
-    await lab.labCli('fault', 'add', 'not-ready-after-upgrade', '--node', 'talos-cp-1');
+    await lab.addFault('not-ready-after-upgrade', { node: 'talos-cp-1' });
     const since = new Date().toISOString();
     const mark = await timelineMark(lab);
     const run = h.client.workflow.execute(clusterUpgrade, {
@@ -81,7 +81,7 @@ describe('operators and runs in flight (atlas)', () => {
     // Once talos-cp-1 is back on 1.11.4 (it will not turn Ready), talos-cp-2 breaks: quorum holds with
     // the two others, but taking talos-cp-1 down again to roll it back would lose it.
     await waitForEvent(mark, 'upgrade-finished', 'talos-cp-1');
-    await lab.labCli('fault', 'add', 'etcd-unhealthy', '--node', 'talos-cp-2');
+    await lab.addFault('etcd-unhealthy', { node: 'talos-cp-2' });
     const node = h.client.workflow.getHandle('talos-upgrade:atlas:stuck-undo:node:talos-cp-1:1.11.4');
     let stuck: { undo: string; error: string } | undefined;
     await eventually(
@@ -108,7 +108,7 @@ describe('operators and runs in flight (atlas)', () => {
       cause: { message: expect.stringMatching(/^abandoning an undo needs its reason/) },
     });
 
-    await lab.labCli('fault', 'clear', 'etcd-unhealthy');
+    await lab.clearFaults('etcd-unhealthy');
     const retried = await cli('undo', 'retry', 'atlas', '--by', 'ops');
     expect([retried.exitCode, retried.stdout]).toEqual([0, expect.stringMatching(/runs again/)]);
 
@@ -117,7 +117,7 @@ describe('operators and runs in flight (atlas)', () => {
     const failure = (error as WorkflowFailedError).cause as ApplicationFailure;
     expect(failure.type).toBe('UpgradeFailed');
     expect(failure.details?.[0]).toMatchObject({ nodes: [{ node: 'talos-cp-1', outcome: 'rolled-back' }] });
-    await lab.labCli('fault', 'clear');
+    await lab.clearFaults();
     await expectSettled('1.11.3', since);
     // Failure, compensation, a stuck undo and an operator's retry: replay fixtures of both workflows.
     await recordHistory('talos-upgrade:atlas:stuck-undo', 'stuck-undo-cluster-atlas');
@@ -208,7 +208,7 @@ describe('operators and runs in flight (atlas)', () => {
     // Left listed, that member would keep the VM recreated at the old version from starting etcd.
     const since = new Date().toISOString();
     const mark = await timelineMark(lab);
-    await lab.labCli('fault', 'add', 'join-delayed', '--node', 'talos-cp-1', '--seconds', '12');
+    await lab.addFault('join-delayed', { node: 'talos-cp-1', seconds: 12 });
     const handle = await h.client.workflow.start(clusterUpgrade, {
       taskQueue: h.taskQueue,
       workflowId: 'talos-upgrade:atlas:cancelled-while-booting',
@@ -216,7 +216,7 @@ describe('operators and runs in flight (atlas)', () => {
     });
     await waitForEvent(mark, 'config-applied', 'talos-cp-1');
     // The lab answers once its `terraform console` holds the state lock.
-    await lab.labCli('fault', 'add', 'terraform-lock', '--seconds', '20');
+    await lab.addFault('terraform-lock', { seconds: 20 });
     await handle.cancel();
     expect((await handle.result()).outcome).toBe('cancelled');
     const events = (await eventsSince(lab, mark)).filter((e) => e.node === 'talos-cp-1');
