@@ -1,24 +1,24 @@
-// Called by the lab's Terraform provisioners: create or destroy a simulated Proxmox VM, or build a
-// template, by asking the lab daemon. Usage: lab-vm.js --lab-dir <dir> create|destroy|build-template <name> [version]
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-const args = process.argv.slice(2);
-const dirAt = args.indexOf('--lab-dir');
-const dir = dirAt >= 0 ? args.splice(dirAt, 2)[1] : process.env.TALOS_LAB_DIR;
-const [action, name, version] = args;
+// Called by the lab's Terraform provisioners where curl is missing (lab-vm.sh is the usual one):
+// create or destroy a simulated Proxmox VM, or build a template, by asking the lab daemon's API.
+// Usage: lab-vm.js <api-url> create|destroy|build-template <name> [version]
+const [url, action, name, version] = process.argv.slice(2);
 const routes = { create: '/vm/create', destroy: '/vm/destroy', 'build-template': '/template/build' };
-if (!dir || !routes[action] || !name) {
-  process.stderr.write('usage: lab-vm.js --lab-dir <dir> create|destroy|build-template <name> [version]\n');
+if (!url || !routes[action] || !name) {
+  process.stderr.write('usage: lab-vm.js <api-url> create|destroy|build-template <name> [version]\n');
   process.exit(2);
 }
-const { apiUrl } = JSON.parse(readFileSync(join(dir, 'daemon.json'), 'utf8'));
 const body = action === 'build-template' ? { template: name, version } : { node: name, version };
-const response = await fetch(`${apiUrl}${routes[action]}`, {
-  method: 'POST',
-  headers: { 'Content-Type': 'application/json' },
-  body: JSON.stringify(body),
-});
+let response;
+try {
+  response = await fetch(`${url}${routes[action]}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+} catch {
+  process.stderr.write(`lab-vm ${action} ${name}: the lab at ${url} did not answer\n`);
+  process.exit(1);
+}
 const result = await response.json();
 if (!response.ok) {
   process.stderr.write(`lab-vm ${action} ${name}: ${result.error}\n`);
