@@ -22,10 +22,11 @@ if ! status=$(curl -sS -o "$answer" -w '%{http_code}' -H 'Content-Type: applicat
   echo "lab-vm $action $name: the lab at $url did not answer" >&2
   exit 1
 fi
-# The daemon answers {"message":"…"} or {"error":"…"}; its texts escape nothing but quotes and backslashes.
+# The daemon answers {"message":"…"} or {"error":"…"} (no newline at the end); its texts escape nothing
+# but quotes and backslashes.
 field() { sed -n "s/^{\"$1\":\"\(.*\)\"}\$/\1/p" "$answer" | sed 's/\\"/"/g; s/\\\\/\\/g'; }
 if [ "$status" = 200 ]; then
-  field message
+  printf '%s\n' "$(field message)"
 else
   echo "lab-vm $action $name: $(field error)" >&2
   exit 1

@@ -39,11 +39,10 @@ export interface Lab {
   ip(node: string): string;
   labCli(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /**
-   * The lab daemon's control API: a GET of e.g. `/report` or `/status` (what `talos-lab report --json`
-   * and `status --json` print), or a POST of `body`,
-   * without a process. The suites poll the lab's state in loops, and each `talos-lab` command cost
-   * 1.8 s of CPU (Node with tsx) on a 2-core machine shared by three suites; `test/lab/` keeps
-   * checking the commands themselves.
+   * The lab daemon's control API without a process: a GET of e.g. `/report` or `/status` (what
+   * `talos-lab report --json` and `status --json` print), or a POST of `body`. The suites poll the
+   * lab's state in loops, and each `talos-lab` command cost 1.8 s of CPU (Node with tsx) on a 2-core
+   * machine shared by three suites; `test/lab/` keeps checking the commands themselves.
    */
   api<T>(path: string, body?: Record<string, unknown>): Promise<T>;
   /** `talos-lab fault add <kind>` through the API (`test/lab/faults.test.ts` checks the command). */
