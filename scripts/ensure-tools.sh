@@ -280,16 +280,14 @@ ensure() {
   esac
 }
 
+known=(temporal kube kwok terraform talos renovate chromium)
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(temporal kube kwok terraform talos renovate chromium)
+[ ${#wanted[@]} -gt 0 ] || wanted=("${known[@]}")
 for tool in "${wanted[@]}"; do
-  case "$tool" in
-    temporal | kube | kwok | terraform | talos | renovate | chromium) ;;
-    *)
-      say "ERROR: unknown tool '$tool' (known: temporal kube kwok terraform talos renovate chromium)"
-      exit 2
-      ;;
-  esac
+  if [[ " ${known[*]} " != *" $tool "* ]]; then
+    say "ERROR: unknown tool '$tool' (known: ${known[*]})"
+    exit 2
+  fi
 done
 
 # Every tool at once: on a machine with nothing cached, the Go builds take 10-20 minutes of both

@@ -38,9 +38,11 @@ const LAB_VM_JS = fileURLToPath(new URL('../bin/lab-vm.js', import.meta.url));
  * What the Terraform provisioners run to create and destroy VMs: curl through a shell script where
  * curl is on PATH (a few ms of CPU a call), else Node (about 0.3 s of CPU a call on a loaded 2-core machine).
  */
+let curlOnPath: boolean | undefined;
 function vmTool(apiUrl: string): string {
-  const curl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
-  return curl ? `sh ${LAB_VM_SH} ${apiUrl}` : `node ${LAB_VM_JS} ${apiUrl}`;
+  // Looked up once: a fleet sets up a Terraform workspace per cluster.
+  curlOnPath ??= spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
+  return curlOnPath ? `sh ${LAB_VM_SH} ${apiUrl}` : `node ${LAB_VM_JS} ${apiUrl}`;
 }
 
 const progress = (message: string) => console.log(`[lab] ${message}`);
