@@ -1,5 +1,5 @@
-# One image for the worker and the webhook server: the project (run from its TypeScript sources
-# through tsx), the real talosctl and terraform, and git for the webhook's git source.
+# One image for the worker and the webhook server: the project (its TypeScript sources, bundled by
+# esbuild at image build time), the real talosctl and terraform, and git for the webhook's git source.
 # Versions are pinned. talosctl is the one the project ships and tests (lab/talos-api/go.mod pins the
 # same tag): v1.13.8 serves Talos 1.11, 1.12 and 1.13 nodes: `patch mc` on 1.12 nodes (a 1.11 client
 # cannot read their machine config), extra documents on 1.11 nodes (1.12.0-1.12.4 drop them), the
@@ -22,6 +22,10 @@ RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund
 COPY bin ./bin
 COPY src ./src
 COPY tsconfig.json ./
+# Bundles the entry points into /app/.cache/entry-bundles now (bin/lib/entryBundle.js): /app is not
+# writable by the user the image runs as, which would otherwise load the sources through tsx at
+# every start.
+RUN node bin/talos-upgrade.js --help >/dev/null && node bin/talos-upgrade.js worker --help >/dev/null
 ENV NODE_ENV=production \
     TALOSCTL=/usr/local/bin/talosctl \
     TERRAFORM=/usr/local/bin/terraform \

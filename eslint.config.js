@@ -25,7 +25,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'lab/bin/*.js', 'test/harness/*.mjs'] },
+        projectService: {
+          allowDefaultProject: ['*.js', 'bin/*.js', 'bin/lib/*.js', 'lab/bin/*.js', 'test/harness/*.mjs'],
+        },
       },
     },
     rules: {

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (through tsx), so a fresh clone needs no build step. The
-// worker has its own entry: the operator CLI (src/starter) never loads the worker runtime.
-import { register } from 'tsx/esm/api';
+// Runs the TypeScript sources, bundled once per source version (bin/lib/entryBundle.js), so a fresh
+// clone needs no build step. The worker has its own entry: the operator CLI (src/starter) never
+// loads the worker runtime.
+import { importEntry } from './lib/entryBundle.js';
 
-register();
 if (process.argv[2] === 'worker') {
-  const { workerMain } = await import('../src/worker/cli.ts');
-  await workerMain(process.argv.slice(3));
+  const { workerMain } = await importEntry('src/worker/cli.ts');
+  await /** @type {(args: string[]) => Promise<void>} */ (workerMain)(process.argv.slice(3));
 } else {
-  await import('../src/starter/cli.ts');
+  await importEntry('src/starter/cli.ts');
 }

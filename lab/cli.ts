@@ -14,7 +14,7 @@ import { INITIAL_TALOS, LAB_RELEASES } from './state/labState.js';
 import { table } from './table.js';
 import { ensureTools, PROJECT_ROOT } from './tools.js';
 
-const DAEMON = fileURLToPath(new URL('./daemon/main.ts', import.meta.url));
+const DAEMON = fileURLToPath(new URL('./bin/talos-lab-daemon.js', import.meta.url));
 const DEFAULT_DIR = process.env.TALOS_LAB_DIR ?? join(PROJECT_ROOT, '.lab');
 
 class LabCliError extends Error {}
@@ -78,8 +78,6 @@ async function up(options: {
   const logFile = join(dir, 'daemon.log');
   const log = openSync(logFile, 'a');
   const args = [
-    '--import',
-    'tsx',
     DAEMON,
     '--dir',
     dir,

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// The lab's command, run from the TypeScript sources through tsx like talos-upgrade.
-import { register } from 'tsx/esm/api';
+// The lab's command, run from the TypeScript sources like talos-upgrade (bin/lib/entryBundle.js).
+import { importEntry } from '../../bin/lib/entryBundle.js';
 
-register();
-await import('../cli.ts');
+await importEntry('lab/cli.ts');

@@ -1,0 +1,43 @@
+import { describe, expect, it } from '@jest/globals';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { runCli } from './runCli.js';
+
+const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
+const ENTRY_BUNDLE = new URL('../../bin/lib/entryBundle.js', import.meta.url).href;
+
+/** Loads a project entry as the commands do (bundled unless the environment says 0) and runs `body`. */
+async function withEntry(entry: string, body: string, env: Record<string, string> = {}) {
+  const script = `
+    import { importEntry } from ${JSON.stringify(ENTRY_BUNDLE)};
+    const entry = await importEntry(${JSON.stringify(entry)});
+    ${body}`;
+  return execa('node', ['--input-type=module', '-e', script], { env, timeout: 60_000 });
+}
+
+describe('the entry bundle the commands load (bin/lib/entryBundle.js)', () => {
+  it('runs a command the same bundled and through tsx', async () => {
+    const bundled = await runCli(['plan', '--help']);
+    const viaTsx = await runCli(['plan', '--help'], { env: { TALOS_UPGRADE_ENTRY_BUNDLE: '0' } });
+    expect(bundled.exitCode).toBe(0);
+    expect(viaTsx.exitCode).toBe(0);
+    expect(bundled.stdout).toBe(viaTsx.stdout);
+    expect(bundled.stdout).toContain('Usage: talos-upgrade plan');
+  });
+
+  it('names the TypeScript file and line in a stack trace', async () => {
+    const { stdout } = await withEntry(
+      'src/domain/version.ts',
+      `try { entry.parseVersion('not-a-version'); } catch (error) { console.log(error.stack); }`,
+    );
+    expect(stdout).toContain('is not a version');
+    // The throw in parseVersion, mapped from the bundle back to its source.
+    expect(stdout).toMatch(/src\/domain\/version\.ts:18:\d+/);
+    expect(stdout).not.toMatch(/entry-bundles/);
+  });
+
+  it("keeps each source file's import.meta.url, which the code finds its neighbours by", async () => {
+    const { stdout } = await withEntry('lab/tools.ts', 'console.log(entry.PROJECT_ROOT);');
+    expect(stdout.trim()).toBe(PROJECT);
+  });
+});
