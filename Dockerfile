@@ -24,8 +24,9 @@ COPY src ./src
 COPY tsconfig.json ./
 # Bundles the entry points into /app/.cache/entry-bundles now (bin/lib/entryBundle.js): /app is not
 # writable by the user the image runs as, which would otherwise load the sources through tsx at
-# every start.
-RUN node bin/talos-upgrade.js --help >/dev/null && node bin/talos-upgrade.js worker --help >/dev/null
+# every start. A bundle that failed to build fails the image.
+RUN node bin/talos-upgrade.js --help >/dev/null && node bin/talos-upgrade.js worker --help >/dev/null \
+ && ls .cache/entry-bundles/src-starter-cli-*.mjs .cache/entry-bundles/src-worker-cli-*.mjs
 ENV NODE_ENV=production \
     TALOSCTL=/usr/local/bin/talosctl \
     TERRAFORM=/usr/local/bin/terraform \

@@ -1,8 +1,8 @@
 // Loads one of the project's TypeScript entry points (the product's CLI and worker, the lab's CLI and
 // daemon) as a single ES module that esbuild bundles once per source version and keeps in
-// .cache/entry-bundles/. Why: run through tsx, every start compiles and maps each source file again
-// off-thread: a worker's start cost 2.9 s of CPU on the 2-core test machine, 1.5 s bundled, and
-// a test run starts hundreds of such processes. A fresh clone still needs no build step: the first
+// .cache/entry-bundles/. Why: through tsx, every start resolves, loads and maps each source file
+// through loader hooks on another thread: a worker's start cost 2.9 s of CPU on the 2-core test
+// machine, 1.5 s bundled, and a test run starts hundreds of such processes. A fresh clone still needs no build step: the first
 // start builds the bundle (0.3 s), and any edit of src/ or lab/ yields a new one.
 //
 // Packages stay outside the bundle and resolve from node_modules, which is why the bundle lives in
@@ -18,8 +18,8 @@ const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
 const CACHE = join(PROJECT, '.cache', 'entry-bundles');
 /** Every entry may import from both trees (the lab imports src/domain), so both name each bundle. */
 const SOURCE_TREES = ['src', 'lab'];
-/** Bumped when the build options below change, so that no bundle built by older options is reused. */
-const RECIPE = 'entry-bundle-2';
+/** Besides the sources, what decides a bundle's content: these build options and the compiler settings. */
+const RECIPE_FILES = [fileURLToPath(import.meta.url), join(PROJECT, 'tsconfig.json')];
 /** Bundles of earlier source versions kept per entry (a branch switched back and forth). */
 const KEPT_PER_ENTRY = 3;
 /** A builder's unfinished file older than this was left by a builder that died. */
@@ -40,12 +40,18 @@ async function typescriptFiles(dir) {
     .sort();
 }
 
-/** @param {string} entry project-relative path @returns {Promise<string>} */
+/**
+ * The bundle's file name: a hash of what goes into it. The project's own path too: the bundle holds
+ * absolute file URLs (below), so a checkout moved or copied with its .cache/ builds its own.
+ * @param {string} entry project-relative path
+ * @returns {Promise<string>}
+ */
 async function bundleName(entry) {
   const esbuildVersion = /** @type {{ version: string }} */ (
     createRequire(import.meta.url)('esbuild/package.json')
   ).version;
-  const hash = createHash('sha256').update(`${RECIPE}\0${entry}\0${esbuildVersion}\0`);
+  const hash = createHash('sha256').update(`${PROJECT}\0${entry}\0${esbuildVersion}\0`);
+  for (const file of RECIPE_FILES) hash.update(await readFile(file).catch(() => 'none')).update('\0');
   for (const tree of SOURCE_TREES) {
     for (const file of await typescriptFiles(tree)) {
       hash
@@ -60,7 +66,9 @@ async function bundleName(entry) {
 
 /**
  * A source file's `import.meta.url` names that file, not the bundle: the code finds its neighbours
- * (scripts, examples, the project root) by it.
+ * (scripts, examples, the project root) by it. A plain text replacement: the sources use it only as
+ * `new URL(…, import.meta.url)`. Only TypeScript is bundled, since only .ts files name a bundle; any
+ * other file imported (a .json) fails the build, loudly, rather than go stale in it.
  * @type {import('esbuild').Plugin}
  */
 const keepImportMetaUrl = {
@@ -72,6 +80,9 @@ const keepImportMetaUrl = {
         JSON.stringify(pathToFileURL(path).href),
       ),
       loader: 'ts',
+    }));
+    build.onLoad({ filter: /.*/ }, ({ path }) => ({
+      errors: [{ text: `${path}: only .ts sources are bundled (the bundle's name hashes .ts files only)` }],
     }));
   },
 };
@@ -97,6 +108,9 @@ async function build(entry, outfile) {
   } catch (error) {
     await rm(partial, { force: true });
     throw error;
+  } finally {
+    // esbuild's service process would otherwise live as long as the worker or the lab daemon.
+    await esbuild.stop();
   }
   // Renamed into place whole, so a process started meanwhile never loads half a bundle.
   await rename(partial, outfile);
@@ -125,6 +139,9 @@ async function prune(stem) {
   );
 }
 
+/** Where the cache cannot be written (an image's /app run as another user), tsx loads the sources. */
+const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS']);
+
 /**
  * The bundle's path, built when missing; undefined when it cannot be (then tsx loads the entry).
  * @param {string} entry project-relative path of a .ts file
@@ -150,8 +167,9 @@ export async function entryBundlePath(entry) {
     }
     return outfile;
   } catch (error) {
-    if (process.env.TALOS_UPGRADE_ENTRY_BUNDLE_DEBUG)
-      console.error(`[entry-bundle] ${entry} runs through tsx: ${String(error)}`);
+    // A failed build is a defect to see, though the command still runs; an unwritable cache is not.
+    if (!UNWRITABLE.has(/** @type {NodeJS.ErrnoException} */ (error).code ?? ''))
+      console.error(`[entry-bundle] bundling ${entry} failed, running it through tsx: ${String(error)}`);
     return undefined;
   }
 }
