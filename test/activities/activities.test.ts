@@ -147,27 +147,37 @@ const putTaintsBack = (node: string, taints: V1Taint[]) =>
   lab.core.patchNode({ name: node, body: { spec: { taints: taints.length ? taints : null } } }, MERGE_PATCH);
 
 /**
- * Runs `work` while another client changes the node's taints as fast as it can (`flip` each turn, `on`
- * taking turns, given the taints the node had before), then puts those taints back. A flip that throws
- * fails the test.
+ * Another client, the real kubectl, that changes a node right after the activity's next read of
+ * `readPath` (once per `arm`). It runs while this process waits (execFileSync), before the worker has
+ * the body it read, so the activity's JSON patch always meets a node changed under it: deterministic,
+ * where a client changing the node in a tight loop won or lost the race by the machine's load.
+ * `refused` counts the 422s the node's patches got.
  */
-async function whileTaintsChange(
-  node: string,
-  flip: (on: boolean, taints: V1Taint[]) => Promise<unknown>,
-  work: () => Promise<void>,
-): Promise<void> {
-  const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
-  let flipping = true;
-  const flipper = (async () => {
-    for (let on = false; flipping; on = !on) await flip(on, taints);
-  })().catch((error: unknown) => error);
-  try {
-    await work();
-  } finally {
-    flipping = false;
-    expect(await flipper).toBeUndefined();
-    await putTaintsBack(node, taints);
-  }
+async function kubectlAfterRead(node: string, readPath: string) {
+  const { kubectl } = await ensureTools('kube');
+  const nodePath = `/api/v1/nodes/${node}`;
+  let change: object[] | undefined;
+  const seen = { refused: 0 };
+  const onResponse = (message: unknown) => {
+    const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
+    if (request.path === nodePath && request.method === 'PATCH' && response.statusCode === 422)
+      seen.refused += 1;
+    if (request.method !== 'GET' || request.path !== readPath || !change) return;
+    const patch = change;
+    change = undefined;
+    execFileSync(kubectl, ['patch', 'node', node, '--type=json', '-p', JSON.stringify(patch)], {
+      env: { ...process.env, KUBECONFIG: lab.env.KUBECONFIG ?? '' },
+      stdio: 'ignore',
+    });
+  };
+  subscribe('http.client.response.finish', onResponse);
+  return {
+    seen,
+    /** The JSON patch kubectl applies after the next read. */
+    arm: (patch: object[]) => (change = patch),
+    fired: () => change === undefined,
+    close: () => unsubscribe('http.client.response.finish', onResponse),
+  };
 }
 
 describe('Kubernetes activities', () => {
@@ -290,75 +300,60 @@ describe('Kubernetes activities', () => {
     }
   });
 
-  it('marks and unmarks a node while another client changes its taints (a 422 reads the node again)', async () => {
+  it('marks and unmarks a node that another client changes between the list and the patch (a 422 reads the node again)', async () => {
     const node = 'k8s-work-2';
     const flip = { key: 'example.com/flip', effect: 'NoSchedule' };
-    // Another client replaces the node's taints as fast as it can: between the activity's list and its
-    // JSON patch the list it patched against is gone (`add /spec/taints/-` on no taints, a `test` on a
-    // moved index), which the API server refuses with 422.
-    let markedTimes = 0;
-    await whileTaintsChange(
-      node,
-      (on, taints) =>
-        lab.core.patchNode(
-          { name: node, body: { spec: { taints: on ? [...taints, flip] : taints.length ? taints : null } } },
-          MERGE_PATCH,
-        ),
-      async () => {
-        for (let i = 0; i < 20; i++) {
-          const { marked } = await h.call<{ marked: string[] }>('markNodesPending', {
-            cluster: CLUSTER,
-            nodes: [node],
-            version: '1.12.0',
-          });
-          if (marked.includes(node)) markedTimes += 1;
-          await h.call('unmarkNodesPending', { cluster: CLUSTER, nodes: [node] });
-        }
-      },
-    );
-    // Each call found the node unmarked (the other client's lists carry no mark) and put the mark on.
-    expect(markedTimes).toBe(20);
+    const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
+    const keys = async () => (await lab.core.readNode({ name: node })).spec?.taints?.map((t) => t.key);
+    // Both activities list the cluster's nodes, then patch the node from that list.
+    const other = await kubectlAfterRead(node, '/api/v1/nodes');
+    const rounds = 3;
+    try {
+      for (let i = 0; i < rounds; i++) {
+        await putTaintsBack(node, [flip]);
+        // The mark appends to the listed taints (`add /spec/taints/-`); kubectl has removed them all.
+        other.arm([{ op: 'remove', path: '/spec/taints' }]);
+        const { marked } = await h.call<{ marked: string[] }>('markNodesPending', {
+          cluster: CLUSTER,
+          nodes: [node],
+          version: '1.12.0',
+        });
+        expect(other.fired()).toBe(true);
+        expect(marked).toEqual([node]);
+        expect(await keys()).toEqual([PENDING_TAINT.key]);
+        // The unmark removes the mark at its listed index (after a `test`); kubectl has put a taint before it.
+        other.arm([{ op: 'add', path: '/spec/taints/0', value: flip }]);
+        const { unmarked } = await h.call<{ unmarked: string[] }>('unmarkNodesPending', {
+          cluster: CLUSTER,
+          nodes: [node],
+        });
+        expect(other.fired()).toBe(true);
+        expect(unmarked).toEqual([node]);
+        // The other client's taint is kept: the unmark patched from the node as it is now.
+        expect(await keys()).toEqual([flip.key]);
+      }
+    } finally {
+      other.close();
+      await putTaintsBack(node, taints);
+    }
+    // One refusal per activity a round: its first patch, from the list that kubectl made stale.
+    expect(other.seen.refused).toBe(2 * rounds);
   });
 
   it('uncordons a marked node when another client puts a taint before its mark between its read and its patch (a 422 reads the node again)', async () => {
     const node = 'k8s-work-2';
-    const nodePath = `/api/v1/nodes/${node}`;
-    const { kubectl } = await ensureTools('kube');
     const flip = { key: 'example.com/flip', effect: 'NoSchedule' };
     const taints = (await lab.core.readNode({ name: node })).spec?.taints ?? [];
-    // The real kubectl, as another client, puts a taint before the mark right after the uncordon has read
-    // the node. It runs while this process waits (execFileSync), before the worker has the body it read,
-    // so the uncordon's JSON patch, whose `test` names the mark's old index, always comes after it: 422.
-    let armed = false;
-    let refused = 0;
-    const onResponse = (message: unknown) => {
-      const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
-      if (request.path !== nodePath) return;
-      if (request.method === 'PATCH' && response.statusCode === 422) refused += 1;
-      if (request.method !== 'GET' || !armed) return;
-      armed = false;
-      execFileSync(
-        kubectl,
-        [
-          'patch',
-          'node',
-          node,
-          '--type=json',
-          '-p',
-          JSON.stringify([{ op: 'add', path: '/spec/taints/0', value: flip }]),
-        ],
-        { env: { ...process.env, KUBECONFIG: lab.env.KUBECONFIG ?? '' }, stdio: 'ignore' },
-      );
-    };
-    subscribe('http.client.response.finish', onResponse);
+    // The uncordon reads the node, then patches it; its `test` names the mark's old index.
+    const other = await kubectlAfterRead(node, `/api/v1/nodes/${node}`);
     const rounds = 3;
     try {
       for (let i = 0; i < rounds; i++) {
         await h.call('markNodesPending', { cluster: CLUSTER, nodes: [node], version: '1.12.0' });
         await h.call('cordonNode', at(node));
-        armed = true;
+        other.arm([{ op: 'add', path: '/spec/taints/0', value: flip }]);
         expect(await h.call('uncordonNode', at(node))).toEqual({ changed: true });
-        expect(armed).toBe(false);
+        expect(other.fired()).toBe(true);
         const after = await lab.core.readNode({ name: node });
         expect(after.spec?.unschedulable ?? false).toBe(false);
         expect(after.spec?.taints?.some((t) => t.key === PENDING_TAINT.key) ?? false).toBe(false);
@@ -367,11 +362,11 @@ describe('Kubernetes activities', () => {
         await putTaintsBack(node, taints);
       }
     } finally {
-      unsubscribe('http.client.response.finish', onResponse);
+      other.close();
       await putTaintsBack(node, taints);
     }
     // One refusal a round: the first patch, from the read that kubectl made stale.
-    expect(refused).toBe(rounds);
+    expect(other.seen.refused).toBe(rounds);
   });
 
   it('marks the nodes still to upgrade, so the pods a drain moves land on upgraded ones; uncordon and the run take the marks off', async () => {
