@@ -2,8 +2,9 @@
 // daemon) as a single ES module that esbuild bundles once per source version and keeps in
 // .cache/entry-bundles/. Why: through tsx, every start resolves, loads and maps each source file
 // through loader hooks on another thread: a worker's start cost 2.9 s of CPU on the 2-core test
-// machine, 1.5 s bundled, and a test run starts hundreds of such processes. A fresh clone still needs no build step: the first
-// start builds the bundle (0.3 s), and any edit of src/ or lab/ yields a new one.
+// machine, 1.5 s bundled, and a test run starts hundreds of such processes. A fresh clone still
+// needs no build step: the first start builds the bundle (0.3 s), and any edit of src/ or lab/
+// yields a new one.
 //
 // Packages stay outside the bundle and resolve from node_modules, which is why the bundle lives in
 // the project and not in the temp dir. Where the project is not writable (a container's /app run as
