@@ -1,9 +1,9 @@
 // Builds the workflow bundle in a process of its own, so that webpack's memory (hundreds of MiB)
 // never becomes the worker's: `node bundleWorkflows.mjs <workflows.ts> <interceptors.ts> <out.js>`.
-// The file is written under a temporary name and renamed: two workers starting at once never read a
-// half-written bundle.
-import { rename, writeFile } from 'node:fs/promises';
+// Written whole (bundleCache.mjs): two workers starting at once never read a half-written bundle.
+import { writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { writeWhole } from './bundleCache.mjs';
 
 const [workflowsPath, interceptorsPath, out] = process.argv.slice(2);
 if (!workflowsPath || !interceptorsPath || !out) {
@@ -11,6 +11,4 @@ if (!workflowsPath || !interceptorsPath || !out) {
   process.exit(2);
 }
 const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [interceptorsPath] });
-const partial = `${out}.${process.pid}.partial`;
-await writeFile(partial, code);
-await rename(partial, out);
+await writeWhole(out, (partial) => writeFile(partial, code));

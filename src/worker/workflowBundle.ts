@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { hashOf, listFiles, markUsed, pruneCache } from './bundleCache.mjs';
 
 const SRC = fileURLToPath(new URL('../', import.meta.url));
 const PROJECT = join(SRC, '..');
@@ -17,11 +17,9 @@ const INTERCEPTORS = join(SRC, 'workflows/interceptors.ts');
  * versions). More than the bundle reads, so that no change it depends on can be missed.
  */
 async function sourceHash(): Promise<string> {
-  const hash = createHash('sha256');
-  const files = (await readdir(SRC, { recursive: true })).filter((f) => /\.(ts|mjs)$/.test(f)).sort();
-  for (const file of files) hash.update(file).update(await readFile(join(SRC, file)));
-  hash.update(await readFile(join(PROJECT, 'package-lock.json')).catch(() => Buffer.from('no lockfile')));
-  return hash.digest('hex').slice(0, 16);
+  const sources = await listFiles(PROJECT, ['src'], (path) => /\.(ts|mjs)$/.test(path));
+  const lockfile = await readFile(join(PROJECT, 'package-lock.json'), 'utf8').catch(() => 'no lockfile');
+  return hashOf(PROJECT, sources, [lockfile]);
 }
 
 /** The project's own cache, else the temp dir (an image whose /app the worker may not write). */
@@ -41,37 +39,12 @@ async function cacheDir(): Promise<string> {
   throw new Error('no writable directory for the workflow bundle (the project .cache/ or the temp dir)');
 }
 
-/** Bundles of earlier source versions kept beside the current one (a branch switched back and forth). */
-const KEPT_BUNDLES = 3;
-
-/** A builder's unfinished file older than this was left by a builder that died. */
-const STALE_PARTIAL_MS = 3600_000;
-
 /**
- * Removes all but the most recently used bundles once a new one is built (each is 4–5 MiB, and a
- * developer's every edit of src/ makes one), and the unfinished files of builders that died. A bundle's
- * time is its last use: a worker touches the one it reuses. Another checkout's worker that loaded an
- * older one has read it already.
+ * A workflow bundle's name; each is 4–5 MiB and a developer's every edit of src/ makes one, so all
+ * but the three used last are removed once a new one is built (a branch switched back and forth).
  */
-export async function pruneBundles(dir: string, now = Date.now()): Promise<void> {
-  const entries = await Promise.all(
-    (await readdir(dir)).map(async (name) => ({
-      name,
-      mtime: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0,
-    })),
-  );
-  const bundles = entries.filter(({ name }) => /^workflows-[0-9a-f]+\.js$/.test(name));
-  bundles.sort((a, b) => b.mtime - a.mtime);
-  const stalePartials = entries.filter(
-    ({ name, mtime }) =>
-      /^workflows-[0-9a-f]+\.js\.\d+\.partial$/.test(name) && now - mtime > STALE_PARTIAL_MS,
-  );
-  await Promise.all(
-    [...bundles.slice(KEPT_BUNDLES), ...stalePartials].map(({ name }) =>
-      rm(join(dir, name), { force: true }),
-    ),
-  );
-}
+export const WORKFLOW_BUNDLE_NAME = /^workflows-[0-9a-f]+\.js$/;
+const KEPT_BUNDLES = 3;
 
 let built: Promise<string> | undefined;
 
@@ -85,11 +58,7 @@ let built: Promise<string> | undefined;
 export async function workflowBundle(): Promise<{ workflowBundle: { codePath: string } }> {
   built ??= (async () => {
     const codePath = join(await cacheDir(), `workflows-${await sourceHash()}.js`);
-    const exists = await access(codePath).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
+    if (!(await markUsed(codePath))) {
       const builder = fileURLToPath(new URL('./bundleWorkflows.mjs', import.meta.url));
       await promisify(execFile)(process.execPath, [builder, WORKFLOWS, INTERCEPTORS, codePath], {
         maxBuffer: 16 * 1024 * 1024,
@@ -97,11 +66,7 @@ export async function workflowBundle(): Promise<{ workflowBundle: { codePath: st
         throw new Error(`bundling the workflows failed: ${error.stderr?.trim() || error.message}`);
       });
       // Housekeeping only: a bundle that cannot be removed is no reason to fail the worker.
-      await pruneBundles(dirname(codePath)).catch(() => undefined);
-    } else {
-      // Its time is its last use, which pruning goes by.
-      const now = new Date();
-      await utimes(codePath, now, now).catch(() => undefined);
+      await pruneCache(dirname(codePath), WORKFLOW_BUNDLE_NAME, KEPT_BUNDLES).catch(() => undefined);
     }
     return codePath;
   })();

@@ -151,7 +151,7 @@ const putTaintsBack = (node: string, taints: V1Taint[]) =>
  * `readPath` (once per `arm`). It runs while this process waits (execFileSync), before the worker has
  * the body it read, so the activity's JSON patch always meets a node changed under it: deterministic,
  * where a client changing the node in a tight loop won or lost the race by the machine's load.
- * `refused` counts the 422s the node's patches got.
+ * `seen.refused` counts the 422s the node's patches got.
  */
 async function kubectlAfterRead(node: string, readPath: string) {
   const { kubectl } = await ensureTools('kube');
