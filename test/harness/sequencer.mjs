@@ -5,43 +5,51 @@ import Sequencer from '@jest/test-sequencer';
 import config from '../../jest.config.js';
 
 /**
- * Seconds per suite with two at a time on 2 cores (a fresh-clone full run on 2026-11-24; with three at a
- * time each took 0–10 % longer). A suite not listed counts as a minute; the figures only decide the order.
+ * Seconds per suite with four at a time on 2 cores (a fresh clone's full run on 2026-11-27; the lab
+ * suites ran 6-10 % longer than with three). A suite not listed counts as a minute, one of
+ * test/domain/ as a second; the figures only decide the order.
  */
 const SECONDS = {
-  // The fault matrix's two hops, each on its own lab (941 s as one suite; the two measured beside each
-  // other on 2026-11-26, 819 and 621 s, scaled to these figures).
-  'test/bench/matrix.pets.test.ts': 540,
-  'test/bench/matrix.cattle.test.ts': 410,
-  'test/workflows/pets.test.ts': 492,
-  'test/bench/benchmarks.test.ts': 449,
-  'test/starter/webhook.test.ts': 287,
-  'test/workflows/lifecycle.test.ts': 253,
-  'test/workflows/maintenanceWindow.test.ts': 210,
-  'test/workflows/cattle.test.ts': 205,
-  'test/workflows/faults.test.ts': 160,
-  'test/workflows/approval.test.ts': 155,
-  'test/workflows/operatorSafety.test.ts': 150,
-  'test/workflows/queue.test.ts': 129,
-  'test/activities/activities.test.ts': 128,
-  'test/workflows/multihop.test.ts': 126,
-  'test/worker/worker.test.ts': 100,
+  // The fault matrix's two hops, each on its own lab.
+  'test/bench/matrix.pets.test.ts': 649,
+  'test/bench/matrix.cattle.test.ts': 492,
+  'test/bench/benchmarks.test.ts': 457,
+  'test/workflows/pets.test.ts': 419,
+  'test/starter/webhook.test.ts': 306,
+  'test/workflows/cattle.test.ts': 276,
+  'test/workflows/lifecycle.test.ts': 241,
+  'test/workflows/operatorSafety.test.ts': 202,
+  'test/workflows/maintenanceWindow.test.ts': 187,
+  'test/workflows/approval.test.ts': 175,
+  'test/workflows/queue.test.ts': 170,
+  'test/activities/activities.test.ts': 160,
+  'test/workflows/faults.test.ts': 146,
+  'test/workflows/multihop.test.ts': 134,
+  'test/webui/webui.test.ts': 120,
+  'test/worker/worker.test.ts': 110,
   'test/secrets/secrets.test.ts': 95,
-  'test/lab/faults.test.ts': 63,
-  'test/webui/webui.test.ts': 43,
-  'test/lab/lab.test.ts': 42,
-  'test/fuzz/parsers.fuzz.test.ts': 27,
-  'test/fuzz/webhook.fuzz.test.ts': 8,
-  'test/cli/planAndValidate.test.ts': 8,
-  'test/renovate/renovate.test.ts': 7,
-  'test/replay/replay.test.ts': 5,
-  'test/activities/talosctlOutput.test.ts': 2,
+  'test/lab/faults.test.ts': 68,
+  'test/lab/lab.test.ts': 45,
+  'test/fuzz/parsers.fuzz.test.ts': 34,
+  'test/activities/workspaceQueue.test.ts': 31,
+  'test/lab/freshPorts.test.ts': 18,
+  'test/fuzz/webhook.fuzz.test.ts': 11,
+  'test/cli/planAndValidate.test.ts': 11,
+  'test/renovate/renovate.test.ts': 9,
+  'test/cli/entryBundle.test.ts': 6,
+  'test/replay/replay.test.ts': 6,
+  'test/temporal.smoke.test.ts': 5,
+  'test/activities/evictionAnswers.test.ts': 3,
+  'test/cli/workerConfig.test.ts': 3,
+  'test/lab/managedProcess.test.ts': 3,
   'test/starter/recordDeliveries.test.ts': 1,
-  'test/activities/workspaceQueue.test.ts': 7,
-  'test/activities/evictionAnswers.test.ts': 1,
-  'test/deploy/compose.test.ts': 2,
-  'test/deploy/monitoring.test.ts': 2,
-  'test/temporal.smoke.test.ts': 2,
+  'test/bench/history.test.ts': 1,
+  'test/activities/talosctlOutput.test.ts': 1,
+  'test/deploy/compose.test.ts': 1,
+  'test/deploy/monitoring.test.ts': 1,
+  'test/bench/slowMoments.test.ts': 1,
+  'test/worker/workflowBundle.test.ts': 1,
+  'test/cli/closedPipe.test.ts': 1,
 };
 
 /**
