@@ -131,6 +131,17 @@ export async function runSchedule(options: {
         if (process.env.BENCH_DEBUG)
           for (const n of times.nodes)
             console.error(`gaps ${n.workflowId.split(':node:')[1]}: ${gapsOf(n).join(', ')}`);
+        // The moments of the whole run with nothing at work, each named by the steps around it: the
+        // orchestration on the critical path.
+        if (process.env.BENCH_DEBUG) {
+          const short = (id: string) => id.split(':node:')[1]?.split(':')[0] ?? 'cluster';
+          const steps = [times.cluster, ...times.nodes].flatMap((t) => [
+            ...t.activities.map((a) => ({ ...a, type: `${short(t.workflowId)}:${a.type}` })),
+            ...t.timers.map((timer) => ({ ...timer, type: `${short(t.workflowId)}:timer` })),
+          ]);
+          const run = { ...times.cluster, activities: steps, timers: [] };
+          console.error(`nothing at work: ${gapsOf(run, 20).join(', ')}`);
+        }
         // The drains and Terraform runs of every node in time order: who waited for the state, and why.
         if (process.env.BENCH_DEBUG)
           console.error(
