@@ -1,6 +1,11 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { eventually, installerImage, nodeReady, startLab, WORKER_SCHEMATIC, type Lab } from './labHarness.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 let lab: Lab;
 beforeAll(async () => {
@@ -300,6 +305,50 @@ describe('talos-lab up --preset prox-ops', () => {
     };
     expect(report.timeline.some((e) => e.kind === 'vm-destroyed' && e.node === 'k8s-work-5')).toBe(true);
     expect(report.vms.find((vm) => vm.node === 'k8s-work-5')?.destroyed).toBe(1);
+  });
+
+  it("the provisioners' two VM clients, lab-vm.sh (curl) and lab-vm.js (Node), answer alike", async () => {
+    const { apiUrl } = JSON.parse(await readFile(join(lab.dir, 'daemon.json'), 'utf8')) as { apiUrl: string };
+    const { state } = await lab.api<{ state: { templates: Array<{ name: string; talosVersion: string }> } }>(
+      '/state',
+    );
+    const template = state.templates[0];
+    if (!template) throw new Error('the prox-ops lab has no VM template');
+    const clients = {
+      sh: (...args: string[]) => lab.run('sh', [join(ROOT, 'lab/bin/lab-vm.sh'), ...args]),
+      js: (...args: string[]) => lab.run('node', [join(ROOT, 'lab/bin/lab-vm.js'), ...args]),
+    };
+    for (const [name, client] of Object.entries(clients)) {
+      // Rebuilding the template at its own version changes nothing the later tests read.
+      expect({
+        name,
+        ...(await client(apiUrl, 'build-template', template.name, template.talosVersion)),
+      }).toEqual({
+        name,
+        exitCode: 0,
+        stdout: `${template.name}: built for Talos ${template.talosVersion}`,
+        stderr: '',
+      });
+      expect({ name, ...(await client(apiUrl, 'destroy', 'k8s-work-99')) }).toEqual({
+        name,
+        exitCode: 1,
+        stdout: '',
+        stderr: 'lab-vm destroy k8s-work-99: no lab VM named k8s-work-99',
+      });
+      expect({ name, ...(await client(apiUrl, 'reboot', 'k8s-work-1')) }).toMatchObject({
+        name,
+        exitCode: 2,
+        stderr: expect.stringContaining('usage: lab-vm'),
+      });
+      // A lab that is gone: a port of the loopback block nothing listens on.
+      expect({ name, ...(await client('http://127.0.0.1:9', 'destroy', 'k8s-work-1')) }).toMatchObject({
+        name,
+        exitCode: 1,
+        stderr: expect.stringContaining(
+          'lab-vm destroy k8s-work-1: the lab at http://127.0.0.1:9 did not answer',
+        ),
+      });
+    }
   });
 
   it('talos-lab config changes what the invariant monitor allows; a bad number is refused and changes nothing', async () => {
