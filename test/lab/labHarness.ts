@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { callLabApi } from '../../lab/daemon/client.js';
+import { callLabApi, type LabApiCall } from '../../lab/daemon/client.js';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { readLabEnv } from '../../lab/labEnv.js';
 import { execa } from 'execa';
@@ -102,6 +102,17 @@ async function connect(
       })
     : { nodes: [] };
   const ips = new Map(inventory.nodes.map((n) => [n.name, n.ip]));
+  // A failed call names what it asked: "fetch failed" alone does not say which of a test's calls it was.
+  const labApi = <T>(path: string, call: LabApiCall) =>
+    callLabApi<T>(daemon.apiUrl, path, call).catch((error: unknown) => {
+      const method = call.method ?? (call.body === undefined ? 'GET' : 'POST');
+      throw new Error(
+        `lab API ${method} ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    });
   // Reused connections: a test's polls paid a TLS handshake each, on the API server's cores too.
   const kc = new KeepAliveKubeConfig();
   kc.loadFromFile(env.KUBECONFIG ?? '');
@@ -128,16 +139,13 @@ async function connect(
       return address;
     },
     labCli: (...args: string[]) => labCli(...args),
-    api: <T>(path: string, body?: Record<string, unknown>) =>
-      callLabApi<T>(daemon.apiUrl, path, body ? { body } : {}),
+    api: <T>(path: string, body?: Record<string, unknown>) => labApi<T>(path, body ? { body } : {}),
     addFault: async (kind: string, options: FaultOptions = {}) => {
-      const { fault } = await callLabApi<{ fault: { id: number } }>(daemon.apiUrl, '/faults', {
-        body: { kind, ...options },
-      });
+      const { fault } = await labApi<{ fault: { id: number } }>('/faults', { body: { kind, ...options } });
       return fault;
     },
     clearFaults: async (kind?: string) => {
-      const { cleared } = await callLabApi<{ cleared: unknown[] }>(daemon.apiUrl, '/faults', {
+      const { cleared } = await labApi<{ cleared: unknown[] }>('/faults', {
         method: 'DELETE',
         body: kind ? { kind } : {},
       });
