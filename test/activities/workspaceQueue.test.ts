@@ -10,7 +10,6 @@ import {
 // The queue's order of turns, with commands that take a set time: what is checked is which runs go
 // together and when, not Terraform (the lab's suites run the real one through these turns).
 const CLONE_MS = 1200;
-const SHARE_MS = DRAIN_HOLD_SHARE * CLONE_MS;
 
 interface Turn {
   targets: string[];
@@ -20,6 +19,8 @@ interface Turn {
 function queueWithLog() {
   const queue = new WorkspaceQueue(() => true, 300);
   const turns: Turn[] = [];
+  /** Each command's own span, from its start to its end. */
+  const spans: number[] = [];
   const t0 = Date.now();
   const run = (what: 'create' | 'destroy', node: string, ms: number): WorkspaceRun => ({
     what: `${what} ${node}`,
@@ -28,23 +29,35 @@ function queueWithLog() {
     node,
     ...(what === 'destroy' ? { followedUp: true } : {}),
     command: async (targets) => {
-      turns.push({ targets, at: Date.now() - t0 });
+      const begun = Date.now();
+      turns.push({ targets, at: begun - t0 });
       await new Promise((resolve) => setTimeout(resolve, ms));
+      spans.push(Date.now() - begun);
       return { exitCode: 0, stdout: '', stderr: '', durationMs: ms };
     },
   });
-  return { queue, turns, run, elapsed: () => Date.now() - t0 };
+  return { queue, turns, spans, run, elapsed: () => Date.now() - t0 };
 }
 
-/** One create first, so the queue knows how long a clone takes here. */
+/**
+ * One create first, so the queue knows how long a clone takes here. It goes by the clone it measured,
+ * late timers included on a loaded machine: at least the command's own span, at most the submit's.
+ * Waits are checked against the shares of those two: `least` for how long a create waited at least,
+ * `share` and `forcedShare` for how long at most.
+ */
 async function primed() {
   const log = queueWithLog();
   const started = Date.now();
   await log.queue.submit(log.run('create', 'first', CLONE_MS));
-  // The queue goes by the clone it measured, late timers included on a loaded machine.
   const cloneMs = Date.now() - started;
+  const innerMs = log.spans[0] ?? CLONE_MS;
   log.turns.length = 0;
-  return { ...log, share: DRAIN_HOLD_SHARE * cloneMs, forcedShare: FORCED_DRAIN_HOLD_SHARE * cloneMs };
+  return {
+    ...log,
+    share: DRAIN_HOLD_SHARE * cloneMs,
+    forcedShare: FORCED_DRAIN_HOLD_SHARE * cloneMs,
+    least: { share: DRAIN_HOLD_SHARE * innerMs, forcedShare: FORCED_DRAIN_HOLD_SHARE * innerMs },
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -68,27 +81,27 @@ async function destroyThenCloneTogether(
 describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreated next', () => {
   it('waits for the destroy of a node that ends its drain meanwhile, and clones both VMs in one run', async () => {
     const log = await primed();
-    const { queue, run } = log;
+    const { queue, run, least } = log;
     queue.drainOf('b', 'draining', Date.now() + 60_000);
     const a = queue.submit(run('create', 'a', CLONE_MS));
-    await sleep(SHARE_MS / 3);
+    await sleep(least.share / 3);
     queue.drainOf('b', 'drained');
     const [, ranB] = await destroyThenCloneTogether(log, a);
     expect(ranB.together).toEqual(['a']);
   });
 
   it('waits at most its share of a clone for a drain that does not end', async () => {
-    const { queue, turns, run, elapsed } = await primed();
+    const { queue, turns, run, elapsed, share, least } = await primed();
     queue.drainOf('b', 'draining', Date.now() + 60_000);
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
     const waited = (turns[0]?.at ?? 0) - asked;
-    expect(waited).toBeGreaterThanOrEqual(SHARE_MS - 20);
-    expect(waited).toBeLessThan(SHARE_MS + 250);
+    expect(waited).toBeGreaterThanOrEqual(least.share - 20);
+    expect(waited).toBeLessThan(share + 250);
   });
 
   it('does not wait for a drain that a PodDisruptionBudget holds, nor for one that failed', async () => {
-    const { queue, turns, run, elapsed, forcedShare } = await primed();
+    const { queue, turns, run, elapsed, share, forcedShare } = await primed();
     queue.drainOf('b', 'blocked', Date.now() + 60_000);
     // Near its deadline, but it may not force: it fails then, and no destroy follows.
     queue.drainOf('d', 'blocked', Date.now() + forcedShare / 2, false);
@@ -96,7 +109,7 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     queue.drainOf('c', 'failed');
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
-    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(share / 2);
   });
 
   // A forced drain ends a moment after its deadline (the pods deleted, then the backup): in the second
@@ -119,17 +132,17 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
   });
 
   it('waits at most its longer share for a forced drain that is not through', async () => {
-    const { queue, turns, run, elapsed, forcedShare } = await primed();
+    const { queue, turns, run, elapsed, forcedShare, least } = await primed();
     queue.drainOf('b', 'blocked', Date.now() + forcedShare / 4, true);
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
     const waited = (turns[0]?.at ?? 0) - asked;
-    expect(waited).toBeGreaterThanOrEqual(forcedShare - 20);
+    expect(waited).toBeGreaterThanOrEqual(least.forcedShare - 20);
     expect(waited).toBeLessThan(forcedShare + 250);
   });
 
   it('waits only the short share from the end of a forced drain whose destroy does not come', async () => {
-    const { queue, turns, run, elapsed, share, forcedShare } = await primed();
+    const { queue, turns, run, elapsed, forcedShare, least } = await primed();
     const forcedIn = forcedShare / 4;
     queue.drainOf('b', 'blocked', Date.now() + forcedIn, true);
     const asked = elapsed();
@@ -139,7 +152,7 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
     queue.drainOf('b', 'drained');
     await a;
     const waited = (turns[0]?.at ?? 0) - asked;
-    expect((turns[0]?.at ?? 0) - through).toBeGreaterThanOrEqual(share - 20);
+    expect((turns[0]?.at ?? 0) - through).toBeGreaterThanOrEqual(least.share - 20);
     expect(waited).toBeLessThan(forcedShare - 100);
   });
 
@@ -190,30 +203,30 @@ describe('WorkspaceQueue: a create and the drains of nodes whose VMs are recreat
   });
 
   it('still waits for a destroy said again when an earlier attempt of it says none comes', async () => {
-    const { queue, turns, run, elapsed, forcedShare } = await primed();
+    const { queue, turns, run, elapsed, least } = await primed();
     const earlierAttempt = queue.destroyComing('b');
     queue.destroyComing('b');
     earlierAttempt();
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
-    expect((turns[0]?.at ?? 0) - asked).toBeGreaterThanOrEqual(forcedShare - 20);
+    expect((turns[0]?.at ?? 0) - asked).toBeGreaterThanOrEqual(least.forcedShare - 20);
   });
 
   it('waits at most a clone for a destroy on its way that never asks for its turn', async () => {
-    const { queue, turns, run, elapsed, forcedShare } = await primed();
+    const { queue, turns, run, elapsed, forcedShare, least } = await primed();
     queue.destroyComing('b');
     const asked = elapsed();
     await queue.submit(run('create', 'a', 10));
     const waited = (turns[0]?.at ?? 0) - asked;
-    expect(waited).toBeGreaterThanOrEqual(forcedShare - 20);
+    expect(waited).toBeGreaterThanOrEqual(least.forcedShare - 20);
     expect(waited).toBeLessThan(forcedShare + 250);
   });
 
   it('never holds a destroy, even while another drain is under way', async () => {
-    const { queue, turns, run, elapsed } = await primed();
+    const { queue, turns, run, elapsed, share } = await primed();
     queue.drainOf('c', 'draining', Date.now() + 60_000);
     const asked = elapsed();
     await queue.submit(run('destroy', 'b', 10));
-    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(SHARE_MS / 2);
+    expect((turns[0]?.at ?? 0) - asked).toBeLessThan(share / 2);
   });
 });
