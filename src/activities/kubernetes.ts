@@ -52,11 +52,12 @@ const talosImage = (version: string) => `Talos (v${version.replace(/^v/, '')})`;
  * kubelet's status updates do not conflict as a resourceVersion guard would. A failed test (422), or
  * taints gone since the read, is patched again from a fresh read (patchFromFresh). (A node with no
  * taints at all gets the list whole: a taint put on between the read and the patch is then lost; a
- * JSON patch cannot test for "absent".) `unschedulable`, when given, is set in the same patch.
+ * JSON patch cannot test for "absent".) What is not given is left as it is: the pending taint, and
+ * `spec.unschedulable`, set in the same patch.
  */
-function taintPatch(node: V1Node, pending: boolean | undefined, unschedulable?: boolean): object[] {
+function taintPatch(node: V1Node, change: { pending?: boolean; unschedulable?: boolean }): object[] {
+  const { pending, unschedulable } = change;
   return [
-    // undefined: the taints are left as they are.
     ...(pending === undefined ? [] : pendingTaintOps(node, pending)),
     ...(unschedulable === undefined
       ? []
@@ -157,7 +158,7 @@ export function kubernetesActivities(
     const changed = await patchFromFresh(api, node, failed, (now) => {
       const unmark = !unschedulable && isPending(now);
       if ((now.spec?.unschedulable ?? false) === unschedulable && !unmark) return undefined;
-      return taintPatch(now, unmark ? false : undefined, unschedulable);
+      return taintPatch(now, unmark ? { pending: false, unschedulable } : { unschedulable });
     });
     return { changed };
   }
@@ -227,7 +228,8 @@ export function kubernetesActivities(
       api,
       listed,
       unlessGone(`setting the pending taint of ${name}`),
-      (node) => (isPending(node) === pending(node) ? undefined : taintPatch(node, pending(node))),
+      (node) =>
+        isPending(node) === pending(node) ? undefined : taintPatch(node, { pending: pending(node) }),
     );
     return changed ? name : undefined;
   }
