@@ -93,15 +93,36 @@ export function startProcess(
   };
 }
 
+/** How long one probe may go unanswered before it counts as "not yet". */
+const PROBE_TIMEOUT_MS = 5000;
+
+/** The probe's answer, or false once `ms` have passed without one. */
+async function answerWithin(probe: () => Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([probe().catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Resolves when `probe` succeeds; fails early, with the log's tail, when a watched process dies first
  * (a server that could not bind its port says so there: see withFreshPorts), and with the watched
- * processes' last lines when the time is up.
+ * processes' last lines when the time is up. A probe that gets no answer is given up after
+ * `probeTimeoutMs`: a port taken by a server that accepts and never answers (what the API server
+ * found when it could not bind) held a probe, and with it this wait, past any deadline.
  */
 export async function waitUntil(
   what: string,
   probe: () => Promise<boolean>,
-  options: { timeoutMs: number; process?: ManagedProcess | ManagedProcess[]; intervalMs?: number },
+  options: {
+    timeoutMs: number;
+    process?: ManagedProcess | ManagedProcess[];
+    intervalMs?: number;
+    probeTimeoutMs?: number;
+  },
 ): Promise<void> {
   const watched = options.process === undefined ? [] : [options.process].flat();
   const deadline = Date.now() + options.timeoutMs;
@@ -114,7 +135,8 @@ export async function waitUntil(
         `${dead.name} exited (${how}) before ${what}; see ${dead.logFile}. Its last lines:\n${said}`,
       );
     }
-    if (await probe().catch(() => false)) return;
+    const left = Math.max(1, deadline - Date.now());
+    if (await answerWithin(probe, Math.min(options.probeTimeoutMs ?? PROBE_TIMEOUT_MS, left))) return;
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
   }
   const said = await Promise.all(

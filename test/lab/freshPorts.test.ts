@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -8,11 +8,19 @@ import { boundPort, freePort } from '../../lab/net/freePort.js';
 import { portWasTaken, withFreshPorts } from '../../lab/net/freshPorts.js';
 import { ensureTools } from '../../lab/tools.js';
 
-/** A port held by someone else, as another suite's server holds the port the lab picked a moment ago. */
-async function holdPort(): Promise<{ port: number; server: Server }> {
-  const server = createServer();
+/**
+ * A port held by someone else, as another suite's server holds the port the lab picked a moment ago.
+ * It accepts connections and never answers; `release` closes it and the connections it accepted.
+ */
+async function holdPort(): Promise<{ port: number; release: () => void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => sockets.add(socket));
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  return { port: boundPort(server), server };
+  const release = () => {
+    server.close();
+    for (const socket of sockets) socket.destroy();
+  };
+  return { port: boundPort(server), release };
 }
 
 describe('withFreshPorts', () => {
@@ -113,7 +121,7 @@ describe('the lab control plane on a port taken between its pick and its bind', 
           await controlPlane.stop();
         }
       } finally {
-        held.server.close();
+        held.release();
       }
     },
     // Two control planes started one after the other: 20 s alone, over 120 s on a loaded cold clean

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { startProcess } from '../../lab/process/managedProcess.js';
+import { startProcess, waitUntil } from '../../lab/process/managedProcess.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -45,4 +45,35 @@ it('waits a little, not for ever, for a grandchild that holds the output open', 
   } finally {
     if (grandchild > 1) process.kill(grandchild);
   }
+}, 30_000);
+
+// The lab's API server, unable to bind a port another server held, had written its certificate;
+// the probe then connected to that other server, which accepted and never answered, and the wait
+// hung past its deadline (a cold fresh clone's freshPorts suite, 300 s, 2026-11-27).
+it('notices a watched process that dies while a probe gets no answer', async () => {
+  const proc = startProcess(
+    'dies-soon',
+    'sh',
+    ['-c', 'echo "bind: address already in use"; sleep 0.3; exit 1'],
+    dir,
+  );
+  try {
+    const started = Date.now();
+    await expect(
+      waitUntil('an answer', () => new Promise<boolean>(() => undefined), {
+        timeoutMs: 60_000,
+        process: proc,
+        probeTimeoutMs: 500,
+      }),
+    ).rejects.toThrow(/dies-soon exited \(code 1\) before an answer[\s\S]*address already in use/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  } finally {
+    await proc.stop();
+  }
+}, 30_000);
+
+it('gives up at its deadline when no probe is ever answered', async () => {
+  await expect(
+    waitUntil('an answer', () => new Promise<boolean>(() => undefined), { timeoutMs: 1000 }),
+  ).rejects.toThrow('timed out after 1s waiting for an answer');
 }, 30_000);
