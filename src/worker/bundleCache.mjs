@@ -3,7 +3,8 @@
 // because the entry loader runs before any TypeScript can; the entry bundle leaves .mjs imports
 // outside itself, so a worker's two callers share this module, and its digests, in one process.
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A builder's unfinished file older than this was left by a builder that died. */
@@ -50,21 +51,24 @@ export async function listFiles(root, trees, keep) {
 
 /**
  * Each file's content digest, by absolute path, with the stat it was read at. A worker's start
- * names both its bundles by the same sources: the second pays a stat per file, not a read.
+ * names both its bundles by the same sources: the second pays a stat per file, not a read. A file
+ * changed in the last two seconds is not remembered: an edit within the clock's grain that kept the
+ * size would keep the stat too.
  * @type {Map<string, { key: string, digest: string }>}
  */
 const digests = new Map();
+const RACY_MS = 2000;
 
 /** @param {string} path @returns {Promise<string>} */
 async function digestOf(path) {
-  const { dev, ino, size, mtimeMs } = await stat(path);
-  const key = `${dev}:${ino}:${size}:${mtimeMs}`;
+  const { dev, ino, size, mtimeMs, ctimeMs } = await stat(path);
+  const key = `${dev}:${ino}:${size}:${mtimeMs}:${ctimeMs}`;
   const known = digests.get(path);
   if (known?.key === key) return known.digest;
   const digest = createHash('sha256')
     .update(await readFile(path))
     .digest('hex');
-  digests.set(path, { key, digest });
+  if (Date.now() - Math.max(mtimeMs, ctimeMs) > RACY_MS) digests.set(path, { key, digest });
   return digest;
 }
 
@@ -90,8 +94,8 @@ export async function hashOf(root, files, values) {
 /**
  * Marks a cached bundle as just used, which pruning goes by.
  * @param {string} path
- * @returns {Promise<boolean>} false when it is missing; true when it exists, also in a read-only
- *   cache (an image's, which keeps what it was built with)
+ * @returns {Promise<boolean>} whether it exists and can be read; a read-only cache (an image's, which
+ *   keeps what it was built with) cannot mark it, and some file systems refuse to set times
  */
 export async function markUsed(path) {
   const now = new Date();
@@ -100,14 +104,17 @@ export async function markUsed(path) {
     return true;
   } catch (error) {
     if (codeOf(error) === 'ENOENT') return false;
-    if (isUnwritable(error)) return true;
-    throw error;
+    return access(path, constants.R_OK).then(
+      () => true,
+      () => false,
+    );
   }
 }
 
 /**
  * Writes a file whole: `write` fills a temporary name beside it, renamed into place once complete,
- * so a process started meanwhile never loads half a bundle, nor does a builder that dies leave one.
+ * so a process started meanwhile never loads half a bundle. A builder killed meanwhile leaves its
+ * temporary file, which pruning removes once it is an hour old.
  * @param {string} path
  * @param {(partial: string) => Promise<void>} write
  */
@@ -117,7 +124,8 @@ export async function writeWhole(path, write) {
     await write(partial);
     await rename(partial, path);
   } catch (error) {
-    await rm(partial, { force: true });
+    // The build's own error is the one to see, not a failure to tidy up after it.
+    await rm(partial, { force: true }).catch(() => undefined);
     throw error;
   }
 }
@@ -125,7 +133,8 @@ export async function writeWhole(path, write) {
 /**
  * Keeps the `keep` most recently used bundles whose names match `bundle` (each build of an edited
  * source makes one; a branch switched back and forth reuses the kept ones), and removes the
- * unfinished files of builders that died. Another process that loaded an older bundle has read it.
+ * unfinished files of builders of this kind that died. Another process that loaded an older bundle
+ * has read it.
  * @param {string} dir
  * @param {RegExp} bundle matches a whole bundle name of one kind
  * @param {number} keep
