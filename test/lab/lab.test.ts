@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CustomObjectsApi } from '@kubernetes/client-node';
+import { freePort } from '../../lab/net/freePort.js';
 import { eventually, installerImage, nodeReady, startLab, WORKER_SCHEMATIC, type Lab } from './labHarness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -340,13 +341,12 @@ describe('talos-lab up --preset prox-ops', () => {
         exitCode: 2,
         stderr: expect.stringContaining('usage: lab-vm'),
       });
-      // A lab that is gone: a port of the loopback block nothing listens on.
-      expect({ name, ...(await client('http://127.0.0.1:9', 'destroy', 'k8s-work-1')) }).toMatchObject({
+      // A lab that is gone: a free loopback port, nothing listening on it.
+      const gone = `http://127.0.0.1:${await freePort()}`;
+      expect({ name, ...(await client(gone, 'destroy', 'k8s-work-1')) }).toMatchObject({
         name,
         exitCode: 1,
-        stderr: expect.stringContaining(
-          'lab-vm destroy k8s-work-1: the lab at http://127.0.0.1:9 did not answer',
-        ),
+        stderr: expect.stringContaining(`lab-vm destroy k8s-work-1: the lab at ${gone} did not answer`),
       });
     }
   });
