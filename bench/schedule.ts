@@ -43,6 +43,9 @@ export interface ScheduleRow {
   idleMs: number;
 }
 
+/** The node a node workflow's id names (`…:node:<name>:<version>`), or `cluster` for the cluster's own. */
+const nodeOf = (workflowId: string) => workflowId.split(':node:')[1]?.split(':')[0] ?? 'cluster';
+
 /** The critical-path lower bound of a run, from the work its histories record. */
 export function scheduleBound(times: RunTimes, controllers: Set<string>, parallel: number) {
   const { cluster, nodes } = times;
@@ -134,10 +137,9 @@ export async function runSchedule(options: {
         // The moments of the whole run with nothing at work, each named by the steps around it: the
         // orchestration on the critical path.
         if (process.env.BENCH_DEBUG) {
-          const short = (id: string) => id.split(':node:')[1]?.split(':')[0] ?? 'cluster';
           const steps = [times.cluster, ...times.nodes].flatMap((t) => [
-            ...t.activities.map((a) => ({ ...a, type: `${short(t.workflowId)}:${a.type}` })),
-            ...t.timers.map((timer) => ({ ...timer, type: `${short(t.workflowId)}:timer` })),
+            ...t.activities.map((a) => ({ ...a, type: `${nodeOf(t.workflowId)}:${a.type}` })),
+            ...t.timers.map((timer) => ({ ...timer, type: `${nodeOf(t.workflowId)}:timer` })),
           ]);
           const run = { ...times.cluster, activities: steps, timers: [] };
           console.error(`nothing at work: ${gapsOf(run, 20).join(', ')}`);
@@ -149,7 +151,7 @@ export async function runSchedule(options: {
               .flatMap((n) =>
                 n.activities
                   .filter((a) => /NodeVm|drainNode/.test(a.type))
-                  .map((a) => ({ node: n.workflowId.split(':node:')[1]?.split(':')[0], ...a })),
+                  .map((a) => ({ node: nodeOf(n.workflowId), ...a })),
               )
               .sort((a, b) => a.start - b.start)
               .map(

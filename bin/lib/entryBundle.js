@@ -28,8 +28,6 @@ const CACHE = join(PROJECT, '.cache', 'entry-bundles');
 const SOURCE_TREES = ['src', 'lab'];
 /** Besides the sources, what decides a bundle's content: these build options and the compiler settings. */
 const RECIPE_FILES = ['bin/lib/entryBundle.js', 'tsconfig.json'];
-/** Bundles of earlier source versions kept per entry (a branch switched back and forth). */
-const KEPT_PER_ENTRY = 3;
 
 /** @param {string} entry project-relative path @returns {string} the bundle names' stem */
 const stemOf = (entry) => entry.replace(/\.ts$/, '').replaceAll('/', '-');
@@ -119,7 +117,7 @@ export async function entryBundlePath(entry) {
       await mkdir(CACHE, { recursive: true });
       await build(entry, outfile);
       // Housekeeping only: a bundle that cannot be removed is no reason to fail the start.
-      await pruneCache(CACHE, bundlesOf(entry), KEPT_PER_ENTRY).catch(() => undefined);
+      await pruneCache(CACHE, bundlesOf(entry)).catch(() => undefined);
     }
     return outfile;
   } catch (error) {

@@ -5,4 +5,4 @@ export function listFiles(root: string, trees: string[], keep: (path: string) =>
 export function hashOf(root: string, files: string[], values: string[]): Promise<string>;
 export function markUsed(path: string): Promise<boolean>;
 export function writeWhole(path: string, write: (partial: string) => Promise<void>): Promise<void>;
-export function pruneCache(dir: string, bundle: RegExp, keep: number, now?: number): Promise<void>;
+export function pruneCache(dir: string, bundle: RegExp, keep?: number, now?: number): Promise<void>;

@@ -7,6 +7,9 @@ import { constants } from 'node:fs';
 import { access, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/** Bundles of one kind kept: the current one and two earlier (a branch switched back and forth). */
+const KEPT_BUNDLES = 3;
+
 /** A builder's unfinished file older than this was left by a builder that died. */
 const STALE_PARTIAL_MS = 3600_000;
 
@@ -131,16 +134,16 @@ export async function writeWhole(path, write) {
 }
 
 /**
- * Keeps the `keep` most recently used bundles whose names match `bundle` (each build of an edited
+ * Keeps the `keep` (by default three) most recently used bundles whose names match `bundle` (each build of an edited
  * source makes one; a branch switched back and forth reuses the kept ones), and removes the
  * unfinished files of builders of this kind that died. Another process that loaded an older bundle
  * has read it.
  * @param {string} dir
  * @param {RegExp} bundle matches a whole bundle name of one kind
- * @param {number} keep
+ * @param {number} [keep]
  * @param {number} [now]
  */
-export async function pruneCache(dir, bundle, keep, now = Date.now()) {
+export async function pruneCache(dir, bundle, keep = KEPT_BUNDLES, now = Date.now()) {
   const entries = await Promise.all(
     (await readdir(dir)).map(async (name) => ({
       name,

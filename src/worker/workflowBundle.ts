@@ -44,7 +44,6 @@ async function cacheDir(): Promise<string> {
  * but the three used last are removed once a new one is built (a branch switched back and forth).
  */
 export const WORKFLOW_BUNDLE_NAME = /^workflows-[0-9a-f]+\.js$/;
-const KEPT_BUNDLES = 3;
 
 let built: Promise<string> | undefined;
 
@@ -66,7 +65,7 @@ export async function workflowBundle(): Promise<{ workflowBundle: { codePath: st
         throw new Error(`bundling the workflows failed: ${error.stderr?.trim() || error.message}`);
       });
       // Housekeeping only: a bundle that cannot be removed is no reason to fail the worker.
-      await pruneCache(dirname(codePath), WORKFLOW_BUNDLE_NAME, KEPT_BUNDLES).catch(() => undefined);
+      await pruneCache(dirname(codePath), WORKFLOW_BUNDLE_NAME).catch(() => undefined);
     }
     return codePath;
   })();

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -309,7 +308,7 @@ describe('talos-lab up --preset prox-ops', () => {
   });
 
   it("the provisioners' two VM clients, lab-vm.sh (curl) and lab-vm.js (Node), answer alike", async () => {
-    const { apiUrl } = JSON.parse(await readFile(join(lab.dir, 'daemon.json'), 'utf8')) as { apiUrl: string };
+    const { apiUrl } = lab;
     const { state } = await lab.api<{ state: { templates: Array<{ name: string; talosVersion: string }> } }>(
       '/state',
     );

@@ -24,6 +24,8 @@ export interface FaultOptions {
 export interface Lab {
   dir: string;
   env: Record<string, string>;
+  /** The lab daemon's control API, as daemon.json gives it. */
+  apiUrl: string;
   core: CoreV1Api;
   kc: KubeConfig;
   pid: number;
@@ -128,6 +130,7 @@ async function connect(
   return {
     dir,
     env,
+    apiUrl: daemon.apiUrl,
     kc,
     core: kc.makeApiClient(CoreV1Api),
     pid: daemon.pid,

@@ -5,6 +5,10 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { startProcess, waitUntil } from '../../lab/process/managedProcess.js';
 
 let dir: string;
+/** A shell script run as one of the lab's child servers, its output logged under `dir`. */
+const shell = (name: string, script: string) => startProcess(name, 'sh', ['-c', script], dir);
+/** A probe that never gets an answer, as one to a server that accepts and never replies. */
+const unanswered = () => new Promise<boolean>(() => undefined);
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'talos-managed-process-'));
 });
@@ -17,12 +21,7 @@ afterAll(async () => {
 // not be written after it was ended (a CI run failed on 'write after end'). The late writer here is a
 // grandchild that outlives the child, which makes "output after exit" certain rather than a race.
 it('keeps the output that arrives after a stopped child has exited', async () => {
-  const proc = startProcess(
-    'late-writer',
-    'sh',
-    ['-c', 'echo early; (sleep 0.5; echo late; echo late >&2) & exit 3'],
-    dir,
-  );
+  const proc = shell('late-writer', 'echo early; (sleep 0.5; echo late; echo late >&2) & exit 3');
   await new Promise((resolve) => proc.child.once('exit', resolve));
   await proc.stop();
   expect(await readFile(proc.logFile, 'utf8')).toBe('early\nlate\nlate\n');
@@ -31,7 +30,7 @@ it('keeps the output that arrives after a stopped child has exited', async () =>
 
 it('waits a little, not for ever, for a grandchild that holds the output open', async () => {
   // `sleep` inherits the shell's output and outlives it; $! is its own pid.
-  const proc = startProcess('holder', 'sh', ['-c', 'sleep 30 & echo $!; exit 0'], dir);
+  const proc = shell('holder', 'sleep 30 & echo $!; exit 0');
   await new Promise((resolve) => proc.child.once('exit', resolve));
   const started = Date.now();
   await proc.stop();
@@ -51,16 +50,11 @@ it('waits a little, not for ever, for a grandchild that holds the output open', 
 // the probe then connected to that other server, which accepted and never answered, and the wait
 // hung past its deadline (a cold fresh clone's freshPorts suite, 300 s, 2026-11-27).
 it('notices a watched process that dies while a probe gets no answer', async () => {
-  const proc = startProcess(
-    'dies-soon',
-    'sh',
-    ['-c', 'echo "bind: address already in use"; sleep 0.3; exit 1'],
-    dir,
-  );
+  const proc = shell('dies-soon', 'echo "bind: address already in use"; sleep 0.3; exit 1');
   try {
     const started = Date.now();
     await expect(
-      waitUntil('an answer', () => new Promise<boolean>(() => undefined), {
+      waitUntil('an answer', unanswered, {
         timeoutMs: 60_000,
         process: proc,
         probeTimeoutMs: 500,
@@ -73,7 +67,7 @@ it('notices a watched process that dies while a probe gets no answer', async () 
 }, 30_000);
 
 it('gives up at its deadline when no probe is ever answered', async () => {
-  await expect(
-    waitUntil('an answer', () => new Promise<boolean>(() => undefined), { timeoutMs: 1000 }),
-  ).rejects.toThrow('timed out after 1s waiting for an answer');
+  await expect(waitUntil('an answer', unanswered, { timeoutMs: 1000 })).rejects.toThrow(
+    'timed out after 1s waiting for an answer',
+  );
 }, 30_000);
