@@ -7,6 +7,7 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 import type { Inventory } from '../../src/domain/index.js';
+import { abortable } from '../kube/abortable.js';
 import { waitUntil } from '../process/managedProcess.js';
 import type { LabState } from '../state/labState.js';
 import { addonObjects, createAddonObject } from './addonObjects.js';
@@ -57,10 +58,11 @@ export async function seedCluster(
       .catch(ignoreExists);
   await waitUntil(
     'default service accounts',
-    async () => {
-      const { items } = await core.listServiceAccountForAllNamespaces({
-        fieldSelector: 'metadata.name=default',
-      });
+    async (signal) => {
+      const { items } = await core.listServiceAccountForAllNamespaces(
+        { fieldSelector: 'metadata.name=default' },
+        abortable(signal),
+      );
       return workloads.namespaces.every((ns) => items.some((sa) => sa.metadata?.namespace === ns));
     },
     { timeoutMs: 120_000 },
@@ -84,12 +86,15 @@ export async function seedCluster(
   // CRDs take a moment to be served after they are Established.
   await waitUntil(
     'the add-on CRDs to be served',
-    async () => {
-      await custom.listClusterCustomObject({
-        group: ADDON_CRDS.cephCluster.group,
-        version: ADDON_CRDS.cephCluster.version,
-        plural: ADDON_CRDS.cephCluster.plural,
-      });
+    async (signal) => {
+      await custom.listClusterCustomObject(
+        {
+          group: ADDON_CRDS.cephCluster.group,
+          version: ADDON_CRDS.cephCluster.version,
+          plural: ADDON_CRDS.cephCluster.plural,
+        },
+        abortable(signal),
+      );
       return true;
     },
     { timeoutMs: 30_000 },
@@ -107,13 +112,16 @@ export async function seedCluster(
     );
   await waitUntil(
     `${state.nodes.length} Ready nodes and ${expectedPods} Running pods`,
-    async () => {
-      const nodes = await core.listNode();
+    async (signal) => {
+      const nodes = await core.listNode({}, abortable(signal));
       const ready = nodes.items.filter((n) =>
         n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       );
       if (ready.length < state.nodes.length) return false;
-      const pods = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running' });
+      const pods = await core.listPodForAllNamespaces(
+        { fieldSelector: 'status.phase=Running' },
+        abortable(signal),
+      );
       return pods.items.length >= expectedPods;
     },
     { timeoutMs: 120_000, intervalMs: 500 },

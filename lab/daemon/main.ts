@@ -13,6 +13,7 @@ import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../clust
 import { seedCluster } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
 import { isPreset, presetInventoryFile } from '../cluster/presets.js';
+import { abortable } from '../kube/abortable.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { startFleetView } from '../kube/fleetView.js';
 import { kubeconfigYaml } from '../kube/kubeconfig.js';
@@ -217,13 +218,16 @@ async function waitForFleet(kc: KubeConfig, nodes: number, pods: number): Promis
   const core = kc.makeApiClient(CoreV1Api);
   await waitUntil(
     `${nodes} Ready nodes and ${pods} Running pods`,
-    async () => {
-      const list = await core.listNode();
+    async (signal) => {
+      const list = await core.listNode({}, abortable(signal));
       const ready = list.items.filter((n) =>
         n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       );
       if (ready.length < nodes) return false;
-      const running = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running' });
+      const running = await core.listPodForAllNamespaces(
+        { fieldSelector: 'status.phase=Running' },
+        abortable(signal),
+      );
       return running.items.length >= pods;
     },
     { timeoutMs: 600_000, intervalMs: 1000 },

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { withFreshPorts } from '../net/freshPorts.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../process/managedProcess.js';
+import { abortable } from './abortable.js';
 import { kubeconfigYaml } from './kubeconfig.js';
 import { kwokStagesYaml } from './kwokStages.js';
 
@@ -165,7 +166,7 @@ async function startOnce(
     const caFile = join(certs, 'apiserver.crt');
     await waitUntil(
       'the API server certificate',
-      async () => (await readFile(caFile, 'utf8')).includes('BEGIN CERTIFICATE'),
+      async (signal) => (await readFile(caFile, { encoding: 'utf8', signal })).includes('BEGIN CERTIFICATE'),
       // etcd too: the API server outlives an etcd that could not bind, retrying it until the timeout.
       { timeoutMs: 60_000, process: [etcd, apiserver] },
     );
@@ -178,8 +179,8 @@ async function startOnce(
     const core = kc.makeApiClient(CoreV1Api);
     await waitUntil(
       'the API server to serve requests',
-      async () => {
-        await core.readNamespace({ name: 'default' });
+      async (signal) => {
+        await core.readNamespace({ name: 'default' }, abortable(signal));
         return true;
       },
       { timeoutMs: 90_000, process: [etcd, apiserver], intervalMs: 300 },

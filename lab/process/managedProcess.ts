@@ -96,27 +96,36 @@ export function startProcess(
 /** How long one probe may go unanswered before it counts as "not yet". */
 const PROBE_TIMEOUT_MS = 5000;
 
-/** The probe's answer, or false once `ms` have passed without one. */
-async function answerWithin(probe: () => Promise<boolean>, ms: number): Promise<boolean> {
+/**
+ * The probe's answer, or false once `ms` have passed without one. The probe's signal is aborted then
+ * (and after any answer): a request still open would otherwise live on beside the next probe.
+ */
+async function answerWithin(probe: Probe, ms: number): Promise<boolean> {
+  const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {
-    return await Promise.race([probe().catch(() => false), late]);
+    return await Promise.race([probe(abort.signal).catch(() => false), late]);
   } finally {
     clearTimeout(timer);
+    abort.abort(new Error(`no answer within ${ms} ms`));
   }
 }
+
+/** One readiness check; it passes `signal` to the requests it makes, so a given-up check ends them. */
+export type Probe = (signal: AbortSignal) => Promise<boolean>;
 
 /**
  * Resolves when `probe` succeeds; fails early, with the log's tail, when a watched process dies first
  * (a server that could not bind its port says so there: see withFreshPorts), and with the watched
  * processes' last lines when the time is up. A probe that gets no answer is given up after
  * `probeTimeoutMs`: a port taken by a server that accepts and never answers (what the API server
- * found when it could not bind) held a probe, and with it this wait, past any deadline.
+ * found when it could not bind) held a probe, and with it this wait, past any deadline; its signal
+ * is aborted then, which ends the request it made.
  */
 export async function waitUntil(
   what: string,
-  probe: () => Promise<boolean>,
+  probe: Probe,
   options: {
     timeoutMs: number;
     process?: ManagedProcess | ManagedProcess[];

@@ -87,11 +87,11 @@ export async function startTalosApi(
   try {
     await waitUntil(
       'the lab Talos API',
-      async () => {
+      async (signal) => {
         const ready = /^ready control=(\S+)$/m.exec(await process.lastLines(50));
         if (!ready) return false;
         controlUrl = `http://${ready[1]}`;
-        return (await fetch(`${controlUrl}/healthz`)).ok;
+        return (await fetch(`${controlUrl}/healthz`, { signal })).ok;
       },
       { timeoutMs: 30_000, process },
     );

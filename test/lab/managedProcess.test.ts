@@ -1,7 +1,12 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { abortable } from '../../lab/kube/abortable.js';
+import { kubeconfigYaml } from '../../lab/kube/kubeconfig.js';
+import { boundPort } from '../../lab/net/freePort.js';
 import { startProcess, waitUntil } from '../../lab/process/managedProcess.js';
 
 let dir: string;
@@ -70,4 +75,43 @@ it('gives up at its deadline when no probe is ever answered', async () => {
   await expect(waitUntil('an answer', unanswered, { timeoutMs: 1000 })).rejects.toThrow(
     'timed out after 1s waiting for an answer',
   );
+}, 30_000);
+
+// A given-up probe ended only in waitUntil: its request stayed open until the socket died, and the
+// next probe opened another beside it. Here the probes are the API server's own (client-node against
+// a port that accepts and never answers, as the held port above): each connection must be closed by
+// the client once its probe is given up, while the server still keeps it.
+it('ends the request of a probe it gives up', async () => {
+  const sockets: Socket[] = [];
+  // Read and dropped: a socket left paused would not see the client's end, and never close.
+  const server = createServer((socket) => void sockets.push(socket.resume()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromString(kubeconfigYaml(`https://127.0.0.1:${boundPort(server)}`, '', 'token'));
+    const core = kc.makeApiClient(CoreV1Api);
+    let probes = 0;
+    await expect(
+      waitUntil(
+        'the API server',
+        async (signal) => {
+          probes++;
+          await core.readNamespace({ name: 'default' }, abortable(signal));
+          return true;
+        },
+        { timeoutMs: 1500, probeTimeoutMs: 300, intervalMs: 50 },
+      ),
+    ).rejects.toThrow('timed out after 1.5s waiting for the API server');
+    expect(probes).toBeGreaterThanOrEqual(2);
+    expect(sockets.length).toBe(probes);
+    // Closed from the client's side (the server never ends a socket it accepted here), within 2 s.
+    const closed = sockets.map((socket) =>
+      socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', resolve)),
+    );
+    await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, 2000))]);
+    expect(sockets.filter((socket) => !socket.closed).length).toBe(0);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }, 30_000);
