@@ -9,6 +9,7 @@
 // Packages stay outside the bundle and resolve from node_modules, which is why the bundle lives in
 // the project and not in the temp dir. Where the project is not writable (a container's /app run as
 // another user) or esbuild fails, the entry is loaded through tsx, as before.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -33,7 +34,8 @@ const RECIPE_FILES = ['bin/lib/entryBundle.js', 'tsconfig.json'];
 const stemOf = (entry) => entry.replace(/\.ts$/, '').replaceAll('/', '-');
 
 /** @param {string} entry project-relative path @returns {RegExp} the names of its bundles */
-export const bundlesOf = (entry) => new RegExp(`^${stemOf(entry)}-[0-9a-f]{16}\\.mjs$`);
+export const bundlesOf = (entry) =>
+  new RegExp(`^${stemOf(entry).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-[0-9a-f]{16}\\.mjs$`);
 
 /**
  * The bundle's file name: a hash of what goes into it. The project's own path too: the bundle holds
@@ -62,10 +64,12 @@ async function bundleName(entry) {
 const keepImportMetaUrl = {
   name: 'keep-import-meta-url',
   setup(build) {
-    build.onResolve({ filter: /^\.\.?\/.*\.mjs$/ }, ({ path, resolveDir }) => ({
-      path: pathToFileURL(join(resolveDir, path)).href,
-      external: true,
-    }));
+    // A mistyped import is left to esbuild, which fails the build (tsx then runs the sources), rather
+    // than to the bundle's load, which would fail the command.
+    build.onResolve({ filter: /^\.\.?\/.*\.mjs$/ }, ({ path, resolveDir }) => {
+      const file = join(resolveDir, path);
+      return existsSync(file) ? { path: pathToFileURL(file).href, external: true } : undefined;
+    });
     build.onLoad({ filter: /\.ts$/ }, async ({ path }) => ({
       contents: (await readFile(path, 'utf8')).replaceAll(
         'import.meta.url',

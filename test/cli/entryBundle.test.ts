@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { runCli } from './runCli.js';
@@ -39,5 +40,19 @@ describe('the entry bundle the commands load (bin/lib/entryBundle.js)', () => {
   it("keeps each source file's import.meta.url, which the code finds its neighbours by", async () => {
     const { stdout } = await withEntry('lab/tools.ts', 'console.log(entry.PROJECT_ROOT);');
     expect(stdout.trim()).toBe(PROJECT);
+  });
+
+  // The loader and the worker it loads keep one digest memo: a worker's start then reads each source
+  // once for both bundles. That holds only while the bundle imports the module, not a copy of it.
+  it('leaves bundleCache.mjs out of the bundle, imported from its file as the loader imports it', async () => {
+    const { stdout } = await withEntry(
+      'src/worker/workflowBundle.ts',
+      `const { entryBundlePath } = await import(${JSON.stringify(ENTRY_BUNDLE)});
+       console.log(await entryBundlePath('src/worker/workflowBundle.ts'));`,
+    );
+    const bundle = await readFile(stdout.trim(), 'utf8');
+    const cacheModule = new URL('../../src/worker/bundleCache.mjs', import.meta.url).href;
+    expect(bundle).toContain(`from ${JSON.stringify(cacheModule)}`);
+    expect(bundle).not.toMatch(/function pruneCache/);
   });
 });
