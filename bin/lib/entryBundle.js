@@ -33,9 +33,11 @@ const RECIPE_FILES = ['bin/lib/entryBundle.js', 'tsconfig.json'];
 /** @param {string} entry project-relative path @returns {string} the bundle names' stem */
 const stemOf = (entry) => entry.replace(/\.ts$/, '').replaceAll('/', '-');
 
+/** @param {string} text @returns {string} `text` matched literally in a RegExp */
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** @param {string} entry project-relative path @returns {RegExp} the names of its bundles */
-export const bundlesOf = (entry) =>
-  new RegExp(`^${stemOf(entry).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-[0-9a-f]{16}\\.mjs$`);
+export const bundlesOf = (entry) => new RegExp(`^${escapeRegExp(stemOf(entry))}-[0-9a-f]{16}\\.mjs$`);
 
 /**
  * The bundle's file name: a hash of what goes into it. The project's own path too: the bundle holds
@@ -64,8 +66,9 @@ async function bundleName(entry) {
 const keepImportMetaUrl = {
   name: 'keep-import-meta-url',
   setup(build) {
-    // A mistyped import is left to esbuild, which fails the build (tsx then runs the sources), rather
-    // than to the bundle's load, which would fail the command.
+    // An import that names no .mjs file is left to esbuild: the build fails, names the importer and
+    // writes nothing, and tsx runs the sources (which may resolve it to a .mts, never bundled here),
+    // instead of a bundle that fails at its load.
     build.onResolve({ filter: /^\.\.?\/.*\.mjs$/ }, ({ path, resolveDir }) => {
       const file = join(resolveDir, path);
       return existsSync(file) ? { path: pathToFileURL(file).href, external: true } : undefined;

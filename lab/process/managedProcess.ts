@@ -97,23 +97,32 @@ export function startProcess(
 const PROBE_TIMEOUT_MS = 5000;
 
 /**
- * The probe's answer, or false once `ms` have passed without one. The probe's signal is aborted then
- * (and after any answer): a request still open would otherwise live on beside the next probe.
+ * One readiness check. It passes `signal` to the requests it makes: the signal is aborted once the
+ * check is given up or has settled, which ends a request still open; nothing may use it afterwards.
+ */
+export type Probe = (signal: AbortSignal) => Promise<boolean>;
+
+/**
+ * The probe's answer, or false once `ms` have passed without one. Its signal is aborted then (and
+ * after any answer): a request still open would otherwise live on beside the next probe.
  */
 async function answerWithin(probe: Probe, ms: number): Promise<boolean> {
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const late = new Promise<boolean>(
+    (resolve) =>
+      (timer = setTimeout(() => {
+        abort.abort(new Error(`no answer within ${ms} ms`));
+        resolve(false);
+      }, ms)),
+  );
   try {
     return await Promise.race([probe(abort.signal).catch(() => false), late]);
   } finally {
     clearTimeout(timer);
-    abort.abort(new Error(`no answer within ${ms} ms`));
+    abort.abort();
   }
 }
-
-/** One readiness check; it passes `signal` to the requests it makes, so a given-up check ends them. */
-export type Probe = (signal: AbortSignal) => Promise<boolean>;
 
 /**
  * Resolves when `probe` succeeds; fails early, with the log's tail, when a watched process dies first

@@ -29,12 +29,15 @@ export interface DevServer {
 const READY_TIMEOUT_MS = 90_000;
 
 /** Whether the frontend answers for the namespace: then the frontend and the history service are up. */
-async function answers(address: string, namespace: string): Promise<boolean> {
+async function answers(address: string, namespace: string, signal: AbortSignal): Promise<boolean> {
   const connection = await Connection.connect({ address, connectTimeout: 2000 });
   try {
     // A deadline: a port answering TCP but not gRPC would otherwise hold the probe, and the wait, forever.
-    await connection.withDeadline(Date.now() + 2000, () =>
-      connection.workflowService.describeNamespace({ namespace }),
+    // The signal ends the call sooner when the wait gives the probe up near its own deadline.
+    await connection.withAbortSignal(signal, () =>
+      connection.withDeadline(Date.now() + 2000, () =>
+        connection.workflowService.describeNamespace({ namespace }),
+      ),
     );
     return true;
   } finally {
@@ -103,11 +106,15 @@ async function startOnce(
   const server = startProcess('temporal-server', temporal, args, options.dataDir);
   const address = `127.0.0.1:${port}`;
   try {
-    await waitUntil(`the Temporal dev server at ${address}`, () => answers(address, namespace), {
-      timeoutMs: READY_TIMEOUT_MS,
-      process: server,
-      intervalMs: 250,
-    });
+    await waitUntil(
+      `the Temporal dev server at ${address}`,
+      (signal) => answers(address, namespace, signal),
+      {
+        timeoutMs: READY_TIMEOUT_MS,
+        process: server,
+        intervalMs: 250,
+      },
+    );
   } catch (error) {
     await server.stop();
     throw error;

@@ -102,8 +102,10 @@ it('ends the request of a probe it gives up', async () => {
         { timeoutMs: 1500, probeTimeoutMs: 300, intervalMs: 50 },
       ),
     ).rejects.toThrow('timed out after 1.5s waiting for the API server');
-    expect(probes).toBeGreaterThanOrEqual(2);
-    expect(sockets.length).toBe(probes);
+    // Each probe connects at once (a token kubeconfig needs no I/O first); a last probe cut short by
+    // the deadline may still be given up before it does.
+    expect(sockets.length).toBeGreaterThanOrEqual(2);
+    expect(sockets.length).toBeLessThanOrEqual(probes);
     // Closed from the client's side (the server never ends a socket it accepted here), within 2 s.
     const closed = sockets.map((socket) =>
       socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', resolve)),
