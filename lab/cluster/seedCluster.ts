@@ -7,7 +7,7 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 import type { Inventory } from '../../src/domain/index.js';
-import { abortable } from '../kube/abortable.js';
+import { abortable } from '../../src/activities/abortable.js';
 import { waitUntil } from '../process/managedProcess.js';
 import type { LabState } from '../state/labState.js';
 import { addonObjects, createAddonObject } from './addonObjects.js';

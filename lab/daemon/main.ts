@@ -13,7 +13,7 @@ import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../clust
 import { seedCluster } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
 import { isPreset, presetInventoryFile } from '../cluster/presets.js';
-import { abortable } from '../kube/abortable.js';
+import { abortable } from '../../src/activities/abortable.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { startFleetView } from '../kube/fleetView.js';
 import { kubeconfigYaml } from '../kube/kubeconfig.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { withFreshPorts } from '../net/freshPorts.js';
 import { startProcess, waitUntil, type ManagedProcess } from '../process/managedProcess.js';
-import { abortable } from './abortable.js';
+import { abortable } from '../../src/activities/abortable.js';
 import { kubeconfigYaml } from './kubeconfig.js';
 import { kwokStagesYaml } from './kwokStages.js';
 

@@ -134,10 +134,10 @@ export async function writeWhole(path, write) {
 }
 
 /**
- * Keeps the `keep` (by default three) most recently used bundles whose names match `bundle` (each build of an edited
- * source makes one; a branch switched back and forth reuses the kept ones), and removes the
- * unfinished files of builders of this kind that died. Another process that loaded an older bundle
- * has read it.
+ * Keeps the `keep` (by default three) most recently used bundles whose names match `bundle` (each
+ * build of an edited source makes one; a branch switched back and forth reuses the kept ones), and
+ * removes the unfinished files of builders of this kind that died. Another process that loaded an
+ * older bundle has read it.
  * @param {string} dir
  * @param {RegExp} bundle matches a whole bundle name of one kind
  * @param {number} [keep]

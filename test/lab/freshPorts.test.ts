@@ -1,27 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startControlPlane, type KubeBinaries } from '../../lab/kube/controlPlane.js';
-import { boundPort, freePort } from '../../lab/net/freePort.js';
+import { freePort } from '../../lab/net/freePort.js';
 import { portWasTaken, withFreshPorts } from '../../lab/net/freshPorts.js';
 import { ensureTools } from '../../lab/tools.js';
-
-/**
- * A port held by someone else, as another suite's server holds the port the lab picked a moment ago.
- * It accepts connections and never answers; `release` closes it and the connections it accepted.
- */
-async function holdPort(): Promise<{ port: number; release: () => void }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => sockets.add(socket));
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const release = () => {
-    server.close();
-    for (const socket of sockets) socket.destroy();
-  };
-  return { port: boundPort(server), release };
-}
+import { silentServer } from './silentServer.js';
 
 describe('withFreshPorts', () => {
   const taken = (port: number) => new Error(`listen tcp 127.0.0.1:${port}: bind: address already in use`);
@@ -98,7 +83,8 @@ describe('the lab control plane on a port taken between its pick and its bind', 
   it.each(['etcdClient', 'api'] as const)(
     'starts again on new ports when %s finds its port taken',
     async (which) => {
-      const held = await holdPort();
+      // A port held by someone else, as another suite's server holds the port the lab picked a moment ago.
+      const held = await silentServer();
       const said: string[] = [];
       const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), api: await freePort() };
       try {
@@ -121,7 +107,7 @@ describe('the lab control plane on a port taken between its pick and its bind', 
           await controlPlane.stop();
         }
       } finally {
-        held.release();
+        await held.release();
       }
     },
     // Two control planes started one after the other: 20 s alone, over 120 s on a loaded cold clean

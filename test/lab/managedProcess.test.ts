@@ -1,13 +1,12 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { abortable } from '../../lab/kube/abortable.js';
+import { abortable } from '../../src/activities/abortable.js';
 import { kubeconfigYaml } from '../../lab/kube/kubeconfig.js';
-import { boundPort } from '../../lab/net/freePort.js';
 import { startProcess, waitUntil } from '../../lab/process/managedProcess.js';
+import { silentServer } from './silentServer.js';
 
 let dir: string;
 /** A shell script run as one of the lab's child servers, its output logged under `dir`. */
@@ -82,13 +81,10 @@ it('gives up at its deadline when no probe is ever answered', async () => {
 // a port that accepts and never answers, as the held port above): each connection must be closed by
 // the client once its probe is given up, while the server still keeps it.
 it('ends the request of a probe it gives up', async () => {
-  const sockets: Socket[] = [];
-  // Read and dropped: a socket left paused would not see the client's end, and never close.
-  const server = createServer((socket) => void sockets.push(socket.resume()));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port, sockets, release } = await silentServer();
   try {
     const kc = new KubeConfig();
-    kc.loadFromString(kubeconfigYaml(`https://127.0.0.1:${boundPort(server)}`, '', 'token'));
+    kc.loadFromString(kubeconfigYaml(`https://127.0.0.1:${port}`, '', 'token'));
     const core = kc.makeApiClient(CoreV1Api);
     let probes = 0;
     await expect(
@@ -113,7 +109,6 @@ it('ends the request of a probe it gives up', async () => {
     await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, 2000))]);
     expect(sockets.filter((socket) => !socket.closed).length).toBe(0);
   } finally {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
+    await release();
   }
 }, 30_000);
