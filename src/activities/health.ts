@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import type { HealthCheckName } from '../domain/index.js';
 import { cancellationSignal, heartbeat, heartbeatWhile, sleep } from './activityContext.js';
+import { abortable } from './abortable.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 
 export interface HealthReport {
@@ -29,14 +30,16 @@ const CHECK_TIMEOUT_MS = 30_000;
 const TRIES = 3;
 const CRITICAL_NAMESPACES = ['kube-system', 'flux-system', 'rook-ceph'];
 const PENDING_LIMIT_MS = 5 * 60_000;
+const DELETE_TIMEOUT_MS = 10_000;
 
 class CheckFailed extends Error {}
 
 /**
  * Waits for a check until its signal aborts, and then fails with the signal's reason: the check's
  * own timeout or the activity's cancellation (runCheck tells them apart). Each check gets the signal
- * too: a check that loops (a probe pod's poll) stops and cleans up at the same moment, rather than
- * being left running when only the wait for it ended.
+ * too, and hands it to every API request (`abortable`): a check that loops (a probe pod's poll) stops
+ * and cleans up at the same moment, and a request an API server never answers is ended, rather than
+ * being left running, its connection open, when only the wait for it ended.
  */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -90,27 +93,30 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     const core = c.kc.makeApiClient(CoreV1Api);
     // Two nodes' gates may start the same kind of probe in the same millisecond.
     const name = `talos-upgrade-${kind}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-    await core.createNamespacedPod({
-      namespace: 'default',
-      body: {
-        metadata: {
-          name,
-          labels: { 'app.kubernetes.io/managed-by': 'talos-upgrade', 'talos-upgrade/check': kind },
-        },
-        spec: {
-          restartPolicy: 'Never',
-          ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
-          tolerations: [{ operator: 'Exists' }],
-          containers: [
-            { name: kind, image, command, resources: { requests: { cpu: '10m', memory: '16Mi' } } },
-          ],
+    await core.createNamespacedPod(
+      {
+        namespace: 'default',
+        body: {
+          metadata: {
+            name,
+            labels: { 'app.kubernetes.io/managed-by': 'talos-upgrade', 'talos-upgrade/check': kind },
+          },
+          spec: {
+            restartPolicy: 'Never',
+            ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              { name: kind, image, command, resources: { requests: { cpu: '10m', memory: '16Mi' } } },
+            ],
+          },
         },
       },
-    });
+      abortable(signal),
+    );
     try {
       // Polls until the check's time is over: the signal ends the poll, and `finally` deletes the pod.
       while (!signal.aborted) {
-        const pod = await core.readNamespacedPod({ name, namespace: 'default' });
+        const pod = await core.readNamespacedPod({ name, namespace: 'default' }, abortable(signal));
         if (pod.status?.phase === 'Succeeded') return;
         if (pod.status?.phase === 'Failed') {
           const reason = pod.status.containerStatuses?.[0]?.state?.terminated;
@@ -123,42 +129,49 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       }
       throw new CheckFailed(`${kind} pod ${name} did not complete in ${CHECK_TIMEOUT_MS / 1000}s`);
     } finally {
+      // The check's signal has aborted by now; the delete gets its own limit, so a silent API server
+      // cannot hold the cleanup (and its connection) open.
       await core
-        .deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 })
+        .deleteNamespacedPod(
+          { name, namespace: 'default', gracePeriodSeconds: 0 },
+          abortable(AbortSignal.timeout(DELETE_TIMEOUT_MS)),
+        )
         .catch(() => undefined);
     }
   }
 
   type Check = (c: ClusterHandle, node: string | undefined, signal: AbortSignal) => Promise<void>;
   const checks: Record<HealthCheckName, Check> = {
-    node: async (c, node) => {
+    node: async (c, node, signal) => {
       if (!node) return;
-      const object = await c.kc.makeApiClient(CoreV1Api).readNode({ name: node });
+      const object = await c.kc.makeApiClient(CoreV1Api).readNode({ name: node }, abortable(signal));
       if (!object.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'))
         throw new CheckFailed(`${node} is not Ready`);
       if (object.spec?.unschedulable) throw new CheckFailed(`${node} is SchedulingDisabled (cordoned)`);
     },
-    pods: async (c, node) => {
+    pods: async (c, node, signal) => {
       const core = c.kc.makeApiClient(CoreV1Api);
       const now = Date.now();
       const onNode = node
-        ? (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+        ? (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` }, abortable(signal)))
+            .items
         : [];
       // One list per critical namespace, not every pod of the cluster: on a busy API server (or a
       // lab fleet) a cluster-wide list is the slowest call of the whole check.
       const critical = (
-        await Promise.all(CRITICAL_NAMESPACES.map((namespace) => core.listNamespacedPod({ namespace })))
+        await Promise.all(
+          CRITICAL_NAMESPACES.map((namespace) => core.listNamespacedPod({ namespace }, abortable(signal))),
+        )
       ).flatMap((list) => list.items);
       const problems = podProblems([...onNode, ...critical], now);
       if (problems.length) throw new CheckFailed(problems.join('\n'));
     },
-    ceph: async (c) => {
+    ceph: async (c, _node, signal) => {
       const custom = c.kc.makeApiClient(CustomObjectsApi);
-      const list = (await custom.listClusterCustomObject({
-        group: 'ceph.rook.io',
-        version: 'v1',
-        plural: 'cephclusters',
-      })) as {
+      const list = (await custom.listClusterCustomObject(
+        { group: 'ceph.rook.io', version: 'v1', plural: 'cephclusters' },
+        abortable(signal),
+      )) as {
         items: Array<{
           metadata: { name: string };
           status?: { ceph?: { health?: string; details?: Record<string, { message?: string }> } };
@@ -177,14 +190,17 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         }
       }
     },
-    flux: async (c) => {
+    flux: async (c, _node, signal) => {
       const custom = c.kc.makeApiClient(CustomObjectsApi);
       const notReady: string[] = [];
       for (const [group, version, plural] of [
         ['kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations'],
         ['helm.toolkit.fluxcd.io', 'v2', 'helmreleases'],
       ] as const) {
-        const list = (await custom.listClusterCustomObject({ group, version, plural })) as {
+        const list = (await custom.listClusterCustomObject(
+          { group, version, plural },
+          abortable(signal),
+        )) as {
           items: Array<{
             metadata: { namespace: string; name: string };
             status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
@@ -200,13 +216,12 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       }
       if (notReady.length) throw new CheckFailed(notReady.join('\n'));
     },
-    argocd: async (c) => {
+    argocd: async (c, _node, signal) => {
       const custom = c.kc.makeApiClient(CustomObjectsApi);
-      const list = (await custom.listClusterCustomObject({
-        group: 'argoproj.io',
-        version: 'v1alpha1',
-        plural: 'applications',
-      })) as {
+      const list = (await custom.listClusterCustomObject(
+        { group: 'argoproj.io', version: 'v1alpha1', plural: 'applications' },
+        abortable(signal),
+      )) as {
         items: Array<{
           metadata: { name: string };
           status?: { health?: { status?: string }; sync?: { status?: string } };
@@ -236,19 +251,20 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         signal,
         node,
       ),
-    gpu: async (c, node) => {
+    gpu: async (c, node, signal) => {
       const gpuNodes = c.inventory.nodes.filter((n) => n.gpu && (!node || n.name === node));
       const core = c.kc.makeApiClient(CoreV1Api);
       for (const gpuNode of gpuNodes) {
-        const object = await core.readNode({ name: gpuNode.name });
+        const object = await core.readNode({ name: gpuNode.name }, abortable(signal));
         const gpus = Number(object.status?.allocatable?.['nvidia.com/gpu'] ?? '0');
         if (gpus < 1)
           throw new CheckFailed(
             `${gpuNode.name}: nvidia.com/gpu allocatable is ${gpus} (expected ≥ 1: the NVIDIA device plugin or the GPU patch is not working)`,
           );
-        const plugins = await core.listPodForAllNamespaces({
-          fieldSelector: `spec.nodeName=${gpuNode.name}`,
-        });
+        const plugins = await core.listPodForAllNamespaces(
+          { fieldSelector: `spec.nodeName=${gpuNode.name}` },
+          abortable(signal),
+        );
         if (
           !plugins.items.some(
             (p) => p.metadata?.name?.includes('nvidia-device-plugin') && p.status?.phase === 'Running',

@@ -1,0 +1,65 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { clusterHandles, type ActivityDeps } from '../../src/activities/deps.js';
+import { healthActivities } from '../../src/activities/health.js';
+import { parseInventory } from '../../src/domain/index.js';
+import { kubeconfigYaml } from '../../lab/kube/kubeconfig.js';
+import { eventually } from '../lab/labHarness.js';
+import { silentServer } from '../lab/silentServer.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'talos-health-cancel-'));
+});
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** The example inventory's worker with a GPU, its kubeconfig naming `server`. */
+async function proxOps(server: string): Promise<ActivityDeps> {
+  const parsed = parseInventory(await readFile('examples/prox-ops.yaml', 'utf8'));
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(kubeconfig, kubeconfigYaml(server, '', 'token'));
+  return {
+    clusters: { 'prox-ops': { inventory: parsed.inventory, baseDir: dir, kubeconfig, talosconfig: '' } },
+    talosctl: 'talosctl',
+    terraform: 'terraform',
+    readSecret: () => Promise.resolve(''),
+  };
+}
+
+// An API server that stops answering mid-gate (a control plane going away under the worker): when the
+// run is cancelled, the gate ends at once, and so does every request of its checks. Before the checks
+// passed their signal to client-node, the gate ended but its requests stayed open, one connection each.
+it('a health gate cancelled mid-check ends its requests', async () => {
+  const { port, sockets, release } = await silentServer();
+  try {
+    const deps = await proxOps(`https://127.0.0.1:${port}`);
+    const { runHealthChecks } = healthActivities(deps, clusterHandles(deps));
+    const env = new MockActivityEnvironment();
+    const gate = env
+      .run(runHealthChecks, { cluster: 'prox-ops', node: 'k8s-work-4' })
+      .catch((e: unknown) => e);
+    // One first request per check: node, pods (the node's pods), ceph, flux, dns and network (their probe pods), gpu.
+    await eventually(
+      'every check to have its request open',
+      () => Promise.resolve(sockets.length >= 7),
+      10_000,
+    );
+    env.cancel();
+    expect(await gate).toBeInstanceOf(CancelledFailure);
+    // Closed from the client's side (the server never ends a socket it accepted here), within 2 s.
+    const closed = sockets.map((socket) =>
+      socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', resolve)),
+    );
+    await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, 2000))]);
+    expect(sockets.filter((socket) => !socket.closed).length).toBe(0);
+  } finally {
+    await release();
+  }
+}, 30_000);
