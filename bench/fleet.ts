@@ -17,6 +17,7 @@ import { tunedInventory } from '../test/worker/workerProcess.js';
 import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
 import { wholeNumber } from './lib/options.js';
 import { fetchEvents } from './lib/history.js';
+import { countTrouble, noTrouble, type TaskTrouble } from './lib/taskTrouble.js';
 import { seconds, withStack } from './lib/stack.js';
 import { startUpgrade } from './lib/upgrade.js';
 
@@ -32,6 +33,8 @@ export interface FleetResult {
   cachedWorkflows?: number;
   eventsPerNode: { mean: number; max: number };
   eventsPerCluster: { mean: number; max: number };
+  /** Workflow tasks timed out or failed, activities timed out or retried, in cluster and node histories. */
+  trouble: { cluster: TaskTrouble; node: TaskTrouble };
   violations: number;
   /** CPU seconds during the run, by where they went. */
   cpu: {
@@ -170,12 +173,17 @@ export async function runFleet(options: {
 
     const clusterEvents: number[] = [];
     const nodeEvents: number[] = [];
+    const trouble = { cluster: noTrouble(), node: noTrouble() };
     for (const run of runs) {
       const events = await fetchEvents(temporal.client, run.workflowId);
       clusterEvents.push(events.length);
+      countTrouble(trouble.cluster, events);
       for (const e of events) {
         const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
-        if (child) nodeEvents.push((await fetchEvents(temporal.client, child)).length);
+        if (!child) continue;
+        const childEvents = await fetchEvents(temporal.client, child);
+        nodeEvents.push(childEvents.length);
+        countTrouble(trouble.node, childEvents);
       }
     }
     let violations = 0;
@@ -207,6 +215,7 @@ export async function runFleet(options: {
       ...(options.cachedWorkflows ? { cachedWorkflows: options.cachedWorkflows } : {}),
       eventsPerNode: stats(nodeEvents),
       eventsPerCluster: stats(clusterEvents),
+      trouble,
       violations,
       cpu: {
         worker: cpu.worker?.own ?? 0,
@@ -219,6 +228,18 @@ export async function runFleet(options: {
       },
     };
   });
+}
+
+/** "cluster runs / node runs" for each kind of trouble. */
+function troubleRows({ cluster, node }: FleetResult['trouble']): string[][] {
+  const row = (label: string, key: keyof TaskTrouble) => [label, `${cluster[key]} / ${node[key]}`];
+  return [
+    row('workflow tasks timed out start-to-close (cluster / node runs)', 'taskStartToClose'),
+    row('workflow tasks timed out schedule-to-start (cluster / node runs)', 'taskScheduleToStart'),
+    row('workflow tasks failed (cluster / node runs)', 'taskFailed'),
+    row('activities timed out (cluster / node runs)', 'activityTimeouts'),
+    row('activity attempts after the first (cluster / node runs)', 'activityRetries'),
+  ];
 }
 
 export function fleetTable(r: FleetResult): string {
@@ -253,6 +274,7 @@ export function fleetTable(r: FleetResult): string {
         'events per cluster workflow (mean / max)',
         `${r.eventsPerCluster.mean.toFixed(0)} / ${r.eventsPerCluster.max}`,
       ],
+      ...troubleRows(r.trouble),
       ['lab invariant violations', String(r.violations)],
       ...r.failures.map((f) => [`failed (${f.count}×)`, f.reason]),
     ],

@@ -1,9 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
+import { temporal } from '@temporalio/proto';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { readFile } from 'node:fs/promises';
 import { gapsOf, workflowTimes, workOf, type WorkflowTimes } from '../../bench/lib/history.js';
+import { countTrouble, noTrouble } from '../../bench/lib/taskTrouble.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+const { TimeoutType } = temporal.api.enums.v1;
 
 const at = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
@@ -70,5 +74,35 @@ describe('gapsOf', () => {
       'drainNode→timer 500ms',
       'timer→end 20ms',
     ]);
+  });
+});
+
+describe('countTrouble', () => {
+  it('counts the retried activity of a recorded run', async () => {
+    const recorded = JSON.parse(
+      await readFile(new URL('../replay/histories/stuck-undo-node-controller.json', import.meta.url), 'utf8'),
+    ) as { history: unknown };
+    const events = historyFromJSON(recorded.history).events ?? [];
+    expect(countTrouble(noTrouble(), events)).toEqual({ ...noTrouble(), activityRetries: 1 });
+  });
+
+  it('tells the two workflow task timeouts apart and adds to the sum it is given', () => {
+    const events = [
+      { workflowTaskTimedOutEventAttributes: { timeoutType: TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE } },
+      { workflowTaskTimedOutEventAttributes: { timeoutType: TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START } },
+      { workflowTaskTimedOutEventAttributes: { timeoutType: TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START } },
+      { workflowTaskFailedEventAttributes: {} },
+      { activityTaskTimedOutEventAttributes: {} },
+      { activityTaskStartedEventAttributes: { attempt: 1 } },
+      { activityTaskStartedEventAttributes: { attempt: 3 } },
+    ] as HistoryEvent[];
+    const sum = countTrouble(noTrouble(), events);
+    expect(countTrouble(sum, events)).toEqual({
+      taskStartToClose: 2,
+      taskScheduleToStart: 4,
+      taskFailed: 2,
+      activityTimeouts: 2,
+      activityRetries: 2,
+    });
   });
 });
