@@ -1,7 +1,9 @@
-import { temporal } from '@temporalio/proto';
+// The package is CommonJS: Node's ESM loader gives it as the default export only.
+import proto from '@temporalio/proto';
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-const { TIMEOUT_TYPE_START_TO_CLOSE, TIMEOUT_TYPE_SCHEDULE_TO_START } = temporal.api.enums.v1.TimeoutType;
+type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
+const { TIMEOUT_TYPE_START_TO_CLOSE, TIMEOUT_TYPE_SCHEDULE_TO_START } =
+  proto.temporal.api.enums.v1.TimeoutType;
 
 /**
  * Work a history shows was done twice or waited too long: a workflow task that timed out is run again,

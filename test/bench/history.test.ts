@@ -1,13 +1,13 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from '@jest/globals';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { readFile } from 'node:fs/promises';
+import proto from '@temporalio/proto';
 import { gapsOf, workflowTimes, workOf, type WorkflowTimes } from '../../bench/lib/history.js';
 import { countTrouble, noTrouble } from '../../bench/lib/taskTrouble.js';
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-const { TimeoutType } = temporal.api.enums.v1;
+type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
+const { TimeoutType } = proto.temporal.api.enums.v1;
 
 const at = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
