@@ -8,6 +8,7 @@ import { startRunGauges, zeroRunCounters } from './runMetrics.js';
 import { workflowBundle } from './workflowBundle.js';
 import { heartbeatThrottle } from './heartbeatThrottle.js';
 import { secretReader } from './secrets.js';
+import { workflowTaskSlots } from './taskSlots.js';
 
 /**
  * Runs the worker until SIGINT or SIGTERM: installs the runtime (structured logs, Prometheus
@@ -48,6 +49,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       // The quick steps and the health gates run as local activities, in a pool of their own: at least
       // the SDK's default of 100, and as many as remote activities when a fleet raises that.
       maxConcurrentLocalActivityExecutions: Math.max(100, config.maxConcurrentActivities),
+      maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(config),
       ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
     });
     logger.info(
@@ -56,6 +58,10 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
         namespace: temporal.namespace,
         taskQueue: temporal.taskQueue,
         clusters: Object.keys(config.clusters),
+        // A fleet's tuning, as the SDK runs it: tasks and activities at once, and the cache (when set).
+        workflowTasks: workflowTaskSlots(config),
+        activities: config.maxConcurrentActivities,
+        ...(config.maxCachedWorkflows ? { cachedWorkflows: config.maxCachedWorkflows } : {}),
         repositories: config.repositorySource.describe,
         metrics: config.metricsAddress ? `http://${config.metricsAddress}/metrics` : 'off',
         pid: process.pid,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadWorkerConfig, WorkerConfigError } from '../../src/worker/config.js';
+import { workflowTaskSlots } from '../../src/worker/taskSlots.js';
 
 const inventory = fileURLToPath(new URL('../../examples/atlas.yaml', import.meta.url));
 let env: NodeJS.ProcessEnv;
@@ -25,6 +26,18 @@ describe('the worker configuration', () => {
   it('leaves the workflow cache to the SDK unless TALOS_UPGRADE_MAX_CACHED_WORKFLOWS sets it', async () => {
     expect((await load({})).maxCachedWorkflows).toBeUndefined();
     expect((await load({ TALOS_UPGRADE_MAX_CACHED_WORKFLOWS: '600' })).maxCachedWorkflows).toBe(600);
+  });
+
+  it("runs as many workflow tasks at once as activities (the SDK's 40 at least), within the workflow cache", async () => {
+    const slots = async (extra: NodeJS.ProcessEnv) => workflowTaskSlots(await load(extra));
+    expect(await slots({})).toBe(40);
+    expect(await slots({ TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES: '400' })).toBe(400);
+    expect(
+      await slots({
+        TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES: '400',
+        TALOS_UPGRADE_MAX_CACHED_WORKFLOWS: '300',
+      }),
+    ).toBe(300);
   });
 
   it.each(['1', '0', '', 'lots', '2.5', '1e3', ' 600 '])(
