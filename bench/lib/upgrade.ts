@@ -1,5 +1,6 @@
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { Strategy } from '../../src/domain/index.js';
+import { CLUSTER_WORKFLOW_TASK_TIMEOUT_MS } from '../../src/workflows/clusterUpgrade.js';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
 
@@ -13,6 +14,8 @@ export async function startUpgrade(
   const handle = await client.workflow.start(clusterUpgrade, {
     taskQueue: options.taskQueue,
     workflowId,
+    // As the queue starts a cluster run.
+    workflowTaskTimeout: CLUSTER_WORKFLOW_TASK_TIMEOUT_MS,
     args: [
       {
         requestId,

@@ -31,6 +31,15 @@ const SETTLED_CANCEL = 'settled-cancel';
 const CANCEL_BEFORE_NODES = 'cancel-before-nodes';
 
 /**
+ * A cluster run's workflow-task timeout, set where runs start (the queue, the benches): 60 s, as a node
+ * run's (nodeWorkflowTaskTimeoutMs). At the server's 10 s, a fleet on one worker (100 clusters) had up to
+ * 191 cluster-run tasks time out: each waited behind the other runs' tasks for the worker's one workflow
+ * thread, and each timeout evicts the run, which replays its history (about 300 events) at its next task.
+ * It is also how long a worker that dies during a cluster run's task holds that run up.
+ */
+export const CLUSTER_WORKFLOW_TASK_TIMEOUT_MS = 60_000;
+
+/**
  * One upgrade of one cluster: plan, approval, pre-flight, etcd snapshot, templates, control plane one
  * node at a time behind the quorum gate, workers in batches, Kubernetes, final validation. A failed
  * node halts the run after its compensation; a cancel finishes the node in flight safely and stops.

@@ -10,7 +10,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { guard } from './activityOptions.js';
-import { clusterUpgrade } from './clusterUpgrade.js';
+import { CLUSTER_WORKFLOW_TASK_TIMEOUT_MS, clusterUpgrade } from './clusterUpgrade.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { absorbPullRequest, readDeliveredMerge } from './deliveredMerge.js';
 import { deliverSignal, enqueueSignal, queueQuery } from './signals.js';
@@ -151,6 +151,7 @@ async function runOne(cluster: string, request: UpgradeRequest): Promise<string>
       // An operator who terminates the queue must not orphan a half-upgraded node: the run goes on,
       // and the next queue of this cluster waits for it (above).
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowTaskTimeout: CLUSTER_WORKFLOW_TASK_TIMEOUT_MS,
       staticSummary: `Upgrade ${cluster}: Talos ${request.talos.from ? `${request.talos.from} → ` : 'to '}${request.talos.to}${request.kubernetes ? `, Kubernetes → ${request.kubernetes.to}` : ''}`,
       staticDetails: [
         `**Cluster** ${cluster} · **request** ${request.requestId}`,
