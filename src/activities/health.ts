@@ -30,7 +30,7 @@ const CHECK_TIMEOUT_MS = 30_000;
 const TRIES = 3;
 const CRITICAL_NAMESPACES = ['kube-system', 'flux-system', 'rook-ceph'];
 const PENDING_LIMIT_MS = 5 * 60_000;
-const DELETE_TIMEOUT_MS = 10_000;
+const PROBE_POD_DELETE_TIMEOUT_MS = 10_000;
 
 class CheckFailed extends Error {}
 
@@ -93,27 +93,28 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     const core = c.kc.makeApiClient(CoreV1Api);
     // Two nodes' gates may start the same kind of probe in the same millisecond.
     const name = `talos-upgrade-${kind}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-    await core.createNamespacedPod(
-      {
-        namespace: 'default',
-        body: {
-          metadata: {
-            name,
-            labels: { 'app.kubernetes.io/managed-by': 'talos-upgrade', 'talos-upgrade/check': kind },
-          },
-          spec: {
-            restartPolicy: 'Never',
-            ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
-            tolerations: [{ operator: 'Exists' }],
-            containers: [
-              { name: kind, image, command, resources: { requests: { cpu: '10m', memory: '16Mi' } } },
-            ],
+    // The create is inside the `try`: one the signal ends may still have been stored, and must be deleted.
+    try {
+      await core.createNamespacedPod(
+        {
+          namespace: 'default',
+          body: {
+            metadata: {
+              name,
+              labels: { 'app.kubernetes.io/managed-by': 'talos-upgrade', 'talos-upgrade/check': kind },
+            },
+            spec: {
+              restartPolicy: 'Never',
+              ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
+              tolerations: [{ operator: 'Exists' }],
+              containers: [
+                { name: kind, image, command, resources: { requests: { cpu: '10m', memory: '16Mi' } } },
+              ],
+            },
           },
         },
-      },
-      abortable(signal),
-    );
-    try {
+        abortable(signal),
+      );
       // Polls until the check's time is over: the signal ends the poll, and `finally` deletes the pod.
       while (!signal.aborted) {
         const pod = await core.readNamespacedPod({ name, namespace: 'default' }, abortable(signal));
@@ -129,12 +130,12 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       }
       throw new CheckFailed(`${kind} pod ${name} did not complete in ${CHECK_TIMEOUT_MS / 1000}s`);
     } finally {
-      // The check's signal has aborted by now; the delete gets its own limit, so a silent API server
-      // cannot hold the cleanup (and its connection) open.
+      // The check's signal may have aborted (its timeout, a cancel): the delete gets its own limit, so
+      // a silent API server cannot hold the cleanup (and its connection) open for long.
       await core
         .deleteNamespacedPod(
           { name, namespace: 'default', gracePeriodSeconds: 0 },
-          abortable(AbortSignal.timeout(DELETE_TIMEOUT_MS)),
+          abortable(AbortSignal.timeout(PROBE_POD_DELETE_TIMEOUT_MS)),
         )
         .catch(() => undefined);
     }
