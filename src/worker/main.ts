@@ -58,10 +58,11 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
         namespace: temporal.namespace,
         taskQueue: temporal.taskQueue,
         clusters: Object.keys(config.clusters),
-        // A fleet's tuning, as the SDK runs it: tasks and activities at once, and the cache (when set).
-        workflowTasks: workflowTaskSlots(config),
+        // A fleet's tuning as the SDK applies it: the cache (set, or the SDK's from the heap limit)
+        // also caps the workflow tasks at once.
+        workflowTasks: Math.min(workflowTaskSlots(config), worker.options.maxCachedWorkflows),
         activities: config.maxConcurrentActivities,
-        ...(config.maxCachedWorkflows ? { cachedWorkflows: config.maxCachedWorkflows } : {}),
+        cachedWorkflows: worker.options.maxCachedWorkflows,
         repositories: config.repositorySource.describe,
         metrics: config.metricsAddress ? `http://${config.metricsAddress}/metrics` : 'off',
         pid: process.pid,

@@ -7,8 +7,10 @@ const SDK_WORKFLOW_TASK_SLOTS = 40;
  * gate, its quick reads: sdk-core holds the task's permit through them), so a fleet's gates could
  * hold all 40 slots while other runs' tasks waited: on the sticky queue past its 10 s (schedule-to-start
  * timeouts, the task sent again with the whole history) or, taken, past their own 10 s (start-to-close
- * timeouts, the run evicted and replayed, its unfinished local activities run again). The SDK cuts the
- * number to the cache's size with a warning; cut here, it says nothing.
+ * timeouts, the run evicted and replayed, its unfinished local activities run again). sdk-core hands out
+ * no more task slots than the cache holds, silently; with the cache unset, the SDK's default (from the
+ * heap limit: about 210 runs at 512 MiB) may be the smaller, so the worker's ready log names the number
+ * that applies.
  */
 export function workflowTaskSlots(config: {
   maxConcurrentActivities: number;

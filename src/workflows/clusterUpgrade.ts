@@ -31,11 +31,14 @@ const SETTLED_CANCEL = 'settled-cancel';
 const CANCEL_BEFORE_NODES = 'cancel-before-nodes';
 
 /**
- * A cluster run's workflow-task timeout, set where runs start (the queue, the benches): 60 s, as a node
- * run's (nodeWorkflowTaskTimeoutMs). At the server's 10 s, a fleet on one worker (100 clusters) had up to
- * 191 cluster-run tasks time out: each waited behind the other runs' tasks for the worker's one workflow
- * thread, and each timeout evicts the run, which replays its history (about 300 events) at its next task.
- * It is also how long a worker that dies during a cluster run's task holds that run up.
+ * A cluster run's workflow-task timeout, set where the queue starts a run and in the fleet, schedule,
+ * overhead and unavailable benches: 60 s, a node run's at the default heartbeat timeout. At the server's
+ * 10 s, a fleet on one worker (100 clusters) had up to 191 cluster-run tasks time out (most likely waiting
+ * behind the other runs' tasks for the worker's one workflow thread), and each timeout evicts the run, which
+ * replays its history (about 300 events) at its next task. The costs: a worker that dies during a cluster
+ * run's task holds that run up to 60 s (the chaos and matrix benches and the workflow tests start runs at
+ * the server's 10 s), and a signal or update that arrives while a local read of the run outlasts 8 s waits
+ * for it up to 48 s instead of 8 s (the SDK renews the task at 80 % of its timeout).
  */
 export const CLUSTER_WORKFLOW_TASK_TIMEOUT_MS = 60_000;
 

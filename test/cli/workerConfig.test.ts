@@ -28,7 +28,7 @@ describe('the worker configuration', () => {
     expect((await load({ TALOS_UPGRADE_MAX_CACHED_WORKFLOWS: '600' })).maxCachedWorkflows).toBe(600);
   });
 
-  it("runs as many workflow tasks at once as activities (the SDK's 40 at least), within the workflow cache", async () => {
+  it("runs as many workflow tasks at once as activities (the SDK's 40 at least), within the cache", async () => {
     const slots = async (extra: NodeJS.ProcessEnv) => workflowTaskSlots(await load(extra));
     expect(await slots({})).toBe(40);
     expect(await slots({ TALOS_UPGRADE_MAX_CONCURRENT_ACTIVITIES: '400' })).toBe(400);
