@@ -238,7 +238,7 @@ function troubleRows({ cluster, node }: FleetResult['trouble']): string[][] {
     row('workflow tasks timed out schedule-to-start (cluster / node runs)', 'taskScheduleToStart'),
     row('workflow tasks failed (cluster / node runs)', 'taskFailed'),
     row('activities timed out (cluster / node runs)', 'activityTimeouts'),
-    row('activity attempts after the first (cluster / node runs)', 'activityRetries'),
+    row('remote activities retried (cluster / node runs)', 'retriedActivities'),
   ];
 }
 

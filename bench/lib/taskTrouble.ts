@@ -18,8 +18,11 @@ export interface TaskTrouble {
   /** Workflow tasks a worker failed (a nondeterminism or an error in the workflow code). */
   taskFailed: number;
   activityTimeouts: number;
-  /** Activity attempts after the first. */
-  activityRetries: number;
+  /**
+   * Remote activities that ran more than once: the server writes an activity's started event when it
+   * closes, with its last attempt. Local activities (a node's health gates) leave no such event.
+   */
+  retriedActivities: number;
 }
 
 export const noTrouble = (): TaskTrouble => ({
@@ -27,7 +30,7 @@ export const noTrouble = (): TaskTrouble => ({
   taskScheduleToStart: 0,
   taskFailed: 0,
   activityTimeouts: 0,
-  activityRetries: 0,
+  retriedActivities: 0,
 });
 
 /** Adds one history's trouble to `sum`. */
@@ -38,7 +41,7 @@ export function countTrouble(sum: TaskTrouble, events: HistoryEvent[]): TaskTrou
     if (timedOut === TIMEOUT_TYPE_SCHEDULE_TO_START) sum.taskScheduleToStart++;
     if (e.workflowTaskFailedEventAttributes) sum.taskFailed++;
     if (e.activityTaskTimedOutEventAttributes) sum.activityTimeouts++;
-    if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) sum.activityRetries++;
+    if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) sum.retriedActivities++;
   }
   return sum;
 }

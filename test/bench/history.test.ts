@@ -83,7 +83,7 @@ describe('countTrouble', () => {
       await readFile(new URL('../replay/histories/stuck-undo-node-controller.json', import.meta.url), 'utf8'),
     ) as { history: unknown };
     const events = historyFromJSON(recorded.history).events ?? [];
-    expect(countTrouble(noTrouble(), events)).toEqual({ ...noTrouble(), activityRetries: 1 });
+    expect(countTrouble(noTrouble(), events)).toEqual({ ...noTrouble(), retriedActivities: 1 });
   });
 
   it('tells the two workflow task timeouts apart and adds to the sum it is given', () => {
@@ -102,7 +102,7 @@ describe('countTrouble', () => {
       taskScheduleToStart: 4,
       taskFailed: 2,
       activityTimeouts: 2,
-      activityRetries: 2,
+      retriedActivities: 2,
     });
   });
 });
