@@ -37,6 +37,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     throw new Error(describeConnectionFailure(temporal, error), { cause: error });
   }
   try {
+    const taskSlots = workflowTaskSlots(config);
     const worker = await Worker.create({
       connection,
       namespace: temporal.namespace,
@@ -49,7 +50,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       // The quick steps and the health gates run as local activities, in a pool of their own: at least
       // the SDK's default of 100, and as many as remote activities when a fleet raises that.
       maxConcurrentLocalActivityExecutions: Math.max(100, config.maxConcurrentActivities),
-      maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(config),
+      maxConcurrentWorkflowTaskExecutions: taskSlots,
       ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
     });
     logger.info(
@@ -60,7 +61,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
         clusters: Object.keys(config.clusters),
         // A fleet's tuning as the SDK applies it: the cache (set, or the SDK's from the heap limit)
         // also caps the workflow tasks at once.
-        workflowTasks: Math.min(workflowTaskSlots(config), worker.options.maxCachedWorkflows),
+        workflowTasks: Math.min(taskSlots, worker.options.maxCachedWorkflows),
         activities: config.maxConcurrentActivities,
         cachedWorkflows: worker.options.maxCachedWorkflows,
         repositories: config.repositorySource.describe,

@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
@@ -7,10 +6,10 @@ import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { clusterHandles, type ActivityDeps } from '../../src/activities/deps.js';
 import { healthActivities } from '../../src/activities/health.js';
-import { parseInventory } from '../../src/domain/index.js';
+import { loadInventoryFile } from '../../src/starter/inventoryFile.js';
 import { kubeconfigYaml } from '../../lab/kube/kubeconfig.js';
 import { eventually } from '../lab/labHarness.js';
-import { silentServer } from '../lab/silentServer.js';
+import { silentServer, stillOpen } from '../lab/silentServer.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -22,25 +21,15 @@ afterAll(async () => {
 
 /** The example inventory's worker with a GPU, its kubeconfig naming `server`. */
 async function proxOpsDeps(server: string): Promise<ActivityDeps> {
-  const parsed = parseInventory(await readFile('examples/prox-ops.yaml', 'utf8'));
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  const inventory = await loadInventoryFile('examples/prox-ops.yaml');
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, kubeconfigYaml(server, '', 'token'));
   return {
-    clusters: { 'prox-ops': { inventory: parsed.inventory, baseDir: dir, kubeconfig, talosconfig: '' } },
+    clusters: { 'prox-ops': { inventory, baseDir: dir, kubeconfig, talosconfig: '' } },
     talosctl: 'talosctl',
     terraform: 'terraform',
     readSecret: () => Promise.resolve(''),
   };
-}
-
-/** How many sockets are still open after `ms`, or 0 once all have closed (only the client closes them here). */
-async function stillOpen(sockets: Socket[], ms: number): Promise<number> {
-  const closed = sockets.map((socket) =>
-    socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', resolve)),
-  );
-  await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, ms))]);
-  return sockets.filter((socket) => !socket.closed).length;
 }
 
 // An API server that stops answering mid-gate (a control plane going away under the worker): when the

@@ -6,7 +6,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { abortable } from '../../src/activities/abortable.js';
 import { kubeconfigYaml } from '../../lab/kube/kubeconfig.js';
 import { startProcess, waitUntil } from '../../lab/process/managedProcess.js';
-import { silentServer } from './silentServer.js';
+import { silentServer, stillOpen } from './silentServer.js';
 
 let dir: string;
 /** A shell script run as one of the lab's child servers, its output logged under `dir`. */
@@ -103,11 +103,7 @@ it('ends the request of a probe it gives up', async () => {
     expect(sockets.length).toBeGreaterThanOrEqual(2);
     expect(sockets.length).toBeLessThanOrEqual(probes);
     // Closed from the client's side (the server never ends a socket it accepted here), within 2 s.
-    const closed = sockets.map((socket) =>
-      socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', resolve)),
-    );
-    await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, 2000))]);
-    expect(sockets.filter((socket) => !socket.closed).length).toBe(0);
+    expect(await stillOpen(sockets, 2000)).toBe(0);
   } finally {
     await release();
   }

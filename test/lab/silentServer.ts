@@ -21,3 +21,12 @@ export async function silentServer(): Promise<{
   };
   return { port: boundPort(server), sockets, release };
 }
+
+/** How many sockets are still open after `ms`, or 0 once all have closed (only the client closes them here). */
+export async function stillOpen(sockets: Socket[], ms: number): Promise<number> {
+  const closed = sockets.map((socket) =>
+    socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', resolve)),
+  );
+  await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, ms))]);
+  return sockets.filter((socket) => !socket.closed).length;
+}
