@@ -47,13 +47,17 @@ async function answers(address: string, namespace: string, signal: AbortSignal):
 
 /**
  * Starts the real Temporal dev server on 127.0.0.1 with free ports, and waits until it answers. When
- * a port it picked was taken between the pick and the server's bind, it starts again on new ones; a
- * port the caller gave (`port`, `uiPort`: a restart keeps its address) is never changed.
+ * a port was taken between its pick and the server's bind, it starts again on new ones; a port the
+ * caller gave (`port`, `uiPort`: a restart keeps its address) is never changed. The server picks the
+ * ports of its history, matching and worker services itself, at each start, and dies when one of
+ * those is taken (CI, 2026-11-27: its matching port, in a suite started beside others), so those
+ * count too.
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const { temporal } = await ensureTools('temporal');
   return withFreshPorts('the Temporal dev server', (pick) => startOnce(temporal, options, pick), {
     progress: (message) => console.error(message),
+    picksOwnPorts: true,
   });
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startControlPlane, type KubeBinaries } from '../../lab/kube/controlPlane.js';
 import { freePort } from '../../lab/net/freePort.js';
-import { portWasTaken, withFreshPorts } from '../../lab/net/freshPorts.js';
+import { portWasTaken, takenPorts, withFreshPorts } from '../../lab/net/freshPorts.js';
 import { ensureTools } from '../../lab/tools.js';
 import { silentServer } from './silentServer.js';
 
@@ -56,11 +56,52 @@ describe('withFreshPorts', () => {
     }
   });
 
+  it('starts again when a server that picks ports of its own found one of those taken', async () => {
+    // The dev server's matching service, on a port it picked itself (CI, 2026-11-27).
+    const own = new Error(
+      'temporal-server exited (code 2) before the Temporal dev server; its last lines:\n' +
+        'level=ERROR msg="Failed to start gRPC listener" error="listen tcp 127.0.0.1:36885: bind: address already in use"',
+    );
+    for (const picksOwnPorts of [true, false]) {
+      let calls = 0;
+      const start = withFreshPorts(
+        'a server',
+        async (pick) => {
+          calls++;
+          await pick();
+          if (calls === 1) throw own;
+          return 'started';
+        },
+        { picksOwnPorts },
+      );
+      if (picksOwnPorts) await expect(start).resolves.toBe('started');
+      else await expect(start).rejects.toBe(own);
+      expect(calls).toBe(picksOwnPorts ? 2 : 1);
+    }
+    // Any other failure is still thrown at once.
+    let calls = 0;
+    const other = new Error('temporal-server exited (code 1): database is locked');
+    await expect(
+      withFreshPorts(
+        'a server',
+        async () => {
+          calls++;
+          throw other;
+        },
+        { picksOwnPorts: true },
+      ),
+    ).rejects.toBe(other);
+    expect(calls).toBe(1);
+  });
+
   it('reads the causes of an error, and stops at a cause that loops', () => {
     expect(portWasTaken(new Error('x', { cause: new Error('y', { cause: taken(41234) }) }), [41234])).toBe(
       true,
     );
     expect(portWasTaken(taken(41234), [41235])).toBe(false);
+    expect(
+      takenPorts(new Error('x', { cause: new Error(`${taken(41234).message}\n${taken(41235).message}`) })),
+    ).toEqual([41234, 41235]);
     const loop = new Error('a');
     loop.cause = loop;
     expect(portWasTaken(loop, [41234])).toBe(false);
