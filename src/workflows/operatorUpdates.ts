@@ -17,8 +17,11 @@ const state = ({ progress }: ClusterRun): RunState => ({
   ...(progress.window ? { window: progress.window } : {}),
 });
 
+/** What a refusal reads of a run: its progress and the operators' decisions so far. */
+type RunDecisions = Pick<ClusterRun, 'progress' | 'decisions'>;
+
 /** Why an override of the maintenance windows does not apply, or undefined when it does. */
-function windowOverrideRefusal({ progress, decisions }: ClusterRun): string | undefined {
+export function windowOverrideRefusal({ progress, decisions }: RunDecisions): string | undefined {
   if (decisions.windowOverride) return `already overridden by ${decisions.windowOverride.by}`;
   // Before planning the windows are not known yet: the override is kept for when they are.
   if (progress.phase !== 'Planning' && !progress.maintenanceWindows?.length)
@@ -27,7 +30,7 @@ function windowOverrideRefusal({ progress, decisions }: ClusterRun): string | un
 }
 
 /** Why an approval decision does not apply now, or undefined when the run waits for one. */
-function approvalRefusal({ progress, decisions }: ClusterRun): string | undefined {
+export function approvalRefusal({ progress, decisions }: RunDecisions): string | undefined {
   if (decisions.approval) return `already approved by ${decisions.approval.by}`;
   if (decisions.rejection) return `already rejected by ${decisions.rejection.by}`;
   if (progress.approval?.state !== 'waiting')

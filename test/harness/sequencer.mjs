@@ -50,6 +50,7 @@ const SECONDS = {
   'test/bench/slowMoments.test.ts': 1,
   'test/worker/workflowBundle.test.ts': 1,
   'test/cli/closedPipe.test.ts': 1,
+  'test/workflows/operatorRefusals.test.ts': 1,
 };
 
 /**
