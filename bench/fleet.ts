@@ -18,6 +18,7 @@ import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
 import { wholeNumber } from './lib/options.js';
 import { fetchEvents } from './lib/history.js';
 import { countTrouble, noTrouble, type TaskTrouble } from './lib/taskTrouble.js';
+import { sampleSlots, type SlotSamples, type SlotUse } from './lib/slotSamples.js';
 import { seconds, withStack } from './lib/stack.js';
 import { startUpgrade } from './lib/upgrade.js';
 
@@ -35,6 +36,8 @@ export interface FleetResult {
   eventsPerCluster: { mean: number; max: number };
   /** Workflow tasks timed out or failed, activities timed out or retried, in cluster and node histories. */
   trouble: { cluster: TaskTrouble; node: TaskTrouble };
+  /** The worker's task slots in use, sampled from its metrics endpoint every SLOT_SAMPLE_MS. */
+  slots: SlotSamples;
   violations: number;
   /** CPU seconds during the run, by where they went. */
   cpu: {
@@ -79,6 +82,9 @@ async function viewOf(memberDir: string): Promise<FleetResult['memberView']> {
   ]);
   return { nodes: nodes.items.length, systemPods: pods.items.length };
 }
+
+/** How often the worker's slots in use are sampled: about 250 samples at 100 clusters. */
+const SLOT_SAMPLE_MS = 5000;
 
 const stats = (xs: number[]) => ({
   mean: xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length),
@@ -139,6 +145,7 @@ export async function runFleet(options: {
         .then((m) => (peakRss = Math.max(peakRss, m.now, m.peak)))
         .catch(() => undefined);
     }, 1000);
+    const slots = sampleSlots(`http://127.0.0.1:${worker.metricsPort}/metrics`, SLOT_SAMPLE_MS);
     // Pid 0 or -1 would name no tree (0 would be the whole machine): a tree left out counts 0.
     const roots = {
       ...(pid > 0 ? { worker: pid } : {}),
@@ -170,6 +177,7 @@ export async function runFleet(options: {
     const machine = (await machineBusySeconds()) - machineBefore;
     peakRss = Math.max(peakRss, (await rssMb(pid)).peak);
     clearInterval(sampler);
+    const slotSamples = slots.stop();
 
     const clusterEvents: number[] = [];
     const nodeEvents: number[] = [];
@@ -216,6 +224,7 @@ export async function runFleet(options: {
       eventsPerNode: stats(nodeEvents),
       eventsPerCluster: stats(clusterEvents),
       trouble,
+      slots: slotSamples,
       violations,
       cpu: {
         worker: cpu.worker?.own ?? 0,
@@ -239,6 +248,19 @@ function troubleRows({ cluster, node }: FleetResult['trouble']): string[][] {
     row('workflow tasks failed (cluster / node runs)', 'taskFailed'),
     row('activities timed out (cluster / node runs)', 'activityTimeouts'),
     row('remote activities retried (cluster / node runs)', 'retriedActivities'),
+  ];
+}
+
+/** The worker's slots in use, median / max of how many it had, per kind. */
+function slotRows({ samples, workflowTasks, activities, localActivities }: SlotSamples): string[][] {
+  const row = (label: string, use: SlotUse) => [
+    `${label} slots in use (median / max of ${samples} samples)`,
+    `${use.median} / ${use.max} of ${use.slots}`,
+  ];
+  return [
+    row('workflow-task', workflowTasks),
+    row('activity', activities),
+    row('local-activity', localActivities),
   ];
 }
 
@@ -275,6 +297,7 @@ export function fleetTable(r: FleetResult): string {
         `${r.eventsPerCluster.mean.toFixed(0)} / ${r.eventsPerCluster.max}`,
       ],
       ...troubleRows(r.trouble),
+      ...slotRows(r.slots),
       ['lab invariant violations', String(r.violations)],
       ...r.failures.map((f) => [`failed (${f.count}×)`, f.reason]),
     ],

@@ -77,6 +77,10 @@ describe('bounded benchmarks', () => {
     expect(result.memberView).toEqual({ nodes: 5, systemPods: 9 });
     expect(result.violations).toBe(0);
     expect(result.peakRssMb).toBeGreaterThan(0);
+    // Sampled from the worker's metrics: the default worker's 40 workflow-task and 20 activity slots.
+    expect(result.slots.samples).toBeGreaterThan(0);
+    expect(result.slots.workflowTasks.slots).toBe(40);
+    expect(result.slots.activities.slots).toBe(20);
   }, 1_200_000);
 
   it('webhook: 300 signed deliveries from 4 senders', async () => {

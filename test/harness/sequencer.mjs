@@ -51,6 +51,7 @@ const SECONDS = {
   'test/worker/workflowBundle.test.ts': 1,
   'test/cli/closedPipe.test.ts': 1,
   'test/workflows/operatorRefusals.test.ts': 1,
+  'test/bench/slotSamples.test.ts': 1,
 };
 
 /**
