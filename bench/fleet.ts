@@ -241,14 +241,33 @@ export async function runFleet(options: {
 
 /** "cluster runs / node runs" for each kind of trouble. */
 function troubleRows({ cluster, node }: FleetResult['trouble']): string[][] {
-  const row = (label: string, key: keyof TaskTrouble) => [label, `${cluster[key]} / ${node[key]}`];
+  const row = (label: string, key: Exclude<keyof TaskTrouble, 'retryCauses'>) => [
+    label,
+    `${cluster[key]} / ${node[key]}`,
+  ];
   return [
     row('workflow tasks timed out start-to-close (cluster / node runs)', 'taskStartToClose'),
     row('workflow tasks timed out schedule-to-start (cluster / node runs)', 'taskScheduleToStart'),
     row('workflow tasks failed (cluster / node runs)', 'taskFailed'),
     row('activities timed out (cluster / node runs)', 'activityTimeouts'),
     row('remote activities retried (cluster / node runs)', 'retriedActivities'),
+    ...retryCauseRows('cluster runs', cluster),
+    ...retryCauseRows('node runs', node),
   ];
+}
+
+/** How many retries' causes a table names, the most frequent first, per kind of run. */
+const SHOWN_RETRY_CAUSES = 5;
+
+/** "retried in node runs (7×)" beside its cause, for the most frequent causes. */
+function retryCauseRows(runs: string, trouble: TaskTrouble): string[][] {
+  return (
+    Object.entries(trouble.retryCauses)
+      .sort(([, a], [, b]) => b - a)
+      .slice(0, SHOWN_RETRY_CAUSES)
+      // A pipe in a failure would end the table's cell.
+      .map(([cause, count]) => [`retried in ${runs} (${count}×)`, cause.replaceAll('|', '\\|')])
+  );
 }
 
 /** The worker's slots in use, median / max of how many it had, per kind. */

@@ -23,6 +23,21 @@ export interface TaskTrouble {
    * closes, with its last attempt. Local activities (a node's health gates) leave no such event.
    */
   retriedActivities: number;
+  /**
+   * Why they ran again, with how many: the activity's type and the first line of its previous
+   * attempt's failure, numbers written `#` so that the same failure on other nodes and clusters counts
+   * as one.
+   */
+  retryCauses: Record<string, number>;
+}
+
+/** How much of a failure's first line names a retry's cause. */
+const CAUSE_CHARS = 100;
+
+/** "type: first line of the failure", numbers as `#`. */
+function retryCause(type: string, failure: string): string {
+  const line = (failure.split('\n')[0] ?? '').replace(/\d+/g, '#');
+  return `${type}: ${line.length > CAUSE_CHARS ? `${line.slice(0, CAUSE_CHARS)}…` : line}`;
 }
 
 export const noTrouble = (): TaskTrouble => ({
@@ -31,17 +46,29 @@ export const noTrouble = (): TaskTrouble => ({
   taskFailed: 0,
   activityTimeouts: 0,
   retriedActivities: 0,
+  retryCauses: {},
 });
 
 /** Adds one history's trouble to `sum`. */
 export function countTrouble(sum: TaskTrouble, events: HistoryEvent[]): TaskTrouble {
+  const scheduled = new Map<number, string>();
   for (const e of events) {
+    const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (type) scheduled.set(Number(e.eventId), type);
     const timedOut = e.workflowTaskTimedOutEventAttributes?.timeoutType;
     if (timedOut === TIMEOUT_TYPE_START_TO_CLOSE) sum.taskStartToClose++;
     if (timedOut === TIMEOUT_TYPE_SCHEDULE_TO_START) sum.taskScheduleToStart++;
     if (e.workflowTaskFailedEventAttributes) sum.taskFailed++;
     if (e.activityTaskTimedOutEventAttributes) sum.activityTimeouts++;
-    if ((e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) sum.retriedActivities++;
+    const started = e.activityTaskStartedEventAttributes;
+    if ((started?.attempt ?? 1) > 1) {
+      sum.retriedActivities++;
+      const cause = retryCause(
+        scheduled.get(Number(started?.scheduledEventId)) ?? 'an activity',
+        started?.lastFailure?.message ?? 'no failure recorded',
+      );
+      sum.retryCauses[cause] = (sum.retryCauses[cause] ?? 0) + 1;
+    }
   }
   return sum;
 }

@@ -83,7 +83,14 @@ describe('countTrouble', () => {
       await readFile(new URL('../replay/histories/stuck-undo-node-controller.json', import.meta.url), 'utf8'),
     ) as { history: unknown };
     const events = historyFromJSON(recorded.history).events ?? [];
-    expect(countTrouble(noTrouble(), events)).toEqual({ ...noTrouble(), retriedActivities: 1 });
+    expect(countTrouble(noTrouble(), events)).toEqual({
+      ...noTrouble(),
+      retriedActivities: 1,
+      // Its type and the first line of the attempt before, numbers as `#`, cut at 100 characters.
+      retryCauses: {
+        'upgradeNodeInPlace: talos-cp-# did not finish its upgrade to #.#.# within #s ("#.#.#.#": phase: services action: STOP': 1,
+      },
+    });
   });
 
   it('tells the two workflow task timeouts apart and adds to the sum it is given', () => {
@@ -93,8 +100,16 @@ describe('countTrouble', () => {
       { workflowTaskTimedOutEventAttributes: { timeoutType: TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START } },
       { workflowTaskFailedEventAttributes: {} },
       { activityTaskTimedOutEventAttributes: {} },
-      { activityTaskStartedEventAttributes: { attempt: 1 } },
-      { activityTaskStartedEventAttributes: { attempt: 3 } },
+      { eventId: 7, activityTaskScheduledEventAttributes: { activityType: { name: 'drainNode' } } },
+      { activityTaskStartedEventAttributes: { scheduledEventId: 7, attempt: 1 } },
+      {
+        activityTaskStartedEventAttributes: {
+          scheduledEventId: 7,
+          attempt: 3,
+          lastFailure: { message: 'prox-ops-07-w3: 429 Too Many Requests\nat drain' },
+        },
+      },
+      { activityTaskStartedEventAttributes: { scheduledEventId: 99, attempt: 2 } },
     ] as HistoryEvent[];
     const sum = countTrouble(noTrouble(), events);
     expect(countTrouble(sum, events)).toEqual({
@@ -102,7 +117,11 @@ describe('countTrouble', () => {
       taskScheduleToStart: 4,
       taskFailed: 2,
       activityTimeouts: 2,
-      retriedActivities: 2,
+      retriedActivities: 4,
+      retryCauses: {
+        'drainNode: prox-ops-#-w#: # Too Many Requests': 2,
+        'an activity: no failure recorded': 2,
+      },
     });
   });
 });
