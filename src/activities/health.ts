@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type ApiConstructor,
+  type ApiType,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { HealthCheckName } from '../domain/index.js';
 import { cancellationSignal, heartbeat, heartbeatWhile, sleep } from './activityContext.js';
-import { abortable } from './abortable.js';
+import { abortableApiClient } from './abortable.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 
 export interface HealthReport {
@@ -34,12 +40,19 @@ const PROBE_POD_DELETE_TIMEOUT_MS = 10_000;
 
 class CheckFailed extends Error {}
 
+/** One try of a check: its signal, and API clients of its cluster whose requests end with it. */
+interface CheckRun {
+  signal: AbortSignal;
+  api: <T extends ApiType>(type: ApiConstructor<T>) => T;
+}
+
 /**
  * Waits for a check until its signal aborts, and then fails with the signal's reason: the check's
  * own timeout or the activity's cancellation (runCheck tells them apart). Each check gets the signal
- * too, and hands it to every API request (`abortable`): a check that loops (a probe pod's poll) stops
- * and cleans up at the same moment, and a request an API server never answers is ended, rather than
- * being left running, its connection open, when only the wait for it ended.
+ * too, and API clients that end their every request with it (`CheckRun`): a check that loops (a
+ * probe pod's poll) stops and cleans up at the same moment, and a request an API server never
+ * answers is ended, rather than being left running, its connection open, when only the wait for it
+ * ended.
  */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -84,40 +97,37 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
   /** A short-lived pod that runs one command to completion, optionally on a given node. */
   async function probePod(
     c: ClusterHandle,
+    { signal, api }: CheckRun,
     kind: string,
     image: string,
     command: string[],
-    signal: AbortSignal,
     node?: string,
   ): Promise<void> {
-    const core = c.kc.makeApiClient(CoreV1Api);
+    const core = api(CoreV1Api);
     // Two nodes' gates may start the same kind of probe in the same millisecond.
     const name = `talos-upgrade-${kind}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     // The create is inside the `try`: one the signal ends may still have been stored, and must be deleted.
     try {
-      await core.createNamespacedPod(
-        {
-          namespace: 'default',
-          body: {
-            metadata: {
-              name,
-              labels: { 'app.kubernetes.io/managed-by': 'talos-upgrade', 'talos-upgrade/check': kind },
-            },
-            spec: {
-              restartPolicy: 'Never',
-              ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
-              tolerations: [{ operator: 'Exists' }],
-              containers: [
-                { name: kind, image, command, resources: { requests: { cpu: '10m', memory: '16Mi' } } },
-              ],
-            },
+      await core.createNamespacedPod({
+        namespace: 'default',
+        body: {
+          metadata: {
+            name,
+            labels: { 'app.kubernetes.io/managed-by': 'talos-upgrade', 'talos-upgrade/check': kind },
+          },
+          spec: {
+            restartPolicy: 'Never',
+            ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              { name: kind, image, command, resources: { requests: { cpu: '10m', memory: '16Mi' } } },
+            ],
           },
         },
-        abortable(signal),
-      );
+      });
       // Polls until the check's time is over: the signal ends the poll, and `finally` deletes the pod.
       while (!signal.aborted) {
-        const pod = await core.readNamespacedPod({ name, namespace: 'default' }, abortable(signal));
+        const pod = await core.readNamespacedPod({ name, namespace: 'default' });
         if (pod.status?.phase === 'Succeeded') return;
         if (pod.status?.phase === 'Failed') {
           const reason = pod.status.containerStatuses?.[0]?.state?.terminated;
@@ -132,47 +142,42 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     } finally {
       // The check's signal may have aborted (its timeout, a cancel): the delete gets its own limit, so
       // a silent API server cannot hold the cleanup (and its connection) open for long.
-      await core
-        .deleteNamespacedPod(
-          { name, namespace: 'default', gracePeriodSeconds: 0 },
-          abortable(AbortSignal.timeout(PROBE_POD_DELETE_TIMEOUT_MS)),
-        )
+      await abortableApiClient(c.kc, CoreV1Api, AbortSignal.timeout(PROBE_POD_DELETE_TIMEOUT_MS))
+        .deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 })
         .catch(() => undefined);
     }
   }
 
-  type Check = (c: ClusterHandle, node: string | undefined, signal: AbortSignal) => Promise<void>;
+  type Check = (c: ClusterHandle, node: string | undefined, run: CheckRun) => Promise<void>;
   const checks: Record<HealthCheckName, Check> = {
-    node: async (c, node, signal) => {
+    node: async (_c, node, { api }) => {
       if (!node) return;
-      const object = await c.kc.makeApiClient(CoreV1Api).readNode({ name: node }, abortable(signal));
+      const object = await api(CoreV1Api).readNode({ name: node });
       if (!object.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'))
         throw new CheckFailed(`${node} is not Ready`);
       if (object.spec?.unschedulable) throw new CheckFailed(`${node} is SchedulingDisabled (cordoned)`);
     },
-    pods: async (c, node, signal) => {
-      const core = c.kc.makeApiClient(CoreV1Api);
+    pods: async (_c, node, { api }) => {
+      const core = api(CoreV1Api);
       const now = Date.now();
       const onNode = node
-        ? (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` }, abortable(signal)))
-            .items
+        ? (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
         : [];
       // One list per critical namespace, not every pod of the cluster: on a busy API server (or a
       // lab fleet) a cluster-wide list is the slowest call of the whole check.
       const critical = (
-        await Promise.all(
-          CRITICAL_NAMESPACES.map((namespace) => core.listNamespacedPod({ namespace }, abortable(signal))),
-        )
+        await Promise.all(CRITICAL_NAMESPACES.map((namespace) => core.listNamespacedPod({ namespace })))
       ).flatMap((list) => list.items);
       const problems = podProblems([...onNode, ...critical], now);
       if (problems.length) throw new CheckFailed(problems.join('\n'));
     },
-    ceph: async (c, _node, signal) => {
-      const custom = c.kc.makeApiClient(CustomObjectsApi);
-      const list = (await custom.listClusterCustomObject(
-        { group: 'ceph.rook.io', version: 'v1', plural: 'cephclusters' },
-        abortable(signal),
-      )) as {
+    ceph: async (_c, _node, { api }) => {
+      const custom = api(CustomObjectsApi);
+      const list = (await custom.listClusterCustomObject({
+        group: 'ceph.rook.io',
+        version: 'v1',
+        plural: 'cephclusters',
+      })) as {
         items: Array<{
           metadata: { name: string };
           status?: { ceph?: { health?: string; details?: Record<string, { message?: string }> } };
@@ -191,17 +196,14 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
         }
       }
     },
-    flux: async (c, _node, signal) => {
-      const custom = c.kc.makeApiClient(CustomObjectsApi);
+    flux: async (_c, _node, { api }) => {
+      const custom = api(CustomObjectsApi);
       const notReady: string[] = [];
       for (const [group, version, plural] of [
         ['kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations'],
         ['helm.toolkit.fluxcd.io', 'v2', 'helmreleases'],
       ] as const) {
-        const list = (await custom.listClusterCustomObject(
-          { group, version, plural },
-          abortable(signal),
-        )) as {
+        const list = (await custom.listClusterCustomObject({ group, version, plural })) as {
           items: Array<{
             metadata: { namespace: string; name: string };
             status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
@@ -217,12 +219,13 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       }
       if (notReady.length) throw new CheckFailed(notReady.join('\n'));
     },
-    argocd: async (c, _node, signal) => {
-      const custom = c.kc.makeApiClient(CustomObjectsApi);
-      const list = (await custom.listClusterCustomObject(
-        { group: 'argoproj.io', version: 'v1alpha1', plural: 'applications' },
-        abortable(signal),
-      )) as {
+    argocd: async (_c, _node, { api }) => {
+      const custom = api(CustomObjectsApi);
+      const list = (await custom.listClusterCustomObject({
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        plural: 'applications',
+      })) as {
         items: Array<{
           metadata: { name: string };
           status?: { health?: { status?: string }; sync?: { status?: string } };
@@ -241,31 +244,30 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
             .join('\n'),
         );
     },
-    dns: (c, node, signal) =>
-      probePod(c, 'dns', 'busybox:1.37', ['nslookup', 'kubernetes.default.svc.cluster.local'], signal, node),
-    network: (c, node, signal) =>
+    dns: (c, node, run) =>
+      probePod(c, run, 'dns', 'busybox:1.37', ['nslookup', 'kubernetes.default.svc.cluster.local'], node),
+    network: (c, node, run) =>
       probePod(
         c,
+        run,
         'network',
         'curlimages/curl:8.17.0',
         ['curl', '-sk', '--max-time', '10', 'https://kubernetes.default.svc:443/healthz'],
-        signal,
         node,
       ),
-    gpu: async (c, node, signal) => {
+    gpu: async (c, node, { api }) => {
       const gpuNodes = c.inventory.nodes.filter((n) => n.gpu && (!node || n.name === node));
-      const core = c.kc.makeApiClient(CoreV1Api);
+      const core = api(CoreV1Api);
       for (const gpuNode of gpuNodes) {
-        const object = await core.readNode({ name: gpuNode.name }, abortable(signal));
+        const object = await core.readNode({ name: gpuNode.name });
         const gpus = Number(object.status?.allocatable?.['nvidia.com/gpu'] ?? '0');
         if (gpus < 1)
           throw new CheckFailed(
             `${gpuNode.name}: nvidia.com/gpu allocatable is ${gpus} (expected ≥ 1: the NVIDIA device plugin or the GPU patch is not working)`,
           );
-        const plugins = await core.listPodForAllNamespaces(
-          { fieldSelector: `spec.nodeName=${gpuNode.name}` },
-          abortable(signal),
-        );
+        const plugins = await core.listPodForAllNamespaces({
+          fieldSelector: `spec.nodeName=${gpuNode.name}`,
+        });
         if (
           !plugins.items.some(
             (p) => p.metadata?.name?.includes('nvidia-device-plugin') && p.status?.phase === 'Running',
@@ -290,7 +292,8 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       try {
         const timeout = AbortSignal.timeout(CHECK_TIMEOUT_MS);
         const signal = cancelled ? AbortSignal.any([timeout, cancelled]) : timeout;
-        await heartbeatWhile(untilAborted(checks[name](c, node, signal), signal), () => ({
+        const run: CheckRun = { signal, api: (type) => abortableApiClient(c.kc, type, signal) };
+        await heartbeatWhile(untilAborted(checks[name](c, node, run), signal), () => ({
           node,
           check: TITLES[name],
           attempt,
