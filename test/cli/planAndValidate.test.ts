@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from './runCli.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -11,6 +11,10 @@ let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'talos-upgrade-cli-'));
   await writeFile(join(dir, 'releases.txt'), '1.11.3\n1.12.0\n1.12.5\n1.13.0\n');
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('talos-upgrade plan', () => {

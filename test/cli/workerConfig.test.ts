@@ -1,16 +1,17 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadWorkerConfig, WorkerConfigError } from '../../src/worker/config.js';
 import { workflowTaskSlots } from '../../src/worker/taskSlots.js';
 
 const inventory = fileURLToPath(new URL('../../examples/atlas.yaml', import.meta.url));
 let env: NodeJS.ProcessEnv;
+let dir: string;
 
 beforeAll(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'talos-upgrade-worker-config-'));
+  dir = await mkdtemp(join(tmpdir(), 'talos-upgrade-worker-config-'));
   await writeFile(join(dir, 'kubeconfig'), '');
   await writeFile(join(dir, 'talosconfig'), '');
   env = {
@@ -18,6 +19,10 @@ beforeAll(async () => {
     TALOSCONFIG: join(dir, 'talosconfig'),
     TALOS_UPGRADE_SOURCE: 'git',
   };
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const load = (extra: NodeJS.ProcessEnv) => loadWorkerConfig({ inventory: [inventory] }, { ...env, ...extra });
