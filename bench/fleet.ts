@@ -145,7 +145,13 @@ export async function runFleet(options: {
         .then((m) => (peakRss = Math.max(peakRss, m.now, m.peak)))
         .catch(() => undefined);
     }, 1000);
+    sampler.unref();
     const slots = sampleSlots(`http://127.0.0.1:${worker.metricsPort}/metrics`, SLOT_SAMPLE_MS);
+    // Stopped with the stack too: a run that fails must not leave them sampling a worker that is gone.
+    stack.defer(async () => {
+      clearInterval(sampler);
+      slots.stop();
+    });
     // Pid 0 or -1 would name no tree (0 would be the whole machine): a tree left out counts 0.
     const roots = {
       ...(pid > 0 ? { worker: pid } : {}),
@@ -256,18 +262,21 @@ function troubleRows({ cluster, node }: FleetResult['trouble']): string[][] {
   ];
 }
 
+/** A failure as one table cell: a pipe would end the cell, a newline the row. */
+const cell = (text: string) => text.replaceAll('|', '\\|').replace(/\s*\n\s*/g, ' ');
+
 /** How many retries' causes a table names, the most frequent first, per kind of run. */
 const SHOWN_RETRY_CAUSES = 5;
 
-/** "retried in node runs (7×)" beside its cause, for the most frequent causes. */
+/**
+ * "node runs: 7 activities retried after" beside the failure before their last attempt, for the most
+ * frequent causes (an activity counts once, by its last retry's cause).
+ */
 function retryCauseRows(runs: string, trouble: TaskTrouble): string[][] {
-  return (
-    Object.entries(trouble.retryCauses)
-      .sort(([, a], [, b]) => b - a)
-      .slice(0, SHOWN_RETRY_CAUSES)
-      // A pipe in a failure would end the table's cell.
-      .map(([cause, count]) => [`retried in ${runs} (${count}×)`, cause.replaceAll('|', '\\|')])
-  );
+  return Object.entries(trouble.retryCauses)
+    .sort(([, a], [, b]) => b - a)
+    .slice(0, SHOWN_RETRY_CAUSES)
+    .map(([cause, count]) => [`${runs}: ${count} activities retried after`, cell(cause)]);
 }
 
 /** The worker's slots in use, median / max of how many it had, per kind. */
@@ -318,7 +327,7 @@ export function fleetTable(r: FleetResult): string {
       ...troubleRows(r.trouble),
       ...slotRows(r.slots),
       ['lab invariant violations', String(r.violations)],
-      ...r.failures.map((f) => [`failed (${f.count}×)`, f.reason]),
+      ...r.failures.map((f) => [`failed (${f.count}×)`, cell(f.reason)]),
     ],
     { align: ['l', 'r'] },
   );

@@ -40,8 +40,8 @@ export function portWasTaken(error: unknown, ports: Iterable<number>): boolean {
  *
  * `picksOwnPorts`: the server also binds ports it picks itself, anew at each start (the Temporal dev
  * server's history, matching and worker services), and `start`'s error holds only that start's own
- * words; then any port it names as taken counts (a given one too, as always: a restart keeps its
- * port and tries it again, a test's is given on the first attempt only).
+ * words; then any port it names as taken counts, except one given to `pick` (a restart's, which it
+ * keeps: starting again would find it taken again).
  */
 export async function withFreshPorts<T>(
   what: string,
@@ -51,16 +51,21 @@ export async function withFreshPorts<T>(
   const tries = options.tries ?? 3;
   for (let attempt = 1; ; attempt++) {
     const picked: number[] = [];
+    const given = new Set<number>();
     /** A free port, or the one given (a test's, a restart's), counted as this attempt's. */
-    const pick = async (given?: number) => {
-      const port = given ?? (await freePort());
-      picked.push(port);
-      return port;
+    const pick = async (port?: number) => {
+      if (port !== undefined) given.add(port);
+      const chosen = port ?? (await freePort());
+      picked.push(chosen);
+      return chosen;
     };
     try {
       return await start(pick, attempt);
     } catch (error) {
-      const cured = options.picksOwnPorts ? takenPorts(error).length > 0 : portWasTaken(error, picked);
+      // A given port counts among the picked (a test gives a taken one on the first attempt only).
+      const cured = options.picksOwnPorts
+        ? takenPorts(error).some((port) => !given.has(port))
+        : portWasTaken(error, picked);
       if (attempt >= tries || !cured) throw error;
       const first = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
       options.progress?.(

@@ -64,11 +64,11 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
 async function startOnce(
   temporal: string,
   options: DevServerOptions,
-  pick: () => Promise<number>,
+  pick: (given?: number) => Promise<number>,
 ): Promise<DevServer> {
   await mkdir(options.dataDir, { recursive: true });
   const namespace = options.namespace ?? 'default';
-  const port = options.port ?? (await pick());
+  const port = await pick(options.port);
   const args = [
     'server',
     'start-dev',
@@ -99,7 +99,7 @@ async function startOnce(
     'system.enableActivityEagerExecution=true',
   ];
   if (namespace !== 'default') args.push('--namespace', namespace);
-  const uiPort = options.ui ? (options.uiPort ?? (await pick())) : undefined;
+  const uiPort = options.ui ? await pick(options.uiPort) : undefined;
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-ip', '127.0.0.1', '--ui-port', String(uiPort));
   for (const [name, type] of Object.entries(options.searchAttributes))

@@ -11,11 +11,11 @@ import {
 
 /**
  * Per-call options for a client-node API method that end its request when `signal` aborts: a check
- * given up (a health check's timeout or cancellation, the lab's readiness probes in `waitUntil`)
- * closes its connection instead of leaving it open beside the next one. client-node 1.x takes no
- * signal argument, but its request context carries one to fetch; this middleware sets it (the object
- * APIs take the observable kind of middleware). It sits beside KeepAliveKubeConfig: a client-node
- * matter for any caller.
+ * given up (the lab's readiness probes in `waitUntil`) closes its connection instead of leaving it
+ * open beside the next one. client-node 1.x takes no signal argument, but its request context carries
+ * one to fetch; this middleware sets it (the object APIs take the observable kind of middleware). It
+ * sits beside KeepAliveKubeConfig: a client-node matter for any caller. Code that makes many calls
+ * under one signal takes `abortableApiClient` instead.
  */
 export function abortable(signal: AbortSignal): ConfigurationOptions {
   return { middleware: [signalMiddleware(signal)], middlewareMergeStrategy: 'append' };
@@ -48,6 +48,8 @@ export function abortableApiClient<T extends ApiType>(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
       authMethods: { default: kc },
+      // One middleware only: client-node reverses a configuration's list in place at each request
+      // (1.x), which would reorder two.
       middleware: [signalMiddleware(signal)],
     }),
   );

@@ -86,7 +86,7 @@ describe('countTrouble', () => {
     expect(countTrouble(noTrouble(), events)).toEqual({
       ...noTrouble(),
       retriedActivities: 1,
-      // Its type and the first line of the attempt before, numbers as `#`, cut at 100 characters.
+      // Its type and the first line of the attempt before, numbers as `#`.
       retryCauses: {
         'upgradeNodeInPlace: talos-cp-# did not finish its upgrade to #.#.# within #s ("#.#.#.#": phase: services action: STOP': 1,
       },
@@ -110,6 +110,13 @@ describe('countTrouble', () => {
         },
       },
       { activityTaskStartedEventAttributes: { scheduledEventId: 99, attempt: 2 } },
+      {
+        activityTaskStartedEventAttributes: {
+          scheduledEventId: 7,
+          attempt: 2,
+          lastFailure: { message: `${'x'.repeat(99)}yz` },
+        },
+      },
     ] as HistoryEvent[];
     const sum = countTrouble(noTrouble(), events);
     expect(countTrouble(sum, events)).toEqual({
@@ -117,10 +124,12 @@ describe('countTrouble', () => {
       taskScheduleToStart: 4,
       taskFailed: 2,
       activityTimeouts: 2,
-      retriedActivities: 4,
+      retriedActivities: 6,
       retryCauses: {
         'drainNode: prox-ops-#-w#: # Too Many Requests': 2,
         'an activity: no failure recorded': 2,
+        // A long line is cut at 100 characters.
+        [`drainNode: ${'x'.repeat(99)}y…`]: 2,
       },
     });
   });

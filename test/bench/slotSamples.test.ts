@@ -21,13 +21,14 @@ const scrapeText = (queue: string, used: [number, number, number], available: [n
 describe('the worker slots a bench samples', () => {
   it('reads each kind in use and free, summed over task queues', () => {
     const one = scrapeText('bench-fleet-a', [30, 0, 69], [370, 400, 331]);
-    expect(slotScrape(one)).toEqual({
+    expect(slotScrape(one)).toMatchObject({
       used: { ActivityWorker: 30, LocalActivityWorker: 0, WorkflowWorker: 69 },
       available: { ActivityWorker: 370, LocalActivityWorker: 400, WorkflowWorker: 331 },
     });
     const two = `${one}\n${scrapeText('bench-fleet-b', [1, 2, 3], [4, 5, 6])}`;
     expect(slotScrape(two).used).toEqual({ ActivityWorker: 31, LocalActivityWorker: 2, WorkflowWorker: 72 });
-    expect(slotScrape('# no worker yet\n').used.WorkflowWorker).toBe(0);
+    expect(slotScrape('# no worker yet\n')).toMatchObject({ gauges: 0, used: { WorkflowWorker: 0 } });
+    expect(slotScrape(one).gauges).toBe(6);
   });
 
   it("gives the median and the largest of the samples, and the worker's number of slots", () => {
@@ -37,5 +38,8 @@ describe('the worker slots a bench samples', () => {
     expect(slotUse(scrapes, 'WorkflowWorker')).toEqual({ median: 69.5, max: 117, slots: 400 });
     expect(slotUse(scrapes.slice(0, 3), 'WorkflowWorker').median).toBe(69);
     expect(slotUse([], 'WorkflowWorker')).toEqual({ median: 0, max: 0, slots: 0 });
+    // The two gauges are written apart: a scrape between the writes sums to one more or one less.
+    const torn = slotScrape(scrapeText('q', [0, 0, 70], [0, 0, 331]));
+    expect(slotUse([...scrapes, torn], 'WorkflowWorker').slots).toBe(400);
   });
 });
