@@ -67,7 +67,11 @@ export async function startFleetView(options: {
     [options.caFile, options.certFile, options.keyFile].map((file) => readFile(file, 'utf8')),
   );
   const agent = new Agent({ ca, keepAlive: true, timeout: 15_000 });
-  const server: Server = createServer({ cert, key }, (incoming, outgoing) => {
+  // Idle connections are kept as long as the real API server keeps them (k8s.io/apiserver's secure
+  // serving: IdleTimeout 90 s), not Node's 5 s: a client that keeps its own for less (the worker's 15 s)
+  // must never send on one this end is closing. At 5 s, 44 drains of a fleet run met ECONNRESET and
+  // ran again (2026-11-27), a cost of the lab, not of the product.
+  const server: Server = createServer({ cert, key, keepAliveTimeout: 90_000 }, (incoming, outgoing) => {
     const target = upstreamUrl(incoming.url ?? '/', options.upstream);
     if (!target) {
       outgoing
