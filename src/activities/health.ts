@@ -75,6 +75,22 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/**
+ * Every object of a custom resource, cluster-wide, in the shape a check reads of it: client-node
+ * types custom objects as `object`, so the shape is the check's claim, not a validation.
+ */
+async function listCustom<T>(
+  api: CheckRun['api'],
+  group: string,
+  version: string,
+  plural: string,
+): Promise<T[]> {
+  const list = (await api(CustomObjectsApi).listClusterCustomObject({ group, version, plural })) as {
+    items: T[];
+  };
+  return list.items;
+}
+
 /** AbortSignal.timeout's reason. */
 const isTimeout = (error: unknown) => error instanceof Error && error.name === 'TimeoutError';
 
@@ -172,19 +188,12 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       if (problems.length) throw new CheckFailed(problems.join('\n'));
     },
     ceph: async (_c, _node, { api }) => {
-      const custom = api(CustomObjectsApi);
-      const list = (await custom.listClusterCustomObject({
-        group: 'ceph.rook.io',
-        version: 'v1',
-        plural: 'cephclusters',
-      })) as {
-        items: Array<{
-          metadata: { name: string };
-          status?: { ceph?: { health?: string; details?: Record<string, { message?: string }> } };
-        }>;
-      };
-      if (list.items.length === 0) throw new CheckFailed('no CephCluster object found');
-      for (const item of list.items) {
+      const clusters = await listCustom<{
+        metadata: { name: string };
+        status?: { ceph?: { health?: string; details?: Record<string, { message?: string }> } };
+      }>(api, 'ceph.rook.io', 'v1', 'cephclusters');
+      if (clusters.length === 0) throw new CheckFailed('no CephCluster object found');
+      for (const item of clusters) {
         const health = item.status?.ceph?.health;
         if (health !== 'HEALTH_OK') {
           const details = Object.values(item.status?.ceph?.details ?? {})
@@ -197,19 +206,16 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       }
     },
     flux: async (_c, _node, { api }) => {
-      const custom = api(CustomObjectsApi);
       const notReady: string[] = [];
       for (const [group, version, plural] of [
         ['kustomize.toolkit.fluxcd.io', 'v1', 'kustomizations'],
         ['helm.toolkit.fluxcd.io', 'v2', 'helmreleases'],
       ] as const) {
-        const list = (await custom.listClusterCustomObject({ group, version, plural })) as {
-          items: Array<{
-            metadata: { namespace: string; name: string };
-            status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
-          }>;
-        };
-        for (const item of list.items) {
+        const items = await listCustom<{
+          metadata: { namespace: string; name: string };
+          status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
+        }>(api, group, version, plural);
+        for (const item of items) {
           const ready = item.status?.conditions?.find((x) => x.type === 'Ready');
           if (ready?.status !== 'True')
             notReady.push(
@@ -220,18 +226,11 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       if (notReady.length) throw new CheckFailed(notReady.join('\n'));
     },
     argocd: async (_c, _node, { api }) => {
-      const custom = api(CustomObjectsApi);
-      const list = (await custom.listClusterCustomObject({
-        group: 'argoproj.io',
-        version: 'v1alpha1',
-        plural: 'applications',
-      })) as {
-        items: Array<{
-          metadata: { name: string };
-          status?: { health?: { status?: string }; sync?: { status?: string } };
-        }>;
-      };
-      const bad = list.items.filter(
+      const applications = await listCustom<{
+        metadata: { name: string };
+        status?: { health?: { status?: string }; sync?: { status?: string } };
+      }>(api, 'argoproj.io', 'v1alpha1', 'applications');
+      const bad = applications.filter(
         (a) => a.status?.health?.status !== 'Healthy' || a.status?.sync?.status !== 'Synced',
       );
       if (bad.length)
