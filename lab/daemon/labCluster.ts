@@ -56,10 +56,14 @@ export interface LabRepo {
 /** Switches a node's Talos API (lab/talos-api) as its VM powers off, reboots or boots. */
 export interface TalosApiControl {
   /** `ready`: whether the node's kubelet is Ready, which machined's machine status waits for. */
-  setMode(ip: string, mode: 'off' | 'maintenance' | 'running', ready: boolean): Promise<void>;
+  setMode(ip: string, mode: TalosApiMode, ready: boolean): Promise<void>;
 }
 
-export function talosApiMode(power: LabNode['power']): 'off' | 'maintenance' | 'running' {
+/** What a node's address answers: nothing, the maintenance API, apid, or another machine (a fault). */
+export type TalosApiMode = 'off' | 'maintenance' | 'running' | 'foreign';
+
+export function talosApiMode(power: LabNode['power'], foreign = false): TalosApiMode {
+  if (foreign && power === 'maintenance') return 'foreign';
   return power === 'running' ? 'running' : power === 'maintenance' ? 'maintenance' : 'off';
 }
 
@@ -82,6 +86,8 @@ export class LabCluster {
    * the configs hold the cluster's secrets.
    */
   readonly machineConfigs = new Map<string, string>();
+  /** A config applied in mode STAGED, by node name: it becomes the node's config at its next boot. */
+  readonly stagedConfigs = new Map<string, string>();
   /** Set once the lab's Talos API server runs; before that, nodes start in the mode their state says. */
   talosApi?: TalosApiControl;
 
@@ -207,7 +213,7 @@ export class LabCluster {
     if (!api) return;
     const push = (this.modeQueues.get(node.ip) ?? Promise.resolve())
       .catch(() => undefined)
-      .then(() => api.setMode(node.ip, talosApiMode(power), ready));
+      .then(() => api.setMode(node.ip, talosApiMode(power, node.foreign), ready));
     this.modeQueues.set(node.ip, push);
     await push;
   }

@@ -76,6 +76,8 @@ export async function createVm(lab: LabCluster, target: string, version: string)
   node.nics = lab.fire('nic-missing', node) ? node.expectedNics.slice(0, -1) : node.expectedNics;
   // A new VM has no config yet: it boots into maintenance mode and waits for `apply-config --insecure`.
   lab.machineConfigs.delete(node.name);
+  lab.stagedConfigs.delete(node.name);
+  node.foreign = lab.fire('foreign-certificate', node);
   await lab.setPower(node, 'maintenance');
   lab.record('vm-created', node.name, `Talos ${version}, ${node.nics.length} NICs, maintenance mode`);
   return `${node.name}: created at Talos ${version}, waiting for its machine config`;

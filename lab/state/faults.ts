@@ -15,6 +15,8 @@ export const FAULT_KINDS = {
   'ceph-warn': 'Ceph reports HEALTH_WARN',
   'join-delayed':
     "a new control-plane VM joins etcd --seconds later than its reboot ends (a slow boot: the undo's leave comes first)",
+  'foreign-certificate':
+    "a recreated VM's address is answered by another machine: a certificate of another CA, client certificates of that CA required",
 } as const;
 
 export type FaultKind = keyof typeof FAULT_KINDS;
@@ -43,4 +45,5 @@ export const ONE_SHOT: readonly FaultKind[] = [
   'vm-create-fails',
   'talosctl-transient',
   'join-delayed',
+  'foreign-certificate',
 ];

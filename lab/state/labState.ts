@@ -34,6 +34,11 @@ export interface LabNode {
   talosVersion: string;
   kubernetesVersion: string;
   power: VmPower;
+  /**
+   * Another machine answers at this VM's address (fault foreign-certificate): its Talos API speaks
+   * with a certificate of another CA, and wants client certificates that CA signed.
+   */
+  foreign?: boolean;
   /** Changes at every boot, as /proc/sys/kernel/random/boot_id does: `upgrade --wait` checks it. */
   bootId?: string;
   etcd?: EtcdMember;

@@ -105,33 +105,34 @@ const HANDLERS: Record<string, Handler> = {
 
   // A reboot boots what is installed: a staged upgrade (Talos 1.13) comes up as the new version.
   reboot: (lab, node) => {
-    void (async () => {
-      // The answer leaves before the node goes down.
-      await sleep(1000);
-      if (powerOf(node) !== 'running') return;
-      await lab.powerOff(node, 'rebooting');
-      await sleep(lab.timing.rebootSeconds * 1000);
-      if (powerOf(node) !== 'rebooting') return;
-      const upgraded = node.staged !== undefined;
-      bootStaged(lab, node);
-      await lab.powerOn(node, { ready: !(upgraded && lab.fire('not-ready-after-upgrade', node)) });
-    })().catch((error: unknown) => lab.record('lab-error', node.name, `lab reboot failed: ${String(error)}`));
-    lab.record('reboot', node.name);
+    rebootNode(lab, node);
     return {};
   },
 
+  // The mode is Talos's as the lab Talos API decided it (internal/machine/config.go): NO_REBOOT and
+  // TRY apply at once, STAGED at the next boot, REBOOT applies and reboots the node by itself.
   'apply-config': async (lab, node, call) => {
     const text = str(call, 'config');
+    const mode = typeof call.mode === 'string' ? call.mode : 'NO_REBOOT';
     const before = configFiles(lab.machineConfigs.get(node.name));
     const maintenance = call.maintenance === true;
     if (maintenance !== (node.power === 'maintenance')) throw unreachable(node);
-    lab.machineConfigs.set(node.name, text);
     if (maintenance) {
+      lab.machineConfigs.set(node.name, text);
       await applyMachineConfig(lab, node);
       return {};
     }
     const added = Object.keys(configFiles(text)).filter((path) => !(path in before));
-    lab.record('patch-applied', node.name, added.length ? `files ${added.join(', ')}` : 'config updated');
+    const what = added.length ? `files ${added.join(', ')}` : 'config updated';
+    if (mode === 'STAGED') {
+      lab.stagedConfigs.set(node.name, text);
+      lab.record('patch-applied', node.name, `staged for the next boot: ${what}`);
+      return {};
+    }
+    lab.machineConfigs.set(node.name, text);
+    lab.stagedConfigs.delete(node.name);
+    lab.record('patch-applied', node.name, mode === 'REBOOT' ? `${what}; rebooting to apply it` : what);
+    if (mode === 'REBOOT') rebootNode(lab, node);
     return {};
   },
 
@@ -237,4 +238,27 @@ export async function answerNodeCall(lab: LabCluster, op: string, call: NodeCall
   const result = await handler(lab, node, call);
   if (!READ_ONLY.has(op)) lab.persist();
   return result;
+}
+
+/**
+ * A reboot as Talos starts it in the background: the answer leaves first, the node goes down, and
+ * it boots what is installed (a staged upgrade) with its staged config, if any.
+ */
+function rebootNode(lab: LabCluster, node: LabNode): void {
+  void (async () => {
+    await sleep(1000);
+    if (powerOf(node) !== 'running') return;
+    await lab.powerOff(node, 'rebooting');
+    await sleep(lab.timing.rebootSeconds * 1000);
+    if (powerOf(node) !== 'rebooting') return;
+    const upgraded = node.staged !== undefined;
+    bootStaged(lab, node);
+    const staged = lab.stagedConfigs.get(node.name);
+    if (staged !== undefined) {
+      lab.machineConfigs.set(node.name, staged);
+      lab.stagedConfigs.delete(node.name);
+    }
+    await lab.powerOn(node, { ready: !(upgraded && lab.fire('not-ready-after-upgrade', node)) });
+  })().catch((error: unknown) => lab.record('lab-error', node.name, `lab reboot failed: ${String(error)}`));
+  lab.record('reboot', node.name);
 }

@@ -7,6 +7,7 @@ import { notifyActivities } from './notify.js';
 import { registryActivities } from './registry.js';
 import { releaseActivities } from './releases.js';
 import { talosActivities } from './talos.js';
+import { talosConfigActivities } from './talosConfig.js';
 import { talosInstallActivities } from './talosInstall.js';
 import { terraformActivities, workspaceQueues } from './terraform.js';
 import { upgradeRunActivities } from './upgradeRuns.js';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...clusterActivities(cluster),
     ...talosActivities(deps, cluster),
+    ...talosConfigActivities(deps, cluster),
     ...talosInstallActivities(deps, cluster),
     ...kubernetesActivities(deps, cluster, queues),
     ...terraformActivities(deps, cluster, queues),

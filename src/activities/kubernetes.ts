@@ -272,8 +272,6 @@ export function kubernetesActivities(
     node: string;
     timeoutMs?: number;
     force?: boolean;
-    /** Cordon first, as `kubectl drain` does (node runs since the local-health-checks patch). */
-    cordon?: boolean;
     /** The node's VM is destroyed and created next (cattle): the drain tells the workspace's queue. */
     recreated?: boolean;
   }): Promise<DrainResult> {
@@ -296,13 +294,14 @@ export function kubernetesActivities(
   }
 
   async function drain(
-    input: { cluster: string; node: string; cordon?: boolean },
+    input: { cluster: string; node: string },
     c: ClusterHandle,
     { timeoutMs, deadline, force }: { timeoutMs: number; deadline: number; force: boolean },
     report: (state: DrainState) => void,
   ): Promise<DrainResult> {
     const api = core(input.cluster);
-    if (input.cordon) await setUnschedulable(input, true);
+    // Cordoned first, as `kubectl drain` does: nothing new lands on the node while it empties.
+    await setUnschedulable(input, true);
     const evicted = new Set<string>();
     // The pods this drain moved, by uid: the wait below is for them, not for a replacement that a
     // controller puts back on the cordoned node (a pod tolerating every taint lands there again).

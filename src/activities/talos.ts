@@ -7,14 +7,7 @@ import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream, parseTable } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
-import {
-  isUnavailable,
-  parseMachineStage,
-  parseServerTag,
-  talosctl,
-  talosctlDuration,
-  talosFailure,
-} from './talosctl.js';
+import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
 
 export interface EtcdMember {
   id: string;
@@ -358,57 +351,6 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   }
 
   /** Gives a freshly created VM (maintenance mode) its machine config; harmless on a configured node. */
-  async function applyMachineConfig(input: { cluster: string; node: string }): Promise<{ applied: boolean }> {
-    const c = cluster(input.cluster);
-    const node = c.node(input.node);
-    const configs = c.inventory.machineConfigs;
-    const file = node.role === 'worker' ? (configs?.worker ?? configs?.controlplane) : configs?.controlplane;
-    if (!file)
-      throw nonRetryable(
-        'ValidationFailed',
-        `cluster ${c.name} has no machineConfigs.${node.role} in its inventory: a recreated ${node.name} cannot be configured`,
-      );
-    // Asked with the cluster's certificates: a configured node answers; a node in maintenance mode
-    // has no certificate from the cluster's CA yet, so only that failure leads to --insecure.
-    const status = await talosctl(deps, c, ['-n', node.ip, 'get', 'machinestatus', '-o', 'json'], {
-      timeoutMs: 30_000,
-    });
-    const stage = parseMachineStage(status.stdout);
-    if (status.exitCode === 0 && stage && stage !== 'maintenance') return { applied: false };
-    if (status.exitCode === 0 && !stage)
-      throw nonRetryable(
-        'CommandFailed',
-        `talosctl get machinestatus on ${node.name} answered without a stage: ${tail(status.stdout, 3)}`,
-      );
-    if (status.exitCode !== 0 && !/certificate signed by unknown authority/.test(status.stderr))
-      talosFailure(`reading the machine status of ${node.name}`, status);
-    const result = await talosctl(
-      deps,
-      c,
-      ['-n', node.ip, 'apply-config', '--insecure', '-f', c.resolvePath(file)],
-      { timeoutMs: 120_000 },
-    );
-    if (result.exitCode !== 0) talosFailure(`applying the machine config to ${node.name}`, result);
-    return { applied: true };
-  }
-
-  /** The inventory's global patches, and the node's GPU patches when it has a GPU. */
-  async function applyPatches(input: { cluster: string; node: string }): Promise<{ applied: string[] }> {
-    const c = cluster(input.cluster);
-    const node = c.node(input.node);
-    const files = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])];
-    for (const file of files) {
-      const result = await talosctl(
-        deps,
-        c,
-        ['-n', node.ip, 'patch', 'mc', '--patch', `@${c.resolvePath(file)}`],
-        { timeoutMs: 120_000 },
-      );
-      if (result.exitCode !== 0) talosFailure(`applying ${file} to ${node.name}`, result);
-    }
-    return { applied: files };
-  }
-
   /** The NICs the VM really has against the inventory: count, names and VLAN ids. */
   async function checkNodeNics(input: { cluster: string; node: string }): Promise<{ nics: string[] }> {
     const c = cluster(input.cluster);
@@ -488,8 +430,6 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     takeEtcdSnapshot,
     leaveEtcd,
     upgradeNodeInPlace,
-    applyMachineConfig,
-    applyPatches,
     checkNodeNics,
     upgradeKubernetes,
   };

@@ -1,5 +1,15 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  describePlan,
+  FAILURE,
+  nodeAddresses,
+  plannedChanges,
+  planRefusal,
+  summarisePlan,
+  type PlanScope,
+} from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
@@ -82,11 +92,24 @@ function terraformFailure(what: string, result: CommandResult): never {
 /** One locking run of a node's VM: runs of the same batchKey waiting together go as one run. */
 interface LockedRun {
   what: string;
-  args: (targets: string[]) => string[];
   batchKey?: string;
-  target?: string;
+  targets?: string[];
   node?: string;
   followedUp?: boolean;
+}
+
+/** A saved plan's run: the apply's result, or why its plan was refused (nothing was applied then). */
+type PlanRun = CommandResult & { refused?: string; planned?: string };
+
+/** Where a saved plan lives while it is read back and applied: a private folder, removed after. */
+async function withPlanFile<T>(use: (file: string) => Promise<T>): Promise<T> {
+  // mkdtemp makes the folder 0700: a plan holds the variables' values, and may hold secrets.
+  const dir = await mkdtemp(join(tmpdir(), 'talos-upgrade-plan-'));
+  try {
+    return await use(join(dir, 'rebuild.tfplan'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** The cluster's Terraform section; a cluster without one cannot recreate its VMs. */
@@ -164,34 +187,101 @@ export function terraformActivities(
   }
 
   /** Runs that plan and apply take the state lock: one at a time per workspace, in its queue. */
-  async function locked(c: ClusterHandle, turn: LockedRun): Promise<SharedResult> {
-    const result = await queueOf(c).submit({
-      ...turn,
-      command: (targets, shared) => run(c, turn.args(targets), turn.what, shared),
-    });
+  async function locked(c: ClusterHandle, turn: LockedRun & { command: SavedRun }): Promise<SharedResult> {
+    const result: SharedResult & PlanRun = await queueOf(c).submit(turn);
+    if (result.refused)
+      throw nonRetryable(
+        FAILURE.TerraformPlanRefused,
+        `${turn.what}: the saved plan was refused, nothing was applied: ${result.refused}`,
+      );
     if (result.exitCode !== 0) terraformFailure(turn.what, result);
     return result;
   }
 
-  /** The start of every run that takes the state lock: unattended, JSON output, the inventory's lock timeout. */
-  const locking = (c: ClusterHandle, command: 'apply' | 'destroy') => [
-    command,
-    '-auto-approve',
-    '-input=false',
-    '-json',
-    `-lock-timeout=${Math.round(terraformOf(c).lockTimeout / 1000)}s`,
-  ];
+  const lockTimeout = (c: ClusterHandle) => `-lock-timeout=${Math.round(terraformOf(c).lockTimeout / 1000)}s`;
   const targeting = (targets: string[]) => targets.map((t) => `-target=${t}`);
+  /** The inventory's version variable at `version`, and its -var-files. */
+  const variables = (c: ClusterHandle, version?: string) => [
+    ...(version ? ['-var', `${c.inventory.versions.variables.talos}=${version}`] : []),
+    ...terraformOf(c).varFiles.map((f) => `-var-file=${f}`),
+  ];
+
+  /** Every other node's addresses, by name: what a node's plan must not touch. */
+  function othersOf(c: ClusterHandle, own: string[]): Record<string, string[]> {
+    return Object.fromEntries(
+      c.inventory.nodes
+        .map((n) => [n.name, nodeAddresses(n)] as const)
+        .filter(([, addresses]) => addresses.length > 0 && !addresses.some((a) => own.includes(a))),
+    );
+  }
+
+  type SavedRun = (targets: string[], shared?: SharedControl) => Promise<PlanRun>;
+
+  /**
+   * A saved plan, read back and checked, then applied as saved: `terraform plan -out`, `terraform show
+   * -json` of that file, planRefusal on what it would do, `terraform apply <file>`. Between the plan and
+   * the apply the workspace's queue holds the turn, and Terraform itself refuses a plan whose state
+   * changed meanwhile. `proof` plans without the lock and without a refresh, and never applies.
+   */
+  function savedPlan(
+    c: ClusterHandle,
+    kind: PlanScope['kind'],
+    version: string | undefined,
+    mode: 'apply' | 'proof',
+    others: (targets: string[]) => Record<string, string[]> = (targets) => othersOf(c, targets),
+  ): SavedRun {
+    return (targets, shared) =>
+      withPlanFile(async (file) => {
+        const what = `terraform plan${kind === 'destroy' ? ' -destroy' : ''} ${targets.join(' ')}`;
+        const planned = await run(
+          c,
+          [
+            'plan',
+            '-input=false',
+            '-json',
+            ...(mode === 'proof' ? ['-lock=false', '-refresh=false'] : [lockTimeout(c)]),
+            ...(kind === 'destroy' ? ['-destroy'] : []),
+            ...targeting(targets),
+            ...variables(c, version),
+            `-out=${file}`,
+          ],
+          what,
+          shared,
+        );
+        if (planned.exitCode !== 0) return planned;
+        const shown = await run(c, ['show', '-json', '-no-color', file], `terraform show ${what}`, shared);
+        if (shown.exitCode !== 0) return shown;
+        const changes = plannedChanges(shown.stdout);
+        const summary = describePlan(summarisePlan(changes));
+        const refused = planRefusal(changes, { kind, own: targets, others: others(targets) });
+        if (refused) return { ...planned, exitCode: 1, refused: `${refused} (the plan: ${summary})` };
+        const nothing = !changes.some((p) => p.actions.some((a) => a !== 'no-op' && a !== 'read'));
+        if (mode === 'proof' || nothing) return { ...planned, planned: summary };
+        // A shared run beats for all its members; a lone one (no queue turn) for its own activity.
+        (shared?.heartbeat ?? heartbeat)({ step: `terraform apply of the saved plan: ${summary}` });
+        const applied = await run(
+          c,
+          ['apply', '-input=false', '-json', lockTimeout(c), file],
+          `terraform apply ${targets.join(' ')}`,
+          shared,
+        );
+        return { ...applied, planned: summary };
+      });
+  }
 
   async function terraformInit(input: { cluster: string }): Promise<void> {
     const c = cluster(input.cluster);
     await terraform(c, ['init', '-input=false', '-no-color'], `terraform init for ${c.name}`);
   }
 
-  /** Whether any resource of the address is in the state (`state list <addr>` errors for a missing module). */
-  async function inState(c: ClusterHandle, address: string): Promise<boolean> {
+  /** Whether any resource of the addresses is in the state (`state list <addr>` errors for a missing module). */
+  async function inState(c: ClusterHandle, addresses: string[]): Promise<boolean> {
     const result = await terraform(c, ['state', 'list'], `terraform state list for ${c.name}`);
-    return result.stdout.split('\n').some((line) => line === address || line.startsWith(`${address}.`));
+    return result.stdout
+      .split('\n')
+      .some((line) =>
+        addresses.some((a) => line === a || line.startsWith(`${a}.`) || line.startsWith(`${a}[`)),
+      );
   }
 
   /** `terraform state pull` into a timestamped file before anything is destroyed; keeps the newest N. */
@@ -217,15 +307,16 @@ export function terraformActivities(
     return { path, kept: Math.min(backups.length, keep) };
   }
 
-  function nodeAddress(c: ClusterHandle, name: string): string {
-    const node = c.node(name);
-    if (!node.terraformAddress)
+  function addressesOf(c: ClusterHandle, name: string): string[] {
+    const addresses = nodeAddresses(c.node(name));
+    if (addresses.length === 0)
       throw nonRetryable('ValidationFailed', `${name} has no terraformAddress in the inventory of ${c.name}`);
-    return node.terraformAddress;
+    return addresses;
   }
 
   /**
-   * `terraform destroy -target` of one node's VM; harmless when it is already gone. Nodes waiting
+   * One node's VM destroyed by a saved `plan -destroy -target` of its addresses, read back and applied
+   * only when it destroys nothing but that node; harmless when it is already gone. Nodes waiting
    * together are destroyed in one run (`together` names the others).
    */
   async function destroyNodeVm(input: {
@@ -233,11 +324,11 @@ export function terraformActivities(
     node: string;
   }): Promise<{ destroyed: boolean; together?: string[] }> {
     const c = cluster(input.cluster);
-    const address = nodeAddress(c, input.node);
+    const addresses = addressesOf(c, input.node);
     // Said before the state check (a Terraform call outside the queue), so a create arriving meanwhile
     // waits for this destroy and clones this node's VM with its own.
     const noDestroyAfterAll = queueOf(c).destroyComing(input.node);
-    const present = await inState(c, address).catch((error: unknown) => {
+    const present = await inState(c, addresses).catch((error: unknown) => {
       noDestroyAfterAll();
       throw error;
     });
@@ -245,12 +336,12 @@ export function terraformActivities(
       noDestroyAfterAll();
       return { destroyed: false };
     }
-    heartbeat({ node: input.node, step: 'terraform destroy', address });
+    heartbeat({ node: input.node, step: 'terraform destroy', addresses });
     const { together } = await locked(c, {
-      what: `terraform destroy ${address}`,
-      args: (targets) => [...locking(c, 'destroy'), ...targeting(targets)],
+      what: `terraform destroy ${addresses.join(' ')}`,
+      command: savedPlan(c, 'destroy', undefined, 'apply'),
       batchKey: 'destroy',
-      target: address,
+      targets: addresses,
       node: input.node,
       followedUp: true,
     });
@@ -258,33 +349,35 @@ export function terraformActivities(
   }
 
   /**
-   * `terraform apply -target` of one node's VM at a Talos version (the old one, for a rollback). Nodes
-   * waiting together for the same version are cloned in one run (`together` names the others).
+   * One node's VM created at a Talos version (the old one, for a rollback) by a saved `plan -target`
+   * of its addresses with the inventory's version variable, read back and applied only when it creates
+   * nothing but that node (and new resources it needs). Nodes waiting together for the same version
+   * are cloned in one run (`together` names the others).
    */
   async function createNodeVm(input: {
     cluster: string;
     node: string;
     version: string;
-  }): Promise<{ address: string; together?: string[] }> {
+  }): Promise<{ addresses: string[]; planned?: string; together?: string[] }> {
     const c = cluster(input.cluster);
-    const address = nodeAddress(c, input.node);
-    heartbeat({ node: input.node, step: 'terraform apply', address, version: input.version });
-    const { together } = await locked(c, {
-      what: `terraform apply ${address} at Talos ${input.version}`,
-      args: (targets) => [
-        ...locking(c, 'apply'),
-        ...targeting(targets),
-        '-var',
-        `talos_version=${input.version}`,
-      ],
+    const addresses = addressesOf(c, input.node);
+    heartbeat({ node: input.node, step: 'terraform apply', addresses, version: input.version });
+    const result = await locked(c, {
+      what: `terraform apply ${addresses.join(' ')} at Talos ${input.version}`,
+      command: savedPlan(c, 'create', input.version, 'apply'),
       batchKey: `apply at ${input.version}`,
-      target: address,
+      targets: addresses,
       node: input.node,
     });
-    return { address, ...(together.length ? { together } : {}) };
+    const { planned } = result as PlanRun;
+    return {
+      addresses,
+      ...(planned ? { planned } : {}),
+      ...(result.together.length ? { together: result.together } : {}),
+    };
   }
 
-  /** Rebuilds the VM templates (`terraform apply -target` of each) for a Talos version. */
+  /** Rebuilds the VM templates (a saved plan of each, checked, applied) for a Talos version. */
   async function rebuildTemplates(input: {
     cluster: string;
     version: string;
@@ -294,15 +387,61 @@ export function terraformActivities(
     if (templates.length === 0) return { templates: [] };
     await locked(c, {
       what: `rebuilding ${templates.length} templates at Talos ${input.version}`,
-      args: () => [
-        ...locking(c, 'apply'),
-        ...targeting(templates.map((t) => t.address)),
-        '-var',
-        `talos_version=${input.version}`,
-      ],
+      command: savedPlan(c, 'create', input.version, 'apply'),
+      targets: templates.map((t) => t.address),
     });
     return { templates: templates.map((t) => t.name) };
   }
 
-  return { terraformInit, backupTerraformState, destroyNodeVm, createNodeVm, rebuildTemplates };
+  /**
+   * Pre-flight, before any node moves: each node's rebuild proven from saved plans, without the lock
+   * and without a refresh (nothing is applied): its destroy removes only what lies under its addresses
+   * (and something does: the node is in the state), and its create at `version` creates only that.
+   * Refused with what the plan would do; a summary of each node's plans otherwise.
+   */
+  async function proveNodeRebuilds(input: {
+    cluster: string;
+    version: string;
+    nodes: string[];
+  }): Promise<{ nodes: Array<{ node: string; destroy: string; create: string }> }> {
+    const c = cluster(input.cluster);
+    const proven: Array<{ node: string; destroy: string; create: string }> = [];
+    for (const [index, node] of input.nodes.entries()) {
+      const addresses = addressesOf(c, node);
+      heartbeat({ step: `proving the rebuild of ${node} (${index + 1}/${input.nodes.length})` });
+      const plans: PlanRun[] = [];
+      for (const kind of ['destroy', 'create'] as const) {
+        const result = await savedPlan(
+          c,
+          kind,
+          kind === 'create' ? input.version : undefined,
+          'proof',
+        )(addresses);
+        if (result.refused)
+          throw nonRetryable(
+            FAILURE.TerraformPlanRefused,
+            `${node}: its ${kind === 'destroy' ? 'destroy' : `create at Talos ${input.version}`} is refused, nothing was touched: ${result.refused}. Fix its terraformAddress(es) in the inventory (one node's own instance, e.g. module.nodes["${node}"])`,
+          );
+        if (result.exitCode !== 0) terraformFailure(`planning the rebuild of ${node}`, result);
+        plans.push(result);
+      }
+      const [destroy = '', create = ''] = plans.map((p) => p.planned ?? '');
+      if (destroy === 'no changes')
+        throw nonRetryable(
+          FAILURE.TerraformPlanRefused,
+          `${node}: ${addresses.join(', ')} is not in the Terraform state of ${workspaceDir(c)}: its VM could be neither destroyed nor recreated from there. Check the address (terraform state list)`,
+        );
+      proven.push({ node, destroy, create });
+    }
+    return { nodes: proven };
+  }
+
+  return {
+    terraformInit,
+    backupTerraformState,
+    destroyNodeVm,
+    createNodeVm,
+    rebuildTemplates,
+    proveNodeRebuilds,
+  };
 }

@@ -17,7 +17,8 @@ export interface WorkspaceRun {
    * those waiting together go as one run with all their targets. Without a key a run goes alone.
    */
   batchKey?: string;
-  target?: string;
+  /** This run's Terraform addresses (a node may name several: its VM and what configures it). */
+  targets?: string[];
   node?: string;
   /** The node asks for its next run right after this one: a cattle node's create follows its destroy. */
   followedUp?: boolean;
@@ -332,7 +333,7 @@ export class WorkspaceQueue {
       m.state = 'running';
       m.batch = batch;
     }
-    const targets = members.flatMap((m) => (m.run.target ? [m.run.target] : []));
+    const targets = members.flatMap((m) => m.run.targets ?? []);
     let result: CommandResult;
     const started = Date.now();
     try {

@@ -19,3 +19,7 @@ export * from './failureTypes.js';
 export * from './maintenanceWindow.js';
 export * from './pendingTaint.js';
 export * from './workerOrder.js';
+export * from './nodeHealth.js';
+export * from './terraformPlan.js';
+export * from './requestSchemas.js';
+export * from './supportedRange.js';

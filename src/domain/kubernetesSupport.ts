@@ -6,7 +6,11 @@ export interface KubernetesRange {
   max: string;
 }
 
-/** Talos minor -> supported Kubernetes minors, from the Talos support matrix of each release. */
+/**
+ * Talos minor -> supported Kubernetes minors, as Talos's own compatibility package has them (1.14's row
+ * from v1.14.1; its docs say 1.33, the code says 1.32). No row is guessed: a Talos minor without one
+ * is named in the inventory (versions.kubernetesSupport) until this table knows it.
+ */
 export const DEFAULT_KUBERNETES_SUPPORT: Readonly<Record<string, KubernetesRange>> = {
   '1.8': { min: '1.26', max: '1.31' },
   '1.9': { min: '1.27', max: '1.32' },
@@ -15,7 +19,6 @@ export const DEFAULT_KUBERNETES_SUPPORT: Readonly<Record<string, KubernetesRange
   '1.12': { min: '1.30', max: '1.35' },
   '1.13': { min: '1.31', max: '1.36' },
   '1.14': { min: '1.32', max: '1.37' },
-  '1.15': { min: '1.33', max: '1.38' },
 };
 
 /** The support table with an inventory's additions (a new Talos minor before this table knows it). */

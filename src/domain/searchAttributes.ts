@@ -17,3 +17,19 @@ export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
 export function queryValue(value: string): string {
   return `'${value.replace(/[\\']/g, '')}'`;
 }
+
+/**
+ * The UpgradePhase values a node run writes: only where an operator filters on them (the CLI's
+ * stuck-undo lookup asks for CompensationStuck); each step is in the run's details and progress query.
+ */
+export const NODE_PHASE = {
+  Upgrading: 'Upgrading',
+  Skipped: 'Skipped',
+  Done: 'Done',
+  RollingBack: 'RollingBack',
+  RolledBack: 'RolledBack',
+  RollbackFailed: 'RollbackFailed',
+  CompensationStuck: 'CompensationStuck',
+} as const;
+
+export type NodePhase = (typeof NODE_PHASE)[keyof typeof NODE_PHASE];

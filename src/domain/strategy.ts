@@ -11,6 +11,12 @@ export interface PlanningPolicy {
   /** Without Terraform a VM cannot be recreated: run such hops as pets, or refuse them. */
   withoutTerraform: 'pets' | 'refuse';
   terraformAvailable: boolean;
+  /**
+   * What a requested strategy (a pull request's label, `start --strategy`) may do: `approve` takes it,
+   * and a hop it turns from pets into cattle (every VM recreated) waits for approval; `allow` takes it
+   * as it is; `ignore` keeps the policy's strategy and says so.
+   */
+  strategyOverride: 'approve' | 'allow' | 'ignore';
 }
 
 export const DEFAULT_PLANNING_POLICY: PlanningPolicy = {
@@ -18,4 +24,5 @@ export const DEFAULT_PLANNING_POLICY: PlanningPolicy = {
   approval: { patch: false, minor: false, major: true },
   withoutTerraform: 'refuse',
   terraformAvailable: true,
+  strategyOverride: 'approve',
 };

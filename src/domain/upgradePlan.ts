@@ -74,11 +74,31 @@ export function planUpgrade(request: UpgradePlanRequest, policy: PlanningPolicy)
       'Give both the running and the target Kubernetes version (--k8s-from and --k8s-to), or neither.',
     );
   }
-  const hops: TalosHop[] = splitTalosHops(talosFrom, talosTo, request.talosReleases).map((hop) => ({
-    ...hop,
-    ...chooseStrategy(hop.change, hop, policy, request.strategyOverride),
-    requiresApproval: policy.approval[hop.change],
-  }));
+  const override = policy.strategyOverride === 'ignore' ? undefined : request.strategyOverride;
+  const hops: TalosHop[] = splitTalosHops(talosFrom, talosTo, request.talosReleases).map((hop) => {
+    const chosen = chooseStrategy(hop.change, hop, policy, override);
+    // A label must never widen what a merge does unseen: a hop turned into cattle by a request (every
+    // VM recreated where the policy upgrades in place) waits for a person unless the policy allows it.
+    const widened =
+      policy.strategyOverride === 'approve' &&
+      chosen.strategy === 'cattle' &&
+      policy.strategy[hop.change] === 'pets';
+    const ignored =
+      request.strategyOverride && !override && request.strategyOverride !== chosen.strategy
+        ? `requested ${request.strategyOverride}, ignored (policy.strategyOverride: ignore)`
+        : undefined;
+    return {
+      ...hop,
+      ...chosen,
+      ...(ignored ? { strategyReason: ignored } : {}),
+      ...(widened
+        ? {
+            strategyReason: `${chosen.strategyReason ?? 'requested cattle'}: waits for approval, as policy.strategyOverride says`,
+          }
+        : {}),
+      requiresApproval: policy.approval[hop.change] || widened,
+    };
+  });
 
   let steps: PlanStep[] = hops.map((hop) => ({ type: 'talos', ...hop }));
   if (kubernetesFrom !== undefined && kubernetesTo !== undefined) {

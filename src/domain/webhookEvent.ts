@@ -49,10 +49,25 @@ const pushPayload = z.looseObject({
 
 const ZERO_SHA = /^0{40}$/;
 
-function clustersOf(repo: string, inventories: readonly Inventory[]) {
-  return inventories
-    .filter((inv) => inv.repository?.github.toLowerCase() === repo.toLowerCase())
-    .map((inv) => ({ name: inv.cluster.name, file: inv.versions.file }));
+/**
+ * The clusters whose inventory names this repository and follows this branch
+ * (`repository.defaultBranch`), or why none: a merge into any other branch changes no cluster.
+ */
+function clustersOf(
+  repo: string,
+  branch: string,
+  inventories: readonly Inventory[],
+): { clusters: Array<{ name: string; file: string }> } | { ignore: string } {
+  const named = inventories.filter((inv) => inv.repository?.github.toLowerCase() === repo.toLowerCase());
+  if (named.length === 0) return { ignore: `no inventory names the repository ${repo}` };
+  const following = named.filter((inv) => inv.repository?.defaultBranch === branch);
+  if (following.length === 0)
+    return {
+      ignore: `${branch} is not the branch the inventories of ${repo} follow (${[
+        ...new Set(named.map((inv) => inv.repository?.defaultBranch)),
+      ].join(', ')}: repository.defaultBranch)`,
+    };
+  return { clusters: following.map((inv) => ({ name: inv.cluster.name, file: inv.versions.file })) };
 }
 
 /**
@@ -100,14 +115,13 @@ export function interpretDelivery(
     if (action !== 'closed') return { kind: 'ignore', reason: `pull request ${action}, not closed` };
     if (!pr.merged || !pr.merge_commit_sha)
       return { kind: 'ignore', reason: `pull request #${pr.number} was closed without merging` };
-    if (pr.base.ref !== repo.default_branch)
+    const target = clustersOf(repo.full_name, pr.base.ref, inventories);
+    if ('ignore' in target)
       return {
         kind: 'ignore',
-        reason: `pull request #${pr.number} merged into ${pr.base.ref}, not the default branch ${repo.default_branch}`,
+        reason: `pull request #${pr.number} merged into ${pr.base.ref}: ${target.ignore}`,
       };
-    const clusters = clustersOf(repo.full_name, inventories);
-    if (clusters.length === 0)
-      return { kind: 'ignore', reason: `no inventory names the repository ${repo.full_name}` };
+    const { clusters } = target;
     const { strategy, note } = strategyFromLabels(pr.labels);
     return {
       kind: 'compare',
@@ -124,19 +138,19 @@ export function interpretDelivery(
     const parsed = pushPayload.safeParse(payload);
     if (!parsed.success) return shapeError(event, parsed.error);
     const { ref, before, after, deleted, repository: repo, pusher } = parsed.data;
-    if (ref !== `refs/heads/${repo.default_branch}`)
-      return { kind: 'ignore', reason: `push to ${ref}, not the default branch ${repo.default_branch}` };
+    if (!ref.startsWith('refs/heads/')) return { kind: 'ignore', reason: `push to ${ref}, not a branch` };
+    const branch = ref.slice('refs/heads/'.length);
+    const target = clustersOf(repo.full_name, branch, inventories);
+    if ('ignore' in target) return { kind: 'ignore', reason: `push to ${branch}: ${target.ignore}` };
     if (deleted || ZERO_SHA.test(after)) return { kind: 'ignore', reason: 'the branch was deleted' };
     if (ZERO_SHA.test(before)) return { kind: 'ignore', reason: 'a new branch: nothing to compare with' };
-    const clusters = clustersOf(repo.full_name, inventories);
-    if (clusters.length === 0)
-      return { kind: 'ignore', reason: `no inventory names the repository ${repo.full_name}` };
+    const { clusters } = target;
     return {
       kind: 'compare',
       repository: repo.full_name,
       before,
       after,
-      source: `push to ${repo.default_branch}${pusher ? ` by ${pusher.name}` : ''} in ${repo.full_name}`,
+      source: `push to ${branch}${pusher ? ` by ${pusher.name}` : ''} in ${repo.full_name}`,
       clusters,
     };
   }

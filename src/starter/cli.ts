@@ -63,6 +63,10 @@ export function buildCli(): Command {
     .option('--k8s-to <version>', 'target Kubernetes version')
     .addOption(new Option('--strategy <strategy>', 'pets or cattle for every hop').argParser(strategyArg))
     .option('--by <name>', 'who asks (default: your user name)')
+    .option(
+      '--inventory <file...>',
+      'the inventories the worker runs with: the cluster must be named in one (default: TALOS_UPGRADE_INVENTORY, comma-separated)',
+    )
     .action(async (options: Parameters<typeof startCommand>[0]) => {
       process.exitCode = await startCommand(options);
     });

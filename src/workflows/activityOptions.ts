@@ -50,7 +50,7 @@ export const hints = proxyLocalActivities<Activities>({
 });
 
 /**
- * A node's health gates as local activities (since the local-health-checks patch): they only read
+ * A node's health gates as local activities: they only read
  * the cluster (their probe pods clean up after themselves), so a worker that dies during one loses
  * nothing and the next worker checks again; each gate is one marker in the history instead of six
  * events. 15 m covers a gate many times over: its checks run side by side, each with 3 tries of 30 s
@@ -59,16 +59,6 @@ export const hints = proxyLocalActivities<Activities>({
  */
 export const localChecks = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15m',
-  retry,
-});
-
-/** The quick calls, remote or local: what a node upgrade uses depends on its version. */
-export type QuickActivities = typeof quick;
-
-/** Long, heartbeating work as it ran before the settled-cancel patch; old histories replay with it. */
-export const long = proxyActivities<Activities>({
-  startToCloseTimeout: '45m',
-  heartbeatTimeout: '30s',
   retry,
 });
 

@@ -15,7 +15,7 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   runHealthChecks: (a) => (a.node ? `health checks around ${a.node}` : `health checks of ${a.cluster}`),
   cordonNode: (a) => `cordon ${a.node}`,
   uncordonNode: (a) => `uncordon ${a.node}`,
-  drainNode: (a) => `${a.cordon ? 'cordon and drain' : 'drain'} ${a.node}`,
+  drainNode: (a) => `cordon and drain ${a.node}`,
   drainBlockedNodes: (a) =>
     `which drains a PodDisruptionBudget blocks: ${(a.nodes as string[] | undefined)?.join(', ') ?? ''}`,
   markNodesPending: (a) => `mark the nodes not at ${a.version} yet: moved pods prefer the upgraded ones`,
@@ -23,7 +23,11 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
     `take the pending mark off ${(a.nodes as string[] | undefined)?.length ?? 0} nodes`,
   leaveEtcd: (a) => `${a.node} leaves etcd`,
   backupTerraformState: (a) => `back up the Terraform state before ${a.node ?? 'the change'}`,
-  destroyNodeVm: (a) => `destroy VM ${a.node}`,
+  destroyNodeVm: (a) => `destroy VM ${a.node} (a saved plan, checked, applied)`,
+  proveNodeRebuilds: (a) =>
+    `prove the rebuild of ${(a.nodes as string[] | undefined)?.length ?? 0} nodes at ${a.version} (saved plans, nothing applied)`,
+  proveMachineConfigs: (a) =>
+    `validate the machine configs of ${(a.nodes as string[] | undefined)?.length ?? 0} nodes`,
   createNodeVm: (a) => `create VM ${a.node}${a.version ? ` at ${a.version}` : ''}`,
   applyMachineConfig: (a) => `apply the machine config to ${a.node}`,
   applyPatches: (a) => `apply the patches to ${a.node}`,

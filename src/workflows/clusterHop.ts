@@ -5,7 +5,6 @@ import {
   executeChild,
   log,
   ParentClosePolicy,
-  patched,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
@@ -15,23 +14,19 @@ import {
   PENDING_TAINT,
   type Strategy,
 } from '../domain/index.js';
-import { hints, type long } from './activityOptions.js';
+import { hints, type mutating } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { awaitMaintenanceWindow } from './maintenanceWindow.js';
 import { recordNodeUpgrade } from './metrics.js';
-import { nodeUpgrade, nodeWorkflowTaskTimeoutMs } from './nodeUpgrade.js';
+import { nodeUpgrade, nodeWorkflowTaskTimeoutMs } from './node/nodeUpgrade.js';
 
 /**
- * How the rolling window may reorder what is left before a lane takes its next item: `final` once,
- * when what is left fits in the lanes; `each` every time a lane is free once an item has finished, the
- * next `width` items (one read at a time, so two lanes freed together do not both take the old order's
- * head).
+ * How the rolling window may reorder what is left before a lane takes its next item: every time a lane
+ * is free once an item has finished, the next `width` items (one read at a time, so two lanes freed
+ * together do not both take the old order's head).
  */
-interface Reorder<T> {
-  when: 'final' | 'each';
-  order: (next: T[]) => Promise<T[]>;
-}
+type Reorder<T> = (next: T[]) => Promise<T[]>;
 
 /**
  * Runs at most `width` items at a time and starts the next as soon as one finishes, so one slow node
@@ -46,25 +41,21 @@ async function rollingWindow<T>(
 ): Promise<void> {
   let queue = [...items];
   let failure: { error: unknown } | undefined;
-  let reordering: Promise<void> | undefined;
   let picking: Promise<T | undefined> = Promise.resolve(undefined);
   let finished = 0;
   const stopped = () => failure !== undefined;
-  const reorderHead = async (order: Reorder<T>['order']) => {
+  const reorderHead = async (order: Reorder<T>) => {
     queue = [...(await order(queue.slice(0, width))), ...queue.slice(width)];
   };
   const next = async (): Promise<T | undefined> => {
-    if (reorder?.when === 'each' && finished > 0 && queue.length > 0) {
+    if (reorder && finished > 0 && queue.length > 0) {
       const pick = picking.then(async () => {
-        if (!failure) await reorderHead(reorder.order);
+        if (!failure) await reorderHead(reorder);
         return queue.shift();
       });
       picking = pick.catch(() => undefined);
       return pick;
     }
-    // Every lane waits for the one reorder: a lane freed meanwhile must not take the old order's head.
-    if (reorder?.when === 'final' && queue.length > 0 && queue.length <= width)
-      await (reordering ??= reorderHead(reorder.order));
     return queue.shift();
   };
   const lane = async () => {
@@ -89,32 +80,6 @@ async function rollingWindow<T>(
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
   if (failure) throw failure.error;
 }
-
-/**
- * Since this patch the workers' final round starts with the nodes whose drain a PodDisruptionBudget
- * blocks (they take the drain timeout longer): in inventory order such a node could start last and
- * leave the other lanes idle for that long (bench/RESULTS.md, schedule). Only the final round: started
- * earlier, its forced pod would land on a node not yet upgraded and block that drain too.
- */
-const FINAL_ROUND_BLOCKED_FIRST = 'final-round-blocked-first';
-
-/**
- * Since this patch every free lane takes a blocked node of the next few first once a worker has been
- * upgraded, not only in the final round: the nodes still to upgrade are marked (PENDING_NODES_MARKED),
- * so the pod a forced drain moves lands on the upgraded worker and blocks no other drain, and the long
- * drains go to the lanes that are free first, so the lanes end together. (Before any worker is done,
- * the pod could only move to another node still to upgrade: the first round is ordered once, before
- * it starts, by FIRST_ROUND_UNBLOCKED.)
- */
-const BLOCKED_FIRST = 'blocked-first';
-
-/**
- * Since this patch (with PENDING_NODES_MARKED) the workers' first round leaves out a worker whose drain
- * a PodDisruptionBudget blocks and starts it right after (deferBlockedFromFirstRound): forced out
- * before any worker was upgraded, its pod landed on another worker still to upgrade and blocked that
- * drain too.
- */
-const FIRST_ROUND_UNBLOCKED = 'first-round-unblocked';
 
 /** A hint that fails is logged and the run goes on with `fallback`; a cancel of the run still ends it. */
 async function hint<T>(call: Promise<T>, fallback: T, warning: string): Promise<T> {
@@ -151,14 +116,9 @@ async function firstRoundOrder<N extends { name: string }>(
 }
 
 /**
- * Since this patch a hop marks the nodes not yet at its version (a PreferNoSchedule taint) when its
- * first node starts, and takes the marks off when it ends, whatever the outcome (each node's uncordon
- * takes its own off): the pods its drains move land on nodes already upgraded where they fit.
- */
-const PENDING_NODES_MARKED = 'pending-nodes-marked';
-
-/**
- * A hint like the PDB read: a failure leaves the nodes unmarked. Not cancellable: a cancel waits the
+ * A hop marks the nodes not yet at its version (a PreferNoSchedule taint) when its first node starts,
+ * and takes the marks off when it ends, whatever the outcome (each node's uncordon takes its own off):
+ * the pods its drains move land on nodes already upgraded where they fit. A hint like the PDB read: a failure leaves the nodes unmarked. Not cancellable: a cancel waits the
  * moment it takes, so the unmarking that follows cannot overtake a mark still being patched.
  */
 async function markPending(cluster: string, nodes: string[], version: string): Promise<void> {
@@ -197,8 +157,8 @@ export async function runHop(
   run: ClusterRun,
   cluster: ClusterDescription,
   hop: TalosHop,
-  /** The settled-cancel patch, and with it the options of steps that change the world. */
-  { settled, act }: { settled: boolean; act: typeof long },
+  /** The steps that change the world, with the cluster's heartbeat timeout. */
+  act: typeof mutating,
 ): Promise<void> {
   const { request, progress } = run;
   progress.hop = `${hop.from}->${hop.to}`;
@@ -209,7 +169,6 @@ export async function runHop(
     await act.rebuildTemplates({ cluster: request.cluster, version: hop.to });
   }
   const names = cluster.nodes.map((n) => n.name);
-  const marking = patched(PENDING_NODES_MARKED);
   let marked: Promise<void> | undefined;
   /**
    * Paused or outside a window: waits until neither holds (a pause may outlast the window it waited
@@ -229,7 +188,7 @@ export async function runHop(
     // A lane that waited for a window while another lane's node failed starts nothing more.
     if (cluster.maintenanceWindows?.length && stopped()) return;
     // Once, when the first node starts (inside its window): every lane waits for the same marking.
-    if (marking) await (marked ??= markPending(request.cluster, names, hop.to));
+    await (marked ??= markPending(request.cluster, names, hop.to));
     progress.current.push(node.name);
     const childId = `${workflowInfo().workflowId}:node:${node.name}:${hop.to}`;
     progress.inFlight.push({ node: node.name, workflowId: childId });
@@ -303,9 +262,8 @@ export async function runHop(
             ? { kind: 'critical', message: detail }
             : { kind: 'rollback', node: node.name, reason: detail },
         );
-      // Since settled-cancel it goes out even when the run is being cancelled: an operator must hear
-      // of a failed undo (before, a cancelled run scheduled no such activity, and replays that way).
-      await (settled ? CancellationScope.nonCancellable(notice) : notice());
+      // It goes out even when the run is being cancelled: an operator must hear of a failed undo.
+      await CancellationScope.nonCancellable(notice);
       throw new RunStopped('failed', detail);
     } finally {
       progress.current = progress.current.filter((n) => n !== node.name);
@@ -320,20 +278,19 @@ export async function runHop(
     const inventoryOrder = cluster.nodes.filter((n) => n.role === 'worker');
     const width = cluster.maxParallelWorkers;
     let workers = inventoryOrder;
-    if (marking && firstRoundCandidates(inventoryOrder, width).length > 0 && patched(FIRST_ROUND_UNBLOCKED)) {
-      // Read when the first worker may start: a read from before a pause or a closed window is stale.
+    if (firstRoundCandidates(inventoryOrder, width).length > 0) {
+      // The first round leaves out a worker whose drain a PodDisruptionBudget blocks and starts it right
+      // after: forced out before any worker was upgraded, its pod would land on another worker still to
+      // upgrade and block that drain too. Read when the first worker may start: a read from before a pause or a closed window is stale.
       await untilNodesMayStart();
       workers = await firstRoundOrder(request.cluster, inventoryOrder, width);
     }
     const order = (left: typeof workers) => blockedFirst(request.cluster, left);
     const parallel = workers.length > cluster.maxParallelWorkers && cluster.maxParallelWorkers > 1;
-    const reorder: Reorder<(typeof workers)[number]> | undefined = !parallel
-      ? undefined
-      : marking && patched(BLOCKED_FIRST)
-        ? { when: 'each', order }
-        : patched(FINAL_ROUND_BLOCKED_FIRST)
-          ? { when: 'final', order }
-          : undefined;
+    // Once a worker is upgraded, every free lane takes a blocked node of the next few first: the pod a
+    // forced drain moves lands on the upgraded worker (the rest are marked pending) and blocks no other
+    // drain, and the long drains go to the lanes free first, so the lanes end together.
+    const reorder: Reorder<(typeof workers)[number]> | undefined = parallel ? order : undefined;
     await rollingWindow(workers, cluster.maxParallelWorkers, runNode, reorder);
   } finally {
     // Only once a marking was asked for: a hop that started no node (a window, a cancel) marked nothing.

@@ -8,6 +8,8 @@ import {
   PlanError,
   planUpgrade,
   ReleaseList,
+  unsupportedTalos,
+  VersionError,
   type TalosHop,
   type UpgradePlan,
 } from '../domain/index.js';
@@ -15,8 +17,45 @@ import type { ClusterDescription } from '../activities/cluster.js';
 import { quick } from './activityOptions.js';
 import type { ClusterRun } from './clusterRun.js';
 
-function oldest(versions: string[]): string | undefined {
-  return [...versions].sort(compareVersions)[0];
+/**
+ * Where the run starts: from what the nodes run, never from the file alone. The merge's base (or an
+ * operator's --from) may lag the cluster or come from a stale delivery; a target older than a node
+ * runs would install an older Talos. Returns the start, and a note when the request said otherwise.
+ */
+function startFromNodes(
+  request: ClusterRun['request'],
+  running: Record<string, string>,
+): { from: string; to: string; note?: string } {
+  const to = parseVersion(request.talos.to, 'the requested Talos version');
+  const nodes = Object.entries(running).map(([node, version]) => ({ node, version: parseVersion(version) }));
+  const unsupported = [
+    unsupportedTalos(to, 'the requested'),
+    ...nodes.map((n) => unsupportedTalos(n.version, `${n.node} runs`)),
+  ].find(Boolean);
+  if (unsupported) throw ApplicationFailure.nonRetryable(unsupported, FAILURE.PlanRefused);
+  nodes.sort((a, b) => compareVersions(a.version, b.version));
+  const oldest = nodes[0];
+  const newest = nodes[nodes.length - 1];
+  if (!oldest || !newest) return { from: request.talos.from ?? to, to };
+  const base = request.talos.from ? parseVersion(request.talos.from) : undefined;
+  const lagging =
+    base && base !== oldest.version
+      ? `the request starts from Talos ${base}, but the nodes run ${oldest.version}${newest.version !== oldest.version ? `–${newest.version}` : ''}: planned from the nodes`
+      : undefined;
+  if (compareVersions(oldest.version, to) >= 0) {
+    // Every node is there already, or past it (an older merge delivered after a newer one ran).
+    const past = compareVersions(newest.version, to) > 0;
+    const note = past
+      ? `every node runs Talos ${oldest.version} or newer (${newest.node}: ${newest.version}), not older than the requested ${to}: nothing older is ever installed`
+      : lagging;
+    return { from: oldest.version, to: oldest.version, ...(note ? { note } : {}) };
+  }
+  if (compareVersions(newest.version, to) > 0)
+    throw ApplicationFailure.nonRetryable(
+      `a downgrade: ${newest.node} runs Talos ${newest.version}, newer than the requested ${to}; nothing older than a node runs is ever installed. Ask for ${newest.version} or newer to bring the other nodes to it`,
+      FAILURE.PlanRefused,
+    );
+  return { from: oldest.version, to, ...(lagging ? { note: lagging } : {}) };
 }
 
 /** Why a hop takes its strategy, for the run's result in the history (and the labels that asked nothing). */
@@ -41,12 +80,20 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
     run.progress.maintenanceWindows = cluster.maintenanceWindows.map(describeWindow);
   // The oldest node sets the start: after a halted run the cluster is mixed, and a new run must
   // still take the nodes left behind (the ones already there are skipped).
-  const running =
-    request.talos.from ??
-    oldest(Object.values(await quick.getTalosVersions({ cluster: request.cluster }))) ??
-    request.talos.to;
-  const talos = { from: parseVersion(running), to: parseVersion(request.talos.to) };
+  let start: ReturnType<typeof startFromNodes>;
+  try {
+    start = startFromNodes(request, await quick.getTalosVersions({ cluster: request.cluster }));
+  } catch (error) {
+    if (error instanceof VersionError)
+      throw ApplicationFailure.nonRetryable(error.message, FAILURE.PlanRefused);
+    throw error;
+  }
+  const talos = { from: start.from, to: start.to };
   run.talos = talos;
+  if (start.note) {
+    run.progress.planNote = start.note;
+    run.details();
+  }
   upsertSearchAttributes({
     TalosCluster: [request.cluster],
     TalosFromVersion: [talos.from],
@@ -64,8 +111,8 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
         talosTo: talos.to,
         ...(request.kubernetes
           ? {
-              kubernetesFrom:
-                request.kubernetes.from ?? (await quick.getKubernetesVersion({ cluster: request.cluster })),
+              // What the API server runs, never the file's base: the same rule as Talos's.
+              kubernetesFrom: await quick.getKubernetesVersion({ cluster: request.cluster }),
               kubernetesTo: request.kubernetes.to,
             }
           : {}),
@@ -76,7 +123,8 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
       cluster.planning,
     );
   } catch (error) {
-    if (error instanceof PlanError) throw ApplicationFailure.nonRetryable(error.message, FAILURE.PlanRefused);
+    if (error instanceof PlanError || error instanceof VersionError)
+      throw ApplicationFailure.nonRetryable(error.message, FAILURE.PlanRefused);
     throw error;
   }
   run.hops = plan.hops.map((h) => ({

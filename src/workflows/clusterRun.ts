@@ -1,4 +1,5 @@
-import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { checkInput, operatorAnswerSchema } from '../domain/index.js';
 import type { NotificationEvent } from '../activities/notify.js';
 import { notifications } from './activityOptions.js';
 import { recordRun } from './metrics.js';
@@ -92,6 +93,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
         ...(run.decisions.approval ? { approvedBy: run.decisions.approval } : {}),
         nodes: progress.nodes,
         ...(snapshot ? { etcdSnapshot: snapshot } : {}),
+        ...(progress.planNote ? { planNote: progress.planNote } : {}),
         durationMs: Date.now() - started,
       };
     },
@@ -99,22 +101,42 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   setHandler(progressQuery, () => progress, {
     description: 'Where the run is: phase, hop, nodes in flight and done',
   });
-  setHandler(approveSignal, (by) => void (run.decisions.approval = by), {
-    description: 'Approve the upgrade: {"by": "name", "comment": "..."}',
-  });
-  setHandler(rejectSignal, (by) => void (run.decisions.rejection = by), {
-    description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',
-  });
+  // The signals of the Web UI's "Send a Signal" take any JSON: one that names nobody is logged and ignored.
+  const answer =
+    (name: string, apply: (a: { by: string; comment?: string; reason?: string }) => void) =>
+    (arg: unknown) => {
+      const checked = checkInput(operatorAnswerSchema, arg);
+      if (checked.ok) apply(checked.value);
+      else log.warn(`ignored a ${name} signal that is not a valid answer`, { reason: checked.reason });
+    };
+  setHandler(
+    approveSignal,
+    answer('approve', (by) => void (run.decisions.approval = by)),
+    {
+      description: 'Approve the upgrade: {"by": "name", "comment": "..."}',
+    },
+  );
+  setHandler(
+    rejectSignal,
+    answer('reject', (by) => void (run.decisions.rejection = by)),
+    {
+      description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',
+    },
+  );
   setHandler(pauseSignal, () => void ((progress.paused = true), run.details()), {
     description: 'Hold the run before the next node',
   });
   setHandler(resumeSignal, () => void ((progress.paused = false), run.details()), {
     description: 'Carry on after a pause',
   });
-  setHandler(overrideWindowSignal, (by) => void (run.decisions.windowOverride = by), {
-    description:
-      'Start nodes outside the maintenance windows, for this run only: {"by": "name", "reason": "..."}',
-  });
+  setHandler(
+    overrideWindowSignal,
+    answer('overrideWindow', (by) => void (run.decisions.windowOverride = by)),
+    {
+      description:
+        'Start nodes outside the maintenance windows, for this run only: {"by": "name", "reason": "..."}',
+    },
+  );
   registerOperatorUpdates(run);
   return run;
 }

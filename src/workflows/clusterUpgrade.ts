@@ -1,14 +1,12 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  deprecatePatch,
   log,
-  patched,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { FAILURE } from '../domain/index.js';
-import { heartbeating, long } from './activityOptions.js';
+import { checkInput, FAILURE, upgradeRequestSchema } from '../domain/index.js';
+import { heartbeating } from './activityOptions.js';
 import { awaitApproval } from './approval.js';
 import { runHop } from './clusterHop.js';
 import { planRun } from './clusterPlan.js';
@@ -18,17 +16,6 @@ import { awaitMaintenanceWindow } from './maintenanceWindow.js';
 import { recordRun } from './metrics.js';
 import { preFlight } from './preFlight.js';
 import type { ClusterUpgradeResult, UpgradeRequest } from './types.js';
-
-/**
- * Retired: every run takes the workers in a rolling window and sends the per-node notifications
- * without waiting for them. Deprecated, not yet removed: histories that carry its marker still
- * replay; the call goes once no run started before the deprecation is open (see README).
- */
-const ORCHESTRATION_V2 = 'orchestration-v2';
-/** Since this patch the snapshot, templates and upgrade-k8s settle before a cancel goes on. */
-const SETTLED_CANCEL = 'settled-cancel';
-/** Since this patch a cancel during planning or the approval wait ends `cancelled`, with its notice. */
-const CANCEL_BEFORE_NODES = 'cancel-before-nodes';
 
 /**
  * A cluster run's workflow-task timeout, set where the queue starts a run and in the fleet, schedule,
@@ -47,10 +34,15 @@ export const CLUSTER_WORKFLOW_TASK_TIMEOUT_MS = 60_000;
  * node at a time behind the quorum gate, workers in batches, Kubernetes, final validation. A failed
  * node halts the run after its compensation; a cancel finishes the node in flight safely and stops.
  */
-export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUpgradeResult> {
+export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgradeResult> {
   const started = Date.now();
-  deprecatePatch(ORCHESTRATION_V2);
-  const settled = patched(SETTLED_CANCEL);
+  const checked = checkInput(upgradeRequestSchema, input);
+  if (!checked.ok)
+    throw ApplicationFailure.nonRetryable(
+      `not a valid upgrade request: ${checked.reason}`,
+      FAILURE.InvalidRequest,
+    );
+  const request: UpgradeRequest = checked.value;
   const run = startClusterRun(request, started);
 
   let planned: Awaited<ReturnType<typeof planRun>>;
@@ -58,7 +50,10 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
     planned = await planRun(run);
     if (planned.plan.steps.length === 0) {
       run.phase('Done');
-      return run.result('nothing-to-do', `${request.cluster} already runs Talos ${run.talos.to}`);
+      return run.result(
+        'nothing-to-do',
+        run.progress.planNote ?? `${request.cluster} already runs Talos ${run.talos.to}`,
+      );
     }
     upsertSearchAttributes({ UpgradeStrategy: [...new Set(run.hops.map((h) => h.strategy))].sort() });
     run.progress.totalNodeUpgrades = run.hops.length * planned.cluster.nodes.length;
@@ -67,16 +62,17 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
       if (ended) return ended;
     }
   } catch (error) {
-    if (!wasCancelled(error) || !patched(CANCEL_BEFORE_NODES)) {
-      // Ends without run.result (a refused plan fails the run as it is): counted here.
+    if (!wasCancelled(error)) {
+      // Ends without run.result (a refused plan fails the run as it is): counted here. A cancel during
+      // planning or the approval wait ends `cancelled`, with its notice.
       recordRun(request.cluster, wasCancelled(error) ? 'cancelled' : 'failed', Date.now() - started);
       throw error;
     }
     return reportEnd(run, error, undefined);
   }
   const { cluster, plan } = planned;
-  const { mutating, waits } = heartbeating(cluster.timing.heartbeatTimeoutMs);
-  const act = settled ? mutating : long;
+  // Steps that change the world settle before a cancel goes on: snapshot, templates, upgrade-k8s.
+  const { mutating: act, waits } = heartbeating(cluster.timing.heartbeatTimeoutMs);
 
   let snapshot: string | undefined;
   try {
@@ -105,7 +101,7 @@ export async function clusterUpgrade(request: UpgradeRequest): Promise<ClusterUp
         await act.upgradeKubernetes({ cluster: request.cluster, version: step.to });
         continue;
       }
-      await runHop(run, cluster, step, { settled, act });
+      await runHop(run, cluster, step, act);
     }
 
     run.phase('FinalValidation');

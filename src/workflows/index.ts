@@ -1,4 +1,4 @@
 // The workflows the worker registers. Deterministic code only: eslint bans Node built-ins and I/O here.
 export { upgradeQueue } from './upgradeQueue.js';
 export { clusterUpgrade } from './clusterUpgrade.js';
-export { nodeUpgrade } from './nodeUpgrade.js';
+export { nodeUpgrade } from './node/nodeUpgrade.js';

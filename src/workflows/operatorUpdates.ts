@@ -1,5 +1,6 @@
 import type { UpdateDefinition } from '@temporalio/common';
 import { setHandler } from '@temporalio/workflow';
+import { checkInput, operatorAnswerSchema } from '../domain/index.js';
 import type { ClusterRun } from './clusterRun.js';
 import {
   approveUpdate,
@@ -45,7 +46,13 @@ export function approvalRefusal({ progress, decisions }: RunDecisions): string |
 function operatorUpdate<A>(
   run: ClusterRun,
   update: UpdateDefinition<RunState, [A]>,
-  command: { refusal: () => string | undefined; apply: (arg: A) => void; description: string },
+  command: {
+    refusal: () => string | undefined;
+    apply: (arg: A) => void;
+    description: string;
+    /** Whether the argument must name who acts (approve, reject, overrideWindow). */
+    answer?: boolean;
+  },
 ): void {
   setHandler<RunState, [A], UpdateDefinition<RunState, [A]>>(
     update,
@@ -54,7 +61,9 @@ function operatorUpdate<A>(
       return state(run);
     },
     {
-      validator: () => {
+      validator: (arg: A) => {
+        const checked = command.answer ? checkInput(operatorAnswerSchema, arg) : { ok: true as const };
+        if (!checked.ok) throw new Error(`not a valid answer: ${checked.reason}`);
         const reason = command.refusal();
         if (reason) throw new Error(reason);
       },
@@ -73,6 +82,7 @@ export function registerOperatorUpdates(run: ClusterRun): void {
       progress.approval = { state: 'approved', ...decision };
     },
     description: 'Approve the upgrade (refused when it waits for none)',
+    answer: true,
   });
   operatorUpdate(run, rejectUpdate, {
     refusal: () => approvalRefusal(run),
@@ -81,6 +91,7 @@ export function registerOperatorUpdates(run: ClusterRun): void {
       progress.approval = { state: 'rejected', by: decision.by };
     },
     description: 'Reject the upgrade (refused when it waits for no approval)',
+    answer: true,
   });
   operatorUpdate(run, pauseUpdate, {
     refusal: () => (progress.paused ? 'already paused' : undefined),
@@ -101,5 +112,6 @@ export function registerOperatorUpdates(run: ClusterRun): void {
     },
     description:
       'Start nodes outside the maintenance windows, for this run only (refused when there are none)',
+    answer: true,
   });
 }

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, log } from '@temporalio/workflow';
 import { FAILURE, isNvidia, unmetPrerequisites } from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
 import { quick } from './activityOptions.js';
@@ -6,8 +6,10 @@ import type { waits as defaultWaits } from './activityOptions.js';
 import type { ClusterRun } from './clusterRun.js';
 
 /**
- * Before anything is touched: the hops' prerequisites, every installer image, the GPU patches, etcd
- * with all its members, and the cluster's health. Any failure here halts the run with nothing changed.
+ * Before anything is touched: the hops' prerequisites, the installer images of every version a hop
+ * goes to and every version an undo would go back to, each recreated node's rebuild (its Terraform
+ * plans and its machine config), the GPU patches, etcd with all its members, and the cluster's health.
+ * Any failure here halts the run with nothing changed.
  */
 export async function preFlight(
   run: ClusterRun,
@@ -27,7 +29,18 @@ export async function preFlight(
     : [];
   if (unmet.length)
     throw ApplicationFailure.nonRetryable(unmet.map((u) => u.message).join(' '), FAILURE.PrerequisiteMissing);
-  for (const hop of run.hops) await quick.checkInstallerImages({ cluster: name, version: hop.to });
+  // An undo goes back to the hop's `from`: its installer must exist as surely as the target's.
+  for (const version of new Set(run.hops.flatMap((hop) => [hop.from, hop.to])))
+    await quick.checkInstallerImages({ cluster: name, version });
+  const recreated = cluster.nodes.map((n) => n.name);
+  const cattle = run.hops.filter((hop) => hop.strategy === 'cattle');
+  if (cattle.length > 0) {
+    await quick.proveMachineConfigs({ cluster: name, nodes: recreated });
+    for (const version of new Set(cattle.map((hop) => hop.to))) {
+      const proven = await waits.proveNodeRebuilds({ cluster: name, version, nodes: recreated });
+      log.info('each node rebuild is proven by its saved plans', { version, nodes: proven.nodes });
+    }
+  }
   await quick.validateGpuPatches({ cluster: name });
   const etcd = await quick.checkEtcdHealth({ cluster: name });
   if (etcd.unhealthy.length > 0 || etcd.members.length !== controllers.length) {

@@ -37,5 +37,6 @@ export function renderRunDetails(progress: ClusterProgress, cluster: string, not
   const table = rows.length
     ? ['| node | hop | strategy | outcome | took | error', '|---|---|---|---|---|---', ...rows].join('\n')
     : '';
-  return [head, note, waiting, table].filter(Boolean).join('\n\n');
+  const planned = progress.planNote ? `Planned from the nodes: ${progress.planNote}` : '';
+  return [head, planned, note, waiting, table].filter(Boolean).join('\n\n');
 }

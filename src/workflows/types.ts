@@ -75,6 +75,8 @@ export interface ClusterUpgradeResult {
   approvedBy?: { by: string; comment?: string };
   nodes: NodeResult[];
   etcdSnapshot?: string;
+  /** What planning found that the request did not say (it started from what the nodes run). */
+  planNote?: string;
   durationMs: number;
 }
 
@@ -99,6 +101,8 @@ export interface NodeUpgradeInput {
 
 export interface ClusterProgress {
   phase: string;
+  /** What planning found that the request did not say (it started from what the nodes run). */
+  planNote?: string;
   hop?: string;
   paused: boolean;
   approval?: { state: 'waiting' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string };

@@ -4,11 +4,11 @@ import {
   executeChild,
   log,
   ParentClosePolicy,
-  patched,
   setHandler,
   WorkflowIdReusePolicy,
   workflowInfo,
 } from '@temporalio/workflow';
+import { checkInput, FAILURE, queuedItemSchema } from '../domain/index.js';
 import { guard } from './activityOptions.js';
 import { CLUSTER_WORKFLOW_TASK_TIMEOUT_MS, clusterUpgrade } from './clusterUpgrade.js';
 import { describeFailure, wasCancelled } from './failures.js';
@@ -19,8 +19,12 @@ import { isDeliveredMerge, type QueuedItem, type UpgradeRequest } from './types.
 export interface QueueState {
   cluster: string;
   pending: QueuedItem[];
-  /** Request ids already accepted, newest last: redeliveries of a webhook never start a second run. */
-  seen: string[];
+  /**
+   * Request ids already accepted, with when (epoch ms), newest last: redeliveries of a webhook never
+   * start a second run. Kept for REMEMBERED_FOR_MS, however many merges came meanwhile. (A run's own id
+   * is also refused twice by Temporal, and a stale merge is planned from the nodes: it installs nothing.)
+   */
+  seen: Array<{ id: string; at: number }>;
   done: number;
   /** The last runs' outcomes, newest last: a cancel is told apart from a failure. */
   recent?: Array<{ requestId: string; outcome: string }>;
@@ -28,14 +32,9 @@ export interface QueueState {
   renewAfter?: number;
 }
 
-const REMEMBERED_IDS = 500;
+/** How long an accepted request id is remembered: by age, never pushed out by a burst of merges. */
+const REMEMBERED_FOR_MS = 90 * 24 * 3_600_000;
 const REMEMBERED_OUTCOMES = 20;
-/**
- * Since this patch the queue waits for any run of its cluster it did not start (left behind by a
- * terminated or reset queue) before it starts one, tags the run with its cluster from the start, and
- * never runs one request id twice.
- */
-const ONE_RUN_PER_CLUSTER = 'one-run-per-cluster';
 const IDLE_BEFORE_RENEWAL = '24 hours';
 /**
  * How long a merge known only by its push waits for the pull request of the same merge, whose labels
@@ -50,19 +49,34 @@ const PULL_REQUEST_GRACE = '10 seconds';
 export async function upgradeQueue(state: QueueState): Promise<void> {
   const { cluster } = state;
   const pending = [...state.pending];
-  const seen = [...state.seen];
+  // Entries of another shape (a state written before ages were kept) are dropped, not trusted.
+  const seen = state.seen.filter((s) => typeof s === 'object' && s !== null && typeof s.id === 'string');
   let running: QueuedItem | undefined;
   let reading: string | undefined;
   let done = state.done;
   const recent = [...(state.recent ?? [])];
   let runs = 0;
+  const remember = (entry: { requestId: string; outcome: string }) => {
+    recent.push(entry);
+    if (recent.length > REMEMBERED_OUTCOMES) recent.splice(0, recent.length - REMEMBERED_OUTCOMES);
+  };
 
-  const accept = (item: QueuedItem): void => {
+  const accept = (arg: unknown): void => {
+    const checked = checkInput(queuedItemSchema(arg), arg);
+    if (!checked.ok) {
+      // Ends here with its reason, in the queue's record: the queue goes on with the next request.
+      const requestId = (arg as { requestId?: unknown } | null)?.requestId;
+      const id = typeof requestId === 'string' ? requestId : '(no request id)';
+      log.warn('refused an invalid request', { requestId: id, reason: checked.reason });
+      remember({ requestId: id, outcome: `${FAILURE.InvalidRequest}: ${checked.reason}` });
+      return;
+    }
+    const item: QueuedItem = checked.value;
     if (item.cluster !== cluster) {
       log.warn('ignored a request for another cluster', { queue: cluster, request: item.cluster });
       return;
     }
-    if (seen.includes(item.requestId)) {
+    if (seen.some((s) => s.id === item.requestId)) {
       const absorbed = isDeliveredMerge(item) && absorbPullRequest([running, ...pending], item);
       log.info(
         absorbed ? 'the pull request of a recorded push: its labels kept' : 'duplicate request ignored',
@@ -72,17 +86,23 @@ export async function upgradeQueue(state: QueueState): Promise<void> {
       );
       return;
     }
-    seen.push(item.requestId);
-    if (seen.length > REMEMBERED_IDS) seen.splice(0, seen.length - REMEMBERED_IDS);
+    const now = Date.now();
+    seen.push({ id: item.requestId, at: now });
+    const kept = seen.findIndex((s) => now - s.at < REMEMBERED_FOR_MS);
+    if (kept > 0) seen.splice(0, kept);
     pending.push(item);
   };
   setHandler(enqueueSignal, accept, {
     description: 'Add an upgrade request; a requestId seen before is ignored',
   });
-  setHandler(deliverSignal, (merges) => merges.forEach(accept), {
-    description:
-      'Add a merge the webhook recorded; the queue reads what it changed (retried through an outage) when its turn comes',
-  });
+  setHandler(
+    deliverSignal,
+    (merges: unknown) => (Array.isArray(merges) ? merges : [merges]).forEach(accept),
+    {
+      description:
+        'Add a merge the webhook recorded; the queue reads what it changed (retried through an outage) when its turn comes',
+    },
+  );
   setHandler(
     queueQuery,
     () => ({ ...(running ? { running } : {}), ...(reading ? { reading } : {}), pending, done, recent }),
@@ -116,8 +136,7 @@ export async function upgradeQueue(state: QueueState): Promise<void> {
     } else {
       outcome = await runOne(cluster, next);
     }
-    recent.push({ requestId: next.requestId, outcome });
-    if (recent.length > REMEMBERED_OUTCOMES) recent.splice(0, recent.length - REMEMBERED_OUTCOMES);
+    remember({ requestId: next.requestId, outcome });
     running = undefined;
     done += 1;
     runs += 1;
@@ -136,15 +155,13 @@ export async function upgradeQueue(state: QueueState): Promise<void> {
 /** One request as a child run; its outcome, told apart: succeeded, cancelled, failed, already run. */
 async function runOne(cluster: string, request: UpgradeRequest): Promise<string> {
   const workflowId = `talos-upgrade:${cluster}:${request.requestId}`;
-  const guarded = patched(ONE_RUN_PER_CLUSTER);
   try {
-    if (guarded) {
-      const { waitedFor } = await guard.awaitNoRunningUpgrade({
-        cluster,
-        taskQueue: workflowInfo().taskQueue,
-      });
-      if (waitedFor.length) log.warn('waited for an upgrade this queue did not start', { waitedFor });
-    }
+    // A run left behind by a terminated queue of this cluster ends first: two runs never share a cluster.
+    const { waitedFor } = await guard.awaitNoRunningUpgrade({
+      cluster,
+      taskQueue: workflowInfo().taskQueue,
+    });
+    if (waitedFor.length) log.warn('waited for an upgrade this queue did not start', { waitedFor });
     const result = await executeChild(clusterUpgrade, {
       workflowId,
       args: [request],
@@ -160,14 +177,10 @@ async function runOne(cluster: string, request: UpgradeRequest): Promise<string>
           ? `**Strategy** ${request.strategy} (from the pull request's labels)`
           : '**Strategy** per hop, from the policy',
       ].join('\n\n'),
-      ...(guarded
-        ? {
-            // The same request never runs twice, whatever the queue remembers.
-            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            // Visible as this cluster's run from its first moment, for the wait above.
-            searchAttributes: { TalosCluster: [cluster] },
-          }
-        : {}),
+      // The same request never runs twice, whatever the queue remembers.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      // Visible as this cluster's run from its first moment, for the wait above.
+      searchAttributes: { TalosCluster: [cluster] },
     });
     log.info('upgrade finished', { requestId: request.requestId, outcome: result.outcome });
     return result.outcome;

@@ -245,7 +245,7 @@ describe('Kubernetes activities', () => {
     const node = 'k8s-work-5';
     const result = await h.call<{ evicted: string[]; skipped: number }>(
       'drainNode',
-      at(node, { timeoutMs: 10_000, force: true, cordon: true }),
+      at(node, { timeoutMs: 10_000, force: true }),
       { startToCloseSeconds: 120 },
     );
     expect((await lab.core.readNode({ name: node })).spec?.unschedulable).toBe(true);
@@ -411,7 +411,7 @@ describe('Kubernetes activities', () => {
 
       // The drain forces the single replica off (its PDB allows no eviction): it comes back on the one
       // worker not marked, though thirteen others have room.
-      await h.call('drainNode', at(from, { timeoutMs: 1000, force: true, cordon: true }), {
+      await h.call('drainNode', at(from, { timeoutMs: 1000, force: true }), {
         startToCloseSeconds: 120,
       });
       await eventually(`the app running on ${upgraded}`, async () => (await appNode()) === upgraded, 60_000);
@@ -496,9 +496,14 @@ describe('Terraform activities', () => {
       maxAttempts: 10,
       startToCloseSeconds: 120,
     });
-    expect(await h.call('applyMachineConfig', at('k8s-work-16'))).toEqual({ applied: true });
+    // Sent only once the new VM answered the insecure maintenance API in stage maintenance.
+    expect(await h.call('applyMachineConfig', at('k8s-work-16'))).toEqual({
+      applied: true,
+      reason:
+        'k8s-work-16 answered the insecure maintenance API in stage maintenance, and no certificate of the cluster',
+    });
     await h.call('waitForNodeReady', at('k8s-work-16', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
-    expect(await h.call('applyMachineConfig', at('k8s-work-16'))).toEqual({ applied: false });
+    expect(await h.call('applyMachineConfig', at('k8s-work-16'))).toMatchObject({ applied: false });
     await h.call('uncordonNode', at('k8s-work-16'));
   });
 
@@ -662,14 +667,14 @@ describe('cancellation', () => {
     });
     await eventually(
       'terraform to wait for the lock',
-      async () => (await labProcesses(lab, 'destroy -auto-approve')).length > 0,
+      async () => (await labProcesses(lab, 'plan -input=false -json -lock-timeout')).length > 0,
       20_000,
     );
     await run.cancel();
     expect((await run.outcome) as WorkflowFailedError).toBeInstanceOf(WorkflowFailedError);
     await eventually(
       'the terraform child to be gone',
-      async () => (await labProcesses(lab, 'destroy -auto-approve')).length === 0,
+      async () => (await labProcesses(lab, 'plan -input=false -json -lock-timeout')).length === 0,
       15_000,
     );
     await lab.clearFaults();

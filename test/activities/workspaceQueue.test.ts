@@ -25,7 +25,7 @@ function queueWithLog() {
   const run = (what: 'create' | 'destroy', node: string, ms: number): WorkspaceRun => ({
     what: `${what} ${node}`,
     batchKey: what === 'create' ? 'apply at 1.12.0' : 'destroy',
-    target: node,
+    targets: [node],
     node,
     ...(what === 'destroy' ? { followedUp: true } : {}),
     command: async (targets) => {

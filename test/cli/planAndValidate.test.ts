@@ -72,6 +72,22 @@ describe('talos-upgrade plan', () => {
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('refuses a Talos release beyond what this talos-upgrade drives (1.14), saying what to do', async () => {
+    const { exitCode, stderr } = await runCli([
+      'plan',
+      '--inventory',
+      join(examples, 'atlas.yaml'),
+      '--from',
+      '1.13.8',
+      '--to',
+      '1.14.1',
+    ]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(
+      /--to Talos 1\.14\.1 is outside what this talos-upgrade drives \(Talos 1\.11\.0 to 1\.13\.x.*\): move to a talos-upgrade release that supports Talos 1\.14/,
+    );
+  });
+
   it('runs a minor as pets on the cluster without Terraform, and says why', async () => {
     const { exitCode, stdout } = await runCli([
       'plan',
@@ -101,6 +117,27 @@ describe('talos-upgrade plan', () => {
   });
 });
 
+describe('talos-upgrade start', () => {
+  it('refuses --to 1.12 before it sends anything (exit 2, no Temporal needed)', async () => {
+    const { exitCode, stderr } = await runCli(['start', '--cluster', 'atlas', '--to', '1.12'], {
+      env: { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+    });
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(/--to "1\.12" is not a version: expected MAJOR\.MINOR\.PATCH.*nothing was sent/);
+  });
+
+  it('refuses a cluster named in none of the inventories', async () => {
+    const { exitCode, stderr } = await runCli(
+      ['start', '--cluster', 'atlass', '--to', '1.11.4', '--inventory', join(examples, 'atlas.yaml')],
+      { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } },
+    );
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(
+      /cluster atlass is in none of the inventories \(.*atlas\.yaml name atlas\): nothing was sent/,
+    );
+  });
+});
+
 describe('talos-upgrade validate', () => {
   it('accepts the three examples', async () => {
     const files = ['prox-ops', 'atlas', 'portkey'].map((name) => join(examples, `${name}.yaml`));
@@ -121,6 +158,20 @@ describe('talos-upgrade validate', () => {
       /prox-ops-broken\.yaml:\d+:\d+: nodes\[11\]\.nics\[1\]\.vlan: required: .*\(node k8s-work-13\)/,
     );
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('refuses a cluster the policy recreates (cattle) when its machine configs are not named, exit 2', async () => {
+    const original = await readFile(join(examples, 'atlas.yaml'), 'utf8');
+    const unconfigured = original.replace(/^machineConfigs:\n(?: {2}.*\n)+/m, '');
+    expect(unconfigured).not.toBe(original);
+    const file = join(dir, 'atlas-unconfigured.yaml');
+    await writeFile(file, unconfigured);
+    const { exitCode, stderr } = await runCli(['validate', file]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(/machineConfigs\.controlplane: required: the policy recreates VMs \(cattle\)/);
+    expect(stderr).toMatch(
+      /machineConfigs\.worker: required: .*talos-wk-1, talos-wk-2 would boot with no machine config/,
+    );
   });
 
   it('reports a missing file and a usage mistake with exit 2', async () => {

@@ -159,10 +159,47 @@ describe('inventory errors name the field path, the line and what was expected',
       'nodes[9].terraformAddress',
       /required when the inventory has a terraform section/,
     ],
+    [
+      'cattle without a machine config for the workers',
+      (t: string) => t.replace('  worker: /etc/talos-upgrade/prox-ops/worker.yaml\n', ''),
+      'machineConfigs.worker',
+      /policy recreates VMs \(cattle\) and k8s-work-1, .* would boot with no machine config/,
+    ],
+    [
+      'an address that covers the other nodes (module.nodes)',
+      (t: string) =>
+        t.replace(
+          `    terraformAddress: 'module.nodes["k8s-work-7"]'`,
+          `    terraformAddress: 'module.nodes'`,
+        ),
+      'nodes[9].terraformAddress',
+      /"module.nodes" also covers k8s-ctrl-1's "module.nodes\["k8s-ctrl-1"\]" \(and 13 more\): a rebuild of k8s-work-7 would destroy k8s-ctrl-1 too/,
+    ],
+    [
+      'two nodes naming one Terraform address among several',
+      (t: string) =>
+        t.replace(
+          `    terraformAddress: 'module.nodes["k8s-work-7"]'`,
+          `    terraformAddresses: ['module.nodes["k8s-work-7"]', 'module.nodes["k8s-work-6"]']`,
+        ),
+      'nodes[9].terraformAddresses',
+      /"module.nodes\["k8s-work-6"\]" is also k8s-work-6's/,
+    ],
   ])('%s', (_name, mutate, path, message) => {
     const issues = issuesOf(mutate(proxOps));
     expect(issues.map((issue) => issue.path)).toContain(path);
     expect(issues.find((issue) => issue.path === path)?.message).toMatch(message);
+  });
+
+  it('needs no machine config where the policy never recreates a VM (pets for every release)', () => {
+    const petsOnly = proxOps
+      .replace(/machineConfigs:\n {2}controlplane: .*\n {2}worker: .*\n/, '')
+      .replace(
+        'strategy: { patch: pets, minor: cattle, major: cattle }',
+        'strategy: { patch: pets, minor: pets, major: pets }',
+      );
+    const result = parseInventory(petsOnly);
+    expect(result.ok ? [] : result.issues).toEqual([]);
   });
 
   it('reports YAML syntax errors with their line instead of throwing', () => {

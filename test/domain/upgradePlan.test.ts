@@ -96,10 +96,22 @@ describe('planUpgrade: Talos hops, strategies and approvals', () => {
       [['1.10.8', '1.11.0', 'pets', false]],
     ],
     [
-      'an explicit cattle label recreates even for a patch',
+      'an explicit cattle label recreates a patch, and waits for approval (policy.strategyOverride: approve)',
       { talosFrom: '1.10.8', talosTo: '1.10.9', strategyOverride: 'cattle' },
       DEFAULT_PLANNING_POLICY,
+      [['1.10.8', '1.10.9', 'cattle', true]],
+    ],
+    [
+      'a cattle label on a patch, where the policy allows overrides: no approval',
+      { talosFrom: '1.10.8', talosTo: '1.10.9', strategyOverride: 'cattle' },
+      { ...DEFAULT_PLANNING_POLICY, strategyOverride: 'allow' },
       [['1.10.8', '1.10.9', 'cattle', false]],
+    ],
+    [
+      'a cattle label where the policy ignores overrides: pets, as the policy says',
+      { talosFrom: '1.10.8', talosTo: '1.10.9', strategyOverride: 'cattle' },
+      { ...DEFAULT_PLANNING_POLICY, strategyOverride: 'ignore' },
+      [['1.10.8', '1.10.9', 'pets', false]],
     ],
     [
       'the same version is nothing to do',

@@ -65,3 +65,12 @@ export async function showWorkflowJson(workflowId: string): Promise<string> {
   ]);
   return shown.stdout;
 }
+
+/** The real temporal CLI against the test run's dev server (`temporal <args> --address …`). */
+export async function temporalCli(
+  ...args: string[]
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const { temporal } = await ensureTools('temporal');
+  const result = await execa(temporal, [...args, '--address', testTemporalAddress()], { reject: false });
+  return { exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };
+}

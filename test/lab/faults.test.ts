@@ -107,6 +107,26 @@ describe('every fault kind does what it says', () => {
     expect(links.stdout).not.toContain('eth2');
   });
 
+  it('foreign-certificate: a recreated VM is answered by another machine; neither its certificate nor --insecure gets in', async () => {
+    await addFault('foreign-certificate', '--node', 'k8s-work-2');
+    const tfDir = `${lab.dir}/repo/terraform`;
+    const terraform = lab.env.TERRAFORM ?? 'terraform';
+    const target = '-target=module.nodes["k8s-work-2"]';
+    await lab.run(terraform, ['destroy', '-auto-approve', '-no-color', target], { cwd: tfDir });
+    const apply = await lab.run(
+      terraform,
+      ['apply', '-auto-approve', '-no-color', target, '-var', 'talos_version=1.11.3'],
+      { cwd: tfDir },
+    );
+    expect(apply.exitCode).toBe(0);
+    const secure = await lab.talosctl('-n', lab.ip('k8s-work-2'), 'get', 'machinestatus');
+    expect(secure.exitCode).not.toBe(0);
+    expect(secure.stderr).toContain('certificate signed by unknown authority');
+    const insecure = await lab.talosctl('-n', lab.ip('k8s-work-2'), 'get', 'machinestatus', '--insecure');
+    expect(insecure.exitCode).not.toBe(0);
+    expect(insecure.stdout).not.toContain('maintenance');
+  });
+
   it('etcd-unhealthy: the member fails its status call and blocks upgrades of the others', async () => {
     await addFault('etcd-unhealthy', '--node', 'k8s-ctrl-2');
     const status = await lab.talosctl(

@@ -248,6 +248,37 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(old.stdout).not.toContain('talos.dev/yaml-spec');
   });
 
+  it('a patch that writes machine.files needs a boot, as Talos 1.11-1.13 say: refused live, staged quietly, auto reboots', async () => {
+    const patch = `${lab.dir}/files-patch.yaml`;
+    await lab.run('bash', [
+      '-c',
+      `printf 'machine:\\n  files:\\n    - path: /var/lab/conf.part\\n      op: create\\n      content: lab\\n' > ${patch}`,
+    ]);
+    const node = lab.ip('k8s-work-6');
+    const count = async (kind: string) =>
+      (await lab.api<{ timeline: Array<{ kind: string; node?: string }> }>('/report')).timeline.filter(
+        (e) => e.kind === kind && e.node === 'k8s-work-6',
+      ).length;
+    const reboots = () => count('reboot');
+    const boots = await count('power-on');
+    const before = await reboots();
+    const live = await lab.talosctl('-n', node, 'patch', 'mc', '--mode', 'no-reboot', '--patch', `@${patch}`);
+    expect(live.exitCode).not.toBe(0);
+    expect(live.stderr).toContain("this config change can't be applied in immediate mode");
+    expect(live.stderr).toContain('machine.files');
+    const staged = await lab.talosctl('-n', node, 'patch', 'mc', '--mode', 'staged', '--patch', `@${patch}`);
+    expect(staged.exitCode).toBe(0);
+    expect(await reboots()).toBe(before);
+    // talosctl's default mode is auto: Talos turns it into a reboot it starts by itself.
+    const auto = await lab.talosctl('-n', node, 'patch', 'mc', '--patch', `@${patch}`);
+    expect(auto.exitCode).toBe(0);
+    expect(auto.stdout + auto.stderr).toContain('Applied configuration with a reboot');
+    await eventually('k8s-work-6 to reboot', async () => (await reboots()) === before + 1);
+    // Up again (its Node stays Ready through a short reboot): the next tests need every node answering.
+    await eventually('k8s-work-6 to boot again', async () => (await count('power-on')) === boots + 1, 60_000);
+    await eventually('k8s-work-6 Ready again', () => nodeReady(lab, 'k8s-work-6'), 60_000);
+  });
+
   it('etcd refuses an upgrade that would cost quorum, with the real message; remove-member takes a hex id', async () => {
     expect((await lab.talosctl('-n', lab.ip('k8s-ctrl-3'), 'etcd', 'leave')).exitCode).toBe(0);
     const upgrade = await lab.talosctl(

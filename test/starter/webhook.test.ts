@@ -333,5 +333,27 @@ describe('the GitHub webhook', () => {
       }),
     );
     expect(unmerged.body.message).toBe('ignored: pull request #9 was closed without merging');
+    // Merged, but into a branch the inventory does not follow (repository.defaultBranch: main).
+    const elsewhere = await post(
+      'pull_request',
+      JSON.stringify({
+        action: 'closed',
+        repository: { full_name: 'homelab/atlas', default_branch: 'staging' },
+        pull_request: {
+          number: 10,
+          merged: true,
+          merge_commit_sha: 'b'.repeat(40),
+          base: { ref: 'staging', sha: 'a'.repeat(40) },
+          labels: [],
+        },
+      }),
+    );
+    expect(elsewhere).toEqual({
+      status: 200,
+      body: {
+        message:
+          'ignored: pull request #10 merged into staging: staging is not the branch the inventories of homelab/atlas follow (main: repository.defaultBranch)',
+      },
+    });
   });
 });

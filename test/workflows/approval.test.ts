@@ -7,13 +7,15 @@ import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { recordHistory } from './recordHistory.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
-// atlas (5 nodes) rather than prox-ops: the approved run goes through three cattle hops to 2.0.0.
+// atlas (5 nodes) rather than prox-ops: the approved run goes through two cattle hops to 1.13.8. Its
+// policy asks approval for minors too (a major is beyond the releases this talos-upgrade drives).
 let lab: Lab;
 let h: WorkflowHarness;
 beforeAll(async () => {
   lab = await startLab('atlas', ['--max-unavailable-workers', '2']);
   h = await startWorkflowHarness(lab, (inventory) => {
     inventory.policy.maxParallelWorkers = 2;
+    inventory.policy.approval.minor = true;
   });
 }, 900_000);
 afterAll(async () => {
@@ -23,25 +25,37 @@ afterAll(async () => {
 
 const touching = new Set(['cordoned', 'upgrade-started', 'vm-destroyed', 'etcd-left', 'template-built']);
 
-function startMajor(id: string) {
+function startMinors(id: string, to = '1.13.8') {
   return h.client.workflow.start(clusterUpgrade, {
     taskQueue: h.taskQueue,
     workflowId: `talos-upgrade:atlas:${id}`,
-    args: [{ requestId: id, cluster: 'atlas', talos: { to: '2.0.0' }, source: 'test' }],
+    args: [{ requestId: id, cluster: 'atlas', talos: { to }, source: 'test' }],
   });
 }
 
-async function waitingForApproval(handle: Awaited<ReturnType<typeof startMajor>>) {
+async function waitingForApproval(handle: Awaited<ReturnType<typeof startMinors>>) {
   await eventually('the run to wait for approval', async () => {
     const progress = await handle.query(progressQuery).catch(() => undefined);
     return progress?.approval?.state === 'waiting';
   });
 }
 
-describe('a major upgrade to 2.0.0 waits for approval (atlas)', () => {
+describe('an upgrade the policy marks for approval waits for it (atlas, minors to 1.13.8)', () => {
+  it('a major to 2.0.0 is refused at planning: beyond the releases this talos-upgrade drives', async () => {
+    const mark = await timelineMark(lab);
+    const error = await (await startMinors('major-test', '2.0.0')).result().catch((e: unknown) => e);
+    expect((error as { cause?: { type?: string; message?: string } }).cause).toMatchObject({
+      type: 'PlanRefused',
+      message: expect.stringMatching(
+        /the requested Talos 2\.0\.0 is outside what this talos-upgrade drives .*move to a talos-upgrade release that supports Talos 2\.0/,
+      ),
+    });
+    expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+  }, 300_000);
+
   it('reject ends it with nothing touched', async () => {
     const mark = await timelineMark(lab);
-    const handle = await startMajor('reject-test');
+    const handle = await startMinors('reject-test');
     await waitingForApproval(handle);
     expect((await handle.query(progressQuery)).phase).toBe('AwaitingApproval');
     // As an Update: it applies, returns the new state, and a second decision is refused with the reason.
@@ -72,7 +86,7 @@ describe('a major upgrade to 2.0.0 waits for approval (atlas)', () => {
     h.inventory.policy.approvalTimeout = 3_000;
     const mark = await timelineMark(lab);
     try {
-      const result = await (await startMajor('timeout-test')).result();
+      const result = await (await startMinors('timeout-test')).result();
       expect(result.outcome).toBe('rejected');
       expect(result.reason).toMatch(/^no approval within .*; nothing was touched$/);
       expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
@@ -81,11 +95,11 @@ describe('a major upgrade to 2.0.0 waits for approval (atlas)', () => {
     }
   }, 300_000);
 
-  it('approve lets it go on: three cattle hops to 2.0.0', async () => {
-    const handle = await startMajor('approve-test');
+  it('approve lets it go on: two cattle hops to 1.13.8', async () => {
+    const handle = await startMinors('approve-test');
     await waitingForApproval(handle);
     await handle.signal(approveSignal, { by: 'bob', comment: 'release notes read' });
-    // Three hops follow, so the run is open when the second decision arrives: the validator refuses it, and says why.
+    // Two hops follow, so the run is open when the second decision arrives: the validator refuses it, and says why.
     await expect(handle.executeUpdate(rejectUpdate, { args: [{ by: 'carol' }] })).rejects.toMatchObject({
       cause: { message: 'already approved by bob' },
     });
@@ -95,14 +109,13 @@ describe('a major upgrade to 2.0.0 waits for approval (atlas)', () => {
     expect(result.hops.map((hop) => `${hop.from}->${hop.to}:${hop.strategy}`)).toEqual([
       '1.11.3->1.12.9:cattle',
       '1.12.9->1.13.8:cattle',
-      '1.13.8->2.0.0:cattle',
     ]);
-    expect(result.nodes.filter((n) => n.outcome === 'upgraded')).toHaveLength(15);
+    expect(result.nodes.filter((n) => n.outcome === 'upgraded')).toHaveLength(10);
     const rows = await labStatus(lab);
-    expect(rows.every((row) => row.talos === '2.0.0' && row.ready && !row.cordoned)).toBe(true);
+    expect(rows.every((row) => row.talos === '1.13.8' && row.ready && !row.cordoned)).toBe(true);
     const report = await labReport(lab);
     expect(report.violations).toEqual([]);
-    expect(report.vms.every((vm) => vm.destroyed === 3 && vm.created === 3)).toBe(true);
+    expect(report.vms.every((vm) => vm.destroyed === 2 && vm.created === 2)).toBe(true);
     await recordHistory(handle.workflowId, 'approval-cattle-atlas');
   }, 1_200_000);
 });

@@ -15,6 +15,8 @@ beforeAll(async () => {
   lab = await startLab('prox-ops', ['--max-unavailable-workers', '3']);
   h = await startWorkflowHarness(lab, (inventory) => {
     inventory.policy.maxParallelWorkers = 3;
+    // Later tests ask patches as cattle, as an operator may: taken without an approval wait.
+    inventory.policy.strategyOverride = 'allow';
   });
 }, 900_000);
 afterAll(async () => {
@@ -93,6 +95,20 @@ async function localResultsOf(
   return { results: (type) => byType.get(type) ?? [], started };
 }
 
+/** The activities a node run ran, remote and local, in the order its history has them. */
+async function stepsOf(workflowId: string): Promise<string[]> {
+  const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  return events.flatMap((event) => {
+    const remote = event.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (remote) return [remote];
+    const data = event.markerRecordedEventAttributes?.details?.data?.payloads?.[0];
+    const local = data
+      ? defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data).activity_type
+      : undefined;
+    return local ? [local] : [];
+  });
+}
+
 /** The pods a node run's drain forced out (drainNode's result in its history). */
 async function forcedPodsOf(workflowId: string): Promise<string[]> {
   const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
@@ -145,6 +161,30 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
       )
       .map((e) => e.node);
     expect(gpuPatched.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
+    // The GPU patch writes machine.files, which Talos 1.12 applies only at a boot: it is staged and the
+    // node rebooted once, and the run waits for it; the NIC check and the uncordon come after.
+    for (const node of ['k8s-work-4', 'k8s-work-14']) {
+      const own = r.timeline.filter((e) => e.node === node);
+      const created = own.findIndex((e) => e.kind === 'vm-created');
+      const after = own
+        .slice(created)
+        .map((e) => (e.kind === 'patch-applied' ? `${e.kind}: ${e.detail}` : e.kind));
+      const staged = after.findIndex((k) => k.startsWith('patch-applied: staged for the next boot'));
+      const reboot = after.indexOf('reboot');
+      expect([staged >= 0, reboot > staged, after.filter((k) => k === 'reboot')]).toEqual([
+        true,
+        true,
+        ['reboot'],
+      ]);
+      const steps = await stepsOf(`talos-upgrade:prox-ops:cattle-test:node:${node}:1.12.0`);
+      const patches = steps.indexOf('applyPatches');
+      expect(steps.slice(patches, patches + 3)).toEqual([
+        'applyPatches',
+        'waitForNodeReady',
+        'checkNodeNics',
+      ]);
+      expect(steps.indexOf('uncordonNode')).toBeGreaterThan(patches);
+    }
     expect(r.timeline.filter((e) => e.kind === 'template-built')).toHaveLength(8);
     // Each free lane reads which of the next three nodes a PDB blocks and starts those first. The app
     // stays on k8s-work-16 (the last in the inventory) until the read that first sees it: that read's

@@ -115,9 +115,7 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
       'phase: Done',
       'finished: upgraded',
     ]);
-    // The local-health-checks shape (re-recording also turns the two histories above into it); the
-    // lean-history shape before it stays recorded as lean-pets-node-worker.
-    await recordHistory(nodeId, 'local-checks-pets-node-worker');
+    await recordHistory(nodeId, 'pets-node-worker');
   });
 });
 

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { showWorkflowJson } from '../harness/temporalEnv.js';
 
 export const HISTORIES_DIR = new URL('../replay/histories/', import.meta.url);
@@ -14,5 +14,6 @@ export async function recordHistory(workflowId: string, name: string): Promise<v
   if (process.env.TALOS_UPGRADE_RECORD_HISTORIES !== '1') return;
   // The workflow id is part of what replays: child ids are derived from it.
   const history = JSON.parse(await showWorkflowJson(workflowId)) as unknown;
+  await mkdir(HISTORIES_DIR, { recursive: true });
   await writeFile(new URL(`${name}.json`, HISTORIES_DIR), JSON.stringify({ workflowId, history }) + '\n');
 }

@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import { underAddress } from '../terraformPlan.js';
+import { machineConfigOf, nodeAddresses, recreatesVms } from './nodeSources.js';
 import type { Inventory } from './schema.js';
 
 type Ctx = z.RefinementCtx<Inventory>;
@@ -47,6 +49,55 @@ export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
   reportDuplicates(ctx, nodes, (node) => node.name, 'name', 'node name');
   reportDuplicates(ctx, nodes, (node) => node.ip, 'ip', 'IP address');
   reportDuplicates(ctx, nodes, (node) => node.terraformAddress, 'terraformAddress', 'Terraform address');
+  // A recreated VM boots unconfigured: without a config to apply, a cattle run would destroy a node it
+  // cannot bring back. Refused here, before any run can start.
+  const unconfigured =
+    terraform && recreatesVms(inventory) ? nodes.filter((n) => !machineConfigOf(inventory, n)) : [];
+  for (const role of new Set(unconfigured.map((n) => n.role)))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['machineConfigs', role],
+      message: `required: the policy recreates VMs (cattle) and ${unconfigured
+        .filter((n) => n.role === role)
+        .map((n) => n.name)
+        .join(
+          ', ',
+        )} would boot with no machine config; name the ${role} config file here (or a node's own machineConfig), or set policy.strategy to pets for every release`,
+    });
+  // No node's address may cover another's (module.nodes covers module.nodes["k8s-work-1"]): a rebuild
+  // of the one would destroy the other with it.
+  nodes.forEach((node, index) => {
+    for (const address of nodeAddresses(node)) {
+      const covered = nodes.flatMap((other) =>
+        other === node
+          ? []
+          : nodeAddresses(other)
+              .filter((theirs) => theirs !== address && underAddress(theirs, address))
+              .map((theirs) => ({ other: other.name, theirs })),
+      );
+      const first = covered[0];
+      if (first)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['nodes', index, node.terraformAddresses ? 'terraformAddresses' : 'terraformAddress'],
+          message: `"${address}" also covers ${first.other}'s "${first.theirs}"${covered.length > 1 ? ` (and ${covered.length - 1} more)` : ''}: a rebuild of ${node.name} would destroy ${first.other} too; name ${node.name}'s own instance`,
+        });
+    }
+  });
+  // Several addresses per node: none may be another node's (single ones are checked just above).
+  const addressesSeen = new Map<string, { node: string; several: boolean }>();
+  nodes.forEach((node, index) => {
+    for (const address of nodeAddresses(node)) {
+      const other = addressesSeen.get(address);
+      if (other && (other.several || node.terraformAddresses))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['nodes', index, node.terraformAddresses ? 'terraformAddresses' : 'terraformAddress'],
+          message: `Terraform address "${address}" is also ${other.node}'s`,
+        });
+      addressesSeen.set(address, { node: node.name, several: node.terraformAddresses !== undefined });
+    }
+  });
 
   if (!nodes.some((node) => node.role === 'controlplane')) {
     ctx.addIssue({
@@ -78,13 +129,21 @@ export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
         message: `${node.ip} is outside cluster.network ${cluster.network}`,
       });
     }
-    if (terraform && !node.terraformAddress) {
+    if (terraform && !node.terraformAddress && !node.terraformAddresses) {
       ctx.addIssue({
         code: 'custom',
         path: ['nodes', index, 'terraformAddress'],
         message: 'required when the inventory has a terraform section, e.g. module.nodes["<node>"]',
       });
     }
+    if (node.terraformAddress && node.terraformAddresses) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodes', index, 'terraformAddresses'],
+        message: 'give terraformAddress (one) or terraformAddresses (several), not both',
+      });
+    }
+
     const nicNames = new Set<string>();
     node.nics.forEach((nic, nicIndex) => {
       if (nicNames.has(nic.name)) {

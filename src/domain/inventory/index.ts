@@ -4,3 +4,4 @@ export * from './planningPolicy.js';
 export { parseDuration } from './duration.js';
 export * from './clusterPaths.js';
 export * from './kernelArgs.js';
+export * from './nodeSources.js';

@@ -10,6 +10,7 @@ export function planningPolicyOf(inventory: Inventory): PlanningPolicy {
     approval: inventory.policy.approval,
     withoutTerraform: inventory.policy.withoutTerraform,
     terraformAvailable: inventory.terraform !== undefined,
+    strategyOverride: inventory.policy.strategyOverride,
   };
 }
 

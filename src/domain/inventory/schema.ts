@@ -44,7 +44,12 @@ export const nodeSchema = z
     ip: z.ipv4({ error: 'expected an IPv4 address' }),
     proxmoxHost: name,
     vmId: z.number().int().min(100).optional(),
+    // The node's Terraform addresses: its VM, and what configures it when that is a resource of its own
+    // (one address, or several). A rebuild may destroy and create only what lies under them.
     terraformAddress: z.string().min(1).optional(),
+    terraformAddresses: z.array(z.string().min(1)).min(1).optional(),
+    // This node's machine config file, when it differs from its role's (machineConfigs).
+    machineConfig: z.string().min(1).optional(),
     nics: z.array(nicSchema).min(1, { error: 'every node has at least one NIC (eth0)' }),
     gpu: z
       .object({
@@ -143,6 +148,9 @@ const policySchema = z
     // closes finishes; the run then waits for the next opening on a durable timer.
     maintenanceWindows: z.array(maintenanceWindowSchema).default([]),
     withoutTerraform: z.enum(['pets', 'refuse']).default('refuse'),
+    // A strategy asked for by a pull request's label or `start --strategy`: approve (taken; a hop it
+    // turns into cattle waits for approval), allow (taken as it is), ignore (the policy's strategy).
+    strategyOverride: z.enum(['approve', 'allow', 'ignore']).default('approve'),
     maxParallelWorkers: z.number().int().min(1).max(50).default(1),
     // Talos 1.13+ pets: pull and install the new version before cordon and drain (the node is out
     // of service only for the drain and the reboot); false installs after the drain, as before 1.13.
@@ -233,6 +241,8 @@ export const inventoryFields = z
       .object({
         directory: z.string().min(1),
         lockTimeout: durationField.default(300_000),
+        // -var-file arguments every plan gets (a workspace's tfvars), relative to the directory.
+        varFiles: z.array(z.string().min(1)).default([]),
         templates: z.array(templateSchema).default([]),
       })
       .strict()

@@ -14,7 +14,8 @@ import { EXIT, UserError } from '../cliErrors.js';
 import { enqueueUpgrade, queueWorkflowId } from '../enqueue.js';
 import { connectClient } from '../temporalClient.js';
 import { resolveRun } from './target.js';
-import { queryValue, type Strategy } from '../../domain/index.js';
+import { NODE_PHASE, parseVersion, queryValue, type Strategy } from '../../domain/index.js';
+import { loadInventoryFile } from '../inventoryFile.js';
 
 export interface OperateOptions {
   by?: string;
@@ -117,15 +118,29 @@ export async function startCommand(options: {
   k8sTo?: string;
   strategy?: Strategy;
   by?: string;
+  inventory?: string[];
 }): Promise<number> {
+  // Checked before anything is sent: a request the workflow would refuse never reaches the queue.
+  const to = versionArg(options.to, '--to');
+  const k8sTo = options.k8sTo ? versionArg(options.k8sTo, '--k8s-to') : undefined;
+  const files = options.inventory ?? process.env.TALOS_UPGRADE_INVENTORY?.split(',').filter(Boolean) ?? [];
+  if (files.length > 0) {
+    const clusters = await Promise.all(
+      files.map(async (file) => (await loadInventoryFile(file)).cluster.name),
+    );
+    if (!clusters.includes(options.cluster))
+      throw new UserError(
+        `cluster ${options.cluster} is in none of the inventories (${files.join(', ')} name ${clusters.join(', ')}): nothing was sent`,
+      );
+  }
   const temporal = await connectClient();
   try {
     const requestId = `manual-${Date.now().toString(36)}`;
     const ids = await enqueueUpgrade(temporal.client, temporal.settings.taskQueue, {
       requestId,
       cluster: options.cluster,
-      talos: { to: options.to.replace(/^v/, '') },
-      ...(options.k8sTo ? { kubernetes: { to: options.k8sTo.replace(/^v/, '') } } : {}),
+      talos: { to },
+      ...(k8sTo ? { kubernetes: { to: k8sTo } } : {}),
       ...(options.strategy ? { strategy: options.strategy } : {}),
       source: `manual dispatch by ${operator(options)}`,
     });
@@ -135,6 +150,15 @@ export async function startCommand(options: {
     return 0;
   } finally {
     await temporal.close();
+  }
+}
+
+/** A version argument, or a UserError (exit 2) that says what was expected. */
+function versionArg(value: string, flag: string): string {
+  try {
+    return parseVersion(value, flag);
+  } catch (error) {
+    throw new UserError(error instanceof Error ? `${error.message}; nothing was sent` : String(error));
   }
 }
 
@@ -165,7 +189,7 @@ async function stuckNodeRuns(client: Client, target: string): Promise<string[]> 
   const runPrefix = target.includes(':') && !ofQueue ? `${target}:node:` : '';
   const stuck: string[] = [];
   for await (const run of client.workflow.list({
-    query: `WorkflowType = 'nodeUpgrade' AND TalosCluster = ${queryValue(cluster)} AND UpgradePhase = 'CompensationStuck' AND ExecutionStatus = 'Running'`,
+    query: `WorkflowType = 'nodeUpgrade' AND TalosCluster = ${queryValue(cluster)} AND UpgradePhase = ${queryValue(NODE_PHASE.CompensationStuck)} AND ExecutionStatus = 'Running'`,
   }))
     if (run.workflowId.startsWith(runPrefix)) stuck.push(run.workflowId);
   return stuck;

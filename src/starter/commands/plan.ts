@@ -5,6 +5,7 @@ import {
   parseVersion,
   planningPolicyOf,
   planUpgrade,
+  unsupportedTalos,
   PlanError,
   releasesOf,
   unmetPrerequisites,
@@ -97,10 +98,12 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   try {
     const talosReleases = options.releases ? await readReleaseFile(options.releases) : releasesOf(inventory);
     const kubernetesReleases = options.k8sReleases ? await readReleaseFile(options.k8sReleases) : undefined;
+    const talosFrom = parseVersion(options.from, '--from');
+    const talosTo = parseVersion(options.to, '--to');
     const plan = planUpgrade(
       {
-        talosFrom: parseVersion(options.from, '--from'),
-        talosTo: parseVersion(options.to, '--to'),
+        talosFrom,
+        talosTo,
         ...(options.k8sFrom !== undefined
           ? { kubernetesFrom: parseVersion(options.k8sFrom, '--k8s-from') }
           : {}),
@@ -112,6 +115,9 @@ export async function planCommand(options: PlanOptions): Promise<number> {
       },
       planningPolicyOf(inventory),
     );
+    // After planning, so a downgrade is named as one first.
+    const unsupported = unsupportedTalos(talosFrom, '--from') ?? unsupportedTalos(talosTo, '--to');
+    if (unsupported) throw new UserError(unsupported);
     console.log(
       options.json
         ? JSON.stringify(

@@ -6,6 +6,7 @@ package apid
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"sync"
@@ -30,6 +31,9 @@ const (
 	Maintenance Mode = "maintenance"
 	// Running: apid with mutual TLS from the cluster's CA.
 	Running Mode = "running"
+	// Foreign: another machine answers at the node's address (a fault): a Talos API with a certificate
+	// the cluster's CA did not sign, which wants client certificates of its own CA.
+	Foreign Mode = "foreign"
 )
 
 // Cluster is one lab cluster: its CA and the daemon API that owns its state.
@@ -174,8 +178,8 @@ func (l *Lab) NodeByIP(ip string) *Node {
 // node's events, as a power cut does; coming up running publishes its boot, whose machine status is
 // ready only when the node's kubelet is (machined's nodeReady condition).
 func (l *Lab) SetMode(ip string, mode Mode, ready bool) error {
-	if mode != Off && mode != Maintenance && mode != Running {
-		return fmt.Errorf("unknown mode %q (off, maintenance, running)", mode)
+	if mode != Off && mode != Maintenance && mode != Running && mode != Foreign {
+		return fmt.Errorf("unknown mode %q (off, maintenance, running, foreign)", mode)
 	}
 	n := l.NodeByIP(ip)
 	if n == nil {
@@ -237,7 +241,7 @@ func (l *Lab) accept(n *Node, lis net.Listener) {
 		n.conns[conn] = struct{}{}
 		n.mu.Unlock()
 		switch n.Mode() {
-		case Running:
+		case Running, Foreign:
 			l.apidConns.push(conn)
 		case Maintenance:
 			l.maintConns.push(conn)
@@ -263,6 +267,17 @@ func (l *Lab) apidTLS(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	n, err := l.localNode(hello)
 	if err != nil {
 		return nil, err
+	}
+	if n.Mode() == Foreign {
+		// Its own certificate and its own clients: no certificate of this cluster passes, and none is
+		// offered with --insecure, so every handshake fails, as with another cluster's apid.
+		return &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{n.maintCrt},
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			ClientCAs:    x509.NewCertPool(),
+			NextProtos:   []string{"h2"},
+		}, nil
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,

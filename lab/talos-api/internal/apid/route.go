@@ -77,7 +77,9 @@ func (l *Lab) Backend(r Route, target string) (*Node, error) {
 	if n == nil || n.Mode() == Off {
 		return nil, Unreachable(host)
 	}
-	if n.Cluster != r.Local.Cluster || n.Mode() == Maintenance {
+	// apid dials a node with the cluster's CA: a node in maintenance mode, or another machine at its
+	// address (Foreign), serves a certificate that CA did not sign.
+	if n.Cluster != r.Local.Cluster || n.Mode() == Maintenance || n.Mode() == Foreign {
 		return nil, status.Error(codes.Unavailable,
 			`connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`)
 	}

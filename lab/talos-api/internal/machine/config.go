@@ -33,8 +33,9 @@ func validate(data []byte) error {
 	return nil
 }
 
-// modeDetails are machined's words for each mode (v1alpha1_server.go ApplyConfiguration).
-func modeDetails(mode machine.ApplyConfigurationRequest_Mode) (machine.ApplyConfigurationRequest_Mode, string) {
+// modeDetails are machined's words for each mode (v1alpha1_server.go ApplyConfiguration, v1.13.8):
+// AUTO is NO_REBOOT when every change applies live (liveChange) and REBOOT otherwise.
+func modeDetails(mode machine.ApplyConfigurationRequest_Mode, live bool) (machine.ApplyConfigurationRequest_Mode, string) {
 	switch mode {
 	case machine.ApplyConfigurationRequest_REBOOT:
 		return mode, "Applied configuration with a reboot"
@@ -42,20 +43,21 @@ func modeDetails(mode machine.ApplyConfigurationRequest_Mode) (machine.ApplyConf
 		return mode, "Staged configuration to be applied after the next reboot"
 	case machine.ApplyConfigurationRequest_TRY:
 		return mode, "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s"
-	default: // AUTO and NO_REBOOT: the lab's config changes never need a reboot
-		return machine.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"
+	case machine.ApplyConfigurationRequest_AUTO:
+		if !live {
+			return machine.ApplyConfigurationRequest_REBOOT, "Applied configuration with a reboot"
+		}
 	}
+	return machine.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"
 }
 
-// ApplyConfiguration replaces a configured node's machine config.
+// ApplyConfiguration replaces a configured node's machine config: at once, at the next boot
+// (STAGED), or with a reboot the node starts by itself (REBOOT, or AUTO with a change that only a
+// boot applies, such as machine.files).
 func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
 	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.ApplyConfiguration, error) {
 		if err := validate(req.GetData()); err != nil {
 			return nil, err
-		}
-		mode, details := modeDetails(req.GetMode())
-		if req.GetDryRun() {
-			return &machine.ApplyConfiguration{Mode: mode, ModeDetails: fmt.Sprintf("Dry run summary:\n%s (skipped in dry-run).", details)}, nil
 		}
 		var previous struct {
 			MachineConfig string `json:"machineConfig"`
@@ -63,10 +65,18 @@ func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConf
 		if err := call(ctx, n, "machine-config", nil, &previous); err != nil {
 			return nil, err
 		}
+		liveErr := liveChange([]byte(previous.MachineConfig), req.GetData())
+		if req.GetMode() == machine.ApplyConfigurationRequest_NO_REBOOT && liveErr != nil {
+			return nil, status.Error(codes.InvalidArgument, liveErr.Error())
+		}
+		mode, details := modeDetails(req.GetMode(), liveErr == nil)
+		if req.GetDryRun() {
+			return &machine.ApplyConfiguration{Mode: mode, ModeDetails: fmt.Sprintf("Dry run summary:\n%s (skipped in dry-run).", details)}, nil
+		}
 		if err := call(ctx, n, "apply-config", map[string]any{"config": string(req.GetData()), "mode": mode.String()}, nil); err != nil {
 			return nil, err
 		}
-		// Only a config applied now changes what runs; a staged one waits for the next boot.
+		// Only a config applied now changes what runs; a staged one, or one a reboot applies, waits for the boot.
 		if mode == machine.ApplyConfigurationRequest_NO_REBOOT || mode == machine.ApplyConfigurationRequest_TRY {
 			if err := cosi.ConfigApplied(ctx, n, previous.MachineConfig, req.GetData()); err != nil {
 				return nil, status.Errorf(codes.Internal, "applying the config's Kubernetes changes: %v", err)

@@ -1,0 +1,177 @@
+import { FAILURE, machineConfigOf, type InventoryNode } from '../domain/index.js';
+import { heartbeat, sleep } from './activityContext.js';
+import type { ActivityDeps, ClusterHandle } from './deps.js';
+import { nonRetryable, tail } from './errors.js';
+import { runCommand, type CommandResult } from './runCommand.js';
+import { isUnavailable, parseMachineStage, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+
+/**
+ * What configures a node: its machine config sent to a VM just created (only to one that answers as a
+ * Talos node in maintenance mode), the config proven before any VM is destroyed, and the inventory's
+ * patches applied so that no reboot happens behind the run's back.
+ */
+export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string) => ClusterHandle) {
+  /**
+   * `get machinestatus --insecure`, as a VM waiting for its config answers it. A connection the server
+   * took and then dropped in its TLS handshake (it asked for a client certificate: a broken pipe, a
+   * reset, "certificate required") is an answer from something that is not such a VM; read three
+   * times 2 s apart, it is final. Nothing listening yet (refused, timed out) is retried by Temporal.
+   */
+  async function readMaintenanceStatus(c: ClusterHandle, node: InventoryNode): Promise<CommandResult> {
+    let result: CommandResult | undefined;
+    for (let read = 1; read <= 3; read++) {
+      result = await talosctl(deps, c, ['-n', node.ip, 'get', 'machinestatus', '--insecure', '-o', 'json'], {
+        timeoutMs: 30_000,
+      });
+      if (result.exitCode === 0) return result;
+      const refusedHandshake = /tls: |x509: |certificate|broken pipe|connection reset|EOF/.test(
+        result.stderr,
+      );
+      if (!refusedHandshake && isUnavailable(result))
+        talosFailure(`reading the maintenance status of ${node.name}`, result);
+      if (!refusedHandshake) return result;
+      if (read < 3) await sleep(2000);
+    }
+    return result as CommandResult;
+  }
+
+  async function applyMachineConfig(input: {
+    cluster: string;
+    node: string;
+  }): Promise<{ applied: boolean; reason: string }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const file = machineConfigOf(c.inventory, node);
+    if (!file)
+      throw nonRetryable(
+        'ValidationFailed',
+        `cluster ${c.name} has no machineConfigs.${node.role} in its inventory: a recreated ${node.name} cannot be configured`,
+      );
+    // Asked with the cluster's certificates: a configured node answers; a node in maintenance mode
+    // has no certificate from the cluster's CA yet.
+    const status = await talosctl(deps, c, ['-n', node.ip, 'get', 'machinestatus', '-o', 'json'], {
+      timeoutMs: 30_000,
+    });
+    const stage = parseMachineStage(status.stdout);
+    if (status.exitCode === 0 && stage && stage !== 'maintenance')
+      return {
+        applied: false,
+        reason: `${node.name} answered with the cluster's certificates (stage ${stage})`,
+      };
+    if (status.exitCode === 0 && !stage)
+      throw nonRetryable(
+        'CommandFailed',
+        `talosctl get machinestatus on ${node.name} answered without a stage: ${tail(status.stdout, 3)}`,
+      );
+    if (status.exitCode !== 0 && !/certificate signed by unknown authority/.test(status.stderr))
+      talosFailure(`reading the machine status of ${node.name}`, status);
+    // The machine config carries the cluster's secrets. A certificate the cluster's CA did not sign
+    // says only that this is not a configured node of the cluster: the config goes to it only when it
+    // answers the insecure maintenance API as a Talos node in stage maintenance (the VM just created).
+    const insecure = await readMaintenanceStatus(c, node);
+    const maintenance = insecure.exitCode === 0 ? parseMachineStage(insecure.stdout) : undefined;
+    if (maintenance !== 'maintenance')
+      throw nonRetryable(
+        FAILURE.ValidationFailed,
+        `${node.name} (${node.ip}) answered with a certificate the cluster's CA did not sign, and not as a Talos node in maintenance mode (${maintenance ? `stage ${maintenance}` : tail(insecure.stderr || insecure.stdout, 2)}): its machine config holds the cluster's secrets and was not sent. Check what answers at ${node.ip} (another machine on that address?)`,
+      );
+    heartbeat({ node: node.name, step: 'applying the machine config to a node in maintenance mode' });
+    const result = await talosctl(
+      deps,
+      c,
+      ['-n', node.ip, 'apply-config', '--insecure', '-f', c.resolvePath(file)],
+      { timeoutMs: 120_000 },
+    );
+    if (result.exitCode !== 0) talosFailure(`applying the machine config to ${node.name}`, result);
+    return {
+      applied: true,
+      reason: `${node.name} answered the insecure maintenance API in stage maintenance, and no certificate of the cluster`,
+    };
+  }
+
+  /**
+   * Pre-flight for a rebuild: each node's machine config file (its own, else its role's) exists and is
+   * a config Talos accepts for a metal install (`talosctl validate --mode metal`), so a VM is never
+   * destroyed for a config that would be refused after it. Files are checked once each.
+   */
+  async function proveMachineConfigs(input: {
+    cluster: string;
+    nodes: string[];
+  }): Promise<{ files: Array<{ file: string; nodes: string[] }> }> {
+    const c = cluster(input.cluster);
+    const byFile = new Map<string, string[]>();
+    for (const name of input.nodes) {
+      const node = c.node(name);
+      const file = machineConfigOf(c.inventory, node);
+      if (!file)
+        throw nonRetryable(
+          FAILURE.ValidationFailed,
+          `${name} has no machine config (machineConfigs.${node.role} or its own machineConfig): a recreated VM could not be configured, so none is destroyed`,
+        );
+      byFile.set(file, [...(byFile.get(file) ?? []), name]);
+    }
+    for (const [file, nodes] of byFile) {
+      const path = c.resolvePath(file);
+      heartbeat({ step: `validating the machine config ${file}` });
+      // A local check: talosctl validate takes no talosconfig (and refuses the flag).
+      const result = await runCommand(deps.talosctl, ['validate', '--mode', 'metal', '--config', path], {
+        timeoutMs: 60_000,
+      });
+      if (result.exitCode !== 0)
+        throw nonRetryable(
+          FAILURE.ValidationFailed,
+          `the machine config ${path} of ${nodes.join(', ')} is not valid (talosctl validate --mode metal): ${tail(result.stderr || result.stdout, 3)}. No VM is destroyed until it is`,
+        );
+    }
+    return { files: [...byFile].map(([file, nodes]) => ({ file, nodes })) };
+  }
+
+  /**
+   * The inventory's global patches, and the node's GPU patches when it has a GPU, applied so that
+   * nothing reboots the node behind the run's back: `patch mc --mode auto` (talosctl's default) makes
+   * Talos 1.11–1.13 reboot a node by itself when a patch writes what only a boot applies, such as
+   * machine.files (CanApplyImmediate in machined's runtime). Each patch goes in live (no-reboot);
+   * one Talos refuses live is staged, and the node is then rebooted here once and waited for, up and
+   * ready. A retry after that reboot finds every patch live (nothing differs any more).
+   */
+  async function applyPatches(input: {
+    cluster: string;
+    node: string;
+  }): Promise<{ applied: string[]; staged: string[]; rebooted: boolean }> {
+    const c = cluster(input.cluster);
+    const node = c.node(input.node);
+    const files = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])];
+    const staged: string[] = [];
+    const patch = (file: string, mode: string) =>
+      talosctl(
+        deps,
+        c,
+        ['-n', node.ip, 'patch', 'mc', '--mode', mode, '--patch', `@${c.resolvePath(file)}`],
+        {
+          timeoutMs: 120_000,
+        },
+      );
+    for (const file of files) {
+      heartbeat({ node: node.name, step: `applying ${file}` });
+      const live = await patch(file, 'no-reboot');
+      if (live.exitCode === 0) continue;
+      if (!/can't be applied in immediate mode/.test(live.stderr))
+        talosFailure(`applying ${file} to ${node.name}`, live);
+      const later = await patch(file, 'staged');
+      if (later.exitCode !== 0) talosFailure(`staging ${file} on ${node.name}`, later);
+      staged.push(file);
+    }
+    if (staged.length > 0) {
+      heartbeat({ node: node.name, step: `rebooting to apply ${staged.join(', ')}` });
+      const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
+      const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
+        timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
+        progress: (line) => ({ node: node.name, step: 'rebooting for its patches', talosctl: line }),
+      });
+      if (result.exitCode !== 0) talosFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
+    }
+    return { applied: files, staged, rebooted: staged.length > 0 };
+  }
+
+  return { applyMachineConfig, proveMachineConfigs, applyPatches };
+}

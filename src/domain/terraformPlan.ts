@@ -1,0 +1,127 @@
+/**
+ * The check that stands between a saved `terraform plan` and its apply: a node's rebuild may destroy,
+ * create or replace only what lies under the node's own Terraform addresses. Read from `terraform show
+ * -json <planfile>` (its resource_changes), so what is checked is exactly what the apply will do.
+ */
+
+/** One resource instance of a saved plan and what the plan does to it (`["delete","create"]` = replace). */
+export interface PlannedChange {
+  address: string;
+  actions: string[];
+}
+
+/** What a plan does, by address: the small summary a run's history and a refusal carry. */
+export interface PlanSummary {
+  create: string[];
+  destroy: string[];
+  replace: string[];
+  update: string[];
+}
+
+const isReplace = (actions: string[]) => actions.includes('delete') && actions.includes('create');
+const changes = (actions: string[]) => actions.some((a) => a !== 'no-op' && a !== 'read');
+
+export function summarisePlan(planned: PlannedChange[]): PlanSummary {
+  const summary: PlanSummary = { create: [], destroy: [], replace: [], update: [] };
+  for (const { address, actions } of planned) {
+    if (isReplace(actions)) summary.replace.push(address);
+    else if (actions.includes('delete')) summary.destroy.push(address);
+    else if (actions.includes('create')) summary.create.push(address);
+    else if (actions.includes('update')) summary.update.push(address);
+  }
+  return summary;
+}
+
+/** `destroys 1 (a), replaces 2 (b, c)`, or `no changes`. */
+export function describePlan(summary: PlanSummary): string {
+  const parts = (
+    [
+      ['destroys', summary.destroy],
+      ['replaces', summary.replace],
+      ['creates', summary.create],
+      ['updates', summary.update],
+    ] as const
+  )
+    .filter(([, list]) => list.length > 0)
+    .map(
+      ([verb, list]) =>
+        `${verb} ${list.length} (${list.slice(0, 5).join(', ')}${list.length > 5 ? ', …' : ''})`,
+    );
+  return parts.join(', ') || 'no changes';
+}
+
+/** Whether a resource address lies under a module, resource or instance address. */
+export function underAddress(resource: string, address: string): boolean {
+  if (resource === address) return true;
+  if (!resource.startsWith(address)) return false;
+  const next = resource[address.length];
+  return next === '.' || next === '[';
+}
+
+/**
+ * The instance key right after `address` in `resource` (`["k8s-work-5"]`, `[0]`), if `address` names a
+ * module or resource without its key: such an address covers every instance of a `for_each` or `count`.
+ */
+function instanceKeyAfter(resource: string, address: string): string | undefined {
+  const rest = resource.slice(address.length);
+  if (!rest.startsWith('[')) return undefined;
+  const end = rest.startsWith('["') ? rest.indexOf('"]') + 2 : rest.indexOf(']') + 1;
+  return end > 0 ? rest.slice(0, end) : rest;
+}
+
+export interface PlanScope {
+  /** What the plan is for: a rebuild's destroy, or its create at a version (also the undo's). */
+  kind: 'destroy' | 'create';
+  /** The addresses of the nodes (or templates) this plan rebuilds. */
+  own: string[];
+  /** Every other node's addresses in the inventory, by node name. */
+  others: Record<string, string[]>;
+}
+
+/**
+ * Why a plan must not be applied, or undefined when it only rebuilds what `own` names. Refused: a
+ * change under another node's address; a destroy or update outside `own` (a create outside is a new
+ * resource the rebuild needs, such as a downloaded image, and is named in the summary); an address that
+ * covers several instances (`module.nodes` for one node); a create plan that destroys a resource of
+ * its own without creating it again.
+ */
+export function planRefusal(planned: PlannedChange[], scope: PlanScope): string | undefined {
+  const changed = planned.filter((p) => changes(p.actions));
+  for (const { address, actions } of changed) {
+    const mine = scope.own.find((a) => underAddress(address, a));
+    for (const [node, addresses] of Object.entries(scope.others)) {
+      const theirs = addresses.find((a) => underAddress(address, a));
+      if (!theirs) continue;
+      if (!mine) return `it would ${actions.join('+')} ${address}, which belongs to ${node}`;
+      // Two nodes' addresses overlap: one names more than its own node.
+      return underAddress(mine, theirs)
+        ? `${node}'s address ${theirs} also covers ${mine}: each node must name its own instance`
+        : `${mine} also covers ${node}'s ${theirs}: name this node's own instance`;
+    }
+    if (!mine && !(scope.kind === 'create' && actions.length === 1 && actions[0] === 'create'))
+      return `it would ${actions.join('+')} ${address}, outside ${scope.own.join(', ')}`;
+    if (mine && scope.kind === 'create' && actions.length === 1 && actions[0] === 'delete')
+      return `it would destroy ${address} without creating it again`;
+  }
+  for (const address of scope.own) {
+    const keys = new Set(
+      changed.flatMap((p) => {
+        const key = underAddress(p.address, address) ? instanceKeyAfter(p.address, address) : undefined;
+        return key ? [key] : [];
+      }),
+    );
+    if (keys.size > 1)
+      return `${address} names ${keys.size} instances (${[...keys].slice(0, 5).join(', ')}${keys.size > 5 ? ', …' : ''}), not one node: name the node's own instance, e.g. ${address}${[...keys][0]}`;
+  }
+  return undefined;
+}
+
+/** The resource_changes of `terraform show -json <planfile>`, as PlannedChanges (data reads left out). */
+export function plannedChanges(showJson: string): PlannedChange[] {
+  const plan = JSON.parse(showJson) as {
+    resource_changes?: Array<{ address?: string; mode?: string; change?: { actions?: string[] } }>;
+  };
+  return (plan.resource_changes ?? [])
+    .filter((r) => r.mode !== 'data' && typeof r.address === 'string')
+    .map((r) => ({ address: r.address ?? '', actions: r.change?.actions ?? [] }));
+}

@@ -1,0 +1,112 @@
+import { ApplicationFailure, sleep } from '@temporalio/workflow';
+import { FAILURE, healthyOthers, lostMetadata, othersHoldQuorum } from '../../domain/index.js';
+import type { NodeRun } from './run.js';
+
+/**
+ * The read-only checks of a node run. A gate never registers an undo: it reads, and refuses with one
+ * typed failure when what it reads is not safe to go on with.
+ */
+
+/** How often, and how far apart, the quorum gate reads etcd before it refuses. */
+const ETCD_GATE_READS = 3;
+const ETCD_GATE_INTERVAL = '5s';
+
+/**
+ * The health gate before or after the node's upgrade: the checks the policy names, as one local
+ * activity (the checks only read; their probe pods clean up after themselves).
+ */
+export async function healthGate(run: NodeRun, when: string): Promise<void> {
+  const report = await run.gate.runHealthChecks({ cluster: run.input.cluster, node: run.input.node });
+  if (!report.ok)
+    throw ApplicationFailure.nonRetryable(
+      `${when}: ${report.summary}: ${report.failed.map((f) => `${f.check}: ${f.diagnostics}`).join(' | ')}`,
+      FAILURE.HealthCheckFailed,
+    );
+}
+
+/**
+ * etcd must be able to lose this node without losing quorum. It reads again before it refuses: one
+ * member that misses one status call (a leader election, a slow answer) must not halt an upgrade
+ * that is hours long.
+ */
+export async function etcdGate(run: NodeRun): Promise<void> {
+  const { input } = run;
+  let health = await run.read.checkEtcdHealth({ cluster: input.cluster });
+  for (let read = 1; !health.canLoseOne && read < ETCD_GATE_READS; read++) {
+    await sleep(ETCD_GATE_INTERVAL, {
+      summary: `etcd unhealthy: read again (${read + 1}/${ETCD_GATE_READS})`,
+    });
+    health = await run.read.checkEtcdHealth({ cluster: input.cluster });
+  }
+  if (!health.canLoseOne) {
+    const sick = health.unhealthy.map((u) => `${u.node} (${u.error})`).join(', ') || 'none';
+    throw ApplicationFailure.nonRetryable(
+      `etcd on ${input.cluster} cannot lose ${input.node} without losing quorum (${health.healthy.length}/${health.members.length} healthy; unhealthy: ${sick})`,
+      FAILURE.QuorumAtRisk,
+    );
+  }
+}
+
+/**
+ * A control plane's quorum gate again, after its drain and right before its reboot: Talos 1.13's
+ * upgrade no longer checks etcd on the server, so ours is the gate that counts.
+ */
+export async function gateBeforeReboot(run: NodeRun): Promise<void> {
+  if (run.input.role !== 'controlplane') return;
+  run.step('etcd quorum gate before the reboot');
+  await etcdGate(run);
+}
+
+/**
+ * Before an undo takes a control-plane node down again (reboot into the old version, VM recreated):
+ * the other members alone must hold quorum. When they do not, the node stays as it is, up on the new
+ * version, and the undo fails loudly: a rollback must never be what loses etcd.
+ */
+export async function rollbackGate(run: NodeRun): Promise<void> {
+  const { input } = run;
+  if (input.role !== 'controlplane') return;
+  const health = await run.undoRead.checkEtcdHealth({ cluster: input.cluster });
+  if (othersHoldQuorum(health, input.node)) return;
+  throw ApplicationFailure.nonRetryable(
+    `not taking ${input.node} down to roll it back: the other etcd members (${healthyOthers(health, input.node)}/${health.members.length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
+    FAILURE.QuorumAtRisk,
+  );
+}
+
+/**
+ * A control plane after its upgrade: its etcd member healthy again, and every other one too. The
+ * node stays cordoned while this waits, so it asks every 2 s (5 minutes in all).
+ */
+export async function waitForEtcdMember(run: NodeRun): Promise<void> {
+  const { input } = run;
+  for (let attempt = 0; attempt < 150; attempt++) {
+    const health = await run.read.checkEtcdHealth({ cluster: input.cluster });
+    if (health.healthy.includes(input.node) && health.unhealthy.length === 0) return;
+    await sleep('2s', { summary: `wait for the etcd member of ${input.node}` });
+  }
+  throw ApplicationFailure.nonRetryable(
+    `${input.node} did not become a healthy etcd member again`,
+    FAILURE.QuorumAtRisk,
+  );
+}
+
+/** After the boot: the NICs the inventory names, and the kernel arguments it expects. */
+export async function checkBootedNode(run: NodeRun): Promise<void> {
+  run.step('checking NICs');
+  await run.read.checkNodeNics(run.at);
+  run.step('checking the kernel command line');
+  await run.read.checkKernelArgs(run.at);
+}
+
+/** Pets keep the node's Kubernetes object: its labels and taints must survive the upgrade. */
+export async function keptLabelsAndTaints(
+  run: NodeRun,
+  before: Awaited<ReturnType<NodeRun['read']['readNodeMetadata']>>,
+): Promise<void> {
+  const lost = lostMetadata(before, await run.read.readNodeMetadata(run.at));
+  if (lost.labels.length || lost.taints.length)
+    throw ApplicationFailure.nonRetryable(
+      `${run.input.node} lost labels [${lost.labels.join(', ')}] or taints [${lost.taints.join(', ')}] in the upgrade`,
+      FAILURE.ValidationFailed,
+    );
+}

@@ -1,0 +1,51 @@
+import { cordonAndDrain } from './drain.js';
+import { checkBootedNode, gateBeforeReboot, keptLabelsAndTaints } from './gates.js';
+import { installsBeforeDrain, type NodeRun } from './run.js';
+import { upgradeBack } from './undo.js';
+
+/**
+ * Talos 1.13+: the installer is pulled and written while the node still serves, so the node is out of
+ * service only for our drain and the reboot. Talos no longer checks etcd on this path: our quorum
+ * gate is taken again right before the reboot, when it matters.
+ */
+async function installThenReboot(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  run.step(`installing ${input.to}`);
+  // An install left behind would boot at the next reboot, whoever asks for it: put the old one back.
+  run.saga.add(
+    'reinstall the running version',
+    async () => void (await run.undo.installUpgrade({ ...at, version: input.from, reinstall: true })),
+  );
+  await run.change.installUpgrade({ ...at, version: input.to });
+  await cordonAndDrain(run);
+  await gateBeforeReboot(run);
+  run.step(`rebooting into ${input.to}`);
+  run.saga.add('upgrade back', () => upgradeBack(run));
+  await run.change.rebootIntoUpgrade({ ...at, version: input.to });
+}
+
+/** Before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. */
+async function upgradeThenReboot(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  await cordonAndDrain(run);
+  await gateBeforeReboot(run);
+  run.step(`upgrading to ${input.to}`);
+  run.saga.add('upgrade back', () => upgradeBack(run));
+  await run.change.upgradeNodeInPlace({ ...at, version: input.to });
+}
+
+/** Pets: upgrade in place, keeping the node's labels and taints; the undo is the old image. */
+export async function pets(run: NodeRun): Promise<void> {
+  const { input, at } = run;
+  run.step('reading labels and taints');
+  const before = await run.read.readNodeMetadata(at);
+  await (installsBeforeDrain(input) ? installThenReboot(run) : upgradeThenReboot(run));
+  run.step('waiting for Ready');
+  await run.wait.waitForNodeReady({
+    ...at,
+    talosVersion: input.to,
+    timeoutMs: input.timing.nodeReadyTimeoutMs,
+  });
+  await keptLabelsAndTaints(run, before);
+  await checkBootedNode(run);
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  describePlan,
+  plannedChanges,
+  planRefusal,
+  summarisePlan,
+  type PlannedChange,
+  type PlanScope,
+} from '../../src/domain/index.js';
+
+const vm = (node: string) => `module.nodes["${node}"].terraform_data.vm`;
+const others = { 'k8s-work-2': ['module.nodes["k8s-work-2"]'], 'k8s-ctrl-1': ['module.nodes["k8s-ctrl-1"]'] };
+const scope = (kind: PlanScope['kind'], own = ['module.nodes["k8s-work-1"]']): PlanScope => ({
+  kind,
+  own,
+  others,
+});
+const change = (address: string, ...actions: string[]): PlannedChange => ({ address, actions });
+
+describe('a saved plan checked against the node it rebuilds', () => {
+  it.each<[string, PlannedChange[], PlanScope, RegExp | undefined]>([
+    ['the node destroyed alone', [change(vm('k8s-work-1'), 'delete')], scope('destroy'), undefined],
+    ['the node created alone', [change(vm('k8s-work-1'), 'create')], scope('create'), undefined],
+    [
+      'the node replaced at the new version',
+      [change(vm('k8s-work-1'), 'delete', 'create')],
+      scope('create'),
+      undefined,
+    ],
+    [
+      'the others untouched (no-op) and data sources read',
+      [change(vm('k8s-work-1'), 'create'), change(vm('k8s-work-2'), 'no-op'), change('data.x.y', 'read')],
+      scope('create'),
+      undefined,
+    ],
+    [
+      'a new shared resource the create needs (an image for the version)',
+      [change(vm('k8s-work-1'), 'create'), change('proxmox_download_file.talos["1.12.0"]', 'create')],
+      scope('create'),
+      undefined,
+    ],
+    [
+      'another node destroyed too',
+      [change(vm('k8s-work-1'), 'delete'), change(vm('k8s-work-2'), 'delete')],
+      scope('destroy'),
+      /would delete module.nodes\["k8s-work-2"\].terraform_data.vm, which belongs to k8s-work-2/,
+    ],
+    [
+      'a shared resource replaced by the create',
+      [change(vm('k8s-work-1'), 'create'), change('proxmox_download_file.talos', 'delete', 'create')],
+      scope('create'),
+      /would delete\+create proxmox_download_file.talos, outside module.nodes\["k8s-work-1"\]/,
+    ],
+    [
+      'a shared resource updated',
+      [
+        change(vm('k8s-work-1'), 'create'),
+        change('proxmox_virtual_environment_cluster_options.this', 'update'),
+      ],
+      scope('create'),
+      /would update proxmox_virtual_environment_cluster_options.this, outside/,
+    ],
+    [
+      'a resource outside destroyed',
+      [change(vm('k8s-work-1'), 'delete'), change('dns_a_record.k8s_work_1', 'delete')],
+      scope('destroy'),
+      /would delete dns_a_record.k8s_work_1, outside/,
+    ],
+    [
+      'an address that names every instance of the module',
+      [change(vm('k8s-work-1'), 'delete'), change(vm('k8s-work-3'), 'delete')],
+      { kind: 'destroy', own: ['module.nodes'], others: {} },
+      /module.nodes names 2 instances \(\["k8s-work-1"\], \["k8s-work-3"\]\), not one node/,
+    ],
+    [
+      'a count index that covers the other nodes of its role',
+      [change('proxmox_vm.worker[0]', 'delete'), change('proxmox_vm.worker[1]', 'delete')],
+      { kind: 'destroy', own: ['proxmox_vm.worker'], others: {} },
+      /proxmox_vm.worker names 2 instances \(\[0\], \[1\]\)/,
+    ],
+    [
+      'a create that destroys the node without creating it',
+      [change(vm('k8s-work-1'), 'delete')],
+      scope('create'),
+      /would destroy module.nodes\["k8s-work-1"\].terraform_data.vm without creating it again/,
+    ],
+    [
+      'a node of several addresses: its VM and its config apply',
+      [
+        change(vm('k8s-work-1'), 'delete', 'create'),
+        change('talos_machine_configuration_apply.this["k8s-work-1"]', 'delete', 'create'),
+      ],
+      scope('create', ['module.nodes["k8s-work-1"]', 'talos_machine_configuration_apply.this["k8s-work-1"]']),
+      undefined,
+    ],
+  ])('%s', (_name, planned, planScope, refused) => {
+    const refusal = planRefusal(planned, planScope);
+    if (refused) expect(refusal).toMatch(refused);
+    else expect(refusal).toBeUndefined();
+  });
+
+  it('an address of another node that covers this one: the overlap is named, from either side', () => {
+    const planned = [change(vm('k8s-work-1'), 'delete')];
+    expect(
+      planRefusal(planned, {
+        kind: 'destroy',
+        own: ['module.nodes["k8s-work-1"]'],
+        others: { 'k8s-work-2': ['module.nodes'] },
+      }),
+    ).toBe(
+      `k8s-work-2's address module.nodes also covers module.nodes["k8s-work-1"]: each node must name its own instance`,
+    );
+    expect(
+      planRefusal([change(vm('k8s-work-2'), 'delete')], {
+        kind: 'destroy',
+        own: ['module.nodes'],
+        others: { 'k8s-work-2': ['module.nodes["k8s-work-2"]'] },
+      }),
+    ).toBe(`module.nodes also covers k8s-work-2's module.nodes["k8s-work-2"]: name this node's own instance`);
+  });
+
+  it('keys that share a prefix are different instances (k8s-work-1 is not k8s-work-12)', () => {
+    const planned = [change(vm('k8s-work-12'), 'delete')];
+    expect(planRefusal(planned, scope('destroy'))).toMatch(/outside module.nodes\["k8s-work-1"\]/);
+  });
+
+  it('summarises a plan by action, and reads terraform show -json', () => {
+    const json = JSON.stringify({
+      format_version: '1.2',
+      resource_changes: [
+        { address: vm('a'), mode: 'managed', change: { actions: ['delete', 'create'] } },
+        { address: vm('b'), mode: 'managed', change: { actions: ['no-op'] } },
+        { address: 'data.talos_client_configuration.this', mode: 'data', change: { actions: ['read'] } },
+        { address: 'local_file.x', mode: 'managed', change: { actions: ['create'] } },
+      ],
+    });
+    const planned = plannedChanges(json);
+    expect(planned).toHaveLength(3);
+    expect(describePlan(summarisePlan(planned))).toBe(
+      'replaces 1 (module.nodes["a"].terraform_data.vm), creates 1 (local_file.x)',
+    );
+    expect(describePlan(summarisePlan([]))).toBe('no changes');
+  });
+});
