@@ -141,25 +141,22 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     const c = cluster(input.cluster);
     const node = c.node(input.node);
     const files = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])];
+    // One call for all of them: each `patch mc` starts from the node's active config, so a live patch
+    // after a staged one would drop it (and a second staged one replace the first).
+    const patches = files.flatMap((file) => ['--patch', `@${c.resolvePath(file)}`]);
+    const patch = (mode: string) =>
+      talosctl(deps, c, ['-n', node.ip, 'patch', 'mc', '--mode', mode, ...patches], { timeoutMs: 120_000 });
     const staged: string[] = [];
-    const patch = (file: string, mode: string) =>
-      talosctl(
-        deps,
-        c,
-        ['-n', node.ip, 'patch', 'mc', '--mode', mode, '--patch', `@${c.resolvePath(file)}`],
-        {
-          timeoutMs: 120_000,
-        },
-      );
-    for (const file of files) {
-      heartbeat({ node: node.name, step: `applying ${file}` });
-      const live = await patch(file, 'no-reboot');
-      if (live.exitCode === 0) continue;
-      if (!/can't be applied in immediate mode/.test(live.stderr))
-        talosFailure(`applying ${file} to ${node.name}`, live);
-      const later = await patch(file, 'staged');
-      if (later.exitCode !== 0) talosFailure(`staging ${file} on ${node.name}`, later);
-      staged.push(file);
+    if (files.length > 0) {
+      heartbeat({ node: node.name, step: `applying ${files.join(', ')}` });
+      const live = await patch('no-reboot');
+      if (live.exitCode !== 0) {
+        if (!/can't be applied in immediate mode/.test(live.stderr))
+          talosFailure(`applying ${files.join(', ')} to ${node.name}`, live);
+        const later = await patch('staged');
+        if (later.exitCode !== 0) talosFailure(`staging ${files.join(', ')} on ${node.name}`, later);
+        staged.push(...files);
+      }
     }
     if (staged.length > 0) {
       heartbeat({ node: node.name, step: `rebooting to apply ${staged.join(', ')}` });

@@ -80,6 +80,12 @@ function halfWrittenState(result: CommandResult): boolean {
 /** A failed terraform run: a held state lock is retried by Temporal; anything else needs a person. */
 function terraformFailure(what: string, result: CommandResult): never {
   const text = diagnosticsOf(result);
+  // Another run changed the state between this saved plan and its apply: planning again is the fix.
+  if (/Saved plan is stale/i.test(`${result.stderr}\n${result.stdout}`))
+    throw retryable(
+      'TerraformLocked',
+      `${what}: the state changed after the plan was saved (${text}); planning again`,
+    );
   if (lockHeld(result)) {
     throw retryable(
       'TerraformLocked',
@@ -340,7 +346,8 @@ export function terraformActivities(
     const { together } = await locked(c, {
       what: `terraform destroy ${addresses.join(' ')}`,
       command: savedPlan(c, 'destroy', undefined, 'apply'),
-      batchKey: 'destroy',
+      // Per cluster: a shared run plans with its first member's cluster (its var files).
+      batchKey: `destroy ${c.name}`,
       targets: addresses,
       node: input.node,
       followedUp: true,
@@ -365,7 +372,8 @@ export function terraformActivities(
     const result = await locked(c, {
       what: `terraform apply ${addresses.join(' ')} at Talos ${input.version}`,
       command: savedPlan(c, 'create', input.version, 'apply'),
-      batchKey: `apply at ${input.version}`,
+      // Per cluster: a shared run plans with its first member's variable name and var files.
+      batchKey: `apply at ${input.version} ${c.name}`,
       targets: addresses,
       node: input.node,
     });
