@@ -23,8 +23,7 @@ export interface QuorumView {
  */
 export function othersHoldQuorum(view: QuorumView, node: string): boolean {
   if (!view.members.some((m) => m.node === node)) return true;
-  const others = view.members.filter((m) => m.node !== node && view.healthy.includes(m.node ?? m.hostname));
-  return others.length > view.members.length / 2;
+  return healthyOthers(view, node) > view.members.length / 2;
 }
 
 /** How many members other than `node` answer healthy (for the refusal's message). */

@@ -1,4 +1,4 @@
-import { compareVersions, minorOf, type Version } from './version.js';
+import { compareMinors, compareVersions, minorOf, type Version } from './version.js';
 
 /**
  * The Talos releases this talos-upgrade drives and its tests prove: the talosctl it ships (v1.13.8)
@@ -10,9 +10,7 @@ export const SUPPORTED_TALOS = { min: '1.11.0', maxMinor: '1.13' } as const;
 /** Why `version` (of `what`) is outside the supported range, or undefined when it is inside. */
 export function unsupportedTalos(version: Version, what: string): string | undefined {
   const tooOld = compareVersions(version, SUPPORTED_TALOS.min) < 0;
-  const [major, minor] = SUPPORTED_TALOS.maxMinor.split('.').map(Number);
-  const [vMajor, vMinor] = minorOf(version).split('.').map(Number);
-  const tooNew = (vMajor ?? 0) > (major ?? 0) || ((vMajor ?? 0) === major && (vMinor ?? 0) > (minor ?? 0));
+  const tooNew = compareMinors(minorOf(version), SUPPORTED_TALOS.maxMinor) > 0;
   if (!tooOld && !tooNew) return undefined;
   return `${what} Talos ${version} is outside what this talos-upgrade drives (Talos ${SUPPORTED_TALOS.min} to ${SUPPORTED_TALOS.maxMinor}.x, with the talosctl it ships): ${
     tooNew
