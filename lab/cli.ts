@@ -11,6 +11,7 @@ import type { LabReport } from './daemon/monitor.js';
 import type { StatusRow } from './daemon/statusRows.js';
 import { FAULT_KINDS, isFaultKind } from './state/faults.js';
 import { INITIAL_TALOS, LAB_RELEASES } from './state/labState.js';
+import { TERRAFORM_SHAPES } from './repo/terraformWorkspace.js';
 import { table } from './table.js';
 import { ensureTools, PROJECT_ROOT } from './tools.js';
 
@@ -58,10 +59,15 @@ async function up(options: {
   talos: string;
   maxUnavailableWorkers?: string;
   fleet?: number;
+  terraformShape: string;
 }): Promise<void> {
   const dir = resolve(options.dir);
   if (!isPreset(options.preset))
     throw new LabCliError(`unknown preset "${options.preset}" (known: ${PRESETS.join(', ')})`);
+  if (!(TERRAFORM_SHAPES as readonly string[]).includes(options.terraformShape))
+    throw new LabCliError(
+      `unknown Terraform shape "${options.terraformShape}" (known: ${TERRAFORM_SHAPES.join(', ')})`,
+    );
   if (!LAB_RELEASES.includes(options.talos))
     throw new LabCliError(`the lab serves no Talos ${options.talos} (it serves ${LAB_RELEASES.join(', ')})`);
   const previous = await readDaemonInfo(dir);
@@ -98,6 +104,7 @@ async function up(options: {
   ];
   if (options.maxUnavailableWorkers) args.push('--max-unavailable-workers', options.maxUnavailableWorkers);
   if (options.fleet) args.push('--fleet', String(options.fleet));
+  args.push('--terraform-shape', options.terraformShape);
   // Its own process group, so `down` can stop the daemon and every server it started at once.
   const daemon = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
@@ -250,6 +257,11 @@ export function buildLabCli(): Command {
       '--fleet <n>',
       'host n pets-only copies of the preset (<preset>-01 …) on one API server, for load tests',
       positiveInt,
+    )
+    .option(
+      '--terraform-shape <shape>',
+      `how the repository's Terraform is laid out (${TERRAFORM_SHAPES.join(', ')})`,
+      'module-per-node',
     )
     .action(up);
   program

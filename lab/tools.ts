@@ -11,7 +11,8 @@ const GROUPS = {
   kube: ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'],
   kwok: ['kwok'],
   terraform: ['terraform'],
-  talos: ['talosctl', 'talos-lab-api'],
+  talos: ['talosctl', 'talos-lab-api', 'terraform-provider-talos'],
+  sops: ['sops', 'age-keygen'],
   renovate: ['renovate', 'renovate-config-validator'],
   chromium: ['chromium'],
 } as const;

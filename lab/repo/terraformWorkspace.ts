@@ -1,6 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LabState } from '../state/labState.js';
+
+/** The release of siderolabs/talos whose resource the lab's provider plays (lab/terraform-provider-talos). */
+export const TALOS_PROVIDER_VERSION = '0.11.0';
 
 /**
  * The lab's Terraform workspace: one `terraform_data` per VM and per template, addressed like a
@@ -107,10 +110,101 @@ variable "adopt" {
 `;
 }
 
-export async function writeTerraformWorkspace(dir: string, state: LabState, vmTool: string): Promise<void> {
+/**
+ * The other shape users write: no module per node, one resource per VM by `for_each`, and the
+ * siderolabs/talos provider's talos_machine_configuration_apply per node, which configures each VM in
+ * the same apply that creates it (both are the node's addresses, so its destroy and create take both). Its client certificates come from the talosconfig, as a user's come from
+ * talos_machine_secrets; a GPU node's patch goes in config_patches.
+ */
+const CONFIG_APPLY_ROOT = `terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    talos = {
+      source  = "siderolabs/talos"
+      version = "${TALOS_PROVIDER_VERSION}"
+    }
+  }
+}
+
+locals {
+  lab         = jsondecode(file("\${path.module}/lab.json"))
+  talosconfig = yamldecode(file(local.lab.talosconfig))
+  context     = local.talosconfig.contexts[local.talosconfig.context]
+}
+
+# Stands for a proxmox_virtual_environment_vm: a new Talos version means a new VM.
+resource "terraform_data" "vm" {
+  for_each         = local.lab.nodes
+  triggers_replace = var.talos_version
+  input            = { name = each.key, tool = local.lab.vm_tool, talos_version = var.talos_version }
+
+  provisioner "local-exec" {
+    command = var.adopt ? "echo adopting running VM \${each.key}" : "\${local.lab.vm_tool} create \${each.key} \${var.talos_version}"
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "\${self.input.tool} destroy \${self.input.name}"
+  }
+}
+
+# No reference to terraform_data.vm: a dependency on it would make a targeted destroy of one VM take
+# every node's config apply along (Terraform orders by resource, not by instance). Created beside its
+# VM, it retries until the VM answers in maintenance mode.
+resource "talos_machine_configuration_apply" "node" {
+  for_each = local.lab.nodes
+  node     = each.value.ip
+  client_configuration = {
+    ca_certificate     = local.context.ca
+    client_certificate = local.context.crt
+    client_key         = local.context.key
+  }
+  machine_configuration_input = file(local.lab.machine_configs[each.value.role])
+  config_patches              = [for patch in each.value.patches : file(patch)]
+}
+
+module "templates" {
+  source        = "./modules/template"
+  for_each      = toset(local.lab.templates)
+  name          = each.key
+  talos_version = var.talos_version
+  vm_tool       = local.lab.vm_tool
+  adopt         = var.adopt
+}
+`;
+
+/** How the lab's repository lays out its Terraform: a module per node, or for_each plus config apply. */
+export type TerraformShape = 'module-per-node' | 'config-apply';
+export const TERRAFORM_SHAPES: readonly TerraformShape[] = ['module-per-node', 'config-apply'];
+
+export interface ConfigApplyInputs {
+  /** The lab's provider binary, put in the workspace's own provider mirror (terraform.d/plugins). */
+  provider: string;
+  talosconfig: string;
+  machineConfigs: { controlplane: string; worker: string };
+  /** Patch files per node (a GPU node's), relative to the workspace. */
+  patches: Record<string, string[]>;
+}
+
+export async function writeTerraformWorkspace(
+  dir: string,
+  state: LabState,
+  vmTool: string,
+  configApply?: ConfigApplyInputs,
+): Promise<void> {
   await mkdir(join(dir, 'modules', 'node'), { recursive: true });
   await mkdir(join(dir, 'modules', 'template'), { recursive: true });
-  await writeFile(join(dir, 'main.tf'), ROOT);
+  await writeFile(join(dir, 'main.tf'), configApply ? CONFIG_APPLY_ROOT : ROOT);
+  if (configApply) {
+    // Terraform's implied local mirror: terraform.d/plugins/<host>/<namespace>/<type>/<version>/<os_arch>.
+    const mirror = join(dir, 'terraform.d', 'plugins', 'registry.terraform.io', 'siderolabs', 'talos');
+    const platform = join(mirror, TALOS_PROVIDER_VERSION, 'linux_amd64');
+    await mkdir(platform, { recursive: true });
+    await copyFile(
+      configApply.provider,
+      join(platform, `terraform-provider-talos_v${TALOS_PROVIDER_VERSION}`),
+    );
+  }
   await writeFile(
     join(dir, 'variables.tf'),
     variablesTf(state, state.nodes[0]?.talosVersion ?? '', state.kubernetesVersion),
@@ -122,8 +216,20 @@ export async function writeTerraformWorkspace(dir: string, state: LabState, vmTo
     JSON.stringify(
       {
         vm_tool: vmTool,
-        nodes: state.nodes.filter((n) => n.terraformAddress).map((n) => n.name),
+        nodes: configApply
+          ? Object.fromEntries(
+              state.nodes
+                .filter((n) => n.terraformAddress)
+                .map((n) => [n.name, { ip: n.ip, role: n.role, patches: configApply.patches[n.name] ?? [] }]),
+            )
+          : state.nodes.filter((n) => n.terraformAddress).map((n) => n.name),
         templates: state.templates.map((t) => t.name),
+        ...(configApply
+          ? {
+              talosconfig: configApply.talosconfig,
+              machine_configs: configApply.machineConfigs,
+            }
+          : {}),
       },
       null,
       2,

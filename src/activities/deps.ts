@@ -22,6 +22,8 @@ export interface ActivityDeps {
   clusters: Record<string, ClusterAccess>;
   talosctl: string;
   terraform: string;
+  /** sops, which decrypts SOPS-encrypted machine configs (default: `sops` on PATH). */
+  sops?: string;
   /** Where the list of released Talos versions comes from (one version per line). */
   releasesUrl?: string;
   /** Resolves a secret named in the inventory ({env} or {file}); never logged, never returned. */

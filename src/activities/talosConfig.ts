@@ -1,7 +1,14 @@
-import { FAILURE, machineConfigOf, type InventoryNode } from '../domain/index.js';
+import {
+  CONFIG_APPLY_TYPE,
+  configuredByTerraform,
+  FAILURE,
+  machineConfigOf,
+  type InventoryNode,
+} from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, tail } from './errors.js';
+import { withPlainMachineConfig } from './machineConfigFile.js';
 import { runCommand, type CommandResult } from './runCommand.js';
 import { isUnavailable, parseMachineStage, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
 
@@ -41,6 +48,12 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
   }): Promise<{ applied: boolean; reason: string }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
+    // The same targeted apply that created the VM configured it; waiting for Ready tells it came up.
+    if (configuredByTerraform(c.inventory, node))
+      return {
+        applied: false,
+        reason: `${node.name} is configured by Terraform (its ${CONFIG_APPLY_TYPE}, applied with its VM)`,
+      };
     const file = machineConfigOf(c.inventory, node);
     if (!file)
       throw nonRetryable(
@@ -76,11 +89,8 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
         `${node.name} (${node.ip}) answered with a certificate the cluster's CA did not sign, and not as a Talos node in maintenance mode (${maintenance ? `stage ${maintenance}` : tail(insecure.stderr || insecure.stdout, 2)}): its machine config holds the cluster's secrets and was not sent. Check what answers at ${node.ip} (another machine on that address?)`,
       );
     heartbeat({ node: node.name, step: 'applying the machine config to a node in maintenance mode' });
-    const result = await talosctl(
-      deps,
-      c,
-      ['-n', node.ip, 'apply-config', '--insecure', '-f', c.resolvePath(file)],
-      { timeoutMs: 120_000 },
+    const result = await withPlainMachineConfig(deps, c.inventory, c.resolvePath(file), (plain) =>
+      talosctl(deps, c, ['-n', node.ip, 'apply-config', '--insecure', '-f', plain], { timeoutMs: 120_000 }),
     );
     if (result.exitCode !== 0) talosFailure(`applying the machine config to ${node.name}`, result);
     return {
@@ -90,8 +100,8 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
   }
 
   /**
-   * Pre-flight for a rebuild: each node's machine config file (its own, else its role's) exists and is
-   * a config Talos accepts for a metal install (`talosctl validate --mode metal`), so a VM is never
+   * Pre-flight for a rebuild: each node's machine config file (its own, else its role's) exists, decrypts
+   * when it is SOPS-encrypted, and is a config Talos accepts for a metal install (`talosctl validate --mode metal`), so a VM is never
    * destroyed for a config that would be refused after it. Files are checked once each.
    */
   async function proveMachineConfigs(input: {
@@ -102,6 +112,8 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     const byFile = new Map<string, string[]>();
     for (const name of input.nodes) {
       const node = c.node(name);
+      // Proven with its Terraform plan instead (proveNodeRebuilds: a config apply under its addresses).
+      if (configuredByTerraform(c.inventory, node)) continue;
       const file = machineConfigOf(c.inventory, node);
       if (!file)
         throw nonRetryable(
@@ -113,10 +125,11 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     for (const [file, nodes] of byFile) {
       const path = c.resolvePath(file);
       heartbeat({ step: `validating the machine config ${file}` });
-      // A local check: talosctl validate takes no talosconfig (and refuses the flag).
-      const result = await runCommand(deps.talosctl, ['validate', '--mode', 'metal', '--config', path], {
-        timeoutMs: 60_000,
-      });
+      // A local check: talosctl validate takes no talosconfig (and refuses the flag). An encrypted file
+      // is decrypted here too, so a missing age key is found before any VM is destroyed.
+      const result = await withPlainMachineConfig(deps, c.inventory, path, (plain) =>
+        runCommand(deps.talosctl, ['validate', '--mode', 'metal', '--config', plain], { timeoutMs: 60_000 }),
+      );
       if (result.exitCode !== 0)
         throw nonRetryable(
           FAILURE.ValidationFailed,

@@ -2,12 +2,17 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CONFIG_APPLY_TYPE,
+  configAppliesDestroyed,
+  DEPENDS_ON_ALL_VMS,
+  configuredByTerraform,
   describePlan,
   FAILURE,
   nodeAddresses,
   plannedChanges,
   planRefusal,
   summarisePlan,
+  type PlannedChange,
   type PlanScope,
 } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
@@ -105,7 +110,7 @@ interface LockedRun {
 }
 
 /** A saved plan's run: the apply's result, or why its plan was refused (nothing was applied then). */
-type PlanRun = CommandResult & { refused?: string; planned?: string };
+type PlanRun = CommandResult & { refused?: string; planned?: string; changes?: PlannedChange[] };
 
 /** Where a saved plan lives while it is read back and applied: a private folder, removed after. */
 async function withPlanFile<T>(use: (file: string) => Promise<T>): Promise<T> {
@@ -262,7 +267,7 @@ export function terraformActivities(
         const refused = planRefusal(changes, { kind, own: targets, others: others(targets) });
         if (refused) return { ...planned, exitCode: 1, refused: `${refused} (the plan: ${summary})` };
         const nothing = !changes.some((p) => p.actions.some((a) => a !== 'no-op' && a !== 'read'));
-        if (mode === 'proof' || nothing) return { ...planned, planned: summary };
+        if (mode === 'proof' || nothing) return { ...planned, planned: summary, changes };
         // A shared run beats for all its members; a lone one (no queue turn) for its own activity.
         (shared?.heartbeat ?? heartbeat)({ step: `terraform apply of the saved plan: ${summary}` });
         const applied = await run(
@@ -405,7 +410,9 @@ export function terraformActivities(
    * Pre-flight, before any node moves: each node's rebuild proven from saved plans, without the lock
    * and without a refresh (nothing is applied): its destroy removes only what lies under its addresses
    * (and something does: the node is in the state), and its create at `version` creates only that.
-   * Refused with what the plan would do; a summary of each node's plans otherwise.
+   * Refused with what the plan would do; a summary of each node's plans otherwise. Terraform orders a
+   * destroy by the dependencies its state recorded at the last apply: a configuration changed since
+   * then (a new depends_on) is seen by the node's own saved plan instead, refused before it applies.
    */
   async function proveNodeRebuilds(input: {
     cluster: string;
@@ -428,7 +435,7 @@ export function terraformActivities(
         if (result.refused)
           throw nonRetryable(
             FAILURE.TerraformPlanRefused,
-            `${node}: its ${kind === 'destroy' ? 'destroy' : `create at Talos ${input.version}`} is refused, nothing was touched: ${result.refused}. Fix its terraformAddress(es) in the inventory (one node's own instance, e.g. module.nodes["${node}"])`,
+            `${node}: its ${kind === 'destroy' ? 'destroy' : `create at Talos ${input.version}`} is refused, nothing was touched: ${result.refused}${result.refused.includes(DEPENDS_ON_ALL_VMS) ? '' : `. Fix its terraformAddress(es) in the inventory (one node's own instance, e.g. module.nodes["${node}"])`}`,
           );
         if (result.exitCode !== 0) terraformFailure(`planning the rebuild of ${node}`, result);
         plans.push(result);
@@ -438,6 +445,16 @@ export function terraformActivities(
         throw nonRetryable(
           FAILURE.TerraformPlanRefused,
           `${node}: ${addresses.join(', ')} is not in the Terraform state of ${workspaceDir(c)}: its VM could be neither destroyed nor recreated from there. Check the address (terraform state list)`,
+        );
+      // Configured by Terraform: the destroy must take a config apply down with the VM, so that the
+      // create makes it again for the new VM (the resource has no replace trigger of its own).
+      if (
+        configuredByTerraform(c.inventory, c.node(node)) &&
+        configAppliesDestroyed(plans[0]?.changes ?? [], addresses).length === 0
+      )
+        throw nonRetryable(
+          FAILURE.TerraformPlanRefused,
+          `${node}: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no ${CONFIG_APPLY_TYPE} lies under ${addresses.join(', ')} (the destroy: ${destroy}). Add that resource's address to the node's terraformAddresses, or name a machine config file`,
         );
       proven.push({ node, destroy, create });
     }

@@ -8,6 +8,8 @@
 export interface PlannedChange {
   address: string;
   actions: string[];
+  /** The resource type (`talos_machine_configuration_apply`), as the plan names it. */
+  type?: string;
 }
 
 /** What a plan does, by address: the small summary a run's history and a refusal carry. */
@@ -69,6 +71,10 @@ function instanceKeyAfter(resource: string, address: string): string | undefined
   return end > 0 ? rest.slice(0, end) : rest;
 }
 
+/** Why a node's destroy reaches every node's config apply, and what the user changes. */
+export const DEPENDS_ON_ALL_VMS =
+  ' (every config apply depends on the whole VM resource, through for_each, depends_on or a reference, so Terraform destroys all of them with any one VM: let each refer only to its own node, e.g. its IP from a variable, or keep each node in a module of its own)';
+
 export interface PlanScope {
   /** What the plan is for: a rebuild's destroy, or its create at a version (also the undo's). */
   kind: 'destroy' | 'create';
@@ -87,12 +93,13 @@ export interface PlanScope {
  */
 export function planRefusal(planned: PlannedChange[], scope: PlanScope): string | undefined {
   const changed = planned.filter((p) => changes(p.actions));
-  for (const { address, actions } of changed) {
+  for (const { address, actions, type } of changed) {
     const mine = scope.own.find((a) => underAddress(address, a));
     for (const [node, addresses] of Object.entries(scope.others)) {
       const theirs = addresses.find((a) => underAddress(address, a));
       if (!theirs) continue;
-      if (!mine) return `it would ${actions.join('+')} ${address}, which belongs to ${node}`;
+      if (!mine)
+        return `it would ${actions.join('+')} ${address}, which belongs to ${node}${type === CONFIG_APPLY_TYPE ? DEPENDS_ON_ALL_VMS : ''}`;
       // Two nodes' addresses overlap: one names more than its own node.
       return underAddress(mine, theirs)
         ? `${node}'s address ${theirs} also covers ${mine}: each node must name its own instance`
@@ -119,9 +126,37 @@ export function planRefusal(planned: PlannedChange[], scope: PlanScope): string 
 /** The resource_changes of `terraform show -json <planfile>`, as PlannedChanges (data reads left out). */
 export function plannedChanges(showJson: string): PlannedChange[] {
   const plan = JSON.parse(showJson) as {
-    resource_changes?: Array<{ address?: string; mode?: string; change?: { actions?: string[] } }>;
+    resource_changes?: Array<{
+      address?: string;
+      mode?: string;
+      type?: string;
+      change?: { actions?: string[] };
+    }>;
   };
   return (plan.resource_changes ?? [])
     .filter((r) => r.mode !== 'data' && typeof r.address === 'string')
-    .map((r) => ({ address: r.address ?? '', actions: r.change?.actions ?? [] }));
+    .map((r) => ({
+      address: r.address ?? '',
+      actions: r.change?.actions ?? [],
+      ...(r.type ? { type: r.type } : {}),
+    }));
+}
+
+/** The siderolabs/talos provider's resource that sends a machine config to a node when it is created. */
+export const CONFIG_APPLY_TYPE = 'talos_machine_configuration_apply';
+
+/**
+ * The config-apply resources a node's destroy plan takes down with its VM, under its own addresses: the
+ * create that follows makes them again, and so configures the new VM. None means Terraform would leave
+ * the new VM unconfigured (the resource has no replace trigger of its own).
+ */
+export function configAppliesDestroyed(planned: PlannedChange[], own: string[]): string[] {
+  return planned
+    .filter(
+      (p) =>
+        p.type === CONFIG_APPLY_TYPE &&
+        p.actions.includes('delete') &&
+        own.some((address) => underAddress(p.address, address)),
+    )
+    .map((p) => p.address);
 }

@@ -133,7 +133,7 @@ export function buildCli(): Command {
   program
     .command('webhook')
     .description(
-      'serve GitHub deliveries: a merged version bump enqueues an upgrade (see the README for the environment)',
+      'serve GitHub deliveries: a merged version bump enqueues an upgrade (see docs/operations.md for the environment)',
     )
     .requiredOption('--inventory <file...>', 'cluster inventory YAML files')
     .option('--host <host>', 'address to listen on (default 127.0.0.1, or TALOS_UPGRADE_WEBHOOK_HOST)')

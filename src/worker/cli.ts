@@ -11,7 +11,7 @@ export async function workerMain(argv: string[]): Promise<void> {
     .description(
       'run the Temporal worker: the upgrade workflows and the activities for the given clusters.\n' +
         'Temporal: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY(_FILE), TEMPORAL_TLS_* ' +
-        '(see the README); binaries: TALOSCTL, TERRAFORM; where merges are read: TALOS_UPGRADE_SOURCE ' +
+        '(see docs/operations.md); binaries: TALOSCTL, TERRAFORM, SOPS; where merges are read: TALOS_UPGRADE_SOURCE ' +
         '(github with GITHUB_TOKEN(_FILE), or git with TALOS_UPGRADE_GIT_URL).',
     )
     .requiredOption('--inventory <file...>', 'cluster inventory YAML files (one per cluster)')

@@ -38,6 +38,7 @@ export interface WorkerConfig {
   clusters: Record<string, ClusterAccess>;
   talosctl: string;
   terraform: string;
+  sops: string;
   releasesUrl?: string;
   /** Where delivered merges are read (GitHub's contents API or git mirrors). */
   repositorySource: FileSource;
@@ -159,6 +160,7 @@ export async function loadWorkerConfig(
     clusters,
     talosctl: env.TALOSCTL ?? 'talosctl',
     terraform: env.TERRAFORM ?? 'terraform',
+    sops: env.SOPS ?? 'sops',
     ...(env.TALOS_UPGRADE_RELEASES_URL ? { releasesUrl: env.TALOS_UPGRADE_RELEASES_URL } : {}),
     repositorySource: await repositorySourceFromEnv(env),
   };
@@ -169,6 +171,7 @@ export function activityDeps(config: WorkerConfig, readSecret: ActivityDeps['rea
     clusters: config.clusters,
     talosctl: config.talosctl,
     terraform: config.terraform,
+    sops: config.sops,
     ...(config.releasesUrl ? { releasesUrl: config.releasesUrl } : {}),
     ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
     repositorySource: config.repositorySource,

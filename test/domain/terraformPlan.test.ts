@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  configAppliesDestroyed,
   describePlan,
   plannedChanges,
   planRefusal,
@@ -140,5 +141,48 @@ describe('a saved plan checked against the node it rebuilds', () => {
       'replaces 1 (module.nodes["a"].terraform_data.vm), creates 1 (local_file.x)',
     );
     expect(describePlan(summarisePlan([]))).toBe('no changes');
+  });
+
+  it("finds the config apply a node's destroy takes along, by its type, under the node's own addresses", () => {
+    // As terraform show -json names a for_each of the siderolabs/talos provider's resource.
+    const apply = (node: string) => `talos_machine_configuration_apply.node["${node}"]`;
+    const json = JSON.stringify({
+      resource_changes: [
+        {
+          address: 'terraform_data.vm["a"]',
+          mode: 'managed',
+          type: 'terraform_data',
+          change: { actions: ['delete'] },
+        },
+        {
+          address: apply('a'),
+          mode: 'managed',
+          type: 'talos_machine_configuration_apply',
+          change: { actions: ['delete'] },
+        },
+        {
+          address: apply('b'),
+          mode: 'managed',
+          type: 'talos_machine_configuration_apply',
+          change: { actions: ['no-op'] },
+        },
+      ],
+    });
+    const planned = plannedChanges(json);
+    expect(configAppliesDestroyed(planned, ['terraform_data.vm["a"]', apply('a')])).toEqual([apply('a')]);
+    // Not under the node's addresses: Terraform would destroy it, but the create would not make it again.
+    expect(configAppliesDestroyed(planned, ['terraform_data.vm["a"]'])).toEqual([]);
+    // Another node's config apply in the destroy (a dependency on the whole VM resource): refused, and why.
+    const all = [
+      ...planned,
+      { address: apply('b'), actions: ['delete'], type: 'talos_machine_configuration_apply' },
+    ];
+    expect(
+      planRefusal(all, {
+        kind: 'destroy',
+        own: ['terraform_data.vm["a"]', apply('a')],
+        others: { b: ['terraform_data.vm["b"]', apply('b')] },
+      }),
+    ).toMatch(/which belongs to b \(every config apply depends on the whole VM resource/);
   });
 });

@@ -34,6 +34,7 @@ export function labActivityDeps(
     },
     talosctl: lab.env.TALOSCTL ?? '',
     terraform: lab.env.TERRAFORM ?? '',
+    sops: lab.env.SOPS ?? '',
     releasesUrl: lab.env.TALOS_LAB_RELEASES_URL ?? '',
     readSecret: secretReader(secrets),
     pollIntervalMs: 250,

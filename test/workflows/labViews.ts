@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import type { Lab } from '../lab/labHarness.js';
 
 /** What `talos-lab report --json` and `status --json` say (the lab daemon's /report and /status), typed for the assertions of the workflow tests. */
@@ -35,4 +36,36 @@ export async function eventsSince(lab: Lab, mark: number): Promise<LabReport['ti
 
 export async function timelineMark(lab: Lab): Promise<number> {
   return (await labReport(lab)).timeline.length;
+}
+
+/** Events of the lab that change a node: none may follow a refusal in pre-flight. */
+const TOUCHING = new Set([
+  'cordoned',
+  'upgrade-started',
+  'vm-destroyed',
+  'vm-created',
+  'etcd-left',
+  'template-built',
+]);
+
+/**
+ * Runs `run` (an upgrade that must be refused before anything moves) and checks that it was: the
+ * message says why, no node has a result, the lab saw nothing touched, and every node still runs
+ * `version`, Ready and uncordoned.
+ */
+export async function refusedUntouched(
+  lab: Lab,
+  version: string,
+  reason: RegExp,
+  run: () => Promise<{ message: string; result: { nodes: unknown[] } }>,
+): Promise<void> {
+  const mark = await timelineMark(lab);
+  const { message, result } = await run();
+  expect(message).toMatch(reason);
+  expect(result.nodes).toEqual([]);
+  expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
+  const rows = await labStatus(lab);
+  expect(
+    rows.every((row) => row.vm === 'running' && row.ready && !row.cordoned && row.talos === version),
+  ).toBe(true);
 }

@@ -1,15 +1,25 @@
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ensureTools } from '../../lab/tools.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
-import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
+import {
+  eventsSince,
+  labReport,
+  labStatus,
+  refusedUntouched as refusedUntouchedBy,
+  timelineMark,
+} from './labViews.js';
 import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
 /**
  * Prove before destroy (atlas, cattle 1.11.3 -> 1.12.0): a rebuild that could not be undone, or that
  * would reach past its node, is refused in pre-flight with nothing touched; a Terraform root whose
- * version variable has its own name is planned with that name.
+ * version variable has its own name is planned with that name, and SOPS-encrypted machine configs are
+ * decrypted with the age key the inventory names (refused before anything moves without it).
  */
 let lab: Lab;
 let h: WorkflowHarness;
@@ -22,27 +32,11 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-/** Events of the lab that change a node: none may follow a refusal in pre-flight. */
-const touching = new Set([
-  'cordoned',
-  'upgrade-started',
-  'vm-destroyed',
-  'vm-created',
-  'etcd-left',
-  'template-built',
-]);
-
-async function refusedUntouched(id: string, reason: RegExp): Promise<void> {
-  const mark = await timelineMark(lab);
-  const { message, result } = await failingUpgrade(h, 'atlas', id, { talos: { to: '1.12.0' } });
-  expect(message).toMatch(reason);
-  expect(result.nodes).toEqual([]);
-  expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
-  const rows = await labStatus(lab);
-  expect(
-    rows.every((row) => row.vm === 'running' && row.ready && !row.cordoned && row.talos === '1.11.3'),
-  ).toBe(true);
-}
+/** An atlas upgrade to 1.12.0 refused in pre-flight with nothing touched. */
+const refusedUntouched = (id: string, reason: RegExp) =>
+  refusedUntouchedBy(lab, '1.11.3', reason, () =>
+    failingUpgrade(h, 'atlas', id, { talos: { to: '1.12.0' } }),
+  );
 
 describe('a rebuild is proven before any node moves (atlas)', () => {
   it('a node whose address names every node: refused with what the plan would destroy, nothing destroyed', async () => {
@@ -100,7 +94,22 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
     expect((await labReport(lab)).violations).toEqual([]);
   }, 600_000);
 
-  it('a Terraform root that names its version variable prod_talos_version upgrades with that name', async () => {
+  it('SOPS-encrypted machine configs without their age key: refused before any VM is destroyed', async () => {
+    await encryptMachineConfigs();
+    const key = h.inventory.machineConfigs?.sopsAgeKey;
+    if (!h.inventory.machineConfigs || !key) throw new Error('encryptMachineConfigs names the key');
+    delete h.inventory.machineConfigs.sopsAgeKey;
+    try {
+      await refusedUntouched(
+        'sops-without-key',
+        /the machine config .*controlplane\.sops\.yaml is SOPS-encrypted and sops could not decrypt it: .*machineConfigs\.sopsAgeKey/s,
+      );
+    } finally {
+      h.inventory.machineConfigs.sopsAgeKey = key;
+    }
+  });
+
+  it('a Terraform root that names its version variable prod_talos_version, with SOPS-encrypted configs, upgrades', async () => {
     const root = join(lab.dir, 'repo', 'terraform');
     for (const file of ['main.tf', 'variables.tf']) {
       const path = join(root, file);
@@ -113,6 +122,8 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
       );
     }
     h.inventory.versions.variables.talos = 'prod_talos_version';
+    // The configs encrypted by the test before, decrypted with the key the inventory names.
+    expect(h.inventory.machineConfigs?.controlplane).toMatch(/\.sops\.yaml$/);
     const before = new Map((await labReport(lab)).vms.map((vm) => [vm.node, vm]));
     const result = await upgrade(h, 'atlas', 'renamed-variable', { talos: { to: '1.12.0' } });
     expect(result.outcome).toBe('succeeded');
@@ -131,3 +142,26 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
     );
   }, 600_000);
 });
+
+/**
+ * Encrypts the lab's machine configs with sops for a new age key, as a user keeping them in git would,
+ * and points the inventory at the encrypted copies and the key file (once).
+ */
+async function encryptMachineConfigs(): Promise<void> {
+  const configs = h.inventory.machineConfigs;
+  if (!configs?.worker) throw new Error('the lab names both machine configs');
+  if (configs.sopsAgeKey) return;
+  const run = promisify(execFile);
+  const tools = await ensureTools('sops');
+  const keyFile = join(lab.dir, 'age.key');
+  await run(tools['age-keygen'], ['-o', keyFile]);
+  const recipient = (await run(tools['age-keygen'], ['-y', keyFile])).stdout.trim();
+  for (const role of ['controlplane', 'worker'] as const) {
+    const plain = configs[role] ?? '';
+    const encrypted = join(lab.dir, `${role}.sops.yaml`);
+    await run(tools.sops, ['--encrypt', '--age', recipient, '--output', encrypted, plain]);
+    expect(await readFile(encrypted, 'utf8')).toMatch(/^sops:/m);
+    configs[role] = encrypted;
+  }
+  configs.sopsAgeKey = { file: keyFile };
+}

@@ -17,3 +17,14 @@ export function machineConfigOf(inventory: Inventory, node: InventoryNode): stri
 export function recreatesVms(inventory: Inventory): boolean {
   return Object.values(inventory.policy.strategy).includes('cattle');
 }
+
+/** What `machineConfigs.<role>` or a node's `machineConfig` says when Terraform's apply configures the VM. */
+export const CONFIGURED_BY_TERRAFORM = 'terraform';
+
+/**
+ * Whether a recreated VM of this node is configured by the targeted Terraform apply that creates it (a
+ * talos_machine_configuration_apply under its addresses) rather than by a file the product sends.
+ */
+export function configuredByTerraform(inventory: Inventory, node: InventoryNode): boolean {
+  return machineConfigOf(inventory, node) === CONFIGURED_BY_TERRAFORM;
+}

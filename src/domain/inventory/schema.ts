@@ -48,7 +48,8 @@ export const nodeSchema = z
     // (one address, or several). A rebuild may destroy and create only what lies under them.
     terraformAddress: z.string().min(1).optional(),
     terraformAddresses: z.array(z.string().min(1)).min(1).optional(),
-    // This node's machine config file, when it differs from its role's (machineConfigs).
+    // This node's machine config file, when it differs from its role's (machineConfigs); or
+    // `terraform` when a talos_machine_configuration_apply among its addresses configures a new VM.
     machineConfig: z.string().min(1).optional(),
     nics: z.array(nicSchema).min(1, { error: 'every node has at least one NIC (eth0)' }),
     gpu: z
@@ -233,8 +234,16 @@ export const inventoryFields = z
       .strict()
       .optional(),
     // Machine configs hold the cluster's secrets: files outside the repository, named here by path.
+    // A file may be SOPS-encrypted (age): the worker decrypts it with sopsAgeKey, else with sops's own
+    // default (SOPS_AGE_KEY_FILE in the worker's environment). `terraform` instead of a file: each
+    // node's targeted apply configures its new VM (a talos_machine_configuration_apply among its
+    // terraformAddresses, proven in pre-flight by the node's destroy plan).
     machineConfigs: z
-      .object({ controlplane: z.string().min(1), worker: z.string().min(1).optional() })
+      .object({
+        controlplane: z.string().min(1),
+        worker: z.string().min(1).optional(),
+        sopsAgeKey: secretRef.optional(),
+      })
       .strict()
       .optional(),
     terraform: z

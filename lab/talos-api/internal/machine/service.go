@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/api/storage"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,6 +26,7 @@ import (
 func Register(lab *apid.Lab) {
 	machine.RegisterMachineServiceServer(lab.Apid(), &Service{lab: lab})
 	machine.RegisterMachineServiceServer(lab.Maintenance(), &Maintenance{lab: lab})
+	storage.RegisterStorageServiceServer(lab.Maintenance(), &maintenanceStorage{lab: lab})
 	registerLifecycle(lab)
 }
 

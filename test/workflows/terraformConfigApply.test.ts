@@ -1,0 +1,91 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
+import { startLab, type Lab } from '../lab/labHarness.js';
+import { eventsSince, labReport, refusedUntouched, timelineMark } from './labViews.js';
+import { failingUpgrade, upgrade } from './runs.js';
+import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
+
+/**
+ * A repository whose Terraform configures each VM itself (atlas in the config-apply shape: a
+ * terraform_data per VM by for_each and the siderolabs/talos provider's talos_machine_configuration_apply
+ * per node, the lab's build of that resource). The inventory says `machineConfigs: terraform`: the
+ * product sends no config; pre-flight proves from each node's destroy plan that its config apply goes
+ * and comes back with its VM.
+ */
+let lab: Lab;
+let h: WorkflowHarness;
+beforeAll(async () => {
+  lab = await startLab('atlas', ['--max-unavailable-workers', '2', '--terraform-shape', 'config-apply']);
+  h = await startWorkflowHarness(lab);
+}, 900_000);
+afterAll(async () => {
+  await h?.stop();
+  await lab?.stop();
+});
+
+/** A cattle upgrade from `from` to `to`, refused in pre-flight with nothing touched. */
+const refused = (id: string, reason: RegExp, from = '1.11.3', to = '1.12.0') =>
+  refusedUntouched(lab, from, reason, () => failingUpgrade(h, 'atlas', id, { talos: { to } }));
+
+describe('machine configs applied by Terraform (atlas, config-apply shape)', () => {
+  it('a node whose addresses leave out its config apply: refused, since its new VM would boot unconfigured', async () => {
+    const node = h.inventory.nodes.find((n) => n.name === 'talos-wk-1');
+    const own = node?.terraformAddresses;
+    if (!node || !own) throw new Error('the config-apply shape names two addresses per node');
+    node.terraformAddresses = own.slice(0, 1);
+    try {
+      await refused(
+        'config-apply-left-out',
+        /talos-wk-1: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no talos_machine_configuration_apply lies under terraform_data\.vm\["talos-wk-1"\]/,
+      );
+    } finally {
+      node.terraformAddresses = own;
+    }
+  });
+
+  it('a cattle upgrade: every VM recreated and configured by its own Terraform apply, none by the product', async () => {
+    const mark = await timelineMark(lab);
+    const result = await upgrade(h, 'atlas', 'configured-by-terraform', { talos: { to: '1.12.0' } });
+    expect(result.outcome).toBe('succeeded');
+    const report = await labReport(lab);
+    expect(report.violations).toEqual([]);
+    expect(report.vms.map((vm) => [vm.node, vm.talosVersion])).toEqual(
+      ['talos-cp-1', 'talos-cp-2', 'talos-cp-3', 'talos-wk-1', 'talos-wk-2'].map((n) => [n, '1.12.0']),
+    );
+    // Each new VM got exactly one config, after it was created: the provider's, in the same apply.
+    const events = await eventsSince(lab, mark);
+    for (const node of ['talos-cp-1', 'talos-wk-2']) {
+      const own = events.filter((e) => e.node === node).map((e) => e.kind);
+      expect(own.filter((k) => k === 'vm-created')).toHaveLength(1);
+      expect(own.filter((k) => k === 'config-applied')).toHaveLength(1);
+      expect(own.indexOf('config-applied')).toBeGreaterThan(own.indexOf('vm-created'));
+    }
+  }, 900_000);
+
+  it('config applies that depend on the whole VM resource: refused, naming the dependency', async () => {
+    const root = join(lab.dir, 'repo', 'terraform');
+    const main = join(root, 'main.tf');
+    // The common way to order them after the VMs, and what makes one VM's destroy take every node's
+    // along. Terraform orders a destroy by the dependencies its state recorded: a cluster built with
+    // depends_on has them there (a refresh-only apply records them here, touching nothing else; it
+    // never forgets them again, so this runs last, on the cluster the upgrade above left at 1.12.0).
+    await writeFile(
+      main,
+      (await readFile(main, 'utf8')).replace(
+        'resource "talos_machine_configuration_apply" "node" {\n',
+        'resource "talos_machine_configuration_apply" "node" {\n  depends_on = [terraform_data.vm]\n',
+      ),
+    );
+    await execa(lab.env.TERRAFORM ?? '', ['apply', '-refresh-only', '-auto-approve', '-input=false'], {
+      cwd: root,
+    });
+    await refused(
+      'config-apply-depends-on-all',
+      /talos-cp-1: its destroy is refused, nothing was touched: it would delete talos_machine_configuration_apply\.node\["talos-cp-2"\], which belongs to talos-cp-2 \(every config apply depends on the whole VM resource/,
+      '1.12.0',
+      '1.13.0',
+    );
+  });
+});
