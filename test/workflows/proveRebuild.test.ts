@@ -54,6 +54,23 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
     }
   });
 
+  it('no config source for the workers, in a worker that took the inventory anyway: refused in pre-flight', async () => {
+    // validate and the worker's start refuse such an inventory (machineConfigs.worker); a worker
+    // holding it regardless must still destroy nothing.
+    const configs = h.inventory.machineConfigs;
+    if (!configs?.worker) throw new Error('the lab names the worker config');
+    const worker = configs.worker;
+    delete configs.worker;
+    try {
+      await refusedUntouched(
+        'no-worker-config',
+        /talos-wk-1 has no machine config \(machineConfigs\.worker or its own machineConfig\): a recreated VM could not be configured, so none is destroyed/,
+      );
+    } finally {
+      configs.worker = worker;
+    }
+  });
+
   it('a worker machine config Talos would refuse: refused before any VM is destroyed', async () => {
     const configs = h.inventory.machineConfigs;
     if (!configs?.worker) throw new Error('the lab names the worker config');
