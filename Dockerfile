@@ -1,5 +1,5 @@
 # One image for the worker and the webhook server: the project (its TypeScript sources, bundled by
-# esbuild at image build time), the real talosctl and terraform, and git for the webhook's git source.
+# esbuild at image build time), the real talosctl, terraform and sops, and git for the webhook's git source.
 # Versions are pinned. talosctl is the one the project ships and tests (lab/talos-api/go.mod pins the
 # same tag): v1.13.8 serves Talos 1.11, 1.12 and 1.13 nodes: `patch mc` on 1.12 nodes (a 1.11 client
 # cannot read their machine config), extra documents on 1.11 nodes (1.12.0-1.12.4 drop them), the
@@ -8,6 +8,9 @@ ARG NODE_IMAGE=node:20.18.1-bookworm-slim
 
 FROM ghcr.io/siderolabs/talosctl:v1.13.8 AS talosctl
 FROM hashicorp/terraform:1.8.5 AS terraform
+# sops decrypts SOPS-encrypted machine configs (age); the version scripts/ensure-tools.sh tests with.
+FROM golang:1.26.5-bookworm AS sops
+RUN GOBIN=/out go install -trimpath -ldflags "-s -w" github.com/getsops/sops/v3/cmd/sops@v3.13.3
 
 FROM ${NODE_IMAGE}
 RUN apt-get update \
@@ -15,6 +18,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=talosctl /talosctl /usr/local/bin/talosctl
 COPY --from=terraform /bin/terraform /usr/local/bin/terraform
+COPY --from=sops /out/sops /usr/local/bin/sops
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY lab/package.json lab/package.json
@@ -30,6 +34,7 @@ RUN node bin/talos-upgrade.js --help >/dev/null && node bin/talos-upgrade.js wor
 ENV NODE_ENV=production \
     TALOSCTL=/usr/local/bin/talosctl \
     TERRAFORM=/usr/local/bin/terraform \
+    SOPS=/usr/local/bin/sops \
     TALOS_UPGRADE_CREDENTIALS_DIR=/run/secrets/clusters
 USER node
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/talos-upgrade.js"]

@@ -11,7 +11,7 @@ import type { LabReport } from './daemon/monitor.js';
 import type { StatusRow } from './daemon/statusRows.js';
 import { FAULT_KINDS, isFaultKind } from './state/faults.js';
 import { INITIAL_TALOS, LAB_RELEASES } from './state/labState.js';
-import { TERRAFORM_SHAPES } from './repo/terraformWorkspace.js';
+import { isTerraformShape, TERRAFORM_SHAPES } from './repo/terraformWorkspace.js';
 import { table } from './table.js';
 import { ensureTools, PROJECT_ROOT } from './tools.js';
 
@@ -64,7 +64,7 @@ async function up(options: {
   const dir = resolve(options.dir);
   if (!isPreset(options.preset))
     throw new LabCliError(`unknown preset "${options.preset}" (known: ${PRESETS.join(', ')})`);
-  if (!(TERRAFORM_SHAPES as readonly string[]).includes(options.terraformShape))
+  if (!isTerraformShape(options.terraformShape))
     throw new LabCliError(
       `unknown Terraform shape "${options.terraformShape}" (known: ${TERRAFORM_SHAPES.join(', ')})`,
     );

@@ -48,6 +48,11 @@ run_build() {
   say "built $what in $((SECONDS - start))s"
 }
 
+# source_hash_of <dir> : 12 hex digits of a Go module's sources, the cache key of a tool built from them.
+source_hash_of() {
+  (cd "$1" && find . -name '*.go' -o -name 'go.mod' -o -name 'go.sum' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+}
+
 link_tool() {
   ln -sfn "$1" "$tools_dir/bin/$2"
   printf '%s=%s\n' "$2" "$tools_dir/bin/$2"
@@ -77,7 +82,7 @@ TALOS_VERSION=$(sed -n 's/^\tgithub.com\/siderolabs\/talos v//p' "$root/lab/talo
 ensure_talos() {
   local module="$root/lab/talos-api"
   local source_hash
-  source_hash=$(cd "$module" && find . -name '*.go' -o -name 'go.mod' -o -name 'go.sum' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+  source_hash=$(source_hash_of "$module")
   local client="$tools_dir/talosctl-$TALOS_VERSION" server="$tools_dir/talos-lab-api-$source_hash"
   local targets=()
   [ -x "$client/talosctl" ] || targets+=(github.com/siderolabs/talos/cmd/talosctl)
@@ -104,7 +109,7 @@ ensure_talos() {
 ensure_talos_provider() {
   local module="$root/lab/terraform-provider-talos"
   local source_hash
-  source_hash=$(cd "$module" && find . -name '*.go' -o -name 'go.mod' -o -name 'go.sum' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+  source_hash=$(source_hash_of "$module")
   local dest="$tools_dir/terraform-provider-talos-$source_hash"
   if [ ! -x "$dest/terraform-provider-talos" ]; then
     require_go "terraform-provider-talos"

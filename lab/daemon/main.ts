@@ -23,6 +23,7 @@ import { writeLabRepository, gpuPatch } from '../repo/labRepository.js';
 import { allocateBlocks, onLoopback, type AddressBlock } from '../talos/addresses.js';
 import { generateClusterSecrets, startTalosApi, type ClusterSecrets } from '../talos/apiServer.js';
 import {
+  isTerraformShape,
   TERRAFORM_SHAPES,
   writeTerraformWorkspace,
   type TerraformShape,
@@ -281,14 +282,8 @@ async function main(): Promise<void> {
   const dir = values.dir ?? '';
   const preset = values.preset ?? '';
   const fleet = Number(values.fleet);
-  const terraformShape = values['terraform-shape'] as TerraformShape;
-  if (
-    !dir ||
-    !isPreset(preset) ||
-    !Number.isInteger(fleet) ||
-    fleet < 0 ||
-    !TERRAFORM_SHAPES.includes(terraformShape)
-  )
+  const terraformShape = values['terraform-shape'] ?? '';
+  if (!dir || !isPreset(preset) || !Number.isInteger(fleet) || fleet < 0 || !isTerraformShape(terraformShape))
     throw new Error(
       `usage: daemon --dir <dir> --preset prox-ops|atlas|portkey [--fleet <n>] [--terraform-shape ${TERRAFORM_SHAPES.join('|')}]`,
     );

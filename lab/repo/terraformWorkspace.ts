@@ -176,13 +176,15 @@ module "templates" {
 /** How the lab's repository lays out its Terraform: a module per node, or for_each plus config apply. */
 export type TerraformShape = 'module-per-node' | 'config-apply';
 export const TERRAFORM_SHAPES: readonly TerraformShape[] = ['module-per-node', 'config-apply'];
+export const isTerraformShape = (shape: string): shape is TerraformShape =>
+  (TERRAFORM_SHAPES as readonly string[]).includes(shape);
 
 export interface ConfigApplyInputs {
   /** The lab's provider binary, put in the workspace's own provider mirror (terraform.d/plugins). */
   provider: string;
   talosconfig: string;
   machineConfigs: { controlplane: string; worker: string };
-  /** Patch files per node (a GPU node's), relative to the workspace. */
+  /** Patch files per node (a GPU node's), by absolute path. */
   patches: Record<string, string[]>;
 }
 
@@ -198,7 +200,8 @@ export async function writeTerraformWorkspace(
   if (configApply) {
     // Terraform's implied local mirror: terraform.d/plugins/<host>/<namespace>/<type>/<version>/<os_arch>.
     const mirror = join(dir, 'terraform.d', 'plugins', 'registry.terraform.io', 'siderolabs', 'talos');
-    const platform = join(mirror, TALOS_PROVIDER_VERSION, 'linux_amd64');
+    const arch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
+    const platform = join(mirror, TALOS_PROVIDER_VERSION, `${process.platform}_${arch}`);
     await mkdir(platform, { recursive: true });
     await copyFile(
       configApply.provider,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -106,7 +105,8 @@ func (r *configurationApply) Update(ctx context.Context, req resource.UpdateRequ
 }
 
 // Delete does nothing unless on_destroy.reset is set (R:756-877), which the lab's stand-in does not serve.
-func (r *configurationApply) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {}
+func (r *configurationApply) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}
 
 func (r *configurationApply) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
@@ -116,7 +116,7 @@ func (r *configurationApply) ImportState(ctx context.Context, req resource.Impor
 // InvalidArgument until the timeout (R:571-590), then records what it sent.
 func apply(ctx context.Context, m *configurationApplyModel) error {
 	mode, ok := machineapi.ApplyConfigurationRequest_Mode_value[strings.ToUpper(m.ApplyMode.ValueString())]
-	if !ok || m.ApplyMode.ValueString() == "try" {
+	if !ok || strings.EqualFold(m.ApplyMode.ValueString(), "try") {
 		return fmt.Errorf("apply_mode %q is not one of auto, reboot, no_reboot, staged", m.ApplyMode.ValueString())
 	}
 	rendered, err := render(m)
@@ -129,22 +129,26 @@ func apply(ctx context.Context, m *configurationApplyModel) error {
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
 	wait := 500 * time.Millisecond
+	var applied machineapi.ApplyConfigurationRequest_Mode
 	for {
-		err = applyOnce(ctx, m, rendered, machineapi.ApplyConfigurationRequest_Mode(mode))
+		applied, err = applyOnce(ctx, m, rendered, machineapi.ApplyConfigurationRequest_Mode(mode))
 		if err == nil || status.Code(err) == codes.InvalidArgument {
 			break
 		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(wait):
+		case <-timer.C:
 		}
 		wait = min(wait*2, 10*time.Second)
 	}
 	if err != nil {
 		return err
 	}
-	m.ResolvedApplyMode = m.ApplyMode
+	// The mode the node took (auto resolves to reboot or no_reboot there).
+	m.ResolvedApplyMode = types.StringValue(strings.ToLower(applied.String()))
 	m.MachineConfiguration = types.StringValue(string(rendered))
 	return nil
 }
@@ -172,19 +176,17 @@ func render(m *configurationApplyModel) ([]byte, error) {
 // applyOnce connects as the real provider's talosClientOp (util.go:515-537): first without client
 // certificates, probing Disks, which only a node in maintenance mode answers; otherwise with the
 // client configuration's certificates. Either way the config goes to whatever answers at the endpoint.
-func applyOnce(ctx context.Context, m *configurationApplyModel, config []byte, mode machineapi.ApplyConfigurationRequest_Mode) error {
+func applyOnce(ctx context.Context, m *configurationApplyModel, config []byte, mode machineapi.ApplyConfigurationRequest_Mode) (machineapi.ApplyConfigurationRequest_Mode, error) {
 	endpoint := m.Endpoint.ValueString()
 	insecure, err := client.New(ctx, client.WithEndpoints(endpoint),
 		client.WithTLSConfig(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // as the real provider
 	if err != nil {
-		return err
+		return mode, err
 	}
 	defer insecure.Close() //nolint:errcheck
 	c := insecure
 	if _, probe := insecure.Disks(ctx); probe != nil {
-		if m.ClientConfiguration == nil {
-			return errors.New("client_configuration is required for a configured node")
-		}
+		// client_configuration is required by the schema: a configured node is reached with it.
 		secure, err := client.New(ctx, client.WithConfigContext(&clientconfig.Context{
 			Endpoints: []string{endpoint},
 			CA:        m.ClientConfiguration.CA.ValueString(),
@@ -192,12 +194,18 @@ func applyOnce(ctx context.Context, m *configurationApplyModel, config []byte, m
 			Key:       m.ClientConfiguration.Key.ValueString(),
 		}))
 		if err != nil {
-			return err
+			return mode, err
 		}
 		defer secure.Close() //nolint:errcheck
 		c = secure
 		ctx = client.WithNode(ctx, m.Node.ValueString())
 	}
-	_, err = c.ApplyConfiguration(ctx, &machineapi.ApplyConfigurationRequest{Data: config, Mode: mode})
-	return err
+	resp, err := c.ApplyConfiguration(ctx, &machineapi.ApplyConfigurationRequest{Data: config, Mode: mode})
+	if err != nil {
+		return mode, err
+	}
+	if msgs := resp.GetMessages(); len(msgs) > 0 {
+		return msgs[0].GetMode(), nil
+	}
+	return mode, nil
 }

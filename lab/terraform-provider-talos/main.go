@@ -34,7 +34,8 @@ func (p *talosProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp
 	}}
 }
 
-func (p *talosProvider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {}
+func (p *talosProvider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {
+}
 
 func (p *talosProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{newConfigurationApply}

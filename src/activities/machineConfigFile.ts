@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, constants, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -19,6 +19,43 @@ export function isSopsEncrypted(text: string): boolean {
     });
   } catch {
     return false;
+  }
+}
+
+const PLAIN_PREFIX = 'talos-upgrade-config-';
+
+/** Where decrypted configs live while used: memory (/dev/shm) where there is one, else the temp dir. */
+async function plainConfigRoot(): Promise<string> {
+  try {
+    await access('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+}
+
+/**
+ * Removes decrypted configs a worker left behind when it was killed mid-use (a `finally` never ran):
+ * the folders of processes that no longer run. Called when a worker starts.
+ */
+export async function sweepPlainMachineConfigs(): Promise<number> {
+  const root = await plainConfigRoot();
+  let removed = 0;
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const pid = Number(/^talos-upgrade-config-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pidAlive(pid)) continue;
+    await rm(join(root, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -46,14 +83,23 @@ export async function withPlainMachineConfig<T>(
   if (!isSopsEncrypted(text)) return use(path);
   const keyRef = inventory.machineConfigs?.sopsAgeKey;
   const env: Record<string, string> = {};
-  if (keyRef) env.SOPS_AGE_KEY = (await deps.readSecret(keyRef)).trim();
-  const dir = await mkdtemp(join(tmpdir(), 'talos-upgrade-config-'));
+  if (keyRef) {
+    try {
+      env.SOPS_AGE_KEY = (await deps.readSecret(keyRef)).trim();
+    } catch (err) {
+      throw nonRetryable(
+        FAILURE.ValidationFailed,
+        `machineConfigs.sopsAgeKey, the age key of ${path}, cannot be read by the worker: ${(err as Error).message}`,
+      );
+    }
+  }
+  const dir = await mkdtemp(join(await plainConfigRoot(), `${PLAIN_PREFIX}${process.pid}-`));
   try {
     const plain = join(dir, 'machine-config.yaml');
     const result = await runCommand(
       deps.sops || 'sops',
       ['--decrypt', '--input-type', 'yaml', '--output-type', 'yaml', '--output', plain, path],
-      { env, timeoutMs: 60_000 },
+      { env, timeoutMs: 30_000 },
     );
     if (result.exitCode !== 0)
       throw nonRetryable(

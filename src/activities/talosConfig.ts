@@ -128,7 +128,7 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
       // A local check: talosctl validate takes no talosconfig (and refuses the flag). An encrypted file
       // is decrypted here too, so a missing age key is found before any VM is destroyed.
       const result = await withPlainMachineConfig(deps, c.inventory, path, (plain) =>
-        runCommand(deps.talosctl, ['validate', '--mode', 'metal', '--config', plain], { timeoutMs: 60_000 }),
+        runCommand(deps.talosctl, ['validate', '--mode', 'metal', '--config', plain], { timeoutMs: 30_000 }),
       );
       if (result.exitCode !== 0)
         throw nonRetryable(

@@ -43,11 +43,18 @@ function messages(stdout: string): TerraformMessage[] {
 
 function lastMessage(line: string): string {
   try {
-    return (JSON.parse(line) as TerraformMessage)['@message'] ?? line;
+    return (JSON.parse(line) as TerraformMessage)['@message'] ?? '';
   } catch {
     return line;
   }
 }
+
+/**
+ * Commands whose output is data, not messages: `show -json` prints the plan with every sensitive
+ * value in plain text (a machine config given to a config apply, a client key), `state pull` the
+ * state. Nothing of what they print may reach a heartbeat or a failure's message.
+ */
+const printsData = (args: string[]) => args[0] === 'show' || (args[0] === 'state' && args[1] === 'pull');
 
 /** What a failed run said: its error diagnostics (`-json`), else the tail of its output. */
 function diagnosticsOf(result: CommandResult): string {
@@ -162,16 +169,19 @@ export function terraformActivities(
   cluster: (name: string) => ClusterHandle,
   queueOf: WorkspaceQueueOf,
 ) {
-  function run(c: ClusterHandle, args: string[], what: string, shared?: SharedControl) {
-    return runCommand(deps.terraform, args, {
+  async function run(c: ClusterHandle, args: string[], what: string, shared?: SharedControl) {
+    const data = printsData(args);
+    const result = await runCommand(deps.terraform, args, {
       cwd: workspaceDir(c),
       env: { TF_IN_AUTOMATION: '1', TF_INPUT: '0' },
       timeoutMs: 3_600_000,
       // Interrupted like Ctrl-C: terraform stops its operation, writes the state and unlocks it.
       onCancel: 'graceful',
-      progress: (line) => ({ step: what, terraform: lastMessage(line) }),
+      progress: (line) => (data ? { step: what } : { step: what, terraform: lastMessage(line) }),
       shared,
     });
+    // A failed data command explains itself on stderr; what it printed stays out of every message.
+    return data && result.exitCode !== 0 ? { ...result, stdout: '' } : result;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { sweepPlainMachineConfigs } from '../activities/machineConfigFile.js';
 import { connectionOptions, describeConnectionFailure } from '../starter/temporalConnection.js';
 import { activityDeps, type WorkerConfig } from './config.js';
 import { createLogger } from '../starter/logger.js';
@@ -30,6 +31,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     shutdownSignals: ['SIGINT', 'SIGTERM'],
   });
   const { temporal } = config;
+  const swept = await sweepPlainMachineConfigs();
+  if (swept > 0) logger.warn({ swept }, 'removed decrypted machine configs a killed worker left behind');
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect(connectionOptions(temporal));

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureTools } from '../../lab/tools.js';
 import type { ActivityDeps } from '../../src/activities/index.js';
-import { isSopsEncrypted, withPlainMachineConfig } from '../../src/activities/machineConfigFile.js';
+import {
+  isSopsEncrypted,
+  sweepPlainMachineConfigs,
+  withPlainMachineConfig,
+} from '../../src/activities/machineConfigFile.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { secretReader } from '../../src/worker/secrets.js';
 
@@ -76,5 +80,29 @@ describe('SOPS-encrypted machine configs', () => {
     await expect(
       withPlainMachineConfig(deps(), await inventoryWithKey(), join(dir, 'missing.yaml'), async () => 'used'),
     ).rejects.toThrow(/cannot be read by the worker \(ENOENT\)/);
+  });
+});
+
+describe('decrypted configs a killed worker left behind', () => {
+  it('are removed when a worker starts; a running process keeps its own', async () => {
+    const root = (await stat('/dev/shm')
+      .then(() => true)
+      .catch(() => false))
+      ? '/dev/shm'
+      : tmpdir();
+    // A process that has exited: its pid no longer runs.
+    const gone = await new Promise<number>((resolve) => {
+      const child = spawn('true');
+      child.on('exit', () => resolve(child.pid ?? 0));
+    });
+    const left = await mkdtemp(join(root, `talos-upgrade-config-${gone}-`));
+    const mine = await mkdtemp(join(root, `talos-upgrade-config-${process.pid}-`));
+    try {
+      expect(await sweepPlainMachineConfigs()).toBeGreaterThanOrEqual(1);
+      await expect(stat(left)).rejects.toThrow(/ENOENT/);
+      expect((await stat(mine)).isDirectory()).toBe(true);
+    } finally {
+      await rm(mine, { recursive: true, force: true });
+    }
   });
 });

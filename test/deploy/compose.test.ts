@@ -103,4 +103,13 @@ describe('Dockerfile', () => {
     const [major = 0, minor = 0, patch = 0] = (shipped ?? '').split('.').map(Number);
     expect(major * 10_000 + minor * 100 + patch).toBeGreaterThanOrEqual(11307);
   });
+
+  it('ships the sops the tests decrypt machine configs with (scripts/ensure-tools.sh)', async () => {
+    const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
+    const tools = await readFile(new URL('scripts/ensure-tools.sh', root), 'utf8');
+    const shipped = /github\.com\/getsops\/sops\/v3\/cmd\/sops@v(\d+\.\d+\.\d+)/.exec(dockerfile)?.[1];
+    expect(shipped).toBeDefined();
+    expect(shipped).toBe(/^SOPS_VERSION=(\S+)/m.exec(tools)?.[1]);
+    expect(dockerfile).toMatch(/^COPY --from=sops \/out\/sops \/usr\/local\/bin\/sops$/m);
+  });
 });

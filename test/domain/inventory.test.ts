@@ -191,6 +191,15 @@ describe('inventory errors name the field path, the line and what was expected',
     expect(issues.find((issue) => issue.path === path)?.message).toMatch(message);
   });
 
+  it('refuses `terraform` as the config source where no Terraform could configure a node', () => {
+    const text = example('portkey').replace(
+      /^nodes:$/m,
+      'machineConfigs:\n  controlplane: terraform\nnodes:',
+    );
+    const issue = issuesOf(text).find((i) => i.path === 'machineConfigs.controlplane');
+    expect(issue?.message).toMatch(/the inventory has no terraform section: name the node's VM/);
+  });
+
   it('needs no machine config where the policy never recreates a VM (pets for every release)', () => {
     const petsOnly = proxOps
       .replace(/machineConfigs:\n {2}controlplane: .*\n {2}worker: .*\n/, '')

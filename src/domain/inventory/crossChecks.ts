@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { underAddress } from '../terraformPlan.js';
-import { machineConfigOf, nodeAddresses, recreatesVms } from './nodeSources.js';
+import { configuredByTerraform, machineConfigOf, nodeAddresses, recreatesVms } from './nodeSources.js';
 import type { Inventory } from './schema.js';
 
 type Ctx = z.RefinementCtx<Inventory>;
@@ -64,6 +64,17 @@ export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
           ', ',
         )} would boot with no machine config; name the ${role} config file here (or a node's own machineConfig), or set policy.strategy to pets for every release`,
     });
+  // `terraform` as a config source needs the Terraform that configures: a section, and the node's addresses.
+  nodes.forEach((node, index) => {
+    if (!configuredByTerraform(inventory, node) || (terraform && nodeAddresses(node).length > 0)) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: node.machineConfig ? ['nodes', index, 'machineConfig'] : ['machineConfigs', node.role],
+      message: `"terraform" says the node's Terraform apply configures its new VM, but ${
+        terraform ? `${node.name} names no terraformAddress(es)` : 'the inventory has no terraform section'
+      }: name the node's VM and its talos_machine_configuration_apply, or a machine config file`,
+    });
+  });
   // No node's address may cover another's (module.nodes covers module.nodes["k8s-work-1"]): a rebuild
   // of the one would destroy the other with it.
   nodes.forEach((node, index) => {
