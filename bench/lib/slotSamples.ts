@@ -1,6 +1,6 @@
 /**
  * How many of a worker's task slots were in use through a run, sampled from its Prometheus endpoint.
- * The fleet's workflow tasks once waited for slots held by health gates (bench/RESULTS.md, Fleet at
+ * The fleet's workflow tasks once waited for slots held by health gates (bench/HISTORY.md, Fleet at
  * 100): the bench shows the slots in use beside the timeouts they caused, rather than leaving it to a
  * hand-run scrape.
  */

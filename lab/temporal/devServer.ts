@@ -85,7 +85,7 @@ async function startOnce(
     // A write-ahead log synced at every commit: as durable as SQLite's default rollback journal,
     // which syncs the journal and the database several times a commit. Each write to a workflow
     // (a webhook's signal, a worker's task completion) waits for that commit, and with the default
-    // the syncs were most of it (bench/RESULTS.md, Webhook). A copy of the database must take its
+    // the syncs were most of it (bench/HISTORY.md, Webhook). A copy of the database must take its
     // -wal and -shm files with it (a restart on the same folder replays them).
     '--sqlite-pragma',
     'journal_mode=wal',

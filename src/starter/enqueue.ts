@@ -36,7 +36,7 @@ export async function enqueueUpgrade(
  *
  * A plain signal first: the queue runs nearly always, and the server does less for a signal than for
  * a signal-with-start (no start request to validate, no search attributes), which is a fifth of the
- * dev server's CPU per delivery under a burst (bench/RESULTS.md, Webhook). A queue that is not running
+ * dev server's CPU per delivery under a burst (bench/HISTORY.md, Webhook). A queue that is not running
  * (never started, terminated, or ended) refuses the signal as not found, and signal-with-start starts a
  * new one with the merges, so no merge depends on the queue having been there.
  */
