@@ -49,6 +49,17 @@ resource "terraform_data" "template" {
 }
 `;
 
+/** The VM templates, one module instance each, in every shape. */
+const TEMPLATES = `module "templates" {
+  source        = "./modules/template"
+  for_each      = toset(local.lab.templates)
+  name          = each.key
+  talos_version = var.talos_version
+  vm_tool       = local.lab.vm_tool
+  adopt         = var.adopt
+}
+`;
+
 const ROOT = `terraform {
   required_version = ">= 1.5.0"
 }
@@ -66,15 +77,7 @@ module "nodes" {
   adopt         = var.adopt
 }
 
-module "templates" {
-  source        = "./modules/template"
-  for_each      = toset(local.lab.templates)
-  name          = each.key
-  talos_version = var.talos_version
-  vm_tool       = local.lab.vm_tool
-  adopt         = var.adopt
-}
-`;
+${TEMPLATES}`;
 
 export function variablesTf(state: LabState, talosVersion: string, kubernetesVersion: string): string {
   const [controller, worker] = [
@@ -163,15 +166,7 @@ resource "talos_machine_configuration_apply" "node" {
   config_patches              = [for patch in each.value.patches : file(patch)]
 }
 
-module "templates" {
-  source        = "./modules/template"
-  for_each      = toset(local.lab.templates)
-  name          = each.key
-  talos_version = var.talos_version
-  vm_tool       = local.lab.vm_tool
-  adopt         = var.adopt
-}
-`;
+${TEMPLATES}`;
 
 /** How the lab's repository lays out its Terraform: a module per node, or for_each plus config apply. */
 export type TerraformShape = 'module-per-node' | 'config-apply';

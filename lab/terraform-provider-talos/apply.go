@@ -7,12 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	machineapi "github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/client"
@@ -76,16 +78,21 @@ func (r *configurationApply) Schema(_ context.Context, _ resource.SchemaRequest,
 }
 
 func (r *configurationApply) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	applyPlanned(ctx, req.Plan, &resp.State, &resp.Diagnostics)
+}
+
+// applyPlanned sends the planned config and records it: Create and Update do the same (R:473-745).
+func applyPlanned(ctx context.Context, planned tfsdk.Plan, state *tfsdk.State, diags *diag.Diagnostics) {
 	var plan configurationApplyModel
-	if resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...); resp.Diagnostics.HasError() {
+	if diags.Append(planned.Get(ctx, &plan)...); diags.HasError() {
 		return
 	}
 	if err := apply(ctx, &plan); err != nil {
-		resp.Diagnostics.AddError("Error applying configuration", err.Error())
+		diags.AddError("Error applying configuration", err.Error())
 		return
 	}
 	plan.ID = types.StringValue("machine_configuration_apply")
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	diags.Append(state.Set(ctx, &plan)...)
 }
 
 // Read does nothing, as the real resource's (R:609): no drift is detected.
@@ -93,15 +100,7 @@ func (r *configurationApply) Read(context.Context, resource.ReadRequest, *resour
 
 // Update applies again, as Create does (R:612-745).
 func (r *configurationApply) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan configurationApplyModel
-	if resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...); resp.Diagnostics.HasError() {
-		return
-	}
-	if err := apply(ctx, &plan); err != nil {
-		resp.Diagnostics.AddError("Error applying configuration", err.Error())
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	applyPlanned(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
 // Delete does nothing unless on_destroy.reset is set (R:756-877), which the lab's stand-in does not serve.

@@ -5,6 +5,7 @@ import { parseAllDocuments } from 'yaml';
 import { FAILURE, type Inventory } from '../domain/index.js';
 import type { ActivityDeps } from './deps.js';
 import { nonRetryable, tail } from './errors.js';
+import { processAlive } from './processAlive.js';
 import { runCommand } from './runCommand.js';
 
 /**
@@ -43,20 +44,11 @@ export async function sweepPlainMachineConfigs(): Promise<number> {
   let removed = 0;
   for (const name of await readdir(root).catch(() => [] as string[])) {
     const pid = Number(/^talos-upgrade-config-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pidAlive(pid)) continue;
+    if (!pid || processAlive(pid)) continue;
     await rm(join(root, name), { recursive: true, force: true });
     removed++;
   }
   return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

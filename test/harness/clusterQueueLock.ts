@@ -1,16 +1,8 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '../../src/activities/processAlive.js';
 
 export const TEST_LOCKS_ENV = 'TALOS_UPGRADE_TEST_LOCKS';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * The product keeps one upgrade queue per cluster name (`talos-upgrade-queue:<cluster>`), and the
@@ -41,7 +33,7 @@ export function clusterQueueLock(cluster: string) {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''));
-      if (holder && !alive(holder)) await rm(lock, { recursive: true, force: true });
+      if (holder && !processAlive(holder)) await rm(lock, { recursive: true, force: true });
       return false;
     }
     await writeFile(join(lock, 'pid'), String(process.pid));
