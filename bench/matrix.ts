@@ -42,6 +42,8 @@ export interface CellResult {
   /** Of the problems, those of the lab's state after the cell: they must hold whenever the action came. */
   labProblems: string[];
   wallMs: number;
+  /** A step cell whose first look found its node past the step: the action landed elsewhere. */
+  missed?: string;
 }
 
 const NODE = { controlplane: 'talos-cp-1', worker: 'talos-wk-1' } as const;
@@ -203,6 +205,19 @@ async function reachMoment(
         throw new Error(
           `step ${moment.index} on ${node} is "${reached.step}"; the cell expects "${moment.name}"`,
         );
+      // The short steps are often over before the first look: the action then lands at a later step,
+      // which still tests a cancel, terminate or restart in the node's run. Not so past the node's last
+      // wait, where it could finish before the action (and every later cell find it upgraded): nor for
+      // a restart during the stabilisation, which outlasts it (CI and a local run on 2026-11-27 first
+      // saw step 11 of a step-7 SIGKILL cell). Then the run is cancelled at once (its node rolls back)
+      // and the cell tried once more.
+      const last = ['uncordoning', 'health checks', 'done'];
+      const late =
+        last.includes(reached.step) || (reached.step === 'stabilising' && cell.action === 'sigkill');
+      if (reached.index > moment.index && late)
+        throw new MissedStep(
+          `the first look found ${node} at step ${reached.index} (${reached.step}), past step ${moment.index}`,
+        );
       return `${reached.index}: ${reached.step}`;
     }
     case 'change':
@@ -284,6 +299,7 @@ async function act(
 }
 
 class RunDidNotEnd extends Error {}
+class MissedStep extends Error {}
 
 /** The run's outcome, or RunDidNotEnd naming where its node stands when it has none in time. */
 async function outcomeWithin(
@@ -373,6 +389,7 @@ async function runCell(
   const problems: string[] = [];
   let run = '';
   let actedAt = '';
+  let missed: string | undefined;
   try {
     actedAt = await reachMoment(ctx, hop, cell, handle, nodeRunId, mark);
     run = await act(ctx, cell, handle, nodeRunId, taskQueue);
@@ -380,6 +397,7 @@ async function runCell(
     if (run !== expected) problems.push(`run ended ${run}, not ${expected}`);
   } catch (error) {
     problems.push(error instanceof Error ? error.message : String(error));
+    if (error instanceof MissedStep) missed = error.message;
     // An operator's cancel stops the run where it is (its node rolls back): left going, it would finish
     // the hop and every later cell would find its node already upgraded. Not the cell whose run must
     // finish the hop: the next hop starts where that run ends.
@@ -412,6 +430,7 @@ async function runCell(
         problems.push(`told: ${noticeLabel(n)}: ${n.reason ?? n.message}`);
   return {
     ...row({ actedAt, run, nodeRun, problems, labProblems }),
+    ...(missed ? { missed } : {}),
     notices: notices.filter((n) => n.event !== 'start' && n.event !== 'approval').map(noticeLabel),
   };
 }
@@ -482,17 +501,21 @@ export async function runMatrix(options: {
     log(`Temporal dev server at ${temporal.address}; starting the ${options.preset} lab`);
     // A template build of 1 s: the lab's default (none) let RebuildingTemplates pass between two of the
     // progress queries the phase cells wait with (a clean-clone run on 2026-11-25 missed it twice).
-    // Reboots of 6 s (3 by default): the SIGKILL meant for "waiting for Ready" came when the node was
-    // already stabilising, on a loaded machine, and its run could end before the cancel that follows.
+    // Reboots of 6 s (3 by default), and Nodes Ready 8 s after a boot (at once by default): the SIGKILL
+    // meant for "waiting for Ready" came when the node was already stabilising (before Talos 1.13 the
+    // reboot is waited for inside the upgrade step, so without the kubelet's delay the wait for Ready
+    // is over at once), and its run could end before the cancel that follows.
     const lab = await stack.lab(options.preset, [
       ...['--talos', first.from],
-      ...['--template-build-seconds', '1', '--reboot-seconds', '6'],
+      ...['--template-build-seconds', '1', '--reboot-seconds', '6', '--kubelet-ready-seconds', '8'],
     ]);
     const notices = await startNoticeReceiver(stack);
     // A control plane's last wait is its stabilisation. The tests' 1 s let a cancel meant for the etcd
     // member's wait land after the node had finished, on a loaded CI machine (a query to see the step,
-    // the cancel, its way down to the node run): 5 s holds the node where the cells expect it.
-    const stabilisation = '5s';
+    // the cancel, its way down to the node run). 5 s was missed too (CI, 2026-11-27: the step-10 cancel
+    // came after it, and the six cells after it found talos-cp-1 upgraded); 15 s costs only the few
+    // control planes that finish (some 30 s a run).
+    const stabilisation = '15s';
     const main = await labWorkers(stack, lab, temporal, {
       taskQueue: 'talos-upgrade-matrix',
       notifications: [notices.target],
@@ -523,11 +546,12 @@ export async function runMatrix(options: {
           ctx.workers.set(taskQueue, { process: await approval.start(), start: approval.start });
         log(`${hop.strategy} ${cell.role} ${momentLabel(cell.moment, hop.change)} ${cell.action}`);
         let row = await runCell(ctx, hop, cell, taskQueue);
-        if (missedPhase(cell, row)) {
-          // The lab's phase lasted less than the 100 ms between two queries: the action landed later
-          // and the cell tested another moment. A fresh run tries once more; a second miss is reported.
-          // The first run's lab state must have been safe all the same.
-          log(`  missed ${row.moment} (acted at ${row.actedAt}): once more`);
+        if (missedPhase(cell, row) || row.missed) {
+          // The lab's phase lasted less than the 100 ms between two queries (or a step cell's first
+          // look came late): the action landed later and the cell tested another moment. A fresh run
+          // tries once more; a second miss is reported. The first run's lab state must have been safe
+          // all the same (a missed step's run was cancelled: its node is back on the hop's start).
+          log(`  missed ${row.moment} (${row.missed ?? `acted at ${row.actedAt}`}): once more`);
           const first = row;
           row = await runCell(ctx, hop, cell, taskQueue, 2);
           row.problems.push(...first.labProblems.map((p) => `first run: ${p}`));

@@ -8,6 +8,10 @@ import { importEntry } from './lib/entryBundle.js';
 if (process.argv[2] === 'worker') {
   const { workerMain } = await importEntry('src/worker/cli.ts');
   await /** @type {(args: string[]) => Promise<void>} */ (workerMain)(process.argv.slice(3));
+} else if (process.argv[2] === 'doctor') {
+  // The doctor runs the worker's own checks with the worker's configuration.
+  const { doctorMain } = await importEntry('src/worker/doctor/cli.ts');
+  await /** @type {(args: string[]) => Promise<void>} */ (doctorMain)(process.argv.slice(3));
 } else {
   // The operator's commands only: a worker whose log reader goes away is a failure to see.
   endQuietlyOnClosedPipe();

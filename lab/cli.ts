@@ -56,6 +56,7 @@ async function up(options: {
   imagePullSeconds: string;
   installSeconds: string;
   templateBuildSeconds: string;
+  kubeletReadySeconds: string;
   talos: string;
   maxUnavailableWorkers?: string;
   fleet?: number;
@@ -99,6 +100,8 @@ async function up(options: {
     options.installSeconds,
     '--template-build-seconds',
     options.templateBuildSeconds,
+    '--kubelet-ready-seconds',
+    options.kubeletReadySeconds,
     '--talos',
     options.talos,
   ];
@@ -244,6 +247,7 @@ export function buildLabCli(): Command {
     .option('--image-pull-seconds <s>', 'how long a node takes to pull an installer image', '2')
     .option('--install-seconds <s>', 'how long the installer takes to write the other boot slot', '1')
     .option('--template-build-seconds <s>', 'how long a VM template takes to build', '0')
+    .option('--kubelet-ready-seconds <s>', 'how long a booted node takes to turn Ready in Kubernetes', '0')
     .option(
       '--talos <version>',
       `the Talos version the nodes start at (${LAB_RELEASES.join(', ')})`,

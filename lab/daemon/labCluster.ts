@@ -24,6 +24,12 @@ export interface LabTiming {
   imagePullSeconds: number;
   /** Seconds the installer takes to write the other boot slot. */
   installSeconds: number;
+  /**
+   * Seconds from a boot to the Node turning Ready: the kubelet starts, registers and reports after
+   * Talos's services (30-90 s on a real node). 0 by default, as the lab's other steps are scaled down;
+   * the fault matrix sets it so the wait for Ready lasts long enough to be acted on from outside.
+   */
+  kubeletReadySeconds: number;
 }
 
 /** A Talos API error as machined answers it; `code` is the gRPC code name. */
@@ -226,12 +232,26 @@ export class LabCluster {
     });
   }
 
-  /** The node boots: its kubelet reports the running versions and kwok turns it Ready. */
+  /**
+   * The node boots: its kubelet reports the running versions and kwok turns it Ready, after
+   * timing.kubeletReadySeconds (a later boot or a power-off in between cancels the turn).
+   */
   async powerOn(node: LabNode, options: { ready?: boolean } = {}): Promise<void> {
-    await this.setPower(node, 'running', options.ready ?? true);
+    const ready = options.ready ?? true;
+    await this.setPower(node, 'running', ready);
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);
     await writeNodeStatus(this.core, node);
-    await setPowerAnnotation(this.core, node.name, options.ready ?? true);
+    const delayMs = (this.timing.kubeletReadySeconds ?? 0) * 1000;
+    if (!ready || delayMs === 0) {
+      await setPowerAnnotation(this.core, node.name, ready);
+      return;
+    }
+    await setPowerAnnotation(this.core, node.name, false);
+    const boot = node.bootId;
+    setTimeout(() => {
+      if (node.bootId !== boot || node.power !== 'running') return;
+      setPowerAnnotation(this.core, node.name, true).catch(() => undefined);
+    }, delayMs).unref();
   }
 
   async registerFreshNode(node: LabNode): Promise<void> {

@@ -8,11 +8,16 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments, parseDocument } from 'yaml';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
-import { parseInventory, type Inventory } from '../../src/domain/index.js';
+import {
+  expectedKernelArgs,
+  installerImage,
+  parseInventory,
+  type Inventory,
+} from '../../src/domain/index.js';
 import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
-import { isPreset, presetInventoryFile } from '../cluster/presets.js';
+import { isPreset, presetField, presetInventoryFile } from '../cluster/presets.js';
 import { abortable } from '../../src/activities/abortable.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { startFleetView } from '../kube/fleetView.js';
@@ -107,8 +112,8 @@ async function setUpCluster(
     secretsDir,
     cluster: state.cluster,
     talosconfig,
-    endpoints: inventory.cluster.talosEndpoints,
-    kubernetesEndpoint: inventory.cluster.kubernetesEndpoint,
+    endpoints: presetField(inventory.cluster.talosEndpoints, 'cluster.talosEndpoints'),
+    kubernetesEndpoint: presetField(inventory.cluster.kubernetesEndpoint, 'cluster.kubernetesEndpoint'),
     kubernetesVersion: state.kubernetesVersion,
     talosVersion: state.nodes[0]?.talosVersion ?? INITIAL_TALOS,
   });
@@ -121,7 +126,7 @@ async function setUpCluster(
       inventory.nodes.filter((n) => n.gpu).map((n) => [n.name, n.gpu?.patches ?? []]),
     ),
   });
-  await loadMachineConfigs(lab, inventory, secrets);
+  await loadMachineConfigs(lab, inventory, secrets, shared.registryUrl.replace(/^http:\/\//, ''));
   await seed(lab);
   for (const node of lab.controlPlane())
     await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
@@ -148,6 +153,12 @@ async function setUpCluster(
             machineConfigs: secrets.machineConfigs,
             patches: Object.fromEntries(
               inventory.nodes.map((n) => [n.name, (n.gpu?.patches ?? []).map((file) => join(repoDir, file))]),
+            ),
+            installerBase: inventory.images.installer
+              .replace(/^[^/]+\//, `${registryHost}/`)
+              .replace(/\/\{schematic\}.*$/, ''),
+            kernelArgs: Object.fromEntries(
+              inventory.nodes.map((n) => [n.name, expectedKernelArgs(inventory, n)]),
             ),
           }
         : undefined,
@@ -206,22 +217,36 @@ async function setUpCluster(
 }
 
 /**
- * Every node starts with its role's machine config; a GPU node's also carries its GPU patch, as the
- * cluster it stands for was set up with it.
+ * Every node starts with its role's machine config as a real cluster's are set up: the Image
+ * Factory's installer for the node's schematic (at the lab registry, as a pull-through mirror would
+ * be) and its extra kernel arguments in machine.install; a GPU node's also carries its GPU patch.
+ * `talos-upgrade init` reads the installer and the arguments from there.
  */
 async function loadMachineConfigs(
   lab: LabCluster,
   inventory: Inventory,
   secrets: ClusterSecrets,
+  registryHost: string,
 ): Promise<void> {
   const texts = {
     controlplane: await readFile(secrets.machineConfigs.controlplane, 'utf8'),
     worker: await readFile(secrets.machineConfigs.worker, 'utf8'),
   };
+  const mirrored = {
+    ...inventory,
+    images: {
+      ...inventory.images,
+      installer: inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`),
+    },
+  };
   for (const node of inventory.nodes) {
     const docs = parseAllDocuments(texts[node.role]);
     // The v1alpha1 document is the one with `machine`; Talos 1.12 configs may carry others.
     const main = docs.find((doc) => doc.has('machine'));
+    const version = lab.state.nodes.find((n) => n.name === node.name)?.talosVersion ?? INITIAL_TALOS;
+    main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, node, version));
+    const kernelArgs = expectedKernelArgs(inventory, node);
+    if (kernelArgs.length) main?.setIn(['machine', 'install', 'extraKernelArgs'], kernelArgs);
     if (node.gpu && main) {
       const files = parseDocument(gpuPatch()).getIn(['machine', 'files']);
       main.setIn(['machine', 'files'], files);
@@ -273,6 +298,7 @@ async function main(): Promise<void> {
       'image-pull-seconds': { type: 'string', default: '2' },
       'install-seconds': { type: 'string', default: '1' },
       'template-build-seconds': { type: 'string', default: '0' },
+      'kubelet-ready-seconds': { type: 'string', default: '0' },
       talos: { type: 'string', default: INITIAL_TALOS },
       'max-unavailable-workers': { type: 'string' },
       'terraform-shape': { type: 'string', default: 'module-per-node' },
@@ -360,6 +386,7 @@ async function main(): Promise<void> {
       imagePullSeconds: Number(values['image-pull-seconds']),
       installSeconds: Number(values['install-seconds']),
       templateBuildSeconds: Number(values['template-build-seconds']),
+      kubeletReadySeconds: Number(values['kubelet-ready-seconds']),
     },
     registryUrl,
     apiUrl,

@@ -163,7 +163,19 @@ resource "talos_machine_configuration_apply" "node" {
     client_key         = local.context.key
   }
   machine_configuration_input = file(local.lab.machine_configs[each.value.role])
-  config_patches              = [for patch in each.value.patches : file(patch)]
+  # As users patch per node: the Image Factory installer of its schematic, its kernel arguments, and a
+  # GPU node's own patch.
+  config_patches = concat(
+    [yamlencode({
+      machine = {
+        install = {
+          image           = "\${local.lab.installer_base}/\${each.value.schematic}:v\${var.talos_version}"
+          extraKernelArgs = each.value.kernel_args
+        }
+      }
+    })],
+    [for patch in each.value.patches : file(patch)],
+  )
 }
 
 ${TEMPLATES}`;
@@ -181,6 +193,10 @@ export interface ConfigApplyInputs {
   machineConfigs: { controlplane: string; worker: string };
   /** Patch files per node (a GPU node's), by absolute path. */
   patches: Record<string, string[]>;
+  /** The installer image without its schematic and tag (<registry>/nocloud-installer). */
+  installerBase: string;
+  /** Each node's extra kernel arguments (machine.install.extraKernelArgs). */
+  kernelArgs: Record<string, string[]>;
 }
 
 export async function writeTerraformWorkspace(
@@ -218,13 +234,23 @@ export async function writeTerraformWorkspace(
           ? Object.fromEntries(
               state.nodes
                 .filter((n) => n.terraformAddress)
-                .map((n) => [n.name, { ip: n.ip, role: n.role, patches: configApply.patches[n.name] ?? [] }]),
+                .map((n) => [
+                  n.name,
+                  {
+                    ip: n.ip,
+                    role: n.role,
+                    schematic: n.schematic,
+                    kernel_args: configApply.kernelArgs[n.name] ?? [],
+                    patches: configApply.patches[n.name] ?? [],
+                  },
+                ]),
             )
           : state.nodes.filter((n) => n.terraformAddress).map((n) => n.name),
         templates: state.templates.map((t) => t.name),
         ...(configApply
           ? {
               talosconfig: configApply.talosconfig,
+              installer_base: configApply.installerBase,
               machine_configs: configApply.machineConfigs,
             }
           : {}),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expectedKernelArgs, type Inventory } from '../../src/domain/index.js';
+import { presetField } from '../cluster/presets.js';
 
 export type VmPower = 'running' | 'rebooting' | 'maintenance' | 'destroyed';
 
@@ -136,6 +137,7 @@ export function initialState(
     maxUnavailableWorkers: inventory.policy.maxParallelWorkers,
     templates: (inventory.terraform?.templates ?? []).map((template) => ({
       ...template,
+      host: presetField(template.host, `the host of template ${template.name}`),
       talosVersion,
       builtCount: 0,
     })),
@@ -143,7 +145,7 @@ export function initialState(
       name: node.name,
       role: node.role,
       ip: node.ip,
-      proxmoxHost: node.proxmoxHost,
+      proxmoxHost: presetField(node.proxmoxHost, `proxmoxHost of ${node.name}`),
       ...(node.terraformAddress ? { terraformAddress: node.terraformAddress } : {}),
       expectedNics: node.nics,
       nics: node.nics,

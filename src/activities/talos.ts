@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { installerImage, type InventoryNode } from '../domain/index.js';
+import { installerImage, linkNics, type InventoryNode, type TalosLink } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
@@ -258,7 +258,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   }): Promise<{ alreadyAt: boolean; image: string }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
-    const image = installerImage(c.inventory, node.role, input.version);
+    const image = installerImage(c.inventory, node, input.version);
     const current = await getTalosVersion(input).catch(() => undefined);
     if (current === input.version) return { alreadyAt: true, image };
     heartbeat({ node: node.name, step: 'upgrading', image });
@@ -350,7 +350,6 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     }
   }
 
-  /** Gives a freshly created VM (maintenance mode) its machine config; harmless on a configured node. */
   /** The NICs the VM really has against the inventory: count, names and VLAN ids. */
   async function checkNodeNics(input: { cluster: string; node: string }): Promise<{ nics: string[] }> {
     const c = cluster(input.cluster);
@@ -359,27 +358,15 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       timeoutMs: 30_000,
     });
     if (result.exitCode !== 0) talosFailure(`reading the links of ${node.name}`, result);
-    type Link = {
-      metadata: { id: string };
-      spec: { type: string; kind: string; index: number; linkIndex?: number; vlan?: { vlanID: number } };
-    };
-    const links = parseJsonStream<Link>(result.stdout);
-    const physicalLinks = links.filter((l) => l.spec.type === 'ether' && !l.spec.kind);
-    const physical = physicalLinks.map((l) => l.metadata.id);
-    // A VLAN link names its parent by index: from Talos 1.12 its own name can be anything.
-    const nameByIndex = new Map(physicalLinks.map((l) => [l.spec.index, l.metadata.id]));
-    const vlans = new Map(
-      links
-        .filter((l) => l.spec.kind === 'vlan')
-        .map((l) => [nameByIndex.get(l.spec.linkIndex ?? -1) ?? '', l.spec.vlan?.vlanID]),
-    );
-    const found = links.filter((l) => l.spec.type === 'ether').map((l) => l.metadata.id);
+    const { physical, vlans, ether: found } = linkNics(parseJsonStream<TalosLink>(result.stdout));
     const problems: string[] = [];
     for (const nic of node.nics) {
       if (!physical.includes(nic.name))
         problems.push(`${nic.name}${nic.vlan === 'native' ? '' : ` (VLAN ${nic.vlan})`} is missing`);
-      else if (nic.vlan !== 'native' && vlans.get(nic.name) !== nic.vlan)
-        problems.push(`${nic.name} has no VLAN ${nic.vlan} (found ${vlans.get(nic.name) ?? 'none'})`);
+      else if (nic.vlan !== 'native' && !vlans.get(nic.name)?.includes(nic.vlan))
+        problems.push(
+          `${nic.name} has no VLAN ${nic.vlan} (found ${vlans.get(nic.name)?.join(', ') ?? 'none'})`,
+        );
     }
     const extra = physical.filter((name) => !node.nics.some((nic) => nic.name === name));
     if (extra.length) problems.push(`unexpected NICs ${extra.join(', ')}`);

@@ -62,7 +62,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
   }): Promise<{ installed: boolean; image: string; running?: string }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
-    const image = installerImage(c.inventory, node.role, input.version);
+    const image = installerImage(c.inventory, node, input.version);
     const running = await runningVersion(deps, c, node.ip);
     if (!running)
       throw retryable('TalosUnavailable', `${node.name}: the Talos API did not answer before the install`);

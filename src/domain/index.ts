@@ -9,6 +9,7 @@ export * from './kubernetesSteps.js';
 export * from './upgradePlan.js';
 export * from './hopPrerequisites.js';
 export * from './talosApi.js';
+export * from './talosLinks.js';
 export * from './renovatePatterns.js';
 export * from './variablesTf.js';
 export * from './upgradeRequest.js';

@@ -2,6 +2,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { STRATEGIES, type Strategy } from '../domain/index.js';
 import { EXIT, UserError } from './cliErrors.js';
 import { InventoryFileError } from './inventoryFile.js';
+import { initCommand } from './commands/init.js';
 import { planCommand } from './commands/plan.js';
 import { validateCommand } from './commands/validate.js';
 import { webhookCommand } from './commands/webhook.js';
@@ -23,8 +24,33 @@ export function buildCli(): Command {
     .exitOverride()
     .addHelpText(
       'after',
-      '\nThe worker: talos-upgrade worker --inventory <file...> (see talos-upgrade worker --help).',
+      '\nThe worker: talos-upgrade worker --inventory <file...> (see talos-upgrade worker --help).\n' +
+        "Its checks: talos-upgrade doctor --inventory <file...>, with the worker's environment.",
     );
+
+  program
+    .command('init')
+    .description(
+      "write a cluster's inventory from what it runs: its Nodes, each node's Talos API, the Terraform state and files",
+    )
+    .option('--talosconfig <file>', 'the talosconfig (default: TALOSCONFIG, else ~/.talos/config)')
+    .option('--kubeconfig <file>', 'the kubeconfig (default: KUBECONFIG, else ~/.kube/config)')
+    .option('--terraform <dir>', 'the Terraform root that manages the VMs (run where terraform plan works)')
+    .option('--name <cluster>', "the cluster's name (default: the talosconfig's context)")
+    .option('--out <file>', 'where to write the inventory', 'inventory.yaml')
+    .option(
+      '--controlplane-config <file>',
+      "the control planes' machine config (talosctl gen config wrote it)",
+    )
+    .option('--worker-config <file>', "the workers' machine config")
+    .option(
+      '--backups <dir>',
+      'where etcd snapshots and Terraform states are kept (default /var/lib/talos-upgrade/backups/<cluster>)',
+    )
+    .option('--force', 'replace the --out file if it exists')
+    .action(async (options: Parameters<typeof initCommand>[0]) => {
+      process.exitCode = await initCommand(options);
+    });
 
   program
     .command('validate')

@@ -36,7 +36,7 @@ describe('inventory examples', () => {
       ['k8s-work-4', 'NVIDIA RTX A2000 12GB'],
       ['k8s-work-14', 'NVIDIA RTX A5000 24GB'],
     ]);
-    expect(proxmox.hosts).toHaveLength(4);
+    expect(proxmox?.hosts).toHaveLength(4);
     expect(terraform?.templates).toHaveLength(8);
     expect(cluster.network).toBe('10.20.66.0/23');
     expect(nodes.every((n) => n.terraformAddress === `module.nodes["${n.name}"]`)).toBe(true);
@@ -46,7 +46,7 @@ describe('inventory examples', () => {
   it('atlas: one host, static IPs, a VIP', () => {
     const result = parseInventory(example('atlas'));
     if (!result.ok) throw new Error(JSON.stringify(result.issues));
-    expect(result.inventory.proxmox.hosts).toHaveLength(1);
+    expect(result.inventory.proxmox?.hosts).toHaveLength(1);
     expect(result.inventory.nodes.map((n) => n.ip)).toEqual([
       '10.0.0.11',
       '10.0.0.12',

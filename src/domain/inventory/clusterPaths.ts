@@ -1,11 +1,19 @@
 import type { Inventory, InventoryNode } from './schema.js';
 
-/** The installer image of a role at a version, from the inventory's image form. */
-export function installerImage(inventory: Inventory, role: InventoryNode['role'], version: string): string {
-  const schematic =
-    role === 'worker'
-      ? (inventory.images.schematics.worker ?? inventory.images.schematics.controlplane)
-      : inventory.images.schematics.controlplane;
+/** The schematic a node installs: its own (a GPU worker's extensions), else its role's. */
+export function schematicOf(inventory: Inventory, node: Pick<InventoryNode, 'role' | 'schematic'>): string {
+  const { schematics } = inventory.images;
+  if (node.schematic) return node.schematic;
+  return node.role === 'worker' ? (schematics.worker ?? schematics.controlplane) : schematics.controlplane;
+}
+
+/** The installer image of a node at a version, from the inventory's image form. */
+export function installerImage(
+  inventory: Inventory,
+  node: Pick<InventoryNode, 'role' | 'schematic'>,
+  version: string,
+): string {
+  const schematic = schematicOf(inventory, node);
   return inventory.images.installer
     .replaceAll('{schematic}', schematic)
     .replaceAll('{version}', version.replace(/^v/, ''));
@@ -13,8 +21,7 @@ export function installerImage(inventory: Inventory, role: InventoryNode['role']
 
 /** Every installer image a version needs: one per schematic in use. */
 export function installerImages(inventory: Inventory, version: string): string[] {
-  const roles = new Set(inventory.nodes.map((node) => node.role));
-  return [...new Set([...roles].map((role) => installerImage(inventory, role, version)))];
+  return [...new Set(inventory.nodes.map((node) => installerImage(inventory, node, version)))];
 }
 
 export function findNode(inventory: Inventory, name: string): InventoryNode | undefined {

@@ -43,8 +43,10 @@ function reportDuplicates<T>(
 /** Checks that span fields: names and addresses unique, references resolvable, checks that fit the cluster. */
 export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
   const { nodes, proxmox, terraform, cluster, policy, images } = inventory;
-  const hostNames = new Set(proxmox.hosts.map((host) => host.name));
-  const hostList = [...hostNames].join(', ');
+  // Hosts are checked only when the inventory lists them (the product itself never reaches a host).
+  const hostNames = proxmox ? new Set(proxmox.hosts.map((host) => host.name)) : undefined;
+  const hostList = [...(hostNames ?? [])].join(', ');
+  const unknownHost = (host: string | undefined) => host !== undefined && hostNames && !hostNames.has(host);
 
   reportDuplicates(ctx, nodes, (node) => node.name, 'name', 'node name');
   reportDuplicates(ctx, nodes, (node) => node.ip, 'ip', 'IP address');
@@ -126,11 +128,11 @@ export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
   }
 
   nodes.forEach((node, index) => {
-    if (!hostNames.has(node.proxmoxHost)) {
+    if (unknownHost(node.proxmoxHost)) {
       ctx.addIssue({
         code: 'custom',
         path: ['nodes', index, 'proxmoxHost'],
-        message: `"${node.proxmoxHost}" is not one of proxmox.hosts (${hostList})`,
+        message: `"${node.proxmoxHost ?? ''}" is not one of proxmox.hosts (${hostList})`,
       });
     }
     if (cluster.network && !inNetwork(node.ip, cluster.network)) {
@@ -169,11 +171,11 @@ export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
   });
 
   terraform?.templates.forEach((template, index) => {
-    if (!hostNames.has(template.host)) {
+    if (unknownHost(template.host)) {
       ctx.addIssue({
         code: 'custom',
         path: ['terraform', 'templates', index, 'host'],
-        message: `"${template.host}" is not one of proxmox.hosts (${hostList})`,
+        message: `"${template.host ?? ''}" is not one of proxmox.hosts (${hostList})`,
       });
     }
   });

@@ -42,8 +42,15 @@ export const nodeSchema = z
     name,
     role: z.enum(['controlplane', 'worker'], { error: 'expected "controlplane" or "worker"' }),
     ip: z.ipv4({ error: 'expected an IPv4 address' }),
-    proxmoxHost: name,
+    // Where the VM runs: for the reader only (the product reaches a VM through Terraform).
+    proxmoxHost: name.optional(),
     vmId: z.number().int().min(100).optional(),
+    // This node's Image Factory schematic when it differs from its role's (a GPU worker's extensions):
+    // its pets upgrades install this schematic's installer.
+    schematic: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, { error: 'expected a 64-character schematic id' })
+      .optional(),
     // The node's Terraform addresses: its VM, and what configures it when that is a resource of its own
     // (one address, or several). A rebuild may destroy and create only what lies under them.
     terraformAddress: z.string().min(1).optional(),
@@ -84,7 +91,7 @@ const notificationSchema = z
 const templateSchema = z
   .object({
     name,
-    host: name,
+    host: name.optional(),
     role: z.enum(['controlplane', 'worker']),
     address: z.string().min(1),
   })
@@ -189,8 +196,10 @@ export const inventoryFields = z
     cluster: z
       .object({
         name,
-        kubernetesEndpoint: z.url({ error: 'expected a URL such as https://10.0.0.20:6443' }),
-        talosEndpoints: z.array(z.string().min(1)).min(1),
+        // For the reader only: the product reaches Kubernetes and Talos through the worker's
+        // kubeconfig and talosconfig.
+        kubernetesEndpoint: z.url({ error: 'expected a URL such as https://10.0.0.20:6443' }).optional(),
+        talosEndpoints: z.array(z.string().min(1)).min(1).optional(),
         network: z.cidrv4({ error: 'expected an IPv4 network such as 10.20.66.0/23' }).optional(),
         vip: z.ipv4().optional(),
         gitops: z.enum(['flux', 'argocd', 'none']).default('none'),
@@ -204,11 +213,13 @@ export const inventoryFields = z
       })
       .strict()
       .optional(),
+    // The Proxmox hosts, for the reader (and the cross-check of the nodes' and templates' hosts).
     proxmox: z
       .object({
         hosts: z.array(z.object({ name, address: z.ipv4() }).strict()).min(1),
       })
-      .strict(),
+      .strict()
+      .optional(),
     images: z
       .object({
         installer: z.string().refine((form) => form.includes('{schematic}') && form.includes('{version}'), {

@@ -1,0 +1,119 @@
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { linkNics, type TalosLink } from '../../domain/index.js';
+import type { DiscoveredCluster, DiscoveredNode } from '../../domain/discovery/discovered.js';
+import { parseInstallerImage } from '../../domain/discovery/installerImage.js';
+import { parseJsonStream } from '../jsonStream.js';
+import { runCommand } from '../runCommand.js';
+import { parseServerTag } from '../talosctl.js';
+
+export class DiscoveryError extends Error {
+  override name = 'DiscoveryError';
+}
+
+function internalIp(node: { status?: { addresses?: Array<{ type: string; address: string }> } }) {
+  return node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+}
+
+/** Every Node of the cluster the kubeconfig reaches, and its namespaces. */
+export async function kubernetesView(kubeconfig: string) {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const reach = (what: string) => (error: unknown) => {
+    throw new DiscoveryError(
+      `could not list ${what} with ${kubeconfig}: ${(error as Error).message}. Check that the kubeconfig reaches the cluster (kubectl get nodes).`,
+    );
+  };
+  const [{ items: nodes }, { items: namespaces }] = await Promise.all([
+    core.listNode().catch(reach('the nodes')),
+    core.listNamespace().catch(reach('the namespaces')),
+  ]);
+  return {
+    nodes: nodes.map((node) => {
+      const name = node.metadata?.name ?? '';
+      const ip = internalIp(node);
+      if (!ip)
+        throw new DiscoveryError(`Node ${name} has no InternalIP address: init cannot reach its Talos API`);
+      const labels = node.metadata?.labels ?? {};
+      return {
+        name,
+        ip,
+        role:
+          'node-role.kubernetes.io/control-plane' in labels ? ('controlplane' as const) : ('worker' as const),
+        kubeletVersion: (node.status?.nodeInfo?.kubeletVersion ?? '').replace(/^v/, ''),
+        gpus: Number(node.status?.allocatable?.['nvidia.com/gpu'] ?? 0),
+      };
+    }),
+    namespaces: new Set(namespaces.map((ns) => ns.metadata?.name ?? '')),
+  };
+}
+
+/** What one node's Talos API says: its version, the install section of its config, and its NICs. */
+export async function talosView(talosctl: string, talosconfig: string, name: string, ip: string) {
+  const run = async (args: string[], what: string) => {
+    const result = await runCommand(talosctl, ['--talosconfig', talosconfig, '-n', ip, ...args], {
+      timeoutMs: 30_000,
+      input: '',
+    });
+    if (result.exitCode !== 0)
+      throw new DiscoveryError(
+        `talosctl could not read ${what} of ${name} (${ip}) with ${talosconfig}: ${result.stderr.trim().split('\n').slice(-2).join(' ')}`,
+      );
+    return result.stdout;
+  };
+  const talosVersion = parseServerTag(await run(['version'], 'the Talos version'));
+  if (!talosVersion)
+    throw new DiscoveryError(`${name} (${ip}) answered talosctl version without a server tag`);
+  // The running config holds the cluster's secrets: parsed here for its install section only,
+  // never printed nor written.
+  const [config] = parseJsonStream<{ spec: string }>(
+    await run(['get', 'machineconfig', '-o', 'json'], 'the machine config'),
+  );
+  const machine = parseAllDocuments(config?.spec ?? '')
+    .map((doc) => doc.toJS() as { machine?: { install?: { image?: string; extraKernelArgs?: string[] } } })
+    .find((doc) => doc?.machine)?.machine;
+  const links = linkNics(parseJsonStream<TalosLink>(await run(['get', 'links', '-o', 'json'], 'the links')));
+  const installImage = machine?.install?.image;
+  return {
+    talosVersion: talosVersion.replace(/^v/, ''),
+    ...(installImage ? { installImage } : {}),
+    ...(installImage && parseInstallerImage(installImage)
+      ? { installer: parseInstallerImage(installImage) }
+      : {}),
+    extraKernelArgs: machine?.install?.extraKernelArgs ?? [],
+    nics: links.physical.map((nic) => {
+      const vlan = links.vlans.get(nic)?.[0];
+      return { name: nic, vlan: vlan ?? ('native' as const) };
+    }),
+    extraVlans: links.physical.flatMap((nic) =>
+      (links.vlans.get(nic) ?? []).slice(1).map((id) => `${nic}.${id}`),
+    ),
+  };
+}
+
+/** The cluster as the kubeconfig and the talosconfig show it, node by node. */
+export async function discoverCluster(options: {
+  kubeconfig: string;
+  talosconfig: string;
+  talosctl: string;
+  progress?: (line: string) => void;
+}): Promise<DiscoveredCluster> {
+  const kube = await kubernetesView(options.kubeconfig);
+  if (kube.nodes.length === 0)
+    throw new DiscoveryError(`the cluster behind ${options.kubeconfig} has no Nodes`);
+  const nodes: DiscoveredNode[] = [];
+  for (const node of kube.nodes) {
+    options.progress?.(`reading ${node.name} (${node.ip}) through its Talos API`);
+    nodes.push({ ...node, ...(await talosView(options.talosctl, options.talosconfig, node.name, node.ip)) });
+  }
+  // Controllers first, then workers, each by name: the order an operator reads them in.
+  nodes.sort((a, b) =>
+    a.role === b.role
+      ? a.name.localeCompare(b.name, 'en', { numeric: true })
+      : a.role === 'controlplane'
+        ? -1
+        : 1,
+  );
+  return { nodes, namespaces: kube.namespaces };
+}

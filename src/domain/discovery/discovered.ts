@@ -1,0 +1,23 @@
+import type { InstallerImageParts } from './installerImage.js';
+
+/** A node as Kubernetes and its own Talos API describe it. */
+export interface DiscoveredNode {
+  name: string;
+  role: 'controlplane' | 'worker';
+  ip: string;
+  kubeletVersion: string;
+  talosVersion: string;
+  /** machine.install.image of the running config, split when it is an Image Factory reference. */
+  installer?: InstallerImageParts;
+  installImage?: string;
+  extraKernelArgs: string[];
+  nics: Array<{ name: string; vlan: 'native' | number }>;
+  /** VLAN ids beyond the first on one NIC: the inventory holds one per NIC. */
+  extraVlans: string[];
+  gpus: number;
+}
+
+export interface DiscoveredCluster {
+  nodes: DiscoveredNode[];
+  namespaces: ReadonlySet<string>;
+}

@@ -1,0 +1,264 @@
+import { Document, isMap, isScalar, isSeq, Scalar, type Node, type YAMLMap } from 'yaml';
+import type { DiscoveredCluster, DiscoveredNode } from './discovered.js';
+import { matchNodeAddresses, type StateResource } from './terraformNodes.js';
+import type { ParsedHclFile } from './versionLocations.js';
+import { versionsSection } from './versionsSection.js';
+
+/** What `talos-upgrade init` learnt, and what the user told it. */
+export interface DraftInput {
+  cluster: string;
+  discovered: DiscoveredCluster;
+  /** The Terraform root, as the inventory names it (relative to the inventory's folder), and its state. */
+  terraform?: { directory: string; resources: StateResource[]; files: ParsedHclFile[] };
+  machineConfigs: { controlplane?: string; worker?: string };
+  backups: string;
+  /** owner/name on GitHub, when the repository's origin is there. */
+  repository?: string;
+}
+
+export interface InventoryDraft {
+  /** The inventory, with comments that say where each fact came from. */
+  text: string;
+  /** What init could not settle: said on the terminal and in the file. */
+  notes: string[];
+  /** What stops the inventory from being usable: init writes nothing while any is left. */
+  problems: string[];
+}
+
+const mostCommon = <T>(values: T[]): T | undefined => {
+  const counts = new Map<T, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+};
+
+const CONFIG_APPLY = 'talos_machine_configuration_apply';
+
+/** The installer form and each role's schematic; a node that runs another schematic keeps its own. */
+function images(nodes: DiscoveredNode[], problems: string[], notes: string[]) {
+  const withInstaller = nodes.filter((n) => n.installer);
+  const missing = nodes.filter((n) => !n.installer);
+  if (missing.length)
+    problems.push(
+      `the Image Factory installer of ${missing.map((n) => `${n.name} (machine.install.image: ${n.installImage ?? 'none'})`).join(', ')} ` +
+        'is not known: the product installs <registry>/<path>/<schematic>:v<version>. Set machine.install.image in ' +
+        "those nodes' configs to the Image Factory installer they run (factory.talos.dev/<platform>-installer/<schematic>:v<version>).",
+    );
+  const forms = [...new Set(withInstaller.map((n) => n.installer?.form))];
+  if (forms.length > 1)
+    notes.push(
+      `the nodes name ${forms.length} installer forms (${forms.join(', ')}); the inventory takes the most common`,
+    );
+  const form = mostCommon(withInstaller.map((n) => n.installer?.form ?? ''));
+  const roleSchematic = (role: DiscoveredNode['role']) =>
+    mostCommon(withInstaller.filter((n) => n.role === role).map((n) => n.installer?.schematic ?? ''));
+  const schematics = {
+    controlplane: roleSchematic('controlplane'),
+    worker: roleSchematic('worker'),
+  };
+  return { form, schematics };
+}
+
+/** Arguments every node of a role has go to the role; the rest stay with their node. */
+function kernelArgs(nodes: DiscoveredNode[]) {
+  const role = (r: DiscoveredNode['role']) => {
+    const of = nodes.filter((n) => n.role === r);
+    return (of[0]?.extraKernelArgs ?? []).filter((arg) => of.every((n) => n.extraKernelArgs.includes(arg)));
+  };
+  return { controlplane: role('controlplane'), worker: role('worker') };
+}
+
+/** Templates: what no node took and that a template's address or type says it is. */
+function templates(unmatched: StateResource[]) {
+  const seen = new Set<string>();
+  const out: Array<{ name: string; role: 'controlplane' | 'worker'; address: string }> = [];
+  for (const r of unmatched) {
+    if (!/template/i.test(r.address)) continue;
+    const address = r.modules.find((m) => /template/i.test(m) && /\]$/.test(m)) ?? r.address;
+    if (seen.has(address)) continue;
+    seen.add(address);
+    const key = /\["([^"]+)"\]$/.exec(address)?.[1] ?? String(r.index ?? r.type);
+    const role = /control|cp\b|master/i.test(key) ? 'controlplane' : /work/i.test(key) ? 'worker' : undefined;
+    if (role) out.push({ name: key.toLowerCase().replace(/[^a-z0-9-]+/g, '-'), role, address });
+  }
+  return out;
+}
+
+function comment(node: Node, text: string): void {
+  node.commentBefore = ` ${text.replaceAll('\n', '\n ')}`;
+}
+
+/** A top-level key of the document, with a blank line and a comment above it. */
+function commentKey(map: YAMLMap, key: string, text: string): void {
+  const pair = map.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === key);
+  if (!pair) return;
+  const scalar = isScalar(pair.key) ? pair.key : new Scalar(pair.key);
+  pair.key = scalar;
+  scalar.spaceBefore = true;
+  comment(scalar, text);
+}
+
+/** The inventory init writes: what the cluster runs, where Terraform keeps it, and sane defaults. */
+export function draftInventory(input: DraftInput): InventoryDraft {
+  const { nodes } = input.discovered;
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const { form, schematics } = images(nodes, problems, notes);
+  const roleArgs = kernelArgs(nodes);
+  const talosVersion = mostCommon(nodes.map((n) => n.talosVersion));
+  const kubernetesVersion = mostCommon(nodes.map((n) => n.kubeletVersion));
+  if (new Set(nodes.map((n) => n.talosVersion)).size > 1)
+    notes.push(
+      `the nodes run different Talos versions (${[...new Set(nodes.map((n) => `${n.name} ${n.talosVersion}`))].join(', ')})`,
+    );
+
+  const matched = input.terraform ? matchNodeAddresses(input.terraform.resources, nodes) : undefined;
+  const configApplied = (node: string) =>
+    (input.terraform?.resources ?? []).some(
+      (r) =>
+        r.type === CONFIG_APPLY &&
+        (matched?.byNode.get(node) ?? []).some((a) => r.address === a || r.modules.includes(a)),
+    );
+  const machineConfigs: Record<string, string> = {};
+  for (const role of ['controlplane', 'worker'] as const) {
+    const of = nodes.filter((n) => n.role === role);
+    if (of.length === 0) continue;
+    if (of.every((n) => configApplied(n.name))) machineConfigs[role] = 'terraform';
+    else if (input.machineConfigs[role]) machineConfigs[role] = input.machineConfigs[role] ?? '';
+    else if (input.terraform)
+      problems.push(
+        `nothing configures a recreated ${role} VM: pass --${role}-config <file> (what talosctl gen config wrote; SOPS-encrypted is fine), ` +
+          `or give each node a ${CONFIG_APPLY} in Terraform. Cattle upgrades (minor releases) destroy and recreate VMs.`,
+      );
+  }
+
+  const inventoryNodes = nodes.map((n) => {
+    const addresses = matched?.byNode.get(n.name) ?? [];
+    if (input.terraform && addresses.length === 0)
+      problems.push(`no resource in the Terraform state names ${n.name} or ${n.ip}: which VM is it?`);
+    if (n.extraVlans.length)
+      notes.push(
+        `${n.name} has more VLANs on one NIC (${n.extraVlans.join(', ')}) than the inventory can check: its first is checked`,
+      );
+    const ownArgs = n.extraKernelArgs.filter((arg) => !roleArgs[n.role].includes(arg));
+    const schematic = n.installer?.schematic;
+    return {
+      name: n.name,
+      role: n.role,
+      ip: n.ip,
+      ...(addresses.length === 1 ? { terraformAddress: addresses[0] } : {}),
+      ...(addresses.length > 1 ? { terraformAddresses: addresses } : {}),
+      ...(schematic && schematic !== schematics[n.role] ? { schematic } : {}),
+      nics: n.nics,
+      ...(ownArgs.length ? { kernelArgs: ownArgs } : {}),
+    };
+  });
+
+  const versionsFound = input.terraform
+    ? versionsSection(
+        input.terraform.files,
+        {
+          talos: talosVersion,
+          kubernetes: kubernetesVersion,
+          controllerSchematic: schematics.controlplane,
+          workerSchematic: schematics.worker,
+        },
+        problems,
+        notes,
+      )
+    : undefined;
+  const found = templates(matched?.unmatched ?? []);
+  const others = (matched?.unmatched ?? []).filter(
+    (r) => !found.some((t) => r.address === t.address || r.modules.includes(t.address)),
+  );
+
+  const { namespaces } = input.discovered;
+  const gitops = namespaces.has('flux-system') ? 'flux' : namespaces.has('argocd') ? 'argocd' : 'none';
+  const storage = namespaces.has('rook-ceph') ? 'rook-ceph' : 'none';
+  const healthChecks = [
+    'node',
+    'pods',
+    ...(gitops !== 'none' ? [gitops] : []),
+    ...(storage !== 'none' ? ['ceph'] : []),
+  ];
+
+  const inventory = {
+    apiVersion: 'talos-upgrade/v1',
+    cluster: { name: input.cluster, gitops, storage },
+    ...(input.repository ? { repository: { github: input.repository } } : {}),
+    images: {
+      installer: form ?? '',
+      schematics: {
+        ...(schematics.controlplane ? { controlplane: schematics.controlplane } : {}),
+        ...(schematics.worker ? { worker: schematics.worker } : {}),
+      },
+    },
+    ...(roleArgs.controlplane.length || roleArgs.worker.length
+      ? {
+          kernelArgs: {
+            ...(roleArgs.controlplane.length ? { controlplane: roleArgs.controlplane } : {}),
+            ...(roleArgs.worker.length ? { worker: roleArgs.worker } : {}),
+          },
+        }
+      : {}),
+    ...(Object.keys(machineConfigs).length ? { machineConfigs } : {}),
+    ...(input.terraform
+      ? { terraform: { directory: input.terraform.directory, ...(found.length ? { templates: found } : {}) } }
+      : {}),
+    ...(versionsFound ? { versions: versionsFound } : {}),
+    nodes: inventoryNodes,
+    policy: { healthChecks },
+    backups: { directory: input.backups },
+  };
+
+  const doc = new Document(inventory);
+  doc.commentBefore =
+    ` Written by talos-upgrade init from the cluster ${input.cluster}: its Nodes, each node's Talos API,` +
+    `\n the Terraform state and files. Check it with: talos-upgrade validate <this file>.` +
+    `\n Every field: docs/inventory.md.`;
+  const contents = doc.contents as YAMLMap;
+  const section = (key: string, text: string) => commentKey(contents, key, text);
+  section('images', "From each node's machine.install.image (the Image Factory installer it runs).");
+  section('kernelArgs', 'From machine.install.extraKernelArgs: checked on every node after each upgrade.');
+  section(
+    'machineConfigs',
+    machineConfigs.controlplane === 'terraform' || machineConfigs.worker === 'terraform'
+      ? 'terraform: the targeted apply that recreates a VM configures it (talos_machine_configuration_apply).'
+      : 'What configures a recreated VM (cattle): files outside the repository; SOPS-encrypted is fine.',
+  );
+  section(
+    'terraform',
+    "The root that manages the VMs; each node's addresses are what its rebuild may destroy and create." +
+      (others.length
+        ? `\nResources of no single node (no rebuild touches them): ${others
+            .slice(0, 6)
+            .map((r) => r.address)
+            .join(', ')}${others.length > 6 ? `, and ${others.length - 6} more` : ''}.`
+        : ''),
+  );
+  section('versions', 'Where Renovate bumps the versions the nodes run; a merge that changes them upgrades.');
+  section(
+    'policy',
+    'The defaults: patches in place (pets), minor and major releases by recreating VMs (cattle), approval for\nmajors, one worker at a time. Every knob: docs/inventory.md (policy).',
+  );
+  section(
+    'nodes',
+    "From the Kubernetes Nodes; NICs from each node's links; addresses from the Terraform state.",
+  );
+  section('backups', 'etcd snapshots and Terraform states kept before each node moves.');
+  const nodesSeq = contents.get('nodes', true);
+  if (isSeq(nodesSeq))
+    nodesSeq.items.forEach((item, i) => {
+      const n = nodes[i];
+      if (!isMap(item)) return;
+      // One NIC per line, as people write them.
+      const nics = item.get('nics', true);
+      if (isSeq(nics)) for (const nic of nics.items) if (isMap(nic)) nic.flow = true;
+      if (n && n.gpus > 0)
+        comment(
+          item,
+          `${n.name} offers ${n.gpus} nvidia.com/gpu: if its config carries GPU patches, list them under gpu (docs/inventory.md).`,
+        );
+    });
+  for (const note of notes) doc.comment = `${doc.comment ? `${doc.comment}\n` : ''} Note: ${note}`;
+  return { text: doc.toString({ lineWidth: 0 }), notes, problems };
+}

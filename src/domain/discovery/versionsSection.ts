@@ -1,0 +1,92 @@
+import { DEFAULT_MATCH_STRINGS, DEFAULT_VARIABLES, type VersionValue } from '../renovatePatterns.js';
+import { readTerraformVersions } from '../variablesTf.js';
+import {
+  findValueLocations,
+  sameVersion,
+  type ParsedHclFile,
+  type ValueLocation,
+} from './versionLocations.js';
+
+/** Where one value lives, preferring a variable's default in a .tf file (what the product reads). */
+function locate(
+  files: ParsedHclFile[],
+  value: string | undefined,
+  matches: (v: string) => (s: string) => boolean,
+) {
+  if (!value) return [];
+  const found = findValueLocations(files, matches(value));
+  return [...found.filter((l) => l.kind === 'variable'), ...found.filter((l) => l.kind === 'tfvars')];
+}
+
+export interface VersionsSection {
+  file: string;
+  variables: Partial<Record<VersionValue, string>>;
+}
+
+/**
+ * The versions file and the variables in it, found by the values the nodes run. The product and the
+ * shipped Renovate preset read one file by its variables' defaults; a value kept elsewhere is said.
+ */
+export function versionsSection(
+  files: ParsedHclFile[],
+  values: Record<VersionValue, string | undefined>,
+  problems: string[],
+  notes: string[],
+): VersionsSection | undefined {
+  const exact = (value: string) => (s: string) => s === value;
+  const found: Record<VersionValue, ValueLocation[]> = {
+    talos: locate(files, values.talos, sameVersion),
+    kubernetes: locate(files, values.kubernetes, sameVersion),
+    controllerSchematic: locate(files, values.controllerSchematic, exact),
+    workerSchematic: locate(files, values.workerSchematic, exact),
+  };
+  const [talos] = found.talos;
+  if (!talos) {
+    problems.push(
+      `no Terraform file of ${files.map((f) => f.path).join(', ') || 'the root'} holds the Talos version the nodes run (${values.talos ?? '?'}): ` +
+        'keep it in a variable\'s default (variable "talos_version" { default = "…" }) so Renovate and the product read it.',
+    );
+    return undefined;
+  }
+  if (talos.kind === 'tfvars') {
+    problems.push(
+      `the Talos version is set in ${talos.file} (${talos.name} = "${talos.value}"); the product reads a variable's default in a .tf file. ` +
+        `Move it into a variable's default there, or keep both equal.`,
+    );
+    return undefined;
+  }
+  const variables: Partial<Record<VersionValue, string>> = {};
+  for (const key of Object.keys(found) as VersionValue[]) {
+    const inFile = found[key].find((l) => l.file === talos.file && l.kind === 'variable');
+    if (inFile) variables[key] = inFile.name;
+    else if (values[key] && key !== 'workerSchematic')
+      notes.push(
+        `${key} (${values[key]}) is not a variable's default in ${talos.file}` +
+          (found[key][0] ? ` (found in ${found[key][0].file} as ${found[key][0].name})` : '') +
+          ': a merge that changes it is not seen.',
+      );
+  }
+  // The schematic variables hold the same id when both roles share one: the worker's is the second.
+  const schematicVariables = found.controllerSchematic.filter(
+    (l) => l.file === talos.file && l.kind === 'variable',
+  );
+  if (values.workerSchematic === values.controllerSchematic && schematicVariables.length > 1) {
+    variables.controllerSchematic =
+      schematicVariables.find((l) => /control|cp|master/i.test(l.name))?.name ??
+      variables.controllerSchematic;
+    variables.workerSchematic =
+      schematicVariables.find((l) => /work/i.test(l.name))?.name ?? variables.workerSchematic;
+  }
+  // What the product itself reads from the file with these names, as a merge will be read.
+  const text = files.find((f) => f.path === talos.file)?.text ?? '';
+  const read = readTerraformVersions(text, {
+    patterns: DEFAULT_MATCH_STRINGS,
+    variables: { ...DEFAULT_VARIABLES, ...variables },
+  });
+  if (read.talosVersion?.replace(/^v/, '') !== values.talos?.replace(/^v/, ''))
+    problems.push(
+      `the product reads Talos ${read.talosVersion ?? 'nothing'} from ${talos.file} (variable ${talos.name}), not ${values.talos ?? '?'}: ` +
+        'see docs/inventory.md (versions) for the forms it reads.',
+    );
+  return { file: talos.file, variables };
+}

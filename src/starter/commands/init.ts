@@ -1,0 +1,123 @@
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { DiscoveryError, discoverCluster } from '../../activities/discovery/cluster.js';
+import {
+  githubRepository,
+  gitRoot,
+  readTerraformFiles,
+  terraformShow,
+} from '../../activities/discovery/repository.js';
+import { draftInventory } from '../../domain/discovery/inventoryDraft.js';
+import { stateResources } from '../../domain/discovery/terraformNodes.js';
+import { formatInventoryIssues, parseInventory } from '../../domain/index.js';
+import { EXIT, UserError } from '../cliErrors.js';
+
+export interface InitOptions {
+  talosconfig?: string;
+  kubeconfig?: string;
+  terraform?: string;
+  name?: string;
+  out: string;
+  controlplaneConfig?: string;
+  workerConfig?: string;
+  backups?: string;
+  force?: boolean;
+}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** A path as the user would type it from here. */
+const shown = (path: string) =>
+  relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path);
+
+/** The talosconfig's current context: the cluster's name when none is given. */
+async function contextName(talosconfig: string): Promise<string | undefined> {
+  const config = parseYaml(await readFile(talosconfig, 'utf8')) as { context?: unknown } | null;
+  return typeof config?.context === 'string' ? config.context : undefined;
+}
+
+/**
+ * `talos-upgrade init`: reads the running cluster (its Nodes, each node's Talos API) and the Terraform
+ * root (state and files), and writes the inventory that describes them. It changes nothing anywhere:
+ * the only file it writes is the inventory, and only when nothing is left to settle.
+ */
+export async function initCommand(options: InitOptions): Promise<number> {
+  const talosconfig = resolve(
+    options.talosconfig ?? process.env.TALOSCONFIG ?? join(homedir(), '.talos', 'config'),
+  );
+  const kubeconfig = resolve(
+    options.kubeconfig ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config'),
+  );
+  const out = resolve(options.out);
+  for (const [what, file] of [
+    ['talosconfig', talosconfig],
+    ['kubeconfig', kubeconfig],
+  ] as const)
+    if (!(await exists(file))) throw new UserError(`no ${what} at ${file}: pass --${what} <file>`);
+  if ((await exists(out)) && !options.force)
+    throw new UserError(`${out} exists: pass --force to replace it, or --out <another file>`);
+  const name = options.name ?? (await contextName(talosconfig));
+  if (!name) throw new UserError(`${talosconfig} has no current context: pass --name <cluster>`);
+  const progress = (line: string) => console.error(`… ${line}`);
+  const tools = {
+    talosctl: process.env.TALOSCTL ?? 'talosctl',
+    terraform: process.env.TERRAFORM ?? 'terraform',
+  };
+
+  try {
+    const discovered = await discoverCluster({ kubeconfig, talosconfig, talosctl: tools.talosctl, progress });
+    let terraform: Parameters<typeof draftInventory>[0]['terraform'];
+    let repository: string | undefined;
+    if (options.terraform) {
+      const dir = resolve(options.terraform);
+      progress(`reading the Terraform state and files of ${dir}`);
+      const root = (await gitRoot(dir)) ?? dirname(out);
+      repository = await githubRepository(root);
+      terraform = {
+        directory: relative(dirname(out), dir) || '.',
+        resources: stateResources(await terraformShow(tools.terraform, dir, progress)),
+        files: await readTerraformFiles(root, dir),
+      };
+    }
+    const draft = draftInventory({
+      cluster: name,
+      discovered,
+      ...(terraform ? { terraform } : {}),
+      machineConfigs: {
+        ...(options.controlplaneConfig ? { controlplane: resolve(options.controlplaneConfig) } : {}),
+        ...(options.workerConfig ? { worker: resolve(options.workerConfig) } : {}),
+      },
+      backups: options.backups ? resolve(options.backups) : `/var/lib/talos-upgrade/backups/${name}`,
+      ...(repository ? { repository } : {}),
+    });
+    for (const note of draft.notes) console.error(`⚠ ${note}`);
+    if (draft.problems.length) {
+      console.error(`\n${out} not written: ${draft.problems.length} thing(s) to settle first:`);
+      for (const problem of draft.problems) console.error(`  ❌ ${problem}`);
+      return EXIT.invalidInput;
+    }
+    const parsed = parseInventory(draft.text);
+    if (!parsed.ok) {
+      console.error(`\n${out} not written: the inventory init drafted is not valid:`);
+      console.error(formatInventoryIssues(out, parsed.issues));
+      return EXIT.failure;
+    }
+    await writeFile(out, draft.text);
+    const { nodes } = parsed.inventory;
+    const controllers = nodes.filter((n) => n.role === 'controlplane').length;
+    console.log(
+      `✅ ${out}: cluster ${name}, ${controllers} controllers + ${nodes.length - controllers} workers.\n` +
+        `Next: read it, then talos-upgrade validate ${shown(out)}.`,
+    );
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof DiscoveryError) throw new UserError(error.message, EXIT.failure);
+    throw error;
+  }
+}

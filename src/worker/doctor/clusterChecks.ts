@@ -1,0 +1,401 @@
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { talosView } from '../../activities/discovery/cluster.js';
+import { terraformShow } from '../../activities/discovery/repository.js';
+import type { ActivityDeps, ClusterAccess } from '../../activities/index.js';
+import { createActivities } from '../../activities/index.js';
+import { runCommand } from '../../activities/runCommand.js';
+import { stateResources } from '../../domain/discovery/terraformNodes.js';
+import {
+  compareVersions,
+  configuredByTerraform,
+  nodeAddresses,
+  parseVersion,
+  readTerraformVersions,
+  recreatesVms,
+  schematicOf,
+  unsupportedTalos,
+  type Inventory,
+} from '../../domain/index.js';
+
+/** One line of the doctor's report: what was checked, what was found, and what to do about it. */
+export interface CheckResult {
+  cluster?: string;
+  check: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+type Report = (result: CheckResult) => void;
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * What the product asks of the Kubernetes API, as SelfSubjectAccessReview attributes: cordon and
+ * uncordon, drain (list and evict pods under their budgets), the Node object a rebuild replaces, the
+ * probe pods of the dns and network gates, and the gitops and storage gates' resources.
+ */
+function permissions(inventory: Inventory) {
+  const checks = new Set(inventory.policy.healthChecks);
+  return [
+    { verb: 'list', resource: 'nodes' },
+    { verb: 'patch', resource: 'nodes' },
+    { verb: 'delete', resource: 'nodes' },
+    { verb: 'list', resource: 'pods' },
+    { verb: 'create', resource: 'pods', subresource: 'eviction' },
+    { verb: 'list', resource: 'poddisruptionbudgets', group: 'policy' },
+    ...(checks.has('dns') || checks.has('network')
+      ? [
+          { verb: 'create', resource: 'pods', namespace: 'default' },
+          { verb: 'delete', resource: 'pods', namespace: 'default' },
+        ]
+      : []),
+    ...(checks.has('flux')
+      ? [{ verb: 'list', resource: 'kustomizations', group: 'kustomize.toolkit.fluxcd.io' }]
+      : []),
+    ...(checks.has('argocd') ? [{ verb: 'list', resource: 'applications', group: 'argoproj.io' }] : []),
+    ...(checks.has('ceph') ? [{ verb: 'list', resource: 'cephclusters', group: 'ceph.rook.io' }] : []),
+  ];
+}
+
+async function kubernetesChecks(name: string, access: ClusterAccess, report: Report) {
+  const kc = new KubeConfig();
+  kc.loadFromFile(access.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const nodes = await core.listNode().catch((error: unknown) => error as Error);
+  if (nodes instanceof Error) {
+    report({
+      cluster: name,
+      check: 'kubernetes',
+      ok: false,
+      detail: `listing the Nodes with ${access.kubeconfig} failed: ${nodes.message}`,
+      fix: 'give the worker a kubeconfig that reaches the cluster (KUBECONFIG, or <credentials-dir>/<cluster>/kubeconfig)',
+    });
+    return;
+  }
+  const byName = new Map(nodes.items.map((n) => [n.metadata?.name ?? '', n]));
+  const missing = access.inventory.nodes.filter((n) => !byName.has(n.name)).map((n) => n.name);
+  const notReady = access.inventory.nodes
+    .filter(
+      (n) => byName.get(n.name)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'False',
+    )
+    .map((n) => n.name);
+  const unknown = [...byName.keys()].filter((n) => !access.inventory.nodes.some((i) => i.name === n));
+  report({
+    cluster: name,
+    check: 'kubernetes nodes',
+    ok: missing.length === 0 && notReady.length === 0,
+    detail:
+      missing.length || notReady.length
+        ? [
+            missing.length ? `no Node named ${missing.join(', ')}` : '',
+            notReady.length ? `not Ready: ${notReady.join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join('; ')
+        : `${access.inventory.nodes.length} Nodes, all Ready${unknown.length ? `; not in the inventory (never upgraded): ${unknown.join(', ')}` : ''}`,
+    ...(missing.length
+      ? {
+          fix: 'nodes[].name is the Kubernetes Node name: correct it, or write the inventory again with talos-upgrade init',
+        }
+      : notReady.length
+        ? { fix: 'an upgrade starts only on a healthy cluster: bring those nodes back first' }
+        : {}),
+  });
+  const authz = kc.makeApiClient(AuthorizationV1Api);
+  const denied: string[] = [];
+  for (const attributes of permissions(access.inventory)) {
+    const review = await authz
+      .createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: attributes } } })
+      .catch((error: unknown) => error as Error);
+    const what = `${attributes.verb} ${attributes.resource}${'subresource' in attributes ? `/${attributes.subresource}` : ''}`;
+    if (review instanceof Error) denied.push(`${what} (${review.message})`);
+    else if (!review.status?.allowed) denied.push(what);
+  }
+  report({
+    cluster: name,
+    check: 'kubernetes permissions',
+    ok: denied.length === 0,
+    detail: denied.length ? `not allowed: ${denied.join(', ')}` : 'every call the product makes is allowed',
+    ...(denied.length
+      ? { fix: "grant the kubeconfig's user these verbs (docs/operations.md lists the product's calls)" }
+      : {}),
+  });
+}
+
+async function talosChecks(name: string, access: ClusterAccess, deps: ActivityDeps, report: Report) {
+  const activities = createActivities(deps);
+  const { inventory } = access;
+  const versions = new Map<string, string>();
+  for (const node of inventory.nodes) {
+    const view = await talosView(deps.talosctl, access.talosconfig, node.name, node.ip).catch(
+      (error: unknown) => error as Error,
+    );
+    if (view instanceof Error) {
+      report({
+        cluster: name,
+        check: `talos ${node.name}`,
+        ok: false,
+        detail: view.message,
+        fix: `check that ${node.ip} is the node's address and that the talosconfig (TALOSCONFIG, or <credentials-dir>/<cluster>/talosconfig) is this cluster's`,
+      });
+      continue;
+    }
+    versions.set(node.name, view.talosVersion);
+    const problems: string[] = [];
+    const fixes: string[] = [];
+    const unsupported = unsupportedTalos(parseVersion(view.talosVersion), `${node.name}:`);
+    if (unsupported) problems.push(unsupported);
+    const schematic = schematicOf(inventory, node);
+    if (view.installer && view.installer.schematic !== schematic) {
+      problems.push(`it runs schematic ${view.installer.schematic}, the inventory says ${schematic}`);
+      fixes.push(
+        `give the node its own schematic: ${view.installer.schematic} (a pets upgrade would install the other)`,
+      );
+    }
+    for (const [what, check] of [
+      ['NICs', () => activities.checkNodeNics({ cluster: name, node: node.name })],
+      ['kernel arguments', () => activities.checkKernelArgs({ cluster: name, node: node.name })],
+    ] as const) {
+      const failed = await check().then(
+        () => undefined,
+        (error: unknown) => message(error),
+      );
+      if (failed) {
+        problems.push(failed);
+        fixes.push(
+          what === 'NICs'
+            ? "write the node's NICs as Talos names them (talosctl get links)"
+            : "list only the arguments the node boots with (talosctl get kernelcmdlines), or fix its config's machine.install.extraKernelArgs",
+        );
+      }
+    }
+    report({
+      cluster: name,
+      check: `talos ${node.name}`,
+      ok: problems.length === 0,
+      detail: problems.length
+        ? problems.join('; ')
+        : `Talos ${view.talosVersion}, NICs, schematic and kernel arguments as the inventory says`,
+      ...(fixes.length ? { fix: fixes.join('; ') } : {}),
+    });
+  }
+  const etcd = await activities.checkEtcdHealth({ cluster: name }).catch((error: unknown) => error as Error);
+  const controllers = inventory.nodes.filter((n) => n.role === 'controlplane').length;
+  report(
+    etcd instanceof Error
+      ? { cluster: name, check: 'etcd', ok: false, detail: etcd.message }
+      : {
+          cluster: name,
+          check: 'etcd',
+          ok: etcd.unhealthy.length === 0 && etcd.members.length === controllers,
+          detail: `${etcd.healthy.length}/${etcd.members.length} members healthy, ${controllers} control-plane nodes`,
+          ...(etcd.members.length !== controllers
+            ? {
+                fix: 'every control-plane node must be a voting etcd member: remove stale members (talosctl etcd remove-member)',
+              }
+            : etcd.unhealthy.length
+              ? {
+                  fix: `read the unhealthy members' logs (talosctl -n <node> logs etcd): no control plane moves while etcd is not healthy`,
+                }
+              : {}),
+        },
+  );
+  return versions;
+}
+
+async function terraformChecks(
+  name: string,
+  access: ClusterAccess,
+  deps: ActivityDeps,
+  running: string | undefined,
+  report: Report,
+) {
+  const { terraform } = access.inventory;
+  if (!terraform) return;
+  const dir = join(access.baseDir, terraform.directory);
+  const show = await terraformShow(deps.terraform, dir).catch((error: unknown) => error as Error);
+  if (show instanceof Error) {
+    report({
+      cluster: name,
+      check: 'terraform state',
+      ok: false,
+      detail: show.message,
+      fix: `run terraform plan in ${dir} and fix what it says`,
+    });
+    return;
+  }
+  const addresses = stateResources(show).map((r) => r.address);
+  const inState = (address: string) => addresses.some((a) => a === address || a.startsWith(`${address}.`));
+  const absent = [
+    ...access.inventory.nodes.flatMap((n) => nodeAddresses(n).map((a) => ({ owner: n.name, a }))),
+    ...terraform.templates.map((t) => ({ owner: `template ${t.name}`, a: t.address })),
+  ].filter(({ a }) => !inState(a));
+  report({
+    cluster: name,
+    check: 'terraform state',
+    ok: absent.length === 0,
+    detail: absent.length
+      ? `not in the state: ${absent.map(({ owner, a }) => `${a} (${owner})`).join(', ')}`
+      : `every node's and template's address is in the state of ${terraform.directory}`,
+    ...(absent.length
+      ? {
+          fix: 'use the addresses terraform state list shows, or write the inventory again with talos-upgrade init',
+        }
+      : {}),
+  });
+  if (!running || absent.length) return;
+  // At the version the nodes run, the nodes' own resources must plan no change: else the first
+  // rebuild would also apply whatever drifted.
+  const targets = access.inventory.nodes.flatMap((n) => nodeAddresses(n)).map((a) => `-target=${a}`);
+  const plan = await runCommand(
+    deps.terraform,
+    [
+      `-chdir=${dir}`,
+      'plan',
+      '-input=false',
+      '-no-color',
+      '-lock=false',
+      '-detailed-exitcode',
+      '-var',
+      `${access.inventory.versions.variables.talos}=${running}`,
+      ...terraform.varFiles.map((f) => `-var-file=${f}`),
+      ...targets,
+    ],
+    { timeoutMs: 600_000, input: '' },
+  );
+  const changes = [...plan.stdout.matchAll(/^\s*# (\S+) (will be|must be) ([^\n]+)$/gm)].map(
+    (m) => `${m[1]} ${m[3]}`,
+  );
+  report({
+    cluster: name,
+    check: 'terraform plan',
+    ok: plan.exitCode === 0,
+    detail:
+      plan.exitCode === 0
+        ? `no change to any node at Talos ${running}`
+        : plan.exitCode === 2
+          ? `at Talos ${running}, Terraform would change: ${changes.join('; ') || 'see terraform plan'}`
+          : `terraform plan failed: ${plan.stderr.trim().split('\n').slice(-3).join(' ')}`,
+    ...(plan.exitCode !== 0
+      ? {
+          fix: 'make the Terraform files match what runs (a rebuild would apply the difference too), then run doctor again',
+        }
+      : {}),
+  });
+}
+
+async function fileChecks(
+  name: string,
+  access: ClusterAccess,
+  deps: ActivityDeps,
+  running: string | undefined,
+  report: Report,
+) {
+  const { inventory } = access;
+  // The versions file, read as a merge is read: it names the file from the repository's root, which is
+  // where init writes the inventory.
+  const file = join(access.baseDir, inventory.versions.file);
+  const read = await readFile(file, 'utf8').then(
+    (text) => readTerraformVersions(text, inventory.versions),
+    (error: unknown) => error as Error,
+  );
+  const fileVersion = read instanceof Error ? undefined : read.talosVersion;
+  report({
+    cluster: name,
+    check: 'versions file',
+    ok: !(read instanceof Error) && !!fileVersion && (!running || fileVersion.replace(/^v/, '') === running),
+    detail:
+      read instanceof Error
+        ? `${file}: ${read.message}`
+        : !fileVersion
+          ? `${inventory.versions.file} has no ${inventory.versions.variables.talos}`
+          : `${inventory.versions.file} says Talos ${fileVersion}${running ? `, the nodes run ${running}` : ''}`,
+    ...(read instanceof Error || !fileVersion || (running && fileVersion.replace(/^v/, '') !== running)
+      ? {
+          fix: `keep ${inventory.versions.variables.talos} in ${inventory.versions.file} at the version the nodes run (runs plan from the nodes; Renovate bumps the file)`,
+        }
+      : {}),
+  });
+  if (inventory.terraform && recreatesVms(inventory)) {
+    const files = inventory.nodes.filter((n) => !configuredByTerraform(inventory, n)).map((n) => n.name);
+    const proof = files.length
+      ? await createActivities(deps)
+          .proveMachineConfigs({ cluster: name, nodes: files })
+          .catch((error: unknown) => error as Error)
+      : { files: [] };
+    report({
+      cluster: name,
+      check: 'machine configs',
+      ok: !(proof instanceof Error),
+      detail:
+        proof instanceof Error
+          ? proof.message
+          : `${proof.files.length} file(s) valid${files.length < inventory.nodes.length ? '; the rest are configured by Terraform' : ''}`,
+      ...(proof instanceof Error
+        ? {
+            fix: 'point machineConfigs at the files talosctl gen config wrote for this cluster, readable by the worker',
+          }
+        : {}),
+    });
+  }
+  if (running) {
+    const images = await createActivities(deps)
+      .checkInstallerImages({ cluster: name, version: running })
+      .catch((error: unknown) => error as Error);
+    report({
+      cluster: name,
+      check: 'installers',
+      ok: !(images instanceof Error),
+      detail:
+        images instanceof Error
+          ? images.message
+          : `${images.images.length} installer(s) of Talos ${running} exist (what an undo reinstalls)`,
+      ...(images instanceof Error
+        ? {
+            fix: 'check images.installer and the schematics against what the nodes run (talos-upgrade init shows them)',
+          }
+        : {}),
+    });
+  }
+  const backups = inventory.backups.directory;
+  // Node's recursive mkdir never returns under some pseudo-filesystems (/proc): bounded here.
+  const made = Promise.race([
+    mkdir(backups, { recursive: true }),
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('could not be created within 10 s')), 10_000).unref(),
+    ),
+  ]);
+  const writable = await made
+    .then(() => access_(backups))
+    .then(async () => {
+      const probe = join(backups, `.doctor-${process.pid}`);
+      await writeFile(probe, '');
+      await rm(probe);
+    })
+    .catch((error: unknown) => error as Error);
+  report({
+    cluster: name,
+    check: 'backups',
+    ok: !(writable instanceof Error),
+    detail: writable instanceof Error ? `${backups}: ${writable.message}` : `${backups} is writable`,
+    ...(writable instanceof Error
+      ? { fix: `let the worker's user write ${backups}, or set backups.directory` }
+      : {}),
+  });
+}
+
+const access_ = (path: string) => access(path, constants.W_OK);
+
+/** Every check of one cluster, reported one by one as they finish. */
+export async function clusterChecks(name: string, access: ClusterAccess, deps: ActivityDeps, report: Report) {
+  await kubernetesChecks(name, access, report);
+  const versions = await talosChecks(name, access, deps, report);
+  // The oldest version a node runs: what a run would start from.
+  const running = [...versions.values()].sort(compareVersions)[0];
+  await terraformChecks(name, access, deps, running, report);
+  await fileChecks(name, access, deps, running, report);
+}

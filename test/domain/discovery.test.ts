@@ -1,0 +1,114 @@
+import { describe, expect, it } from '@jest/globals';
+import { parse } from '@cdktf/hcl2json';
+import { parseInstallerImage } from '../../src/domain/discovery/installerImage.js';
+import { matchNodeAddresses, stateResources } from '../../src/domain/discovery/terraformNodes.js';
+import { findValueLocations, sameVersion } from '../../src/domain/discovery/versionLocations.js';
+
+const nodes = [
+  { name: 'cp-1', ip: '10.0.0.11' },
+  { name: 'cp-2', ip: '10.0.0.12' },
+  { name: 'wk-1', ip: '10.0.0.21' },
+];
+
+/** A `terraform show -json` document with the given root resources and child modules. */
+const show = (root: unknown[], children: unknown[] = []) => ({
+  values: { root_module: { resources: root, child_modules: children } },
+});
+const vm = (address: string, values: unknown, index?: string | number) => ({
+  address,
+  mode: 'managed',
+  type: address.split('.').at(-2)?.replace(/\[.*$/, '') ?? '',
+  ...(index !== undefined ? { index } : {}),
+  values,
+});
+
+describe("a node's Terraform addresses, from the state", () => {
+  it("count-indexed VMs named by an attribute, the bootstrap never a node's, a shared DNS record nobody's", () => {
+    const state = show([
+      vm('proxmox_virtual_environment_vm.controlplane[0]', { name: 'cp-1', ipv4: ['10.0.0.11/24'] }, 0),
+      vm('proxmox_virtual_environment_vm.controlplane[1]', { name: 'cp-2' }, 1),
+      vm(
+        'proxmox_virtual_environment_vm.worker[0]',
+        { initialization: [{ ip_config: [{ ipv4: [{ address: '10.0.0.21/24' }] }] }] },
+        0,
+      ),
+      { ...vm('talos_machine_bootstrap.this', { node: '10.0.0.11' }), type: 'talos_machine_bootstrap' },
+      vm('dns_a_record_set.api', { addresses: ['10.0.0.11', '10.0.0.12'] }),
+    ]);
+    const { byNode, unmatched } = matchNodeAddresses(stateResources(state), nodes);
+    expect(Object.fromEntries(byNode)).toEqual({
+      'cp-1': ['proxmox_virtual_environment_vm.controlplane[0]'],
+      'cp-2': ['proxmox_virtual_environment_vm.controlplane[1]'],
+      'wk-1': ['proxmox_virtual_environment_vm.worker[0]'],
+    });
+    expect(unmatched.map((r) => r.address)).toEqual(['talos_machine_bootstrap.this', 'dns_a_record_set.api']);
+  });
+
+  it('a module per node is named by its instance; a module of every node is not', () => {
+    const state = show(
+      [],
+      [
+        {
+          address: 'module.cluster',
+          resources: [
+            { ...vm('module.cluster.talos_machine_secrets.this', {}), type: 'talos_machine_secrets' },
+          ],
+          child_modules: nodes.map((n) => ({
+            address: `module.cluster.module.node["${n.name}"]`,
+            resources: [
+              vm(`module.cluster.module.node["${n.name}"].proxmox_virtual_environment_vm.this`, {
+                name: n.name,
+              }),
+              vm(`module.cluster.module.node["${n.name}"].random_id.serial`, { hex: 'abc' }),
+            ],
+          })),
+        },
+      ],
+    );
+    const { byNode, unmatched } = matchNodeAddresses(stateResources(state), nodes);
+    expect(byNode.get('cp-2')).toEqual(['module.cluster.module.node["cp-2"]']);
+    // The serial beside the VM goes with its module; the cluster's secrets with nobody.
+    expect(unmatched.map((r) => r.address)).toEqual(['module.cluster.talos_machine_secrets.this']);
+  });
+});
+
+describe('the installer a node runs', () => {
+  it('splits an Image Factory reference into the form and the schematic', () => {
+    const id = 'a'.repeat(64);
+    expect(parseInstallerImage(`factory.talos.dev/nocloud-installer/${id}:v1.11.3`)).toEqual({
+      form: 'factory.talos.dev/nocloud-installer/{schematic}:v{version}',
+      schematic: id,
+      version: '1.11.3',
+    });
+    expect(parseInstallerImage('ghcr.io/siderolabs/installer:v1.11.3')).toBeUndefined();
+  });
+});
+
+describe('where the versions live', () => {
+  it('a variable default with or without v, and an attribute of an object in a tfvars file', async () => {
+    const files = [
+      {
+        path: 'terraform/variables.tf',
+        text: '',
+        json: await parse(
+          'variables.tf',
+          'variable "talos" {\n  default = "v1.11.3"\n}\nvariable "other" {\n  default = "1.11.4"\n}\n',
+        ),
+      },
+      {
+        path: 'terraform/cluster.auto.tfvars',
+        text: '',
+        json: await parse('cluster.auto.tfvars', 'cluster = {\n  talos_version = "1.11.3"\n}\n'),
+      },
+    ];
+    expect(findValueLocations(files, sameVersion('1.11.3'))).toEqual([
+      { file: 'terraform/variables.tf', kind: 'variable', name: 'talos', value: 'v1.11.3' },
+      {
+        file: 'terraform/cluster.auto.tfvars',
+        kind: 'tfvars',
+        name: 'cluster.talos_version',
+        value: '1.11.3',
+      },
+    ]);
+  });
+});

@@ -1,0 +1,244 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parseDocument } from 'yaml';
+import { runCli } from '../cli/runCli.js';
+import { testTemporalAddress } from '../harness/temporalEnv.js';
+import { initInventory } from '../harness/initCli.js';
+import { startLab, type Lab } from '../lab/labHarness.js';
+import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
+
+/**
+ * `talos-upgrade doctor` on atlas, from the inventory init wrote: every check passes; then each thing
+ * the lab can break, one at a time, fails its own check and names the fix. The doctor runs with the
+ * worker's configuration (environment and inventory), as a user runs it beside the worker.
+ */
+let lab: Lab;
+let h: WorkflowHarness;
+let generated: string;
+beforeAll(async () => {
+  lab = await startLab('atlas');
+  generated = await initInventory(lab);
+  // A worker polling a task queue of the test server, with the generated inventory.
+  h = await startWorkflowHarness({ ...lab, env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated } });
+}, 900_000);
+afterAll(async () => {
+  await h?.stop();
+  await lab?.stop();
+});
+
+/** Runs the doctor with the worker's environment against `inventory`, and its JSON report. */
+async function doctor(inventory: string, env: Record<string, string> = {}) {
+  const result = await runCli(['doctor', '--inventory', inventory, '--json'], {
+    env: {
+      TEMPORAL_ADDRESS: testTemporalAddress(),
+      TALOS_UPGRADE_TASK_QUEUE: h.taskQueue,
+      KUBECONFIG: lab.env.KUBECONFIG ?? '',
+      TALOSCONFIG: lab.env.TALOSCONFIG ?? '',
+      TALOSCTL: lab.env.TALOSCTL ?? '',
+      TERRAFORM: lab.env.TERRAFORM ?? '',
+      SOPS: lab.env.SOPS ?? '',
+      ...env,
+    },
+  });
+  const checks = JSON.parse(result.stdout || '[]') as Array<{
+    check: string;
+    ok: boolean;
+    detail: string;
+    fix?: string;
+  }>;
+  return { ...result, checks, failed: checks.filter((c) => !c.ok) };
+}
+
+/** A copy of the generated inventory beside it (relative paths hold), changed by `edit`. */
+async function variant(name: string, edit: (doc: ReturnType<typeof parseDocument>) => void): Promise<string> {
+  const doc = parseDocument(await readFile(generated, 'utf8'));
+  edit(doc);
+  const file = join(lab.dir, 'repo', `${name}.yaml`);
+  await writeFile(file, doc.toString());
+  return file;
+}
+
+/** talos-wk-1 is the fourth node init writes (controllers first, then workers by name). */
+const WK1 = 3;
+
+describe('doctor', () => {
+  it('passes every check on the cluster init described', async () => {
+    const result = await doctor(generated);
+    expect(result.failed).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    expect(result.checks.map((c) => c.check)).toEqual([
+      'temporal',
+      'kubernetes nodes',
+      'kubernetes permissions',
+      ...['talos-cp-1', 'talos-cp-2', 'talos-cp-3', 'talos-wk-1', 'talos-wk-2'].map((n) => `talos ${n}`),
+      'etcd',
+      'terraform state',
+      'terraform plan',
+      'versions file',
+      'machine configs',
+      'installers',
+      'backups',
+    ]);
+  }, 180_000);
+
+  const failures: Array<{
+    check: string;
+    what: string;
+    breaks: () => Promise<{
+      inventory?: string;
+      env?: Record<string, string>;
+      undo?: () => Promise<unknown>;
+    }>;
+    detail: RegExp;
+    fix: RegExp;
+  }> = [
+    {
+      check: 'temporal',
+      what: 'no worker polls the task queue',
+      breaks: async () => ({ env: { TALOS_UPGRADE_TASK_QUEUE: 'nobody-polls-this' } }),
+      detail: /no worker polls nobody-polls-this/,
+      fix: /talos-upgrade worker --inventory/,
+    },
+    {
+      check: 'kubernetes nodes',
+      what: 'a node named otherwise than its Kubernetes Node',
+      breaks: async () => ({
+        inventory: await variant('renamed', (d) => d.setIn(['nodes', WK1, 'name'], 'talos-wk-9')),
+      }),
+      detail: /no Node named talos-wk-9/,
+      fix: /Kubernetes Node name/,
+    },
+    {
+      check: 'talos talos-wk-1',
+      what: 'a NIC named as the examples do, not as Talos does',
+      breaks: async () => ({
+        inventory: await variant('ens18', (d) => d.setIn(['nodes', WK1, 'nics', 0, 'name'], 'ens18')),
+      }),
+      detail: /ens18 is missing/,
+      fix: /talosctl get links/,
+    },
+    {
+      check: 'talos talos-wk-1',
+      what: 'a kernel argument the node does not boot with',
+      breaks: async () => ({
+        inventory: await variant('args', (d) => d.setIn(['nodes', WK1, 'kernelArgs'], ['nosmt'])),
+      }),
+      detail: /booted without the kernel arguments nosmt/,
+      fix: /talosctl get kernelcmdlines/,
+    },
+    {
+      check: 'talos talos-wk-1',
+      what: 'a schematic other than the one the node runs',
+      breaks: async () => ({
+        inventory: await variant('schematic', (d) => d.setIn(['nodes', WK1, 'schematic'], 'b'.repeat(64))),
+      }),
+      detail: /runs schematic 4a0d65c6\w+, the inventory says bbbb/,
+      fix: /give the node its own schematic/,
+    },
+    {
+      check: 'talos talos-wk-2',
+      what: 'an address where no Talos answers',
+      breaks: async () => ({
+        inventory: await variant('address', (d) => d.setIn(['nodes', WK1 + 1, 'ip'], '127.0.0.2')),
+      }),
+      detail: /talosctl could not read the Talos version of talos-wk-2 \(127\.0\.0\.2\)/,
+      fix: /is the node's address/,
+    },
+    {
+      check: 'etcd',
+      what: 'an unhealthy etcd member',
+      breaks: async () => {
+        await lab.addFault('etcd-unhealthy', { node: 'talos-cp-2' });
+        return { undo: () => lab.clearFaults('etcd-unhealthy') };
+      },
+      detail: /2\/3 members healthy/,
+      fix: /talosctl -n <node> logs etcd/,
+    },
+    {
+      check: 'terraform state',
+      what: 'a Terraform address not in the state',
+      breaks: async () => ({
+        inventory: await variant('address', (d) =>
+          d.setIn(['nodes', WK1, 'terraformAddress'], 'module.vms["talos-wk-1"]'),
+        ),
+      }),
+      detail: /not in the state: module\.vms\["talos-wk-1"\] \(talos-wk-1\)/,
+      fix: /terraform state list/,
+    },
+    {
+      check: 'terraform plan',
+      what: 'Terraform files that drifted from what runs',
+      breaks: async () => {
+        const module = join(lab.dir, 'repo', 'terraform', 'modules', 'node', 'main.tf');
+        const text = await readFile(module, 'utf8');
+        await writeFile(module, text.replace('input            = {', 'input            = { drift = true,'));
+        return { undo: () => writeFile(module, text) };
+      },
+      detail: /at Talos 1\.11\.3, Terraform would change: module\.nodes\["talos-cp-1"\]\.terraform_data\.vm/,
+      fix: /make the Terraform files match what runs/,
+    },
+    {
+      check: 'versions file',
+      what: 'a versions file that says another version than the nodes run',
+      breaks: async () => {
+        const file = join(lab.dir, 'repo', 'terraform', 'variables.tf');
+        const text = await readFile(file, 'utf8');
+        await writeFile(file, text.replace('default = "1.11.3"', 'default = "1.11.4"'));
+        return { undo: () => writeFile(file, text) };
+      },
+      detail: /says Talos 1\.11\.4, the nodes run 1\.11\.3/,
+      fix: /keep talos_version in terraform\/variables\.tf at the version the nodes run/,
+    },
+    {
+      check: 'machine configs',
+      what: 'a machine config file that is not there',
+      breaks: async () => ({
+        inventory: await variant('configs', (d) =>
+          d.setIn(['machineConfigs', 'worker'], '/nonexistent/worker.yaml'),
+        ),
+      }),
+      detail: /\/nonexistent\/worker\.yaml/,
+      fix: /point machineConfigs at the files talosctl gen config wrote/,
+    },
+    {
+      check: 'installers',
+      what: 'no installer image of the running version',
+      breaks: async () => {
+        await lab.addFault('image-missing');
+        return { undo: () => lab.clearFaults('image-missing') };
+      },
+      detail: /no installer image for Talos 1\.11\.3/,
+      fix: /images\.installer/,
+    },
+    {
+      check: 'backups',
+      what: 'a backups directory the worker cannot write',
+      // A file where the directory should be: refused even to root, as the tests may run.
+      breaks: async () => ({
+        inventory: await variant('backups', (d) =>
+          d.setIn(['backups', 'directory'], join(generated, 'backups')),
+        ),
+      }),
+      detail: /generated\.yaml\/backups: ENOTDIR/,
+      fix: /let the worker's user write/,
+    },
+  ];
+
+  it.each(failures)(
+    'fails $check on $what, naming the fix',
+    async ({ check, breaks, detail, fix }) => {
+      const broken = await breaks();
+      try {
+        const result = await doctor(broken.inventory ?? generated, broken.env);
+        expect(result.exitCode).toBe(1);
+        const failed = result.failed.find((c) => c.check === check);
+        expect(failed?.detail).toMatch(detail);
+        expect(failed?.fix).toMatch(fix);
+      } finally {
+        await broken.undo?.();
+      }
+    },
+    180_000,
+  );
+});

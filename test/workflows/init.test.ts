@@ -1,0 +1,162 @@
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  expectedKernelArgs,
+  nodeAddresses,
+  parseInventory,
+  schematicOf,
+  type Inventory,
+} from '../../src/domain/index.js';
+import { runCli } from '../cli/runCli.js';
+import { runInit as init } from '../harness/initCli.js';
+import { startLab, type Lab } from '../lab/labHarness.js';
+import { labReport } from './labViews.js';
+import { upgrade } from './runs.js';
+import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
+
+/**
+ * `talos-upgrade init` on clusters the lab built the way users build them: it reads the Nodes, each
+ * node's Talos API (installer, kernel arguments, links) and the Terraform state and files, and writes
+ * an inventory that describes what the lab runs. The lab's own inventory serves only as the answer
+ * key; the runs below start from the generated file.
+ */
+
+async function readInventory(file: string): Promise<Inventory> {
+  const parsed = parseInventory(await readFile(file, 'utf8'));
+  if (!parsed.ok) throw new Error(`${file} is not valid: ${JSON.stringify(parsed.issues)}`);
+  return parsed.inventory;
+}
+
+/** What an inventory says of each node that init must find: the facts the product acts on. */
+function nodeFacts(inventory: Inventory) {
+  return Object.fromEntries(
+    inventory.nodes.map((node) => [
+      node.name,
+      {
+        role: node.role,
+        ip: node.ip,
+        nics: node.nics,
+        addresses: [...nodeAddresses(node)].sort(),
+        schematic: schematicOf(inventory, node),
+        kernelArgs: [...expectedKernelArgs(inventory, node)].sort(),
+      },
+    ]),
+  );
+}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+describe('init on atlas (a module per node, machine configs as files)', () => {
+  let lab: Lab;
+  let generated: string;
+  beforeAll(async () => {
+    lab = await startLab('atlas', ['--max-unavailable-workers', '2']);
+    generated = join(lab.dir, 'repo', 'generated.yaml');
+  }, 900_000);
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it('without a machine config for a recreated VM: says what to pass, and writes nothing', async () => {
+    const result = await init(lab, ['--terraform', join(lab.dir, 'repo', 'terraform'), '--out', generated]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(
+      /nothing configures a recreated controlplane VM: pass --controlplane-config <file>/,
+    );
+    expect(await exists(generated)).toBe(false);
+  }, 120_000);
+
+  it('writes the inventory of what the lab runs: nodes, NICs, installers, kernel arguments, Terraform addresses, versions', async () => {
+    const secrets = join(lab.dir, 'secrets');
+    const result = await init(lab, [
+      '--terraform',
+      join(lab.dir, 'repo', 'terraform'),
+      '--out',
+      generated,
+      '--controlplane-config',
+      join(secrets, 'controlplane.yaml'),
+      '--worker-config',
+      join(secrets, 'worker.yaml'),
+      '--backups',
+      join(lab.dir, 'backups'),
+    ]);
+    expect(result.stderr).not.toMatch(/❌/);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/cluster atlas, 3 controllers \+ 2 workers/);
+    const found = await readInventory(generated);
+    const key = await readInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '');
+    expect(nodeFacts(found)).toEqual(nodeFacts(key));
+    expect(found.images.installer).toBe(key.images.installer);
+    expect(found.versions.file).toBe('terraform/variables.tf');
+    expect(found.versions.variables.talos).toBe('talos_version');
+    expect(found.terraform?.templates.map((t) => [t.name, t.role, t.address])).toEqual(
+      key.terraform?.templates.map((t) => [t.name, t.role, t.address]),
+    );
+    // Only what the product reads: no endpoints or Proxmox hosts for the user to keep in step.
+    expect(found.cluster.kubernetesEndpoint).toBeUndefined();
+    expect(found.proxmox).toBeUndefined();
+    expect((await runCli(['validate', generated])).exitCode).toBe(0);
+    // A second init does not overwrite the file unasked.
+    const again = await init(lab, ['--out', generated]);
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toMatch(/exists: pass --force/);
+  }, 180_000);
+
+  it('a patch run and then a minor run go through from the generated inventory', async () => {
+    // The worker reads the generated file where the lab's would be.
+    const h: WorkflowHarness = await startWorkflowHarness({
+      ...lab,
+      env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated },
+    });
+    try {
+      expect((await upgrade(h, 'atlas', 'from-init-patch', { talos: { to: '1.11.4' } })).outcome).toBe(
+        'succeeded',
+      );
+      expect((await upgrade(h, 'atlas', 'from-init-minor', { talos: { to: '1.12.0' } })).outcome).toBe(
+        'succeeded',
+      );
+      const report = await labReport(lab);
+      expect(report.violations).toEqual([]);
+      expect(new Set(report.vms.map((vm) => vm.talosVersion))).toEqual(new Set(['1.12.0']));
+    } finally {
+      await h.stop();
+    }
+  }, 1_200_000);
+});
+
+describe('init on prox-ops (for_each VMs and a config apply per node, VLAN NICs, two schematics)', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab('prox-ops', ['--terraform-shape', 'config-apply']);
+  }, 900_000);
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it("finds each node's VM and config apply, and that Terraform configures recreated VMs", async () => {
+    const generated = join(lab.dir, 'repo', 'generated.yaml');
+    const result = await init(lab, [
+      '--terraform',
+      join(lab.dir, 'repo', 'terraform'),
+      '--out',
+      generated,
+      '--backups',
+      join(lab.dir, 'backups'),
+    ]);
+    expect(result.stderr).not.toMatch(/❌/);
+    expect(result.exitCode).toBe(0);
+    const found = await readInventory(generated);
+    const key = await readInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '');
+    expect(nodeFacts(found)).toEqual(nodeFacts(key));
+    expect(found.machineConfigs).toEqual({ controlplane: 'terraform', worker: 'terraform' });
+    expect(found.cluster.storage).toBe('rook-ceph');
+    expect(found.cluster.gitops).toBe('flux');
+    // The GPU workers are pointed out: their patches live in the user's files, not in the cluster.
+    expect(await readFile(generated, 'utf8')).toMatch(/k8s-work-4 offers 1 nvidia\.com\/gpu/);
+  }, 180_000);
+});
