@@ -29,6 +29,8 @@ export const upgradeRequestSchema = z
     strategy: strategy.optional(),
     strategyNote: z.string().optional(),
     source: text,
+    // Plan and pre-flight only: the run ends `dry-run` (or refused) with nothing touched.
+    dryRun: z.boolean().optional(),
   })
   .strict();
 

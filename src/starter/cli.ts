@@ -93,6 +93,10 @@ export function buildCli(): Command {
       '--inventory <file...>',
       'the inventories the worker runs with: the cluster must be named in one (default: TALOS_UPGRADE_INVENTORY, comma-separated)',
     )
+    .option(
+      '--dry-run',
+      'plan and run the whole pre-flight against the live cluster, wait for it and print the result; nothing is touched',
+    )
     .action(async (options: Parameters<typeof startCommand>[0]) => {
       process.exitCode = await startCommand(options);
     });

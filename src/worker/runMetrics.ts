@@ -30,7 +30,7 @@ export function zeroRunCounters(options: {
   const base = { namespace: options.namespace, taskQueue: options.taskQueue, workflowType: 'clusterUpgrade' };
   const { nodeUpgrades: nodes, rollbacks, runs } = runCounters(options.meter);
   for (const cluster of options.clusters) {
-    for (const outcome of ['succeeded', 'failed', 'cancelled', 'rejected', 'nothing-to-do'])
+    for (const outcome of ['succeeded', 'failed', 'cancelled', 'rejected', 'nothing-to-do', 'dry-run'])
       runs.add(0, { ...base, cluster, outcome });
     for (const strategy of ['pets', 'cattle'])
       for (const role of ['controlplane', 'worker']) {

@@ -16,6 +16,7 @@ import { awaitMaintenanceWindow } from './maintenanceWindow.js';
 import { recordRun } from './metrics.js';
 import { preFlight } from './preFlight.js';
 import type { ClusterUpgradeResult, UpgradeRequest } from './types.js';
+import type { ClusterDescription } from '../activities/cluster.js';
 
 /**
  * A cluster run's workflow-task timeout, set where the queue starts a run and in the fleet, schedule,
@@ -57,6 +58,7 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
     }
     upsertSearchAttributes({ UpgradeStrategy: [...new Set(run.hops.map((h) => h.strategy))].sort() });
     run.progress.totalNodeUpgrades = run.hops.length * planned.cluster.nodes.length;
+    if (request.dryRun) return await dryRun(run, planned.cluster);
     if (planned.plan.requiresApproval) {
       const ended = await awaitApproval(run, planned.cluster);
       if (ended) return ended;
@@ -122,6 +124,38 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
   } catch (error) {
     return reportEnd(run, error, snapshot);
   }
+}
+
+/**
+ * A dry run: the plan and the whole pre-flight against the live cluster, no approval wait, no
+ * notification, nothing touched. It ends `dry-run` with the order the nodes would go in, or fails
+ * with what pre-flight refused.
+ */
+async function dryRun(run: ClusterRun, cluster: ClusterDescription): Promise<ClusterUpgradeResult> {
+  const { waits } = heartbeating(cluster.timing.heartbeatTimeoutMs);
+  try {
+    await preFlight(run, cluster, waits);
+  } catch (error) {
+    if (wasCancelled(error)) return run.result('cancelled', 'the dry run was cancelled; nothing was touched');
+    const reason = `pre-flight refused: ${describeFailure(error)}; nothing was touched`;
+    run.phase('Failed');
+    throw ApplicationFailure.nonRetryable(
+      `dry run of ${run.request.cluster} to Talos ${run.talos.to}: ${reason}`,
+      failureType(error) ?? FAILURE.UpgradeFailed,
+      run.result('failed', reason),
+    );
+  }
+  run.phase('Done');
+  const names = (role: string) =>
+    cluster.nodes
+      .filter((n) => n.role === role)
+      .map((n) => n.name)
+      .join(', ') || 'none';
+  return run.result(
+    'dry-run',
+    `pre-flight passed; nothing was touched. The controllers would go one at a time (${names('controlplane')}), ` +
+      `then the workers, ${cluster.maxParallelWorkers} at a time (${names('worker')}).`,
+  );
 }
 
 /**

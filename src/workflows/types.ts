@@ -13,6 +13,8 @@ export interface UpgradeRequest {
   strategyNote?: string;
   /** Who or what asked, for the history and the notifications. */
   source: string;
+  /** Plan and pre-flight only (`start --dry-run`): nothing is touched, nothing notified. */
+  dryRun?: boolean;
 }
 
 /**
@@ -62,7 +64,7 @@ export interface NodeResult {
   error?: string;
 }
 
-export type RunOutcome = 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'nothing-to-do';
+export type RunOutcome = 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'nothing-to-do' | 'dry-run';
 
 export interface ClusterUpgradeResult {
   cluster: string;

@@ -44,6 +44,36 @@ describe("a node's Terraform addresses, from the state", () => {
     expect(unmatched.map((r) => r.address)).toEqual(['talos_machine_bootstrap.this', 'dns_a_record_set.api']);
   });
 
+  it("a Helm release set to a controller's address is not that controller's; cp-1 is not cp-10", () => {
+    const many = [...nodes, { name: 'cp-10', ip: '10.0.0.1' }];
+    const state = show([
+      vm('proxmox_virtual_environment_vm.node["cp-1"]', { name: 'cp-1' }, 'cp-1'),
+      vm('proxmox_virtual_environment_vm.node["cp-10"]', { name: 'cp-10', ipv4: ['10.0.0.1/24'] }, 'cp-10'),
+      vm('helm_release.cilium', { set: [{ name: 'k8sServiceHost', value: '10.0.0.11' }] }),
+    ]);
+    const { byNode, unmatched, named } = matchNodeAddresses(stateResources(state), many);
+    expect(byNode.get('cp-1')).toEqual(['proxmox_virtual_environment_vm.node["cp-1"]']);
+    expect(byNode.get('cp-10')).toEqual(['proxmox_virtual_environment_vm.node["cp-10"]']);
+    expect(unmatched.map((r) => r.address)).toEqual(['helm_release.cilium']);
+    expect(named).toEqual([{ address: 'helm_release.cilium', node: 'cp-1' }]);
+  });
+
+  it("a module of every node is no node's: each VM is named by its own address", () => {
+    const state = show(
+      [],
+      [
+        {
+          address: 'module.vms',
+          resources: nodes.map((n, i) =>
+            vm(`module.vms.proxmox_virtual_environment_vm.this[${i}]`, { name: n.name }, i),
+          ),
+        },
+      ],
+    );
+    const { byNode } = matchNodeAddresses(stateResources(state), nodes);
+    expect(byNode.get('wk-1')).toEqual(['module.vms.proxmox_virtual_environment_vm.this[2]']);
+  });
+
   it('a module per node is named by its instance; a module of every node is not', () => {
     const state = show(
       [],

@@ -6,6 +6,7 @@ import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { initInventory } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
+import { eventsSince, labStatus, timelineMark, TOUCHING } from './labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
 /**
@@ -27,19 +28,21 @@ afterAll(async () => {
   await lab?.stop();
 });
 
+/** The worker's environment: its Temporal task queue, credentials and tools. */
+const workerEnv = () => ({
+  TEMPORAL_ADDRESS: testTemporalAddress(),
+  TALOS_UPGRADE_TASK_QUEUE: h.taskQueue,
+  KUBECONFIG: lab.env.KUBECONFIG ?? '',
+  TALOSCONFIG: lab.env.TALOSCONFIG ?? '',
+  TALOSCTL: lab.env.TALOSCTL ?? '',
+  TERRAFORM: lab.env.TERRAFORM ?? '',
+  SOPS: lab.env.SOPS ?? '',
+});
+
 /** Runs the doctor with the worker's environment against `inventory`, and its JSON report. */
 async function doctor(inventory: string, env: Record<string, string> = {}) {
   const result = await runCli(['doctor', '--inventory', inventory, '--json'], {
-    env: {
-      TEMPORAL_ADDRESS: testTemporalAddress(),
-      TALOS_UPGRADE_TASK_QUEUE: h.taskQueue,
-      KUBECONFIG: lab.env.KUBECONFIG ?? '',
-      TALOSCONFIG: lab.env.TALOSCONFIG ?? '',
-      TALOSCTL: lab.env.TALOSCTL ?? '',
-      TERRAFORM: lab.env.TERRAFORM ?? '',
-      SOPS: lab.env.SOPS ?? '',
-      ...env,
-    },
+    env: { ...workerEnv(), ...env },
   });
   const checks = JSON.parse(result.stdout || '[]') as Array<{
     check: string;
@@ -220,7 +223,7 @@ describe('doctor', () => {
           d.setIn(['backups', 'directory'], join(generated, 'backups')),
         ),
       }),
-      detail: /generated\.yaml\/backups: ENOTDIR/,
+      detail: /generated\.yaml is not a directory/,
       fix: /let the worker's user write/,
     },
   ];
@@ -241,4 +244,38 @@ describe('doctor', () => {
     },
     180_000,
   );
+});
+
+describe('a dry run: the plan and the whole pre-flight against the live cluster, nothing touched', () => {
+  const dryRun = (to: string) =>
+    runCli(['start', '--cluster', 'atlas', '--to', to, '--dry-run'], {
+      env: workerEnv(),
+      timeoutMs: 300_000,
+    });
+
+  it('a minor release as cattle: every rebuild proven by its plans, the order said, nothing touched', async () => {
+    const mark = await timelineMark(lab);
+    const result = await dryRun('1.12.0');
+    expect(result.stderr).toMatch(/planning and pre-flight against the live cluster; nothing is touched/);
+    expect(result.stdout).toMatch(/1\. Talos 1\.11\.3 -> 1\.12\.0 {2}cattle/);
+    expect(result.stdout).toMatch(
+      /✅ dry-run: pre-flight passed; nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
+    );
+    expect(result.exitCode).toBe(0);
+    expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
+    expect((await labStatus(lab)).every((row) => row.talos === '1.11.3' && !row.cordoned)).toBe(true);
+  }, 360_000);
+
+  it('refused by pre-flight: exit 1 with the reason, nothing touched', async () => {
+    await lab.addFault('image-missing');
+    try {
+      const result = await dryRun('1.11.4');
+      expect(result.stdout).toMatch(
+        /❌ dry run of atlas to Talos 1\.11\.4: pre-flight refused: .*no installer image/,
+      );
+      expect(result.exitCode).toBe(1);
+    } finally {
+      await lab.clearFaults('image-missing');
+    }
+  }, 360_000);
 });

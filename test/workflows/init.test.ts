@@ -1,6 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parseDocument } from 'yaml';
 import {
   expectedKernelArgs,
   nodeAddresses,
@@ -101,6 +102,19 @@ describe('init on atlas (a module per node, machine configs as files)', () => {
     expect(found.cluster.kubernetesEndpoint).toBeUndefined();
     expect(found.proxmox).toBeUndefined();
     expect((await runCli(['validate', generated])).exitCode).toBe(0);
+    // init read each node's config and the Terraform state, secrets and all: none of them is written or said.
+    const config = parseDocument(await readFile(join(secrets, 'controlplane.yaml'), 'utf8'));
+    const said = `${await readFile(generated, 'utf8')}${result.stdout}${result.stderr}`;
+    for (const path of [
+      ['machine', 'token'],
+      ['machine', 'ca', 'key'],
+      ['cluster', 'secret'],
+      ['cluster', 'token'],
+    ]) {
+      const secret = config.getIn(path);
+      expect(typeof secret).toBe('string');
+      expect(said).not.toContain(secret);
+    }
     // A second init does not overwrite the file unasked.
     const again = await init(lab, ['--out', generated]);
     expect(again.exitCode).toBe(2);

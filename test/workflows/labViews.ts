@@ -39,7 +39,7 @@ export async function timelineMark(lab: Lab): Promise<number> {
 }
 
 /** Events of the lab that change a node: none may follow a refusal in pre-flight. */
-const TOUCHING = new Set([
+export const TOUCHING = new Set([
   'cordoned',
   'upgrade-started',
   'vm-destroyed',

@@ -1,11 +1,23 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { linkNics, type TalosLink } from '../../domain/index.js';
+import { linkNics, missingKernelArgs, type TalosLink } from '../../domain/index.js';
 import type { DiscoveredCluster, DiscoveredNode } from '../../domain/discovery/discovered.js';
 import { parseInstallerImage } from '../../domain/discovery/installerImage.js';
 import { parseJsonStream } from '../jsonStream.js';
 import { runCommand } from '../runCommand.js';
 import { parseServerTag } from '../talosctl.js';
+
+/**
+ * A kernel argument that carries a credential (talos.config=https://…?token=…, siderolink.api=…?jointoken=…):
+ * never written into an inventory, which is meant for Git.
+ */
+function isCredential(arg: string): boolean {
+  const [key = '', value = ''] = arg.split(/=(.*)/s);
+  return (
+    /^(talos\.config|siderolink\.|talos\.platform\.metal\.)/i.test(key) ||
+    /[?&]|token|secret|password|key=/i.test(value)
+  );
+}
 
 export class DiscoveryError extends Error {
   override name = 'DiscoveryError';
@@ -15,10 +27,22 @@ function internalIp(node: { status?: { addresses?: Array<{ type: string; address
   return node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
 }
 
+/** A kubeconfig; one that does not load is said without the loader's message, which quotes the file's keys. */
+export function loadKubeconfig(file: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(file);
+  } catch {
+    throw new DiscoveryError(
+      `${file} is not a valid kubeconfig: check the file (kubectl --kubeconfig ${file} get nodes)`,
+    );
+  }
+  return kc;
+}
+
 /** Every Node of the cluster the kubeconfig reaches, and its namespaces. */
 export async function kubernetesView(kubeconfig: string) {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
+  const kc = loadKubeconfig(kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const reach = (what: string) => (error: unknown) => {
     throw new DiscoveryError(
@@ -73,6 +97,13 @@ export async function talosView(talosctl: string, talosconfig: string, name: str
   const machine = parseAllDocuments(config?.spec ?? '')
     .map((doc) => doc.toJS() as { machine?: { install?: { image?: string; extraKernelArgs?: string[] } } })
     .find((doc) => doc?.machine)?.machine;
+  const cmdline =
+    parseJsonStream<{ spec?: { cmdline?: string } }>(
+      await run(['get', 'kernelcmdlines', '-o', 'json'], 'the kernel command line'),
+    )[0]?.spec?.cmdline ?? '';
+  const configured = machine?.install?.extraKernelArgs ?? [];
+  const secret = configured.filter(isCredential);
+  const notBooted = missingKernelArgs(cmdline, configured).filter((arg) => !isCredential(arg));
   const links = linkNics(parseJsonStream<TalosLink>(await run(['get', 'links', '-o', 'json'], 'the links')));
   const installImage = machine?.install?.image;
   return {
@@ -81,7 +112,9 @@ export async function talosView(talosctl: string, talosconfig: string, name: str
     ...(installImage && parseInstallerImage(installImage)
       ? { installer: parseInstallerImage(installImage) }
       : {}),
-    extraKernelArgs: machine?.install?.extraKernelArgs ?? [],
+    // Only what the node booted with: the product checks the booted command line after each upgrade.
+    extraKernelArgs: configured.filter((arg) => !isCredential(arg) && !notBooted.includes(arg)),
+    leftOutKernelArgs: { notBooted, secret: secret.length },
     nics: links.physical.map((nic) => {
       const vlan = links.vlans.get(nic)?.[0];
       return { name: nic, vlan: vlan ?? ('native' as const) };

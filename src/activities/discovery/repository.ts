@@ -41,7 +41,14 @@ export async function terraformShow(
       `terraform show in ${dir} failed: ${show.stderr.trim().split('\n').slice(-3).join(' ')}. ` +
         'init reads the state the way your own terraform does: run it where `terraform plan` works.',
     );
-  return JSON.parse(show.stdout) as unknown;
+  try {
+    return JSON.parse(show.stdout) as unknown;
+  } catch {
+    // The parser's message would quote the state, sensitive values and all.
+    throw new DiscoveryError(
+      `terraform show -json in ${dir} did not print JSON: is TERRAFORM a wrapper that adds output?`,
+    );
+  }
 }
 
 /** The root's own .tf and .tfvars files (not its modules), parsed as HCL, named from the repository root. */

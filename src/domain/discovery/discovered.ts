@@ -10,7 +10,10 @@ export interface DiscoveredNode {
   /** machine.install.image of the running config, split when it is an Image Factory reference. */
   installer?: InstallerImageParts;
   installImage?: string;
+  /** machine.install.extraKernelArgs that the node booted with and that carry no credentials. */
   extraKernelArgs: string[];
+  /** Of machine.install.extraKernelArgs, those left out: not on the booted command line (a UKI boot), or a credential. */
+  leftOutKernelArgs: { notBooted: string[]; secret: number };
   nics: Array<{ name: string; vlan: 'native' | number }>;
   /** VLAN ids beyond the first on one NIC: the inventory holds one per NIC. */
   extraVlans: string[];

@@ -131,6 +131,10 @@ export function draftInventory(input: DraftInput): InventoryDraft {
       );
   }
 
+  for (const { address, node } of matched?.named ?? [])
+    notes.push(
+      `${address} names ${node} but is neither its VM nor keyed by it: left out of its rebuild (add it to the node's terraformAddresses if it is the node's own)`,
+    );
   const inventoryNodes = nodes.map((n) => {
     const addresses = matched?.byNode.get(n.name) ?? [];
     if (input.terraform && addresses.length === 0)
@@ -140,6 +144,12 @@ export function draftInventory(input: DraftInput): InventoryDraft {
         `${n.name} has more VLANs on one NIC (${n.extraVlans.join(', ')}) than the inventory can check: its first is checked`,
       );
     const ownArgs = n.extraKernelArgs.filter((arg) => !roleArgs[n.role].includes(arg));
+    if (n.leftOutKernelArgs.notBooted.length)
+      notes.push(
+        `${n.name}'s config asks for kernel arguments it did not boot with (${n.leftOutKernelArgs.notBooted.join(' ')}): left out, as the product checks the booted command line`,
+      );
+    if (n.leftOutKernelArgs.secret)
+      notes.push(`${n.name}: ${n.leftOutKernelArgs.secret} kernel argument(s) carrying credentials left out`);
     const schematic = n.installer?.schematic;
     return {
       name: n.name,

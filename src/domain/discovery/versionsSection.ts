@@ -40,7 +40,19 @@ export function versionsSection(
     controllerSchematic: locate(files, values.controllerSchematic, exact),
     workerSchematic: locate(files, values.workerSchematic, exact),
   };
-  const [talos] = found.talos;
+  // Two variables at the running version (two clusters in one file): the default name, else the user says.
+  const candidates = found.talos.filter((l) => l.kind === 'variable');
+  const talos =
+    candidates.length > 1
+      ? candidates.find((l) => l.name === DEFAULT_VARIABLES.talos)
+      : (candidates[0] ?? found.talos[0]);
+  if (candidates.length > 1 && !talos) {
+    problems.push(
+      `several variables hold the Talos version the nodes run (${candidates.map((l) => `${l.file}: ${l.name}`).join(', ')}): ` +
+        "init cannot tell which is this cluster's; write the inventory's versions.variables.talos (and the others) by hand.",
+    );
+    return undefined;
+  }
   if (!talos) {
     problems.push(
       `no Terraform file of ${files.map((f) => f.path).join(', ') || 'the root'} holds the Talos version the nodes run (${values.talos ?? '?'}): ` +
@@ -79,14 +91,30 @@ export function versionsSection(
   }
   // What the product itself reads from the file with these names, as a merge will be read.
   const text = files.find((f) => f.path === talos.file)?.text ?? '';
-  const read = readTerraformVersions(text, {
-    patterns: DEFAULT_MATCH_STRINGS,
-    variables: { ...DEFAULT_VARIABLES, ...variables },
-  });
+  let read: ReturnType<typeof readTerraformVersions>;
+  try {
+    read = readTerraformVersions(text, {
+      patterns: DEFAULT_MATCH_STRINGS,
+      variables: { ...DEFAULT_VARIABLES, ...variables },
+    });
+  } catch (error) {
+    problems.push(`${talos.file} cannot be read as a merge would be: ${(error as Error).message}`);
+    return undefined;
+  }
   if (read.talosVersion?.replace(/^v/, '') !== values.talos?.replace(/^v/, ''))
     problems.push(
       `the product reads Talos ${read.talosVersion ?? 'nothing'} from ${talos.file} (variable ${talos.name}), not ${values.talos ?? '?'}: ` +
         'see docs/inventory.md (versions) for the forms it reads.',
     );
+  const readBack: Array<[VersionValue, string | undefined]> = [
+    ['kubernetes', read.kubernetesVersion],
+    ['controllerSchematic', read.controllerSchematicId],
+    ['workerSchematic', read.workerSchematicId],
+  ];
+  for (const [key, value] of readBack)
+    if (variables[key] && value?.replace(/^v/, '') !== values[key]?.replace(/^v/, ''))
+      notes.push(
+        `${key} is ${variables[key]} in ${talos.file}, but the product reads ${value ?? 'nothing'} there: a merge that changes it is not seen (docs/inventory.md, versions).`,
+      );
   return { file: talos.file, variables };
 }

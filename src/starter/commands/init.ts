@@ -38,14 +38,23 @@ const shown = (path: string) =>
 
 /** The talosconfig's current context: the cluster's name when none is given. */
 async function contextName(talosconfig: string): Promise<string | undefined> {
-  const config = parseYaml(await readFile(talosconfig, 'utf8')) as { context?: unknown } | null;
+  let config: { context?: unknown } | null;
+  try {
+    config = parseYaml(await readFile(talosconfig, 'utf8')) as { context?: unknown } | null;
+  } catch {
+    // The parser's message quotes the file, which holds a client key: said without it.
+    throw new UserError(
+      `${talosconfig} is not a valid talosconfig (YAML): check the file, or pass --talosconfig`,
+    );
+  }
   return typeof config?.context === 'string' ? config.context : undefined;
 }
 
 /**
  * `talos-upgrade init`: reads the running cluster (its Nodes, each node's Talos API) and the Terraform
- * root (state and files), and writes the inventory that describes them. It changes nothing anywhere:
- * the only file it writes is the inventory, and only when nothing is left to settle.
+ * root (state and files), and writes the inventory that describes them. It changes nothing in the
+ * cluster; it writes the inventory only when nothing is left to settle (and `terraform init` runs in a
+ * root never initialised here).
  */
 export async function initCommand(options: InitOptions): Promise<number> {
   const talosconfig = resolve(

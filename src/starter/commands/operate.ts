@@ -1,5 +1,13 @@
 import { userInfo } from 'node:os';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import type { clusterUpgrade } from '../../workflows/clusterUpgrade.js';
+import type { ClusterUpgradeResult } from '../../workflows/types.js';
 import {
   approveUpdate,
   nodeProgressQuery,
@@ -11,8 +19,8 @@ import {
   type RunState,
 } from '../../workflows/signals.js';
 import { EXIT, UserError } from '../cliErrors.js';
-import { enqueueUpgrade, queueWorkflowId } from '../enqueue.js';
-import { connectClient } from '../temporalClient.js';
+import { enqueueUpgrade, queueWorkflowId, runWorkflowId } from '../enqueue.js';
+import { connectClient, type TemporalClient } from '../temporalClient.js';
 import { resolveRun } from './target.js';
 import { NODE_PHASE, parseVersion, queryValue, type Strategy } from '../../domain/index.js';
 import { loadInventoryFile } from '../inventoryFile.js';
@@ -119,6 +127,7 @@ export async function startCommand(options: {
   strategy?: Strategy;
   by?: string;
   inventory?: string[];
+  dryRun?: boolean;
 }): Promise<number> {
   // Checked before anything is sent: a request the workflow would refuse never reaches the queue.
   const to = versionArg(options.to, '--to');
@@ -135,6 +144,7 @@ export async function startCommand(options: {
   }
   const temporal = await connectClient();
   try {
+    if (options.dryRun) return await dryRunUpgrade(temporal, { ...options, to, ...(k8sTo ? { k8sTo } : {}) });
     const requestId = `manual-${Date.now().toString(36)}`;
     const ids = await enqueueUpgrade(temporal.client, temporal.settings.taskQueue, {
       requestId,
@@ -151,6 +161,65 @@ export async function startCommand(options: {
   } finally {
     await temporal.close();
   }
+}
+
+/**
+ * `start --dry-run`: a run of its own (not queued behind others: it changes nothing) that plans and
+ * runs pre-flight; printed when it ends. Exit 0 when pre-flight passed, 1 when it refused.
+ */
+async function dryRunUpgrade(
+  temporal: TemporalClient,
+  options: { cluster: string; to: string; k8sTo?: string; strategy?: Strategy; by?: string },
+): Promise<number> {
+  const requestId = `dry-run-${Date.now().toString(36)}`;
+  const workflowId = runWorkflowId(options.cluster, requestId);
+  const handle = await temporal.client.workflow.start<typeof clusterUpgrade>('clusterUpgrade', {
+    taskQueue: temporal.settings.taskQueue,
+    workflowId,
+    args: [
+      {
+        requestId,
+        cluster: options.cluster,
+        talos: { to: options.to },
+        ...(options.k8sTo ? { kubernetes: { to: options.k8sTo } } : {}),
+        ...(options.strategy ? { strategy: options.strategy } : {}),
+        source: `dry run by ${operator(options)}`,
+        dryRun: true,
+      },
+    ],
+    searchAttributes: { TalosCluster: [options.cluster] },
+  });
+  console.error(
+    `dry run ${workflowId}: planning and pre-flight against the live cluster; nothing is touched`,
+  );
+  console.error(`Web UI: ${webUiLink(temporal.settings, workflowId)}`);
+  let result: ClusterUpgradeResult;
+  try {
+    result = await handle.result();
+  } catch (error) {
+    const failure = error instanceof WorkflowFailedError ? error.cause : error;
+    const ended =
+      failure instanceof ApplicationFailure
+        ? (failure.details?.[0] as ClusterUpgradeResult | undefined)
+        : undefined;
+    printHops(ended);
+    console.log(`❌ ${failure instanceof Error ? failure.message : String(failure)}`);
+    return EXIT.failure;
+  }
+  printHops(result);
+  console.log(`${result.outcome === 'dry-run' ? '✅' : 'ℹ'} ${result.outcome}: ${result.reason ?? ''}`);
+  if (result.planNote) console.log(`note: ${result.planNote}`);
+  return result.outcome === 'dry-run' || result.outcome === 'nothing-to-do' ? EXIT.ok : EXIT.failure;
+}
+
+function printHops(result: ClusterUpgradeResult | undefined): void {
+  if (!result?.hops.length) return;
+  console.log(`Plan for ${result.cluster}: Talos ${result.talos.from} -> ${result.talos.to}`);
+  result.hops.forEach((hop, i) =>
+    console.log(
+      `  ${i + 1}. Talos ${hop.from} -> ${hop.to}  ${hop.strategy}${hop.reason ? `  (${hop.reason})` : ''}`,
+    ),
+  );
 }
 
 /** A version argument, or a UserError (exit 2) that says what was expected. */

@@ -9,6 +9,7 @@ import {
   type TemporalSettings,
 } from '../../starter/temporalConnection.js';
 import { activityDeps, loadWorkerConfig, WorkerConfigError, type WorkerOptions } from '../config.js';
+import { sweepPlainMachineConfigs } from '../../activities/machineConfigFile.js';
 import { secretReader } from '../secrets.js';
 import { clusterChecks, type CheckResult } from './clusterChecks.js';
 
@@ -27,11 +28,13 @@ async function temporalCheck(settings: TemporalSettings): Promise<CheckResult> {
   }
   try {
     const client = new Client({ connection, namespace: settings.namespace });
-    const queue = await client.workflowService.describeTaskQueue({
-      namespace: settings.namespace,
-      taskQueue: { name: settings.taskQueue },
-      taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    });
+    const queue = await connection.withDeadline(Date.now() + 10_000, () =>
+      client.workflowService.describeTaskQueue({
+        namespace: settings.namespace,
+        taskQueue: { name: settings.taskQueue },
+        taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      }),
+    );
     const pollers = queue.pollers?.length ?? 0;
     return {
       check: 'temporal',
@@ -75,6 +78,8 @@ export async function doctorMain(argv: string[]): Promise<void> {
     const options = program.opts<WorkerOptions & { json?: boolean }>();
     const config = await loadWorkerConfig({ ...options, metrics: 'off' });
     const deps = activityDeps(config, secretReader());
+    // A doctor stopped while it validated an encrypted machine config left its plain copy behind.
+    await sweepPlainMachineConfigs();
     const results: CheckResult[] = [];
     const report = (result: CheckResult) => {
       results.push(result);

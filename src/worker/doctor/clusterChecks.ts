@@ -1,9 +1,10 @@
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { talosView } from '../../activities/discovery/cluster.js';
-import { terraformShow } from '../../activities/discovery/repository.js';
+import { access, readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { loadKubeconfig, talosView } from '../../activities/discovery/cluster.js';
+import { gitRoot, terraformShow } from '../../activities/discovery/repository.js';
 import type { ActivityDeps, ClusterAccess } from '../../activities/index.js';
 import { createActivities } from '../../activities/index.js';
 import { runCommand } from '../../activities/runCommand.js';
@@ -35,26 +36,31 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 /**
  * What the product asks of the Kubernetes API, as SelfSubjectAccessReview attributes: cordon and
- * uncordon, drain (list and evict pods under their budgets), the Node object a rebuild replaces, the
- * probe pods of the dns and network gates, and the gitops and storage gates' resources.
+ * uncordon, drain (list and evict pods; delete them with drain.force), the Node object a rebuild
+ * replaces, the probe pods of the dns and network gates, and the gitops and storage gates' resources.
  */
 function permissions(inventory: Inventory) {
   const checks = new Set(inventory.policy.healthChecks);
   return [
+    { verb: 'get', resource: 'nodes' },
     { verb: 'list', resource: 'nodes' },
     { verb: 'patch', resource: 'nodes' },
     { verb: 'delete', resource: 'nodes' },
     { verb: 'list', resource: 'pods' },
     { verb: 'create', resource: 'pods', subresource: 'eviction' },
-    { verb: 'list', resource: 'poddisruptionbudgets', group: 'policy' },
+    ...(inventory.policy.drain.force ? [{ verb: 'delete', resource: 'pods' }] : []),
     ...(checks.has('dns') || checks.has('network')
       ? [
           { verb: 'create', resource: 'pods', namespace: 'default' },
+          { verb: 'get', resource: 'pods', namespace: 'default' },
           { verb: 'delete', resource: 'pods', namespace: 'default' },
         ]
       : []),
     ...(checks.has('flux')
-      ? [{ verb: 'list', resource: 'kustomizations', group: 'kustomize.toolkit.fluxcd.io' }]
+      ? [
+          { verb: 'list', resource: 'kustomizations', group: 'kustomize.toolkit.fluxcd.io' },
+          { verb: 'list', resource: 'helmreleases', group: 'helm.toolkit.fluxcd.io' },
+        ]
       : []),
     ...(checks.has('argocd') ? [{ verb: 'list', resource: 'applications', group: 'argoproj.io' }] : []),
     ...(checks.has('ceph') ? [{ verb: 'list', resource: 'cephclusters', group: 'ceph.rook.io' }] : []),
@@ -62,10 +68,15 @@ function permissions(inventory: Inventory) {
 }
 
 async function kubernetesChecks(name: string, access: ClusterAccess, report: Report) {
-  const kc = new KubeConfig();
-  kc.loadFromFile(access.kubeconfig);
+  let kc: KubeConfig;
+  try {
+    kc = loadKubeconfig(access.kubeconfig);
+  } catch (error) {
+    report({ cluster: name, check: 'kubernetes', ok: false, detail: message(error) });
+    return;
+  }
   const core = kc.makeApiClient(CoreV1Api);
-  const nodes = await core.listNode().catch((error: unknown) => error as Error);
+  const nodes = await bounded(core.listNode(), 'listing the Nodes').catch((error: unknown) => error as Error);
   if (nodes instanceof Error) {
     report({
       cluster: name,
@@ -79,9 +90,11 @@ async function kubernetesChecks(name: string, access: ClusterAccess, report: Rep
   const byName = new Map(nodes.items.map((n) => [n.metadata?.name ?? '', n]));
   const missing = access.inventory.nodes.filter((n) => !byName.has(n.name)).map((n) => n.name);
   const notReady = access.inventory.nodes
-    .filter(
-      (n) => byName.get(n.name)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'False',
-    )
+    .filter((n) => {
+      const node = byName.get(n.name);
+      // Unknown is a kubelet that stopped posting; no condition at all is no kubelet yet.
+      return node && node.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True';
+    })
     .map((n) => n.name);
   const unknown = [...byName.keys()].filter((n) => !access.inventory.nodes.some((i) => i.name === n));
   report({
@@ -108,9 +121,10 @@ async function kubernetesChecks(name: string, access: ClusterAccess, report: Rep
   const authz = kc.makeApiClient(AuthorizationV1Api);
   const denied: string[] = [];
   for (const attributes of permissions(access.inventory)) {
-    const review = await authz
-      .createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: attributes } } })
-      .catch((error: unknown) => error as Error);
+    const review = await bounded(
+      authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: attributes } } }),
+      'a SelfSubjectAccessReview',
+    ).catch((error: unknown) => error as Error);
     const what = `${attributes.verb} ${attributes.resource}${'subresource' in attributes ? `/${attributes.subresource}` : ''}`;
     if (review instanceof Error) denied.push(`${what} (${review.message})`);
     else if (!review.status?.allowed) denied.push(what);
@@ -216,7 +230,17 @@ async function terraformChecks(
 ) {
   const { terraform } = access.inventory;
   if (!terraform) return;
-  const dir = join(access.baseDir, terraform.directory);
+  const dir = resolve(access.baseDir, terraform.directory);
+  if (!(await exists(join(dir, '.terraform')))) {
+    report({
+      cluster: name,
+      check: 'terraform state',
+      ok: false,
+      detail: `${dir} is not initialised here`,
+      fix: `run terraform init in ${dir} on the worker's machine (the doctor changes nothing)`,
+    });
+    return;
+  }
   const show = await terraformShow(deps.terraform, dir).catch((error: unknown) => error as Error);
   if (show instanceof Error) {
     report({
@@ -280,11 +304,13 @@ async function terraformChecks(
         : plan.exitCode === 2
           ? `at Talos ${running}, Terraform would change: ${changes.join('; ') || 'see terraform plan'}`
           : `terraform plan failed: ${plan.stderr.trim().split('\n').slice(-3).join(' ')}`,
-    ...(plan.exitCode !== 0
+    ...(plan.exitCode === 2
       ? {
           fix: 'make the Terraform files match what runs (a rebuild would apply the difference too), then run doctor again',
         }
-      : {}),
+      : plan.exitCode !== 0
+        ? { fix: `run terraform plan in ${dir} and fix what it says` }
+        : {}),
   });
 }
 
@@ -296,13 +322,16 @@ async function fileChecks(
   report: Report,
 ) {
   const { inventory } = access;
-  // The versions file, read as a merge is read: it names the file from the repository's root, which is
-  // where init writes the inventory.
-  const file = join(access.baseDir, inventory.versions.file);
-  const read = await readFile(file, 'utf8').then(
-    (text) => readTerraformVersions(text, inventory.versions),
-    (error: unknown) => error as Error,
-  );
+  // The versions file, read as a merge is read: versions.file is a path from the repository's root
+  // (the Git work tree of the Terraform root, else the inventory's folder).
+  const root =
+    (inventory.terraform
+      ? await gitRoot(resolve(access.baseDir, inventory.terraform.directory))
+      : undefined) ?? access.baseDir;
+  const file = resolve(root, inventory.versions.file);
+  const read = await readFile(file, 'utf8')
+    .then((text) => readTerraformVersions(text, inventory.versions))
+    .catch((error: unknown) => error as Error);
   const fileVersion = read instanceof Error ? undefined : read.talosVersion;
   report({
     cluster: name,
@@ -361,34 +390,31 @@ async function fileChecks(
         : {}),
     });
   }
-  const backups = inventory.backups.directory;
-  // Node's recursive mkdir never returns under some pseudo-filesystems (/proc): bounded here.
-  const made = Promise.race([
-    mkdir(backups, { recursive: true }),
-    new Promise((_, reject) =>
-      setTimeout(() => reject(new Error('could not be created within 10 s')), 10_000).unref(),
-    ),
-  ]);
-  const writable = await made
-    .then(() => access_(backups))
-    .then(async () => {
-      const probe = join(backups, `.doctor-${process.pid}`);
-      await writeFile(probe, '');
-      await rm(probe);
-    })
-    .catch((error: unknown) => error as Error);
+  const backups = resolve(access.baseDir, inventory.backups.directory);
+  const problem = await unwritable(backups);
   report({
     cluster: name,
     check: 'backups',
-    ok: !(writable instanceof Error),
-    detail: writable instanceof Error ? `${backups}: ${writable.message}` : `${backups} is writable`,
-    ...(writable instanceof Error
-      ? { fix: `let the worker's user write ${backups}, or set backups.directory` }
-      : {}),
+    ok: !problem,
+    detail: problem ?? `${backups} is writable${(await exists(backups)) ? '' : ' (the worker creates it)'}`,
+    ...(problem ? { fix: `let the worker's user write ${backups}, or set backups.directory` } : {}),
   });
 }
 
-const access_ = (path: string) => access(path, constants.W_OK);
+/** Why the worker could not write `dir` (it creates it when missing), or undefined: nothing is created here. */
+async function unwritable(dir: string): Promise<string | undefined> {
+  for (let current = dir; ; current = dirname(current)) {
+    const info = await stat(current).catch(() => undefined);
+    if (info) {
+      if (!info.isDirectory()) return `${current} is not a directory`;
+      return access(current, constants.W_OK).then(
+        () => undefined,
+        () => `${current} is not writable`,
+      );
+    }
+    if (dirname(current) === current) return `no folder of ${dir} exists`;
+  }
+}
 
 /** Every check of one cluster, reported one by one as they finish. */
 export async function clusterChecks(name: string, access: ClusterAccess, deps: ActivityDeps, report: Report) {
@@ -398,4 +424,19 @@ export async function clusterChecks(name: string, access: ClusterAccess, deps: A
   const running = [...versions.values()].sort(compareVersions)[0];
   await terraformChecks(name, access, deps, running, report);
   await fileChecks(name, access, deps, running, report);
+}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** A call to an outside system that must answer within `ms`, or fail saying which. */
+function bounded<T>(call: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([call, late]).finally(() => clearTimeout(timer));
 }
