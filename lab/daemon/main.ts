@@ -24,7 +24,7 @@ import { startFleetView } from '../kube/fleetView.js';
 import { kubeconfigYaml } from '../kube/kubeconfig.js';
 import { boundPort } from '../net/freePort.js';
 import { waitUntil, type ManagedProcess } from '../process/managedProcess.js';
-import { writeLabRepository, gpuPatch } from '../repo/labRepository.js';
+import { gpuPatch, mirroredInstaller, writeLabRepository } from '../repo/labRepository.js';
 import { allocateBlocks, onLoopback, type AddressBlock } from '../talos/addresses.js';
 import { generateClusterSecrets, startTalosApi, type ClusterSecrets } from '../talos/apiServer.js';
 import {
@@ -126,11 +126,11 @@ async function setUpCluster(
       inventory.nodes.filter((n) => n.gpu).map((n) => [n.name, n.gpu?.patches ?? []]),
     ),
   });
-  await loadMachineConfigs(lab, inventory, secrets, shared.registryUrl.replace(/^http:\/\//, ''));
+  const registryHost = shared.registryUrl.replace(/^http:\/\//, '');
+  await loadMachineConfigs(lab, inventory, secrets, registryHost);
   await seed(lab);
   for (const node of lab.controlPlane())
     await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
-  const registryHost = shared.registryUrl.replace(/^http:\/\//, '');
   const configApply = shared.terraformShape === 'config-apply' && inventory.terraform !== undefined;
   const inventoryFile = await writeLabRepository(
     repoDir,
@@ -154,9 +154,10 @@ async function setUpCluster(
             patches: Object.fromEntries(
               inventory.nodes.map((n) => [n.name, (n.gpu?.patches ?? []).map((file) => join(repoDir, file))]),
             ),
-            installerBase: inventory.images.installer
-              .replace(/^[^/]+\//, `${registryHost}/`)
-              .replace(/\/\{schematic\}.*$/, ''),
+            installerBase: mirroredInstaller(inventory.images.installer, registryHost).replace(
+              /\/\{schematic\}.*$/,
+              '',
+            ),
             kernelArgs: Object.fromEntries(
               inventory.nodes.map((n) => [n.name, expectedKernelArgs(inventory, n)]),
             ),
@@ -236,7 +237,7 @@ async function loadMachineConfigs(
     ...inventory,
     images: {
       ...inventory.images,
-      installer: inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`),
+      installer: mirroredInstaller(inventory.images.installer, registryHost),
     },
   };
   for (const node of inventory.nodes) {

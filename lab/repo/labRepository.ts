@@ -29,6 +29,11 @@ const GLOBAL_PATCH = `machine:
     servers: [time.cloudflare.com]
 `;
 
+/** An installer form at the lab registry: the lab serves every image a real registry would. */
+export function mirroredInstaller(form: string, registryHost: string): string {
+  return form.replace(/^[^/]+\//, `${registryHost}/`);
+}
+
 /**
  * The lab's copy of the user's Git repository: the inventory at its root (relative paths in it
  * resolve from there), terraform/ and talos/patches/. Only what differs from the example is changed:
@@ -49,7 +54,7 @@ export async function writeLabRepository(
   const roles = new Set(inventory.nodes.map((node) => node.role));
   const configs = Object.fromEntries([...roles].map((role) => [role, machineConfigs[role]]));
   const doc = parseDocument(example.text);
-  const installer = inventory.images.installer.replace(/^[^/]+\//, `${registryHost}/`);
+  const installer = mirroredInstaller(inventory.images.installer, registryHost);
   doc.setIn(['images', 'installer'], installer);
   doc.setIn(['backups', 'directory'], backupsDir);
   if (shape === 'config-apply') {

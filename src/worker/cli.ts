@@ -1,8 +1,6 @@
-import { Command, CommanderError } from 'commander';
-import { UserError } from '../starter/cliErrors.js';
-import { InventoryFileError } from '../starter/inventoryFile.js';
-import { TemporalSettingsError } from '../starter/temporalConnection.js';
-import { loadWorkerConfig, WorkerConfigError, type WorkerOptions } from './config.js';
+import { Command } from 'commander';
+import { loadWorkerConfig, type WorkerOptions } from './config.js';
+import { exitOnEntryError } from './entryErrors.js';
 import { runWorker } from './main.js';
 
 /** `talos-upgrade worker`: its own entry so the operator CLI never loads the worker runtime. */
@@ -26,16 +24,6 @@ export async function workerMain(argv: string[]): Promise<void> {
     program.parse(argv, { from: 'user' });
     await runWorker(await loadWorkerConfig(program.opts<WorkerOptions>()));
   } catch (error) {
-    if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode === 0 ? 0 : 2;
-      return;
-    }
-    const userError =
-      error instanceof WorkerConfigError ||
-      error instanceof UserError ||
-      error instanceof InventoryFileError ||
-      error instanceof TemporalSettingsError;
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = userError ? 2 : 1;
+    exitOnEntryError(error);
   }
 }

@@ -11,18 +11,23 @@ export function runInit(lab: Lab, args: string[]) {
 }
 
 /**
- * The inventory init writes for a lab whose machine configs are files (the module-per-node shape),
- * at <lab>/repo/<name>: where the user's inventory sits, at the root of the repository.
+ * init for a lab whose machine configs are files (the module-per-node shape), writing `out`: the
+ * lab's Terraform root, the configs talosctl's generator wrote, its backups folder.
  */
-export async function initInventory(lab: Lab, name = 'generated.yaml'): Promise<string> {
-  const out = join(lab.dir, 'repo', name);
+export function initWithConfigs(lab: Lab, out: string) {
   const secrets = join(lab.dir, 'secrets');
-  const result = await runInit(lab, [
+  return runInit(lab, [
     ...['--terraform', join(lab.dir, 'repo', 'terraform'), '--out', out],
     ...['--controlplane-config', join(secrets, 'controlplane.yaml')],
     ...['--worker-config', join(secrets, 'worker.yaml')],
     ...['--backups', join(lab.dir, 'backups')],
   ]);
+}
+
+/** The inventory init writes at <lab>/repo/<name>: where the user's sits, at the repository's root. */
+export async function initInventory(lab: Lab, name = 'generated.yaml'): Promise<string> {
+  const out = join(lab.dir, 'repo', name);
+  const result = await initWithConfigs(lab, out);
   if (result.exitCode !== 0) throw new Error(`talos-upgrade init failed:\n${result.stderr}`);
   return out;
 }

@@ -10,7 +10,7 @@ import {
   type Inventory,
 } from '../../src/domain/index.js';
 import { runCli } from '../cli/runCli.js';
-import { runInit as init } from '../harness/initCli.js';
+import { initWithConfigs, runInit as init } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { labReport } from './labViews.js';
 import { upgrade } from './runs.js';
@@ -74,18 +74,7 @@ describe('init on atlas (a module per node, machine configs as files)', () => {
 
   it('writes the inventory of what the lab runs: nodes, NICs, installers, kernel arguments, Terraform addresses, versions', async () => {
     const secrets = join(lab.dir, 'secrets');
-    const result = await init(lab, [
-      '--terraform',
-      join(lab.dir, 'repo', 'terraform'),
-      '--out',
-      generated,
-      '--controlplane-config',
-      join(secrets, 'controlplane.yaml'),
-      '--worker-config',
-      join(secrets, 'worker.yaml'),
-      '--backups',
-      join(lab.dir, 'backups'),
-    ]);
+    const result = await initWithConfigs(lab, generated);
     expect(result.stderr).not.toMatch(/❌/);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/cluster atlas, 3 controllers \+ 2 workers/);

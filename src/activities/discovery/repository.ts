@@ -5,7 +5,8 @@ import type { ParsedHclFile } from '../../domain/discovery/versionLocations.js';
 import { runCommand } from '../runCommand.js';
 import { DiscoveryError } from './cluster.js';
 
-const exists = (path: string) =>
+/** Whether something is at `path` (discovery and the doctor only look; they never create). */
+export const pathExists = (path: string) =>
   access(path).then(
     () => true,
     () => false,
@@ -21,7 +22,7 @@ export async function terraformShow(
   dir: string,
   progress?: (line: string) => void,
 ): Promise<unknown> {
-  if (!(await exists(join(dir, '.terraform')))) {
+  if (!(await pathExists(join(dir, '.terraform')))) {
     progress?.(`terraform init in ${dir} (it was never initialised here)`);
     const init = await runCommand(terraform, [`-chdir=${dir}`, 'init', '-input=false', '-no-color'], {
       timeoutMs: 600_000,

@@ -1,4 +1,4 @@
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -6,6 +6,7 @@ import { DiscoveryError, discoverCluster } from '../../activities/discovery/clus
 import {
   githubRepository,
   gitRoot,
+  pathExists,
   readTerraformFiles,
   terraformShow,
 } from '../../activities/discovery/repository.js';
@@ -25,12 +26,6 @@ export interface InitOptions {
   backups?: string;
   force?: boolean;
 }
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 /** A path as the user would type it from here. */
 const shown = (path: string) =>
@@ -68,8 +63,8 @@ export async function initCommand(options: InitOptions): Promise<number> {
     ['talosconfig', talosconfig],
     ['kubeconfig', kubeconfig],
   ] as const)
-    if (!(await exists(file))) throw new UserError(`no ${what} at ${file}: pass --${what} <file>`);
-  if ((await exists(out)) && !options.force)
+    if (!(await pathExists(file))) throw new UserError(`no ${what} at ${file}: pass --${what} <file>`);
+  if ((await pathExists(out)) && !options.force)
     throw new UserError(`${out} exists: pass --force to replace it, or --out <another file>`);
   const name = options.name ?? (await contextName(talosconfig));
   if (!name) throw new UserError(`${talosconfig} has no current context: pass --name <cluster>`);

@@ -1,14 +1,13 @@
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { Command, CommanderError } from 'commander';
-import { InventoryFileError } from '../../starter/inventoryFile.js';
+import { Command } from 'commander';
 import {
   connectionOptions,
   describeConnectionFailure,
-  TemporalSettingsError,
   type TemporalSettings,
 } from '../../starter/temporalConnection.js';
-import { activityDeps, loadWorkerConfig, WorkerConfigError, type WorkerOptions } from '../config.js';
+import { activityDeps, loadWorkerConfig, type WorkerOptions } from '../config.js';
+import { exitOnEntryError } from '../entryErrors.js';
 import { sweepPlainMachineConfigs } from '../../activities/machineConfigFile.js';
 import { secretReader } from '../secrets.js';
 import { clusterChecks, type CheckResult } from './clusterChecks.js';
@@ -96,15 +95,6 @@ export async function doctorMain(argv: string[]): Promise<void> {
       );
     process.exitCode = failed ? 1 : 0;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode === 0 ? 0 : 2;
-      return;
-    }
-    const userError =
-      error instanceof WorkerConfigError ||
-      error instanceof InventoryFileError ||
-      error instanceof TemporalSettingsError;
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = userError ? 2 : 1;
+    exitOnEntryError(error);
   }
 }

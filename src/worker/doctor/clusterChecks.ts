@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeconfig, talosView } from '../../activities/discovery/cluster.js';
-import { gitRoot, terraformShow } from '../../activities/discovery/repository.js';
+import { gitRoot, pathExists, terraformShow } from '../../activities/discovery/repository.js';
 import type { ActivityDeps, ClusterAccess } from '../../activities/index.js';
 import { createActivities } from '../../activities/index.js';
 import { runCommand } from '../../activities/runCommand.js';
@@ -31,6 +31,7 @@ export interface CheckResult {
 }
 
 type Report = (result: CheckResult) => void;
+type Activities = ReturnType<typeof createActivities>;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -140,8 +141,13 @@ async function kubernetesChecks(name: string, access: ClusterAccess, report: Rep
   });
 }
 
-async function talosChecks(name: string, access: ClusterAccess, deps: ActivityDeps, report: Report) {
-  const activities = createActivities(deps);
+async function talosChecks(
+  name: string,
+  access: ClusterAccess,
+  deps: ActivityDeps,
+  activities: Activities,
+  report: Report,
+) {
   const { inventory } = access;
   const versions = new Map<string, string>();
   for (const node of inventory.nodes) {
@@ -231,7 +237,7 @@ async function terraformChecks(
   const { terraform } = access.inventory;
   if (!terraform) return;
   const dir = resolve(access.baseDir, terraform.directory);
-  if (!(await exists(join(dir, '.terraform')))) {
+  if (!(await pathExists(join(dir, '.terraform')))) {
     report({
       cluster: name,
       check: 'terraform state',
@@ -317,7 +323,7 @@ async function terraformChecks(
 async function fileChecks(
   name: string,
   access: ClusterAccess,
-  deps: ActivityDeps,
+  activities: Activities,
   running: string | undefined,
   report: Report,
 ) {
@@ -352,7 +358,7 @@ async function fileChecks(
   if (inventory.terraform && recreatesVms(inventory)) {
     const files = inventory.nodes.filter((n) => !configuredByTerraform(inventory, n)).map((n) => n.name);
     const proof = files.length
-      ? await createActivities(deps)
+      ? await activities
           .proveMachineConfigs({ cluster: name, nodes: files })
           .catch((error: unknown) => error as Error)
       : { files: [] };
@@ -372,7 +378,7 @@ async function fileChecks(
     });
   }
   if (running) {
-    const images = await createActivities(deps)
+    const images = await activities
       .checkInstallerImages({ cluster: name, version: running })
       .catch((error: unknown) => error as Error);
     report({
@@ -396,7 +402,8 @@ async function fileChecks(
     cluster: name,
     check: 'backups',
     ok: !problem,
-    detail: problem ?? `${backups} is writable${(await exists(backups)) ? '' : ' (the worker creates it)'}`,
+    detail:
+      problem ?? `${backups} is writable${(await pathExists(backups)) ? '' : ' (the worker creates it)'}`,
     ...(problem ? { fix: `let the worker's user write ${backups}, or set backups.directory` } : {}),
   });
 }
@@ -418,19 +425,15 @@ async function unwritable(dir: string): Promise<string | undefined> {
 
 /** Every check of one cluster, reported one by one as they finish. */
 export async function clusterChecks(name: string, access: ClusterAccess, deps: ActivityDeps, report: Report) {
+  // The worker's own checks, bound once: the doctor calls them as the worker would.
+  const activities = createActivities(deps);
   await kubernetesChecks(name, access, report);
-  const versions = await talosChecks(name, access, deps, report);
+  const versions = await talosChecks(name, access, deps, activities, report);
   // The oldest version a node runs: what a run would start from.
   const running = [...versions.values()].sort(compareVersions)[0];
   await terraformChecks(name, access, deps, running, report);
-  await fileChecks(name, access, deps, running, report);
+  await fileChecks(name, access, activities, running, report);
 }
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 /** A call to an outside system that must answer within `ms`, or fail saying which. */
 function bounded<T>(call: Promise<T>, what: string, ms = 20_000): Promise<T> {
