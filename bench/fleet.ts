@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { markdownTable } from 'markdown-table';
+import { presetChoices, userInventory } from '../test/harness/userInventory.js';
 import { tunedInventory } from '../test/worker/workerProcess.js';
 import { cpuSince, machineBusySeconds, treeCpu } from './lib/cpu.js';
 import { wholeNumber } from './lib/options.js';
@@ -61,7 +62,29 @@ export interface FleetResult {
 }
 
 interface FleetFile {
-  clusters: Array<{ name: string; dir: string; inventory: string }>;
+  clusters: Array<{ name: string; dir: string; talosconfig: string }>;
+}
+
+/**
+ * Each member's inventory as its user writes it: init on the member (its own kubeconfig and
+ * talosconfig), then the preset's choices with node and pod health only, since the add-ons'
+ * namespaces are shared by the whole fleet. Two at a time: init is mostly talosctl's CPU.
+ */
+async function memberInventories(fleet: FleetFile, preset: string, env: Record<string, string>) {
+  const choices = await presetChoices(preset);
+  choices.policy = { ...(choices.policy as Record<string, unknown>), healthChecks: ['node', 'pods'] };
+  const files: string[] = new Array<string>(fleet.clusters.length);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < fleet.clusters.length; i = next++) {
+      const c = fleet.clusters[i];
+      if (!c) continue;
+      const credentials = { kubeconfig: join(c.dir, 'kubeconfig'), talosconfig: c.talosconfig };
+      files[i] = await userInventory(c.dir, env, choices, credentials);
+    }
+  };
+  await Promise.all([lane(), lane()]);
+  return files;
 }
 
 /** Resident memory of a process and its peak, from /proc (Linux), in MiB. */
@@ -108,9 +131,11 @@ export async function runFleet(options: {
     const lab = await stack.lab(options.preset, ['--fleet', String(options.clusters)]);
     const fleet = JSON.parse(await readFile(join(lab.dir, 'fleet.json'), 'utf8')) as FleetFile;
     const memberView = await viewOf(fleet.clusters.at(-1)?.dir ?? '');
+    log(`talos-upgrade init on each of the ${fleet.clusters.length} clusters`);
+    const generated = await memberInventories(fleet, options.preset, lab.env);
     const inventories = await Promise.all(
-      fleet.clusters.map((c) =>
-        tunedInventory(c.inventory, {
+      generated.map((file) =>
+        tunedInventory(file, {
           stabilisation: '1s',
           nodeReadyTimeout: '5m',
           drain: { timeout: '5s', force: true },

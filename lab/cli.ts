@@ -13,6 +13,7 @@ import { FAULT_KINDS, isFaultKind } from './state/faults.js';
 import { INITIAL_TALOS, LAB_RELEASES } from './state/labState.js';
 import { isTerraformShape, TERRAFORM_SHAPES } from './repo/terraformWorkspace.js';
 import { table } from './table.js';
+import { initArguments } from './userFiles.js';
 import { ensureTools, PROJECT_ROOT } from './tools.js';
 
 const DAEMON = fileURLToPath(new URL('./bin/talos-lab-daemon.js', import.meta.url));
@@ -132,8 +133,16 @@ async function up(options: {
       console.log(
         options.fleet
           ? `  ${options.fleet} clusters, each in ${join(dir, 'clusters', '<name>')} (listed in ${join(dir, 'fleet.json')})\n  kubeconfig:  ${info.kubeconfig}\n  env file:    ${info.envFile}\n  registry:    ${info.registryUrl}\n  one cluster: talos-lab status --dir ${join(dir, 'clusters', '<name>')}`
-          : `  kubeconfig:  ${info.kubeconfig}\n  talosconfig: ${info.talosconfig}\n  env file:    ${info.envFile}\n  inventory:   ${info.inventory}\n  registry:    ${info.registryUrl}`,
+          : `  kubeconfig:  ${info.kubeconfig}\n  talosconfig: ${info.talosconfig}\n  env file:    ${info.envFile}\n  repository:  ${info.repository}\n  registry:    ${info.registryUrl}`,
       );
+      // The product's configuration is the user's to write: the lab says how, not what.
+      if (!options.fleet)
+        console.log(
+          `\n  an inventory, as a user writes it: talos-upgrade init ${initArguments(dir, {
+            kubeconfig: info.kubeconfig ?? '',
+            talosconfig: info.talosconfig ?? '',
+          }).join(' ')}`,
+        );
       console.log(`\n  talos-lab status    talos-lab fault add <kind>    talos-lab report    talos-lab down`);
       return;
     }

@@ -1,6 +1,7 @@
 import { AppsV1Api, CoreV1Api, PolicyV1Api, type KubeConfig, type V1PodSpec } from '@kubernetes/client-node';
 import { parseDocument } from 'yaml';
-import { parseInventory, type Inventory } from '../../src/domain/index.js';
+import type { Inventory } from '../../src/domain/index.js';
+import { parsePreset } from './presets.js';
 import type { LabState } from '../state/labState.js';
 import { LAB_LABEL_CLUSTER, registerNode } from './nodeObjects.js';
 
@@ -10,10 +11,10 @@ export function fleetMemberName(preset: string, index: number): string {
 }
 
 /**
- * The inventory of one fleet member: the preset's example with the cluster renamed and every node
+ * The lab's description of one fleet member: the preset with the cluster renamed and every node
  * name prefixed by it (the fleet shares one API server, where Node names must be unique). Members
- * are pets-only — no Terraform workspace, which for 50 clusters would dominate the lab's start —
- * and check node and pod health only, since the add-ons' namespaces are shared by the whole fleet.
+ * have no Terraform workspace (for 50 clusters it would dominate the lab's start), so their users
+ * upgrade in place (pets). Their inventories are their users' to write, with init.
  */
 export function fleetMemberInventory(
   exampleText: string,
@@ -23,17 +24,13 @@ export function fleetMemberInventory(
   doc.setIn(['cluster', 'name'], name);
   doc.deleteIn(['terraform']);
   doc.setIn(['repository', 'github'], `fleet/${name}`);
-  doc.setIn(['policy', 'healthChecks'], doc.createNode(['node', 'pods']));
   const nodes = doc.getIn(['nodes']) as { items: unknown[] } | undefined;
   for (let i = 0; i < (nodes?.items.length ?? 0); i++) {
     doc.setIn(['nodes', i, 'name'], `${name}-${String(doc.getIn(['nodes', i, 'name']))}`);
     doc.deleteIn(['nodes', i, 'terraformAddress']);
   }
   const yaml = doc.toString();
-  const parsed = parseInventory(yaml);
-  if (!parsed.ok)
-    throw new Error(`fleet member ${name}: generated inventory invalid: ${JSON.stringify(parsed.issues)}`);
-  return { yaml, inventory: parsed.inventory };
+  return { yaml, inventory: parsePreset(yaml, `fleet member ${name}`) };
 }
 
 function pinned(cluster: string, extra: Partial<V1PodSpec> = {}): V1PodSpec {

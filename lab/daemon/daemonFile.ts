@@ -11,7 +11,8 @@ export interface DaemonInfo {
   kubeconfig?: string;
   talosconfig?: string;
   envFile?: string;
-  inventory?: string;
+  /** The user's repository the lab built (terraform/, talos/patches/): where `talos-upgrade init` writes the inventory. */
+  repository?: string;
   error?: string;
   startedAt: string;
   readyAt?: string;

@@ -8,16 +8,11 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments, parseDocument } from 'yaml';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
-import {
-  expectedKernelArgs,
-  installerImage,
-  parseInventory,
-  type Inventory,
-} from '../../src/domain/index.js';
+import { expectedKernelArgs, installerImage, type Inventory } from '../../src/domain/index.js';
 import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
-import { isPreset, presetField, presetInventoryFile } from '../cluster/presets.js';
+import { isPreset, presetField, presetFile, parsePreset } from '../cluster/presets.js';
 import { abortable } from '../../src/activities/abortable.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { startFleetView } from '../kube/fleetView.js';
@@ -91,13 +86,13 @@ interface Shared {
 
 /**
  * One cluster of the lab in its own directory (the lab directory itself, or clusters/<name> of a
- * fleet): its state, its repository with the inventory, its Terraform workspace when the inventory
- * has one, its talosconfig and lab.env, and a daemon.json whose API address leads to it.
+ * fleet): its state, the user's repository (patches, and the Terraform workspace when the preset has
+ * one), its machine configs and talosconfig, lab.env, and a daemon.json whose API address leads to it.
  */
 async function setUpCluster(
   shared: Shared,
   clusterDir: string,
-  example: { origin: string; text: string },
+  origin: string,
   inventory: Inventory,
   seed: (lab: LabCluster) => Promise<void>,
   apiPath: string,
@@ -105,7 +100,7 @@ async function setUpCluster(
   const repoDir = join(clusterDir, 'repo');
   await rm(repoDir, { recursive: true, force: true });
   await mkdir(join(clusterDir, 'backups'), { recursive: true });
-  const state = initialState(shared.preset, example.origin, inventory, shared.talos);
+  const state = initialState(shared.preset, origin, inventory, shared.talos);
   const talosconfig = join(clusterDir, 'talosconfig');
   const secretsDir = join(clusterDir, 'secrets');
   const secrets = await generateClusterSecrets(shared.tools['talos-lab-api'], {
@@ -132,15 +127,7 @@ async function setUpCluster(
   for (const node of lab.controlPlane())
     await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
   const configApply = shared.terraformShape === 'config-apply' && inventory.terraform !== undefined;
-  const inventoryFile = await writeLabRepository(
-    repoDir,
-    example,
-    inventory,
-    registryHost,
-    clusterDir,
-    secrets.machineConfigs,
-    configApply ? 'config-apply' : 'module-per-node',
-  );
+  await writeLabRepository(repoDir, inventory);
   if (inventory.terraform) {
     await writeTerraformWorkspace(
       terraformDir,
@@ -190,7 +177,6 @@ async function setUpCluster(
     TERRAFORM: shared.tools.terraform,
     SOPS: shared.tools.sops,
     KUBECTL: shared.tools.kubectl,
-    TALOS_UPGRADE_INVENTORY: inventoryFile,
     TALOS_LAB_REGISTRY: shared.registryUrl,
     TALOS_LAB_RELEASES_URL: `${shared.registryUrl}/releases`,
     // The worker's own name for it, so `talos-upgrade worker` runs on the lab with lab.env as is.
@@ -210,7 +196,7 @@ async function setUpCluster(
     kubeconfig,
     talosconfig,
     envFile,
-    inventory: inventoryFile,
+    repository: repoDir,
     startedAt: new Date().toISOString(),
     readyAt: new Date().toISOString(),
   };
@@ -263,9 +249,7 @@ function blockAt(blocks: AddressBlock[], index: number): AddressBlock {
 }
 
 function mustParse(text: string, origin: string): Inventory {
-  const parsed = parseInventory(text);
-  if (!parsed.ok) throw new Error(`${origin} moved onto loopback addresses is not a valid inventory`);
-  return parsed.inventory;
+  return parsePreset(text, `${origin} moved onto loopback addresses`);
 }
 
 /** Waits until the fleet's nodes are Ready and its pods Running (the preset's own seed waits by itself). */
@@ -322,10 +306,9 @@ async function main(): Promise<void> {
   };
   await writeDaemonInfo(dir, info);
 
-  const exampleFile = presetInventoryFile(preset);
-  const exampleText = await readFile(exampleFile, 'utf8');
-  const parsed = parseInventory(exampleText);
-  if (!parsed.ok) throw new Error(`${exampleFile} is not a valid inventory`);
+  const presetPath = presetFile(preset);
+  const presetText = await readFile(presetPath, 'utf8');
+  const parsed = { inventory: parsePreset(presetText, presetPath) };
   // Each cluster's nodes answer on a loopback block of their own, as Talos nodes on their network.
   const blocks = await allocateBlocks(Math.max(1, fleet), parsed.inventory.nodes.length);
 
@@ -404,8 +387,7 @@ async function main(): Promise<void> {
     adoptVms: () => Promise<void>;
   }> = [];
   if (fleet === 0) {
-    const text = onLoopback(exampleText, blockAt(blocks, 0));
-    const inventory = mustParse(text, exampleFile);
+    const inventory = mustParse(onLoopback(presetText, blockAt(blocks, 0)), presetPath);
     const {
       lab,
       info: clusterInfo,
@@ -414,7 +396,7 @@ async function main(): Promise<void> {
     } = await setUpCluster(
       shared,
       dir,
-      { origin: exampleFile, text },
+      presetPath,
       inventory,
       (lab) => seedCluster(kc, inventory, lab.state, progress),
       '',
@@ -434,13 +416,13 @@ async function main(): Promise<void> {
     const caPem = await readFile(controlPlane.caFile, 'utf8');
     const token = kc.getCurrentUser()?.token ?? '';
     shared.memberKubeconfig = (name) => kubeconfigYaml(view.urlFor(name), caPem, token);
-    const members: Array<{ name: string; dir: string; inventory: string; talosconfig: string }> = [];
+    const members: Array<{ name: string; dir: string; repository: string; talosconfig: string }> = [];
     let expectedPods = 0;
     for (let index = 1; index <= fleet; index++) {
       const name = fleetMemberName(preset, index);
       const memberDir = join(dir, 'clusters', name);
       await mkdir(memberDir, { recursive: true });
-      const member = fleetMemberInventory(onLoopback(exampleText, blockAt(blocks, index - 1)), name);
+      const member = fleetMemberInventory(onLoopback(presetText, blockAt(blocks, index - 1)), name);
       const {
         lab,
         info: memberInfo,
@@ -449,7 +431,7 @@ async function main(): Promise<void> {
       } = await setUpCluster(
         shared,
         memberDir,
-        { origin: `${exampleFile} (fleet member ${name})`, text: member.yaml },
+        `${presetPath} (fleet member ${name})`,
         member.inventory,
         async (lab) => void (expectedPods += await seedFleetMember(kc, lab.state)),
         `/clusters/${name}`,
@@ -460,7 +442,7 @@ async function main(): Promise<void> {
       members.push({
         name,
         dir: memberDir,
-        inventory: memberInfo.inventory ?? '',
+        repository: memberInfo.repository ?? '',
         talosconfig: memberInfo.talosconfig ?? '',
       });
       if (index % 10 === 0 || index === fleet) progress(`${index}/${fleet} clusters registered`);
@@ -491,7 +473,7 @@ async function main(): Promise<void> {
       registryUrl,
       kubeconfig: controlPlane.kubeconfigPath,
       envFile,
-      ...(first ? { talosconfig: first.talosconfig, inventory: first.inventory } : {}),
+      ...(first ? { talosconfig: first.talosconfig, repository: first.repository } : {}),
       readyAt: new Date().toISOString(),
     };
   }

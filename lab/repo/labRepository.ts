@@ -1,8 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { execa } from 'execa';
 import type { Inventory } from '../../src/domain/index.js';
-import type { TerraformShape } from './terraformWorkspace.js';
 
 /** A GPU patch as the documents require it: /var paths only, and no-cgroups for the eBPF issue. */
 export function gpuPatch(withEtcPath = false): string {
@@ -35,48 +34,12 @@ export function mirroredInstaller(form: string, registryHost: string): string {
 }
 
 /**
- * The lab's copy of the user's Git repository: the inventory at its root (relative paths in it
- * resolve from there), terraform/ and talos/patches/. Only what differs from the example is changed:
- * installers come from the lab registry; backups and machine configs live in the lab directory.
+ * The lab's copy of the user's Git repository, as a user's clone is: a Git work tree whose origin is
+ * the repository on GitHub the preset names, with terraform/ (written beside) and talos/patches/. No
+ * inventory: the product's configuration is the user's to write, with `talos-upgrade init`.
  */
-export async function writeLabRepository(
-  repoDir: string,
-  example: { origin: string; text: string },
-  inventory: Inventory,
-  registryHost: string,
-  labDir: string,
-  machineConfigs: { controlplane: string; worker: string },
-  shape: TerraformShape = 'module-per-node',
-): Promise<string> {
-  const backupsDir = join(labDir, 'backups');
-  // Machine configs carry the cluster's secrets, so like a real setup they live outside the
-  // repository: in the lab directory, where the lab generated them with Talos's own generator.
-  const roles = new Set(inventory.nodes.map((node) => node.role));
-  const configs = Object.fromEntries([...roles].map((role) => [role, machineConfigs[role]]));
-  const doc = parseDocument(example.text);
-  const installer = mirroredInstaller(inventory.images.installer, registryHost);
-  doc.setIn(['images', 'installer'], installer);
-  doc.setIn(['backups', 'directory'], backupsDir);
-  if (shape === 'config-apply') {
-    // Terraform configures each new VM (talos_machine_configuration_apply per node, beside its VM).
-    doc.setIn(['machineConfigs'], doc.createNode({ controlplane: 'terraform', worker: 'terraform' }));
-    inventory.nodes.forEach((node, i) => {
-      if (!node.terraformAddress) return;
-      doc.deleteIn(['nodes', i, 'terraformAddress']);
-      doc.setIn(
-        ['nodes', i, 'terraformAddresses'],
-        doc.createNode([
-          `terraform_data.vm["${node.name}"]`,
-          `talos_machine_configuration_apply.node["${node.name}"]`,
-        ]),
-      );
-    });
-  } else doc.setIn(['machineConfigs'], doc.createNode(configs));
-  if (doc.getIn(['terraform', 'directory']) !== undefined) doc.setIn(['terraform', 'directory'], 'terraform');
-  const inventoryFile = join(repoDir, 'inventory.yaml');
+export async function writeLabRepository(repoDir: string, inventory: Inventory): Promise<void> {
   await mkdir(repoDir, { recursive: true });
-  await writeFile(inventoryFile, `# Written by talos-lab from ${example.origin}\n${doc.toString()}`);
-
   const patches = [
     ...inventory.policy.globalPatches.map((file) => ({ file, text: GLOBAL_PATCH })),
     ...inventory.nodes.flatMap((node) => node.gpu?.patches.map((file) => ({ file, text: gpuPatch() })) ?? []),
@@ -86,5 +49,9 @@ export async function writeLabRepository(
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, text);
   }
-  return inventoryFile;
+  await execa('git', ['init', '-q', '-b', inventory.repository?.defaultBranch ?? 'main'], { cwd: repoDir });
+  if (inventory.repository?.github)
+    await execa('git', ['remote', 'add', 'origin', `https://github.com/${inventory.repository.github}.git`], {
+      cwd: repoDir,
+    });
 }

@@ -68,7 +68,7 @@ export interface LabTemplate {
 export interface LabState {
   preset: string;
   cluster: string;
-  inventoryFile: string;
+  presetFile: string;
   nodes: LabNode[];
   templates: LabTemplate[];
   kubernetesVersion: string;
@@ -113,7 +113,7 @@ export function newMemberId(node: LabNode): string {
 
 export function initialState(
   preset: string,
-  inventoryFile: string,
+  presetFile: string,
   inventory: Inventory,
   talosVersion = INITIAL_TALOS,
 ): LabState {
@@ -124,7 +124,7 @@ export function initialState(
   return {
     preset,
     cluster: inventory.cluster.name,
-    inventoryFile,
+    presetFile,
     kubernetesVersion: INITIAL_KUBERNETES,
     releases: LAB_RELEASES,
     schematics: [

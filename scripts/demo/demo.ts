@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
-import { parse, stringify } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
 import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
 import { readLabEnv } from '../../lab/labEnv.js';
@@ -20,6 +19,8 @@ import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js'
 import { startReleasesServer, TALOS_TAGS } from '../../lab/renovate/releasesServer.js';
 import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
 import { ensureTools } from '../../lab/tools.js';
+import { initArguments } from '../../lab/userFiles.js';
+import { presetChoices, withChoices } from '../../test/harness/userInventory.js';
 import {
   bumpsTalosTo,
   deliverMergedPullRequest,
@@ -99,17 +100,35 @@ async function main(): Promise<void> {
   const labEnv = await readLabEnv(labDir);
   const repo = join(labDir, 'repo');
 
-  // Demo pacing: short waits so the run is watchable in minutes; the home-assistant app's PDB
-  // (minAvailable 1, one replica) is force-drained after the timeout, as the documents accept.
-  const inventoryFile = labEnv.TALOS_UPGRADE_INVENTORY ?? '';
-  const inventory = parse(await readFile(inventoryFile, 'utf8')) as { policy?: Record<string, unknown> };
-  inventory.policy = {
-    ...inventory.policy,
+  say('talos-upgrade init: the inventory, from what the cluster runs (the lab writes none)');
+  const inventoryFile = join(repo, 'inventory.yaml');
+  await execa(
+    'node',
+    [
+      BIN,
+      'init',
+      ...initArguments(labDir, {
+        kubeconfig: labEnv.KUBECONFIG ?? '',
+        talosconfig: labEnv.TALOSCONFIG ?? '',
+      }),
+    ],
+    {
+      stdio: 'inherit',
+      env: { TALOSCTL: labEnv.TALOSCTL ?? '', TERRAFORM: labEnv.TERRAFORM ?? '' },
+    },
+  );
+  // What prox-ops's user adds by hand (test/fixtures/choices/prox-ops.yaml: policy, the GPU patches
+  // init points out), then demo pacing: short waits so the run is watchable in minutes; the
+  // home-assistant app's PDB (minAvailable 1, one replica) is force-drained after the timeout, as
+  // the documents accept.
+  const choices = await presetChoices('prox-ops');
+  choices.policy = {
+    ...(choices.policy as Record<string, unknown>),
     stabilisation: '10s',
     maxParallelWorkers: 3,
     drain: { timeout: '15s', force: true },
   };
-  await writeFile(inventoryFile, stringify(inventory));
+  await writeFile(inventoryFile, withChoices(await readFile(inventoryFile, 'utf8'), choices));
 
   say('Renovate (the real one) with the shipped preset, its releases from a loopback stand-in');
   const { renovate } = await ensureTools('renovate');

@@ -28,7 +28,15 @@ export type NotificationEvent =
       failed: number;
     }
   | { kind: 'rollback'; node: string; reason: string }
-  | { kind: 'approval'; from: string; to: string; workflowId: string; timeoutHours: number }
+  | {
+      kind: 'approval';
+      from: string;
+      to: string;
+      workflowId: string;
+      timeoutHours: number;
+      /** What pre-flight checked before the wait: the approver decides on it. */
+      preFlight: string;
+    }
   | { kind: 'critical'; message: string };
 
 const COLORS = { green: 0x2ecc71, blue: 0x3498db, orange: 0xe67e22, red: 0xe74c3c, yellow: 0xf1c40f };
@@ -84,7 +92,10 @@ export function discordEmbed(cluster: string, event: NotificationEvent): Record<
         title: `✋ Approval needed: ${cluster}`,
         color: COLORS.yellow,
         description: `Talos ${event.from} → ${event.to} waits for approval (times out in ${event.timeoutHours} h). Send the \`approve\` signal in the Temporal Web UI, or run \`talos-upgrade approve ${cluster}\`.`,
-        fields: [{ name: 'Workflow', value: event.workflowId }],
+        fields: [
+          { name: 'Pre-flight', value: event.preFlight.slice(0, 1000) },
+          { name: 'Workflow', value: event.workflowId },
+        ],
       };
     case 'critical':
       return {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   CONFIG_APPLY_TYPE,
   configAppliesDestroyed,
+  destroyedBesidesConfig,
   DEPENDS_ON_ALL_VMS,
   configuredByTerraform,
   describePlan,
@@ -455,6 +456,11 @@ export function terraformActivities(
         throw nonRetryable(
           FAILURE.TerraformPlanRefused,
           `${node}: ${addresses.join(', ')} is not in the Terraform state of ${workspaceDir(c)}: its VM could be neither destroyed nor recreated from there. Check the address (terraform state list)`,
+        );
+      if (destroyedBesidesConfig(plans[0]?.changes ?? []).length === 0)
+        throw nonRetryable(
+          FAILURE.TerraformPlanRefused,
+          `${node}: its rebuild would destroy no VM, nothing was touched: ${addresses.join(', ')} ${addresses.length === 1 ? 'names' : 'name'} only its machine config apply (the destroy: ${destroy}). Add its VM's address to the node's terraformAddresses`,
         );
       // Configured by Terraform: the destroy must take a config apply down with the VM, so that the
       // create makes it again for the new VM (the resource has no replace trigger of its own).

@@ -160,3 +160,14 @@ export function configAppliesDestroyed(planned: PlannedChange[], own: string[]):
     )
     .map((p) => p.address);
 }
+
+/**
+ * What a node's destroy plan takes down besides config applies: its VM and what goes with it. None
+ * means the node's addresses name only its configuration: the "rebuild" would send a config to the
+ * running VM again, its version would never change, and the run would fail after the node was drained.
+ */
+export function destroyedBesidesConfig(planned: PlannedChange[]): string[] {
+  return planned
+    .filter((p) => p.actions.includes('delete') && p.type !== CONFIG_APPLY_TYPE)
+    .map((p) => p.address);
+}

@@ -23,6 +23,7 @@ export async function awaitApproval(
     to: talos.to,
     workflowId: workflowInfo().workflowId,
     timeoutHours: Math.round(cluster.timing.approvalTimeoutMs / 3_600_000),
+    preFlight: progress.preFlight ?? 'not run',
   });
   const decided = await condition(
     () => decisions.approval !== undefined || decisions.rejection !== undefined,

@@ -31,7 +31,7 @@ import type { ClusterDescription } from '../activities/cluster.js';
 export const CLUSTER_WORKFLOW_TASK_TIMEOUT_MS = 60_000;
 
 /**
- * One upgrade of one cluster: plan, approval, pre-flight, etcd snapshot, templates, control plane one
+ * One upgrade of one cluster: plan, pre-flight, approval (and pre-flight again), etcd snapshot, templates, control plane one
  * node at a time behind the quorum gate, workers in batches, Kubernetes, final validation. A failed
  * node halts the run after its compensation; a cancel finishes the node in flight safely and stops.
  */
@@ -59,14 +59,10 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
     upsertSearchAttributes({ UpgradeStrategy: [...new Set(run.hops.map((h) => h.strategy))].sort() });
     run.progress.totalNodeUpgrades = run.hops.length * planned.cluster.nodes.length;
     if (request.dryRun) return await dryRun(run, planned.cluster);
-    if (planned.plan.requiresApproval) {
-      const ended = await awaitApproval(run, planned.cluster);
-      if (ended) return ended;
-    }
   } catch (error) {
     if (!wasCancelled(error)) {
       // Ends without run.result (a refused plan fails the run as it is): counted here. A cancel during
-      // planning or the approval wait ends `cancelled`, with its notice.
+      // planning ends `cancelled`, with its notice.
       recordRun(request.cluster, wasCancelled(error) ? 'cancelled' : 'failed', Date.now() - started);
       throw error;
     }
@@ -78,7 +74,14 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
 
   let snapshot: string | undefined;
   try {
+    // Before the approval wait: the approver sees what pre-flight found, and a refusal needs no approver.
     await preFlight(run, cluster, waits);
+    if (plan.requiresApproval) {
+      const ended = await awaitApproval(run, cluster);
+      if (ended) return ended;
+      // The wait may have lasted hours: the cluster is checked again as it is now.
+      await preFlight(run, cluster, waits);
+    }
     run.phase('EtcdSnapshot');
     snapshot = (await act.takeEtcdSnapshot({ cluster: request.cluster })).path;
     // The documents' figures: about 6 minutes a node for cattle, 3 for pets.
@@ -133,8 +136,9 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
  */
 async function dryRun(run: ClusterRun, cluster: ClusterDescription): Promise<ClusterUpgradeResult> {
   const { waits } = heartbeating(cluster.timing.heartbeatTimeoutMs);
+  let found: string;
   try {
-    await preFlight(run, cluster, waits);
+    found = await preFlight(run, cluster, waits);
   } catch (error) {
     if (wasCancelled(error)) return run.result('cancelled', 'the dry run was cancelled; nothing was touched');
     const reason = `pre-flight refused: ${describeFailure(error)}; nothing was touched`;
@@ -153,7 +157,7 @@ async function dryRun(run: ClusterRun, cluster: ClusterDescription): Promise<Clu
       .join(', ') || 'none';
   return run.result(
     'dry-run',
-    `pre-flight passed; nothing was touched. The controllers would go one at a time (${names('controlplane')}), ` +
+    `pre-flight ${found}. Nothing was touched. The controllers would go one at a time (${names('controlplane')}), ` +
       `then the workers, ${cluster.maxParallelWorkers} at a time (${names('worker')}).`,
   );
 }

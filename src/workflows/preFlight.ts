@@ -9,14 +9,14 @@ import type { ClusterRun } from './clusterRun.js';
  * Before anything is touched: the hops' prerequisites, the installer images of every version a hop
  * goes to and every version an undo would go back to, each recreated node's rebuild (its Terraform
  * plans and its machine config), the GPU patches, etcd with all its members, and the cluster's health.
- * Any failure here halts the run with nothing changed.
+ * Any failure here halts the run with nothing changed. Returns what it checked, for the approver.
  */
 export async function preFlight(
   run: ClusterRun,
   cluster: ClusterDescription,
   /** The cluster's waits (its policy.heartbeatTimeout), as the run made them. */
   waits: typeof defaultWaits,
-): Promise<void> {
+): Promise<string> {
   const name = run.request.cluster;
   const controllers = cluster.nodes.filter((n) => n.role === 'controlplane');
   run.phase('PreFlight');
@@ -30,8 +30,9 @@ export async function preFlight(
   if (unmet.length)
     throw ApplicationFailure.nonRetryable(unmet.map((u) => u.message).join(' '), FAILURE.PrerequisiteMissing);
   // An undo goes back to the hop's `from`: its installer must exist as surely as the target's.
-  for (const version of new Set(run.hops.flatMap((hop) => [hop.from, hop.to])))
-    await quick.checkInstallerImages({ cluster: name, version });
+  const versions = [...new Set(run.hops.flatMap((hop) => [hop.from, hop.to]))];
+  for (const version of versions) await quick.checkInstallerImages({ cluster: name, version });
+  const found = [`installers of Talos ${versions.join(', ')} present`];
   const recreated = cluster.nodes.map((n) => n.name);
   const cattle = run.hops.filter((hop) => hop.strategy === 'cattle');
   if (cattle.length > 0) {
@@ -40,6 +41,7 @@ export async function preFlight(
       const proven = await waits.proveNodeRebuilds({ cluster: name, version, nodes: recreated });
       log.info('each node rebuild is proven by its saved plans', { version, nodes: proven.nodes });
     }
+    found.push(`machine configs valid and each node's rebuild planned (${recreated.length} nodes)`);
   }
   await quick.validateGpuPatches({ cluster: name });
   const etcd = await quick.checkEtcdHealth({ cluster: name });
@@ -55,4 +57,11 @@ export async function preFlight(
       `the cluster is not healthy before the upgrade: ${health.summary}`,
       FAILURE.HealthCheckFailed,
     );
+  found.push(
+    `etcd ${etcd.healthy.length}/${controllers.length} members healthy`,
+    `health: ${health.summary}`,
+  );
+  run.progress.preFlight = `passed: ${found.join('; ')}`;
+  run.details();
+  return run.progress.preFlight;
 }

@@ -38,5 +38,6 @@ export function renderRunDetails(progress: ClusterProgress, cluster: string, not
     ? ['| node | hop | strategy | outcome | took | error', '|---|---|---|---|---|---', ...rows].join('\n')
     : '';
   const planned = progress.planNote ? `Planned from the nodes: ${progress.planNote}` : '';
-  return [head, planned, note, waiting, table].filter(Boolean).join('\n\n');
+  const checked = progress.preFlight ? `Pre-flight ${progress.preFlight}` : '';
+  return [head, planned, checked, note, waiting, table].filter(Boolean).join('\n\n');
 }

@@ -107,6 +107,8 @@ export interface ClusterProgress {
   planNote?: string;
   hop?: string;
   paused: boolean;
+  /** What the last pre-flight checked and found, for the approver and the Web UI. */
+  preFlight?: string;
   approval?: { state: 'waiting' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string };
   current: string[];
   /** The node workflows in flight, for `talos-upgrade status` to ask each for its step. */

@@ -15,7 +15,7 @@ describe('inventory examples', () => {
   it('prox-ops: 3 controllers, 12 workers with 3 NICs, GPUs on k8s-work-4 and k8s-work-14, 8 templates', () => {
     const result = parseInventory(example('prox-ops'));
     if (!result.ok) throw new Error(JSON.stringify(result.issues));
-    const { nodes, terraform, proxmox, cluster, images } = result.inventory;
+    const { nodes, terraform, cluster, images } = result.inventory;
     expect(nodes.filter((n) => n.role === 'controlplane').map((n) => n.name)).toEqual([
       'k8s-ctrl-1',
       'k8s-ctrl-2',
@@ -36,17 +36,17 @@ describe('inventory examples', () => {
       ['k8s-work-4', 'NVIDIA RTX A2000 12GB'],
       ['k8s-work-14', 'NVIDIA RTX A5000 24GB'],
     ]);
-    expect(proxmox?.hosts).toHaveLength(4);
     expect(terraform?.templates).toHaveLength(8);
     expect(cluster.network).toBe('10.20.66.0/23');
     expect(nodes.every((n) => n.terraformAddress === `module.nodes["${n.name}"]`)).toBe(true);
     expect(images.schematics.worker).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('atlas: one host, static IPs, a VIP', () => {
+  it('atlas: static IPs, and none of the fields the product never reads', () => {
     const result = parseInventory(example('atlas'));
     if (!result.ok) throw new Error(JSON.stringify(result.issues));
-    expect(result.inventory.proxmox?.hosts).toHaveLength(1);
+    expect(result.inventory.proxmox).toBeUndefined();
+    expect(result.inventory.cluster.kubernetesEndpoint).toBeUndefined();
     expect(result.inventory.nodes.map((n) => n.ip)).toEqual([
       '10.0.0.11',
       '10.0.0.12',
@@ -124,7 +124,14 @@ describe('inventory errors name the field path, the line and what was expected',
     ],
     [
       'an unknown Proxmox host',
-      (t: string) => t.replace('proxmoxHost: thor\n', 'proxmoxHost: odin\n'),
+      // The fields the product never reads stay checked against each other when given.
+      (t: string) =>
+        t
+          .replace(
+            'apiVersion: talos-upgrade/v1\n',
+            'apiVersion: talos-upgrade/v1\nproxmox:\n  hosts: [{ name: thor, address: 10.20.66.13 }]\n',
+          )
+          .replace('    ip: 10.20.67.7\n', '    ip: 10.20.67.7\n    proxmoxHost: odin\n'),
       'nodes[6].proxmoxHost',
       /"odin" is not one of proxmox.hosts/,
     ],

@@ -9,6 +9,7 @@ import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js
 import { readLabEnv } from '../../lab/labEnv.js';
 import { execa } from 'execa';
 import { parse } from 'yaml';
+import { presetChoices, userInventory } from '../harness/userInventory.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TALOS_LAB = join(ROOT, 'lab/bin/talos-lab.js');
@@ -80,7 +81,11 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
   );
   if (up.exitCode !== 0) throw new Error(`talos-lab up failed:\n${up.stdout}\n${up.stderr}`);
   try {
-    return await connect(dir, labCli);
+    // The lab writes no inventory: its user runs init on what it built (a fleet's members, each theirs).
+    const env = await readLabEnv(dir);
+    if (!env.TALOS_LAB_FLEET)
+      env.TALOS_UPGRADE_INVENTORY = await userInventory(dir, env, await presetChoices(preset));
+    return await connect(dir, env, labCli);
   } catch (error) {
     // Nobody gets a Lab to stop: stop it here, or its servers outlive the test run.
     await labCli('down');
@@ -90,14 +95,14 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
 
 async function connect(
   dir: string,
+  env: Record<string, string>,
   labCli: (...args: string[]) => Promise<{ exitCode: number; stdout: string; stderr: string }>,
 ): Promise<Lab> {
-  const env = await readLabEnv(dir);
   const daemon = JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8')) as {
     pid: number;
     apiUrl: string;
   };
-  // A fleet lists its members' inventories in fleet.json instead; ip() is for single-cluster labs.
+  // A fleet's members are in fleet.json instead; ip() is for single-cluster labs.
   const inventory = env.TALOS_UPGRADE_INVENTORY
     ? (parse(await readFile(env.TALOS_UPGRADE_INVENTORY, 'utf8')) as {
         nodes: Array<{ name: string; ip: string }>;

@@ -53,11 +53,32 @@ describe('an upgrade the policy marks for approval waits for it (atlas, minors t
     expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
   }, 300_000);
 
+  it('pre-flight runs before the wait: a cluster it refuses asks nobody, and nothing is touched', async () => {
+    const mark = await timelineMark(lab);
+    await lab.addFault('etcd-unhealthy', { node: 'talos-cp-2' });
+    try {
+      const handle = await startMinors('preflight-refused-test');
+      const error = await handle.result().catch((e: unknown) => e);
+      expect((error as { cause?: { message?: string } }).cause?.message).toMatch(
+        /failed: etcd is not healthy with all members \(2\/3 healthy, 3 control-plane nodes\)/,
+      );
+      expect((await handle.query(progressQuery)).approval).toBeUndefined();
+    } finally {
+      await lab.clearFaults('etcd-unhealthy');
+    }
+    expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+  }, 300_000);
+
   it('reject ends it with nothing touched', async () => {
     const mark = await timelineMark(lab);
     const handle = await startMinors('reject-test');
     await waitingForApproval(handle);
-    expect((await handle.query(progressQuery)).phase).toBe('AwaitingApproval');
+    const waiting = await handle.query(progressQuery);
+    expect(waiting.phase).toBe('AwaitingApproval');
+    // The approver decides on what pre-flight found: every rebuild planned, etcd, health.
+    expect(waiting.preFlight).toMatch(
+      /^passed: installers of Talos 1\.11\.3, 1\.12\.9, 1\.13\.8 present; machine configs valid and each node's rebuild planned \(5 nodes\); etcd 3\/3 members healthy; health: /,
+    );
     // As an Update: it applies, returns the new state, and a second decision is refused with the reason.
     expect(
       await handle.executeUpdate(rejectUpdate, { args: [{ by: 'alice', reason: 'not this weekend' }] }),

@@ -259,7 +259,7 @@ describe('a dry run: the plan and the whole pre-flight against the live cluster,
     expect(result.stderr).toMatch(/planning and pre-flight against the live cluster; nothing is touched/);
     expect(result.stdout).toMatch(/1\. Talos 1\.11\.3 -> 1\.12\.0 {2}cattle/);
     expect(result.stdout).toMatch(
-      /✅ dry-run: pre-flight passed; nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
+      /✅ dry-run: pre-flight passed: installers of Talos 1\.11\.3, 1\.12\.0 present; .*etcd 3\/3 members healthy; health: .*\. Nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
     );
     expect(result.exitCode).toBe(0);
     expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);

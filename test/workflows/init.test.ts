@@ -19,8 +19,8 @@ import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js
 /**
  * `talos-upgrade init` on clusters the lab built the way users build them: it reads the Nodes, each
  * node's Talos API (installer, kernel arguments, links) and the Terraform state and files, and writes
- * an inventory that describes what the lab runs. The lab's own inventory serves only as the answer
- * key; the runs below start from the generated file.
+ * an inventory that describes what the lab runs. The lab's state serves as the answer key; the runs
+ * below start from the generated file, unedited.
  */
 
 async function readInventory(file: string): Promise<Inventory> {
@@ -44,6 +44,48 @@ function nodeFacts(inventory: Inventory) {
       },
     ]),
   );
+}
+
+interface LabStateFile {
+  state: {
+    nodes: Array<{
+      name: string;
+      role: string;
+      ip: string;
+      nics: unknown;
+      schematic: string;
+      kernelArgs: string[];
+    }>;
+    templates: Array<{ name: string; role: string; address: string }>;
+  };
+}
+
+/**
+ * The answer key: what the lab built, from its own state (the VMs it runs and the Terraform
+ * addresses it wrote for the shape), never from an inventory.
+ */
+async function labFacts(lab: Lab, shape: 'module-per-node' | 'config-apply') {
+  const { state } = JSON.parse(await readFile(join(lab.dir, 'state.json'), 'utf8')) as LabStateFile;
+  const addresses = (name: string) =>
+    shape === 'config-apply'
+      ? [`talos_machine_configuration_apply.node["${name}"]`, `terraform_data.vm["${name}"]`]
+      : [`module.nodes["${name}"]`];
+  return {
+    nodes: Object.fromEntries(
+      state.nodes.map((node) => [
+        node.name,
+        {
+          role: node.role,
+          ip: node.ip,
+          nics: node.nics,
+          addresses: addresses(node.name),
+          schematic: node.schematic,
+          kernelArgs: [...node.kernelArgs].sort(),
+        },
+      ]),
+    ),
+    templates: state.templates.map((t) => [t.name, t.role, t.address]),
+  };
 }
 
 const exists = (path: string) =>
@@ -79,14 +121,14 @@ describe('init on atlas (a module per node, machine configs as files)', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/cluster atlas, 3 controllers \+ 2 workers/);
     const found = await readInventory(generated);
-    const key = await readInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '');
-    expect(nodeFacts(found)).toEqual(nodeFacts(key));
-    expect(found.images.installer).toBe(key.images.installer);
+    const key = await labFacts(lab, 'module-per-node');
+    expect(nodeFacts(found)).toEqual(key.nodes);
+    // The Image Factory's installer the nodes run, at the lab registry (a pull-through mirror).
+    const registry = (lab.env.TALOS_LAB_REGISTRY ?? '').replace(/^http:\/\//, '');
+    expect(found.images.installer).toBe(`${registry}/nocloud-installer/{schematic}:v{version}`);
     expect(found.versions.file).toBe('terraform/variables.tf');
     expect(found.versions.variables.talos).toBe('talos_version');
-    expect(found.terraform?.templates.map((t) => [t.name, t.role, t.address])).toEqual(
-      key.terraform?.templates.map((t) => [t.name, t.role, t.address]),
-    );
+    expect(found.terraform?.templates.map((t) => [t.name, t.role, t.address])).toEqual(key.templates);
     // Only what the product reads: no endpoints or Proxmox hosts for the user to keep in step.
     expect(found.cluster.kubernetesEndpoint).toBeUndefined();
     expect(found.proxmox).toBeUndefined();
@@ -154,8 +196,7 @@ describe('init on prox-ops (for_each VMs and a config apply per node, VLAN NICs,
     expect(result.stderr).not.toMatch(/❌/);
     expect(result.exitCode).toBe(0);
     const found = await readInventory(generated);
-    const key = await readInventory(lab.env.TALOS_UPGRADE_INVENTORY ?? '');
-    expect(nodeFacts(found)).toEqual(nodeFacts(key));
+    expect(nodeFacts(found)).toEqual((await labFacts(lab, 'config-apply')).nodes);
     expect(found.machineConfigs).toEqual({ controlplane: 'terraform', worker: 'terraform' });
     expect(found.cluster.storage).toBe('rook-ceph');
     expect(found.cluster.gitops).toBe('flux');

@@ -30,19 +30,33 @@ const refused = (id: string, reason: RegExp, from = '1.11.3', to = '1.12.0') =>
   refusedUntouched(lab, from, reason, () => failingUpgrade(h, 'atlas', id, { talos: { to } }));
 
 describe('machine configs applied by Terraform (atlas, config-apply shape)', () => {
-  it('a node whose addresses leave out its config apply: refused, since its new VM would boot unconfigured', async () => {
+  /** A cattle run refused in pre-flight while talos-wk-1's addresses keep only those `keep` accepts. */
+  async function refusedWithAddresses(keep: (address: string) => boolean, id: string, reason: RegExp) {
     const node = h.inventory.nodes.find((n) => n.name === 'talos-wk-1');
     const own = node?.terraformAddresses;
-    if (!node || !own) throw new Error('the config-apply shape names two addresses per node');
-    node.terraformAddresses = own.slice(0, 1);
+    if (!node || !own) throw new Error('init names two addresses per node in the config-apply shape');
+    node.terraformAddresses = own.filter(keep);
     try {
-      await refused(
-        'config-apply-left-out',
-        /talos-wk-1: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no talos_machine_configuration_apply lies under terraform_data\.vm\["talos-wk-1"\]/,
-      );
+      await refused(id, reason);
     } finally {
       node.terraformAddresses = own;
     }
+  }
+
+  it('a node whose addresses leave out its config apply: refused, since its new VM would boot unconfigured', async () => {
+    await refusedWithAddresses(
+      (address) => !address.startsWith('talos_machine_configuration_apply.'),
+      'config-apply-left-out',
+      /talos-wk-1: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no talos_machine_configuration_apply lies under terraform_data\.vm\["talos-wk-1"\]/,
+    );
+  });
+
+  it('a node whose addresses name only its config apply: refused, since no VM would be recreated', async () => {
+    await refusedWithAddresses(
+      (address) => address.startsWith('talos_machine_configuration_apply.'),
+      'vm-left-out',
+      /talos-wk-1: its rebuild would destroy no VM, nothing was touched: talos_machine_configuration_apply\.node\["talos-wk-1"\] names only its machine config apply/,
+    );
   });
 
   it('a cattle upgrade: every VM recreated and configured by its own Terraform apply, none by the product', async () => {

@@ -40,6 +40,8 @@ function describeProgress(progress: ClusterProgress): string {
 
 function printSnapshot(progress: ClusterProgress, steps: NodeStep[]): void {
   console.log(describeProgress(progress));
+  // What an approver decides on: what pre-flight checked and found.
+  if (progress.preFlight) console.log(`pre-flight ${progress.preFlight}`);
   if (steps.length)
     console.log(
       table(
