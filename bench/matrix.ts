@@ -174,8 +174,9 @@ async function reachMoment(
   const lastStep = async () => (await nodeHandle.query(nodeProgressQuery)).step;
   switch (moment.at) {
     case 'phase': {
-      // Planning is the first phase: acting as soon as the run answers catches it in the middle.
-      const order = ['Planning', 'AwaitingApproval', 'PreFlight', 'EtcdSnapshot', 'RebuildingTemplates'];
+      // Planning is the first phase: acting as soon as the run answers catches it in the middle. Pre-flight
+      // runs before the approval wait (and again after it).
+      const order = ['Planning', 'PreFlight', 'AwaitingApproval', 'EtcdSnapshot', 'RebuildingTemplates'];
       return until(
         moment.phase,
         async () => {

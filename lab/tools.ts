@@ -11,7 +11,7 @@ const GROUPS = {
   kube: ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'],
   kwok: ['kwok'],
   terraform: ['terraform'],
-  talos: ['talosctl', 'talos-lab-api', 'terraform-provider-talos'],
+  talos: ['talosctl', 'talos-lab-api', 'terraform-provider-talos', 'terraform-provider-proxmox'],
   sops: ['sops', 'age-keygen'],
   renovate: ['renovate', 'renovate-config-validator'],
   chromium: ['chromium'],

@@ -104,22 +104,24 @@ ensure_talos() {
   link_tool "$server/talos-lab-api" talos-lab-api
 }
 
-# The lab's siderolabs/talos Terraform provider (lab/terraform-provider-talos), cached by a hash of its
-# sources; the lab puts it in a repository's local provider mirror, as users without registry access do.
-ensure_talos_provider() {
-  local module="$root/lab/terraform-provider-talos"
+# The lab's Terraform providers (lab/terraform-provider-<name>: siderolabs/talos, bpg/proxmox), each cached by
+# a hash of its sources; the lab puts them in a repository's local provider mirror, as users without
+# registry access do.
+ensure_lab_provider() {
+  local name="terraform-provider-$1" stands_for="$2"
+  local module="$root/lab/$name"
   local source_hash
   source_hash=$(source_hash_of "$module")
-  local dest="$tools_dir/terraform-provider-talos-$source_hash"
-  if [ ! -x "$dest/terraform-provider-talos" ]; then
-    require_go "terraform-provider-talos"
+  local dest="$tools_dir/$name-$source_hash"
+  if [ ! -x "$dest/$name" ]; then
+    require_go "$name"
     mkdir -p "$dest"
-    say "building the lab's Terraform provider siderolabs/talos (first run only; about a minute)"
-    run_build "terraform-provider-talos" "$dest/build.log" \
+    say "building the lab's Terraform provider $stands_for (first run only; about a minute)"
+    run_build "$name" "$dest/build.log" \
       go build -C "$module" -buildvcs=false -trimpath -ldflags "-s -w" -o "$dest/.partial" .
-    mv "$dest/.partial" "$dest/terraform-provider-talos"
+    mv "$dest/.partial" "$dest/$name"
   fi
-  link_tool "$dest/terraform-provider-talos" terraform-provider-talos
+  link_tool "$dest/$name" "$name"
 }
 
 KUBE_BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
@@ -300,7 +302,7 @@ ensure() {
     kube) ensure_kube ;;
     kwok) go_install_cached kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" ;;
     terraform) ensure_terraform ;;
-    talos) ensure_talos && ensure_talos_provider ;;
+    talos) ensure_talos && ensure_lab_provider talos siderolabs/talos && ensure_lab_provider proxmox bpg/proxmox ;;
     renovate) ensure_renovate ;;
     chromium) ensure_chromium ;;
     sops)

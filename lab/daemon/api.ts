@@ -5,7 +5,7 @@ import { applyFault, clearFault } from './faultEffects.js';
 import { TalosApiError, type LabCluster } from './labCluster.js';
 import { buildReport } from './monitor.js';
 import { statusRows } from './statusRows.js';
-import { buildTemplate, createVm, destroyVm } from './vmLifecycle.js';
+import { adoptVm, buildTemplate, createVm, destroyVm } from './vmLifecycle.js';
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
@@ -72,6 +72,8 @@ export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: 
           return reply(200, await buildReport(lab));
         case 'POST /vm/create':
           return reply(200, { message: await createVm(lab, str(body, 'node'), str(body, 'version')) });
+        case 'POST /vm/adopt':
+          return reply(200, { message: adoptVm(lab, str(body, 'node'), str(body, 'version')) });
         case 'POST /vm/destroy':
           return reply(200, { message: await destroyVm(lab, str(body, 'node')) });
         case 'POST /template/build':

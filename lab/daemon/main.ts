@@ -25,6 +25,7 @@ import { generateClusterSecrets, startTalosApi, type ClusterSecrets } from '../t
 import {
   isTerraformShape,
   TERRAFORM_SHAPES,
+  writeCountWorkspace,
   writeTerraformWorkspace,
   type TerraformShape,
 } from '../repo/terraformWorkspace.js';
@@ -128,7 +129,14 @@ async function setUpCluster(
     await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
   const configApply = shared.terraformShape === 'config-apply' && inventory.terraform !== undefined;
   await writeLabRepository(repoDir, inventory);
-  if (inventory.terraform) {
+  const byCount = shared.terraformShape === 'count-per-role' && inventory.terraform !== undefined;
+  if (byCount)
+    await writeCountWorkspace(terraformDir, state, {
+      provider: shared.tools['terraform-provider-proxmox'],
+      endpoint: `${shared.apiUrl}${apiPath}`,
+      imageFactory: shared.registryUrl,
+    });
+  else if (inventory.terraform)
     await writeTerraformWorkspace(
       terraformDir,
       state,
@@ -151,16 +159,17 @@ async function setUpCluster(
           }
         : undefined,
     );
+  if (inventory.terraform)
     await execa(shared.tools.terraform, ['init', '-input=false', '-no-color'], { cwd: terraformDir });
-  }
   // The running VMs recorded in the state, once their Talos API answers: a config apply per node
-  // (the config-apply shape) reaches its node then, and finds the config it already runs.
+  // (the config-apply shape) reaches its node then, and finds the config it already runs. The
+  // proxmox provider adopts when told by its environment; the modules' provisioners by a variable.
   const adoptVms = async () => {
     if (!inventory.terraform) return;
     await execa(
       shared.tools.terraform,
-      ['apply', '-auto-approve', '-input=false', '-no-color', '-var', 'adopt=true'],
-      { cwd: terraformDir },
+      ['apply', '-auto-approve', '-input=false', '-no-color', ...(byCount ? [] : ['-var', 'adopt=true'])],
+      { cwd: terraformDir, ...(byCount ? { env: { TALOS_LAB_ADOPT: '1' } } : {}) },
     );
   };
   // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.

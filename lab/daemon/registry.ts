@@ -8,7 +8,8 @@ import type { LabCluster } from './labCluster.js';
  * A loopback OCI registry for installer images, shaped like the Talos image factory: anonymous
  * pulls get a bearer-token challenge first (as factory.talos.dev and ghcr.io do), then
  * `HEAD /v2/<installer>/<schematic>/manifests/v<version>` answers 200 or 404.
- * `GET /releases` lists the released Talos versions, one per line. One registry serves every cluster
+ * `GET /releases` lists the released Talos versions, one per line; `/image/…` serves the factory's
+ * disk images of the same releases. One registry serves every cluster
  * of the lab: an image is there when no cluster's faults took it away.
  */
 export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
@@ -32,6 +33,16 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
       return send(200, JSON.stringify({ token, access_token: token, expires_in: 300 }), {
         'Content-Type': 'application/json',
       });
+    }
+    // The Image Factory's disk images (`/image/<schematic>/v<version>/nocloud-amd64.raw.zst`), which a
+    // repository's download_file fetches to boot new VMs from: the same releases as the installers.
+    const disk = /^\/image\/([0-9a-f]{64})\/v(\d+\.\d+\.\d+)\/[\w.-]+$/.exec(url.pathname);
+    if (disk) {
+      const ref = { repository: 'image', schematic: disk[1] ?? '', version: disk[2] ?? '' };
+      const there = all.length > 0 && all.every((lab) => imageExists(lab, ref));
+      return there
+        ? send(200, '', { 'Content-Type': 'application/octet-stream', 'Content-Length': '0' })
+        : send(404, 'image not found');
     }
     if (!url.pathname.startsWith('/v2/')) return send(404, 'not found');
     const auth = req.headers.authorization ?? '';

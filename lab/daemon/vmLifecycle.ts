@@ -83,6 +83,19 @@ export async function createVm(lab: LabCluster, target: string, version: string)
   return `${node.name}: created at Talos ${version}, waiting for its machine config`;
 }
 
+/**
+ * The lab's first apply records the VMs it already runs in the Terraform state (the proxmox
+ * provider's create, told to adopt): the VM must run, at the version its image names.
+ */
+export function adoptVm(lab: LabCluster, target: string, version: string): string {
+  const node = findByAddressOrName(lab, target);
+  if (node.power === 'destroyed' || node.talosVersion !== version)
+    throw new Error(
+      `${node.name} does not run Talos ${version} (${node.power}, ${node.talosVersion}): nothing to adopt`,
+    );
+  return `${node.name}: adopted at Talos ${version}`;
+}
+
 /** `talosctl apply-config --insecure` on a maintenance-mode node: it installs, reboots and joins. */
 export async function applyMachineConfig(lab: LabCluster, node: LabNode): Promise<void> {
   lab.record('config-applied', node.name, node.power === 'maintenance' ? 'install and join' : 'running node');

@@ -180,9 +180,150 @@ resource "talos_machine_configuration_apply" "node" {
 
 ${TEMPLATES}`;
 
-/** How the lab's repository lays out its Terraform: a module per node, or for_each plus config apply. */
-export type TerraformShape = 'module-per-node' | 'config-apply';
-export const TERRAFORM_SHAPES: readonly TerraformShape[] = ['module-per-node', 'config-apply'];
+/** The release of bpg/proxmox whose resources the lab's provider plays (lab/terraform-provider-proxmox). */
+export const PROXMOX_PROVIDER_VERSION = '0.111.1';
+
+/**
+ * A third shape users write: bpg/proxmox VMs by `count` per role, from lists in terraform.tfvars,
+ * each booted from the Image Factory's disk image of its role's schematic at the version the tfvars
+ * name. A new version is a new url, so a new download_file (its url requires replacement), so a new
+ * VM (a disk's file_id does too): that is what recreates a node. The versions live only in
+ * terraform.tfvars, Talos's with a leading v; variables.tf declares them without defaults.
+ */
+const COUNT_ROOT = `terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    proxmox = {
+      source  = "bpg/proxmox"
+      version = "${PROXMOX_PROVIDER_VERSION}"
+    }
+  }
+}
+
+provider "proxmox" {
+  endpoint = var.proxmox_endpoint
+  insecure = true
+}
+
+locals {
+  schematics = { controlplane = var.controller_schematic_id, worker = var.worker_schematic_id }
+}
+
+resource "proxmox_virtual_environment_download_file" "talos" {
+  for_each                = local.schematics
+  content_type            = "iso"
+  datastore_id            = "local"
+  node_name               = var.image_host
+  url                     = "\${var.image_factory}/image/\${each.value}/\${var.talos_version}/nocloud-amd64.raw.zst"
+  file_name               = "talos-\${var.talos_version}-\${each.key}-nocloud-amd64.img"
+  decompression_algorithm = "zst"
+}
+
+${['controlplane', 'worker']
+  .map(
+    (role) => `resource "proxmox_virtual_environment_vm" "${role}" {
+  count     = length(var.${role}s)
+  name      = var.${role}s[count.index].name
+  node_name = var.${role}s[count.index].host
+  tags      = ["talos", "${role}"]
+
+  cpu {
+    cores = 4
+  }
+  memory {
+    dedicated = 8192
+  }
+  disk {
+    datastore_id = "local-lvm"
+    file_id      = proxmox_virtual_environment_download_file.talos["${role}"].id
+    interface    = "virtio0"
+    size         = 40
+  }
+  network_device {
+    bridge = "vmbr0"
+  }
+  initialization {
+    ip_config {
+      ipv4 {
+        address = "\${var.${role}s[count.index].ip}/24"
+        gateway = var.gateway
+      }
+    }
+  }
+}
+`,
+  )
+  .join('\n')}`;
+
+const COUNT_VARIABLES = `variable "talos_version" { type = string }
+variable "kubernetes_version" { type = string }
+variable "controller_schematic_id" { type = string }
+variable "worker_schematic_id" { type = string }
+
+variable "proxmox_endpoint" { type = string }
+variable "image_factory" {
+  type    = string
+  default = "https://factory.talos.dev"
+}
+variable "image_host" { type = string }
+variable "gateway" { type = string }
+
+variable "controlplanes" {
+  type = list(object({ name = string, ip = string, host = string }))
+}
+variable "workers" {
+  type    = list(object({ name = string, ip = string, host = string }))
+  default = []
+}
+`;
+
+/** The count shape's terraform.tfvars: the cluster's versions and nodes, as its users keep them. */
+function countTfvars(state: LabState, proxmox: ProxmoxInputs): string {
+  const hcl = (value: string) => JSON.stringify(value);
+  const list = (role: string) =>
+    state.nodes
+      .filter((n) => n.role === role)
+      .map((n) => `  { name = ${hcl(n.name)}, ip = ${hcl(n.ip)}, host = ${hcl(n.proxmoxHost)} },`)
+      .join('\n');
+  const schematic = (role: string) =>
+    state.nodes.find((n) => n.role === role)?.schematic ?? state.nodes[0]?.schematic ?? '';
+  return `# Renovate bumps the versions (renovate.json); the merge upgrades the cluster.
+talos_version           = "v${state.nodes[0]?.talosVersion ?? ''}"
+kubernetes_version      = "${state.kubernetesVersion}"
+controller_schematic_id = "${schematic('controlplane')}"
+worker_schematic_id     = "${schematic('worker')}"
+
+proxmox_endpoint = ${hcl(proxmox.endpoint)}
+image_factory    = ${hcl(proxmox.imageFactory)}
+image_host       = ${hcl(state.nodes[0]?.proxmoxHost ?? '')}
+gateway          = ${hcl(state.nodes[0]?.ip.replace(/\.\d+$/, '.1') ?? '')}
+
+controlplanes = [
+${list('controlplane')}
+]
+
+workers = [
+${list('worker')}
+]
+`;
+}
+
+export interface ProxmoxInputs {
+  /** The lab's provider binary, put in the workspace's own provider mirror (terraform.d/plugins). */
+  provider: string;
+  /** The lab daemon's API for this cluster, where a Proxmox host's API would be. */
+  endpoint: string;
+  /** The lab registry, which serves the Image Factory's disk images. */
+  imageFactory: string;
+}
+
+/** How the lab's repository lays out its Terraform (docs/lab.md). */
+export type TerraformShape = 'module-per-node' | 'config-apply' | 'count-per-role';
+export const TERRAFORM_SHAPES: readonly TerraformShape[] = [
+  'module-per-node',
+  'config-apply',
+  'count-per-role',
+];
 export const isTerraformShape = (shape: string): shape is TerraformShape =>
   (TERRAFORM_SHAPES as readonly string[]).includes(shape);
 
@@ -199,6 +340,31 @@ export interface ConfigApplyInputs {
   kernelArgs: Record<string, string[]>;
 }
 
+/** A provider binary in the workspace's implied local mirror: terraform.d/plugins/<host>/<ns>/<type>/<version>/<os_arch>. */
+async function mirrorProvider(dir: string, source: string, version: string, binary: string): Promise<void> {
+  const arch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
+  const [namespace = '', type = ''] = source.split('/');
+  const platform = join(dir, 'terraform.d', 'plugins', 'registry.terraform.io', namespace, type, version);
+  await mkdir(join(platform, `${process.platform}_${arch}`), { recursive: true });
+  await copyFile(
+    binary,
+    join(platform, `${process.platform}_${arch}`, `terraform-provider-${type}_v${version}`),
+  );
+}
+
+/** The count-per-role shape: bpg/proxmox VMs, versions and nodes in terraform.tfvars. */
+export async function writeCountWorkspace(
+  dir: string,
+  state: LabState,
+  proxmox: ProxmoxInputs,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await mirrorProvider(dir, 'bpg/proxmox', PROXMOX_PROVIDER_VERSION, proxmox.provider);
+  await writeFile(join(dir, 'main.tf'), COUNT_ROOT);
+  await writeFile(join(dir, 'variables.tf'), COUNT_VARIABLES);
+  await writeFile(join(dir, 'terraform.tfvars'), countTfvars(state, proxmox));
+}
+
 export async function writeTerraformWorkspace(
   dir: string,
   state: LabState,
@@ -208,17 +374,8 @@ export async function writeTerraformWorkspace(
   await mkdir(join(dir, 'modules', 'node'), { recursive: true });
   await mkdir(join(dir, 'modules', 'template'), { recursive: true });
   await writeFile(join(dir, 'main.tf'), configApply ? CONFIG_APPLY_ROOT : ROOT);
-  if (configApply) {
-    // Terraform's implied local mirror: terraform.d/plugins/<host>/<namespace>/<type>/<version>/<os_arch>.
-    const mirror = join(dir, 'terraform.d', 'plugins', 'registry.terraform.io', 'siderolabs', 'talos');
-    const arch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
-    const platform = join(mirror, TALOS_PROVIDER_VERSION, `${process.platform}_${arch}`);
-    await mkdir(platform, { recursive: true });
-    await copyFile(
-      configApply.provider,
-      join(platform, `terraform-provider-talos_v${TALOS_PROVIDER_VERSION}`),
-    );
-  }
+  if (configApply)
+    await mirrorProvider(dir, 'siderolabs/talos', TALOS_PROVIDER_VERSION, configApply.provider);
   await writeFile(
     join(dir, 'variables.tf'),
     variablesTf(state, state.nodes[0]?.talosVersion ?? '', state.kubernetesVersion),

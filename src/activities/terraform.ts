@@ -5,6 +5,7 @@ import {
   CONFIG_APPLY_TYPE,
   configAppliesDestroyed,
   destroyedBesidesConfig,
+  downloadsOf,
   DEPENDS_ON_ALL_VMS,
   configuredByTerraform,
   describePlan,
@@ -20,6 +21,7 @@ import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { runCommand, type CommandResult } from './runCommand.js';
+import { talosVariable } from './versionsFile.js';
 import { WorkspaceQueue, type SharedControl, type SharedResult } from './workspaceQueue.js';
 
 interface TerraformMessage {
@@ -222,11 +224,30 @@ export function terraformActivities(
 
   const lockTimeout = (c: ClusterHandle) => `-lock-timeout=${Math.round(terraformOf(c).lockTimeout / 1000)}s`;
   const targeting = (targets: string[]) => targets.map((t) => `-target=${t}`);
-  /** The inventory's version variable at `version`, and its -var-files. */
-  const variables = (c: ClusterHandle, version?: string) => [
-    ...(version ? ['-var', `${c.inventory.versions.variables.talos}=${version}`] : []),
+  /** The inventory's version variable at `version` (in the form the versions file writes), and its -var-files. */
+  const variables = async (c: ClusterHandle, version?: string) => [
+    ...(version ? await talosVariable(c, version) : []),
     ...terraformOf(c).varFiles.map((f) => `-var-file=${f}`),
   ];
+
+  /**
+   * What an image URL answers: HEAD, else (a server that does not serve HEAD) a GET whose body is not
+   * read. A connection that fails is retried by the activity; a status is the answer.
+   */
+  async function imageStatus(url: string): Promise<number | string> {
+    const ask = (method: string) => fetch(url, { method, signal: AbortSignal.timeout(120_000) });
+    try {
+      let answer = await ask('HEAD');
+      if (answer.status === 405 || answer.status === 501) answer = await ask('GET');
+      await answer.body?.cancel();
+      return answer.status;
+    } catch (error) {
+      throw retryable(
+        'SourceUnavailable',
+        `${url} did not answer: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
 
   /** Every other node's addresses, by name: what a node's plan must not touch. */
   function othersOf(c: ClusterHandle, own: string[]): Record<string, string[]> {
@@ -264,7 +285,7 @@ export function terraformActivities(
             ...(mode === 'proof' ? ['-lock=false', '-refresh=false'] : [lockTimeout(c)]),
             ...(kind === 'destroy' ? ['-destroy'] : []),
             ...targeting(targets),
-            ...variables(c, version),
+            ...(await variables(c, version)),
             `-out=${file}`,
           ],
           what,
@@ -432,6 +453,7 @@ export function terraformActivities(
   }): Promise<{ nodes: Array<{ node: string; destroy: string; create: string }> }> {
     const c = cluster(input.cluster);
     const proven: Array<{ node: string; destroy: string; create: string }> = [];
+    const answered = new Set<string>();
     for (const [index, node] of input.nodes.entries()) {
       const addresses = addressesOf(c, node);
       heartbeat({ step: `proving the rebuild of ${node} (${index + 1}/${input.nodes.length})` });
@@ -472,6 +494,19 @@ export function terraformActivities(
           FAILURE.TerraformPlanRefused,
           `${node}: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no ${CONFIG_APPLY_TYPE} lies under ${addresses.join(', ')} (the destroy: ${destroy}). Add that resource's address to the node's terraformAddresses, or name a machine config file`,
         );
+      // The disk image a new VM boots from is downloaded in the create's apply, after the destroy:
+      // each one must answer now (a wrong version form or a missing schematic would 404 then).
+      for (const url of downloadsOf(plans[1]?.changes ?? [])) {
+        if (answered.has(url)) continue;
+        heartbeat({ step: `checking the image ${url}` });
+        const status = await imageStatus(url);
+        if (status !== 200)
+          throw nonRetryable(
+            FAILURE.TerraformPlanRefused,
+            `${node}: its create at Talos ${input.version} would download ${url}, which answers ${status}; nothing was touched. Check that the image exists for that version and schematic, and that the versions file writes the version as the URL needs it`,
+          );
+        answered.add(url);
+      }
       proven.push({ node, destroy, create });
     }
     return { nodes: proven };

@@ -10,7 +10,21 @@ export interface PlannedChange {
   actions: string[];
   /** The resource type (`talos_machine_configuration_apply`), as the plan names it. */
   type?: string;
+  /** What a created image download fetches (its planned `url`), when the plan knows it. */
+  url?: string;
 }
+
+/**
+ * Disk-image downloads a node's create may replace outside its own addresses: bpg/proxmox's
+ * download_file, shared by a role's VMs, whose url names the version (a new url requires a
+ * replacement: fwprovider/nodes/resource_download_file.go:271-280 at v0.111.1). Replacing it deletes
+ * the old file from the datastore; a VM made from it keeps the disk it imported (a disk's file_id is
+ * read only when the VM is created, disk/disk.go:35-47), so the other nodes run on untouched.
+ */
+export const IMAGE_DOWNLOAD_TYPES: readonly string[] = [
+  'proxmox_virtual_environment_download_file',
+  'proxmox_download_file',
+];
 
 /** What a plan does, by address: the small summary a run's history and a refusal carry. */
 export interface PlanSummary {
@@ -87,7 +101,8 @@ export interface PlanScope {
 /**
  * Why a plan must not be applied, or undefined when it only rebuilds what `own` names. Refused: a
  * change under another node's address; a destroy or update outside `own` (a create outside is a new
- * resource the rebuild needs, such as a downloaded image, and is named in the summary); an address that
+ * resource the rebuild needs, such as a downloaded image, and is named in the summary, as is a shared
+ * image download replaced for the new version: IMAGE_DOWNLOAD_TYPES); an address that
  * covers several instances (`module.nodes` for one node); a create plan that destroys a resource of
  * its own without creating it again.
  */
@@ -105,7 +120,9 @@ export function planRefusal(planned: PlannedChange[], scope: PlanScope): string 
         ? `${node}'s address ${theirs} also covers ${mine}: each node must name its own instance`
         : `${mine} also covers ${node}'s ${theirs}: name this node's own instance`;
     }
-    if (!mine && !(scope.kind === 'create' && actions.length === 1 && actions[0] === 'create'))
+    const newImage = IMAGE_DOWNLOAD_TYPES.includes(type ?? '') && actions.includes('create');
+    const needed = (actions.length === 1 && actions[0] === 'create') || newImage;
+    if (!mine && !(scope.kind === 'create' && needed))
       return `it would ${actions.join('+')} ${address}, outside ${scope.own.join(', ')}`;
     if (mine && scope.kind === 'create' && actions.length === 1 && actions[0] === 'delete')
       return `it would destroy ${address} without creating it again`;
@@ -130,16 +147,20 @@ export function plannedChanges(showJson: string): PlannedChange[] {
       address?: string;
       mode?: string;
       type?: string;
-      change?: { actions?: string[] };
+      change?: { actions?: string[]; after?: { url?: unknown } | null };
     }>;
   };
   return (plan.resource_changes ?? [])
     .filter((r) => r.mode !== 'data' && typeof r.address === 'string')
-    .map((r) => ({
-      address: r.address ?? '',
-      actions: r.change?.actions ?? [],
-      ...(r.type ? { type: r.type } : {}),
-    }));
+    .map((r) => {
+      const url = r.change?.after?.url;
+      return {
+        address: r.address ?? '',
+        actions: r.change?.actions ?? [],
+        ...(r.type ? { type: r.type } : {}),
+        ...(typeof url === 'string' && IMAGE_DOWNLOAD_TYPES.includes(r.type ?? '') ? { url } : {}),
+      };
+    });
 }
 
 /** The siderolabs/talos provider's resource that sends a machine config to a node when it is created. */
@@ -170,4 +191,11 @@ export function destroyedBesidesConfig(planned: PlannedChange[]): string[] {
   return planned
     .filter((p) => p.actions.includes('delete') && p.type !== CONFIG_APPLY_TYPE)
     .map((p) => p.address);
+}
+
+/** The image URLs a plan downloads anew: each must answer before a VM is destroyed for it. */
+export function downloadsOf(planned: PlannedChange[]): string[] {
+  return [
+    ...new Set(planned.filter((p) => p.url && p.actions.includes('create')).map((p) => p.url as string)),
+  ];
 }

@@ -98,3 +98,31 @@ export function readTerraformVersions(
     ...(worker !== undefined ? { workerSchematicId: worker } : {}),
   };
 }
+
+/**
+ * The Talos version as the versions file writes it (`v1.11.3` or `1.11.3`), undefined when absent. The
+ * matchStrings capture the version without its `v` (Renovate's currentValue), so the form is read
+ * from the line the value stands on.
+ */
+export function writtenTalosVersion(
+  text: string,
+  source: VersionSource = DEFAULT_VERSION_SOURCE,
+): string | undefined {
+  const found = extractValues(text, source.patterns);
+  const value = valueOf(found, 'talos', source.variables.talos);
+  if (value === undefined) return undefined;
+  const at = found.find((f) => f.value === 'talos' && f.text === value);
+  const line = at ? (text.split('\n')[at.line - 1] ?? '') : '';
+  return line.includes(`v${value}`) ? `v${value}` : value;
+}
+
+/**
+ * `version` in the form `written` has: `-var` replaces the file's value, and a configuration that
+ * builds an image URL or a file name from it (`…/image/<schematic>/${var.talos_version}/…`) was
+ * written for that form. A bare version where the file says `v1.11.3` would name an image that
+ * does not exist, found only after the VM was destroyed.
+ */
+export function inWrittenForm(version: string, written: string | undefined): string {
+  const bare = version.replace(/^v/, '');
+  return written?.startsWith('v') ? `v${bare}` : bare;
+}

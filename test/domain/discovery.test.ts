@@ -3,6 +3,8 @@ import { parse } from '@cdktf/hcl2json';
 import { parseInstallerImage } from '../../src/domain/discovery/installerImage.js';
 import { matchNodeAddresses, stateResources } from '../../src/domain/discovery/terraformNodes.js';
 import { findValueLocations, sameVersion } from '../../src/domain/discovery/versionLocations.js';
+import { versionsSection } from '../../src/domain/discovery/versionsSection.js';
+import { inWrittenForm, writtenTalosVersion } from '../../src/domain/index.js';
 
 const nodes = [
   { name: 'cp-1', ip: '10.0.0.11' },
@@ -140,5 +142,49 @@ describe('where the versions live', () => {
         value: '1.11.3',
       },
     ]);
+  });
+
+  const tfvars = async (text: string) => {
+    const path = 'terraform/terraform.tfvars';
+    return [{ path, text, json: await parse('terraform.tfvars', text) }];
+  };
+  const running = {
+    talos: '1.11.3',
+    kubernetes: '1.34.1',
+    controllerSchematic: 'a'.repeat(64),
+    workerSchematic: undefined,
+  };
+
+  it('lines of terraform.tfvars: the versions file, each value by its variable, read back as a merge is', async () => {
+    const problems: string[] = [];
+    const notes: string[] = [];
+    const text = `talos_version = "v1.11.3"\nkubernetes_version = "1.34.1"\ncontroller_schematic_id = "${'a'.repeat(64)}"\n`;
+    expect(versionsSection(await tfvars(text), running, problems, notes)).toEqual({
+      file: 'terraform/terraform.tfvars',
+      variables: {
+        talos: 'talos_version',
+        kubernetes: 'kubernetes_version',
+        controllerSchematic: 'controller_schematic_id',
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it('an attribute of an object in a tfvars file: refused, since -var sets a whole variable', async () => {
+    const problems: string[] = [];
+    const text = 'cluster = {\n  talos_version = "1.11.3"\n}\n';
+    expect(versionsSection(await tfvars(text), running, problems, [])).toBeUndefined();
+    expect(problems.join('\n')).toMatch(
+      /an attribute of an object in terraform\/terraform\.tfvars \(cluster\.talos_version/,
+    );
+  });
+
+  it("a version given to Terraform keeps the file's form: with its v where the file writes one", () => {
+    expect(writtenTalosVersion('# pinned\ntalos_version = "v1.11.3"\n')).toBe('v1.11.3');
+    expect(writtenTalosVersion('variable "talos_version" {\n  default = "1.11.3"\n}\n')).toBe('1.11.3');
+    expect(inWrittenForm('1.12.0', 'v1.11.3')).toBe('v1.12.0');
+    expect(inWrittenForm('1.12.0', '1.11.3')).toBe('1.12.0');
+    expect(inWrittenForm('v1.12.0', '1.11.3')).toBe('1.12.0');
+    expect(inWrittenForm('1.12.0', undefined)).toBe('1.12.0');
   });
 });

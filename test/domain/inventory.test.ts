@@ -54,7 +54,9 @@ describe('inventory examples', () => {
       '10.0.0.21',
       '10.0.0.22',
     ]);
-    expect(result.inventory.cluster.vip).toBe('10.0.0.20');
+    expect(result.inventory.cluster.vip).toBeUndefined();
+    // Talos names a Proxmox virtio NIC ens18, not eth0.
+    expect(result.inventory.nodes.every((n) => n.nics[0]?.name === 'ens18')).toBe(true);
   });
 
   it('portkey: three control-plane nodes, ArgoCD, no Terraform, pets for everything', () => {
@@ -67,7 +69,7 @@ describe('inventory examples', () => {
       ['metal2', 'controlplane', '192.168.0.13'],
     ]);
     expect(terraform).toBeUndefined();
-    expect(cluster).toMatchObject({ vip: '192.168.0.100', gitops: 'argocd', storage: 'external-ceph' });
+    expect(cluster).toMatchObject({ gitops: 'argocd', storage: 'external-ceph' });
     expect(policy.withoutTerraform).toBe('pets');
   });
 

@@ -2,6 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import {
   configAppliesDestroyed,
   describePlan,
+  destroyedBesidesConfig,
+  downloadsOf,
   plannedChanges,
   planRefusal,
   summarisePlan,
@@ -184,5 +186,44 @@ describe('a saved plan checked against the node it rebuilds', () => {
         others: { b: ['terraform_data.vm["b"]', apply('b')] },
       }),
     ).toMatch(/which belongs to b \(every config apply depends on the whole VM resource/);
+  });
+
+  it("a role's shared image download, replaced for the new version: allowed in a create, its URL to check", () => {
+    const image = 'proxmox_virtual_environment_download_file.talos["worker"]';
+    const own = ['proxmox_virtual_environment_vm.worker[0]'];
+    const planned: PlannedChange[] = [
+      {
+        address: image,
+        actions: ['delete', 'create'],
+        type: 'proxmox_virtual_environment_download_file',
+        url: 'http://factory/image/abc/v1.12.0/nocloud-amd64.raw.zst',
+      },
+      { address: own[0] ?? '', actions: ['create'], type: 'proxmox_virtual_environment_vm' },
+    ];
+    expect(planRefusal(planned, { kind: 'create', own, others: {} })).toBeUndefined();
+    expect(downloadsOf(planned)).toEqual(['http://factory/image/abc/v1.12.0/nocloud-amd64.raw.zst']);
+    // Any other resource replaced outside the node is still refused, and a destroy takes no image along.
+    expect(
+      planRefusal([{ ...planned[0], type: 'terraform_data' } as PlannedChange], {
+        kind: 'create',
+        own,
+        others: {},
+      }),
+    ).toMatch(/outside proxmox_virtual_environment_vm\.worker\[0\]/);
+    expect(planRefusal([{ ...planned[0] } as PlannedChange], { kind: 'destroy', own, others: {} })).toMatch(
+      /would delete\+create proxmox_virtual_environment_download_file/,
+    );
+  });
+
+  it('a destroy that takes down only config applies destroys no VM', () => {
+    const apply = {
+      address: 'talos_machine_configuration_apply.node["a"]',
+      actions: ['delete'],
+      type: 'talos_machine_configuration_apply',
+    };
+    expect(destroyedBesidesConfig([apply])).toEqual([]);
+    expect(
+      destroyedBesidesConfig([apply, { address: 'terraform_data.vm["a"]', actions: ['delete'] }]),
+    ).toEqual(['terraform_data.vm["a"]']);
   });
 });

@@ -114,11 +114,11 @@ describe('doctor', () => {
     },
     {
       check: 'talos talos-wk-1',
-      what: 'a NIC named as the examples do, not as Talos does',
+      what: 'a NIC named as Linux elsewhere names it, not as Talos names it on this VM (ens18)',
       breaks: async () => ({
-        inventory: await variant('ens18', (d) => d.setIn(['nodes', WK1, 'nics', 0, 'name'], 'ens18')),
+        inventory: await variant('eth0', (d) => d.setIn(['nodes', WK1, 'nics', 0, 'name'], 'eth0')),
       }),
-      detail: /ens18 is missing/,
+      detail: /eth0 is missing/,
       fix: /talosctl get links/,
     },
     {

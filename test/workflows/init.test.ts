@@ -10,10 +10,10 @@ import {
   type Inventory,
 } from '../../src/domain/index.js';
 import { runCli } from '../cli/runCli.js';
-import { initWithConfigs, runInit as init } from '../harness/initCli.js';
+import { initInventory, initWithConfigs, runInit as init } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { labReport } from './labViews.js';
-import { upgrade } from './runs.js';
+import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
 /**
@@ -64,12 +64,19 @@ interface LabStateFile {
  * The answer key: what the lab built, from its own state (the VMs it runs and the Terraform
  * addresses it wrote for the shape), never from an inventory.
  */
-async function labFacts(lab: Lab, shape: 'module-per-node' | 'config-apply') {
+async function labFacts(lab: Lab, shape: 'module-per-node' | 'config-apply' | 'count-per-role') {
   const { state } = JSON.parse(await readFile(join(lab.dir, 'state.json'), 'utf8')) as LabStateFile;
+  // count-per-role: a role's VMs in the order the tfvars list them, which is the lab's.
+  const countIndex = (name: string) => {
+    const role = state.nodes.find((n) => n.name === name)?.role ?? '';
+    return `proxmox_virtual_environment_vm.${role}[${state.nodes.filter((n) => n.role === role).findIndex((n) => n.name === name)}]`;
+  };
   const addresses = (name: string) =>
     shape === 'config-apply'
       ? [`talos_machine_configuration_apply.node["${name}"]`, `terraform_data.vm["${name}"]`]
-      : [`module.nodes["${name}"]`];
+      : shape === 'count-per-role'
+        ? [countIndex(name)]
+        : [`module.nodes["${name}"]`];
   return {
     nodes: Object.fromEntries(
       state.nodes.map((node) => [
@@ -203,4 +210,59 @@ describe('init on prox-ops (for_each VMs and a config apply per node, VLAN NICs,
     // The GPU workers are pointed out: their patches live in the user's files, not in the cluster.
     expect(await readFile(generated, 'utf8')).toMatch(/k8s-work-4 offers 1 nvidia\.com\/gpu/);
   }, 180_000);
+});
+
+describe('init on atlas as bpg/proxmox VMs by count per role, the versions only in terraform.tfvars (Talos with a v)', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab('atlas', ['--max-unavailable-workers', '2', '--terraform-shape', 'count-per-role']);
+  }, 900_000);
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it('finds each VM by its name and the versions in terraform.tfvars; a patch and a minor run go through from it', async () => {
+    const generated = await initInventory(lab);
+    const found = await readInventory(generated);
+    expect(nodeFacts(found)).toEqual((await labFacts(lab, 'count-per-role')).nodes);
+    expect(found.versions).toMatchObject({
+      file: 'terraform/terraform.tfvars',
+      variables: { talos: 'talos_version', kubernetes: 'kubernetes_version' },
+    });
+    expect(found.terraform?.templates).toEqual([]);
+    const tfvarsFile = join(lab.dir, 'repo', 'terraform', 'terraform.tfvars');
+    const tfvars = await readFile(tfvarsFile, 'utf8');
+    const h: WorkflowHarness = await startWorkflowHarness({
+      ...lab,
+      env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated },
+    });
+    try {
+      // Given the version without its v, Terraform would name an image that does not exist: pre-flight
+      // asks for each image a rebuild downloads, before any VM is destroyed.
+      const versions = h.inventory.versions;
+      h.inventory.versions = { ...versions, file: 'terraform/nowhere.tfvars' };
+      const refused = await failingUpgrade(h, 'atlas', 'image-form', { talos: { to: '1.12.0' } });
+      h.inventory.versions = versions;
+      expect(refused.message).toMatch(
+        /talos-cp-1: its create at Talos 1\.12\.0 would download http:\/\/127\.0\.0\.1:\d+\/image\/[0-9a-f]{64}\/1\.12\.0\/nocloud-amd64\.raw\.zst, which answers 404; nothing was touched/,
+      );
+      expect((await labReport(lab)).vms.every((vm) => vm.destroyed === 0)).toBe(true);
+
+      expect((await upgrade(h, 'atlas', 'count-patch', { talos: { to: '1.11.4' } })).outcome).toBe(
+        'succeeded',
+      );
+      expect((await upgrade(h, 'atlas', 'count-minor', { talos: { to: '1.12.0' } })).outcome).toBe(
+        'succeeded',
+      );
+      const report = await labReport(lab);
+      expect(report.violations).toEqual([]);
+      expect(report.vms.map((vm) => [vm.talosVersion, vm.destroyed, vm.created])).toEqual(
+        report.vms.map(() => ['1.12.0', 1, 1]),
+      );
+      // The repository is the user's: Renovate's merge changes it, the product never does.
+      expect(await readFile(tfvarsFile, 'utf8')).toBe(tfvars);
+    } finally {
+      await h.stop();
+    }
+  }, 1_200_000);
 });

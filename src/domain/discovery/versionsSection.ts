@@ -24,8 +24,10 @@ export interface VersionsSection {
 }
 
 /**
- * The versions file and the variables in it, found by the values the nodes run. The product and the
- * shipped Renovate preset read one file by its variables' defaults; a value kept elsewhere is said.
+ * The versions file and the variables in it, found by the values the nodes run: variables' defaults
+ * in a .tf file, or the lines of a .tfvars file (which `-var` overrides, as the product does when it
+ * rebuilds a node). The product and the shipped Renovate preset read one file; a value kept elsewhere
+ * is said.
  */
 export function versionsSection(
   files: ParsedHclFile[],
@@ -60,28 +62,30 @@ export function versionsSection(
     );
     return undefined;
   }
-  if (talos.kind === 'tfvars') {
+  // A tfvars line sets a whole variable, as `-var` does; an attribute of an object cannot be set alone.
+  if (talos.kind === 'tfvars' && talos.name.includes('.')) {
     problems.push(
-      `the Talos version is set in ${talos.file} (${talos.name} = "${talos.value}"); the product reads a variable's default in a .tf file. ` +
-        `Move it into a variable's default there, or keep both equal.`,
+      `the Talos version is an attribute of an object in ${talos.file} (${talos.name} = "${talos.value}"); the product sets the version ` +
+        `a node is rebuilt at with -var, which replaces a whole variable. Keep it in a variable of its own (a line of ${talos.file}, or a default in a .tf file).`,
     );
     return undefined;
   }
+  // The values kept where Talos's is, in the same form: a variable's default, or a line of the tfvars file.
+  const beside = (l: ValueLocation) =>
+    l.file === talos.file && l.kind === talos.kind && !l.name.includes('.');
   const variables: Partial<Record<VersionValue, string>> = {};
   for (const key of Object.keys(found) as VersionValue[]) {
-    const inFile = found[key].find((l) => l.file === talos.file && l.kind === 'variable');
+    const inFile = found[key].find(beside);
     if (inFile) variables[key] = inFile.name;
     else if (values[key] && key !== 'workerSchematic')
       notes.push(
-        `${key} (${values[key]}) is not a variable's default in ${talos.file}` +
+        `${key} (${values[key]}) is not ${talos.kind === 'tfvars' ? 'set' : "a variable's default"} in ${talos.file}` +
           (found[key][0] ? ` (found in ${found[key][0].file} as ${found[key][0].name})` : '') +
           ': a merge that changes it is not seen.',
       );
   }
   // The schematic variables hold the same id when both roles share one: the worker's is the second.
-  const schematicVariables = found.controllerSchematic.filter(
-    (l) => l.file === talos.file && l.kind === 'variable',
-  );
+  const schematicVariables = found.controllerSchematic.filter(beside);
   if (values.workerSchematic === values.controllerSchematic && schematicVariables.length > 1) {
     variables.controllerSchematic =
       schematicVariables.find((l) => /control|cp|master/i.test(l.name))?.name ??

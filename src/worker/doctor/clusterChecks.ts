@@ -4,10 +4,11 @@ import { dirname, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeconfig, talosView } from '../../activities/discovery/cluster.js';
-import { gitRoot, pathExists, terraformShow } from '../../activities/discovery/repository.js';
+import { pathExists, terraformShow } from '../../activities/discovery/repository.js';
 import type { ActivityDeps, ClusterAccess } from '../../activities/index.js';
 import { createActivities } from '../../activities/index.js';
 import { runCommand } from '../../activities/runCommand.js';
+import { talosVariable, versionsFilePath } from '../../activities/versionsFile.js';
 import { stateResources } from '../../domain/discovery/terraformNodes.js';
 import {
   compareVersions,
@@ -290,8 +291,7 @@ async function terraformChecks(
       '-no-color',
       '-lock=false',
       '-detailed-exitcode',
-      '-var',
-      `${access.inventory.versions.variables.talos}=${running}`,
+      ...(await talosVariable(access, running)),
       ...terraform.varFiles.map((f) => `-var-file=${f}`),
       ...targets,
     ],
@@ -328,13 +328,7 @@ async function fileChecks(
   report: Report,
 ) {
   const { inventory } = access;
-  // The versions file, read as a merge is read: versions.file is a path from the repository's root
-  // (the Git work tree of the Terraform root, else the inventory's folder).
-  const root =
-    (inventory.terraform
-      ? await gitRoot(resolve(access.baseDir, inventory.terraform.directory))
-      : undefined) ?? access.baseDir;
-  const file = resolve(root, inventory.versions.file);
+  const file = await versionsFilePath(access);
   const read = await readFile(file, 'utf8')
     .then((text) => readTerraformVersions(text, inventory.versions))
     .catch((error: unknown) => error as Error);
