@@ -73,6 +73,8 @@ interface FleetFile {
 async function memberInventories(fleet: FleetFile, preset: string, env: Record<string, string>) {
   const choices = await presetChoices(preset);
   choices.policy = { ...(choices.policy as Record<string, unknown>), healthChecks: ['node', 'pods'] };
+  // Members have no Terraform: the preset's Terraform settings have nothing to settle.
+  delete choices.terraform;
   const files: string[] = new Array<string>(fleet.clusters.length);
   let next = 0;
   const lane = async () => {

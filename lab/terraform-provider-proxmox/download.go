@@ -107,5 +107,6 @@ func (r *downloadFile) Update(ctx context.Context, req resource.UpdateRequest, r
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// Delete removes the file from the datastore; VMs made from it keep the disks they imported.
+// Delete: the real one removes the file from the datastore, and VMs made from it keep the disks they
+// imported; the lab keeps no files, so nothing is left to remove.
 func (r *downloadFile) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {}

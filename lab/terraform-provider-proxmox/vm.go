@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -93,9 +92,9 @@ func (r *vm) Configure(_ context.Context, req resource.ConfigureRequest, _ *reso
 // on_boot default to true, stop_on_destroy to false (vm.go:1471-1475, 359-364, 1686-1691).
 func (r *vm) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
-	computedList := func() schema.ListAttribute {
-		return schema.ListAttribute{Computed: true, PlanModifiers: []planmodifier.List{listplanmodifier.UseStateForUnknown()}}
-	}
+	// Unknown in a plan that changes the VM, as the real ones turn unknown when its network may change
+	// (network/schema.go:176-196): Update computes them again from initialization.
+	computedList := func() schema.ListAttribute { return schema.ListAttribute{Computed: true} }
 	ipv4Addresses := computedList()
 	ipv4Addresses.ElementType = types.ListType{ElemType: types.StringType}
 	interfaceNames := computedList()

@@ -6,6 +6,7 @@ import {
   configAppliesDestroyed,
   destroyedBesidesConfig,
   downloadsOf,
+  redactedUrl,
   DEPENDS_ON_ALL_VMS,
   configuredByTerraform,
   describePlan,
@@ -224,28 +225,40 @@ export function terraformActivities(
 
   const lockTimeout = (c: ClusterHandle) => `-lock-timeout=${Math.round(terraformOf(c).lockTimeout / 1000)}s`;
   const targeting = (targets: string[]) => targets.map((t) => `-target=${t}`);
-  /** The inventory's version variable at `version` (in the form the versions file writes), and its -var-files. */
+  /**
+   * The inventory's -var-files, then its version variable at `version` (in the form the versions file
+   * writes): Terraform takes -var and -var-file in order and the last one wins, so the version must come
+   * after a var file that sets it too.
+   */
   const variables = async (c: ClusterHandle, version?: string) => [
-    ...(version ? await talosVariable(c, version) : []),
     ...terraformOf(c).varFiles.map((f) => `-var-file=${f}`),
+    ...(version ? await talosVariable(c, version) : []),
   ];
 
   /**
    * What an image URL answers: HEAD, else (a server that does not serve HEAD) a GET whose body is not
    * read. A connection that fails is retried by the activity; a status is the answer.
    */
-  async function imageStatus(url: string): Promise<number | string> {
-    const ask = (method: string) => fetch(url, { method, signal: AbortSignal.timeout(120_000) });
+  async function imageStatus(url: string, shown: string): Promise<number> {
+    // fetch refuses a URL with credentials in it: they go as Basic authentication, as a downloader sends them.
+    const parsed = new URL(url);
+    const user = decodeURIComponent(parsed.username);
+    const secret = decodeURIComponent(parsed.password);
+    const headers: Record<string, string> = user
+      ? { Authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}` }
+      : {};
+    parsed.username = '';
+    parsed.password = '';
+    const ask = (method: string) => fetch(parsed, { method, headers, signal: AbortSignal.timeout(120_000) });
     try {
       let answer = await ask('HEAD');
       if (answer.status === 405 || answer.status === 501) answer = await ask('GET');
       await answer.body?.cancel();
       return answer.status;
     } catch (error) {
-      throw retryable(
-        'SourceUnavailable',
-        `${url} did not answer: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      // The error may quote the URL: only the shown form travels.
+      const why = error instanceof Error && error.name === 'TimeoutError' ? 'timed out' : 'failed';
+      throw retryable('SourceUnavailable', `${shown} did not answer (${why})`);
     }
   }
 
@@ -494,18 +507,29 @@ export function terraformActivities(
           FAILURE.TerraformPlanRefused,
           `${node}: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no ${CONFIG_APPLY_TYPE} lies under ${addresses.join(', ')} (the destroy: ${destroy}). Add that resource's address to the node's terraformAddresses, or name a machine config file`,
         );
-      // The disk image a new VM boots from is downloaded in the create's apply, after the destroy:
-      // each one must answer now (a wrong version form or a missing schematic would 404 then).
-      for (const url of downloadsOf(plans[1]?.changes ?? [])) {
-        if (answered.has(url)) continue;
-        heartbeat({ step: `checking the image ${url}` });
-        const status = await imageStatus(url);
+      // The disk image a new VM boots from is downloaded in the create's apply, after the destroy, and
+      // the undo downloads the one it replaced: each must answer now (a wrong version form or a
+      // missing schematic would 404 only then). A URL known only at apply cannot be proven.
+      for (const image of downloadsOf(plans[1]?.changes ?? [])) {
+        const which =
+          image.for === 'target'
+            ? `its create at Talos ${input.version}`
+            : 'its undo (the image it replaces)';
+        if (image.url === undefined)
+          throw nonRetryable(
+            FAILURE.TerraformPlanRefused,
+            `${node}: ${which} would download ${image.address} from a URL known only at apply; nothing was touched. Build the url from variables and literals so that the plan knows it`,
+          );
+        if (answered.has(image.url)) continue;
+        const shown = image.sensitive ? `${image.address}'s (sensitive) URL` : redactedUrl(image.url);
+        heartbeat({ step: `checking the image ${shown}` });
+        const status = await imageStatus(image.url, shown);
         if (status !== 200)
           throw nonRetryable(
             FAILURE.TerraformPlanRefused,
-            `${node}: its create at Talos ${input.version} would download ${url}, which answers ${status}; nothing was touched. Check that the image exists for that version and schematic, and that the versions file writes the version as the URL needs it`,
+            `${node}: ${which} would download ${shown}, which answers ${status}; nothing was touched. Check that the image exists for that version and schematic, and that the versions file writes the version as the URL needs it`,
           );
-        answered.add(url);
+        answered.add(image.url);
       }
       proven.push({ node, destroy, create });
     }

@@ -10,8 +10,8 @@ export interface PlannedChange {
   actions: string[];
   /** The resource type (`talos_machine_configuration_apply`), as the plan names it. */
   type?: string;
-  /** What a created image download fetches (its planned `url`), when the plan knows it. */
-  url?: string;
+  /** An image download's url: what a create fetches, what it replaces (the undo's), or unknown until apply. */
+  image?: { after?: string; before?: string; unknown?: boolean; sensitive?: boolean };
 }
 
 /**
@@ -147,18 +147,36 @@ export function plannedChanges(showJson: string): PlannedChange[] {
       address?: string;
       mode?: string;
       type?: string;
-      change?: { actions?: string[]; after?: { url?: unknown } | null };
+      change?: {
+        actions?: string[];
+        before?: { url?: unknown } | null;
+        after?: { url?: unknown } | null;
+        after_unknown?: { url?: unknown } | null;
+        after_sensitive?: { url?: unknown } | null;
+        before_sensitive?: { url?: unknown } | null;
+      };
     }>;
   };
   return (plan.resource_changes ?? [])
     .filter((r) => r.mode !== 'data' && typeof r.address === 'string')
     .map((r) => {
-      const url = r.change?.after?.url;
+      const c = r.change;
+      const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+      const image = IMAGE_DOWNLOAD_TYPES.includes(r.type ?? '')
+        ? {
+            ...(text(c?.after?.url) ? { after: text(c?.after?.url) } : {}),
+            ...(text(c?.before?.url) ? { before: text(c?.before?.url) } : {}),
+            ...(c?.after_unknown?.url === true ? { unknown: true } : {}),
+            ...(c?.after_sensitive?.url === true || c?.before_sensitive?.url === true
+              ? { sensitive: true }
+              : {}),
+          }
+        : undefined;
       return {
         address: r.address ?? '',
         actions: r.change?.actions ?? [],
         ...(r.type ? { type: r.type } : {}),
-        ...(typeof url === 'string' && IMAGE_DOWNLOAD_TYPES.includes(r.type ?? '') ? { url } : {}),
+        ...(image ? { image } : {}),
       };
     });
 }
@@ -193,9 +211,40 @@ export function destroyedBesidesConfig(planned: PlannedChange[]): string[] {
     .map((p) => p.address);
 }
 
-/** The image URLs a plan downloads anew: each must answer before a VM is destroyed for it. */
-export function downloadsOf(planned: PlannedChange[]): string[] {
-  return [
-    ...new Set(planned.filter((p) => p.url && p.actions.includes('create')).map((p) => p.url as string)),
-  ];
+/** An image a rebuild depends on: the target's (downloaded by the create) or the undo's (the one it replaces). */
+export interface ImageDownload {
+  address: string;
+  for: 'target' | 'undo';
+  /** Undefined when the plan knows it only at apply. */
+  url?: string;
+  sensitive: boolean;
+}
+
+/**
+ * The images a node's create plan downloads anew, and those it replaces: the undo downloads the
+ * replaced one again (its url is the plan's `before`). Each must answer before a VM is destroyed.
+ */
+export function downloadsOf(planned: PlannedChange[]): ImageDownload[] {
+  const found: ImageDownload[] = [];
+  for (const { address, actions, image } of planned) {
+    if (!image || !actions.includes('create')) continue;
+    const sensitive = image.sensitive === true;
+    found.push({ address, for: 'target', ...(image.unknown ? {} : { url: image.after }), sensitive });
+    if (actions.includes('delete') && image.before)
+      found.push({ address, for: 'undo', url: image.before, sensitive });
+  }
+  return found;
+}
+
+/** A URL fit for a message or a run's history: no user, password or query (tokens travel there). */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    return parsed.toString();
+  } catch {
+    return '(an unparsable URL)';
+  }
 }

@@ -20,6 +20,8 @@ export async function preFlight(
   const name = run.request.cluster;
   const controllers = cluster.nodes.filter((n) => n.role === 'controlplane');
   run.phase('PreFlight');
+  // Said again on each pass (it runs again after an approval): never an earlier pass's "passed".
+  run.progress.preFlight = 'running';
   // Runs that described their cluster before prerequisites existed (no `acknowledged`) replay without.
   const unmet = cluster.acknowledged
     ? unmetPrerequisites(run.hops, {

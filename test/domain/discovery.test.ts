@@ -170,6 +170,23 @@ describe('where the versions live', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a var file Terraform loads only when told: named as the versions file and among terraform.varFiles', async () => {
+    const notes: string[] = [];
+    const files = [{ path: 'terraform/prod.tfvars', text: 'talos_version = "1.11.3"\n', json: {} }];
+    files[0] = { ...files[0], json: await parse('prod.tfvars', files[0]?.text ?? '') } as (typeof files)[0];
+    expect(versionsSection(files, running, [], notes)).toEqual({
+      file: 'terraform/prod.tfvars',
+      variables: { talos: 'talos_version' },
+      varFile: 'prod.tfvars',
+    });
+    expect(notes.join('\n')).toMatch(/loaded only when given with -var-file/);
+    // Two var files at the running version: which one is this cluster's is the user's to say.
+    const problems: string[] = [];
+    const two = [...files, { ...files[0], path: 'terraform/staging.tfvars' }] as typeof files;
+    expect(versionsSection(two, running, problems, [])).toBeUndefined();
+    expect(problems.join('\n')).toMatch(/several var files set the Talos version/);
+  });
+
   it('an attribute of an object in a tfvars file: refused, since -var sets a whole variable', async () => {
     const problems: string[] = [];
     const text = 'cluster = {\n  talos_version = "1.11.3"\n}\n';

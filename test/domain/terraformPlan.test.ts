@@ -4,6 +4,7 @@ import {
   describePlan,
   destroyedBesidesConfig,
   downloadsOf,
+  redactedUrl,
   plannedChanges,
   planRefusal,
   summarisePlan,
@@ -196,12 +197,26 @@ describe('a saved plan checked against the node it rebuilds', () => {
         address: image,
         actions: ['delete', 'create'],
         type: 'proxmox_virtual_environment_download_file',
-        url: 'http://factory/image/abc/v1.12.0/nocloud-amd64.raw.zst',
+        image: {
+          after: 'http://factory/image/abc/v1.12.0/nocloud-amd64.raw.zst',
+          before: 'http://factory/image/abc/v1.11.3/nocloud-amd64.raw.zst',
+        },
       },
       { address: own[0] ?? '', actions: ['create'], type: 'proxmox_virtual_environment_vm' },
     ];
     expect(planRefusal(planned, { kind: 'create', own, others: {} })).toBeUndefined();
-    expect(downloadsOf(planned)).toEqual(['http://factory/image/abc/v1.12.0/nocloud-amd64.raw.zst']);
+    // The target's image, and the undo's: the one the replacement deletes.
+    expect(downloadsOf(planned).map((d) => [d.for, d.url])).toEqual([
+      ['target', 'http://factory/image/abc/v1.12.0/nocloud-amd64.raw.zst'],
+      ['undo', 'http://factory/image/abc/v1.11.3/nocloud-amd64.raw.zst'],
+    ]);
+    // A url known only at apply is said as such, to be refused.
+    expect(downloadsOf([{ ...planned[0], image: { unknown: true } } as PlannedChange])).toEqual([
+      { address: image, for: 'target', sensitive: false },
+    ]);
+    expect(redactedUrl('https://user:token@example.com/image/x.raw?sig=abc')).toBe(
+      'https://example.com/image/x.raw',
+    );
     // Any other resource replaced outside the node is still refused, and a destroy takes no image along.
     expect(
       planRefusal([{ ...planned[0], type: 'terraform_data' } as PlannedChange], {

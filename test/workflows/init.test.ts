@@ -241,8 +241,9 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       // asks for each image a rebuild downloads, before any VM is destroyed.
       const versions = h.inventory.versions;
       h.inventory.versions = { ...versions, file: 'terraform/nowhere.tfvars' };
-      const refused = await failingUpgrade(h, 'atlas', 'image-form', { talos: { to: '1.12.0' } });
-      h.inventory.versions = versions;
+      const refused = await failingUpgrade(h, 'atlas', 'image-form', { talos: { to: '1.12.0' } }).finally(
+        () => (h.inventory.versions = versions),
+      );
       expect(refused.message).toMatch(
         /talos-cp-1: its create at Talos 1\.12\.0 would download http:\/\/127\.0\.0\.1:\d+\/image\/[0-9a-f]{64}\/1\.12\.0\/nocloud-amd64\.raw\.zst, which answers 404; nothing was touched/,
       );

@@ -212,9 +212,15 @@ export function draftInventory(input: DraftInput): InventoryDraft {
       : {}),
     ...(Object.keys(machineConfigs).length ? { machineConfigs } : {}),
     ...(input.terraform
-      ? { terraform: { directory: input.terraform.directory, ...(found.length ? { templates: found } : {}) } }
+      ? {
+          terraform: {
+            directory: input.terraform.directory,
+            ...(found.length ? { templates: found } : {}),
+            ...(versionsFound?.varFile ? { varFiles: [versionsFound.varFile] } : {}),
+          },
+        }
       : {}),
-    ...(versionsFound ? { versions: versionsFound } : {}),
+    ...(versionsFound ? { versions: { file: versionsFound.file, variables: versionsFound.variables } } : {}),
     nodes: inventoryNodes,
     policy: { healthChecks },
     backups: { directory: input.backups },

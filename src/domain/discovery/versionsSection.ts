@@ -21,7 +21,12 @@ function locate(
 export interface VersionsSection {
   file: string;
   variables: Partial<Record<VersionValue, string>>;
+  /** A .tfvars versions file Terraform loads only when told (-var-file), by its name in the root. */
+  varFile?: string;
 }
+
+/** What Terraform loads by itself: terraform.tfvars(.json) and *.auto.tfvars(.json). */
+const autoLoaded = (file: string) => /(^|\/)(terraform|[^/]+\.auto)\.tfvars(\.json)?$/.test(file);
 
 /**
  * The versions file and the variables in it, found by the values the nodes run: variables' defaults
@@ -52,6 +57,15 @@ export function versionsSection(
     problems.push(
       `several variables hold the Talos version the nodes run (${candidates.map((l) => `${l.file}: ${l.name}`).join(', ')}): ` +
         "init cannot tell which is this cluster's; write the inventory's versions.variables.talos (and the others) by hand.",
+    );
+    return undefined;
+  }
+  // No default holds it, and several var files set it (prod.tfvars, staging.tfvars): the user says which.
+  const lines = found.talos.filter((l) => l.kind === 'tfvars' && !l.name.includes('.'));
+  if (!candidates.length && new Set(lines.map((l) => l.file)).size > 1) {
+    problems.push(
+      `several var files set the Talos version the nodes run (${lines.map((l) => `${l.file}: ${l.name}`).join(', ')}): ` +
+        "init cannot tell which is this cluster's; write the inventory's versions.file (and terraform.varFiles when Terraform does not load it by itself) by hand.",
     );
     return undefined;
   }
@@ -120,5 +134,12 @@ export function versionsSection(
       notes.push(
         `${key} is ${variables[key]} in ${talos.file}, but the product reads ${value ?? 'nothing'} there: a merge that changes it is not seen (docs/inventory.md, versions).`,
       );
+  if (talos.kind === 'tfvars' && !autoLoaded(talos.file)) {
+    const varFile = talos.file.split('/').at(-1) ?? talos.file;
+    notes.push(
+      `${talos.file} is loaded only when given with -var-file: terraform.varFiles names it, so every plan the product makes reads it.`,
+    );
+    return { file: talos.file, variables, varFile };
+  }
   return { file: talos.file, variables };
 }

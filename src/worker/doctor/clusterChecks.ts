@@ -291,8 +291,9 @@ async function terraformChecks(
       '-no-color',
       '-lock=false',
       '-detailed-exitcode',
-      ...(await talosVariable(access, running)),
+      // The version last: Terraform takes the last of -var and -var-file.
       ...terraform.varFiles.map((f) => `-var-file=${f}`),
+      ...(await talosVariable(access, running)),
       ...targets,
     ],
     { timeoutMs: 600_000, input: '' },
