@@ -27,7 +27,7 @@ const SECONDS = {
   'test/workflows/multihop.test.ts': 134,
   'test/workflows/proveRebuild.test.ts': 100,
   'test/workflows/terraformConfigApply.test.ts': 95,
-  'test/workflows/init.test.ts': 234,
+  'test/workflows/init.test.ts': 334,
   'test/workflows/doctor.test.ts': 247,
   'test/webui/webui.test.ts': 120,
   'test/worker/worker.test.ts': 110,
