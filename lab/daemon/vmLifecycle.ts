@@ -96,7 +96,15 @@ export function adoptVm(lab: LabCluster, target: string, version: string): strin
   return `${node.name}: adopted at Talos ${version}`;
 }
 
-/** `talosctl apply-config --insecure` on a maintenance-mode node: it installs, reboots and joins. */
+/**
+ * `talosctl apply-config --insecure` on a maintenance-mode node: it reboots and joins, on the version its
+ * disk image holds. A VM made from an Image Factory disk image is already installed (the image has a META
+ * partition), so Talos skips the install and never reads `machine.install.image` here: the Install
+ * sequence runs only when `!Installed() || IsInstallStaged()` (v1alpha1_sequencer.go:158 at v1.11.3 and
+ * v1.12.5, :160 at v1.13.8; `Installed()` is "a META volume exists", v1alpha1_state.go:226-264), and
+ * install.image is read only in the `!Installed()` branch (v1alpha1_sequencer_tasks.go:1466 at v1.11.3,
+ * :1490 at v1.12.5, :1504 at v1.13.8). A role's config naming another version's installer changes nothing.
+ */
 export async function applyMachineConfig(lab: LabCluster, node: LabNode): Promise<void> {
   lab.record('config-applied', node.name, node.power === 'maintenance' ? 'install and join' : 'running node');
   if (node.power !== 'maintenance') return;
