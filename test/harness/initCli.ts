@@ -14,12 +14,25 @@ export function runInit(lab: Lab, args: string[]) {
 }
 
 /**
- * init with every file the lab's user holds (the Terraform root, the configs talosctl's generator
- * wrote, a backups folder: lab/userFiles.ts), writing `out`.
+ * init with every file a lab cluster's user holds (the Terraform root, the configs talosctl's
+ * generator wrote, a backups folder: lab/userFiles.ts), writing `out`. A fleet member's own
+ * credentials replace the lab's.
  */
+export function initAsUser(
+  clusterDir: string,
+  env: Record<string, string>,
+  out: string,
+  credentials = { kubeconfig: env.KUBECONFIG ?? '', talosconfig: env.TALOSCONFIG ?? '' },
+) {
+  return runCli(['init', ...initArguments(clusterDir, credentials, out)], {
+    env: { TALOSCTL: env.TALOSCTL ?? '', TERRAFORM: env.TERRAFORM ?? '' },
+    timeoutMs: 300_000,
+  });
+}
+
+/** initAsUser on a single-cluster lab. */
 export function initWithConfigs(lab: Lab, out: string) {
-  const credentials = { kubeconfig: lab.env.KUBECONFIG ?? '', talosconfig: lab.env.TALOSCONFIG ?? '' };
-  return runCli(['init', ...initArguments(lab.dir, credentials, out)], { env: tools(lab) });
+  return initAsUser(lab.dir, lab.env, out);
 }
 
 /** The inventory init writes at <lab>/repo/<name>, unedited: where the user's sits, at the repository's root. */

@@ -2,8 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, parse, parseDocument } from 'yaml';
-import { initArguments } from '../../lab/userFiles.js';
-import { runCli } from '../cli/runCli.js';
+import { initAsUser } from './initCli.js';
 
 const CHOICES = fileURLToPath(new URL('../fixtures/choices/', import.meta.url));
 
@@ -51,10 +50,7 @@ export async function userInventory(
   credentials = { kubeconfig: env.KUBECONFIG ?? '', talosconfig: env.TALOSCONFIG ?? '' },
 ): Promise<string> {
   const out = join(clusterDir, 'repo', 'inventory.yaml');
-  const result = await runCli(['init', ...initArguments(clusterDir, credentials, out)], {
-    env: { TALOSCTL: env.TALOSCTL ?? '', TERRAFORM: env.TERRAFORM ?? '' },
-    timeoutMs: 300_000,
-  });
+  const result = await initAsUser(clusterDir, env, out, credentials);
   if (result.exitCode !== 0)
     throw new Error(`talos-upgrade init on ${clusterDir} failed (${result.exitCode}):\n${result.stderr}`);
   await writeFile(out, withChoices(await readFile(out, 'utf8'), choices));
