@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { parseAllDocuments, parseDocument } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { expectedKernelArgs, installerImage, type Inventory } from '../../src/domain/index.js';
 import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
@@ -19,7 +19,13 @@ import { startFleetView } from '../kube/fleetView.js';
 import { kubeconfigYaml } from '../kube/kubeconfig.js';
 import { boundPort } from '../net/freePort.js';
 import { waitUntil, type ManagedProcess } from '../process/managedProcess.js';
-import { gpuPatch, mirroredInstaller, writeLabRepository } from '../repo/labRepository.js';
+import {
+  GLOBAL_PATCH,
+  gpuPatch,
+  mergePatch,
+  mirroredInstaller,
+  writeLabRepository,
+} from '../repo/labRepository.js';
 import { allocateBlocks, onLoopback, type AddressBlock } from '../talos/addresses.js';
 import { generateClusterSecrets, startTalosApi, type ClusterSecrets } from '../talos/apiServer.js';
 import {
@@ -147,7 +153,12 @@ async function setUpCluster(
             talosconfig,
             machineConfigs: secrets.machineConfigs,
             patches: Object.fromEntries(
-              inventory.nodes.map((n) => [n.name, (n.gpu?.patches ?? []).map((file) => join(repoDir, file))]),
+              inventory.nodes.map((n) => [
+                n.name,
+                [...inventory.policy.globalPatches, ...(n.gpu?.patches ?? [])].map((file) =>
+                  join(repoDir, file),
+                ),
+              ]),
             ),
             installerBase: mirroredInstaller(inventory.images.installer, registryHost).replace(
               /\/\{schematic\}.*$/,
@@ -215,8 +226,9 @@ async function setUpCluster(
 /**
  * Every node starts with its role's machine config as a real cluster's are set up: the Image
  * Factory's installer for the node's schematic (at the lab registry, as a pull-through mirror would
- * be) and its extra kernel arguments in machine.install; a GPU node's also carries its GPU patch.
- * `talos-upgrade init` reads the installer and the arguments from there.
+ * be) and its extra kernel arguments in machine.install; every node carries the preset's global patch
+ * and a GPU node its GPU patch, merged in as `--config-patch` does. `talos-upgrade init` reads the
+ * installer and the arguments from there, and finds the patches by comparing the repository's with it.
  */
 async function loadMachineConfigs(
   lab: LabCluster,
@@ -243,10 +255,8 @@ async function loadMachineConfigs(
     main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, node, version));
     const kernelArgs = expectedKernelArgs(inventory, node);
     if (kernelArgs.length) main?.setIn(['machine', 'install', 'extraKernelArgs'], kernelArgs);
-    if (node.gpu && main) {
-      const files = parseDocument(gpuPatch()).getIn(['machine', 'files']);
-      main.setIn(['machine', 'files'], files);
-    }
+    if (main && inventory.policy.globalPatches.length) mergePatch(main, GLOBAL_PATCH);
+    if (node.gpu && main) mergePatch(main, gpuPatch());
     lab.machineConfigs.set(node.name, docs.map((doc) => doc.toString()).join('---\n'));
   }
 }

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { isSeq, parse, type Document } from 'yaml';
 import type { Inventory } from '../../src/domain/index.js';
 
 /** A GPU patch as the documents require it: /var paths only, and no-cgroups for the eBPF issue. */
@@ -21,12 +22,32 @@ export function gpuPatch(withEtcPath = false): string {
 `;
 }
 
-const GLOBAL_PATCH = `machine:
+/** The patch every node of a preset with global patches carries (the lab's user applied it to all). */
+export const GLOBAL_PATCH = `machine:
   sysctls:
     vm.nr_hugepages: "0"
   time:
     servers: [time.cloudflare.com]
 `;
+
+/**
+ * A strategic-merge patch applied to a config document as Talos merges it (pkg/machinery/config/
+ * merge/merge.go, v1.13.8: maps key by key; lists appended unless tagged `merge:"replace"`, which
+ * neither machine.files nor machine.time.servers is; scalars replaced). The lab's nodes start
+ * with their patches in their running config, as a user's nodes do.
+ */
+export function mergePatch(doc: Document, patchText: string): void {
+  const merge = (path: Array<string | number>, value: unknown): void => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value)) merge([...path, key], inner);
+      return;
+    }
+    const held = doc.getIn(path, true);
+    if (Array.isArray(value) && isSeq(held)) for (const item of value) held.add(doc.createNode(item));
+    else doc.setIn(path, doc.createNode(value));
+  };
+  merge([], parse(patchText) as unknown);
+}
 
 /** An installer form at the lab registry: the lab serves every image a real registry would. */
 export function mirroredInstaller(form: string, registryHost: string): string {

@@ -117,7 +117,7 @@ variable "adopt" {
  * The other shape users write: no module per node, one resource per VM by `for_each`, and the
  * siderolabs/talos provider's talos_machine_configuration_apply per node, which configures each VM in
  * the same apply that creates it (both are the node's addresses, so its destroy and create take both). Its client certificates come from the talosconfig, as a user's come from
- * talos_machine_secrets; a GPU node's patch goes in config_patches.
+ * talos_machine_secrets; the global patches and a GPU node's own go in config_patches.
  */
 const CONFIG_APPLY_ROOT = `terraform {
   required_version = ">= 1.5.0"
@@ -163,8 +163,8 @@ resource "talos_machine_configuration_apply" "node" {
     client_key         = local.context.key
   }
   machine_configuration_input = file(local.lab.machine_configs[each.value.role])
-  # As users patch per node: the Image Factory installer of its schematic, its kernel arguments, and a
-  # GPU node's own patch.
+  # As users patch per node: the Image Factory installer of its schematic, its kernel arguments, the
+  # global patches and a GPU node's own.
   config_patches = concat(
     [yamlencode({
       machine = {
@@ -332,7 +332,7 @@ export interface ConfigApplyInputs {
   provider: string;
   talosconfig: string;
   machineConfigs: { controlplane: string; worker: string };
-  /** Patch files per node (a GPU node's), by absolute path. */
+  /** Patch files per node (the global ones, then a GPU node's), by absolute path. */
   patches: Record<string, string[]>;
   /** The installer image without its schematic and tag (<registry>/nocloud-installer). */
   installerBase: string;

@@ -117,8 +117,8 @@ async function main(): Promise<void> {
       env: { TALOSCTL: labEnv.TALOSCTL ?? '', TERRAFORM: labEnv.TERRAFORM ?? '' },
     },
   );
-  // What prox-ops's user adds by hand (test/fixtures/choices/prox-ops.yaml: policy, the GPU patches
-  // init points out), then demo pacing: short waits so the run is watchable in minutes; the
+  // What prox-ops's user adds by hand (test/fixtures/choices/prox-ops.yaml: policy and notifications;
+  // init found the GPU and global patches), then demo pacing: short waits so the run is watchable in minutes; the
   // home-assistant app's PDB (minAvailable 1, one replica) is force-drained after the timeout, as
   // the documents accept.
   const choices = await presetChoices('prox-ops');

@@ -1,10 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { parse } from '@cdktf/hcl2json';
+import { carriesPatch, patchDocuments, standsIn } from '../../src/domain/discovery/configPatches.js';
+import type { DiscoveredNode } from '../../src/domain/discovery/discovered.js';
 import { parseInstallerImage } from '../../src/domain/discovery/installerImage.js';
+import { draftInventory } from '../../src/domain/discovery/inventoryDraft.js';
 import { matchNodeAddresses, stateResources } from '../../src/domain/discovery/terraformNodes.js';
 import { findValueLocations, sameVersion } from '../../src/domain/discovery/versionLocations.js';
 import { versionsSection } from '../../src/domain/discovery/versionsSection.js';
-import { inWrittenForm, writtenTalosVersion } from '../../src/domain/index.js';
+import { inWrittenForm, parseInventory, writtenTalosVersion } from '../../src/domain/index.js';
 
 const nodes = [
   { name: 'cp-1', ip: '10.0.0.11' },
@@ -203,5 +206,121 @@ describe('where the versions live', () => {
     expect(inWrittenForm('1.12.0', '1.11.3')).toBe('1.12.0');
     expect(inWrittenForm('v1.12.0', '1.11.3')).toBe('1.12.0');
     expect(inWrittenForm('1.12.0', undefined)).toBe('1.12.0');
+  });
+});
+
+describe("the repository's patches a node's config carries", () => {
+  const running = {
+    version: 'v1alpha1',
+    machine: {
+      token: 'secret',
+      sysctls: { 'vm.nr_hugepages': '0', 'net.core.somaxconn': '65535' },
+      time: { servers: ['pool.ntp.org', 'time.cloudflare.com'] },
+      files: [
+        { path: '/var/cri/conf.d/20-customization.part', op: 'create', content: 'runtime_type = "runc"\n' },
+        { path: '/var/etc/nvidia/config.toml', op: 'create', content: 'no-cgroups = true\n' },
+      ],
+    },
+  };
+
+  it('a patch stands in a config when every value it sets does: maps by key, list items anywhere, "0" as 0', () => {
+    expect(standsIn({ machine: { sysctls: { 'vm.nr_hugepages': 0 } } }, running)).toBe(true);
+    expect(standsIn({ machine: { time: { servers: ['time.cloudflare.com'] } } }, running)).toBe(true);
+    expect(standsIn({ machine: { files: [running.machine.files[1]] } }, running)).toBe(true);
+    // Another content at the same path, a value the config does not hold, a delete: not carried.
+    const otherContent = { ...running.machine.files[1], content: 'no-cgroups = false\n' };
+    expect(standsIn({ machine: { files: [otherContent] } }, running)).toBe(false);
+    expect(standsIn({ machine: { sysctls: { 'vm.swappiness': '10' } } }, running)).toBe(false);
+    expect(standsIn({ machine: { network: { $patch: 'delete' } } }, running)).toBe(false);
+    expect(carriesPatch([{ machine: { time: { servers: ['time.google.com'] } } }], running)).toBe(false);
+  });
+
+  it('only patches are candidates: not manifests, not SOPS-encrypted files, not whole configs with secrets', () => {
+    expect(patchDocuments([{ apiVersion: 'v1', kind: 'ConfigMap' }])).toBeUndefined();
+    expect(patchDocuments([{ machine: { files: [] }, sops: { mac: 'x' } }])).toBeUndefined();
+    expect(patchDocuments([{ version: 'v1alpha1', machine: { token: 't', ca: {} } }])).toBeUndefined();
+    expect(patchDocuments([{ machine: { sysctls: {} } }, { apiVersion: 'v1alpha1', kind: 'X' }])).toEqual([
+      { machine: { sysctls: {} } },
+    ]);
+  });
+
+  const node = (
+    name: string,
+    role: DiscoveredNode['role'],
+    extra: Partial<DiscoveredNode>,
+  ): DiscoveredNode => ({
+    name,
+    role,
+    ip: `10.0.0.${(role === 'worker' ? 20 : 10) + Number(name.at(-1))}`,
+    kubeletVersion: '1.34.1',
+    talosVersion: '1.11.3',
+    installer: {
+      form: 'factory.talos.dev/metal-installer/{schematic}:v{version}',
+      schematic: 'a'.repeat(64),
+      version: '1.11.3',
+    },
+    extraKernelArgs: [],
+    leftOutKernelArgs: { notBooted: [], secret: 0 },
+    nics: [{ name: 'ens18', vlan: 'native' }],
+    extraVlans: [],
+    gpus: 0,
+    patches: ['talos/patches/global.yaml'],
+    ...extra,
+  });
+
+  it("init's inventory: a patch on every node is global, a GPU node's own are its GPU patches with its label's model", () => {
+    const draft = draftInventory({
+      cluster: 'home',
+      discovered: {
+        namespaces: new Set(),
+        nodes: [
+          node('cp-1', 'controlplane', {}),
+          // Two GPU workers with copies of one patch: each carries both files; each path names its node.
+          node('wk-1', 'worker', {
+            gpus: 1,
+            gpuProduct: 'NVIDIA-RTX-A2000-12GB',
+            patches: [
+              'talos/patches/global.yaml',
+              'talos/patches/wk-1/nvidia.yaml',
+              'talos/patches/wk-4/nvidia.yaml',
+            ],
+          }),
+          node('wk-4', 'worker', {
+            gpus: 1,
+            gpuProduct: 'NVIDIA-RTX-A5000-24GB',
+            patches: [
+              'talos/patches/global.yaml',
+              'talos/patches/wk-1/nvidia.yaml',
+              'talos/patches/wk-4/nvidia.yaml',
+            ],
+          }),
+          node('wk-2', 'worker', { gpus: 1 }),
+          node('wk-3', 'worker', { patches: ['talos/patches/global.yaml', 'talos/extra.yaml'] }),
+        ],
+      },
+      machineConfigs: {},
+      backups: '/var/lib/talos-upgrade/backups/home',
+      repository: 'homelab/home',
+      defaultBranch: 'trunk',
+    });
+    expect(draft.problems).toEqual([]);
+    const parsed = parseInventory(draft.text);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    const { inventory } = parsed;
+    expect(inventory.policy.globalPatches).toEqual(['talos/patches/global.yaml']);
+    expect(inventory.repository).toEqual({ github: 'homelab/home', defaultBranch: 'trunk' });
+    expect(inventory.nodes.find((n) => n.name === 'wk-1')?.gpu).toEqual({
+      model: 'NVIDIA-RTX-A2000-12GB',
+      patches: ['talos/patches/wk-1/nvidia.yaml'],
+    });
+    expect(inventory.nodes.find((n) => n.name === 'wk-4')?.gpu?.patches).toEqual([
+      'talos/patches/wk-4/nvidia.yaml',
+    ]);
+    // A GPU node carrying no patch of the repository, and a patch of one node that is no GPU's: said.
+    expect(inventory.nodes.find((n) => n.name === 'wk-2')?.gpu).toBeUndefined();
+    expect(draft.notes.join('\n')).toMatch(/wk-2 offers 1 nvidia\.com\/gpu but its config carries no patch/);
+    expect(draft.notes.join('\n')).toMatch(
+      /wk-3's config carries talos\/extra\.yaml, which the inventory applies to no node/,
+    );
   });
 });

@@ -6,8 +6,8 @@ import { initAsUser } from './initCli.js';
 
 const CHOICES = fileURLToPath(new URL('../fixtures/choices/', import.meta.url));
 
-/** What a user adds to init's inventory by hand: policy, notifications, the GPU patches init points out. */
-export type Choices = Record<string, unknown> & { nodes?: Record<string, Record<string, unknown>> };
+/** What a user adds to init's inventory by hand: policy and notifications, never a fact about a node. */
+export type Choices = Record<string, unknown>;
 
 /** The choices of a preset's user (test/fixtures/choices/<preset>.yaml). */
 export async function presetChoices(preset: string): Promise<Choices> {
@@ -15,25 +15,16 @@ export async function presetChoices(preset: string): Promise<Choices> {
 }
 
 /**
- * `choices` written into an inventory: a section's keys over init's (policy: the user's policy;
- * terraform: lockTimeout beside what init found), a node's fields by its name. A fleet member's
- * nodes carry the member's name before the preset's node name, so a name also matches as a suffix.
+ * `choices` written into an inventory: a section's keys over init's (policy: the user's policy beside
+ * the global patches init found; terraform: lockTimeout beside what init found).
  */
 export function withChoices(inventoryText: string, choices: Choices): string {
   const doc = parseDocument(inventoryText);
   for (const [section, value] of Object.entries(choices)) {
-    if (section === 'nodes') continue;
     const current = doc.getIn([section]);
     if (isMap(current) && value && typeof value === 'object' && !Array.isArray(value))
       for (const [key, inner] of Object.entries(value)) doc.setIn([section, key], doc.createNode(inner));
     else doc.setIn([section], doc.createNode(value));
-  }
-  const names = (doc.toJS() as { nodes: Array<{ name: string }> }).nodes.map((node) => node.name);
-  for (const [name, fields] of Object.entries(choices.nodes ?? {})) {
-    const index = names.findIndex((n) => n === name || n.endsWith(`-${name}`));
-    if (index < 0) throw new Error(`the user's choices name node ${name}, which init did not find`);
-    for (const [key, inner] of Object.entries(fields))
-      doc.setIn(['nodes', index, key], doc.createNode(inner));
   }
   return doc.toString();
 }

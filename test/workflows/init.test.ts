@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseDocument } from 'yaml';
@@ -207,8 +207,29 @@ describe('init on prox-ops (for_each VMs and a config apply per node, VLAN NICs,
     expect(found.machineConfigs).toEqual({ controlplane: 'terraform', worker: 'terraform' });
     expect(found.cluster.storage).toBe('rook-ceph');
     expect(found.cluster.gitops).toBe('flux');
-    // The GPU workers are pointed out: their patches live in the user's files, not in the cluster.
-    expect(await readFile(generated, 'utf8')).toMatch(/k8s-work-4 offers 1 nvidia\.com\/gpu/);
+    // The patches, found by comparing the repository's patch files with each node's running config:
+    // the one every node carries is global; a GPU worker's own are its GPU patches, with the model
+    // its nvidia.com/gpu.product label names. The answer key is the repository's layout.
+    const { state } = JSON.parse(await readFile(join(lab.dir, 'state.json'), 'utf8')) as {
+      state: { nodes: Array<{ name: string; gpu?: string }> };
+    };
+    const patchDir = join(lab.dir, 'repo', 'talos', 'patches');
+    const topLevel = (await readdir(patchDir, { withFileTypes: true })).filter((e) => e.isFile());
+    expect(found.policy.globalPatches).toEqual(topLevel.map((e) => `talos/patches/${e.name}`));
+    const gpus = state.nodes.filter((n) => n.gpu);
+    expect(gpus.length).toBeGreaterThan(0);
+    for (const n of state.nodes) {
+      const own = n.gpu ? await readdir(join(patchDir, n.name)) : [];
+      expect([n.name, found.nodes.find((f) => f.name === n.name)?.gpu]).toEqual([
+        n.name,
+        n.gpu
+          ? { model: n.gpu.replace(/\s+/g, '-'), patches: own.map((f) => `talos/patches/${n.name}/${f}`) }
+          : undefined,
+      ]);
+    }
+    // The branch merges land on, from the work tree, written by init (not the schema's default).
+    expect(found.repository?.github).toBe('homelab/prox-ops');
+    expect(await readFile(generated, 'utf8')).toMatch(/^ {2}defaultBranch: main$/m);
   }, 180_000);
 });
 

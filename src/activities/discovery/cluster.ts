@@ -2,10 +2,12 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { linkNics, missingKernelArgs, type TalosLink } from '../../domain/index.js';
 import type { DiscoveredCluster, DiscoveredNode } from '../../domain/discovery/discovered.js';
+import { carriesPatch } from '../../domain/discovery/configPatches.js';
 import { parseInstallerImage } from '../../domain/discovery/installerImage.js';
 import { parseJsonStream } from '../jsonStream.js';
 import { runCommand } from '../runCommand.js';
 import { parseServerTag } from '../talosctl.js';
+import type { RepositoryPatch } from './repository.js';
 
 /**
  * A kernel argument that carries a credential (talos.config=https://…?token=…, siderolink.api=…?jointoken=…):
@@ -67,14 +69,25 @@ export async function kubernetesView(kubeconfig: string) {
           'node-role.kubernetes.io/control-plane' in labels ? ('controlplane' as const) : ('worker' as const),
         kubeletVersion: (node.status?.nodeInfo?.kubeletVersion ?? '').replace(/^v/, ''),
         gpus: Number(node.status?.allocatable?.['nvidia.com/gpu'] ?? 0),
+        // GPU Feature Discovery's label (NVIDIA's GPU operator sets it): the model, spaces as dashes.
+        ...(labels['nvidia.com/gpu.product'] ? { gpuProduct: labels['nvidia.com/gpu.product'] } : {}),
       };
     }),
     namespaces: new Set(namespaces.map((ns) => ns.metadata?.name ?? '')),
   };
 }
 
-/** What one node's Talos API says: its version, the install section of its config, and its NICs. */
-export async function talosView(talosctl: string, talosconfig: string, name: string, ip: string) {
+/**
+ * What one node's Talos API says: its version, the install section of its config, its NICs, and
+ * which of the repository's patches its config carries.
+ */
+export async function talosView(
+  talosctl: string,
+  talosconfig: string,
+  name: string,
+  ip: string,
+  patches: RepositoryPatch[] = [],
+) {
   const run = async (args: string[], what: string) => {
     const result = await runCommand(talosctl, ['--talosconfig', talosconfig, '-n', ip, ...args], {
       timeoutMs: 30_000,
@@ -94,9 +107,10 @@ export async function talosView(talosctl: string, talosconfig: string, name: str
   const [config] = parseJsonStream<{ spec: string }>(
     await run(['get', 'machineconfig', '-o', 'json'], 'the machine config'),
   );
-  const machine = parseAllDocuments(config?.spec ?? '')
+  const running = parseAllDocuments(config?.spec ?? '')
     .map((doc) => doc.toJS() as { machine?: { install?: { image?: string; extraKernelArgs?: string[] } } })
-    .find((doc) => doc?.machine)?.machine;
+    .find((doc) => doc?.machine);
+  const machine = running?.machine;
   const cmdline =
     parseJsonStream<{ spec?: { cmdline?: string } }>(
       await run(['get', 'kernelcmdlines', '-o', 'json'], 'the kernel command line'),
@@ -122,6 +136,7 @@ export async function talosView(talosctl: string, talosconfig: string, name: str
     extraVlans: links.physical.flatMap((nic) =>
       (links.vlans.get(nic) ?? []).slice(1).map((id) => `${nic}.${id}`),
     ),
+    patches: patches.filter((patch) => carriesPatch(patch.documents, running)).map((patch) => patch.path),
   };
 }
 
@@ -130,6 +145,8 @@ export async function discoverCluster(options: {
   kubeconfig: string;
   talosconfig: string;
   talosctl: string;
+  /** The repository's Talos config patches, named as the inventory will name them. */
+  patches?: RepositoryPatch[];
   progress?: (line: string) => void;
 }): Promise<DiscoveredCluster> {
   const kube = await kubernetesView(options.kubeconfig);
@@ -138,7 +155,10 @@ export async function discoverCluster(options: {
   const nodes: DiscoveredNode[] = [];
   for (const node of kube.nodes) {
     options.progress?.(`reading ${node.name} (${node.ip}) through its Talos API`);
-    nodes.push({ ...node, ...(await talosView(options.talosctl, options.talosconfig, node.name, node.ip)) });
+    nodes.push({
+      ...node,
+      ...(await talosView(options.talosctl, options.talosconfig, node.name, node.ip, options.patches)),
+    });
   }
   // Controllers first, then workers, each by name: the order an operator reads them in.
   nodes.sort((a, b) =>

@@ -1,6 +1,8 @@
 import { parse } from '@cdktf/hcl2json';
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { patchDocuments } from '../../domain/discovery/configPatches.js';
 import type { ParsedHclFile } from '../../domain/discovery/versionLocations.js';
 import { runCommand } from '../runCommand.js';
 import { DiscoveryError } from './cluster.js';
@@ -83,4 +85,63 @@ export async function githubRepository(root: string): Promise<string | undefined
   );
   const url = result?.exitCode === 0 ? result.stdout.trim() : '';
   return /github\.com[/:]([\w.-]+\/[\w.-]+?)(\.git)?$/.exec(url)?.[1];
+}
+
+/** Folders a patch never lives in: Git's, Terraform's caches, dependencies. */
+const NOT_PATCHES = new Set(['.git', '.terraform', 'node_modules', '.tools']);
+const MAX_PATCH_FILE_BYTES = 256 * 1024;
+const MAX_YAML_FILES = 5000;
+
+/** A Talos config patch found in the repository: where it is and its v1alpha1 documents. */
+export interface RepositoryPatch {
+  path: string;
+  documents: Array<Record<string, unknown>>;
+}
+
+/**
+ * The Talos config patches of the repository (YAML files whose documents set `machine` or `cluster`
+ * and carry no secrets; see patchDocuments). Bounded: files over 256 KiB and past the first 5000
+ * YAML files are not read, and a file that does not parse is skipped (a repository holds more than
+ * patches).
+ */
+export async function repositoryPatches(root: string): Promise<RepositoryPatch[]> {
+  const found: RepositoryPatch[] = [];
+  const yamlFiles: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (yamlFiles.length >= MAX_YAML_FILES) return;
+      if (entry.isDirectory() && !NOT_PATCHES.has(entry.name)) await walk(join(dir, entry.name));
+      else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) yamlFiles.push(join(dir, entry.name));
+    }
+  };
+  await walk(root);
+  for (const path of yamlFiles) {
+    const size = (await stat(path).catch(() => undefined))?.size ?? Infinity;
+    if (size > MAX_PATCH_FILE_BYTES) continue;
+    try {
+      const docs = parseAllDocuments(await readFile(path, 'utf8'));
+      if (docs.some((doc) => doc.errors.length > 0)) continue;
+      const documents = patchDocuments(docs.map((doc) => doc.toJS() as unknown));
+      if (documents) found.push({ path, documents });
+    } catch {
+      continue;
+    }
+  }
+  return found;
+}
+
+/**
+ * The branch merges land on: origin's HEAD as the last fetch saw it, else the branch checked out
+ * (a clone made with `git clone` has both; a work tree made with `git init` has only the second).
+ */
+export async function defaultBranch(root: string): Promise<string | undefined> {
+  const git = async (args: string[]) => {
+    const result = await runCommand('git', ['-C', root, ...args], { input: '' }).catch(() => undefined);
+    return result?.exitCode === 0 ? result.stdout.trim() : undefined;
+  };
+  const remoteHead = await git(['symbolic-ref', '--short', 'refs/remotes/origin/HEAD']);
+  if (remoteHead) return remoteHead.replace(/^origin\//, '');
+  const current = await git(['symbolic-ref', '--short', 'HEAD']);
+  return current || undefined;
 }

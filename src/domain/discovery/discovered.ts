@@ -18,6 +18,10 @@ export interface DiscoveredNode {
   /** VLAN ids beyond the first on one NIC: the inventory holds one per NIC. */
   extraVlans: string[];
   gpus: number;
+  /** The nvidia.com/gpu.product label: the GPU model as GPU Feature Discovery names it. */
+  gpuProduct?: string;
+  /** The repository's patch files (as the inventory names them) whose every value its config holds. */
+  patches: string[];
 }
 
 export interface DiscoveredCluster {

@@ -14,6 +14,8 @@ export interface DraftInput {
   backups: string;
   /** owner/name on GitHub, when the repository's origin is there. */
   repository?: string;
+  /** The branch merges land on, from the work tree. */
+  defaultBranch?: string;
 }
 
 export interface InventoryDraft {
@@ -83,6 +85,47 @@ function templates(unmatched: StateResource[]) {
   return out;
 }
 
+/** Whether a folder or file name of `path` is the node's name, or holds it between separators (cp-1, not cp-10). */
+function namesNode(path: string, node: string): boolean {
+  const escaped = node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const bounded = new RegExp(`(^|[^a-z0-9])${escaped}($|[^a-z0-9])`, 'i');
+  return path.split('/').some((segment) => bounded.test(segment.replace(/\.ya?ml$/i, '')));
+}
+
+/**
+ * The repository's patches the nodes carry: those on every node are global patches (applied again
+ * after each upgrade); a GPU node's own are its GPU patches, with the model its label names. Another
+ * node's own patches have no place in the inventory: said, since a recreated VM gets them only from
+ * its machine config.
+ */
+function patchesOf(nodes: DiscoveredNode[], notes: string[]) {
+  const global = (nodes[0]?.patches ?? []).filter((path) => nodes.every((n) => n.patches.includes(path)));
+  // Two GPU nodes often carry copies of one patch: a file whose path names another node is that node's.
+  const namedNodes = (path: string) => nodes.filter((n) => namesNode(path, n.name)).map((n) => n.name);
+  const gpu = new Map<string, { model: string; patches: string[] }>();
+  for (const n of nodes) {
+    const own = n.patches.filter((path) => {
+      const named = namedNodes(path);
+      return !global.includes(path) && (named.length === 0 || named.includes(n.name));
+    });
+    if (n.gpus > 0 && own.length) {
+      if (!n.gpuProduct)
+        notes.push(
+          `${n.name} has no nvidia.com/gpu.product label (GPU Feature Discovery sets it): its gpu.model says NVIDIA; write the model there`,
+        );
+      gpu.set(n.name, { model: n.gpuProduct ?? 'NVIDIA', patches: own });
+    } else if (n.gpus > 0)
+      notes.push(
+        `${n.name} offers ${n.gpus} nvidia.com/gpu but its config carries no patch file of the repository: if a GPU patch is kept elsewhere, list it under its gpu.patches (docs/inventory.md)`,
+      );
+    else if (own.length)
+      notes.push(
+        `${n.name}'s config carries ${own.join(', ')}, which the inventory applies to no node: a recreated VM has it only if its machine config does`,
+      );
+  }
+  return { global, gpu };
+}
+
 function comment(node: Node, text: string): void {
   node.commentBefore = ` ${text.replaceAll('\n', '\n ')}`;
 }
@@ -104,6 +147,7 @@ export function draftInventory(input: DraftInput): InventoryDraft {
   const notes: string[] = [];
   const { form, schematics } = images(nodes, problems, notes);
   const roleArgs = kernelArgs(nodes);
+  const patches = patchesOf(nodes, notes);
   const talosVersion = mostCommon(nodes.map((n) => n.talosVersion));
   const kubernetesVersion = mostCommon(nodes.map((n) => n.kubeletVersion));
   if (new Set(nodes.map((n) => n.talosVersion)).size > 1)
@@ -160,6 +204,7 @@ export function draftInventory(input: DraftInput): InventoryDraft {
       ...(schematic && schematic !== schematics[n.role] ? { schematic } : {}),
       nics: n.nics,
       ...(ownArgs.length ? { kernelArgs: ownArgs } : {}),
+      ...(patches.gpu.has(n.name) ? { gpu: patches.gpu.get(n.name) } : {}),
     };
   });
 
@@ -194,7 +239,14 @@ export function draftInventory(input: DraftInput): InventoryDraft {
   const inventory = {
     apiVersion: 'talos-upgrade/v1',
     cluster: { name: input.cluster, gitops, storage },
-    ...(input.repository ? { repository: { github: input.repository } } : {}),
+    ...(input.repository
+      ? {
+          repository: {
+            github: input.repository,
+            ...(input.defaultBranch ? { defaultBranch: input.defaultBranch } : {}),
+          },
+        }
+      : {}),
     images: {
       installer: form ?? '',
       schematics: {
@@ -222,7 +274,7 @@ export function draftInventory(input: DraftInput): InventoryDraft {
       : {}),
     ...(versionsFound ? { versions: { file: versionsFound.file, variables: versionsFound.variables } } : {}),
     nodes: inventoryNodes,
-    policy: { healthChecks },
+    policy: { healthChecks, ...(patches.global.length ? { globalPatches: patches.global } : {}) },
     backups: { directory: input.backups },
   };
 
@@ -254,7 +306,10 @@ export function draftInventory(input: DraftInput): InventoryDraft {
   section('versions', 'Where Renovate bumps the versions the nodes run; a merge that changes them upgrades.');
   section(
     'policy',
-    'The defaults: patches in place (pets), minor and major releases by recreating VMs (cattle), approval for\nmajors, one worker at a time. Every knob: docs/inventory.md (policy).',
+    'The defaults: patches in place (pets), minor and major releases by recreating VMs (cattle), approval for\nmajors, one worker at a time. Every knob: docs/inventory.md (policy).' +
+      (patches.global.length
+        ? "\nglobalPatches: the repository's patches every node's config carries, applied again after each upgrade."
+        : ''),
   );
   section(
     'nodes',
@@ -269,10 +324,10 @@ export function draftInventory(input: DraftInput): InventoryDraft {
       // One NIC per line, as people write them.
       const nics = item.get('nics', true);
       if (isSeq(nics)) for (const nic of nics.items) if (isMap(nic)) nic.flow = true;
-      if (n && n.gpus > 0)
+      if (n && patches.gpu.has(n.name))
         comment(
           item,
-          `${n.name} offers ${n.gpus} nvidia.com/gpu: if its config carries GPU patches, list them under gpu (docs/inventory.md).`,
+          `${n.name}'s config carries the GPU patches below (found by comparing the repository's patches with it).`,
         );
     });
   for (const note of notes) doc.comment = `${doc.comment ? `${doc.comment}\n` : ''} Note: ${note}`;

@@ -4,11 +4,14 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DiscoveryError, discoverCluster } from '../../activities/discovery/cluster.js';
 import {
+  defaultBranch,
   githubRepository,
   gitRoot,
   pathExists,
   readTerraformFiles,
+  repositoryPatches,
   terraformShow,
+  type RepositoryPatch,
 } from '../../activities/discovery/repository.js';
 import { draftInventory } from '../../domain/discovery/inventoryDraft.js';
 import { stateResources } from '../../domain/discovery/terraformNodes.js';
@@ -75,18 +78,33 @@ export async function initCommand(options: InitOptions): Promise<number> {
   };
 
   try {
-    const discovered = await discoverCluster({ kubeconfig, talosconfig, talosctl: tools.talosctl, progress });
+    // The user's repository: where Terraform lives, else where the inventory goes.
+    const root = await gitRoot(options.terraform ? resolve(options.terraform) : dirname(out));
+    let patches: RepositoryPatch[] = [];
+    if (root) {
+      progress(`looking for Talos config patches in ${root}`);
+      patches = (await repositoryPatches(root)).map((patch) => ({
+        ...patch,
+        path: relative(dirname(out), patch.path),
+      }));
+    }
+    const discovered = await discoverCluster({
+      kubeconfig,
+      talosconfig,
+      talosctl: tools.talosctl,
+      patches,
+      progress,
+    });
     let terraform: Parameters<typeof draftInventory>[0]['terraform'];
-    let repository: string | undefined;
+    const repository = root ? await githubRepository(root) : undefined;
+    const branch = root ? await defaultBranch(root) : undefined;
     if (options.terraform) {
       const dir = resolve(options.terraform);
       progress(`reading the Terraform state and files of ${dir}`);
-      const root = (await gitRoot(dir)) ?? dirname(out);
-      repository = await githubRepository(root);
       terraform = {
         directory: relative(dirname(out), dir) || '.',
         resources: stateResources(await terraformShow(tools.terraform, dir, progress)),
-        files: await readTerraformFiles(root, dir),
+        files: await readTerraformFiles(root ?? dirname(out), dir),
       };
     }
     const draft = draftInventory({
@@ -99,6 +117,7 @@ export async function initCommand(options: InitOptions): Promise<number> {
       },
       backups: options.backups ? resolve(options.backups) : `/var/lib/talos-upgrade/backups/${name}`,
       ...(repository ? { repository } : {}),
+      ...(branch ? { defaultBranch: branch } : {}),
     });
     for (const note of draft.notes) console.error(`⚠ ${note}`);
     if (draft.problems.length) {
