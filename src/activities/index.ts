@@ -4,6 +4,7 @@ import { gpuActivities } from './gpuPatches.js';
 import { healthActivities } from './health.js';
 import { kubernetesActivities } from './kubernetes.js';
 import { notifyActivities } from './notify.js';
+import { pollActivities } from './pollMerges.js';
 import { registryActivities } from './registry.js';
 import { releaseActivities } from './releases.js';
 import { talosActivities } from './talos.js';
@@ -17,6 +18,7 @@ export type { ActivityDeps, ClusterAccess } from './deps.js';
 export { FAILURE } from './errors.js';
 export { gitCloneSource, githubContentsSource, type FileSource } from './repositorySource.js';
 export type { VersionReading } from './versionChange.js';
+export type { PollResult } from './pollMerges.js';
 
 /**
  * Every side effect of the product, bound to its dependencies. The worker registers the result;
@@ -39,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
     ...releaseActivities(deps),
     ...upgradeRunActivities(deps),
     ...versionChangeActivities(deps, cluster),
+    ...pollActivities(deps, cluster),
   };
 }
 

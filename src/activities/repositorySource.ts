@@ -2,10 +2,39 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
-/** Reads one file of a repository at one commit; undefined when the file is not there. */
+/** A commit of a branch's first-parent history: a merge (or a direct push) and the commit it moved from. */
+export interface BranchCommit {
+  sha: string;
+  parent: string;
+  subject: string;
+}
+
+/** Where a branch stands, and its first-parent commits after `since`, oldest first. */
+export interface BranchHistory {
+  head: string;
+  commits: BranchCommit[];
+  /** `since` is no ancestor of the head (a force push): nothing before the head is listed. */
+  rewritten?: boolean;
+  /** More commits came after `since` than were listed: the oldest were left out. */
+  truncated?: boolean;
+}
+
+/** The most first-parent commits one poll lists: more is a branch rewritten or a poll long stopped. */
+export const MAX_POLLED_COMMITS = 50;
+
+/** Reads one file of a repository at one commit (undefined when the file is not there), and a branch's history. */
 export interface FileSource {
   readonly describe: string;
   read(repository: string, path: string, ref: string): Promise<string | undefined>;
+  /** The branch's head and, after `since`, its first-parent commits (at most MAX_POLLED_COMMITS). */
+  history(repository: string, branch: string, since?: string): Promise<BranchHistory>;
+}
+
+/** The newest `MAX_POLLED_COMMITS` of a first-parent chain, oldest first, and whether some were left out. */
+function newest(commits: BranchCommit[]): Pick<BranchHistory, 'commits' | 'truncated'> {
+  return commits.length > MAX_POLLED_COMMITS
+    ? { commits: commits.slice(-MAX_POLLED_COMMITS), truncated: true }
+    : { commits };
 }
 
 /**
@@ -16,8 +45,62 @@ export class FileSourceError extends Error {}
 
 /** GitHub's contents API with a token (read-only "contents" permission is enough). */
 export function githubContentsSource(options: { token?: string; apiUrl: string }): FileSource {
+  const api = options.apiUrl.replace(/\/$/, '');
+  const getJson = async <T>(path: string, what: string): Promise<T> => {
+    let response: Response;
+    try {
+      response = await fetch(`${api}${path}`, {
+        headers: {
+          accept: 'application/vnd.github+json',
+          'x-github-api-version': '2022-11-28',
+          'user-agent': 'talos-upgrade',
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        },
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (error) {
+      throw new FileSourceError(`GitHub did not answer for ${what}: ${String(error)}`);
+    }
+    if (!response.ok)
+      throw new FileSourceError(
+        `GitHub answered ${response.status} for ${what}` +
+          (response.status === 401 || response.status === 403 || response.status === 404
+            ? ' (check GITHUB_TOKEN and its read access to the repository)'
+            : ''),
+      );
+    return (await response.json()) as T;
+  };
   return {
     describe: `GitHub contents API at ${options.apiUrl}`,
+    // The branch's head, then the compare API from `since` to it (up to 250 commits, each with its
+    // parents): the first-parent chain is walked back from the head, so a merged branch's own
+    // commits are not taken for merges of the default branch.
+    async history(repository, branch, since) {
+      const ref = await getJson<{ sha: string }>(
+        `/repos/${repository}/commits/${encodeURIComponent(branch)}`,
+        `${repository}@${branch}`,
+      );
+      if (!since || since === ref.sha) return { head: ref.sha, commits: [] };
+      type Compared = {
+        status: string;
+        commits: Array<{ sha: string; parents: Array<{ sha: string }>; commit: { message: string } }>;
+      };
+      const compared = await getJson<Compared>(
+        `/repos/${repository}/compare/${since}...${ref.sha}`,
+        `${repository} ${since.slice(0, 12)}...${ref.sha.slice(0, 12)}`,
+      );
+      if (compared.status !== 'ahead') return { head: ref.sha, commits: [], rewritten: true };
+      const bySha = new Map(compared.commits.map((c) => [c.sha, c]));
+      const chain: BranchCommit[] = [];
+      for (let at = bySha.get(ref.sha); at && at.sha !== since;) {
+        const parent = at.parents[0]?.sha ?? '';
+        chain.unshift({ sha: at.sha, parent, subject: at.commit.message.split('\n')[0] ?? '' });
+        at = bySha.get(parent);
+      }
+      // The compare API lists 250 commits at most: a chain that stops short of `since` left some out.
+      const reached = chain[0]?.parent === since;
+      return { head: ref.sha, ...newest(chain), ...(reached ? {} : { truncated: true }) };
+    },
     async read(repository, path, ref) {
       const url = `${options.apiUrl.replace(/\/$/, '')}/repos/${repository}/contents/${path
         .split('/')
@@ -88,24 +171,64 @@ export function gitCloneSource(options: { urlTemplate: string; cacheDir: string 
     return next;
   };
   const git = (args: string[]) => execa('git', args, { reject: false, timeout: 120_000 });
+  const mirrorOf = (repository: string) => join(options.cacheDir, `${repository.replace('/', '__')}.git`);
+  /** The mirror, cloned or fetched now. */
+  const sync = async (repository: string): Promise<string> => {
+    const dir = mirrorOf(repository);
+    const url = options.urlTemplate.replace('{repo}', repository);
+    await mkdir(options.cacheDir, { recursive: true });
+    const exists = await git(['-C', dir, 'rev-parse', '--git-dir']);
+    const synced =
+      exists.exitCode === 0
+        ? await git(['-C', dir, 'fetch', '--quiet', '--prune', 'origin'])
+        : await git(['clone', '--quiet', '--mirror', url, dir]);
+    if (synced.exitCode !== 0)
+      throw new FileSourceError(
+        `cannot fetch ${repository} from ${withoutCredentials(url)}: ${withoutCredentials(synced.stderr.trim().split('\n').at(-1) ?? '')}`,
+      );
+    return dir;
+  };
   return {
     describe: `git mirrors of ${withoutCredentials(options.urlTemplate)} in ${options.cacheDir}`,
+    history: (repository, branch, since) =>
+      serial(repository, async () => {
+        const dir = await sync(repository);
+        const head = (
+          await git(['-C', dir, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])
+        ).stdout.trim();
+        if (!head) throw new FileSourceError(`${repository} has no branch ${branch}`);
+        if (!since || since === head) return { head, commits: [] };
+        const ancestor = await git(['-C', dir, 'merge-base', '--is-ancestor', since, head]);
+        if (ancestor.exitCode !== 0) return { head, commits: [], rewritten: true };
+        const listed = await git([
+          '-C',
+          dir,
+          'log',
+          '--first-parent',
+          '--reverse',
+          '--format=%H %P%x09%s',
+          `${since}..${head}`,
+        ]);
+        if (listed.exitCode !== 0)
+          throw new FileSourceError(
+            `cannot list ${repository} ${since.slice(0, 12)}..${head.slice(0, 12)}: ${listed.stderr.trim()}`,
+          );
+        const commits = listed.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [shas = '', subject = ''] = line.split('\t');
+            const [sha = '', parent = ''] = shas.split(' ');
+            return { sha, parent, subject };
+          });
+        return { head, ...newest(commits) };
+      }),
     read: (repository, path, ref) =>
       serial(repository, async () => {
-        const dir = join(options.cacheDir, `${repository.replace('/', '__')}.git`);
-        const url = options.urlTemplate.replace('{repo}', repository);
+        const dir = mirrorOf(repository);
         const have = await git(['-C', dir, 'cat-file', '-e', `${ref}^{commit}`]);
         if (have.exitCode !== 0) {
-          await mkdir(options.cacheDir, { recursive: true });
-          const exists = await git(['-C', dir, 'rev-parse', '--git-dir']);
-          const sync =
-            exists.exitCode === 0
-              ? await git(['-C', dir, 'fetch', '--quiet', '--prune', 'origin'])
-              : await git(['clone', '--quiet', '--mirror', url, dir]);
-          if (sync.exitCode !== 0)
-            throw new FileSourceError(
-              `cannot fetch ${repository} from ${withoutCredentials(url)}: ${withoutCredentials(sync.stderr.trim().split('\n').at(-1) ?? '')}`,
-            );
+          await sync(repository);
           const now = await git(['-C', dir, 'cat-file', '-e', `${ref}^{commit}`]);
           if (now.exitCode !== 0) return undefined;
         }

@@ -43,7 +43,7 @@ export const deliveredMergeSchema = z
         repository: text,
         before: z.string().regex(/^[0-9a-f]{7,64}$/, { error: 'expected a commit sha' }),
         after: z.string().regex(/^[0-9a-f]{7,64}$/, { error: 'expected a commit sha' }),
-        event: z.enum(['pull_request', 'push']),
+        event: z.enum(['pull_request', 'push', 'poll']),
         id: z.string().optional(),
       })
       .strict(),

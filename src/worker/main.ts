@@ -1,3 +1,4 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { sweepPlainMachineConfigs } from '../activities/machineConfigFile.js';
@@ -8,6 +9,7 @@ import { temporalLogger } from './logging.js';
 import { startRunGauges, zeroRunCounters } from './runMetrics.js';
 import { workflowBundle } from './workflowBundle.js';
 import { heartbeatThrottle } from './heartbeatThrottle.js';
+import { ensurePollSchedules } from './pollSchedules.js';
 import { secretReader } from './secrets.js';
 import { workflowTaskSlots } from './taskSlots.js';
 
@@ -56,6 +58,11 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       maxConcurrentWorkflowTaskExecutions: taskSlots,
       ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
     });
+    const polls = await ensurePollSchedules(
+      new Client({ connection, namespace: temporal.namespace }),
+      config.clusters,
+      temporal.taskQueue,
+    );
     logger.info(
       {
         address: temporal.address,
@@ -68,6 +75,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
         activities: config.maxConcurrentActivities,
         cachedWorkflows: worker.options.maxCachedWorkflows,
         repositories: config.repositorySource.describe,
+        // repository.poll: each cluster's poll Schedule as this start left it.
+        polls,
         metrics: config.metricsAddress ? `http://${config.metricsAddress}/metrics` : 'off',
         pid: process.pid,
       },

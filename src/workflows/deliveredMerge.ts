@@ -7,6 +7,7 @@ import { isDeliveredMerge, type DeliveredMerge, type QueuedItem, type UpgradeReq
  * GitHub sends a pull_request and a push for one merge, in either order and moments apart; both carry
  * the merge commit, so the second is a duplicate. Only the pull request has the labels, so when the
  * push came first and has not become a run yet, the pull request's strategy and source replace its own.
+ * A merge the poll found first (repository.poll) takes its pull request's labels the same way.
  */
 export function absorbPullRequest(waiting: Array<QueuedItem | undefined>, merge: DeliveredMerge): boolean {
   if (merge.delivery.event !== 'pull_request') return false;
@@ -15,7 +16,7 @@ export function absorbPullRequest(waiting: Array<QueuedItem | undefined>, merge:
       item !== undefined &&
       isDeliveredMerge(item) &&
       item.requestId === merge.requestId &&
-      item.delivery.event === 'push',
+      item.delivery.event !== 'pull_request',
   );
   if (!push) return false;
   // The push's own before (the commit the branch really moved from) stays; the pull request's base

@@ -2,3 +2,4 @@
 export { upgradeQueue } from './upgradeQueue.js';
 export { clusterUpgrade } from './clusterUpgrade.js';
 export { nodeUpgrade } from './node/nodeUpgrade.js';
+export { pollRepository } from './pollRepository.js';

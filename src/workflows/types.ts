@@ -30,7 +30,8 @@ export interface DeliveredMerge {
     repository: string;
     before: string;
     after: string;
-    event: 'pull_request' | 'push';
+    /** poll: found by reading the default branch (repository.poll), not delivered by GitHub. */
+    event: 'pull_request' | 'push' | 'poll';
     /** GitHub's X-GitHub-Delivery, for matching the queue's history to GitHub's delivery log. */
     id?: string;
   };

@@ -209,6 +209,15 @@ describe('inventory errors name the field path, the line and what was expected',
     expect(issue?.message).toMatch(/the inventory has no terraform section: name the node's VM/);
   });
 
+  it('repository.poll: a duration of at least a minute', () => {
+    const polling = (every: string) => proxOps.replace(/^repository:\n/m, `repository:\n  poll: ${every}\n`);
+    const parsed = parseInventory(polling('5m'));
+    expect(parsed.ok && parsed.inventory.repository?.poll).toBe(300_000);
+    expect(issuesOf(polling('30s')).find((i) => i.path === 'repository.poll')?.message).toMatch(
+      /poll at most once a minute/,
+    );
+  });
+
   it('needs no machine config where the policy never recreates a VM (pets for every release)', () => {
     const petsOnly = proxOps
       .replace(/machineConfigs:\n {2}controlplane: .*\n {2}worker: .*\n/, '')

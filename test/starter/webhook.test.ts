@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sign } from '@octokit/webhooks-methods';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { execa } from 'execa';
 import { pino } from 'pino';
 import { gitCloneSource } from '../../src/activities/index.js';
@@ -25,6 +26,8 @@ import { listenWebhook, postDelivery, type WebhookEndpoint } from '../harness/we
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { labStatus } from '../workflows/labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
+import { ensurePollSchedules, pollScheduleId } from '../../src/worker/pollSchedules.js';
+import type { PollResult } from '../../src/activities/index.js';
 
 const SECRET = 'webhook-test-secret';
 let lab: Lab;
@@ -63,7 +66,8 @@ beforeAll(async () => {
   h = await startWorkflowHarness(
     lab,
     (inventory) => {
-      inventory.repository = { github: 'homelab/atlas', defaultBranch: 'main' };
+      // The user's choice of triggers: the webhook, and polling the branch every 5 minutes.
+      inventory.repository = { github: 'homelab/atlas', defaultBranch: 'main', poll: 300_000 };
     },
     { repositorySource: gitCloneSource({ urlTemplate: repo, cacheDir: cache }) },
   );
@@ -79,6 +83,10 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
+  await h?.client.schedule
+    .getHandle(pollScheduleId('atlas'))
+    .delete()
+    .catch(() => undefined);
   await endpoint?.close();
   await h?.endQueue('atlas');
   await atlasQueue.release();
@@ -356,4 +364,100 @@ describe('the GitHub webhook', () => {
       },
     });
   });
+});
+
+describe('the poll trigger (repository.poll), for a homelab GitHub cannot reach', () => {
+  /** The clusterUpgrade runs of this test's task queue (other suites run clusters named atlas too). */
+  const upgradeRuns = async () => {
+    const runs: string[] = [];
+    for await (const run of h.client.workflow.list({
+      query: `WorkflowType = 'clusterUpgrade' AND TaskQueue = '${h.taskQueue}'`,
+    }))
+      runs.push(run.workflowId);
+    return runs.sort();
+  };
+
+  /** One run of the Schedule's action, now (as its interval would), and what it found. */
+  async function pollNow(): Promise<PollResult> {
+    const schedule = h.client.schedule.getHandle(pollScheduleId('atlas'));
+    const before = (await schedule.describe()).info.recentActions.length;
+    // With the Schedule's own overlap policy: a run the Schedule tracks, whose result it hands the next.
+    await schedule.trigger(ScheduleOverlapPolicy.SKIP);
+    const action = await eventually(
+      'the poll Schedule to start its workflow',
+      async () => {
+        const recent = (await schedule.describe()).info.recentActions;
+        return recent.length > before ? recent.at(-1) : undefined;
+      },
+      60_000,
+    );
+    return h.client.workflow
+      .getHandle<() => Promise<PollResult>>(
+        action.action.workflow.workflowId,
+        action.action.workflow.firstExecutionRunId,
+      )
+      .result();
+  }
+
+  it('picks up a merge the webhook never saw, once; with both on, a merge is one run', async () => {
+    // As the worker does when it starts: the Schedule the inventory asks for, paused here so that only
+    // this test's triggers run it (its interval would run the same action).
+    const clusters = { atlas: { inventory: h.inventory } };
+    expect(await ensurePollSchedules(h.client, clusters, h.taskQueue)).toEqual({ atlas: 'created' });
+    expect(await ensurePollSchedules(h.client, clusters, h.taskQueue)).toEqual({ atlas: 'updated' });
+    await h.client.schedule.getHandle(pollScheduleId('atlas')).pause('the test triggers each poll');
+    const described = await h.client.schedule.getHandle(pollScheduleId('atlas')).describe();
+    expect(described.spec.intervals?.map((i) => i.every)).toEqual([300_000]);
+
+    // The first poll notes where the branch is: merges from before polling was turned on are not replayed.
+    const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    expect(await pollNow()).toEqual({ head, recorded: [] });
+    const runsBefore = await upgradeRuns();
+
+    // Renovate's patch, merged, and never delivered: GitHub could not reach the webhook.
+    releases.setTags('siderolabs/talos', talosTagsUpTo('1.12.1'));
+    const missed = await mergeRenovateBranch(
+      repo,
+      11,
+      await renovatePullRequest(repo, renovate, bumpsTalosTo('1.12.1')),
+    );
+    // A commit after it that moves no version: read, and not recorded.
+    await writeFile(join(repo, 'README.md'), 'the cluster repository, polled\n');
+    await git(['commit', '--quiet', '-am', 'docs: polling']);
+    const latest = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    expect(await pollNow()).toEqual({ head: latest, recorded: [missed.merge] });
+    const result = await waitForResult(`talos-upgrade:atlas:${missed.merge}`);
+    expect(result.outcome).toBe('succeeded');
+    expect(result.talos).toEqual({ from: '1.12.0', to: '1.12.1' });
+    // Polled again, and the webhook delivering it late: nothing new.
+    expect(await pollNow()).toEqual({ head: latest, recorded: [] });
+    const late = await pushed(missed.base, missed.merge);
+    expect(late.status).toBe(202);
+
+    // Both on: the webhook delivers the next merge and the poll finds it before its run is over.
+    releases.setTags('siderolabs/talos', talosTagsUpTo('1.12.5'));
+    const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo('1.12.5'));
+    const both = await mergeRenovateBranch(repo, 12, branch);
+    const delivered = await deliverMergedPullRequest({
+      url,
+      secret: SECRET,
+      repository: 'homelab/atlas',
+      number: 12,
+      title: branch.prTitle,
+      base: both.base,
+      merge: both.merge,
+      labels: branch.labels,
+    });
+    expect(delivered.status).toBe(202);
+    expect(await pollNow()).toEqual({ head: both.merge, recorded: [both.merge] });
+    const second = await waitForResult(`talos-upgrade:atlas:${both.merge}`);
+    expect(second.outcome).toBe('succeeded');
+    expect(second.talos).toEqual({ from: '1.12.1', to: '1.12.5' });
+    expect(await upgradeRuns()).toEqual(
+      [...runsBefore, `talos-upgrade:atlas:${missed.merge}`, `talos-upgrade:atlas:${both.merge}`].sort(),
+    );
+    const recent = (await queueState()).recent ?? [];
+    expect(recent.filter((r) => r.requestId === missed.merge || r.requestId === both.merge)).toHaveLength(2);
+    expect((await labStatus(lab)).every((row) => row.talos === '1.12.5')).toBe(true);
+  }, 900_000);
 });

@@ -210,6 +210,11 @@ export const inventoryFields = z
       .object({
         github: z.string().regex(/^[\w.-]+\/[\w.-]+$/, { error: 'expected owner/name' }),
         defaultBranch: z.string().min(1).default('main'),
+        // How often the worker reads the default branch for merges that moved a version (a Temporal
+        // Schedule): for a homelab GitHub cannot reach, and the safety net for a missed webhook delivery.
+        poll: durationField
+          .refine((ms) => ms >= 60_000, { error: 'poll at most once a minute (e.g. 5m)' })
+          .optional(),
       })
       .strict()
       .optional(),

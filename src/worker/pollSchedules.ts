@@ -1,0 +1,74 @@
+import type { Client } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type ScheduleOptions,
+} from '@temporalio/client';
+import type { Inventory } from '../domain/index.js';
+
+export const pollScheduleId = (cluster: string) => `talos-upgrade-poll:${cluster}`;
+
+/** What each cluster's poll Schedule is, or undefined when its inventory does not ask for polling. */
+function pollSchedule(cluster: string, inventory: Inventory, taskQueue: string): ScheduleOptions | undefined {
+  const every = inventory.repository?.poll;
+  if (!every || !inventory.repository) return undefined;
+  return {
+    scheduleId: pollScheduleId(cluster),
+    spec: { intervals: [{ every }] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'pollRepository',
+      workflowId: pollScheduleId(cluster),
+      taskQueue,
+      args: [{ cluster }],
+      searchAttributes: { TalosCluster: [cluster] },
+    },
+    // A poll still running (a slow repository) is not doubled; one missed while Temporal was down is
+    // not made up several times: the next poll reads everything since the last one that succeeded.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' },
+    memo: {
+      purpose: `reads ${inventory.repository.github}@${inventory.repository.defaultBranch} for merges`,
+    },
+  };
+}
+
+/**
+ * Makes each cluster's poll Schedule what its inventory says, when a worker starts: created, updated
+ * to the inventory's interval and task queue, or deleted when the inventory no longer polls. Safe to
+ * run from every worker at once (the server keeps one Schedule per id). Returns what it did per cluster.
+ */
+export async function ensurePollSchedules(
+  client: Client,
+  clusters: Record<string, { inventory: Inventory }>,
+  taskQueue: string,
+): Promise<Record<string, 'created' | 'updated' | 'deleted' | 'none'>> {
+  const done: Record<string, 'created' | 'updated' | 'deleted' | 'none'> = {};
+  for (const [cluster, { inventory }] of Object.entries(clusters)) {
+    const wanted = pollSchedule(cluster, inventory, taskQueue);
+    const handle = client.schedule.getHandle(pollScheduleId(cluster));
+    const existing = await handle.describe().catch((error: unknown) => {
+      if (error instanceof ScheduleNotFoundError) return undefined;
+      throw error;
+    });
+    if (!wanted) {
+      if (existing) await handle.delete();
+      done[cluster] = existing ? 'deleted' : 'none';
+    } else if (!existing) {
+      // Another worker starting at the same moment may have made it first: the same Schedule.
+      await client.schedule.create(wanted).catch((error: unknown) => {
+        if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+      });
+      done[cluster] = 'created';
+    } else {
+      await handle.update((previous) => ({
+        ...previous,
+        spec: wanted.spec,
+        action: wanted.action,
+        policies: { ...previous.policies, ...wanted.policies },
+      }));
+      done[cluster] = 'updated';
+    }
+  }
+  return done;
+}
