@@ -25,6 +25,8 @@ export interface ClusterDescription {
   notifications: number;
   /** When nodes may start (absent when any time will do, and in histories from before windows). */
   maintenanceWindows?: MaintenanceWindow[];
+  /** policy.canary: one worker first, then a hold (absent: no trial). */
+  canary?: { holdMs: number };
 }
 
 export function clusterActivities(cluster: (name: string) => ClusterHandle) {
@@ -56,6 +58,7 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
       acknowledged: policy.acknowledged,
       notifications: inventory.notifications.length,
       ...(policy.maintenanceWindows.length ? { maintenanceWindows: policy.maintenanceWindows } : {}),
+      ...(policy.canary ? { canary: { holdMs: policy.canary.hold } } : {}),
     };
   }
 

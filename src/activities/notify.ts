@@ -37,6 +37,7 @@ export type NotificationEvent =
       /** What pre-flight checked before the wait: the approver decides on it. */
       preFlight: string;
     }
+  | { kind: 'canary'; node: string; to: string; holdMinutes: number; workflowId: string }
   | { kind: 'critical'; message: string };
 
 const COLORS = { green: 0x2ecc71, blue: 0x3498db, orange: 0xe67e22, red: 0xe74c3c, yellow: 0xf1c40f };
@@ -96,6 +97,14 @@ export function discordEmbed(cluster: string, event: NotificationEvent): Record<
           { name: 'Pre-flight', value: event.preFlight.slice(0, 1000) },
           { name: 'Workflow', value: event.workflowId },
         ],
+      };
+    case 'canary':
+      return {
+        ...base,
+        title: `🐤 Canary upgraded: ${cluster}`,
+        color: COLORS.yellow,
+        description: `${event.node} runs Talos ${event.to}. The run goes on by itself in ${event.holdMinutes} min: look at it now, then \`talos-upgrade approve ${cluster}\` to go on at once or \`talos-upgrade reject ${cluster}\` to stop here (the other nodes untouched).`,
+        fields: [{ name: 'Workflow', value: event.workflowId }],
       };
     case 'critical':
       return {

@@ -17,6 +17,7 @@ import {
 import { hints, type mutating } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
+import { holdAfterCanary } from './canary.js';
 import { awaitMaintenanceWindow } from './maintenanceWindow.js';
 import { recordNodeUpgrade } from './metrics.js';
 import { nodeUpgrade, nodeWorkflowTaskTimeoutMs } from './node/nodeUpgrade.js';
@@ -272,10 +273,24 @@ export async function runHop(
     }
   };
   try {
+    // The trial (policy.canary), in the run's first hop only: one worker before any other node, the
+    // first whose drain no PodDisruptionBudget blocks, then the hold.
+    let canary: string | undefined;
+    const allWorkers = cluster.nodes.filter((n) => n.role === 'worker');
+    if (cluster.canary && !progress.canary && allWorkers.length > 0) {
+      await untilNodesMayStart();
+      const [first] = await firstRoundOrder(request.cluster, allWorkers, 1);
+      if (first) {
+        run.phase('UpgradingCanary');
+        await runNode(first);
+        canary = first.name;
+        await holdAfterCanary(run, cluster, first.name, hop.to);
+      }
+    }
     run.phase('UpgradingControlPlane');
     for (const node of cluster.nodes.filter((n) => n.role === 'controlplane')) await runNode(node);
     run.phase('UpgradingWorkers');
-    const inventoryOrder = cluster.nodes.filter((n) => n.role === 'worker');
+    const inventoryOrder = allWorkers.filter((n) => n.name !== canary);
     const width = cluster.maxParallelWorkers;
     let workers = inventoryOrder;
     if (firstRoundCandidates(inventoryOrder, width).length > 0) {

@@ -33,6 +33,8 @@ export interface ClusterRun {
   decisions: {
     approval?: { by: string; comment?: string };
     rejection?: { by: string; reason?: string };
+    /** The answer to the canary's hold: go on now, or stop. */
+    canary?: { by: string; comment?: string; reason?: string; stop: boolean };
     /** An operator let this run start nodes outside the maintenance windows. */
     windowOverride?: { by: string; reason?: string };
   };
@@ -111,14 +113,22 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     };
   setHandler(
     approveSignal,
-    answer('approve', (by) => void (run.decisions.approval = by)),
+    answer('approve', (by) =>
+      progress.canary?.state === 'holding'
+        ? void (run.decisions.canary = { ...by, stop: false })
+        : void (run.decisions.approval = by),
+    ),
     {
       description: 'Approve the upgrade: {"by": "name", "comment": "..."}',
     },
   );
   setHandler(
     rejectSignal,
-    answer('reject', (by) => void (run.decisions.rejection = by)),
+    answer('reject', (by) =>
+      progress.canary?.state === 'holding'
+        ? void (run.decisions.canary = { ...by, stop: true })
+        : void (run.decisions.rejection = by),
+    ),
     {
       description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',
     },

@@ -11,6 +11,7 @@ import { awaitApproval } from './approval.js';
 import { runHop } from './clusterHop.js';
 import { planRun } from './clusterPlan.js';
 import { RunStopped, startClusterRun, type ClusterRun } from './clusterRun.js';
+import { humanDuration } from './runDetails.js';
 import { describeFailure, failureType, wasCancelled } from './failures.js';
 import { awaitMaintenanceWindow } from './maintenanceWindow.js';
 import { recordRun } from './metrics.js';
@@ -155,16 +156,21 @@ async function dryRun(run: ClusterRun, cluster: ClusterDescription): Promise<Clu
       .filter((n) => n.role === role)
       .map((n) => n.name)
       .join(', ') || 'none';
+  const canary = cluster.canary
+    ? `First one worker as a canary (the first whose drain no PodDisruptionBudget blocks), then a hold of ` +
+      `${humanDuration(cluster.canary.holdMs)} unless approved or rejected. `
+    : '';
   return run.result(
     'dry-run',
-    `pre-flight ${found}. Nothing was touched. The controllers would go one at a time (${names('controlplane')}), ` +
+    `pre-flight ${found}. Nothing was touched. ${canary}The controllers would go one at a time (${names('controlplane')}), ` +
       `then the workers, ${cluster.maxParallelWorkers} at a time (${names('worker')}).`,
   );
 }
 
 /**
  * The end of a run that did not succeed: its phase, the closing notification, and its result. A
- * cancelled run ends normally with what was done; a failed one fails, so the Web UI shows it red.
+ * cancelled run (or one rejected after its canary) ends normally with what was done; a failed one
+ * fails, so the Web UI shows it red.
  */
 async function reportEnd(
   run: ClusterRun,
@@ -173,6 +179,8 @@ async function reportEnd(
 ): Promise<ClusterUpgradeResult> {
   const cancelled = wasCancelled(error);
   const stopped = error instanceof RunStopped ? error : undefined;
+  // An operator's reject after the canary: an answer, not a failure.
+  const rejected = stopped?.outcome === 'rejected';
   const touched = run.progress.nodes.length > 0 || run.progress.inFlight.length > 0;
   const reason = cancelled
     ? touched
@@ -180,10 +188,10 @@ async function reportEnd(
       : 'cancelled before any node was touched'
     : (stopped?.reason ?? describeFailure(error));
   log.warn('cluster upgrade stopped', { reason, type: failureType(error) });
-  const final = run.result(cancelled ? 'cancelled' : 'failed', reason, snapshot);
+  const final = run.result(cancelled ? 'cancelled' : rejected ? 'rejected' : 'failed', reason, snapshot);
   await CancellationScope.nonCancellable(async () => {
     await Promise.all(run.background);
-    run.phase(cancelled ? 'Cancelled' : 'Failed');
+    run.phase(cancelled ? 'Cancelled' : rejected ? 'Rejected' : 'Failed');
     const upgraded = run.progress.nodes.filter((n) => n.outcome === 'upgraded').length;
     const failed = run.progress.nodes.filter(
       (n) => n.outcome !== 'upgraded' && n.outcome !== 'skipped',
@@ -192,13 +200,13 @@ async function reportEnd(
       kind: 'complete',
       from: run.talos.from,
       to: run.talos.to,
-      outcome: final.outcome === 'cancelled' ? 'cancelled' : 'failed',
+      outcome: final.outcome === 'cancelled' || final.outcome === 'rejected' ? final.outcome : 'failed',
       durationMs: final.durationMs,
       upgraded,
       failed,
     });
   });
-  if (cancelled) return final;
+  if (cancelled || rejected) return final;
   throw ApplicationFailure.nonRetryable(
     `upgrade of ${run.request.cluster} to Talos ${run.talos.to} failed: ${reason}`,
     FAILURE.UpgradeFailed,

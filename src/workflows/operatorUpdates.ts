@@ -32,6 +32,9 @@ export function windowOverrideRefusal({ progress, decisions }: RunDecisions): st
 
 /** Why an approval decision does not apply now, or undefined when the run waits for one. */
 export function approvalRefusal({ progress, decisions }: RunDecisions): string | undefined {
+  // The canary's hold takes the same commands: approve goes on now, reject stops the run.
+  if (progress.canary?.state === 'holding')
+    return decisions.canary ? `the canary is already answered by ${decisions.canary.by}` : undefined;
   if (decisions.approval) return `already approved by ${decisions.approval.by}`;
   if (decisions.rejection) return `already rejected by ${decisions.rejection.by}`;
   if (progress.approval?.state !== 'waiting')
@@ -78,8 +81,11 @@ export function registerOperatorUpdates(run: ClusterRun): void {
   operatorUpdate(run, approveUpdate, {
     refusal: () => approvalRefusal(run),
     apply: (decision) => {
-      decisions.approval = decision;
-      progress.approval = { state: 'approved', ...decision };
+      if (progress.canary?.state === 'holding') decisions.canary = { ...decision, stop: false };
+      else {
+        decisions.approval = decision;
+        progress.approval = { state: 'approved', ...decision };
+      }
     },
     description: 'Approve the upgrade (refused when it waits for none)',
     answer: true,
@@ -87,8 +93,11 @@ export function registerOperatorUpdates(run: ClusterRun): void {
   operatorUpdate(run, rejectUpdate, {
     refusal: () => approvalRefusal(run),
     apply: (decision) => {
-      decisions.rejection = decision;
-      progress.approval = { state: 'rejected', by: decision.by };
+      if (progress.canary?.state === 'holding') decisions.canary = { ...decision, stop: true };
+      else {
+        decisions.rejection = decision;
+        progress.approval = { state: 'rejected', by: decision.by };
+      }
     },
     description: 'Reject the upgrade (refused when it waits for no approval)',
     answer: true,

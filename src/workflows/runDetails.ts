@@ -24,8 +24,14 @@ export function renderRunDetails(progress: ClusterProgress, cluster: string, not
     .filter(Boolean)
     .join(' · ');
   const waiting =
-    progress.approval?.state === 'waiting'
-      ? `Waiting for approval: \`talos-upgrade approve ${cluster}\` (or \`reject\`), or send the signal **approve** with \`{"by": "your name"}\`.`
+    progress.canary?.state === 'holding'
+      ? `Holding after the canary ${progress.canary.node}: \`talos-upgrade approve ${cluster}\` to go on now, \`reject\` to stop here.`
+      : progress.approval?.state === 'waiting'
+        ? `Waiting for approval: \`talos-upgrade approve ${cluster}\` (or \`reject\`), or send the signal **approve** with \`{"by": "your name"}\`.`
+        : '';
+  const trial =
+    progress.canary && progress.canary.state !== 'holding'
+      ? `Canary ${progress.canary.node}: ${progress.canary.state}${progress.canary.by ? ` by ${progress.canary.by}` : ' (its hold passed)'}`
       : '';
   const rows = [
     ...progress.nodes.map(
@@ -39,5 +45,5 @@ export function renderRunDetails(progress: ClusterProgress, cluster: string, not
     : '';
   const planned = progress.planNote ? `Planned from the nodes: ${progress.planNote}` : '';
   const checked = progress.preFlight ? `Pre-flight ${progress.preFlight}` : '';
-  return [head, planned, checked, note, waiting, table].filter(Boolean).join('\n\n');
+  return [head, planned, checked, note, waiting, trial, table].filter(Boolean).join('\n\n');
 }

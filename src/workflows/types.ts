@@ -111,6 +111,8 @@ export interface ClusterProgress {
   /** What the last pre-flight checked and found, for the approver and the Web UI. */
   preFlight?: string;
   approval?: { state: 'waiting' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string };
+  /** policy.canary: the trial worker, and how its hold ended (approved, rejected, or the timer). */
+  canary?: { node: string; state: 'holding' | 'approved' | 'rejected' | 'held'; by?: string };
   current: string[];
   /** The node workflows in flight, for `talos-upgrade status` to ask each for its step. */
   inFlight: Array<{ node: string; workflowId: string }>;
