@@ -25,8 +25,16 @@ export interface ClusterDescription {
   notifications: number;
   /** When nodes may start (absent when any time will do, and in histories from before windows). */
   maintenanceWindows?: MaintenanceWindow[];
-  /** policy.canary: one worker first, then a hold (absent: no trial). */
-  canary?: { holdMs: number };
+  /**
+   * policy.canary: one node first, then a hold (absent: no trial); a worker unless `after` says the
+   * first controller (absent in histories from before it: a worker).
+   */
+  canary?: { holdMs: number; after?: 'worker' | 'controller' };
+  /**
+   * Set by a run that `start --nodes` scoped to some nodes (then `nodes` holds only those): the nodes
+   * named, and how many controllers the cluster has (etcd's members are all of them).
+   */
+  scope?: { named: string[]; controllers: number };
 }
 
 export function clusterActivities(cluster: (name: string) => ClusterHandle) {
@@ -58,7 +66,7 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
       acknowledged: policy.acknowledged,
       notifications: inventory.notifications.length,
       ...(policy.maintenanceWindows.length ? { maintenanceWindows: policy.maintenanceWindows } : {}),
-      ...(policy.canary ? { canary: { holdMs: policy.canary.hold } } : {}),
+      ...(policy.canary ? { canary: { holdMs: policy.canary.hold, after: policy.canary.after } } : {}),
     };
   }
 

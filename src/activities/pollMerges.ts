@@ -3,7 +3,7 @@ import { recordDeliveries } from '../starter/enqueue.js';
 import type { DeliveredMerge } from '../workflows/types.js';
 import type { ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
-import { FileSourceError, type FileSource } from './repositorySource.js';
+import { FileSourceError, NoSuchBranchError, type FileSource } from './repositorySource.js';
 
 /** What one poll of a cluster's default branch saw: the next poll starts from `head`. */
 export interface PollResult {
@@ -41,10 +41,20 @@ export function pollActivities(
       );
     const file = inventory.versions.file;
     const outage = (error: unknown) => {
+      if (error instanceof NoSuchBranchError)
+        throw nonRetryable(
+          'ValidationFailed',
+          `${error.message}: set repository.defaultBranch in the inventory to the branch merges land on`,
+        );
       if (error instanceof FileSourceError) throw retryable('SourceUnavailable', error.message);
       throw error;
     };
-    const history = await source.history(repo.github, repo.defaultBranch, input.since).catch(outage);
+    // A slow clone or a long walk of GitHub's commits must not look like a dead worker.
+    const beat = setInterval(() => Context.current().heartbeat({ reading: repo.defaultBranch }), 10_000);
+    const history = await source
+      .history(repo.github, repo.defaultBranch, input.since)
+      .catch(outage)
+      .finally(() => clearInterval(beat));
     const merges: DeliveredMerge[] = [];
     for (const commit of history.commits) {
       Context.current().heartbeat({ reading: commit.sha.slice(0, 12) });

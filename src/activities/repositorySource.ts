@@ -28,6 +28,8 @@ export interface FileSource {
   read(repository: string, path: string, ref: string): Promise<string | undefined>;
   /** The branch's head and, after `since`, its first-parent commits (at most MAX_POLLED_COMMITS). */
   history(repository: string, branch: string, since?: string): Promise<BranchHistory>;
+  /** A commit (a sha, short or whole, or a branch) as its whole sha and first parent; undefined when unknown. */
+  commit(repository: string, ref: string): Promise<{ sha: string; parent?: string } | undefined>;
 }
 
 /** The newest `MAX_POLLED_COMMITS` of a first-parent chain, oldest first, and whether some were left out. */
@@ -42,6 +44,9 @@ function newest(commits: BranchCommit[]): Pick<BranchHistory, 'commits' | 'trunc
  * until the source is back, and the delivery waits in its cluster's queue meanwhile.
  */
 export class FileSourceError extends Error {}
+
+/** The repository has no such branch: the inventory names the wrong one, and waiting will not mend it. */
+export class NoSuchBranchError extends Error {}
 
 /** GitHub's contents API with a token (read-only "contents" permission is enough). */
 export function githubContentsSource(options: { token?: string; apiUrl: string }): FileSource {
@@ -72,34 +77,56 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
   };
   return {
     describe: `GitHub contents API at ${options.apiUrl}`,
-    // The branch's head, then the compare API from `since` to it (up to 250 commits, each with its
-    // parents): the first-parent chain is walked back from the head, so a merged branch's own
-    // commits are not taken for merges of the default branch.
+    // The branch's head; then the compare API from `since` (its status says whether the branch was
+    // rewritten, and it lists commits with their parents); the first-parent chain is walked back from
+    // the head, so a merged branch's own commits are not taken for merges of the default branch. The
+    // compare API lists a bounded page of commits (250 without paging): a commit the walk needs and the
+    // page left out is read on its own, up to MAX_POLLED_COMMITS.
     async history(repository, branch, since) {
-      const ref = await getJson<{ sha: string }>(
+      type Commit = { sha: string; parents: Array<{ sha: string }>; commit: { message: string } };
+      const head = await getJson<Commit>(
         `/repos/${repository}/commits/${encodeURIComponent(branch)}`,
         `${repository}@${branch}`,
+      ).catch((error: unknown) => {
+        // GitHub answers 404 for a repository it does not show, 422 for a ref it does not have.
+        if (error instanceof FileSourceError && / 422 /.test(error.message))
+          throw new NoSuchBranchError(`${repository} has no branch ${branch}`);
+        throw error;
+      });
+      if (!since || since === head.sha) return { head: head.sha, commits: [] };
+      const compared = await getJson<{ status: string; commits: Commit[] }>(
+        `/repos/${repository}/compare/${since}...${head.sha}`,
+        `${repository} ${since.slice(0, 12)}...${head.sha.slice(0, 12)}`,
       );
-      if (!since || since === ref.sha) return { head: ref.sha, commits: [] };
-      type Compared = {
-        status: string;
-        commits: Array<{ sha: string; parents: Array<{ sha: string }>; commit: { message: string } }>;
-      };
-      const compared = await getJson<Compared>(
-        `/repos/${repository}/compare/${since}...${ref.sha}`,
-        `${repository} ${since.slice(0, 12)}...${ref.sha.slice(0, 12)}`,
-      );
-      if (compared.status !== 'ahead') return { head: ref.sha, commits: [], rewritten: true };
-      const bySha = new Map(compared.commits.map((c) => [c.sha, c]));
+      if (compared.status !== 'ahead') return { head: head.sha, commits: [], rewritten: true };
+      const listed = new Map(compared.commits.map((c) => [c.sha, c]));
+      listed.set(head.sha, head);
       const chain: BranchCommit[] = [];
-      for (let at = bySha.get(ref.sha); at && at.sha !== since;) {
-        const parent = at.parents[0]?.sha ?? '';
-        chain.unshift({ sha: at.sha, parent, subject: at.commit.message.split('\n')[0] ?? '' });
-        at = bySha.get(parent);
+      let at = head.sha;
+      while (at !== since && chain.length <= MAX_POLLED_COMMITS) {
+        const commit =
+          listed.get(at) ??
+          (await getJson<Commit>(`/repos/${repository}/commits/${at}`, `${repository}@${at}`));
+        const parent = commit.parents[0]?.sha ?? '';
+        chain.unshift({ sha: commit.sha, parent, subject: commit.commit.message.split('\n')[0] ?? '' });
+        // A root commit before `since` is reached: `since` was no first parent (the status said ahead
+        // because it is an ancestor through a merged branch); what the walk read is all there is.
+        if (!parent) break;
+        at = parent;
       }
-      // The compare API lists 250 commits at most: a chain that stops short of `since` left some out.
-      const reached = chain[0]?.parent === since;
-      return { head: ref.sha, ...newest(chain), ...(reached ? {} : { truncated: true }) };
+      return { head: head.sha, ...newest(chain) };
+    },
+    async commit(repository, ref) {
+      const found = await getJson<{ sha: string; parents: Array<{ sha: string }> }>(
+        `/repos/${repository}/commits/${encodeURIComponent(ref)}`,
+        `${repository}@${ref}`,
+      ).catch((error: unknown) => {
+        if (error instanceof FileSourceError && / 422 /.test(error.message)) return undefined;
+        throw error;
+      });
+      if (!found) return undefined;
+      const parent = found.parents[0]?.sha;
+      return { sha: found.sha, ...(parent ? { parent } : {}) };
     },
     async read(repository, path, ref) {
       const url = `${options.apiUrl.replace(/\/$/, '')}/repos/${repository}/contents/${path
@@ -196,7 +223,7 @@ export function gitCloneSource(options: { urlTemplate: string; cacheDir: string 
         const head = (
           await git(['-C', dir, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`])
         ).stdout.trim();
-        if (!head) throw new FileSourceError(`${repository} has no branch ${branch}`);
+        if (!head) throw new NoSuchBranchError(`${repository} has no branch ${branch}`);
         if (!since || since === head) return { head, commits: [] };
         const ancestor = await git(['-C', dir, 'merge-base', '--is-ancestor', since, head]);
         if (ancestor.exitCode !== 0) return { head, commits: [], rewritten: true };
@@ -222,6 +249,16 @@ export function gitCloneSource(options: { urlTemplate: string; cacheDir: string 
             return { sha, parent, subject };
           });
         return { head, ...newest(commits) };
+      }),
+    commit: (repository, ref) =>
+      serial(repository, async () => {
+        const dir = await sync(repository);
+        const sha = (
+          await git(['-C', dir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`])
+        ).stdout.trim();
+        if (!sha) return undefined;
+        const parent = (await git(['-C', dir, 'rev-parse', '--verify', '--quiet', `${sha}^1`])).stdout.trim();
+        return { sha, ...(parent ? { parent } : {}) };
       }),
     read: (repository, path, ref) =>
       serial(repository, async () => {

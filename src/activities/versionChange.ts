@@ -71,5 +71,52 @@ export function versionChangeActivities(
     };
   }
 
-  return { readVersionChange };
+  /**
+   * What one commit of the cluster's repository changed against its first parent (a merge commit, or
+   * the head of a pull request's branch before it is merged): the reading a dry run of that merge
+   * plans from. The commit is named as a user types it (a short sha or a branch) and resolved here.
+   */
+  async function readCommitChange(input: {
+    cluster: string;
+    commit: string;
+  }): Promise<VersionReading & { commit: string; repository: string }> {
+    const { inventory } = cluster(input.cluster);
+    const repository = inventory.repository?.github;
+    const source = deps.repositorySource;
+    if (!repository || !source)
+      throw nonRetryable(
+        'ValidationFailed',
+        !repository
+          ? `the inventory of ${input.cluster} names no repository (repository.github): there is no merge to read`
+          : 'this worker has no repository source: set TALOS_UPGRADE_SOURCE (github or git) in its environment',
+      );
+    let found: Awaited<ReturnType<FileSource['commit']>>;
+    try {
+      found = await source.commit(repository, input.commit);
+    } catch (error) {
+      if (error instanceof FileSourceError) throw retryable('SourceUnavailable', error.message);
+      throw error;
+    }
+    if (!found)
+      throw nonRetryable(
+        'ValidationFailed',
+        `${repository} has no commit ${input.commit} (fetched just now)`,
+      );
+    if (!found.parent)
+      return {
+        kind: 'nothing',
+        reason: `${found.sha.slice(0, 12)} is a root commit: it changed nothing`,
+        commit: found.sha,
+        repository,
+      };
+    const reading = await readVersionChange({
+      cluster: input.cluster,
+      repository,
+      before: found.parent,
+      after: found.sha,
+    });
+    return { ...reading, commit: found.sha, repository };
+  }
+
+  return { readVersionChange, readCommitChange };
 }

@@ -31,6 +31,12 @@ export const upgradeRequestSchema = z
     source: text,
     // Plan and pre-flight only: the run ends `dry-run` (or refused) with nothing touched.
     dryRun: z.boolean().optional(),
+    // Only these nodes (`start --nodes`): each named once.
+    nodes: z
+      .array(text)
+      .min(1)
+      .refine((names) => new Set(names).size === names.length, 'a node is named twice')
+      .optional(),
   })
   .strict();
 

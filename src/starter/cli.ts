@@ -8,7 +8,8 @@ import { validateCommand } from './commands/validate.js';
 import { webhookCommand } from './commands/webhook.js';
 import { historyCommand } from './commands/history.js';
 import { listCommand } from './commands/list.js';
-import { operateCommand, startCommand, undoCommand } from './commands/operate.js';
+import { operateCommand, undoCommand } from './commands/operate.js';
+import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 
 function strategyArg(value: string): Strategy {
@@ -85,7 +86,7 @@ export function buildCli(): Command {
     .command('start')
     .description('enqueue an upgrade by hand (the same queue a merged pull request feeds)')
     .requiredOption('--cluster <cluster>', 'the cluster, as named in its inventory')
-    .requiredOption('--to <version>', 'target Talos version')
+    .option('--to <version>', 'target Talos version (required unless --merge)')
     .option('--k8s-to <version>', 'target Kubernetes version')
     .addOption(new Option('--strategy <strategy>', 'pets or cattle for every hop').argParser(strategyArg))
     .option('--by <name>', 'who asks (default: your user name)')
@@ -96,6 +97,14 @@ export function buildCli(): Command {
     .option(
       '--dry-run',
       'plan and run the whole pre-flight against the live cluster, wait for it and print the result; nothing is touched',
+    )
+    .option(
+      '--merge <commit>',
+      "with --dry-run: what this commit (a merge, or a pull request's head) would do, read from the cluster's repository",
+    )
+    .option(
+      '--nodes <names>',
+      'only these nodes (Kubernetes Node names, comma-separated): a trial by hand; the others keep what they run',
     )
     .action(async (options: Parameters<typeof startCommand>[0]) => {
       process.exitCode = await startCommand(options);

@@ -7,7 +7,8 @@ import {
 } from '@temporalio/client';
 import type { Inventory } from '../domain/index.js';
 
-export const pollScheduleId = (cluster: string) => `talos-upgrade-poll:${cluster}`;
+const POLL_PREFIX = 'talos-upgrade-poll:';
+export const pollScheduleId = (cluster: string) => `${POLL_PREFIX}${cluster}`;
 
 /** What each cluster's poll Schedule is, or undefined when its inventory does not ask for polling. */
 function pollSchedule(cluster: string, inventory: Inventory, taskQueue: string): ScheduleOptions | undefined {
@@ -35,8 +36,10 @@ function pollSchedule(cluster: string, inventory: Inventory, taskQueue: string):
 
 /**
  * Makes each cluster's poll Schedule what its inventory says, when a worker starts: created, updated
- * to the inventory's interval and task queue, or deleted when the inventory no longer polls. Safe to
- * run from every worker at once (the server keeps one Schedule per id). Returns what it did per cluster.
+ * to the inventory's interval and task queue, or deleted when the inventory no longer polls — or no
+ * longer names the cluster (a Schedule of this task queue for a cluster no inventory of this worker
+ * holds would fail every interval). Safe to run from every worker at once (the server keeps one
+ * Schedule per id). Returns what it did per cluster.
  */
 export async function ensurePollSchedules(
   client: Client,
@@ -69,6 +72,18 @@ export async function ensurePollSchedules(
       }));
       done[cluster] = 'updated';
     }
+  }
+  for await (const summary of client.schedule.list()) {
+    const cluster = summary.scheduleId.slice(POLL_PREFIX.length);
+    if (!summary.scheduleId.startsWith(POLL_PREFIX) || cluster in clusters) continue;
+    const handle = client.schedule.getHandle(summary.scheduleId);
+    const described = await handle.describe().catch(() => undefined);
+    // Another deployment's workers (another task queue) may serve that cluster: theirs to keep.
+    if (described?.action.type !== 'startWorkflow' || described.action.taskQueue !== taskQueue) continue;
+    await handle.delete().catch((error: unknown) => {
+      if (!(error instanceof ScheduleNotFoundError)) throw error;
+    });
+    done[cluster] = 'deleted';
   }
   return done;
 }

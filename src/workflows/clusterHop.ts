@@ -9,15 +9,16 @@ import {
 } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
 import {
+  atOrPast,
   deferBlockedFromFirstRound,
   firstRoundCandidates,
   PENDING_TAINT,
   type Strategy,
 } from '../domain/index.js';
-import { hints, type mutating } from './activityOptions.js';
+import { hints, quick, type mutating } from './activityOptions.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { describeFailure, wasCancelled } from './failures.js';
-import { holdAfterCanary } from './canary.js';
+import { trialOnCanary } from './canary.js';
 import { awaitMaintenanceWindow } from './maintenanceWindow.js';
 import { recordNodeUpgrade } from './metrics.js';
 import { nodeUpgrade, nodeWorkflowTaskTimeoutMs } from './node/nodeUpgrade.js';
@@ -273,22 +274,36 @@ export async function runHop(
     }
   };
   try {
-    // The trial (policy.canary), in the run's first hop only: one worker before any other node, the
-    // first whose drain no PodDisruptionBudget blocks, then the hold.
+    // The trial (policy.canary), in the run's first hop only: one node before any other (a worker,
+    // the first whose drain no PodDisruptionBudget blocks; or the first controller), then the hold.
     let canary: string | undefined;
     const allWorkers = cluster.nodes.filter((n) => n.role === 'worker');
-    if (cluster.canary && !progress.canary && allWorkers.length > 0) {
+    const controllers = cluster.nodes.filter((n) => n.role === 'controlplane');
+    const trialOf = cluster.canary?.after === 'controller' ? controllers : allWorkers;
+    if (cluster.canary && !progress.canary && trialOf.length > 0) {
       await untilNodesMayStart();
-      const [first] = await firstRoundOrder(request.cluster, allWorkers, 1);
+      // A node already at the hop's version (an earlier run's canary, rejected after it) would try
+      // nothing: the canary is one still to upgrade.
+      const running = await hint(
+        quick.getTalosVersions({ cluster: request.cluster }),
+        {},
+        'could not read what the nodes run; the canary is chosen among all of them',
+      );
+      const toTry = trialOf.filter((n) => !atOrPast(running[n.name], hop.to));
+      const [first] =
+        trialOf === allWorkers ? await firstRoundOrder(request.cluster, toTry, 1) : toTry.slice(0, 1);
       if (first) {
-        run.phase('UpgradingCanary');
-        await runNode(first);
+        const others = names.filter((name) => name !== first.name);
+        await trialOnCanary(run, cluster, first.name, hop.to, {
+          upgrade: () => runNode(first),
+          unmarkOthers: () => unmarkPending(request.cluster, others),
+          markOthers: () => markPending(request.cluster, others, hop.to),
+        });
         canary = first.name;
-        await holdAfterCanary(run, cluster, first.name, hop.to);
       }
     }
     run.phase('UpgradingControlPlane');
-    for (const node of cluster.nodes.filter((n) => n.role === 'controlplane')) await runNode(node);
+    for (const node of controllers.filter((n) => n.name !== canary)) await runNode(node);
     run.phase('UpgradingWorkers');
     const inventoryOrder = allWorkers.filter((n) => n.name !== canary);
     const width = cluster.maxParallelWorkers;

@@ -16,6 +16,7 @@ import {
 import type { ClusterDescription } from '../activities/cluster.js';
 import { quick } from './activityOptions.js';
 import type { ClusterRun } from './clusterRun.js';
+import { runningOnNamed, scopeToNamedNodes } from './nodeScope.js';
 
 /**
  * Where the run starts: from what the nodes run, never from the file alone. The merge's base (or an
@@ -75,14 +76,18 @@ function hopReason(hop: TalosHop, request: ClusterRun['request']): string {
  */
 export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescription; plan: UpgradePlan }> {
   const { request } = run;
-  const cluster: ClusterDescription = await quick.describeCluster({ cluster: request.cluster });
+  const cluster: ClusterDescription = scopeToNamedNodes(
+    await quick.describeCluster({ cluster: request.cluster }),
+    request,
+  );
   if (cluster.maintenanceWindows?.length)
     run.progress.maintenanceWindows = cluster.maintenanceWindows.map(describeWindow);
   // The oldest node sets the start: after a halted run the cluster is mixed, and a new run must
   // still take the nodes left behind (the ones already there are skipped).
   let start: ReturnType<typeof startFromNodes>;
   try {
-    start = startFromNodes(request, await quick.getTalosVersions({ cluster: request.cluster }));
+    const running = await quick.getTalosVersions({ cluster: request.cluster });
+    start = startFromNodes(request, runningOnNamed(running, request));
   } catch (error) {
     if (error instanceof VersionError)
       throw ApplicationFailure.nonRetryable(error.message, FAILURE.PlanRefused);
@@ -90,8 +95,10 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
   }
   const talos = { from: start.from, to: start.to };
   run.talos = talos;
-  if (start.note) {
-    run.progress.planNote = start.note;
+  const only = cluster.scope && `only ${cluster.scope.named.join(', ')} (start --nodes)`;
+  const note = [only, start.note].filter(Boolean).join('; ');
+  if (note) {
+    run.progress.planNote = note;
     run.details();
   }
   upsertSearchAttributes({

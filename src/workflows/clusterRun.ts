@@ -13,7 +13,13 @@ import {
   rejectSignal,
   resumeSignal,
 } from './signals.js';
-import type { ClusterProgress, ClusterUpgradeResult, PlannedHop, UpgradeRequest } from './types.js';
+import {
+  canaryTakesAnswers,
+  type ClusterProgress,
+  type ClusterUpgradeResult,
+  type PlannedHop,
+  type UpgradeRequest,
+} from './types.js';
 
 /** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
 export class RunStopped extends Error {
@@ -96,6 +102,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
         nodes: progress.nodes,
         ...(snapshot ? { etcdSnapshot: snapshot } : {}),
         ...(progress.planNote ? { planNote: progress.planNote } : {}),
+        ...(progress.rebuildPlans ? { rebuildPlans: progress.rebuildPlans } : {}),
         durationMs: Date.now() - started,
       };
     },
@@ -114,7 +121,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   setHandler(
     approveSignal,
     answer('approve', (by) =>
-      progress.canary?.state === 'holding'
+      canaryTakesAnswers(progress)
         ? void (run.decisions.canary = { ...by, stop: false })
         : void (run.decisions.approval = by),
     ),
@@ -125,7 +132,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   setHandler(
     rejectSignal,
     answer('reject', (by) =>
-      progress.canary?.state === 'holding'
+      canaryTakesAnswers(progress)
         ? void (run.decisions.canary = { ...by, stop: true })
         : void (run.decisions.rejection = by),
     ),

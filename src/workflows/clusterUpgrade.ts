@@ -157,12 +157,15 @@ async function dryRun(run: ClusterRun, cluster: ClusterDescription): Promise<Clu
       .map((n) => n.name)
       .join(', ') || 'none';
   const canary = cluster.canary
-    ? `First one worker as a canary (the first whose drain no PodDisruptionBudget blocks), then a hold of ` +
+    ? `First ${cluster.canary.after === 'controller' ? 'the first controller' : 'one worker (the first whose drain no PodDisruptionBudget blocks)'} as a canary, then a hold of ` +
       `${humanDuration(cluster.canary.holdMs)} unless approved or rejected. `
+    : '';
+  const only = cluster.scope
+    ? `Only the nodes named (${cluster.scope.named.join(', ')}); the others keep what they run. `
     : '';
   return run.result(
     'dry-run',
-    `pre-flight ${found}. Nothing was touched. ${canary}The controllers would go one at a time (${names('controlplane')}), ` +
+    `pre-flight ${found}. Nothing was touched. ${only}${canary}The controllers would go one at a time (${names('controlplane')}), ` +
       `then the workers, ${cluster.maxParallelWorkers} at a time (${names('worker')}).`,
   );
 }

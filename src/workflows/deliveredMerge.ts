@@ -1,4 +1,5 @@
 import { log } from '@temporalio/workflow';
+import type { VersionReading } from '../activities/index.js';
 import { ingest, notifications } from './activityOptions.js';
 import { describeFailure, wasCancelled } from './failures.js';
 import { isDeliveredMerge, type DeliveredMerge, type QueuedItem, type UpgradeRequest } from './types.js';
@@ -65,18 +66,28 @@ export async function readDeliveredMerge(cluster: string, merge: DeliveredMerge)
   }
   if (reading.kind === 'nothing') return { outcome: `nothing-to-do: ${reading.reason}` };
   return {
-    request: {
+    request: requestOfReading(reading, {
       requestId: merge.requestId,
       cluster,
-      talos: {
-        ...(reading.talos ? { from: reading.talos.from } : {}),
-        to: reading.talos?.to ?? reading.talosAfter ?? '',
-      },
-      ...(reading.kubernetes ? { kubernetes: reading.kubernetes } : {}),
+      source: merge.source,
       // Read now, not when the merge was recorded: a pull request's labels may have come since.
       ...(merge.strategy ? { strategy: merge.strategy } : {}),
       ...(merge.strategyNote ? { strategyNote: merge.strategyNote } : {}),
-      source: merge.source,
+    }),
+  };
+}
+
+/** The request a reading of the versions file makes: the Talos target (the file's when only Kubernetes moved). */
+export function requestOfReading(
+  reading: Extract<VersionReading, { kind: 'upgrade' }>,
+  base: Pick<UpgradeRequest, 'requestId' | 'cluster' | 'source' | 'strategy' | 'strategyNote'>,
+): UpgradeRequest {
+  return {
+    ...base,
+    talos: {
+      ...(reading.talos ? { from: reading.talos.from } : {}),
+      to: reading.talos?.to ?? reading.talosAfter ?? '',
     },
+    ...(reading.kubernetes ? { kubernetes: reading.kubernetes } : {}),
   };
 }

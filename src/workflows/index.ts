@@ -3,3 +3,4 @@ export { upgradeQueue } from './upgradeQueue.js';
 export { clusterUpgrade } from './clusterUpgrade.js';
 export { nodeUpgrade } from './node/nodeUpgrade.js';
 export { pollRepository } from './pollRepository.js';
+export { mergeDryRun } from './mergeDryRun.js';

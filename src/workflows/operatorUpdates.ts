@@ -2,6 +2,7 @@ import type { UpdateDefinition } from '@temporalio/common';
 import { setHandler } from '@temporalio/workflow';
 import { checkInput, operatorAnswerSchema } from '../domain/index.js';
 import type { ClusterRun } from './clusterRun.js';
+import { canaryTakesAnswers } from './types.js';
 import {
   approveUpdate,
   overrideWindowUpdate,
@@ -16,6 +17,7 @@ const state = ({ progress }: ClusterRun): RunState => ({
   paused: progress.paused,
   ...(progress.approval ? { approval: progress.approval } : {}),
   ...(progress.window ? { window: progress.window } : {}),
+  ...(progress.canary ? { canary: progress.canary } : {}),
 });
 
 /** What a refusal reads of a run: its progress and the operators' decisions so far. */
@@ -32,13 +34,16 @@ export function windowOverrideRefusal({ progress, decisions }: RunDecisions): st
 
 /** Why an approval decision does not apply now, or undefined when the run waits for one. */
 export function approvalRefusal({ progress, decisions }: RunDecisions): string | undefined {
-  // The canary's hold takes the same commands: approve goes on now, reject stops the run.
-  if (progress.canary?.state === 'holding')
+  // The canary takes the same commands, while it upgrades and holds: approve goes on without (or
+  // ending) the hold, reject stops the run once the canary is done.
+  if (canaryTakesAnswers(progress))
     return decisions.canary ? `the canary is already answered by ${decisions.canary.by}` : undefined;
   if (decisions.approval) return `already approved by ${decisions.approval.by}`;
   if (decisions.rejection) return `already rejected by ${decisions.rejection.by}`;
   if (progress.approval?.state !== 'waiting')
-    return `this run waits for no approval (phase ${progress.phase}; only a hop that policy.approval names waits)`;
+    return decisions.canary
+      ? `the canary is already answered by ${decisions.canary.by}`
+      : `this run waits for no approval (phase ${progress.phase}; only a hop that policy.approval names waits)`;
   return undefined;
 }
 
@@ -81,7 +86,7 @@ export function registerOperatorUpdates(run: ClusterRun): void {
   operatorUpdate(run, approveUpdate, {
     refusal: () => approvalRefusal(run),
     apply: (decision) => {
-      if (progress.canary?.state === 'holding') decisions.canary = { ...decision, stop: false };
+      if (canaryTakesAnswers(progress)) decisions.canary = { ...decision, stop: false };
       else {
         decisions.approval = decision;
         progress.approval = { state: 'approved', ...decision };
@@ -93,7 +98,7 @@ export function registerOperatorUpdates(run: ClusterRun): void {
   operatorUpdate(run, rejectUpdate, {
     refusal: () => approvalRefusal(run),
     apply: (decision) => {
-      if (progress.canary?.state === 'holding') decisions.canary = { ...decision, stop: true };
+      if (canaryTakesAnswers(progress)) decisions.canary = { ...decision, stop: true };
       else {
         decisions.rejection = decision;
         progress.approval = { state: 'rejected', by: decision.by };

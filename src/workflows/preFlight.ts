@@ -4,6 +4,7 @@ import type { ClusterDescription } from '../activities/cluster.js';
 import { quick } from './activityOptions.js';
 import type { waits as defaultWaits } from './activityOptions.js';
 import type { ClusterRun } from './clusterRun.js';
+import type { RebuildPlan } from './types.js';
 
 /**
  * Before anything is touched: the hops' prerequisites, the installer images of every version a hop
@@ -39,17 +40,22 @@ export async function preFlight(
   const cattle = run.hops.filter((hop) => hop.strategy === 'cattle');
   if (cattle.length > 0) {
     await quick.proveMachineConfigs({ cluster: name, nodes: recreated });
+    const plans: RebuildPlan[] = [];
     for (const version of new Set(cattle.map((hop) => hop.to))) {
       const proven = await waits.proveNodeRebuilds({ cluster: name, version, nodes: recreated });
       log.info('each node rebuild is proven by its saved plans', { version, nodes: proven.nodes });
+      plans.push(...proven.nodes.map((n) => ({ ...n, version })));
     }
+    run.progress.rebuildPlans = plans;
     found.push(`machine configs valid and each node's rebuild planned (${recreated.length} nodes)`);
   }
   await quick.validateGpuPatches({ cluster: name });
   const etcd = await quick.checkEtcdHealth({ cluster: name });
-  if (etcd.unhealthy.length > 0 || etcd.members.length !== controllers.length) {
+  // Every controller is a member, whichever the run upgrades (`start --nodes` may name some).
+  const members = cluster.scope?.controllers ?? controllers.length;
+  if (etcd.unhealthy.length > 0 || etcd.members.length !== members) {
     throw ApplicationFailure.nonRetryable(
-      `etcd is not healthy with all members (${etcd.healthy.length}/${etcd.members.length} healthy, ${controllers.length} control-plane nodes)`,
+      `etcd is not healthy with all members (${etcd.healthy.length}/${etcd.members.length} healthy, ${members} control-plane nodes)`,
       FAILURE.QuorumAtRisk,
     );
   }
@@ -59,10 +65,7 @@ export async function preFlight(
       `the cluster is not healthy before the upgrade: ${health.summary}`,
       FAILURE.HealthCheckFailed,
     );
-  found.push(
-    `etcd ${etcd.healthy.length}/${controllers.length} members healthy`,
-    `health: ${health.summary}`,
-  );
+  found.push(`etcd ${etcd.healthy.length}/${members} members healthy`, `health: ${health.summary}`);
   run.progress.preFlight = `passed: ${found.join('; ')}`;
   run.details();
   return run.progress.preFlight;

@@ -31,7 +31,7 @@ export function renderRunDetails(progress: ClusterProgress, cluster: string, not
         : '';
   const trial =
     progress.canary && progress.canary.state !== 'holding'
-      ? `Canary ${progress.canary.node}: ${progress.canary.state}${progress.canary.by ? ` by ${progress.canary.by}` : ' (its hold passed)'}`
+      ? `Canary ${progress.canary.node}: ${progress.canary.state}${progress.canary.by ? ` by ${progress.canary.by}` : progress.canary.state === 'held' ? ' (its hold passed)' : ''}`
       : '';
   const rows = [
     ...progress.nodes.map(

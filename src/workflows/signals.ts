@@ -10,12 +10,13 @@ export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
 export const overrideWindowSignal = defineSignal<[{ by: string; reason?: string }]>('overrideWindow');
 
-/** What an operator's command left: the run's phase, whether it holds, and its approval. */
+/** What an operator's command left: the run's phase, whether it holds, its approval, window and canary. */
 export interface RunState {
   phase: string;
   paused: boolean;
   approval?: ClusterProgress['approval'];
   window?: ClusterProgress['window'];
+  canary?: ClusterProgress['canary'];
 }
 
 /**

@@ -15,6 +15,8 @@ export interface UpgradeRequest {
   source: string;
   /** Plan and pre-flight only (`start --dry-run`): nothing is touched, nothing notified. */
   dryRun?: boolean;
+  /** Only these nodes (`start --nodes`): a trial by hand; the others keep what they run. */
+  nodes?: string[];
 }
 
 /**
@@ -80,7 +82,17 @@ export interface ClusterUpgradeResult {
   etcdSnapshot?: string;
   /** What planning found that the request did not say (it started from what the nodes run). */
   planNote?: string;
+  /** Each recreated node's rebuild as pre-flight's saved plans summed it up (cattle hops). */
+  rebuildPlans?: RebuildPlan[];
   durationMs: number;
+}
+
+/** One node's rebuild at one version, as Terraform's saved plans sum it up ("1 to destroy"). */
+export interface RebuildPlan {
+  node: string;
+  version: string;
+  destroy: string;
+  create: string;
 }
 
 export interface NodeUpgradeInput {
@@ -110,9 +122,18 @@ export interface ClusterProgress {
   paused: boolean;
   /** What the last pre-flight checked and found, for the approver and the Web UI. */
   preFlight?: string;
+  /** Each recreated node's rebuild as the last pre-flight's saved plans summed it up. */
+  rebuildPlans?: RebuildPlan[];
   approval?: { state: 'waiting' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string };
-  /** policy.canary: the trial worker, and how its hold ended (approved, rejected, or the timer). */
-  canary?: { node: string; state: 'holding' | 'approved' | 'rejected' | 'held'; by?: string };
+  /**
+   * policy.canary: the trial worker, where its trial is (upgrading, holding) and how it ended
+   * (approved, rejected, the hold passed, or the canary's upgrade failed or was cancelled).
+   */
+  canary?: {
+    node: string;
+    state: 'upgrading' | 'holding' | 'approved' | 'rejected' | 'held' | 'failed' | 'cancelled';
+    by?: string;
+  };
   current: string[];
   /** The node workflows in flight, for `talos-upgrade status` to ask each for its step. */
   inFlight: Array<{ node: string; workflowId: string }>;
@@ -123,3 +144,10 @@ export interface ClusterProgress {
   /** The last look at the windows: open until, waiting until, or overridden by an operator. */
   window?: { state: 'open' | 'waiting' | 'overridden'; windows: string[]; until?: string; by?: string };
 }
+
+/**
+ * Whether approve and reject answer the canary now: from the moment it is chosen, so that an
+ * operator who has seen enough while it upgrades is heard (its hold then ends at once), until its hold ends.
+ */
+export const canaryTakesAnswers = (progress: Pick<ClusterProgress, 'canary'>): boolean =>
+  progress.canary?.state === 'upgrading' || progress.canary?.state === 'holding';

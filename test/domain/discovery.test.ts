@@ -239,9 +239,18 @@ describe("the repository's patches a node's config carries", () => {
     expect(patchDocuments([{ apiVersion: 'v1', kind: 'ConfigMap' }])).toBeUndefined();
     expect(patchDocuments([{ machine: { files: [] }, sops: { mac: 'x' } }])).toBeUndefined();
     expect(patchDocuments([{ version: 'v1alpha1', machine: { token: 't', ca: {} } }])).toBeUndefined();
-    expect(patchDocuments([{ machine: { sysctls: {} } }, { apiVersion: 'v1alpha1', kind: 'X' }])).toEqual([
-      { machine: { sysctls: {} } },
-    ]);
+    // Secrets anywhere the secrets bundle puts them: a control plane's config without its machine section.
+    expect(patchDocuments([{ cluster: { etcd: { ca: { crt: 'c', key: 'k' } } } }])).toBeUndefined();
+    expect(patchDocuments([{ cluster: { serviceAccount: { key: 'k' } } }])).toBeUndefined();
+    expect(patchDocuments([{ cluster: { token: 'abc.def' } }])).toBeUndefined();
+    expect(patchDocuments([{ cluster: { aggregatorCA: { crt: 'c' } } }])).toBeUndefined();
+    // A patch that sets nothing (everything in it commented out) would stand in every node.
+    expect(patchDocuments([{ machine: { sysctls: {}, kubelet: null } }])).toBeUndefined();
+    const sysctl = { machine: { sysctls: { 'vm.nr_hugepages': '0' } } };
+    expect(patchDocuments([sysctl, { apiVersion: 'v1alpha1', kind: 'X' }])).toEqual([sysctl]);
+    expect(
+      patchDocuments([{ cluster: { etcd: { extraArgs: { 'election-timeout': '5000' } } } }]),
+    ).toHaveLength(1);
   });
 
   const node = (

@@ -24,7 +24,10 @@ import { ensureTools } from '../../lab/tools.js';
 import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { listenWebhook, postDelivery, type WebhookEndpoint } from '../harness/webhookEndpoint.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
-import { labStatus } from '../workflows/labViews.js';
+import { eventsSince, labStatus, timelineMark, TOUCHING } from '../workflows/labViews.js';
+import { applyRenovateBranch } from '../../lab/renovate/applyBranch.js';
+import { runCli } from '../cli/runCli.js';
+import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
 import { ensurePollSchedules, pollScheduleId } from '../../src/worker/pollSchedules.js';
 import type { PollResult } from '../../src/activities/index.js';
@@ -377,8 +380,24 @@ describe('the poll trigger (repository.poll), for a homelab GitHub cannot reach'
     return runs.sort();
   };
 
+  /** The critical notifications the last poll sent (its history's notify activities). */
+  let lastPoll: { workflowId: string; runId: string } | undefined;
+  async function lastPollNotices(): Promise<string[]> {
+    if (!lastPoll) return [];
+    const history = await h.client.workflow.getHandle(lastPoll.workflowId, lastPoll.runId).fetchHistory();
+    return (history.events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes)
+      .filter((a) => a?.activityType?.name === 'notify')
+      .map((a) => {
+        const [input] = (a?.input?.payloads ?? []).map(
+          (p) => JSON.parse(Buffer.from(p.data ?? []).toString()) as { event: { message: string } },
+        );
+        return input?.event.message ?? '';
+      });
+  }
+
   /** One run of the Schedule's action, now (as its interval would), and what it found. */
-  async function pollNow(): Promise<PollResult> {
+  async function pollNow(): Promise<PollResult & { failingSince?: number; error?: string }> {
     const schedule = h.client.schedule.getHandle(pollScheduleId('atlas'));
     const before = (await schedule.describe()).info.recentActions.length;
     // With the Schedule's own overlap policy: a run the Schedule tracks, whose result it hands the next.
@@ -391,11 +410,12 @@ describe('the poll trigger (repository.poll), for a homelab GitHub cannot reach'
       },
       60_000,
     );
+    lastPoll = {
+      workflowId: action.action.workflow.workflowId,
+      runId: action.action.workflow.firstExecutionRunId,
+    };
     return h.client.workflow
-      .getHandle<() => Promise<PollResult>>(
-        action.action.workflow.workflowId,
-        action.action.workflow.firstExecutionRunId,
-      )
+      .getHandle<() => Promise<PollResult>>(lastPoll.workflowId, lastPoll.runId)
       .result();
   }
 
@@ -459,5 +479,104 @@ describe('the poll trigger (repository.poll), for a homelab GitHub cannot reach'
     const recent = (await queueState()).recent ?? [];
     expect(recent.filter((r) => r.requestId === missed.merge || r.requestId === both.merge)).toHaveLength(2);
     expect((await labStatus(lab)).every((row) => row.talos === '1.12.5')).toBe(true);
+    expect(await lastPollNotices()).toEqual([]);
   }, 900_000);
+
+  it('tells what it cannot do: a failing poll once per outage, a rewritten branch; a dropped cluster loses its Schedule', async () => {
+    const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    expect(await pollNow()).toEqual({ head, recorded: [] });
+    // The branch the inventory names is gone (renamed): a failed poll, told once, keeping the head.
+    await git(['branch', '-m', 'main', 'trunk']);
+    const failed = await pollNow();
+    expect(failed).toMatchObject({ head, recorded: [], failingSince: expect.any(Number) });
+    expect(failed.error).toContain('has no branch main: set repository.defaultBranch');
+    const [told, ...more] = await lastPollNotices();
+    expect(more).toEqual([]);
+    expect(told).toContain('polling the repository of atlas failed');
+    expect(told).toContain(`every commit since ${head.slice(0, 12)}`);
+    expect(await pollNow()).toMatchObject({ head, failingSince: failed.failingSince });
+    expect(await lastPollNotices()).toEqual([]);
+    // Back: the poll goes on from the last head it read, as if it had never failed.
+    await git(['branch', '-m', 'trunk', 'main']);
+    await writeFile(join(repo, 'README.md'), 'the cluster repository, polled again\n');
+    await git(['commit', '--quiet', '-am', 'docs: polled again']);
+    const after = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    expect(await pollNow()).toEqual({ head: after, recorded: [] });
+
+    // Rewritten (a force push over the last commit): nothing before the new head can be listed; told.
+    await git(['reset', '--quiet', '--hard', head]);
+    await writeFile(join(repo, 'README.md'), 'the cluster repository, rewritten\n');
+    await git(['commit', '--quiet', '-am', 'docs: rewritten']);
+    const rewritten = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    const noted = await pollNow();
+    expect(noted).toMatchObject({ head: rewritten, recorded: [] });
+    expect(noted.note).toContain('main was rewritten');
+    expect(await lastPollNotices()).toEqual([expect.stringContaining('may not have become an upgrade')]);
+
+    // A worker whose inventories no longer name the cluster removes its Schedule (visibility lists it
+    // a moment after it was made).
+    await eventually(
+      'the poll Schedule to be listed',
+      async () => {
+        for await (const s of h.client.schedule.list())
+          if (s.scheduleId === pollScheduleId('atlas')) return true;
+        return undefined;
+      },
+      30_000,
+    );
+    expect(await ensurePollSchedules(h.client, {}, `${h.taskQueue}-other`)).toEqual({});
+    expect(await ensurePollSchedules(h.client, {}, h.taskQueue)).toEqual({ atlas: 'deleted' });
+    await expect(h.client.schedule.getHandle(pollScheduleId('atlas')).describe()).rejects.toThrow(
+      /not found/i,
+    );
+  }, 300_000);
+});
+
+describe('a dry run of a merge: start --merge <commit> --dry-run', () => {
+  const cli = (args: string[]) =>
+    runCli(['start', '--cluster', 'atlas', ...args], {
+      env: { TEMPORAL_ADDRESS: testTemporalAddress(), TALOS_UPGRADE_TASK_QUEUE: h.taskQueue },
+      timeoutMs: 300_000,
+    });
+
+  it("plans a pull request's head before it is merged, touching nothing; a commit that moves no version has nothing to do", async () => {
+    // Renovate's branch, pushed and not merged: what would merging it do?
+    releases.setTags('siderolabs/talos', talosTagsUpTo('1.12.9'));
+    const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo('1.12.9'));
+    await gitAsRenovate(repo, ['checkout', '--quiet', '-B', branch.branchName]);
+    await applyRenovateBranch(repo, branch);
+    await gitAsRenovate(repo, ['commit', '--quiet', '-am', branch.prTitle]);
+    const head = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
+    await gitAsRenovate(repo, ['checkout', '--quiet', 'main']);
+    const mark = await timelineMark(lab);
+    const dry = await cli(['--merge', head.slice(0, 12), '--dry-run']);
+    expect(dry.stderr).toContain(`reading ${head.slice(0, 12)} from the cluster's repository`);
+    expect(dry.stdout).toMatch(
+      /1\. Talos 1\.12\.5 -> 1\.12\.9 {2}pets {2}\(policy: patch upgrades run as pets\)/,
+    );
+    expect(dry.stdout).toMatch(/✅ dry-run: pre-flight passed: .*Nothing was touched\./);
+    expect(dry.exitCode).toBe(0);
+    expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
+    expect((await labStatus(lab)).every((row) => row.talos === '1.12.5')).toBe(true);
+
+    // A commit of main that moves no version.
+    await writeFile(join(repo, 'README.md'), 'the cluster repository, dry run\n');
+    await git(['commit', '--quiet', '-am', 'docs: a dry run']);
+    const docs = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+    const none = await cli(['--merge', docs, '--dry-run']);
+    expect(none.stdout).toMatch(new RegExp(`ℹ nothing-to-do: ${docs.slice(0, 12)} moves no version`));
+    expect(none.exitCode).toBe(0);
+
+    // Refused before anything is sent: without --dry-run, with --to, a commit the repository lacks.
+    const real = await cli(['--merge', docs]);
+    expect(real.stderr).toMatch(/--merge is for a dry run \(add --dry-run\)/);
+    expect(real.exitCode).not.toBe(0);
+    const both = await cli(['--merge', docs, '--to', '1.12.9', '--dry-run']);
+    expect(both.stderr).toMatch(/drop --to/);
+    const unknown = await cli(['--merge', 'deadbeefdeadbeef', '--dry-run']);
+    expect(unknown.stdout).toMatch(
+      /❌ dry run of deadbeefdeadbeef on atlas: .*has no commit deadbeefdeadbeef/,
+    );
+    expect(unknown.exitCode).toBe(1);
+  }, 600_000);
 });

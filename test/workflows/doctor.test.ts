@@ -258,12 +258,44 @@ describe('a dry run: the plan and the whole pre-flight against the live cluster,
     const result = await dryRun('1.12.0');
     expect(result.stderr).toMatch(/planning and pre-flight against the live cluster; nothing is touched/);
     expect(result.stdout).toMatch(/1\. Talos 1\.11\.3 -> 1\.12\.0 {2}cattle/);
+    // Each node's rebuild, as its saved plans sum it up.
+    expect(result.stdout).toContain('Terraform plans of each rebuild (saved, nothing applied):');
+    for (const node of ['talos-cp-1', 'talos-cp-2', 'talos-cp-3', 'talos-wk-1', 'talos-wk-2'])
+      expect(result.stdout).toMatch(
+        new RegExp(`  ${node} → Talos 1\\.12\\.0: its destroy destroys \\d+ .*; its create (creates|replaces) \\d+`),
+      );
     expect(result.stdout).toMatch(
       /✅ dry-run: pre-flight passed: installers of Talos 1\.11\.3, 1\.12\.0 present; .*etcd 3\/3 members healthy; health: .*\. Nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
     );
     expect(result.exitCode).toBe(0);
     expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
     expect((await labStatus(lab)).every((row) => row.talos === '1.11.3' && !row.cordoned)).toBe(true);
+  }, 360_000);
+
+  it('--nodes: the plan and pre-flight of the named nodes only (etcd still all three); names checked first', async () => {
+    const mark = await timelineMark(lab);
+    const result = await runCli(
+      ['start', '--cluster', 'atlas', '--to', '1.12.0', '--nodes', 'talos-wk-1,talos-cp-2', '--dry-run'],
+      { env: workerEnv(), timeoutMs: 300_000 },
+    );
+    expect(result.stdout).toMatch(
+      /etcd 3\/3 members healthy; .*Nothing was touched\. Only the nodes named \(talos-wk-1, talos-cp-2\); the others keep what they run\. The controllers would go one at a time \(talos-cp-2\), then the workers, 1 at a time \(talos-wk-1\)/,
+    );
+    expect(result.exitCode).toBe(0);
+    expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
+    // Refused before anything is sent: a name not in the inventory, a Kubernetes target.
+    const unknown = await runCli(
+      ['start', '--cluster', 'atlas', '--to', '1.11.4', '--nodes', 'talos-wk-9', '--inventory', generated],
+      { env: workerEnv() },
+    );
+    expect(unknown.stderr).toMatch(/--nodes: talos-wk-9 not in the inventory of atlas .*nothing was sent/);
+    expect(unknown.exitCode).not.toBe(0);
+    const withKubernetes = await runCli(
+      ['start', '--cluster', 'atlas', '--to', '1.11.4', '--k8s-to', '1.34.2', '--nodes', 'talos-wk-1'],
+      { env: workerEnv() },
+    );
+    expect(withKubernetes.stderr).toMatch(/a Kubernetes upgrade moves every node/);
+    expect(withKubernetes.exitCode).not.toBe(0);
   }, 360_000);
 
   it('refused by pre-flight: exit 1 with the reason, nothing touched', async () => {

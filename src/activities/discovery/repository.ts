@@ -132,16 +132,25 @@ export async function repositoryPatches(root: string): Promise<RepositoryPatch[]
 }
 
 /**
- * The branch merges land on: origin's HEAD as the last fetch saw it, else the branch checked out
- * (a clone made with `git clone` has both; a work tree made with `git init` has only the second).
+ * The branch merges land on, and where it was read: origin's HEAD as the last fetch saw it (a clone
+ * made with `git clone` has it); else asked of origin itself (`ls-remote --symref`, bounded: init may
+ * run where origin cannot be reached); else the branch checked out, which may be a feature branch.
  */
-export async function defaultBranch(root: string): Promise<string | undefined> {
-  const git = async (args: string[]) => {
-    const result = await runCommand('git', ['-C', root, ...args], { input: '' }).catch(() => undefined);
+export async function defaultBranch(
+  root: string,
+): Promise<{ branch: string; from: 'origin' | 'checked-out' } | undefined> {
+  const git = async (args: string[], timeoutMs?: number) => {
+    const result = await runCommand('git', ['-C', root, ...args], {
+      input: '',
+      ...(timeoutMs ? { timeoutMs } : {}),
+    }).catch(() => undefined);
     return result?.exitCode === 0 ? result.stdout.trim() : undefined;
   };
   const remoteHead = await git(['symbolic-ref', '--short', 'refs/remotes/origin/HEAD']);
-  if (remoteHead) return remoteHead.replace(/^origin\//, '');
+  if (remoteHead) return { branch: remoteHead.replace(/^origin\//, ''), from: 'origin' };
+  const asked = await git(['ls-remote', '--symref', 'origin', 'HEAD'], 15_000);
+  const symref = /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(asked ?? '')?.[1];
+  if (symref) return { branch: symref, from: 'origin' };
   const current = await git(['symbolic-ref', '--short', 'HEAD']);
-  return current || undefined;
+  return current ? { branch: current, from: 'checked-out' } : undefined;
 }

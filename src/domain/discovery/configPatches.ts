@@ -29,19 +29,41 @@ export function standsIn(patch: unknown, config: unknown): boolean {
 const isScalar = (value: unknown): value is string | number | boolean =>
   typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
 
-/** Keys whose presence makes a document a whole machine config with the cluster's secrets. */
-const SECRET_KEYS: Array<[string, string]> = [
+/**
+ * Paths whose presence makes a document a whole machine config with the cluster's secrets (the
+ * secrets bundle of `talosctl gen secrets`, as v1alpha1 places it: machinery config/types/v1alpha1).
+ */
+const SECRET_PATHS: string[][] = [
   ['machine', 'token'],
   ['machine', 'ca'],
+  ['cluster', 'token'],
   ['cluster', 'ca'],
+  ['cluster', 'aggregatorCA'],
+  ['cluster', 'serviceAccount'],
+  ['cluster', 'etcd', 'ca'],
   ['cluster', 'secret'],
   ['cluster', 'secretboxEncryptionSecret'],
   ['cluster', 'aescbcEncryptionSecret'],
 ];
 
+const hasPath = (doc: unknown, path: string[]): boolean =>
+  path.length === 0 ||
+  (isObject(doc) && path[0] !== undefined && path[0] in doc && hasPath(doc[path[0]], path.slice(1)));
+
+/**
+ * Whether a patch sets anything: a scalar or a list item somewhere. One made of empty maps and nulls
+ * (a template with everything commented out) changes nothing, so every node would "carry" it.
+ */
+export function setsSomething(patch: unknown): boolean {
+  if (isObject(patch)) return Object.values(patch).some(setsSomething);
+  if (Array.isArray(patch)) return patch.length > 0;
+  return patch !== null && patch !== undefined;
+}
+
 /**
  * The v1alpha1 patch documents of a YAML file, or undefined when it is no patch: no document with a
- * `machine` or `cluster` section, a SOPS-encrypted file, or a whole config carrying secrets.
+ * `machine` or `cluster` section, a SOPS-encrypted file, a whole config carrying secrets, or one that
+ * sets nothing.
  */
 export function patchDocuments(documents: unknown[]): Array<Record<string, unknown>> | undefined {
   const patches = documents.filter(
@@ -50,10 +72,9 @@ export function patchDocuments(documents: unknown[]): Array<Record<string, unkno
   );
   if (patches.length === 0) return undefined;
   if (documents.some((doc) => isObject(doc) && 'sops' in doc)) return undefined;
-  const carriesSecrets = patches.some((doc) =>
-    SECRET_KEYS.some(([section, key]) => isObject(doc[section]) && key in (doc[section] as object)),
-  );
-  return carriesSecrets ? undefined : patches;
+  const carriesSecrets = patches.some((doc) => SECRET_PATHS.some((path) => hasPath(doc, path)));
+  if (carriesSecrets || !patches.some(setsSomething)) return undefined;
+  return patches;
 }
 
 /** Whether the node's running v1alpha1 config carries every document of a patch file. */

@@ -165,9 +165,13 @@ const policySchema = z
     // Talos 1.13+ pets: pull and install the new version before cordon and drain (the node is out
     // of service only for the drain and the reboot); false installs after the drain, as before 1.13.
     installBeforeDrain: z.boolean().default(true),
-    // A trial: the run's first hop upgrades one worker before any other node, then holds for `hold`
-    // unless an operator approves (go on now) or rejects (stop; the other nodes untouched).
-    canary: z.object({ hold: durationField }).strict().optional(),
+    // A trial: the run's first hop upgrades one node before any other (a worker, or with `after:
+    // controller` the first controller), then holds for `hold` unless an operator approves (go on
+    // now) or rejects (stop; the other nodes untouched).
+    canary: z
+      .object({ hold: durationField, after: z.enum(['worker', 'controller']).default('worker') })
+      .strict()
+      .optional(),
     // Release prerequisites done by hand (see hopPrerequisites.ts): e.g. talos-1.13-nvidia-cdi.
     acknowledged: z
       .array(

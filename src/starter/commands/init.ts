@@ -117,8 +117,12 @@ export async function initCommand(options: InitOptions): Promise<number> {
       },
       backups: options.backups ? resolve(options.backups) : `/var/lib/talos-upgrade/backups/${name}`,
       ...(repository ? { repository } : {}),
-      ...(branch ? { defaultBranch: branch } : {}),
+      ...(branch ? { defaultBranch: branch.branch } : {}),
     });
+    if (branch?.from === 'checked-out')
+      console.error(
+        `⚠ origin's default branch is unknown (no origin/HEAD, origin not reachable): repository.defaultBranch is the branch checked out, ${branch.branch}; make it the branch merges land on`,
+      );
     for (const note of draft.notes) console.error(`⚠ ${note}`);
     if (draft.problems.length) {
       console.error(`\n${out} not written: ${draft.problems.length} thing(s) to settle first:`);

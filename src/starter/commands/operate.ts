@@ -1,13 +1,5 @@
 import { userInfo } from 'node:os';
-import {
-  ApplicationFailure,
-  WorkflowFailedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-} from '@temporalio/client';
-import type { clusterUpgrade } from '../../workflows/clusterUpgrade.js';
-import type { ClusterUpgradeResult } from '../../workflows/types.js';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import {
   approveUpdate,
   nodeProgressQuery,
@@ -19,18 +11,17 @@ import {
   type RunState,
 } from '../../workflows/signals.js';
 import { EXIT, UserError } from '../cliErrors.js';
-import { enqueueUpgrade, queueWorkflowId, runWorkflowId } from '../enqueue.js';
-import { connectClient, type TemporalClient } from '../temporalClient.js';
+import { queueWorkflowId } from '../enqueue.js';
+import { connectClient } from '../temporalClient.js';
 import { resolveRun } from './target.js';
-import { NODE_PHASE, parseVersion, queryValue, type Strategy } from '../../domain/index.js';
-import { loadInventoryFile } from '../inventoryFile.js';
+import { NODE_PHASE, queryValue } from '../../domain/index.js';
 
 export interface OperateOptions {
   by?: string;
   comment?: string;
 }
 
-function operator(options: OperateOptions): string {
+export function operator(options: OperateOptions): string {
   try {
     return options.by ?? userInfo().username;
   } catch {
@@ -68,6 +59,16 @@ const DONE_SAYING = {
   'override-window': 'maintenance windows overridden for this run: its nodes start at once',
 } as const;
 
+/** What approve and reject did, said of the canary when they answered it (policy.canary). */
+function answerSaying(action: 'approve' | 'reject', state: RunState): string {
+  const canary = state.canary;
+  if (!canary || (canary.state !== 'upgrading' && canary.state !== 'holding')) return DONE_SAYING[action];
+  const when = canary.state === 'upgrading' ? `once the canary ${canary.node} is upgraded` : 'now';
+  return action === 'approve'
+    ? `approved: the run goes on past the canary ${canary.node} ${when}, without waiting out its hold`
+    : `rejected: the run stops ${when}; the canary ${canary.node} stays upgraded, no other node is touched`;
+}
+
 /** The run's state after a command, in one line. */
 function describeState(state: RunState): string {
   const approval = state.approval
@@ -76,7 +77,8 @@ function describeState(state: RunState): string {
   const window = state.window
     ? `, window ${state.window.state}${state.window.until ? ` until ${state.window.until}` : ''}${state.window.by ? ` by ${state.window.by}` : ''}`
     : '';
-  return `phase ${state.phase}${state.paused ? ', paused' : ''}${approval}${window}`;
+  const canary = state.canary ? `, canary ${state.canary.node} ${state.canary.state}` : '';
+  return `phase ${state.phase}${state.paused ? ', paused' : ''}${approval}${window}${canary}`;
 }
 
 /**
@@ -103,7 +105,9 @@ export async function operateCommand(
       const { update, arg } = UPDATES[action](options);
       // The four definitions share one shape; the union of their types is not callable as one.
       const state = await handle.executeUpdate(update as typeof approveUpdate, { args: [arg] });
-      console.log(`${workflowId}: ${DONE_SAYING[action]} (${describeState(state)})`);
+      const saying =
+        action === 'approve' || action === 'reject' ? answerSaying(action, state) : DONE_SAYING[action];
+      console.log(`${workflowId}: ${saying} (${describeState(state)})`);
       return 0;
     } catch (error) {
       if (error instanceof WorkflowNotFoundError)
@@ -116,118 +120,6 @@ export async function operateCommand(
     }
   } finally {
     await temporal.close();
-  }
-}
-
-/** Manual dispatch: the same queue a merged pull request feeds. */
-export async function startCommand(options: {
-  cluster: string;
-  to: string;
-  k8sTo?: string;
-  strategy?: Strategy;
-  by?: string;
-  inventory?: string[];
-  dryRun?: boolean;
-}): Promise<number> {
-  // Checked before anything is sent: a request the workflow would refuse never reaches the queue.
-  const to = versionArg(options.to, '--to');
-  const k8sTo = options.k8sTo ? versionArg(options.k8sTo, '--k8s-to') : undefined;
-  const files = options.inventory ?? process.env.TALOS_UPGRADE_INVENTORY?.split(',').filter(Boolean) ?? [];
-  if (files.length > 0) {
-    const clusters = await Promise.all(
-      files.map(async (file) => (await loadInventoryFile(file)).cluster.name),
-    );
-    if (!clusters.includes(options.cluster))
-      throw new UserError(
-        `cluster ${options.cluster} is in none of the inventories (${files.join(', ')} name ${clusters.join(', ')}): nothing was sent`,
-      );
-  }
-  const temporal = await connectClient();
-  try {
-    if (options.dryRun) return await dryRunUpgrade(temporal, { ...options, to, ...(k8sTo ? { k8sTo } : {}) });
-    const requestId = `manual-${Date.now().toString(36)}`;
-    const ids = await enqueueUpgrade(temporal.client, temporal.settings.taskQueue, {
-      requestId,
-      cluster: options.cluster,
-      talos: { to },
-      ...(k8sTo ? { kubernetes: { to: k8sTo } } : {}),
-      ...(options.strategy ? { strategy: options.strategy } : {}),
-      source: `manual dispatch by ${operator(options)}`,
-    });
-    console.log(`enqueued on ${ids.queueId}: ${ids.runId}`);
-    console.log(`follow it: talos-upgrade status ${ids.runId} --watch`);
-    console.log(`Web UI:    ${webUiLink(temporal.settings, ids.runId)}`);
-    return 0;
-  } finally {
-    await temporal.close();
-  }
-}
-
-/**
- * `start --dry-run`: a run of its own (not queued behind others: it changes nothing) that plans and
- * runs pre-flight; printed when it ends. Exit 0 when pre-flight passed, 1 when it refused.
- */
-async function dryRunUpgrade(
-  temporal: TemporalClient,
-  options: { cluster: string; to: string; k8sTo?: string; strategy?: Strategy; by?: string },
-): Promise<number> {
-  const requestId = `dry-run-${Date.now().toString(36)}`;
-  const workflowId = runWorkflowId(options.cluster, requestId);
-  const handle = await temporal.client.workflow.start<typeof clusterUpgrade>('clusterUpgrade', {
-    taskQueue: temporal.settings.taskQueue,
-    workflowId,
-    args: [
-      {
-        requestId,
-        cluster: options.cluster,
-        talos: { to: options.to },
-        ...(options.k8sTo ? { kubernetes: { to: options.k8sTo } } : {}),
-        ...(options.strategy ? { strategy: options.strategy } : {}),
-        source: `dry run by ${operator(options)}`,
-        dryRun: true,
-      },
-    ],
-    searchAttributes: { TalosCluster: [options.cluster] },
-  });
-  console.error(
-    `dry run ${workflowId}: planning and pre-flight against the live cluster; nothing is touched`,
-  );
-  console.error(`Web UI: ${webUiLink(temporal.settings, workflowId)}`);
-  let result: ClusterUpgradeResult;
-  try {
-    result = await handle.result();
-  } catch (error) {
-    const failure = error instanceof WorkflowFailedError ? error.cause : error;
-    const ended =
-      failure instanceof ApplicationFailure
-        ? (failure.details?.[0] as ClusterUpgradeResult | undefined)
-        : undefined;
-    printHops(ended);
-    console.log(`❌ ${failure instanceof Error ? failure.message : String(failure)}`);
-    return EXIT.failure;
-  }
-  printHops(result);
-  console.log(`${result.outcome === 'dry-run' ? '✅' : 'ℹ'} ${result.outcome}: ${result.reason ?? ''}`);
-  if (result.planNote) console.log(`note: ${result.planNote}`);
-  return result.outcome === 'dry-run' || result.outcome === 'nothing-to-do' ? EXIT.ok : EXIT.failure;
-}
-
-function printHops(result: ClusterUpgradeResult | undefined): void {
-  if (!result?.hops.length) return;
-  console.log(`Plan for ${result.cluster}: Talos ${result.talos.from} -> ${result.talos.to}`);
-  result.hops.forEach((hop, i) =>
-    console.log(
-      `  ${i + 1}. Talos ${hop.from} -> ${hop.to}  ${hop.strategy}${hop.reason ? `  (${hop.reason})` : ''}`,
-    ),
-  );
-}
-
-/** A version argument, or a UserError (exit 2) that says what was expected. */
-function versionArg(value: string, flag: string): string {
-  try {
-    return parseVersion(value, flag);
-  } catch (error) {
-    throw new UserError(error instanceof Error ? `${error.message}; nothing was sent` : String(error));
   }
 }
 
