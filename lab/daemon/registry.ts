@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { answerReleases, talosReleaseEntries } from './githubReleases.js';
 import { imageExists } from './installerImage.js';
 import { boundPort } from '../net/freePort.js';
 import type { LabCluster } from './labCluster.js';
@@ -8,7 +9,9 @@ import type { LabCluster } from './labCluster.js';
  * A loopback OCI registry for installer images, shaped like the Talos image factory: anonymous
  * pulls get a bearer-token challenge first (as factory.talos.dev and ghcr.io do), then
  * `HEAD /v2/<installer>/<schematic>/manifests/v<version>` answers 200 or 404.
- * `GET /releases` lists the released Talos versions, one per line; `/image/…` serves the factory's
+ * `GET /releases` lists the released Talos versions, one per line (a user's own list file);
+ * `GET /repos/siderolabs/talos/releases` lists them as GitHub's releases API does (githubReleases.ts);
+ * `/image/…` serves the factory's
  * disk images of the same releases. One registry serves every cluster
  * of the lab: an image is there when no cluster's faults took it away.
  */
@@ -27,6 +30,17 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
       return send(200, (all[0]?.state.releases ?? []).map((v) => `v${v}`).join('\n') + '\n', {
         'Content-Type': 'text/plain',
       });
+    if (url.pathname === '/repos/siderolabs/talos/releases') {
+      // What GitHub serves, not what the registry does: no registry header.
+      const ifNoneMatch = req.headers['if-none-match'];
+      const answer = answerReleases(
+        url,
+        typeof ifNoneMatch === 'string' ? ifNoneMatch : undefined,
+        talosReleaseEntries(all[0]?.state.releases ?? []),
+      );
+      res.writeHead(answer.status, answer.headers);
+      return res.end(answer.body || undefined);
+    }
     if (url.pathname === '/token') {
       const token = randomBytes(16).toString('hex');
       tokens.add(token);

@@ -3,6 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { findNode, type Inventory, type InventoryNode } from '../domain/index.js';
 import { nonRetryable } from './errors.js';
 import { KeepAliveKubeConfig } from './keepAliveKubeConfig.js';
+import type { GitHubReleases } from './githubReleases.js';
 import type { FileSource } from './repositorySource.js';
 
 /** One cluster the worker may upgrade: its inventory and where its credentials live. */
@@ -24,8 +25,10 @@ export interface ActivityDeps {
   terraform: string;
   /** sops, which decrypts SOPS-encrypted machine configs (default: `sops` on PATH). */
   sops?: string;
-  /** Where the list of released Talos versions comes from (one version per line). */
+  /** A list of released Talos versions, one per line, read instead of GitHub's releases when set. */
   releasesUrl?: string;
+  /** siderolabs/talos's releases on GitHub (its answers kept with their ETags for the worker's life). */
+  talosReleases?: GitHubReleases;
   /** Resolves a secret named in the inventory ({env} or {file}); never logged, never returned. */
   readSecret: (ref: { env: string } | { file: string }) => Promise<string>;
   /** Where the queue reads a delivered merge's versions file at both commits (GitHub or git). */

@@ -48,6 +48,9 @@ export class FileSourceError extends Error {}
 /** The repository has no such branch: the inventory names the wrong one, and waiting will not mend it. */
 export class NoSuchBranchError extends Error {}
 
+/** A ref in a GitHub API path: each segment escaped, the slashes of `renovate/talos` kept. */
+const refPath = (ref: string) => ref.split('/').map(encodeURIComponent).join('/');
+
 /** GitHub's contents API with a token (read-only "contents" permission is enough). */
 export function githubContentsSource(options: { token?: string; apiUrl: string }): FileSource {
   const api = options.apiUrl.replace(/\/$/, '');
@@ -78,14 +81,15 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
   return {
     describe: `GitHub contents API at ${options.apiUrl}`,
     // The branch's head; then the compare API from `since` (its status says whether the branch was
-    // rewritten, and it lists commits with their parents); the first-parent chain is walked back from
-    // the head, so a merged branch's own commits are not taken for merges of the default branch. The
-    // compare API lists a bounded page of commits (250 without paging): a commit the walk needs and the
-    // page left out is read on its own, up to MAX_POLLED_COMMITS.
+    // rewritten; it lists the commits not reachable from `since`, with their parents). The first-parent
+    // chain is walked back from the head through those, so a merged branch's own commits are not taken
+    // for merges of the default branch, and it ends at the first commit the list does not hold (one
+    // `since` reaches), as `git log --first-parent since..head` does. The compare API lists one page of
+    // 250 commits: when it left some out, a commit the walk needs is read on its own.
     async history(repository, branch, since) {
       type Commit = { sha: string; parents: Array<{ sha: string }>; commit: { message: string } };
       const head = await getJson<Commit>(
-        `/repos/${repository}/commits/${encodeURIComponent(branch)}`,
+        `/repos/${repository}/commits/${refPath(branch)}`,
         `${repository}@${branch}`,
       ).catch((error: unknown) => {
         // GitHub answers 404 for a repository it does not show, 422 for a ref it does not have.
@@ -94,31 +98,41 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
         throw error;
       });
       if (!since || since === head.sha) return { head: head.sha, commits: [] };
-      const compared = await getJson<{ status: string; commits: Commit[] }>(
+      const compared = await getJson<{ status: string; total_commits?: number; commits: Commit[] }>(
         `/repos/${repository}/compare/${since}...${head.sha}`,
         `${repository} ${since.slice(0, 12)}...${head.sha.slice(0, 12)}`,
       );
       if (compared.status !== 'ahead') return { head: head.sha, commits: [], rewritten: true };
       const listed = new Map(compared.commits.map((c) => [c.sha, c]));
       listed.set(head.sha, head);
+      const complete = (compared.total_commits ?? compared.commits.length) <= compared.commits.length;
       const chain: BranchCommit[] = [];
       let at = head.sha;
-      while (at !== since && chain.length <= MAX_POLLED_COMMITS) {
+      let reached = false;
+      while (chain.length <= MAX_POLLED_COMMITS) {
+        if (at === since) {
+          reached = true;
+          break;
+        }
+        const known = listed.get(at);
+        if (!known && complete) {
+          // Reachable from `since` without being it: every newer first-parent commit is read.
+          reached = true;
+          break;
+        }
         const commit =
-          listed.get(at) ??
-          (await getJson<Commit>(`/repos/${repository}/commits/${at}`, `${repository}@${at}`));
+          known ?? (await getJson<Commit>(`/repos/${repository}/commits/${at}`, `${repository}@${at}`));
         const parent = commit.parents[0]?.sha ?? '';
         chain.unshift({ sha: commit.sha, parent, subject: commit.commit.message.split('\n')[0] ?? '' });
-        // A root commit before `since` is reached: `since` was no first parent (the status said ahead
-        // because it is an ancestor through a merged branch); what the walk read is all there is.
         if (!parent) break;
         at = parent;
       }
-      return { head: head.sha, ...newest(chain) };
+      const listedSome = newest(chain);
+      return { head: head.sha, ...listedSome, ...(reached ? {} : { truncated: true }) };
     },
     async commit(repository, ref) {
       const found = await getJson<{ sha: string; parents: Array<{ sha: string }> }>(
-        `/repos/${repository}/commits/${encodeURIComponent(ref)}`,
+        `/repos/${repository}/commits/${refPath(ref)}`,
         `${repository}@${ref}`,
       ).catch((error: unknown) => {
         if (error instanceof FileSourceError && / 422 /.test(error.message)) return undefined;
@@ -205,6 +219,8 @@ export function gitCloneSource(options: { urlTemplate: string; cacheDir: string 
     const url = options.urlTemplate.replace('{repo}', repository);
     await mkdir(options.cacheDir, { recursive: true });
     const exists = await git(['-C', dir, 'rev-parse', '--git-dir']);
+    // The URL as configured now (it may have moved since the mirror was cloned).
+    if (exists.exitCode === 0) await git(['-C', dir, 'remote', 'set-url', 'origin', url]);
     const synced =
       exists.exitCode === 0
         ? await git(['-C', dir, 'fetch', '--quiet', '--prune', 'origin'])

@@ -15,6 +15,18 @@ export class ReleaseList {
     this.versions = [...unique].sort(compareVersions);
   }
 
+  /** From release tags (`v1.12.5`); a tag that is no version (none of Talos's is) is left out. */
+  static fromTags(tags: Iterable<string>): ReleaseList {
+    const versions: string[] = [];
+    for (const tag of tags)
+      try {
+        versions.push(parseVersion(tag, 'release tag'));
+      } catch {
+        continue;
+      }
+    return new ReleaseList(versions);
+  }
+
   has(version: Version): boolean {
     return this.versions.includes(version);
   }

@@ -40,6 +40,11 @@ export const upgradeRequestSchema = z
   })
   .strict();
 
+/** `start --merge <commit> --dry-run`: the cluster, the commit as typed (a sha or a branch), who asked. */
+export const mergeDryRunSchema = z
+  .object({ cluster: text, commit: z.string().regex(/^[\w./-]{1,255}$/), source: text })
+  .strict();
+
 export const deliveredMergeSchema = z
   .object({
     requestId: text,

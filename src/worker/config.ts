@@ -8,8 +8,10 @@ import {
   type ClusterAccess,
   type FileSource,
 } from '../activities/index.js';
+import type { GitHubReleases } from '../activities/githubReleases.js';
 import { parseDuration } from '../domain/index.js';
 import { secretFromEnv } from '../starter/envSecret.js';
+import { talosReleasesFromEnv } from '../starter/talosReleases.js';
 import { loadInventoryFile } from '../starter/inventoryFile.js';
 import { temporalSettings, type TemporalSettings } from '../starter/temporalConnection.js';
 
@@ -39,7 +41,10 @@ export interface WorkerConfig {
   talosctl: string;
   terraform: string;
   sops: string;
+  /** A release list of the user's own (TALOS_UPGRADE_RELEASES_URL), read instead of GitHub's releases. */
   releasesUrl?: string;
+  /** siderolabs/talos's releases from GitHub's API (GITHUB_API_URL, GITHUB_TOKEN optional). */
+  talosReleases: GitHubReleases;
   /** Where delivered merges are read (GitHub's contents API or git mirrors). */
   repositorySource: FileSource;
 }
@@ -162,6 +167,7 @@ export async function loadWorkerConfig(
     terraform: env.TERRAFORM ?? 'terraform',
     sops: env.SOPS ?? 'sops',
     ...(env.TALOS_UPGRADE_RELEASES_URL ? { releasesUrl: env.TALOS_UPGRADE_RELEASES_URL } : {}),
+    talosReleases: await talosReleasesFromEnv(env),
     repositorySource: await repositorySourceFromEnv(env),
   };
 }
@@ -173,6 +179,7 @@ export function activityDeps(config: WorkerConfig, readSecret: ActivityDeps['rea
     terraform: config.terraform,
     sops: config.sops,
     ...(config.releasesUrl ? { releasesUrl: config.releasesUrl } : {}),
+    talosReleases: config.talosReleases,
     ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
     repositorySource: config.repositorySource,
     readSecret,

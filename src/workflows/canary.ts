@@ -60,12 +60,8 @@ async function holdAfterCanary(
   // Read through a function: an answer arrives while this code awaits.
   const answerNow = () => decisions.canary;
   run.phase('CanaryHold');
-  progress.canary = { node, state: 'holding' };
   // Answered while it upgraded: no hold, no notification asking for an answer already given.
   if (decisions.canary === undefined) {
-    run.details(
-      `the canary ${node} runs ${to}: approve to go on now, reject to stop; goes on by itself after ${humanDuration(holdMs)}`,
-    );
     await steps.unmarkOthers();
     await run.notify({
       kind: 'canary',
@@ -74,6 +70,11 @@ async function holdAfterCanary(
       holdMinutes: Math.round(holdMs / 60_000),
       workflowId: workflowInfo().workflowId,
     });
+    // Said once the others are unmarked and the operators told: what `holding` promises is true.
+    progress.canary = { node, state: 'holding' };
+    run.details(
+      `the canary ${node} runs ${to}: approve to go on now, reject to stop; goes on by itself after ${humanDuration(holdMs)}`,
+    );
     await condition(() => decisions.canary !== undefined, holdMs, {
       summary: `canary ${node}: wait for approve or reject (goes on after ${humanDuration(holdMs)})`,
     });

@@ -22,6 +22,9 @@ import {
 } from './types.js';
 
 /** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
+/** An operator's answer to the canary: go on now, or stop after it. */
+type CanaryAnswer = { by: string; comment?: string; reason?: string; stop: boolean };
+
 export class RunStopped extends Error {
   constructor(
     readonly outcome: ClusterUpgradeResult['outcome'],
@@ -40,7 +43,7 @@ export interface ClusterRun {
     approval?: { by: string; comment?: string };
     rejection?: { by: string; reason?: string };
     /** The answer to the canary's hold: go on now, or stop. */
-    canary?: { by: string; comment?: string; reason?: string; stop: boolean };
+    canary?: CanaryAnswer;
     /** An operator let this run start nodes outside the maintenance windows. */
     windowOverride?: { by: string; reason?: string };
   };
@@ -118,11 +121,18 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
       if (checked.ok) apply(checked.value);
       else log.warn(`ignored a ${name} signal that is not a valid answer`, { reason: checked.reason });
     };
+  // The canary's first answer counts (as the Update's validator says to a second one): a later signal
+  // from another operator must not turn an approve the first was told of into a reject.
+  const canaryAnswer = (name: string, answer: CanaryAnswer) => {
+    if (run.decisions.canary)
+      log.warn(`ignored a ${name} signal: the canary is already answered by ${run.decisions.canary.by}`);
+    else run.decisions.canary = answer;
+  };
   setHandler(
     approveSignal,
     answer('approve', (by) =>
       canaryTakesAnswers(progress)
-        ? void (run.decisions.canary = { ...by, stop: false })
+        ? canaryAnswer('approve', { ...by, stop: false })
         : void (run.decisions.approval = by),
     ),
     {
@@ -133,7 +143,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     rejectSignal,
     answer('reject', (by) =>
       canaryTakesAnswers(progress)
-        ? void (run.decisions.canary = { ...by, stop: true })
+        ? canaryAnswer('reject', { ...by, stop: true })
         : void (run.decisions.rejection = by),
     ),
     {

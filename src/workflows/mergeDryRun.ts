@@ -1,9 +1,9 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { FAILURE } from '../domain/index.js';
+import { checkInput, FAILURE, mergeDryRunSchema } from '../domain/index.js';
 import { clusterUpgrade } from './clusterUpgrade.js';
 import { requestOfReading } from './deliveredMerge.js';
-import { describeFailure, wasCancelled } from './failures.js';
+import { describeFailure, failureType, wasCancelled } from './failures.js';
 import type { ClusterUpgradeResult } from './types.js';
 
 /** A person waits on the answer: a repository outage is retried for a few minutes, not for hours. */
@@ -25,14 +25,21 @@ export async function mergeDryRun(input: {
   source: string;
 }): Promise<ClusterUpgradeResult> {
   const started = Date.now();
+  const checked = checkInput(mergeDryRunSchema, input);
+  if (!checked.ok)
+    throw ApplicationFailure.nonRetryable(
+      `not a valid dry run of a merge: ${checked.reason}`,
+      FAILURE.InvalidRequest,
+    );
   let reading: Awaited<ReturnType<Activities['readCommitChange']>>;
   try {
     reading = await read.readCommitChange({ cluster: input.cluster, commit: input.commit });
   } catch (error) {
     if (wasCancelled(error)) throw error;
+    // Its own type: a repository that did not answer is not a bad request.
     throw ApplicationFailure.nonRetryable(
       `dry run of ${input.commit} on ${input.cluster}: ${describeFailure(error)}`,
-      FAILURE.InvalidRequest,
+      failureType(error) ?? FAILURE.InvalidRequest,
     );
   }
   const requestId = workflowInfo().workflowId;

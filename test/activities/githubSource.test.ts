@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { COMPARE_PAGE, startRepositoryApi, type RepositoryApi } from '../../lab/github/repositoryApi.js';
 import {
   FileSourceError,
+  gitCloneSource,
   githubContentsSource,
   MAX_POLLED_COMMITS,
   NoSuchBranchError,
@@ -74,6 +75,39 @@ describe("the GitHub source's history of a branch", () => {
     expect(history.commits.at(-1)?.sha).toBe(head);
     expect(history.commits[0]?.subject).toBe(`commit ${COMPARE_PAGE + 10 - MAX_POLLED_COMMITS + 1}`);
     history.commits.slice(1).forEach((c, i) => expect(c.parent).toBe(history.commits[i]?.sha));
+  });
+
+  it('main fast-forwarded to a branch that merged main: the walk stops where the last poll’s head reaches, as git log does', async () => {
+    const start = await git(['rev-parse', 'HEAD']);
+    await git(['checkout', '--quiet', '-b', 'feature']);
+    await commit('feature work');
+    await git(['checkout', '--quiet', 'main']);
+    const since = await commit('main moves on');
+    await git(['checkout', '--quiet', 'feature']);
+    await git(['merge', '--quiet', '--no-ff', '-m', 'merge main into feature', 'main']);
+    await git(['checkout', '--quiet', 'main']);
+    await git(['merge', '--quiet', '--ff-only', 'feature']);
+    const history = await source().history('homelab/atlas', 'main', since);
+    expect(history.commits.map((c) => c.subject)).toEqual(['feature work', 'merge main into feature']);
+    expect(history.commits[0]?.parent).toBe(start);
+    expect(history.truncated).toBeUndefined();
+    const mirror = await mkdtemp(join(tmpdir(), 'github-source-mirror-'));
+    try {
+      const viaGit = await gitCloneSource({ urlTemplate: dir, cacheDir: mirror }).history(
+        'homelab/atlas',
+        'main',
+        since,
+      );
+      expect(viaGit.commits).toEqual(history.commits);
+    } finally {
+      await rm(mirror, { recursive: true, force: true });
+    }
+    // A branch name with a slash, as Renovate names them.
+    await git(['branch', 'renovate/talos-1.11.5']);
+    expect(await source().commit('homelab/atlas', 'renovate/talos-1.11.5')).toEqual({
+      sha: history.head,
+      parent: history.commits[1]?.parent,
+    });
   });
 
   it('a rewritten branch, a branch that is not there, a token GitHub does not take', async () => {

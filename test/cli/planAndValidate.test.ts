@@ -3,6 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { answerReleases, talosReleaseEntries } from '../../lab/daemon/githubReleases.js';
+import { LAB_RELEASES } from '../../lab/state/labState.js';
 import { runCli } from './runCli.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -39,6 +44,47 @@ describe('talos-upgrade plan', () => {
       { from: '1.11.3', to: '1.12.5', strategy: 'cattle', requiresApproval: false },
       { from: '1.12.5', to: '1.13.0', strategy: 'cattle', requiresApproval: false },
     ]);
+  });
+
+  it('without a list, a jump over minors reads Talos’s releases from GitHub (the lab’s stand-in); unreachable, it says what to give', async () => {
+    const github = createServer((req, res) => {
+      const answer = answerReleases(
+        new URL(req.url ?? '/', 'http://127.0.0.1'),
+        undefined,
+        talosReleaseEntries(LAB_RELEASES),
+      );
+      res.writeHead(answer.status, answer.headers).end(answer.body);
+    });
+    github.listen(0, '127.0.0.1');
+    await once(github, 'listening');
+    const api = `http://127.0.0.1:${(github.address() as AddressInfo).port}`;
+    const args = [
+      'plan',
+      '--inventory',
+      join(examples, 'prox-ops.yaml'),
+      '--from',
+      '1.11.3',
+      '--to',
+      '1.13.0',
+      '--json',
+    ];
+    try {
+      const { exitCode, stdout } = await runCli(args, { env: { GITHUB_API_URL: api } });
+      expect(exitCode).toBe(0);
+      const plan = JSON.parse(stdout) as { hops: Array<{ from: string; to: string }> };
+      // Through 1.12's newest release on the list, 1.12.9.
+      expect(plan.hops.map(({ from, to }) => [from, to])).toEqual([
+        ['1.11.3', '1.12.9'],
+        ['1.12.9', '1.13.0'],
+      ]);
+    } finally {
+      await new Promise((resolve) => github.close(resolve));
+    }
+    const unreachable = await runCli(args, { env: { GITHUB_API_URL: api } });
+    expect(unreachable.exitCode).toBe(2);
+    expect(unreachable.stderr).toMatch(
+      /--releases <file>, or versions\.releases .*GitHub did not answer for the releases of siderolabs\/talos/,
+    );
   });
 
   it('prints a readable plan, with v-prefixed versions accepted', async () => {

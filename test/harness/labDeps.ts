@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ActivityDeps } from '../../src/activities/index.js';
+import { githubReleases } from '../../src/activities/githubReleases.js';
 import { parseInventory, type Inventory } from '../../src/domain/index.js';
 import { secretReader } from '../../src/worker/secrets.js';
 import type { Lab } from '../lab/labHarness.js';
@@ -35,7 +36,8 @@ export function labActivityDeps(
     talosctl: lab.env.TALOSCTL ?? '',
     terraform: lab.env.TERRAFORM ?? '',
     sops: lab.env.SOPS ?? '',
-    releasesUrl: lab.env.TALOS_LAB_RELEASES_URL ?? '',
+    // GitHub's releases API, as the lab serves it on loopback (lab.env's GITHUB_API_URL).
+    talosReleases: githubReleases({ apiUrl: lab.env.GITHUB_API_URL ?? '', repository: 'siderolabs/talos' }),
     readSecret: secretReader(secrets),
     pollIntervalMs: 250,
   };

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
@@ -37,6 +38,8 @@ const workerEnv = () => ({
   TALOSCTL: lab.env.TALOSCTL ?? '',
   TERRAFORM: lab.env.TERRAFORM ?? '',
   SOPS: lab.env.SOPS ?? '',
+  // GitHub's API, as the lab serves Talos's releases on loopback (no internet here).
+  GITHUB_API_URL: lab.env.GITHUB_API_URL ?? '',
 });
 
 /** Runs the doctor with the worker's environment against `inventory`, and its JSON report. */
@@ -82,7 +85,45 @@ describe('doctor', () => {
       'machine configs',
       'installers',
       'backups',
+      'release list',
+      'next installers',
     ]);
+    // The releases Renovate would propose next: 1.11's newest patch and 1.12's.
+    expect(result.checks.find((c) => c.check === 'next installers')?.detail).toMatch(
+      /installers of Talos 1\.11\.5 and 1\.12\.9 exist/,
+    );
+  }, 180_000);
+
+  it('reads the repository a merge is read from, as the worker would (repository.github, TALOS_UPGRADE_SOURCE)', async () => {
+    const repository = (branch: string) =>
+      variant(`repository-${branch}`, (d) =>
+        d.set('repository', { github: 'homelab/atlas', defaultBranch: branch }),
+      );
+    // The user's repository as it is pushed: its files committed on main.
+    const repo = join(lab.dir, 'repo');
+    const git = (...args: string[]) =>
+      execa('git', ['-c', 'user.name=lab', '-c', 'user.email=lab@example.invalid', '-C', repo, ...args]);
+    await git('add', '-A');
+    await git('commit', '-q', '--allow-empty', '-m', 'the cluster as it runs');
+    const env = {
+      TALOS_UPGRADE_SOURCE: 'git',
+      TALOS_UPGRADE_GIT_URL: join(lab.dir, 'repo'),
+      TALOS_UPGRADE_GIT_CACHE: join(lab.dir, 'git-cache'),
+    };
+    const passing = await doctor(await repository('main'), env);
+    expect(passing.checks.find((c) => c.check === 'repository')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(
+        /^homelab\/atlas@main \([0-9a-f]{12}\) read through git mirrors .*: \S+ is there$/,
+      ),
+    });
+    const wrong = await doctor(await repository('trunk'), env);
+    expect(wrong.exitCode).toBe(1);
+    expect(wrong.failed.map((c) => c.check)).toEqual(['repository']);
+    expect(wrong.failed[0]).toMatchObject({
+      detail: 'homelab/atlas has no branch trunk',
+      fix: 'set repository.defaultBranch to the branch merges land on',
+    });
   }, 180_000);
 
   const failures: Array<{
@@ -215,6 +256,23 @@ describe('doctor', () => {
       fix: /images\.installer/,
     },
     {
+      check: 'next installers',
+      what: 'no installer of the minor Renovate would propose next',
+      breaks: async () => {
+        await lab.addFault('image-missing', { version: '1.12.9' });
+        return { undo: () => lab.clearFaults('image-missing') };
+      },
+      detail: /1\.12\.9: .*no installer image for Talos 1\.12\.9/,
+      fix: /images\.installer and each schematic/,
+    },
+    {
+      check: 'release list',
+      what: "GitHub's releases API out of reach",
+      breaks: async () => ({ env: { GITHUB_API_URL: 'http://127.0.0.1:9' } }),
+      detail: /GitHub did not answer for the releases of siderolabs\/talos/,
+      fix: /GITHUB_API_URL.*versions\.releases/,
+    },
+    {
       check: 'backups',
       what: 'a backups directory the worker cannot write',
       // A file where the directory should be: refused even to root, as the tests may run.
@@ -262,7 +320,9 @@ describe('a dry run: the plan and the whole pre-flight against the live cluster,
     expect(result.stdout).toContain('Terraform plans of each rebuild (saved, nothing applied):');
     for (const node of ['talos-cp-1', 'talos-cp-2', 'talos-cp-3', 'talos-wk-1', 'talos-wk-2'])
       expect(result.stdout).toMatch(
-        new RegExp(`  ${node} → Talos 1\\.12\\.0: its destroy destroys \\d+ .*; its create (creates|replaces) \\d+`),
+        new RegExp(
+          `  ${node} → Talos 1\\.12\\.0: its destroy destroys \\d+ .*; its create (creates|replaces) \\d+`,
+        ),
       );
     expect(result.stdout).toMatch(
       /✅ dry-run: pre-flight passed: installers of Talos 1\.11\.3, 1\.12\.0 present; .*etcd 3\/3 members healthy; health: .*\. Nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
@@ -282,6 +342,11 @@ describe('a dry run: the plan and the whole pre-flight against the live cluster,
       /etcd 3\/3 members healthy; .*Nothing was touched\. Only the nodes named \(talos-wk-1, talos-cp-2\); the others keep what they run\. The controllers would go one at a time \(talos-cp-2\), then the workers, 1 at a time \(talos-wk-1\)/,
     );
     expect(result.exitCode).toBe(0);
+    // Only the named nodes' rebuilds were proven.
+    expect(result.stdout).toMatch(/ {2}talos-wk-1 → Talos 1\.12\.0: its destroy/);
+    expect(result.stdout).toMatch(/ {2}talos-cp-2 → Talos 1\.12\.0: its destroy/);
+    for (const other of ['talos-cp-1', 'talos-cp-3', 'talos-wk-2'])
+      expect(result.stdout).not.toContain(`  ${other} → Talos`);
     expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
     // Refused before anything is sent: a name not in the inventory, a Kubernetes target.
     const unknown = await runCli(

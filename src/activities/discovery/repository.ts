@@ -142,6 +142,9 @@ export async function defaultBranch(
   const git = async (args: string[], timeoutMs?: number) => {
     const result = await runCommand('git', ['-C', root, ...args], {
       input: '',
+      // Never a prompt on the terminal (HTTPS credentials, an SSH passphrase or host key): init asks
+      // origin only if it answers without one.
+      env: { GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: 'ssh -o BatchMode=yes' },
       ...(timeoutMs ? { timeoutMs } : {}),
     }).catch(() => undefined);
     return result?.exitCode === 0 ? result.stdout.trim() : undefined;

@@ -12,11 +12,13 @@ import {
   isNvidia,
   VersionError,
   type Inventory,
-  type ReleaseList,
+  ReleaseList,
   type Strategy,
   type UpgradePlan,
 } from '../../domain/index.js';
+import { GitHubReleasesError } from '../../activities/githubReleases.js';
 import { UserError } from '../cliErrors.js';
+import { talosReleasesFromEnv } from '../talosReleases.js';
 import { loadInventoryFile } from '../inventoryFile.js';
 
 export interface PlanOptions {
@@ -92,29 +94,49 @@ export function formatPlanText(plan: UpgradePlan, inventory: Inventory): string 
   return lines.join('\n');
 }
 
+/** Talos's releases from GitHub's API (GITHUB_API_URL, GITHUB_TOKEN optional), or a UserError saying what to give. */
+async function releasesFromGitHub(needed: string): Promise<ReleaseList> {
+  const releases = await talosReleasesFromEnv(process.env);
+  try {
+    return ReleaseList.fromTags((await releases.list()).tags);
+  } catch (error) {
+    if (error instanceof GitHubReleasesError) throw new UserError(`${needed} (${error.message})`);
+    throw error;
+  }
+}
+
 /** `talos-upgrade plan`: what an upgrade between two versions would do on one cluster, without doing it. */
 export async function planCommand(options: PlanOptions): Promise<number> {
   const inventory = await loadInventoryFile(options.inventory);
   try {
-    const talosReleases = options.releases ? await readReleaseFile(options.releases) : releasesOf(inventory);
+    const given = options.releases ? await readReleaseFile(options.releases) : releasesOf(inventory);
     const kubernetesReleases = options.k8sReleases ? await readReleaseFile(options.k8sReleases) : undefined;
     const talosFrom = parseVersion(options.from, '--from');
     const talosTo = parseVersion(options.to, '--to');
-    const plan = planUpgrade(
-      {
-        talosFrom,
-        talosTo,
-        ...(options.k8sFrom !== undefined
-          ? { kubernetesFrom: parseVersion(options.k8sFrom, '--k8s-from') }
-          : {}),
-        ...(options.k8sTo !== undefined ? { kubernetesTo: parseVersion(options.k8sTo, '--k8s-to') } : {}),
-        ...(options.strategy ? { strategyOverride: options.strategy } : {}),
-        ...(talosReleases ? { talosReleases } : {}),
-        ...(kubernetesReleases ? { kubernetesReleases } : {}),
-        kubernetesSupport: kubernetesSupportOf(inventory),
-      },
-      planningPolicyOf(inventory),
-    );
+    const planWith = (talosReleases: ReleaseList | undefined) =>
+      planUpgrade(
+        {
+          talosFrom,
+          talosTo,
+          ...(options.k8sFrom !== undefined
+            ? { kubernetesFrom: parseVersion(options.k8sFrom, '--k8s-from') }
+            : {}),
+          ...(options.k8sTo !== undefined ? { kubernetesTo: parseVersion(options.k8sTo, '--k8s-to') } : {}),
+          ...(options.strategy ? { strategyOverride: options.strategy } : {}),
+          ...(talosReleases ? { talosReleases } : {}),
+          ...(kubernetesReleases ? { kubernetesReleases } : {}),
+          kubernetesSupport: kubernetesSupportOf(inventory),
+        },
+        planningPolicyOf(inventory),
+      );
+    let plan: ReturnType<typeof planUpgrade>;
+    try {
+      plan = planWith(given);
+    } catch (error) {
+      // A jump over minors without a list: Talos's releases from GitHub, as the worker reads them.
+      if (!(error instanceof PlanError && error.code === 'release-list-needed') || given) throw error;
+      plan = planWith(await releasesFromGitHub(error.message));
+    }
     // After planning, so a downgrade is named as one first.
     const unsupported = unsupportedTalos(talosFrom, '--from') ?? unsupportedTalos(talosTo, '--to');
     if (unsupported) throw new UserError(unsupported);

@@ -27,6 +27,22 @@ function nodesArg(list: string, k8sTo: string | undefined): string[] {
   return names;
 }
 
+/**
+ * The inventory that names the cluster, when the worker's inventories are given (--inventory, or
+ * TALOS_UPGRADE_INVENTORY); a UserError when none does; undefined when none is given.
+ */
+async function inventoryNaming(cluster: string, given: string[] | undefined) {
+  const files = given ?? process.env.TALOS_UPGRADE_INVENTORY?.split(',').filter(Boolean) ?? [];
+  if (files.length === 0) return undefined;
+  const inventories = await Promise.all(files.map((file) => loadInventoryFile(file)));
+  const found = inventories.find((i) => i.cluster.name === cluster);
+  if (!found)
+    throw new UserError(
+      `cluster ${cluster} is in none of the inventories (${files.join(', ')} name ${inventories.map((i) => i.cluster.name).join(', ')}): nothing was sent`,
+    );
+  return found;
+}
+
 /** Manual dispatch: the same queue a merged pull request feeds. */
 export async function startCommand(options: {
   cluster: string;
@@ -48,20 +64,12 @@ export async function startCommand(options: {
   const to = versionArg(options.to, '--to');
   const k8sTo = options.k8sTo ? versionArg(options.k8sTo, '--k8s-to') : undefined;
   const nodes = options.nodes === undefined ? undefined : nodesArg(options.nodes, k8sTo);
-  const files = options.inventory ?? process.env.TALOS_UPGRADE_INVENTORY?.split(',').filter(Boolean) ?? [];
-  if (files.length > 0) {
-    const inventories = await Promise.all(files.map((file) => loadInventoryFile(file)));
-    const found = inventories.find((i) => i.cluster.name === options.cluster);
-    if (!found)
-      throw new UserError(
-        `cluster ${options.cluster} is in none of the inventories (${files.join(', ')} name ${inventories.map((i) => i.cluster.name).join(', ')}): nothing was sent`,
-      );
-    const unknown = (nodes ?? []).filter((name) => !found.nodes.some((n) => n.name === name));
-    if (unknown.length > 0)
-      throw new UserError(
-        `--nodes: ${unknown.join(', ')} not in the inventory of ${options.cluster} (its nodes: ${found.nodes.map((n) => n.name).join(', ')}): nothing was sent`,
-      );
-  }
+  const found = await inventoryNaming(options.cluster, options.inventory);
+  const unknown = found ? (nodes ?? []).filter((name) => !found.nodes.some((n) => n.name === name)) : [];
+  if (found && unknown.length > 0)
+    throw new UserError(
+      `--nodes: ${unknown.join(', ')} not in the inventory of ${options.cluster} (its nodes: ${found.nodes.map((n) => n.name).join(', ')}): nothing was sent`,
+    );
   const temporal = await connectClient();
   try {
     if (options.dryRun)
@@ -93,16 +101,13 @@ export async function startCommand(options: {
 }
 
 /**
- * `start --dry-run`: a run of its own (not queued behind others: it changes nothing) that plans and
- * runs pre-flight; printed when it ends. Exit 0 when pre-flight passed, 1 when it refused.
- */
-/**
  * `start --merge <commit> --dry-run`: what that merge would do, read by the worker from the cluster's
  * repository as the queue reads a merge; the same plan, pre-flight and answer as a dry run.
  */
 async function dryRunMergeCommand(options: {
   cluster: string;
   merge: string;
+  inventory?: string[];
   to?: string;
   k8sTo?: string;
   strategy?: Strategy;
@@ -121,6 +126,7 @@ async function dryRunMergeCommand(options: {
     );
   if (!/^[\w./-]{1,255}$/.test(options.merge) || options.merge.startsWith('-'))
     throw new UserError(`--merge ${options.merge}: give a commit sha (or a branch name)`);
+  await inventoryNaming(options.cluster, options.inventory);
   const temporal = await connectClient();
   try {
     const workflowId = runWorkflowId(options.cluster, `dry-run-${Date.now().toString(36)}`);
@@ -139,6 +145,10 @@ async function dryRunMergeCommand(options: {
   }
 }
 
+/**
+ * `start --dry-run`: a run of its own (not queued behind others: it changes nothing) that plans and
+ * runs pre-flight; printed when it ends. Exit 0 when pre-flight passed, 1 when it refused.
+ */
 async function dryRunUpgrade(
   temporal: TemporalClient,
   options: {

@@ -10,6 +10,7 @@ import { createActivities } from '../../activities/index.js';
 import { runCommand } from '../../activities/runCommand.js';
 import { talosVariable, versionsFilePath } from '../../activities/versionsFile.js';
 import { stateResources } from '../../domain/discovery/terraformNodes.js';
+import { releaseChecks, repositoryCheck } from './sourceChecks.js';
 import {
   compareVersions,
   configuredByTerraform,
@@ -428,6 +429,8 @@ export async function clusterChecks(name: string, access: ClusterAccess, deps: A
   const running = [...versions.values()].sort(compareVersions)[0];
   await terraformChecks(name, access, deps, running, report);
   await fileChecks(name, access, activities, running, report);
+  await releaseChecks(name, access, activities, running, report);
+  await repositoryCheck(name, access, deps, report);
 }
 
 /** A call to an outside system that must answer within `ms`, or fail saying which. */

@@ -1,0 +1,121 @@
+import type { ActivityDeps, ClusterAccess } from '../../activities/index.js';
+import type { createActivities } from '../../activities/index.js';
+import { NoSuchBranchError } from '../../activities/repositorySource.js';
+import { compareVersions, minorOf, ReleaseList, releasesOf } from '../../domain/index.js';
+import type { CheckResult } from './clusterChecks.js';
+
+type Report = (result: CheckResult) => void;
+type Activities = ReturnType<typeof createActivities>;
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * What the next runs need from outside, before a merge asks for them: the release list a run plans a
+ * jump over minors with (the inventory's, or Talos's releases as the worker reads them), and the
+ * installers of the releases Renovate would propose next — the newest patch of the running minor and
+ * of the minor after it — for every schematic the nodes run.
+ */
+export async function releaseChecks(
+  name: string,
+  access: ClusterAccess,
+  activities: Activities,
+  running: string | undefined,
+  report: Report,
+) {
+  const inventoryList = releasesOf(access.inventory);
+  const list = inventoryList
+    ? inventoryList
+    : await activities
+        .fetchTalosReleases()
+        .then((versions) => new ReleaseList(versions))
+        .catch((error: unknown) => error as Error);
+  report({
+    cluster: name,
+    check: 'release list',
+    ok: !(list instanceof Error),
+    detail:
+      list instanceof Error
+        ? list.message
+        : `${list.versions.length} Talos releases ${inventoryList ? 'in versions.releases' : 'read'} (newest ${list.versions.at(-1) ?? 'none'})`,
+    ...(list instanceof Error
+      ? {
+          fix: "let the worker reach GitHub's API (GITHUB_API_URL; GITHUB_TOKEN against its rate limit), or set versions.releases in the inventory or TALOS_UPGRADE_RELEASES_URL",
+        }
+      : {}),
+  });
+  if (list instanceof Error || !running) return;
+  const minor = minorOf(running);
+  const nextMinor = list.versions.find((v) => compareVersions(minorOf(v) + '.0', minor + '.0') > 0);
+  const next = [
+    list.latestPatchOf(minor),
+    ...(nextMinor ? [list.latestPatchOf(minorOf(nextMinor))] : []),
+  ].filter((v): v is string => !!v && compareVersions(v, running) > 0);
+  if (next.length === 0) return;
+  const missing: string[] = [];
+  for (const version of next)
+    await activities
+      .checkInstallerImages({ cluster: name, version })
+      .catch((error: unknown) => missing.push(`${version}: ${message(error)}`));
+  report({
+    cluster: name,
+    check: 'next installers',
+    ok: missing.length === 0,
+    detail: missing.length
+      ? missing.join('; ')
+      : `the installers of Talos ${next.join(' and ')} exist for every schematic (the next patch and minor)`,
+    ...(missing.length
+      ? {
+          fix: 'check images.installer and each schematic (a custom one must be known to the Image Factory or your registry mirror)',
+        }
+      : {}),
+  });
+}
+
+/**
+ * The repository a merge is read from (repository.github), as the worker reads it: its default branch
+ * through TALOS_UPGRADE_SOURCE, and the versions file at its head.
+ */
+export async function repositoryCheck(
+  name: string,
+  access: ClusterAccess,
+  deps: ActivityDeps,
+  report: Report,
+) {
+  const repo = access.inventory.repository;
+  const source = deps.repositorySource;
+  if (!repo || !source) return;
+  const file = access.inventory.versions.file;
+  const where = `${repo.github}@${repo.defaultBranch}`;
+  const fail = (detail: string, fix: string) =>
+    report({ cluster: name, check: 'repository', ok: false, detail, fix });
+  let head: Awaited<ReturnType<typeof source.commit>>;
+  try {
+    head = await source.commit(repo.github, repo.defaultBranch);
+  } catch (error) {
+    return fail(
+      `${where} through ${source.describe}: ${message(error)}`,
+      error instanceof NoSuchBranchError
+        ? 'set repository.defaultBranch to the branch merges land on'
+        : 'give the worker read access: GITHUB_TOKEN (contents: read) for TALOS_UPGRADE_SOURCE=github, or a clone URL it can fetch (TALOS_UPGRADE_GIT_URL) for git',
+    );
+  }
+  if (!head)
+    return fail(
+      `${repo.github} has no branch ${repo.defaultBranch}`,
+      'set repository.defaultBranch to the branch merges land on',
+    );
+  const text = await source.read(repo.github, file, head.sha).catch((error: unknown) => error as Error);
+  if (text instanceof Error)
+    return fail(`${where}: ${text.message}`, 'give the worker read access to the repository contents');
+  if (text === undefined)
+    return fail(
+      `${where} (${head.sha.slice(0, 12)}) has no ${file}`,
+      'set versions.file to the file Renovate bumps',
+    );
+  report({
+    cluster: name,
+    check: 'repository',
+    ok: true,
+    detail: `${where} (${head.sha.slice(0, 12)}) read through ${source.describe}: ${file} is there`,
+  });
+}
