@@ -9,7 +9,7 @@ import { temporalLogger } from './logging.js';
 import { startRunGauges, zeroRunCounters } from './runMetrics.js';
 import { workflowBundle } from './workflowBundle.js';
 import { heartbeatThrottle } from './heartbeatThrottle.js';
-import { ensurePollSchedules } from './pollSchedules.js';
+import { ensurePollSchedules, pollScheduleId } from './pollSchedules.js';
 import { secretReader } from './secrets.js';
 import { workflowTaskSlots } from './taskSlots.js';
 
@@ -63,6 +63,11 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       config.clusters,
       temporal.taskQueue,
     );
+    for (const [cluster, change] of Object.entries(polls))
+      if (change === 'foreign')
+        logger.warn(
+          `the poll Schedule ${pollScheduleId(cluster)} belongs to another task queue and is left as it is; if this worker should poll for ${cluster}, delete it (temporal schedule delete --schedule-id ${pollScheduleId(cluster)}) and restart this worker`,
+        );
     logger.info(
       {
         address: temporal.address,

@@ -34,19 +34,23 @@ function pollSchedule(cluster: string, inventory: Inventory, taskQueue: string):
   };
 }
 
+/** What a worker did to a cluster's poll Schedule; `foreign`: another task queue's, left alone. */
+export type PollScheduleChange = 'created' | 'updated' | 'deleted' | 'none' | 'foreign';
+
 /**
  * Makes each cluster's poll Schedule what its inventory says, when a worker starts: created, updated
- * to the inventory's interval and task queue, or deleted when the inventory no longer polls — or no
+ * to the inventory's interval, or deleted when the inventory no longer polls — or no
  * longer names the cluster (a Schedule of this task queue for a cluster no inventory of this worker
  * holds would fail every interval). Safe to run from every worker at once (the server keeps one
- * Schedule per id). Returns what it did per cluster.
+ * Schedule per id). A Schedule whose workflows go to another task queue is another deployment's on
+ * the same namespace: left alone (`foreign`). Returns what it did per cluster.
  */
 export async function ensurePollSchedules(
   client: Client,
   clusters: Record<string, { inventory: Inventory }>,
   taskQueue: string,
-): Promise<Record<string, 'created' | 'updated' | 'deleted' | 'none'>> {
-  const done: Record<string, 'created' | 'updated' | 'deleted' | 'none'> = {};
+): Promise<Record<string, PollScheduleChange>> {
+  const done: Record<string, PollScheduleChange> = {};
   for (const [cluster, { inventory }] of Object.entries(clusters)) {
     const wanted = pollSchedule(cluster, inventory, taskQueue);
     const handle = client.schedule.getHandle(pollScheduleId(cluster));
@@ -54,7 +58,13 @@ export async function ensurePollSchedules(
       if (error instanceof ScheduleNotFoundError) return undefined;
       throw error;
     });
-    if (!wanted) {
+    // Another deployment's Schedule (its workers poll another task queue) is theirs to keep: a worker
+    // changes only what its own task queue runs.
+    const foreign =
+      existing && (existing.action.type !== 'startWorkflow' || existing.action.taskQueue !== taskQueue);
+    if (foreign) {
+      done[cluster] = 'foreign';
+    } else if (!wanted) {
       if (existing) await handle.delete();
       done[cluster] = existing ? 'deleted' : 'none';
     } else if (!existing) {

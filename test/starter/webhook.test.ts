@@ -425,6 +425,13 @@ describe('the poll trigger (repository.poll), for a homelab GitHub cannot reach'
     const clusters = { atlas: { inventory: h.inventory } };
     expect(await ensurePollSchedules(h.client, clusters, h.taskQueue)).toEqual({ atlas: 'created' });
     expect(await ensurePollSchedules(h.client, clusters, h.taskQueue)).toEqual({ atlas: 'updated' });
+    // Another deployment's worker on the namespace (another task queue) whose atlas does not poll: it
+    // leaves this Schedule alone (as the other suites' workers, all on one test server, must).
+    const notPolling = structuredClone(h.inventory);
+    delete notPolling.repository?.poll;
+    expect(
+      await ensurePollSchedules(h.client, { atlas: { inventory: notPolling } }, `${h.taskQueue}-other`),
+    ).toEqual({ atlas: 'foreign' });
     await h.client.schedule.getHandle(pollScheduleId('atlas')).pause('the test triggers each poll');
     const described = await h.client.schedule.getHandle(pollScheduleId('atlas')).describe();
     expect(described.spec.intervals?.map((i) => i.every)).toEqual([300_000]);
