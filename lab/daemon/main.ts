@@ -201,7 +201,7 @@ async function setUpCluster(
     TALOS_LAB_RELEASES_URL: `${shared.registryUrl}/releases`,
     // Where GitHub's API is for the clients here (no internet): the lab serves siderolabs/talos's
     // releases as GitHub lists them, which the worker reads as it would GitHub's.
-    GITHUB_API_URL: shared.registryUrl,
+    TALOS_UPGRADE_RELEASES_API_URL: shared.registryUrl,
   });
   lab.record(
     'lab-up',
@@ -483,7 +483,7 @@ async function main(): Promise<void> {
       TALOS_UPGRADE_CREDENTIALS_DIR: join(dir, 'clusters'),
       TALOS_LAB_REGISTRY: registryUrl,
       TALOS_LAB_RELEASES_URL: `${registryUrl}/releases`,
-      GITHUB_API_URL: registryUrl,
+      TALOS_UPGRADE_RELEASES_API_URL: registryUrl,
     });
     const first = members[0];
     ready = {

@@ -1,9 +1,9 @@
 /**
  * A project's releases from GitHub's releases API (`GET /repos/{owner}/{repo}/releases`), every page
- * (its `Link: rel="next"`), drafts and prereleases left out. Each page's answer is kept with its ETag
- * and asked again with `If-None-Match`: an unchanged page is a 304, which GitHub does not count
- * against the rate limit (60 requests an hour without a token), so a worker planning often stays
- * under it. A token is optional (public repositories); with one the limit is higher.
+ * (its `Link: rel="next"`, followed only on the API's own host), drafts and prereleases left out. Each
+ * page's answer is kept with its ETag and asked again with `If-None-Match`: an unchanged page is a 304
+ * (with a token GitHub does not count it against the rate limit; without one, 60 requests an hour per
+ * address, every page counts). A token is optional: the repositories read here are public.
  */
 export interface GitHubReleases {
   /** The released tags (as tagged: `v1.12.5`), and whether every page was unchanged since the last read. */
@@ -45,20 +45,28 @@ export function githubReleases(options: {
       );
     }
     if (response.status === 304 && cached) return { ...cached, unchanged: true };
-    if (!response.ok)
+    if (!response.ok) {
+      const limited =
+        response.status === 429 ||
+        (response.status === 403 && response.headers.get('x-ratelimit-remaining') === '0');
+      const reset = Number(response.headers.get('x-ratelimit-reset') ?? 0);
       throw new GitHubReleasesError(
         `GitHub answered ${response.status} for the releases of ${options.repository}` +
-          (response.status === 403 || response.status === 429
-            ? ' (rate limited: set GITHUB_TOKEN, or put the list in versions.releases)'
-            : ''),
+          (limited
+            ? ` (rate limited${reset ? ` until ${new Date(reset * 1000).toISOString()}` : ''}: give the worker a token, or put the list in versions.releases)`
+            : response.status === 401 || response.status === 403
+              ? ' (the token was refused: check it, or send none)'
+              : ''),
       );
-    const entries = (await response.json()) as Array<{
-      tag_name?: string;
-      draft?: boolean;
-      prerelease?: boolean;
-    }>;
+    }
+    const entries = (await response.json().catch(() => undefined)) as
+      Array<{ tag_name?: string; draft?: boolean; prerelease?: boolean }> | undefined;
+    if (!Array.isArray(entries))
+      throw new GitHubReleasesError(`${url} did not answer a list of releases (is it GitHub's API?)`);
     const tags = entries.filter((e) => !e.draft && !e.prerelease && e.tag_name).map((e) => e.tag_name ?? '');
-    const next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+    const linked = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+    // The token goes nowhere but the API it was given for.
+    const next = linked && new URL(linked).origin === new URL(first).origin ? linked : undefined;
     const etag = response.headers.get('etag');
     if (etag) cache.set(url, { etag, tags, ...(next ? { next } : {}) });
     return { tags, ...(next ? { next } : {}), unchanged: false };

@@ -220,7 +220,13 @@ export function gitCloneSource(options: { urlTemplate: string; cacheDir: string 
     await mkdir(options.cacheDir, { recursive: true });
     const exists = await git(['-C', dir, 'rev-parse', '--git-dir']);
     // The URL as configured now (it may have moved since the mirror was cloned).
-    if (exists.exitCode === 0) await git(['-C', dir, 'remote', 'set-url', 'origin', url]);
+    if (exists.exitCode === 0) {
+      const moved = await git(['-C', dir, 'remote', 'set-url', 'origin', url]);
+      if (moved.exitCode !== 0)
+        throw new FileSourceError(
+          `cannot point the mirror of ${repository} at ${withoutCredentials(url)}: ${moved.stderr.trim()}`,
+        );
+    }
     const synced =
       exists.exitCode === 0
         ? await git(['-C', dir, 'fetch', '--quiet', '--prune', 'origin'])

@@ -43,7 +43,7 @@ export interface WorkerConfig {
   sops: string;
   /** A release list of the user's own (TALOS_UPGRADE_RELEASES_URL), read instead of GitHub's releases. */
   releasesUrl?: string;
-  /** siderolabs/talos's releases from GitHub's API (GITHUB_API_URL, GITHUB_TOKEN optional). */
+  /** siderolabs/talos's releases from github.com's API (TALOS_UPGRADE_RELEASES_API_URL; a token optional). */
   talosReleases: GitHubReleases;
   /** Where delivered merges are read (GitHub's contents API or git mirrors). */
   repositorySource: FileSource;

@@ -133,7 +133,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     answer('approve', (by) =>
       canaryTakesAnswers(progress)
         ? canaryAnswer('approve', { ...by, stop: false })
-        : void (run.decisions.approval = by),
+        : void (run.decisions.approval ??= by),
     ),
     {
       description: 'Approve the upgrade: {"by": "name", "comment": "..."}',
@@ -144,7 +144,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     answer('reject', (by) =>
       canaryTakesAnswers(progress)
         ? canaryAnswer('reject', { ...by, stop: true })
-        : void (run.decisions.rejection = by),
+        : void (run.decisions.rejection ??= by),
     ),
     {
       description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',

@@ -69,7 +69,7 @@ describe('talos-upgrade plan', () => {
       '--json',
     ];
     try {
-      const { exitCode, stdout } = await runCli(args, { env: { GITHUB_API_URL: api } });
+      const { exitCode, stdout } = await runCli(args, { env: { TALOS_UPGRADE_RELEASES_API_URL: api } });
       expect(exitCode).toBe(0);
       const plan = JSON.parse(stdout) as { hops: Array<{ from: string; to: string }> };
       // Through 1.12's newest release on the list, 1.12.9.
@@ -80,7 +80,7 @@ describe('talos-upgrade plan', () => {
     } finally {
       await new Promise((resolve) => github.close(resolve));
     }
-    const unreachable = await runCli(args, { env: { GITHUB_API_URL: api } });
+    const unreachable = await runCli(args, { env: { TALOS_UPGRADE_RELEASES_API_URL: api } });
     expect(unreachable.exitCode).toBe(2);
     expect(unreachable.stderr).toMatch(
       /--releases <file>, or versions\.releases .*GitHub did not answer for the releases of siderolabs\/talos/,

@@ -36,8 +36,11 @@ export function labActivityDeps(
     talosctl: lab.env.TALOSCTL ?? '',
     terraform: lab.env.TERRAFORM ?? '',
     sops: lab.env.SOPS ?? '',
-    // GitHub's releases API, as the lab serves it on loopback (lab.env's GITHUB_API_URL).
-    talosReleases: githubReleases({ apiUrl: lab.env.GITHUB_API_URL ?? '', repository: 'siderolabs/talos' }),
+    // GitHub's releases API, as the lab serves it on loopback (lab.env's TALOS_UPGRADE_RELEASES_API_URL).
+    talosReleases: githubReleases({
+      apiUrl: lab.env.TALOS_UPGRADE_RELEASES_API_URL ?? '',
+      repository: 'siderolabs/talos',
+    }),
     readSecret: secretReader(secrets),
     pollIntervalMs: 250,
   };

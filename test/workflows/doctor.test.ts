@@ -39,7 +39,7 @@ const workerEnv = () => ({
   TERRAFORM: lab.env.TERRAFORM ?? '',
   SOPS: lab.env.SOPS ?? '',
   // GitHub's API, as the lab serves Talos's releases on loopback (no internet here).
-  GITHUB_API_URL: lab.env.GITHUB_API_URL ?? '',
+  TALOS_UPGRADE_RELEASES_API_URL: lab.env.TALOS_UPGRADE_RELEASES_API_URL ?? '',
 });
 
 /** Runs the doctor with the worker's environment against `inventory`, and its JSON report. */
@@ -121,7 +121,9 @@ describe('doctor', () => {
     expect(wrong.exitCode).toBe(1);
     expect(wrong.failed.map((c) => c.check)).toEqual(['repository']);
     expect(wrong.failed[0]).toMatchObject({
-      detail: 'homelab/atlas has no branch trunk',
+      detail: expect.stringMatching(
+        /^homelab\/atlas@trunk through git mirrors .*: homelab\/atlas has no branch trunk$/,
+      ),
       fix: 'set repository.defaultBranch to the branch merges land on',
     });
   }, 180_000);
@@ -268,9 +270,9 @@ describe('doctor', () => {
     {
       check: 'release list',
       what: "GitHub's releases API out of reach",
-      breaks: async () => ({ env: { GITHUB_API_URL: 'http://127.0.0.1:9' } }),
+      breaks: async () => ({ env: { TALOS_UPGRADE_RELEASES_API_URL: 'http://127.0.0.1:9' } }),
       detail: /GitHub did not answer for the releases of siderolabs\/talos/,
-      fix: /GITHUB_API_URL.*versions\.releases/,
+      fix: /TALOS_UPGRADE_RELEASES_API_URL.*versions\.releases/,
     },
     {
       check: 'backups',

@@ -8,6 +8,7 @@ import {
   unsupportedTalos,
   PlanError,
   releasesOf,
+  splitTalosHops,
   unmetPrerequisites,
   isNvidia,
   VersionError,
@@ -94,7 +95,7 @@ export function formatPlanText(plan: UpgradePlan, inventory: Inventory): string 
   return lines.join('\n');
 }
 
-/** Talos's releases from GitHub's API (GITHUB_API_URL, GITHUB_TOKEN optional), or a UserError saying what to give. */
+/** Talos's releases from GitHub's API (TALOS_UPGRADE_RELEASES_API_URL, a token optional), or a UserError saying what to give. */
 async function releasesFromGitHub(needed: string): Promise<ReleaseList> {
   const releases = await talosReleasesFromEnv(process.env);
   try {
@@ -129,14 +130,18 @@ export async function planCommand(options: PlanOptions): Promise<number> {
         },
         planningPolicyOf(inventory),
       );
-    let plan: ReturnType<typeof planUpgrade>;
-    try {
-      plan = planWith(given);
-    } catch (error) {
-      // A jump over minors without a list: Talos's releases from GitHub, as the worker reads them.
-      if (!(error instanceof PlanError && error.code === 'release-list-needed') || given) throw error;
-      plan = planWith(await releasesFromGitHub(error.message));
-    }
+    // A jump over minors without a list of Talos's releases: read from GitHub, as the worker reads them
+    // (a missing Kubernetes list is the user's to give: --k8s-releases).
+    const talosNeedsList = (() => {
+      if (given) return undefined;
+      try {
+        splitTalosHops(talosFrom, talosTo);
+        return undefined;
+      } catch (error) {
+        return error instanceof PlanError && error.code === 'release-list-needed' ? error.message : undefined;
+      }
+    })();
+    const plan = planWith(talosNeedsList ? await releasesFromGitHub(talosNeedsList) : given);
     // After planning, so a downgrade is named as one first.
     const unsupported = unsupportedTalos(talosFrom, '--from') ?? unsupportedTalos(talosTo, '--to');
     if (unsupported) throw new UserError(unsupported);

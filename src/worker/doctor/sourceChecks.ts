@@ -39,7 +39,7 @@ export async function releaseChecks(
         : `${list.versions.length} Talos releases ${inventoryList ? 'in versions.releases' : 'read'} (newest ${list.versions.at(-1) ?? 'none'})`,
     ...(list instanceof Error
       ? {
-          fix: "let the worker reach GitHub's API (GITHUB_API_URL; GITHUB_TOKEN against its rate limit), or set versions.releases in the inventory or TALOS_UPGRADE_RELEASES_URL",
+          fix: "let the worker reach github.com's API (TALOS_UPGRADE_RELEASES_API_URL for a mirror; GITHUB_TOKEN against its rate limit), or set versions.releases in the inventory or TALOS_UPGRADE_RELEASES_URL",
         }
       : {}),
   });
@@ -88,9 +88,10 @@ export async function repositoryCheck(
   const where = `${repo.github}@${repo.defaultBranch}`;
   const fail = (detail: string, fix: string) =>
     report({ cluster: name, check: 'repository', ok: false, detail, fix });
-  let head: Awaited<ReturnType<typeof source.commit>>;
+  let head: { sha: string };
   try {
-    head = await source.commit(repo.github, repo.defaultBranch);
+    // The poll's own read of the branch: its head (a tag or a sha of that name is no branch).
+    head = { sha: (await source.history(repo.github, repo.defaultBranch)).head };
   } catch (error) {
     return fail(
       `${where} through ${source.describe}: ${message(error)}`,
@@ -99,11 +100,6 @@ export async function repositoryCheck(
         : 'give the worker read access: GITHUB_TOKEN (contents: read) for TALOS_UPGRADE_SOURCE=github, or a clone URL it can fetch (TALOS_UPGRADE_GIT_URL) for git',
     );
   }
-  if (!head)
-    return fail(
-      `${repo.github} has no branch ${repo.defaultBranch}`,
-      'set repository.defaultBranch to the branch merges land on',
-    );
   const text = await source.read(repo.github, file, head.sha).catch((error: unknown) => error as Error);
   if (text instanceof Error)
     return fail(`${where}: ${text.message}`, 'give the worker read access to the repository contents');
