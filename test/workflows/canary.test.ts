@@ -20,10 +20,15 @@ function startPatch(id: string, to: string) {
 type Run = Awaited<ReturnType<typeof startPatch>>;
 
 async function canaryIs(handle: Run, state: 'upgrading' | 'holding') {
-  return eventually(`the run's canary to be ${state}`, async () => {
-    const progress = await handle.query(progressQuery).catch(() => undefined);
-    return progress?.canary?.state === state ? progress : undefined;
-  });
+  // A cattle canary is a VM rebuilt: in the full run, beside the other suites, well past 30 s.
+  return eventually(
+    `the run's canary to be ${state}`,
+    async () => {
+      const progress = await handle.query(progressQuery).catch(() => undefined);
+      return progress?.canary?.state === state ? progress : undefined;
+    },
+    300_000,
+  );
 }
 const holding = (handle: Run) => canaryIs(handle, 'holding');
 
