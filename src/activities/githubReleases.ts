@@ -1,3 +1,5 @@
+import { githubHeaders } from './githubApi.js';
+
 /**
  * A project's releases from GitHub's releases API (`GET /repos/{owner}/{repo}/releases`), every page
  * (its `Link: rel="next"`, followed only on the API's own host), drafts and prereleases left out. Each
@@ -31,10 +33,7 @@ export function githubReleases(options: {
     try {
       response = await fetch(url, {
         headers: {
-          accept: 'application/vnd.github+json',
-          'x-github-api-version': '2022-11-28',
-          'user-agent': 'talos-upgrade',
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...githubHeaders(options.token),
           ...(cached ? { 'if-none-match': cached.etag } : {}),
         },
         signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { githubHeaders } from './githubApi.js';
 
 /** A commit of a branch's first-parent history: a merge (or a direct push) and the commit it moved from. */
 export interface BranchCommit {
@@ -58,12 +59,7 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
     let response: Response;
     try {
       response = await fetch(`${api}${path}`, {
-        headers: {
-          accept: 'application/vnd.github+json',
-          'x-github-api-version': '2022-11-28',
-          'user-agent': 'talos-upgrade',
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-        },
+        headers: githubHeaders(options.token),
         signal: AbortSignal.timeout(15_000),
       });
     } catch (error) {
@@ -150,12 +146,7 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
       let response: Response;
       try {
         response = await fetch(url, {
-          headers: {
-            accept: 'application/vnd.github.raw+json',
-            'x-github-api-version': '2022-11-28',
-            'user-agent': 'talos-upgrade',
-            ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-          },
+          headers: githubHeaders(options.token, 'application/vnd.github.raw+json'),
           signal: AbortSignal.timeout(15_000),
         });
       } catch (error) {
@@ -167,11 +158,7 @@ export function githubContentsSource(options: { token?: string; apiUrl: string }
         // GitHub answers 404 for a file of a private repository it does not let the token see: ask for
         // the repository itself, so a missing token is an outage to fix, not "no such file".
         const repo = await fetch(`${options.apiUrl.replace(/\/$/, '')}/repos/${repository}`, {
-          headers: {
-            accept: 'application/vnd.github+json',
-            'user-agent': 'talos-upgrade',
-            ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-          },
+          headers: githubHeaders(options.token),
           signal: AbortSignal.timeout(15_000),
         }).catch(() => undefined);
         if (repo?.ok) return undefined;

@@ -24,7 +24,7 @@ import { ensureTools } from '../../lab/tools.js';
 import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { listenWebhook, postDelivery, type WebhookEndpoint } from '../harness/webhookEndpoint.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
-import { eventsSince, labStatus, timelineMark, TOUCHING } from '../workflows/labViews.js';
+import { eventsSince, labStatus, notificationsOf, timelineMark, TOUCHING } from '../workflows/labViews.js';
 import { applyRenovateBranch } from '../../lab/renovate/applyBranch.js';
 import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
@@ -384,16 +384,8 @@ describe('the poll trigger (repository.poll), for a homelab GitHub cannot reach'
   let lastPoll: { workflowId: string; runId: string } | undefined;
   async function lastPollNotices(): Promise<string[]> {
     if (!lastPoll) return [];
-    const history = await h.client.workflow.getHandle(lastPoll.workflowId, lastPoll.runId).fetchHistory();
-    return (history.events ?? [])
-      .map((e) => e.activityTaskScheduledEventAttributes)
-      .filter((a) => a?.activityType?.name === 'notify')
-      .map((a) => {
-        const [input] = (a?.input?.payloads ?? []).map(
-          (p) => JSON.parse(Buffer.from(p.data ?? []).toString()) as { event: { message: string } },
-        );
-        return input?.event.message ?? '';
-      });
+    const handle = h.client.workflow.getHandle(lastPoll.workflowId, lastPoll.runId);
+    return (await notificationsOf(handle)).map((n) => n.message ?? '');
   }
 
   /** One run of the Schedule's action, now (as its interval would), and what it found. */

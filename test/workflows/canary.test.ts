@@ -3,7 +3,7 @@ import { clusterUpgrade } from '../../src/workflows/index.js';
 import { PENDING_TAINT } from '../../src/domain/index.js';
 import { approveUpdate, progressQuery, rejectSignal, rejectUpdate } from '../../src/workflows/signals.js';
 import { eventually } from '../lab/labHarness.js';
-import { eventsSince, labStatus, timelineMark, TOUCHING } from './labViews.js';
+import { eventsSince, labStatus, notificationsOf, timelineMark, TOUCHING } from './labViews.js';
 import { labWithWorker } from './workflowHarness.js';
 
 // atlas (3 controllers, 2 workers), patch runs in place: the trial worker goes before any controller.
@@ -38,19 +38,8 @@ const markedPending = async () =>
     .filter((n) => n.spec?.taints?.some((t) => t.key === PENDING_TAINT.key))
     .map((n) => n.metadata?.name);
 
-/** The kinds of the notifications a run sent (its history's notify activities). */
-async function notified(handle: Run): Promise<string[]> {
-  const history = await handle.fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.activityTaskScheduledEventAttributes)
-    .filter((a) => a?.activityType?.name === 'notify')
-    .map((a) => {
-      const [input] = (a?.input?.payloads ?? []).map(
-        (p) => JSON.parse(Buffer.from(p.data ?? []).toString()) as { event: { kind: string } },
-      );
-      return input?.event.kind ?? '';
-    });
-}
+/** The kinds of the notifications a run sent. */
+const notified = async (handle: Run) => (await notificationsOf(handle)).map((n) => n.kind);
 
 /** The nodes whose upgrade started since `mark`, in order. */
 async function upgradedSince(mark: number) {

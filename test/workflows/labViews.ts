@@ -69,3 +69,27 @@ export async function refusedUntouched(
     rows.every((row) => row.vm === 'running' && row.ready && !row.cordoned && row.talos === version),
   ).toBe(true);
 }
+
+/** The notifications a workflow run sent, as its history's `notify` activities were scheduled with them. */
+export async function notificationsOf(handle: {
+  fetchHistory(): Promise<{
+    events?: Array<{
+      activityTaskScheduledEventAttributes?: {
+        activityType?: { name?: string | null } | null;
+        input?: { payloads?: Array<{ data?: Uint8Array | null }> | null } | null;
+      } | null;
+    }> | null;
+  }>;
+}): Promise<Array<{ kind: string; message?: string }>> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? [])
+    .map((e) => e.activityTaskScheduledEventAttributes)
+    .filter((a) => a?.activityType?.name === 'notify')
+    .map((a) => {
+      const [input] = (a?.input?.payloads ?? []).map(
+        (p) =>
+          JSON.parse(Buffer.from(p.data ?? []).toString()) as { event: { kind: string; message?: string } },
+      );
+      return input?.event ?? { kind: '' };
+    });
+}
