@@ -23,6 +23,14 @@ import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { runCommand, type CommandResult } from './runCommand.js';
 import { talosVariable } from './versionsFile.js';
+import {
+  bringCloneTo,
+  CloneFetchError,
+  CloneRefusal,
+  describeClone,
+  needsInit,
+  type CloneState,
+} from './workTree.js';
 import { WorkspaceQueue, type SharedControl, type SharedResult } from './workspaceQueue.js';
 
 interface TerraformMessage {
@@ -330,6 +338,35 @@ export function terraformActivities(
     await terraform(c, ['init', '-input=false', '-no-color'], `terraform init for ${c.name}`);
   }
 
+  /**
+   * The worker's clone of the repository brought to the merge a run acts on, before any Terraform run
+   * (a fast-forward, origin fetched when needed), and `terraform init` when the merge changed the root's
+   * .tf files or its lock file. A dry run says where the clone stands and changes nothing.
+   */
+  async function syncTerraformRoot(input: {
+    cluster: string;
+    commit: string;
+    dryRun?: boolean;
+  }): Promise<{ summary: string; moved: boolean }> {
+    const c = cluster(input.cluster);
+    if (!c.inventory.terraform)
+      return { summary: 'no Terraform root: nothing to bring to the merge', moved: false };
+    const dir = workspaceDir(c);
+    heartbeat({ step: `bringing the clone of ${dir} to ${input.commit.slice(0, 12)}` });
+    let state: CloneState;
+    try {
+      state = await bringCloneTo(dir, input.commit, input.dryRun === true);
+    } catch (error) {
+      if (error instanceof CloneRefusal)
+        throw nonRetryable(FAILURE.ValidationFailed, `${c.name}: ${error.message}`);
+      if (error instanceof CloneFetchError) throw retryable('SourceUnavailable', error.message);
+      throw error;
+    }
+    const init = state.state === 'moved' && needsInit(state, dir);
+    if (init) await terraform(c, ['init', '-input=false', '-no-color'], `terraform init for ${c.name}`);
+    return { summary: describeClone(state, init), moved: state.state === 'moved' };
+  }
+
   /** Whether any resource of the addresses is in the state (`state list <addr>` errors for a missing module). */
   async function inState(c: ClusterHandle, addresses: string[]): Promise<boolean> {
     const result = await terraform(c, ['state', 'list'], `terraform state list for ${c.name}`);
@@ -538,6 +575,7 @@ export function terraformActivities(
 
   return {
     terraformInit,
+    syncTerraformRoot,
     backupTerraformState,
     destroyNodeVm,
     createNodeVm,

@@ -37,6 +37,11 @@ export const upgradeRequestSchema = z
       .min(1)
       .refine((names) => new Set(names).size === names.length, 'a node is named twice')
       .optional(),
+    // The merge commit it was read from: the worker's clone is brought there before Terraform runs.
+    commit: z
+      .string()
+      .regex(/^[0-9a-f]{7,64}$/, { error: 'expected a commit sha' })
+      .optional(),
   })
   .strict();
 

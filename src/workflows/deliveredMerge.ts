@@ -70,6 +70,7 @@ export async function readDeliveredMerge(cluster: string, merge: DeliveredMerge)
       requestId: merge.requestId,
       cluster,
       source: merge.source,
+      commit: after,
       // Read now, not when the merge was recorded: a pull request's labels may have come since.
       ...(merge.strategy ? { strategy: merge.strategy } : {}),
       ...(merge.strategyNote ? { strategyNote: merge.strategyNote } : {}),
@@ -80,7 +81,7 @@ export async function readDeliveredMerge(cluster: string, merge: DeliveredMerge)
 /** The request a reading of the versions file makes: the Talos target (the file's when only Kubernetes moved). */
 export function requestOfReading(
   reading: Extract<VersionReading, { kind: 'upgrade' }>,
-  base: Pick<UpgradeRequest, 'requestId' | 'cluster' | 'source' | 'strategy' | 'strategyNote'>,
+  base: Pick<UpgradeRequest, 'requestId' | 'cluster' | 'source' | 'strategy' | 'strategyNote' | 'commit'>,
 ): UpgradeRequest {
   return {
     ...base,

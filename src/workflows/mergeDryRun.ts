@@ -57,7 +57,7 @@ export async function mergeDryRun(input: {
   const source = `${input.source}, of ${reading.repository}@${reading.commit.slice(0, 12)}`;
   // The run's own code in this workflow: its plan, pre-flight and result, as a dry run answers them.
   return clusterUpgrade({
-    ...requestOfReading(reading, { requestId, cluster: input.cluster, source }),
+    ...requestOfReading(reading, { requestId, cluster: input.cluster, source, commit: reading.commit }),
     dryRun: true,
   });
 }

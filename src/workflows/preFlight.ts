@@ -32,10 +32,20 @@ export async function preFlight(
     : [];
   if (unmet.length)
     throw ApplicationFailure.nonRetryable(unmet.map((u) => u.message).join(' '), FAILURE.PrerequisiteMissing);
+  const found: string[] = [];
+  // A merge's run plans, and reads configs and patches, from the merged files: the clone goes there first.
+  if (run.request.commit) {
+    const clone = await waits.syncTerraformRoot({
+      cluster: name,
+      commit: run.request.commit,
+      ...(run.request.dryRun ? { dryRun: true } : {}),
+    });
+    found.push(clone.summary);
+  }
   // An undo goes back to the hop's `from`: its installer must exist as surely as the target's.
   const versions = [...new Set(run.hops.flatMap((hop) => [hop.from, hop.to]))];
   for (const version of versions) await quick.checkInstallerImages({ cluster: name, version });
-  const found = [`installers of Talos ${versions.join(', ')} present`];
+  found.push(`installers of Talos ${versions.join(', ')} present`);
   const recreated = cluster.nodes.map((n) => n.name);
   const cattle = run.hops.filter((hop) => hop.strategy === 'cattle');
   if (cattle.length > 0) {

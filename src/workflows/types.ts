@@ -17,6 +17,11 @@ export interface UpgradeRequest {
   dryRun?: boolean;
   /** Only these nodes (`start --nodes`): a trial by hand; the others keep what they run. */
   nodes?: string[];
+  /**
+   * The merge commit the request was read from: the worker's clone of the repository is brought to it
+   * before any Terraform run. Absent for an operator's request (the clone is used as it is).
+   */
+  commit?: string;
 }
 
 /**

@@ -63,7 +63,10 @@ beforeAll(async () => {
   releases = await startReleasesServer();
   lab = await startLab('atlas');
   await atlasQueue.acquire();
-  repo = join(lab.dir, 'repo');
+  // The worker plans from its own clone (the lab's repository); pull requests are merged on "GitHub",
+  // a repository beside it that the clone's origin names, so the clone is behind at every merge.
+  const clone = join(lab.dir, 'repo');
+  repo = join(lab.dir, 'github-atlas');
   cache = await mkdtemp(join(tmpdir(), 'talos-upgrade-git-'));
   // The worker reads the merges (the webhook only records them), from the lab repository's mirror.
   h = await startWorkflowHarness(
@@ -74,7 +77,9 @@ beforeAll(async () => {
     },
     { repositorySource: gitCloneSource({ urlTemplate: repo, cacheDir: cache }) },
   );
-  await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
+  await initRepository(clone, await labRenovateConfig(releases.urlTemplate));
+  await execa('git', ['clone', '--quiet', clone, repo]);
+  await execa('git', ['-C', clone, 'remote', 'add', 'origin', repo]);
   endpoint = await listenWebhook({
     secret: SECRET,
     inventories: [h.inventory],
@@ -180,6 +185,9 @@ describe('the GitHub webhook', () => {
       runs.push(run.workflowId);
     expect(runs).toEqual([runId]);
     expect((await labStatus(lab)).every((row) => row.talos === '1.11.4')).toBe(true);
+    // The worker's clone was behind GitHub, and the run brought it to the merge.
+    const clone = join(lab.dir, 'repo');
+    expect((await execa('git', ['-C', clone, 'rev-parse', 'HEAD'])).stdout.trim()).toBe(merged.merge);
   }, 600_000);
 
   it('a Renovate pull request labelled both upgrade-pets and upgrade-cattle upgrades by the policy, and says so', async () => {

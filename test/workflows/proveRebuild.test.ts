@@ -3,7 +3,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
 import { ensureTools } from '../../lab/tools.js';
+import { gitAsRenovate, initRepository } from '../../scripts/demo/renovateMerge.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import {
   eventsSince,
@@ -159,6 +161,120 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
     );
   }, 600_000);
 });
+
+/**
+ * The worker's clone of the repository, as a user's is: cloned from GitHub (here a work tree beside it,
+ * where pull requests are merged) and left at the commit it was cloned at. A merge's run brings it to
+ * the merge before any Terraform run, and refuses when that would lose or skip something.
+ */
+describe("the worker's clone is brought to the merge before Terraform runs (atlas, after the renamed variable)", () => {
+  const clone = () => join(lab.dir, 'repo');
+  const github = () => join(lab.dir, 'github-atlas');
+  const inClone = (args: string[]) => gitAsRenovate(clone(), args);
+  let merge = '';
+
+  beforeAll(async () => {
+    // The repository as deployed (the renamed variable of the test before), pushed to "GitHub".
+    await initRepository(clone());
+    await execa('git', ['clone', '--quiet', clone(), github()]);
+    await inClone(['remote', 'add', 'origin', github()]);
+    // Merged on GitHub after the worker cloned: the VMs get more memory, and Talos 1.12.1.
+    const module = join(github(), 'terraform', 'modules', 'node', 'main.tf');
+    await writeFile(
+      module,
+      (await readFile(module, 'utf8')).replace(
+        'talos_version = var.talos_version }',
+        'talos_version = var.talos_version, memory = 12288 }',
+      ),
+    );
+    const variables = join(github(), 'terraform', 'variables.tf');
+    await writeFile(
+      variables,
+      (await readFile(variables, 'utf8')).replace(
+        /(variable "prod_talos_version"[^}]*default\s*=\s*")[^"]+(")/s,
+        '$11.12.1$2',
+      ),
+    );
+    await gitAsRenovate(github(), ['commit', '--quiet', '-am', 'VMs with 12 GiB; Talos 1.12.1']);
+    merge = (await gitAsRenovate(github(), ['rev-parse', 'HEAD'])).stdout.trim();
+    // The user's policy: patch releases recreate the VM too, so this one-node trial runs Terraform.
+    h.inventory.policy.strategy.patch = 'cattle';
+  });
+  afterAll(() => {
+    h.inventory.policy.strategy.patch = 'pets';
+  });
+
+  const trial = (id: string, commit = merge) =>
+    failingUpgrade(h, 'atlas', id, { talos: { to: '1.12.1' }, nodes: ['talos-wk-1'], commit });
+
+  it('a clone with a commit of its own, not on the way to the merge: refused, nothing moved', async () => {
+    await writeFile(join(clone(), 'NOTES.md'), 'a local note\n');
+    await inClone(['add', 'NOTES.md']);
+    await inClone(['commit', '--quiet', '-m', 'a local commit']);
+    try {
+      await refusedUntouchedBy(
+        lab,
+        '1.12.0',
+        /which is not on the way to the merge .*nothing was changed/,
+        () => trial('clone-diverged'),
+      );
+    } finally {
+      await inClone(['reset', '--quiet', '--hard', 'HEAD~1']);
+    }
+  });
+
+  it('a clone with uncommitted changes to a tracked file: refused, the change kept', async () => {
+    const file = join(clone(), 'terraform', 'variables.tf');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, `${text}# a local edit\n`);
+    try {
+      await refusedUntouchedBy(
+        lab,
+        '1.12.0',
+        /has uncommitted changes to terraform\/variables\.tf: .*Commit or stash them/,
+        () => trial('clone-dirty'),
+      );
+      expect(await readFile(file, 'utf8')).toContain('# a local edit');
+      expect((await inClone(['rev-parse', 'HEAD'])).stdout.trim()).not.toBe(merge);
+    } finally {
+      await writeFile(file, text);
+    }
+  });
+
+  it('a commit origin does not have: refused after fetching, nothing moved', async () => {
+    await refusedUntouchedBy(lab, '1.12.0', /is not on origin of .*fetched just now/, () =>
+      trial('clone-unknown', 'f'.repeat(40)),
+    );
+  });
+
+  it('a merge the clone has not fetched: fast-forwarded, and the node rebuilt from the merged root', async () => {
+    const result = await upgrade(h, 'atlas', 'clone-behind', {
+      talos: { to: '1.12.1' },
+      nodes: ['talos-wk-1'],
+      commit: merge,
+    });
+    expect(result.outcome).toBe('succeeded');
+    expect((await inClone(['rev-parse', 'HEAD'])).stdout.trim()).toBe(merge);
+    const state = JSON.parse(
+      await readFile(join(clone(), 'terraform', 'terraform.tfstate'), 'utf8'),
+    ) as TerraformState;
+    const input = (node: string) =>
+      state.resources.find((r) => r.module === `module.nodes["${node}"]` && r.type === 'terraform_data')
+        ?.instances[0]?.attributes.input?.value;
+    // The module as merged, not as the clone had it: only the rebuilt node carries it yet.
+    expect(input('talos-wk-1')).toMatchObject({ talos_version: '1.12.1', memory: 12288 });
+    expect(input('talos-wk-2')).not.toHaveProperty('memory');
+    expect((await labStatus(lab)).find((r) => r.node === 'talos-wk-1')?.talos).toBe('1.12.1');
+  }, 600_000);
+});
+
+interface TerraformState {
+  resources: Array<{
+    module?: string;
+    type: string;
+    instances: Array<{ attributes: { input?: { value?: Record<string, unknown> } } }>;
+  }>;
+}
 
 /**
  * Encrypts the lab's machine configs with sops for a new age key, as a user keeping them in git would,
