@@ -135,13 +135,20 @@ async function setUpCluster(
     await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
   const configApply = shared.terraformShape === 'config-apply' && inventory.terraform !== undefined;
   await writeLabRepository(repoDir, inventory);
-  const byCount = shared.terraformShape === 'count-per-role' && inventory.terraform !== undefined;
+  const byCount =
+    (shared.terraformShape === 'count-per-role' || shared.terraformShape === 'count-versions-object') &&
+    inventory.terraform !== undefined;
   if (byCount)
-    await writeCountWorkspace(terraformDir, state, {
-      provider: shared.tools['terraform-provider-proxmox'],
-      endpoint: `${shared.apiUrl}${apiPath}`,
-      imageFactory: shared.registryUrl,
-    });
+    await writeCountWorkspace(
+      terraformDir,
+      state,
+      {
+        provider: shared.tools['terraform-provider-proxmox'],
+        endpoint: `${shared.apiUrl}${apiPath}`,
+        imageFactory: shared.registryUrl,
+      },
+      shared.terraformShape === 'count-versions-object',
+    );
   else if (inventory.terraform)
     await writeTerraformWorkspace(
       terraformDir,

@@ -318,11 +318,12 @@ export interface ProxmoxInputs {
 }
 
 /** How the lab's repository lays out its Terraform (docs/lab.md). */
-export type TerraformShape = 'module-per-node' | 'config-apply' | 'count-per-role';
+export type TerraformShape = 'module-per-node' | 'config-apply' | 'count-per-role' | 'count-versions-object';
 export const TERRAFORM_SHAPES: readonly TerraformShape[] = [
   'module-per-node',
   'config-apply',
   'count-per-role',
+  'count-versions-object',
 ];
 export const isTerraformShape = (shape: string): shape is TerraformShape =>
   (TERRAFORM_SHAPES as readonly string[]).includes(shape);
@@ -352,17 +353,65 @@ async function mirrorProvider(dir: string, source: string, version: string, bina
   );
 }
 
-/** The count-per-role shape: bpg/proxmox VMs, versions and nodes in terraform.tfvars. */
+/** The version values of the count shape, each a variable of its own there. */
+const COUNT_VERSION_VALUES = [
+  'talos_version',
+  'kubernetes_version',
+  'controller_schematic_id',
+  'worker_schematic_id',
+];
+
+/**
+ * The count shape with its versions as attributes of one object, `cluster` in cluster.auto.tfvars, as
+ * users who keep a cluster's settings together write it: the root reads `var.cluster.talos_version`,
+ * and terraform.tfvars keeps only the nodes and the Proxmox settings.
+ */
+function inOneObject(files: { root: string; variables: string; tfvars: string }, name: string) {
+  const attribute = new RegExp(`^(${COUNT_VERSION_VALUES.join('|')})( *= .*)$`, 'gm');
+  const versions = [...files.tfvars.matchAll(attribute)].map((m) => `  ${m[1]}${m[2]}`);
+  return {
+    root: COUNT_VERSION_VALUES.reduce(
+      (text, value) => text.replaceAll(`var.${value}`, `var.cluster.${value}`),
+      files.root,
+    ),
+    variables: `variable "cluster" {
+  type = object({
+    name                    = string
+    talos_version           = string
+    kubernetes_version      = string
+    controller_schematic_id = string
+    worker_schematic_id     = string
+  })
+}
+${files.variables.replace(/^variable "(talos_version|kubernetes_version|controller_schematic_id|worker_schematic_id)" .*\n/gm, '')}`,
+    tfvars: files.tfvars.replace(attribute, '').replace(/^# Renovate bumps.*\n\n*/m, ''),
+    auto: `# Renovate bumps the versions (renovate.json); the merge upgrades the cluster.
+cluster = {
+  name                    = ${JSON.stringify(name)}
+${versions.join('\n')}
+}
+`,
+  };
+}
+
+/**
+ * The count-per-role shapes: bpg/proxmox VMs, the nodes in terraform.tfvars, the versions there too
+ * (each a variable) or, `versionsInObject`, as attributes of one object in cluster.auto.tfvars.
+ */
 export async function writeCountWorkspace(
   dir: string,
   state: LabState,
   proxmox: ProxmoxInputs,
+  versionsInObject = false,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
   await mirrorProvider(dir, 'bpg/proxmox', PROXMOX_PROVIDER_VERSION, proxmox.provider);
-  await writeFile(join(dir, 'main.tf'), COUNT_ROOT);
-  await writeFile(join(dir, 'variables.tf'), COUNT_VARIABLES);
-  await writeFile(join(dir, 'terraform.tfvars'), countTfvars(state, proxmox));
+  const files = { root: COUNT_ROOT, variables: COUNT_VARIABLES, tfvars: countTfvars(state, proxmox) };
+  const written = versionsInObject ? inOneObject(files, state.cluster) : { ...files, auto: undefined };
+  await writeFile(join(dir, 'main.tf'), written.root);
+  await writeFile(join(dir, 'variables.tf'), written.variables);
+  await writeFile(join(dir, 'terraform.tfvars'), written.tfvars);
+  if (written.auto) await writeFile(join(dir, 'cluster.auto.tfvars'), written.auto);
 }
 
 export async function writeTerraformWorkspace(

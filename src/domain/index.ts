@@ -12,6 +12,7 @@ export * from './talosApi.js';
 export * from './talosLinks.js';
 export * from './renovatePatterns.js';
 export * from './variablesTf.js';
+export * from './versionOverride.js';
 export * from './upgradeRequest.js';
 export * from './inventory/index.js';
 export * from './searchAttributes.js';

@@ -42,9 +42,8 @@ const isVersion = (text: string) => {
  * both, and the product could not tell which one the cluster runs.
  */
 function valueOf(found: ExtractedValue[], value: VersionValue, variable: string): string | undefined {
-  const mine = found.filter(
-    (f) => f.value === value && (f.variable === undefined || f.variable === variable),
-  );
+  const name = attributeOf(variable);
+  const mine = found.filter((f) => f.value === value && (f.variable === undefined || f.variable === name));
   const versionsOnly = value === 'talos' || value === 'kubernetes';
   const valid = versionsOnly ? mine.filter((f) => isVersion(f.text)) : mine;
   const candidates = valid.length > 0 ? valid : mine;
@@ -62,6 +61,13 @@ function valueOf(found: ExtractedValue[], value: VersionValue, variable: string)
 }
 
 /**
+ * The name a Renovate pattern captures for a variable the inventory names: the variable itself, or
+ * for an attribute of an object (`cluster.talos_version`, versions kept in one object of a tfvars
+ * file) the attribute's own name, which is what stands before the `=` Renovate matches.
+ */
+export const attributeOf = (variable: string): string => variable.split('.').at(-1) ?? variable;
+
+/**
  * The names the patterns found for a value other than this cluster's: when the cluster's own is
  * missing, they are what the inventory most likely should name.
  */
@@ -71,7 +77,10 @@ export function otherVariables(text: string, value: VersionValue, source: Versio
     ...new Set(
       found
         .filter(
-          (f) => f.value === value && f.variable !== undefined && f.variable !== source.variables[value],
+          (f) =>
+            f.value === value &&
+            f.variable !== undefined &&
+            f.variable !== attributeOf(source.variables[value]),
         )
         .map((f) => f.variable as string),
     ),

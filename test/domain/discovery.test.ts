@@ -7,7 +7,12 @@ import { draftInventory } from '../../src/domain/discovery/inventoryDraft.js';
 import { matchNodeAddresses, stateResources } from '../../src/domain/discovery/terraformNodes.js';
 import { findValueLocations, sameVersion } from '../../src/domain/discovery/versionLocations.js';
 import { versionsSection } from '../../src/domain/discovery/versionsSection.js';
-import { inWrittenForm, parseInventory, writtenTalosVersion } from '../../src/domain/index.js';
+import {
+  inWrittenForm,
+  objectOverride,
+  parseInventory,
+  writtenTalosVersion,
+} from '../../src/domain/index.js';
 
 const nodes = [
   { name: 'cp-1', ip: '10.0.0.11' },
@@ -190,12 +195,47 @@ describe('where the versions live', () => {
     expect(problems.join('\n')).toMatch(/several var files set the Talos version/);
   });
 
-  it('an attribute of an object in a tfvars file: refused, since -var sets a whole variable', async () => {
+  it('versions as attributes of one object in a tfvars file: named by their paths, read back as a merge is', async () => {
     const problems: string[] = [];
-    const text = 'cluster = {\n  talos_version = "1.11.3"\n}\n';
-    expect(versionsSection(await tfvars(text), running, problems, [])).toBeUndefined();
-    expect(problems.join('\n')).toMatch(
-      /an attribute of an object in terraform\/terraform\.tfvars \(cluster\.talos_version/,
+    const notes: string[] = [];
+    const text =
+      'cluster = {\n  name = "homelab"\n  talos_version = "v1.11.3"\n  kubernetes_version = "1.34.1"\n' +
+      `  controller_schematic_id = "${'a'.repeat(64)}"\n}\nstaging = {\n  kubernetes_version = "1.34.1"\n}\n`;
+    expect(versionsSection(await tfvars(text), running, problems, notes)).toEqual({
+      file: 'terraform/terraform.tfvars',
+      variables: {
+        talos: 'cluster.talos_version',
+        kubernetes: 'cluster.kubernetes_version',
+        controllerSchematic: 'cluster.controller_schematic_id',
+      },
+    });
+    expect(problems).toEqual([]);
+    expect(notes.join('\n')).toMatch(
+      /an attribute of an object \(terraform\/terraform\.tfvars: cluster\.talos_version\)/,
+    );
+  });
+
+  it("an object variable at another version: the whole object, only the version changed, in the file's form", async () => {
+    const text = 'cluster = {\n  name = "homelab"\n  sizes = { cp = 4 }\n  talos_version = "v1.11.3"\n}\n';
+    const json = await parse('cluster.auto.tfvars', text);
+    expect(objectOverride(json, 'terraform/cluster.auto.tfvars', 'cluster.talos_version', '1.12.0')).toEqual({
+      variable: 'cluster',
+      value: { name: 'homelab', sizes: { cp: 4 }, talos_version: 'v1.12.0' },
+    });
+    // In a variable's default of a .tf file, and nested one level deeper.
+    const tf = await parse(
+      'variables.tf',
+      'variable "cluster" {\n  default = { versions = { talos = "1.11.3" } }\n}\n',
+    );
+    expect(objectOverride(tf, 'terraform/variables.tf', 'cluster.versions.talos', 'v1.12.0')).toEqual({
+      variable: 'cluster',
+      value: { versions: { talos: '1.12.0' } },
+    });
+    expect(objectOverride(json, 'terraform/cluster.auto.tfvars', 'homelab.talos_version', '1.12.0')).toMatch(
+      /does not set homelab as an object/,
+    );
+    expect(objectOverride(json, 'terraform/cluster.auto.tfvars', 'cluster.talos', '1.12.0')).toMatch(
+      /has no string at cluster\.talos/,
     );
   });
 

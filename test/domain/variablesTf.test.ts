@@ -176,6 +176,24 @@ describe('comparing two versions of variables.tf', () => {
     });
   });
 
+  it('reads versions kept as attributes of one object by their paths (cluster.talos_version)', () => {
+    const source = {
+      patterns: DEFAULT_MATCH_STRINGS,
+      variables: {
+        ...DEFAULT_VARIABLES,
+        talos: 'cluster.talos_version',
+        kubernetes: 'cluster.kubernetes_version',
+      },
+    };
+    const file = (talos: string) =>
+      `cluster = {\n  name               = "atlas"\n  talos_version      = "v${talos}"\n  kubernetes_version = "1.34.1"\n}\n`;
+    expect(diffTerraformVersions(file('1.11.3'), file('1.12.0'), source)).toMatchObject({
+      kind: 'upgrade',
+      talos: { from: '1.11.3', to: '1.12.0' },
+    });
+    expect(readTerraformVersions(file('1.11.3'), source).kubernetesVersion).toBe('1.34.1');
+  });
+
   it('reports schematic ids that changed with the version', () => {
     const before = locals('1.11.3');
     const after = locals('1.11.4').replace(WORKER, 'f'.repeat(64));

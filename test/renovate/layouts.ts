@@ -127,6 +127,45 @@ export const LAYOUTS: Layout[] = [
       },
     ],
   },
+  {
+    // The lab's count-per-role shape: the versions beside the node lists, whose objects hold no version.
+    name: 'count per role: terraform.tfvars with node lists',
+    file: 'count/terraform.tfvars',
+    text:
+      '# Renovate bumps the versions (renovate.json); the merge upgrades the cluster.\n' +
+      `talos_version           = "v1.11.3"\nkubernetes_version      = "1.34.1"\ncontroller_schematic_id = "${CONTROLLER}"\n` +
+      `worker_schematic_id     = "${WORKER}"\n\nimage_host = "atlas"\n\ncontrolplanes = [\n` +
+      '  { name = "talos-cp-1", ip = "10.0.0.11", host = "atlas" },\n]\n\nworkers = [\n' +
+      '  { name = "talos-wk-1", ip = "10.0.0.21", host = "atlas" },\n]\n',
+    readers: [
+      {
+        reads: {
+          talosVersion: '1.11.3',
+          kubernetesVersion: '1.34.1',
+          controllerSchematicId: CONTROLLER,
+          workerSchematicId: WORKER,
+        },
+      },
+    ],
+  },
+  {
+    // The lab's count-versions-object shape: the inventory names each value by its path in the object.
+    name: 'attributes of one object in cluster.auto.tfvars',
+    file: 'object/cluster.auto.tfvars',
+    text:
+      'cluster = {\n  name                    = "atlas"\n  talos_version           = "v1.11.3"\n' +
+      `  kubernetes_version      = "1.34.1"\n  controller_schematic_id = "${CONTROLLER}"\n}\n`,
+    readers: [
+      {
+        variables: {
+          talos: 'cluster.talos_version',
+          kubernetes: 'cluster.kubernetes_version',
+          controllerSchematic: 'cluster.controller_schematic_id',
+        },
+        reads: { talosVersion: '1.11.3', kubernetesVersion: '1.34.1', controllerSchematicId: CONTROLLER },
+      },
+    ],
+  },
 ];
 
 export const variablesOf = (reader: Reader) => ({ ...DEFAULT_VARIABLES, ...reader.variables });

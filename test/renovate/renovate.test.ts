@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import {
+  attributeOf,
   DEFAULT_MATCH_STRINGS,
   extractValues,
   parseInventory,
@@ -100,7 +101,7 @@ describe('the real Renovate and the product read the same versions', () => {
           const read = readTerraformVersions(after, { patterns: DEFAULT_MATCH_STRINGS, variables });
           for (const value of ['talos', 'kubernetes'] as const) {
             const upgrade = mine.find(
-              (u) => u.depName === DEPENDENCY_OF[value] && u.depType === variables[value],
+              (u) => u.depName === DEPENDENCY_OF[value] && u.depType === attributeOf(variables[value]),
             );
             const expected = upgrade?.newValue
               ? parseVersion(upgrade.newValue)

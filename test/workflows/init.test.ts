@@ -10,9 +10,10 @@ import {
   type Inventory,
 } from '../../src/domain/index.js';
 import { runCli } from '../cli/runCli.js';
+import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { initInventory, initWithConfigs, runInit as init } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
-import { labReport } from './labViews.js';
+import { eventsSince, labReport, timelineMark, TOUCHING } from './labViews.js';
 import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
@@ -64,7 +65,10 @@ interface LabStateFile {
  * The answer key: what the lab built, from its own state (the VMs it runs and the Terraform
  * addresses it wrote for the shape), never from an inventory.
  */
-async function labFacts(lab: Lab, shape: 'module-per-node' | 'config-apply' | 'count-per-role') {
+async function labFacts(
+  lab: Lab,
+  shape: 'module-per-node' | 'config-apply' | 'count-per-role' | 'count-versions-object',
+) {
   const { state } = JSON.parse(await readFile(join(lab.dir, 'state.json'), 'utf8')) as LabStateFile;
   // count-per-role: a role's VMs in the order the tfvars list them, which is the lab's.
   const countIndex = (name: string) => {
@@ -74,7 +78,7 @@ async function labFacts(lab: Lab, shape: 'module-per-node' | 'config-apply' | 'c
   const addresses = (name: string) =>
     shape === 'config-apply'
       ? [`talos_machine_configuration_apply.node["${name}"]`, `terraform_data.vm["${name}"]`]
-      : shape === 'count-per-role'
+      : shape === 'count-per-role' || shape === 'count-versions-object'
         ? [countIndex(name)]
         : [`module.nodes["${name}"]`];
   return {
@@ -100,6 +104,35 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
+
+/**
+ * What a user does before a first run, on any shape: doctor passes every check with the generated
+ * inventory and the worker's environment, and a dry run of the minor touches nothing in the lab.
+ */
+async function doctorAndDryRun(lab: Lab, h: WorkflowHarness, inventory: string, id: string) {
+  const doctor = await runCli(['doctor', '--inventory', inventory, '--json'], {
+    env: {
+      TEMPORAL_ADDRESS: testTemporalAddress(),
+      TALOS_UPGRADE_TASK_QUEUE: h.taskQueue,
+      KUBECONFIG: lab.env.KUBECONFIG ?? '',
+      TALOSCONFIG: lab.env.TALOSCONFIG ?? '',
+      TALOSCTL: lab.env.TALOSCTL ?? '',
+      TERRAFORM: lab.env.TERRAFORM ?? '',
+      TALOS_UPGRADE_RELEASES_API_URL: lab.env.TALOS_UPGRADE_RELEASES_API_URL ?? '',
+    },
+  });
+  const checks = JSON.parse(doctor.stdout || '[]') as Array<{ check: string; ok: boolean }>;
+  expect(checks.filter((c) => !c.ok)).toEqual([]);
+  expect(checks.map((c) => c.check)).toEqual(
+    expect.arrayContaining(['terraform state', 'terraform plan', 'versions file']),
+  );
+  expect(doctor.exitCode).toBe(0);
+  const mark = await timelineMark(lab);
+  const dry = await upgrade(h, 'atlas', `${id}-dry-run`, { talos: { to: '1.12.0' }, dryRun: true });
+  expect(dry.outcome).toBe('dry-run');
+  expect(dry.rebuildPlans?.length).toBeGreaterThan(0);
+  expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
+}
 
 describe('init on atlas (a module per node, machine configs as files)', () => {
   let lab: Lab;
@@ -166,6 +199,7 @@ describe('init on atlas (a module per node, machine configs as files)', () => {
       env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated },
     });
     try {
+      await doctorAndDryRun(lab, h, generated, 'from-init');
       expect((await upgrade(h, 'atlas', 'from-init-patch', { talos: { to: '1.11.4' } })).outcome).toBe(
         'succeeded',
       );
@@ -270,6 +304,7 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       );
       expect((await labReport(lab)).vms.every((vm) => vm.destroyed === 0)).toBe(true);
 
+      await doctorAndDryRun(lab, h, generated, 'count');
       expect((await upgrade(h, 'atlas', 'count-patch', { talos: { to: '1.11.4' } })).outcome).toBe(
         'succeeded',
       );
@@ -283,6 +318,59 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       );
       // The repository is the user's: Renovate's merge changes it, the product never does.
       expect(await readFile(tfvarsFile, 'utf8')).toBe(tfvars);
+    } finally {
+      await h.stop();
+    }
+  }, 1_200_000);
+});
+
+describe('init on atlas by count per role, the versions as attributes of one object in cluster.auto.tfvars', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab('atlas', [
+      '--max-unavailable-workers',
+      '2',
+      '--terraform-shape',
+      'count-versions-object',
+    ]);
+  }, 900_000);
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it('names each version by its path in the object; a minor run plans each node with the whole object, the file untouched', async () => {
+    const generated = await initInventory(lab);
+    const found = await readInventory(generated);
+    expect(nodeFacts(found)).toEqual((await labFacts(lab, 'count-versions-object')).nodes);
+    expect(found.versions).toMatchObject({
+      file: 'terraform/cluster.auto.tfvars',
+      variables: {
+        talos: 'cluster.talos_version',
+        kubernetes: 'cluster.kubernetes_version',
+        controllerSchematic: 'cluster.controller_schematic_id',
+      },
+    });
+    expect(found.terraform?.varFiles).toEqual([]);
+    const versionsFile = join(lab.dir, 'repo', 'terraform', 'cluster.auto.tfvars');
+    const written = await readFile(versionsFile, 'utf8');
+    const h: WorkflowHarness = await startWorkflowHarness({
+      ...lab,
+      env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated },
+    });
+    try {
+      // Each node's plan at the version it runs, given as the whole object, changes nothing.
+      await doctorAndDryRun(lab, h, generated, 'object');
+      // -var cluster.talos_version=… is no variable Terraform knows: each node's plan gets the whole
+      // object (its name and schematics as the file has them) with the new version, in its v form.
+      expect((await upgrade(h, 'atlas', 'object-minor', { talos: { to: '1.12.0' } })).outcome).toBe(
+        'succeeded',
+      );
+      const report = await labReport(lab);
+      expect(report.violations).toEqual([]);
+      expect(report.vms.map((vm) => [vm.talosVersion, vm.destroyed, vm.created])).toEqual(
+        report.vms.map(() => ['1.12.0', 1, 1]),
+      );
+      expect(await readFile(versionsFile, 'utf8')).toBe(written);
     } finally {
       await h.stop();
     }

@@ -4,6 +4,7 @@ import { linkNics, missingKernelArgs, type TalosLink } from '../../domain/index.
 import type { DiscoveredCluster, DiscoveredNode } from '../../domain/discovery/discovered.js';
 import { carriesPatch } from '../../domain/discovery/configPatches.js';
 import { parseInstallerImage } from '../../domain/discovery/installerImage.js';
+import { abortableApiClient } from '../abortable.js';
 import { parseJsonStream } from '../jsonStream.js';
 import { runCommand } from '../runCommand.js';
 import { parseServerTag } from '../talosctl.js';
@@ -42,13 +43,21 @@ export function loadKubeconfig(file: string): KubeConfig {
   return kc;
 }
 
+/** How long init waits for the API server to list the nodes and namespaces. */
+const KUBERNETES_READ_TIMEOUT_MS = 30_000;
+
 /** Every Node of the cluster the kubeconfig reaches, and its namespaces. */
 export async function kubernetesView(kubeconfig: string) {
   const kc = loadKubeconfig(kubeconfig);
-  const core = kc.makeApiClient(CoreV1Api);
+  // Bounded: an API server that accepts the connection and never answers would hold init forever.
+  const core = abortableApiClient(kc, CoreV1Api, AbortSignal.timeout(KUBERNETES_READ_TIMEOUT_MS));
   const reach = (what: string) => (error: unknown) => {
+    const why =
+      error instanceof Error && error.name === 'TimeoutError'
+        ? `no answer in ${KUBERNETES_READ_TIMEOUT_MS / 1000} s`
+        : (error as Error).message;
     throw new DiscoveryError(
-      `could not list ${what} with ${kubeconfig}: ${(error as Error).message}. Check that the kubeconfig reaches the cluster (kubectl get nodes).`,
+      `could not list ${what} with ${kubeconfig}: ${why}. Check that the kubeconfig reaches the cluster (kubectl get nodes).`,
     );
   };
   const [{ items: nodes }, { items: namespaces }] = await Promise.all([

@@ -76,17 +76,16 @@ export function versionsSection(
     );
     return undefined;
   }
-  // A tfvars line sets a whole variable, as `-var` does; an attribute of an object cannot be set alone.
-  if (talos.kind === 'tfvars' && talos.name.includes('.')) {
-    problems.push(
-      `the Talos version is an attribute of an object in ${talos.file} (${talos.name} = "${talos.value}"); the product sets the version ` +
-        `a node is rebuilt at with -var, which replaces a whole variable. Keep it in a variable of its own (a line of ${talos.file}, or a default in a .tf file).`,
-    );
-    return undefined;
-  }
-  // The values kept where Talos's is, in the same form: a variable's default, or a line of the tfvars file.
+  // The values kept where Talos's is, in the same form: a variable's default, a line of the tfvars
+  // file, or an attribute of the same object (cluster.talos_version beside cluster.kubernetes_version).
+  const objectOf = (name: string) => name.split('.').slice(0, -1).join('.');
   const beside = (l: ValueLocation) =>
-    l.file === talos.file && l.kind === talos.kind && !l.name.includes('.');
+    l.file === talos.file && l.kind === talos.kind && objectOf(l.name) === objectOf(talos.name);
+  if (talos.name.includes('.'))
+    notes.push(
+      `the Talos version is an attribute of an object (${talos.file}: ${talos.name}): a node is planned at another version ` +
+        'with a var file holding that whole object, as the file has it but for the version.',
+    );
   const variables: Partial<Record<VersionValue, string>> = {};
   for (const key of Object.keys(found) as VersionValue[]) {
     const inFile = found[key].find(beside);

@@ -129,7 +129,10 @@ const matchStrings = (value: VersionValue) =>
 const variableName = (value: VersionValue) =>
   z
     .string()
-    .regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a Terraform variable name such as prod_talos_version' })
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
+      error:
+        'expected a Terraform variable name such as prod_talos_version, or an attribute of an object variable such as cluster.talos_version',
+    })
     .default(DEFAULT_VARIABLES[value]);
 
 /** policy.heartbeatTimeout when the inventory says nothing: the activities' heartbeat timeout. */
