@@ -38,7 +38,9 @@ export type NotificationEvent =
       preFlight: string;
     }
   | { kind: 'canary'; node: string; to: string; holdMinutes: number; workflowId: string }
-  | { kind: 'critical'; message: string };
+  | { kind: 'critical'; message: string }
+  /** `doctor --notify-test`: sent to every target, whatever events it takes, to show the URL works. */
+  | { kind: 'test'; message: string };
 
 const COLORS = { green: 0x2ecc71, blue: 0x3498db, orange: 0xe67e22, red: 0xe74c3c, yellow: 0xf1c40f };
 
@@ -113,6 +115,13 @@ export function discordEmbed(cluster: string, event: NotificationEvent): Record<
         color: COLORS.red,
         description: event.message,
       };
+    case 'test':
+      return {
+        ...base,
+        title: `🔔 Test notification: ${cluster}`,
+        color: COLORS.blue,
+        description: event.message,
+      };
   }
 }
 
@@ -154,7 +163,8 @@ export function notifyActivities(deps: ActivityDeps, cluster: (name: string) => 
     const c = cluster(input.cluster);
     const result: NotifyResult = { delivered: 0, failed: [] };
     for (const [index, target] of c.inventory.notifications.entries()) {
-      if (target.events && !target.events.includes(input.event.kind)) continue;
+      const kind = input.event.kind;
+      if (kind !== 'test' && target.events && !target.events.includes(kind)) continue;
       const name = `${target.type} #${index + 1}`;
       let url: string;
       try {

@@ -1,4 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
@@ -126,6 +128,69 @@ describe('doctor', () => {
       ),
       fix: 'set repository.defaultBranch to the branch merges land on',
     });
+  }, 180_000);
+
+  it('--notify-test: a test notification to every target, whatever events it takes; a failing target named with its fix', async () => {
+    const received: Array<{ path: string; body: Record<string, unknown> }> = [];
+    const server = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      request.on('end', () => {
+        received.push({ path: request.url ?? '', body: JSON.parse(text || '{}') as Record<string, unknown> });
+        response.writeHead(request.url === '/broken' ? 500 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const targets = (...paths: string[]) =>
+        variant(`notify-${paths.length}`, (d) =>
+          d.set(
+            'notifications',
+            paths.map((path, i) => ({
+              type: 'webhook',
+              url: { env: `NOTIFY_URL_${i}` },
+              events: ['rollback'],
+            })),
+          ),
+        );
+      const urls = (...paths: string[]) =>
+        Object.fromEntries(paths.map((p, i) => [`NOTIFY_URL_${i}`, `${base}${p}`]));
+      // Without the flag nothing is sent.
+      const quiet = await doctor(await targets('/hook'), urls('/hook'));
+      expect(quiet.checks.map((c) => c.check)).not.toContain('notifications');
+      expect(received).toEqual([]);
+      const sent = await runCli(
+        ['doctor', '--inventory', await targets('/hook'), '--json', '--notify-test'],
+        {
+          env: { ...workerEnv(), ...urls('/hook') },
+        },
+      );
+      const checks = JSON.parse(sent.stdout || '[]') as Array<{ check: string; ok: boolean; detail: string }>;
+      expect(checks.find((c) => c.check === 'notifications')).toMatchObject({
+        ok: true,
+        detail: 'a test notification delivered to each of 1 target(s)',
+      });
+      expect(sent.exitCode).toBe(0);
+      expect(received).toEqual([
+        {
+          path: '/hook',
+          body: expect.objectContaining({ event: 'test', cluster: 'atlas', source: 'talos-upgrade' }),
+        },
+      ]);
+      // Two targets, one answering 500: named, with the fix; the URL itself is never printed.
+      const broken = await runCli(
+        ['doctor', '--inventory', await targets('/hook', '/broken'), '--notify-test'],
+        { env: { ...workerEnv(), ...urls('/hook', '/broken') } },
+      );
+      expect(broken.exitCode).toBe(1);
+      expect(broken.stdout).toMatch(
+        /❌ atlas · notifications: webhook #2: HTTP 500 \(1 of 2 delivered\)\n {3}fix: check each failing target/,
+      );
+      expect(broken.stdout).not.toContain(base);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   }, 180_000);
 
   const failures: Array<{

@@ -70,11 +70,15 @@ export async function doctorMain(argv: string[]): Promise<void> {
     .requiredOption('--inventory <file...>', 'cluster inventory YAML files, as the worker gets them')
     .option('--credentials-dir <dir>', 'holds <cluster>/kubeconfig and <cluster>/talosconfig')
     .option('--json', 'print the results as JSON')
+    .option(
+      '--notify-test',
+      "also send a test notification to each of the inventory's notification targets (the only check that sends anything)",
+    )
     .showHelpAfterError()
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
-    const options = program.opts<WorkerOptions & { json?: boolean }>();
+    const options = program.opts<WorkerOptions & { json?: boolean; notifyTest?: boolean }>();
     const config = await loadWorkerConfig({ ...options, metrics: 'off' });
     const deps = activityDeps(config, secretReader());
     // A doctor stopped while it validated an encrypted machine config left its plain copy behind.
@@ -86,7 +90,7 @@ export async function doctorMain(argv: string[]): Promise<void> {
     };
     report(await temporalCheck(config.temporal));
     for (const [name, access] of Object.entries(config.clusters))
-      await clusterChecks(name, access, deps, report);
+      await clusterChecks(name, access, deps, report, { notifyTest: options.notifyTest === true });
     const failed = results.filter((r) => !r.ok).length;
     if (options.json) console.log(JSON.stringify(results, null, 2));
     else

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -420,7 +421,13 @@ async function unwritable(dir: string): Promise<string | undefined> {
 }
 
 /** Every check of one cluster, reported one by one as they finish. */
-export async function clusterChecks(name: string, access: ClusterAccess, deps: ActivityDeps, report: Report) {
+export async function clusterChecks(
+  name: string,
+  access: ClusterAccess,
+  deps: ActivityDeps,
+  report: Report,
+  options: { notifyTest?: boolean } = {},
+) {
   // The worker's own checks, bound once: the doctor calls them as the worker would.
   const activities = createActivities(deps);
   await kubernetesChecks(name, access, report);
@@ -431,6 +438,50 @@ export async function clusterChecks(name: string, access: ClusterAccess, deps: A
   await fileChecks(name, access, activities, running, report);
   await releaseChecks(name, access, activities, running, report);
   await repositoryCheck(name, access, deps, report);
+  if (options.notifyTest) await notificationCheck(name, access, activities, report);
+}
+
+/**
+ * `--notify-test`: a test notification to every target of the inventory, through the worker's own
+ * notify activity (its secrets, its retries on 429). The only check that sends anything.
+ */
+async function notificationCheck(
+  name: string,
+  access: ClusterAccess,
+  activities: ReturnType<typeof createActivities>,
+  report: Report,
+) {
+  const targets = access.inventory.notifications;
+  if (!targets.length) {
+    report({
+      cluster: name,
+      check: 'notifications',
+      ok: false,
+      detail: 'the inventory names no notification target, so there is nothing to test',
+      fix: 'add one under notifications (type discord or webhook, url from a file or env; docs/operations.md), or leave out --notify-test',
+    });
+    return;
+  }
+  const result = await activities.notify({
+    cluster: name,
+    event: {
+      kind: 'test',
+      message: `talos-upgrade doctor on ${hostname()}: notifications for ${name} reach this channel.`,
+    },
+  });
+  report({
+    cluster: name,
+    check: 'notifications',
+    ok: result.failed.length === 0,
+    detail: result.failed.length
+      ? `${result.failed.map((f) => `${f.target}: ${f.error}`).join('; ')} (${result.delivered} of ${targets.length} delivered)`
+      : `a test notification delivered to each of ${targets.length} target(s)`,
+    ...(result.failed.length
+      ? {
+          fix: 'check each failing target: its URL secret (notifications[].url, a file or an environment variable the worker has) and that this machine reaches it',
+        }
+      : {}),
+  });
 }
 
 /** A call to an outside system that must answer within `ms`, or fail saying which. */
