@@ -50,12 +50,15 @@ async function anonymousToken(challenge: string, signal?: AbortSignal): Promise<
 export async function imageExists(image: string): Promise<boolean> {
   const ref = parseImage(image);
   const url = `${baseUrl(ref.registry)}/v2/${ref.repository}/manifests/${ref.tag}`;
-  const signal = cancellationSignal();
+  // Bounded outside an activity too (doctor): a registry that accepts and never answers is an outage.
+  const cancelled = cancellationSignal();
+  const timeout = AbortSignal.timeout(60_000);
+  const signal = cancelled ? AbortSignal.any([cancelled, timeout]) : timeout;
   const head = (token?: string) =>
     fetch(url, {
       method: 'HEAD',
       headers: { Accept: ACCEPT, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-      ...(signal ? { signal } : {}),
+      signal,
     });
   let response = await head();
   if (response.status === 401) {

@@ -333,6 +333,29 @@ describe('doctor', () => {
       fix: /images\.installer and each schematic/,
     },
     {
+      check: 'next installers',
+      what: 'a registry that does not answer (told apart from an image it does not have)',
+      breaks: async () => ({
+        inventory: await variant('registry-down', (d) =>
+          d.setIn(['images', 'installer'], '127.0.0.1:9/nocloud-installer/{schematic}:v{version}'),
+        ),
+      }),
+      detail: /1\.11\.5: checking 127\.0\.0\.1:9\/nocloud-installer\/[0-9a-f]{64}:v1\.11\.5: /,
+      fix: /the registry did not answer: check that this machine reaches/,
+    },
+    {
+      check: 'release list',
+      what: 'a list of its own without a release of the minor the nodes run',
+      breaks: async () => ({
+        inventory: await variant('releases-stale', (d) =>
+          d.setIn(['versions', 'releases'], ['1.12.0', '1.12.9']),
+        ),
+      }),
+      detail:
+        /2 Talos releases in versions\.releases \(newest 1\.12\.9\), none of them a 1\.11\.x release although the nodes run 1\.11\.3/,
+      fix: /bring the list up to date: versions\.releases in the inventory/,
+    },
+    {
       check: 'release list',
       what: "GitHub's releases API out of reach",
       breaks: async () => ({ env: { TALOS_UPGRADE_RELEASES_API_URL: 'http://127.0.0.1:9' } }),

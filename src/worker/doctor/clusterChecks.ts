@@ -388,7 +388,11 @@ async function fileChecks(
           : `${images.images.length} installer(s) of Talos ${running} exist (what an undo reinstalls)`,
       ...(images instanceof Error
         ? {
-            fix: 'check images.installer and the schematics against what the nodes run (talos-upgrade init shows them)',
+            // ImageMissing is the registry's answer; anything else is a registry that did not answer.
+            fix:
+              (images as { type?: string }).type === 'ImageMissing'
+                ? 'check images.installer and the schematics against what the nodes run (talos-upgrade init shows them)'
+                : "the registry did not answer: check that this machine reaches the installer's registry (proxy, DNS, a mirror in images.installer), then run doctor again",
           }
         : {}),
     });

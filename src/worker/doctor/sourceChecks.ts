@@ -29,22 +29,29 @@ export async function releaseChecks(
         .fetchTalosReleases()
         .then((versions) => new ReleaseList(versions))
         .catch((error: unknown) => error as Error);
+  // A list without a release of the minor the nodes run is stale or cut short: plans would skip it.
+  const minor = running ? minorOf(running) : undefined;
+  const ownMinor = list instanceof Error || !minor ? true : list.versions.some((v) => minorOf(v) === minor);
   report({
     cluster: name,
     check: 'release list',
-    ok: !(list instanceof Error),
+    ok: !(list instanceof Error) && ownMinor,
     detail:
       list instanceof Error
         ? list.message
-        : `${list.versions.length} Talos releases ${inventoryList ? 'in versions.releases' : 'read'} (newest ${list.versions.at(-1) ?? 'none'})`,
+        : `${list.versions.length} Talos releases ${inventoryList ? 'in versions.releases' : 'read'} (newest ${list.versions.at(-1) ?? 'none'})` +
+          (ownMinor ? '' : `, none of them a ${minor}.x release although the nodes run ${running}`),
     ...(list instanceof Error
       ? {
           fix: "let the worker reach github.com's API (TALOS_UPGRADE_RELEASES_API_URL for a mirror; GITHUB_TOKEN against its rate limit), or set versions.releases in the inventory or TALOS_UPGRADE_RELEASES_URL",
         }
-      : {}),
+      : ownMinor
+        ? {}
+        : {
+            fix: `bring the list up to date: ${inventoryList ? 'versions.releases in the inventory' : 'the list TALOS_UPGRADE_RELEASES_URL names'} must hold every release from the running one on`,
+          }),
   });
-  if (list instanceof Error || !running) return;
-  const minor = minorOf(running);
+  if (list instanceof Error || !running || !minor) return;
   const nextMinor = list.versions.find((v) => compareVersions(minorOf(v) + '.0', minor + '.0') > 0);
   const next = [
     list.latestPatchOf(minor),
@@ -52,22 +59,31 @@ export async function releaseChecks(
   ].filter((v): v is string => !!v && compareVersions(v, running) > 0);
   if (next.length === 0) return;
   const missing: string[] = [];
+  const unanswered: string[] = [];
   for (const version of next)
-    await activities
-      .checkInstallerImages({ cluster: name, version })
-      .catch((error: unknown) => missing.push(`${version}: ${message(error)}`));
+    await activities.checkInstallerImages({ cluster: name, version }).catch((error: unknown) =>
+      // ImageMissing is the registry's answer; anything else is a registry that did not answer.
+      ((error as { type?: string }).type === 'ImageMissing' ? missing : unanswered).push(
+        `${version}: ${message(error)}`,
+      ),
+    );
+  const problems = [...missing, ...unanswered];
   report({
     cluster: name,
     check: 'next installers',
-    ok: missing.length === 0,
-    detail: missing.length
-      ? missing.join('; ')
+    ok: problems.length === 0,
+    detail: problems.length
+      ? problems.join('; ')
       : `the installers of Talos ${next.join(' and ')} exist for every schematic (the next patch and minor)`,
     ...(missing.length
       ? {
           fix: 'check images.installer and each schematic (a custom one must be known to the Image Factory or your registry mirror)',
         }
-      : {}),
+      : unanswered.length
+        ? {
+            fix: "the registry did not answer: check that this machine reaches the installer's registry (proxy, DNS, a mirror in images.installer), then run doctor again",
+          }
+        : {}),
   });
 }
 
