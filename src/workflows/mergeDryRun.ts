@@ -1,9 +1,10 @@
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { checkInput, FAILURE, mergeDryRunSchema } from '../domain/index.js';
 import { clusterUpgrade } from './clusterUpgrade.js';
 import { requestOfReading } from './deliveredMerge.js';
 import { describeFailure, failureType, wasCancelled } from './failures.js';
+import { progressQuery } from './signals.js';
 import type { ClusterUpgradeResult } from './types.js';
 
 /** A person waits on the answer: a repository outage is retried for a few minutes, not for hours. */
@@ -31,6 +32,16 @@ export async function mergeDryRun(input: {
       `not a valid dry run of a merge: ${checked.reason}`,
       FAILURE.InvalidRequest,
     );
+  // Answered from the start: `status` may ask while the merge is still being read (the run's own
+  // handler takes over once it has planned).
+  setHandler(progressQuery, () => ({
+    phase: 'ReadingMerge',
+    paused: false,
+    current: [],
+    inFlight: [],
+    nodes: [],
+    totalNodeUpgrades: 0,
+  }));
   let reading: Awaited<ReturnType<Activities['readCommitChange']>>;
   try {
     reading = await read.readCommitChange({ cluster: input.cluster, commit: input.commit });
