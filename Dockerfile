@@ -13,9 +13,13 @@ FROM golang:1.26.5-bookworm AS sops
 RUN GOBIN=/out go install -trimpath -ldflags "-s -w" github.com/getsops/sops/v3/cmd/sops@v3.13.3
 
 FROM ${NODE_IMAGE}
+# openssh-client: a worker fetches merges into its clone of the cluster repository from an ssh origin too.
+# The clone is mounted from the host (config/repo), owned by another uid than the image's user: git
+# refuses such a work tree unless it is trusted.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates tini \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && git config --system --add safe.directory /config/repo
 COPY --from=talosctl /talosctl /usr/local/bin/talosctl
 COPY --from=terraform /bin/terraform /usr/local/bin/terraform
 COPY --from=sops /out/sops /usr/local/bin/sops

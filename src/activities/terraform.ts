@@ -18,7 +18,7 @@ import {
   type PlannedChange,
   type PlanScope,
 } from '../domain/index.js';
-import { heartbeat, sleep } from './activityContext.js';
+import { currentActivity, heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { runCommand, type CommandResult } from './runCommand.js';
@@ -362,7 +362,9 @@ export function terraformActivities(
       if (error instanceof CloneFetchError) throw retryable('SourceUnavailable', error.message);
       throw error;
     }
-    const init = state.state === 'moved' && needsInit(state, dir);
+    // A retry may follow a move whose init failed or whose worker died: init again then, to be sure.
+    const retried = !input.dryRun && (currentActivity()?.info.attempt ?? 1) > 1 && state.state !== 'not-git';
+    const init = (state.state === 'moved' && needsInit(state)) || retried;
     if (init) await terraform(c, ['init', '-input=false', '-no-color'], `terraform init for ${c.name}`);
     return { summary: describeClone(state, init), moved: state.state === 'moved' };
   }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -20,8 +21,18 @@ export async function versionsFilePath(access: ClusterAccess): Promise<string> {
   return resolve(root, inventory.versions.file);
 }
 
-/** This process's folder for the var files it gives Terraform (mkdtemp: only its owner can read it). */
-let varFiles: Promise<string> | undefined;
+/**
+ * This process's folder for the var files it gives Terraform (mkdtemp: only its owner can read it),
+ * removed when the process exits; made again when a cleaner took it meanwhile.
+ */
+let varFiles: string | undefined;
+async function varFileFolder(): Promise<string> {
+  if (varFiles && existsSync(varFiles)) return varFiles;
+  const made = await mkdtemp(join(tmpdir(), 'talos-upgrade-vars-'));
+  if (!varFiles) process.once('exit', () => varFiles && rmSync(varFiles, { recursive: true, force: true }));
+  varFiles = made;
+  return made;
+}
 
 /**
  * How Terraform is told the version a node is planned at, in the form the versions file writes it:
@@ -57,9 +68,8 @@ export async function talosVariable(access: ClusterAccess, version: string): Pro
   }
   const override = objectOverride(json, path, variable, version);
   if (typeof override === 'string') throw why(override);
-  varFiles ??= mkdtemp(join(tmpdir(), 'talos-upgrade-vars-'));
   const file = join(
-    await varFiles,
+    await varFileFolder(),
     `${access.inventory.cluster.name}-${override.variable}-${version.replace(/[^\w.-]/g, '_')}.tfvars.json`,
   );
   // Written whole, then renamed: a Terraform run reading the file never sees half of it.

@@ -1,7 +1,7 @@
-import { relative } from 'node:path';
-import { gitRoot } from './discovery/repository.js';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { withoutCredentials } from './repositorySource.js';
-import { runCommand } from './runCommand.js';
+import { runCommand, type CommandResult } from './runCommand.js';
 
 /**
  * Where the worker's clone of the user's repository stands against the commit a run acts on. The
@@ -12,7 +12,7 @@ import { runCommand } from './runCommand.js';
 export type CloneState =
   /** The Terraform root is no Git work tree: the product plans with what is on disk. */
   | { state: 'not-git'; root: string }
-  /** HEAD holds the commit (at it, or after it). */
+  /** HEAD holds the commit (at it, or after it on origin's history). */
   | { state: 'at'; root: string; head: string }
   /**
    * A dry run: HEAD is behind, and a run fast-forwards it to the commit first; or (`note`) the commit
@@ -31,16 +31,46 @@ export type CloneState =
 /** The clone cannot be brought to the commit without a person: nothing was changed. */
 export class CloneRefusal extends Error {}
 
-/** The clone's remote could not be read (network, credentials): worth another try. */
+/** The clone's remote could not be read (network, credentials), or git is busy in it: worth another try. */
 export class CloneFetchError extends Error {}
 
-// No prompt for credentials (a worker has no terminal), no pager, no editor.
+// No prompt for credentials (a worker has no terminal; a credential helper or an SSH key still
+// answers), no pager, no editor.
 const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', GIT_PAGER: 'cat', GIT_EDITOR: 'true' };
 
+// The heartbeat says the step, never git's output (an error may quote a URL with its credentials).
 const git = (root: string, args: string[], timeoutMs = 60_000) =>
-  runCommand('git', ['-C', root, ...args], { env: GIT_ENV, timeoutMs, input: '' });
+  runCommand('git', ['-C', root, ...args], {
+    env: GIT_ENV,
+    timeoutMs,
+    input: '',
+    progress: () => ({ step: `git ${args[0] ?? ''} in ${root}` }),
+  });
 
 const short = (sha: string) => sha.slice(0, 12);
+
+/** What git said, fit to show: its lines without credentials, at most three. */
+const said = (result: CommandResult) =>
+  withoutCredentials(result.stderr.trim()).split('\n').slice(-3).join(' / ') || `exit ${result.exitCode}`;
+
+/** Another git process holds the clone's index: it ends by itself. */
+const busy = (result: CommandResult) => /index\.lock|Unable to create .*\.lock/.test(result.stderr);
+
+/** A git step that must succeed; a lock held by another git is worth a retry, the rest needs a person. */
+async function must(root: string, args: string[], what: string, timeoutMs?: number): Promise<string> {
+  const result = await git(root, args, timeoutMs);
+  if (result.exitCode === 0) return result.stdout;
+  if (busy(result))
+    throw new CloneFetchError(`${what} in ${root}: another git process is at work (${said(result)})`);
+  throw new CloneRefusal(`${what} in ${root} failed: ${said(result)}`);
+}
+
+/** Whether `a` is an ancestor of `b`; git's own errors (exit 128) are said, not taken for "no". */
+async function isAncestor(root: string, a: string, b: string): Promise<boolean> {
+  const result = await git(root, ['merge-base', '--is-ancestor', a, b]);
+  if (result.exitCode === 0 || result.exitCode === 1) return result.exitCode === 0;
+  throw new CloneRefusal(`git merge-base in ${root} failed: ${said(result)}`);
+}
 
 /** The commit as a whole sha, when the clone has it. */
 async function resolved(root: string, commit: string): Promise<string | undefined> {
@@ -48,24 +78,35 @@ async function resolved(root: string, commit: string): Promise<string | undefine
   return result.exitCode === 0 ? result.stdout.trim() : undefined;
 }
 
+async function hasOrigin(root: string): Promise<boolean> {
+  return (await must(root, ['remote'], 'git remote')).split('\n').includes('origin');
+}
+
+/** Fetches origin: a commit merged on GitHub after the clone was last pulled, and origin's branches. */
+async function fetchOrigin(root: string): Promise<void> {
+  const fetched = await git(root, ['fetch', '--quiet', 'origin'], 180_000);
+  if (fetched.exitCode !== 0)
+    throw new CloneFetchError(
+      `git fetch origin in ${root} failed: ${said(fetched)}. Give the worker's user read access to origin as for git pull ` +
+        '(an SSH deploy key, or a credential helper)',
+    );
+}
+
 /**
- * Fetches origin, so that a commit merged on GitHub after the clone was last pulled is there. A dry
- * run's commit that is still not there is undefined (a fork's pull request head); a run's is refused.
+ * The commit in the clone, fetched from origin when it is not there yet. A dry run's commit that is
+ * still not there is undefined (a fork's pull request head); a run's is refused.
  */
-async function fetchOrigin(root: string, commit: string, dryRun: boolean): Promise<string | undefined> {
-  const remotes = (await git(root, ['remote'])).stdout.split('\n').filter(Boolean);
-  if (!remotes.includes('origin')) {
+async function commitInClone(root: string, commit: string, dryRun: boolean): Promise<string | undefined> {
+  const known = await resolved(root, commit);
+  if (known) return known;
+  if (!(await hasOrigin(root))) {
     if (dryRun) return undefined;
     throw new CloneRefusal(
       `${root} does not have commit ${short(commit)} and no remote "origin" to fetch it from: ` +
         'pull the merge into the clone the worker plans from (or add origin), then start the run again',
     );
   }
-  const fetched = await git(root, ['fetch', '--quiet', 'origin'], 180_000);
-  if (fetched.exitCode !== 0)
-    throw new CloneFetchError(
-      `git fetch origin in ${root} failed: ${withoutCredentials(fetched.stderr.trim().split('\n').at(-1) ?? '')}`,
-    );
+  await fetchOrigin(root);
   const sha = await resolved(root, commit);
   if (!sha && !dryRun)
     throw new CloneRefusal(
@@ -77,62 +118,122 @@ async function fetchOrigin(root: string, commit: string, dryRun: boolean): Promi
 
 /** Tracked files that differ from HEAD: a fast-forward would keep them, and Terraform would plan them. */
 async function localChanges(root: string): Promise<string[]> {
-  const status = await git(root, ['status', '--porcelain', '--untracked-files=no']);
-  if (status.exitCode !== 0) throw new CloneRefusal(`git status in ${root} failed: ${status.stderr.trim()}`);
-  return status.stdout
+  const status = await must(root, ['status', '--porcelain', '--untracked-files=no'], 'git status');
+  return status
     .split('\n')
     .filter(Boolean)
     .map((line) => line.slice(3));
 }
 
+function refuseChanges(root: string, changed: string[]): void {
+  if (changed.length)
+    throw new CloneRefusal(
+      `${root} has uncommitted changes to ${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ` and ${changed.length - 5} more` : ''}: ` +
+        'the product plans what was merged, so it does not plan or fast-forward over them. Commit or stash them (git stash), then start again.',
+    );
+}
+
+/** HEAD is on origin's history (fetched when it seems not to be): no commit of its own rides along. */
+async function refuseLocalCommits(root: string, head: string): Promise<void> {
+  if (!(await hasOrigin(root))) return;
+  const onOrigin = async () =>
+    (
+      await must(
+        root,
+        ['for-each-ref', '--contains', head, '--format=%(refname)', 'refs/remotes/origin'],
+        'git for-each-ref',
+      )
+    ).trim() !== '';
+  if ((await onOrigin()) || (await fetchOrigin(root).then(onOrigin))) return;
+  throw new CloneRefusal(
+    `${root} is at ${short(head)}, a commit origin does not have (a local commit after the merge): the product plans ` +
+      'what was merged and reviewed. Push it, or reset the branch to origin (git reset --hard origin/<branch>), then start again.',
+  );
+}
+
+/**
+ * The Git work tree that holds `dir`; undefined only when `dir` is in none. Anything else git refuses
+ * (a clone owned by another user: "dubious ownership") is said, not taken for "no clone".
+ */
+async function workTreeOf(dir: string): Promise<string | undefined> {
+  const result = await git(dir, ['rev-parse', '--show-toplevel']);
+  if (result.exitCode === 0) return result.stdout.trim();
+  if (/not a git repository/i.test(result.stderr)) return undefined;
+  throw new CloneRefusal(
+    `git cannot read the clone at ${dir}: ${said(result)}` +
+      (/dubious ownership/.test(result.stderr)
+        ? ". Run the worker as the clone's owner, or trust it: git config --global --add safe.directory <path>"
+        : ''),
+  );
+}
+
+/** The one git in a clone at a time, in this worker: two runs' syncs would race on its index. */
+const turns = new Map<string, Promise<unknown>>();
+function oneAtATime<T>(root: string, work: () => Promise<T>): Promise<T> {
+  const next = (turns.get(root) ?? Promise.resolve()).then(work, work);
+  turns.set(
+    root,
+    next.catch(() => undefined),
+  );
+  return next;
+}
+
 /**
  * Brings the Git work tree that holds `dir` to `commit` by a fast-forward, fetching origin when the
- * commit is not there yet. Refused, with nothing changed, when the clone has diverged from the commit
- * or has uncommitted changes to tracked files. A dry run moves nothing and refuses only what the run
- * would refuse in any case (uncommitted changes): a pull request's head, not yet merged, may be off
- * the branch or on no remote the clone fetches, and the run acts on its merge commit instead.
+ * commit is not there yet. Refused, with nothing changed, when the clone has diverged from the commit,
+ * has commits origin lacks, or has uncommitted changes to tracked files. A dry run moves nothing and
+ * refuses only what the run would refuse in any case (uncommitted changes): a pull request's head,
+ * not yet merged, may be off the branch or on no remote the clone fetches, and the run acts on its
+ * merge commit instead.
  */
 export async function bringCloneTo(dir: string, commit: string, dryRun: boolean): Promise<CloneState> {
-  const root = await gitRoot(dir);
+  const root = await workTreeOf(dir);
   if (!root) return { state: 'not-git', root: dir };
+  return oneAtATime(root, () => bringWorkTree(root, commit, dryRun));
+}
+
+async function bringWorkTree(root: string, commit: string, dryRun: boolean): Promise<CloneState> {
   const headOf = await git(root, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
   const head = headOf.stdout.trim();
   if (headOf.exitCode !== 0 || !head)
     throw new CloneRefusal(`${root} has no commit checked out: clone the repository there, then start again`);
-  const changed = await localChanges(root);
-  const sha = await resolved(root, commit).then((known) => known ?? fetchOrigin(root, commit, dryRun));
+  refuseChanges(root, await localChanges(root));
+  const sha = await commitInClone(root, commit, dryRun);
   if (!sha) return { state: 'behind', root, head, commit, files: [], note: 'not on origin' };
-  if ((await git(root, ['merge-base', '--is-ancestor', sha, head])).exitCode === 0)
+  if (await isAncestor(root, sha, head)) {
+    if (head !== sha) await refuseLocalCommits(root, head);
     return { state: 'at', root, head };
-  if ((await git(root, ['merge-base', '--is-ancestor', head, sha])).exitCode !== 0) {
+  }
+  if (!(await isAncestor(root, head, sha))) {
     if (dryRun) return { state: 'behind', root, head, commit: sha, files: [], note: 'off the branch' };
     throw new CloneRefusal(
       `${root} is at ${short(head)}, which is not on the way to the merge ${short(sha)} (local commits, or another ` +
         'branch checked out): nothing was changed. Check out the default branch and reset it to origin, then start again.',
     );
   }
-  if (changed.length)
-    throw new CloneRefusal(
-      `${root} has uncommitted changes to ${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ` and ${changed.length - 5} more` : ''}: ` +
-        'the product plans what was merged, so it does not fast-forward over them. Commit or stash them (git stash), then start again.',
-    );
-  const diff = await git(root, ['diff', '--name-only', head, sha]);
-  const files = diff.stdout.split('\n').filter(Boolean);
+  const files = (await must(root, ['diff', '--name-only', head, sha], 'git diff'))
+    .split('\n')
+    .filter(Boolean);
   if (dryRun) return { state: 'behind', root, head, commit: sha, files };
-  const merged = await git(root, ['merge', '--ff-only', '--quiet', sha]);
-  if (merged.exitCode !== 0)
-    throw new CloneRefusal(`git merge --ff-only ${short(sha)} in ${root} failed: ${merged.stderr.trim()}`);
+  await must(root, ['merge', '--ff-only', '--quiet', sha], `git merge --ff-only ${short(sha)}`);
+  // Submodules (a module kept in its own repository) follow the commit, or Terraform plans their old code.
+  const submodules = await access(join(root, '.gitmodules')).then(
+    () => true,
+    () => false,
+  );
+  if (submodules)
+    await must(root, ['submodule', 'update', '--init', '--recursive'], 'git submodule update', 180_000);
   return { state: 'moved', root, from: head, to: sha, files };
 }
 
-/** Whether files changed under the Terraform root call for `terraform init` (modules, providers, backend). */
-export function needsInit(state: CloneState, terraformDir: string): boolean {
-  const files = state.state === 'moved' || state.state === 'behind' ? state.files : [];
-  const under = relative(state.root, terraformDir);
+/**
+ * Whether a move calls for `terraform init`: a changed `.tf` file or lock file anywhere in the clone
+ * (a local module outside the root can add providers or modules too).
+ */
+export function needsInit(state: CloneState): boolean {
+  const files = state.state === 'moved' ? state.files : [];
   return files.some(
-    (f) =>
-      (under === '' || f.startsWith(`${under}/`)) &&
-      (/\.tf(\.json)?$/.test(f) || f.endsWith('.terraform.lock.hcl')),
+    (f) => /\.tf(\.json)?$/.test(f) || f.endsWith('.terraform.lock.hcl') || f === '.gitmodules',
   );
 }
 
@@ -142,7 +243,10 @@ export function describeClone(state: CloneState, initialised: boolean): string {
     case 'not-git':
       return `${state.root} is no Git clone: Terraform plans with the files on disk`;
     case 'at':
-      return `the clone ${state.root} holds the merge (HEAD ${short(state.head)})`;
+      return (
+        `the clone ${state.root} holds the merge (HEAD ${short(state.head)})` +
+        (initialised ? ', terraform init run' : '')
+      );
     case 'behind':
       if (state.note)
         return (

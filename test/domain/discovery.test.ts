@@ -215,6 +215,15 @@ describe('where the versions live', () => {
     );
   });
 
+  it('two objects of one file holding the version under one attribute name: refused, they cannot be told apart', async () => {
+    const problems: string[] = [];
+    const text = 'prod = {\n  talos_version = "1.11.3"\n}\nstaging = {\n  talos_version = "1.11.3"\n}\n';
+    expect(versionsSection(await tfvars(text), running, problems, [])).toBeUndefined();
+    expect(problems.join('\n')).toMatch(
+      /holds the Talos version the nodes run as prod\.talos_version and staging\.talos_version: .*Give each cluster its own name/,
+    );
+  });
+
   it("an object variable at another version: the whole object, only the version changed, in the file's form", async () => {
     const text = 'cluster = {\n  name = "homelab"\n  sizes = { cp = 4 }\n  talos_version = "v1.11.3"\n}\n';
     const json = await parse('cluster.auto.tfvars', text);

@@ -13,6 +13,7 @@ import {
   labStatus,
   refusedUntouched as refusedUntouchedBy,
   timelineMark,
+  TOUCHING,
 } from './labViews.js';
 import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
@@ -266,6 +267,25 @@ describe("the worker's clone is brought to the merge before Terraform runs (atla
     expect(input('talos-wk-2')).not.toHaveProperty('memory');
     expect((await labStatus(lab)).find((r) => r.node === 'talos-wk-1')?.talos).toBe('1.12.1');
   }, 600_000);
+
+  it('a clone at the merge with a local commit after it, not on origin: refused, nothing moved', async () => {
+    await writeFile(join(clone(), 'NOTES.md'), 'a local note after the merge\n');
+    await inClone(['add', 'NOTES.md']);
+    await inClone(['commit', '--quiet', '-m', 'a local commit after the merge']);
+    const mark = await timelineMark(lab);
+    try {
+      // talos-wk-2: talos-wk-1 runs 1.12.1 by now, and a run for it alone would have nothing to do.
+      const { message } = await failingUpgrade(h, 'atlas', 'clone-ahead', {
+        talos: { to: '1.12.1' },
+        nodes: ['talos-wk-2'],
+        commit: merge,
+      });
+      expect(message).toMatch(/a commit origin does not have \(a local commit after the merge\)/);
+      expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
+    } finally {
+      await inClone(['reset', '--quiet', '--hard', 'HEAD~1']);
+    }
+  });
 });
 
 interface TerraformState {

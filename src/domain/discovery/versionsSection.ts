@@ -1,5 +1,5 @@
 import { DEFAULT_MATCH_STRINGS, DEFAULT_VARIABLES, type VersionValue } from '../renovatePatterns.js';
-import { readTerraformVersions } from '../variablesTf.js';
+import { attributeOf, readTerraformVersions } from '../variablesTf.js';
 import {
   findValueLocations,
   sameVersion,
@@ -61,7 +61,7 @@ export function versionsSection(
     return undefined;
   }
   // No default holds it, and several var files set it (prod.tfvars, staging.tfvars): the user says which.
-  const lines = found.talos.filter((l) => l.kind === 'tfvars' && !l.name.includes('.'));
+  const lines = found.talos.filter((l) => l.kind === 'tfvars');
   if (!candidates.length && new Set(lines.map((l) => l.file)).size > 1) {
     problems.push(
       `several var files set the Talos version the nodes run (${lines.map((l) => `${l.file}: ${l.name}`).join(', ')}): ` +
@@ -73,6 +73,19 @@ export function versionsSection(
     problems.push(
       `no Terraform file of ${files.map((f) => f.path).join(', ') || 'the root'} holds the Talos version the nodes run (${values.talos ?? '?'}): ` +
         'keep it in a variable\'s default (variable "talos_version" { default = "…" }) so Renovate and the product read it.',
+    );
+    return undefined;
+  }
+  // Renovate's patterns, and the product's, know an attribute by its own name: two objects of one file
+  // that both hold it (prod = { talos_version … }, staging = { talos_version … }) cannot be told apart.
+  const twins = found.talos.filter(
+    (l) => l.file === talos.file && l.name !== talos.name && attributeOf(l.name) === attributeOf(talos.name),
+  );
+  if (twins.length) {
+    problems.push(
+      `${talos.file} holds the Talos version the nodes run as ${[talos, ...twins].map((l) => l.name).join(' and ')}: ` +
+        'Renovate and the product match the attribute by its own name and cannot tell them apart. Give each cluster its own name ' +
+        '(prod_talos_version) or its own file, then run init again.',
     );
     return undefined;
   }
