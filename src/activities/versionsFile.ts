@@ -25,13 +25,18 @@ export async function versionsFilePath(access: ClusterAccess): Promise<string> {
  * This process's folder for the var files it gives Terraform (mkdtemp: only its owner can read it),
  * removed when the process exits; made again when a cleaner took it meanwhile.
  */
-let varFiles: string | undefined;
+let varFiles: Promise<string> | undefined;
+let made: string | undefined;
 async function varFileFolder(): Promise<string> {
-  if (varFiles && existsSync(varFiles)) return varFiles;
-  const made = await mkdtemp(join(tmpdir(), 'talos-upgrade-vars-'));
-  if (!varFiles) process.once('exit', () => varFiles && rmSync(varFiles, { recursive: true, force: true }));
-  varFiles = made;
-  return made;
+  // One folder even for calls at the same moment: they share the pending mkdtemp.
+  if (varFiles && made && !existsSync(made)) varFiles = undefined;
+  if (!varFiles) {
+    if (made === undefined)
+      process.once('exit', () => made && rmSync(made, { recursive: true, force: true }));
+    varFiles = mkdtemp(join(tmpdir(), 'talos-upgrade-vars-')).then((dir) => (made = dir));
+    varFiles.catch(() => (varFiles = undefined));
+  }
+  return varFiles;
 }
 
 /**

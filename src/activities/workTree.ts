@@ -36,7 +36,15 @@ export class CloneFetchError extends Error {}
 
 // No prompt for credentials (a worker has no terminal; a credential helper or an SSH key still
 // answers), no pager, no editor.
-const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', GIT_PAGER: 'cat', GIT_EDITOR: 'true' };
+// Git's messages in English whatever the worker's locale: some of them are matched below.
+const GIT_ENV = {
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_ASKPASS: 'true',
+  GIT_PAGER: 'cat',
+  GIT_EDITOR: 'true',
+  LC_ALL: 'C',
+  LANGUAGE: 'C',
+};
 
 // The heartbeat says the step, never git's output (an error may quote a URL with its credentials).
 const git = (root: string, args: string[], timeoutMs = 60_000) =>
@@ -118,11 +126,20 @@ async function commitInClone(root: string, commit: string, dryRun: boolean): Pro
 
 /** Tracked files that differ from HEAD: a fast-forward would keep them, and Terraform would plan them. */
 async function localChanges(root: string): Promise<string[]> {
-  const status = await must(root, ['status', '--porcelain', '--untracked-files=no'], 'git status');
-  return status
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => line.slice(3));
+  // Submodules are left out: the update below puts them where HEAD records them.
+  const status = await must(
+    root,
+    ['status', '--porcelain', '--untracked-files=no', '--ignore-submodules=all'],
+    'git status',
+  );
+  return (
+    status
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.slice(3))
+      // terraform init may add this platform's hashes to the lock file: the worker's own doing, not the user's.
+      .filter((file) => !file.endsWith('.terraform.lock.hcl'))
+  );
 }
 
 function refuseChanges(root: string, changed: string[]): void {
@@ -158,7 +175,8 @@ async function refuseLocalCommits(root: string, head: string): Promise<void> {
 async function workTreeOf(dir: string): Promise<string | undefined> {
   const result = await git(dir, ['rev-parse', '--show-toplevel']);
   if (result.exitCode === 0) return result.stdout.trim();
-  if (/not a git repository/i.test(result.stderr)) return undefined;
+  // No git at all (exit -1: not found) leaves the root as files on disk, as before the clone sync.
+  if (/not a git repository/i.test(result.stderr) || result.exitCode < 0) return undefined;
   throw new CloneRefusal(
     `git cannot read the clone at ${dir}: ${said(result)}` +
       (/dubious ownership/.test(result.stderr)
@@ -202,6 +220,8 @@ async function bringWorkTree(root: string, commit: string, dryRun: boolean): Pro
   if (!sha) return { state: 'behind', root, head, commit, files: [], note: 'not on origin' };
   if (await isAncestor(root, sha, head)) {
     if (head !== sha) await refuseLocalCommits(root, head);
+    // Also here: a retry after a move whose submodule update failed finds HEAD at the merge already.
+    if (!dryRun) await updateSubmodules(root);
     return { state: 'at', root, head };
   }
   if (!(await isAncestor(root, head, sha))) {
@@ -216,14 +236,23 @@ async function bringWorkTree(root: string, commit: string, dryRun: boolean): Pro
     .filter(Boolean);
   if (dryRun) return { state: 'behind', root, head, commit: sha, files };
   await must(root, ['merge', '--ff-only', '--quiet', sha], `git merge --ff-only ${short(sha)}`);
-  // Submodules (a module kept in its own repository) follow the commit, or Terraform plans their old code.
+  await updateSubmodules(root);
+  return { state: 'moved', root, from: head, to: sha, files };
+}
+
+/**
+ * Submodules (a module kept in its own repository) follow HEAD, or Terraform plans their old code. It
+ * fetches: a failure is worth a retry (HEAD may have moved already; the retry updates them again).
+ */
+async function updateSubmodules(root: string): Promise<void> {
   const submodules = await access(join(root, '.gitmodules')).then(
     () => true,
     () => false,
   );
-  if (submodules)
-    await must(root, ['submodule', 'update', '--init', '--recursive'], 'git submodule update', 180_000);
-  return { state: 'moved', root, from: head, to: sha, files };
+  if (!submodules) return;
+  const updated = await git(root, ['submodule', 'update', '--init', '--recursive'], 180_000);
+  if (updated.exitCode !== 0)
+    throw new CloneFetchError(`git submodule update in ${root} failed: ${said(updated)}`);
 }
 
 /**

@@ -78,12 +78,14 @@ export function versionsSection(
   }
   // Renovate's patterns, and the product's, know an attribute by its own name: two objects of one file
   // that both hold it (prod = { talos_version … }, staging = { talos_version … }) cannot be told apart.
-  const twins = found.talos.filter(
-    (l) => l.file === talos.file && l.name !== talos.name && attributeOf(l.name) === attributeOf(talos.name),
-  );
+  // At any value: Renovate would bump staging's talos_version as this cluster's too.
+  const twins = findValueLocations(
+    files.filter((f) => f.path === talos.file),
+    () => true,
+  ).filter((l) => l.name !== talos.name && attributeOf(l.name) === attributeOf(talos.name));
   if (twins.length) {
     problems.push(
-      `${talos.file} holds the Talos version the nodes run as ${[talos, ...twins].map((l) => l.name).join(' and ')}: ` +
+      `${talos.file} holds a Talos version as ${[talos, ...twins].map((l) => l.name).join(' and ')}: ` +
         'Renovate and the product match the attribute by its own name and cannot tell them apart. Give each cluster its own name ' +
         '(prod_talos_version) or its own file, then run init again.',
     );

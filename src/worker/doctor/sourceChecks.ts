@@ -31,7 +31,11 @@ export async function releaseChecks(
         .catch((error: unknown) => error as Error);
   // A list without a release of the minor the nodes run is stale or cut short: plans would skip it.
   const minor = running ? minorOf(running) : undefined;
-  const ownMinor = list instanceof Error || !minor ? true : list.versions.some((v) => minorOf(v) === minor);
+  // Only the inventory's own list: GitHub's lists every release, and a node may run a pre-release.
+  const ownMinor =
+    list instanceof Error || !minor || !inventoryList
+      ? true
+      : list.versions.some((v) => minorOf(v) === minor);
   report({
     cluster: name,
     check: 'release list',
@@ -48,7 +52,7 @@ export async function releaseChecks(
       : ownMinor
         ? {}
         : {
-            fix: `bring the list up to date: ${inventoryList ? 'versions.releases in the inventory' : 'the list TALOS_UPGRADE_RELEASES_URL names'} must hold every release from the running one on`,
+            fix: 'bring the list up to date: versions.releases in the inventory must hold every release from the running one on',
           }),
   });
   if (list instanceof Error || !running || !minor) return;
