@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { runCli } from '../cli/runCli.js';
-import { testTemporalAddress } from '../harness/temporalEnv.js';
+import { workerEnvOf } from '../harness/workerEnv.js';
 import { initInventory } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labStatus, timelineMark, TOUCHING } from './labViews.js';
@@ -32,17 +32,7 @@ afterAll(async () => {
 });
 
 /** The worker's environment: its Temporal task queue, credentials and tools. */
-const workerEnv = () => ({
-  TEMPORAL_ADDRESS: testTemporalAddress(),
-  TALOS_UPGRADE_TASK_QUEUE: h.taskQueue,
-  KUBECONFIG: lab.env.KUBECONFIG ?? '',
-  TALOSCONFIG: lab.env.TALOSCONFIG ?? '',
-  TALOSCTL: lab.env.TALOSCTL ?? '',
-  TERRAFORM: lab.env.TERRAFORM ?? '',
-  SOPS: lab.env.SOPS ?? '',
-  // GitHub's API, as the lab serves Talos's releases on loopback (no internet here).
-  TALOS_UPGRADE_RELEASES_API_URL: lab.env.TALOS_UPGRADE_RELEASES_API_URL ?? '',
-});
+const workerEnv = () => workerEnvOf(lab, h.taskQueue);
 
 /** Runs the doctor with the worker's environment against `inventory`, and its JSON report. */
 async function doctor(inventory: string, env: Record<string, string> = {}) {

@@ -10,7 +10,7 @@ import {
   type Inventory,
 } from '../../src/domain/index.js';
 import { runCli } from '../cli/runCli.js';
-import { testTemporalAddress } from '../harness/temporalEnv.js';
+import { workerEnvOf } from '../harness/workerEnv.js';
 import { initInventory, initWithConfigs, runInit as init } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labReport, timelineMark, TOUCHING } from './labViews.js';
@@ -111,15 +111,7 @@ const exists = (path: string) =>
  */
 async function doctorAndDryRun(lab: Lab, h: WorkflowHarness, inventory: string, id: string) {
   const doctor = await runCli(['doctor', '--inventory', inventory, '--json'], {
-    env: {
-      TEMPORAL_ADDRESS: testTemporalAddress(),
-      TALOS_UPGRADE_TASK_QUEUE: h.taskQueue,
-      KUBECONFIG: lab.env.KUBECONFIG ?? '',
-      TALOSCONFIG: lab.env.TALOSCONFIG ?? '',
-      TALOSCTL: lab.env.TALOSCTL ?? '',
-      TERRAFORM: lab.env.TERRAFORM ?? '',
-      TALOS_UPGRADE_RELEASES_API_URL: lab.env.TALOS_UPGRADE_RELEASES_API_URL ?? '',
-    },
+    env: workerEnvOf(lab, h.taskQueue),
   });
   const checks = JSON.parse(doctor.stdout || '[]') as Array<{ check: string; ok: boolean }>;
   expect(checks.filter((c) => !c.ok)).toEqual([]);

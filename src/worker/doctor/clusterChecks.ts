@@ -11,7 +11,7 @@ import { createActivities } from '../../activities/index.js';
 import { runCommand } from '../../activities/runCommand.js';
 import { talosVariable, versionsFilePath } from '../../activities/versionsFile.js';
 import { stateResources } from '../../domain/discovery/terraformNodes.js';
-import { releaseChecks, repositoryCheck } from './sourceChecks.js';
+import { REGISTRY_UNANSWERED, releaseChecks, repositoryCheck } from './sourceChecks.js';
 import {
   compareVersions,
   configuredByTerraform,
@@ -392,7 +392,7 @@ async function fileChecks(
             fix:
               (images as { type?: string }).type === 'ImageMissing'
                 ? 'check images.installer and the schematics against what the nodes run (talos-upgrade init shows them)'
-                : "the registry did not answer: check that this machine reaches the installer's registry (proxy, DNS, a mirror in images.installer), then run doctor again",
+                : REGISTRY_UNANSWERED,
           }
         : {}),
     });

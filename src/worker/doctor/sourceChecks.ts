@@ -7,6 +7,10 @@ import type { CheckResult } from './clusterChecks.js';
 type Report = (result: CheckResult) => void;
 type Activities = ReturnType<typeof createActivities>;
 
+/** The fix of an installer check whose registry did not answer (any failure but ImageMissing). */
+export const REGISTRY_UNANSWERED =
+  "the registry did not answer: check that this machine reaches the installer's registry (proxy, DNS, a mirror in images.installer), then run doctor again";
+
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
@@ -85,7 +89,7 @@ export async function releaseChecks(
         }
       : unanswered.length
         ? {
-            fix: "the registry did not answer: check that this machine reaches the installer's registry (proxy, DNS, a mirror in images.installer), then run doctor again",
+            fix: REGISTRY_UNANSWERED,
           }
         : {}),
   });
