@@ -19,6 +19,7 @@ import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js'
 import { startReleasesServer, TALOS_TAGS } from '../../lab/renovate/releasesServer.js';
 import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
 import { ensureTools } from '../../lab/tools.js';
+import { labGitHubUrlTemplate, publishOnLabGitHub } from '../../lab/github/gitHost.js';
 import { initArguments } from '../../lab/userFiles.js';
 import { presetChoices, withChoices } from '../../test/harness/userInventory.js';
 import {
@@ -100,6 +101,17 @@ async function main(): Promise<void> {
   const labEnv = await readLabEnv(labDir);
   const repo = join(labDir, 'repo');
 
+  say('Renovate (the real one) with the shipped preset, its releases from a loopback stand-in');
+  const { renovate } = await ensureTools('renovate');
+  const releases = await startReleasesServer();
+  stops.push(() => releases.close());
+  await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
+  console.log(`${repo}/renovate.json: the shipped renovate/talos-upgrade.json, releases from the lab`);
+  // The repository on GitHub, where Renovate opens its pull requests and they are merged; the user's
+  // clone (where init and Terraform run) has it as origin, and each run brings the clone to its merge.
+  const github = await publishOnLabGitHub(labDir, repo, 'homelab/prox-ops');
+  console.log(`GitHub's copy: ${github}; the clone's origin is https://github.com/homelab/prox-ops.git`);
+
   say('talos-upgrade init: the inventory, from what the cluster runs (the lab writes none)');
   const inventoryFile = join(repo, 'inventory.yaml');
   await execa(
@@ -130,21 +142,14 @@ async function main(): Promise<void> {
   };
   await writeFile(inventoryFile, withChoices(await readFile(inventoryFile, 'utf8'), choices));
 
-  say('Renovate (the real one) with the shipped preset, its releases from a loopback stand-in');
-  const { renovate } = await ensureTools('renovate');
-  const releases = await startReleasesServer();
-  stops.push(() => releases.close());
-  await initRepository(repo, await labRenovateConfig(releases.urlTemplate));
-  console.log(`${repo}/renovate.json: the shipped renovate/talos-upgrade.json, releases from the lab`);
-
   const env = {
     ...(process.env as Record<string, string>),
     ...labEnv,
     TEMPORAL_ADDRESS: temporal.address,
     TALOS_UPGRADE_WEB_UI: temporal.uiUrl ?? '',
-    // The worker reads each delivered merge from a git mirror of the lab repository.
+    // The worker reads each delivered merge from a git mirror of the repository on (the lab's) GitHub.
     TALOS_UPGRADE_SOURCE: 'git',
-    TALOS_UPGRADE_GIT_URL: repo,
+    TALOS_UPGRADE_GIT_URL: labGitHubUrlTemplate(labDir),
     TALOS_UPGRADE_GIT_CACHE: join(DIR, 'git-cache'),
   };
   say('The worker (talos-upgrade worker)');
@@ -180,10 +185,10 @@ async function main(): Promise<void> {
   ] as const) {
     // The releases API as it stood on the day `to` came out, so Renovate proposes exactly `to`.
     releases.setTags('siderolabs/talos', TALOS_TAGS.slice(0, TALOS_TAGS.indexOf(`v${to}`) + 1));
-    const branch = await renovatePullRequest(repo, renovate, bumpsTalosTo(to));
+    const branch = await renovatePullRequest(github, renovate, bumpsTalosTo(to));
     say(`Renovate PR #${number} "${branch.prTitle}" [${branch.labels.join(', ')}] merged — ${kind}`);
-    const merged = await mergeRenovateBranch(repo, number, branch);
-    console.log((await execa('git', ['-C', repo, 'show', '--stat', '--format=%s', 'HEAD^2'])).stdout);
+    const merged = await mergeRenovateBranch(github, number, branch);
+    console.log((await execa('git', ['-C', github, 'show', '--stat', '--format=%s', 'HEAD^2'])).stdout);
     const delivery = await deliverMergedPullRequest({
       url,
       secret,

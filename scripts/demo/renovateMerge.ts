@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { sign } from '@octokit/webhooks-methods';
+import { LAB_GITIGNORE, mergePullRequest } from '../../lab/github/gitHost.js';
 import { applyRenovateBranch } from '../../lab/renovate/applyBranch.js';
 import { runRenovate, type RenovateBranch } from '../../lab/renovate/renovateRun.js';
 
@@ -22,7 +23,7 @@ export const gitAsRenovate = (repo: string, args: string[]) =>
  * Renovate config, that config is committed as renovate.json.
  */
 export async function initRepository(repo: string, renovateConfig?: Record<string, unknown>): Promise<void> {
-  await writeFile(join(repo, '.gitignore'), '.terraform/\n*.tfstate\n*.tfstate.*\n.terraform.lock.hcl\n');
+  await writeFile(join(repo, '.gitignore'), LAB_GITIGNORE);
   if (renovateConfig)
     await writeFile(join(repo, 'renovate.json'), `${JSON.stringify(renovateConfig, null, 2)}\n`);
   await gitAsRenovate(repo, ['init', '--quiet', '--initial-branch', 'main']);
@@ -61,28 +62,18 @@ export const bumpsTalosTo = (to: string) => (branch: RenovateBranch) =>
  * What a reviewer does with Renovate's pull request: its branch, written as Renovate writes it,
  * merged into main with a merge commit. Returns the shas GitHub puts in the pull_request event.
  */
-export async function mergeRenovateBranch(
+export function mergeRenovateBranch(
   repo: string,
   number: number,
   branch: RenovateBranch,
 ): Promise<{ base: string; merge: string }> {
-  const base = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
-  await gitAsRenovate(repo, ['checkout', '--quiet', '-B', branch.branchName]);
-  await applyRenovateBranch(repo, branch);
-  await gitAsRenovate(repo, ['commit', '--quiet', '-am', branch.prTitle]);
-  await gitAsRenovate(repo, ['checkout', '--quiet', 'main']);
-  await gitAsRenovate(repo, [
-    'merge',
-    '--quiet',
-    '--no-ff',
-    branch.branchName,
-    '-m',
-    `Merge pull request #${number} from ${branch.branchName}`,
-  ]);
-  // Renovate opens the next update of a package on the same branch name.
-  await gitAsRenovate(repo, ['branch', '--quiet', '-D', branch.branchName]);
-  const merge = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
-  return { base, merge };
+  return mergePullRequest(
+    repo,
+    { number, branch: branch.branchName, title: branch.prTitle },
+    async (workTree) => {
+      await applyRenovateBranch(workTree, branch);
+    },
+  );
 }
 
 /**

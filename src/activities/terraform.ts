@@ -352,21 +352,46 @@ export function terraformActivities(
     if (!c.inventory.terraform)
       return { summary: 'no Terraform root: nothing to bring to the merge', moved: false };
     const dir = workspaceDir(c);
-    heartbeat({ step: `bringing the clone of ${dir} to ${input.commit.slice(0, 12)}` });
-    let state: CloneState;
-    try {
-      state = await bringCloneTo(dir, input.commit, input.dryRun === true);
-    } catch (error) {
-      if (error instanceof CloneRefusal)
-        throw nonRetryable(FAILURE.ValidationFailed, `${c.name}: ${error.message}`);
-      if (error instanceof CloneFetchError) throw retryable('SourceUnavailable', error.message);
-      throw error;
+    const what = `bringing the clone of ${dir} to ${input.commit.slice(0, 12)}`;
+    heartbeat({ step: what });
+    const bring = async (control?: SharedControl): Promise<CloneState> => {
+      try {
+        return await bringCloneTo(dir, input.commit, input.dryRun === true, control);
+      } catch (error) {
+        if (error instanceof CloneRefusal)
+          throw nonRetryable(FAILURE.ValidationFailed, `${c.name}: ${error.message}`);
+        if (error instanceof CloneFetchError) throw retryable('SourceUnavailable', error.message);
+        throw error;
+      }
+    };
+    // A dry run only reads the clone. A move takes the workspace's turn, as a plan or an apply does: a
+    // root two clusters share never moves during the other's plan or apply (it may between two of its
+    // commands, and under its reads and proofs, which take no turn).
+    if (input.dryRun) {
+      const state = await bring();
+      return { summary: describeClone(state, false), moved: false };
     }
-    // A retry may follow a move whose init failed or whose worker died: init again then, to be sure.
-    const retried = !input.dryRun && (currentActivity()?.info.attempt ?? 1) > 1 && state.state !== 'not-git';
-    const init = (state.state === 'moved' && needsInit(state)) || retried;
-    if (init) await terraform(c, ['init', '-input=false', '-no-color'], `terraform init for ${c.name}`);
-    return { summary: describeClone(state, init), moved: state.state === 'moved' };
+    // Read here: the turn may run from another activity's async context (WorkspaceQueue.go).
+    const attempt = currentActivity()?.info.attempt ?? 1;
+    let outcome = { summary: '', moved: false };
+    await queueOf(c).submit({
+      what,
+      command: async (_targets, control) => {
+        const started = Date.now();
+        const state = await bring(control);
+        // A retry may follow a move whose init failed or whose worker died: init again then, to be sure.
+        const init =
+          (state.state === 'moved' && needsInit(state)) || (attempt > 1 && state.state !== 'not-git');
+        if (init) {
+          const initWhat = `terraform init for ${c.name}`;
+          const result = await run(c, ['init', '-input=false', '-no-color'], initWhat, control);
+          if (result.exitCode !== 0) terraformFailure(initWhat, result);
+        }
+        outcome = { summary: describeClone(state, init), moved: state.state === 'moved' };
+        return { exitCode: 0, stdout: '', stderr: '', durationMs: Date.now() - started };
+      },
+    });
+    return outcome;
   }
 
   /** Whether any resource of the addresses is in the state (`state list <addr>` errors for a missing module). */

@@ -1,7 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withoutCredentials } from './repositorySource.js';
 import { runCommand, type CommandResult } from './runCommand.js';
+import type { SharedControl } from './workspaceQueue.js';
 
 /**
  * Where the worker's clone of the user's repository stands against the commit a run acts on. The
@@ -46,14 +48,23 @@ const GIT_ENV = {
   LANGUAGE: 'C',
 };
 
+/**
+ * The workspace turn a move runs in (WorkspaceQueue): its git commands beat and stop through the
+ * turn's control, since a turn may run from another activity's async context.
+ */
+const turn = new AsyncLocalStorage<SharedControl>();
+
 // The heartbeat says the step, never git's output (an error may quote a URL with its credentials).
-const git = (root: string, args: string[], timeoutMs = 60_000) =>
-  runCommand('git', ['-C', root, ...args], {
+const git = (root: string, args: string[], timeoutMs = 60_000) => {
+  const shared = turn.getStore();
+  return runCommand('git', ['-C', root, ...args], {
     env: GIT_ENV,
     timeoutMs,
     input: '',
     progress: () => ({ step: `git ${args[0] ?? ''} in ${root}` }),
+    ...(shared ? { shared } : {}),
   });
+};
 
 const short = (sha: string) => sha.slice(0, 12);
 
@@ -204,10 +215,18 @@ function oneAtATime<T>(root: string, work: () => Promise<T>): Promise<T> {
  * not yet merged, may be off the branch or on no remote the clone fetches, and the run acts on its
  * merge commit instead.
  */
-export async function bringCloneTo(dir: string, commit: string, dryRun: boolean): Promise<CloneState> {
-  const root = await workTreeOf(dir);
-  if (!root) return { state: 'not-git', root: dir };
-  return oneAtATime(root, () => bringWorkTree(root, commit, dryRun));
+export async function bringCloneTo(
+  dir: string,
+  commit: string,
+  dryRun: boolean,
+  control?: SharedControl,
+): Promise<CloneState> {
+  const bring = async (): Promise<CloneState> => {
+    const root = await workTreeOf(dir);
+    if (!root) return { state: 'not-git', root: dir };
+    return oneAtATime(root, () => bringWorkTree(root, commit, dryRun));
+  };
+  return control ? turn.run(control, bring) : bring();
 }
 
 async function bringWorkTree(root: string, commit: string, dryRun: boolean): Promise<CloneState> {

@@ -48,6 +48,10 @@ export function buildCli(): Command {
       '--backups <dir>',
       'where etcd snapshots and Terraform states are kept (default /var/lib/talos-upgrade/backups/<cluster>)',
     )
+    .option(
+      '--github <owner/name>',
+      "the repository on GitHub, when origin is not a GitHub URL (default: origin's, if on GitHub)",
+    )
     .option('--force', 'replace the --out file if it exists')
     .action(async (options: Parameters<typeof initCommand>[0]) => {
       process.exitCode = await initCommand(options);

@@ -184,6 +184,24 @@ describe('talos-upgrade start', () => {
   });
 });
 
+describe('talos-upgrade init', () => {
+  it('refuses a --github that is not owner/name before it reads anything (exit 2, nothing written)', async () => {
+    const out = join(dir, 'never.yaml');
+    const { exitCode, stderr } = await runCli([
+      'init',
+      '--github',
+      'https://github.com/homelab/atlas',
+      '--out',
+      out,
+    ]);
+    expect(exitCode).toBe(2);
+    expect(stderr).toMatch(
+      /--github https:\/\/github\.com\/homelab\/atlas: give the repository as owner\/name/,
+    );
+    await expect(readFile(out)).rejects.toThrow(/ENOENT/);
+  });
+});
+
 describe('talos-upgrade validate', () => {
   it('accepts the three examples', async () => {
     const files = ['prox-ops', 'atlas', 'portkey'].map((name) => join(examples, `${name}.yaml`));

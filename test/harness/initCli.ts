@@ -23,22 +23,27 @@ export function initAsUser(
   env: Record<string, string>,
   out: string,
   credentials = { kubeconfig: env.KUBECONFIG ?? '', talosconfig: env.TALOSCONFIG ?? '' },
+  extra: string[] = [],
 ) {
-  return runCli(['init', ...initArguments(clusterDir, credentials, out)], {
+  return runCli(['init', ...initArguments(clusterDir, credentials, out), ...extra], {
     env: { TALOSCTL: env.TALOSCTL ?? '', TERRAFORM: env.TERRAFORM ?? '' },
     timeoutMs: 300_000,
   });
 }
 
-/** initAsUser on a single-cluster lab. */
-export function initWithConfigs(lab: Lab, out: string) {
-  return initAsUser(lab.dir, lab.env, out);
+/** initAsUser on a single-cluster lab, with `extra` flags (a user's --name, --github). */
+export function initWithConfigs(lab: Lab, out: string, extra: string[] = []) {
+  return initAsUser(lab.dir, lab.env, out, undefined, extra);
 }
 
 /** The inventory init writes at <lab>/repo/<name>, unedited: where the user's sits, at the repository's root. */
-export async function initInventory(lab: Lab, name = 'generated.yaml'): Promise<string> {
+export async function initInventory(
+  lab: Lab,
+  name = 'generated.yaml',
+  extra: string[] = [],
+): Promise<string> {
   const out = join(lab.dir, 'repo', name);
-  const result = await initWithConfigs(lab, out);
+  const result = await initWithConfigs(lab, out, extra);
   if (result.exitCode !== 0) throw new Error(`talos-upgrade init failed:\n${result.stderr}`);
   return out;
 }

@@ -55,8 +55,16 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
-/** Starts a lab through the real `talos-lab up`, in its own directory, with short boot delays. */
-export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): Promise<Lab> {
+/**
+ * Starts a lab through the real `talos-lab up`, in its own directory, with short boot delays.
+ * `beforeInit` does to the user's repository what the user did before running init (commit it, push
+ * it to GitHub: lab/github/gitHost.ts), given the lab's directory.
+ */
+export async function startLab(
+  preset = 'prox-ops',
+  extraArgs: string[] = [],
+  options: { beforeInit?: (labDir: string) => Promise<void> } = {},
+): Promise<Lab> {
   const dir = await mkdtemp(join(tmpdir(), `talos-lab-${preset}-`));
   const labCli = async (...args: string[]) => {
     const result = await execa('node', [TALOS_LAB, ...args, '--dir', dir], {
@@ -83,6 +91,7 @@ export async function startLab(preset = 'prox-ops', extraArgs: string[] = []): P
   try {
     // The lab writes no inventory: its user runs init on what it built (a fleet's members, each theirs).
     const env = await readLabEnv(dir);
+    await options.beforeInit?.(dir);
     if (!env.TALOS_LAB_FLEET)
       env.TALOS_UPGRADE_INVENTORY = await userInventory(dir, env, await presetChoices(preset));
     return await connect(dir, env, labCli);

@@ -3,12 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sign } from '@octokit/webhooks-methods';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { execa } from 'execa';
 import { pino } from 'pino';
-import { gitCloneSource } from '../../src/activities/index.js';
 import { queueWorkflowId, deliveryRecorderFor } from '../../src/starter/enqueue.js';
-import type { clusterUpgrade } from '../../src/workflows/index.js';
 import { queueQuery } from '../../src/workflows/signals.js';
 import {
   bumpsTalosTo,
@@ -20,6 +17,8 @@ import {
 } from '../../scripts/demo/renovateMerge.js';
 import { startReleasesServer, TALOS_TAGS, type ReleasesServer } from '../../lab/renovate/releasesServer.js';
 import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
+import { publishOnLabGitHub } from '../../lab/github/gitHost.js';
+import { labGitHubSource } from '../harness/workerEnv.js';
 import { ensureTools } from '../../lab/tools.js';
 import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { listenWebhook, postDelivery, type WebhookEndpoint } from '../harness/webhookEndpoint.js';
@@ -30,7 +29,8 @@ import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { startWorkflowHarness, type WorkflowHarness } from '../workflows/workflowHarness.js';
 import { ensurePollSchedules, pollScheduleId } from '../../src/worker/pollSchedules.js';
-import type { PollResult } from '../../src/activities/index.js';
+import type { PollState } from '../../src/workflows/pollRepository.js';
+import { pollNow as pollOnce, resultOf } from '../harness/pollNow.js';
 
 const SECRET = 'webhook-test-secret';
 let lab: Lab;
@@ -46,40 +46,37 @@ const atlasQueue = clusterQueueLock('atlas');
 /** The Talos releases as the API listed them on the day `last` came out. */
 const talosTagsUpTo = (last: string) => TALOS_TAGS.slice(0, TALOS_TAGS.indexOf(`v${last}`) + 1);
 
-async function waitForResult(runId: string) {
-  for (let i = 0; i < 600; i++) {
-    const found = await h.client.workflow
-      .getHandle<typeof clusterUpgrade>(runId)
-      .describe()
-      .catch(() => undefined);
-    if (found) return h.client.workflow.getHandle<typeof clusterUpgrade>(runId).result();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${runId} never started`);
-}
+const waitForResult = (workflowId: string) => resultOf(h.client, workflowId);
 
 beforeAll(async () => {
   ({ renovate } = await ensureTools('renovate'));
   releases = await startReleasesServer();
-  lab = await startLab('atlas');
+  // The user's repository, with Renovate's config, pushed to GitHub and cloned back before init: the
+  // worker plans from its clone (the lab's repository) and pull requests are merged on GitHub, so the
+  // clone is behind at every merge.
+  const renovateConfig = await labRenovateConfig(releases.urlTemplate);
+  lab = await startLab('atlas', [], {
+    beforeInit: async (labDir) => {
+      const clone = join(labDir, 'repo');
+      await initRepository(clone, renovateConfig);
+      repo = await publishOnLabGitHub(labDir, clone, 'homelab/atlas');
+    },
+  });
   await atlasQueue.acquire();
-  // The worker plans from its own clone (the lab's repository); pull requests are merged on "GitHub",
-  // a repository beside it that the clone's origin names, so the clone is behind at every merge.
-  const clone = join(lab.dir, 'repo');
-  repo = join(lab.dir, 'github-atlas');
   cache = await mkdtemp(join(tmpdir(), 'talos-upgrade-git-'));
-  // The worker reads the merges (the webhook only records them), from the lab repository's mirror.
+  // The worker reads the merges (the webhook only records them), from its mirror of GitHub's copy.
   h = await startWorkflowHarness(
     lab,
     (inventory) => {
+      // init read the repository and its default branch from the clone's origin, as a user's clone has it.
+      const found = inventory.repository;
+      if (found?.github !== 'homelab/atlas' || found.defaultBranch !== 'main')
+        throw new Error(`init did not find homelab/atlas@main in the clone: ${JSON.stringify(found)}`);
       // The user's choice of triggers: the webhook, and polling the branch every 5 minutes.
-      inventory.repository = { github: 'homelab/atlas', defaultBranch: 'main', poll: 300_000 };
+      found.poll = 300_000;
     },
-    { repositorySource: gitCloneSource({ urlTemplate: repo, cacheDir: cache }) },
+    { repositorySource: labGitHubSource(lab.dir, cache) },
   );
-  await initRepository(clone, await labRenovateConfig(releases.urlTemplate));
-  await execa('git', ['clone', '--quiet', clone, repo]);
-  await execa('git', ['-C', clone, 'remote', 'add', 'origin', repo]);
   endpoint = await listenWebhook({
     secret: SECRET,
     inventories: [h.inventory],
@@ -397,26 +394,10 @@ describe('the poll trigger (repository.poll), for a homelab GitHub cannot reach'
   }
 
   /** One run of the Schedule's action, now (as its interval would), and what it found. */
-  async function pollNow(): Promise<PollResult & { failingSince?: number; error?: string }> {
-    const schedule = h.client.schedule.getHandle(pollScheduleId('atlas'));
-    const before = (await schedule.describe()).info.recentActions.length;
-    // With the Schedule's own overlap policy: a run the Schedule tracks, whose result it hands the next.
-    await schedule.trigger(ScheduleOverlapPolicy.SKIP);
-    const action = await eventually(
-      'the poll Schedule to start its workflow',
-      async () => {
-        const recent = (await schedule.describe()).info.recentActions;
-        return recent.length > before ? recent.at(-1) : undefined;
-      },
-      60_000,
-    );
-    lastPoll = {
-      workflowId: action.action.workflow.workflowId,
-      runId: action.action.workflow.firstExecutionRunId,
-    };
-    return h.client.workflow
-      .getHandle<() => Promise<PollResult>>(lastPoll.workflowId, lastPoll.runId)
-      .result();
+  async function pollNow(): Promise<PollState> {
+    const { workflowId, runId, found } = await pollOnce(h.client, 'atlas');
+    lastPoll = { workflowId, runId };
+    return found;
   }
 
   it('picks up a merge the webhook never saw, once; with both on, a merge is one run', async () => {
@@ -573,6 +554,16 @@ describe('a dry run of a merge: start --merge <commit> --dry-run', () => {
     const none = await cli(['--merge', docs, '--dry-run']);
     expect(none.stdout).toMatch(new RegExp(`ℹ nothing-to-do: ${docs.slice(0, 12)} moves no version`));
     expect(none.exitCode).toBe(0);
+    // `list` shows a merge's dry run among the runs.
+    const dryRunId = /dry run (\S+):/.exec(none.stderr)?.[1];
+    expect(dryRunId).toMatch(/^talos-upgrade:atlas:/);
+    const listed = await eventually('list to show the dry run', async () => {
+      const shown = await runCli(['list', '--cluster', 'atlas', '--limit', '200'], {
+        env: { TEMPORAL_ADDRESS: testTemporalAddress() },
+      });
+      return shown.stdout.split('\n').find((line) => line.includes(dryRunId ?? ''));
+    });
+    expect(listed).toMatch(/ a merge +dry run +completed /);
 
     // Refused before anything is sent: without --dry-run, with --to, a commit the repository lacks.
     const real = await cli(['--merge', docs]);

@@ -3,11 +3,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { runCli } from '../cli/runCli.js';
 import { workerEnvOf } from '../harness/workerEnv.js';
 import { initInventory } from '../harness/initCli.js';
+import { publishOnLabGitHub } from '../../lab/github/gitHost.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labStatus, timelineMark, TOUCHING } from './labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
@@ -87,29 +87,28 @@ describe('doctor', () => {
   }, 180_000);
 
   it('reads the repository a merge is read from, as the worker would (repository.github, TALOS_UPGRADE_SOURCE)', async () => {
-    const repository = (branch: string) =>
-      variant(`repository-${branch}`, (d) =>
-        d.set('repository', { github: 'homelab/atlas', defaultBranch: branch }),
-      );
-    // The user's repository as it is pushed: its files committed on main.
-    const repo = join(lab.dir, 'repo');
-    const git = (...args: string[]) =>
-      execa('git', ['-c', 'user.name=lab', '-c', 'user.email=lab@example.invalid', '-C', repo, ...args]);
-    await git('add', '-A');
-    await git('commit', '-q', '--allow-empty', '-m', 'the cluster as it runs');
-    const env = {
-      TALOS_UPGRADE_SOURCE: 'git',
-      TALOS_UPGRADE_GIT_URL: join(lab.dir, 'repo'),
-      TALOS_UPGRADE_GIT_CACHE: join(lab.dir, 'git-cache'),
-    };
-    const passing = await doctor(await repository('main'), env);
+    // The user's repository, pushed to GitHub and cloned back: init finds it and its default branch in
+    // the clone's origin, and the doctor reads it through the worker's source (git mirrors of GitHub).
+    await publishOnLabGitHub(lab.dir, join(lab.dir, 'repo'), 'homelab/atlas');
+    const published = await initInventory(lab, 'published.yaml');
+    const text = await readFile(published, 'utf8');
+    expect(parseDocument(text).toJS()).toMatchObject({
+      repository: { github: 'homelab/atlas', defaultBranch: 'main' },
+    });
+    const passing = await doctor(published);
     expect(passing.checks.find((c) => c.check === 'repository')).toMatchObject({
       ok: true,
       detail: expect.stringMatching(
         /^homelab\/atlas@main \([0-9a-f]{12}\) read through git mirrors .*: \S+ is there$/,
       ),
     });
-    const wrong = await doctor(await repository('trunk'), env);
+    expect(passing.failed).toEqual([]);
+    // The branch merges land on, named wrong.
+    const trunk = join(lab.dir, 'repo', 'repository-trunk.yaml');
+    const doc = parseDocument(text);
+    doc.setIn(['repository', 'defaultBranch'], 'trunk');
+    await writeFile(trunk, doc.toString());
+    const wrong = await doctor(trunk);
     expect(wrong.exitCode).toBe(1);
     expect(wrong.failed.map((c) => c.check)).toEqual(['repository']);
     expect(wrong.failed[0]).toMatchObject({

@@ -1,6 +1,7 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import {
   expectedKernelArgs,
@@ -10,7 +11,10 @@ import {
   type Inventory,
 } from '../../src/domain/index.js';
 import { runCli } from '../cli/runCli.js';
-import { workerEnvOf } from '../harness/workerEnv.js';
+import { labGitHubSource, workerEnvOf } from '../harness/workerEnv.js';
+import { mergePullRequest, publishOnLabGitHub } from '../../lab/github/gitHost.js';
+import { ensurePollSchedules, pollScheduleId } from '../../src/worker/pollSchedules.js';
+import { pollNow, runOfMerge } from '../harness/pollNow.js';
 import { initInventory, initWithConfigs, runInit as init } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labReport, timelineMark, TOUCHING } from './labViews.js';
@@ -109,7 +113,13 @@ const exists = (path: string) =>
  * What a user does before a first run, on any shape: doctor passes every check with the generated
  * inventory and the worker's environment, and a dry run of the minor touches nothing in the lab.
  */
-async function doctorAndDryRun(lab: Lab, h: WorkflowHarness, inventory: string, id: string) {
+async function doctorAndDryRun(
+  lab: Lab,
+  h: WorkflowHarness,
+  inventory: string,
+  id: string,
+  cluster = 'atlas',
+): Promise<string[]> {
   const doctor = await runCli(['doctor', '--inventory', inventory, '--json'], {
     env: workerEnvOf(lab, h.taskQueue),
   });
@@ -120,10 +130,69 @@ async function doctorAndDryRun(lab: Lab, h: WorkflowHarness, inventory: string, 
   );
   expect(doctor.exitCode).toBe(0);
   const mark = await timelineMark(lab);
-  const dry = await upgrade(h, 'atlas', `${id}-dry-run`, { talos: { to: '1.12.0' }, dryRun: true });
+  const dry = await upgrade(h, cluster, `${id}-dry-run`, { talos: { to: '1.12.0' }, dryRun: true });
   expect(dry.outcome).toBe('dry-run');
   expect(dry.rebuildPlans?.length).toBeGreaterThan(0);
   expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
+  return checks.map((c) => c.check);
+}
+
+/**
+ * A worker on the generated inventory with the user's one choice for a homelab GitHub cannot reach:
+ * polling the repository init found. Its Schedule is paused so that only the test's polls run, and
+ * the first poll notes where the branch is.
+ */
+async function pollingHarness(lab: Lab, generated: string, cluster: string): Promise<WorkflowHarness> {
+  const h = await startWorkflowHarness(
+    { ...lab, env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated } },
+    (inventory) => {
+      if (!inventory.repository) throw new Error(`init found no repository for ${cluster}`);
+      inventory.repository.poll = 300_000;
+    },
+    { repositorySource: labGitHubSource(lab.dir) },
+  );
+  try {
+    expect(
+      await ensurePollSchedules(h.client, { [cluster]: { inventory: h.inventory } }, h.taskQueue),
+    ).toEqual({
+      [cluster]: 'created',
+    });
+    await h.client.schedule.getHandle(pollScheduleId(cluster)).pause('the test triggers each poll');
+    expect((await pollNow(h.client, cluster)).found.recorded).toEqual([]);
+    return h;
+  } catch (error) {
+    await stopPolling(h, cluster);
+    throw error;
+  }
+}
+
+/** Ends what pollingHarness started: the Schedule, the queue, the worker. */
+async function stopPolling(h: WorkflowHarness, cluster: string) {
+  await h.client.schedule
+    .getHandle(pollScheduleId(cluster))
+    .delete()
+    .catch(() => undefined);
+  await h.endQueue(cluster);
+  await h.stop();
+}
+
+/**
+ * Renovate's pull request for Talos `to` (the change renovate.test shows it makes in this layout: the
+ * value of talos_version, its v kept), merged on GitHub; the poll picks the merge up and the queue
+ * runs it. Returns the merge and its run's result.
+ */
+async function mergedTalos(h: WorkflowHarness, cluster: string, hosted: string, file: string, to: string) {
+  const { merge } = await mergePullRequest(
+    hosted,
+    {
+      number: Number(to.replaceAll('.', '')),
+      branch: `renovate/siderolabs-talos-${to}`,
+      title: `chore(deps): update dependency siderolabs/talos to v${to}`,
+    },
+    { [file]: (text) => text.replace(/^(\s*talos_version\s*=\s*"v?)[^"]+(")/m, `$1${to}$2`) },
+  );
+  expect((await pollNow(h.client, cluster)).found.recorded).toEqual([merge]);
+  return { merge, result: await runOfMerge(h.client, cluster, merge) };
 }
 
 describe('init on atlas (a module per node, machine configs as files)', () => {
@@ -210,7 +279,12 @@ describe('init on atlas (a module per node, machine configs as files)', () => {
 describe('init on prox-ops (for_each VMs and a config apply per node, VLAN NICs, two schematics)', () => {
   let lab: Lab;
   beforeAll(async () => {
-    lab = await startLab('prox-ops', ['--terraform-shape', 'config-apply']);
+    // The user's clone of their repository on GitHub (its origin, origin's HEAD): init reads it there.
+    lab = await startLab('prox-ops', ['--terraform-shape', 'config-apply'], {
+      beforeInit: async (labDir) => {
+        await publishOnLabGitHub(labDir, join(labDir, 'repo'), 'homelab/prox-ops');
+      },
+    });
   }, 900_000);
   afterAll(async () => {
     await lab?.stop();
@@ -253,23 +327,55 @@ describe('init on prox-ops (for_each VMs and a config apply per node, VLAN NICs,
           : undefined,
       ]);
     }
-    // The branch merges land on, from the work tree, written by init (not the schema's default).
+    // The repository and the branch merges land on, from the clone's origin, written by init (not the
+    // schema's default).
     expect(found.repository?.github).toBe('homelab/prox-ops');
     expect(await readFile(generated, 'utf8')).toMatch(/^ {2}defaultBranch: main$/m);
+    expect(result.stderr).not.toMatch(/default branch is unknown|no repository section/);
   }, 180_000);
+
+  it('doctor passes, a dry run touches nothing, and a patch run goes through from the generated inventory', async () => {
+    const generated = join(lab.dir, 'repo', 'generated.yaml');
+    const h: WorkflowHarness = await startWorkflowHarness({
+      ...lab,
+      env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated },
+    });
+    try {
+      // With the repository init found: the doctor reads it through the worker's source too.
+      expect(await doctorAndDryRun(lab, h, generated, 'prox-ops', 'prox-ops')).toContain('repository');
+      const patch = await upgrade(h, 'prox-ops', 'prox-ops-patch', { talos: { to: '1.11.4' } });
+      expect(patch.outcome).toBe('succeeded');
+      const report = await labReport(lab);
+      expect(report.violations).toEqual([]);
+      // In place: every VM kept.
+      expect(report.vms.map((vm) => [vm.talosVersion, vm.destroyed, vm.created])).toEqual(
+        report.vms.map(() => ['1.11.4', 0, 0]),
+      );
+    } finally {
+      await h.stop();
+    }
+  }, 900_000);
 });
 
 describe('init on atlas as bpg/proxmox VMs by count per role, the versions only in terraform.tfvars (Talos with a v)', () => {
   let lab: Lab;
+  let hosted: string;
+  // The user names the cluster in init (its own queue and poll Schedule, whatever other suites run).
+  const cluster = 'atlas-count';
   beforeAll(async () => {
-    lab = await startLab('atlas', ['--max-unavailable-workers', '2', '--terraform-shape', 'count-per-role']);
+    // The user's repository on GitHub, and their clone of it, where Terraform runs.
+    lab = await startLab('atlas', ['--max-unavailable-workers', '2', '--terraform-shape', 'count-per-role'], {
+      beforeInit: async (labDir) => {
+        hosted = await publishOnLabGitHub(labDir, join(labDir, 'repo'), 'homelab/atlas');
+      },
+    });
   }, 900_000);
   afterAll(async () => {
     await lab?.stop();
   });
 
-  it('finds each VM by its name and the versions in terraform.tfvars; a patch and a minor run go through from it', async () => {
-    const generated = await initInventory(lab);
+  it("finds each VM by its name and the versions in terraform.tfvars; a merge's patch and a merge's minor go through from it", async () => {
+    const generated = await initInventory(lab, 'generated.yaml', ['--name', cluster]);
     const found = await readInventory(generated);
     expect(nodeFacts(found)).toEqual((await labFacts(lab, 'count-per-role')).nodes);
     expect(found.versions).toMatchObject({
@@ -277,18 +383,15 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       variables: { talos: 'talos_version', kubernetes: 'kubernetes_version' },
     });
     expect(found.terraform?.templates).toEqual([]);
-    const tfvarsFile = join(lab.dir, 'repo', 'terraform', 'terraform.tfvars');
-    const tfvars = await readFile(tfvarsFile, 'utf8');
-    const h: WorkflowHarness = await startWorkflowHarness({
-      ...lab,
-      env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated },
-    });
+    expect(found.repository).toMatchObject({ github: 'homelab/atlas', defaultBranch: 'main' });
+    const tfvars = 'terraform/terraform.tfvars';
+    const h = await pollingHarness(lab, generated, cluster);
     try {
       // Given the version without its v, Terraform would name an image that does not exist: pre-flight
       // asks for each image a rebuild downloads, before any VM is destroyed.
       const versions = h.inventory.versions;
       h.inventory.versions = { ...versions, file: 'terraform/nowhere.tfvars' };
-      const refused = await failingUpgrade(h, 'atlas', 'image-form', { talos: { to: '1.12.0' } }).finally(
+      const refused = await failingUpgrade(h, cluster, 'image-form', { talos: { to: '1.12.0' } }).finally(
         () => (h.inventory.versions = versions),
       );
       expect(refused.message).toMatch(
@@ -296,42 +399,57 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       );
       expect((await labReport(lab)).vms.every((vm) => vm.destroyed === 0)).toBe(true);
 
-      await doctorAndDryRun(lab, h, generated, 'count');
-      expect((await upgrade(h, 'atlas', 'count-patch', { talos: { to: '1.11.4' } })).outcome).toBe(
+      await doctorAndDryRun(lab, h, generated, 'count', cluster);
+      const patch = await mergedTalos(h, cluster, hosted, tfvars, '1.11.4');
+      expect([patch.result.outcome, patch.result.talos]).toEqual([
         'succeeded',
-      );
-      expect((await upgrade(h, 'atlas', 'count-minor', { talos: { to: '1.12.0' } })).outcome).toBe(
+        { from: '1.11.3', to: '1.11.4' },
+      ]);
+      const minor = await mergedTalos(h, cluster, hosted, tfvars, '1.12.0');
+      expect([minor.result.outcome, minor.result.talos]).toEqual([
         'succeeded',
-      );
+        { from: '1.11.4', to: '1.12.0' },
+      ]);
       const report = await labReport(lab);
       expect(report.violations).toEqual([]);
       expect(report.vms.map((vm) => [vm.talosVersion, vm.destroyed, vm.created])).toEqual(
         report.vms.map(() => ['1.12.0', 1, 1]),
       );
-      // The repository is the user's: Renovate's merge changes it, the product never does.
-      expect(await readFile(tfvarsFile, 'utf8')).toBe(tfvars);
+      // The worker's clone is at the last merge: the files Terraform ran with are the merged ones,
+      // brought by Git, never written by the product.
+      const clone = join(lab.dir, 'repo');
+      expect((await execa('git', ['-C', clone, 'rev-parse', 'HEAD'])).stdout.trim()).toBe(minor.merge);
+      expect(
+        (await execa('git', ['-C', clone, 'status', '--porcelain', '--untracked-files=no'])).stdout,
+      ).toBe('');
+      expect(await readFile(join(clone, tfvars), 'utf8')).toMatch(/^talos_version\s*=\s*"v1\.12\.0"$/m);
     } finally {
-      await h.stop();
+      await stopPolling(h, cluster);
     }
   }, 1_200_000);
 });
 
 describe('init on atlas by count per role, the versions as attributes of one object in cluster.auto.tfvars', () => {
   let lab: Lab;
+  let hosted: string;
+  const cluster = 'atlas-object';
   beforeAll(async () => {
-    lab = await startLab('atlas', [
-      '--max-unavailable-workers',
-      '2',
-      '--terraform-shape',
-      'count-versions-object',
-    ]);
+    lab = await startLab(
+      'atlas',
+      ['--max-unavailable-workers', '2', '--terraform-shape', 'count-versions-object'],
+      {
+        beforeInit: async (labDir) => {
+          hosted = await publishOnLabGitHub(labDir, join(labDir, 'repo'), 'homelab/atlas');
+        },
+      },
+    );
   }, 900_000);
   afterAll(async () => {
     await lab?.stop();
   });
 
-  it('names each version by its path in the object; a minor run plans each node with the whole object, the file untouched', async () => {
-    const generated = await initInventory(lab);
+  it("names each version by its path in the object; a merge's patch and a merge's minor, each node planned with the whole object as merged", async () => {
+    const generated = await initInventory(lab, 'generated.yaml', ['--name', cluster]);
     const found = await readInventory(generated);
     expect(nodeFacts(found)).toEqual((await labFacts(lab, 'count-versions-object')).nodes);
     expect(found.versions).toMatchObject({
@@ -343,28 +461,34 @@ describe('init on atlas by count per role, the versions as attributes of one obj
       },
     });
     expect(found.terraform?.varFiles).toEqual([]);
-    const versionsFile = join(lab.dir, 'repo', 'terraform', 'cluster.auto.tfvars');
-    const written = await readFile(versionsFile, 'utf8');
-    const h: WorkflowHarness = await startWorkflowHarness({
-      ...lab,
-      env: { ...lab.env, TALOS_UPGRADE_INVENTORY: generated },
-    });
+    const versionsFile = 'terraform/cluster.auto.tfvars';
+    const h = await pollingHarness(lab, generated, cluster);
     try {
       // Each node's plan at the version it runs, given as the whole object, changes nothing.
-      await doctorAndDryRun(lab, h, generated, 'object');
-      // -var cluster.talos_version=… is no variable Terraform knows: each node's plan gets the whole
-      // object (its name and schematics as the file has them) with the new version, in its v form.
-      expect((await upgrade(h, 'atlas', 'object-minor', { talos: { to: '1.12.0' } })).outcome).toBe(
+      await doctorAndDryRun(lab, h, generated, 'object', cluster);
+      // The merge changes one attribute of the object; each node's plan gets the whole object (its name
+      // and schematics as the merge left them) at the version the run is at.
+      const patch = await mergedTalos(h, cluster, hosted, versionsFile, '1.11.4');
+      expect([patch.result.outcome, patch.result.talos]).toEqual([
         'succeeded',
-      );
+        { from: '1.11.3', to: '1.11.4' },
+      ]);
+      const minor = await mergedTalos(h, cluster, hosted, versionsFile, '1.12.0');
+      expect([minor.result.outcome, minor.result.talos]).toEqual([
+        'succeeded',
+        { from: '1.11.4', to: '1.12.0' },
+      ]);
       const report = await labReport(lab);
       expect(report.violations).toEqual([]);
       expect(report.vms.map((vm) => [vm.talosVersion, vm.destroyed, vm.created])).toEqual(
         report.vms.map(() => ['1.12.0', 1, 1]),
       );
-      expect(await readFile(versionsFile, 'utf8')).toBe(written);
+      const merged = (await execa('git', ['-C', hosted, 'show', `${minor.merge}:${versionsFile}`])).stdout;
+      expect(`${await readFile(join(lab.dir, 'repo', versionsFile), 'utf8')}`.trimEnd()).toBe(
+        merged.trimEnd(),
+      );
     } finally {
-      await h.stop();
+      await stopPolling(h, cluster);
     }
   }, 1_200_000);
 });

@@ -3,9 +3,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execa } from 'execa';
 import { ensureTools } from '../../lab/tools.js';
 import { gitAsRenovate, initRepository } from '../../scripts/demo/renovateMerge.js';
+import { publishOnLabGitHub } from '../../lab/github/gitHost.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import {
   eventsSince,
@@ -170,15 +170,15 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
  */
 describe("the worker's clone is brought to the merge before Terraform runs (atlas, after the renamed variable)", () => {
   const clone = () => join(lab.dir, 'repo');
-  const github = () => join(lab.dir, 'github-atlas');
+  let hosted = '';
+  const github = () => hosted;
   const inClone = (args: string[]) => gitAsRenovate(clone(), args);
   let merge = '';
 
   beforeAll(async () => {
     // The repository as deployed (the renamed variable of the test before), pushed to "GitHub".
     await initRepository(clone());
-    await execa('git', ['clone', '--quiet', clone(), github()]);
-    await inClone(['remote', 'add', 'origin', github()]);
+    hosted = await publishOnLabGitHub(lab.dir, clone(), 'homelab/atlas');
     // Merged on GitHub after the worker cloned: the VMs get more memory, and Talos 1.12.1.
     const module = join(github(), 'terraform', 'modules', 'node', 'main.tf');
     await writeFile(

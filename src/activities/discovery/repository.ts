@@ -78,13 +78,24 @@ export async function gitRoot(dir: string): Promise<string | undefined> {
   return result?.exitCode === 0 ? result.stdout.trim() : undefined;
 }
 
-/** owner/name of the work tree's GitHub remote `origin`, when it is on GitHub. */
-export async function githubRepository(root: string): Promise<string | undefined> {
-  const result = await runCommand('git', ['-C', root, 'remote', 'get-url', 'origin'], { input: '' }).catch(
-    () => undefined,
-  );
-  const url = result?.exitCode === 0 ? result.stdout.trim() : '';
-  return /github\.com[/:]([\w.-]+\/[\w.-]+?)(\.git)?$/.exec(url)?.[1];
+/** owner/name in a GitHub URL (https, ssh or scp-like), or undefined for any other URL. */
+const githubSlugOf = (url: string): string | undefined =>
+  /github\.com(?::\d+\/|[/:])([\w.-]+\/[\w.-]+?)(\.git)?\/?$/.exec(url.trim())?.[1];
+
+/**
+ * The work tree's `origin`: its URL as configured, and owner/name when that is on GitHub. The URL is
+ * read as written and also as Git rewrites it (`url.<base>.insteadOf`): a clone whose GitHub URL is
+ * rewritten to a mirror, or whose shorthand is rewritten to GitHub, is found either way.
+ */
+export async function originOf(root: string): Promise<{ url?: string; github?: string }> {
+  const read = async (args: string[]) => {
+    const result = await runCommand('git', ['-C', root, ...args], { input: '' }).catch(() => undefined);
+    return result?.exitCode === 0 ? result.stdout.trim() : '';
+  };
+  const written = await read(['config', '--get', 'remote.origin.url']);
+  if (!written) return {};
+  const github = githubSlugOf(written) ?? githubSlugOf(await read(['remote', 'get-url', 'origin']));
+  return { url: written, ...(github ? { github } : {}) };
 }
 
 /** Folders a patch never lives in: Git's, Terraform's caches, dependencies. */

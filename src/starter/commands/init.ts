@@ -5,14 +5,15 @@ import { parse as parseYaml } from 'yaml';
 import { DiscoveryError, discoverCluster } from '../../activities/discovery/cluster.js';
 import {
   defaultBranch,
-  githubRepository,
   gitRoot,
+  originOf,
   pathExists,
   readTerraformFiles,
   repositoryPatches,
   terraformShow,
   type RepositoryPatch,
 } from '../../activities/discovery/repository.js';
+import { withoutCredentials } from '../../activities/repositorySource.js';
 import { draftInventory } from '../../domain/discovery/inventoryDraft.js';
 import { stateResources } from '../../domain/discovery/terraformNodes.js';
 import { formatInventoryIssues, parseInventory } from '../../domain/index.js';
@@ -27,6 +28,8 @@ export interface InitOptions {
   controlplaneConfig?: string;
   workerConfig?: string;
   backups?: string;
+  /** owner/name on GitHub, for a repository whose origin is elsewhere (a mirror, a local path). */
+  github?: string;
   force?: boolean;
 }
 
@@ -55,6 +58,8 @@ async function contextName(talosconfig: string): Promise<string | undefined> {
  * root never initialised here).
  */
 export async function initCommand(options: InitOptions): Promise<number> {
+  if (options.github !== undefined && !/^[\w.-]+\/[\w.-]+$/.test(options.github))
+    throw new UserError(`--github ${options.github}: give the repository as owner/name`);
   const talosconfig = resolve(
     options.talosconfig ?? process.env.TALOSCONFIG ?? join(homedir(), '.talos', 'config'),
   );
@@ -77,6 +82,7 @@ export async function initCommand(options: InitOptions): Promise<number> {
     terraform: process.env.TERRAFORM ?? 'terraform',
   };
 
+  const notes: string[] = [];
   try {
     // The user's repository: where Terraform lives, else where the inventory goes.
     const root = await gitRoot(options.terraform ? resolve(options.terraform) : dirname(out));
@@ -96,7 +102,23 @@ export async function initCommand(options: InitOptions): Promise<number> {
       progress,
     });
     let terraform: Parameters<typeof draftInventory>[0]['terraform'];
-    const repository = root ? await githubRepository(root) : undefined;
+    const origin = root ? await originOf(root) : {};
+    const repository = options.github ?? origin.github;
+    if (!repository) {
+      const why = !root
+        ? 'no Git work tree holds the Terraform root or the inventory'
+        : origin.url
+          ? `origin (${withoutCredentials(origin.url)}) is not on GitHub`
+          : 'the repository has no origin';
+      notes.push(
+        `${why}: no repository section is written, so neither the webhook nor polling can start a run from a merge; pass --github owner/name if the repository is on GitHub`,
+      );
+    } else if (
+      options.github &&
+      origin.github &&
+      origin.github.toLowerCase() !== options.github.toLowerCase()
+    )
+      notes.push(`origin is github.com/${origin.github}; the inventory names ${options.github} (--github)`);
     const branch = root ? await defaultBranch(root) : undefined;
     if (options.terraform) {
       const dir = resolve(options.terraform);
@@ -123,7 +145,7 @@ export async function initCommand(options: InitOptions): Promise<number> {
       console.error(
         `⚠ origin's default branch is unknown (no origin/HEAD, origin not reachable): repository.defaultBranch is the branch checked out, ${branch.branch}; make it the branch merges land on`,
       );
-    for (const note of draft.notes) console.error(`⚠ ${note}`);
+    for (const note of [...notes, ...draft.notes]) console.error(`⚠ ${note}`);
     if (draft.problems.length) {
       console.error(`\n${out} not written: ${draft.problems.length} thing(s) to settle first:`);
       for (const problem of draft.problems) console.error(`  ❌ ${problem}`);
