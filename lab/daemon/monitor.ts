@@ -4,11 +4,6 @@ import type { LabCluster } from './labCluster.js';
 /**
  * Watches the invariants an upgrade must never break, while the lab is up: etcd keeps quorum, and no
  * more workers are unavailable (cordoned, NotReady or gone) than the policy allows. It also puts
- * cordons and uncordons on the timeline.
- */
-/**
- * Watches the invariants an upgrade must never break, while the lab is up: etcd keeps quorum, and no
- * more workers are unavailable (cordoned, NotReady or gone) than the policy allows. It also puts
  * each cordon and uncordon of its cluster's nodes on the timeline, as the shared node cache sees it.
  */
 export function startMonitor(lab: LabCluster, nodes: NodeCache, intervalMs = 500): () => void {
@@ -21,10 +16,11 @@ export function startMonitor(lab: LabCluster, nodes: NodeCache, intervalMs = 500
     if (now !== (before?.spec?.unschedulable === true)) lab.record(now ? 'cordoned' : 'uncordoned', name);
   });
   const tick = () => {
-    const members = lab.etcdMembers();
-    const healthy = members.filter((m) => lab.etcdHealthy(m)).length;
-    if (members.length > 0 && healthy <= members.length / 2) {
-      lab.violate('etcd-quorum', `${healthy} of ${members.length} etcd members healthy`);
+    // Quorum is a majority of the voters: a learner has no vote, and its health counts for nothing.
+    const voters = lab.etcdMembers().filter((m) => !m.etcd?.learner);
+    const healthy = voters.filter((m) => lab.etcdHealthy(m)).length;
+    if (voters.length > 0 && healthy <= voters.length / 2) {
+      lab.violate('etcd-quorum', `${healthy} of ${voters.length} etcd voters healthy`);
     }
     const unavailable = lab.state.nodes
       .filter((n) => n.role === 'worker')

@@ -132,17 +132,51 @@ async function join(lab: LabCluster, node: LabNode): Promise<void> {
   if (node.role === 'controlplane') {
     // A node that joins while its old member is still listed cannot start etcd: the reason for `etcd leave`.
     const stale = node.etcd?.member;
-    node.etcd = { id: stale ? (node.etcd?.id ?? newMemberId(node)) : newMemberId(node), member: true };
-    if (stale) lab.addFault({ kind: 'etcd-unhealthy', node: node.name });
-    lab.record(
-      'etcd-joined',
-      node.name,
-      stale ? 'old member still listed: etcd cannot start' : `member ${node.etcd.id}`,
-    );
+    if (stale) {
+      node.etcd = { id: node.etcd?.id ?? newMemberId(node), member: true };
+      lab.addFault({ kind: 'etcd-unhealthy', node: node.name });
+      lab.record('etcd-joined', node.name, 'old member still listed: etcd cannot start');
+    } else {
+      node.etcd = { id: newMemberId(node), member: true, learner: true };
+      lab.record('etcd-joined', node.name, `member ${node.etcd.id} (learner)`);
+      promoteLearner(lab, node);
+    }
   }
   const ready = !lab.fire('not-ready-after-upgrade', node);
   await lab.registerFreshNode(node);
   await lab.powerOn(node, { ready });
+}
+
+/**
+ * machined adds a joining control plane to etcd as a learner (MemberAddAsLearner) and, once its etcd
+ * runs, promotes it in the background: MemberPromote every 15 s for up to 10 minutes, refused until
+ * the learner has caught up with the leader (internal/app/machined/pkg/system/services/etcd.go,
+ * addMember and promoteMember, at v1.11.3, v1.12.5 and v1.13.8). Until then the member holds no vote:
+ * the cluster has one voter fewer than it has members. The lab's learner catches up in 1 s, or after
+ * the fault `promotion-delayed --seconds`; like machined it tries only while the member's etcd runs,
+ * and gives up after 10 minutes, leaving the learner for the next start of etcd to promote.
+ */
+function promoteLearner(lab: LabCluster, node: LabNode): void {
+  const member = node.etcd;
+  const late = lab.activeFault('promotion-delayed', node);
+  const catchUpMs = late && lab.fire('promotion-delayed', node) ? (late.seconds ?? 30) * 1000 : 1000;
+  const giveUpAt = Date.now() + 10 * 60_000;
+  void (async () => {
+    await sleep(catchUpMs);
+    // The same member, still a learner: a destroy, a leave or a rejoin since then ends this promotion.
+    while (node.etcd === member && member?.learner && Date.now() < giveUpAt) {
+      const promoted = await lab.exclusive(node, () => {
+        if (node.etcd !== member || !lab.etcdHealthy(node)) return Promise.resolve(false);
+        member.learner = false;
+        lab.record('etcd-promoted', node.name, `member ${member.id}`);
+        return Promise.resolve(true);
+      });
+      if (promoted) return;
+      await sleep(1000);
+    }
+  })().catch((error: unknown) =>
+    lab.record('lab-error', node.name, `lab promotion failed: ${String(error)}`),
+  );
 }
 
 export async function buildTemplate(lab: LabCluster, target: string, version: string): Promise<string> {

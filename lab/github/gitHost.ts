@@ -70,16 +70,23 @@ export async function mergePullRequest(
   const target = (await git(hosted, ['symbolic-ref', '--short', 'HEAD'])).stdout.trim();
   const base = (await git(hosted, ['rev-parse', 'HEAD'])).stdout.trim();
   await git(hosted, ['checkout', '--quiet', '-B', pullRequest.branch]);
-  if (typeof change === 'function') await change(hosted);
-  else
-    for (const [path, edit] of Object.entries(change)) {
-      const file = join(hosted, path);
-      const before = await readFile(file, 'utf8');
-      const after = edit(before);
-      if (after === before) throw new Error(`the pull request changes nothing in ${path}`);
-      await writeFile(file, after);
-    }
-  await git(hosted, ['commit', '--quiet', '-am', pullRequest.title]);
+  try {
+    if (typeof change === 'function') await change(hosted);
+    else
+      for (const [path, edit] of Object.entries(change)) {
+        const file = join(hosted, path);
+        const before = await readFile(file, 'utf8');
+        const after = edit(before);
+        if (after === before) throw new Error(`the pull request changes nothing in ${path}`);
+        await writeFile(file, after);
+      }
+    await git(hosted, ['commit', '--quiet', '-am', pullRequest.title]);
+  } catch (error) {
+    // A pull request that could not be made leaves the hosted repository on its branch, as it was.
+    await git(hosted, ['checkout', '--quiet', '--force', target]);
+    await git(hosted, ['branch', '--quiet', '-D', pullRequest.branch]);
+    throw error;
+  }
   await git(hosted, ['checkout', '--quiet', target]);
   await git(hosted, [
     'merge',

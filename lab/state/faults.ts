@@ -15,6 +15,8 @@ export const FAULT_KINDS = {
   'ceph-warn': 'Ceph reports HEALTH_WARN',
   'join-delayed':
     "a new control-plane VM joins etcd --seconds later than its reboot ends (a slow boot: the undo's leave comes first)",
+  'promotion-delayed':
+    'a control plane that joins etcd stays a learner --seconds before its promotion (a member that is slow to catch up with the leader)',
   'foreign-certificate':
     "a recreated VM's address is answered by another machine: a certificate of another CA, client certificates of that CA required",
 } as const;
@@ -28,7 +30,8 @@ export interface Fault {
   version?: string;
   /** How many more times a one-shot fault fires; undefined means until cleared. */
   remaining?: number;
-  /** terraform-lock: how long the lock is held; join-delayed: how much later the node joins. */
+  /** terraform-lock: how long the lock is held; join-delayed: how much later the node joins;
+   * promotion-delayed: how long the joined member stays a learner. */
   seconds?: number;
   addedAt: string;
 }
@@ -45,5 +48,6 @@ export const ONE_SHOT: readonly FaultKind[] = [
   'vm-create-fails',
   'talosctl-transient',
   'join-delayed',
+  'promotion-delayed',
   'foreign-certificate',
 ];

@@ -13,6 +13,11 @@ export interface EtcdMember {
   id: string;
   /** false after `etcd leave` / `remove-member` until the node joins again. */
   member: boolean;
+  /**
+   * A member Talos added as a learner when the node joined: it holds a copy of the data but no vote
+   * until machined promotes it (see `promoteLearner` in lab/daemon/vmLifecycle.ts).
+   */
+  learner?: boolean;
 }
 
 /** The VM's power now: background tasks re-read it after each wait, since it may change under them. */

@@ -16,6 +16,7 @@ export type TimelineKind =
   | 'etcd-left'
   | 'etcd-member-removed'
   | 'etcd-joined'
+  | 'etcd-promoted'
   | 'template-built'
   | 'kubernetes-upgraded'
   | 'static-pod-updated'

@@ -22,7 +22,8 @@ export function requireEtcd(lab: LabCluster, node: LabNode, what: string): void 
 
 export function etcdStatus(lab: LabCluster, node: LabNode) {
   requireEtcd(lab, node, 'etcd status');
-  const leader = lab.etcdMembers().find((m) => lab.etcdHealthy(m));
+  // A learner cannot lead: the leader is a voter (etcd's raft gives learners no vote).
+  const leader = lab.etcdMembers().find((m) => !m.etcd?.learner && lab.etcdHealthy(m));
   return {
     memberId: node.etcd?.id ?? '',
     leader: leader?.etcd?.id ?? '',
@@ -32,6 +33,7 @@ export function etcdStatus(lab: LabCluster, node: LabNode) {
     raftTerm: 14,
     protocolVersion: ETCD_VERSION,
     storageVersion: '3.6.0',
+    isLearner: node.etcd?.learner === true,
     errors: [],
   };
 }

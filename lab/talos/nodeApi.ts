@@ -174,7 +174,7 @@ const HANDLERS: Record<string, Handler> = {
         hostname: talosHostname(m),
         peerUrls: [`https://${m.ip}:2380`],
         clientUrls: m.power === 'running' ? [`https://${m.ip}:2379`] : [],
-        learner: false,
+        learner: m.etcd?.learner === true,
       })),
     };
   },

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { sign } from '@octokit/webhooks-methods';
@@ -86,25 +86,19 @@ export async function mergeVersionBump(
   number: number,
   to: string,
 ): Promise<{ base: string; merge: string; from: string }> {
-  const file = join(repo, 'terraform', 'variables.tf');
-  const base = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
-  const text = await readFile(file, 'utf8');
-  const from = /variable "talos_version"[^}]*default\s*=\s*"([^"]+)"/s.exec(text)?.[1] ?? '?';
-  const branch = `renovate/talos-${to}`;
-  await gitAsRenovate(repo, ['checkout', '--quiet', '-b', branch]);
-  await writeFile(file, text.replace(/(variable "talos_version"[^}]*default\s*=\s*")[^"]+(")/s, `$1${to}$2`));
-  await gitAsRenovate(repo, ['commit', '--quiet', '-am', `chore(deps): update talos to v${to}`]);
-  await gitAsRenovate(repo, ['checkout', '--quiet', 'main']);
-  await gitAsRenovate(repo, [
-    'merge',
-    '--quiet',
-    '--no-ff',
-    branch,
-    '-m',
-    `Merge pull request #${number} from ${branch}`,
-  ]);
-  const merge = (await gitAsRenovate(repo, ['rev-parse', 'HEAD'])).stdout.trim();
-  return { base, merge, from };
+  const block = /(variable "talos_version"[^}]*default\s*=\s*")([^"]+)(")/s;
+  let from = '?';
+  const merged = await mergePullRequest(
+    repo,
+    { number, branch: `renovate/talos-${to}`, title: `chore(deps): update talos to v${to}` },
+    {
+      'terraform/variables.tf': (text) => {
+        from = block.exec(text)?.[2] ?? '?';
+        return text.replace(block, `$1${to}$3`);
+      },
+    },
+  );
+  return { ...merged, from };
 }
 
 /** The pull_request "closed" delivery GitHub sends for that merge, signed with the shared secret. */

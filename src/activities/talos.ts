@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { installerImage, linkNics, type InventoryNode, type TalosLink } from '../domain/index.js';
+import { installerImage, linkNics, voters, type InventoryNode, type TalosLink } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
@@ -15,15 +15,19 @@ export interface EtcdMember {
   hostname: string;
   /** The inventory node whose address the member's peer URL holds, when there is one. */
   node?: string;
+  /** A learner: a member Talos added when the node joined, with no vote until it is promoted. */
+  learner: boolean;
 }
 
 export interface EtcdHealth {
   members: EtcdMember[];
   healthy: string[];
   unhealthy: Array<{ node: string; error: string }>;
-  /** More than half of the members answer. */
+  /** The members that are still learners (node name, else hostname): they hold no vote. */
+  learners: string[];
+  /** More than half of the voters answer. */
   quorum: boolean;
-  /** Whether one more member may go down without losing quorum. */
+  /** Whether one more voter may go down without losing quorum. */
   canLoseOne: boolean;
 }
 
@@ -138,6 +142,8 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
             id: row.ID ?? '',
             hostname: row.HOSTNAME ?? '',
             ...(inventoryName ? { node: inventoryName } : {}),
+            // talosctl prints Go's %v of IsLearner (cmd/talosctl/cmd/talos/etcd.go, v1.11 to v1.13).
+            learner: row.LEARNER === 'true',
           };
         });
       last = tail(result.stderr, 3);
@@ -166,13 +172,16 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     ];
     if (healthy.length === 0 && result.exitCode !== 0) talosFailure(`checking etcd on ${c.name}`, result);
     const members = await listEtcdMembers(c);
-    const healthyMembers = members.filter((m) => healthy.includes(m.node ?? m.hostname)).length;
+    // Quorum is a majority of the voters: a learner neither votes nor counts in the majority.
+    const voting = voters(members);
+    const healthyVoters = voting.filter((m) => healthy.includes(m.node ?? m.hostname)).length;
     return {
       members,
       healthy,
       unhealthy,
-      quorum: healthyMembers > members.length / 2,
-      canLoseOne: healthyMembers - 1 > members.length / 2,
+      learners: members.filter((m) => m.learner).map((m) => m.node ?? m.hostname),
+      quorum: healthyVoters > voting.length / 2,
+      canLoseOne: healthyVoters - 1 > voting.length / 2,
     };
   }
 

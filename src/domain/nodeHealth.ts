@@ -9,6 +9,8 @@ import semver from 'semver';
 export interface QuorumMember {
   node?: string;
   hostname: string;
+  /** A learner holds no vote: Talos adds every joining control plane as one and promotes it later. */
+  learner?: boolean;
 }
 
 /** The cluster's etcd as read: its members and the names of those that answered healthy. */
@@ -18,17 +20,25 @@ export interface QuorumView {
 }
 
 /**
- * Whether the members other than `node` hold quorum on their own: taking `node` down (a reboot, a VM
- * recreated) must never be what loses etcd. A node that is not a member takes nothing from etcd.
+ * Whether the voters other than `node` hold quorum on their own: taking `node` down (a reboot, a VM
+ * recreated) must never be what loses etcd. A node that is not a voter (no member, or a learner)
+ * takes no vote from etcd.
  */
 export function othersHoldQuorum(view: QuorumView, node: string): boolean {
-  if (!view.members.some((m) => m.node === node)) return true;
-  return healthyOthers(view, node) > view.members.length / 2;
+  const voting = voters(view.members);
+  if (!voting.some((m) => m.node === node)) return true;
+  return healthyOthers(view, node) > voting.length / 2;
 }
 
-/** How many members other than `node` answer healthy (for the refusal's message). */
+/** How many voters other than `node` answer healthy (for the refusal's message). */
 export function healthyOthers(view: QuorumView, node: string): number {
-  return view.members.filter((m) => m.node !== node && view.healthy.includes(m.node ?? m.hostname)).length;
+  return voters(view.members).filter((m) => m.node !== node && view.healthy.includes(m.node ?? m.hostname))
+    .length;
+}
+
+/** The members that vote: quorum is a majority of these, whatever the learners answer. */
+export function voters<M extends QuorumMember>(members: M[]): M[] {
+  return members.filter((m) => !m.learner);
 }
 
 export interface NodeMarks {

@@ -35,6 +35,7 @@ describe("the user's clone, as init reads it", () => {
       'git@github.com:homelab/atlas.git',
       'https://github.com:443/homelab/atlas.git',
       'ssh://git@github.com:22/homelab/atlas',
+      'HTTPS://GitHub.com/homelab/atlas.git',
     ]) {
       const tree = await workTree(`url-${url.replace(/\W/g, '_')}`, [['remote.origin.url', url]]);
       expect([url, await originOf(tree)]).toEqual([url, { url, github: 'homelab/atlas' }]);
@@ -63,6 +64,14 @@ describe("the user's clone, as init reads it", () => {
     const gitea = await workTree('gitea', [['remote.origin.url', 'https://git.home.arpa/homelab/atlas.git']]);
     expect(await originOf(gitea)).toEqual({ url: 'https://git.home.arpa/homelab/atlas.git' });
     expect(await originOf(await workTree('none'))).toEqual({});
+    // A host whose name only holds github.com is another host.
+    for (const url of [
+      'https://notgithub.com/homelab/atlas.git',
+      'https://github.com.evil.example/homelab/atlas.git',
+    ]) {
+      const lookalike = await workTree(`lookalike-${url.replace(/\W/g, '_')}`, [['remote.origin.url', url]]);
+      expect(await originOf(lookalike)).toEqual({ url });
+    }
   });
 
   it("a clone of the lab's GitHub: origin's URL and HEAD as git clone leaves them, and fetches reach the lab", async () => {

@@ -15,8 +15,17 @@ export async function pollNow(
   cluster: string,
 ): Promise<{ workflowId: string; runId: string; found: PollState }> {
   const schedule = client.schedule.getHandle(pollScheduleId(cluster));
+  // A trigger under SKIP while an earlier poll still runs is skipped: wait for it to end first.
+  const idle = await eventually(
+    'the poll Schedule to have no poll running',
+    async () => {
+      const description = await schedule.describe();
+      return description.info.runningActions.length === 0 ? description : undefined;
+    },
+    60_000,
+  );
   // Counted by actions taken: the Schedule keeps only its last 10 in recentActions.
-  const before = (await schedule.describe()).info.numActionsTaken;
+  const before = idle.info.numActionsTaken;
   await schedule.trigger(ScheduleOverlapPolicy.SKIP);
   const action = await eventually(
     'the poll Schedule to start its workflow',

@@ -26,6 +26,20 @@ async function clearFaults(): Promise<void> {
   await lab.labCli('fault', 'clear');
 }
 
+/** Terraform destroys the node's VM and creates it again at 1.11.3: it waits in maintenance mode. */
+async function recreateVm(node: string): Promise<void> {
+  const tfDir = `${lab.dir}/repo/terraform`;
+  const terraform = lab.env.TERRAFORM ?? 'terraform';
+  const target = `-target=module.nodes["${node}"]`;
+  await lab.run(terraform, ['destroy', '-auto-approve', '-no-color', target], { cwd: tfDir });
+  const apply = await lab.run(
+    terraform,
+    ['apply', '-auto-approve', '-no-color', target, '-var', 'talos_version=1.11.3'],
+    { cwd: tfDir },
+  );
+  expect(apply.exitCode).toBe(0);
+}
+
 describe('every fault kind does what it says', () => {
   it('not-ready-after-upgrade: the node runs the new Talos but stays NotReady until the next boot', async () => {
     await addFault('not-ready-after-upgrade', '--node', 'k8s-work-3');
@@ -81,26 +95,7 @@ describe('every fault kind does what it says', () => {
 
   it('nic-missing: a recreated VM lacks its last NIC', async () => {
     await addFault('nic-missing', '--node', 'k8s-work-7');
-    const tfDir = `${lab.dir}/repo/terraform`;
-    const terraform = lab.env.TERRAFORM ?? 'terraform';
-    await lab.run(
-      terraform,
-      ['destroy', '-auto-approve', '-no-color', '-target=module.nodes["k8s-work-7"]'],
-      { cwd: tfDir },
-    );
-    const apply = await lab.run(
-      terraform,
-      [
-        'apply',
-        '-auto-approve',
-        '-no-color',
-        '-target=module.nodes["k8s-work-7"]',
-        '-var',
-        'talos_version=1.11.3',
-      ],
-      { cwd: tfDir },
-    );
-    expect(apply.exitCode).toBe(0);
+    await recreateVm('k8s-work-7');
     // The new VM waits in maintenance mode: only a client without the cluster's certificate reaches it.
     const links = await lab.talosctl('-n', lab.ip('k8s-work-7'), 'get', 'links', '--insecure');
     expect(links.stdout).toContain('eth1.62');
@@ -109,16 +104,7 @@ describe('every fault kind does what it says', () => {
 
   it('foreign-certificate: a recreated VM is answered by another machine; neither its certificate nor --insecure gets in', async () => {
     await addFault('foreign-certificate', '--node', 'k8s-work-2');
-    const tfDir = `${lab.dir}/repo/terraform`;
-    const terraform = lab.env.TERRAFORM ?? 'terraform';
-    const target = '-target=module.nodes["k8s-work-2"]';
-    await lab.run(terraform, ['destroy', '-auto-approve', '-no-color', target], { cwd: tfDir });
-    const apply = await lab.run(
-      terraform,
-      ['apply', '-auto-approve', '-no-color', target, '-var', 'talos_version=1.11.3'],
-      { cwd: tfDir },
-    );
-    expect(apply.exitCode).toBe(0);
+    await recreateVm('k8s-work-2');
     const secure = await lab.talosctl('-n', lab.ip('k8s-work-2'), 'get', 'machinestatus');
     expect(secure.exitCode).not.toBe(0);
     expect(secure.stderr).toContain('certificate signed by unknown authority');
@@ -153,6 +139,58 @@ describe('every fault kind does what it says', () => {
     );
     await clearFaults();
     expect((await lab.talosctl('-n', lab.ip('k8s-ctrl-2'), 'etcd', 'status')).exitCode).toBe(0);
+  });
+
+  it('promotion-delayed: a recreated control plane joins etcd as a learner and votes only once promoted', async () => {
+    // Talos adds a joining member as a learner and promotes it later (services/etcd.go at v1.11.3).
+    await addFault('promotion-delayed', '--node', 'k8s-ctrl-3', '--seconds', '8');
+    expect((await lab.talosctl('-n', lab.ip('k8s-ctrl-3'), 'etcd', 'leave')).exitCode).toBe(0);
+    await recreateVm('k8s-ctrl-3');
+    const config = `${lab.dir}/secrets/controlplane.yaml`;
+    const applied = await lab.talosctl(
+      '-n',
+      lab.ip('k8s-ctrl-3'),
+      'apply-config',
+      '--insecure',
+      '-f',
+      config,
+    );
+    expect(applied.exitCode).toBe(0);
+    const learnerOf = async (column: 'members' | 'status') => {
+      const out = await lab.talosctl(
+        '-n',
+        lab.ip(column === 'members' ? 'k8s-ctrl-1' : 'k8s-ctrl-3'),
+        'etcd',
+        column,
+      );
+      const [header = '', ...rows] = out.stdout.trim().split('\n');
+      const at = header.split(/\t|\s{2,}/).indexOf('LEARNER');
+      const row = rows.find((r) => r.includes(column === 'members' ? 'k8s-ctrl-3' : lab.ip('k8s-ctrl-3')));
+      return row?.split(/\t|\s{2,}/)[at];
+    };
+    await eventually(
+      'k8s-ctrl-3 to join etcd as a learner',
+      async () => (await learnerOf('members')) === 'true',
+    );
+    expect(await learnerOf('status')).toBe('true');
+    // Three members, two voters, both healthy: quorum holds, and the monitor counts voters only.
+    await eventually(
+      'the learner to be promoted',
+      async () => (await learnerOf('members')) === 'false',
+      60_000,
+    );
+    expect(await learnerOf('status')).toBe('false');
+    const report = JSON.parse((await lab.labCli('report', '--json')).stdout) as {
+      timeline: Array<{ kind: string; node?: string; at: string }>;
+      violations: Array<{ invariant: string }>;
+    };
+    const mine = report.timeline.filter((e) => e.node === 'k8s-ctrl-3');
+    const joined = mine.filter((e) => e.kind === 'etcd-joined').at(-1);
+    const promoted = mine.filter((e) => e.kind === 'etcd-promoted').at(-1);
+    expect(joined && promoted).toBeTruthy();
+    // The fault's 8 s, not the lab's usual 1 s.
+    expect(Date.parse(promoted?.at ?? '') - Date.parse(joined?.at ?? '')).toBeGreaterThanOrEqual(7_500);
+    expect(report.violations.filter((v) => v.invariant === 'etcd-quorum')).toEqual([]);
   });
 
   it('pdb-blocks-drain: a pod pinned to the node that no eviction may touch', async () => {

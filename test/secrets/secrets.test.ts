@@ -13,6 +13,7 @@ import {
   initRepository,
   mergeVersionBump,
 } from '../../scripts/demo/renovateMerge.js';
+import { labGitHubUrlTemplate, publishOnLabGitHub } from '../../lab/github/gitHost.js';
 import { freePort } from '../../lab/net/freePort.js';
 import type { clusterUpgrade } from '../../src/workflows/index.js';
 import {
@@ -40,6 +41,8 @@ const secrets: Record<string, string> = {
 };
 
 let lab: Lab;
+/** The lab GitHub's copy of the repository, where the pull request is merged. */
+let hosted = '';
 let env: Awaited<ReturnType<typeof connectToTestServer>>;
 let worker: WorkerProcess | undefined;
 let webhook: ResultPromise | undefined;
@@ -50,7 +53,14 @@ let webhookLines: string[] = [];
 const started = new Date();
 
 beforeAll(async () => {
-  lab = await startLab('atlas');
+  // The user's clone, pushed to GitHub (the lab's) before init: init finds the repository in origin.
+  lab = await startLab('atlas', [], {
+    beforeInit: async (labDir) => {
+      const clone = join(labDir, 'repo');
+      await initRepository(clone);
+      hosted = await publishOnLabGitHub(labDir, clone, 'homelab/atlas');
+    },
+  });
   await atlasQueue.acquire();
   env = await connectToTestServer();
   // The credentials the lab wrote are secrets too: its API token and the talosconfig's key material.
@@ -99,7 +109,11 @@ beforeAll(async () => {
     { type: 'discord', url: { env: 'DISCORD_WEBHOOK_URL' } },
     { type: 'webhook', url: { file: genericFile } },
   ];
-  doc.repository = { github: 'homelab/atlas', defaultBranch: 'main' };
+  const repository = doc.repository as { github?: string; defaultBranch?: string } | undefined;
+  if (repository?.github !== 'homelab/atlas' || repository.defaultBranch !== 'main')
+    throw new Error(
+      `init did not find homelab/atlas@main in the clone's origin: ${JSON.stringify(repository)}`,
+    );
   await writeFile(inventory, stringify(doc));
 
   const taskQueue = uniqueTaskQueue('secrets');
@@ -111,14 +125,12 @@ beforeAll(async () => {
       TALOS_UPGRADE_LOG_LEVEL: 'debug',
       GITHUB_TOKEN: secrets['GitHub token'] ?? '',
       TALOS_UPGRADE_SOURCE: 'git',
-      TALOS_UPGRADE_GIT_URL: join(lab.dir, 'repo'),
+      TALOS_UPGRADE_GIT_URL: labGitHubUrlTemplate(lab.dir),
       TALOS_UPGRADE_GIT_CACHE: join(lab.dir, 'git-cache'),
     },
     inventories: [inventory],
     taskQueue,
   });
-  const repo = join(lab.dir, 'repo');
-  await initRepository(repo);
   const hook = await launchWebhook(inventory, {
     TEMPORAL_ADDRESS: testTemporalAddress(),
     TALOS_UPGRADE_TASK_QUEUE: taskQueue,
@@ -177,14 +189,13 @@ async function everythingWritten(runId: string): Promise<Record<string, string>>
 describe('secrets never reach workflow history or logs', () => {
   it('a cattle upgrade started by a signed webhook: zero hits for every secret', async () => {
     const url = (globalThis as { webhookUrl?: string }).webhookUrl ?? '';
-    const repo = join(lab.dir, 'repo');
     const forged = await fetch(url, {
       method: 'POST',
       headers: { 'x-github-event': 'ping', 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` },
       body: '{}',
     });
     expect(forged.status).toBe(401);
-    const merged = await mergeVersionBump(repo, 7, '1.12.0');
+    const merged = await mergeVersionBump(hosted, 7, '1.12.0');
     const delivery = await deliverMergedPullRequest({
       url,
       secret: secrets['webhook shared secret'] ?? '',

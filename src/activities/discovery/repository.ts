@@ -78,9 +78,14 @@ export async function gitRoot(dir: string): Promise<string | undefined> {
   return result?.exitCode === 0 ? result.stdout.trim() : undefined;
 }
 
-/** owner/name in a GitHub URL (https, ssh or scp-like), or undefined for any other URL. */
+/**
+ * owner/name in a GitHub URL (https, ssh or scp-like), or undefined for any other URL: the host must
+ * be github.com itself (after an optional user@), not a host that merely ends in or contains it.
+ */
 const githubSlugOf = (url: string): string | undefined =>
-  /github\.com(?::\d+\/|[/:])([\w.-]+\/[\w.-]+?)(\.git)?\/?$/.exec(url.trim())?.[1];
+  /^(?:[a-z+]+:\/\/)?(?:[^@/]+@)?github\.com(?::\d+\/|[/:])([\w.-]+\/[\w.-]+?)(?:\.git)?\/?$/i.exec(
+    url.trim(),
+  )?.[1];
 
 /**
  * The work tree's `origin`: its URL as configured, and owner/name when that is on GitHub. The URL is

@@ -119,7 +119,8 @@ export async function initCommand(options: InitOptions): Promise<number> {
       origin.github.toLowerCase() !== options.github.toLowerCase()
     )
       notes.push(`origin is github.com/${origin.github}; the inventory names ${options.github} (--github)`);
-    const branch = root ? await defaultBranch(root) : undefined;
+    // Only a written repository section holds the branch merges land on (and defaultBranch may ask origin).
+    const branch = root && repository ? await defaultBranch(root) : undefined;
     if (options.terraform) {
       const dir = resolve(options.terraform);
       progress(`reading the Terraform state and files of ${dir}`);

@@ -214,17 +214,22 @@ async function talosChecks(
       : {
           cluster: name,
           check: 'etcd',
-          ok: etcd.unhealthy.length === 0 && etcd.members.length === controllers,
-          detail: `${etcd.healthy.length}/${etcd.members.length} members healthy, ${controllers} control-plane nodes`,
+          ok:
+            etcd.unhealthy.length === 0 && etcd.members.length === controllers && etcd.learners.length === 0,
+          detail: `${etcd.healthy.length}/${etcd.members.length} members healthy${etcd.learners.length ? `, learners (no vote yet): ${etcd.learners.join(', ')}` : ''}, ${controllers} control-plane nodes`,
           ...(etcd.members.length !== controllers
             ? {
                 fix: 'every control-plane node must be a voting etcd member: remove stale members (talosctl etcd remove-member)',
               }
-            : etcd.unhealthy.length
+            : etcd.learners.length
               ? {
-                  fix: `read the unhealthy members' logs (talosctl -n <node> logs etcd): no control plane moves while etcd is not healthy`,
+                  fix: 'Talos promotes a joining member within 10 minutes of its etcd starting: wait and run doctor again; if it stays a learner, read its etcd log (talosctl -n <node> logs etcd) and restart etcd there (talosctl -n <node> service etcd restart)',
                 }
-              : {}),
+              : etcd.unhealthy.length
+                ? {
+                    fix: `read the unhealthy members' logs (talosctl -n <node> logs etcd): no control plane moves while etcd is not healthy`,
+                  }
+                : {}),
         },
   );
   return versions;

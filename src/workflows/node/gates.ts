@@ -1,5 +1,5 @@
 import { ApplicationFailure, sleep } from '@temporalio/workflow';
-import { FAILURE, healthyOthers, lostMetadata, othersHoldQuorum } from '../../domain/index.js';
+import { FAILURE, healthyOthers, lostMetadata, othersHoldQuorum, voters } from '../../domain/index.js';
 import type { NodeRun } from './run.js';
 
 /**
@@ -10,6 +10,18 @@ import type { NodeRun } from './run.js';
 /** How often, and how far apart, the quorum gate reads etcd before it refuses. */
 const ETCD_GATE_READS = 3;
 const ETCD_GATE_INTERVAL = '5s';
+
+/**
+ * How long the gate waits for a learner's promotion: machined tries MemberPromote every 15 s for 10
+ * minutes after the member's etcd starts (services/etcd.go promoteMember, v1.11 to v1.13), so 42
+ * reads 15 s apart outlast its last try.
+ */
+const PROMOTION_READS = 42;
+const PROMOTION_INTERVAL = '15s';
+
+/** A control plane's wait for its own member to vote again: Talos's 10 minutes of promotion, and then some. */
+const MEMBER_READS = 450;
+const MEMBER_INTERVAL = '2s';
 
 /**
  * The health gate before or after the node's upgrade: the checks the policy names, as one local
@@ -31,7 +43,7 @@ export async function healthGate(run: NodeRun, when: string): Promise<void> {
  */
 export async function etcdGate(run: NodeRun): Promise<void> {
   const { input } = run;
-  let health = await run.read.checkEtcdHealth({ cluster: input.cluster });
+  let health = await waitForPromotion(run);
   for (let read = 1; !health.canLoseOne && read < ETCD_GATE_READS; read++) {
     await sleep(ETCD_GATE_INTERVAL, {
       summary: `etcd unhealthy: read again (${read + 1}/${ETCD_GATE_READS})`,
@@ -45,6 +57,28 @@ export async function etcdGate(run: NodeRun): Promise<void> {
       FAILURE.QuorumAtRisk,
     );
   }
+}
+
+/**
+ * A learner holds no vote, so a cluster with one has a voter fewer than it has members: the gate
+ * waits for Talos to promote it rather than count it (a node taken down then could lose quorum), and
+ * refuses when Talos has stopped trying.
+ */
+async function waitForPromotion(run: NodeRun) {
+  const { input } = run;
+  let health = await run.read.checkEtcdHealth({ cluster: input.cluster });
+  for (let read = 1; health.learners.length > 0 && read < PROMOTION_READS; read++) {
+    await sleep(PROMOTION_INTERVAL, {
+      summary: `etcd member ${health.learners.join(', ')} is a learner: wait for its promotion (${read + 1}/${PROMOTION_READS})`,
+    });
+    health = await run.read.checkEtcdHealth({ cluster: input.cluster });
+  }
+  if (health.learners.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      `etcd on ${input.cluster} still has a learner (${health.learners.join(', ')}) after 10 minutes: it has no vote, so ${input.node} is not taken down. Talos stopped promoting it; read its log (talosctl -n <node> logs etcd) and restart etcd there (talosctl -n <node> service etcd restart), then run the upgrade again`,
+      FAILURE.QuorumAtRisk,
+    );
+  return health;
 }
 
 /**
@@ -68,24 +102,33 @@ export async function rollbackGate(run: NodeRun): Promise<void> {
   const health = await run.undoRead.checkEtcdHealth({ cluster: input.cluster });
   if (othersHoldQuorum(health, input.node)) return;
   throw ApplicationFailure.nonRetryable(
-    `not taking ${input.node} down to roll it back: the other etcd members (${healthyOthers(health, input.node)}/${health.members.length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
+    `not taking ${input.node} down to roll it back: the other etcd voters (${healthyOthers(health, input.node)}/${voters(health.members).length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
     FAILURE.QuorumAtRisk,
   );
 }
 
 /**
- * A control plane after its upgrade: its etcd member healthy again, and every other one too. The
- * node stays cordoned while this waits, so it asks every 2 s (5 minutes in all).
+ * A control plane after its upgrade: its etcd member healthy and voting again (a recreated VM joins
+ * as a learner), and every other member healthy. The node stays cordoned while this waits, so it asks
+ * every 2 s, for up to 15 minutes: Talos tries a promotion for 10.
  */
 export async function waitForEtcdMember(run: NodeRun): Promise<void> {
   const { input } = run;
-  for (let attempt = 0; attempt < 150; attempt++) {
+  let learner = false;
+  for (let attempt = 0; attempt < MEMBER_READS; attempt++) {
     const health = await run.read.checkEtcdHealth({ cluster: input.cluster });
-    if (health.healthy.includes(input.node) && health.unhealthy.length === 0) return;
-    await sleep('2s', { summary: `wait for the etcd member of ${input.node}` });
+    learner = health.learners.includes(input.node);
+    if (health.healthy.includes(input.node) && !learner && health.unhealthy.length === 0) return;
+    await sleep(MEMBER_INTERVAL, {
+      summary: learner
+        ? `wait for the promotion of ${input.node}'s etcd learner`
+        : `wait for the etcd member of ${input.node}`,
+    });
   }
   throw ApplicationFailure.nonRetryable(
-    `${input.node} did not become a healthy etcd member again`,
+    learner
+      ? `${input.node} joined etcd as a learner and was not promoted in 15 minutes: read its etcd log (talosctl -n ${input.node} logs etcd); no other controller is touched while it has no vote`
+      : `${input.node} did not become a healthy etcd member again`,
     FAILURE.QuorumAtRisk,
   );
 }

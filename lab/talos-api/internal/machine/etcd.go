@@ -66,6 +66,7 @@ func (s *Service) EtcdStatus(ctx context.Context, _ *emptypb.Empty) (*machine.Et
 			RaftTerm        uint64   `json:"raftTerm"`
 			ProtocolVersion string   `json:"protocolVersion"`
 			StorageVersion  string   `json:"storageVersion"`
+			IsLearner       bool     `json:"isLearner"`
 			Errors          []string `json:"errors"`
 		}
 		if err := call(ctx, n, "etcd/status", nil, &st); err != nil {
@@ -74,7 +75,8 @@ func (s *Service) EtcdStatus(ctx context.Context, _ *emptypb.Empty) (*machine.Et
 		return &machine.EtcdStatus{MemberStatus: &machine.EtcdMemberStatus{
 			MemberId: hexID(st.MemberID), Leader: hexID(st.Leader), DbSize: st.DBSize, DbSizeInUse: st.DBSizeInUse,
 			RaftIndex: st.RaftIndex, RaftTerm: st.RaftTerm, RaftAppliedIndex: st.RaftIndex,
-			ProtocolVersion: st.ProtocolVersion, StorageVersion: st.StorageVersion, Errors: st.Errors,
+			ProtocolVersion: st.ProtocolVersion, StorageVersion: st.StorageVersion, IsLearner: st.IsLearner,
+			Errors: st.Errors,
 		}}, nil
 	}, func(m *machine.EtcdStatus, md *common.Metadata) { m.Metadata = md })
 	if err != nil {
