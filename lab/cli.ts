@@ -297,7 +297,7 @@ export function buildLabCli(): Command {
     .option('--version <v>', 'image-missing: only this Talos version')
     .option(
       '--seconds <s>',
-      'terraform-lock: how long the lock is held; join-delayed: how much later the node joins; promotion-delayed: how long the new member stays a learner',
+      'terraform-lock: how long the lock is held; join-delayed: how much later the node joins; promotion-delayed: how long the new member stays a learner; ceph-slow-recovery: how long the placement groups recover',
       positiveInt,
     )
     .option(...dirOption)

@@ -22,22 +22,35 @@ const readyCondition = (now: string) => [
   },
 ];
 
-export function cephStatus(health: 'HEALTH_OK' | 'HEALTH_WARN' | 'HEALTH_ERR'): Record<string, unknown> {
+/** One of Ceph's health checks as Rook copies it into the CephCluster: its code and summary line. */
+export interface CephCheck {
+  code: string;
+  message: string;
+  severity?: 'HEALTH_WARN' | 'HEALTH_ERR';
+}
+
+/**
+ * A CephCluster's status as Rook writes it (Rook v1.18.11 pkg/apis/ceph.rook.io/v1/types.go
+ * CephStatus): the worst check's severity as `health`, each check by code with severity and message.
+ */
+export function cephStatus(checks: CephCheck[], previousHealth = 'HEALTH_OK'): Record<string, unknown> {
+  const severity = (c: CephCheck) => c.severity ?? 'HEALTH_WARN';
+  const health = checks.some((c) => severity(c) === 'HEALTH_ERR')
+    ? 'HEALTH_ERR'
+    : checks.length > 0
+      ? 'HEALTH_WARN'
+      : 'HEALTH_OK';
+  const now = new Date().toISOString();
   return {
     phase: 'Ready',
     state: 'Created',
     ceph: {
       health,
-      details:
-        health === 'HEALTH_OK'
-          ? {}
-          : {
-              PG_DEGRADED: {
-                severity: health,
-                message: 'Degraded data redundancy: 12/3606 objects degraded',
-              },
-            },
-      lastChecked: new Date().toISOString(),
+      details: Object.fromEntries(checks.map((c) => [c.code, { severity: severity(c), message: c.message }])),
+      lastChecked: now,
+      previousHealth,
+      ...(previousHealth !== health ? { lastChanged: now } : {}),
+      fsid: 'a7f64266-0894-4f1e-a635-d0aeee1b5bd4',
     },
   };
 }
@@ -55,7 +68,7 @@ export function addonObjects(inventory: Inventory): AddonObject[] {
         inventory.cluster.storage === 'external-ceph'
           ? { external: { enable: true } }
           : { cephVersion: { image: 'quay.io/ceph/ceph:v19.2.3' } },
-      status: cephStatus('HEALTH_OK'),
+      status: cephStatus([]),
     });
   }
   if (inventory.cluster.gitops === 'flux') {

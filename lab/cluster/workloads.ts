@@ -90,6 +90,47 @@ function pdb(
   return { metadata: { name: app, namespace }, spec: { selector: { matchLabels: { app } }, ...rule } };
 }
 
+export const ROOK_NAMESPACE = 'rook-ceph';
+export const OSD_LABEL = 'rook-ceph-osd';
+
+/** The workers that carry Rook's OSDs: the first three (one per host, pools of size 3). */
+export function storageHosts(inventory: Inventory): string[] {
+  if (inventory.cluster.storage !== 'rook-ceph') return [];
+  const workers = inventory.nodes.filter((node) => node.role === 'worker');
+  return (workers.length >= 3 ? workers : inventory.nodes).slice(0, 3).map((node) => node.name);
+}
+
+/**
+ * Rook's budget for OSDs (Rook v1.18.11 clusterdisruption/osd.go): `rook-ceph-osd` with maxUnavailable
+ * 1 over every OSD; with a host, the blocking `rook-ceph-osd-host-<host>` (maxUnavailable 0) it puts
+ * on each other host while one is down or the placement groups are not clean.
+ */
+export function osdBudget(host?: string): V1PodDisruptionBudget {
+  return {
+    metadata: { name: host ? `${OSD_LABEL}-host-${host}` : OSD_LABEL, namespace: ROOK_NAMESPACE },
+    spec: {
+      selector: { matchLabels: { app: OSD_LABEL, ...(host ? { 'topology-location-host': host } : {}) } },
+      maxUnavailable: host ? 0 : 1,
+    },
+  };
+}
+
+/** One OSD's deployment, as Rook makes it: one replica pinned to its host by the hostname label. */
+function osdDeployment(id: number, host: string): V1Deployment {
+  const labels = { app: OSD_LABEL, 'ceph-osd-id': String(id), 'topology-location-host': host };
+  return {
+    metadata: { name: `${OSD_LABEL}-${id}`, namespace: ROOK_NAMESPACE, labels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: OSD_LABEL, 'ceph-osd-id': String(id) } },
+      template: {
+        metadata: { labels },
+        spec: podSpec('quay.io/ceph/ceph:v19.2.3', { nodeSelector: { 'kubernetes.io/hostname': host } }),
+      },
+    },
+  };
+}
+
 /** What runs on the cluster of an inventory: system add-ons, its GitOps and storage stack, and apps. */
 export function workloadsFor(inventory: Inventory): Workloads {
   const workers = inventory.nodes.filter((node) => node.role === 'worker').length;
@@ -139,6 +180,8 @@ export function workloadsFor(inventory: Inventory): Workloads {
     w.namespaces.push('rook-ceph');
     w.deployments.push(deployment('rook-ceph', 'rook-ceph-operator', 'docker.io/rook/ceph:v1.18.6', 1));
     w.daemonSets.push(daemonSet('rook-ceph', 'csi-rbdplugin', 'quay.io/cephcsi/cephcsi:v3.15.0'));
+    storageHosts(inventory).forEach((host, id) => w.deployments.push(osdDeployment(id, host)));
+    if (storage === 'rook-ceph') w.pdbs.push(osdBudget());
   }
   if (inventory.nodes.some((node) => node.gpu)) {
     w.deployments.push(

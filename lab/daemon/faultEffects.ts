@@ -1,3 +1,4 @@
+import { NEARFULL } from '../cluster/rookCeph.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -91,9 +92,16 @@ async function holdTerraformLock(lab: LabCluster, fault: Fault): Promise<void> {
   });
 }
 
-async function cephHealth(lab: LabCluster, health: 'HEALTH_OK' | 'HEALTH_WARN'): Promise<void> {
+/**
+ * The `ceph-warn` fault on a cluster whose Ceph the lab does not run (external Ceph): its CephCluster
+ * reports a nearly full OSD. On Rook-Ceph the lab's Rook (lab/cluster/rookCeph.ts) writes its status
+ * again at once.
+ */
+async function cephHealth(lab: LabCluster, warn: boolean): Promise<void> {
+  if (lab.rookCeph) return lab.rookCeph();
   const custom = lab.kc.makeApiClient(CustomObjectsApi);
-  await writeAddonStatus(custom, ADDON_CRDS.cephCluster, 'rook-ceph', 'rook-ceph', cephStatus(health)).catch(
+  const status = cephStatus(warn ? [NEARFULL] : []);
+  await writeAddonStatus(custom, ADDON_CRDS.cephCluster, 'rook-ceph', 'rook-ceph', status).catch(
     (error: unknown) => {
       if ((error as { code?: number }).code !== 404) throw error;
     },
@@ -173,7 +181,7 @@ export async function applyFault(lab: LabCluster, request: FaultRequest): Promis
     ...(request.seconds !== undefined ? { seconds: request.seconds } : {}),
   });
   if (fault.kind === 'terraform-lock') await holdTerraformLock(lab, fault);
-  if (fault.kind === 'ceph-warn') await cephHealth(lab, 'HEALTH_WARN');
+  if (fault.kind === 'ceph-warn') await cephHealth(lab, true);
   if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, true);
   if (fault.kind === 'pdb-blocks-drain' && fault.node) await blockDrain(lab, fault.node);
   return fault;
@@ -183,7 +191,7 @@ export async function clearFault(lab: LabCluster, kind?: FaultKind): Promise<Fau
   const cleared = lab.clearFaults(kind);
   for (const fault of cleared) {
     if (fault.kind === 'terraform-lock') lockReleases.get(fault.id)?.();
-    if (fault.kind === 'ceph-warn') await cephHealth(lab, 'HEALTH_OK');
+    if (fault.kind === 'ceph-warn') await cephHealth(lab, false);
     if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, false);
     if (fault.kind === 'pdb-blocks-drain' && fault.node) await unblockDrain(lab, fault.node);
   }

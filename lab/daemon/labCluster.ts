@@ -45,7 +45,9 @@ export class TalosApiError extends Error {
       | 'Unimplemented'
       | 'Internal'
       | 'DeadlineExceeded'
-      | 'PermissionDenied',
+      | 'PermissionDenied'
+      /** The lab's own: the real call would block until its caller gives up (lab/talos/etcd.ts). */
+      | 'Hang',
     readonly description: string,
   ) {
     super(`rpc error: code = ${code} desc = ${description}`);
@@ -96,6 +98,11 @@ export class LabCluster {
   readonly stagedConfigs = new Map<string, string>();
   /** Set once the lab's Talos API server runs; before that, nodes start in the mode their state says. */
   talosApi?: TalosApiControl;
+  /**
+   * Set when the lab runs Rook-Ceph for this cluster (lab/cluster/rookCeph.ts), which owns the
+   * CephCluster's status: writes it now (a fault's effect shows at once, not at the next interval).
+   */
+  rookCeph: (() => Promise<void>) | undefined;
 
   constructor(
     readonly state: LabState,

@@ -1,3 +1,5 @@
+import { RookCephSim } from '../cluster/rookCeph.js';
+import { storageHosts } from '../cluster/workloads.js';
 import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -407,6 +409,8 @@ async function main(): Promise<void> {
   };
 
   let ready: DaemonInfo;
+  // The lab's Rook for a preset with Rook-Ceph, started with the monitor once the node cache is in.
+  let startRook = () => {};
   const talosClusters: Array<{
     lab: LabCluster;
     daemonUrl: string;
@@ -431,6 +435,12 @@ async function main(): Promise<void> {
     clusters.set(lab.state.cluster, lab);
     talosClusters.push({ lab, daemonUrl: apiUrl, secretsDir, adoptVms });
     ready = { ...clusterInfo, startedAt: info.startedAt };
+    const osdHosts = storageHosts(inventory);
+    if (osdHosts.length > 0) {
+      const rook = new RookCephSim(lab, nodeCache, osdHosts);
+      lab.rookCeph = () => rook.writeStatusNow();
+      startRook = () => stops.push(rook.start());
+    }
   } else {
     progress(`building a fleet of ${fleet} ${preset} clusters on one API server`);
     const view = await startFleetView({
@@ -518,6 +528,7 @@ async function main(): Promise<void> {
   stopProcesses.push(talosApi.process);
   await nodeCache.ready();
   for (const lab of clusters.values()) stops.push(startMonitor(lab, nodeCache));
+  startRook();
   await writeDaemonInfo(dir, ready);
   progress('ready');
 }

@@ -29,19 +29,35 @@ export async function startRepositoryApi(options: {
 }): Promise<RepositoryApi> {
   const requests: string[] = [];
   const git = (dir: string, args: string[]) => execa('git', ['-C', dir, ...args], { reject: false });
-  const commitOf = async (dir: string, ref: string) => {
-    const shown = await git(dir, ['show', '-s', '--format=%H%n%P%n%B', `${ref}^{commit}`, '--']);
+  // Each commit's record ends with a NUL, so one `git show` answers for a whole page of commits (one
+  // process per commit took over 15 s for a page of 250 on a loaded machine).
+  const commitsOf = async (dir: string, refs: string[]) => {
+    if (refs.length === 0) return [];
+    const shown = await git(dir, [
+      'show',
+      '-s',
+      '--format=%H%n%P%n%B%x00',
+      ...refs.map((ref) => `${ref}^{commit}`),
+      '--',
+    ]);
     if (shown.exitCode !== 0) return undefined;
-    const [sha = '', parents = '', ...message] = shown.stdout.split('\n');
-    return {
-      sha,
-      parents: parents
-        .split(' ')
-        .filter(Boolean)
-        .map((p) => ({ sha: p })),
-      commit: { message: message.join('\n').trim() },
-    };
+    return shown.stdout
+      .split('\0')
+      .map((record) => record.replace(/^\n/, ''))
+      .filter((record) => record.trim())
+      .map((record) => {
+        const [sha = '', parents = '', ...message] = record.split('\n');
+        return {
+          sha,
+          parents: parents
+            .split(' ')
+            .filter(Boolean)
+            .map((p) => ({ sha: p })),
+          commit: { message: message.join('\n').trim() },
+        };
+      });
   };
+  const commitOf = async (dir: string, ref: string) => (await commitsOf(dir, [ref]))?.[0];
   const answer = (response: ServerResponse, status: number, body: unknown, raw = false) => {
     response.writeHead(status, { 'content-type': raw ? 'application/octet-stream' : 'application/json' });
     response.end(raw ? String(body) : JSON.stringify(body));
@@ -71,8 +87,7 @@ export async function startRepositoryApi(options: {
       const status = from.sha === to.sha ? 'identical' : ahead ? 'ahead' : behind ? 'behind' : 'diverged';
       const listed = await git(dir, ['rev-list', '--reverse', '--topo-order', `${from.sha}..${to.sha}`]);
       const shas = listed.stdout.split('\n').filter(Boolean);
-      const commits = [];
-      for (const sha of shas.slice(0, COMPARE_PAGE)) commits.push(await commitOf(dir, sha));
+      const commits = (await commitsOf(dir, shas.slice(0, COMPARE_PAGE))) ?? [];
       return answer(response, 200, { status, total_commits: shas.length, commits });
     }
     const ref = url.searchParams.get('ref') ?? 'HEAD';

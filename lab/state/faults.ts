@@ -6,13 +6,16 @@ export const FAULT_KINDS = {
     "the node's Talos 1.13 installs drop its extra kernel arguments (GRUB, config older than 1.12)",
   'nic-missing': 'a recreated VM comes up without its last NIC',
   'vm-create-fails': "Proxmox cannot clone the node's VM (its storage is full)",
-  'etcd-unhealthy': "the node's etcd member reports unhealthy",
+  'etcd-unhealthy':
+    "the node's etcd is down: its etcd status, members and snapshot calls hang until the caller's deadline",
   'pdb-blocks-drain': 'a pod pinned to the node under a PDB that allows no disruption',
   'terraform-lock': 'another process holds the Terraform state lock',
   'talosctl-transient': "the node's Talos API answers Unavailable (a connection error)",
   'image-missing': 'the registry has no installer image (for --version, or for any version)',
   'gpu-patch-etc': "the node's GPU patch writes to an /etc/ path",
-  'ceph-warn': 'Ceph reports HEALTH_WARN',
+  'ceph-warn': 'Ceph reports HEALTH_WARN with a check that does not clear by itself (OSD_NEARFULL)',
+  'ceph-slow-recovery':
+    "Ceph's placement groups take --seconds to recover once every OSD is back (a large write backlog, or a backfill)",
   'join-delayed':
     "a new control-plane VM joins etcd --seconds later than its reboot ends (a slow boot: the undo's leave comes first)",
   'promotion-delayed':
@@ -31,7 +34,8 @@ export interface Fault {
   /** How many more times a one-shot fault fires; undefined means until cleared. */
   remaining?: number;
   /** terraform-lock: how long the lock is held; join-delayed: how much later the node joins;
-   * promotion-delayed: how long the joined member stays a learner. */
+   * promotion-delayed: how long the joined member stays a learner; ceph-slow-recovery: how long the
+   * placement groups recover. */
   seconds?: number;
   addedAt: string;
 }

@@ -23,6 +23,8 @@ export type TimelineKind =
   | 'kubelet-restarted'
   | 'cordoned'
   | 'uncordoned'
+  | 'ceph-degraded'
+  | 'ceph-clean'
   | 'fault-added'
   | 'fault-fired'
   | 'fault-cleared'
@@ -37,7 +39,12 @@ export interface TimelineEvent {
 }
 
 export type InvariantName =
-  'etcd-quorum' | 'workers-unavailable' | 'destroyed-with-pods' | 'left-cordoned' | 'mixed-versions';
+  | 'etcd-quorum'
+  | 'ceph-availability'
+  | 'workers-unavailable'
+  | 'destroyed-with-pods'
+  | 'left-cordoned'
+  | 'mixed-versions';
 
 export interface Violation {
   at: string;

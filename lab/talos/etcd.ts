@@ -6,12 +6,11 @@ const ETCD_VERSION = '3.6.5';
 
 /**
  * machined's etcd calls need a control plane whose etcd runs: workers are refused with machined's
- * words, and a member that is down or unhealthy does not answer (real machined waits for the
- * etcd client until the caller gives up; the lab gives up at once).
+ * words. `etcd leave` and `remove-member` on a node whose etcd is down fail at once here (the real
+ * leave waits minutes for the member id first; the product's own deadline ends it sooner).
  */
 export function requireEtcd(lab: LabCluster, node: LabNode, what: string): void {
-  if (node.role !== 'controlplane')
-    throw new TalosApiError(node.ip, 'Unimplemented', `${what} is only available on control plane nodes`);
+  requireControlPlane(node, what);
   if (!lab.etcdHealthy(node))
     throw new TalosApiError(
       node.ip,
@@ -20,8 +19,28 @@ export function requireEtcd(lab: LabCluster, node: LabNode, what: string): void 
     );
 }
 
+/**
+ * `etcd status`, `etcd members` (talosctl 1.11 to 1.13 ask it QueryLocal) and `etcd snapshot` go through
+ * machined's local etcd client, which does not block on its dial (clientv3 with a DialTimeout and no
+ * WithBlock: internal/pkg/etcd/etcd.go NewClient/NewLocalClient, v1.11.3 to v1.13.8) and whose calls
+ * wait for the connection to be ready. While the node's etcd is not running (it left, never started,
+ * crash-loops) the call hangs until its caller gives up; apid's one-to-many answer waits for its
+ * slowest node, so one such node holds back `-n a,b,c etcd status` as a whole. The daemon answers
+ * `Hang`, and the lab's Talos API waits for the caller's deadline (internal/daemon/daemon.go).
+ */
+export function requireLocalEtcd(lab: LabCluster, node: LabNode, what: string): void {
+  requireControlPlane(node, what);
+  if (!lab.etcdHealthy(node))
+    throw new TalosApiError(node.ip, 'Hang', `${what}: the node's etcd does not answer`);
+}
+
+function requireControlPlane(node: LabNode, what: string): void {
+  if (node.role !== 'controlplane')
+    throw new TalosApiError(node.ip, 'Unimplemented', `${what} is only available on control plane nodes`);
+}
+
 export function etcdStatus(lab: LabCluster, node: LabNode) {
-  requireEtcd(lab, node, 'etcd status');
+  requireLocalEtcd(lab, node, 'etcd status');
   // A learner cannot lead: the leader is a voter (etcd's raft gives learners no vote).
   const leader = lab.etcdMembers().find((m) => !m.etcd?.learner && lab.etcdHealthy(m));
   return {

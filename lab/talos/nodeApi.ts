@@ -8,7 +8,7 @@ import { writeNodeStatus } from '../cluster/nodeObjects.js';
 import { isNodeReady } from '../daemon/nodeCache.js';
 import { powerOf, type LabNode } from '../state/labState.js';
 import { linkStatuses } from './links.js';
-import { etcdSnapshotKeys, etcdStatus, requireEtcd } from './etcd.js';
+import { etcdSnapshotKeys, etcdStatus, requireEtcd, requireLocalEtcd } from './etcd.js';
 
 /** One call of the lab Talos API server (lab/talos-api) about one node, by its address. */
 export interface NodeCall {
@@ -167,7 +167,7 @@ const HANDLERS: Record<string, Handler> = {
   },
 
   'etcd/members': (lab, node) => {
-    requireEtcd(lab, node, 'member list');
+    requireLocalEtcd(lab, node, 'member list');
     return {
       members: lab.etcdMembers().map((m) => ({
         id: m.etcd?.id ?? '',
@@ -204,7 +204,7 @@ const HANDLERS: Record<string, Handler> = {
   },
 
   'etcd/snapshot': (lab, node) => {
-    requireEtcd(lab, node, 'etcd snapshot');
+    requireLocalEtcd(lab, node, 'etcd snapshot');
     return etcdSnapshotKeys(lab);
   },
 };

@@ -13,6 +13,7 @@ export interface ClusterDescription {
     drainTimeoutMs: number;
     nodeReadyTimeoutMs: number;
     stabilisationMs: number;
+    recoveryTimeoutMs: number;
     approvalTimeoutMs: number;
     /** policy.heartbeatTimeout (absent in histories from before it existed: 60 s). */
     heartbeatTimeoutMs?: number;
@@ -57,6 +58,7 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
         drainTimeoutMs: policy.drain.timeout,
         nodeReadyTimeoutMs: policy.nodeReadyTimeout,
         stabilisationMs: policy.stabilisation,
+        recoveryTimeoutMs: policy.recoveryTimeout,
         approvalTimeoutMs: policy.approvalTimeout,
         heartbeatTimeoutMs: policy.heartbeatTimeout,
       },

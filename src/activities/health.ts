@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
   CustomObjectsApi,
+  PolicyV1Api,
   type ApiConstructor,
   type ApiType,
   type V1Pod,
 } from '@kubernetes/client-node';
-import type { HealthCheckName } from '../domain/index.js';
+import { cephVerdict, type CephStatusView, type HealthCheckName } from '../domain/index.js';
 import { cancellationSignal, heartbeat, heartbeatWhile, sleep } from './activityContext.js';
 import { abortableApiClient } from './abortable.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
@@ -16,7 +17,11 @@ export interface HealthReport {
   ok: boolean;
   passed: number;
   total: number;
-  failed: Array<{ check: string; diagnostics: string }>;
+  /**
+   * `recovering`: the check found only a recovery in progress that clears by itself (Ceph after an
+   * OSD node's reboot), of the cluster or of the node asked about; the gates wait for it.
+   */
+  failed: Array<{ check: string; diagnostics: string; recovering?: Recovery }>;
   /** "✅ k8s-work-1: 7/7 health checks passed" or the failures, as the PRD words it. */
   summary: string;
 }
@@ -39,6 +44,32 @@ const PENDING_LIMIT_MS = 5 * 60_000;
 const PROBE_POD_DELETE_TIMEOUT_MS = 10_000;
 
 class CheckFailed extends Error {}
+
+/** Whose recovery a check waits for: the node asked about (its own OSDs) or the rest of the cluster. */
+export type Recovery = 'node' | 'cluster';
+
+/** A check that found a recovery in progress: not tried again at once, reported for the gate to wait. */
+class Recovering extends CheckFailed {
+  constructor(
+    readonly scope: Recovery,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The host an OSD pod serves: where it runs, or (evicted, Pending) the node it is pinned to. */
+export function osdHost(pod: V1Pod): string | undefined {
+  return (
+    pod.spec?.nodeName ||
+    pod.spec?.nodeSelector?.['kubernetes.io/hostname'] ||
+    pod.metadata?.labels?.['topology-location-host']
+  );
+}
+
+const podReady = (pod: V1Pod) =>
+  pod.status?.phase === 'Running' &&
+  (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 /** One try of a check: its signal, and API clients of its cluster whose requests end with it. */
 interface CheckRun {
@@ -187,23 +218,49 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       const problems = podProblems([...onNode, ...critical], now);
       if (problems.length) throw new CheckFailed(problems.join('\n'));
     },
-    ceph: async (_c, _node, { api }) => {
+    ceph: async (_c, node, { api }) => {
       const clusters = await listCustom<{
-        metadata: { name: string };
-        status?: { ceph?: { health?: string; details?: Record<string, { message?: string }> } };
+        metadata: { name: string; namespace: string };
+        spec?: { external?: { enable?: boolean } };
+        status?: { ceph?: CephStatusView };
       }>(api, 'ceph.rook.io', 'v1', 'cephclusters');
       if (clusters.length === 0) throw new CheckFailed('no CephCluster object found');
+      const recovering: string[] = [];
       for (const item of clusters) {
-        const health = item.status?.ceph?.health;
-        if (health !== 'HEALTH_OK') {
-          const details = Object.values(item.status?.ceph?.details ?? {})
-            .map((d) => d.message)
-            .join('; ');
-          throw new CheckFailed(
-            `CephCluster ${item.metadata.name}: ${health ?? 'no health reported'}${details ? ` (${details})` : ''}`,
+        const verdict = cephVerdict(item.status?.ceph);
+        const name = `CephCluster ${item.metadata.name}`;
+        if (verdict.state === 'failed') throw new CheckFailed(`${name}: ${verdict.why}`);
+        if (verdict.state === 'recovering') recovering.push(`${name} is recovering: ${verdict.why}`);
+        if (item.spec?.external?.enable) continue;
+        // Rook's status is up to a minute old (its status interval); the OSD pods and Rook's disruption
+        // budgets say what is true now.
+        const namespace = item.metadata.namespace;
+        const osds = (
+          await api(CoreV1Api).listNamespacedPod({ namespace, labelSelector: 'app=rook-ceph-osd' })
+        ).items;
+        const down = osds.filter((pod) => !podReady(pod));
+        const own = down.filter((pod) => node && osdHost(pod) === node);
+        if (own.length)
+          throw new Recovering(
+            'node',
+            `${name}: OSD pods of ${node} not Ready yet: ${own.map((p) => p.metadata?.name).join(', ')}`,
           );
-        }
+        if (down.length)
+          recovering.push(
+            `${name}: OSD pods not Ready: ${down.map((p) => `${p.metadata?.name} (${osdHost(p) ?? 'no node'})`).join(', ')}`,
+          );
+        // With managePodBudgets, Rook replaces its rook-ceph-osd budget by ones with maxUnavailable 0
+        // for every other failure domain until every PG is active+clean again (Rook v1.18.11
+        // pkg/operator/ceph/disruption/clusterdisruption/osd.go): the next OSD node's drain would hang.
+        const held = (await api(PolicyV1Api).listNamespacedPodDisruptionBudget({ namespace })).items.filter(
+          (pdb) => pdb.metadata?.name?.startsWith('rook-ceph-osd-') && pdb.spec?.maxUnavailable === 0,
+        );
+        if (held.length)
+          recovering.push(
+            `${name}: Rook holds OSD disruptions until every placement group is clean (${held.map((p) => p.metadata?.name).join(', ')})`,
+          );
       }
+      if (recovering.length) throw new Recovering('cluster', recovering.join('\n'));
     },
     flux: async (_c, _node, { api }) => {
       const notReady: string[] = [];
@@ -278,12 +335,15 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     },
   };
 
-  /** One check with its 30 s timeout and 3 tries; the last failure's message, or undefined when it passed. */
+  /**
+   * One check with its 30 s timeout and 3 tries; undefined when it passed, else the last failure's
+   * message and whether it is a recovery in progress (reported at once: the gate waits for it).
+   */
   async function runCheck(
     c: ClusterHandle,
     name: HealthCheckName,
     node?: string,
-  ): Promise<string | undefined> {
+  ): Promise<{ message: string; recovering?: Recovery } | undefined> {
     let last = '';
     // A cancelled gate ends its checks at once (the waits, a probe pod's poll) and tries none again.
     const cancelled = cancellationSignal();
@@ -301,12 +361,13 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       } catch (error) {
         // The cancel, not whichever failure of the check came first: the activity ends cancelled.
         if (cancelled?.aborted) throw cancelled.reason instanceof Error ? cancelled.reason : error;
+        if (error instanceof Recovering) return { message: error.message, recovering: error.scope };
         if (isTimeout(error)) last = `${TITLES[name]} timed out after ${CHECK_TIMEOUT_MS / 1000}s`;
         else last = error instanceof Error ? error.message : String(error);
         if (attempt < TRIES) await sleep(Math.min(2000, deps.pollIntervalMs ?? 2000));
       }
     }
-    return last;
+    return { message: last };
   }
 
   /**
@@ -322,14 +383,24 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
       const last = outcomes[i];
       return last === undefined
         ? []
-        : [{ check: TITLES[name], diagnostics: last.split('\n').slice(-10).join('\n') }];
+        : [
+            {
+              check: TITLES[name],
+              diagnostics: last.message.split('\n').slice(-10).join('\n'),
+              ...(last.recovering ? { recovering: last.recovering } : {}),
+            },
+          ];
     });
     const passed = names.length - failed.length;
     const who = input.node ?? c.name;
+    const list = (entries: typeof failed) => entries.map((f) => f.check).join(', ');
+    const broken = failed.filter((f) => !f.recovering);
     const summary =
       failed.length === 0
         ? `✅ ${who}: ${passed}/${names.length} health checks passed`
-        : `❌ ${who}: ${passed}/${names.length} health checks passed (failed: ${failed.map((f) => f.check).join(', ')})`;
+        : broken.length === 0
+          ? `⏳ ${who}: ${passed}/${names.length} health checks passed (recovering: ${list(failed)})`
+          : `❌ ${who}: ${passed}/${names.length} health checks passed (failed: ${list(failed)})`;
     return {
       ...(input.node ? { node: input.node } : {}),
       ok: failed.length === 0,

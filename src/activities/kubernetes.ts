@@ -1,6 +1,7 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { PENDING_TAINT } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
+import { osdHost } from './health.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
 import type { WorkspaceQueueOf } from './terraform.js';
@@ -486,11 +487,24 @@ export function kubernetesActivities(
     return input.nodes.filter((_, i) => answers[i]);
   }
 
+  /**
+   * The nodes that carry Rook-Ceph OSDs (pods labelled app=rook-ceph-osd, by the node they run on or,
+   * evicted and Pending, the node they are pinned to). Ceph keeps a pool's copies on different hosts:
+   * with two of them down at once, placement groups of a size-3 pool fall below min_size and stop.
+   */
+  async function storageNodes(input: { cluster: string }): Promise<string[]> {
+    const pods = await core(input.cluster)
+      .listPodForAllNamespaces({ labelSelector: 'app=rook-ceph-osd' })
+      .catch((e: unknown) => apiFailure('listing the Ceph OSD pods', e));
+    return [...new Set(pods.items.map((pod) => osdHost(pod) ?? ''))].filter(Boolean).sort();
+  }
+
   return {
     cordonNode,
     uncordonNode,
     drainNode,
     drainBlockedNodes,
+    storageNodes,
     markNodesPending,
     unmarkNodesPending,
     waitForNodeReady,

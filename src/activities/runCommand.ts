@@ -6,6 +6,8 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
   durationMs: number;
+  /** The command ran out its `timeoutMs` and was stopped (its exit code is then the signal's, or 124). */
+  timedOut: boolean;
 }
 
 export interface RunOptions {
@@ -83,5 +85,6 @@ export async function runCommand(
     stdout: String(result.stdout ?? ''),
     stderr: String(result.stderr ?? ''),
     durationMs: Date.now() - started,
+    timedOut: result.timedOut,
   };
 }

@@ -8,6 +8,7 @@ import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream, parseTable } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
 import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+import type { CommandResult } from './runCommand.js';
 
 export interface EtcdMember {
   id: string;
@@ -40,12 +41,39 @@ function urlHost(url: string): string {
   }
 }
 
-/** Per-node failures talosctl prints as `* <node>: <error>` (a WARNING on partial failure). */
-function nodeErrors(stderr: string): Array<{ target: string; error: string }> {
-  return [...stderr.matchAll(/^\s*\*\s+(\S+):\s+(.+)$/gm)].map((m) => ({
-    target: m[1] ?? '',
-    error: m[2] ?? '',
-  }));
+/**
+ * How long one node's etcd read may take. machined answers a running etcd in milliseconds, and
+ * talosctl starts and shakes hands within a second or two even on a loaded machine; a node whose etcd
+ * is down never answers by itself (see etcdStatusByNode), and a controller's run reads it every few
+ * seconds while its rebuilt VM boots, so each such read costs the whole deadline.
+ */
+const ETCD_READ_TIMEOUT_MS = 10_000;
+
+/** One controller's answer to `etcd status`, read on its own. */
+interface EtcdStatusRead {
+  node: string;
+  /** answered: a status row (maybe with ERRORS); silent: no answer before our deadline; unreachable: no Talos API; failed: anything else. */
+  kind: 'answered' | 'silent' | 'unreachable' | 'failed';
+  /** Why the member is not healthy: its row's ERRORS, or why the read failed. */
+  error?: string;
+  /** The member is a learner (etcd 3.6 refuses a member list on one; ask a voter first). */
+  learner: boolean;
+  result: CommandResult;
+}
+
+/** The controllers whose etcd answered, voters before learners, each group in inventory order. */
+function answeredVotersFirst(reads: EtcdStatusRead[]): string[] {
+  const answered = reads.filter((r) => r.kind === 'answered');
+  return [...answered.filter((r) => !r.learner), ...answered.filter((r) => r.learner)].map((r) => r.node);
+}
+
+/** Why one node's etcd read failed, in words an operator can act on. */
+function etcdReadError(result: CommandResult): string {
+  if (result.timedOut)
+    return `no answer in ${ETCD_READ_TIMEOUT_MS / 1000} s: its etcd is not running or not ready (talosctl -n <node> service etcd)`;
+  // talosctl prints a node's own failure as `* <ip>: <error>` under a summary line.
+  const nodeLine = /^\s*\*\s+\S+:\s+(.+)$/m.exec(result.stderr)?.[1];
+  return nodeLine ?? (tail(result.stderr || result.stdout, 3) || `talosctl exited ${result.exitCode}`);
 }
 
 /**
@@ -127,11 +155,19 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     return versions;
   }
 
-  async function listEtcdMembers(c: ClusterHandle, exclude?: string): Promise<EtcdMember[]> {
+  /**
+   * The member list, from the first controller that answers. talosctl 1.11 to 1.13 ask each node's
+   * local etcd (QueryLocal), and a node whose etcd is down holds the call until our deadline: `from`
+   * names the controllers to ask, in order (those whose etcd just answered its status).
+   */
+  async function listEtcdMembers(c: ClusterHandle, exclude?: string, from?: string[]): Promise<EtcdMember[]> {
     let last = '';
     const byIp = new Map(c.inventory.nodes.map((n) => [n.ip, n.name]));
-    for (const node of controllers(c).filter((n) => n.name !== exclude)) {
-      const result = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'members'], { timeoutMs: 30_000 });
+    const asked = from ? from.map((name) => c.node(name)) : controllers(c).filter((n) => n.name !== exclude);
+    for (const node of asked) {
+      const result = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'members'], {
+        timeoutMs: ETCD_READ_TIMEOUT_MS,
+      });
       const rows = parseTable(result.stdout);
       if (result.exitCode === 0 && rows.length > 0)
         // Members are matched to nodes by the address in their peer URL: the member name is the
@@ -146,7 +182,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
             learner: row.LEARNER === 'true',
           };
         });
-      last = tail(result.stderr, 3);
+      last = etcdReadError(result);
     }
     throw retryable(
       'TalosUnavailable',
@@ -154,24 +190,59 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     );
   }
 
-  /** etcd status on every controller: who answers, whether quorum holds and survives one more loss. */
+  /**
+   * `etcd status` of each controller, one call per node, all at once, each with its own deadline: a
+   * node whose etcd is down does not fail its call, it holds it (machined's local etcd client waits
+   * for the connection), and one call to every node would wait for the slowest and lose every answer.
+   */
+  async function etcdStatusByNode(c: ClusterHandle): Promise<EtcdStatusRead[]> {
+    return Promise.all(
+      controllers(c).map(async (node): Promise<EtcdStatusRead> => {
+        const result = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'status'], {
+          timeoutMs: ETCD_READ_TIMEOUT_MS,
+        });
+        const row = result.exitCode === 0 ? parseTable(result.stdout)[0] : undefined;
+        if (row)
+          return {
+            node: node.name,
+            kind: 'answered',
+            ...(row.ERRORS ? { error: row.ERRORS } : {}),
+            learner: row.LEARNER === 'true',
+            result,
+          };
+        const kind = result.timedOut ? 'silent' : isUnavailable(result) ? 'unreachable' : 'failed';
+        return { node: node.name, kind, error: etcdReadError(result), learner: false, result };
+      }),
+    );
+  }
+
+  /** What `reads` say about each node, for a message. */
+  const readErrors = (reads: EtcdStatusRead[]) =>
+    reads.map((r) => `${r.node}: ${r.error ?? 'healthy'}`).join('; ');
+
+  /**
+   * etcd status on every controller: who answers, whether quorum holds and survives one more loss.
+   * A member that does not answer in time counts as unhealthy. When none answered: a failure that is
+   * neither silence nor an unreachable API (a refused certificate, a broken talosconfig) is final,
+   * every API unreachable is retried, and every etcd silent is a quorum lost.
+   */
   async function checkEtcdHealth(input: { cluster: string }): Promise<EtcdHealth> {
     const c = cluster(input.cluster);
-    const ips = controllers(c).map((n) => n.ip);
-    const result = await talosctl(deps, c, ['-n', ips.join(','), 'etcd', 'status'], { timeoutMs: 60_000 });
-    const rows = parseTable(result.stdout);
-    const byIp = new Map(controllers(c).map((n) => [n.ip, n.name]));
-    const healthy = rows
-      .filter((row) => !row.ERRORS)
-      .map((row) => byIp.get(row.NODE ?? '') ?? row.NODE ?? '');
-    const unhealthy = [
-      ...rows
-        .filter((row) => row.ERRORS)
-        .map((row) => ({ node: byIp.get(row.NODE ?? '') ?? '', error: row.ERRORS ?? '' })),
-      ...nodeErrors(result.stderr).map(({ target, error }) => ({ node: byIp.get(target) ?? target, error })),
-    ];
-    if (healthy.length === 0 && result.exitCode !== 0) talosFailure(`checking etcd on ${c.name}`, result);
-    const members = await listEtcdMembers(c);
+    const reads = await etcdStatusByNode(c);
+    const healthy = reads.filter((r) => r.kind === 'answered' && !r.error).map((r) => r.node);
+    const unhealthy = reads.flatMap((r) => (r.error ? [{ node: r.node, error: r.error }] : []));
+    const answered = answeredVotersFirst(reads);
+    if (answered.length === 0) {
+      const failed = reads.find((r) => r.kind === 'failed');
+      if (failed) talosFailure(`checking etcd on ${c.name} (${failed.node})`, failed.result);
+      if (reads.every((r) => r.kind === 'unreachable'))
+        throw retryable(
+          'TalosUnavailable',
+          `checking etcd on ${c.name}: no control-plane node's Talos API answered (${readErrors(reads)}); retrying`,
+        );
+      return { members: [], healthy, unhealthy, learners: [], quorum: false, canLoseOne: false };
+    }
+    const members = await listEtcdMembers(c, undefined, answered);
     // Quorum is a majority of the voters: a learner neither votes nor counts in the majority.
     const voting = voters(members);
     const healthyVoters = voting.filter((m) => healthy.includes(m.node ?? m.hostname)).length;
@@ -193,7 +264,15 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const dir = c.resolvePath(c.inventory.backups.directory);
     await mkdir(dir, { recursive: true });
     let last = '';
-    for (const node of controllers(c)) {
+    // Only from a node whose etcd answers: one whose etcd is down would hold the call for 5 minutes.
+    const reads = await etcdStatusByNode(c);
+    const answered = answeredVotersFirst(reads);
+    if (answered.length === 0)
+      throw retryable(
+        'TalosUnavailable',
+        `no control-plane node of ${c.name} can take an etcd snapshot: no etcd answered (${readErrors(reads)}); retrying`,
+      );
+    for (const node of answered.map((name) => c.node(name))) {
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const path = join(dir, `etcd-${c.name}-${node.name}-${stamp}.db`);
       const result = await talosctl(deps, c, ['-n', node.ip, 'etcd', 'snapshot', path], {

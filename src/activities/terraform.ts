@@ -388,7 +388,7 @@ export function terraformActivities(
           if (result.exitCode !== 0) terraformFailure(initWhat, result);
         }
         outcome = { summary: describeClone(state, init), moved: state.state === 'moved' };
-        return { exitCode: 0, stdout: '', stderr: '', durationMs: Date.now() - started };
+        return { exitCode: 0, stdout: '', stderr: '', durationMs: Date.now() - started, timedOut: false };
       },
     });
     return outcome;

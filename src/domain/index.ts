@@ -25,3 +25,4 @@ export * from './nodeHealth.js';
 export * from './terraformPlan.js';
 export * from './requestSchemas.js';
 export * from './supportedRange.js';
+export * from './cephHealth.js';

@@ -31,8 +31,8 @@ export const quick = proxyActivities<Activities>({
 /**
  * The same quick reads as local activities: the worker runs them inside the workflow task, sparing a
  * round trip through the server each. Only reads, cordon and uncordon go local: a worker that dies
- * during one loses the task and the next worker runs the (idempotent) call again. 3 m covers etcd status plus
- * the member list on every controller (at most 150 s of talosctl timeouts).
+ * during one loses the task and the next worker runs the (idempotent) call again. 3 m covers etcd status
+ * (every controller at once, 10 s each) plus the member list from each controller in turn (10 s each).
  */
 export const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '3m',

@@ -18,6 +18,7 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   drainNode: (a) => `cordon and drain ${a.node}`,
   drainBlockedNodes: (a) =>
     `which drains a PodDisruptionBudget blocks: ${(a.nodes as string[] | undefined)?.join(', ') ?? ''}`,
+  storageNodes: (a) => `which nodes of ${a.cluster} carry Ceph OSDs`,
   markNodesPending: (a) => `mark the nodes not at ${a.version} yet: moved pods prefer the upgraded ones`,
   unmarkNodesPending: (a) =>
     `take the pending mark off ${(a.nodes as string[] | undefined)?.length ?? 0} nodes`,

@@ -34,31 +34,51 @@ type Reorder<T> = (next: T[]) => Promise<T[]>;
  * Runs at most `width` items at a time and starts the next as soon as one finishes, so one slow node
  * (a PDB waiting out its drain timeout) no longer holds back the rest of its batch. After a failure
  * it starts nothing new, lets the nodes in flight finish (or roll back), then throws the first failure.
+ * Items that `oneAtATime` names never run two at once: a free lane passes over them while one is in
+ * flight and takes the next other item, and waits only when nothing else is left.
  */
 async function rollingWindow<T>(
   items: T[],
   width: number,
   run: (item: T, stopped: () => boolean) => Promise<void>,
-  reorder?: Reorder<T>,
+  options: { reorder?: Reorder<T>; oneAtATime?: (item: T) => boolean } = {},
 ): Promise<void> {
+  const { reorder, oneAtATime = () => false } = options;
   let queue = [...items];
   let failure: { error: unknown } | undefined;
   let picking: Promise<T | undefined> = Promise.resolve(undefined);
   let finished = 0;
+  let exclusiveInFlight = false;
   const stopped = () => failure !== undefined;
   const reorderHead = async (order: Reorder<T>) => {
     queue = [...(await order(queue.slice(0, width))), ...queue.slice(width)];
   };
-  const next = async (): Promise<T | undefined> => {
+  // Synchronous, so two lanes never take the same item or two exclusive ones.
+  const take = (): T | undefined => {
+    const at = queue.findIndex((item) => !(exclusiveInFlight && oneAtATime(item)));
+    if (at < 0) return undefined;
+    const [item] = queue.splice(at, 1) as [T];
+    if (oneAtATime(item)) exclusiveInFlight = true;
+    return item;
+  };
+  const pick = async (): Promise<T | undefined> => {
     if (reorder && finished > 0 && queue.length > 0) {
-      const pick = picking.then(async () => {
+      const picked = picking.then(async () => {
         if (!failure) await reorderHead(reorder);
-        return queue.shift();
+        return take();
       });
-      picking = pick.catch(() => undefined);
-      return pick;
+      picking = picked.catch(() => undefined);
+      return picked;
     }
-    return queue.shift();
+    return take();
+  };
+  const next = async (): Promise<T | undefined> => {
+    for (;;) {
+      const item = await pick();
+      if (item !== undefined || queue.length === 0 || failure) return item;
+      // Only exclusive items are left and one is in flight: wait for it, then pick again.
+      await condition(() => !exclusiveInFlight || failure !== undefined);
+    }
   };
   const lane = async () => {
     while (!failure) {
@@ -70,12 +90,17 @@ async function rollingWindow<T>(
         failure ??= { error };
         return;
       }
-      if (item === undefined || failure) return;
+      if (item === undefined || failure) {
+        if (item !== undefined && oneAtATime(item)) exclusiveInFlight = false;
+        return;
+      }
       try {
         await run(item, stopped);
         finished += 1;
       } catch (error) {
         failure ??= { error };
+      } finally {
+        if (oneAtATime(item)) exclusiveInFlight = false;
       }
     }
   };
@@ -108,13 +133,30 @@ async function firstRoundOrder<N extends { name: string }>(
   cluster: string,
   workers: N[],
   width: number,
+  storage: readonly string[] = [],
 ): Promise<N[]> {
   const blocked = await hint(
     hints.drainBlockedNodes({ cluster, nodes: firstRoundCandidates(workers, width).map((n) => n.name) }),
     [],
     'could not read which drains a PodDisruptionBudget blocks; the first round keeps the inventory order',
   );
-  return deferBlockedFromFirstRound(workers, blocked, width);
+  return deferBlockedFromFirstRound(workers, blocked, width, storage);
+}
+
+/**
+ * The workers that carry Ceph OSDs, which lanes side by side never take two at once: Ceph keeps a
+ * pool's copies on different hosts, and with two hosts down a size-3 pool's placement groups fall
+ * below min_size and stop taking writes (a rebuilt VM may even take its OSD's disk with it). Each such
+ * node's health gate then waits for Ceph to recover from the last one. Read once per hop, and only
+ * with lanes side by side; a failed read keeps the lanes as they were.
+ */
+async function storageNodes(cluster: string, width: number): Promise<string[]> {
+  if (width < 2) return [];
+  return hint(
+    quick.storageNodes({ cluster }),
+    [],
+    'could not read which nodes carry Ceph OSDs; the lanes may take two of them at once',
+  );
 }
 
 /**
@@ -308,20 +350,28 @@ export async function runHop(
     const inventoryOrder = allWorkers.filter((n) => n.name !== canary);
     const width = cluster.maxParallelWorkers;
     let workers = inventoryOrder;
+    let storage: string[] = [];
+    if (width > 1 && inventoryOrder.length > 1) {
+      // Read when the first worker may start: a read from before a pause or a closed window is stale.
+      await untilNodesMayStart();
+      storage = await storageNodes(request.cluster, width);
+    }
     if (firstRoundCandidates(inventoryOrder, width).length > 0) {
       // The first round leaves out a worker whose drain a PodDisruptionBudget blocks and starts it right
       // after: forced out before any worker was upgraded, its pod would land on another worker still to
-      // upgrade and block that drain too. Read when the first worker may start: a read from before a pause or a closed window is stale.
+      // upgrade and block that drain too. It takes one OSD host at most.
       await untilNodesMayStart();
-      workers = await firstRoundOrder(request.cluster, inventoryOrder, width);
+      workers = await firstRoundOrder(request.cluster, inventoryOrder, width, storage);
     }
     const order = (left: typeof workers) => blockedFirst(request.cluster, left);
     const parallel = workers.length > cluster.maxParallelWorkers && cluster.maxParallelWorkers > 1;
     // Once a worker is upgraded, every free lane takes a blocked node of the next few first: the pod a
     // forced drain moves lands on the upgraded worker (the rest are marked pending) and blocks no other
     // drain, and the long drains go to the lanes free first, so the lanes end together.
-    const reorder: Reorder<(typeof workers)[number]> | undefined = parallel ? order : undefined;
-    await rollingWindow(workers, cluster.maxParallelWorkers, runNode, reorder);
+    await rollingWindow(workers, width, runNode, {
+      reorder: parallel ? order : undefined,
+      oneAtATime: (node) => storage.includes(node.name),
+    });
   } finally {
     // Only once a marking was asked for: a hop that started no node (a window, a cancel) marked nothing.
     if (marked) await unmarkPending(request.cluster, names);

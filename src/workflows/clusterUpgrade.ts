@@ -7,6 +7,7 @@ import {
 } from '@temporalio/workflow';
 import { checkInput, FAILURE, upgradeRequestSchema } from '../domain/index.js';
 import { heartbeating } from './activityOptions.js';
+import { describeBlocking, untilRecovered } from './healthWait.js';
 import { awaitApproval } from './approval.js';
 import { runHop } from './clusterHop.js';
 import { planRun } from './clusterPlan.js';
@@ -112,8 +113,16 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
 
     run.phase('FinalValidation');
     await Promise.all(run.background);
-    const final = await waits.runHealthChecks({ cluster: request.cluster });
-    if (!final.ok) throw new RunStopped('failed', `final validation failed: ${final.summary}`);
+    // The run ends with the cluster whole: storage that recovers from the last node is waited for.
+    const final = await untilRecovered(
+      () => waits.runHealthChecks({ cluster: request.cluster }),
+      cluster.timing.recoveryTimeoutMs,
+    );
+    if (final.blocking.length > 0)
+      throw new RunStopped(
+        'failed',
+        `final validation failed: ${final.report.summary}: ${describeBlocking(final.blocking)}`,
+      );
     run.phase('Done');
     await run.notify({
       kind: 'complete',

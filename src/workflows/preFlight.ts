@@ -70,7 +70,8 @@ export async function preFlight(
     );
   }
   const health = await waits.runHealthChecks({ cluster: name });
-  if (!health.ok)
+  // Storage still recovering passes here: the first node's gate waits for it (a dry run does not).
+  if (health.failed.some((f) => !f.recovering))
     throw ApplicationFailure.nonRetryable(
       `the cluster is not healthy before the upgrade: ${health.summary}`,
       FAILURE.HealthCheckFailed,

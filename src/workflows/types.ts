@@ -111,6 +111,8 @@ export interface NodeUpgradeInput {
     drainTimeoutMs: number;
     nodeReadyTimeoutMs: number;
     stabilisationMs: number;
+    /** How long a health gate waits for storage that is recovering (policy.recoveryTimeout). */
+    recoveryTimeoutMs: number;
     /** The cluster's policy.heartbeatTimeout (absent in runs from before it existed: 60 s). */
     heartbeatTimeoutMs?: number;
   };

@@ -33,7 +33,7 @@ function queueWithLog() {
       turns.push({ targets, at: begun - t0 });
       await new Promise((resolve) => setTimeout(resolve, ms));
       spans.push(Date.now() - begun);
-      return { exitCode: 0, stdout: '', stderr: '', durationMs: ms };
+      return { exitCode: 0, stdout: '', stderr: '', durationMs: ms, timedOut: false };
     },
   });
   return { queue, turns, spans, run, elapsed: () => Date.now() - t0 };

@@ -34,6 +34,18 @@ describe('deferBlockedFromFirstRound', () => {
     );
   });
 
+  it('takes one worker that carries Ceph OSDs into the first round, the others where they were behind it', () => {
+    expect(names(deferBlockedFromFirstRound(inventory, [], 3, ['w1', 'w2', 'w3']))).toEqual(
+      names(workers(1, 4, 5, 2, 3, 6, 7, 8, 9)),
+    );
+    // A blocked worker still comes right after the first round, before the OSD hosts passed over.
+    expect(names(deferBlockedFromFirstRound(inventory, ['w1'], 3, ['w1', 'w2', 'w3']))).toEqual(
+      names(workers(2, 4, 5, 1, 3, 6, 7, 8, 9)),
+    );
+    expect(deferBlockedFromFirstRound(inventory, [], 3, ['w1', 'w7'])).toBe(inventory);
+    expect(deferBlockedFromFirstRound(inventory, [], 1, ['w1', 'w2'])).toBe(inventory);
+  });
+
   it('asks only about the first 2 × width workers, and about none without a second round', () => {
     expect(names(firstRoundCandidates(inventory, 3))).toEqual(names(workers(1, 2, 3, 4, 5, 6)));
     expect(firstRoundCandidates(workers(1, 2, 3), 3)).toEqual([]);

@@ -34,8 +34,8 @@ export interface Lab {
   run(
     command: string,
     args: string[],
-    options?: { cwd?: string },
-  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+    options?: { cwd?: string; timeoutMs?: number },
+  ): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut?: boolean }>;
   /** The real talosctl with the lab's talosconfig. */
   talosctl(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** A node's address on the lab's loopback block, from the lab's inventory. */
@@ -132,14 +132,19 @@ async function connect(
   // Reused connections: a test's polls paid a TLS handshake each, on the API server's cores too.
   const kc = new KeepAliveKubeConfig();
   kc.loadFromFile(env.KUBECONFIG ?? '');
-  const run = async (command: string, args: string[], options: { cwd?: string } = {}) => {
+  const run = async (command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}) => {
     const result = await execa(command, args, {
       reject: false,
       env,
       cwd: options.cwd ?? ROOT,
-      timeout: 300_000,
+      timeout: options.timeoutMs ?? 300_000,
     });
-    return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+    return {
+      exitCode: result.exitCode ?? -1,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      ...(result.timedOut ? { timedOut: true } : {}),
+    };
   };
   return {
     dir,

@@ -34,10 +34,14 @@ function startMinors(id: string, to = '1.13.8') {
 }
 
 async function waitingForApproval(handle: Awaited<ReturnType<typeof startMinors>>) {
-  await eventually('the run to wait for approval', async () => {
-    const progress = await handle.query(progressQuery).catch(() => undefined);
-    return progress?.approval?.state === 'waiting';
-  });
+  await eventually(
+    'the run to wait for approval',
+    async () => {
+      const progress = await handle.query(progressQuery).catch(() => undefined);
+      return progress?.approval?.state === 'waiting';
+    },
+    300_000,
+  ); // pre-flight plans every node's rebuild first: minutes on a loaded machine
 }
 
 describe('an upgrade the policy marks for approval waits for it (atlas, minors to 1.13.8)', () => {

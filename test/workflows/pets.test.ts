@@ -79,7 +79,8 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
   }, 1_200_000);
 
   it('a node run writes its phase twice, not per step, and `history` still tells every step', async () => {
-    const nodeId = 'talos-upgrade:prox-ops:pets-test:node:k8s-work-1:1.11.4';
+    // Not an OSD host: its gate after the upgrade would wait for its OSD to rejoin (a timer or two more).
+    const nodeId = 'talos-upgrade:prox-ops:pets-test:node:k8s-work-5:1.11.4';
     const events = (await h.client.workflow.getHandle(nodeId).fetchHistory()).events ?? [];
     const phases = events.filter(
       (e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.UpgradePhase,
@@ -180,5 +181,44 @@ describe('prox-ops 1.11.4 -> 1.12.9 -> 1.13.0 as pets with Kubernetes, then 1.13
     expect(events.filter((e) => e.kind === 'upgrade-started')).toEqual([]);
     expect((await labReport(lab)).violations).toEqual([]);
     expect((await labStatus(lab)).every((r) => r.talos === '1.13.4' && r.ready && !r.cordoned)).toBe(true);
+    // Three lanes, yet the workers that carry Ceph OSDs went one at a time, each only once Ceph had
+    // recovered from the last (the lab's Rook: PGs clean again), and the run ended on a clean Ceph.
+    const steps = events
+      .filter((e) => (e.kind === 'cordoned' && OSD_HOSTS.includes(e.node ?? '')) || e.kind === 'ceph-clean')
+      .map((e) => (e.kind === 'ceph-clean' ? 'clean' : 'osd'));
+    expect(steps.join(' ')).toBe('osd clean osd clean osd clean');
   }, 1_200_000);
+
+  it('Ceph slow to recover: the node after an OSD host waits for it, then refuses untouched; the OSD host is not rolled back', async () => {
+    h.inventory.policy.recoveryTimeout = 15_000;
+    await lab.addFault('ceph-slow-recovery', { seconds: 120 });
+    const mark = await timelineMark(lab);
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'ceph-slow', {
+      talos: { to: '1.13.8' },
+      nodes: ['k8s-work-1', 'k8s-work-2'],
+    }).finally(async () => {
+      h.inventory.policy.recoveryTimeout = 30 * 60_000;
+      await lab.clearFaults();
+    });
+    expect(message).toMatch(
+      /k8s-work-2 is not healthy before its upgrade: ⏳ .*Storage Health \(still recovering\): CephCluster rook-ceph is recovering: HEALTH_WARN \(PG_DEGRADED: Degraded data redundancy/,
+    );
+    expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([
+      ['k8s-work-1', 'upgraded'],
+      ['k8s-work-2', 'rolled-back'],
+    ]);
+    const events = await eventsSince(lab, mark);
+    expect(events.filter((e) => touching.has(e.kind)).map((e) => e.node)).toEqual([
+      'k8s-work-1',
+      'k8s-work-1',
+    ]);
+    expect((await labStatus(lab)).find((r) => r.node === 'k8s-work-1')).toMatchObject({
+      talos: '1.13.8',
+      cordoned: false,
+    });
+    expect((await labReport(lab)).violations).toEqual([]);
+  }, 600_000);
 });
+
+/** The workers of prox-ops that carry the lab's Rook-Ceph OSDs (lab/cluster/workloads.ts storageHosts). */
+const OSD_HOSTS = ['k8s-work-1', 'k8s-work-2', 'k8s-work-3'];

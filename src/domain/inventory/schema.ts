@@ -190,6 +190,10 @@ const policySchema = z
       .prefault({}),
     nodeReadyTimeout: durationField.default(600_000),
     stabilisation: durationField.default(120_000),
+    // How long a health gate waits for storage that recovers by itself (Ceph after an OSD node's
+    // reboot: OSDs down, degraded placement groups, Rook's noout) before it refuses. Before each node
+    // the whole cluster must be recovered; after a node only its own OSDs must be back.
+    recoveryTimeout: durationField.default(30 * 60_000),
     // How long a step may stay silent before the server hands it to another worker: how soon a dead
     // worker's work goes on. The activities beat every few seconds and the worker sends a beat within
     // 10 s (src/worker/heartbeatThrottle.ts), hence at least 20 s.

@@ -41,7 +41,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 /**
  * What the product asks of the Kubernetes API, as SelfSubjectAccessReview attributes: cordon and
  * uncordon, drain (list and evict pods; delete them with drain.force), the Node object a rebuild
- * replaces, the probe pods of the dns and network gates, and the gitops and storage gates' resources.
+ * replaces, the probe pods of the dns and network gates, and the gitops and storage gates' resources
+ * (the storage gate also lists OSD pods and Rook's PodDisruptionBudgets).
  */
 function permissions(inventory: Inventory) {
   const checks = new Set(inventory.policy.healthChecks);
@@ -67,7 +68,13 @@ function permissions(inventory: Inventory) {
         ]
       : []),
     ...(checks.has('argocd') ? [{ verb: 'list', resource: 'applications', group: 'argoproj.io' }] : []),
-    ...(checks.has('ceph') ? [{ verb: 'list', resource: 'cephclusters', group: 'ceph.rook.io' }] : []),
+    ...(checks.has('ceph')
+      ? [
+          { verb: 'list', resource: 'cephclusters', group: 'ceph.rook.io' },
+          // Rook's disruption budgets: whether it holds OSD disruptions until every PG is clean.
+          { verb: 'list', resource: 'poddisruptionbudgets', group: 'policy' },
+        ]
+      : []),
   ];
 }
 

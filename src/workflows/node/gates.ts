@@ -1,5 +1,6 @@
 import { ApplicationFailure, sleep } from '@temporalio/workflow';
 import { FAILURE, healthyOthers, lostMetadata, othersHoldQuorum, voters } from '../../domain/index.js';
+import { describeBlocking, untilRecovered } from '../healthWait.js';
 import type { NodeRun } from './run.js';
 
 /**
@@ -13,25 +14,33 @@ const ETCD_GATE_INTERVAL = '5s';
 
 /**
  * How long the gate waits for a learner's promotion: machined tries MemberPromote every 15 s for 10
- * minutes after the member's etcd starts (services/etcd.go promoteMember, v1.11 to v1.13), so 42
- * reads 15 s apart outlast its last try.
+ * minutes after the member's etcd starts (services/etcd.go promoteMember, v1.11 to v1.13). Bounded by
+ * time, not by reads: a read of a member whose etcd is down takes its whole deadline.
  */
-const PROMOTION_READS = 42;
+const PROMOTION_WAIT_MS = 10.5 * 60_000;
 const PROMOTION_INTERVAL = '15s';
 
 /** A control plane's wait for its own member to vote again: Talos's 10 minutes of promotion, and then some. */
-const MEMBER_READS = 450;
+const MEMBER_WAIT_MS = 15 * 60_000;
 const MEMBER_INTERVAL = '2s';
 
 /**
  * The health gate before or after the node's upgrade: the checks the policy names, as one local
- * activity (the checks only read; their probe pods clean up after themselves).
+ * activity (the checks only read; their probe pods clean up after themselves). Storage that is
+ * recovering is waited for, up to policy.recoveryTimeout: before the upgrade all of it (no node goes
+ * down while Ceph is degraded from the last one), after it only the node's own OSDs (the rest of the
+ * cluster's recovery is the next node's gate's to wait for: it is no reason to roll this node back).
  */
-export async function healthGate(run: NodeRun, when: string): Promise<void> {
-  const report = await run.gate.runHealthChecks({ cluster: run.input.cluster, node: run.input.node });
-  if (!report.ok)
+export async function healthGate(run: NodeRun, moment: 'before' | 'after'): Promise<void> {
+  const { input } = run;
+  const { report, blocking } = await untilRecovered(
+    () => run.gate.runHealthChecks({ cluster: input.cluster, node: input.node }),
+    input.timing.recoveryTimeoutMs,
+    (failure) => moment === 'after' && failure.recovering === 'cluster',
+  );
+  if (blocking.length > 0)
     throw ApplicationFailure.nonRetryable(
-      `${when}: ${report.summary}: ${report.failed.map((f) => `${f.check}: ${f.diagnostics}`).join(' | ')}`,
+      `${input.node} is not healthy ${moment} its upgrade: ${report.summary}: ${describeBlocking(blocking)}`,
       FAILURE.HealthCheckFailed,
     );
 }
@@ -66,10 +75,12 @@ export async function etcdGate(run: NodeRun): Promise<void> {
  */
 async function waitForPromotion(run: NodeRun) {
   const { input } = run;
+  // Workflow time: Date.now() replays as recorded.
+  const until = Date.now() + PROMOTION_WAIT_MS;
   let health = await run.read.checkEtcdHealth({ cluster: input.cluster });
-  for (let read = 1; health.learners.length > 0 && read < PROMOTION_READS; read++) {
+  while (health.learners.length > 0 && Date.now() < until) {
     await sleep(PROMOTION_INTERVAL, {
-      summary: `etcd member ${health.learners.join(', ')} is a learner: wait for its promotion (${read + 1}/${PROMOTION_READS})`,
+      summary: `etcd member ${health.learners.join(', ')} is a learner: wait for its promotion`,
     });
     health = await run.read.checkEtcdHealth({ cluster: input.cluster });
   }
@@ -110,12 +121,14 @@ export async function rollbackGate(run: NodeRun): Promise<void> {
 /**
  * A control plane after its upgrade: its etcd member healthy and voting again (a recreated VM joins
  * as a learner), and every other member healthy. The node stays cordoned while this waits, so it asks
- * every 2 s, for up to 15 minutes: Talos tries a promotion for 10.
+ * every 2 s (a read of a member whose etcd is down takes up to its 10 s deadline), for up to 15
+ * minutes: Talos tries a promotion for 10.
  */
 export async function waitForEtcdMember(run: NodeRun): Promise<void> {
   const { input } = run;
   let learner = false;
-  for (let attempt = 0; attempt < MEMBER_READS; attempt++) {
+  const until = Date.now() + MEMBER_WAIT_MS;
+  while (Date.now() < until) {
     const health = await run.read.checkEtcdHealth({ cluster: input.cluster });
     learner = health.learners.includes(input.node);
     if (health.healthy.includes(input.node) && !learner && health.unhealthy.length === 0) return;

@@ -88,7 +88,7 @@ async function upgrade(run: NodeRun): Promise<void> {
   const { input } = run;
   const controlPlane = input.role === 'controlplane';
   run.step('health gate');
-  await healthGate(run, `${input.node} is not healthy before its upgrade`);
+  await healthGate(run, 'before');
   if (controlPlane) {
     run.step('etcd quorum gate');
     await etcdGate(run);
@@ -106,5 +106,5 @@ async function upgrade(run: NodeRun): Promise<void> {
   await run.read.uncordonNode(run.at);
   run.saga.drop('uncordon');
   run.step('health checks');
-  await healthGate(run, `${input.node} is not healthy after its upgrade`);
+  await healthGate(run, 'after');
 }

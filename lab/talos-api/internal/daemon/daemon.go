@@ -55,6 +55,9 @@ var codeNames = map[string]codes.Code{
 	"Internal":           codes.Internal,
 }
 
+// hangCode is the daemon's answer for a call the real node would never answer by itself.
+const hangCode = "Hang"
+
 // Call posts request to /talos/<op> and decodes the result into result. An error the lab reports for
 // the node comes back as a gRPC status error with the code Talos would use.
 func (c *Client) Call(ctx context.Context, op string, request, result any) error {
@@ -79,6 +82,12 @@ func (c *Client) Call(ctx context.Context, op string, request, result any) error
 	var env envelope
 	if err = json.Unmarshal(raw, &env); err != nil {
 		return status.Errorf(codes.Internal, "talos lab daemon %s answered %d: %s", op, res.StatusCode, raw)
+	}
+	if env.Error != nil && env.Error.Code == hangCode {
+		// The node's call blocks until its caller gives up (requireLocalEtcd in lab/talos/etcd.ts): the lab
+		// answers only that it would, and the wait happens here, where the caller's context is.
+		<-ctx.Done()
+		return status.FromContextError(ctx.Err()).Err()
 	}
 	if env.Error != nil {
 		code, ok := codeNames[env.Error.Code]
