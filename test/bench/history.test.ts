@@ -83,14 +83,18 @@ describe('countTrouble', () => {
       await readFile(new URL('../replay/histories/stuck-undo-node-controller.json', import.meta.url), 'utf8'),
     ) as { history: unknown };
     const events = historyFromJSON(recorded.history).events ?? [];
-    expect(countTrouble(noTrouble(), events)).toEqual({
-      ...noTrouble(),
-      retriedActivities: 1,
-      // Its type and the first line of the attempt before, numbers as `#`.
-      retryCauses: {
-        'upgradeNodeInPlace: talos-cp-# did not finish its upgrade to #.#.# within #s ("#.#.#.#": phase: services action: STOP': 1,
-      },
-    });
+    const trouble = countTrouble(noTrouble(), events);
+    expect({ ...trouble, retryCauses: {} }).toEqual({ ...noTrouble(), retriedActivities: 1 });
+    // Its type and the first line of the attempt before, numbers as `#`. What follows the parenthesis is
+    // the last line talosctl printed, which depends on the moment the recording's attempt timed out.
+    expect(Object.entries(trouble.retryCauses)).toEqual([
+      [
+        expect.stringMatching(
+          /^upgradeNodeInPlace: talos-cp-# did not finish its upgrade to #\.#\.# within #s \(/,
+        ),
+        1,
+      ],
+    ]);
   });
 
   it('tells the two workflow task timeouts apart and adds to the sum it is given', () => {
