@@ -1,4 +1,3 @@
-import { NEARFULL } from '../cluster/rookCeph.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { ADDON_CRDS } from '../cluster/crds.js';
 import { gpuPatch } from '../repo/labRepository.js';
 import type { Fault, FaultKind } from '../state/faults.js';
 import type { LabCluster } from './labCluster.js';
+import { NEARFULL } from '../cluster/rookCeph.js';
 
 export interface FaultRequest {
   kind: FaultKind;

@@ -1,5 +1,3 @@
-import { RookCephSim } from '../cluster/rookCeph.js';
-import { storageHosts } from '../cluster/workloads.js';
 import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,6 +43,8 @@ import { LabCluster, type LabTiming } from './labCluster.js';
 import { startMonitor } from './monitor.js';
 import { NodeCache } from './nodeCache.js';
 import { startRegistry } from './registry.js';
+import { RookCephSim } from '../cluster/rookCeph.js';
+import { storageHosts } from '../cluster/workloads.js';
 
 const LAB_VM_SH = fileURLToPath(new URL('../bin/lab-vm.sh', import.meta.url));
 const LAB_VM_JS = fileURLToPath(new URL('../bin/lab-vm.js', import.meta.url));

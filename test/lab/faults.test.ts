@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CustomObjectsApi, PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import {
+  cephStatus,
   CONTROLLER_SCHEMATIC,
   eventually,
   installerImage,
@@ -24,24 +25,6 @@ async function addFault(...args: string[]): Promise<void> {
 
 async function clearFaults(): Promise<void> {
   await lab.labCli('fault', 'clear');
-}
-
-interface CephStatus {
-  health: string;
-  details?: Record<string, { severity: string; message: string }>;
-}
-
-/** What the lab's Rook last wrote into the CephCluster. */
-async function cephStatus(): Promise<CephStatus> {
-  const custom = lab.kc.makeApiClient(CustomObjectsApi);
-  const object = (await custom.getNamespacedCustomObject({
-    group: 'ceph.rook.io',
-    version: 'v1',
-    namespace: 'rook-ceph',
-    plural: 'cephclusters',
-    name: 'rook-ceph',
-  })) as { status: { ceph: CephStatus } };
-  return object.status.ceph;
 }
 
 /** kubectl cordon / uncordon, as the API sees it. */
@@ -322,12 +305,12 @@ describe('every fault kind does what it says', () => {
 
   it('ceph-warn: the CephCluster reports HEALTH_WARN with a check that does not clear by itself', async () => {
     await addFault('ceph-warn');
-    await eventually('HEALTH_WARN', async () => (await cephStatus()).health === 'HEALTH_WARN');
-    expect((await cephStatus()).details).toEqual({
+    await eventually('HEALTH_WARN', async () => (await cephStatus(lab)).health === 'HEALTH_WARN');
+    expect((await cephStatus(lab)).details).toEqual({
       OSD_NEARFULL: { severity: 'HEALTH_WARN', message: '1 nearfull osd(s)' },
     });
     await clearFaults();
-    await eventually('HEALTH_OK', async () => (await cephStatus()).health === 'HEALTH_OK');
+    await eventually('HEALTH_OK', async () => (await cephStatus(lab)).health === 'HEALTH_OK');
   });
 
   it("Rook-Ceph: an OSD host drained and down degrades Ceph and Rook holds the other hosts' OSDs; back, it recovers", async () => {
@@ -354,9 +337,9 @@ describe('every fault kind does what it says', () => {
       body: { metadata: { name: pod?.metadata?.name, namespace: 'rook-ceph' } },
     });
     await eventually('Ceph degraded with noout', async () =>
-      Object.keys((await cephStatus()).details ?? {}).includes('OSD_FLAGS'),
+      Object.keys((await cephStatus(lab)).details ?? {}).includes('OSD_FLAGS'),
     );
-    expect(await cephStatus()).toMatchObject({
+    expect(await cephStatus(lab)).toMatchObject({
       health: 'HEALTH_WARN',
       details: {
         OSD_DOWN: { message: '1 osds down' },
@@ -391,11 +374,11 @@ describe('every fault kind does what it says', () => {
     await addFault('ceph-slow-recovery', '--seconds', '6');
     await cordon('k8s-work-2', false);
     await eventually('the OSD back', async () => {
-      const status = await cephStatus();
+      const status = await cephStatus(lab);
       return status.health === 'HEALTH_WARN' && Object.keys(status.details ?? {}).join() === 'PG_DEGRADED';
     });
     const back = Date.now();
-    await eventually('HEALTH_OK', async () => (await cephStatus()).health === 'HEALTH_OK', 60_000);
+    await eventually('HEALTH_OK', async () => (await cephStatus(lab)).health === 'HEALTH_OK', 60_000);
     expect(Date.now() - back).toBeGreaterThanOrEqual(3_000);
     await eventually(
       'the normal budget back',

@@ -3,7 +3,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { freePort } from '../../lab/net/freePort.js';
-import { eventually, installerImage, nodeReady, startLab, WORKER_SCHEMATIC, type Lab } from './labHarness.js';
+import {
+  cephStatus,
+  eventually,
+  installerImage,
+  nodeReady,
+  startLab,
+  WORKER_SCHEMATIC,
+  type Lab,
+} from './labHarness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -57,14 +65,7 @@ describe('talos-lab up --preset prox-ops', () => {
     const gpuNode = await lab.core.readNode({ name: 'k8s-work-14' });
     expect(gpuNode.status?.allocatable?.['nvidia.com/gpu']).toBe('1');
     const custom = lab.kc.makeApiClient(CustomObjectsApi);
-    const ceph = (await custom.getNamespacedCustomObject({
-      group: 'ceph.rook.io',
-      version: 'v1',
-      namespace: 'rook-ceph',
-      plural: 'cephclusters',
-      name: 'rook-ceph',
-    })) as { status: { ceph: { health: string } } };
-    expect(ceph.status.ceph.health).toBe('HEALTH_OK');
+    expect((await cephStatus(lab)).health).toBe('HEALTH_OK');
     const kustomizations = (await custom.listNamespacedCustomObject({
       group: 'kustomize.toolkit.fluxcd.io',
       version: 'v1',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { callLabApi, type LabApiCall } from '../../lab/daemon/client.js';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { readLabEnv } from '../../lab/labEnv.js';
@@ -187,6 +187,24 @@ export function installerImage(lab: Lab, version: string, schematic: string): st
 
 export const WORKER_SCHEMATIC = '990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e';
 export const CONTROLLER_SCHEMATIC = '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2';
+
+/** A CephCluster's `status.ceph` as Rook (or the lab's Rook) last wrote it. */
+export interface CephStatus {
+  health: string;
+  details?: Record<string, { severity: string; message: string }>;
+}
+
+/** What the lab last wrote into its CephCluster `rook-ceph`. */
+export async function cephStatus(lab: Lab): Promise<CephStatus> {
+  const object = (await lab.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: 'ceph.rook.io',
+    version: 'v1',
+    namespace: 'rook-ceph',
+    plural: 'cephclusters',
+    name: 'rook-ceph',
+  })) as { status: { ceph: CephStatus } };
+  return object.status.ceph;
+}
 
 export async function nodeReady(lab: Lab, name: string): Promise<boolean> {
   const node = await lab.core.readNode({ name }).catch(() => undefined);
