@@ -24,7 +24,11 @@ import { OSD_LABEL, ROOK_NAMESPACE, osdBudget } from './workloads.js';
  * - Two OSD hosts down at once leave PGs with one copy of three, below min_size 2: writes stop. The
  *   lab records that as a violation of `ceph-availability`.
  */
-const TICK_MS = 500;
+// Once a second: each tick lists the OSD pods, on every prox-ops lab of a test run (2 cores for four
+// suites); Rook's own reconciles are slower still.
+const TICK_MS = 1000;
+/** The budgets are listed again at least this often, else only when the ones wanted change. */
+const BUDGET_RESYNC_MS = 10_000;
 const STATUS_SECONDS = 2;
 const RECOVERY_SECONDS = 4;
 /** Objects in the lab's pools, for the PG_DEGRADED message's figures. */
@@ -53,6 +57,8 @@ export class RookCephSim {
   private writing: Promise<void> = Promise.resolve();
   /** The hosts whose OSDs were down at the last tick. */
   private down: string[] = [];
+  /** The budgets last put in place, and when: an unchanged set is not listed again every tick. */
+  private budgetsApplied: { names: string; at: number } | undefined;
 
   constructor(
     private readonly lab: LabCluster,
@@ -145,11 +151,6 @@ export class RookCephSim {
 
   /** Rook's managed budgets: blocking ones for the other hosts while an OSD is down or PGs unclean. */
   private async budgets(down: string[]): Promise<void> {
-    const existing = new Set(
-      (await this.policy.listNamespacedPodDisruptionBudget({ namespace: ROOK_NAMESPACE })).items.map(
-        (p) => p.metadata?.name ?? '',
-      ),
-    );
     const want = new Map<string, ReturnType<typeof osdBudget>>();
     if (down.length > 0 || !this.clean) {
       for (const host of down) this.disrupted.add(host);
@@ -159,6 +160,15 @@ export class RookCephSim {
       this.disrupted.clear();
       want.set(OSD_LABEL, osdBudget());
     }
+    const names = [...want.keys()].sort().join(' ');
+    const now = Date.now();
+    const applied = this.budgetsApplied;
+    if (applied?.names === names && now - applied.at < BUDGET_RESYNC_MS) return;
+    const existing = new Set(
+      (await this.policy.listNamespacedPodDisruptionBudget({ namespace: ROOK_NAMESPACE })).items.map(
+        (p) => p.metadata?.name ?? '',
+      ),
+    );
     for (const [name, body] of want)
       if (!existing.has(name))
         await this.policy
@@ -169,6 +179,7 @@ export class RookCephSim {
         await this.policy
           .deleteNamespacedPodDisruptionBudget({ name, namespace: ROOK_NAMESPACE })
           .catch(ignoreConflict);
+    this.budgetsApplied = { names, at: now };
   }
 
   /** One write at a time: a status write reads the object first and replaces it at that version. */
