@@ -1,3 +1,4 @@
+import { pendingBoot } from './bootSlots.js';
 import type { LabCluster } from './labCluster.js';
 
 export interface StatusRow {
@@ -19,6 +20,7 @@ export interface StatusRow {
 export async function statusRows(lab: LabCluster): Promise<StatusRow[]> {
   const [nodes, pods] = await Promise.all([lab.core.listNode(), lab.core.listPodForAllNamespaces()]);
   return lab.state.nodes.map((node) => {
+    const staged = pendingBoot(node);
     const object = nodes.items.find((n) => n.metadata?.name === node.name);
     return {
       node: node.name,
@@ -31,7 +33,7 @@ export async function statusRows(lab: LabCluster): Promise<StatusRow[]> {
       cordoned: object?.spec?.unschedulable === true,
       pods: pods.items.filter((p) => p.spec?.nodeName === node.name).length,
       nics: node.nics.map((nic) => (nic.vlan === 'native' ? nic.name : `${nic.name}.${nic.vlan}`)).join(','),
-      ...(node.staged ? { staged: node.staged.version } : {}),
+      ...(staged ? { staged: staged.version } : {}),
     };
   });
 }

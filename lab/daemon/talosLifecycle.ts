@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LabNode } from '../state/labState.js';
+import { installIntoNextSlot } from './bootSlots.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 
@@ -14,7 +15,8 @@ import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 /** The node's kernel command line: Talos's own arguments, then the extra ones it was installed with. */
 export function kernelCmdline(node: LabNode): string {
   return [
-    'BOOT_IMAGE=/A/vmlinuz',
+    // GRUB puts the entry's path first (its label is the slot); a kexec reboot would leave it out.
+    `BOOT_IMAGE=/${node.slots?.running ?? 'A'}/vmlinuz`,
     'init_on_alloc=1',
     'slab_nomerge',
     'pti=on',
@@ -68,13 +70,16 @@ export async function pullImage(
 }
 
 /**
- * LifecycleService.Upgrade: the installer of a pulled image writes the other boot slot; the next
- * boot starts the new version (or falls back, A/B, when the `boot-fails` fault says so). One
- * install at a time, as machined's lock allows. Under the `kernel-args-dropped` fault (held until
- * cleared, like the node's boot setup it stands for) the new slot boots without the extra kernel
- * arguments, as every 1.13 install does on GRUB nodes whose config predates 1.12 (machined's
- * lifecycle Upgrade passes no extra kernel arguments to the installer; siderolabs/talos#13967). An
- * install whose node reboots or is recreated meanwhile is lost, as the installer's container is.
+ * LifecycleService.Upgrade: the installer of a pulled image writes the slot after grub.cfg's
+ * default (lab/daemon/bootSlots.ts); the next boot starts it (or falls back, A/B, when the
+ * `boot-fails` fault says so). One install at a time, as machined's lock allows. Under the
+ * `kernel-args-dropped` fault (held until cleared, like the node's boot setup it stands for) the new
+ * slot boots without the extra kernel arguments, as every 1.13 install does on GRUB nodes whose
+ * config predates 1.12 (machined's lifecycle Upgrade passes no extra kernel arguments to the
+ * installer; siderolabs/talos#13967). An install whose node reboots or is recreated meanwhile is
+ * lost, as the installer's container is. Under `install-answer-lost` the install completes and the
+ * stream to the client breaks before its exit code (an apid or network blip): the caller cannot
+ * tell whether the slot was written.
  */
 export async function installUpgrade(
   lab: LabCluster,
@@ -108,42 +113,25 @@ export async function installUpgrade(
     throw new TalosApiError(node.ip, 'Unavailable', 'error reading from server: EOF');
   }
   const dropsArgs = lab.fire('kernel-args-dropped', node);
-  node.staged = {
+  const slot = installIntoNextSlot(lab, node, {
     version: ref.version,
     schematic: ref.schematic,
     kernelArgs: dropsArgs ? [] : (node.installKernelArgs ?? []),
-  };
+  });
   lab.record(
     'upgrade-installed',
     node.name,
-    `Talos ${ref.version} staged for the next boot (${image})${dropsArgs ? ', extra kernel arguments dropped' : ''}`,
+    `Talos ${ref.version} in slot ${slot} for the next boot (${image})${dropsArgs ? ', extra kernel arguments dropped' : ''}`,
   );
+  if (lab.fire('install-answer-lost', node))
+    throw new TalosApiError(node.ip, 'Unavailable', 'error reading from server: EOF');
   const output = [
     `running installer ${image}`,
     `upgrading from Talos ${node.talosVersion} to ${ref.version}`,
-    'installing bootloader into the inactive slot',
+    `installing bootloader into slot ${slot}`,
     'install successful',
   ]
     .map((line) => `${new Date().toISOString()} ${line}\n`)
     .join('');
   return { output, exitCode: 0 };
-}
-
-/**
- * What a boot starts: a staged install if there is one (gone once booted, as the bootloader's
- * one-shot default is), else the running version. A failed boot leaves the node on the old slot.
- */
-export function bootStaged(lab: LabCluster, node: LabNode): void {
-  const staged = node.staged;
-  if (!staged) return;
-  delete node.staged;
-  const from = node.talosVersion;
-  if (lab.fire('boot-fails', node)) {
-    lab.record('upgrade-fell-back', node.name, `Talos ${staged.version} failed to boot; back on ${from}`);
-    return;
-  }
-  node.talosVersion = staged.version;
-  node.schematic = staged.schematic;
-  node.kernelArgs = staged.kernelArgs;
-  lab.record('upgrade-finished', node.name, `running Talos ${node.talosVersion}`);
 }

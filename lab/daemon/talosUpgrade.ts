@@ -1,5 +1,6 @@
 import { powerOf, type LabNode } from '../state/labState.js';
 import { compareVersions } from '../../src/domain/index.js';
+import { bootDefault, installIntoNextSlot } from './bootSlots.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 
@@ -65,26 +66,22 @@ export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeReq
     request.force || (request.preserve && compareVersions(node.talosVersion, '1.12.9') >= 0);
   if (node.role === 'controlplane' && !skipsEtcdChecks) validateEtcdForUpgrade(lab, node);
 
-  const from = node.talosVersion;
-  const falls = lab.fire('boot-fails', node);
-  lab.record('upgrade-started', node.name, `${from} -> ${ref.version} (${request.image})`);
-  // The legacy sequence replaces whatever a lifecycle install staged.
-  delete node.staged;
+  lab.record('upgrade-started', node.name, `${node.talosVersion} -> ${ref.version} (${request.image})`);
   void (async () => {
     // The node keeps running while it pulls and installs; only then it stops its services.
     await sleep((lab.timing.imagePullSeconds + lab.timing.installSeconds) * 1000 + STOP_SERVICES_MS);
     if (powerOf(node) !== 'running') return; // destroyed or rebooted meanwhile: this upgrade is moot
+    // The legacy installer writes machine.install.extraKernelArgs into the boot entry, into the slot
+    // after grub.cfg's default, as every install does (lab/daemon/bootSlots.ts).
+    installIntoNextSlot(lab, node, {
+      version: ref.version,
+      schematic: ref.schematic,
+      kernelArgs: node.installKernelArgs ?? [],
+    });
     await lab.powerOff(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
     if (powerOf(node) !== 'rebooting') return;
-    if (falls) {
-      lab.record('upgrade-fell-back', node.name, `Talos ${ref.version} failed to boot; back on ${from}`);
-    } else {
-      node.talosVersion = ref.version;
-      node.schematic = ref.schematic;
-      // The legacy installer writes machine.install.extraKernelArgs into the boot entry.
-      node.kernelArgs = node.installKernelArgs ?? [];
-    }
+    if (bootDefault(lab, node) === 'boot-loop') return;
     const ready = !lab.fire('not-ready-after-upgrade', node);
     await lab.powerOn(node, { ready });
     lab.record(

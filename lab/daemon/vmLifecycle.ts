@@ -1,4 +1,5 @@
 import { newMemberId, powerOf, type LabNode } from '../state/labState.js';
+import { freshSlots } from './bootSlots.js';
 import { sleep, type LabCluster } from './labCluster.js';
 
 function findByAddressOrName(lab: LabCluster, target: string): LabNode {
@@ -71,7 +72,7 @@ export async function createVm(lab: LabCluster, target: string, version: string)
   node.kernelArgs = node.installKernelArgs ?? [];
   // A new disk: nothing pulled, nothing staged.
   node.images = [];
-  delete node.staged;
+  freshSlots(node);
   node.createdCount += 1;
   node.nics = lab.fire('nic-missing', node) ? node.expectedNics.slice(0, -1) : node.expectedNics;
   // A new VM has no config yet: it boots into maintenance mode and waits for `apply-config --insecure`.

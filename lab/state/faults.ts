@@ -1,7 +1,10 @@
 /** Faults the lab injects on demand (`talos-lab fault add <kind>`). */
 export const FAULT_KINDS = {
   'not-ready-after-upgrade': 'the node boots the new version but its kubelet never turns Ready',
-  'boot-fails': 'the upgraded node fails to boot and Talos falls back to the old version (A/B)',
+  'boot-fails':
+    'the Talos a boot starts fails and machined reverts to the fallback slot (A/B); a fallback of the same Talos loops',
+  'install-answer-lost':
+    "the node's next Talos 1.13 install completes, and the stream breaks before the client sees its end (Unavailable)",
   'kernel-args-dropped':
     "the node's Talos 1.13 installs drop its extra kernel arguments (GRUB, config older than 1.12)",
   'nic-missing': 'a recreated VM comes up without its last NIC',
@@ -48,6 +51,7 @@ export function isFaultKind(kind: string): kind is FaultKind {
 export const ONE_SHOT: readonly FaultKind[] = [
   'not-ready-after-upgrade',
   'boot-fails',
+  'install-answer-lost',
   'nic-missing',
   'vm-create-fails',
   'talosctl-transient',

@@ -20,6 +20,25 @@ export interface EtcdMember {
   learner?: boolean;
 }
 
+export type BootLabel = 'A' | 'B';
+
+/** What one boot slot holds: an installed Talos. */
+export interface BootImage {
+  version: string;
+  schematic: string;
+  kernelArgs: string[];
+}
+
+/** GRUB's two entries: the one the node booted, grub.cfg's default (the next boot) and META's Upgrade tag. */
+export interface BootSlots {
+  running: BootLabel;
+  default: BootLabel;
+  /** The label the last install flipped from: a failed boot reverts to it. */
+  upgradeTag?: BootLabel;
+  A?: BootImage;
+  B?: BootImage;
+}
+
 /** The VM's power now: background tasks re-read it after each wait, since it may change under them. */
 export function powerOf(node: LabNode): VmPower {
   return node.power;
@@ -54,8 +73,8 @@ export interface LabNode {
   installKernelArgs?: string[];
   /** Images pulled into the node's containerd, as `<driver>/<namespace>/<reference>` (Talos 1.13+). */
   images?: string[];
-  /** An install the next boot starts (Talos 1.13's LifecycleService.Upgrade without a reboot). */
-  staged?: { version: string; schematic: string; kernelArgs: string[] };
+  /** Talos's A/B boot slots (lab/daemon/bootSlots.ts); absent until the first install. */
+  slots?: BootSlots;
   /** How many times Terraform destroyed and created this VM. */
   destroyedCount: number;
   createdCount: number;

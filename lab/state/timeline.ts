@@ -7,6 +7,7 @@ export type TimelineKind =
   | 'upgrade-installed'
   | 'upgrade-finished'
   | 'upgrade-fell-back'
+  | 'boot-loop'
   | 'reboot'
   | 'vm-destroyed'
   | 'vm-created'
@@ -41,6 +42,7 @@ export interface TimelineEvent {
 export type InvariantName =
   | 'etcd-quorum'
   | 'ceph-availability'
+  | 'boot-fallback'
   | 'workers-unavailable'
   | 'destroyed-with-pods'
   | 'left-cordoned'

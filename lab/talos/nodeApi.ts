@@ -2,7 +2,8 @@ import { parseAllDocuments } from 'yaml';
 import { sleep, TalosApiError, type LabCluster } from '../daemon/labCluster.js';
 import { startUpgrade } from '../daemon/talosUpgrade.js';
 import { applyMachineConfig } from '../daemon/vmLifecycle.js';
-import { bootStaged, installUpgrade, kernelCmdline, pullImage } from '../daemon/talosLifecycle.js';
+import { bootDefault, pendingBoot } from '../daemon/bootSlots.js';
+import { installUpgrade, kernelCmdline, pullImage } from '../daemon/talosLifecycle.js';
 import { STATIC_PODS, updateStaticPod, type StaticPod } from '../cluster/staticPods.js';
 import { writeNodeStatus } from '../cluster/nodeObjects.js';
 import { isNodeReady } from '../daemon/nodeCache.js';
@@ -251,8 +252,12 @@ function rebootNode(lab: LabCluster, node: LabNode): void {
     await lab.powerOff(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);
     if (powerOf(node) !== 'rebooting') return;
-    const upgraded = node.staged !== undefined;
-    bootStaged(lab, node);
+    const upgraded = pendingBoot(node) !== undefined;
+    const boot = bootDefault(lab, node);
+    // A boot loop never comes up: the VM stays down until someone recreates it.
+    if (boot === 'boot-loop') return;
+    if (upgraded && boot === 'booted')
+      lab.record('upgrade-finished', node.name, `running Talos ${node.talosVersion}`);
     const staged = lab.stagedConfigs.get(node.name);
     if (staged !== undefined) {
       lab.machineConfigs.set(node.name, staged);

@@ -1,10 +1,23 @@
-import { expectedKernelArgs, installerImage, missingKernelArgs, usesLifecycleApi } from '../domain/index.js';
+import {
+  expectedKernelArgs,
+  installerImage,
+  missingKernelArgs,
+  usesLifecycleApi,
+  type InventoryNode,
+} from '../domain/index.js';
 import { currentActivity, heartbeat } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
 import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+
+/**
+ * Talos retries a pull for up to 20 minutes itself, every error but NotFound (at v1.13.8:
+ * internal/app/images/images.go:97-103, internal/pkg/containers/image/image.go:37): a minute more
+ * for its answer.
+ */
+const PULL_TIMEOUT_MS = 21 * 60_000;
 
 /** What a read's heartbeats say: the activity's own details, so a slow read never drops them. */
 type ReadProgress = { progress?: () => unknown };
@@ -19,12 +32,23 @@ async function runningVersion(
   return result.exitCode === 0 ? parseServerTag(result.stdout) : undefined;
 }
 
-function fellBack(node: string, version: string, actual: string | undefined): Error {
+function fellBack(node: string, version: string, actual: string | undefined, unconfirmed = false): Error {
+  const why = unconfirmed
+    ? `either ${version} failed to boot and Talos fell back (A/B), or the install whose answer was lost never wrote its slot`
+    : 'the new version failed to boot and Talos fell back to the old one (A/B)';
   return nonRetryable(
     'VersionMismatch',
-    `${node} runs Talos ${actual ?? 'unknown'} after its reboot into ${version}: the new version failed to boot and Talos fell back to the old one (A/B).`,
+    `${node} runs Talos ${actual ?? 'unknown'} after its reboot into ${version}: ${why}.`,
     { node, expected: version, actual },
   );
+}
+
+/** What an earlier attempt of the same activity left in its heartbeats (Temporal hands the last one on). */
+function earlierDetails(): { bootIdBefore?: string; installedOnBoot?: string } {
+  return (currentActivity()?.info.heartbeatDetails ?? {}) as {
+    bootIdBefore?: string;
+    installedOnBoot?: string;
+  };
 }
 
 /** The node's boot id: it changes with every boot, so a retry can tell whether its reboot happened. */
@@ -53,56 +77,162 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
    * reboots). `reinstall` writes the version the node runs into the other slot, replacing an install
    * that must not boot; on a node that already runs something else (its rollback was refused) it does
    * nothing, since that would stage a downgrade for whatever reboot comes next.
+   *
+   * Talos writes the slot after the bootloader's default, not after the one it runs (see
+   * lab/daemon/bootSlots.ts): a second install of the new version before a reboot writes over the
+   * running slot and leaves nothing to fall back to. So it installs at most once per boot: an install
+   * whose answer is lost (the stream broke, talosctl was stopped, another install holds the node's
+   * lock) and a retry on the boot an earlier attempt installed on are `unconfirmed`, not repeated.
+   * The reboot then tells (rebootIntoUpgrade), and a node that comes back on its old version is
+   * installed again on its new boot, where that is safe.
    */
   async function installUpgrade(input: {
     cluster: string;
     node: string;
     version: string;
     reinstall?: boolean;
-  }): Promise<{ installed: boolean; image: string; running?: string }> {
+    /** A reinstall undoes the install made on this boot: once the node has booted since, it is gone. */
+    installedOnBoot?: string;
+  }): Promise<{
+    installed: boolean;
+    image: string;
+    running?: string;
+    unconfirmed?: boolean;
+    bootId?: string;
+  }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
     const image = installerImage(c.inventory, node, input.version);
-    const running = await runningVersion(deps, c, node.ip);
+    const earlier = input.reinstall ? undefined : earlierDetails().installedOnBoot;
+    const details: Record<string, unknown> = {
+      node: node.name,
+      step: 'installing',
+      image,
+      ...(earlier ? { installedOnBoot: earlier } : {}),
+    };
+    const read = { progress: () => details };
+    const running = await runningVersion(deps, c, node.ip, read);
     if (!running)
       throw retryable('TalosUnavailable', `${node.name}: the Talos API did not answer before the install`);
     const pointless = input.reinstall ? running !== input.version : running === input.version;
     if (pointless || !usesLifecycleApi(running)) return { installed: false, image, running };
-    heartbeat({ node: node.name, step: 'installing', image });
+    // Writing the running version again changes nothing the node boots: a reinstall may repeat, and
+    // must, when its answer was lost (else the new version might still be what the next boot starts).
+    if (input.reinstall) {
+      // The node booted since the install (into it, or back from it, or rolled back with the legacy
+      // upgrade): the bootloader's default is the running slot again, and a reinstall would write the
+      // other one for nothing — on GRUB nodes whose 1.13 install drops kernel arguments, a slot
+      // without them, which the next boot would start.
+      if (input.installedOnBoot) {
+        const now = await bootId(deps, c, node.ip, read);
+        if (!now)
+          throw retryable('TalosUnavailable', `${node.name}: the Talos API did not answer for its boot id`);
+        if (now !== input.installedOnBoot) return { installed: false, image, running };
+      }
+      if (!(await install(c, node, image, input.version, details)))
+        throw retryable(
+          'TalosUnavailable',
+          `${node.name}: the answer of the reinstall of ${input.version} was lost; reinstalling`,
+        );
+      return { installed: true, image, running };
+    }
+    const boot = await bootId(deps, c, node.ip, read);
+    if (!boot)
+      throw retryable(
+        'TalosUnavailable',
+        `${node.name}: the Talos API did not answer for its boot id before the install`,
+      );
+    if (earlier === boot) return { installed: true, image, running, bootId: boot, unconfirmed: true };
+    await pull(c, node, image, details);
+    details.installedOnBoot = boot;
+    heartbeat(details);
+    const answered = await install(c, node, image, input.version, details);
+    return { installed: true, image, running, bootId: boot, ...(answered ? {} : { unconfirmed: true }) };
+  }
+
+  /** The installer into the node's containerd; nothing is written to a slot yet, so a failure may be retried. */
+  async function pull(
+    c: ClusterHandle,
+    node: InventoryNode,
+    image: string,
+    details: Record<string, unknown>,
+  ) {
+    heartbeat({ ...details, step: 'pulling' });
+    const result = await talosctl(deps, c, ['-n', node.ip, 'image', 'pull', '--namespace', 'system', image], {
+      timeoutMs: PULL_TIMEOUT_MS,
+      progress: (line) => ({ ...details, step: 'pulling', talosctl: line }),
+    });
+    if (result.exitCode === 0) return;
+    const why = tail(result.stderr, 3);
+    if (/code = NotFound/.test(result.stderr))
+      throw nonRetryable(
+        'ImageMissing',
+        `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
+      );
+    if (result.timedOut)
+      throw retryable(
+        'TalosUnavailable',
+        `${node.name}: the pull of ${image} took over ${PULL_TIMEOUT_MS / 60_000} minutes; retrying`,
+      );
+    talosFailure(`pulling ${image} on ${node.name}`, result);
+  }
+
+  /**
+   * The install itself: true when talosctl saw it end, false when the answer was lost and the slot
+   * may or may not be written. An installer that ends with an error fails the step.
+   */
+  async function install(
+    c: ClusterHandle,
+    node: InventoryNode,
+    image: string,
+    version: string,
+    details: Record<string, unknown>,
+  ): Promise<boolean> {
+    heartbeat(details);
     const result = await talosctl(deps, c, ['-n', node.ip, 'upgrade', '--image', image, '--no-reboot'], {
       timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
-      progress: (line) => ({ node: node.name, step: 'installing', image, talosctl: line }),
+      progress: (line) => ({ ...details, talosctl: line }),
     });
-    if (result.exitCode !== 0) {
-      const why = tail(result.stderr, 3);
-      if (/error pulling upgrade image.*code = NotFound/.test(result.stderr))
-        throw nonRetryable(
-          'ImageMissing',
-          `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
-        );
-      if (/another installation\/upgrade is already in progress/.test(result.stderr))
-        throw retryable('TalosUnavailable', `${node.name} is already installing; retrying (${why})`);
-      talosFailure(`installing Talos ${input.version} on ${node.name}`, result);
+    if (result.exitCode === 0) return true;
+    const why = tail(result.stderr, 3);
+    if (/error pulling upgrade image.*code = NotFound/.test(result.stderr))
+      throw nonRetryable(
+        'ImageMissing',
+        `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
+      );
+    // Before the install started: nothing was written, and a retry may install (the SDK sends an
+    // attempt's last heartbeat with its failure, unthrottled).
+    if (/error pulling upgrade image|error checking Talos version/.test(result.stderr)) {
+      delete details.installedOnBoot;
+      heartbeat(details);
+      talosFailure(`installing Talos ${version} on ${node.name}`, result);
     }
-    return { installed: true, image, running };
+    if (/upgrade failed with exit code/.test(result.stderr))
+      throw nonRetryable('CommandFailed', `the installer of Talos ${version} failed on ${node.name}: ${why}`);
+    // The stream broke, talosctl was stopped, or another install holds the node: the slot may be written.
+    return false;
   }
 
   /**
    * Reboots into what was installed and proves the node runs it: Talos's A/B scheme boots the old
    * slot when the new one fails. A node already at the version is not rebooted again (a retry).
+   * After an `unconfirmed` install a node back on its old version may never have had the new one
+   * written: the first time, the answer says so (`notInstalled`) and the caller installs again;
+   * `secondInstall` says that was done, and the old version is then a failure.
    */
   async function rebootIntoUpgrade(input: {
     cluster: string;
     node: string;
     version: string;
-  }): Promise<{ alreadyAt: boolean }> {
+    unconfirmed?: boolean;
+    secondInstall?: boolean;
+  }): Promise<{ alreadyAt: boolean; notInstalled?: boolean }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
     // The boot id an earlier attempt saw before its reboot travels in every heartbeat of this activity
     // (Temporal hands the last one to the retry): a retry whose node has booted since must not reboot
     // it again, as that reboot would skip the quorum gate the workflow took before this step.
-    const earlier = (currentActivity()?.info.heartbeatDetails as { bootIdBefore?: string } | undefined)
-      ?.bootIdBefore;
+    const earlier = earlierDetails().bootIdBefore;
     const details: Record<string, unknown> = {
       node: node.name,
       step: 'rebooting',
@@ -110,6 +240,10 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
       ...(earlier ? { bootIdBefore: earlier } : {}),
     };
     const read = { progress: () => details };
+    const stillOld = (actual: string | undefined) => {
+      if (input.unconfirmed && !input.secondInstall) return { alreadyAt: false, notInstalled: true };
+      throw fellBack(node.name, input.version, actual, input.unconfirmed);
+    };
     const running = await runningVersion(deps, c, node.ip, read);
     if (running === input.version) return { alreadyAt: true };
     const now = await bootId(deps, c, node.ip, read);
@@ -119,7 +253,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
         'TalosUnavailable',
         `${node.name} did not answer for its version and boot id before its reboot into ${input.version}; retrying`,
       );
-    if (earlier && earlier !== now) throw fellBack(node.name, input.version, running);
+    if (earlier && earlier !== now) return stillOld(running);
     details.bootIdBefore = earlier ?? now;
     heartbeat(details);
     const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
@@ -144,7 +278,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
         'TalosUnavailable',
         `${node.name} rebooted but did not answer for its version; retrying`,
       );
-    if (after !== input.version) throw fellBack(node.name, input.version, after);
+    if (after !== input.version) return stillOld(after);
     return { alreadyAt: false };
   }
 

@@ -87,6 +87,62 @@ describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
     expect((await eventsSince(lab, mark)).filter((e) => e.kind === 'reboot')).toEqual([]);
   }, 180_000);
 
+  it('a retried install on the boot an earlier attempt installed on is not repeated: the reboot will tell', async () => {
+    // Talos writes the slot after the bootloader's default: a second install of the new version before a
+    // reboot would write over the slot the node runs from. What Temporal hands the retry is the boot id
+    // the earlier attempt installed on; the node has not booted since.
+    const node = 'talos-wk-1';
+    const boot = (
+      await lab.talosctl('-n', lab.ip(node), 'read', '/proc/sys/kernel/random/boot_id')
+    ).stdout.trim();
+    const mark = await timelineMark(lab);
+    const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { installedOnBoot: boot } });
+    const result = await retry.run(createActivities(h.deps).installUpgrade, {
+      cluster: 'atlas',
+      node,
+      version: '1.13.8',
+    });
+    expect(result).toMatchObject({ installed: true, running: '1.13.0', unconfirmed: true });
+    const kinds = (await eventsSince(lab, mark)).map((e) => e.kind);
+    expect(kinds.filter((k) => k === 'upgrade-installed' || k === 'image-pulled')).toEqual([]);
+  }, 120_000);
+
+  it('after an unconfirmed install, a node back on its old version was not installed; after a second one it is a failure', async () => {
+    const node = 'talos-wk-1';
+    const bootId = async () =>
+      (await lab.talosctl('-n', lab.ip(node), 'read', '/proc/sys/kernel/random/boot_id')).stdout.trim();
+    const before = await bootId();
+    const mark = await timelineMark(lab);
+    const activities = createActivities(h.deps);
+    const first = await new MockActivityEnvironment().run(activities.rebootIntoUpgrade, {
+      cluster: 'atlas',
+      node,
+      version: '1.13.8',
+      unconfirmed: true,
+    });
+    expect(first).toEqual({ alreadyAt: false, notInstalled: true });
+    expect(await version(node)).toBe('1.13.0');
+    expect((await eventsSince(lab, mark)).filter((e) => e.kind === 'reboot')).toHaveLength(1);
+    // A retry of the reboot after the second install, whose node booted since: a failure, in words that
+    // name both causes, and no other reboot.
+    const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { bootIdBefore: before } });
+    const error = await retry
+      .run(activities.rebootIntoUpgrade, {
+        cluster: 'atlas',
+        node,
+        version: '1.13.8',
+        unconfirmed: true,
+        secondInstall: true,
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toMatchObject({ type: 'VersionMismatch', nonRetryable: true });
+    expect((error as Error).message).toMatch(/either 1\.13\.8 failed to boot .* never wrote its slot/);
+    expect((await eventsSince(lab, mark)).filter((e) => e.kind === 'reboot')).toHaveLength(1);
+  }, 180_000);
+
   it('a missing installer fails the pull with NotFound, before anything is installed', async () => {
     const result = await lab.talosctl(
       '-n',
@@ -256,7 +312,8 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     }
   }, 600_000);
 
-  it('a clean run (a Talos API blinking mid-node): every node installs before it is cordoned, and comes back with its kernel arguments', async () => {
+  it('a clean run (an install answer lost, a Talos API blinking mid-node): every node installs once before it is cordoned, and comes back with its kernel arguments', async () => {
+    await lab.addFault('install-answer-lost', { node: 'talos-wk-1' });
     const mark = await timelineMark(lab);
     const running = h.client.workflow.execute(clusterUpgrade, {
       taskQueue: h.taskQueue,
@@ -265,6 +322,8 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
       workflowExecutionTimeout: '20 minutes',
     });
     // The node's Talos API blinks once it is out of service: the reboot and the reads after it are retried.
+    // Before that, the stream of its install breaks after the slot was written: the product does not
+    // install again on that boot (it would write over the running slot); the reboot shows the new version.
     await eventually(
       'talos-wk-1 cordoned',
       async () =>
@@ -280,7 +339,11 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     expect(events.filter((e) => e.kind === 'fault-fired' && e.detail === 'talosctl-transient')).toHaveLength(
       3,
     );
-    // However many calls failed, the node was rebooted once.
+    // However many calls failed, the node was installed and rebooted once.
+    expect(events.filter((e) => e.kind === 'fault-fired' && e.detail === 'install-answer-lost')).toHaveLength(
+      1,
+    );
+    expect(events.filter((e) => e.kind === 'upgrade-installed' && e.node === 'talos-wk-1')).toHaveLength(1);
     expect(events.filter((e) => e.kind === 'reboot' && e.node === 'talos-wk-1')).toHaveLength(1);
     const upgraded = result.nodes.filter((n) => n.outcome === 'upgraded').map((n) => n.node);
     expect(upgraded.length).toBeGreaterThan(0);
@@ -299,4 +362,38 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     await recordHistory('talos-upgrade:atlas:to-1-13-8', 'pets-lifecycle-cluster-atlas');
     await recordHistory('talos-upgrade:atlas:to-1-13-8:node:talos-wk-1:1.13.8', 'pets-lifecycle-node-worker');
   }, 1_200_000);
+});
+
+// Last, as it leaves a node that never boots again: what the product's single install per boot avoids.
+describe('the lab: two installs before a reboot', () => {
+  it('the second writes over the running slot; a version that then fails to boot has no fallback', async () => {
+    const node = 'talos-wk-2';
+    const mark = await timelineMark(lab);
+    for (let i = 0; i < 2; i++) {
+      const install = await lab.talosctl(
+        '-n',
+        lab.ip(node),
+        'upgrade',
+        '--image',
+        image('1.13.4'),
+        '--no-reboot',
+      );
+      expect(install.exitCode).toBe(0);
+    }
+    expect((await labReport(lab)).violations).toEqual([
+      expect.objectContaining({
+        invariant: 'boot-fallback',
+        detail: expect.stringMatching(
+          /talos-wk-2: an install of Talos 1\.13\.4 wrote over slot \w, which runs Talos 1\.13\.8/,
+        ),
+      }),
+    ]);
+    await lab.addFault('boot-fails', { node });
+    const reboot = await lab.talosctl('-n', lab.ip(node), 'reboot', '--wait', '--timeout', '20s');
+    expect(reboot.exitCode).not.toBe(0);
+    const events = (await eventsSince(lab, mark)).filter((e) => e.node === node);
+    expect(events.map((e) => e.kind)).toContain('boot-loop');
+    expect(events.map((e) => e.kind)).not.toContain('upgrade-fell-back');
+    expect((await labStatus(lab)).find((row) => row.node === node)?.vm).toBe('rebooting');
+  }, 180_000);
 });

@@ -6,22 +6,51 @@ import { upgradeBack } from './undo.js';
 /**
  * Talos 1.13+: the installer is pulled and written while the node still serves, so the node is out of
  * service only for our drain and the reboot. Talos no longer checks etcd on this path: our quorum
- * gate is taken again right before the reboot, when it matters.
+ * gate is taken again right before the reboot, when it matters. An install whose answer was lost is
+ * never repeated on the same boot (it would write over the running slot): the reboot tells, and a
+ * node back on its old version is installed again on its new boot and rebooted once more.
  */
 async function installThenReboot(run: NodeRun): Promise<void> {
   const { input, at } = run;
   run.step(`installing ${input.to}`);
-  // An install left behind would boot at the next reboot, whoever asks for it: put the old one back.
+  // An install left behind would boot at the next reboot, whoever asks for it: put the old one back,
+  // unless the node has booted since (the install is then gone, and the default is the running slot).
+  let installedOnBoot: string | undefined;
   run.saga.add(
     'reinstall the running version',
-    async () => void (await run.undo.installUpgrade({ ...at, version: input.from, reinstall: true })),
+    async () =>
+      void (await run.undo.installUpgrade({
+        ...at,
+        version: input.from,
+        reinstall: true,
+        ...(installedOnBoot ? { installedOnBoot } : {}),
+      })),
   );
-  await run.change.installUpgrade({ ...at, version: input.to });
+  const install = await run.change.installUpgrade({ ...at, version: input.to });
+  installedOnBoot = install.bootId;
   await cordonAndDrain(run);
   await gateBeforeReboot(run);
   run.step(`rebooting into ${input.to}`);
   run.saga.add('upgrade back', () => upgradeBack(run));
-  await run.change.rebootIntoUpgrade({ ...at, version: input.to });
+  const boot = await run.change.rebootIntoUpgrade({
+    ...at,
+    version: input.to,
+    unconfirmed: install.unconfirmed,
+  });
+  if (!boot.notInstalled) return;
+  run.step(
+    `installing ${input.to} again: the first install's answer was lost and the node booted ${input.from}`,
+  );
+  const again = await run.change.installUpgrade({ ...at, version: input.to });
+  installedOnBoot = again.bootId;
+  await gateBeforeReboot(run);
+  run.step(`rebooting into ${input.to}`);
+  await run.change.rebootIntoUpgrade({
+    ...at,
+    version: input.to,
+    unconfirmed: again.unconfirmed,
+    secondInstall: true,
+  });
 }
 
 /** Before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. */
