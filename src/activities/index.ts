@@ -1,5 +1,6 @@
 import { clusterActivities } from './cluster.js';
 import { clusterHandles, type ActivityDeps } from './deps.js';
+import { finalStateActivities } from './finalState.js';
 import { gpuActivities } from './gpuPatches.js';
 import { healthActivities } from './health.js';
 import { kubernetesActivities } from './kubernetes.js';
@@ -35,6 +36,7 @@ export function createActivities(deps: ActivityDeps) {
     ...kubernetesActivities(deps, cluster, queues),
     ...terraformActivities(deps, cluster, queues),
     ...healthActivities(deps, cluster),
+    ...finalStateActivities(deps, cluster),
     ...registryActivities(cluster),
     ...gpuActivities(cluster),
     ...notifyActivities(deps, cluster),

@@ -26,3 +26,4 @@ export * from './terraformPlan.js';
 export * from './requestSchemas.js';
 export * from './supportedRange.js';
 export * from './cephHealth.js';
+export * from './finalState.js';

@@ -12,6 +12,8 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   takeEtcdSnapshot: (a) => `etcd snapshot of ${a.cluster}`,
   rebuildTemplates: (a) => `rebuild the VM templates at ${a.version}`,
   checkEtcdHealth: (a) => `etcd health of ${a.cluster}`,
+  verifyFinalState: (a) =>
+    `prove the end of the run: ${(a.nodes as string[] | undefined)?.length ?? 0} nodes Ready, uncordoned, at ${String(a.talos)}; etcd's voters`,
   runHealthChecks: (a) => (a.node ? `health checks around ${a.node}` : `health checks of ${a.cluster}`),
   cordonNode: (a) => `cordon ${a.node}`,
   uncordonNode: (a) => `uncordon ${a.node}`,

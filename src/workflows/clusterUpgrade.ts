@@ -123,6 +123,15 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
         'failed',
         `final validation failed: ${final.report.summary}: ${describeBlocking(final.blocking)}`,
       );
+    // The health checks ask whether the cluster serves; this, whether the run did what it said.
+    const { problems } = await waits.verifyFinalState({
+      cluster: request.cluster,
+      nodes: cluster.nodes.map((n) => n.name),
+      talos: run.talos.to,
+      ...(plan.kubernetes ? { kubernetes: plan.kubernetes.to } : {}),
+    });
+    if (problems.length > 0)
+      throw new RunStopped('failed', `final validation failed: ${problems.join('; ')}`);
     run.phase('Done');
     await run.notify({
       kind: 'complete',

@@ -42,6 +42,33 @@ describe('Talos activities', () => {
     expect(await h.call('getTalosVersion', at('k8s-work-1'))).toBe('1.11.3');
   });
 
+  it('proves the end of a run: a node left cordoned or on another version is named, etcd as it should be', async () => {
+    await h.call('cordonNode', at('k8s-work-1'));
+    try {
+      const { problems } = await h.call<{ problems: string[] }>('verifyFinalState', {
+        cluster: CLUSTER,
+        nodes: ['k8s-work-1', 'k8s-work-2'],
+        talos: '1.11.4',
+      });
+      expect(problems).toEqual([
+        'k8s-work-1 is still cordoned',
+        'k8s-work-1 runs Talos 1.11.3, not 1.11.4',
+        'k8s-work-2 runs Talos 1.11.3, not 1.11.4',
+      ]);
+    } finally {
+      await h.call('uncordonNode', at('k8s-work-1'));
+    }
+    expect(
+      (
+        await h.call<{ problems: string[] }>('verifyFinalState', {
+          cluster: CLUSTER,
+          nodes: ['k8s-work-1'],
+          talos: '1.11.3',
+        })
+      ).problems,
+    ).toEqual([]);
+  });
+
   it('checks etcd: members, quorum, and whether one more member may go down', async () => {
     const healthy = await h.call<EtcdHealth>('checkEtcdHealth', { cluster: CLUSTER });
     // Members are Talos hostnames (here with a domain); the product maps them to nodes by address.
