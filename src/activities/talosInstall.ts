@@ -19,6 +19,13 @@ import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure
  */
 const PULL_TIMEOUT_MS = 21 * 60_000;
 
+/**
+ * talosctl's words for a stream that broke after the install was asked for, or for machined's lock
+ * held by an install already running (internal/app/lifecycle/lifecycle.go: TryLock).
+ */
+const ANSWER_LOST =
+  /error reading from server|\bEOF\b|transport is closing|code = Canceled|context canceled|another installation\/upgrade is already in progress/;
+
 /** What a read's heartbeats say: the activity's own details, so a slow read never drops them. */
 type ReadProgress = { progress?: () => unknown };
 
@@ -34,7 +41,7 @@ async function runningVersion(
 
 function fellBack(node: string, version: string, actual: string | undefined, unconfirmed = false): Error {
   const why = unconfirmed
-    ? `either ${version} failed to boot and Talos fell back (A/B), or the install whose answer was lost never wrote its slot`
+    ? `either ${version} failed to boot and Talos fell back (A/B), or the install whose answer was lost never wrote its slot; read the node's console for a failed boot, and run the upgrade again`
     : 'the new version failed to boot and Talos fell back to the old one (A/B)';
   return nonRetryable(
     'VersionMismatch',
@@ -200,17 +207,22 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
         'ImageMissing',
         `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
       );
-    // Before the install started: nothing was written, and a retry may install (the SDK sends an
-    // attempt's last heartbeat with its failure, unthrottled).
-    if (/error pulling upgrade image|error checking Talos version/.test(result.stderr)) {
-      delete details.installedOnBoot;
-      heartbeat(details);
-      talosFailure(`installing Talos ${version} on ${node.name}`, result);
-    }
     if (/upgrade failed with exit code/.test(result.stderr))
-      throw nonRetryable('CommandFailed', `the installer of Talos ${version} failed on ${node.name}: ${why}`);
-    // The stream broke, talosctl was stopped, or another install holds the node: the slot may be written.
-    return false;
+      throw nonRetryable(
+        'CommandFailed',
+        `the installer of Talos ${version} failed on ${node.name}, which still runs its old version and was not rebooted: ${why}`,
+      );
+    // The install may have begun and the answer is lost: the stream broke, talosctl was stopped at
+    // its deadline, or another install holds the node's lock (machined's installer goes on without
+    // its client). The slot may be written: never install again on this boot.
+    const beforeInstall = /error pulling upgrade image|error checking Talos version/.test(result.stderr);
+    if (!beforeInstall && (result.timedOut || ANSWER_LOST.test(result.stderr))) return false;
+    // Anything else was refused before an install began (the pull or version check, a certificate, a
+    // missing image, the API not reached): nothing was written, so a retry may install (the SDK
+    // sends an attempt's last heartbeat with its failure, unthrottled).
+    delete details.installedOnBoot;
+    heartbeat(details);
+    talosFailure(`installing Talos ${version} on ${node.name}`, result);
   }
 
   /**

@@ -52,8 +52,8 @@ describe('Talos activities', () => {
       });
       expect(problems).toEqual([
         'k8s-work-1 is still cordoned',
-        'k8s-work-1 runs Talos 1.11.3, not 1.11.4',
-        'k8s-work-2 runs Talos 1.11.3, not 1.11.4',
+        'k8s-work-1 runs Talos 1.11.3, older than 1.11.4',
+        'k8s-work-2 runs Talos 1.11.3, older than 1.11.4',
       ]);
     } finally {
       await h.call('uncordonNode', at('k8s-work-1'));

@@ -35,7 +35,7 @@ describe('finalStateProblems: what a run should have left', () => {
           { name: 'wk-1', kubernetes: ok },
         ],
       },
-      ['cp-1 runs Talos 1.13.4, not 1.13.8', 'wk-1 did not answer for its Talos version'],
+      ['cp-1 runs Talos 1.13.4, older than 1.13.8', 'wk-1 did not answer for its Talos version'],
     ],
     [
       'a node NotReady and cordoned, a kubelet behind, a Node object gone',
@@ -48,7 +48,7 @@ describe('finalStateProblems: what a run should have left', () => {
       [
         'cp-1 is not Ready',
         'cp-1 is still cordoned',
-        "cp-1's kubelet is 1.34.1, not 1.35.0",
+        "cp-1's kubelet is 1.34.1, older than 1.35.0",
         'wk-1 has no Node object in Kubernetes',
       ],
     ],
@@ -67,6 +67,14 @@ describe('finalStateProblems: what a run should have left', () => {
         'etcd has a member that is no controller of the inventory: old-cp.lab.internal',
         'etcd member cp-1 is unhealthy',
       ],
+    ],
+    [
+      'nodes past the target (a run planned from the oldest node), etcd that did not answer',
+      {
+        nodes: [{ name: 'cp-1', talos: '1.13.9', kubernetes: { ...ok, kubelet: 'v1.35.2' } }],
+        etcd: { voters: [], learners: [], unhealthy: ['cp-1', 'cp-2', 'cp-3'] },
+      },
+      ["etcd's members could not be read: no controller's etcd answered"],
     ],
   ])('%s', (_what, change, expected) => {
     expect(finalStateProblems({ ...whole, ...change })).toEqual(expected);

@@ -41,6 +41,8 @@ async function installThenReboot(run: NodeRun): Promise<void> {
   run.step(
     `installing ${input.to} again: the first install's answer was lost and the node booted ${input.from}`,
   );
+  // Until this install answers, the boot it runs on is not known: an undo reinstalls regardless.
+  installedOnBoot = undefined;
   const again = await run.change.installUpgrade({ ...at, version: input.to });
   installedOnBoot = again.bootId;
   await gateBeforeReboot(run);
