@@ -21,8 +21,13 @@ import type { LabCluster } from './labCluster.js';
 
 /** The node's slots; a node from before this model runs slot A, its only entry. */
 export function slotsOf(node: LabNode): BootSlots {
-  node.slots ??= { running: 'A', default: 'A', A: runningImage(node) };
+  node.slots ??= oneSlot(node);
   return node.slots;
+}
+
+/** Slot A holding what the node runs, as a fresh install leaves it. */
+function oneSlot(node: LabNode): BootSlots {
+  return { running: 'A', default: 'A', A: runningImage(node) };
 }
 
 /** What the node runs now: its version, schematic and the kernel arguments it booted with. */
@@ -37,7 +42,7 @@ const sameTalos = (a: BootImage | undefined, b: BootImage | undefined): boolean 
 
 /** A new disk (a VM Terraform created): one slot, the version it was created at. */
 export function freshSlots(node: LabNode): void {
-  node.slots = { running: 'A', default: 'A', A: runningImage(node) };
+  node.slots = oneSlot(node);
 }
 
 /**

@@ -50,6 +50,13 @@ function fellBack(node: string, version: string, actual: string | undefined, unc
   );
 }
 
+function imageMissing(node: InventoryNode, image: string, why: string): Error {
+  return nonRetryable(
+    'ImageMissing',
+    `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
+  );
+}
+
 /** What an earlier attempt of the same activity left in its heartbeats (Temporal hands the last one on). */
 function earlierDetails(): { bootIdBefore?: string; installedOnBoot?: string } {
   return (currentActivity()?.info.heartbeatDetails ?? {}) as {
@@ -171,11 +178,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     });
     if (result.exitCode === 0) return;
     const why = tail(result.stderr, 3);
-    if (/code = NotFound/.test(result.stderr))
-      throw nonRetryable(
-        'ImageMissing',
-        `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
-      );
+    if (/code = NotFound/.test(result.stderr)) throw imageMissing(node, image, why);
     if (result.timedOut)
       throw retryable(
         'TalosUnavailable',
@@ -203,10 +206,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     if (result.exitCode === 0) return true;
     const why = tail(result.stderr, 3);
     if (/error pulling upgrade image.*code = NotFound/.test(result.stderr))
-      throw nonRetryable(
-        'ImageMissing',
-        `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
-      );
+      throw imageMissing(node, image, why);
     if (/upgrade failed with exit code/.test(result.stderr))
       throw nonRetryable(
         'CommandFailed',

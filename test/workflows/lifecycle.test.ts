@@ -34,6 +34,8 @@ afterAll(async () => {
 const image = (version: string) => installerImage(lab, version, ATLAS_SCHEMATIC);
 const version = async (node: string) =>
   /Server:[\s\S]*?Tag:\s+v(\S+)/.exec((await lab.talosctl('-n', lab.ip(node), 'version')).stdout)?.[1];
+const bootId = async (node: string) =>
+  (await lab.talosctl('-n', lab.ip(node), 'read', '/proc/sys/kernel/random/boot_id')).stdout.trim();
 const cmdline = async (node: string) =>
   (
     JSON.parse((await lab.talosctl('-n', lab.ip(node), 'get', 'kernelcmdlines', '-o', 'json')).stdout) as {
@@ -68,11 +70,9 @@ describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
     // What Temporal hands a retry: the heartbeat details of the attempt before, which rebooted the
     // node (here by hand) and lost the answer. The activity runs for real against the lab node.
     const node = 'talos-wk-1';
-    const bootId = async () =>
-      (await lab.talosctl('-n', lab.ip(node), 'read', '/proc/sys/kernel/random/boot_id')).stdout.trim();
-    const before = await bootId();
+    const before = await bootId(node);
     expect((await lab.talosctl('-n', lab.ip(node), 'reboot', '--wait', '--timeout', '60s')).exitCode).toBe(0);
-    expect(await bootId()).not.toBe(before);
+    expect(await bootId(node)).not.toBe(before);
     const mark = await timelineMark(lab);
     const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { bootIdBefore: before } });
     const error = await retry
@@ -92,9 +92,7 @@ describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
     // reboot would write over the slot the node runs from. What Temporal hands the retry is the boot id
     // the earlier attempt installed on; the node has not booted since.
     const node = 'talos-wk-1';
-    const boot = (
-      await lab.talosctl('-n', lab.ip(node), 'read', '/proc/sys/kernel/random/boot_id')
-    ).stdout.trim();
+    const boot = await bootId(node);
     const mark = await timelineMark(lab);
     const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { installedOnBoot: boot } });
     const result = await retry.run(createActivities(h.deps).installUpgrade, {
@@ -109,9 +107,7 @@ describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
 
   it('after an unconfirmed install, a node back on its old version was not installed; after a second one it is a failure', async () => {
     const node = 'talos-wk-1';
-    const bootId = async () =>
-      (await lab.talosctl('-n', lab.ip(node), 'read', '/proc/sys/kernel/random/boot_id')).stdout.trim();
-    const before = await bootId();
+    const before = await bootId(node);
     const mark = await timelineMark(lab);
     const activities = createActivities(h.deps);
     const first = await new MockActivityEnvironment().run(activities.rebootIntoUpgrade, {
