@@ -246,16 +246,26 @@ async function loadMachineConfigs(
   secrets: ClusterSecrets,
   registryHost: string,
 ): Promise<void> {
-  const texts = {
-    controlplane: await readFile(secrets.machineConfigs.controlplane, 'utf8'),
-    worker: await readFile(secrets.machineConfigs.worker, 'utf8'),
-  };
   const mirrored = {
     ...inventory,
     images: {
       ...inventory.images,
       installer: mirroredInstaller(inventory.images.installer, registryHost),
     },
+  };
+  // The role configs as `talosctl gen config --install-image <its Image Factory installer>` writes them
+  // for VMs of the factory's images: what a rebuilt VM is configured with, and init reads its schematic from.
+  const firstVersion = lab.state.nodes[0]?.talosVersion ?? INITIAL_TALOS;
+  for (const role of ['controlplane', 'worker'] as const) {
+    const file = secrets.machineConfigs[role];
+    const docs = parseAllDocuments(await readFile(file, 'utf8'));
+    const main = docs.find((doc) => doc.has('machine'));
+    main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, { role }, firstVersion));
+    await writeFile(file, docs.map((doc) => doc.toString()).join('---\n'));
+  }
+  const texts = {
+    controlplane: await readFile(secrets.machineConfigs.controlplane, 'utf8'),
+    worker: await readFile(secrets.machineConfigs.worker, 'utf8'),
   };
   for (const node of inventory.nodes) {
     const docs = parseAllDocuments(texts[node.role]);

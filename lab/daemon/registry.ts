@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { answerReleases, talosReleaseEntries } from './githubReleases.js';
 import { imageExists } from './installerImage.js';
+import { schematicDocument } from './schematics.js';
 import { boundPort } from '../net/freePort.js';
 import type { LabCluster } from './labCluster.js';
 
@@ -9,6 +10,7 @@ import type { LabCluster } from './labCluster.js';
  * A loopback OCI registry for installer images, shaped like the Talos image factory: anonymous
  * pulls get a bearer-token challenge first (as factory.talos.dev and ghcr.io do), then
  * `HEAD /v2/<installer>/<schematic>/manifests/v<version>` answers 200 or 404.
+ * `GET /schematics/<id>` answers a schematic as the factory stores it (lab/presets/schematics.yaml).
  * `GET /releases` lists the released Talos versions, one per line (a user's own list file);
  * `GET /repos/siderolabs/talos/releases` lists them as GitHub's releases API does (githubReleases.ts);
  * `/image/…` serves the factory's
@@ -47,6 +49,15 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
       return send(200, JSON.stringify({ token, access_token: token, expires_in: 300 }), {
         'Content-Type': 'application/json',
       });
+    }
+    // The Image Factory's schematics (`GET /schematics/<id>`, its YAML; 404 "schematic not found"
+    // for an id it does not know: image-factory internal/frontend/http/configuration.go).
+    const schematicId = /^\/schematics\/([0-9a-f]{64})$/.exec(url.pathname)?.[1];
+    if (schematicId && req.method === 'GET') {
+      const document = schematicDocument(schematicId);
+      return document
+        ? send(200, document, { 'Content-Type': 'application/yaml' })
+        : send(404, 'schematic not found\n', { 'Content-Type': 'text/plain' });
     }
     // The Image Factory's disk images (`/image/<schematic>/v<version>/nocloud-amd64.raw.zst`), which a
     // repository's download_file fetches to boot new VMs from: the same releases as the installers.

@@ -3,6 +3,7 @@ import type { LabNode } from '../state/labState.js';
 import { installIntoNextSlot } from './bootSlots.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
+import { installedKernelArgs } from './schematics.js';
 
 /**
  * Talos 1.13's install path (LifecycleService and ImageService, internal/app/lifecycle and
@@ -74,8 +75,8 @@ export async function pullImage(
  * default (lab/daemon/bootSlots.ts); the next boot starts it (or falls back, A/B, when the
  * `boot-fails` fault says so). One install at a time, as machined's lock allows. Under the
  * `kernel-args-dropped` fault (held until cleared, like the node's boot setup it stands for) the new
- * slot boots without the extra kernel arguments, as every 1.13 install does on GRUB nodes whose
- * config predates 1.12 (machined's lifecycle Upgrade passes no extra kernel arguments to the
+ * slot boots without the config's extra kernel arguments (the schematic's stay: the installer carries
+ * them), as every 1.13 install does on GRUB nodes whose config predates 1.12 (machined's lifecycle Upgrade passes no extra kernel arguments to the
  * installer; siderolabs/talos#13967). An install whose node reboots or is recreated meanwhile is
  * lost, as the installer's container is. Under `install-answer-lost` the install completes and the
  * stream to the client breaks before its exit code (an apid or network blip): the caller cannot
@@ -116,7 +117,7 @@ export async function installUpgrade(
   const slot = installIntoNextSlot(lab, node, {
     version: ref.version,
     schematic: ref.schematic,
-    kernelArgs: dropsArgs ? [] : (node.installKernelArgs ?? []),
+    kernelArgs: installedKernelArgs(lab, node, ref.schematic, { withConfig: !dropsArgs }),
   });
   lab.record(
     'upgrade-installed',

@@ -3,6 +3,7 @@ import { compareVersions } from '../../src/domain/index.js';
 import { bootDefault, installIntoNextSlot } from './bootSlots.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
+import { installedKernelArgs } from './schematics.js';
 
 /** The time machined spends stopping services before the node goes down for its reboot. */
 const STOP_SERVICES_MS = 1000;
@@ -71,12 +72,12 @@ export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeReq
     // The node keeps running while it pulls and installs; only then it stops its services.
     await sleep((lab.timing.imagePullSeconds + lab.timing.installSeconds) * 1000 + STOP_SERVICES_MS);
     if (powerOf(node) !== 'running') return; // destroyed or rebooted meanwhile: this upgrade is moot
-    // The legacy installer writes machine.install.extraKernelArgs into the boot entry, into the slot
-    // after grub.cfg's default, as every install does (lab/daemon/bootSlots.ts).
+    // The legacy installer writes the schematic's and machine.install.extraKernelArgs into the boot
+    // entry, into the slot after grub.cfg's default, as every install does (lab/daemon/bootSlots.ts).
     installIntoNextSlot(lab, node, {
       version: ref.version,
       schematic: ref.schematic,
-      kernelArgs: node.installKernelArgs ?? [],
+      kernelArgs: installedKernelArgs(lab, node, ref.schematic, { withConfig: true }),
     });
     await lab.powerOff(node, 'rebooting');
     await sleep(lab.timing.rebootSeconds * 1000);

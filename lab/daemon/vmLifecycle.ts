@@ -1,6 +1,7 @@
 import { newMemberId, powerOf, type LabNode } from '../state/labState.js';
 import { freshSlots } from './bootSlots.js';
 import { sleep, type LabCluster } from './labCluster.js';
+import { schematicKernelArgs } from './schematics.js';
 
 function findByAddressOrName(lab: LabCluster, target: string): LabNode {
   const node = lab.state.nodes.find((n) => n.name === target || n.terraformAddress === target);
@@ -68,8 +69,9 @@ export async function createVm(lab: LabCluster, target: string, version: string)
     throw new Error(`${node.name}: clone failed: storage 'local-lvm' has no space left for the disk`);
   await sleep(lab.timing.vmBootSeconds * 1000);
   node.talosVersion = version;
-  // A fresh install boots with what its machine config's install section says.
-  node.kernelArgs = node.installKernelArgs ?? [];
+  // The disk image boots the schematic's arguments: its config's install section is never read here
+  // (applyMachineConfig below), so machine.install.extraKernelArgs wait for the node's first install.
+  node.kernelArgs = schematicKernelArgs(node.schematic);
   // A new disk: nothing pulled, nothing staged.
   node.images = [];
   freshSlots(node);

@@ -6,7 +6,7 @@ export const FAULT_KINDS = {
   'install-answer-lost':
     "the node's next Talos 1.13 install completes, and the stream breaks before the client sees its end (Unavailable)",
   'kernel-args-dropped':
-    "the node's Talos 1.13 installs drop its extra kernel arguments (GRUB, config older than 1.12)",
+    "the node's Talos 1.13 installs drop its config's extra kernel arguments (GRUB, config older than 1.12); its schematic's stay",
   'nic-missing': 'a recreated VM comes up without its last NIC',
   'vm-create-fails': "Proxmox cannot clone the node's VM (its storage is full)",
   'etcd-unhealthy':

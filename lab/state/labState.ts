@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { expectedKernelArgs, type Inventory } from '../../src/domain/index.js';
 import { presetField } from '../cluster/presets.js';
+import { schematicKernelArgs } from '../daemon/schematics.js';
 
 export type VmPower = 'running' | 'rebooting' | 'maintenance' | 'destroyed';
 
@@ -67,10 +68,8 @@ export interface LabNode {
   /** Changes at every boot, as /proc/sys/kernel/random/boot_id does: `upgrade --wait` checks it. */
   bootId?: string;
   etcd?: EtcdMember;
-  /** The extra kernel arguments of the running boot. */
+  /** The extra kernel arguments of the running boot (an install's come from its schematic and config). */
   kernelArgs?: string[];
-  /** What the node's machine.install.extraKernelArgs say: an install that applies them boots with these. */
-  installKernelArgs?: string[];
   /** Images pulled into the node's containerd, as `<driver>/<namespace>/<reference>` (Talos 1.13+). */
   images?: string[];
   /** Talos's A/B boot slots (lab/daemon/bootSlots.ts); absent until the first install. */
@@ -175,8 +174,11 @@ export function initialState(
       nics: node.nics,
       ...(node.gpu ? { gpu: node.gpu.model } : {}),
       schematic: schematicFor(node.role),
-      kernelArgs: expectedKernelArgs(inventory, node),
-      installKernelArgs: expectedKernelArgs(inventory, node),
+      // Installed once by an installer: its schematic's arguments and its config's (which the lab
+      // writes from the preset: lab/daemon/main.ts loadMachineConfigs).
+      kernelArgs: [
+        ...new Set([...schematicKernelArgs(schematicFor(node.role)), ...expectedKernelArgs(inventory, node)]),
+      ],
       talosVersion,
       kubernetesVersion: INITIAL_KUBERNETES,
       power: 'running',

@@ -3,6 +3,7 @@ import { clusterHandles, type ActivityDeps } from './deps.js';
 import { finalStateActivities } from './finalState.js';
 import { gpuActivities } from './gpuPatches.js';
 import { healthActivities } from './health.js';
+import { imageFactoryActivities } from './imageFactory.js';
 import { kubernetesActivities } from './kubernetes.js';
 import { notifyActivities } from './notify.js';
 import { pollActivities } from './pollMerges.js';
@@ -38,6 +39,7 @@ export function createActivities(deps: ActivityDeps) {
     ...healthActivities(deps, cluster),
     ...finalStateActivities(deps, cluster),
     ...registryActivities(cluster),
+    ...imageFactoryActivities(cluster),
     ...gpuActivities(cluster),
     ...notifyActivities(deps, cluster),
     ...releaseActivities(deps),

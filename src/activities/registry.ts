@@ -20,7 +20,7 @@ function parseImage(image: string): ImageRef {
 }
 
 /** Loopback registries speak plain HTTP, as container runtimes assume; everything else HTTPS. */
-function baseUrl(registry: string): string {
+export function baseUrl(registry: string): string {
   return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(registry)
     ? `http://${registry}`
     : `https://${registry}`;

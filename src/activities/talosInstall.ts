@@ -314,7 +314,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     if (missing.length)
       throw nonRetryable(
         'KernelArgsMissing',
-        `${node.name} booted without the kernel arguments ${missing.join(' ')} (command line: ${cmdline}). Talos 1.13's install does not apply machine.install.extraKernelArgs on GRUB nodes whose config predates 1.12; set machine.install.grubUseUKICmdline or recreate the node (cattle).`,
+        `${node.name} booted without the kernel arguments ${missing.join(' ')} (command line: ${cmdline}). Talos 1.13's install does not apply machine.install.extraKernelArgs on GRUB nodes whose config predates 1.12: put them in the node's schematic (customization.extraKernelArgs, which every installer and disk image of it carries) or set machine.install.grubUseUKICmdline.`,
         { node: node.name, missing },
       );
     return { checked: expected };

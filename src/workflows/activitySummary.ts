@@ -31,6 +31,8 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
     `prove the rebuild of ${(a.nodes as string[] | undefined)?.length ?? 0} nodes at ${a.version} (saved plans, nothing applied)`,
   proveMachineConfigs: (a) =>
     `validate the machine configs of ${(a.nodes as string[] | undefined)?.length ?? 0} nodes`,
+  proveRebuiltKernelArgs: (a) =>
+    `prove that ${(a.nodes as string[] | undefined)?.length ?? 0} rebuilt VMs boot their kernel arguments (their schematics)`,
   createNodeVm: (a) => `create VM ${a.node}${a.version ? ` at ${a.version}` : ''}`,
   applyMachineConfig: (a) => `apply the machine config to ${a.node}`,
   applyPatches: (a) => `apply the patches to ${a.node}`,

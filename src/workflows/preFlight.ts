@@ -9,8 +9,9 @@ import type { RebuildPlan } from './types.js';
 /**
  * Before anything is touched: the hops' prerequisites, the installer images of every version a hop
  * goes to and every version an undo would go back to, each recreated node's rebuild (its Terraform
- * plans and its machine config), the GPU patches, etcd with all its members, and the cluster's health.
- * Any failure here halts the run with nothing changed. Returns what it checked, for the approver.
+ * plans, its machine config and the kernel arguments its new VM boots), the GPU patches, etcd with all
+ * its members, and the cluster's health. Any failure here halts the run with nothing changed. Returns
+ * what it checked, for the approver.
  */
 export async function preFlight(
   run: ClusterRun,
@@ -50,6 +51,7 @@ export async function preFlight(
   const cattle = run.hops.filter((hop) => hop.strategy === 'cattle');
   if (cattle.length > 0) {
     await quick.proveMachineConfigs({ cluster: name, nodes: recreated });
+    const booted = await quick.proveRebuiltKernelArgs({ cluster: name, nodes: recreated });
     const plans: RebuildPlan[] = [];
     for (const version of new Set(cattle.map((hop) => hop.to))) {
       const proven = await waits.proveNodeRebuilds({ cluster: name, version, nodes: recreated });
@@ -57,7 +59,9 @@ export async function preFlight(
       plans.push(...proven.nodes.map((n) => ({ ...n, version })));
     }
     run.progress.rebuildPlans = plans;
-    found.push(`machine configs valid and each node's rebuild planned (${recreated.length} nodes)`);
+    found.push(
+      `machine configs valid, ${kernelArgsProof(booted.schematics)}, and each node's rebuild planned (${recreated.length} nodes)`,
+    );
   }
   await quick.validateGpuPatches({ cluster: name });
   const etcd = await quick.checkEtcdHealth({ cluster: name });
@@ -80,4 +84,11 @@ export async function preFlight(
   run.progress.preFlight = `passed: ${found.join('; ')}`;
   run.details();
   return run.progress.preFlight;
+}
+
+/** What the kernel-argument proof read, for the approver: the schematics and the arguments they carry. */
+function kernelArgsProof(schematics: Record<string, string[]>): string {
+  const read = Object.entries(schematics);
+  if (read.length === 0) return 'no kernel arguments to carry';
+  return `kernel arguments carried by ${read.map(([id, args]) => `schematic ${id.slice(0, 12)}… (${args.join(' ')})`).join(', ')}`;
 }

@@ -679,6 +679,51 @@ describe('health, images, GPU patches, releases', () => {
     await lab.clearFaults();
   });
 
+  it("proves a rebuilt VM's kernel arguments from the Image Factory's schematic, and says what it cannot read", async () => {
+    const node = h.inventory.nodes.find((n) => n.name === 'k8s-work-5');
+    if (!node) throw new Error('prox-ops has k8s-work-5');
+    const { installer } = h.inventory.images;
+    const { kernelArgs, schematic } = node;
+    const prove = () =>
+      h.failure('proveRebuiltKernelArgs', { cluster: CLUSTER, nodes: ['k8s-work-5'] }, { maxAttempts: 2 });
+    // No node checks an argument: nothing to read.
+    expect(await h.call('proveRebuiltKernelArgs', { cluster: CLUSTER, nodes: ['k8s-work-5'] })).toEqual({
+      schematics: {},
+    });
+    try {
+      // An argument the worker schematic does not carry (prox-ops's schematics carry none).
+      node.kernelArgs = ['nosmt'];
+      const gap = await prove();
+      expect(gap).toMatchObject({ type: 'ValidationFailed', nonRetryable: true });
+      expect(gap.message).toMatch(
+        /k8s-work-5 would boot without nosmt \(schematic 990731763242… has no such/,
+      );
+      // A schematic the factory does not know.
+      node.schematic = 'b'.repeat(64);
+      expect(await prove()).toMatchObject({
+        type: 'ValidationFailed',
+        nonRetryable: true,
+        message: expect.stringMatching(/does not know schematic b{64}/),
+      });
+      // A host that is no Image Factory (the lab's Kubernetes API server, which speaks HTTPS only).
+      const apiServer = new URL(lab.kc.getCurrentCluster()?.server ?? '').host;
+      h.inventory.images.installer = installer.replace(/^[^/]+/, apiServer);
+      expect(await prove()).toMatchObject({
+        type: 'ValidationFailed',
+        nonRetryable: true,
+        message: expect.stringMatching(
+          /answered HTTP 400 for schematic .*not the schematic an Image Factory serves/,
+        ),
+      });
+    } finally {
+      if (kernelArgs) node.kernelArgs = kernelArgs;
+      else delete node.kernelArgs;
+      if (schematic) node.schematic = schematic;
+      else delete node.schematic;
+      h.inventory.images.installer = installer;
+    }
+  });
+
   it('validates GPU patches: /var paths only and no-cgroups = true', async () => {
     expect(await h.call('validateGpuPatches', { cluster: CLUSTER })).toEqual({
       checked: ['talos/patches/k8s-work-4/nvidia-gpu.yaml', 'talos/patches/k8s-work-14/nvidia-gpu.yaml'],

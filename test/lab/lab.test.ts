@@ -156,6 +156,16 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(node.metadata?.labels?.['topology.kubernetes.io/zone']).toBe('heimdall');
   });
 
+  it('the Image Factory answers a schematic as YAML, and 404 for one it does not know', async () => {
+    const factory = lab.env.TALOS_LAB_REGISTRY ?? '';
+    const known = await fetch(`${factory}/schematics/${WORKER_SCHEMATIC}`);
+    expect(known.status).toBe(200);
+    expect(known.headers.get('content-type')).toBe('application/yaml');
+    expect(await known.text()).toMatch(/^customization:\n {2}systemExtensions:\n {4}officialExtensions:\n/);
+    const unknown = await fetch(`${factory}/schematics/${'b'.repeat(64)}`);
+    expect([unknown.status, await unknown.text()]).toEqual([404, 'schematic not found\n']);
+  });
+
   it('refuses an installer image the registry does not have', async () => {
     const target = lab.ip('k8s-work-3');
     const upgrade = await lab.talosctl(

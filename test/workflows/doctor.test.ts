@@ -75,6 +75,7 @@ describe('doctor', () => {
       'terraform plan',
       'versions file',
       'machine configs',
+      'rebuilt kernel arguments',
       'installers',
       'backups',
       'release list',
@@ -226,6 +227,15 @@ describe('doctor', () => {
       }),
       detail: /booted without the kernel arguments nosmt/,
       fix: /talosctl get kernelcmdlines/,
+    },
+    {
+      check: 'rebuilt kernel arguments',
+      what: 'a kernel argument the schematic a rebuilt VM boots does not carry',
+      breaks: async () => ({
+        inventory: await variant('rebuilt-args', (d) => d.setIn(['nodes', WK1, 'kernelArgs'], ['nosmt'])),
+      }),
+      detail: /talos-wk-1 would boot without nosmt \(schematic 4a0d65c669d4… has no such extraKernelArgs\)/,
+      fix: /customization\.extraKernelArgs/,
     },
     {
       check: 'talos talos-wk-1',

@@ -244,15 +244,36 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
   }, 900_000);
 
   it('kernel-args-dropped: the node boots without its kernel arguments, is rolled back (legacy API) and reported', async () => {
-    await lab.addFault('kernel-args-dropped', { node: 'talos-wk-1' });
-    const { message } = await failingRun('kernel-args', '1.13.8');
-    expect(message).toMatch(
-      /talos-wk-1 booted without the kernel arguments .*i915\.enable_guc=3.*rolled back/,
+    // The arguments atlas's schematic carries survive any install (the installer has them); the drop
+    // loses the config's. The user adds one to talos-wk-1's config, as for a GPU, and has it checked.
+    const wk1 = h.inventory.nodes.find((n) => n.name === 'talos-wk-1');
+    if (!wk1) throw new Error('atlas has talos-wk-1');
+    const own = wk1.kernelArgs;
+    // A strategic merge patch: Talos appends the list's items to the config's.
+    const patched = await lab.talosctl(
+      '-n',
+      lab.ip('talos-wk-1'),
+      'patch',
+      'mc',
+      '--mode',
+      'no-reboot',
+      '--patch',
+      '{"machine":{"install":{"extraKernelArgs":["nosmt"]}}}',
     );
-    const wk1 = (await labStatus(lab)).find((row) => row.node === 'talos-wk-1');
-    expect(wk1).toMatchObject({ talos: '1.13.0', ready: true, cordoned: false });
-    // The rollback took the legacy upgrade, which writes the arguments whatever the fault does to installs.
-    expect(await cmdline('talos-wk-1')).toContain('i915.enable_guc=3');
+    expect([patched.exitCode, patched.stderr]).toEqual([0, expect.any(String)]);
+    wk1.kernelArgs = [...(own ?? []), 'nosmt'];
+    try {
+      await lab.addFault('kernel-args-dropped', { node: 'talos-wk-1' });
+      const { message } = await failingRun('kernel-args', '1.13.8');
+      expect(message).toMatch(/talos-wk-1 booted without the kernel arguments nosmt .*rolled back/);
+      const row = (await labStatus(lab)).find((r) => r.node === 'talos-wk-1');
+      expect(row).toMatchObject({ talos: '1.13.0', ready: true, cordoned: false });
+      // The rollback took the legacy upgrade, which writes the config's arguments whatever the fault
+      // does to installs; the schematic's were there all along.
+      expect(await cmdline('talos-wk-1')).toMatch(/i915\.enable_guc=3.* nosmt/);
+    } finally {
+      wk1.kernelArgs = own;
+    }
   }, 900_000);
 
   // After the tests above only talos-wk-1 still runs 1.13.0: each run below touches that node alone.

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureTools } from '../../lab/tools.js';
+import { parseInventory } from '../../src/domain/index.js';
 import { gitAsRenovate, initRepository } from '../../scripts/demo/renovateMerge.js';
 import { publishOnLabGitHub } from '../../lab/github/gitHost.js';
+import { initInventory } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
 import {
   eventsSince,
@@ -54,6 +56,24 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
       );
     } finally {
       node.terraformAddress = own;
+    }
+  });
+
+  it('a kernel argument in the config but not in the schematic: refused before any VM is destroyed', async () => {
+    // The user's talos-wk-2 boots nosmt from its config's install section (an install put it there) and
+    // has it checked. A VM rebuilt from the schematic's disk image would boot without it, and so would
+    // the rollback's rebuild.
+    const node = h.inventory.nodes.find((n) => n.name === 'talos-wk-2');
+    if (!node) throw new Error('atlas has talos-wk-2');
+    const own = node.kernelArgs;
+    node.kernelArgs = [...(own ?? []), 'nosmt'];
+    try {
+      await refusedUntouched(
+        'arg-not-in-schematic',
+        /talos-wk-2 would boot without nosmt \(schematic 4a0d65c669d4… has no such extraKernelArgs\)\. Add the arguments to the schematic \(customization\.extraKernelArgs/,
+      );
+    } finally {
+      node.kernelArgs = own;
     }
   });
 
@@ -141,7 +161,11 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
           .replaceAll('var.talos_version', 'var.prod_talos_version'),
       );
     }
-    h.inventory.versions.variables.talos = 'prod_talos_version';
+    // The user runs init again on the renamed root: it finds the variable by the version the nodes run.
+    const again = parseInventory(await readFile(await initInventory(lab, 'renamed.yaml'), 'utf8'));
+    if (!again.ok) throw new Error(`init's inventory: ${JSON.stringify(again.issues)}`);
+    expect(again.inventory.versions.variables.talos).toBe('prod_talos_version');
+    h.inventory.versions = again.inventory.versions;
     // The configs encrypted by the test before, decrypted with the key the inventory names.
     expect(h.inventory.machineConfigs?.controlplane).toMatch(/\.sops\.yaml$/);
     const before = new Map((await labReport(lab)).vms.map((vm) => [vm.node, vm]));

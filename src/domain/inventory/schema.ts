@@ -257,6 +257,12 @@ export const inventoryFields = z
               .optional(),
           })
           .strict(),
+        // The Image Factory whose schematics the nodes run (a host, as in images.installer), when
+        // images.installer names a mirror of its installers: pre-flight reads the schematics there.
+        factory: z
+          .string()
+          .regex(/^[\w.-]+(:\d+)?$/, { error: 'expected a host, such as factory.talos.dev' })
+          .optional(),
       })
       .strict(),
     // Kernel arguments every node of a role must boot with (machine.install.extraKernelArgs): checked

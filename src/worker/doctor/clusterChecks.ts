@@ -386,6 +386,24 @@ async function fileChecks(
         : {}),
     });
   }
+  if (inventory.terraform && recreatesVms(inventory)) {
+    const booted = await activities
+      .proveRebuiltKernelArgs({ cluster: name, nodes: inventory.nodes.map((n) => n.name) })
+      .catch((error: unknown) => error as Error);
+    const read = booted instanceof Error ? [] : Object.entries(booted.schematics);
+    report({
+      cluster: name,
+      check: 'rebuilt kernel arguments',
+      ok: !(booted instanceof Error),
+      detail:
+        booted instanceof Error
+          ? booted.message
+          : read.length
+            ? `a rebuilt VM boots every argument the inventory checks: ${read.map(([id, args]) => `schematic ${id.slice(0, 12)}… carries ${args.join(' ')}`).join('; ')}`
+            : 'the inventory checks no kernel arguments',
+      ...(booted instanceof Error ? { fix: rebuiltKernelArgsFix(booted) } : {}),
+    });
+  }
   if (running) {
     const images = await activities
       .checkInstallerImages({ cluster: name, version: running })
@@ -507,4 +525,18 @@ function bounded<T>(call: Promise<T>, what: string, ms = 20_000): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
   });
   return Promise.race([call, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The fix of a failed 'rebuilt kernel arguments' check: a refusal carries the nodes' gaps; a
+ * ValidationFailed without them is the factory's answer (an unknown schematic, a host that is no
+ * Image Factory); anything else is a factory that did not answer.
+ */
+function rebuiltKernelArgsFix(error: Error): string {
+  const failure = error as { type?: string; details?: unknown[] };
+  if ((failure.details?.[0] as { gaps?: unknown } | undefined)?.gaps)
+    return "add the arguments to the nodes' schematic (customization.extraKernelArgs) and give the inventory its new id, or upgrade those nodes in place (--strategy pets)";
+  if (failure.type === 'ValidationFailed')
+    return 'check the schematic ids against what the nodes run (talos-upgrade init shows them), and when images.installer names a mirror, set images.factory to the Image Factory (factory.talos.dev)';
+  return "the Image Factory did not answer: check that this machine reaches the installers' host (proxy, DNS), then run doctor again";
 }
