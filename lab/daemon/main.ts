@@ -256,17 +256,15 @@ async function loadMachineConfigs(
   // The role configs as `talosctl gen config --install-image <its Image Factory installer>` writes them
   // for VMs of the factory's images: what a rebuilt VM is configured with, and init reads its schematic from.
   const firstVersion = lab.state.nodes[0]?.talosVersion ?? INITIAL_TALOS;
+  const texts = { controlplane: '', worker: '' };
   for (const role of ['controlplane', 'worker'] as const) {
     const file = secrets.machineConfigs[role];
     const docs = parseAllDocuments(await readFile(file, 'utf8'));
     const main = docs.find((doc) => doc.has('machine'));
     main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, { role }, firstVersion));
-    await writeFile(file, docs.map((doc) => doc.toString()).join('---\n'));
+    texts[role] = docs.map((doc) => doc.toString()).join('---\n');
+    await writeFile(file, texts[role]);
   }
-  const texts = {
-    controlplane: await readFile(secrets.machineConfigs.controlplane, 'utf8'),
-    worker: await readFile(secrets.machineConfigs.worker, 'utf8'),
-  };
   for (const node of inventory.nodes) {
     const docs = parseAllDocuments(texts[node.role]);
     // The v1alpha1 document is the one with `machine`; Talos 1.12 configs may carry others.

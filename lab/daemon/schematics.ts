@@ -50,8 +50,15 @@ export function configKernelArgs(lab: LabCluster, node: LabNode): string[] {
 }
 
 /**
- * What an install boots with: the installer's schematic's arguments, then the config's (Talos's
- * installer appends machine.install.extraKernelArgs to the command line it writes; Talos 1.13's
+ * What an installer writes: the schematic's arguments (the installer carries them), then the config's
+ * machine.install.extraKernelArgs, each once.
+ */
+export function installerKernelArgs(schematic: string, configArgs: readonly string[]): string[] {
+  return [...new Set([...schematicKernelArgs(schematic), ...configArgs])];
+}
+
+/**
+ * What an install boots with: installerKernelArgs of the node's running config (Talos 1.13's
  * lifecycle install leaves the config's out on some GRUB nodes, the fault kernel-args-dropped).
  */
 export function installedKernelArgs(
@@ -60,7 +67,5 @@ export function installedKernelArgs(
   schematic: string,
   { withConfig }: { withConfig: boolean },
 ): string[] {
-  return [
-    ...new Set([...schematicKernelArgs(schematic), ...(withConfig ? configKernelArgs(lab, node) : [])]),
-  ];
+  return installerKernelArgs(schematic, withConfig ? configKernelArgs(lab, node) : []);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { expectedKernelArgs, type Inventory } from '../../src/domain/index.js';
 import { presetField } from '../cluster/presets.js';
-import { schematicKernelArgs } from '../daemon/schematics.js';
+import { installerKernelArgs } from '../daemon/schematics.js';
 
 export type VmPower = 'running' | 'rebooting' | 'maintenance' | 'destroyed';
 
@@ -176,9 +176,7 @@ export function initialState(
       schematic: schematicFor(node.role),
       // Installed once by an installer: its schematic's arguments and its config's (which the lab
       // writes from the preset: lab/daemon/main.ts loadMachineConfigs).
-      kernelArgs: [
-        ...new Set([...schematicKernelArgs(schematicFor(node.role)), ...expectedKernelArgs(inventory, node)]),
-      ],
+      kernelArgs: installerKernelArgs(schematicFor(node.role), expectedKernelArgs(inventory, node)),
       talosVersion,
       kubernetesVersion: INITIAL_KUBERNETES,
       power: 'running',

@@ -49,6 +49,13 @@ export function cancellationSignal(): AbortSignal | undefined {
   return currentActivity()?.cancellationSignal;
 }
 
+/** Aborts after `ms`, or when the activity is cancelled (outside an activity, after `ms` only). */
+export function boundedSignal(ms: number): AbortSignal {
+  const cancelled = cancellationSignal();
+  const timeout = AbortSignal.timeout(ms);
+  return cancelled ? AbortSignal.any([timeout, cancelled]) : timeout;
+}
+
 /** Sleeps, but wakes up (and throws) when the activity is cancelled. */
 export async function sleep(ms: number): Promise<void> {
   const context = currentActivity();

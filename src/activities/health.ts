@@ -8,7 +8,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { cephVerdict, type CephStatusView, type HealthCheckName } from '../domain/index.js';
-import { cancellationSignal, heartbeat, heartbeatWhile, sleep } from './activityContext.js';
+import { boundedSignal, cancellationSignal, heartbeat, heartbeatWhile, sleep } from './activityContext.js';
 import { abortableApiClient } from './abortable.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 
@@ -349,8 +349,7 @@ export function healthActivities(deps: ActivityDeps, cluster: (name: string) => 
     const cancelled = cancellationSignal();
     for (let attempt = 1; attempt <= TRIES; attempt++) {
       try {
-        const timeout = AbortSignal.timeout(CHECK_TIMEOUT_MS);
-        const signal = cancelled ? AbortSignal.any([timeout, cancelled]) : timeout;
+        const signal = boundedSignal(CHECK_TIMEOUT_MS);
         const run: CheckRun = { signal, api: (type) => abortableApiClient(c.kc, type, signal) };
         await heartbeatWhile(untilAborted(checks[name](c, node, run), signal), () => ({
           node,

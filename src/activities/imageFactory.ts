@@ -6,8 +6,9 @@ import {
   FAILURE,
   rebuildKernelArgGaps,
   schematicOf,
+  shortSchematic,
 } from '../domain/index.js';
-import { cancellationSignal, heartbeat, heartbeatWhile } from './activityContext.js';
+import { boundedSignal, heartbeatWhile } from './activityContext.js';
 import type { ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
 import { baseUrl } from './registry.js';
@@ -27,9 +28,7 @@ const notAFactory = (factory: string, schematic: string, why: string) =>
 async function schematicKernelArgs(factory: string, schematic: string): Promise<string[]> {
   const url = `${baseUrl(factory)}/schematics/${schematic}`;
   // Bounded outside an activity too (doctor): a factory that accepts and never answers is an outage.
-  const cancelled = cancellationSignal();
-  const timeout = AbortSignal.timeout(60_000);
-  const signal = cancelled ? AbortSignal.any([cancelled, timeout]) : timeout;
+  const signal = boundedSignal(60_000);
   const answer = await fetch(url, { headers: { Accept: 'application/yaml' }, signal })
     .then(async (response) => ({ response, body: await response.text() }))
     .catch((error: unknown) => {
@@ -82,8 +81,7 @@ export function imageFactoryActivities(cluster: (name: string) => ClusterHandle)
     const factory = c.inventory.images.factory ?? c.inventory.images.installer.split('/')[0] ?? '';
     const schematicArgs = new Map<string, string[]>();
     for (const schematic of new Set(nodes.map((n) => n.schematic))) {
-      const step = `reading schematic ${schematic.slice(0, 12)}… from ${factory}`;
-      heartbeat({ step });
+      const step = `reading schematic ${shortSchematic(schematic)} from ${factory}`;
       schematicArgs.set(
         schematic,
         await heartbeatWhile(schematicKernelArgs(factory, schematic), () => ({ step })),

@@ -1,5 +1,5 @@
 import { installerImages } from '../domain/index.js';
-import { cancellationSignal } from './activityContext.js';
+import { boundedSignal } from './activityContext.js';
 import type { ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
 
@@ -51,9 +51,7 @@ export async function imageExists(image: string): Promise<boolean> {
   const ref = parseImage(image);
   const url = `${baseUrl(ref.registry)}/v2/${ref.repository}/manifests/${ref.tag}`;
   // Bounded outside an activity too (doctor): a registry that accepts and never answers is an outage.
-  const cancelled = cancellationSignal();
-  const timeout = AbortSignal.timeout(60_000);
-  const signal = cancelled ? AbortSignal.any([cancelled, timeout]) : timeout;
+  const signal = boundedSignal(60_000);
   const head = (token?: string) =>
     fetch(url, {
       method: 'HEAD',

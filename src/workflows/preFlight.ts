@@ -1,5 +1,5 @@
 import { ApplicationFailure, log } from '@temporalio/workflow';
-import { FAILURE, isNvidia, unmetPrerequisites } from '../domain/index.js';
+import { FAILURE, isNvidia, shortSchematic, unmetPrerequisites } from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
 import { quick } from './activityOptions.js';
 import type { waits as defaultWaits } from './activityOptions.js';
@@ -90,5 +90,5 @@ export async function preFlight(
 function kernelArgsProof(schematics: Record<string, string[]>): string {
   const read = Object.entries(schematics);
   if (read.length === 0) return 'no kernel arguments to carry';
-  return `kernel arguments carried by ${read.map(([id, args]) => `schematic ${id.slice(0, 12)}… (${args.join(' ')})`).join(', ')}`;
+  return `kernel arguments carried by ${read.map(([id, args]) => `schematic ${shortSchematic(id)} (${args.join(' ')})`).join(', ')}`;
 }

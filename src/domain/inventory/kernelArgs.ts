@@ -11,6 +11,9 @@ export function missingKernelArgs(cmdline: string, expected: readonly string[]):
   return expected.filter((arg) => !present.has(arg));
 }
 
+/** A schematic id as messages show it: its first 12 characters, as the Image Factory's pages do. */
+export const shortSchematic = (id: string): string => `${id.slice(0, 12)}…`;
+
 /** A node that a VM rebuilt from its schematic's disk image would boot without some of its arguments. */
 export interface RebuildKernelArgGap {
   node: string;
@@ -68,7 +71,7 @@ export function rebuildKernelArgGaps(
 export function describeRebuildKernelArgGaps(gaps: readonly RebuildKernelArgGap[]): string {
   const each = gaps.map(
     (g) =>
-      `${g.node} would boot without ${g.missing.join(' ')} (schematic ${g.schematic.slice(0, 12)}… has no such extraKernelArgs)`,
+      `${g.node} would boot without ${g.missing.join(' ')} (schematic ${shortSchematic(g.schematic)} has no such extraKernelArgs)`,
   );
   return (
     `a VM rebuilt from its Image Factory disk image boots the schematic's kernel arguments, not the machine config's install.extraKernelArgs (those come only with a later install), and the run checks every node's arguments after its rebuild: ${each.join('; ')}. ` +

@@ -20,6 +20,7 @@ import {
   readTerraformVersions,
   recreatesVms,
   schematicOf,
+  shortSchematic,
   unsupportedTalos,
   type Inventory,
 } from '../../domain/index.js';
@@ -399,7 +400,7 @@ async function fileChecks(
         booted instanceof Error
           ? booted.message
           : read.length
-            ? `a rebuilt VM boots every argument the inventory checks: ${read.map(([id, args]) => `schematic ${id.slice(0, 12)}… carries ${args.join(' ')}`).join('; ')}`
+            ? `a rebuilt VM boots every argument the inventory checks: ${read.map(([id, args]) => `schematic ${shortSchematic(id)} carries ${args.join(' ')}`).join('; ')}`
             : 'the inventory checks no kernel arguments',
       ...(booted instanceof Error ? { fix: rebuiltKernelArgsFix(booted) } : {}),
     });
