@@ -1,13 +1,15 @@
 // Called by the lab's Terraform provisioners where curl is missing (lab-vm.sh is the usual one):
 // create or destroy a simulated Proxmox VM, or build a template, by asking the lab daemon's API.
-// Usage: lab-vm.js <api-url> create|destroy|build-template <name> [version]
-const [url, action, name, version] = process.argv.slice(2);
+// Usage: lab-vm.js <api-url> create|destroy|build-template <name> [version] [schematic]
+const [url, action, name, version, schematic] = process.argv.slice(2);
 const routes = { create: '/vm/create', destroy: '/vm/destroy', 'build-template': '/template/build' };
 if (!url || !routes[action] || !name) {
-  process.stderr.write('usage: lab-vm.js <api-url> create|destroy|build-template <name> [version]\n');
+  process.stderr.write(
+    'usage: lab-vm.js <api-url> create|destroy|build-template <name> [version] [schematic]\n',
+  );
   process.exit(2);
 }
-const body = action === 'build-template' ? { template: name, version } : { node: name, version };
+const body = action === 'build-template' ? { template: name, version } : { node: name, version, schematic };
 let response;
 try {
   response = await fetch(`${url}${routes[action]}`, {

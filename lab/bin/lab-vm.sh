@@ -1,17 +1,18 @@
 #!/bin/sh
 # Called by the lab's Terraform provisioners: create or destroy a simulated Proxmox VM, or build a
-# template, by asking the lab daemon's API. Usage: lab-vm.sh <api-url> create|destroy|build-template <name> [version]
+# template, by asking the lab daemon's API. Usage: lab-vm.sh <api-url> create|destroy|build-template <name> [version] [schematic]
+# (a VM is created from its schematic's Image Factory image at the version).
 # A shell script with curl: Terraform runs one per VM it creates or destroys, and the Node version
 # (lab-vm.js, used where curl is missing) cost about 0.3 s of CPU a call on a loaded 2-core machine.
 set -eu
 usage() {
-  echo 'usage: lab-vm.sh <api-url> create|destroy|build-template <name> [version]' >&2
+  echo 'usage: lab-vm.sh <api-url> create|destroy|build-template <name> [version] [schematic]' >&2
   exit 2
 }
 [ $# -ge 3 ] || usage
-url=$1 action=$2 name=$3 version=${4:-}
+url=$1 action=$2 name=$3 version=${4:-} schematic=${5:-}
 case "$action" in
-  create) route=/vm/create body="{\"node\":\"$name\",\"version\":\"$version\"}" ;;
+  create) route=/vm/create body="{\"node\":\"$name\",\"version\":\"$version\",\"schematic\":\"$schematic\"}" ;;
   destroy) route=/vm/destroy body="{\"node\":\"$name\"}" ;;
   build-template) route=/template/build body="{\"template\":\"$name\",\"version\":\"$version\"}" ;;
   *) usage ;;

@@ -71,7 +71,23 @@ export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: 
         case 'GET /report':
           return reply(200, await buildReport(lab));
         case 'POST /vm/create':
-          return reply(200, { message: await createVm(lab, str(body, 'node'), str(body, 'version')) });
+          return reply(200, {
+            message: await createVm(lab, str(body, 'node'), {
+              version: str(body, 'version'),
+              ...(typeof body.file === 'string' && body.file ? { file: body.file } : {}),
+              ...(typeof body.schematic === 'string' && body.schematic ? { schematic: body.schematic } : {}),
+            }),
+          });
+        case 'POST /datastore/file':
+          lab.state.datastore = { ...lab.state.datastore, [str(body, 'id')]: str(body, 'url') };
+          lab.persist();
+          return reply(200, { message: `${str(body, 'id')}: downloaded` });
+        case 'POST /datastore/remove': {
+          const { [str(body, 'id')]: _removed, ...kept } = lab.state.datastore ?? {};
+          lab.state.datastore = kept;
+          lab.persist();
+          return reply(200, { message: `${str(body, 'id')}: removed` });
+        }
         case 'POST /vm/adopt':
           return reply(200, { message: adoptVm(lab, str(body, 'node'), str(body, 'version')) });
         case 'POST /vm/destroy':

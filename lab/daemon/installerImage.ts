@@ -1,3 +1,4 @@
+import { schematicDocument } from './schematics.js';
 import type { LabCluster } from './labCluster.js';
 
 export interface ImageRef {
@@ -13,10 +14,14 @@ export function parseInstallerImage(image: string): ImageRef | undefined {
   return { repository: match[1] ?? '', schematic: match[2] ?? '', version: match[3] ?? '' };
 }
 
-/** What the lab registry serves: released versions of known schematics, unless a fault removed them. */
+/**
+ * What the lab registry serves: released versions of the schematics the cluster runs or the factory
+ * knows (it builds any schematic's images on demand), unless a fault removed them.
+ */
 export function imageExists(lab: LabCluster, ref: ImageRef): boolean {
-  if (!lab.state.releases.includes(ref.version) || !lab.state.schematics.includes(ref.schematic))
-    return false;
+  const known =
+    lab.state.schematics.includes(ref.schematic) || schematicDocument(ref.schematic) !== undefined;
+  if (!lab.state.releases.includes(ref.version) || !known) return false;
   return !lab.faults.some(
     (fault) => fault.kind === 'image-missing' && (!fault.version || fault.version === ref.version),
   );

@@ -262,6 +262,10 @@ async function loadMachineConfigs(
     const docs = parseAllDocuments(await readFile(file, 'utf8'));
     const main = docs.find((doc) => doc.has('machine'));
     main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, { role }, firstVersion));
+    // The VLANs every node of the role carries, as `talosctl gen config --config-patch-<role>` puts
+    // them in the role's config: Talos makes VLAN links only from the config (lab/talos/links.ts).
+    const roleVlans = vlanDevices(inventory.nodes.filter((n) => n.role === role));
+    if (main && roleVlans.length) main.setIn(['machine', 'network', 'interfaces'], roleVlans);
     texts[role] = docs.map((doc) => doc.toString()).join('---\n');
     await writeFile(file, texts[role]);
   }
@@ -271,12 +275,34 @@ async function loadMachineConfigs(
     const main = docs.find((doc) => doc.has('machine'));
     const version = lab.state.nodes.find((n) => n.name === node.name)?.talosVersion ?? INITIAL_TALOS;
     main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, node, version));
+    // A node's VLANs beyond its role's were patched in on that node alone (its role config lacks them).
+    const ownVlans = vlanDevices([node]);
+    if (main && ownVlans.length) main.setIn(['machine', 'network', 'interfaces'], ownVlans);
     const kernelArgs = expectedKernelArgs(inventory, node);
     if (kernelArgs.length) main?.setIn(['machine', 'install', 'extraKernelArgs'], kernelArgs);
     if (main && inventory.policy.globalPatches.length) mergePatch(main, GLOBAL_PATCH);
     if (node.gpu && main) mergePatch(main, gpuPatch());
     lab.machineConfigs.set(node.name, docs.map((doc) => doc.toString()).join('---\n'));
   }
+}
+
+/**
+ * The v1alpha1 devices (`machine.network.interfaces`) for the VLANs on each NIC that all the nodes
+ * carry: a device per parent NIC with its `vlans[].vlanId`, no address (DHCP or none, as the lab's
+ * networks need none; Talos validates a device with only an interface and VLANs).
+ */
+function vlanDevices(
+  nodes: Inventory['nodes'],
+): Array<{ interface: string; vlans: Array<{ vlanId: number }> }> {
+  const key = (nic: { name: string; vlan: number | 'native' }) => `${nic.name}.${nic.vlan}`;
+  const shared = (nodes[0]?.nics ?? []).filter(
+    (nic) => nic.vlan !== 'native' && nodes.every((n) => n.nics.some((other) => key(other) === key(nic))),
+  );
+  const parents = [...new Set(shared.map((nic) => nic.name))];
+  return parents.map((parent) => ({
+    interface: parent,
+    vlans: shared.filter((nic) => nic.name === parent).map((nic) => ({ vlanId: nic.vlan as number })),
+  }));
 }
 
 function blockAt(blocks: AddressBlock[], index: number): AddressBlock {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { answerReleases, talosReleaseEntries } from './githubReleases.js';
 import { imageExists } from './installerImage.js';
-import { schematicDocument } from './schematics.js';
+import { factoryDiskImage, schematicDocument } from './schematics.js';
 import { boundPort } from '../net/freePort.js';
 import type { LabCluster } from './labCluster.js';
 
@@ -61,9 +61,9 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
     }
     // The Image Factory's disk images (`/image/<schematic>/v<version>/nocloud-amd64.raw.zst`), which a
     // repository's download_file fetches to boot new VMs from: the same releases as the installers.
-    const disk = /^\/image\/([0-9a-f]{64})\/v(\d+\.\d+\.\d+)\/[\w.-]+$/.exec(url.pathname);
+    const disk = factoryDiskImage(url.pathname);
     if (disk) {
-      const ref = { repository: 'image', schematic: disk[1] ?? '', version: disk[2] ?? '' };
+      const ref = { repository: 'image', ...disk };
       const there = all.length > 0 && all.every((lab) => imageExists(lab, ref));
       return there
         ? send(200, '', { 'Content-Type': 'application/octet-stream', 'Content-Length': '0' })

@@ -69,3 +69,18 @@ export function installedKernelArgs(
 ): string[] {
   return installerKernelArgs(schematic, withConfig ? configKernelArgs(lab, node) : []);
 }
+
+/**
+ * What an Image Factory disk image's URL names (`/image/<schematic>/v<version>/<file>`, the route the
+ * lab registry serves): a VM whose disk is imported from it boots that schematic at that version.
+ */
+export function factoryDiskImage(url: string): { schematic: string; version: string } | undefined {
+  let path: string;
+  try {
+    path = new URL(url, 'http://lab').pathname;
+  } catch {
+    return undefined;
+  }
+  const found = /^\/image\/([0-9a-f]{64})\/v(\d+\.\d+\.\d+)\/[\w.-]+$/.exec(path);
+  return found ? { schematic: found[1] ?? '', version: found[2] ?? '' } : undefined;
+}

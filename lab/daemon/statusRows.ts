@@ -1,5 +1,6 @@
 import { pendingBoot } from './bootSlots.js';
 import type { LabCluster } from './labCluster.js';
+import { linkStatuses, nicSummary } from '../talos/links.js';
 
 export interface StatusRow {
   node: string;
@@ -32,7 +33,9 @@ export async function statusRows(lab: LabCluster): Promise<StatusRow[]> {
       ready: !!object?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       cordoned: object?.spec?.unschedulable === true,
       pods: pods.items.filter((p) => p.spec?.nodeName === node.name).length,
-      nics: node.nics.map((nic) => (nic.vlan === 'native' ? nic.name : `${nic.name}.${nic.vlan}`)).join(','),
+      nics: nicSummary(
+        linkStatuses(node, node.power === 'maintenance' ? undefined : lab.machineConfigs.get(node.name)),
+      ),
       ...(staged ? { staged: staged.version } : {}),
     };
   });

@@ -1,7 +1,7 @@
 import { newMemberId, powerOf, type LabNode } from '../state/labState.js';
 import { freshSlots } from './bootSlots.js';
 import { sleep, type LabCluster } from './labCluster.js';
-import { schematicKernelArgs } from './schematics.js';
+import { factoryDiskImage, schematicKernelArgs } from './schematics.js';
 
 function findByAddressOrName(lab: LabCluster, target: string): LabNode {
   const node = lab.state.nodes.find((n) => n.name === target || n.terraformAddress === target);
@@ -56,9 +56,36 @@ async function destroyNow(lab: LabCluster, node: LabNode): Promise<string> {
   return `${node.name}: destroyed`;
 }
 
-/** `terraform apply` of a node's VM: it boots the installer of `version` into maintenance mode. */
-export async function createVm(lab: LabCluster, target: string, version: string): Promise<string> {
+/**
+ * What a new VM is made from: the datastore file its disk imports (bpg/proxmox's file_id), whose
+ * download URL names the Image Factory schematic and version; or, where the lab's Terraform stands in
+ * for a VM module (terraform_data), the schematic and version the module was given.
+ */
+export interface VmSource {
+  version: string;
+  file?: string;
+  schematic?: string;
+}
+
+/** The schematic and version a new VM boots: what its image holds, never what the lab knew of the node. */
+function bootImage(lab: LabCluster, node: LabNode, source: VmSource): { version: string; schematic: string } {
+  if (source.file) {
+    const url = lab.state.datastore?.[source.file];
+    // Proxmox's answer when a disk names a file its datastore does not hold.
+    if (url === undefined) throw new Error(`${node.name}: volume '${source.file}' does not exist`);
+    const image = factoryDiskImage(url);
+    if (image) return image;
+  }
+  if (source.schematic) return { version: source.version, schematic: source.schematic };
+  throw new Error(
+    `${node.name}: the lab cannot tell which Image Factory image the VM boots: its disk names no downloaded factory image and no schematic was given`,
+  );
+}
+
+/** `terraform apply` of a node's VM: it boots its image into maintenance mode. */
+export async function createVm(lab: LabCluster, target: string, source: VmSource): Promise<string> {
   const node = findByAddressOrName(lab, target);
+  const { version, schematic } = bootImage(lab, node, source);
   if (node.power !== 'destroyed') {
     if (node.talosVersion === version) return `${node.name}: already running Talos ${version}`;
     throw new Error(
@@ -69,9 +96,10 @@ export async function createVm(lab: LabCluster, target: string, version: string)
     throw new Error(`${node.name}: clone failed: storage 'local-lvm' has no space left for the disk`);
   await sleep(lab.timing.vmBootSeconds * 1000);
   node.talosVersion = version;
+  node.schematic = schematic;
   // The disk image boots the schematic's arguments: its config's install section is never read here
   // (applyMachineConfig below), so machine.install.extraKernelArgs wait for the node's first install.
-  node.kernelArgs = schematicKernelArgs(node.schematic);
+  node.kernelArgs = schematicKernelArgs(schematic);
   // A new disk: nothing pulled, nothing staged.
   node.images = [];
   freshSlots(node);
@@ -82,7 +110,11 @@ export async function createVm(lab: LabCluster, target: string, version: string)
   lab.stagedConfigs.delete(node.name);
   node.foreign = lab.fire('foreign-certificate', node);
   await lab.setPower(node, 'maintenance');
-  lab.record('vm-created', node.name, `Talos ${version}, ${node.nics.length} NICs, maintenance mode`);
+  lab.record(
+    'vm-created',
+    node.name,
+    `Talos ${version}, ${node.nics.length} NICs, schematic ${schematic.slice(0, 12)}…, maintenance mode`,
+  );
   return `${node.name}: created at Talos ${version}, waiting for its machine config`;
 }
 

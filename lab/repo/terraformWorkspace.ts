@@ -13,16 +13,18 @@ export const TALOS_PROVIDER_VERSION = '0.11.0';
  */
 const NODE_MODULE = `variable "name" { type = string }
 variable "talos_version" { type = string }
+variable "schematic" { type = string }
 variable "vm_tool" { type = string }
 variable "adopt" { type = bool }
 
+# Stands for a module's proxmox_virtual_environment_vm booted from the Image Factory's disk image of
+# the schematic at the version: a new Talos version means a new VM, the cattle strategy.
 resource "terraform_data" "vm" {
-  # A new Talos version means a new VM: the cattle strategy.
   triggers_replace = var.talos_version
   input            = { name = var.name, tool = var.vm_tool, talos_version = var.talos_version }
 
   provisioner "local-exec" {
-    command = var.adopt ? "echo adopting running VM \${var.name}" : "\${var.vm_tool} create \${var.name} \${var.talos_version}"
+    command = var.adopt ? "echo adopting running VM \${var.name}" : "\${var.vm_tool} create \${var.name} \${var.talos_version} \${var.schematic}"
   }
 
   provisioner "local-exec" {
@@ -70,9 +72,10 @@ locals {
 
 module "nodes" {
   source        = "./modules/node"
-  for_each      = toset(local.lab.nodes)
+  for_each      = local.lab.nodes
   name          = each.key
   talos_version = var.talos_version
+  schematic     = each.value == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id
   vm_tool       = local.lab.vm_tool
   adopt         = var.adopt
 }
@@ -142,7 +145,7 @@ resource "terraform_data" "vm" {
   input            = { name = each.key, tool = local.lab.vm_tool, talos_version = var.talos_version }
 
   provisioner "local-exec" {
-    command = var.adopt ? "echo adopting running VM \${each.key}" : "\${local.lab.vm_tool} create \${each.key} \${var.talos_version}"
+    command = var.adopt ? "echo adopting running VM \${each.key}" : "\${local.lab.vm_tool} create \${each.key} \${var.talos_version} \${each.value.schematic}"
   }
 
   provisioner "local-exec" {
@@ -451,7 +454,7 @@ export async function writeTerraformWorkspace(
                   },
                 ]),
             )
-          : state.nodes.filter((n) => n.terraformAddress).map((n) => n.name),
+          : Object.fromEntries(state.nodes.filter((n) => n.terraformAddress).map((n) => [n.name, n.role])),
         templates: state.templates.map((t) => t.name),
         ...(configApply
           ? {

@@ -99,6 +99,11 @@ export interface LabState {
   releases: string[];
   schematics: string[];
   maxUnavailableWorkers: number;
+  /**
+   * The files the Proxmox hosts' datastores hold, by volume id (`local:iso/<file>`): the URL each was
+   * downloaded from (bpg/proxmox's download_file). A VM whose disk imports one boots what it holds.
+   */
+  datastore?: Record<string, string>;
 }
 
 export const INITIAL_TALOS = '1.11.3';

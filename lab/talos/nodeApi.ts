@@ -68,7 +68,7 @@ const HANDLERS: Record<string, Handler> = {
     talosVersion: node.talosVersion,
     stage: node.power === 'maintenance' ? 'maintenance' : 'running',
     ready: node.power === 'running' && (await kubeReady(lab, node)),
-    links: linkStatuses(node),
+    links: linkStatuses(node, node.power === 'maintenance' ? undefined : lab.machineConfigs.get(node.name)),
     machineConfig: node.power === 'maintenance' ? '' : (lab.machineConfigs.get(node.name) ?? ''),
     cmdline: kernelCmdline(node),
   }),

@@ -30,9 +30,15 @@ type downloadFileModel struct {
 	Size                   types.Int64  `tfsdk:"size"`
 }
 
-type downloadFile struct{}
+type downloadFile struct{ client *labClient }
 
 func newDownloadFile() resource.Resource { return &downloadFile{} }
+
+func (r *downloadFile) Configure(_ context.Context, req resource.ConfigureRequest, _ *resource.ConfigureResponse) {
+	if client, ok := req.ProviderData.(*labClient); ok {
+		r.client = client
+	}
+}
 
 func (r *downloadFile) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_virtual_environment_download_file"
@@ -85,6 +91,12 @@ func (r *downloadFile) Create(ctx context.Context, req resource.CreateRequest, r
 	}
 	plan.Size = types.Int64Value(max(answer.ContentLength, 0))
 	plan.ID = types.StringValue(fmt.Sprintf("%s:%s/%s", plan.DatastoreID.ValueString(), plan.ContentType.ValueString(), plan.FileName.ValueString()))
+	// The datastore now holds the file: a VM whose disk names it boots what was downloaded (its
+	// schematic and version), not what the lab remembers of the node.
+	if err := r.client.post("/datastore/file", map[string]string{"id": plan.ID.ValueString(), "url": url}); err != nil {
+		resp.Diagnostics.AddError("error downloading file", err.Error())
+		return
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -107,6 +119,14 @@ func (r *downloadFile) Update(ctx context.Context, req resource.UpdateRequest, r
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// Delete: the real one removes the file from the datastore, and VMs made from it keep the disks they
-// imported; the lab keeps no files, so nothing is left to remove.
-func (r *downloadFile) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {}
+// Delete removes the file from the datastore; VMs made from it keep the disks they imported.
+func (r *downloadFile) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state downloadFileModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := r.client.post("/datastore/remove", map[string]string{"id": state.ID.ValueString()}); err != nil {
+		resp.Diagnostics.AddError("error deleting file", err.Error())
+	}
+}

@@ -198,7 +198,15 @@ func (r *vm) Create(ctx context.Context, req resource.CreateRequest, resp *resou
 	if os.Getenv("TALOS_LAB_ADOPT") == "1" {
 		route = "/vm/adopt"
 	}
-	if err := r.client.post(route, map[string]string{"node": name, "version": version}); err != nil {
+	// The disk is imported from the datastore's file: the lab boots what that file holds.
+	body := map[string]string{"node": name, "version": version}
+	for _, disk := range plan.Disk {
+		if file := disk.FileID.ValueString(); file != "" {
+			body["file"] = file
+			break
+		}
+	}
+	if err := r.client.post(route, body); err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("error creating VM %s", name), err.Error())
 		return
 	}

@@ -1,8 +1,16 @@
+import { readFile } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
 import {
   CONFIG_APPLY_TYPE,
   configuredByTerraform,
+  configVlans,
+  describeUndefinedVlans,
+  expectedKernelArgs,
   FAILURE,
+  kernelArgVlans,
   machineConfigOf,
+  undefinedVlans,
+  type ConfigVlan,
   type InventoryNode,
 } from '../domain/index.js';
 import { heartbeat, sleep } from './activityContext.js';
@@ -11,6 +19,17 @@ import { nonRetryable, tail } from './errors.js';
 import { withPlainMachineConfig } from './machineConfigFile.js';
 import { runCommand, type CommandResult } from './runCommand.js';
 import { isUnavailable, parseMachineStage, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+
+type VlanGap = Parameters<typeof describeUndefinedVlans>[0][number];
+
+/** The VLANs a YAML file's documents define (a text that is not YAML defines none). */
+function vlansIn(text: string): ConfigVlan[] {
+  try {
+    return configVlans(parseAllDocuments(text).map((doc) => doc.toJS() as unknown));
+  } catch {
+    return [];
+  }
+}
 
 /**
  * What configures a node: its machine config sent to a VM just created (only to one that answers as a
@@ -122,21 +141,79 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
         );
       byFile.set(file, [...(byFile.get(file) ?? []), name]);
     }
+    const gaps: VlanGap[] = [];
     for (const [file, nodes] of byFile) {
       const path = c.resolvePath(file);
       heartbeat({ step: `validating the machine config ${file}` });
       // A local check: talosctl validate takes no talosconfig (and refuses the flag). An encrypted file
       // is decrypted here too, so a missing age key is found before any VM is destroyed.
-      const result = await withPlainMachineConfig(deps, c.inventory, path, (plain) =>
-        runCommand(deps.talosctl, ['validate', '--mode', 'metal', '--config', plain], { timeoutMs: 30_000 }),
-      );
+      const result = await withPlainMachineConfig(deps, c.inventory, path, async (plain) => {
+        const validated = await runCommand(
+          deps.talosctl,
+          ['validate', '--mode', 'metal', '--config', plain],
+          {
+            timeoutMs: 30_000,
+          },
+        );
+        if (validated.exitCode === 0) gaps.push(...(await vlanGaps(c, file, plain, nodes)));
+        return validated;
+      });
       if (result.exitCode !== 0)
         throw nonRetryable(
           FAILURE.ValidationFailed,
           `the machine config ${path} of ${nodes.join(', ')} is not valid (talosctl validate --mode metal): ${tail(result.stderr || result.stdout, 3)}. No VM is destroyed until it is`,
         );
     }
+    if (gaps.length) throw nonRetryable(FAILURE.ValidationFailed, describeUndefinedVlans(gaps), { gaps });
     return { files: [...byFile].map(([file, nodes]) => ({ file, nodes })) };
+  }
+
+  /**
+   * The rebuilt nodes of one config file whose VLANs the config they end with does not define: the
+   * file with the inventory's patches for the node applied as Talos merges them (`talosctl
+   * machineconfig patch`, offline), plus the `vlan=` kernel arguments the node boots with. Talos makes
+   * VLAN links only from its configuration, so a VM rebuilt without them comes up without its VLANs.
+   * A patch that does not apply is refused here, before any VM is destroyed.
+   */
+  async function vlanGaps(
+    c: ClusterHandle,
+    file: string,
+    plain: string,
+    names: string[],
+  ): Promise<VlanGap[]> {
+    const byPatches = new Map<string, string[]>();
+    for (const name of names) {
+      const node = c.node(name);
+      if (node.nics.every((nic) => nic.vlan === 'native')) continue;
+      const key = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])].join('\n');
+      byPatches.set(key, [...(byPatches.get(key) ?? []), name]);
+    }
+    const gaps: VlanGap[] = [];
+    for (const [key, nodes] of byPatches) {
+      const patches = key ? key.split('\n') : [];
+      const merged = patches.length
+        ? await runCommand(
+            deps.talosctl,
+            ['machineconfig', 'patch', plain, ...patches.flatMap((p) => ['--patch', `@${c.resolvePath(p)}`])],
+            { timeoutMs: 30_000 },
+          )
+        : { exitCode: 0, stdout: await readFile(plain, 'utf8'), stderr: '' };
+      if (merged.exitCode !== 0)
+        throw nonRetryable(
+          FAILURE.ValidationFailed,
+          `the patches ${patches.join(', ')} of ${nodes.join(', ')} do not apply to the machine config ${file} (talosctl machineconfig patch): ${tail(merged.stderr, 3)}. No VM is destroyed until they do`,
+        );
+      const defined = vlansIn(merged.stdout);
+      for (const name of nodes) {
+        const node = c.node(name);
+        const missing = undefinedVlans(node.nics, [
+          ...defined,
+          ...kernelArgVlans(expectedKernelArgs(c.inventory, node)),
+        ]);
+        if (missing.length) gaps.push({ node: name, nics: missing, sources: [file, ...patches] });
+      }
+    }
+    return gaps;
   }
 
   /**

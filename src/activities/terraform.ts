@@ -5,8 +5,11 @@ import {
   CONFIG_APPLY_TYPE,
   configAppliesDestroyed,
   destroyedBesidesConfig,
+  bootImagesOf,
   downloadsOf,
+  rebuildImageProblem,
   redactedUrl,
+  schematicOf,
   DEPENDS_ON_ALL_VMS,
   configuredByTerraform,
   describePlan,
@@ -574,7 +577,19 @@ export function terraformActivities(
       // The disk image a new VM boots from is downloaded in the create's apply, after the destroy, and
       // the undo downloads the one it replaced: each must answer now (a wrong version form or a
       // missing schematic would 404 only then). A URL known only at apply cannot be proven.
-      for (const image of downloadsOf(plans[1]?.changes ?? [])) {
+      const downloads = downloadsOf(plans[1]?.changes ?? []);
+      // What the new VM boots, read from the Image Factory URLs it downloads: the node's schematic at
+      // the target version, from a disk image. Else it comes back as another machine after the destroy.
+      const booted = bootImagesOf(plans[1]?.changes ?? [], addresses);
+      const problem = rebuildImageProblem({
+        node,
+        schematic: schematicOf(c.inventory, c.node(node)),
+        version: input.version,
+        downloads,
+        ...(booted ? { booted } : {}),
+      });
+      if (problem) throw nonRetryable(FAILURE.TerraformPlanRefused, problem);
+      for (const image of downloads) {
         const which =
           image.for === 'target'
             ? `its create at Talos ${input.version}`

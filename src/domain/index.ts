@@ -23,6 +23,7 @@ export * from './pendingTaint.js';
 export * from './workerOrder.js';
 export * from './nodeHealth.js';
 export * from './terraformPlan.js';
+export * from './rebuildImage.js';
 export * from './requestSchemas.js';
 export * from './supportedRange.js';
 export * from './cephHealth.js';

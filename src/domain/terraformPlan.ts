@@ -10,9 +10,17 @@ export interface PlannedChange {
   actions: string[];
   /** The resource type (`talos_machine_configuration_apply`), as the plan names it. */
   type?: string;
-  /** An image download's url: what a create fetches, what it replaces (the undo's), or unknown until apply. */
-  image?: { after?: string; before?: string; unknown?: boolean; sensitive?: boolean };
+  /**
+   * An image download's url: what a create fetches, what it replaces (the undo's), or unknown until
+   * apply; `file` is the datastore volume it holds now (its id, which a VM's disk names as file_id).
+   */
+  image?: { after?: string; before?: string; unknown?: boolean; sensitive?: boolean; file?: string };
+  /** A VM's datastore files today (its disks' and CD-ROMs' file_id): which download it boots from. */
+  bootFiles?: string[];
 }
+
+/** VM resources whose disks name the downloaded file they boot (bpg/proxmox's disk and cdrom file_id). */
+export const VM_TYPES: readonly string[] = ['proxmox_virtual_environment_vm'];
 
 /**
  * Disk-image downloads a node's create may replace outside its own addresses: bpg/proxmox's
@@ -149,7 +157,7 @@ export function plannedChanges(showJson: string): PlannedChange[] {
       type?: string;
       change?: {
         actions?: string[];
-        before?: { url?: unknown } | null;
+        before?: { url?: unknown; id?: unknown; disk?: unknown; cdrom?: unknown } | null;
         after?: { url?: unknown } | null;
         after_unknown?: { url?: unknown } | null;
         after_sensitive?: { url?: unknown } | null;
@@ -166,17 +174,30 @@ export function plannedChanges(showJson: string): PlannedChange[] {
         ? {
             ...(text(c?.after?.url) ? { after: text(c?.after?.url) } : {}),
             ...(text(c?.before?.url) ? { before: text(c?.before?.url) } : {}),
+            ...(text(c?.before?.id) ? { file: text(c?.before?.id) } : {}),
             ...(c?.after_unknown?.url === true ? { unknown: true } : {}),
             ...(c?.after_sensitive?.url === true || c?.before_sensitive?.url === true
               ? { sensitive: true }
               : {}),
           }
         : undefined;
+      // A disk names its image by file_id, or by import_from in bpg/proxmox's newer form.
+      const files = (blocks: unknown) =>
+        Array.isArray(blocks)
+          ? blocks.flatMap((b) => {
+              const block = b as { file_id?: unknown; import_from?: unknown } | null;
+              return [text(block?.file_id), text(block?.import_from)].flatMap((f) => f ?? []);
+            })
+          : [];
+      const bootFiles = VM_TYPES.includes(r.type ?? '')
+        ? [...files(c?.before?.disk), ...files(c?.before?.cdrom)]
+        : [];
       return {
         address: r.address ?? '',
         actions: r.change?.actions ?? [],
         ...(r.type ? { type: r.type } : {}),
         ...(image ? { image } : {}),
+        ...(bootFiles.length ? { bootFiles } : {}),
       };
     });
 }
@@ -218,6 +239,8 @@ export interface ImageDownload {
   /** Undefined when the plan knows it only at apply. */
   url?: string;
   sensitive: boolean;
+  /** The datastore volume the download holds today, which the new one replaces. */
+  file?: string;
 }
 
 /**
@@ -229,11 +252,41 @@ export function downloadsOf(planned: PlannedChange[]): ImageDownload[] {
   for (const { address, actions, image } of planned) {
     if (!image || !actions.includes('create')) continue;
     const sensitive = image.sensitive === true;
-    found.push({ address, for: 'target', ...(image.unknown ? {} : { url: image.after }), sensitive });
+    const file = image.file ? { file: image.file } : {};
+    found.push({
+      address,
+      for: 'target',
+      ...(image.unknown ? {} : { url: image.after }),
+      sensitive,
+      ...file,
+    });
     if (actions.includes('delete') && image.before)
       found.push({ address, for: 'undo', url: image.before, sensitive });
   }
   return found;
+}
+
+/** An image a node's new VM boots: a download's url after the plan (undefined when known only at apply). */
+export interface BootImage {
+  address: string;
+  url?: string;
+}
+
+/**
+ * The images the node's own VMs boot: the downloads (replaced or not) holding the files their disks
+ * and CD-ROMs name today, at their url after the plan. Undefined when the plan shows no such file
+ * (a VM type the product does not read): then which download it boots is not known.
+ */
+export function bootImagesOf(planned: PlannedChange[], own: readonly string[]): BootImage[] | undefined {
+  const files = planned
+    .filter((p) => own.some((address) => underAddress(p.address, address)))
+    .flatMap((p) => p.bootFiles ?? []);
+  if (files.length === 0) return undefined;
+  return planned.flatMap(({ address, image }) =>
+    image?.file !== undefined && files.includes(image.file)
+      ? [{ address, ...(image.unknown || !image.after ? {} : { url: image.after }) }]
+      : [],
+  );
 }
 
 /** A URL fit for a message or a run's history: no user, password or query (tokens travel there). */

@@ -35,6 +35,7 @@ const SECONDS = {
   'test/workflows/etcdLearner.test.ts': 153,
   'test/webui/webui.test.ts': 108,
   'test/lab/lab.test.ts': 104,
+  'test/lab/links.test.ts': 1,
   'test/cli/planAndValidate.test.ts': 97,
   'test/fuzz/parsers.fuzz.test.ts': 87,
   'test/fuzz/webhook.fuzz.test.ts': 46,

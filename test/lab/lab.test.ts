@@ -21,6 +21,9 @@ beforeAll(async () => {
 }, 900_000);
 afterAll(async () => lab?.stop());
 
+/** prox-ops's controllers' schematic (lab/presets/schematics.yaml): the guest agent only. */
+const CONTROLLER_SCHEMATIC = '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2';
+
 describe('talos-lab up --preset prox-ops', () => {
   it('brings up 15 Ready nodes at Talos v1.11.3, seen with the lab kubectl', async () => {
     const { exitCode, stdout } = await lab.run(lab.env.KUBECTL ?? '', ['get', 'nodes', '-o', 'json']);
@@ -213,10 +216,15 @@ describe('talos-lab up --preset prox-ops', () => {
         '-target=module.nodes["k8s-work-5"]',
         '-var',
         'talos_version=1.12.0',
+        // The VM boots the image Terraform names: here the controllers' schematic, without NVIDIA's.
+        '-var',
+        `worker_schematic_id=${CONTROLLER_SCHEMATIC}`,
       ],
       { cwd: tfDir },
     );
     expect(apply.stdout).toContain('Resources: 1 added');
+    const booted = await lab.api<{ state: { nodes: Array<{ name: string; schematic: string }> } }>('/state');
+    expect(booted.state.nodes.find((n) => n.name === 'k8s-work-5')?.schematic).toBe(CONTROLLER_SCHEMATIC);
     const target = lab.ip('k8s-work-5');
     // With the cluster's certificates, a node in maintenance mode fails TLS: its certificate is its own.
     const secure = await lab.talosctl('-n', target, 'get', 'machinestatus', '-o', 'json');
@@ -238,9 +246,10 @@ describe('talos-lab up --preset prox-ops', () => {
     const insecure = await lab.talosctl('-n', target, 'get', 'machinestatus', '--insecure');
     expect(insecure.exitCode).toBe(1);
     expect(insecure.stderr).toContain('code = Unavailable');
-    // A 1.12 node names its VLAN links its own way: only linkIndex ties them to their NIC.
+    // Its VLAN links come from the worker config it was given (v1alpha1 devices: `<nic>.<id>` on 1.12 too).
     const links = await lab.talosctl('-n', target, 'get', 'links', '-o', 'json');
-    expect(links.stdout).toContain('"id": "vlan62"');
+    expect(links.stdout).toContain('"id": "eth1.62"');
+    expect(links.stdout).toContain('"id": "eth2.81"');
   });
 
   it('patch mc reaches both a 1.11 and a 1.12 node, whose machine configs travel differently', async () => {
@@ -376,6 +385,23 @@ describe('talos-lab up --preset prox-ops', () => {
         exitCode: 1,
         stdout: '',
         stderr: 'lab-vm destroy k8s-work-99: no lab VM named k8s-work-99',
+      });
+      // A VM is made from an image: the schematic travels with the version, and without one the lab
+      // cannot tell what the VM would boot.
+      expect({ name, ...(await client(apiUrl, 'create', 'k8s-work-1', '9.9.9')) }).toMatchObject({
+        name,
+        exitCode: 1,
+        stderr: expect.stringContaining('the lab cannot tell which Image Factory image the VM boots'),
+      });
+      expect({
+        name,
+        ...(await client(apiUrl, 'create', 'k8s-work-1', '9.9.9', CONTROLLER_SCHEMATIC)),
+      }).toMatchObject({
+        name,
+        exitCode: 1,
+        stderr: expect.stringMatching(
+          /^lab-vm create k8s-work-1: k8s-work-1 still exists at Talos [\d.]+; destroy it/,
+        ),
       });
       expect({ name, ...(await client(apiUrl, 'reboot', 'k8s-work-1')) }).toMatchObject({
         name,

@@ -1,4 +1,7 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parseAllDocuments } from 'yaml';
 import { WorkflowFailedError } from '@temporalio/client';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -135,6 +138,37 @@ const request = (id: string, to: string, strategy?: Strategy): UpgradeRequest =>
 });
 
 describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
+  it("a worker config without the workers' VLANs: refused in pre-flight, no VM destroyed", async () => {
+    const configs = h.inventory.machineConfigs;
+    if (!configs?.worker) throw new Error('init names the worker config');
+    const withVlans = configs.worker;
+    // The user's worker config as `talosctl gen config` writes it, before their VLAN patch.
+    const docs = parseAllDocuments(await readFile(withVlans, 'utf8'));
+    for (const doc of docs) doc.deleteIn(['machine', 'network', 'interfaces']);
+    const plain = join(lab.dir, 'worker-no-vlans.yaml');
+    await writeFile(plain, docs.map((doc) => doc.toString()).join('---\n'));
+    configs.worker = plain;
+    try {
+      const failure = await h.client.workflow
+        .execute(clusterUpgrade, {
+          taskQueue: h.taskQueue,
+          workflowId: 'talos-upgrade:prox-ops:vlans-undefined',
+          args: [request('vlans-undefined', '1.12.0')],
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(failure).toBeInstanceOf(WorkflowFailedError);
+      expect(String((failure as WorkflowFailedError).cause?.message)).toMatch(
+        /Talos creates a VLAN link only from its configuration .*none of these: k8s-work-[\d, k8s-work-]+: VLAN 62 on eth1 and VLAN 81 on eth2 \(in none of .*worker-no-vlans\.yaml/,
+      );
+    } finally {
+      configs.worker = withVlans;
+    }
+    expect((await report()).vms.every((vm) => vm.destroyed === 0)).toBe(true);
+  }, 300_000);
+
   it('1.11.3 -> 1.12.0: every VM destroyed and recreated once, quorum kept, NICs and GPU patches checked', async () => {
     // The last worker in the inventory holds the app whose PDB blocks its drain: it starts first of
     // the final round, so the lanes end together.

@@ -1,4 +1,4 @@
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
@@ -412,6 +412,21 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       );
       expect(refused.message).toMatch(
         /talos-cp-1: its create at Talos 1\.12\.0 would download http:\/\/127\.0\.0\.1:\d+\/image\/[0-9a-f]{64}\/1\.12\.0\/nocloud-amd64\.raw\.zst, which answers 404; nothing was touched/,
+      );
+      expect((await labReport(lab)).vms.every((vm) => vm.destroyed === 0)).toBe(true);
+
+      // The workers' image built from another schematic than they run (a schematic changed in the
+      // tfvars, the inventory not told): the new VMs would lack its kernel arguments. Refused from the
+      // plan's image URL, before any VM is destroyed.
+      const clonedTfvars = join(lab.dir, 'repo', tfvars);
+      const merged = await readFile(clonedTfvars, 'utf8');
+      const plain = '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2';
+      await writeFile(clonedTfvars, merged.replace(/^(worker_schematic_id\s*=\s*)".*"$/m, `$1"${plain}"`));
+      const otherSchematic = await failingUpgrade(h, cluster, 'other-schematic', {
+        talos: { to: '1.12.0' },
+      }).finally(() => writeFile(clonedTfvars, merged));
+      expect(otherSchematic.message).toMatch(
+        /talos-wk-\d: its create at Talos 1\.12\.0 would boot one of proxmox_virtual_environment_download_file\.talos\["worker"\] \(schematic 366fd68945d4…\), but talos-wk-\d runs schematic 4a0d65c669d4… \(the inventory's\): .*nothing was touched/,
       );
       expect((await labReport(lab)).vms.every((vm) => vm.destroyed === 0)).toBe(true);
 

@@ -5,3 +5,4 @@ export { parseDuration } from './duration.js';
 export * from './clusterPaths.js';
 export * from './kernelArgs.js';
 export * from './nodeSources.js';
+export * from './vlans.js';

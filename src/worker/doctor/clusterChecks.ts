@@ -382,7 +382,9 @@ async function fileChecks(
           : `${proof.files.length} file(s) valid${files.length < inventory.nodes.length ? '; the rest are configured by Terraform' : ''}`,
       ...(proof instanceof Error
         ? {
-            fix: 'point machineConfigs at the files talosctl gen config wrote for this cluster, readable by the worker',
+            fix: /VLAN link/.test(proof.message)
+              ? 'define each VLAN the nodes have in their config file or in a patch of policy.globalPatches (machine.network.interfaces[].vlans, or a VLANConfig document on Talos 1.12 and later)'
+              : 'point machineConfigs at the files talosctl gen config wrote for this cluster, readable by the worker',
           }
         : {}),
     });
