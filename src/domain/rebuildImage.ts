@@ -32,13 +32,13 @@ const bare = (version: string) => version.replace(/^v/, '');
 
 /**
  * Why a node's create plan would boot a VM that is not the node at the target version, read from the
- * Image Factory URLs it downloads anew (not an undo's, which is the version the node leaves). A plan
- * may replace images other nodes boot (Terraform targets every instance of a resource the VM depends
- * on, so a controller's plan replaces the workers' download too): the node's is the download, replaced
- * or not, holding the file its VM's disk names today; when the plan does not tell, it boots one of the
- * replaced ones, and the plan is refused only when none is of the schematic the node runs (the new VM would lack that
- * schematic's extensions and kernel arguments), none of those is of the target version, or those are
- * ISOs only (the VM would then install what its machine config names, which pre-flight does not
+ * Image Factory URLs of the images it boots (never an undo's, which is the version the node leaves).
+ * A plan may replace images other nodes boot (Terraform targets every instance of a resource the VM
+ * depends on, so a controller's plan replaces the workers' download too): the node's is the download,
+ * replaced or not, holding the file its VM's disk names today; when the plan does not tell, it boots
+ * one of the replaced ones. Refused when none is of the schematic the node runs (the new VM would lack
+ * that schematic's extensions and kernel arguments), none of those is of the target version, or those
+ * are ISOs only (the VM would then install what its machine config names, which pre-flight does not
  * prove). A URL that is no Image Factory's tells nothing: the inventory's schematic is what is proven.
  */
 export function rebuildImageProblem(input: {

@@ -19,7 +19,7 @@ export interface PlannedChange {
   bootFiles?: string[];
 }
 
-/** VM resources whose disks name the downloaded file they boot (bpg/proxmox's disk and cdrom file_id). */
+/** VM resources whose disks and CD-ROMs name the downloaded file they boot (file_id, or import_from). */
 export const VM_TYPES: readonly string[] = ['proxmox_virtual_environment_vm'];
 
 /**
@@ -239,8 +239,6 @@ export interface ImageDownload {
   /** Undefined when the plan knows it only at apply. */
   url?: string;
   sensitive: boolean;
-  /** The datastore volume the download holds today, which the new one replaces. */
-  file?: string;
 }
 
 /**
@@ -252,14 +250,7 @@ export function downloadsOf(planned: PlannedChange[]): ImageDownload[] {
   for (const { address, actions, image } of planned) {
     if (!image || !actions.includes('create')) continue;
     const sensitive = image.sensitive === true;
-    const file = image.file ? { file: image.file } : {};
-    found.push({
-      address,
-      for: 'target',
-      ...(image.unknown ? {} : { url: image.after }),
-      sensitive,
-      ...file,
-    });
+    found.push({ address, for: 'target', ...(image.unknown ? {} : { url: image.after }), sensitive });
     if (actions.includes('delete') && image.before)
       found.push({ address, for: 'undo', url: image.before, sensitive });
   }

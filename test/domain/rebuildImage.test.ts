@@ -143,6 +143,10 @@ describe('what a rebuild boots, read from the Image Factory URLs its create plan
       { address: `${download}.talos["controlplane"]`, url: 'https://f/cp' },
     ]);
     expect(bootImagesOf(planned, ['module.other'])).toBeUndefined();
-    expect(downloadsOf(planned)[0]).toMatchObject({ for: 'target', file: 'local:iso/wk.img' });
+    // What pre-flight asks to answer before any destroy: the replaced image, and the undo's.
+    expect(downloadsOf(planned).map((d) => [d.for, d.url])).toEqual([
+      ['target', `https://f/image/${ours}/v1.12.0/a.raw.zst`],
+      ['undo', `https://f/image/${ours}/v1.11.3/a.raw.zst`],
+    ]);
   });
 });
