@@ -85,13 +85,14 @@ function bootImage(lab: LabCluster, node: LabNode, source: VmSource): { version:
 /** `terraform apply` of a node's VM: it boots its image into maintenance mode. */
 export async function createVm(lab: LabCluster, target: string, source: VmSource): Promise<string> {
   const node = findByAddressOrName(lab, target);
-  const { version, schematic } = bootImage(lab, node, source);
+  // A VM that still exists is answered before its image is looked at, as a clone onto a taken VM id is.
   if (node.power !== 'destroyed') {
-    if (node.talosVersion === version) return `${node.name}: already running Talos ${version}`;
+    if (node.talosVersion === source.version) return `${node.name}: already running Talos ${source.version}`;
     throw new Error(
-      `${node.name} still exists at Talos ${node.talosVersion}; destroy it before creating it at ${version}`,
+      `${node.name} still exists at Talos ${node.talosVersion}; destroy it before creating it at ${source.version}`,
     );
   }
+  const { version, schematic } = bootImage(lab, node, source);
   if (lab.fire('vm-create-fails', node))
     throw new Error(`${node.name}: clone failed: storage 'local-lvm' has no space left for the disk`);
   await sleep(lab.timing.vmBootSeconds * 1000);

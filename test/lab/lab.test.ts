@@ -206,6 +206,19 @@ describe('talos-lab up --preset prox-ops', () => {
     const state = await lab.run(terraform, ['state', 'list'], { cwd: tfDir });
     expect(state.stdout).not.toContain('module.nodes["k8s-work-5"]');
     expect(state.stdout).toContain('module.nodes["k8s-work-6"]');
+    // A VM is made from an image: without its schematic (or a downloaded file) the lab cannot tell
+    // what it would boot, and makes none.
+    const blind = await lab.run('sh', [
+      join(ROOT, 'lab/bin/lab-vm.sh'),
+      lab.apiUrl,
+      'create',
+      'k8s-work-5',
+      '1.12.0',
+    ]);
+    expect(blind).toMatchObject({
+      exitCode: 1,
+      stderr: expect.stringContaining('the lab cannot tell which Image Factory image the VM boots'),
+    });
 
     const apply = await lab.run(
       terraform,
@@ -386,13 +399,7 @@ describe('talos-lab up --preset prox-ops', () => {
         stdout: '',
         stderr: 'lab-vm destroy k8s-work-99: no lab VM named k8s-work-99',
       });
-      // A VM is made from an image: the schematic travels with the version, and without one the lab
-      // cannot tell what the VM would boot.
-      expect({ name, ...(await client(apiUrl, 'create', 'k8s-work-1', '9.9.9')) }).toMatchObject({
-        name,
-        exitCode: 1,
-        stderr: expect.stringContaining('the lab cannot tell which Image Factory image the VM boots'),
-      });
+      // A VM that still exists is refused before its image is looked at (the schematic rides along).
       expect({
         name,
         ...(await client(apiUrl, 'create', 'k8s-work-1', '9.9.9', CONTROLLER_SCHEMATIC)),
