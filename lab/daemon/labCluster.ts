@@ -94,6 +94,11 @@ export class LabCluster {
    * the configs hold the cluster's secrets.
    */
   readonly machineConfigs = new Map<string, string>();
+
+  /** The config a node runs with: none in maintenance mode, where an applied config waits for the install. */
+  runningConfig(node: LabNode): string | undefined {
+    return node.power === 'maintenance' ? undefined : this.machineConfigs.get(node.name);
+  }
   /** A config applied in mode STAGED, by node name: it becomes the node's config at its next boot. */
   readonly stagedConfigs = new Map<string, string>();
   /** Set once the lab's Talos API server runs; before that, nodes start in the mode their state says. */

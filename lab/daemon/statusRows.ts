@@ -33,9 +33,7 @@ export async function statusRows(lab: LabCluster): Promise<StatusRow[]> {
       ready: !!object?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       cordoned: object?.spec?.unschedulable === true,
       pods: pods.items.filter((p) => p.spec?.nodeName === node.name).length,
-      nics: nicSummary(
-        linkStatuses(node, node.power === 'maintenance' ? undefined : lab.machineConfigs.get(node.name)),
-      ),
+      nics: nicSummary(linkStatuses(node, lab.runningConfig(node))),
       ...(staged ? { staged: staged.version } : {}),
     };
   });

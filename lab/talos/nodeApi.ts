@@ -68,8 +68,8 @@ const HANDLERS: Record<string, Handler> = {
     talosVersion: node.talosVersion,
     stage: node.power === 'maintenance' ? 'maintenance' : 'running',
     ready: node.power === 'running' && (await kubeReady(lab, node)),
-    links: linkStatuses(node, node.power === 'maintenance' ? undefined : lab.machineConfigs.get(node.name)),
-    machineConfig: node.power === 'maintenance' ? '' : (lab.machineConfigs.get(node.name) ?? ''),
+    links: linkStatuses(node, lab.runningConfig(node)),
+    machineConfig: lab.runningConfig(node) ?? '',
     cmdline: kernelCmdline(node),
   }),
 

@@ -181,16 +181,19 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     plain: string,
     names: string[],
   ): Promise<VlanGap[]> {
-    const byPatches = new Map<string, string[]>();
+    // Nodes that take the same patches share one merge.
+    const byPatches = new Map<string, { patches: string[]; nodes: InventoryNode[] }>();
     for (const name of names) {
       const node = c.node(name);
       if (node.nics.every((nic) => nic.vlan === 'native')) continue;
-      const key = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])].join('\n');
-      byPatches.set(key, [...(byPatches.get(key) ?? []), name]);
+      const patches = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])];
+      const key = patches.join('\n');
+      const group = byPatches.get(key) ?? { patches, nodes: [] };
+      group.nodes.push(node);
+      byPatches.set(key, group);
     }
     const gaps: VlanGap[] = [];
-    for (const [key, nodes] of byPatches) {
-      const patches = key ? key.split('\n') : [];
+    for (const { patches, nodes } of byPatches.values()) {
       const merged = patches.length
         ? await runCommand(
             deps.talosctl,
@@ -201,16 +204,15 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
       if (merged.exitCode !== 0)
         throw nonRetryable(
           FAILURE.ValidationFailed,
-          `the patches ${patches.join(', ')} of ${nodes.join(', ')} do not apply to the machine config ${file} (talosctl machineconfig patch): ${tail(merged.stderr, 3)}. No VM is destroyed until they do`,
+          `the patches ${patches.join(', ')} of ${nodes.map((n) => n.name).join(', ')} do not apply to the machine config ${file} (talosctl machineconfig patch): ${tail(merged.stderr, 3)}. No VM is destroyed until they do`,
         );
       const defined = vlansIn(merged.stdout);
-      for (const name of nodes) {
-        const node = c.node(name);
+      for (const node of nodes) {
         const missing = undefinedVlans(node.nics, [
           ...defined,
           ...kernelArgVlans(expectedKernelArgs(c.inventory, node)),
         ]);
-        if (missing.length) gaps.push({ node: name, nics: missing, sources: [file, ...patches] });
+        if (missing.length) gaps.push({ node: node.name, nics: missing, sources: [file, ...patches] });
       }
     }
     return gaps;

@@ -577,10 +577,11 @@ export function terraformActivities(
       // The disk image a new VM boots from is downloaded in the create's apply, after the destroy, and
       // the undo downloads the one it replaced: each must answer now (a wrong version form or a
       // missing schematic would 404 only then). A URL known only at apply cannot be proven.
-      const downloads = downloadsOf(plans[1]?.changes ?? []);
+      const created = plans[1]?.changes ?? [];
+      const downloads = downloadsOf(created);
       // What the new VM boots, read from the Image Factory URLs it downloads: the node's schematic at
       // the target version, from a disk image. Else it comes back as another machine after the destroy.
-      const booted = bootImagesOf(plans[1]?.changes ?? [], addresses);
+      const booted = bootImagesOf(created, addresses);
       const problem = rebuildImageProblem({
         node,
         schematic: schematicOf(c.inventory, c.node(node)),
