@@ -1,5 +1,6 @@
 import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import { POWER_ANNOTATION } from '../kube/kwokStages.js';
+import { loadsNvidiaDriver } from '../daemon/schematics.js';
 import type { LabNode } from '../state/labState.js';
 
 export const LAB_LABEL_HOST = 'lab.talos-upgrade/proxmox-host';
@@ -45,7 +46,9 @@ export function nodeStatusFields(node: LabNode): NonNullable<V1Node['status']> {
     pods: '110',
     'ephemeral-storage': '100Gi',
   };
-  if (node.gpu) capacity['nvidia.com/gpu'] = '1';
+  // The GPU is the VM's (PCI passthrough), the driver is the image's: a GPU node installed or rebuilt
+  // from a schematic without NVIDIA's modules comes back with no nvidia.com/gpu to schedule.
+  if (node.gpu && loadsNvidiaDriver(node.schematic)) capacity['nvidia.com/gpu'] = '1';
   return {
     capacity,
     allocatable: capacity,

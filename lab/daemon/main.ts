@@ -8,7 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
-import { expectedKernelArgs, installerImage, type Inventory } from '../../src/domain/index.js';
+import { expectedKernelArgs, type Inventory } from '../../src/domain/index.js';
 import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
@@ -164,9 +164,7 @@ async function setUpCluster(
             patches: Object.fromEntries(
               inventory.nodes.map((n) => [
                 n.name,
-                [...inventory.policy.globalPatches, ...(n.gpu?.patches ?? [])].map((file) =>
-                  join(repoDir, file),
-                ),
+                [...inventory.policy.globalPatches, ...(n.gpu?.patches ?? [])],
               ]),
             ),
             installerBase: mirroredInstaller(inventory.images.installer, registryHost).replace(
@@ -246,13 +244,16 @@ async function loadMachineConfigs(
   secrets: ClusterSecrets,
   registryHost: string,
 ): Promise<void> {
-  const mirrored = {
-    ...inventory,
-    images: {
-      ...inventory.images,
-      installer: mirroredInstaller(inventory.images.installer, registryHost),
-    },
-  };
+  // The role's Image Factory installer (at the lab registry, as a mirror would serve it), written here
+  // from the preset's form rather than with the product's installerImage: a bug there is not the lab's.
+  const roleInstaller = (role: 'controlplane' | 'worker', version: string) =>
+    mirroredInstaller(inventory.images.installer, registryHost)
+      .replaceAll(
+        '{schematic}',
+        (role === 'worker' ? inventory.images.schematics.worker : undefined) ??
+          inventory.images.schematics.controlplane,
+      )
+      .replaceAll('{version}', version);
   // The role configs as `talosctl gen config --install-image <its Image Factory installer>` writes them
   // for VMs of the factory's images: what a rebuilt VM is configured with, and init reads its schematic from.
   const firstVersion = lab.state.nodes[0]?.talosVersion ?? INITIAL_TALOS;
@@ -261,7 +262,7 @@ async function loadMachineConfigs(
     const file = secrets.machineConfigs[role];
     const docs = parseAllDocuments(await readFile(file, 'utf8'));
     const main = docs.find((doc) => doc.has('machine'));
-    main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, { role }, firstVersion));
+    main?.setIn(['machine', 'install', 'image'], roleInstaller(role, firstVersion));
     // The VLANs every node of the role carries, as `talosctl gen config --config-patch-<role>` puts
     // them in the role's config: Talos makes VLAN links only from the config (lab/talos/links.ts).
     const roleVlans = vlanDevices(inventory.nodes.filter((n) => n.role === role));
@@ -274,7 +275,10 @@ async function loadMachineConfigs(
     // The v1alpha1 document is the one with `machine`; Talos 1.12 configs may carry others.
     const main = docs.find((doc) => doc.has('machine'));
     const version = lab.state.nodes.find((n) => n.name === node.name)?.talosVersion ?? INITIAL_TALOS;
-    main?.setIn(['machine', 'install', 'image'], installerImage(mirrored, node, version));
+    // The role's installer, on a GPU worker too: its config came from the role's, and it was moved to
+    // its own schematic by `talosctl upgrade --image`, which leaves the config as it was. What it runs
+    // is in its extensions (`talosctl get extensions`), not in machine.install.image.
+    main?.setIn(['machine', 'install', 'image'], roleInstaller(node.role, version));
     // A node's VLANs beyond its role's were patched in on that node alone (its role config lacks them).
     const ownVlans = vlanDevices([node]);
     if (main && ownVlans.length) main.setIn(['machine', 'network', 'interfaces'], ownVlans);

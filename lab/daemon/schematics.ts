@@ -71,6 +71,42 @@ export function installedKernelArgs(
 }
 
 /**
+ * The system extensions an image of the schematic loads, as Talos lists them (ExtensionStatus, `talosctl
+ * get extensions`): each official extension under its manifest's name, which drops the `siderolabs/`
+ * of the schematic's list, then the factory's virtual extension `schematic` whose version is the
+ * schematic id (image-factory, constants.SchematicIDExtensionName: every image it builds carries it,
+ * and Omni reads a machine's schematic from it), and last, when an extension carries kernel modules,
+ * the `modules.dep` Talos's imager builds of them all, versioned by the kernel (talos
+ * pkg/imager/extensions, v1.13.8). Versions are the lab's: the image's Talos version.
+ */
+export function imageExtensions(id: string, talosVersion: string): Array<{ name: string; version: string }> {
+  const official = schematics()[id]?.customization?.systemExtensions?.officialExtensions ?? [];
+  const modules = official.some((name) => KERNEL_MODULES.test(name));
+  return [
+    ...official.map((name) => ({ name: name.replace(/^siderolabs\//, ''), version: `v${talosVersion}` })),
+    { name: 'schematic', version: id },
+    ...(modules ? [{ name: 'modules.dep', version: LAB_KERNEL }] : []),
+  ];
+}
+
+/** The extensions of the lab's schematics that carry kernel modules (NVIDIA's, Intel's GPU driver). */
+const KERNEL_MODULES = /\/(nonfree-kmod-|nvidia-open-gpu-kernel-modules|i915$)/;
+
+/** The kernel of the lab's images, as its Nodes report it (lab/cluster/nodeObjects.ts). */
+const LAB_KERNEL = '6.12.57-talos';
+
+/**
+ * Whether the node's image loads NVIDIA's kernel modules (the nonfree-kmod-nvidia or the open
+ * nvidia-open-gpu-kernel-modules extension, Talos's "NVIDIA GPU" guide): without them the device plugin
+ * finds no GPU and the node advertises no nvidia.com/gpu, whatever the hardware.
+ */
+export function loadsNvidiaDriver(schematic: string): boolean {
+  return (schematics()[schematic]?.customization?.systemExtensions?.officialExtensions ?? []).some((name) =>
+    /\/(nonfree-kmod-nvidia|nvidia-open-gpu-kernel-modules)/.test(name),
+  );
+}
+
+/**
  * What an Image Factory disk image's URL names (`/image/<schematic>/v<version>/<file>`, the route the
  * lab registry serves): a VM whose disk is imported from it boots that schematic at that version.
  */

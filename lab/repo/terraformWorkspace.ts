@@ -72,20 +72,38 @@ locals {
 
 module "nodes" {
   source        = "./modules/node"
-  for_each      = local.lab.nodes
+  for_each      = var.nodes
   name          = each.key
   talos_version = var.talos_version
-  schematic     = each.value == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id
-  vm_tool       = local.lab.vm_tool
-  adopt         = var.adopt
+  # The node's own schematic (a GPU worker's drivers), else its role's.
+  schematic = coalesce(
+    each.value.schematic,
+    each.value.role == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id,
+  )
+  vm_tool = local.lab.vm_tool
+  adopt   = var.adopt
 }
 
 ${TEMPLATES}`;
 
+const NODES_VARIABLE = `# The cluster's VMs (nodes.auto.tfvars): each node's role, its own schematic where its role's would
+# not do, and where a config apply per node configures it, its address, kernel arguments and patches.
+variable "nodes" {
+  type = map(object({
+    role        = string
+    schematic   = optional(string)
+    ip          = optional(string)
+    kernel_args = optional(list(string), [])
+    patches     = optional(list(string), [])
+  }))
+}
+
+`;
+
 export function variablesTf(state: LabState, talosVersion: string, kubernetesVersion: string): string {
   const [controller, worker] = [
-    state.nodes.find((n) => n.role === 'controlplane')?.schematic,
-    state.nodes.find((n) => n.role === 'worker')?.schematic,
+    mostCommonSchematic(state, 'controlplane'),
+    mostCommonSchematic(state, 'worker'),
   ];
   return `# Versions of the cluster; Renovate bumps them and the merge upgrades the cluster.
 variable "talos_version" {
@@ -108,12 +126,48 @@ variable "worker_schematic_id" {
   default = "${worker ?? controller ?? ''}"
 }
 
-# Lab only: record VMs that are already running instead of creating them.
+${NODES_VARIABLE}# Lab only: record VMs that are already running instead of creating them.
 variable "adopt" {
   type    = bool
   default = false
 }
 `;
+}
+
+/**
+ * nodes.auto.tfvars: the VMs as the repository's users list them, a node's own schematic written where it
+ * is not its role's (the role's schematic ids are variables); for config applies, each node's address,
+ * kernel arguments and patch files (from the repository's root).
+ */
+function nodesTfvars(state: LabState, configApply?: ConfigApplyInputs): string {
+  const common = {
+    controlplane: mostCommonSchematic(state, 'controlplane'),
+    worker: mostCommonSchematic(state, 'worker') ?? mostCommonSchematic(state, 'controlplane'),
+  };
+  const rows = state.nodes
+    .filter((n) => n.terraformAddress)
+    .map((n) => {
+      const hcl = (value: unknown) => JSON.stringify(value).replaceAll('","', '", "');
+      const fields = [
+        `role = ${hcl(n.role)}`,
+        ...(n.schematic !== common[n.role] ? [`schematic = ${hcl(n.schematic)}`] : []),
+        ...(configApply ? [`ip = ${hcl(n.ip)}`] : []),
+        ...(configApply?.kernelArgs[n.name]?.length
+          ? [`kernel_args = ${hcl(configApply.kernelArgs[n.name])}`]
+          : []),
+        ...(configApply?.patches[n.name]?.length ? [`patches = ${hcl(configApply.patches[n.name])}`] : []),
+      ];
+      return `  ${hcl(n.name)} = { ${fields.join(', ')} }`;
+    });
+  return `nodes = {\n${rows.join('\n')}\n}\n`;
+}
+
+/** The schematic most of a role's nodes run: the role's, in the variables' defaults. */
+function mostCommonSchematic(state: LabState, role: string): string | undefined {
+  const counts = new Map<string, number>();
+  for (const n of state.nodes.filter((node) => node.role === role))
+    counts.set(n.schematic, (counts.get(n.schematic) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
 }
 
 /**
@@ -136,16 +190,23 @@ locals {
   lab         = jsondecode(file("\${path.module}/lab.json"))
   talosconfig = yamldecode(file(local.lab.talosconfig))
   context     = local.talosconfig.contexts[local.talosconfig.context]
+  # Each node's own schematic (a GPU worker's drivers), else its role's.
+  schematics = {
+    for name, node in var.nodes : name => coalesce(
+      node.schematic,
+      node.role == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id,
+    )
+  }
 }
 
 # Stands for a proxmox_virtual_environment_vm: a new Talos version means a new VM.
 resource "terraform_data" "vm" {
-  for_each         = local.lab.nodes
+  for_each         = var.nodes
   triggers_replace = var.talos_version
   input            = { name = each.key, tool = local.lab.vm_tool, talos_version = var.talos_version }
 
   provisioner "local-exec" {
-    command = var.adopt ? "echo adopting running VM \${each.key}" : "\${local.lab.vm_tool} create \${each.key} \${var.talos_version} \${each.value.schematic}"
+    command = var.adopt ? "echo adopting running VM \${each.key}" : "\${local.lab.vm_tool} create \${each.key} \${var.talos_version} \${local.schematics[each.key]}"
   }
 
   provisioner "local-exec" {
@@ -158,7 +219,7 @@ resource "terraform_data" "vm" {
 # every node's config apply along (Terraform orders by resource, not by instance). Created beside its
 # VM, it retries until the VM answers in maintenance mode.
 resource "talos_machine_configuration_apply" "node" {
-  for_each = local.lab.nodes
+  for_each = var.nodes
   node     = each.value.ip
   client_configuration = {
     ca_certificate     = local.context.ca
@@ -172,12 +233,12 @@ resource "talos_machine_configuration_apply" "node" {
     [yamlencode({
       machine = {
         install = {
-          image           = "\${local.lab.installer_base}/\${each.value.schematic}:v\${var.talos_version}"
+          image           = "\${local.lab.installer_base}/\${local.schematics[each.key]}:v\${var.talos_version}"
           extraKernelArgs = each.value.kernel_args
         }
       }
     })],
-    [for patch in each.value.patches : file(patch)],
+    [for patch in each.value.patches : file("\${path.module}/../\${patch}")],
   )
 }
 
@@ -288,8 +349,7 @@ function countTfvars(state: LabState, proxmox: ProxmoxInputs): string {
       .filter((n) => n.role === role)
       .map((n) => `  { name = ${hcl(n.name)}, ip = ${hcl(n.ip)}, host = ${hcl(n.proxmoxHost)} },`)
       .join('\n');
-  const schematic = (role: string) =>
-    state.nodes.find((n) => n.role === role)?.schematic ?? state.nodes[0]?.schematic ?? '';
+  const schematic = (role: string) => mostCommonSchematic(state, role) ?? state.nodes[0]?.schematic ?? '';
   return `# Renovate bumps the versions (renovate.json); the merge upgrades the cluster.
 talos_version           = "v${state.nodes[0]?.talosVersion ?? ''}"
 kubernetes_version      = "${state.kubernetesVersion}"
@@ -336,7 +396,7 @@ export interface ConfigApplyInputs {
   provider: string;
   talosconfig: string;
   machineConfigs: { controlplane: string; worker: string };
-  /** Patch files per node (the global ones, then a GPU node's), by absolute path. */
+  /** Patch files per node (the global ones, then a GPU node's), from the repository's root. */
   patches: Record<string, string[]>;
   /** The installer image without its schematic and tag (<registry>/nocloud-installer). */
   installerBase: string;
@@ -432,29 +492,15 @@ export async function writeTerraformWorkspace(
     join(dir, 'variables.tf'),
     variablesTf(state, state.nodes[0]?.talosVersion ?? '', state.kubernetesVersion),
   );
+  await writeFile(join(dir, 'nodes.auto.tfvars'), nodesTfvars(state, configApply));
   await writeFile(join(dir, 'modules', 'node', 'main.tf'), NODE_MODULE);
   await writeFile(join(dir, 'modules', 'template', 'main.tf'), TEMPLATE_MODULE);
   await writeFile(
     join(dir, 'lab.json'),
     JSON.stringify(
       {
+        // Lab only: the lab's own tool and files; the nodes are in nodes.auto.tfvars, as users keep them.
         vm_tool: vmTool,
-        nodes: configApply
-          ? Object.fromEntries(
-              state.nodes
-                .filter((n) => n.terraformAddress)
-                .map((n) => [
-                  n.name,
-                  {
-                    ip: n.ip,
-                    role: n.role,
-                    schematic: n.schematic,
-                    kernel_args: configApply.kernelArgs[n.name] ?? [],
-                    patches: configApply.patches[n.name] ?? [],
-                  },
-                ]),
-            )
-          : Object.fromEntries(state.nodes.filter((n) => n.terraformAddress).map((n) => [n.name, n.role])),
         templates: state.templates.map((t) => t.name),
         ...(configApply
           ? {

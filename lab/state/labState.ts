@@ -145,23 +145,20 @@ export function initialState(
   inventory: Inventory,
   talosVersion = INITIAL_TALOS,
 ): LabState {
-  const schematicFor = (role: 'controlplane' | 'worker') =>
-    role === 'controlplane'
+  // A node's own schematic (a GPU worker's drivers), else its role's: read here, not with the product's
+  // schematicOf, so that a bug there is not the lab's too.
+  const schematicFor = (node: Inventory['nodes'][number]) =>
+    node.schematic ??
+    (node.role === 'controlplane'
       ? inventory.images.schematics.controlplane
-      : (inventory.images.schematics.worker ?? inventory.images.schematics.controlplane);
+      : (inventory.images.schematics.worker ?? inventory.images.schematics.controlplane));
   return {
     preset,
     cluster: inventory.cluster.name,
     presetFile,
     kubernetesVersion: INITIAL_KUBERNETES,
     releases: LAB_RELEASES,
-    schematics: [
-      ...new Set(
-        [inventory.images.schematics.controlplane, inventory.images.schematics.worker].filter(
-          (s): s is string => !!s,
-        ),
-      ),
-    ],
+    schematics: [...new Set(inventory.nodes.map(schematicFor))],
     maxUnavailableWorkers: inventory.policy.maxParallelWorkers,
     templates: (inventory.terraform?.templates ?? []).map((template) => ({
       ...template,
@@ -178,10 +175,10 @@ export function initialState(
       expectedNics: node.nics,
       nics: node.nics,
       ...(node.gpu ? { gpu: node.gpu.model } : {}),
-      schematic: schematicFor(node.role),
+      schematic: schematicFor(node),
       // Installed once by an installer: its schematic's arguments and its config's (which the lab
       // writes from the preset: lab/daemon/main.ts loadMachineConfigs).
-      kernelArgs: installerKernelArgs(schematicFor(node.role), expectedKernelArgs(inventory, node)),
+      kernelArgs: installerKernelArgs(schematicFor(node), expectedKernelArgs(inventory, node)),
       talosVersion,
       kubernetesVersion: INITIAL_KUBERNETES,
       power: 'running',

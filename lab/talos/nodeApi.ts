@@ -8,6 +8,7 @@ import { STATIC_PODS, updateStaticPod, type StaticPod } from '../cluster/staticP
 import { writeNodeStatus } from '../cluster/nodeObjects.js';
 import { isNodeReady } from '../daemon/nodeCache.js';
 import { powerOf, type LabNode } from '../state/labState.js';
+import { imageExtensions } from '../daemon/schematics.js';
 import { linkStatuses } from './links.js';
 import { etcdSnapshotKeys, etcdStatus, requireEtcd, requireLocalEtcd } from './etcd.js';
 
@@ -71,6 +72,7 @@ const HANDLERS: Record<string, Handler> = {
     links: linkStatuses(node, lab.runningConfig(node)),
     machineConfig: lab.runningConfig(node) ?? '',
     cmdline: kernelCmdline(node),
+    extensions: imageExtensions(node.schematic, node.talosVersion),
   }),
 
   // The config alone, for the Talos API server to compare a new one with (no links, no Kubernetes read).

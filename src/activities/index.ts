@@ -39,7 +39,7 @@ export function createActivities(deps: ActivityDeps) {
     ...healthActivities(deps, cluster),
     ...finalStateActivities(deps, cluster),
     ...registryActivities(cluster),
-    ...imageFactoryActivities(cluster),
+    ...imageFactoryActivities(deps, cluster),
     ...gpuActivities(cluster),
     ...notifyActivities(deps, cluster),
     ...releaseActivities(deps),

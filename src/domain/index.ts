@@ -10,6 +10,7 @@ export * from './upgradePlan.js';
 export * from './hopPrerequisites.js';
 export * from './talosApi.js';
 export * from './talosLinks.js';
+export * from './talosExtensions.js';
 export * from './renovatePatterns.js';
 export * from './variablesTf.js';
 export * from './versionOverride.js';

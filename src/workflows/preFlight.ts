@@ -8,7 +8,7 @@ import type { RebuildPlan } from './types.js';
 
 /**
  * Before anything is touched: the hops' prerequisites, the installer images of every version a hop
- * goes to and every version an undo would go back to, each recreated node's rebuild (its Terraform
+ * goes to and every version an undo would go back to (each keeping the extensions its node loads), each recreated node's rebuild (its Terraform
  * plans, its machine config and the kernel arguments its new VM boots), the GPU patches, etcd with all
  * its members, and the cluster's health. Any failure here halts the run with nothing changed. Returns
  * what it checked, for the approver.
@@ -46,7 +46,14 @@ export async function preFlight(
   // An undo goes back to the hop's `from`: its installer must exist as surely as the target's.
   const versions = [...new Set(run.hops.flatMap((hop) => [hop.from, hop.to]))];
   for (const version of versions) await quick.checkInstallerImages({ cluster: name, version });
-  found.push(`installers of Talos ${versions.join(', ')} present`);
+  // What each installer leaves out: a GPU worker given its role's schematic would lose its drivers.
+  const extensions = await quick.proveNodeExtensions({
+    cluster: name,
+    nodes: cluster.nodes.map((n) => n.name),
+  });
+  found.push(
+    `installers of Talos ${versions.join(', ')} present, none without an extension its node loads${extensions.unanswered.length ? ` (not read: ${extensions.unanswered.join(', ')})` : ''}`,
+  );
   const recreated = cluster.nodes.map((n) => n.name);
   const cattle = run.hops.filter((hop) => hop.strategy === 'cattle');
   if (cattle.length > 0) {

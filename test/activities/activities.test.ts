@@ -668,7 +668,8 @@ describe('health, images, GPU patches, releases', () => {
       cluster: CLUSTER,
       version: '1.12.0',
     });
-    expect(ok.images).toHaveLength(2);
+    // The controllers', the workers' and the GPU workers' own.
+    expect(ok.images).toHaveLength(3);
     await lab.addFault('image-missing', { version: '1.12.0' });
     const failure = await h.failure(
       'checkInstallerImages',
@@ -677,6 +678,25 @@ describe('health, images, GPU patches, releases', () => {
     );
     expect(failure).toMatchObject({ type: 'ImageMissing', nonRetryable: true });
     await lab.clearFaults();
+  });
+
+  it("proves each node's installer keeps the extensions its image loads; a node that does not answer is left to the gates", async () => {
+    const all = h.inventory.nodes.map((n) => n.name);
+    expect(await h.call('proveNodeExtensions', { cluster: CLUSTER, nodes: all })).toEqual({
+      // The controllers', the workers' and the GPU workers' own: each read once from the factory.
+      schematics: ['366fd68945d4…', '990731763242…', '9fe678268508…'],
+      unanswered: [],
+    });
+    // talosctl resolves the resource type on the first node it is given: that node down hides every
+    // answer of a call for all, so the others are asked one by one. Down for good here.
+    await lab.addFault('talosctl-transient', { node: 'k8s-ctrl-1', times: 100 });
+    try {
+      expect(await h.call('proveNodeExtensions', { cluster: CLUSTER, nodes: all })).toMatchObject({
+        unanswered: ['k8s-ctrl-1'],
+      });
+    } finally {
+      await lab.clearFaults('talosctl-transient');
+    }
   });
 
   it("proves a rebuilt VM's kernel arguments from the Image Factory's schematic, and says what it cannot read", async () => {

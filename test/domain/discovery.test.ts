@@ -3,7 +3,7 @@ import { parse } from '@cdktf/hcl2json';
 import { carriesPatch, patchDocuments, standsIn } from '../../src/domain/discovery/configPatches.js';
 import type { DiscoveredNode } from '../../src/domain/discovery/discovered.js';
 import { parseInstallerImage } from '../../src/domain/discovery/installerImage.js';
-import { draftInventory } from '../../src/domain/discovery/inventoryDraft.js';
+import { draftInventory, type DraftInput } from '../../src/domain/discovery/inventoryDraft.js';
 import { matchNodeAddresses, stateResources } from '../../src/domain/discovery/terraformNodes.js';
 import { findValueLocations, sameVersion } from '../../src/domain/discovery/versionLocations.js';
 import { versionsSection } from '../../src/domain/discovery/versionsSection.js';
@@ -326,41 +326,44 @@ describe("the repository's patches a node's config carries", () => {
     ...extra,
   });
 
-  it("init's inventory: a patch on every node is global, a GPU node's own are its GPU patches with its label's model", () => {
-    const draft = draftInventory({
+  /** init's inventory of the cluster `home` with these nodes and no Terraform. */
+  const draftOf = (nodes: DiscoveredNode[], more: Partial<DraftInput> = {}) =>
+    draftInventory({
       cluster: 'home',
-      discovered: {
-        namespaces: new Set(),
-        nodes: [
-          node('cp-1', 'controlplane', {}),
-          // Two GPU workers with copies of one patch: each carries both files; each path names its node.
-          node('wk-1', 'worker', {
-            gpus: 1,
-            gpuProduct: 'NVIDIA-RTX-A2000-12GB',
-            patches: [
-              'talos/patches/global.yaml',
-              'talos/patches/wk-1/nvidia.yaml',
-              'talos/patches/wk-4/nvidia.yaml',
-            ],
-          }),
-          node('wk-4', 'worker', {
-            gpus: 1,
-            gpuProduct: 'NVIDIA-RTX-A5000-24GB',
-            patches: [
-              'talos/patches/global.yaml',
-              'talos/patches/wk-1/nvidia.yaml',
-              'talos/patches/wk-4/nvidia.yaml',
-            ],
-          }),
-          node('wk-2', 'worker', { gpus: 1 }),
-          node('wk-3', 'worker', { patches: ['talos/patches/global.yaml', 'talos/extra.yaml'] }),
-        ],
-      },
+      discovered: { namespaces: new Set(), nodes },
       machineConfigs: {},
       backups: '/var/lib/talos-upgrade/backups/home',
-      repository: 'homelab/home',
-      defaultBranch: 'trunk',
+      ...more,
     });
+
+  it("init's inventory: a patch on every node is global, a GPU node's own are its GPU patches with its label's model", () => {
+    const draft = draftOf(
+      [
+        node('cp-1', 'controlplane', {}),
+        // Two GPU workers with copies of one patch: each carries both files; each path names its node.
+        node('wk-1', 'worker', {
+          gpus: 1,
+          gpuProduct: 'NVIDIA-RTX-A2000-12GB',
+          patches: [
+            'talos/patches/global.yaml',
+            'talos/patches/wk-1/nvidia.yaml',
+            'talos/patches/wk-4/nvidia.yaml',
+          ],
+        }),
+        node('wk-4', 'worker', {
+          gpus: 1,
+          gpuProduct: 'NVIDIA-RTX-A5000-24GB',
+          patches: [
+            'talos/patches/global.yaml',
+            'talos/patches/wk-1/nvidia.yaml',
+            'talos/patches/wk-4/nvidia.yaml',
+          ],
+        }),
+        node('wk-2', 'worker', { gpus: 1 }),
+        node('wk-3', 'worker', { patches: ['talos/patches/global.yaml', 'talos/extra.yaml'] }),
+      ],
+      { repository: 'homelab/home', defaultBranch: 'trunk' },
+    );
     expect(draft.problems).toEqual([]);
     const parsed = parseInventory(draft.text);
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
@@ -379,6 +382,38 @@ describe("the repository's patches a node's config carries", () => {
     expect(draft.notes.join('\n')).toMatch(/wk-2 offers 1 nvidia\.com\/gpu but its config carries no patch/);
     expect(draft.notes.join('\n')).toMatch(
       /wk-3's config carries talos\/extra\.yaml, which the inventory applies to no node/,
+    );
+  });
+
+  it("a node's schematic is its image's: a GPU worker moved to its drivers with talosctl upgrade --image keeps them; the stale config is said", () => {
+    const [plain, nvidia] = ['a'.repeat(64), 'b'.repeat(64)];
+    const draft = draftOf([
+      node('cp-1', 'controlplane', {}),
+      node('wk-1', 'worker', {}),
+      node('wk-2', 'worker', {}),
+      // Its config still names the workers' installer (plain); its image runs its own.
+      node('wk-3', 'worker', { runningSchematic: nvidia, gpus: 1 }),
+      // No factory installer in its config: its image still says its schematic, the form is the others'.
+      node('wk-4', 'worker', {
+        installer: undefined,
+        installImage: 'ghcr.io/siderolabs/installer:v1.11.3',
+        runningSchematic: plain,
+      }),
+    ]);
+    expect(draft.problems).toEqual([]);
+    const parsed = parseInventory(draft.text);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    const { inventory } = parsed;
+    expect(inventory.images.schematics).toEqual({ controlplane: plain, worker: plain });
+    expect(inventory.nodes.map((n) => [n.name, n.schematic])).toEqual([
+      ['cp-1', undefined],
+      ['wk-1', undefined],
+      ['wk-2', undefined],
+      ['wk-3', nvidia],
+      ['wk-4', undefined],
+    ]);
+    expect(draft.notes.join('\n')).toMatch(
+      /wk-3: machine\.install\.image names another schematic than the node runs \(talosctl get extensions\)/,
     );
   });
 });

@@ -6,6 +6,7 @@ import { freePort } from '../../lab/net/freePort.js';
 import {
   cephStatus,
   eventually,
+  GPU_SCHEMATIC,
   installerImage,
   nodeReady,
   startLab,
@@ -157,6 +158,44 @@ describe('talos-lab up --preset prox-ops', () => {
     const node = await lab.core.readNode({ name: 'k8s-work-2' });
     expect(node.status?.nodeInfo?.osImage).toBe('Talos (v1.11.4)');
     expect(node.metadata?.labels?.['topology.kubernetes.io/zone']).toBe('heimdall');
+  });
+
+  it("a GPU worker's drivers are its image's: installed from its role's schematic it loses them and its GPUs, its own brings both back", async () => {
+    const extensions = async () => {
+      const listed = await lab.talosctl('-n', lab.ip('k8s-work-4'), 'get', 'extensions', '-o', 'json');
+      expect(listed.exitCode).toBe(0);
+      return listed.stdout
+        .split(/\n(?=\{)/)
+        .map((text) => JSON.parse(text) as { spec: { metadata: { name: string; version: string } } })
+        .map(({ spec }) => `${spec.metadata.name} ${spec.metadata.version}`);
+    };
+    const gpus = async () =>
+      (await lab.core.readNode({ name: 'k8s-work-4' })).status?.allocatable?.['nvidia.com/gpu'];
+    // Its config names the workers' installer (it came from the role's config); its image says what it runs.
+    expect(await extensions()).toEqual([
+      'qemu-guest-agent v1.11.3',
+      'nonfree-kmod-nvidia-production v1.11.3',
+      'nvidia-container-toolkit-production v1.11.3',
+      `schematic ${GPU_SCHEMATIC}`,
+      // Talos's imager adds it for the extensions' kernel modules (NVIDIA's).
+      'modules.dep 6.12.57-talos',
+    ]);
+    expect(await gpus()).toBe('1');
+    const install = async (schematic: string) => {
+      const image = installerImage(lab, '1.11.3', schematic);
+      const upgrade = await lab.talosctl('-n', lab.ip('k8s-work-4'), 'upgrade', '--image', image, '--wait');
+      expect(upgrade.exitCode).toBe(0);
+      await eventually('k8s-work-4 Ready again', () => nodeReady(lab, 'k8s-work-4'));
+    };
+    await install(WORKER_SCHEMATIC);
+    expect(await extensions()).toEqual([
+      'qemu-guest-agent v1.11.3',
+      'util-linux-tools v1.11.3',
+      `schematic ${WORKER_SCHEMATIC}`,
+    ]);
+    expect(await gpus()).toBeUndefined();
+    await install(GPU_SCHEMATIC);
+    expect(await gpus()).toBe('1');
   });
 
   it('the Image Factory answers a schematic as YAML, and 404 for one it does not know', async () => {

@@ -186,6 +186,8 @@ export function installerImage(lab: Lab, version: string, schematic: string): st
 }
 
 export const WORKER_SCHEMATIC = '990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e';
+/** prox-ops's GPU workers' own schematic: the workers' extensions and NVIDIA's drivers. */
+export const GPU_SCHEMATIC = '9fe678268508b2236a9f7b20737c37f0bb7340ead63b2c68725db67721b3d6e8';
 export const CONTROLLER_SCHEMATIC = '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2';
 
 /** A CephCluster's `status.ceph` as Rook (or the lab's Rook) last wrote it. */

@@ -77,6 +77,7 @@ describe('doctor', () => {
       'machine configs',
       'rebuilt kernel arguments',
       'installers',
+      'extensions',
       'backups',
       'release list',
       'next installers',
@@ -322,6 +323,21 @@ describe('doctor', () => {
       fix: /images\.installer/,
     },
     {
+      check: 'extensions',
+      what: "a node given a schematic without an extension its image loads (prox-ops's controllers': no i915)",
+      breaks: async () => ({
+        inventory: await variant('extension-lost', (d) =>
+          d.setIn(
+            ['nodes', WK1, 'schematic'],
+            '366fd68945d42e0b6428f65068c83c2c3c08e3afb0e3bc3f00e04b28e2ad0ce2',
+          ),
+        ),
+      }),
+      detail:
+        /talos-wk-1 loads i915 \(it runs schematic 4a0d65c669d4…\), which schematic 366fd68945d4… has not/,
+      fix: /the schematic it runs \(nodes\[\]\.schematic/,
+    },
+    {
       check: 'next installers',
       what: 'no installer of the minor Renovate would propose next',
       breaks: async () => {
@@ -414,7 +430,7 @@ describe('a dry run: the plan and the whole pre-flight against the live cluster,
         ),
       );
     expect(result.stdout).toMatch(
-      /✅ dry-run: pre-flight passed: installers of Talos 1\.11\.3, 1\.12\.0 present; .*etcd 3\/3 members healthy; health: .*\. Nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
+      /✅ dry-run: pre-flight passed: installers of Talos 1\.11\.3, 1\.12\.0 present, none without an extension its node loads; .*etcd 3\/3 members healthy; health: .*\. Nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
     );
     expect(result.exitCode).toBe(0);
     expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);

@@ -3,7 +3,7 @@ import { clusterUpgrade, type nodeUpgrade } from '../../src/workflows/index.js';
 import { progressQuery } from '../../src/workflows/signals.js';
 import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
-import { eventually, startLab, type Lab } from '../lab/labHarness.js';
+import { eventually, GPU_SCHEMATIC, startLab, type Lab } from '../lab/labHarness.js';
 import { recordHistory } from './recordHistory.js';
 import { failingUpgrade } from './runs.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
@@ -78,6 +78,25 @@ describe('faults during a pets upgrade on prox-ops', () => {
     expect(message).toMatch(/GPU patches are not safe to apply[\s\S]*k8s-work-4/);
     expect(result.nodes).toEqual([]);
     expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+  }, 600_000);
+
+  it("a GPU worker the inventory gives its role's schematic: pre-flight halts naming the drivers it would lose, nothing touched", async () => {
+    const gpuWorker = h.inventory.nodes.find((n) => n.name === 'k8s-work-4');
+    // init wrote the schematic the node runs (its image's), not its config's role installer.
+    const own = gpuWorker?.schematic;
+    expect(own).toBe(GPU_SCHEMATIC);
+    if (gpuWorker) delete gpuWorker.schematic;
+    try {
+      const mark = await timelineMark(lab);
+      const { message, result } = await failingRun('gpu-schematic', '1.11.4');
+      expect(message).toMatch(
+        /k8s-work-4 loads nonfree-kmod-nvidia-production, nvidia-container-toolkit-production \(it runs schematic 9fe678268508…\), which schematic 990731763242… has not/,
+      );
+      expect(result.nodes).toEqual([]);
+      expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+    } finally {
+      if (gpuWorker) gpuWorker.schematic = own;
+    }
   }, 600_000);
 
   it('boot-fails: Talos falls back to the old slot, the node is rolled back and the run halted', async () => {

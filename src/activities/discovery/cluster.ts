@@ -1,6 +1,12 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { linkNics, missingKernelArgs, type TalosLink } from '../../domain/index.js';
+import {
+  imageExtensions,
+  linkNics,
+  missingKernelArgs,
+  type ExtensionStatus,
+  type TalosLink,
+} from '../../domain/index.js';
 import type { DiscoveredCluster, DiscoveredNode } from '../../domain/discovery/discovered.js';
 import { carriesPatch } from '../../domain/discovery/configPatches.js';
 import { parseInstallerImage } from '../../domain/discovery/installerImage.js';
@@ -129,12 +135,17 @@ export async function talosView(
   const notBooted = missingKernelArgs(cmdline, configured).filter((arg) => !isCredential(arg));
   const links = linkNics(parseJsonStream<TalosLink>(await run(['get', 'links', '-o', 'json'], 'the links')));
   const installImage = machine?.install?.image;
+  const { runningSchematic, extensions } = imageExtensions(
+    parseJsonStream<ExtensionStatus>(await run(['get', 'extensions', '-o', 'json'], 'the system extensions')),
+  );
   return {
     talosVersion: talosVersion.replace(/^v/, ''),
     ...(installImage ? { installImage } : {}),
     ...(installImage && parseInstallerImage(installImage)
       ? { installer: parseInstallerImage(installImage) }
       : {}),
+    ...(runningSchematic ? { runningSchematic } : {}),
+    extensions,
     // Only what the node booted with: the product checks the booted command line after each upgrade.
     extraKernelArgs: configured.filter((arg) => !isCredential(arg) && !notBooted.includes(arg)),
     leftOutKernelArgs: { notBooted, secret: secret.length },

@@ -10,6 +10,14 @@ export interface DiscoveredNode {
   /** machine.install.image of the running config, split when it is an Image Factory reference. */
   installer?: InstallerImageParts;
   installImage?: string;
+  /**
+   * The schematic the node runs: the version of its image's `schematic` extension, which the Image
+   * Factory puts in every image it builds. machine.install.image may name another (`talosctl upgrade
+   * --image` leaves the config as it was); absent on an image the factory did not build.
+   */
+  runningSchematic?: string;
+  /** The system extensions the node's image loads, by manifest name (`talosctl get extensions`). */
+  extensions?: string[];
   /** machine.install.extraKernelArgs that the node booted with and that carry no credentials. */
   extraKernelArgs: string[];
   /** Of machine.install.extraKernelArgs, those left out: not on the booted command line (a UKI boot), or a credential. */

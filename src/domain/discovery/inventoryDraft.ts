@@ -35,10 +35,19 @@ const mostCommon = <T>(values: T[]): T | undefined => {
 
 const CONFIG_APPLY = 'talos_machine_configuration_apply';
 
+/**
+ * The schematic a node runs: its image's (the factory's `schematic` extension), else the one its
+ * config's installer names.
+ */
+export const nodeSchematic = (n: DiscoveredNode): string | undefined =>
+  n.runningSchematic ?? n.installer?.schematic;
+
 /** The installer form and each role's schematic; a node that runs another schematic keeps its own. */
 function images(nodes: DiscoveredNode[], problems: string[], notes: string[]) {
   const withInstaller = nodes.filter((n) => n.installer);
-  const missing = nodes.filter((n) => !n.installer);
+  // A node whose config names no factory installer still tells its schematic through its image, and
+  // the form comes from the others'.
+  const missing = nodes.filter((n) => !n.installer && !(n.runningSchematic && withInstaller.length));
   if (missing.length)
     problems.push(
       `the Image Factory installer of ${missing.map((n) => `${n.name} (machine.install.image: ${n.installImage ?? 'none'})`).join(', ')} ` +
@@ -51,8 +60,20 @@ function images(nodes: DiscoveredNode[], problems: string[], notes: string[]) {
       `the nodes name ${forms.length} installer forms (${forms.join(', ')}); the inventory takes the most common`,
     );
   const form = mostCommon(withInstaller.map((n) => n.installer?.form ?? ''));
+  const stale = nodes.filter(
+    (n) => n.runningSchematic && n.installer && n.installer.schematic !== n.runningSchematic,
+  );
+  if (stale.length)
+    notes.push(
+      `${stale.map((n) => n.name).join(', ')}: machine.install.image names another schematic than the node runs (talosctl get extensions); the inventory takes the one it runs`,
+    );
   const roleSchematic = (role: DiscoveredNode['role']) =>
-    mostCommon(withInstaller.filter((n) => n.role === role).map((n) => n.installer?.schematic ?? ''));
+    mostCommon(
+      nodes
+        .filter((n) => n.role === role)
+        .map(nodeSchematic)
+        .filter((id): id is string => !!id),
+    );
   const schematics = {
     controlplane: roleSchematic('controlplane'),
     worker: roleSchematic('worker'),
@@ -194,7 +215,7 @@ export function draftInventory(input: DraftInput): InventoryDraft {
       );
     if (n.leftOutKernelArgs.secret)
       notes.push(`${n.name}: ${n.leftOutKernelArgs.secret} kernel argument(s) carrying credentials left out`);
-    const schematic = n.installer?.schematic;
+    const schematic = nodeSchematic(n);
     return {
       name: n.name,
       role: n.role,
@@ -285,7 +306,10 @@ export function draftInventory(input: DraftInput): InventoryDraft {
     `\n Every field: docs/inventory.md.`;
   const contents = doc.contents as YAMLMap;
   const section = (key: string, text: string) => commentKey(contents, key, text);
-  section('images', "From each node's machine.install.image (the Image Factory installer it runs).");
+  section(
+    'images',
+    "The installer's form from each node's machine.install.image; each schematic from what the node runs (talosctl get extensions).",
+  );
   section('kernelArgs', 'From machine.install.extraKernelArgs: checked on every node after each upgrade.');
   section(
     'machineConfigs',

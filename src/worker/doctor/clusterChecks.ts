@@ -181,11 +181,11 @@ async function talosChecks(
     const unsupported = unsupportedTalos(parseVersion(view.talosVersion), `${node.name}:`);
     if (unsupported) problems.push(unsupported);
     const schematic = schematicOf(inventory, node);
-    if (view.installer && view.installer.schematic !== schematic) {
-      problems.push(`it runs schematic ${view.installer.schematic}, the inventory says ${schematic}`);
-      fixes.push(
-        `give the node its own schematic: ${view.installer.schematic} (a pets upgrade would install the other)`,
-      );
+    // What it runs: its image's schematic extension, else the installer its config names.
+    const runs = view.runningSchematic ?? view.installer?.schematic;
+    if (runs && runs !== schematic) {
+      problems.push(`it runs schematic ${runs}, the inventory says ${schematic}`);
+      fixes.push(`give the node its own schematic: ${runs} (a pets upgrade would install the other)`);
     }
     for (const [what, check] of [
       ['NICs', () => activities.checkNodeNics({ cluster: name, node: node.name })],
@@ -430,6 +430,23 @@ async function fileChecks(
         : {}),
     });
   }
+  const extensions = await activities
+    .proveNodeExtensions({ cluster: name, nodes: inventory.nodes.map((n) => n.name) })
+    .catch((error: unknown) => error as Error);
+  report({
+    cluster: name,
+    check: 'extensions',
+    ok: !(extensions instanceof Error) && extensions.unanswered.length === 0,
+    detail:
+      extensions instanceof Error
+        ? extensions.message
+        : extensions.unanswered.length
+          ? `${extensions.unanswered.join(', ')} did not answer talosctl get extensions`
+          : `every node's installer keeps the extensions its image loads (schematics ${extensions.schematics.join(', ')})`,
+    ...(extensions instanceof Error || extensions.unanswered.length
+      ? { fix: extensionsFix(extensions) }
+      : {}),
+  });
   const backups = resolve(access.baseDir, inventory.backups.directory);
   const problem = await unwritable(backups);
   report({
@@ -530,6 +547,25 @@ function bounded<T>(call: Promise<T>, what: string, ms = 20_000): Promise<T> {
   return Promise.race([call, late]).finally(() => clearTimeout(timer));
 }
 
+/** The fix when the Image Factory refuses a schematic: unknown there, or the host is no factory. */
+const SCHEMATIC_UNKNOWN_FIX =
+  'check the schematic ids against what the nodes run (talos-upgrade init shows them), and when images.installer names a mirror, set images.factory to the Image Factory (factory.talos.dev)';
+
+/**
+ * The fix of a failed 'extensions' check: a refusal names the nodes that would lose extensions; a
+ * ValidationFailed without them is the factory's answer about a schematic; nodes that did not answer
+ * are the talos checks' to explain.
+ */
+function extensionsFix(result: Error | { unanswered: string[] }): string {
+  if (!(result instanceof Error))
+    return 'see the talos <node> checks of the nodes named: their Talos API did not answer';
+  const failure = result as { type?: string; details?: unknown[] };
+  if ((failure.details?.[0] as { losses?: unknown } | undefined)?.losses)
+    return "give each node named the schematic it runs (nodes[].schematic; talos-upgrade init writes it from the node's extensions)";
+  if (failure.type === 'ValidationFailed') return SCHEMATIC_UNKNOWN_FIX;
+  return "check that the nodes answer talosctl and that this machine reaches the Image Factory (the installers' host, or images.factory)";
+}
+
 /**
  * The fix of a failed 'rebuilt kernel arguments' check: a refusal carries the nodes' gaps; a
  * ValidationFailed without them is the factory's answer (an unknown schematic, a host that is no
@@ -539,7 +575,6 @@ function rebuiltKernelArgsFix(error: Error): string {
   const failure = error as { type?: string; details?: unknown[] };
   if ((failure.details?.[0] as { gaps?: unknown } | undefined)?.gaps)
     return "add the arguments to the nodes' schematic (customization.extraKernelArgs) and give the inventory its new id, or upgrade those nodes in place (--strategy pets)";
-  if (failure.type === 'ValidationFailed')
-    return 'check the schematic ids against what the nodes run (talos-upgrade init shows them), and when images.installer names a mirror, set images.factory to the Image Factory (factory.talos.dev)';
+  if (failure.type === 'ValidationFailed') return SCHEMATIC_UNKNOWN_FIX;
   return "the Image Factory did not answer: check that this machine reaches the installers' host (proxy, DNS), then run doctor again";
 }

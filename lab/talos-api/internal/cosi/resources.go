@@ -17,6 +17,7 @@ import (
 	"github.com/cosi-project/runtime/pkg/state/impl/namespaced"
 	"github.com/cosi-project/runtime/pkg/state/registry"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/extensions"
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 	"github.com/siderolabs/talos/pkg/machinery/resources/config"
 	"github.com/siderolabs/talos/pkg/machinery/resources/network"
@@ -37,6 +38,12 @@ type Link struct {
 	BusPath      string `json:"busPath"`
 }
 
+// Extension is one system extension the node's image carries, as its manifest names it.
+type Extension struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
 // Snapshot is everything the resource API shows of one node.
 type Snapshot struct {
 	TalosVersion  string `json:"talosVersion"`
@@ -46,6 +53,10 @@ type Snapshot struct {
 	MachineConfig string `json:"machineConfig"`
 	// Cmdline is /proc/cmdline of the running boot (KernelCmdlines.runtime.talos.dev, id "cmdline").
 	Cmdline string `json:"cmdline"`
+	// Extensions of the running image: its schematic's, then the Image Factory's virtual "schematic"
+	// extension whose version is the schematic id (ExtensionStatuses.runtime.talos.dev, `talosctl get
+	// extensions`).
+	Extensions []Extension `json:"extensions"`
 }
 
 var stages = map[string]runtime.MachineStage{
@@ -62,6 +73,7 @@ var definitions = []meta.ResourceWithRD{
 	&runtime.MachineStatus{},
 	&config.MachineConfig{},
 	&runtime.KernelCmdline{},
+	&runtime.ExtensionStatus{},
 }
 
 // build puts the node's resources into a fresh COSI state, resource definitions included.
@@ -87,6 +99,16 @@ func build(ctx context.Context, snap Snapshot) (state.State, error) {
 		cmdline := runtime.NewKernelCmdline()
 		cmdline.TypedSpec().Cmdline = snap.Cmdline
 		resources = append(resources, cmdline)
+	}
+	// Talos's ExtensionStatusController (internal/app/machined/pkg/controllers/runtime/extension_status.go,
+	// v1.13.8) gives each layer of the image its own status, id = the layer's file without ".sqsh": the
+	// id says nothing, the manifest's name and version do.
+	for i, ext := range snap.Extensions {
+		image := fmt.Sprintf("%03d.%s.sqsh", i, strings.ReplaceAll(ext.Name, "/", "-"))
+		status := runtime.NewExtensionStatus(runtime.NamespaceName, strings.TrimSuffix(image, ".sqsh"))
+		status.TypedSpec().Image = image
+		status.TypedSpec().Metadata = extensions.Metadata{Name: ext.Name, Version: ext.Version}
+		resources = append(resources, status)
 	}
 	for _, l := range snap.Links {
 		r, err := linkStatus(l)
