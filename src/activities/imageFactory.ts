@@ -56,7 +56,7 @@ async function readSchematic(factory: string, schematic: string): Promise<Schema
   if (response.status === 404)
     throw nonRetryable(
       FAILURE.ValidationFailed,
-      `${factory} does not know schematic ${schematic}: what its images carry (kernel arguments, extensions) cannot be proven. Check images.schematics and the nodes' own schematic ids`,
+      `${factory} does not know schematic ${schematic}: what its images carry (kernel arguments, extensions) cannot be proven. Check images.schematics and the nodes' own schematic ids, and set images.factory when images.installer names a mirror`,
     );
   if (response.status >= 500 || response.status === 429)
     throw retryable(
@@ -99,30 +99,40 @@ function byNode<T extends { node?: string }>(statuses: T[]): Map<string, T[]> {
 /**
  * Each node's ExtensionStatuses, in one talosctl call for all. talosctl resolves the resource type on
  * the first node it is given only (cmd/talosctl/cmd/talos/helpers/resources.go, v1.13.8), so one node
- * down can hide every answer: the nodes that printed nothing are asked again one by one. A node that
- * does not answer is left out (the etcd check and the node gate say why); any other error is final.
+ * down can hide every answer: a node missing from the output (down, or an image without extensions)
+ * is asked again on its own, all at once. A node that does not answer or hangs is `unanswered`; any
+ * other error is final.
  */
 async function nodeExtensions(
   deps: ActivityDeps,
   c: ClusterHandle,
   nodes: InventoryNode[],
 ): Promise<{ answered: Map<string, ExtensionStatus[]>; unanswered: string[] }> {
-  const read = (ips: string[]) =>
-    heartbeatWhile(
-      talosctl(deps, c, ['-n', ips.join(','), 'get', 'extensions', '-o', 'json'], { timeoutMs: 60_000 }),
-      () => ({ step: `reading the extensions of ${ips.length} node(s)` }),
-    );
-  const all = await read(nodes.map((n) => n.ip));
-  const answered = byNode(parseJsonStream<ExtensionStatus & { node?: string }>(all.stdout));
+  const read = (ips: string[], timeoutMs: number) =>
+    talosctl(deps, c, ['-n', ips.join(','), 'get', 'extensions', '-o', 'json'], { timeoutMs });
+  const answered = new Map<string, ExtensionStatus[]>();
+  if (nodes.length === 0) return { answered, unanswered: [] };
+  const step = () => ({ step: `reading the extensions of ${nodes.length} node(s)` });
+  const all = await heartbeatWhile(
+    read(
+      nodes.map((n) => n.ip),
+      30_000,
+    ),
+    step,
+  );
+  for (const [ip, statuses] of byNode(parseJsonStream<ExtensionStatus & { node?: string }>(all.stdout)))
+    answered.set(ip, statuses);
+  const missing = nodes.filter((n) => !answered.has(n.ip));
+  const alone = await heartbeatWhile(
+    Promise.all(missing.map(async (node) => ({ node, result: await read([node.ip], 20_000) }))),
+    step,
+  );
   const unanswered: string[] = [];
-  if (all.exitCode === 0) return { answered, unanswered };
-  for (const node of nodes.filter((n) => !answered.has(n.ip))) {
-    const one = await read([node.ip]);
-    if (one.exitCode === 0) answered.set(node.ip, parseJsonStream<ExtensionStatus>(one.stdout));
-    else if (isUnavailable(one)) unanswered.push(node.name);
-    else talosFailure(`reading the extensions of ${node.name}`, one);
+  for (const { node, result } of alone) {
+    if (result.exitCode === 0) answered.set(node.ip, parseJsonStream<ExtensionStatus>(result.stdout));
+    else if (result.timedOut || isUnavailable(result)) unanswered.push(node.name);
+    else talosFailure(`reading the extensions of ${node.name}`, result);
   }
-  if (unanswered.length === nodes.length) talosFailure("reading the nodes' extensions", all);
   return { answered, unanswered };
 }
 
@@ -137,10 +147,18 @@ export function imageFactoryActivities(deps: ActivityDeps, cluster: (name: strin
   async function proveNodeExtensions(input: {
     cluster: string;
     nodes: string[];
+    /** doctor: name the nodes that did not answer instead of failing (retried) as pre-flight does. */
+    tolerateUnanswered?: boolean;
   }): Promise<{ schematics: string[]; unanswered: string[] }> {
     const c = cluster(input.cluster);
     const nodes = input.nodes.map((name) => c.node(name));
     const { answered, unanswered } = await nodeExtensions(deps, c, nodes);
+    // An unread node is an unproven one: its installer might drop its drivers.
+    if (unanswered.length && !input.tolerateUnanswered)
+      throw retryable(
+        'TalosUnavailable',
+        `${unanswered.join(', ')} did not answer talosctl get extensions: what their installers keep cannot be proven; retrying`,
+      );
     const factory = factoryOf(c);
     const contents = new Map<string, SchematicContents>();
     const losses: ExtensionLoss[] = [];
@@ -148,11 +166,13 @@ export function imageFactoryActivities(deps: ActivityDeps, cluster: (name: strin
       const statuses = answered.get(node.ip);
       if (!statuses) continue;
       const installs = schematicOf(c.inventory, node);
+      const { runningSchematic, extensions } = imageExtensions(statuses);
+      // The schematic it runs loses nothing: no need to ask the factory (a mirror may not serve it).
+      if (runningSchematic === installs || extensions.length === 0) continue;
       if (!contents.has(installs)) {
         const step = `reading schematic ${shortSchematic(installs)} from ${factory}`;
         contents.set(installs, await heartbeatWhile(readSchematic(factory, installs), () => ({ step })));
       }
-      const { runningSchematic, extensions } = imageExtensions(statuses);
       const lost = lostExtensions(extensions, contents.get(installs)?.extensions ?? []);
       if (lost.length)
         losses.push({

@@ -81,7 +81,7 @@ describe('an upgrade the policy marks for approval waits for it (atlas, minors t
     expect(waiting.phase).toBe('AwaitingApproval');
     // The approver decides on what pre-flight found: every rebuild planned, etcd, health.
     expect(waiting.preFlight).toMatch(
-      /^passed: installers of Talos 1\.11\.3, 1\.12\.9, 1\.13\.8 present, none without an extension its node loads; machine configs valid, kernel arguments carried by schematic 4a0d65c669d4… \(mitigations=off i915\.enable_guc=3\), and each node's rebuild planned \(5 nodes\); etcd 3\/3 members healthy; health: /,
+      /^passed: installers of Talos 1\.11\.3, 1\.12\.9, 1\.13\.8 present; every node's installer keeps the extensions it loads; machine configs valid, kernel arguments carried by schematic 4a0d65c669d4… \(mitigations=off i915\.enable_guc=3\), and each node's rebuild planned \(5 nodes\); etcd 3\/3 members healthy; health: /,
     );
     // As an Update: it applies, returns the new state, and a second decision is refused with the reason.
     expect(

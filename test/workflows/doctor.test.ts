@@ -36,8 +36,11 @@ const workerEnv = () => workerEnvOf(lab, h.taskQueue);
 
 /** Runs the doctor with the worker's environment against `inventory`, and its JSON report. */
 async function doctor(inventory: string, env: Record<string, string> = {}) {
+  // doctor plans every node with Terraform and reads every node: on a loaded machine (two full runs at
+  // once, 2026-11-29) it took over the CLI's default minute.
   const result = await runCli(['doctor', '--inventory', inventory, '--json'], {
     env: { ...workerEnv(), ...env },
+    timeoutMs: 150_000,
   });
   const checks = JSON.parse(result.stdout || '[]') as Array<{
     check: string;
@@ -430,7 +433,7 @@ describe('a dry run: the plan and the whole pre-flight against the live cluster,
         ),
       );
     expect(result.stdout).toMatch(
-      /✅ dry-run: pre-flight passed: installers of Talos 1\.11\.3, 1\.12\.0 present, none without an extension its node loads; .*etcd 3\/3 members healthy; health: .*\. Nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
+      /✅ dry-run: pre-flight passed: installers of Talos 1\.11\.3, 1\.12\.0 present; every node's installer keeps the extensions it loads; .*etcd 3\/3 members healthy; health: .*\. Nothing was touched\. The controllers would go one at a time \(talos-cp-1, talos-cp-2, talos-cp-3\)/,
     );
     expect(result.exitCode).toBe(0);
     expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);

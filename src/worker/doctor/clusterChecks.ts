@@ -431,7 +431,11 @@ async function fileChecks(
     });
   }
   const extensions = await activities
-    .proveNodeExtensions({ cluster: name, nodes: inventory.nodes.map((n) => n.name) })
+    .proveNodeExtensions({
+      cluster: name,
+      nodes: inventory.nodes.map((n) => n.name),
+      tolerateUnanswered: true,
+    })
     .catch((error: unknown) => error as Error);
   report({
     cluster: name,
@@ -442,7 +446,9 @@ async function fileChecks(
         ? extensions.message
         : extensions.unanswered.length
           ? `${extensions.unanswered.join(', ')} did not answer talosctl get extensions`
-          : `every node's installer keeps the extensions its image loads (schematics ${extensions.schematics.join(', ')})`,
+          : extensions.schematics.length
+            ? `every node's installer keeps the extensions its image loads (schematics read: ${extensions.schematics.join(', ')})`
+            : 'every node runs the schematic the inventory installs: its installer keeps the extensions it loads',
     ...(extensions instanceof Error || extensions.unanswered.length
       ? { fix: extensionsFix(extensions) }
       : {}),
