@@ -1,5 +1,5 @@
 import type { CustomObjectsApi } from '@kubernetes/client-node';
-import type { Inventory } from '../../src/domain/index.js';
+import type { ClusterPreset } from './presets.js';
 import { ADDON_CRDS } from './crds.js';
 
 type Crd = (typeof ADDON_CRDS)[keyof typeof ADDON_CRDS];
@@ -56,22 +56,22 @@ export function cephStatus(checks: CephCheck[], previousHealth = 'HEALTH_OK'): R
 }
 
 /** The GitOps and storage objects the health checks read, with the status their controllers would set. */
-export function addonObjects(inventory: Inventory): AddonObject[] {
+export function addonObjects(described: ClusterPreset): AddonObject[] {
   const now = new Date().toISOString();
   const objects: AddonObject[] = [];
-  if (inventory.cluster.storage !== 'none') {
+  if (described.cluster.storage !== 'none') {
     objects.push({
       crd: ADDON_CRDS.cephCluster,
       namespace: 'rook-ceph',
       name: 'rook-ceph',
       spec:
-        inventory.cluster.storage === 'external-ceph'
+        described.cluster.storage === 'external-ceph'
           ? { external: { enable: true } }
           : { cephVersion: { image: 'quay.io/ceph/ceph:v19.2.3' } },
       status: cephStatus([]),
     });
   }
-  if (inventory.cluster.gitops === 'flux') {
+  if (described.cluster.gitops === 'flux') {
     for (const name of ['flux-system', 'infrastructure', 'apps']) {
       objects.push({
         crd: ADDON_CRDS.kustomization,
@@ -91,7 +91,7 @@ export function addonObjects(inventory: Inventory): AddonObject[] {
       });
     }
   }
-  if (inventory.cluster.gitops === 'argocd') {
+  if (described.cluster.gitops === 'argocd') {
     for (const name of ['home-assistant', 'monitoring', 'ingress']) {
       objects.push({
         crd: ADDON_CRDS.argoApplication,

@@ -1,7 +1,6 @@
 import { AppsV1Api, CoreV1Api, PolicyV1Api, type KubeConfig, type V1PodSpec } from '@kubernetes/client-node';
 import { parseDocument } from 'yaml';
-import type { Inventory } from '../../src/domain/index.js';
-import { parsePreset } from './presets.js';
+import { parsePreset, type ClusterPreset } from './presets.js';
 import type { LabState } from '../state/labState.js';
 import { LAB_LABEL_CLUSTER, registerNode } from './nodeObjects.js';
 
@@ -16,10 +15,10 @@ export function fleetMemberName(preset: string, index: number): string {
  * have no Terraform workspace (for 50 clusters it would dominate the lab's start), so their users
  * upgrade in place (pets). Their inventories are their users' to write, with init.
  */
-export function fleetMemberInventory(
+export function fleetMemberPreset(
   exampleText: string,
   name: string,
-): { yaml: string; inventory: Inventory } {
+): { yaml: string; described: ClusterPreset } {
   const doc = parseDocument(exampleText);
   doc.setIn(['cluster', 'name'], name);
   doc.deleteIn(['terraform']);
@@ -30,7 +29,7 @@ export function fleetMemberInventory(
     doc.deleteIn(['nodes', i, 'terraformAddress']);
   }
   const yaml = doc.toString();
-  return { yaml, inventory: parsePreset(yaml, `fleet member ${name}`) };
+  return { yaml, described: parsePreset(yaml, `fleet member ${name}`) };
 }
 
 function pinned(cluster: string, extra: Partial<V1PodSpec> = {}): V1PodSpec {

@@ -64,11 +64,9 @@ export function nodeStatusFields(node: LabNode): NonNullable<V1Node['status']> {
       containerRuntimeVersion: 'containerd://2.1.5',
       operatingSystem: 'linux',
       architecture: 'amd64',
-      machineID: node.name
-        .replace(/[^a-z0-9]/g, '')
-        .padEnd(32, '0')
-        .slice(0, 32),
-      systemUUID: `lab-${node.name}`,
+      machineID: `${node.name.replace(/[^a-z0-9]/g, '')}${node.createdCount}`.padEnd(32, '0').slice(0, 32),
+      // A new VM is another machine: Proxmox gives it a new SMBIOS UUID, Talos a new machine id.
+      systemUUID: `lab-${node.name}-${node.createdCount}`,
       bootID: `${node.name}-${node.createdCount}-${node.talosVersion}`,
     },
   };
@@ -86,10 +84,31 @@ export async function withConflictRetry<T>(action: () => Promise<T>): Promise<T>
 }
 
 /** Writes the kubelet-owned status fields, keeping what kwok wrote (conditions). */
-export async function writeNodeStatus(core: CoreV1Api, node: LabNode): Promise<void> {
+/**
+ * Extended resources (a GPU): advertised by a device plugin once it registers with the kubelet, zeroed
+ * by a kubelet that finds its Node registered by another machine, kept as they were across a reboot.
+ */
+export type ExtendedResources = 'advertise' | 'zero' | 'keep';
+
+export async function writeNodeStatus(
+  core: CoreV1Api,
+  node: LabNode,
+  extended: ExtendedResources = 'advertise',
+): Promise<void> {
   await withConflictRetry(async () => {
     const current = await core.readNode({ name: node.name });
-    current.status = { ...current.status, ...nodeStatusFields(node) };
+    const fields = nodeStatusFields(node);
+    const gpu = 'nvidia.com/gpu';
+    const had = current.status?.capacity?.[gpu];
+    const counts = { ...fields.capacity };
+    if (extended === 'zero' && gpu in counts) counts[gpu] = '0';
+    if (extended === 'keep') {
+      delete counts[gpu];
+      if (had !== undefined) counts[gpu] = had;
+    }
+    fields.capacity = counts;
+    fields.allocatable = counts;
+    current.status = { ...current.status, ...fields };
     await core.replaceNodeStatus({ name: node.name, body: current });
   });
 }
@@ -105,13 +124,48 @@ export async function setPowerAnnotation(core: CoreV1Api, name: string, on: bool
   });
 }
 
-/** Registers the node as its kubelet would after boot: the object, then its status. */
+/**
+ * Registers the node as its kubelet would after boot: the object, then its status. A Node of that name
+ * may outlive its VM (nobody deletes it when Terraform destroys one): the kubelet of the new VM then
+ * takes it as it is (kubernetes v1.34.1 pkg/kubelet/kubelet_node_status.go tryRegisterWithAPIServer,
+ * 91-134): it rewrites only its default labels (updateDefaultLabels, 231-268: hostname, zone, os,
+ * arch), keeps the rest, the spec (a cordon and taints stay: its --register-with-taints and labels
+ * go only into a Node it creates, 323-367) and the annotations, and zeroes extended resources until
+ * a device plugin registers again (reconcileExtendedResource, 191-205: a new machine has no device
+ * manager checkpoint).
+ */
 export async function registerNode(
   core: CoreV1Api,
   cluster: string,
   node: LabNode,
   tainted: boolean,
 ): Promise<void> {
-  await core.createNode({ body: nodeManifest(cluster, node, tainted) });
-  await writeNodeStatus(core, node);
+  const fresh = nodeManifest(cluster, node, tainted);
+  const created = await core.createNode({ body: fresh }).then(
+    () => true,
+    (error: unknown) => {
+      if ((error as { code?: number }).code !== 409) throw error;
+      return false;
+    },
+  );
+  if (!created)
+    await withConflictRetry(async () => {
+      const current = await core.readNode({ name: node.name });
+      const labels = { ...current.metadata?.labels };
+      for (const key of KUBELET_DEFAULT_LABELS) {
+        const value = fresh.metadata?.labels?.[key];
+        if (value !== undefined) labels[key] = value;
+      }
+      current.metadata = { ...current.metadata, labels };
+      await core.replaceNode({ name: node.name, body: current });
+    });
+  await writeNodeStatus(core, node, created ? 'advertise' : 'zero');
 }
+
+/** The labels a kubelet sets on a Node it finds registered already (updateDefaultLabels). */
+const KUBELET_DEFAULT_LABELS = [
+  'kubernetes.io/hostname',
+  'topology.kubernetes.io/zone',
+  'kubernetes.io/os',
+  'kubernetes.io/arch',
+];

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { inventoryFields, type Inventory } from '../../src/domain/index.js';
+import { z } from 'zod';
 
 /**
  * The clusters the lab builds, each described by a file of its own in lab/presets/. The product
@@ -17,25 +17,113 @@ export function isPreset(name: string): name is Preset {
   return (PRESETS as readonly string[]).includes(name);
 }
 
-/**
- * A field the lab needs to build its cluster (the Proxmox host of a VM, the endpoints its configs
- * name) that the product's inventory leaves out: every preset gives it.
- */
-export function presetField<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new Error(`the lab's preset has no ${what}: every preset names it`);
-  return value;
-}
+// The preset's own schema, not the product's inventory: what the lab needs to build a cluster (the
+// Proxmox host of each VM, the endpoints its configs name, the kernel arguments its configs carry),
+// so that the product's reading of a cluster is never shaped by the lab's description of it.
+const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
+const role = z.enum(['controlplane', 'worker']);
+const schematic = z.string().regex(/^[0-9a-f]{64}$/);
+const kernelArgs = z.array(z.string().regex(/^[^\s=]+(=\S*)?$/));
 
-/**
- * A preset read with the inventory's field schema but without the product's cross-checks: a preset
- * describes a cluster, not what a run needs (no machine configs, no policy), so `validate` would
- * rightly refuse it as an inventory.
- */
-export function parsePreset(text: string, origin: string): Inventory {
-  const parsed = inventoryFields.safeParse(parse(text));
+const presetNode = z
+  .object({
+    name: label,
+    role,
+    ip: z.ipv4(),
+    proxmoxHost: label,
+    // The node's own Terraform address in the module-per-node shape (the other shapes derive theirs).
+    terraformAddress: z.string().min(1).optional(),
+    nics: z
+      .array(z.object({ name: z.string().min(1), vlan: z.union([z.literal('native'), z.number()]) }))
+      .min(1),
+    // The schematic the node runs when not its role's (a GPU worker's drivers).
+    schematic: schematic.optional(),
+    gpu: z
+      .object({ model: z.string().min(1), patches: z.array(z.string().min(1)).min(1) })
+      .strict()
+      .optional(),
+    // Its config's extraKernelArgs beyond its role's.
+    kernelArgs: kernelArgs.optional(),
+  })
+  .strict();
+
+const presetSchema = z
+  .object({
+    apiVersion: z.literal('talos-lab/v1'),
+    cluster: z
+      .object({
+        name: label,
+        kubernetesEndpoint: z.url(),
+        talosEndpoints: z.array(z.string().min(1)).min(1),
+        network: z.cidrv4(),
+        vip: z.ipv4().optional(),
+        gitops: z.enum(['flux', 'argocd', 'none']),
+        storage: z.enum(['rook-ceph', 'external-ceph', 'none']),
+      })
+      .strict(),
+    // The GitHub repository the lab's server plays, holding the user's Terraform and patches.
+    repository: z
+      .object({
+        github: z.string().regex(/^[\w.-]+\/[\w.-]+$/),
+        defaultBranch: z.string().min(1).default('main'),
+      })
+      .strict()
+      .optional(),
+    proxmox: z
+      .object({ hosts: z.array(z.object({ name: label, address: z.ipv4() }).strict()).min(1) })
+      .strict(),
+    images: z
+      .object({
+        // The Image Factory installer's form the role configs name, {schematic} and {version} filled in.
+        installer: z.string().includes('{schematic}').includes('{version}'),
+        schematics: z.object({ controlplane: schematic, worker: schematic.optional() }).strict(),
+      })
+      .strict(),
+    // Each role config's machine.install.extraKernelArgs.
+    kernelArgs: z
+      .object({ controlplane: kernelArgs.optional(), worker: kernelArgs.optional() })
+      .strict()
+      .optional(),
+    // VMs made by Terraform (absent: provisioned otherwise, so only in-place upgrades are possible).
+    terraform: z
+      .object({
+        templates: z
+          .array(z.object({ name: label, host: label, role, address: z.string().min(1) }).strict())
+          .default([]),
+      })
+      .strict()
+      .optional(),
+    nodes: z.array(presetNode).min(1),
+    // Patch files of the repository that every node's config carries.
+    globalPatches: z.array(z.string().min(1)).default([]),
+    // How many workers the cluster's owner lets be unavailable at once: the lab's monitor flags more.
+    maxUnavailableWorkers: z.number().int().min(1).default(1),
+  })
+  .strict();
+
+/** A cluster as the lab builds it. */
+export type ClusterPreset = z.infer<typeof presetSchema>;
+export type PresetNode = ClusterPreset['nodes'][number];
+
+export function parsePreset(text: string, origin: string): ClusterPreset {
+  const parsed = presetSchema.safeParse(parse(text));
   if (!parsed.success)
     throw new Error(
       `${origin} is not a valid preset: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   return parsed.data;
+}
+
+/** The schematic a node's image was built from: its own, else its role's. */
+export function presetSchematic(preset: ClusterPreset, node: PresetNode): string {
+  const { schematics } = preset.images;
+  return (
+    node.schematic ??
+    (node.role === 'worker' ? (schematics.worker ?? schematics.controlplane) : schematics.controlplane)
+  );
+}
+
+/** The extraKernelArgs of a node's config: its role config's, then those patched in on it alone. */
+export function presetKernelArgs(preset: ClusterPreset, node: PresetNode): string[] {
+  return [...new Set([...(preset.kernelArgs?.[node.role] ?? []), ...(node.kernelArgs ?? [])])];
 }

@@ -6,7 +6,7 @@ import {
   PolicyV1Api,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import type { Inventory } from '../../src/domain/index.js';
+import type { ClusterPreset } from './presets.js';
 import { abortable } from '../../src/activities/abortable.js';
 import { waitUntil } from '../process/managedProcess.js';
 import type { LabState } from '../state/labState.js';
@@ -24,7 +24,7 @@ function ignoreExists(error: unknown): void {
 /** Brings a fresh API server to the state of the preset: nodes, add-ons, apps, all Running. */
 export async function seedCluster(
   kc: KubeConfig,
-  inventory: Inventory,
+  described: ClusterPreset,
   state: LabState,
   progress: Progress,
 ): Promise<void> {
@@ -46,7 +46,7 @@ export async function seedCluster(
   for (const crd of Object.values(ADDON_CRDS))
     await extensions.createCustomResourceDefinition({ body: crdManifest(crd) }).catch(ignoreExists);
 
-  const workloads = workloadsFor(inventory);
+  const workloads = workloadsFor(described);
   for (const name of workloads.namespaces)
     await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreExists);
   // Pods are refused until each namespace's default ServiceAccount exists. The controller manager makes
@@ -99,7 +99,7 @@ export async function seedCluster(
     },
     { timeoutMs: 30_000 },
   );
-  for (const object of addonObjects(inventory)) await createAddonObject(custom, object);
+  for (const object of addonObjects(described)) await createAddonObject(custom, object);
 
   progress('waiting for nodes Ready and pods Running');
   const expectedPods =

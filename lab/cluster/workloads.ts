@@ -1,5 +1,5 @@
 import type { V1DaemonSet, V1Deployment, V1PodDisruptionBudget, V1PodSpec } from '@kubernetes/client-node';
-import type { Inventory } from '../../src/domain/index.js';
+import type { ClusterPreset } from './presets.js';
 
 export interface Workloads {
   namespaces: string[];
@@ -94,10 +94,10 @@ export const ROOK_NAMESPACE = 'rook-ceph';
 export const OSD_LABEL = 'rook-ceph-osd';
 
 /** The workers that carry Rook's OSDs: the first three (one per host, pools of size 3). */
-export function storageHosts(inventory: Inventory): string[] {
-  if (inventory.cluster.storage !== 'rook-ceph') return [];
-  const workers = inventory.nodes.filter((node) => node.role === 'worker');
-  return (workers.length >= 3 ? workers : inventory.nodes).slice(0, 3).map((node) => node.name);
+export function storageHosts(described: ClusterPreset): string[] {
+  if (described.cluster.storage !== 'rook-ceph') return [];
+  const workers = described.nodes.filter((node) => node.role === 'worker');
+  return (workers.length >= 3 ? workers : described.nodes).slice(0, 3).map((node) => node.name);
 }
 
 /**
@@ -131,11 +131,11 @@ function osdDeployment(id: number, host: string): V1Deployment {
   };
 }
 
-/** What runs on the cluster of an inventory: system add-ons, its GitOps and storage stack, and apps. */
-export function workloadsFor(inventory: Inventory): Workloads {
-  const workers = inventory.nodes.filter((node) => node.role === 'worker').length;
-  const schedulable = workers > 0 ? workers : inventory.nodes.length;
-  const { gitops, storage } = inventory.cluster;
+/** What runs on the cluster of an described: system add-ons, its GitOps and storage stack, and apps. */
+export function workloadsFor(described: ClusterPreset): Workloads {
+  const workers = described.nodes.filter((node) => node.role === 'worker').length;
+  const schedulable = workers > 0 ? workers : described.nodes.length;
+  const { gitops, storage } = described.cluster;
   const w: Workloads = {
     namespaces: ['kube-system', 'monitoring', 'apps', PDB_PROTECTED_APP.namespace],
     daemonSets: [],
@@ -180,10 +180,10 @@ export function workloadsFor(inventory: Inventory): Workloads {
     w.namespaces.push('rook-ceph');
     w.deployments.push(deployment('rook-ceph', 'rook-ceph-operator', 'docker.io/rook/ceph:v1.18.6', 1));
     w.daemonSets.push(daemonSet('rook-ceph', 'csi-rbdplugin', 'quay.io/cephcsi/cephcsi:v3.15.0'));
-    storageHosts(inventory).forEach((host, id) => w.deployments.push(osdDeployment(id, host)));
+    storageHosts(described).forEach((host, id) => w.deployments.push(osdDeployment(id, host)));
     if (storage === 'rook-ceph') w.pdbs.push(osdBudget());
   }
-  if (inventory.nodes.some((node) => node.gpu)) {
+  if (described.nodes.some((node) => node.gpu)) {
     w.deployments.push(
       deployment(
         'apps',

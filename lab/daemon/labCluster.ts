@@ -252,17 +252,22 @@ export class LabCluster {
     const ready = options.ready ?? true;
     await this.setPower(node, 'running', ready);
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);
-    await writeNodeStatus(this.core, node);
+    // The GPU's device plugin (a DaemonSet pod) registers once the node runs pods again.
+    await writeNodeStatus(this.core, node, 'keep');
+    const turnReady = async () => {
+      await setPowerAnnotation(this.core, node.name, true);
+      await writeNodeStatus(this.core, node, 'advertise');
+    };
     const delayMs = (this.timing.kubeletReadySeconds ?? 0) * 1000;
     if (!ready || delayMs === 0) {
-      await setPowerAnnotation(this.core, node.name, ready);
+      await (ready ? turnReady() : setPowerAnnotation(this.core, node.name, false));
       return;
     }
     await setPowerAnnotation(this.core, node.name, false);
     const boot = node.bootId;
     setTimeout(() => {
       if (node.bootId !== boot || node.power !== 'running') return;
-      setPowerAnnotation(this.core, node.name, true).catch(() => undefined);
+      turnReady().catch(() => undefined);
     }, delayMs).unref();
   }
 

@@ -8,11 +8,16 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
-import { expectedKernelArgs, type Inventory } from '../../src/domain/index.js';
-import { fleetMemberInventory, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
+import { fleetMemberPreset, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
 import { seedCluster } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
-import { isPreset, presetField, presetFile, parsePreset } from '../cluster/presets.js';
+import {
+  isPreset,
+  presetFile,
+  parsePreset,
+  presetKernelArgs,
+  type ClusterPreset,
+} from '../cluster/presets.js';
 import { abortable } from '../../src/activities/abortable.js';
 import { startControlPlane } from '../kube/controlPlane.js';
 import { startFleetView } from '../kube/fleetView.js';
@@ -102,22 +107,22 @@ async function setUpCluster(
   shared: Shared,
   clusterDir: string,
   origin: string,
-  inventory: Inventory,
+  described: ClusterPreset,
   seed: (lab: LabCluster) => Promise<void>,
   apiPath: string,
 ): Promise<{ lab: LabCluster; info: DaemonInfo; secretsDir: string; adoptVms: () => Promise<void> }> {
   const repoDir = join(clusterDir, 'repo');
   await rm(repoDir, { recursive: true, force: true });
   await mkdir(join(clusterDir, 'backups'), { recursive: true });
-  const state = initialState(shared.preset, origin, inventory, shared.talos);
+  const state = initialState(shared.preset, origin, described, shared.talos);
   const talosconfig = join(clusterDir, 'talosconfig');
   const secretsDir = join(clusterDir, 'secrets');
   const secrets = await generateClusterSecrets(shared.tools['talos-lab-api'], {
     secretsDir,
     cluster: state.cluster,
     talosconfig,
-    endpoints: presetField(inventory.cluster.talosEndpoints, 'cluster.talosEndpoints'),
-    kubernetesEndpoint: presetField(inventory.cluster.kubernetesEndpoint, 'cluster.kubernetesEndpoint'),
+    endpoints: described.cluster.talosEndpoints,
+    kubernetesEndpoint: described.cluster.kubernetesEndpoint,
     kubernetesVersion: state.kubernetesVersion,
     talosVersion: state.nodes[0]?.talosVersion ?? INITIAL_TALOS,
   });
@@ -127,19 +132,19 @@ async function setUpCluster(
     dir: repoDir,
     terraform: { binary: shared.tools.terraform, dir: terraformDir },
     gpuPatches: Object.fromEntries(
-      inventory.nodes.filter((n) => n.gpu).map((n) => [n.name, n.gpu?.patches ?? []]),
+      described.nodes.filter((n) => n.gpu).map((n) => [n.name, n.gpu?.patches ?? []]),
     ),
   });
   const registryHost = shared.registryUrl.replace(/^http:\/\//, '');
-  await loadMachineConfigs(lab, inventory, secrets, registryHost);
+  await loadMachineConfigs(lab, described, secrets, registryHost);
   await seed(lab);
   for (const node of lab.controlPlane())
     await createStaticPods(lab.core, state.cluster, node, lab.machineConfigs.get(node.name));
-  const configApply = shared.terraformShape === 'config-apply' && inventory.terraform !== undefined;
-  await writeLabRepository(repoDir, inventory);
+  const configApply = shared.terraformShape === 'config-apply' && described.terraform !== undefined;
+  await writeLabRepository(repoDir, described);
   const byCount =
     (shared.terraformShape === 'count-per-role' || shared.terraformShape === 'count-versions-object') &&
-    inventory.terraform !== undefined;
+    described.terraform !== undefined;
   if (byCount)
     await writeCountWorkspace(
       terraformDir,
@@ -151,7 +156,7 @@ async function setUpCluster(
       },
       shared.terraformShape === 'count-versions-object',
     );
-  else if (inventory.terraform)
+  else if (described.terraform)
     await writeTerraformWorkspace(
       terraformDir,
       state,
@@ -162,28 +167,25 @@ async function setUpCluster(
             talosconfig,
             machineConfigs: secrets.machineConfigs,
             patches: Object.fromEntries(
-              inventory.nodes.map((n) => [
-                n.name,
-                [...inventory.policy.globalPatches, ...(n.gpu?.patches ?? [])],
-              ]),
+              described.nodes.map((n) => [n.name, [...described.globalPatches, ...(n.gpu?.patches ?? [])]]),
             ),
-            installerBase: mirroredInstaller(inventory.images.installer, registryHost).replace(
+            installerBase: mirroredInstaller(described.images.installer, registryHost).replace(
               /\/\{schematic\}.*$/,
               '',
             ),
             kernelArgs: Object.fromEntries(
-              inventory.nodes.map((n) => [n.name, expectedKernelArgs(inventory, n)]),
+              described.nodes.map((n) => [n.name, presetKernelArgs(described, n)]),
             ),
           }
         : undefined,
     );
-  if (inventory.terraform)
+  if (described.terraform)
     await execa(shared.tools.terraform, ['init', '-input=false', '-no-color'], { cwd: terraformDir });
   // The running VMs recorded in the state, once their Talos API answers: a config apply per node
   // (the config-apply shape) reaches its node then, and finds the config it already runs. The
   // proxmox provider adopts when told by its environment; the modules' provisioners by a variable.
   const adoptVms = async () => {
-    if (!inventory.terraform) return;
+    if (!described.terraform) return;
     await execa(
       shared.tools.terraform,
       ['apply', '-auto-approve', '-input=false', '-no-color', ...(byCount ? [] : ['-var', 'adopt=true'])],
@@ -240,18 +242,18 @@ async function setUpCluster(
  */
 async function loadMachineConfigs(
   lab: LabCluster,
-  inventory: Inventory,
+  described: ClusterPreset,
   secrets: ClusterSecrets,
   registryHost: string,
 ): Promise<void> {
   // The role's Image Factory installer (at the lab registry, as a mirror would serve it), written here
   // from the preset's form rather than with the product's installerImage: a bug there is not the lab's.
   const roleInstaller = (role: 'controlplane' | 'worker', version: string) =>
-    mirroredInstaller(inventory.images.installer, registryHost)
+    mirroredInstaller(described.images.installer, registryHost)
       .replaceAll(
         '{schematic}',
-        (role === 'worker' ? inventory.images.schematics.worker : undefined) ??
-          inventory.images.schematics.controlplane,
+        (role === 'worker' ? described.images.schematics.worker : undefined) ??
+          described.images.schematics.controlplane,
       )
       .replaceAll('{version}', version);
   // The role configs as `talosctl gen config --install-image <its Image Factory installer>` writes them
@@ -265,12 +267,12 @@ async function loadMachineConfigs(
     main?.setIn(['machine', 'install', 'image'], roleInstaller(role, firstVersion));
     // The VLANs every node of the role carries, as `talosctl gen config --config-patch-<role>` puts
     // them in the role's config: Talos makes VLAN links only from the config (lab/talos/links.ts).
-    const roleVlans = vlanDevices(inventory.nodes.filter((n) => n.role === role));
+    const roleVlans = vlanDevices(described.nodes.filter((n) => n.role === role));
     if (main && roleVlans.length) main.setIn(['machine', 'network', 'interfaces'], roleVlans);
     texts[role] = docs.map((doc) => doc.toString()).join('---\n');
     await writeFile(file, texts[role]);
   }
-  for (const node of inventory.nodes) {
+  for (const node of described.nodes) {
     const docs = parseAllDocuments(texts[node.role]);
     // The v1alpha1 document is the one with `machine`; Talos 1.12 configs may carry others.
     const main = docs.find((doc) => doc.has('machine'));
@@ -282,9 +284,9 @@ async function loadMachineConfigs(
     // A node's VLANs beyond its role's were patched in on that node alone (its role config lacks them).
     const ownVlans = vlanDevices([node]);
     if (main && ownVlans.length) main.setIn(['machine', 'network', 'interfaces'], ownVlans);
-    const kernelArgs = expectedKernelArgs(inventory, node);
+    const kernelArgs = presetKernelArgs(described, node);
     if (kernelArgs.length) main?.setIn(['machine', 'install', 'extraKernelArgs'], kernelArgs);
-    if (main && inventory.policy.globalPatches.length) mergePatch(main, GLOBAL_PATCH);
+    if (main && described.globalPatches.length) mergePatch(main, GLOBAL_PATCH);
     if (node.gpu && main) mergePatch(main, gpuPatch());
     lab.machineConfigs.set(node.name, docs.map((doc) => doc.toString()).join('---\n'));
   }
@@ -296,7 +298,7 @@ async function loadMachineConfigs(
  * networks need none; Talos validates a device with only an interface and VLANs).
  */
 function vlanDevices(
-  nodes: Inventory['nodes'],
+  nodes: ClusterPreset['nodes'],
 ): Array<{ interface: string; vlans: Array<{ vlanId: number }> }> {
   const key = (nic: { name: string; vlan: number | 'native' }) => `${nic.name}.${nic.vlan}`;
   const shared = (nodes[0]?.nics ?? []).filter(
@@ -315,7 +317,7 @@ function blockAt(blocks: AddressBlock[], index: number): AddressBlock {
   return block;
 }
 
-function mustParse(text: string, origin: string): Inventory {
+function mustParse(text: string, origin: string): ClusterPreset {
   return parsePreset(text, `${origin} moved onto loopback addresses`);
 }
 
@@ -375,13 +377,13 @@ async function main(): Promise<void> {
 
   const presetPath = presetFile(preset);
   const presetText = await readFile(presetPath, 'utf8');
-  const parsed = { inventory: parsePreset(presetText, presetPath) };
+  const parsed = { described: parsePreset(presetText, presetPath) };
   // Each cluster's nodes answer on a loopback block of their own, as Talos nodes on their network.
-  const blocks = await allocateBlocks(Math.max(1, fleet), parsed.inventory.nodes.length);
+  const blocks = await allocateBlocks(Math.max(1, fleet), parsed.described.nodes.length);
 
   progress('checking tools (the first run builds them)');
   const tools = await ensureTools('kube', 'kwok', 'terraform', 'talos', 'sops');
-  const expectedNodes = parsed.inventory.nodes.length * Math.max(1, fleet);
+  const expectedNodes = parsed.described.nodes.length * Math.max(1, fleet);
   const kubeClientCa = join(dir, 'kube-client-ca');
   await execa(tools['talos-lab-api'], ['kube-ca', '--dir', kubeClientCa]);
   const controlPlane = await startControlPlane(
@@ -456,7 +458,7 @@ async function main(): Promise<void> {
     adoptVms: () => Promise<void>;
   }> = [];
   if (fleet === 0) {
-    const inventory = mustParse(onLoopback(presetText, blockAt(blocks, 0)), presetPath);
+    const described = mustParse(onLoopback(presetText, blockAt(blocks, 0)), presetPath);
     const {
       lab,
       info: clusterInfo,
@@ -466,14 +468,14 @@ async function main(): Promise<void> {
       shared,
       dir,
       presetPath,
-      inventory,
-      (lab) => seedCluster(kc, inventory, lab.state, progress),
+      described,
+      (lab) => seedCluster(kc, described, lab.state, progress),
       '',
     );
     clusters.set(lab.state.cluster, lab);
     talosClusters.push({ lab, daemonUrl: apiUrl, secretsDir, adoptVms });
     ready = { ...clusterInfo, startedAt: info.startedAt };
-    const osdHosts = storageHosts(inventory);
+    const osdHosts = storageHosts(described);
     if (osdHosts.length > 0) {
       const rook = new RookCephSim(lab, nodeCache, osdHosts);
       lab.rookCeph = () => rook.writeStatusNow();
@@ -497,7 +499,7 @@ async function main(): Promise<void> {
       const name = fleetMemberName(preset, index);
       const memberDir = join(dir, 'clusters', name);
       await mkdir(memberDir, { recursive: true });
-      const member = fleetMemberInventory(onLoopback(presetText, blockAt(blocks, index - 1)), name);
+      const member = fleetMemberPreset(onLoopback(presetText, blockAt(blocks, index - 1)), name);
       const {
         lab,
         info: memberInfo,
@@ -507,7 +509,7 @@ async function main(): Promise<void> {
         shared,
         memberDir,
         `${presetPath} (fleet member ${name})`,
-        member.inventory,
+        member.described,
         async (lab) => void (expectedPods += await seedFleetMember(kc, lab.state)),
         `/clusters/${name}`,
       );
@@ -523,7 +525,7 @@ async function main(): Promise<void> {
       if (index % 10 === 0 || index === fleet) progress(`${index}/${fleet} clusters registered`);
     }
     progress('waiting for every node Ready and every pod Running');
-    await waitForFleet(kc, fleet * parsed.inventory.nodes.length, expectedPods);
+    await waitForFleet(kc, fleet * parsed.described.nodes.length, expectedPods);
     await writeFile(join(dir, 'fleet.json'), JSON.stringify({ preset, clusters: members }, null, 2));
     const envFile = join(dir, 'lab.env');
     await writeEnvFile(envFile, {

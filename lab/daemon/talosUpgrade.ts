@@ -1,5 +1,5 @@
 import { powerOf, type LabNode } from '../state/labState.js';
-import { compareVersions } from '../../src/domain/index.js';
+import semver from 'semver';
 import { bootDefault, installIntoNextSlot } from './bootSlots.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
@@ -63,8 +63,7 @@ export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeReq
       `error validating installer image "${request.image}": failed to resolve reference "${request.image}": ${request.image}: not found`,
     );
   }
-  const skipsEtcdChecks =
-    request.force || (request.preserve && compareVersions(node.talosVersion, '1.12.9') >= 0);
+  const skipsEtcdChecks = request.force || (request.preserve && semver.gte(node.talosVersion, '1.12.9'));
   if (node.role === 'controlplane' && !skipsEtcdChecks) validateEtcdForUpgrade(lab, node);
 
   lab.record('upgrade-started', node.name, `${node.talosVersion} -> ${ref.version} (${request.image})`);

@@ -19,7 +19,13 @@ async function boundWorkloadPods(lab: LabCluster, node: string): Promise<string[
     .map((pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`);
 }
 
-/** `terraform destroy` of a node's VM: it powers off and its Node object goes with it. */
+/**
+ * `terraform destroy` of a node's VM: it shuts down (its kubelet says NotReady as it goes). Its Node
+ * object stays, cordoned and with its pods bound, since nothing in the cluster deletes a Node whose
+ * machine went away (kube-controller-manager's node lifecycle controller only marks it and its pods
+ * not ready, kubernetes v1.34.1 pkg/controller/nodelifecycle/node_lifecycle_controller.go 741-746):
+ * the new VM's kubelet registers into it (lab/cluster/nodeObjects.ts registerNode).
+ */
 export async function destroyVm(lab: LabCluster, target: string): Promise<string> {
   const node = findByAddressOrName(lab, target);
   return lab.exclusive(node, () => destroyNow(lab, node));
@@ -36,22 +42,6 @@ async function destroyNow(lab: LabCluster, node: LabNode): Promise<string> {
   await lab.powerOff(node, 'destroyed');
   node.destroyedCount += 1;
   // The dead VM's etcd member stays in the member list until someone removes it.
-  await lab.core.deleteNode({ name: node.name }).catch((error: unknown) => {
-    if ((error as { code?: number }).code !== 404) throw error;
-  });
-  // Its pods are orphaned with the Node gone; the pod GC would remove them, the lab does it now.
-  const pods = await lab.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node.name}` });
-  await Promise.all(
-    pods.items.map((pod) =>
-      lab.core
-        .deleteNamespacedPod({
-          name: pod.metadata?.name ?? '',
-          namespace: pod.metadata?.namespace ?? '',
-          gracePeriodSeconds: 0,
-        })
-        .catch(() => undefined),
-    ),
-  );
   lab.record('vm-destroyed', node.name, `destroy #${node.destroyedCount}`);
   return `${node.name}: destroyed`;
 }

@@ -1,12 +1,25 @@
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_MATCH_STRINGS, extractValues } from '../../src/domain/index.js';
-import type { RenovateBranch, RenovateUpgrade } from './renovateRun.js';
+import { SHIPPED_PRESET, type RenovateBranch, type RenovateUpgrade } from './renovateRun.js';
 
-/** Renovate's check after a replacement: extracting the file again finds the dependency at its new value. */
+// The matchStrings of the preset Renovate runs with, read from the preset itself (not through the
+// product's reading of them, so that a fault there is not the lab's too).
+const MATCH_STRINGS = (
+  JSON.parse(readFileSync(SHIPPED_PRESET, 'utf8')) as { customManagers: Array<{ matchStrings: string[] }> }
+).customManagers.flatMap((manager) => manager.matchStrings);
+
+/**
+ * Renovate's check after a replacement (confirmIfDepUpdated): extracting the file again with the
+ * regex managers' matchStrings finds the dependency at its new value.
+ */
 function updated(content: string, upgrade: RenovateUpgrade): boolean {
-  return extractValues(content, DEFAULT_MATCH_STRINGS).some(
-    (found) => found.variable === upgrade.depType && found.text === upgrade.newValue,
+  return MATCH_STRINGS.some((source) =>
+    [...content.matchAll(new RegExp(source, 'g'))].some(
+      ({ groups }) =>
+        groups?.depType === upgrade.depType &&
+        (groups?.currentValue ?? groups?.currentDigest) === upgrade.newValue,
+    ),
   );
 }
 

@@ -36,14 +36,15 @@ export interface RenovateResult {
   configErrors: string[];
 }
 
-const PRESET = join(PROJECT_ROOT, 'renovate', 'talos-upgrade.json');
+/** The Renovate preset talos-upgrade ships for its users' repositories. */
+export const SHIPPED_PRESET = join(PROJECT_ROOT, 'renovate', 'talos-upgrade.json');
 
 /**
  * The shipped preset as the lab's repositories use it. The only change: releases come from the
  * loopback stand-in (a custom datasource) instead of GitHub, which this machine cannot reach.
  */
 export async function labRenovateConfig(releasesUrlTemplate: string): Promise<Record<string, unknown>> {
-  const preset = JSON.parse(await readFile(PRESET, 'utf8')) as {
+  const preset = JSON.parse(await readFile(SHIPPED_PRESET, 'utf8')) as {
     customManagers: Array<Record<string, unknown>>;
   };
   return {

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { isSeq, parse, type Document } from 'yaml';
-import type { Inventory } from '../../src/domain/index.js';
+import type { ClusterPreset } from '../cluster/presets.js';
 
 /** A GPU patch as the documents require it: /var paths only, and no-cgroups for the eBPF issue. */
 export function gpuPatch(withEtcPath = false): string {
@@ -57,22 +57,22 @@ export function mirroredInstaller(form: string, registryHost: string): string {
 /**
  * The lab's copy of the user's Git repository, as a user's clone is: a Git work tree whose origin is
  * the repository on GitHub the preset names, with terraform/ (written beside) and talos/patches/. No
- * inventory: the product's configuration is the user's to write, with `talos-upgrade init`.
+ * described: the product's configuration is the user's to write, with `talos-upgrade init`.
  */
-export async function writeLabRepository(repoDir: string, inventory: Inventory): Promise<void> {
+export async function writeLabRepository(repoDir: string, described: ClusterPreset): Promise<void> {
   await mkdir(repoDir, { recursive: true });
   const patches = [
-    ...inventory.policy.globalPatches.map((file) => ({ file, text: GLOBAL_PATCH })),
-    ...inventory.nodes.flatMap((node) => node.gpu?.patches.map((file) => ({ file, text: gpuPatch() })) ?? []),
+    ...described.globalPatches.map((file) => ({ file, text: GLOBAL_PATCH })),
+    ...described.nodes.flatMap((node) => node.gpu?.patches.map((file) => ({ file, text: gpuPatch() })) ?? []),
   ];
   for (const { file, text } of patches) {
     const path = join(repoDir, file);
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, text);
   }
-  await execa('git', ['init', '-q', '-b', inventory.repository?.defaultBranch ?? 'main'], { cwd: repoDir });
-  if (inventory.repository?.github)
-    await execa('git', ['remote', 'add', 'origin', `https://github.com/${inventory.repository.github}.git`], {
+  await execa('git', ['init', '-q', '-b', described.repository?.defaultBranch ?? 'main'], { cwd: repoDir });
+  if (described.repository?.github)
+    await execa('git', ['remote', 'add', 'origin', `https://github.com/${described.repository.github}.git`], {
       cwd: repoDir,
     });
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { expectedKernelArgs, type Inventory } from '../../src/domain/index.js';
-import { presetField } from '../cluster/presets.js';
+import { presetKernelArgs, presetSchematic, type ClusterPreset } from '../cluster/presets.js';
 import { installerKernelArgs } from '../daemon/schematics.js';
 
 export type VmPower = 'running' | 'rebooting' | 'maintenance' | 'destroyed';
@@ -53,7 +52,7 @@ export interface LabNode {
   proxmoxHost: string;
   terraformAddress?: string;
   expectedNics: LabNic[];
-  /** The NICs the VM really has; a fault can make it differ from the inventory. */
+  /** The NICs the VM really has; a fault can make it differ from the preset. */
   nics: LabNic[];
   gpu?: string;
   schematic: string;
@@ -142,35 +141,28 @@ export function newMemberId(node: LabNode): string {
 export function initialState(
   preset: string,
   presetFile: string,
-  inventory: Inventory,
+  described: ClusterPreset,
   talosVersion = INITIAL_TALOS,
 ): LabState {
-  // A node's own schematic (a GPU worker's drivers), else its role's: read here, not with the product's
-  // schematicOf, so that a bug there is not the lab's too.
-  const schematicFor = (node: Inventory['nodes'][number]) =>
-    node.schematic ??
-    (node.role === 'controlplane'
-      ? inventory.images.schematics.controlplane
-      : (inventory.images.schematics.worker ?? inventory.images.schematics.controlplane));
+  const schematicFor = (node: ClusterPreset['nodes'][number]) => presetSchematic(described, node);
   return {
     preset,
-    cluster: inventory.cluster.name,
+    cluster: described.cluster.name,
     presetFile,
     kubernetesVersion: INITIAL_KUBERNETES,
     releases: LAB_RELEASES,
-    schematics: [...new Set(inventory.nodes.map(schematicFor))],
-    maxUnavailableWorkers: inventory.policy.maxParallelWorkers,
-    templates: (inventory.terraform?.templates ?? []).map((template) => ({
+    schematics: [...new Set(described.nodes.map(schematicFor))],
+    maxUnavailableWorkers: described.maxUnavailableWorkers,
+    templates: (described.terraform?.templates ?? []).map((template) => ({
       ...template,
-      host: presetField(template.host, `the host of template ${template.name}`),
       talosVersion,
       builtCount: 0,
     })),
-    nodes: inventory.nodes.map((node) => ({
+    nodes: described.nodes.map((node) => ({
       name: node.name,
       role: node.role,
       ip: node.ip,
-      proxmoxHost: presetField(node.proxmoxHost, `proxmoxHost of ${node.name}`),
+      proxmoxHost: node.proxmoxHost,
       ...(node.terraformAddress ? { terraformAddress: node.terraformAddress } : {}),
       expectedNics: node.nics,
       nics: node.nics,
@@ -178,7 +170,7 @@ export function initialState(
       schematic: schematicFor(node),
       // Installed once by an installer: its schematic's arguments and its config's (which the lab
       // writes from the preset: lab/daemon/main.ts loadMachineConfigs).
-      kernelArgs: installerKernelArgs(schematicFor(node), expectedKernelArgs(inventory, node)),
+      kernelArgs: installerKernelArgs(schematicFor(node), presetKernelArgs(described, node)),
       talosVersion,
       kubernetesVersion: INITIAL_KUBERNETES,
       power: 'running',

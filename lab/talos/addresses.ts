@@ -41,11 +41,11 @@ export function nodeAddress(block: AddressBlock, index: number): string {
 }
 
 /**
- * The example inventory moved onto a loopback block: node IPs, Talos endpoints, network and VIP.
+ * A preset moved onto a loopback block: node IPs, Talos endpoints, network and VIP.
  * Everything else (names, NICs, Terraform addresses) stays as the example says.
  */
-export function onLoopback(inventoryText: string, block: AddressBlock): string {
-  const doc = parseDocument(inventoryText);
+export function onLoopback(presetText: string, block: AddressBlock): string {
+  const doc = parseDocument(presetText);
   const nodes = (doc.getIn(['nodes']) as { items: unknown[] } | undefined)?.items ?? [];
   const controlPlane: string[] = [];
   nodes.forEach((_, i) => {

@@ -157,7 +157,7 @@ const HANDLERS: Record<string, Handler> = {
         `kubelet image ${str(call, 'image')} has no version tag`,
       );
     node.kubernetesVersion = version;
-    await writeNodeStatus(lab.core, node);
+    await writeNodeStatus(lab.core, node, 'keep');
     lab.record('kubelet-restarted', node.name, `v${version}`);
     if (
       lab.state.nodes.every((n) => n.kubernetesVersion === version) &&

@@ -445,16 +445,6 @@ export function kubernetesActivities(
     };
   }
 
-  async function deleteNodeObject(input: { cluster: string; node: string }): Promise<{ deleted: boolean }> {
-    try {
-      await core(input.cluster).deleteNode({ name: input.node });
-      return { deleted: true };
-    } catch (error) {
-      if (status(error) === 404) return { deleted: false };
-      apiFailure(`deleting node ${input.node}`, error);
-    }
-  }
-
   /** The oldest kubelet among the nodes: where a Kubernetes upgrade without a stated "from" starts. */
   async function getKubernetesVersion(input: { cluster: string }): Promise<string> {
     const nodes = await core(input.cluster)
@@ -509,7 +499,6 @@ export function kubernetesActivities(
     unmarkNodesPending,
     waitForNodeReady,
     readNodeMetadata,
-    deleteNodeObject,
     getKubernetesVersion,
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { parse } from '@cdktf/hcl2json';
+import { parse as parseHcl } from '@cdktf/hcl2json';
+import { parse } from 'yaml';
 import { carriesPatch, patchDocuments, standsIn } from '../../src/domain/discovery/configPatches.js';
 import type { DiscoveredNode } from '../../src/domain/discovery/discovered.js';
 import { parseInstallerImage } from '../../src/domain/discovery/installerImage.js';
@@ -130,7 +131,7 @@ describe('where the versions live', () => {
       {
         path: 'terraform/variables.tf',
         text: '',
-        json: await parse(
+        json: await parseHcl(
           'variables.tf',
           'variable "talos" {\n  default = "v1.11.3"\n}\nvariable "other" {\n  default = "1.11.4"\n}\n',
         ),
@@ -138,7 +139,7 @@ describe('where the versions live', () => {
       {
         path: 'terraform/cluster.auto.tfvars',
         text: '',
-        json: await parse('cluster.auto.tfvars', 'cluster = {\n  talos_version = "1.11.3"\n}\n'),
+        json: await parseHcl('cluster.auto.tfvars', 'cluster = {\n  talos_version = "1.11.3"\n}\n'),
       },
     ];
     expect(findValueLocations(files, sameVersion('1.11.3'))).toEqual([
@@ -154,7 +155,7 @@ describe('where the versions live', () => {
 
   const tfvars = async (text: string) => {
     const path = 'terraform/terraform.tfvars';
-    return [{ path, text, json: await parse('terraform.tfvars', text) }];
+    return [{ path, text, json: await parseHcl('terraform.tfvars', text) }];
   };
   const running = {
     talos: '1.11.3',
@@ -181,7 +182,10 @@ describe('where the versions live', () => {
   it('a var file Terraform loads only when told: named as the versions file and among terraform.varFiles', async () => {
     const notes: string[] = [];
     const files = [{ path: 'terraform/prod.tfvars', text: 'talos_version = "1.11.3"\n', json: {} }];
-    files[0] = { ...files[0], json: await parse('prod.tfvars', files[0]?.text ?? '') } as (typeof files)[0];
+    files[0] = {
+      ...files[0],
+      json: await parseHcl('prod.tfvars', files[0]?.text ?? ''),
+    } as (typeof files)[0];
     expect(versionsSection(files, running, [], notes)).toEqual({
       file: 'terraform/prod.tfvars',
       variables: { talos: 'talos_version' },
@@ -226,13 +230,13 @@ describe('where the versions live', () => {
 
   it("an object variable at another version: the whole object, only the version changed, in the file's form", async () => {
     const text = 'cluster = {\n  name = "homelab"\n  sizes = { cp = 4 }\n  talos_version = "v1.11.3"\n}\n';
-    const json = await parse('cluster.auto.tfvars', text);
+    const json = await parseHcl('cluster.auto.tfvars', text);
     expect(objectOverride(json, 'terraform/cluster.auto.tfvars', 'cluster.talos_version', '1.12.0')).toEqual({
       variable: 'cluster',
       value: { name: 'homelab', sizes: { cp: 4 }, talos_version: 'v1.12.0' },
     });
     // In a variable's default of a .tf file, and nested one level deeper.
-    const tf = await parse(
+    const tf = await parseHcl(
       'variables.tf',
       'variable "cluster" {\n  default = { versions = { talos = "1.11.3" } }\n}\n',
     );
@@ -383,6 +387,35 @@ describe("the repository's patches a node's config carries", () => {
     expect(draft.notes.join('\n')).toMatch(
       /wk-3's config carries talos\/extra\.yaml, which the inventory applies to no node/,
     );
+  });
+
+  it('templates: a bpg/proxmox VM with template = true by its VM name, a module that says template by its key; other VMs are none', () => {
+    const resources = stateResources(
+      show(
+        [
+          vm('proxmox_virtual_environment_vm.node["cp-1"]', { name: 'cp-1' }, 'cp-1'),
+          vm('proxmox_virtual_environment_vm.node["wk-1"]', { name: 'wk-1' }, 'wk-1'),
+          // Named by nothing that says template or a role: Proxmox's own mark tells.
+          vm('proxmox_virtual_environment_vm.golden', { name: 'Talos Golden', template: true }),
+          vm('proxmox_virtual_environment_vm.jumpbox', { name: 'jumpbox', template: false }),
+        ],
+        [
+          {
+            address: 'module.templates["pve-2"]',
+            resources: [vm('module.templates["pve-2"].terraform_data.template', { input: {} })],
+          },
+        ],
+      ),
+    );
+    const draft = draftOf([node('cp-1', 'controlplane', {}), node('wk-1', 'worker', {})], {
+      terraform: { directory: 'terraform', resources, files: [] },
+    });
+    const templates = (parse(draft.text.replace(/^#.*$/gm, '')) as { terraform?: { templates?: unknown } })
+      .terraform?.templates;
+    expect(templates).toEqual([
+      { name: 'talos-golden', address: 'proxmox_virtual_environment_vm.golden' },
+      { name: 'pve-2', address: 'module.templates["pve-2"]' },
+    ]);
   });
 
   it("a node's schematic is its image's: a GPU worker moved to its drivers with talosctl upgrade --image keeps them; the stale config is said", () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { freePort } from '../../lab/net/freePort.js';
 import {
   cephStatus,
@@ -229,19 +229,24 @@ describe('talos-lab up --preset prox-ops', () => {
     );
   });
 
-  it('terraform destroy -target removes exactly that node; apply recreates it in maintenance mode; apply-config joins it', async () => {
+  it('terraform destroy -target removes exactly that node, whose Node object stays; apply recreates it in maintenance mode; apply-config joins it into that Node', async () => {
     const tfDir = `${lab.dir}/repo/terraform`;
     const terraform = lab.env.TERRAFORM ?? 'terraform';
     const before = (await lab.core.listNode()).items.length;
+    const old = await lab.core.readNode({ name: 'k8s-work-5' });
+    await lab.core.patchNode(
+      { name: 'k8s-work-5', body: [{ op: 'replace', path: '/spec/unschedulable', value: true }] },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
     const destroy = await lab.run(
       terraform,
       ['destroy', '-auto-approve', '-no-color', '-target=module.nodes["k8s-work-5"]'],
       { cwd: tfDir },
     );
     expect(destroy.stdout).toContain('Resources: 1 destroyed');
-    const after = (await lab.core.listNode()).items.map((n) => n.metadata?.name);
-    expect(after).toHaveLength(before - 1);
-    expect(after).not.toContain('k8s-work-5');
+    // Nothing in a cluster deletes the Node of a VM that went away: it stays, NotReady.
+    expect((await lab.core.listNode()).items).toHaveLength(before);
+    await eventually('k8s-work-5 NotReady', async () => !(await nodeReady(lab, 'k8s-work-5')));
     const state = await lab.run(terraform, ['state', 'list'], { cwd: tfDir });
     expect(state.stdout).not.toContain('module.nodes["k8s-work-5"]');
     expect(state.stdout).toContain('module.nodes["k8s-work-6"]');
@@ -293,6 +298,15 @@ describe('talos-lab up --preset prox-ops', () => {
       async () =>
         (await nodeReady(lab, 'k8s-work-5')) &&
         (await lab.core.readNode({ name: 'k8s-work-5' })).status?.nodeInfo?.osImage === 'Talos (v1.12.0)',
+    );
+    // The new VM's kubelet took the Node as it was: the same object, still cordoned, another machine.
+    const rejoined = await lab.core.readNode({ name: 'k8s-work-5' });
+    expect(rejoined.metadata?.uid).toBe(old.metadata?.uid);
+    expect(rejoined.spec?.unschedulable).toBe(true);
+    expect(rejoined.status?.nodeInfo?.systemUUID).not.toBe(old.status?.nodeInfo?.systemUUID);
+    await lab.core.patchNode(
+      { name: 'k8s-work-5', body: [{ op: 'replace', path: '/spec/unschedulable', value: false }] },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     );
     // A configured node refuses a client without a certificate.
     const insecure = await lab.talosctl('-n', target, 'get', 'machinestatus', '--insecure');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
-import { parsePreset, presetFile, type Preset } from '../../lab/cluster/presets.js';
+import { parsePreset, presetFile, presetKernelArgs, type Preset } from '../../lab/cluster/presets.js';
 import {
   expectedKernelArgs,
   nodeAddresses,
@@ -63,7 +63,7 @@ interface LabStateFile {
       schematic: string;
       kernelArgs: string[];
     }>;
-    templates: Array<{ name: string; role: string; address: string }>;
+    templates: Array<{ name: string; address: string }>;
   };
 }
 
@@ -92,7 +92,7 @@ async function labFacts(
   const preset = parsePreset(await readFile(presetFile(state.preset), 'utf8'), state.preset);
   const configArgs = (name: string) => {
     const node = preset.nodes.find((n) => n.name === name);
-    return node ? expectedKernelArgs(preset, node) : [];
+    return node ? presetKernelArgs(preset, node) : [];
   };
   const booted = state.nodes.map((node) =>
     node.kernelArgs.filter((arg) => configArgs(node.name).includes(arg)).sort(),
@@ -111,7 +111,7 @@ async function labFacts(
         },
       ]),
     ),
-    templates: state.templates.map((t) => [t.name, t.role, t.address]),
+    templates: state.templates.map((t) => [t.name, t.address]),
   };
 }
 
@@ -241,10 +241,8 @@ describe('init on atlas (a module per node, machine configs as files)', () => {
     expect(found.images.installer).toBe(`${registry}/nocloud-installer/{schematic}:v{version}`);
     expect(found.versions.file).toBe('terraform/variables.tf');
     expect(found.versions.variables.talos).toBe('talos_version');
-    expect(found.terraform?.templates.map((t) => [t.name, t.role, t.address])).toEqual(key.templates);
-    // Only what the product reads: no endpoints or Proxmox hosts for the user to keep in step.
-    expect(found.cluster.kubernetesEndpoint).toBeUndefined();
-    expect(found.proxmox).toBeUndefined();
+    expect(found.terraform?.templates.map((t) => [t.name, t.address])).toEqual(key.templates);
+    // Only what the product reads (validate refuses endpoints and Proxmox hosts, which it never does).
     expect((await runCli(['validate', generated])).exitCode).toBe(0);
     // init read each node's config and the Terraform state, secrets and all: none of them is written or said.
     const config = parseDocument(await readFile(join(secrets, 'controlplane.yaml'), 'utf8'));

@@ -90,18 +90,31 @@ function kernelArgs(nodes: DiscoveredNode[]) {
   return { controlplane: role('controlplane'), worker: role('worker') };
 }
 
-/** Templates: what no node took and that a template's address or type says it is. */
+/**
+ * Templates: what no node took and that is one, a bpg/proxmox VM with `template = true` (the mark
+ * Proxmox itself goes by), or a resource whose address says `template` (another provider's, or a
+ * resource that builds one). Named by its module instance when one says `template`, else by itself.
+ */
 function templates(unmatched: StateResource[]) {
   const seen = new Set<string>();
-  const out: Array<{ name: string; role: 'controlplane' | 'worker'; address: string }> = [];
+  const out: Array<{ name: string; address: string }> = [];
   for (const r of unmatched) {
-    if (!/template/i.test(r.address)) continue;
+    const values = (r.values ?? {}) as { template?: unknown; name?: unknown };
+    const marked = r.type === 'proxmox_virtual_environment_vm' && values.template === true;
+    if (!marked && !/template/i.test(r.address)) continue;
     const address = r.modules.find((m) => /template/i.test(m) && /\]$/.test(m)) ?? r.address;
     if (seen.has(address)) continue;
     seen.add(address);
-    const key = /\["([^"]+)"\]$/.exec(address)?.[1] ?? String(r.index ?? r.type);
-    const role = /control|cp\b|master/i.test(key) ? 'controlplane' : /work/i.test(key) ? 'worker' : undefined;
-    if (role) out.push({ name: key.toLowerCase().replace(/[^a-z0-9-]+/g, '-'), role, address });
+    const key =
+      /\["([^"]+)"\]$/.exec(address)?.[1] ??
+      (typeof values.name === 'string' && values.name ? values.name : String(r.index ?? r.type));
+    out.push({
+      name: key
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, '-')
+        .replace(/^-+|-+$/g, ''),
+      address,
+    });
   }
   return out;
 }

@@ -42,11 +42,7 @@ function reportDuplicates<T>(
 
 /** Checks that span fields: names and addresses unique, references resolvable, checks that fit the cluster. */
 export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
-  const { nodes, proxmox, terraform, cluster, policy, images } = inventory;
-  // Hosts are checked only when the inventory lists them (the product itself never reaches a host).
-  const hostNames = proxmox ? new Set(proxmox.hosts.map((host) => host.name)) : undefined;
-  const hostList = [...(hostNames ?? [])].join(', ');
-  const unknownHost = (host: string | undefined) => host !== undefined && hostNames && !hostNames.has(host);
+  const { nodes, terraform, cluster, policy, images } = inventory;
 
   reportDuplicates(ctx, nodes, (node) => node.name, 'name', 'node name');
   reportDuplicates(ctx, nodes, (node) => node.ip, 'ip', 'IP address');
@@ -128,13 +124,6 @@ export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
   }
 
   nodes.forEach((node, index) => {
-    if (unknownHost(node.proxmoxHost)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['nodes', index, 'proxmoxHost'],
-        message: `"${node.proxmoxHost ?? ''}" is not one of proxmox.hosts (${hostList})`,
-      });
-    }
     if (cluster.network && !inNetwork(node.ip, cluster.network)) {
       ctx.addIssue({
         code: 'custom',
@@ -168,16 +157,6 @@ export function crossCheckInventory(inventory: Inventory, ctx: Ctx): void {
       }
       nicNames.add(nic.name);
     });
-  });
-
-  terraform?.templates.forEach((template, index) => {
-    if (unknownHost(template.host)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['terraform', 'templates', index, 'host'],
-        message: `"${template.host ?? ''}" is not one of proxmox.hosts (${hostList})`,
-      });
-    }
   });
 
   const checks = new Set(policy.healthChecks);

@@ -12,6 +12,15 @@ const name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
   error: 'expected a DNS label: lower-case letters, digits and -',
 });
 
+/**
+ * A field earlier inventories had and the product never read (it reaches VMs through Terraform and
+ * the cluster through the worker's kubeconfig and talosconfig): refused with what to do, so an old
+ * inventory is not half-read.
+ */
+const retired = (why: string) =>
+  z.never({ error: `no longer part of the inventory (${why}): delete it` }).optional();
+const NEVER_READ_HOST = 'the product reaches a VM through Terraform, never a Proxmox host';
+
 const strategy = z.enum(['pets', 'cattle'], { error: 'expected "pets" or "cattle"' });
 
 const vlanError = 'expected a VLAN id from 1 to 4094, or "native" for an untagged NIC';
@@ -42,9 +51,8 @@ export const nodeSchema = z
     name,
     role: z.enum(['controlplane', 'worker'], { error: 'expected "controlplane" or "worker"' }),
     ip: z.ipv4({ error: 'expected an IPv4 address' }),
-    // Where the VM runs: for the reader only (the product reaches a VM through Terraform).
-    proxmoxHost: name.optional(),
-    vmId: z.number().int().min(100).optional(),
+    proxmoxHost: retired(NEVER_READ_HOST),
+    vmId: retired(NEVER_READ_HOST),
     // This node's Image Factory schematic when it differs from its role's (a GPU worker's extensions):
     // its pets upgrades install this schematic's installer.
     schematic: z
@@ -93,8 +101,8 @@ const notificationSchema = z
 const templateSchema = z
   .object({
     name,
-    host: name.optional(),
-    role: z.enum(['controlplane', 'worker']),
+    host: retired(NEVER_READ_HOST),
+    role: retired('every template is rebuilt at the new version alike'),
     address: z.string().min(1),
   })
   .strict();
@@ -212,12 +220,11 @@ export const inventoryFields = z
     cluster: z
       .object({
         name,
-        // For the reader only: the product reaches Kubernetes and Talos through the worker's
-        // kubeconfig and talosconfig.
-        kubernetesEndpoint: z.url({ error: 'expected a URL such as https://10.0.0.20:6443' }).optional(),
-        talosEndpoints: z.array(z.string().min(1)).min(1).optional(),
+        kubernetesEndpoint: retired("the worker's kubeconfig names it"),
+        talosEndpoints: retired("the worker's talosconfig names them"),
+        vip: retired("the worker's kubeconfig names it"),
+        // Checked against the nodes' addresses, a guard against a node listed from another cluster.
         network: z.cidrv4({ error: 'expected an IPv4 network such as 10.20.66.0/23' }).optional(),
-        vip: z.ipv4().optional(),
         gitops: z.enum(['flux', 'argocd', 'none']).default('none'),
         storage: z.enum(['rook-ceph', 'external-ceph', 'none']).default('none'),
       })
@@ -234,13 +241,7 @@ export const inventoryFields = z
       })
       .strict()
       .optional(),
-    // The Proxmox hosts, for the reader (and the cross-check of the nodes' and templates' hosts).
-    proxmox: z
-      .object({
-        hosts: z.array(z.object({ name, address: z.ipv4() }).strict()).min(1),
-      })
-      .strict()
-      .optional(),
+    proxmox: retired(NEVER_READ_HOST),
     images: z
       .object({
         installer: z.string().refine((form) => form.includes('{schematic}') && form.includes('{version}'), {

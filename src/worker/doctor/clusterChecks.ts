@@ -41,8 +41,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 /**
  * What the product asks of the Kubernetes API, as SelfSubjectAccessReview attributes: cordon and
- * uncordon, drain (list and evict pods; delete them with drain.force), the Node object a rebuild
- * replaces, the probe pods of the dns and network gates, and the gitops and storage gates' resources
+ * uncordon, drain (list and evict pods; delete them with drain.force), the probe pods of the dns and network gates, and the gitops and storage gates' resources
  * (the storage gate also lists OSD pods and Rook's PodDisruptionBudgets).
  */
 function permissions(inventory: Inventory) {
@@ -51,7 +50,6 @@ function permissions(inventory: Inventory) {
     { verb: 'get', resource: 'nodes' },
     { verb: 'list', resource: 'nodes' },
     { verb: 'patch', resource: 'nodes' },
-    { verb: 'delete', resource: 'nodes' },
     { verb: 'list', resource: 'pods' },
     { verb: 'create', resource: 'pods', subresource: 'eviction' },
     ...(inventory.policy.drain.force ? [{ verb: 'delete', resource: 'pods' }] : []),
