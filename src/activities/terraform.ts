@@ -10,7 +10,7 @@ import {
   rebuildImageProblem,
   redactedUrl,
   schematicOf,
-  DEPENDS_ON_ALL_VMS,
+  FIXED_IN_TERRAFORM,
   configuredByTerraform,
   describePlan,
   FAILURE,
@@ -548,7 +548,7 @@ export function terraformActivities(
         if (result.refused)
           throw nonRetryable(
             FAILURE.TerraformPlanRefused,
-            `${node}: its ${kind === 'destroy' ? 'destroy' : `create at Talos ${input.version}`} is refused, nothing was touched: ${result.refused}${result.refused.includes(DEPENDS_ON_ALL_VMS) ? '' : `. Fix its terraformAddress(es) in the inventory (one node's own instance, e.g. module.nodes["${node}"])`}`,
+            `${node}: its ${kind === 'destroy' ? 'destroy' : `create at Talos ${input.version}`} is refused, nothing was touched: ${result.refused}${FIXED_IN_TERRAFORM.some((fix) => result.refused?.includes(fix)) ? '' : `. Fix its terraformAddress(es) in the inventory (one node's own instance, e.g. module.nodes["${node}"])`}`,
           );
         if (result.exitCode !== 0) terraformFailure(`planning the rebuild of ${node}`, result);
         plans.push(result);

@@ -97,6 +97,25 @@ function instanceKeyAfter(resource: string, address: string): string | undefined
 export const DEPENDS_ON_ALL_VMS =
   ' (every config apply depends on the whole VM resource, through for_each, depends_on or a reference, so Terraform destroys all of them with any one VM: let each refer only to its own node, e.g. its IP from a variable, or keep each node in a module of its own)';
 
+/**
+ * Resources made once for the whole cluster whose destroy only forgets them (terraform-provider-talos
+ * v0.11.0: talos_machine_bootstrap_resource.go and talos_cluster_kubeconfig_resource.go, Delete does
+ * nothing), which Terraform takes along with a controller when they depend on its resources.
+ */
+export const MADE_ONCE_TYPES: readonly string[] = ['talos_machine_bootstrap', 'talos_cluster_kubeconfig'];
+
+/**
+ * Why a node's destroy takes a made-once resource along, and what the user changes. Forgotten, the
+ * bootstrap is made again by the next `terraform apply`: its Create retries every error but
+ * InvalidArgument for 10 minutes (talos_machine_bootstrap_resource.go 253-279), and Talos answers a
+ * bootstrapped node AlreadyExists (machined v1alpha1_server.go Bootstrap, v1.13.8).
+ */
+export const TAKES_MADE_ONCE =
+  ": it depends on this node's resources (a depends_on on the VMs or config applies, or one of their attributes, directly or through talos_machine_bootstrap), so Terraform destroys it with them. Its destroy only forgets it, and your next terraform apply would bootstrap the running cluster again, which Talos refuses and the provider retries for 10 minutes. Let talos_machine_bootstrap depend on no node: drop that depends_on (the provider retries a new cluster's bootstrap until its node is configured) and give `node` the address from a variable, then run terraform apply once (it changes nothing and records the new dependencies in the state)";
+
+/** Refusals whose fix is in the Terraform configuration, not in the inventory's addresses. */
+export const FIXED_IN_TERRAFORM: readonly string[] = [DEPENDS_ON_ALL_VMS, TAKES_MADE_ONCE];
+
 export interface PlanScope {
   /** What the plan is for: a rebuild's destroy, or its create at a version (also the undo's). */
   kind: 'destroy' | 'create';
@@ -130,6 +149,8 @@ export function planRefusal(planned: PlannedChange[], scope: PlanScope): string 
     }
     const newImage = IMAGE_DOWNLOAD_TYPES.includes(type ?? '') && actions.includes('create');
     const needed = (actions.length === 1 && actions[0] === 'create') || newImage;
+    if (!mine && scope.kind === 'destroy' && MADE_ONCE_TYPES.includes(type ?? ''))
+      return `it would ${actions.join('+')} ${address}${TAKES_MADE_ONCE}`;
     if (!mine && !(scope.kind === 'create' && needed))
       return `it would ${actions.join('+')} ${address}, outside ${scope.own.join(', ')}`;
     if (mine && scope.kind === 'create' && actions.length === 1 && actions[0] === 'delete')

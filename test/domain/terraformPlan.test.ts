@@ -50,6 +50,17 @@ describe('a saved plan checked against the node it rebuilds', () => {
       /would delete module.nodes\["k8s-work-2"\].terraform_data.vm, which belongs to k8s-work-2/,
     ],
     [
+      // The siderolabs provider's examples: the bootstrap depends_on the config applies, the kubeconfig on it.
+      'the cluster bootstrap and kubeconfig taken along with a controller',
+      [
+        change(vm('k8s-work-1'), 'delete'),
+        { ...change('talos_cluster_kubeconfig.this', 'delete'), type: 'talos_cluster_kubeconfig' },
+        { ...change('talos_machine_bootstrap.this', 'delete'), type: 'talos_machine_bootstrap' },
+      ],
+      scope('destroy'),
+      /would delete talos_cluster_kubeconfig\.this: it depends on this node's resources .* Let talos_machine_bootstrap depend on no node: drop that depends_on/,
+    ],
+    [
       'a shared resource replaced by the create',
       [change(vm('k8s-work-1'), 'create'), change('proxmox_download_file.talos', 'delete', 'create')],
       scope('create'),
