@@ -264,7 +264,7 @@ export function buildLabCli(): Command {
     )
     .option(
       '--max-unavailable-workers <n>',
-      'what the invariant monitor allows (default: the inventory policy)',
+      "what the invariant monitor allows (default: the preset's maxUnavailableWorkers)",
     )
     .option(
       '--fleet <n>',

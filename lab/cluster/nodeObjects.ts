@@ -83,13 +83,13 @@ export async function withConflictRetry<T>(action: () => Promise<T>): Promise<T>
   }
 }
 
-/** Writes the kubelet-owned status fields, keeping what kwok wrote (conditions). */
 /**
  * Extended resources (a GPU): advertised by a device plugin once it registers with the kubelet, zeroed
  * by a kubelet that finds its Node registered by another machine, kept as they were across a reboot.
  */
 export type ExtendedResources = 'advertise' | 'zero' | 'keep';
 
+/** Writes the kubelet-owned status fields, keeping what kwok wrote (conditions). */
 export async function writeNodeStatus(
   core: CoreV1Api,
   node: LabNode,
@@ -101,7 +101,7 @@ export async function writeNodeStatus(
     const gpu = 'nvidia.com/gpu';
     const had = current.status?.capacity?.[gpu];
     const counts = { ...fields.capacity };
-    if (extended === 'zero' && gpu in counts) counts[gpu] = '0';
+    if (extended === 'zero' && (gpu in counts || had !== undefined)) counts[gpu] = '0';
     if (extended === 'keep') {
       delete counts[gpu];
       if (had !== undefined) counts[gpu] = had;

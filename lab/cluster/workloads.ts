@@ -131,7 +131,7 @@ function osdDeployment(id: number, host: string): V1Deployment {
   };
 }
 
-/** What runs on the cluster of an described: system add-ons, its GitOps and storage stack, and apps. */
+/** What runs on the cluster a preset describes: system add-ons, its GitOps and storage stack, and apps. */
 export function workloadsFor(described: ClusterPreset): Workloads {
   const workers = described.nodes.filter((node) => node.role === 'worker').length;
   const schedulable = workers > 0 ? workers : described.nodes.length;

@@ -254,9 +254,12 @@ export class LabCluster {
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);
     // The GPU's device plugin (a DaemonSet pod) registers once the node runs pods again.
     await writeNodeStatus(this.core, node, 'keep');
+    const boot = node.bootId;
     const turnReady = async () => {
-      await setPowerAnnotation(this.core, node.name, true);
       await writeNodeStatus(this.core, node, 'advertise');
+      // A destroy or reboot while the status was written: that boot never turns Ready.
+      if (node.bootId !== boot || node.power !== 'running') return;
+      await setPowerAnnotation(this.core, node.name, true);
     };
     const delayMs = (this.timing.kubeletReadySeconds ?? 0) * 1000;
     if (!ready || delayMs === 0) {
@@ -264,7 +267,6 @@ export class LabCluster {
       return;
     }
     await setPowerAnnotation(this.core, node.name, false);
-    const boot = node.bootId;
     setTimeout(() => {
       if (node.bootId !== boot || node.power !== 'running') return;
       turnReady().catch(() => undefined);

@@ -10,7 +10,8 @@ export function startMonitor(lab: LabCluster, nodes: NodeCache, intervalMs = 500
   const mine = new Set(lab.state.nodes.map((n) => n.name));
   nodes.onChange((node, before, deleted) => {
     const name = node.metadata?.name ?? '';
-    // A destroyed VM's Node is gone, with no cordon left to undo; its successor starts uncordoned.
+    // A Node deleted by hand has no cordon left to undo; a rebuilt VM's kubelet registers into the
+    // old Node, cordon included.
     if (!mine.has(name) || deleted) return;
     const now = node.spec?.unschedulable === true;
     if (now !== (before?.spec?.unschedulable === true)) lab.record(now ? 'cordoned' : 'uncordoned', name);

@@ -21,7 +21,7 @@ async function boundWorkloadPods(lab: LabCluster, node: string): Promise<string[
 
 /**
  * `terraform destroy` of a node's VM: it shuts down (its kubelet says NotReady as it goes). Its Node
- * object stays, cordoned and with its pods bound, since nothing in the cluster deletes a Node whose
+ * object stays (cordoned if it was) with its pods bound, since nothing in the cluster deletes a Node whose
  * machine went away (kube-controller-manager's node lifecycle controller only marks it and its pods
  * not ready, kubernetes v1.34.1 pkg/controller/nodelifecycle/node_lifecycle_controller.go 741-746):
  * the new VM's kubelet registers into it (lab/cluster/nodeObjects.ts registerNode).

@@ -57,7 +57,7 @@ export function mirroredInstaller(form: string, registryHost: string): string {
 /**
  * The lab's copy of the user's Git repository, as a user's clone is: a Git work tree whose origin is
  * the repository on GitHub the preset names, with terraform/ (written beside) and talos/patches/. No
- * described: the product's configuration is the user's to write, with `talos-upgrade init`.
+ * inventory: the product's configuration is the user's to write, with `talos-upgrade init`.
  */
 export async function writeLabRepository(repoDir: string, described: ClusterPreset): Promise<void> {
   await mkdir(repoDir, { recursive: true });

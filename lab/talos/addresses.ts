@@ -42,7 +42,7 @@ export function nodeAddress(block: AddressBlock, index: number): string {
 
 /**
  * A preset moved onto a loopback block: node IPs, Talos endpoints, network and VIP.
- * Everything else (names, NICs, Terraform addresses) stays as the example says.
+ * Everything else (names, NICs, Terraform addresses) stays as the preset says.
  */
 export function onLoopback(presetText: string, block: AddressBlock): string {
   const doc = parseDocument(presetText);

@@ -102,7 +102,21 @@ export const DEPENDS_ON_ALL_VMS =
  * v0.11.0: talos_machine_bootstrap_resource.go and talos_cluster_kubeconfig_resource.go, Delete does
  * nothing), which Terraform takes along with a controller when they depend on its resources.
  */
-export const MADE_ONCE_TYPES: readonly string[] = ['talos_machine_bootstrap', 'talos_cluster_kubeconfig'];
+const BOOTSTRAP_TYPE = 'talos_machine_bootstrap';
+export const MADE_ONCE_TYPES: readonly string[] = [BOOTSTRAP_TYPE, 'talos_cluster_kubeconfig'];
+
+/**
+ * Why no plan may create the bootstrap: machined bootstraps etcd on any control plane node whose etcd
+ * data directory is empty (v1alpha1_server.go Bootstrap, v1.13.8), so a new VM would start an etcd
+ * cluster of its own beside the running one; an old node answers AlreadyExists, which the provider
+ * retries for 10 minutes.
+ */
+export const BOOTSTRAPS_AGAIN =
+  ": Talos would be asked to bootstrap etcd on a cluster that runs (a new VM would start an etcd cluster of its own beside it). Keep talos_machine_bootstrap out of every node's addresses and let it depend on no node (docs/operations.md#troubleshooting)";
+
+/** Why a made-once resource in a node's own module cannot go with it. */
+export const MADE_ONCE_IN_NODE =
+  ": the cluster's bootstrap or kubeconfig is made once, not with each VM; its destroy only forgets it and the create would bootstrap the new VM as a cluster of its own. Move it out of the node's module (a root resource that depends on no node)";
 
 /**
  * Why a node's destroy takes a made-once resource along, and what the user changes. Forgotten, the
@@ -114,7 +128,12 @@ export const TAKES_MADE_ONCE =
   ": it depends on this node's resources (a depends_on on the VMs or config applies, or one of their attributes, directly or through talos_machine_bootstrap), so Terraform destroys it with them. Its destroy only forgets it, and your next terraform apply would bootstrap the running cluster again, which Talos refuses and the provider retries for 10 minutes. Let talos_machine_bootstrap depend on no node: drop that depends_on (the provider retries a new cluster's bootstrap until its node is configured) and give `node` the address from a variable, then run terraform apply once (it changes nothing and records the new dependencies in the state)";
 
 /** Refusals whose fix is in the Terraform configuration, not in the inventory's addresses. */
-export const FIXED_IN_TERRAFORM: readonly string[] = [DEPENDS_ON_ALL_VMS, TAKES_MADE_ONCE];
+export const FIXED_IN_TERRAFORM: readonly string[] = [
+  DEPENDS_ON_ALL_VMS,
+  TAKES_MADE_ONCE,
+  BOOTSTRAPS_AGAIN,
+  MADE_ONCE_IN_NODE,
+];
 
 export interface PlanScope {
   /** What the plan is for: a rebuild's destroy, or its create at a version (also the undo's). */
@@ -137,6 +156,13 @@ export function planRefusal(planned: PlannedChange[], scope: PlanScope): string 
   const changed = planned.filter((p) => changes(p.actions));
   for (const { address, actions, type } of changed) {
     const mine = scope.own.find((a) => underAddress(address, a));
+    // Before whose it is: made once for the cluster, it is no node's to take along or to make again.
+    if (type === BOOTSTRAP_TYPE && actions.includes('create'))
+      return `it would ${actions.join('+')} ${address}${BOOTSTRAPS_AGAIN}`;
+    if (scope.kind === 'destroy' && MADE_ONCE_TYPES.includes(type ?? '') && actions.includes('delete'))
+      return mine
+        ? `it would ${actions.join('+')} ${address}, which lies under ${mine}${MADE_ONCE_IN_NODE}`
+        : `it would ${actions.join('+')} ${address}${TAKES_MADE_ONCE}`;
     for (const [node, addresses] of Object.entries(scope.others)) {
       const theirs = addresses.find((a) => underAddress(address, a));
       if (!theirs) continue;
@@ -149,8 +175,6 @@ export function planRefusal(planned: PlannedChange[], scope: PlanScope): string 
     }
     const newImage = IMAGE_DOWNLOAD_TYPES.includes(type ?? '') && actions.includes('create');
     const needed = (actions.length === 1 && actions[0] === 'create') || newImage;
-    if (!mine && scope.kind === 'destroy' && MADE_ONCE_TYPES.includes(type ?? ''))
-      return `it would ${actions.join('+')} ${address}${TAKES_MADE_ONCE}`;
     if (!mine && !(scope.kind === 'create' && needed))
       return `it would ${actions.join('+')} ${address}, outside ${scope.own.join(', ')}`;
     if (mine && scope.kind === 'create' && actions.length === 1 && actions[0] === 'delete')

@@ -389,7 +389,7 @@ describe("the repository's patches a node's config carries", () => {
     );
   });
 
-  it('templates: a bpg/proxmox VM with template = true by its VM name, a module that says template by its key; other VMs are none', () => {
+  it("templates: a bpg/proxmox VM with template = true by its VM name, a module that says template by its key; other VMs and a template's image are none", () => {
     const resources = stateResources(
       show(
         [
@@ -398,6 +398,10 @@ describe("the repository's patches a node's config carries", () => {
           // Named by nothing that says template or a role: Proxmox's own mark tells.
           vm('proxmox_virtual_environment_vm.golden', { name: 'Talos Golden', template: true }),
           vm('proxmox_virtual_environment_vm.jumpbox', { name: 'jumpbox', template: false }),
+          // A template's image, not a template.
+          vm('proxmox_virtual_environment_download_file.talos_template_image', { file_name: 'talos.img' }),
+          // Another template of the same name (one per Proxmox host): named apart.
+          vm('proxmox_virtual_environment_vm.golden_pve2', { name: 'Talos Golden', template: true }),
         ],
         [
           {
@@ -414,6 +418,7 @@ describe("the repository's patches a node's config carries", () => {
       .terraform?.templates;
     expect(templates).toEqual([
       { name: 'talos-golden', address: 'proxmox_virtual_environment_vm.golden' },
+      { name: 'talos-golden-2', address: 'proxmox_virtual_environment_vm.golden_pve2' },
       { name: 'pve-2', address: 'module.templates["pve-2"]' },
     ]);
   });

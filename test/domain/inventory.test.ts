@@ -129,6 +129,14 @@ describe('inventory errors name the field path, the line and what was expected',
       /no longer part of the inventory \(the product reaches a VM through Terraform.*\): delete it/,
     ],
     [
+      // An earlier init wrote it: validate names each line to delete.
+      "a template's role",
+      (t: string) =>
+        t.replace('    - name: baldar-worker\n', '    - name: baldar-worker\n      role: worker\n'),
+      'terraform.templates[1].role',
+      /every template is rebuilt at the new version alike\): delete it/,
+    ],
+    [
       "Talos endpoints, which the worker's talosconfig names",
       (t: string) => t.replace('  name: prox-ops\n', '  name: prox-ops\n  talosEndpoints: [10.20.67.1]\n'),
       'cluster.talosEndpoints',

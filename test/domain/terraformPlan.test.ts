@@ -61,6 +61,30 @@ describe('a saved plan checked against the node it rebuilds', () => {
       /would delete talos_cluster_kubeconfig\.this: it depends on this node's resources .* Let talos_machine_bootstrap depend on no node: drop that depends_on/,
     ],
     [
+      "a bootstrap in the node's own module: no node takes it along",
+      [
+        change(vm('k8s-work-1'), 'delete'),
+        {
+          ...change('module.nodes["k8s-work-1"].talos_machine_bootstrap.this[0]', 'delete'),
+          type: 'talos_machine_bootstrap',
+        },
+      ],
+      scope('destroy'),
+      /talos_machine_bootstrap\.this\[0\], which lies under module\.nodes\["k8s-work-1"\]: the cluster's bootstrap .* Move it out of the node's module/,
+    ],
+    [
+      "a create that would bootstrap etcd again, even under the node's own address",
+      [
+        change(vm('k8s-work-1'), 'create'),
+        {
+          ...change('module.nodes["k8s-work-1"].talos_machine_bootstrap.this[0]', 'create'),
+          type: 'talos_machine_bootstrap',
+        },
+      ],
+      scope('create'),
+      /would create .*talos_machine_bootstrap\.this\[0\]: Talos would be asked to bootstrap etcd on a cluster that runs/,
+    ],
+    [
       'a shared resource replaced by the create',
       [change(vm('k8s-work-1'), 'create'), change('proxmox_download_file.talos', 'delete', 'create')],
       scope('create'),

@@ -9,7 +9,8 @@ const tools = (lab: Lab) => ({ TALOSCTL: lab.env.TALOSCTL ?? '', TERRAFORM: lab.
 export function runInit(lab: Lab, args: string[]) {
   return runCli(
     ['init', '--talosconfig', lab.env.TALOSCONFIG ?? '', '--kubeconfig', lab.env.KUBECONFIG ?? '', ...args],
-    { env: tools(lab) },
+    // As initAsUser's: init reads 15 nodes and a Terraform state, past a minute with four suites on 2 cores.
+    { env: tools(lab), timeoutMs: 300_000 },
   );
 }
 

@@ -233,11 +233,17 @@ describe('talos-lab up --preset prox-ops', () => {
     const tfDir = `${lab.dir}/repo/terraform`;
     const terraform = lab.env.TERRAFORM ?? 'terraform';
     const before = (await lab.core.listNode()).items.length;
-    const old = await lab.core.readNode({ name: 'k8s-work-5' });
     await lab.core.patchNode(
-      { name: 'k8s-work-5', body: [{ op: 'replace', path: '/spec/unschedulable', value: true }] },
+      {
+        name: 'k8s-work-5',
+        body: [
+          { op: 'replace', path: '/spec/unschedulable', value: true },
+          { op: 'add', path: '/metadata/labels/homelab~1rack', value: 'b' },
+        ],
+      },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     );
+    const old = await lab.core.readNode({ name: 'k8s-work-5' });
     const destroy = await lab.run(
       terraform,
       ['destroy', '-auto-approve', '-no-color', '-target=module.nodes["k8s-work-5"]'],
@@ -303,6 +309,7 @@ describe('talos-lab up --preset prox-ops', () => {
     const rejoined = await lab.core.readNode({ name: 'k8s-work-5' });
     expect(rejoined.metadata?.uid).toBe(old.metadata?.uid);
     expect(rejoined.spec?.unschedulable).toBe(true);
+    expect(rejoined.metadata?.labels?.['homelab/rack']).toBe('b');
     expect(rejoined.status?.nodeInfo?.systemUUID).not.toBe(old.status?.nodeInfo?.systemUUID);
     await lab.core.patchNode(
       { name: 'k8s-work-5', body: [{ op: 'replace', path: '/spec/unschedulable', value: false }] },

@@ -162,7 +162,7 @@ describe('prox-ops 1.11.4 -> 1.12.9 -> 1.13.0 as pets with Kubernetes, then 1.13
     const nodes = await lab.core.listNode();
     expect(nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion)).toEqual(Array(15).fill('v1.35.0'));
     const gpus = nodes.items
-      .filter((n) => n.status?.allocatable?.['nvidia.com/gpu'])
+      .filter((n) => Number(n.status?.allocatable?.['nvidia.com/gpu'] ?? 0) > 0)
       .map((n) => n.metadata?.name);
     expect(gpus.sort()).toEqual(['k8s-work-14', 'k8s-work-4']);
   }, 1_800_000);

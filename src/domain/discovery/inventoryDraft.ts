@@ -1,6 +1,7 @@
 import { Document, isMap, isScalar, isSeq, Scalar, type Node, type YAMLMap } from 'yaml';
 import type { DiscoveredCluster, DiscoveredNode } from './discovered.js';
 import { matchNodeAddresses, type StateResource } from './terraformNodes.js';
+import { VM_TYPES } from '../terraformPlan.js';
 import type { ParsedHclFile } from './versionLocations.js';
 import { versionsSection } from './versionsSection.js';
 
@@ -91,30 +92,34 @@ function kernelArgs(nodes: DiscoveredNode[]) {
 }
 
 /**
- * Templates: what no node took and that is one, a bpg/proxmox VM with `template = true` (the mark
- * Proxmox itself goes by), or a resource whose address says `template` (another provider's, or a
- * resource that builds one). Named by its module instance when one says `template`, else by itself.
+ * Templates: what no node took and that is one: a bpg/proxmox VM with `template = true` (the mark
+ * Proxmox itself goes by), a VM whose address says `template`, or what a module that says `template`
+ * holds (named by that module instance). Not any resource that says it (an image download for a
+ * template is the template's, not one). Names are DNS labels, one per template.
  */
 function templates(unmatched: StateResource[]) {
   const seen = new Set<string>();
   const out: Array<{ name: string; address: string }> = [];
   for (const r of unmatched) {
     const values = (r.values ?? {}) as { template?: unknown; name?: unknown };
-    const marked = r.type === 'proxmox_virtual_environment_vm' && values.template === true;
-    if (!marked && !/template/i.test(r.address)) continue;
-    const address = r.modules.find((m) => /template/i.test(m) && /\]$/.test(m)) ?? r.address;
+    const isVm = VM_TYPES.includes(r.type);
+    const module = r.modules.find((m) => /template/i.test(m));
+    if (!(isVm && (values.template === true || /template/i.test(r.address))) && !module) continue;
+    const address = module ?? r.address;
     if (seen.has(address)) continue;
     seen.add(address);
     const key =
       /\["([^"]+)"\]$/.exec(address)?.[1] ??
       (typeof values.name === 'string' && values.name ? values.name : String(r.index ?? r.type));
-    out.push({
-      name: key
+    const label =
+      key
         .toLowerCase()
         .replace(/[^a-z0-9-]+/g, '-')
-        .replace(/^-+|-+$/g, ''),
-      address,
-    });
+        .slice(0, 60)
+        .replace(/^-+|-+$/g, '') || 'template';
+    let name = label;
+    for (let n = 2; out.some((t) => t.name === name); n++) name = `${label}-${n}`;
+    out.push({ name, address });
   }
   return out;
 }
