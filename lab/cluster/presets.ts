@@ -114,13 +114,15 @@ export function parsePreset(text: string, origin: string): ClusterPreset {
   return parsed.data;
 }
 
+/** The schematic of a role's configs and VMs: the controllers' where the workers name none. */
+export function roleSchematic(preset: ClusterPreset, role: PresetNode['role']): string {
+  const { schematics } = preset.images;
+  return (role === 'worker' ? schematics.worker : undefined) ?? schematics.controlplane;
+}
+
 /** The schematic a node's image was built from: its own, else its role's. */
 export function presetSchematic(preset: ClusterPreset, node: PresetNode): string {
-  const { schematics } = preset.images;
-  return (
-    node.schematic ??
-    (node.role === 'worker' ? (schematics.worker ?? schematics.controlplane) : schematics.controlplane)
-  );
+  return node.schematic ?? roleSchematic(preset, node.role);
 }
 
 /** The extraKernelArgs of a node's config: its role config's, then those patched in on it alone. */

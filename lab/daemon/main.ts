@@ -16,6 +16,7 @@ import {
   presetFile,
   parsePreset,
   presetKernelArgs,
+  roleSchematic,
   type ClusterPreset,
 } from '../cluster/presets.js';
 import { abortable } from '../../src/activities/abortable.js';
@@ -250,11 +251,7 @@ async function loadMachineConfigs(
   // from the preset's form rather than with the product's installerImage: a bug there is not the lab's.
   const roleInstaller = (role: 'controlplane' | 'worker', version: string) =>
     mirroredInstaller(described.images.installer, registryHost)
-      .replaceAll(
-        '{schematic}',
-        (role === 'worker' ? described.images.schematics.worker : undefined) ??
-          described.images.schematics.controlplane,
-      )
+      .replaceAll('{schematic}', roleSchematic(described, role))
       .replaceAll('{version}', version);
   // The role configs as `talosctl gen config --install-image <its Image Factory installer>` writes them
   // for VMs of the factory's images: what a rebuilt VM is configured with, and init reads its schematic from.
