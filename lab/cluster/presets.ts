@@ -87,9 +87,9 @@ const presetSchema = z
     // VMs made by Terraform (absent: provisioned otherwise, so only in-place upgrades are possible).
     terraform: z
       .object({
-        templates: z
-          .array(z.object({ name: label, host: label, role, address: z.string().min(1) }).strict())
-          .default([]),
+        // Proxmox templates kept to make new nodes from, one per role and host, at the cluster's
+        // version; each Terraform shape writes them its own way (docs/lab.md).
+        templates: z.array(z.object({ name: label, host: label, role }).strict()).default([]),
       })
       .strict()
       .optional(),

@@ -5,7 +5,14 @@ import { applyFault, clearFault } from './faultEffects.js';
 import { TalosApiError, type LabCluster } from './labCluster.js';
 import { buildReport } from './monitor.js';
 import { statusRows } from './statusRows.js';
-import { adoptVm, buildTemplate, createVm, destroyVm } from './vmLifecycle.js';
+import {
+  adoptTemplate,
+  adoptVm,
+  buildTemplate,
+  createVm,
+  destroyTemplate,
+  destroyVm,
+} from './vmLifecycle.js';
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
@@ -96,6 +103,10 @@ export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: 
           return reply(200, {
             message: await buildTemplate(lab, str(body, 'template'), str(body, 'version')),
           });
+        case 'POST /template/adopt':
+          return reply(200, { message: adoptTemplate(lab, str(body, 'template')) });
+        case 'POST /template/destroy':
+          return reply(200, { message: destroyTemplate(lab, str(body, 'template')) });
         case 'GET /faults':
           return reply(200, { faults: lab.faults });
         case 'POST /faults': {

@@ -205,12 +205,30 @@ function promoteLearner(lab: LabCluster, node: LabNode): void {
   );
 }
 
+function templateNamed(lab: LabCluster, name: string) {
+  const template = lab.state.templates.find((t) => t.name === name);
+  if (!template) throw new Error(`no lab template named ${name}`);
+  return template;
+}
+
 export async function buildTemplate(lab: LabCluster, target: string, version: string): Promise<string> {
-  const template = lab.state.templates.find((t) => t.name === target || t.address === target);
-  if (!template) throw new Error(`no lab template named ${target}`);
+  const template = templateNamed(lab, target);
   await sleep(lab.timing.templateBuildSeconds * 1000);
   template.talosVersion = version;
   template.builtCount += 1;
   lab.record('template-built', undefined, `${template.name} at Talos ${version}`);
   return `${template.name}: built for Talos ${version}`;
+}
+
+/** The lab's first apply records the templates it already has, as `terraform import` would. */
+export function adoptTemplate(lab: LabCluster, name: string): string {
+  const template = templateNamed(lab, name);
+  return `${template.name}: adopted at Talos ${template.talosVersion}`;
+}
+
+/** A template's VM deleted (before a rebuild makes it again): nothing runs on it, so nothing stops. */
+export function destroyTemplate(lab: LabCluster, name: string): string {
+  const template = templateNamed(lab, name);
+  lab.record('template-destroyed', undefined, `${template.name} at Talos ${template.talosVersion}`);
+  return `${template.name}: destroyed`;
 }

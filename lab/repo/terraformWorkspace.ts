@@ -51,10 +51,10 @@ resource "terraform_data" "template" {
 }
 `;
 
-/** The VM templates, one module instance each, in every shape. */
+/** The VM templates of the module shapes, one module instance each, listed in nodes.auto.tfvars. */
 const TEMPLATES = `module "templates" {
   source        = "./modules/template"
-  for_each      = toset(local.lab.templates)
+  for_each      = toset(var.templates)
   name          = each.key
   talos_version = var.talos_version
   vm_tool       = local.lab.vm_tool
@@ -126,7 +126,13 @@ variable "worker_schematic_id" {
   default = "${worker ?? controller ?? ''}"
 }
 
-${NODES_VARIABLE}# Lab only: record VMs that are already running instead of creating them.
+${NODES_VARIABLE}# The Proxmox templates new nodes are cloned from, rebuilt at each new version.
+variable "templates" {
+  type    = list(string)
+  default = []
+}
+
+# Lab only: record VMs that are already running instead of creating them.
 variable "adopt" {
   type    = bool
   default = false
@@ -159,7 +165,8 @@ function nodesTfvars(state: LabState, configApply?: ConfigApplyInputs): string {
       ];
       return `  ${hcl(n.name)} = { ${fields.join(', ')} }`;
     });
-  return `nodes = {\n${rows.join('\n')}\n}\n`;
+  const templates = state.templates.map((t) => JSON.stringify(t.name)).join(', ');
+  return `nodes = {\n${rows.join('\n')}\n}\n${templates ? `\ntemplates = [${templates}]\n` : ''}`;
 }
 
 /** The schematic most of a role's nodes run: the role's, in the variables' defaults. */
@@ -283,6 +290,27 @@ resource "proxmox_virtual_environment_download_file" "talos" {
   decompression_algorithm = "zst"
 }
 
+# The clone sources new nodes are made from: a Proxmox template per role and host, made from the
+# role's image and never started.
+resource "proxmox_virtual_environment_vm" "clone_source" {
+  for_each  = var.clone_sources
+  name      = each.key
+  node_name = each.value.host
+  template  = true
+  started   = false
+  tags      = ["talos", each.value.role]
+
+  disk {
+    datastore_id = "local-lvm"
+    file_id      = proxmox_virtual_environment_download_file.talos[each.value.role].id
+    interface    = "virtio0"
+    size         = 40
+  }
+  network_device {
+    bridge = "vmbr0"
+  }
+}
+
 ${['controlplane', 'worker']
   .map(
     (role) => `resource "proxmox_virtual_environment_vm" "${role}" {
@@ -339,6 +367,10 @@ variable "workers" {
   type    = list(object({ name = string, ip = string, host = string }))
   default = []
 }
+variable "clone_sources" {
+  type    = map(object({ host = string, role = string }))
+  default = {}
+}
 `;
 
 /** The count shape's terraform.tfvars: the cluster's versions and nodes, as its users keep them. */
@@ -368,7 +400,13 @@ ${list('controlplane')}
 workers = [
 ${list('worker')}
 ]
-`;
+${
+  state.templates.length
+    ? `\nclone_sources = {\n${state.templates
+        .map((t) => `  ${hcl(t.name)} = { host = ${hcl(t.host)}, role = ${hcl(t.role)} }`)
+        .join('\n')}\n}\n`
+    : ''
+}`;
 }
 
 export interface ProxmoxInputs {
@@ -501,7 +539,6 @@ export async function writeTerraformWorkspace(
       {
         // Lab only: the lab's own tool and files; the nodes are in nodes.auto.tfvars, as users keep them.
         vm_tool: vmTool,
-        templates: state.templates.map((t) => t.name),
         ...(configApply
           ? {
               talosconfig: configApply.talosconfig,

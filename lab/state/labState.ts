@@ -82,7 +82,6 @@ export interface LabTemplate {
   name: string;
   host: string;
   role: 'controlplane' | 'worker';
-  address: string;
   talosVersion: string;
   builtCount: number;
 }

@@ -19,6 +19,7 @@ export type TimelineKind =
   | 'etcd-joined'
   | 'etcd-promoted'
   | 'template-built'
+  | 'template-destroyed'
   | 'kubernetes-upgraded'
   | 'static-pod-updated'
   | 'kubelet-restarted'

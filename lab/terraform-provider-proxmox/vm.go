@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -63,6 +64,7 @@ type vmModel struct {
 	Started               types.Bool            `tfsdk:"started"`
 	OnBoot                types.Bool            `tfsdk:"on_boot"`
 	StopOnDestroy         types.Bool            `tfsdk:"stop_on_destroy"`
+	Template              types.Bool            `tfsdk:"template"`
 	CPU                   []cpuModel            `tfsdk:"cpu"`
 	Memory                []memoryModel         `tfsdk:"memory"`
 	Disk                  []diskModel           `tfsdk:"disk"`
@@ -89,7 +91,9 @@ func (r *vm) Configure(_ context.Context, req resource.ConfigureRequest, _ *reso
 // Schema: the attributes of v0.111.1's VM resource that the lab's repositories use, with its rules for
 // what replaces the VM: node_name (vm.go:1243-1248, 1781-1790), vm_id (1664-1672, 1767-1780) and a
 // disk's file_id (disk/schema.go:136-143) force a new VM; the rest changes in place. started and
-// on_boot default to true, stop_on_destroy to false (vm.go:1471-1475, 359-364, 1686-1691).
+// on_boot default to true, stop_on_destroy to false (vm.go:1471-1475, 359-364, 1686-1691). template
+// (false by default) forces a new VM too: the real one converts the VM it made into a template, and a
+// template is never started (vm.go, mkTemplate: Optional, ForceNew, Default dvTemplate).
 func (r *vm) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
 	// Unknown in a plan that changes the VM, as the real ones turn unknown when its network may change
@@ -107,11 +111,13 @@ func (r *vm) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.
 			"vm_id": schema.Int64Attribute{Optional: true, Computed: true, PlanModifiers: []planmodifier.Int64{
 				int64planmodifier.UseStateForUnknown(), int64planmodifier.RequiresReplaceIfConfigured(),
 			}},
-			"description":             schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("")},
-			"tags":                    schema.ListAttribute{Optional: true, ElementType: types.StringType},
-			"started":                 schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true)},
-			"on_boot":                 schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true)},
-			"stop_on_destroy":         schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false)},
+			"description":     schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("")},
+			"tags":            schema.ListAttribute{Optional: true, ElementType: types.StringType},
+			"started":         schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true)},
+			"on_boot":         schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true)},
+			"stop_on_destroy": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false)},
+			"template": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.RequiresReplace()}},
 			"ipv4_addresses":          ipv4Addresses,
 			"network_interface_names": interfaceNames,
 		},
@@ -160,6 +166,11 @@ func (m *vmModel) bootVersion() (string, error) {
 // addresses: the lab's VMs answer on their static address (initialization's ipv4), the way the
 // guest agent reports it: loopback first, then the NIC.
 func (m *vmModel) addresses() (types.List, types.List) {
+	if m.Template.ValueBool() {
+		// A template never runs, so no guest agent reports anything.
+		return types.ListValueMust(types.ListType{ElemType: types.StringType}, []attr.Value{}),
+			types.ListValueMust(types.StringType, []attr.Value{})
+	}
 	ip := ""
 	if len(m.Initialization) > 0 && len(m.Initialization[0].IPConfig) > 0 && len(m.Initialization[0].IPConfig[0].IPv4) > 0 {
 		ip = strings.SplitN(m.Initialization[0].IPConfig[0].IPv4[0].Address.ValueString(), "/", 2)[0]
@@ -194,14 +205,20 @@ func (r *vm) Create(ctx context.Context, req resource.CreateRequest, resp *resou
 		return
 	}
 	// The lab's first apply records the VMs it already runs, as `terraform import` would.
-	route := "/vm/create"
-	if os.Getenv("TALOS_LAB_ADOPT") == "1" {
+	adopt := os.Getenv("TALOS_LAB_ADOPT") == "1"
+	route, body := "/vm/create", map[string]string{"node": name, "version": version}
+	switch {
+	case plan.Template.ValueBool() && adopt:
+		route, body = "/template/adopt", map[string]string{"template": name}
+	case plan.Template.ValueBool():
+		// A template is a VM made from the image and converted, never booted: the lab's template build.
+		route, body = "/template/build", map[string]string{"template": name, "version": version}
+	case adopt:
 		route = "/vm/adopt"
 	}
 	// The disk is imported from the datastore's file: the lab boots what that file holds.
-	body := map[string]string{"node": name, "version": version}
 	for _, disk := range plan.Disk {
-		if file := disk.FileID.ValueString(); file != "" {
+		if file := disk.FileID.ValueString(); file != "" && !plan.Template.ValueBool() {
 			body["file"] = file
 			break
 		}
@@ -249,7 +266,11 @@ func (r *vm) Delete(ctx context.Context, req resource.DeleteRequest, resp *resou
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.client.post("/vm/destroy", map[string]string{"node": state.Name.ValueString()}); err != nil {
+	route, body := "/vm/destroy", map[string]string{"node": state.Name.ValueString()}
+	if state.Template.ValueBool() {
+		route, body = "/template/destroy", map[string]string{"template": state.Name.ValueString()}
+	}
+	if err := r.client.post(route, body); err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("error deleting VM %s", state.Name.ValueString()), err.Error())
 	}
 }

@@ -23,7 +23,14 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-const touching = new Set(['cordoned', 'upgrade-started', 'vm-destroyed', 'etcd-left', 'template-built']);
+const touching = new Set([
+  'cordoned',
+  'upgrade-started',
+  'vm-destroyed',
+  'etcd-left',
+  'template-built',
+  'template-destroyed',
+]);
 
 function startMinors(id: string, to = '1.13.8') {
   return h.client.workflow.start(clusterUpgrade, {

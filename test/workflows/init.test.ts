@@ -63,7 +63,7 @@ interface LabStateFile {
       schematic: string;
       kernelArgs: string[];
     }>;
-    templates: Array<{ name: string; address: string }>;
+    templates: Array<{ name: string }>;
   };
 }
 
@@ -111,7 +111,14 @@ async function labFacts(
         },
       ]),
     ),
-    templates: state.templates.map((t) => [t.name, t.address]),
+    // The count shapes keep their templates as bpg/proxmox VMs with template = true, named as no
+    // template: init finds them by that mark.
+    templates: state.templates.map((t) => [
+      t.name,
+      shape === 'count-per-role' || shape === 'count-versions-object'
+        ? `proxmox_virtual_environment_vm.clone_source["${t.name}"]`
+        : `module.templates["${t.name}"]`,
+    ]),
   };
 }
 
@@ -396,7 +403,8 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       file: 'terraform/terraform.tfvars',
       variables: { talos: 'talos_version', kubernetes: 'kubernetes_version' },
     });
-    expect(found.terraform?.templates).toEqual([]);
+    const key = await labFacts(lab, 'count-per-role');
+    expect(found.terraform?.templates.map((t) => [t.name, t.address])).toEqual(key.templates);
     expect(found.repository).toMatchObject({ github: 'homelab/atlas', defaultBranch: 'main' });
     const tfvars = 'terraform/terraform.tfvars';
     const h = await pollingHarness(lab, generated, cluster);
@@ -443,6 +451,13 @@ describe('init on atlas as bpg/proxmox VMs by count per role, the versions only 
       expect(report.violations).toEqual([]);
       expect(report.vms.map((vm) => [vm.talosVersion, vm.destroyed, vm.created])).toEqual(
         report.vms.map(() => ['1.12.0', 1, 1]),
+      );
+      // The templates (VMs with template = true, whose image the nodes' download shares) were made
+      // again from the new image, each once, before the first node.
+      const built = report.timeline.filter((e) => e.kind === 'template-built').map((e) => e.detail);
+      expect(built.sort()).toEqual(key.templates.map(([name]) => `${name} at Talos 1.12.0`).sort());
+      expect(report.timeline.filter((e) => e.kind === 'template-destroyed')).toHaveLength(
+        key.templates.length,
       );
       // The worker's clone is at the last merge: the files Terraform ran with are the merged ones,
       // brought by Git, never written by the product.

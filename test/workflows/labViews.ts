@@ -46,6 +46,7 @@ export const TOUCHING = new Set([
   'vm-created',
   'etcd-left',
   'template-built',
+  'template-destroyed',
 ]);
 
 /**
