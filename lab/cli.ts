@@ -58,6 +58,7 @@ async function up(options: {
   installSeconds: string;
   templateBuildSeconds: string;
   kubeletReadySeconds: string;
+  nodeGraceSeconds: string;
   talos: string;
   maxUnavailableWorkers?: string;
   fleet?: number;
@@ -103,6 +104,8 @@ async function up(options: {
     options.templateBuildSeconds,
     '--kubelet-ready-seconds',
     options.kubeletReadySeconds,
+    '--node-grace-seconds',
+    options.nodeGraceSeconds,
     '--talos',
     options.talos,
   ];
@@ -257,6 +260,11 @@ export function buildLabCli(): Command {
     .option('--install-seconds <s>', 'how long the installer takes to write the other boot slot', '1')
     .option('--template-build-seconds <s>', 'how long a VM template takes to build', '0')
     .option('--kubelet-ready-seconds <s>', 'how long a booted node takes to turn Ready in Kubernetes', '0')
+    .option(
+      '--node-grace-seconds <s>',
+      'how long a Node stays Ready after its kubelet stopped (a reboot, a destroyed VM)',
+      '0',
+    )
     .option(
       '--talos <version>',
       `the Talos version the nodes start at (${LAB_RELEASES.join(', ')})`,

@@ -1,4 +1,4 @@
-import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Node, V1NodeCondition } from '@kubernetes/client-node';
 import { POWER_ANNOTATION } from '../kube/kwokStages.js';
 import { loadsNvidiaDriver } from '../daemon/schematics.js';
 import type { LabNode } from '../state/labState.js';
@@ -67,7 +67,8 @@ export function nodeStatusFields(node: LabNode): NonNullable<V1Node['status']> {
       machineID: `${node.name.replace(/[^a-z0-9]/g, '')}${node.createdCount}`.padEnd(32, '0').slice(0, 32),
       // A new VM is another machine: Proxmox gives it a new SMBIOS UUID, Talos a new machine id.
       systemUUID: `lab-${node.name}-${node.createdCount}`,
-      bootID: `${node.name}-${node.createdCount}-${node.talosVersion}`,
+      // A new one at every boot, as /proc/sys/kernel/random/boot_id.
+      bootID: node.bootId ?? `${node.name}-${node.createdCount}`,
     },
   };
 }
@@ -94,10 +95,14 @@ export async function writeNodeStatus(
   core: CoreV1Api,
   node: LabNode,
   extended: ExtendedResources = 'advertise',
+  options: { notReady?: boolean } = {},
 ): Promise<void> {
   await withConflictRetry(async () => {
     const current = await core.readNode({ name: node.name });
-    const fields = nodeStatusFields(node);
+    const fields: NonNullable<V1Node['status']> = nodeStatusFields(node);
+    // A kubelet that has just started posts Ready=False with its first status, in the same write: a
+    // Node kept from an earlier VM or boot never shows the new boot beside the old Ready.
+    if (options.notReady) fields.conditions = notReadyConditions(current.status?.conditions);
     const gpu = 'nvidia.com/gpu';
     const had = current.status?.capacity?.[gpu];
     const counts = { ...fields.capacity };
@@ -156,10 +161,25 @@ export async function registerNode(
         const value = fresh.metadata?.labels?.[key];
         if (value !== undefined) labels[key] = value;
       }
-      current.metadata = { ...current.metadata, labels };
+      // Off until this kubelet turns Ready (powerOn): kwok would otherwise make it Ready again.
+      const annotations = { ...current.metadata?.annotations, [POWER_ANNOTATION]: 'off' };
+      current.metadata = { ...current.metadata, labels, annotations };
       await core.replaceNode({ name: node.name, body: current });
     });
-  await writeNodeStatus(core, node, created ? 'advertise' : 'zero');
+  await writeNodeStatus(core, node, created ? 'advertise' : 'zero', { notReady: true });
+}
+
+function notReadyConditions(conditions: V1NodeCondition[] = []): V1NodeCondition[] {
+  const now = new Date();
+  const ready: V1NodeCondition = {
+    type: 'Ready',
+    status: 'False',
+    reason: 'KubeletNotReady',
+    message: 'container runtime status check may not have completed yet',
+    lastHeartbeatTime: now,
+    lastTransitionTime: now,
+  };
+  return [...conditions.filter((c) => c.type !== 'Ready'), ready];
 }
 
 /** The labels a kubelet sets on a Node it finds registered already (updateDefaultLabels). */

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { isFaultKind, type FaultKind } from '../state/faults.js';
 import { answerNodeCall, type NodeCall } from '../talos/nodeApi.js';
 import { applyFault, clearFault } from './faultEffects.js';
-import { TalosApiError, type LabCluster } from './labCluster.js';
+import { TalosApiError, type LabCluster, type LabTiming } from './labCluster.js';
 import { buildReport } from './monitor.js';
 import { statusRows } from './statusRows.js';
 import {
@@ -32,6 +32,18 @@ const str = (body: Record<string, unknown>, key: string): string => {
  * and the talos-lab command all talk to it, so one process owns the lab's state. A fleet's clusters are
  * addressed as /clusters/<name>/…; a path without that prefix means the lab's first cluster.
  */
+
+/** The lab's waits a test may change while the lab runs (POST /config). */
+const TIMING_KEYS: Record<keyof LabTiming, true> = {
+  rebootSeconds: true,
+  vmBootSeconds: true,
+  templateBuildSeconds: true,
+  imagePullSeconds: true,
+  installSeconds: true,
+  kubeletReadySeconds: true,
+  nodeGraceSeconds: true,
+};
+
 export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: () => void): Promise<Server> {
   // Keep-alive far longer than the lab Talos API's idle timeout (5 s): the client always closes an
   // idle connection first, so no request ever races the server's close.
@@ -118,11 +130,19 @@ export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: 
         }
         case 'DELETE /faults':
           return reply(200, { cleared: await clearFault(lab, body.kind as FaultKind | undefined) });
-        case 'POST /config':
+        case 'POST /config': {
           if (typeof body.maxUnavailableWorkers === 'number')
             lab.state.maxUnavailableWorkers = body.maxUnavailableWorkers;
+          // The waits a test slows for one case (e.g. a Node that stays Ready after its VM is gone).
+          const timing = Object.entries((body.timing ?? {}) as Record<string, unknown>);
+          const bad = timing.find(
+            ([key, value]) => !Object.hasOwn(TIMING_KEYS, key) || typeof value !== 'number' || value < 0,
+          );
+          if (bad) return reply(400, { error: `timing.${bad[0]}: not a lab wait in seconds` });
+          for (const [key, value] of timing) lab.timing[key as keyof LabTiming] = value as number;
           lab.persist();
-          return reply(200, { maxUnavailableWorkers: lab.state.maxUnavailableWorkers });
+          return reply(200, { maxUnavailableWorkers: lab.state.maxUnavailableWorkers, timing: lab.timing });
+        }
         default:
           return reply(404, { error: `no route ${route}` });
       }

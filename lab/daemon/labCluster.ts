@@ -30,6 +30,14 @@ export interface LabTiming {
    * the fault matrix sets it so the wait for Ready lasts long enough to be acted on from outside.
    */
   kubeletReadySeconds: number;
+  /**
+   * Seconds a Node stays Ready after its kubelet stopped (a reboot, a destroyed VM): nothing tells the
+   * API server, and kube-controller-manager marks it only when the kubelet's last status is older than
+   * node-monitor-grace-period (50 s at kubernetes v1.34.1, pkg/controller/nodelifecycle
+   * node_lifecycle_controller.go tryUpdateNodeHealth). 0 by default, as the lab's other steps are
+   * scaled down; a new boot's kubelet reports NotReady at once whatever this is.
+   */
+  nodeGraceSeconds?: number;
 }
 
 /** A Talos API error as machined answers it; `code` is the gRPC code name. */
@@ -236,12 +244,33 @@ export class LabCluster {
     await push;
   }
 
+  /** Each Node's kubelet lifetime: a power-off's late NotReady is for the kubelet it stopped only. */
+  private readonly kubeletRuns = new Map<string, number>();
+
+  private nextKubeletRun(node: LabNode): number {
+    const run = (this.kubeletRuns.get(node.name) ?? 0) + 1;
+    this.kubeletRuns.set(node.name, run);
+    return run;
+  }
+
   async powerOff(node: LabNode, power: LabNode['power']): Promise<void> {
+    const stopped = this.nextKubeletRun(node);
     await this.setPower(node, power);
     this.record('power-off', node.name, power);
-    await setPowerAnnotation(this.core, node.name, false).catch((error: unknown) => {
-      if ((error as { code?: number }).code !== 404) throw error;
-    });
+    const markNotReady = () =>
+      setPowerAnnotation(this.core, node.name, false).catch((error: unknown) => {
+        if ((error as { code?: number }).code !== 404) throw error;
+      });
+    const graceMs = (this.timing.nodeGraceSeconds ?? 0) * 1000;
+    if (graceMs === 0) return markNotReady();
+    // The Node keeps its last status (Ready) until the grace period ends, unless a kubelet of a new
+    // boot has reported meanwhile.
+    setTimeout(() => {
+      if (this.kubeletRuns.get(node.name) !== stopped) return;
+      markNotReady().catch((error: unknown) =>
+        this.record('lab-error', node.name, `late NotReady failed: ${String(error)}`),
+      );
+    }, graceMs).unref();
   }
 
   /**
@@ -250,10 +279,14 @@ export class LabCluster {
    */
   async powerOn(node: LabNode, options: { ready?: boolean } = {}): Promise<void> {
     const ready = options.ready ?? true;
+    // First: a late NotReady of the boot before must not land on this one's Ready.
+    this.nextKubeletRun(node);
     await this.setPower(node, 'running', ready);
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);
-    // The GPU's device plugin (a DaemonSet pod) registers once the node runs pods again.
-    await writeNodeStatus(this.core, node, 'keep');
+    // The new kubelet's first status: its boot, NotReady until it is (off first, so that kwok keeps it
+    // so); the GPU's device plugin (a DaemonSet pod) registers once the node runs pods again.
+    await setPowerAnnotation(this.core, node.name, false);
+    await writeNodeStatus(this.core, node, 'keep', { notReady: true });
     const boot = node.bootId;
     const turnReady = async () => {
       await writeNodeStatus(this.core, node, 'advertise');
@@ -262,11 +295,8 @@ export class LabCluster {
       await setPowerAnnotation(this.core, node.name, true);
     };
     const delayMs = (this.timing.kubeletReadySeconds ?? 0) * 1000;
-    if (!ready || delayMs === 0) {
-      await (ready ? turnReady() : setPowerAnnotation(this.core, node.name, false));
-      return;
-    }
-    await setPowerAnnotation(this.core, node.name, false);
+    if (!ready) return;
+    if (delayMs === 0) return turnReady();
     setTimeout(() => {
       if (node.bootId !== boot || node.power !== 'running') return;
       turnReady().catch(() => undefined);

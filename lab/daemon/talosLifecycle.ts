@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { LabNode } from '../state/labState.js';
 import { installIntoNextSlot } from './bootSlots.js';
-import { imageExists, parseInstallerImage } from './installerImage.js';
+import { parseInstallerImage } from './installerImage.js';
+import { pullFromRegistry } from './registryPull.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 import { installedKernelArgs } from './schematics.js';
 
@@ -47,18 +48,18 @@ export async function pullImage(
   image: string,
   namespace: string,
 ): Promise<{ name: string; layer: string; size: number; millis: number }> {
-  const ref = parseInstallerImage(image);
-  if (!ref || !imageExists(lab, ref)) {
-    throw new TalosApiError(
-      node.ip,
-      'NotFound',
-      `error pulling image: failed to resolve reference "${image}": ${image}: not found`,
-    );
-  }
   const key = `${namespace}/${image}`;
   const started = Date.now();
-  if (!(node.images ?? []).includes(key)) {
-    await sleep(lab.timing.imagePullSeconds * 1000);
+  const pulled = (node.images ?? []).includes(key);
+  // ImageService.Pull retries no NotFound (images.go:97-103 at v1.13.8) and answers it with its own
+  // code (:121-122); any other failure as it is, code Unknown, once the budget is spent.
+  const failed = await pullFromRegistry(lab, node, image, {
+    pullSeconds: pulled ? 0 : lab.timing.imagePullSeconds,
+    notFoundRetries: 0,
+  });
+  if (failed?.notFound) throw new TalosApiError(node.ip, 'NotFound', `error pulling image: ${failed.errors}`);
+  if (failed) throw new TalosApiError(node.ip, 'Unknown', failed.errors);
+  if (!pulled) {
     node.images = [...(node.images ?? []), key];
     lab.record('image-pulled', node.name, image);
   }

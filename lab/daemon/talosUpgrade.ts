@@ -1,7 +1,8 @@
 import { powerOf, type LabNode } from '../state/labState.js';
 import semver from 'semver';
 import { bootDefault, installIntoNextSlot } from './bootSlots.js';
-import { imageExists, parseInstallerImage } from './installerImage.js';
+import { parseInstallerImage } from './installerImage.js';
+import { pullFromRegistry } from './registryPull.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 import { installedKernelArgs } from './schematics.js';
 
@@ -43,33 +44,29 @@ export interface UpgradeRequest {
 }
 
 /**
- * MachineService.Upgrade: the installer is pulled and validated, a control plane's etcd is checked
- * (unless forced; from Talos 1.12.9 also not when preserve is set), then the node stops its services,
- * reboots into the new version and comes back. A bad image makes the boot fail and Talos falls back
- * to the old partition (A/B), as the real one does.
+ * MachineService.Upgrade: the installer is pulled and validated before the call answers
+ * (PullAndValidateInstallerImage, v1alpha1_server.go:498-500 at v1.11.3, :530-537 at v1.13.8; one
+ * retry of a NotFound, every other error retried for Talos's pull budget, lab/daemon/registryPull.ts),
+ * a control plane's etcd is checked (unless forced; from Talos 1.12.9 also not when preserve is set),
+ * then the node stops its services, reboots into the new version and comes back. A bad image makes
+ * the boot fail and Talos falls back to the old partition (A/B), as the real one does.
  */
-export function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeRequest): void {
+export async function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeRequest): Promise<void> {
   const ref = parseInstallerImage(request.image);
-  if (!ref)
-    throw new TalosApiError(
-      node.ip,
-      'Unknown',
-      `error validating installer image "${request.image}": invalid reference format`,
-    );
-  if (!imageExists(lab, ref)) {
-    throw new TalosApiError(
-      node.ip,
-      'Unknown',
-      `error validating installer image "${request.image}": failed to resolve reference "${request.image}": ${request.image}: not found`,
-    );
-  }
+  const invalid = `error validating installer image "${request.image}"`;
+  if (!ref) throw new TalosApiError(node.ip, 'Unknown', `${invalid}: invalid reference format`);
+  const failed = await pullFromRegistry(lab, node, request.image, {
+    pullSeconds: lab.timing.imagePullSeconds,
+    notFoundRetries: 1,
+  });
+  if (failed) throw new TalosApiError(node.ip, 'Unknown', `${invalid}: ${failed.errors}`);
   const skipsEtcdChecks = request.force || (request.preserve && semver.gte(node.talosVersion, '1.12.9'));
   if (node.role === 'controlplane' && !skipsEtcdChecks) validateEtcdForUpgrade(lab, node);
 
   lab.record('upgrade-started', node.name, `${node.talosVersion} -> ${ref.version} (${request.image})`);
   void (async () => {
-    // The node keeps running while it pulls and installs; only then it stops its services.
-    await sleep((lab.timing.imagePullSeconds + lab.timing.installSeconds) * 1000 + STOP_SERVICES_MS);
+    // The node keeps running while it installs; only then it stops its services.
+    await sleep(lab.timing.installSeconds * 1000 + STOP_SERVICES_MS);
     if (powerOf(node) !== 'running') return; // destroyed or rebooted meanwhile: this upgrade is moot
     // The legacy installer writes the schematic's and machine.install.extraKernelArgs into the boot
     // entry, into the slot after grub.cfg's default, as every install does (lab/daemon/bootSlots.ts).

@@ -15,6 +15,10 @@ export const FAULT_KINDS = {
   'terraform-lock': 'another process holds the Terraform state lock',
   'talosctl-transient': "the node's Talos API answers Unavailable (a connection error)",
   'image-missing': 'the registry has no installer image (for --version, or for any version)',
+  'registry-throttled':
+    "the registry answers the node's next installer pulls 429 Too Many Requests (--times of them): Talos retries with its own backoff",
+  'registry-down':
+    "the registry answers the node's installer pulls 503 until cleared: Talos retries for its whole pull budget (--seconds, 20 by default; 20 minutes on a real node) and fails",
   'gpu-patch-etc': "the node's GPU patch writes to an /etc/ path",
   'ceph-warn': 'Ceph reports HEALTH_WARN with a check that does not clear by itself (OSD_NEARFULL)',
   'ceph-slow-recovery':
@@ -38,7 +42,7 @@ export interface Fault {
   remaining?: number;
   /** terraform-lock: how long the lock is held; join-delayed: how much later the node joins;
    * promotion-delayed: how long the joined member stays a learner; ceph-slow-recovery: how long the
-   * placement groups recover. */
+   * placement groups recover; registry-down: Talos's pull budget as the lab plays it. */
   seconds?: number;
   addedAt: string;
 }
@@ -55,6 +59,7 @@ export const ONE_SHOT: readonly FaultKind[] = [
   'nic-missing',
   'vm-create-fails',
   'talosctl-transient',
+  'registry-throttled',
   'join-delayed',
   'promotion-delayed',
   'foreign-certificate',

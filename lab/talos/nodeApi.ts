@@ -91,8 +91,8 @@ const HANDLERS: Record<string, Handler> = {
     return { content };
   },
 
-  upgrade: (lab, node, call) => {
-    startUpgrade(lab, node, {
+  upgrade: async (lab, node, call) => {
+    await startUpgrade(lab, node, {
       image: str(call, 'image'),
       force: call.force === true,
       preserve: call.preserve === true,

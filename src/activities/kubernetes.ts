@@ -90,6 +90,20 @@ const unlessGone = (what: string) => (error: unknown) =>
   status(error) === 404 ? undefined : apiFailure(what, error);
 
 /**
+ * The boot its Node object last reported (status.nodeInfo.bootID), undefined without a Node. Read
+ * before a VM is destroyed or rebooted: its Node outlives the VM and stays Ready for
+ * node-monitor-grace-period (50 s at Kubernetes v1.34) after its kubelet stops, so a node back at the
+ * version it ran is Ready only once its kubelet has reported another boot.
+ */
+export async function reportedBootId(c: ClusterHandle, node: string): Promise<string | undefined> {
+  const found = await c.kc
+    .makeApiClient(CoreV1Api)
+    .readNode({ name: node })
+    .catch(unlessGone(`reading node ${node}`));
+  return found?.status?.nodeInfo?.bootID || undefined;
+}
+
+/**
  * Whether a 429 from the Eviction API is a PodDisruptionBudget's refusal. The API server marks those
  * with a `DisruptionBudget` cause (a budget that allows no disruption now, or one it is still
  * processing); a 429 without it is the server's own throttling (API Priority and Fairness), which
@@ -381,12 +395,18 @@ export function kubernetesActivities(
     return { evicted: [...evicted], forced, skipped, ...(returned.length ? { returned } : {}) };
   }
 
-  /** Waits for the node to be Ready running the expected Talos (and kubelet) version. */
+  /**
+   * Until the node is Ready with the Talos (and kubelet) version asked for and, after a rebuild, a
+   * boot other than the one its Node reported before the VM was destroyed or rebooted (`goneBootId`): the
+   * Node outlives its VM, and stays Ready for a while after its kubelet stops, which a node back at the
+   * same version would otherwise pass for.
+   */
   async function waitForNodeReady(input: {
     cluster: string;
     node: string;
     talosVersion: string;
     kubernetesVersion?: string;
+    goneBootId?: string;
     timeoutMs?: number;
   }): Promise<{ waitedMs: number }> {
     const c = cluster(input.cluster);
@@ -400,10 +420,12 @@ export function kubernetesActivities(
       if (node) {
         const image = node.status?.nodeInfo?.osImage ?? '?';
         const kubelet = node.status?.nodeInfo?.kubeletVersion ?? '?';
-        seen = `${isReady(node) ? 'Ready' : 'NotReady'}, ${image}, kubelet ${kubelet}`;
+        const oldBoot = input.goneBootId !== undefined && node.status?.nodeInfo?.bootID === input.goneBootId;
+        seen = `${isReady(node) ? 'Ready' : 'NotReady'}, ${image}, kubelet ${kubelet}${oldBoot ? ', still the boot from before' : ''}`;
         const kubeletOk =
           !input.kubernetesVersion || kubelet.replace(/^v/, '') === input.kubernetesVersion.replace(/^v/, '');
-        if (isReady(node) && image === wantImage && kubeletOk) return { waitedMs: Date.now() - started };
+        if (isReady(node) && image === wantImage && kubeletOk && !oldBoot)
+          return { waitedMs: Date.now() - started };
       }
       if (Date.now() - started > timeoutMs) {
         throw nonRetryable(

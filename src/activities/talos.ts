@@ -7,7 +7,16 @@ import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream, parseTable } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
-import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+import {
+  isUnavailable,
+  joinErrorSets,
+  parseServerTag,
+  pullGaveUp,
+  registryGaveUp,
+  talosctl,
+  talosctlDuration,
+  talosFailure,
+} from './talosctl.js';
 import type { CommandResult } from './runCommand.js';
 
 export interface EtcdMember {
@@ -83,7 +92,10 @@ function etcdReadError(result: CommandResult): string {
  * registry does not have too; a wait that ran out (often with no final line at all) is retried: the
  * retry first asks the node's version.
  */
-export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'unavailable' | 'other' {
+export function classifyUpgradeFailure(
+  output: string,
+): 'quorum' | 'image' | 'registry' | 'unavailable' | 'other' {
+  const stderr = joinErrorSets(output);
   if (
     /error validating etcd for upgrade|insufficient to maintain quorum|all members must be (healthy|running)/.test(
       stderr,
@@ -102,6 +114,8 @@ export function classifyUpgradeFailure(stderr: string): 'quorum' | 'image' | 'un
         ),
     );
   const last = lines.at(-1) ?? '';
+  // A budget that ran out says so last, whatever else it saw (a NotFound among 503s is the registry's).
+  if (/error validating installer image.*error\(s\) occurred:.*; timeout$/.test(last)) return 'registry';
   if (
     /error validating installer image.*(not found|manifest unknown|name unknown)|error pulling upgrade image:.*code = NotFound/.test(
       last,
@@ -395,6 +409,8 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
             'ImageMissing',
             `${node.name}: the installer ${image} cannot be pulled (${why}). Check the schematic id and the version.`,
           );
+        case 'registry':
+          throw registryGaveUp(node.name, image, pullGaveUp(result.stderr) ?? why);
         case 'unavailable':
           throw retryable(
             'TalosUnavailable',

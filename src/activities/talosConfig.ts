@@ -19,6 +19,7 @@ import { nonRetryable, tail } from './errors.js';
 import { withPlainMachineConfig } from './machineConfigFile.js';
 import { runCommand, type CommandResult } from './runCommand.js';
 import { isUnavailable, parseMachineStage, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+import { reportedBootId } from './kubernetes.js';
 
 type VlanGap = Parameters<typeof describeUndefinedVlans>[0][number];
 
@@ -229,7 +230,7 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
   async function applyPatches(input: {
     cluster: string;
     node: string;
-  }): Promise<{ applied: string[]; staged: string[]; rebooted: boolean }> {
+  }): Promise<{ applied: string[]; staged: string[]; rebooted: boolean; bootId?: string }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
     const files = [...c.inventory.policy.globalPatches, ...(node.gpu?.patches ?? [])];
@@ -250,7 +251,10 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
         staged.push(...files);
       }
     }
+    let bootId: string | undefined;
     if (staged.length > 0) {
+      // The boot its Node reports before the reboot: Ready again counts only with another one.
+      bootId = await reportedBootId(c, node.name).catch(() => undefined);
       heartbeat({ node: node.name, step: `rebooting to apply ${staged.join(', ')}` });
       const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
       const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
@@ -259,7 +263,7 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
       });
       if (result.exitCode !== 0) talosFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
     }
-    return { applied: files, staged, rebooted: staged.length > 0 };
+    return { applied: files, staged, rebooted: staged.length > 0, ...(bootId ? { bootId } : {}) };
   }
 
   return { applyMachineConfig, proveMachineConfigs, applyPatches };

@@ -10,7 +10,15 @@ import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
-import { isUnavailable, parseServerTag, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+import {
+  isUnavailable,
+  parseServerTag,
+  pullGaveUp,
+  registryGaveUp,
+  talosctl,
+  talosctlDuration,
+  talosFailure,
+} from './talosctl.js';
 
 /**
  * Talos retries a pull for up to 20 minutes itself, every error but NotFound (at v1.13.8:
@@ -179,6 +187,8 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     if (result.exitCode === 0) return;
     const why = tail(result.stderr, 3);
     if (/code = NotFound/.test(result.stderr)) throw imageMissing(node, image, why);
+    const gaveUp = pullGaveUp(result.stderr);
+    if (gaveUp) throw registryGaveUp(node.name, image, gaveUp);
     if (result.timedOut)
       throw retryable(
         'TalosUnavailable',

@@ -43,3 +43,32 @@ export function talosFailure(what: string, result: CommandResult): never {
     throw retryable('TalosUnavailable', `${what}: the Talos API did not answer (${detail}); retrying`);
   throw nonRetryable('CommandFailed', `${what} failed: ${detail}`);
 }
+
+/**
+ * A pull's failure as Talos reports it once its retries end: go-retry's set, `N error(s) occurred:`
+ * and each distinct error on a line of its own after a tab (internal/pkg/containers/image/image.go,
+ * v1.11.3 to v1.13.8). Joined into the line that holds the set's head, `; ` between the errors.
+ */
+export function joinErrorSets(output: string): string {
+  return output.replace(
+    /error\(s\) occurred:((?:\n\t[^\n]*)+)/g,
+    (_set, errors: string) => `error(s) occurred: ${errors.split('\n\t').filter(Boolean).join('; ')}`,
+  );
+}
+
+/**
+ * The distinct errors of a pull Talos gave up on after its whole budget (20 minutes, every error but
+ * NotFound retried): its error set ends in `timeout`. Undefined for any other failure.
+ */
+export function pullGaveUp(output: string): string | undefined {
+  const set = /error\(s\) occurred: (.*); timeout$/m.exec(joinErrorSets(output));
+  return set?.[1];
+}
+
+/** A pull Talos retried for its whole budget: nothing was installed, and another try now would wait as long. */
+export function registryGaveUp(node: string, image: string, errors: string): Error {
+  return nonRetryable(
+    'RegistryUnavailable',
+    `${node}: Talos retried the pull of ${image} for its whole budget (20 minutes) and gave up (${errors}); nothing was installed. Check the registry or the mirror the nodes pull from, then run the upgrade again.`,
+  );
+}

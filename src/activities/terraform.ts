@@ -22,6 +22,7 @@ import {
   type PlanScope,
 } from '../domain/index.js';
 import { currentActivity, heartbeat, sleep } from './activityContext.js';
+import { reportedBootId } from './kubernetes.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { runCommand, type CommandResult } from './runCommand.js';
@@ -445,19 +446,24 @@ export function terraformActivities(
   async function destroyNodeVm(input: {
     cluster: string;
     node: string;
-  }): Promise<{ destroyed: boolean; together?: string[] }> {
+  }): Promise<{ destroyed: boolean; together?: string[]; bootId?: string }> {
     const c = cluster(input.cluster);
     const addresses = addressesOf(c, input.node);
     // Said before the state check (a Terraform call outside the queue), so a create arriving meanwhile
     // waits for this destroy and clones this node's VM with its own.
     const noDestroyAfterAll = queueOf(c).destroyComing(input.node);
+    // The boot the VM's Node reports, for the wait for the next VM's (a retry after the destroy reads
+    // the same: the Node outlives its VM). Best effort: without it the wait goes by the version alone,
+    // and a destroy must not wait for the Kubernetes API (an undo may be why it is down).
+    const bootId = await reportedBootId(c, input.node).catch(() => undefined);
+    const booted = bootId ? { bootId } : {};
     const present = await inState(c, addresses).catch((error: unknown) => {
       noDestroyAfterAll();
       throw error;
     });
     if (!present) {
       noDestroyAfterAll();
-      return { destroyed: false };
+      return { destroyed: false, ...booted };
     }
     heartbeat({ node: input.node, step: 'terraform destroy', addresses });
     const { together } = await locked(c, {
@@ -469,7 +475,7 @@ export function terraformActivities(
       node: input.node,
       followedUp: true,
     });
-    return { destroyed: true, ...(together.length ? { together } : {}) };
+    return { destroyed: true, ...(together.length ? { together } : {}), ...booted };
   }
 
   /**

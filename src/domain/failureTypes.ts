@@ -9,6 +9,7 @@ export const FAILURE = {
   VersionMismatch: 'VersionMismatch',
   DrainBlocked: 'DrainBlocked',
   ImageMissing: 'ImageMissing',
+  RegistryUnavailable: 'RegistryUnavailable',
   NicMismatch: 'NicMismatch',
   KernelArgsMissing: 'KernelArgsMissing',
   QuorumAtRisk: 'QuorumAtRisk',

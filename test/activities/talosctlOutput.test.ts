@@ -1,9 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { classifyUpgradeFailure } from '../../src/activities/talos.js';
+import { pullGaveUp } from '../../src/activities/talosctl.js';
 
 // stderr of the real talosctl `upgrade --wait` against the lab Talos API: timeout and quorum recorded with
 // v1.12.6, image with v1.13.8 (which first says it falls back to the legacy API for a node before 1.13);
-// twoMembers, laterError and registryDown composed in the same format from Talos's messages.
+// twoMembers, laterError, registryDown, imageSet and budgetSpent composed in the same format from Talos's messages.
 const RECORDED = {
   timeout: `"127.178.249.13": phase: stopEverything action: START
 "127.178.249.13": task: stopAllServices action: START
@@ -35,6 +36,15 @@ WARNING: 127.171.84.16: server version 1.11.3 is older than client version 1.13.
   // The registry did not answer: retried, unlike an installer that does not exist.
   registryDown: `"127.1.2.15": rpc error: code = Unknown desc = error validating installer image "r/i:v1.11.4": failed to do request: dial tcp 127.0.0.1:5000: connect: connection refused
 `,
+  // As Talos 1.11-1.13 report a pull once its retries end (go-retry's error set, one error a line).
+  imageSet: `"127.1.2.15": rpc error: code = Unknown desc = error validating installer image "r/i:v1.11.9": 1 error(s) occurred:
+	failed to pull image "r/i:v1.11.9": failed to resolve reference "r/i:v1.11.9": r/i:v1.11.9: not found
+`,
+  // Talos's whole pull budget spent on a registry that answered 503: final, another try waits as long.
+  budgetSpent: `"127.1.2.15": rpc error: code = Unknown desc = error validating installer image "r/i:v1.11.4": 2 error(s) occurred:
+	failed to pull image "r/i:v1.11.4": failed to resolve reference "r/i:v1.11.4": unexpected status from HEAD request to http://r/v2/i/manifests/v1.11.4: 503 Service Unavailable
+	timeout
+`,
 };
 
 describe('classifying a failed talosctl upgrade --wait by what the real client prints', () => {
@@ -47,7 +57,17 @@ describe('classifying a failed talosctl upgrade --wait by what the real client p
     ['twoMembers', 'quorum'],
     ['laterError', 'other'],
     ['registryDown', 'unavailable'],
+    ['imageSet', 'image'],
+    ['budgetSpent', 'registry'],
   ] as const)('%s -> %s', (sample, expected) => {
     expect(classifyUpgradeFailure(RECORDED[sample])).toBe(expected);
+  });
+
+  it("names the errors of a pull whose budget ran out, and only of one: a NotFound's set is not", () => {
+    expect(pullGaveUp(RECORDED.budgetSpent)).toBe(
+      'failed to pull image "r/i:v1.11.4": failed to resolve reference "r/i:v1.11.4": unexpected status from HEAD request to http://r/v2/i/manifests/v1.11.4: 503 Service Unavailable',
+    );
+    expect(pullGaveUp(RECORDED.imageSet)).toBeUndefined();
+    expect(pullGaveUp(RECORDED.timeout)).toBeUndefined();
   });
 });

@@ -35,6 +35,13 @@ async function cordon(node: string, on: boolean): Promise<void> {
   );
 }
 
+/** The legacy upgrade call of a worker, answered once the node has pulled the installer. */
+function upgradeWithoutWait(node: string, version: string) {
+  // talosctl 1.13 waits whenever it would drain (the default), --wait=false or not.
+  const image = installerImage(lab, version, WORKER_SCHEMATIC);
+  return lab.talosctl('-n', lab.ip(node), 'upgrade', '--drain=false', '--wait=false', '--image', image);
+}
+
 /** Terraform destroys the node's VM and creates it again at 1.11.3: it waits in maintenance mode. */
 async function recreateVm(node: string): Promise<void> {
   const tfDir = `${lab.dir}/repo/terraform`;
@@ -294,6 +301,48 @@ describe('every fault kind does what it says', () => {
     expect((await head('1.11.4')).status).toBe(200);
     await clearFaults();
     expect((await head('1.12.0')).status).toBe(200);
+  });
+
+  it("registry-down: the legacy upgrade's pull retries for Talos's whole budget and fails with every error it saw; nothing moves", async () => {
+    await addFault('registry-down', '--node', 'k8s-work-6', '--seconds', '2');
+    const started = Date.now();
+    const upgrade = await upgradeWithoutWait('k8s-work-6', '1.11.4');
+    await clearFaults();
+    expect(upgrade.exitCode).toBe(1);
+    // go-retry's set: each distinct error on its own line, then the budget's end.
+    expect(upgrade.stderr).toMatch(
+      /error validating installer image "[^"]+": 2 error\(s\) occurred:\n\tfailed to pull image "[^"]+": failed to resolve reference "[^"]+": unexpected status from HEAD request to \S+: 503 Service Unavailable\n\ttimeout/,
+    );
+    // The whole budget: Talos's context ends the last wait.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect((await lab.talosctl('-n', lab.ip('k8s-work-6'), 'version')).stdout).toContain(
+      'Tag:         v1.11.3',
+    );
+  });
+
+  it('registry-throttled: the next pulls are answered 429, Talos retries with its own backoff and gets the image', async () => {
+    const mark = await lab.api<{ timeline: unknown[] }>('/report').then((r) => r.timeline.length);
+    await addFault('registry-throttled', '--node', 'k8s-work-6', '--times', '2');
+    // The version the node runs: the pull, an install and a reboot, and the node as it was (no OSD on
+    // k8s-work-6: Ceph stays clean for the tests after).
+    const upgrade = await upgradeWithoutWait('k8s-work-6', '1.11.3');
+    expect([upgrade.exitCode, upgrade.stderr]).toEqual([0, expect.any(String)]);
+    const events = (
+      await lab.api<{ timeline: Array<{ kind: string; node?: string; detail?: string }> }>('/report')
+    ).timeline.slice(mark);
+    expect(events.filter((e) => e.kind === 'fault-fired').map((e) => [e.node, e.detail])).toEqual([
+      ['k8s-work-6', 'registry-throttled'],
+      ['k8s-work-6', 'registry-throttled'],
+    ]);
+    expect(events.some((e) => e.kind === 'upgrade-started' && e.node === 'k8s-work-6')).toBe(true);
+    await eventually('k8s-work-6 back and Ready', async () => {
+      const events = (await lab.api<{ timeline: Array<{ kind: string; node?: string }> }>('/report'))
+        .timeline;
+      return (
+        events.slice(mark).some((e) => e.kind === 'upgrade-finished' && e.node === 'k8s-work-6') &&
+        (await nodeReady(lab, 'k8s-work-6'))
+      );
+    });
   });
 
   it('gpu-patch-etc: the GPU patch in the repository writes to /etc/', async () => {

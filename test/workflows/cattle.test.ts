@@ -112,6 +112,22 @@ async function stepsOf(workflowId: string): Promise<string[]> {
   });
 }
 
+/** What each run of one activity type returned in a workflow's history, in order. */
+async function activityResults<T>(workflowId: string, type: string): Promise<T[]> {
+  const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = new Set(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+      .map((e) => String(e.eventId)),
+  );
+  return events.flatMap((e) => {
+    const done = e.activityTaskCompletedEventAttributes;
+    const result = done?.result?.payloads?.[0];
+    if (!done || !result || !scheduled.has(String(done.scheduledEventId))) return [];
+    return [defaultPayloadConverter.fromPayload<T>(result)];
+  });
+}
+
 /** The pods a node run's drain forced out (drainNode's result in its history). */
 async function forcedPodsOf(workflowId: string): Promise<string[]> {
   const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
@@ -284,6 +300,52 @@ describe('clusterUpgrade, cattle on prox-ops with maxParallelWorkers 3', () => {
           e.kind === 'vm-created' && e.node === 'k8s-work-5' && e.detail?.startsWith('Talos 1.12.0, 3 NICs'),
       ),
     ).toBe(true);
+  }, 1_200_000);
+
+  it("a VM not made again: the undo's VM counts with a boot of its own, not by the Node its destroyed VM left Ready", async () => {
+    // As on a real cluster: the Node outlives its VM and stays Ready until node-monitor-grace-period
+    // ends; the new kubelet reports some seconds after its boot.
+    await lab.clearFaults();
+    const { timing } = await lab.api<{ timing: Record<string, number> }>('/config', {});
+    await lab.api('/config', { timing: { nodeGraceSeconds: 300, kubeletReadySeconds: 3 } });
+    const bootOf = async () => (await lab.core.readNode({ name: 'k8s-work-5' })).status?.nodeInfo?.bootID;
+    const before = await bootOf();
+    // One worker at a time: k8s-work-5 (first) is cloned alone, and its one failed clone is final (a
+    // shared clone that fails is tried again alone).
+    const parallel = h.inventory.policy.maxParallelWorkers;
+    h.inventory.policy.maxParallelWorkers = 1;
+    await lab.addFault('vm-create-fails', { node: 'k8s-work-5', times: 1 });
+    try {
+      await expect(
+        h.client.workflow.execute(clusterUpgrade, {
+          taskQueue: h.taskQueue,
+          workflowId: 'talos-upgrade:prox-ops:grace-test',
+          args: [request('grace-test', '1.12.1', 'cattle')],
+        }),
+      ).rejects.toBeInstanceOf(WorkflowFailedError);
+    } finally {
+      h.inventory.policy.maxParallelWorkers = parallel;
+      await lab.api('/config', {
+        timing: {
+          nodeGraceSeconds: timing.nodeGraceSeconds ?? 0,
+          kubeletReadySeconds: timing.kubeletReadySeconds,
+        },
+      });
+    }
+    // The undo destroyed nothing more (the VM was gone), made the VM at 1.12.0 again and waited for its
+    // kubelet's Ready (a second boot and 3 s), though the Node said Ready at 1.12.0 all along.
+    const waits = await activityResults<{ waitedMs: number }>(
+      'talos-upgrade:prox-ops:grace-test:node:k8s-work-5:1.12.1',
+      'waitForNodeReady',
+    );
+    expect(waits).toHaveLength(1);
+    expect(waits[0]?.waitedMs).toBeGreaterThan(3000);
+    const node = await lab.core.readNode({ name: 'k8s-work-5' });
+    expect(node.status?.nodeInfo?.bootID).not.toBe(before);
+    expect(node.spec?.unschedulable).toBeFalsy();
+    expect((await report()).vms.find((vm) => vm.node === 'k8s-work-5')).toMatchObject({
+      talosVersion: '1.12.0',
+    });
   }, 1_200_000);
 
   it('cancel while a cattle node is between destroy and Ready: it comes back uncordoned and the run ends cancelled', async () => {

@@ -330,7 +330,33 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     }
   }, 600_000);
 
-  it('a clean run (an install answer lost, a Talos API blinking mid-node): every node installs once before it is cordoned, and comes back with its kernel arguments', async () => {
+  it("a registry that answers talos-wk-1's pulls 503 for Talos's whole pull budget: refused before its cordon, nothing installed", async () => {
+    // The lab plays Talos's 20 minutes as 3 s: its backoff, every error but NotFound retried.
+    await lab.addFault('registry-down', { node: 'talos-wk-1', seconds: 3 });
+    const mark = await timelineMark(lab);
+    try {
+      const { message } = await failingRun('registry-down', '1.13.8');
+      expect(message).toMatch(
+        /talos-wk-1: Talos retried the pull of \S+ for its whole budget \(20 minutes\) and gave up \(failed to pull image .*503 Service Unavailable\); nothing was installed/,
+      );
+    } finally {
+      await lab.clearFaults();
+    }
+    const kinds = (await eventsSince(lab, mark)).filter((e) => e.node === 'talos-wk-1').map((e) => e.kind);
+    expect(kinds).toContain('fault-fired');
+    expect(
+      kinds.filter((k) => ['cordoned', 'upgrade-installed', 'upgrade-started', 'reboot'].includes(k)),
+    ).toEqual([]);
+    expect((await labStatus(lab)).find((row) => row.node === 'talos-wk-1')).toMatchObject({
+      talos: '1.13.0',
+      ready: true,
+      cordoned: false,
+    });
+  }, 600_000);
+
+  it('a clean run (pulls answered 429 twice, an install answer lost, a Talos API blinking mid-node): every node installs once before it is cordoned, and comes back with its kernel arguments', async () => {
+    // Talos retries a 429 with its own backoff (nothing reads Retry-After): the pull just takes longer.
+    await lab.addFault('registry-throttled', { node: 'talos-wk-1', times: 2 });
     await lab.addFault('install-answer-lost', { node: 'talos-wk-1' });
     const mark = await timelineMark(lab);
     const running = h.client.workflow.execute(clusterUpgrade, {
@@ -360,6 +386,9 @@ describe('pets on Talos 1.13: install before the drain, our quorum gate, the ker
     // However many calls failed, the node was installed and rebooted once.
     expect(events.filter((e) => e.kind === 'fault-fired' && e.detail === 'install-answer-lost')).toHaveLength(
       1,
+    );
+    expect(events.filter((e) => e.kind === 'fault-fired' && e.detail === 'registry-throttled')).toHaveLength(
+      2,
     );
     expect(events.filter((e) => e.kind === 'upgrade-installed' && e.node === 'talos-wk-1')).toHaveLength(1);
     expect(events.filter((e) => e.kind === 'reboot' && e.node === 'talos-wk-1')).toHaveLength(1);

@@ -21,7 +21,7 @@ export async function cattle(run: NodeRun): Promise<void> {
   }
   run.step('destroying the VM');
   vm.destroyStarted = true;
-  await run.change.destroyNodeVm(at);
+  const { bootId } = await run.change.destroyNodeVm(at);
   run.step(`creating the VM at ${input.to}`);
   await run.change.createNodeVm({ ...at, version: input.to });
   run.step('applying the machine config');
@@ -30,6 +30,7 @@ export async function cattle(run: NodeRun): Promise<void> {
   await run.wait.waitForNodeReady({
     ...at,
     talosVersion: input.to,
+    ...(bootId ? { goneBootId: bootId } : {}),
     timeoutMs: input.timing.nodeReadyTimeoutMs,
   });
   run.step('applying patches');
@@ -40,6 +41,7 @@ export async function cattle(run: NodeRun): Promise<void> {
     await run.wait.waitForNodeReady({
       ...at,
       talosVersion: input.to,
+      ...(patched.bootId ? { goneBootId: patched.bootId } : {}),
       timeoutMs: input.timing.nodeReadyTimeoutMs,
     });
   }

@@ -1,7 +1,12 @@
+import { FAILURE } from '../../domain/index.js';
+import { failureType } from '../failures.js';
 import { cordonAndDrain } from './drain.js';
 import { checkBootedNode, gateBeforeReboot, keptLabelsAndTaints } from './gates.js';
 import { installsBeforeDrain, type NodeRun } from './run.js';
 import { upgradeBack } from './undo.js';
+
+/** Failures of an install's pull, which comes before anything is written to a slot. */
+const PULL_FAILURES: string[] = [FAILURE.ImageMissing, FAILURE.RegistryUnavailable];
 
 /**
  * Talos 1.13+: the installer is pulled and written while the node still serves, so the node is out of
@@ -16,17 +21,23 @@ async function installThenReboot(run: NodeRun): Promise<void> {
   // An install left behind would boot at the next reboot, whoever asks for it: put the old one back,
   // unless the node has booted since (the install is then gone, and the default is the running slot).
   let installedOnBoot: string | undefined;
-  run.saga.add(
-    'reinstall the running version',
-    async () =>
-      void (await run.undo.installUpgrade({
-        ...at,
-        version: input.from,
-        reinstall: true,
-        ...(installedOnBoot ? { installedOnBoot } : {}),
-      })),
-  );
-  const install = await run.change.installUpgrade({ ...at, version: input.to });
+  let nothingInstalled = false;
+  run.saga.add('reinstall the running version', async () => {
+    if (nothingInstalled) return;
+    await run.undo.installUpgrade({
+      ...at,
+      version: input.from,
+      reinstall: true,
+      ...(installedOnBoot ? { installedOnBoot } : {}),
+    });
+  });
+  const install = await run.change.installUpgrade({ ...at, version: input.to }).catch((error: unknown) => {
+    // The pull failed: an install comes only after it, and no earlier attempt installed on this boot
+    // (a retry after one returns at once), so there is nothing to put back, and the running version's
+    // installer would be pulled from the same registry.
+    nothingInstalled = PULL_FAILURES.includes(failureType(error) ?? '');
+    throw error;
+  });
   installedOnBoot = install.bootId;
   await cordonAndDrain(run);
   await gateBeforeReboot(run);

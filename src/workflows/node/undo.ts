@@ -59,13 +59,16 @@ export async function recreateAtOldVersion(run: NodeRun, vm: VmTouched): Promise
   }
   await rollbackGate(run);
   if (controlPlane) await run.undo.leaveEtcd(at);
-  await run.undo.destroyNodeVm(at);
+  // The Node stays (Ready for a while) after its VM: the VM made again at the version it ran counts
+  // only with a boot of its own.
+  const { bootId } = await run.undo.destroyNodeVm(at);
   if (controlPlane) await run.undo.leaveEtcd({ ...at, vmGone: true });
   await run.undo.createNodeVm({ ...at, version: input.from });
   await run.undo.applyMachineConfig(at);
   await run.undo.waitForNodeReady({
     ...at,
     talosVersion: input.from,
+    ...(bootId ? { goneBootId: bootId } : {}),
     timeoutMs: input.timing.nodeReadyTimeoutMs,
   });
   const patched = await run.undo.applyPatches(at);
@@ -73,6 +76,7 @@ export async function recreateAtOldVersion(run: NodeRun, vm: VmTouched): Promise
     await run.undo.waitForNodeReady({
       ...at,
       talosVersion: input.from,
+      ...(patched.bootId ? { goneBootId: patched.bootId } : {}),
       timeoutMs: input.timing.nodeReadyTimeoutMs,
     });
 }

@@ -1,0 +1,74 @@
+import type { LabNode } from '../state/labState.js';
+import { imageExists, parseInstallerImage } from './installerImage.js';
+import { sleep, type LabCluster } from './labCluster.js';
+
+/**
+ * A node's pull of an installer, as Talos retries it (internal/pkg/containers/image/image.go Pull, at
+ * v1.11.3, v1.12.5 and v1.13.8): go-retry's Exponential over PullTimeout (20 minutes) in units of
+ * PullRetryInterval (5 s), so waits of 0, 5, 15, 35, 75 … s, each distinct failure kept; every error is
+ * retried but NotFound, which ends it after MaxNotFoundRetries (the legacy upgrade's 1, ImageService's
+ * 0). Nothing reads a 429's Retry-After: containerd's resolver re-sends a 429 at once a few times
+ * (core/remotes/docker/resolver.go), then Talos's own backoff applies. When the budget ends the error
+ * is go-retry's set: "N error(s) occurred:" and each distinct error on its own line, "timeout" last.
+ *
+ * The lab plays the budget scaled: the fault's --seconds (20 by default: a minute of Talos's per
+ * second), the units in the same ratio (1/240 of the budget).
+ */
+export async function pullFromRegistry(
+  lab: LabCluster,
+  node: LabNode,
+  image: string,
+  options: { pullSeconds: number; notFoundRetries: number },
+): Promise<PullFailure | undefined> {
+  const ref = parseInstallerImage(image);
+  const budgetMs = (lab.activeFault('registry-down', node)?.seconds ?? 20) * 1000;
+  const unitMs = budgetMs / 240;
+  const started = Date.now();
+  const errors: string[] = [];
+  let notFounds = 0;
+  for (let attempt = 0; ; attempt++) {
+    const failed = registryAnswer(lab, node, image);
+    if (!failed && ref && imageExists(lab, ref)) {
+      await sleep(options.pullSeconds * 1000);
+      return undefined;
+    }
+    const error =
+      failed ??
+      `failed to pull image "${image}": failed to resolve reference "${image}": ${image}: not found`;
+    if (!errors.includes(error)) errors.push(error);
+    if (!failed && ++notFounds > options.notFoundRetries) return { notFound: true, errors: errorSet(errors) };
+    // go-retry's tick, truncated to whole units (0, 5, 15, 35 … s at Talos's scale); the context's
+    // deadline ends the last wait, and the set ends with it.
+    const waitMs = Math.floor((2 ** (attempt + 1) - 1) / 2) * unitMs;
+    const left = budgetMs - (Date.now() - started);
+    if (waitMs >= left) {
+      await sleep(Math.max(0, left));
+      return { notFound: false, errors: errorSet([...errors, 'timeout']) };
+    }
+    await sleep(waitMs);
+  }
+}
+
+/** A pull that ended without the image: whether for NotFound, and go-retry's error set. */
+export interface PullFailure {
+  notFound: boolean;
+  errors: string;
+}
+
+const errorSet = (errors: string[]) =>
+  `${errors.length} error(s) occurred:\n${errors.map((e) => `\t${e}`).join('\n')}`;
+
+/** What the registry answers a resolve of the image now, when it fails: containerd's words for it. */
+function registryAnswer(lab: LabCluster, node: LabNode, image: string): string | undefined {
+  const [host = '', ...path] = image.split('/');
+  const [repository = '', tag = ''] = path.join('/').split(':');
+  const head = `unexpected status from HEAD request to http://${host}/v2/${repository}/manifests/${tag}`;
+  const failure = (status: string) =>
+    `failed to pull image "${image}": failed to resolve reference "${image}": ${head}: ${status}`;
+  if (lab.activeFault('registry-down', node)) {
+    lab.record('fault-fired', node.name, 'registry-down');
+    return failure('503 Service Unavailable');
+  }
+  if (lab.fire('registry-throttled', node)) return failure('429 Too Many Requests');
+  return undefined;
+}
