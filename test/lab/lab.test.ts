@@ -224,7 +224,7 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(upgrade.stderr).toContain('New upgrade API is not available, falling back to legacy');
     expect(upgrade.stderr).toMatch(
       new RegExp(
-        `error performing upgrade: 1 error occurred:\\s+\\* ${target.replace(/\./g, '\\.')}: rpc error: code = Unknown desc = error validating installer image .*not found`,
+        `error performing upgrade: 1 error occurred:\\s+\\* ${target.replace(/\./g, '\\.')}: rpc error: code = Unknown desc = error validating installer image "[^"]+": 1 error\\(s\\) occurred:\\s+failed to pull image [^\\n]*not found`,
       ),
     );
   });
