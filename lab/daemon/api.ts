@@ -33,17 +33,6 @@ const str = (body: Record<string, unknown>, key: string): string => {
  * addressed as /clusters/<name>/…; a path without that prefix means the lab's first cluster.
  */
 
-/** The lab's waits a test may change while the lab runs (POST /config). */
-const TIMING_KEYS: Record<keyof LabTiming, true> = {
-  rebootSeconds: true,
-  vmBootSeconds: true,
-  templateBuildSeconds: true,
-  imagePullSeconds: true,
-  installSeconds: true,
-  kubeletReadySeconds: true,
-  nodeGraceSeconds: true,
-};
-
 export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: () => void): Promise<Server> {
   // Keep-alive far longer than the lab Talos API's idle timeout (5 s): the client always closes an
   // idle connection first, so no request ever races the server's close.
@@ -136,7 +125,7 @@ export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: 
           // The waits a test slows for one case (e.g. a Node that stays Ready after its VM is gone).
           const timing = Object.entries((body.timing ?? {}) as Record<string, unknown>);
           const bad = timing.find(
-            ([key, value]) => !Object.hasOwn(TIMING_KEYS, key) || typeof value !== 'number' || value < 0,
+            ([key, value]) => !Object.hasOwn(lab.timing, key) || typeof value !== 'number' || value < 0,
           );
           if (bad) return reply(400, { error: `timing.${bad[0]}: not a lab wait in seconds` });
           for (const [key, value] of timing) lab.timing[key as keyof LabTiming] = value as number;

@@ -37,7 +37,7 @@ export interface LabTiming {
    * node_lifecycle_controller.go tryUpdateNodeHealth). 0 by default, as the lab's other steps are
    * scaled down; a new boot's kubelet reports NotReady at once whatever this is.
    */
-  nodeGraceSeconds?: number;
+  nodeGraceSeconds: number;
 }
 
 /** A Talos API error as machined answers it; `code` is the gRPC code name. */

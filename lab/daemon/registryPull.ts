@@ -65,10 +65,7 @@ function registryAnswer(lab: LabCluster, node: LabNode, image: string): string |
   const head = `unexpected status from HEAD request to http://${host}/v2/${repository}/manifests/${tag}`;
   const failure = (status: string) =>
     `failed to pull image "${image}": failed to resolve reference "${image}": ${head}: ${status}`;
-  if (lab.activeFault('registry-down', node)) {
-    lab.record('fault-fired', node.name, 'registry-down');
-    return failure('503 Service Unavailable');
-  }
+  if (lab.fire('registry-down', node)) return failure('503 Service Unavailable');
   if (lab.fire('registry-throttled', node)) return failure('429 Too Many Requests');
   return undefined;
 }

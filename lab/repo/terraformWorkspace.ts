@@ -400,13 +400,16 @@ ${list('controlplane')}
 workers = [
 ${list('worker')}
 ]
-${
-  state.templates.length
-    ? `\nclone_sources = {\n${state.templates
-        .map((t) => `  ${hcl(t.name)} = { host = ${hcl(t.host)}, role = ${hcl(t.role)} }`)
-        .join('\n')}\n}\n`
-    : ''
-}`;
+${cloneSources(state)}`;
+}
+
+/** The count shape's templates (clone_sources in terraform.tfvars): each one's Proxmox host and role. */
+function cloneSources(state: LabState): string {
+  const rows = state.templates.map(
+    (t) =>
+      `  ${JSON.stringify(t.name)} = { host = ${JSON.stringify(t.host)}, role = ${JSON.stringify(t.role)} }`,
+  );
+  return rows.length ? `\nclone_sources = {\n${rows.join('\n')}\n}\n` : '';
 }
 
 export interface ProxmoxInputs {

@@ -115,7 +115,7 @@ export function classifyUpgradeFailure(
     );
   const last = lines.at(-1) ?? '';
   // A budget that ran out says so last, whatever else it saw (a NotFound among 503s is the registry's).
-  if (/error validating installer image.*error\(s\) occurred:.*; timeout$/.test(last)) return 'registry';
+  if (/error validating installer image/.test(last) && pullGaveUp(last)) return 'registry';
   if (
     /error validating installer image.*(not found|manifest unknown|name unknown)|error pulling upgrade image:.*code = NotFound/.test(
       last,

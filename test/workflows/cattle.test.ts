@@ -130,18 +130,7 @@ async function activityResults<T>(workflowId: string, type: string): Promise<T[]
 
 /** The pods a node run's drain forced out (drainNode's result in its history). */
 async function forcedPodsOf(workflowId: string): Promise<string[]> {
-  const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const drains = new Set(
-    events
-      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'drainNode')
-      .map((e) => String(e.eventId)),
-  );
-  return events.flatMap((e) => {
-    const done = e.activityTaskCompletedEventAttributes;
-    const result = done?.result?.payloads?.[0];
-    if (!done || !result || !drains.has(String(done.scheduledEventId))) return [];
-    return defaultPayloadConverter.fromPayload<{ forced: string[] }>(result).forced;
-  });
+  return (await activityResults<{ forced: string[] }>(workflowId, 'drainNode')).flatMap((r) => r.forced);
 }
 
 const report = async () => lab.api<Report>('/report');

@@ -77,6 +77,7 @@ async function labFacts(
 ) {
   const { state } = JSON.parse(await readFile(join(lab.dir, 'state.json'), 'utf8')) as LabStateFile;
   // count-per-role: a role's VMs in the order the tfvars list them, which is the lab's.
+  const byCount = shape === 'count-per-role' || shape === 'count-versions-object';
   const countIndex = (name: string) => {
     const role = state.nodes.find((n) => n.name === name)?.role ?? '';
     return `proxmox_virtual_environment_vm.${role}[${state.nodes.filter((n) => n.role === role).findIndex((n) => n.name === name)}]`;
@@ -84,7 +85,7 @@ async function labFacts(
   const addresses = (name: string) =>
     shape === 'config-apply'
       ? [`talos_machine_configuration_apply.node["${name}"]`, `terraform_data.vm["${name}"]`]
-      : shape === 'count-per-role' || shape === 'count-versions-object'
+      : byCount
         ? [countIndex(name)]
         : [`module.nodes["${name}"]`];
   // init's kernel arguments are those of the node's config that it booted with (a schematic's own are
@@ -115,9 +116,7 @@ async function labFacts(
     // template: init finds them by that mark.
     templates: state.templates.map((t) => [
       t.name,
-      shape === 'count-per-role' || shape === 'count-versions-object'
-        ? `proxmox_virtual_environment_vm.clone_source["${t.name}"]`
-        : `module.templates["${t.name}"]`,
+      byCount ? `proxmox_virtual_environment_vm.clone_source["${t.name}"]` : `module.templates["${t.name}"]`,
     ]),
   };
 }
