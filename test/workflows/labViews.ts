@@ -1,4 +1,3 @@
-import { expect } from '@jest/globals';
 import type { Lab } from '../lab/labHarness.js';
 
 /** What `talos-lab report --json` and `status --json` say (the lab daemon's /report and /status), typed for the assertions of the workflow tests. */
@@ -48,28 +47,6 @@ export const TOUCHING = new Set([
   'template-built',
   'template-destroyed',
 ]);
-
-/**
- * Runs `run` (an upgrade that must be refused before anything moves) and checks that it was: the
- * message says why, no node has a result, the lab saw nothing touched, and every node still runs
- * `version`, Ready and uncordoned.
- */
-export async function refusedUntouched(
-  lab: Lab,
-  version: string,
-  reason: RegExp,
-  run: () => Promise<{ message: string; result: { nodes: unknown[] } }>,
-): Promise<void> {
-  const mark = await timelineMark(lab);
-  const { message, result } = await run();
-  expect(message).toMatch(reason);
-  expect(result.nodes).toEqual([]);
-  expect((await eventsSince(lab, mark)).filter((e) => TOUCHING.has(e.kind))).toEqual([]);
-  const rows = await labStatus(lab);
-  expect(
-    rows.every((row) => row.vm === 'running' && row.ready && !row.cordoned && row.talos === version),
-  ).toBe(true);
-}
 
 /** The notifications a workflow run sent, as its history's `notify` activities were scheduled with them. */
 export async function notificationsOf(handle: {

@@ -9,14 +9,8 @@ import { gitAsRenovate, initRepository } from '../../scripts/demo/renovateMerge.
 import { publishOnLabGitHub } from '../../lab/github/gitHost.js';
 import { initInventory } from '../harness/initCli.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
-import {
-  eventsSince,
-  labReport,
-  labStatus,
-  refusedUntouched as refusedUntouchedBy,
-  timelineMark,
-  TOUCHING,
-} from './labViews.js';
+import { eventsSince, labReport, labStatus, timelineMark, TOUCHING } from './labViews.js';
+import { refusedUntouched as refusedUntouchedBy } from './refusedUntouched.js';
 import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execa } from 'execa';
 import { startLab, type Lab } from '../lab/labHarness.js';
-import { eventsSince, labReport, refusedUntouched, timelineMark } from './labViews.js';
+import { eventsSince, labReport, timelineMark } from './labViews.js';
+import { refusedUntouched } from './refusedUntouched.js';
 import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
