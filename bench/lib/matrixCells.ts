@@ -41,6 +41,7 @@ const BOOT_CHECKS = ['checking NICs', 'checking the kernel command line'];
 const PETS_CONTROLLER_STEPS = [
   ...GATES,
   'reading labels and taints',
+  'checking the installer',
   'cordoning and draining',
   'etcd quorum gate before the reboot',
   'upgrading to 1.11.4',
@@ -64,16 +65,6 @@ const CATTLE_CONTROLLER_STEPS = [
   ...REJOIN,
 ];
 
-/**
- * Not swept: after the uncordon a node has only local steps left (the uncordon and the health gate, some
- * milliseconds), so an action meant for them lands after the node has finished on the new version — and
- * every later cell of the hop would find that controller already upgraded.
- */
-const AFTER_THE_LAST_WAIT = ['uncordoning', 'health checks'];
-
-/** The two long steps a restarted worker must pick up in the middle. */
-const SIGKILLED_STEPS = ['cordoning and draining', 'waiting for Ready'];
-
 const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'strategy'> => ({
   role: 'controlplane',
   moment: { at: 'step', index: steps.indexOf(name) + 1, name },
@@ -81,19 +72,28 @@ const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'st
 });
 
 /**
- * Every step of a control plane's pets run but the world-changing one (its own cells below), an
- * operator's cancel and a terminated run taking turns; the worker dies during the drain and the wait
- * for Ready, the two long steps a restart must pick up in the middle.
+ * The steps of a control plane's pets run where an action can land, an operator's cancel and a
+ * terminated run taking turns; the worker dies during the drain and the wait for Ready, the two long
+ * steps a restart must pick up in the middle. The world-changing step has its own cells below.
+ *
+ * The gates and reads before the drain are local activities inside one workflow task: no query sees
+ * them, and an action meant for them lands at the drain (every run on CI and here, 2026-11-27 to
+ * 11-30). So do the checks after Ready, at the stabilisation. A cancel and a terminate each are kept
+ * there, as the cells of the etcd gate and the labels' read, of the etcd member's wait and the
+ * stabilisation; the health gate's, the NICs' and the kernel command line's cells, which only
+ * repeated them at a minute each, are gone. Not swept at all: after the uncordon a node has only local
+ * steps left (some milliseconds), so an action meant for them lands after the node has finished on
+ * the new version, and every later cell of the hop would find that controller already upgraded.
  */
-const petsSteps = PETS_CONTROLLER_STEPS.filter(
-  (name) => !name.startsWith('upgrading to') && !AFTER_THE_LAST_WAIT.includes(name),
-).map((name, i) =>
-  stepCell(
-    PETS_CONTROLLER_STEPS,
-    name,
-    SIGKILLED_STEPS.includes(name) ? 'sigkill' : i % 2 ? 'terminate' : 'cancel',
-  ),
-);
+const petsSteps: Array<Omit<Cell, 'strategy'>> = [
+  stepCell(PETS_CONTROLLER_STEPS, 'etcd quorum gate', 'terminate'),
+  stepCell(PETS_CONTROLLER_STEPS, 'reading labels and taints', 'cancel'),
+  stepCell(PETS_CONTROLLER_STEPS, 'cordoning and draining', 'sigkill'),
+  stepCell(PETS_CONTROLLER_STEPS, 'etcd quorum gate before the reboot', 'cancel'),
+  stepCell(PETS_CONTROLLER_STEPS, 'waiting for Ready', 'sigkill'),
+  stepCell(PETS_CONTROLLER_STEPS, 'waiting for the etcd member', 'cancel'),
+  stepCell(PETS_CONTROLLER_STEPS, 'stabilising', 'terminate'),
+];
 
 /** The steps cattle has and pets has not (the shared ones are swept on the pets hop). */
 const cattleSteps: Array<Omit<Cell, 'strategy'>> = [

@@ -55,10 +55,15 @@ export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: 
       const route = `${req.method ?? 'GET'} ${path}`;
       const body = req.method === 'POST' || req.method === 'DELETE' ? await readJson(req) : {};
       if (req.method === 'POST' && path.startsWith('/talos/')) {
-        // A node's machined, asked by the lab Talos API server: Talos errors travel as values.
+        // A node's machined, asked by the lab Talos API server: Talos errors travel as values. The
+        // server drops the request when its gRPC caller goes (a client's deadline): the call's context.
+        const caller = new AbortController();
+        res.on('close', () => {
+          if (!res.writableFinished) caller.abort();
+        });
         try {
           return reply(200, {
-            result: await answerNodeCall(lab, path.slice('/talos/'.length), body as NodeCall),
+            result: await answerNodeCall(lab, path.slice('/talos/'.length), body as NodeCall, caller.signal),
           });
         } catch (error) {
           if (error instanceof TalosApiError)

@@ -13,9 +13,9 @@ import type { LabCluster } from './labCluster.js';
  * `GET /schematics/<id>` answers a schematic as the factory stores it (lab/presets/schematics.yaml).
  * `GET /releases` lists the released Talos versions, one per line (a user's own list file);
  * `GET /repos/siderolabs/talos/releases` lists them as GitHub's releases API does (githubReleases.ts);
- * `/image/…` serves the factory's
- * disk images of the same releases. One registry serves every cluster
- * of the lab: an image is there when no cluster's faults took it away.
+ * `/image/…` serves the factory's disk images of the same releases. One registry serves every
+ * cluster of the lab: an image is there when no cluster's faults took it away, and `/v2/` answers 503
+ * while any cluster has a registry-down fault without a node.
  */
 export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
   const tokens = new Set<string>();
@@ -70,6 +70,10 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
         : send(404, 'image not found');
     }
     if (!url.pathname.startsWith('/v2/')) return send(404, 'not found');
+    // A registry that is down is down for every client: the worker's checks too, not only the nodes'
+    // pulls (a registry-down fault without --node; with one, only that node's path to it fails).
+    if (all.some((lab) => lab.fire('registry-down')))
+      return send(503, 'service unavailable\n', { 'Content-Type': 'text/plain' });
     const auth = req.headers.authorization ?? '';
     if (!tokens.has(auth.replace(/^Bearer /, ''))) {
       const scope = /^\/v2\/(.+)\/manifests\//.exec(url.pathname)?.[1];

@@ -1,6 +1,6 @@
 import type { LabNode } from '../state/labState.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
-import { sleep, type LabCluster } from './labCluster.js';
+import type { LabCluster } from './labCluster.js';
 
 /**
  * A node's pull of an installer, as Talos retries it (internal/pkg/containers/image/image.go Pull, at
@@ -12,14 +12,22 @@ import { sleep, type LabCluster } from './labCluster.js';
  * is go-retry's set: "N error(s) occurred:" and each distinct error on its own line, "timeout" last.
  *
  * The lab plays the budget scaled: the fault's --seconds (20 by default: a minute of Talos's per
- * second), the units in the same ratio (1/240 of the budget).
+ * second), the units in the same ratio (1/240 of the budget). The pull runs in its RPC's context: a
+ * caller that gives up first (talosctl's --timeout, a deadline; or gone) ends it, and whatever was to
+ * follow the pull (an upgrade) never starts. Nobody reads that set (the caller is gone): the lab ends
+ * it in `context canceled` for both.
  */
 export async function pullFromRegistry(
   lab: LabCluster,
   node: LabNode,
   image: string,
-  options: { pullSeconds: number; notFoundRetries: number },
+  options: { pullSeconds: number; notFoundRetries: number; signal: AbortSignal },
 ): Promise<PullFailure | undefined> {
+  const { signal } = options;
+  const cancelled = (errors: string[]) => ({
+    notFound: false,
+    errors: errorSet([...errors, 'context canceled']),
+  });
   const ref = parseInstallerImage(image);
   const budgetMs = (lab.activeFault('registry-down', node)?.seconds ?? 20) * 1000;
   const unitMs = budgetMs / 240;
@@ -29,7 +37,7 @@ export async function pullFromRegistry(
   for (let attempt = 0; ; attempt++) {
     const failed = registryAnswer(lab, node, image);
     if (!failed && ref && imageExists(lab, ref)) {
-      await sleep(options.pullSeconds * 1000);
+      if (!(await waitUnlessAborted(options.pullSeconds * 1000, signal))) return cancelled(errors);
       return undefined;
     }
     const error =
@@ -42,11 +50,26 @@ export async function pullFromRegistry(
     const waitMs = Math.floor((2 ** (attempt + 1) - 1) / 2) * unitMs;
     const left = budgetMs - (Date.now() - started);
     if (waitMs >= left) {
-      await sleep(Math.max(0, left));
+      if (!(await waitUnlessAborted(Math.max(0, left), signal))) return cancelled(errors);
       return { notFound: false, errors: errorSet([...errors, 'timeout']) };
     }
-    await sleep(waitMs);
+    if (!(await waitUnlessAborted(waitMs, signal))) return cancelled(errors);
   }
+}
+
+/** Waits `ms`; false when the caller gave up first (at once if it already had). */
+function waitUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (finished: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(finished);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal.addEventListener('abort', onAbort);
+  });
 }
 
 /** A pull that ended without the image: whether for NotFound, and go-retry's error set. */

@@ -47,6 +47,7 @@ export async function pullImage(
   node: LabNode,
   image: string,
   namespace: string,
+  signal: AbortSignal,
 ): Promise<{ name: string; layer: string; size: number; millis: number }> {
   const key = `${namespace}/${image}`;
   const started = Date.now();
@@ -56,6 +57,7 @@ export async function pullImage(
   const failed = await pullFromRegistry(lab, node, image, {
     pullSeconds: pulled ? 0 : lab.timing.imagePullSeconds,
     notFoundRetries: 0,
+    signal,
   });
   if (failed?.notFound) throw new TalosApiError(node.ip, 'NotFound', `error pulling image: ${failed.errors}`);
   if (failed) throw new TalosApiError(node.ip, 'Unknown', failed.errors);

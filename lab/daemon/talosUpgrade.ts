@@ -51,13 +51,20 @@ export interface UpgradeRequest {
  * then the node stops its services, reboots into the new version and comes back. A bad image makes
  * the boot fail and Talos falls back to the old partition (A/B), as the real one does.
  */
-export async function startUpgrade(lab: LabCluster, node: LabNode, request: UpgradeRequest): Promise<void> {
+export async function startUpgrade(
+  lab: LabCluster,
+  node: LabNode,
+  request: UpgradeRequest,
+  /** The RPC's context: a caller gone during the pull leaves the node untouched. */
+  signal: AbortSignal,
+): Promise<void> {
   const ref = parseInstallerImage(request.image);
   const invalid = `error validating installer image "${request.image}"`;
   if (!ref) throw new TalosApiError(node.ip, 'Unknown', `${invalid}: invalid reference format`);
   const failed = await pullFromRegistry(lab, node, request.image, {
     pullSeconds: lab.timing.imagePullSeconds,
     notFoundRetries: 1,
+    signal,
   });
   if (failed) throw new TalosApiError(node.ip, 'Unknown', `${invalid}: ${failed.errors}`);
   const skipsEtcdChecks = request.force || (request.preserve && semver.gte(node.talosVersion, '1.12.9'));

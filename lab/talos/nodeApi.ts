@@ -18,7 +18,8 @@ export interface NodeCall {
   [key: string]: unknown;
 }
 
-type Handler = (lab: LabCluster, node: LabNode, call: NodeCall) => unknown;
+/** `signal`: the call's context, aborted when its caller gives up (a client's deadline). */
+type Handler = (lab: LabCluster, node: LabNode, call: NodeCall, signal: AbortSignal) => unknown;
 
 function unreachable(node: LabNode): TalosApiError {
   return new TalosApiError(
@@ -91,17 +92,23 @@ const HANDLERS: Record<string, Handler> = {
     return { content };
   },
 
-  upgrade: async (lab, node, call) => {
-    await startUpgrade(lab, node, {
-      image: str(call, 'image'),
-      force: call.force === true,
-      preserve: call.preserve === true,
-      stage: call.stage === true,
-    });
+  upgrade: async (lab, node, call, signal) => {
+    await startUpgrade(
+      lab,
+      node,
+      {
+        image: str(call, 'image'),
+        force: call.force === true,
+        preserve: call.preserve === true,
+        stage: call.stage === true,
+      },
+      signal,
+    );
     return {};
   },
 
-  'image-pull': (lab, node, call) => pullImage(lab, node, str(call, 'image'), str(call, 'namespace')),
+  'image-pull': (lab, node, call, signal) =>
+    pullImage(lab, node, str(call, 'image'), str(call, 'namespace'), signal),
 
   'lifecycle-upgrade': (lab, node, call) =>
     installUpgrade(lab, node, str(call, 'image'), str(call, 'namespace')),
@@ -227,7 +234,12 @@ const READ_ONLY = new Set([
  * Answers the lab Talos API server: the node as its machined would see it. A node that is down,
  * rebooting or failing on purpose answers as Talos does (the transient fault: Unavailable).
  */
-export async function answerNodeCall(lab: LabCluster, op: string, call: NodeCall): Promise<unknown> {
+export async function answerNodeCall(
+  lab: LabCluster,
+  op: string,
+  call: NodeCall,
+  signal: AbortSignal,
+): Promise<unknown> {
   const handler = HANDLERS[op];
   if (!handler) throw new TalosApiError(call.ip, 'Unimplemented', `the lab does not serve ${op}`);
   const node = lab.node(call.ip);
@@ -238,7 +250,7 @@ export async function answerNodeCall(lab: LabCluster, op: string, call: NodeCall
     if (node.power === 'destroyed' || node.power === 'rebooting') throw unreachable(node);
     if (lab.fire('talosctl-transient', node)) throw unreachable(node);
   }
-  const result = await handler(lab, node, call);
+  const result = await handler(lab, node, call, signal);
   if (!READ_ONLY.has(op)) lab.persist();
   return result;
 }

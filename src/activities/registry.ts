@@ -1,5 +1,5 @@
-import { installerImages } from '../domain/index.js';
-import { boundedSignal } from './activityContext.js';
+import { installerImage, installerImages } from '../domain/index.js';
+import { boundedSignal, cancellationSignal, heartbeat, sleep } from './activityContext.js';
 import type { ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
 
@@ -47,11 +47,11 @@ async function anonymousToken(challenge: string, signal?: AbortSignal): Promise<
   return body.token ?? body.access_token;
 }
 
-export async function imageExists(image: string): Promise<boolean> {
+export async function imageExists(image: string, timeoutMs = 60_000): Promise<boolean> {
   const ref = parseImage(image);
   const url = `${baseUrl(ref.registry)}/v2/${ref.repository}/manifests/${ref.tag}`;
   // Bounded outside an activity too (doctor): a registry that accepts and never answers is an outage.
-  const signal = boundedSignal(60_000);
+  const signal = boundedSignal(timeoutMs);
   const head = (token?: string) =>
     fetch(url, {
       method: 'HEAD',
@@ -65,7 +65,9 @@ export async function imageExists(image: string): Promise<boolean> {
   }
   if (response.status === 200) return true;
   if (response.status === 404) return false;
-  throw retryable('TalosUnavailable', `${ref.registry} answered HTTP ${response.status} for ${image}`);
+  throw retryable('TalosUnavailable', `${ref.registry} answered HTTP ${response.status} for ${image}`, {
+    status: response.status,
+  });
 }
 
 export function registryActivities(cluster: (name: string) => ClusterHandle) {
@@ -94,5 +96,46 @@ export function registryActivities(cluster: (name: string) => ClusterHandle) {
     }
     return { images };
   }
-  return { checkInstallerImages };
+
+  /**
+   * Right before a node's legacy upgrade (Talos before 1.13), while nothing of it has moved: its
+   * installer must be served now. Talos pulls it only after our drain, inside the upgrade call, and
+   * retries a registry that fails for up to 20 minutes (internal/pkg/containers/image/image.go, v1.11.3
+   * and v1.12.5); each call is cut at talosctl's --timeout (policy.nodeReadyTimeout), with the node
+   * drained all along. Three tries 5 s apart (each bounded at 20 s), then a refusal. A 429 is a
+   * registry that answers: Talos backs off and gets through.
+   */
+  async function checkNodeInstaller(input: {
+    cluster: string;
+    node: string;
+    version: string;
+  }): Promise<{ image: string }> {
+    const c = cluster(input.cluster);
+    const image = installerImage(c.inventory, c.node(input.node), input.version);
+    let why = '';
+    for (let attempt = 1; attempt <= NODE_INSTALLER_TRIES; attempt++) {
+      heartbeat({ node: input.node, step: 'checking the installer', image, attempt });
+      const served = await imageExists(image, 20_000).catch((error: unknown) => error as Error);
+      if (served === true) return { image };
+      if (served === false)
+        throw nonRetryable(
+          'ImageMissing',
+          `${input.node}: the registry no longer has its installer ${image}; nothing on ${input.node} was touched. Check the version and the node's schematic.`,
+          { missing: [image] },
+        );
+      if (cancellationSignal()?.aborted) throw served;
+      if ((served as { details?: Array<{ status?: number }> }).details?.[0]?.status === 429) return { image };
+      const cause = (served as { cause?: unknown }).cause;
+      why = `${served.message}${cause instanceof Error ? `: ${cause.message}` : ''}`;
+      if (attempt < NODE_INSTALLER_TRIES) await sleep(5000);
+    }
+    throw nonRetryable(
+      'RegistryUnavailable',
+      `${input.node}: the registry did not serve its installer ${image} (${NODE_INSTALLER_TRIES} tries, 5 s apart: ${why}); nothing on ${input.node} was touched. Talos would pull it only after the drain, for up to 20 minutes. Check the registry or the mirror the nodes pull from, then run the upgrade again.`,
+    );
+  }
+  return { checkInstallerImages, checkNodeInstaller };
 }
+
+/** Tries of a node's installer right before its legacy upgrade, 5 s apart. */
+const NODE_INSTALLER_TRIES = 3;

@@ -94,7 +94,7 @@ function etcdReadError(result: CommandResult): string {
  */
 export function classifyUpgradeFailure(
   output: string,
-): 'quorum' | 'image' | 'registry' | 'unavailable' | 'other' {
+): 'quorum' | 'image' | 'registry' | 'unanswered' | 'unavailable' | 'other' {
   const stderr = joinErrorSets(output);
   if (
     /error validating etcd for upgrade|insufficient to maintain quorum|all members must be (healthy|running)/.test(
@@ -122,6 +122,10 @@ export function classifyUpgradeFailure(
     )
   )
     return 'image';
+  // The legacy call answers only once the installer is pulled and validated (MachineService.Upgrade,
+  // v1alpha1_server.go:498-500 at v1.11.3): a deadline met while talosctl still waits for the actor id
+  // (it prints nothing more) found Talos pulling.
+  if (/^"[^"]+": waiting for actor ID$/.test(last)) return 'unanswered';
   if (
     !last ||
     /unavailable, retrying|\btimeout$|context deadline exceeded|code = (Unavailable|DeadlineExceeded)|error validating installer image|another installation\/upgrade is already in progress/.test(
@@ -357,6 +361,8 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     timeoutMinutes?: number;
     /** Talos's legacy upgrade API even on 1.13 nodes: it applies machine.install.extraKernelArgs. */
     legacy?: boolean;
+    /** A call Talos had not answered when the wait ran out fails at once (UpgradeUnanswered), not retried. */
+    reportUnanswered?: boolean;
   }): Promise<{ alreadyAt: boolean; image: string }> {
     const c = cluster(input.cluster);
     const node = c.node(input.node);
@@ -411,6 +417,13 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
           );
         case 'registry':
           throw registryGaveUp(node.name, image, pullGaveUp(result.stderr) ?? why);
+        case 'unanswered': {
+          // Before it answers, the call pulls the installer (a controller's also checks etcd): nothing
+          // was installed. The forward step decides how often to ask again; an undo keeps its patience.
+          const pending = `Talos did not answer the upgrade call to ${input.version} within ${timeout}: it was still pulling the installer ${image}${node.role === 'controlplane' ? ' or checking etcd' : ''}, and nothing was installed`;
+          if (input.reportUnanswered) throw nonRetryable('UpgradeUnanswered', `${node.name}: ${pending}`);
+          throw retryable('TalosUnavailable', `${node.name}: ${pending}; retrying`);
+        }
         case 'unavailable':
           throw retryable(
             'TalosUnavailable',

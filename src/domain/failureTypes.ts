@@ -10,6 +10,8 @@ export const FAILURE = {
   DrainBlocked: 'DrainBlocked',
   ImageMissing: 'ImageMissing',
   RegistryUnavailable: 'RegistryUnavailable',
+  /** A legacy upgrade call Talos had not answered when its wait ran out: the node run decides. */
+  UpgradeUnanswered: 'UpgradeUnanswered',
   NicMismatch: 'NicMismatch',
   KernelArgsMissing: 'KernelArgsMissing',
   QuorumAtRisk: 'QuorumAtRisk',

@@ -8,6 +8,7 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   readVersionChange: (a) => `read the versions file of ${a.repository} at ${short(a.after)}`,
   awaitNoRunningUpgrade: (a) => `wait until no other upgrade of ${a.cluster} runs`,
   checkInstallerImages: (a) => `check the installer images for ${a.version ?? a.to ?? 'the new version'}`,
+  checkNodeInstaller: (a) => `is ${a.node}'s installer of ${a.version} served? (before its cordon)`,
   proveNodeExtensions: (a) =>
     `prove ${(a.nodes as string[] | undefined)?.length ?? 0} nodes' installers keep the extensions they load`,
   validateGpuPatches: (a) => `validate the GPU patches of ${a.cluster}`,

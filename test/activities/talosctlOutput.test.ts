@@ -17,6 +17,12 @@ WARNING: 127.171.84.16: server version 1.11.3 is older than client version 1.13.
 "127.171.84.16": waiting for actor ID
 "127.171.84.16": rpc error: code = Unknown desc = error validating installer image "127.0.0.1:41039/installer/990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e:v1.11.9": failed to resolve reference "127.0.0.1:41039/installer/990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e:v1.11.9": 127.0.0.1:41039/installer/990731763242a6b3cf735e49d0f550ce4068b4d0e7f4dfbb49a31799b698877e:v1.11.9: not found
 `,
+  // talosctl 1.13.8's --timeout met while the legacy call had not answered (the lab's registry-down on
+  // the node, recorded 2026-11-30): Talos was still pulling, and the client prints nothing more.
+  unanswered: `New upgrade API is not available, falling back to legacy
+WARNING: 127.248.132.14: server version 1.11.3 is older than client version 1.13.8
+"127.248.132.14": waiting for actor ID
+`,
   // A wait that ran out on the new client: the fallback notice may be all there is.
   fallbackOnly: `New upgrade API is not available, falling back to legacy
 `,
@@ -59,6 +65,7 @@ describe('classifying a failed talosctl upgrade --wait by what the real client p
     ['registryDown', 'unavailable'],
     ['imageSet', 'image'],
     ['budgetSpent', 'registry'],
+    ['unanswered', 'unanswered'],
   ] as const)('%s -> %s', (sample, expected) => {
     expect(classifyUpgradeFailure(RECORDED[sample])).toBe(expected);
   });

@@ -51,15 +51,16 @@ describe('bounded benchmarks', () => {
     }
   }, 1_200_000);
 
-  it('schedule: cattle of atlas at 1 and 2 workers at a time, scaled waits', async () => {
+  // Two workers at a time only: the run at one (half the bench's time here) schedules nothing of its own.
+  it('schedule: cattle of atlas at 2 workers at a time, scaled waits', async () => {
     const rows = await runSchedule({
       preset: 'atlas',
-      parallel: [1, 2],
+      parallel: [2],
       minuteMs: 500,
       temporal: testTemporalAddress(),
     });
     console.log(scheduleTable(rows, 500));
-    expect(rows.map((r) => r.outcome)).toEqual(['succeeded', 'succeeded']);
+    expect(rows.map((r) => r.outcome)).toEqual(['succeeded']);
     for (const row of rows) expect(row.boundMs).toBeLessThanOrEqual(row.wallMs);
   }, 1_200_000);
 

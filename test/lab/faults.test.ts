@@ -320,6 +320,39 @@ describe('every fault kind does what it says', () => {
     );
   });
 
+  it("a legacy upgrade's caller that gives up during the pull: the pull ends with it and the node is never upgraded", async () => {
+    const mark = await lab.api<{ timeline: unknown[] }>('/report').then((r) => r.timeline.length);
+    await addFault('registry-down', '--node', 'k8s-work-6', '--seconds', '30');
+    const image = installerImage(lab, '1.11.4', WORKER_SCHEMATIC);
+    const args = ['-n', lab.ip('k8s-work-6'), 'upgrade', '--drain=false', '--wait=false', '--image', image];
+    // talosctl killed at 2 s, as its --timeout would end the call: the node's RPC context ends.
+    const gone = await lab.run(lab.env.TALOSCTL ?? '', args, { timeoutMs: 2000 });
+    expect(gone.timedOut).toBe(true);
+    // The registry is back well within the pull's budget: a pull still going would now get the
+    // installer (its next try comes within a second or two at the lab's scale) and upgrade the node.
+    await clearFaults();
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const events = (
+      await lab.api<{ timeline: Array<{ kind: string; node?: string }> }>('/report')
+    ).timeline.slice(mark);
+    expect(events.filter((e) => e.node === 'k8s-work-6').map((e) => e.kind)).not.toContain('upgrade-started');
+    expect((await lab.talosctl('-n', lab.ip('k8s-work-6'), 'version')).stdout).toContain(
+      'Tag:         v1.11.3',
+    );
+  });
+
+  it('registry-down without --node: the registry answers every client 503, the worker too', async () => {
+    const registry = lab.env.TALOS_LAB_REGISTRY ?? '';
+    const path = `${registry}/v2/installer/${WORKER_SCHEMATIC}/manifests/v1.11.4`;
+    await addFault('registry-down', '--node', 'k8s-work-6');
+    expect((await fetch(path, { method: 'HEAD' })).status).toBe(401);
+    await clearFaults();
+    await addFault('registry-down');
+    expect((await fetch(path, { method: 'HEAD' })).status).toBe(503);
+    await clearFaults();
+    expect((await fetch(path, { method: 'HEAD' })).status).toBe(401);
+  });
+
   it('registry-throttled: the next pulls are answered 429, Talos retries with its own backoff and gets the image', async () => {
     const mark = await lab.api<{ timeline: unknown[] }>('/report').then((r) => r.timeline.length);
     await addFault('registry-throttled', '--node', 'k8s-work-6', '--times', '2');

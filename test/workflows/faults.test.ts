@@ -220,3 +220,77 @@ async function drainResult(workflowId: string): Promise<unknown> {
   const payload = completed?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
   return payload?.data ? (JSON.parse(Buffer.from(payload.data).toString('utf8')) as unknown) : undefined;
 }
+
+// Last: its first controller ends on the new version.
+describe('a registry outage after pre-flight (Talos before 1.13)', () => {
+  it('a node whose own path to the registry is down: Talos answers neither upgrade call, and the node is undone', async () => {
+    // Only the node's pulls fail (its mirror, its route): the worker's check of the installer passes.
+    // The pull budget outlasts both calls (15 s each, the policy's nodeReadyTimeout).
+    await lab.addFault('registry-down', { node: 'k8s-work-6', seconds: 120 });
+    const mark = await timelineMark(lab);
+    const started = Date.now();
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'registry-unanswered', {
+      talos: { to: '1.11.4' },
+      nodes: ['k8s-work-6'],
+    });
+    expect(message).toContain('k8s-work-6: Talos did not answer the upgrade call to 1.11.4 within 15s');
+    expect(message).toContain('nothing was installed, on the call made once more too');
+    expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([['k8s-work-6', 'rolled-back']]);
+    // Two calls, not the ten a wait that ran out gets (the undo's third finds the node on 1.11.3).
+    const history = await h.client.workflow
+      .getHandle('talos-upgrade:prox-ops:registry-unanswered:node:k8s-work-6:1.11.4')
+      .fetchHistory();
+    const calls = (history.events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'upgradeNodeInPlace',
+    );
+    const failed = (history.events ?? []).filter((e) => e.activityTaskFailedEventAttributes);
+    expect([calls.length, failed.length]).toEqual([3, 2]);
+    expect(Date.now() - started).toBeLessThan(240_000);
+    const events = (await eventsSince(lab, mark)).filter((e) => e.node === 'k8s-work-6');
+    expect(events.map((e) => e.kind)).not.toContain('upgrade-started');
+    await eventually(
+      'the uncordon on the lab timeline',
+      async () =>
+        (await eventsSince(lab, mark)).some((e) => e.kind === 'uncordoned' && e.node === 'k8s-work-6'),
+      10_000,
+    );
+    await lab.clearFaults();
+    const row = (await labStatus(lab)).find((r) => r.node === 'k8s-work-6');
+    expect([row?.talos, row?.ready, row?.cordoned]).toEqual(['1.11.3', true, false]);
+  }, 600_000);
+
+  it('the next node checks its installer before its cordon: refused with nothing on it touched', async () => {
+    const start = await timelineMark(lab);
+    const run = failingRun('registry-mid-run', '1.11.4');
+    // The first controller is through; the outage starts while it finishes (a registry down for every
+    // client: the worker's check sees it too).
+    const first = await eventually(
+      'the first controller upgraded',
+      async () => (await eventsSince(lab, start)).find((e) => e.kind === 'upgrade-finished')?.node,
+      300_000,
+    );
+    const mark = await timelineMark(lab);
+    await lab.addFault('registry-down', {});
+    const { message, result } = await run;
+    // A controller an earlier test left on 1.11.4 is skipped.
+    const moved = result.nodes.filter((n) => n.outcome !== 'skipped');
+    const refused = moved.find((n) => n.outcome !== 'upgraded')?.node ?? '';
+    expect(moved.map((n) => [n.node, n.outcome])).toEqual([
+      [first, 'upgraded'],
+      [refused, 'rolled-back'],
+    ]);
+    expect(message).toContain(`${refused}: the registry did not serve its installer`);
+    expect(message).toContain(`nothing on ${refused} was touched`);
+    const events = await eventsSince(lab, mark);
+    expect(events.filter((e) => e.node === refused && touching.has(e.kind))).toEqual([]);
+    expect(events.some((e) => e.kind === 'fault-fired' && e.detail === 'registry-down' && !e.node)).toBe(
+      true,
+    );
+    await lab.clearFaults();
+    const rows = await labStatus(lab);
+    expect(rows.every((row) => row.ready && !row.cordoned)).toBe(true);
+    expect(rows.find((row) => row.node === refused)?.talos).toBe('1.11.3');
+    expect(rows.find((row) => row.node === first)?.talos).toBe('1.11.4');
+    expect((await labReport(lab)).violations).toEqual([]);
+  }, 900_000);
+});

@@ -105,6 +105,7 @@ describe('clusterUpgrade, pets 1.11.3 -> 1.11.4 on prox-ops', () => {
       'getTalosVersion done',
       'runHealthChecks done',
       'readNodeMetadata done',
+      'checkNodeInstaller done',
       'drainNode done',
       'upgradeNodeInPlace done',
       'waitForNodeReady done',

@@ -1,5 +1,6 @@
+import { ApplicationFailure, log } from '@temporalio/workflow';
 import { FAILURE } from '../../domain/index.js';
-import { failureType } from '../failures.js';
+import { describeFailure, failureType } from '../failures.js';
 import { cordonAndDrain } from './drain.js';
 import { checkBootedNode, gateBeforeReboot, keptLabelsAndTaints } from './gates.js';
 import { installsBeforeDrain, type NodeRun } from './run.js';
@@ -66,14 +67,37 @@ async function installThenReboot(run: NodeRun): Promise<void> {
   });
 }
 
-/** Before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. */
+/**
+ * Before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. The
+ * installer is checked first, while the node still serves: a registry down now is a refusal, not a
+ * drained node waiting out Talos's pull.
+ */
 async function upgradeThenReboot(run: NodeRun): Promise<void> {
   const { input, at } = run;
+  run.step('checking the installer');
+  await run.read.checkNodeInstaller({ ...at, version: input.to });
   await cordonAndDrain(run);
   await gateBeforeReboot(run);
   run.step(`upgrading to ${input.to}`);
   run.saga.add('upgrade back', () => upgradeBack(run));
-  await run.change.upgradeNodeInPlace({ ...at, version: input.to });
+  const upgrade = () => run.change.upgradeNodeInPlace({ ...at, version: input.to, reportUnanswered: true });
+  // A call Talos had not answered by the end of its wait was still pulling: once more, since containerd
+  // keeps what a slow pull fetched. A second as long is a registry the node cannot reach, and every
+  // further call would keep it drained as long again.
+  await upgrade().catch(async (error: unknown) => {
+    if (failureType(error) !== FAILURE.UpgradeUnanswered) throw error;
+    log.warn('the upgrade call was not answered; once more', {
+      node: input.node,
+      why: describeFailure(error),
+    });
+    await upgrade().catch((again: unknown) => {
+      if (failureType(again) !== FAILURE.UpgradeUnanswered) throw again;
+      throw ApplicationFailure.nonRetryable(
+        `${describeFailure(again)}, on the call made once more too. Check the node's path to the registry or its mirror (machine.registries), or give a slow pull a longer policy.nodeReadyTimeout, then run the upgrade again.`,
+        FAILURE.RegistryUnavailable,
+      );
+    });
+  });
 }
 
 /** Pets: upgrade in place, keeping the node's labels and taints; the undo is the old image. */

@@ -51,9 +51,9 @@ export function installsBeforeDrain(input: NodeUpgradeInput): boolean {
 export function stepCount(input: NodeUpgradeInput): number {
   const controlPlane = input.role === 'controlplane';
   if (input.strategy === 'pets') {
-    // gate, (etcd gate), labels, (install), cordon+drain, (etcd gate), upgrade, Ready, NICs, kernel,
-    // (etcd member, stabilise), uncordon, health checks
-    return 9 + (installsBeforeDrain(input) ? 1 : 0) + (controlPlane ? 4 : 0);
+    // gate, (etcd gate), labels, install (1.13+) or the installer's check (legacy), cordon+drain,
+    // (etcd gate), upgrade, Ready, NICs, kernel, (etcd member, stabilise), uncordon, health checks
+    return 10 + (controlPlane ? 4 : 0);
   }
   // gate, (etcd gate), cordon+drain, backup, (leave etcd), destroy, create, config, Ready, patches,
   // NICs, kernel, (etcd member, stabilise), uncordon, health checks
