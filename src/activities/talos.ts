@@ -419,8 +419,9 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
           throw registryGaveUp(node.name, image, pullGaveUp(result.stderr) ?? why);
         case 'unanswered': {
           // Before it answers, the call pulls the installer (a controller's also checks etcd): nothing
-          // was installed. The forward step decides how often to ask again; an undo keeps its patience.
-          const pending = `Talos did not answer the upgrade call to ${input.version} within ${timeout}: it was still pulling the installer ${image}${node.role === 'controlplane' ? ' or checking etcd' : ''}, and nothing was installed`;
+          // was installed as far as talosctl saw. The forward step decides how often to ask again; an
+          // undo keeps its patience.
+          const pending = `Talos did not answer the upgrade call to ${input.version} within ${timeout}: it was still pulling the installer ${image}${node.role === 'controlplane' ? ' or checking etcd' : ''}, and nothing was installed as far as talosctl saw`;
           if (input.reportUnanswered) throw nonRetryable('UpgradeUnanswered', `${node.name}: ${pending}`);
           throw retryable('TalosUnavailable', `${node.name}: ${pending}; retrying`);
         }

@@ -234,7 +234,7 @@ describe('a registry outage after pre-flight (Talos before 1.13)', () => {
       nodes: ['k8s-work-6'],
     });
     expect(message).toContain('k8s-work-6: Talos did not answer the upgrade call to 1.11.4 within 15s');
-    expect(message).toContain('nothing was installed, on the call made once more too');
+    expect(message).toContain('nothing was installed as far as talosctl saw, on the call made once more too');
     expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([['k8s-work-6', 'rolled-back']]);
     // Two calls, not the ten a wait that ran out gets (the undo's third finds the node on 1.11.3).
     const history = await h.client.workflow
@@ -254,6 +254,47 @@ describe('a registry outage after pre-flight (Talos before 1.13)', () => {
         (await eventsSince(lab, mark)).some((e) => e.kind === 'uncordoned' && e.node === 'k8s-work-6'),
       10_000,
     );
+    await lab.clearFaults();
+    const row = (await labStatus(lab)).find((r) => r.node === 'k8s-work-6');
+    expect([row?.talos, row?.ready, row?.cordoned]).toEqual(['1.11.3', true, false]);
+  }, 600_000);
+
+  it('a cancel while the call is made once more: the run ends cancelled, the node undone and uncordoned', async () => {
+    await lab.addFault('registry-down', { node: 'k8s-work-6', seconds: 120 });
+    const mark = await timelineMark(lab);
+    const workflowId = 'talos-upgrade:prox-ops:registry-unanswered-cancel';
+    const handle = await h.client.workflow.start(clusterUpgrade, {
+      taskQueue: h.taskQueue,
+      workflowId,
+      args: [
+        {
+          requestId: 'registry-unanswered-cancel',
+          cluster: 'prox-ops',
+          source: 'test',
+          talos: { to: '1.11.4' },
+          nodes: ['k8s-work-6'],
+        },
+      ],
+    });
+    // The first call went unanswered; the second is under way.
+    const node = h.client.workflow.getHandle(`${workflowId}:node:k8s-work-6:1.11.4`);
+    await eventually(
+      'the first upgrade call unanswered',
+      async () =>
+        (await node.fetchHistory().catch(() => undefined))?.events?.some(
+          (e) => e.activityTaskFailedEventAttributes,
+        ),
+      120_000,
+    );
+    await handle.cancel();
+    expect((await handle.result()).outcome).toBe('cancelled');
+    await eventually(
+      'the uncordon on the lab timeline',
+      async () =>
+        (await eventsSince(lab, mark)).some((e) => e.kind === 'uncordoned' && e.node === 'k8s-work-6'),
+      10_000,
+    );
+    expect((await eventsSince(lab, mark)).map((e) => e.kind)).not.toContain('upgrade-started');
     await lab.clearFaults();
     const row = (await labStatus(lab)).find((r) => r.node === 'k8s-work-6');
     expect([row?.talos, row?.ready, row?.cordoned]).toEqual(['1.11.3', true, false]);

@@ -68,9 +68,9 @@ async function installThenReboot(run: NodeRun): Promise<void> {
 }
 
 /**
- * Before Talos 1.13: `talosctl upgrade` pulls, installs and reboots in one go, after our drain. The
- * installer is checked first, while the node still serves: a registry down now is a refusal, not a
- * drained node waiting out Talos's pull.
+ * Before Talos 1.13 (or with policy.installBeforeDrain false): `talosctl upgrade` pulls, installs and
+ * reboots in one go, after our drain. The installer is checked first, while the node still serves: a
+ * registry down now is a refusal, not a drained node waiting out Talos's pull.
  */
 async function upgradeThenReboot(run: NodeRun): Promise<void> {
   const { input, at } = run;
@@ -81,9 +81,9 @@ async function upgradeThenReboot(run: NodeRun): Promise<void> {
   run.step(`upgrading to ${input.to}`);
   run.saga.add('upgrade back', () => upgradeBack(run));
   const upgrade = () => run.change.upgradeNodeInPlace({ ...at, version: input.to, reportUnanswered: true });
-  // A call Talos had not answered by the end of its wait was still pulling: once more, since containerd
-  // keeps what a slow pull fetched. A second as long is a registry the node cannot reach, and every
-  // further call would keep it drained as long again.
+  // A call Talos had not answered by the end of its wait was still pulling (a slow pull may finish on
+  // the next call). A second as long most likely is a registry the node cannot reach, and every further
+  // call would keep the node drained as long again.
   await upgrade().catch(async (error: unknown) => {
     if (failureType(error) !== FAILURE.UpgradeUnanswered) throw error;
     log.warn('the upgrade call was not answered; once more', {
@@ -92,8 +92,9 @@ async function upgradeThenReboot(run: NodeRun): Promise<void> {
     });
     await upgrade().catch((again: unknown) => {
       if (failureType(again) !== FAILURE.UpgradeUnanswered) throw again;
+      const etcd = input.role === 'controlplane' ? ' and its etcd (talosctl etcd status)' : '';
       throw ApplicationFailure.nonRetryable(
-        `${describeFailure(again)}, on the call made once more too. Check the node's path to the registry or its mirror (machine.registries), or give a slow pull a longer policy.nodeReadyTimeout, then run the upgrade again.`,
+        `${describeFailure(again)}, on the call made once more too. Check the node's path to the registry or its mirror (machine.registries)${etcd}, or give a slow pull a longer policy.nodeReadyTimeout, then run the upgrade again.`,
         FAILURE.RegistryUnavailable,
       );
     });
