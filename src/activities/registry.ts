@@ -99,10 +99,10 @@ export function registryActivities(cluster: (name: string) => ClusterHandle) {
 
   /**
    * Before the cordon of a node that pulls only in its upgrade call (Talos before 1.13, or
-   * policy.installBeforeDrain false), while nothing of it has moved: its installer must be served now. Talos pulls it only after our drain, inside the upgrade call, and
-   * retries a registry that fails for up to 20 minutes (internal/pkg/containers/image/image.go, v1.11.3
-   * and v1.12.5); each call is cut at talosctl's --timeout (policy.nodeReadyTimeout), with the node
-   * drained all along. Three tries 5 s apart (each bounded at 20 s), then a refusal. A 429 is a
+   * policy.installBeforeDrain false), while nothing of it has moved: its installer must be served
+   * now. Talos pulls it only after our drain, inside the upgrade call, and retries a registry that
+   * fails for up to 20 minutes (internal/pkg/containers/image/image.go, v1.11.3 and v1.12.5); each
+   * call is cut at talosctl's --timeout (policy.nodeReadyTimeout), with the node drained all along. Three tries 5 s apart (each bounded at 20 s), then a refusal. A 429 is a
    * registry that answers: Talos backs off and may well get through, so it is no refusal here.
    */
   async function checkNodeInstaller(input: {
@@ -137,5 +137,5 @@ export function registryActivities(cluster: (name: string) => ClusterHandle) {
   return { checkInstallerImages, checkNodeInstaller };
 }
 
-/** Tries of a node's installer right before its legacy upgrade, 5 s apart. */
+/** Tries of a node's installer before its cordon (checkNodeInstaller), 5 s apart. */
 const NODE_INSTALLER_TRIES = 3;
