@@ -65,11 +65,13 @@ const CATTLE_CONTROLLER_STEPS = [
   ...REJOIN,
 ];
 
-const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'strategy'> => ({
-  role: 'controlplane',
-  moment: { at: 'step', index: steps.indexOf(name) + 1, name },
-  action,
-});
+/** A control plane's cells at the named steps, each with its action. */
+const stepCells = (steps: string[], cells: Array<[string, Action]>): Array<Omit<Cell, 'strategy'>> =>
+  cells.map(([name, action]) => ({
+    role: 'controlplane',
+    moment: { at: 'step', index: steps.indexOf(name) + 1, name },
+    action,
+  }));
 
 /**
  * The steps of a control plane's pets run where an action can land, an operator's cancel and a
@@ -85,26 +87,26 @@ const stepCell = (steps: string[], name: string, action: Action): Omit<Cell, 'st
  * steps left (some milliseconds), so an action meant for them lands after the node has finished on
  * the new version, and every later cell of the hop would find that controller already upgraded.
  */
-const petsSteps: Array<Omit<Cell, 'strategy'>> = [
-  stepCell(PETS_CONTROLLER_STEPS, 'etcd quorum gate', 'terminate'),
-  stepCell(PETS_CONTROLLER_STEPS, 'reading labels and taints', 'cancel'),
-  stepCell(PETS_CONTROLLER_STEPS, 'cordoning and draining', 'sigkill'),
-  stepCell(PETS_CONTROLLER_STEPS, 'etcd quorum gate before the reboot', 'cancel'),
-  stepCell(PETS_CONTROLLER_STEPS, 'waiting for Ready', 'sigkill'),
-  stepCell(PETS_CONTROLLER_STEPS, 'waiting for the etcd member', 'cancel'),
-  stepCell(PETS_CONTROLLER_STEPS, 'stabilising', 'terminate'),
-];
+const petsSteps = stepCells(PETS_CONTROLLER_STEPS, [
+  ['etcd quorum gate', 'terminate'],
+  ['reading labels and taints', 'cancel'],
+  ['cordoning and draining', 'sigkill'],
+  ['etcd quorum gate before the reboot', 'cancel'],
+  ['waiting for Ready', 'sigkill'],
+  ['waiting for the etcd member', 'cancel'],
+  ['stabilising', 'terminate'],
+]);
 
 /** The steps cattle has and pets has not (the shared ones are swept on the pets hop). */
-const cattleSteps: Array<Omit<Cell, 'strategy'>> = [
-  stepCell(CATTLE_CONTROLLER_STEPS, 'backing up the Terraform state', 'cancel'),
-  stepCell(CATTLE_CONTROLLER_STEPS, 'leaving etcd', 'terminate'),
-  stepCell(CATTLE_CONTROLLER_STEPS, 'creating the VM at 1.12.0', 'sigkill'),
-  stepCell(CATTLE_CONTROLLER_STEPS, 'applying the machine config', 'cancel'),
-  stepCell(CATTLE_CONTROLLER_STEPS, 'waiting for Ready', 'terminate'),
-  stepCell(CATTLE_CONTROLLER_STEPS, 'applying patches', 'cancel'),
-  stepCell(CATTLE_CONTROLLER_STEPS, 'waiting for the etcd member', 'terminate'),
-];
+const cattleSteps = stepCells(CATTLE_CONTROLLER_STEPS, [
+  ['backing up the Terraform state', 'cancel'],
+  ['leaving etcd', 'terminate'],
+  ['creating the VM at 1.12.0', 'sigkill'],
+  ['applying the machine config', 'cancel'],
+  ['waiting for Ready', 'terminate'],
+  ['applying patches', 'cancel'],
+  ['waiting for the etcd member', 'terminate'],
+]);
 
 const phaseCells = (...phases: Array<Extract<Moment, { at: 'phase' }>['phase']>) =>
   phases.flatMap((phase) =>

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { LabNode } from '../state/labState.js';
 import { imageExists, parseInstallerImage } from './installerImage.js';
 import type { LabCluster } from './labCluster.js';
@@ -58,19 +59,8 @@ export async function pullFromRegistry(
 }
 
 /** Waits `ms`; false when the caller gave up first (at once if it already had). */
-function waitUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (finished: boolean) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(finished);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal.addEventListener('abort', onAbort);
-  });
-}
+const waitUnlessAborted = (ms: number, signal: AbortSignal): Promise<boolean> =>
+  delay(ms, true, { signal }).catch(() => false);
 
 /** A pull that ended without the image: whether for NotFound, and go-retry's error set. */
 export interface PullFailure {

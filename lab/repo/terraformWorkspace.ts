@@ -373,9 +373,12 @@ variable "clone_sources" {
 }
 `;
 
+/** An HCL string literal (JSON's escapes are HCL's). */
+const hclString = (value: string) => JSON.stringify(value);
+
 /** The count shape's terraform.tfvars: the cluster's versions and nodes, as its users keep them. */
 function countTfvars(state: LabState, proxmox: ProxmoxInputs): string {
-  const hcl = (value: string) => JSON.stringify(value);
+  const hcl = hclString;
   const list = (role: string) =>
     state.nodes
       .filter((n) => n.role === role)
@@ -406,8 +409,7 @@ ${cloneSources(state)}`;
 /** The count shape's templates (clone_sources in terraform.tfvars): each one's Proxmox host and role. */
 function cloneSources(state: LabState): string {
   const rows = state.templates.map(
-    (t) =>
-      `  ${JSON.stringify(t.name)} = { host = ${JSON.stringify(t.host)}, role = ${JSON.stringify(t.role)} }`,
+    (t) => `  ${hclString(t.name)} = { host = ${hclString(t.host)}, role = ${hclString(t.role)} }`,
   );
   return rows.length ? `\nclone_sources = {\n${rows.join('\n')}\n}\n` : '';
 }

@@ -80,25 +80,29 @@ async function upgradeThenReboot(run: NodeRun): Promise<void> {
   await gateBeforeReboot(run);
   run.step(`upgrading to ${input.to}`);
   run.saga.add('upgrade back', () => upgradeBack(run));
-  const upgrade = () => run.change.upgradeNodeInPlace({ ...at, version: input.to, reportUnanswered: true });
   // A call Talos had not answered by the end of its wait was still pulling (a slow pull may finish on
   // the next call). A second as long most likely is a registry the node cannot reach, and every further
   // call would keep the node drained as long again.
-  await upgrade().catch(async (error: unknown) => {
-    if (failureType(error) !== FAILURE.UpgradeUnanswered) throw error;
-    log.warn('the upgrade call was not answered; once more', {
-      node: input.node,
-      why: describeFailure(error),
-    });
-    await upgrade().catch((again: unknown) => {
-      if (failureType(again) !== FAILURE.UpgradeUnanswered) throw again;
+  for (let call = 1; ; call++) {
+    try {
+      await run.change.upgradeNodeInPlace({ ...at, version: input.to, reportUnanswered: true });
+      return;
+    } catch (error) {
+      if (failureType(error) !== FAILURE.UpgradeUnanswered) throw error;
+      if (call === 1) {
+        log.warn('the upgrade call was not answered; once more', {
+          node: input.node,
+          why: describeFailure(error),
+        });
+        continue;
+      }
       const etcd = input.role === 'controlplane' ? ' and its etcd (talosctl etcd status)' : '';
       throw ApplicationFailure.nonRetryable(
-        `${describeFailure(again)}, on the call made once more too. Check the node's path to the registry or its mirror (machine.registries)${etcd}, or give a slow pull a longer policy.nodeReadyTimeout, then run the upgrade again.`,
+        `${describeFailure(error)}, on the call made once more too. Check the node's path to the registry or its mirror (machine.registries)${etcd}, or give a slow pull a longer policy.nodeReadyTimeout, then run the upgrade again.`,
         FAILURE.RegistryUnavailable,
       );
-    });
-  });
+    }
+  }
 }
 
 /** Pets: upgrade in place, keeping the node's labels and taints; the undo is the old image. */
