@@ -302,7 +302,10 @@ export function buildLabCli(): Command {
     .argument('<kind>', Object.keys(FAULT_KINDS).join(' | '))
     .option('--node <node>', 'the node it applies to (name or IP); default: any node')
     .option('--times <k>', 'how many times a one-shot fault fires', positiveInt)
-    .option('--version <v>', 'image-missing: only this Talos version')
+    .option(
+      '--version <v>',
+      'image-missing: only this Talos version; dns-broken, network-broken, pod-crashloop, gpu-driver-fails, flux-not-ready, argocd-degraded: while the node runs it',
+    )
     .option(
       '--seconds <s>',
       'terraform-lock: how long the lock is held; join-delayed: how much later the node joins; promotion-delayed: how long the new member stays a learner; ceph-slow-recovery: how long the placement groups recover',

@@ -8,6 +8,7 @@ import { gpuPatch } from '../repo/labRepository.js';
 import type { Fault, FaultKind } from '../state/faults.js';
 import type { LabCluster } from './labCluster.js';
 import { NEARFULL } from '../cluster/rookCeph.js';
+import { applyWorkloadFaults, isWorkloadFault } from './workloadFaults.js';
 
 export interface FaultRequest {
   kind: FaultKind;
@@ -173,17 +174,20 @@ export async function applyFault(lab: LabCluster, request: FaultRequest): Promis
   const node = request.node ? lab.node(request.node) : undefined;
   if (request.node && !node) throw new Error(`no lab node "${request.node}"`);
   if (request.kind === 'pdb-blocks-drain' && !node) throw new Error('pdb-blocks-drain needs --node');
+  if (isWorkloadFault(request.kind) && !node) throw new Error(`${request.kind} needs --node`);
   const fault = lab.addFault({
     kind: request.kind,
     ...(node ? { node: node.name } : {}),
     ...(request.version ? { version: request.version.replace(/^v/, '') } : {}),
     ...(request.times !== undefined ? { remaining: request.times } : {}),
     ...(request.seconds !== undefined ? { seconds: request.seconds } : {}),
+    ...(isWorkloadFault(request.kind) && node?.bootId ? { bootId: node.bootId } : {}),
   });
   if (fault.kind === 'terraform-lock') await holdTerraformLock(lab, fault);
   if (fault.kind === 'ceph-warn') await cephHealth(lab, true);
   if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, true);
   if (fault.kind === 'pdb-blocks-drain' && fault.node) await blockDrain(lab, fault.node);
+  if (isWorkloadFault(fault.kind) && node) await applyWorkloadFaults(lab, node, { changed: [fault] });
   return fault;
 }
 
@@ -194,6 +198,8 @@ export async function clearFault(lab: LabCluster, kind?: FaultKind): Promise<Fau
     if (fault.kind === 'ceph-warn') await cephHealth(lab, false);
     if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, false);
     if (fault.kind === 'pdb-blocks-drain' && fault.node) await unblockDrain(lab, fault.node);
+    const node = fault.node ? lab.node(fault.node) : undefined;
+    if (isWorkloadFault(fault.kind) && node) await applyWorkloadFaults(lab, node, { changed: cleared });
   }
   return cleared;
 }

@@ -8,6 +8,7 @@ import type { Fault, FaultKind } from '../state/faults.js';
 import { ONE_SHOT } from '../state/faults.js';
 import type { LabNode, LabState } from '../state/labState.js';
 import type { TimelineEvent, TimelineKind, Violation } from '../state/timeline.js';
+import { applyWorkloadFaults, workloadFaultHolds } from './workloadFaults.js';
 
 export interface LabTiming {
   /** Seconds a Talos reboot keeps the node down. */
@@ -287,9 +288,11 @@ export class LabCluster {
     // so); the GPU's device plugin (a DaemonSet pod) registers once the node runs pods again.
     await setPowerAnnotation(this.core, node.name, false);
     await writeNodeStatus(this.core, node, 'keep', { notReady: true });
+    await applyWorkloadFaults(this, node, 'boot');
     const boot = node.bootId;
     const turnReady = async () => {
-      await writeNodeStatus(this.core, node, 'advertise');
+      const noDriver = workloadFaultHolds(this, 'gpu-driver-fails', node);
+      await writeNodeStatus(this.core, node, noDriver ? 'zero' : 'advertise');
       // A destroy or reboot while the status was written: that boot never turns Ready.
       if (node.bootId !== boot || node.power !== 'running') return;
       await setPowerAnnotation(this.core, node.name, true);

@@ -6,6 +6,12 @@
  */
 export const POWER_ANNOTATION = 'lab.talos-upgrade/power';
 
+/**
+ * The exit code a run-to-completion pod ends with on a node whose DNS or network a fault broke
+ * (lab/daemon/workloadFaults.ts marks it): the lab-pod-fails stage plays it, the others leave it alone.
+ */
+export const POD_EXIT_ANNOTATION = 'lab.talos-upgrade/exit';
+
 const nodeConditions = (ready: 'True' | 'False', reason: string, message: string) => {
   const others = ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable'].map(
     (type) => `
@@ -100,22 +106,56 @@ spec:
     statusTemplate: |${nodeConditions('False', 'KubeletNotReady', 'machine is powered off or rebooting')}
 `;
 
-const POD_RUNNING = `
+/** A kwok Stage of pods: the expressions its selector matches, its delay, the status it writes. */
+const podStage = (name: string, expressions: string[], delay: [number, number], status: string) => `
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
-  name: lab-pod-running
+  name: ${name}
 spec:
   resourceRef: { apiGroup: v1, kind: Pod }
   selector:
     matchExpressions:
-    - { key: '.metadata.deletionTimestamp', operator: DoesNotExist }
-    - { key: '.spec.nodeName', operator: Exists }
-    - { key: '.status.podIP', operator: DoesNotExist }
-  delay: { durationMilliseconds: 200, jitterDurationMilliseconds: 800 }
+${expressions.map((expression) => `    - ${expression}`).join('\n')}
+  delay: { durationMilliseconds: ${delay[0]}, jitterDurationMilliseconds: ${delay[1]} }
   next:
     statusTemplate: |
-      {{ $now := Now }}
+      {{ $now := Now }}${status}
+`;
+
+const addresses = `
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+      startTime: {{ $now | Quote }}`;
+
+/** Every container of the pod ended, with `exitCode` (a template) and the kubelet's reason. */
+const ended = (phase: 'Succeeded' | 'Failed', exitCode: string, reason: string, readyReason: string) => `
+      phase: ${phase}
+      conditions:
+      - { type: Ready, status: "False", reason: ${readyReason}, lastTransitionTime: {{ $now | Quote }} }
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: false
+        restartCount: 0
+        state: { terminated: { exitCode: ${exitCode}, reason: ${reason}, finishedAt: {{ $now | Quote }} } }
+      {{ end }}`;
+
+const notDeleted = "{ key: '.metadata.deletionTimestamp', operator: DoesNotExist }";
+const bound = "{ key: '.spec.nodeName', operator: Exists }";
+const exitMark = `.metadata.annotations["${POD_EXIT_ANNOTATION}"]`;
+
+const POD_RUNNING = podStage(
+  'lab-pod-running',
+  [
+    notDeleted,
+    bound,
+    "{ key: '.status.podIP', operator: DoesNotExist }",
+    `{ key: '${exitMark}', operator: DoesNotExist }`,
+  ],
+  [200, 800],
+  `
       conditions:${podConditions}
       containerStatuses:
       {{ range .spec.containers }}
@@ -126,41 +166,36 @@ spec:
         restartCount: 0
         state: { running: { startedAt: {{ $now | Quote }} } }
       {{ end }}
-      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
-      phase: Running
-      startTime: {{ $now | Quote }}
-`;
+      phase: Running${addresses}`,
+);
 
 // Run-to-completion pods (restartPolicy Never: jobs, the health checks' DNS and network probes) succeed.
-const POD_COMPLETES = `
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: lab-pod-completes
-spec:
-  resourceRef: { apiGroup: v1, kind: Pod }
-  selector:
-    matchExpressions:
-    - { key: '.spec.restartPolicy', operator: In, values: [Never] }
-    - { key: '.metadata.deletionTimestamp', operator: DoesNotExist }
-    - { key: '.status.phase', operator: In, values: [Running] }
-  delay: { durationMilliseconds: 500, jitterDurationMilliseconds: 500 }
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      phase: Succeeded
-      conditions:
-      - { type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }} }
-      containerStatuses:
-      {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: false
-        restartCount: 0
-        state: { terminated: { exitCode: 0, reason: Completed, finishedAt: {{ $now | Quote }} } }
-      {{ end }}
-`;
+const POD_COMPLETES = podStage(
+  'lab-pod-completes',
+  [
+    "{ key: '.spec.restartPolicy', operator: In, values: [Never] }",
+    notDeleted,
+    "{ key: '.status.phase', operator: In, values: [Running] }",
+    `{ key: '${exitMark}', operator: DoesNotExist }`,
+  ],
+  [500, 500],
+  ended('Succeeded', '0', 'Completed', 'PodCompleted'),
+);
+
+// A run-to-completion pod whose process fails on its node (a lookup with no DNS, a connection with no
+// network): it starts and exits with the marked code, as a kubelet reports it (reason Error).
+const POD_FAILS = podStage(
+  'lab-pod-fails',
+  [
+    notDeleted,
+    bound,
+    `{ key: '${exitMark}', operator: Exists }`,
+    "{ key: '.status.phase', operator: NotIn, values: [Failed, Succeeded] }",
+  ],
+  [500, 500],
+  ended('Failed', `{{ index $.metadata.annotations "${POD_EXIT_ANNOTATION}" }}`, 'Error', 'PodFailed') +
+    addresses,
+);
 
 // What a kubelet does for a deleted pod: stop it after a short grace period and remove the object.
 const POD_DELETE = `
@@ -186,6 +221,7 @@ export function kwokStagesYaml(options: { statusHeartbeatMs: number }): string {
     NODE_POWER_OFF,
     POD_RUNNING,
     POD_COMPLETES,
+    POD_FAILS,
     POD_DELETE,
   ]
     .map((stage) => stage.trim())

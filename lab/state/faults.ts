@@ -27,6 +27,18 @@ export const FAULT_KINDS = {
     "a new control-plane VM joins etcd --seconds later than its reboot ends (a slow boot: the undo's leave comes first)",
   'promotion-delayed':
     'a control plane that joins etcd stays a learner --seconds before its promotion (a member that is slow to catch up with the leader)',
+  'dns-broken':
+    'pods on the node cannot resolve names while it runs --version (without one, from its next boot on): its run-to-completion pods that look a name up fail',
+  'network-broken':
+    'pods on the node reach nothing over the pod network while it runs --version (without one, from its next boot on): its run-to-completion pods that connect anywhere fail',
+  'pod-crashloop':
+    'a kube-system DaemonSet pod on the node crash-loops (CrashLoopBackOff) while it runs --version (without one, from its next boot on)',
+  'gpu-driver-fails':
+    "the node's NVIDIA driver does not load while it runs --version (without one, from its next boot on): no nvidia.com/gpu to allocate",
+  'flux-not-ready':
+    'a Flux Kustomization fails its health check (Ready False) while the node runs --version (without one, from its next boot on)',
+  'argocd-degraded':
+    'an Argo CD Application is Degraded while the node runs --version (without one, from its next boot on)',
   'foreign-certificate':
     "a recreated VM's address is answered by another machine: a certificate of another CA, client certificates of that CA required",
 } as const;
@@ -44,6 +56,8 @@ export interface Fault {
    * promotion-delayed: how long the joined member stays a learner; ceph-slow-recovery: how long the
    * placement groups recover; registry-down: Talos's pull budget as the lab plays it. */
   seconds?: number;
+  /** The boot the node ran when the fault was added: a workload fault without --version holds from the next. */
+  bootId?: string;
   addedAt: string;
 }
 

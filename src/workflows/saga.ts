@@ -23,10 +23,9 @@ export class Saga {
     this.compensations.push({ name, run });
   }
 
-  /** Forgets an undo that is no longer needed (the node was uncordoned on purpose). */
-  drop(name: string): void {
-    const index = this.compensations.findIndex((c) => c.name === name);
-    if (index >= 0) this.compensations.splice(index, 1);
+  /** How many undos are registered: none means nothing was changed that needs one. */
+  get size(): number {
+    return this.compensations.length;
   }
 
   async compensate(onStuck?: OnStuck): Promise<{ ok: boolean; errors: string[] }> {

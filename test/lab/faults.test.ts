@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import {
   cephStatus,
   CONTROLLER_SCHEMATIC,
@@ -394,6 +394,84 @@ describe('every fault kind does what it says', () => {
     expect(await readFile(file, 'utf8')).toMatch(/path: \/etc\/nvidia-container-runtime/);
     await clearFaults();
     expect(await readFile(file, 'utf8')).toContain('/var/etc/nvidia-container-runtime');
+  });
+
+  it('workload faults: dns-broken, network-broken, pod-crashloop, gpu-driver-fails and flux-not-ready hold while the node runs their version', async () => {
+    // A probe as a health gate starts one: run to completion, pinned to its node.
+    const probe = async (node: string, image: string, command: string[]) => {
+      const name = `probe-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+      await lab.core.createNamespacedPod({
+        namespace: 'default',
+        body: {
+          metadata: { name },
+          spec: {
+            restartPolicy: 'Never',
+            nodeSelector: { 'kubernetes.io/hostname': node },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [{ name: 'probe', image, command }],
+          },
+        },
+      });
+      const ended = await eventually(`${name} ended`, async () => {
+        const pod = await lab.core.readNamespacedPod({ name, namespace: 'default' });
+        const phase = pod.status?.phase;
+        return phase === 'Succeeded' || phase === 'Failed' ? pod : undefined;
+      });
+      await lab.core.deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 });
+      const state = ended.status?.containerStatuses?.[0]?.state?.terminated;
+      return `${ended.status?.phase} ${state?.exitCode}`;
+    };
+    const lookup = ['nslookup', 'kubernetes.default.svc.cluster.local'];
+    const byName = ['curl', '-sk', '--max-time', '10', 'https://kubernetes.default.svc:443/healthz'];
+    const byAddress = ['curl', '-sk', '--max-time', '10', 'https://10.96.0.1:443/healthz'];
+    const outcomes = async (node: string) => [
+      await probe(node, 'busybox:1.37', lookup),
+      await probe(node, 'curlimages/curl:8.17.0', byName),
+      await probe(node, 'curlimages/curl:8.17.0', byAddress),
+      await probe(node, 'busybox:1.37', ['true']),
+    ];
+    // A version the node does not run: nothing yet (an upgrade to it would bring it).
+    await addFault('dns-broken', '--node', 'k8s-work-6', '--version', '1.11.4');
+    expect(await outcomes('k8s-work-6')).toEqual(Array(4).fill('Succeeded 0'));
+    await clearFaults();
+    // The version it runs: busybox nslookup exits 1, curl 6 (no name) and 28 (no connection).
+    await addFault('dns-broken', '--node', 'k8s-work-6', '--version', '1.11.3');
+    expect(await outcomes('k8s-work-6')).toEqual(['Failed 1', 'Failed 6', 'Succeeded 0', 'Succeeded 0']);
+    await addFault('network-broken', '--node', 'k8s-work-6', '--version', '1.11.3');
+    expect(await outcomes('k8s-work-6')).toEqual(['Failed 1', 'Failed 6', 'Failed 28', 'Succeeded 0']);
+    expect(await outcomes('k8s-work-5')).toEqual(Array(4).fill('Succeeded 0'));
+    await clearFaults();
+    expect(await outcomes('k8s-work-6')).toEqual(Array(4).fill('Succeeded 0'));
+
+    const crashing = async () =>
+      (
+        await lab.core.listNamespacedPod({
+          namespace: 'kube-system',
+          fieldSelector: 'spec.nodeName=k8s-work-6',
+        })
+      ).items
+        .flatMap((p) => p.status?.containerStatuses ?? [])
+        .filter((c) => c.state?.waiting?.reason === 'CrashLoopBackOff').length;
+    const gpus = async () =>
+      (await lab.core.readNode({ name: 'k8s-work-4' })).status?.allocatable?.['nvidia.com/gpu'];
+    const apps = async () => {
+      const object = (await lab.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+        group: 'kustomize.toolkit.fluxcd.io',
+        version: 'v1',
+        namespace: 'flux-system',
+        plural: 'kustomizations',
+        name: 'apps',
+      })) as { status?: { conditions?: Array<{ type: string; status: string; reason?: string }> } };
+      const ready = object.status?.conditions?.find((c) => c.type === 'Ready');
+      return `${ready?.status} ${ready?.reason}`;
+    };
+    expect([await crashing(), await gpus(), await apps()]).toEqual([0, '1', 'True ReconciliationSucceeded']);
+    await addFault('pod-crashloop', '--node', 'k8s-work-6', '--version', '1.11.3');
+    await addFault('gpu-driver-fails', '--node', 'k8s-work-4', '--version', '1.11.3');
+    await addFault('flux-not-ready', '--node', 'k8s-work-6', '--version', '1.11.3');
+    expect([await crashing(), await gpus(), await apps()]).toEqual([1, '0', 'False HealthCheckFailed']);
+    await clearFaults();
+    expect([await crashing(), await gpus(), await apps()]).toEqual([0, '1', 'True ReconciliationSucceeded']);
   });
 
   it('ceph-warn: the CephCluster reports HEALTH_WARN with a check that does not clear by itself', async () => {

@@ -30,6 +30,78 @@ const failingRun = (id: string, to: string) => failingUpgrade(h, 'prox-ops', id,
 
 const touching = new Set(['cordoned', 'upgrade-started', 'vm-destroyed', 'etcd-left', 'config-applied']);
 
+// First: each leaves the cluster as it found it (the node rolled back to 1.11.3).
+describe('a health gate that fails after the upgrade: the node is drained again and rolled back', () => {
+  /** The node's cordons since the mark: the upgrade's, and the undo's after the uncordon. */
+  const cordons = async (mark: number, node: string) =>
+    (await eventsSince(lab, mark))
+      .filter((e) => e.node === node && /^(un)?cordoned$/.test(e.kind))
+      .map((e) => e.kind);
+  const backOnOldVersion = async (node: string) => {
+    const row = (await labStatus(lab)).find((r) => r.node === node);
+    expect([row?.talos, row?.ready, row?.cordoned]).toEqual(['1.11.3', true, false]);
+    expect((await labReport(lab)).violations).toEqual([]);
+  };
+
+  it('DNS and the pod network broken by the new version: both gates fail; after the undo every check passes', async () => {
+    await lab.addFault('dns-broken', { node: 'k8s-work-6', version: '1.11.4' });
+    await lab.addFault('network-broken', { node: 'k8s-work-6', version: '1.11.4' });
+    const mark = await timelineMark(lab);
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'gate-dns-network', {
+      talos: { to: '1.11.4' },
+      nodes: ['k8s-work-6'],
+    });
+    expect(message).toContain('k8s-work-6 is not healthy after its upgrade');
+    expect(message).toMatch(
+      /DNS Resolution: nslookup kubernetes\.default\.svc\.cluster\.local failed on k8s-work-6: exit 1/,
+    );
+    expect(message).toMatch(/Network Connectivity: curl .* failed on k8s-work-6: exit 6/);
+    expect(message).toContain(
+      'rolled back to a safe state (after the undo ✅ k8s-work-6: 7/7 health checks passed)',
+    );
+    expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([['k8s-work-6', 'rolled-back']]);
+    // Taken down again only once its pods had been moved off it once more.
+    await eventually(
+      'the last uncordon on the lab timeline',
+      async () => (await cordons(mark, 'k8s-work-6')).length === 4,
+      10_000,
+    );
+    expect(await cordons(mark, 'k8s-work-6')).toEqual(['cordoned', 'uncordoned', 'cordoned', 'uncordoned']);
+    await backOnOldVersion('k8s-work-6');
+  }, 600_000);
+
+  it('a DaemonSet pod crash-looping and the GPU gone on the new version: the pods and gpu gates fail', async () => {
+    await lab.addFault('pod-crashloop', { node: 'k8s-work-4', version: '1.11.4' });
+    await lab.addFault('gpu-driver-fails', { node: 'k8s-work-4', version: '1.11.4' });
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'gate-pods-gpu', {
+      talos: { to: '1.11.4' },
+      nodes: ['k8s-work-4'],
+    });
+    expect(message).toMatch(/Pod Health: kube-system\/cilium-\S+: container main in CrashLoopBackOff/);
+    expect(message).toContain('GPU Availability: k8s-work-4: nvidia.com/gpu allocatable is 0');
+    expect(message).toContain(
+      'rolled back to a safe state (after the undo ✅ k8s-work-4: 7/7 health checks passed)',
+    );
+    expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([['k8s-work-4', 'rolled-back']]);
+    await backOnOldVersion('k8s-work-4');
+  }, 600_000);
+
+  it('Flux failing from the next boot on, whichever version: rolled back, and the notice says the undo did not make it healthy', async () => {
+    await lab.addFault('flux-not-ready', { node: 'k8s-work-6' });
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'gate-flux', {
+      talos: { to: '1.11.4' },
+      nodes: ['k8s-work-6'],
+    });
+    expect(message).toContain('k8s-work-6 is not healthy after its upgrade');
+    expect(message).toContain(
+      'rolled back, but after the undo ❌ k8s-work-6: 6/7 health checks passed (failed: Flux Reconciliation): Flux Reconciliation: kustomizations flux-system/apps: health check failed',
+    );
+    expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([['k8s-work-6', 'rolled-back']]);
+    await lab.clearFaults();
+    await backOnOldVersion('k8s-work-6');
+  }, 600_000);
+});
+
 describe('faults during a pets upgrade on prox-ops', () => {
   it('installer image missing: halts in pre-flight with nothing touched', async () => {
     await lab.addFault('image-missing', { version: '1.11.4' });

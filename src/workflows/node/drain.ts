@@ -19,3 +19,21 @@ export async function cordonAndDrain(run: NodeRun, recreated = false): Promise<v
     ...(recreated ? { recreated } : {}),
   });
 }
+
+/**
+ * Once the node is uncordoned (its run is past everything but the gate after it), an undo that takes
+ * it down again must not do so under the pods that came back: it is cordoned and drained first, under
+ * the same budgets and timeout. The uncordon registered with the first drain stays, and runs after
+ * the undo. A drain that a budget blocks leaves the undo stuck for an operator, the node up as it is.
+ */
+export function drainAgainBeforeAnUndo(run: NodeRun): void {
+  const { input, at } = run;
+  run.saga.add('cordon and drain for the undo', async () => {
+    await run.undo.drainNode({
+      ...at,
+      timeoutMs: input.timing.drainTimeoutMs,
+      force: input.drainForce,
+      ...(input.strategy === 'cattle' ? { recreated: true } : {}),
+    });
+  });
+}

@@ -1,5 +1,6 @@
-import { ApplicationFailure, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, sleep } from '@temporalio/workflow';
 import { FAILURE, healthyOthers, lostMetadata, othersHoldQuorum, voters } from '../../domain/index.js';
+import { describeFailure } from '../failures.js';
 import { describeBlocking, untilRecovered } from '../healthWait.js';
 import type { NodeRun } from './run.js';
 
@@ -43,6 +44,29 @@ export async function healthGate(run: NodeRun, moment: 'before' | 'after'): Prom
       `${input.node} is not healthy ${moment} its upgrade: ${report.summary}: ${describeBlocking(blocking)}`,
       FAILURE.HealthCheckFailed,
     );
+}
+
+/**
+ * The same checks after a failure's undo, reported rather than thrown: the node is back where it
+ * was, and the notice says whether it is healthy there. It waits for the node's own storage to
+ * recover, as the gate after an upgrade does; a check that cannot run is reported as such. Not
+ * cancellable: a cancel that comes meanwhile ends the run once the report is in.
+ */
+export async function healthAfterUndo(run: NodeRun): Promise<{ ok: boolean; summary: string }> {
+  const { input } = run;
+  return CancellationScope.nonCancellable(async () => {
+    try {
+      const { report, blocking } = await untilRecovered(
+        () => run.gate.runHealthChecks({ cluster: input.cluster, node: input.node }),
+        input.timing.recoveryTimeoutMs,
+        (failure) => failure.recovering === 'cluster',
+      );
+      if (blocking.length === 0) return { ok: true, summary: report.summary };
+      return { ok: false, summary: `${report.summary}: ${describeBlocking(blocking)}` };
+    } catch (error) {
+      return { ok: false, summary: `the health checks could not run: ${describeFailure(error)}` };
+    }
+  });
 }
 
 /**

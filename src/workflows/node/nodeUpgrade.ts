@@ -10,7 +10,8 @@ import { describeFailure, wasCancelled } from '../failures.js';
 import { humanDuration } from '../runDetails.js';
 import type { NodeResult, NodeUpgradeInput } from '../types.js';
 import { cattle } from './cattle.js';
-import { etcdGate, healthGate, waitForEtcdMember } from './gates.js';
+import { drainAgainBeforeAnUndo } from './drain.js';
+import { etcdGate, healthAfterUndo, healthGate, waitForEtcdMember } from './gates.js';
 import { pets } from './pets.js';
 import { startNodeRun, type NodeRun } from './run.js';
 import { noticeIfOrphaned, operatorForStuckUndos } from './undo.js';
@@ -69,10 +70,19 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     const why = wasCancelled(error) ? 'cancelled' : describeFailure(error).replace(/\.$/, '');
     log.warn('node upgrade failed; compensating', { node: input.node, why });
     upsertSearchAttributes({ UpgradePhase: [NODE_PHASE.RollingBack] });
+    const undid = run.saga.size > 0;
     const undone = await run.saga.compensate(onStuck);
     upsertSearchAttributes({ UpgradePhase: [undone.ok ? NODE_PHASE.RolledBack : NODE_PHASE.RollbackFailed] });
     const hop = `${input.from}->${input.to}`;
-    const message = `${input.node} (${hop}, ${input.strategy}): ${why}; ${undone.ok ? 'rolled back to a safe state' : `ROLLBACK FAILED: ${undone.errors.join('; ')}`}`;
+    // A node a failure's undo changed is checked as its upgrade would have been: the notice says how
+    // it is. Not after a cancel: whoever cancelled wants the run to end, and no notice goes out.
+    const health = undone.ok && undid && !wasCancelled(error) ? await healthAfterUndo(run) : undefined;
+    const outcome = !undone.ok
+      ? `ROLLBACK FAILED: ${undone.errors.join('; ')}`
+      : health && !health.ok
+        ? `rolled back, but after the undo ${health.summary}`
+        : `rolled back to a safe state${health ? ` (after the undo ${health.summary})` : ''}`;
+    const message = `${input.node} (${hop}, ${input.strategy}): ${why}; ${outcome}`;
     if (wasCancelled(error)) await noticeIfOrphaned(input, message);
     // A cancel whose undo failed is no mere cancel: the failure (and what is left undone) goes up.
     if (wasCancelled(error) && undone.ok) throw error;
@@ -104,7 +114,7 @@ async function upgrade(run: NodeRun): Promise<void> {
   }
   run.step('uncordoning');
   await run.read.uncordonNode(run.at);
-  run.saga.drop('uncordon');
+  drainAgainBeforeAnUndo(run);
   run.step('health checks');
   await healthGate(run, 'after');
 }
