@@ -32,7 +32,12 @@ function nodeManifest(cluster: string, node: LabNode, tainted: boolean): V1Node 
           ? { 'nvidia.com/gpu.present': 'true', 'nvidia.com/gpu.product': node.gpu.replace(/\s+/g, '-') }
           : {}),
       },
-      annotations: { [POWER_ANNOTATION]: node.power === 'running' ? 'on' : 'off' },
+      annotations: {
+        [POWER_ANNOTATION]: node.power === 'running' ? 'on' : 'off',
+        // A kubelet's default (--enable-controller-attach-detach): kube-controller-manager attaches and
+        // detaches the node's volumes (kubernetes v1.34.4 attach_detach_controller.go:848-854).
+        'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+      },
     },
     spec: tainted ? { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] } : {},
   };

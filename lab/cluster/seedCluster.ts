@@ -13,6 +13,7 @@ import type { LabState } from '../state/labState.js';
 import { addonObjects, createAddonObject } from './addonObjects.js';
 import { ADDON_CRDS, crdManifest } from './crds.js';
 import { registerNode } from './nodeObjects.js';
+import { createVolumeObjects } from './volumes.js';
 import { workloadsFor } from './workloads.js';
 
 type Progress = (message: string) => void;
@@ -68,6 +69,7 @@ export async function seedCluster(
     { timeoutMs: 120_000 },
   );
 
+  if (described.cluster.storage === 'rook-ceph') await createVolumeObjects(kc);
   progress(
     `starting ${workloads.deployments.length} deployments and ${workloads.daemonSets.length} daemon sets`,
   );

@@ -1,3 +1,4 @@
+import { VOLUME_APP } from './volumes.js';
 import type { V1DaemonSet, V1Deployment, V1PodDisruptionBudget, V1PodSpec } from '@kubernetes/client-node';
 import type { ClusterPreset } from './presets.js';
 
@@ -181,7 +182,15 @@ export function workloadsFor(described: ClusterPreset): Workloads {
     w.deployments.push(deployment('rook-ceph', 'rook-ceph-operator', 'docker.io/rook/ceph:v1.18.6', 1));
     w.daemonSets.push(daemonSet('rook-ceph', 'csi-rbdplugin', 'quay.io/cephcsi/cephcsi:v3.15.0'));
     storageHosts(described).forEach((host, id) => w.deployments.push(osdDeployment(id, host)));
-    if (storage === 'rook-ceph') w.pdbs.push(osdBudget());
+    if (storage === 'rook-ceph') {
+      w.pdbs.push(osdBudget());
+      // An app on an RBD volume (lab/cluster/volumes.ts): its node's drain waits for the detach.
+      w.deployments.push(
+        deployment(VOLUME_APP.namespace, VOLUME_APP.name, 'ghcr.io/paperless-ngx/paperless-ngx:2.19.5', 1, {
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: VOLUME_APP.claim } }],
+        }),
+      );
+    }
   }
   if (described.nodes.some((node) => node.gpu)) {
     w.deployments.push(

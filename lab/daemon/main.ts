@@ -50,6 +50,7 @@ import { startMonitor } from './monitor.js';
 import { NodeCache } from './nodeCache.js';
 import { startRegistry } from './registry.js';
 import { RookCephSim } from '../cluster/rookCeph.js';
+import { startCsiAttacher } from './csiAttacher.js';
 import { storageHosts } from '../cluster/workloads.js';
 
 const LAB_VM_SH = fileURLToPath(new URL('../bin/lab-vm.sh', import.meta.url));
@@ -478,7 +479,10 @@ async function main(): Promise<void> {
     if (osdHosts.length > 0) {
       const rook = new RookCephSim(lab, nodeCache, osdHosts);
       lab.rookCeph = () => rook.writeStatusNow();
-      startRook = () => stops.push(rook.start());
+      startRook = () => {
+        stops.push(rook.start());
+        stops.push(startCsiAttacher(lab));
+      };
     }
   } else {
     progress(`building a fleet of ${fleet} ${preset} clusters on one API server`);

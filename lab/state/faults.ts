@@ -27,6 +27,8 @@ export const FAULT_KINDS = {
     "a new control-plane VM joins etcd --seconds later than its reboot ends (a slow boot: the undo's leave comes first)",
   'promotion-delayed':
     'a control plane that joins etcd stays a learner --seconds before its promotion (a member that is slow to catch up with the leader)',
+  'volume-detach-stuck':
+    'the CSI driver cannot detach volumes from the node (its ControllerUnpublish times out): their VolumeAttachments stay, with a detachError, until cleared',
   'dns-broken':
     'pods on the node cannot resolve names while it runs --version (without one, from its next boot on): its run-to-completion pods that look a name up fail',
   'network-broken':

@@ -5,6 +5,7 @@ import { osdHost } from './health.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, retryable } from './errors.js';
 import type { WorkspaceQueueOf } from './terraform.js';
+import { attachedVolumes, describeAttached, DETACH_WAIT_MS, volumesOf } from './volumeDetach.js';
 import type { DrainState } from './workspaceQueue.js';
 
 export interface NodeMetadata {
@@ -28,6 +29,19 @@ function apiFailure(what: string, error: unknown): never {
   const code = status(error);
   if (code === 404) throw nonRetryable('ValidationFailed', `${what}: not found`);
   throw retryable('KubernetesUnavailable', `${what}: ${code ? `HTTP ${code}` : String(error)}`);
+}
+
+/**
+ * As apiFailure, but a refusal (403) is final: the worker's account lacks a permission, which no retry
+ * gives it (`talos-upgrade doctor` lists the ones the product needs).
+ */
+function kubernetesFailure(what: string, error: unknown): never {
+  if (status(error) === 403)
+    throw nonRetryable(
+      'ValidationFailed',
+      `${what}: the API server refused it (HTTP 403): give the worker's Kubernetes account the permissions talos-upgrade doctor checks`,
+    );
+  return apiFailure(what, error);
 }
 
 function isReady(node: V1Node): boolean {
@@ -323,7 +337,12 @@ export function kubernetesActivities(
     const moved = new Set<string>();
     const uid = (pod: V1Pod) => pod.metadata?.uid ?? podName(pod);
     // Like kubectl drain, the pods to move are those on the node when the drain starts.
-    const targets = new Set((await podsOn(api, input.node)).filter(evictable).map(uid));
+    const moving = (await podsOn(api, input.node)).filter(evictable);
+    const targets = new Set(moving.map(uid));
+    // Their volumes, read now: an ephemeral volume's claim goes with its pod.
+    const volumes = await volumesOf(c.kc, moving).catch((e: unknown) =>
+      kubernetesFailure(`reading the volume claims of the pods on ${input.node}`, e),
+    );
     let blocked: string[] = [];
     for (;;) {
       heartbeat({ node: input.node, step: 'draining', evicted: evicted.size, blockedByPdb: blocked });
@@ -387,12 +406,43 @@ export function kubernetesActivities(
       heartbeat({ node: input.node, step: 'waiting for evicted pods to terminate', left: left.length });
       await sleep(poll());
     }
+    await volumesDetached(input, c, volumes, timeoutMs);
     const onNode = await podsOn(api, input.node);
     const skipped = onNode.length;
     // Replacements that came back to the cordoned node (they tolerate its taint): said, not fought.
     const returned = onNode.filter(evictable).map(podName);
     if (returned.length) heartbeat({ node: input.node, step: 'drained', returnedDespiteCordon: returned });
     return { evicted: [...evicted], forced, skipped, ...(returned.length ? { returned } : {}) };
+  }
+
+  /**
+   * The drain's last wait: the volumes of the pods it moved detached from the node (their
+   * VolumeAttachments gone), for as long again as the drain may take, within DETACH_WAIT_MS. A
+   * reboot or destroy with a volume still attached is what corrupts its filesystem or leaves the
+   * attachment stuck: on timeout the drain fails, nothing else on the node touched.
+   */
+  async function volumesDetached(
+    input: { cluster: string; node: string },
+    c: ClusterHandle,
+    volumes: Set<string>,
+    timeoutMs: number,
+  ): Promise<void> {
+    const waitMs = Math.min(Math.max(timeoutMs, DETACH_WAIT_MS.min), DETACH_WAIT_MS.max);
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const attached = await attachedVolumes(c.kc, input.node, volumes).catch((e: unknown) =>
+        kubernetesFailure(`listing the VolumeAttachments of ${input.node}`, e),
+      );
+      if (attached.length === 0) return;
+      if (Date.now() >= until)
+        throw nonRetryable(
+          'VolumesAttached',
+          `draining ${input.node}: ${attached.length} volume(s) still attached ${Math.round(waitMs / 1000)}s after its pods left: ${describeAttached(attached)}. Rebooting or destroying the node now could damage them or leave them stuck. Check the CSI driver's attacher (kubectl describe volumeattachment <name>, its controller's log), then run the upgrade again.`,
+          { node: input.node, attached },
+        );
+      heartbeat({ node: input.node, step: 'waiting for volumes to detach', attached: attached.length });
+      await sleep(poll());
+    }
   }
 
   /**

@@ -8,6 +8,8 @@ export const FAILURE = {
   ValidationFailed: 'ValidationFailed',
   VersionMismatch: 'VersionMismatch',
   DrainBlocked: 'DrainBlocked',
+  /** Volumes of the drained pods still attached to the node when the drain's time ran out. */
+  VolumesAttached: 'VolumesAttached',
   ImageMissing: 'ImageMissing',
   RegistryUnavailable: 'RegistryUnavailable',
   /** A legacy upgrade call Talos had not answered when its wait ran out: the node run decides. */

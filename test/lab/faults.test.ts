@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CustomObjectsApi, PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  PatchStrategy,
+  PolicyV1Api,
+  setHeaderOptions,
+  StorageV1Api,
+} from '@kubernetes/client-node';
 import {
   cephStatus,
   CONTROLLER_SCHEMATIC,
@@ -472,6 +478,49 @@ describe('every fault kind does what it says', () => {
     expect([await crashing(), await gpus(), await apps()]).toEqual([1, '0', 'False HealthCheckFailed']);
     await clearFaults();
     expect([await crashing(), await gpus(), await apps()]).toEqual([0, '1', 'True ReconciliationSucceeded']);
+  });
+
+  it("volume-detach-stuck: a moved pod's RBD volume stays attached to the node, with the attacher's error, until cleared", async () => {
+    const storage = lab.kc.makeApiClient(StorageV1Api);
+    const attachments = async () =>
+      (await storage.listVolumeAttachment()).items.map((va) => ({
+        node: va.spec?.nodeName,
+        attached: va.status?.attached,
+        deleting: !!va.metadata?.deletionTimestamp,
+        error: va.status?.detachError?.message,
+      }));
+    const appPod = async () =>
+      (await lab.core.listNamespacedPod({ namespace: 'apps', labelSelector: 'app=paperless' })).items.find(
+        (p) => !p.metadata?.deletionTimestamp && p.spec?.nodeName,
+      );
+    // kube-controller-manager attached the app's volume where its pod runs; the lab's attacher said so.
+    const first = await eventually('the app scheduled', appPod);
+    const node = first.spec?.nodeName ?? '';
+    await eventually('its volume attached', async () =>
+      (await attachments()).some((a) => a.node === node && a.attached && !a.deleting),
+    );
+    await addFault('volume-detach-stuck', '--node', node);
+    // The pod leaves the node, as a drain moves it (cordoned: its replacement goes elsewhere); the
+    // controller detaches the volume, the driver cannot.
+    await cordon(node, true);
+    try {
+      await lab.core.deleteNamespacedPod({ name: first.metadata?.name ?? '', namespace: 'apps' });
+      await eventually('the detach failing', async () =>
+        (await attachments()).some(
+          (a) => a.node === node && a.deleting && /DeadlineExceeded/.test(a.error ?? ''),
+        ),
+      );
+      expect((await attachments()).filter((a) => a.node === node)).toHaveLength(1);
+      await clearFaults();
+      // The attacher's next try detaches it; the new pod's node gets the volume.
+      await eventually('the volume detached and attached where the pod went', async () => {
+        const now = await attachments();
+        const moved = (await appPod())?.spec?.nodeName;
+        return !now.some((a) => a.node === node) && now.some((a) => a.node === moved && a.attached);
+      });
+    } finally {
+      await cordon(node, false);
+    }
   });
 
   it('ceph-warn: the CephCluster reports HEALTH_WARN with a check that does not clear by itself', async () => {

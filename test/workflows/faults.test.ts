@@ -32,16 +32,40 @@ const touching = new Set(['cordoned', 'upgrade-started', 'vm-destroyed', 'etcd-l
 
 // First: each leaves the cluster as it found it (the node rolled back to 1.11.3).
 describe('a health gate that fails after the upgrade: the node is drained again and rolled back', () => {
-  /** The node's cordons since the mark: the upgrade's, and the undo's after the uncordon. */
+  /** The node's cordons and upgrades since the mark: the upgrade's, and the undo's after the uncordon. */
   const cordons = async (mark: number, node: string) =>
     (await eventsSince(lab, mark))
-      .filter((e) => e.node === node && /^(un)?cordoned$/.test(e.kind))
+      .filter((e) => e.node === node && /^((un)?cordoned|upgrade-started)$/.test(e.kind))
       .map((e) => e.kind);
   const backOnOldVersion = async (node: string) => {
     const row = (await labStatus(lab)).find((r) => r.node === node);
     expect([row?.talos, row?.ready, row?.cordoned]).toEqual(['1.11.3', true, false]);
     expect((await labReport(lab)).violations).toEqual([]);
   };
+
+  it('a volume that does not detach from the drained node: refused before the reboot, uncordoned, nothing installed', async () => {
+    const node = await eventually('the app on RBD scheduled', async () => {
+      const pods = await lab.core.listNamespacedPod({ namespace: 'apps', labelSelector: 'app=paperless' });
+      return pods.items.find((p) => !p.metadata?.deletionTimestamp)?.spec?.nodeName;
+    });
+    await lab.addFault('volume-detach-stuck', { node });
+    const mark = await timelineMark(lab);
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'volume-stuck', {
+      talos: { to: '1.11.4' },
+      nodes: [node],
+    });
+    expect(message).toMatch(
+      new RegExp(
+        `draining ${node}: 1 volume\\(s\\) still attached 30s after its pods left: pvc-paperless-data \\(VolumeAttachment csi-[0-9a-f]+: rpc error: code = DeadlineExceeded`,
+      ),
+    );
+    expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([[node, 'rolled-back']]);
+    const events = (await eventsSince(lab, mark)).filter((e) => e.node === node).map((e) => e.kind);
+    expect(events).not.toContain('upgrade-started');
+    expect(events).not.toContain('power-off');
+    await lab.clearFaults();
+    await backOnOldVersion(node);
+  }, 600_000);
 
   it('DNS and the pod network broken by the new version: both gates fail; after the undo every check passes', async () => {
     await lab.addFault('dns-broken', { node: 'k8s-work-6', version: '1.11.4' });
@@ -60,13 +84,20 @@ describe('a health gate that fails after the upgrade: the node is drained again 
       'rolled back to a safe state (after the undo ✅ k8s-work-6: 7/7 health checks passed)',
     );
     expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([['k8s-work-6', 'rolled-back']]);
-    // Taken down again only once its pods had been moved off it once more.
+    // Taken down again only once its pods had been moved off it once more, and back in service after.
     await eventually(
       'the last uncordon on the lab timeline',
-      async () => (await cordons(mark, 'k8s-work-6')).length === 4,
+      async () => (await cordons(mark, 'k8s-work-6')).length === 6,
       10_000,
     );
-    expect(await cordons(mark, 'k8s-work-6')).toEqual(['cordoned', 'uncordoned', 'cordoned', 'uncordoned']);
+    expect(await cordons(mark, 'k8s-work-6')).toEqual([
+      'cordoned',
+      'upgrade-started',
+      'uncordoned',
+      'cordoned',
+      'upgrade-started',
+      'uncordoned',
+    ]);
     await backOnOldVersion('k8s-work-6');
   }, 600_000);
 

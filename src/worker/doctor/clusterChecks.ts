@@ -53,6 +53,9 @@ function permissions(inventory: Inventory) {
     { verb: 'list', resource: 'pods' },
     { verb: 'create', resource: 'pods', subresource: 'eviction' },
     ...(inventory.policy.drain.force ? [{ verb: 'delete', resource: 'pods' }] : []),
+    // The drain waits for the moved pods' volumes to detach (their claims name the volumes that stay).
+    { verb: 'list', resource: 'volumeattachments', group: 'storage.k8s.io' },
+    { verb: 'get', resource: 'persistentvolumeclaims' },
     ...(checks.has('dns') || checks.has('network')
       ? [
           { verb: 'create', resource: 'pods', namespace: 'default' },

@@ -21,19 +21,19 @@ export async function cordonAndDrain(run: NodeRun, recreated = false): Promise<v
 }
 
 /**
- * Once the node is uncordoned (its run is past everything but the gate after it), an undo that takes
- * it down again must not do so under the pods that came back: it is cordoned and drained first, under
- * the same budgets and timeout. The uncordon registered with the first drain stays, and runs after
- * the undo. A drain that a budget blocks leaves the undo stuck for an operator, the node up as it is.
+ * Once the node is back in service (uncordoned: its run is past everything but the gate after it), an
+ * undo that takes it down again must not do so under the pods that came back: the undo cordons and
+ * drains it first, under the same budgets and timeout, inside its own step, so that a drain that
+ * fails leaves the node up as it is (retried, or abandoned with the undo by an operator) and never
+ * rebooted or destroyed anyway. The uncordon registered with the first drain runs after the undo.
  */
-export function drainAgainBeforeAnUndo(run: NodeRun): void {
+export async function drainForUndo(run: NodeRun): Promise<void> {
   const { input, at } = run;
-  run.saga.add('cordon and drain for the undo', async () => {
-    await run.undo.drainNode({
-      ...at,
-      timeoutMs: input.timing.drainTimeoutMs,
-      force: input.drainForce,
-      ...(input.strategy === 'cattle' ? { recreated: true } : {}),
-    });
+  if (!run.backInService) return;
+  await run.undo.drainNode({
+    ...at,
+    timeoutMs: input.timing.drainTimeoutMs,
+    force: input.drainForce,
+    ...(input.strategy === 'cattle' ? { recreated: true } : {}),
   });
 }

@@ -10,7 +10,6 @@ import { describeFailure, wasCancelled } from '../failures.js';
 import { humanDuration } from '../runDetails.js';
 import type { NodeResult, NodeUpgradeInput } from '../types.js';
 import { cattle } from './cattle.js';
-import { drainAgainBeforeAnUndo } from './drain.js';
 import { etcdGate, healthAfterUndo, healthGate, waitForEtcdMember } from './gates.js';
 import { pets } from './pets.js';
 import { startNodeRun, type NodeRun } from './run.js';
@@ -113,8 +112,9 @@ async function upgrade(run: NodeRun): Promise<void> {
     });
   }
   run.step('uncordoning');
+  // Before the call: an uncordon that landed though its answer was lost counts too.
+  run.backInService = true;
   await run.read.uncordonNode(run.at);
-  drainAgainBeforeAnUndo(run);
   run.step('health checks');
   await healthGate(run, 'after');
 }

@@ -37,6 +37,8 @@ export interface NodeRun {
   undo: ReturnType<typeof heartbeating>['undo'];
   /** The reads and the uncordon inside compensations, with the same patience. */
   undoRead: typeof undoLocal;
+  /** Uncordoned after its upgrade: an undo that takes it down drains it again first (drainForUndo). */
+  backInService: boolean;
 }
 
 /**
@@ -86,5 +88,6 @@ export function startNodeRun(input: NodeUpgradeInput): NodeRun {
     gate: localChecks,
     undo,
     undoRead: undoLocal,
+    backInService: false,
   };
 }

@@ -11,6 +11,7 @@ import { notifications, quick } from '../activityOptions.js';
 import type { OnStuck, StuckDecision } from '../saga.js';
 import { undoSignal, undoUpdate } from '../signals.js';
 import type { NodeUpgradeInput } from '../types.js';
+import { drainForUndo } from './drain.js';
 import { rollbackGate } from './gates.js';
 import type { NodeProgress, NodeRun } from './run.js';
 
@@ -27,6 +28,7 @@ import type { NodeProgress, NodeRun } from './run.js';
 export async function upgradeBack(run: NodeRun): Promise<void> {
   const { input, at } = run;
   await rollbackGate(run);
+  await drainForUndo(run);
   await run.undo.upgradeNodeInPlace({ ...at, version: input.from, legacy: true });
   await run.undo.waitForNodeReady({
     ...at,
@@ -58,6 +60,7 @@ export async function recreateAtOldVersion(run: NodeRun, vm: VmTouched): Promise
     if (health.members.some((m) => m.node === input.node)) return;
   }
   await rollbackGate(run);
+  await drainForUndo(run);
   if (controlPlane) await run.undo.leaveEtcd(at);
   // The Node stays (Ready for a while) after its VM: the VM made again at the version it ran counts
   // only with a boot of its own.
