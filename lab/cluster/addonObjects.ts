@@ -12,7 +12,8 @@ export interface AddonObject {
   status: Record<string, unknown>;
 }
 
-const readyCondition = (now: string) => [
+/** Flux's Ready condition of a reconciled object (also what a fault's clear writes back). */
+export const readyCondition = (now: string) => [
   {
     type: 'Ready',
     status: 'True',

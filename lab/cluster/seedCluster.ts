@@ -13,14 +13,10 @@ import type { LabState } from '../state/labState.js';
 import { addonObjects, createAddonObject } from './addonObjects.js';
 import { ADDON_CRDS, crdManifest } from './crds.js';
 import { registerNode } from './nodeObjects.js';
-import { createVolumeObjects } from './volumes.js';
+import { createVolumeObjects, ignoreExists } from './volumes.js';
 import { workloadsFor } from './workloads.js';
 
 type Progress = (message: string) => void;
-
-function ignoreExists(error: unknown): void {
-  if ((error as { code?: number }).code !== 409) throw error;
-}
 
 /** Brings a fresh API server to the state of the preset: nodes, add-ons, apps, all Running. */
 export async function seedCluster(

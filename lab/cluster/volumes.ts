@@ -54,15 +54,17 @@ function claim(): V1PersistentVolumeClaim {
   };
 }
 
+/** A create that finds its object there already (a lab started again on the same API server). */
+export function ignoreExists(error: unknown): void {
+  if ((error as { code?: number }).code !== 409) throw error;
+}
+
 /**
  * The storage objects of a cluster on Rook-Ceph: the driver, and the app's volume and its claim. The
  * nodes carry the annotation a kubelet sets for the controller's attach and detach
  * (lab/cluster/nodeObjects.ts).
  */
 export async function createVolumeObjects(kc: KubeConfig): Promise<void> {
-  const ignoreExists = (error: unknown) => {
-    if ((error as { code?: number }).code !== 409) throw error;
-  };
   await kc
     .makeApiClient(StorageV1Api)
     .createCSIDriver({

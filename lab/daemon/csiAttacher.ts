@@ -24,16 +24,19 @@ export function startCsiAttacher(lab: LabCluster): () => void {
   const ours = (va: V1VolumeAttachment) =>
     va.spec?.attacher === RBD_DRIVER && lab.state.nodes.some((n) => n.name === va.spec?.nodeName);
 
+  /** Detaches the driver failed: tried again until they go through. */
+  const held = new Set<string>();
   const handle = async (name: string) => {
     if (stopped) return;
     await withConflictRetry(async () => {
       const va = await storage.readVolumeAttachment({ name }).catch(() => undefined);
-      if (!va || !ours(va)) return;
+      if (!va || !ours(va)) return void held.delete(name);
       const finalizers = va.metadata?.finalizers ?? [];
       if (va.metadata?.deletionTimestamp) {
         if (!finalizers.includes(FINALIZER)) return;
         const node = lab.node(va.spec?.nodeName ?? '');
         if (node && lab.activeFault('volume-detach-stuck', node)) {
+          held.add(name);
           if (va.status?.detachError?.message === DETACH_FAILS) return;
           va.status = {
             ...va.status,
@@ -50,6 +53,7 @@ export function startCsiAttacher(lab: LabCluster): () => void {
         }
         va.metadata = { ...va.metadata, finalizers: finalizers.filter((f) => f !== FINALIZER) };
         await storage.replaceVolumeAttachment({ name, body: va });
+        held.delete(name);
         return;
       }
       if (!finalizers.includes(FINALIZER)) {
@@ -67,13 +71,7 @@ export function startCsiAttacher(lab: LabCluster): () => void {
 
   // A stuck detach is tried again, as the sidecar's requeue does: the fault's clear lets it through.
   const retry = setInterval(() => {
-    storage
-      .listVolumeAttachment()
-      .then((list) => {
-        for (const va of list.items)
-          if (va.metadata?.deletionTimestamp && ours(va)) void handle(va.metadata.name ?? '');
-      })
-      .catch(() => undefined);
+    for (const name of held) void handle(name);
   }, 2000);
   retry.unref();
 

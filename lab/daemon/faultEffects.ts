@@ -198,8 +198,12 @@ export async function clearFault(lab: LabCluster, kind?: FaultKind): Promise<Fau
     if (fault.kind === 'ceph-warn') await cephHealth(lab, false);
     if (fault.kind === 'gpu-patch-etc') await writeGpuPatches(lab, fault.node, false);
     if (fault.kind === 'pdb-blocks-drain' && fault.node) await unblockDrain(lab, fault.node);
-    const node = fault.node ? lab.node(fault.node) : undefined;
-    if (isWorkloadFault(fault.kind) && node) await applyWorkloadFaults(lab, node, { changed: cleared });
+  }
+  // Once per node: flux and argocd are cluster-wide, and each call writes them.
+  const nodes = new Set(cleared.filter((f) => isWorkloadFault(f.kind)).map((f) => f.node ?? ''));
+  for (const name of nodes) {
+    const node = lab.node(name);
+    if (node) await applyWorkloadFaults(lab, node, { changed: cleared });
   }
   return cleared;
 }

@@ -1,5 +1,5 @@
 import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
-import { writeAddonStatus } from '../cluster/addonObjects.js';
+import { readyCondition, writeAddonStatus } from '../cluster/addonObjects.js';
 import { ADDON_CRDS } from '../cluster/crds.js';
 import { withConflictRetry, writeNodeStatus } from '../cluster/nodeObjects.js';
 import { POD_EXIT_ANNOTATION } from '../kube/kwokStages.js';
@@ -97,28 +97,24 @@ async function setCrashLoop(lab: LabCluster, node: string, crashing: boolean): P
 /** Flux's kustomize-controller on a failed health check (fluxcd/kustomize-controller v1: HealthCheckFailed). */
 async function setFlux(lab: LabCluster, failing: boolean): Promise<void> {
   const now = new Date().toISOString();
-  const condition = failing
-    ? {
-        type: 'Ready',
-        status: 'False',
-        reason: 'HealthCheckFailed',
-        message:
-          "health check failed after 5m0s: timeout waiting for: [Deployment/apps/home-assistant status: 'InProgress']",
-        lastTransitionTime: now,
-      }
-    : {
-        type: 'Ready',
-        status: 'True',
-        reason: 'ReconciliationSucceeded',
-        message: 'Applied revision: main@sha1:4f1c2d9',
-        lastTransitionTime: now,
-      };
+  const conditions = failing
+    ? [
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: 'HealthCheckFailed',
+          message:
+            "health check failed after 5m0s: timeout waiting for: [Deployment/apps/home-assistant status: 'InProgress']",
+          lastTransitionTime: now,
+        },
+      ]
+    : readyCondition(now);
   await writeAddonStatus(
     lab.kc.makeApiClient(CustomObjectsApi),
     ADDON_CRDS.kustomization,
     'flux-system',
     'apps',
-    { conditions: [condition] },
+    { conditions },
   ).catch(ignoreMissing);
 }
 

@@ -34,16 +34,22 @@ const MEMBER_INTERVAL = '2s';
  */
 export async function healthGate(run: NodeRun, moment: 'before' | 'after'): Promise<void> {
   const { input } = run;
-  const { report, blocking } = await untilRecovered(
-    () => run.gate.runHealthChecks({ cluster: input.cluster, node: input.node }),
-    input.timing.recoveryTimeoutMs,
-    (failure) => moment === 'after' && failure.recovering === 'cluster',
-  );
+  const { report, blocking } = await readHealth(run, moment);
   if (blocking.length > 0)
     throw ApplicationFailure.nonRetryable(
       `${input.node} is not healthy ${moment} its upgrade: ${report.summary}: ${describeBlocking(blocking)}`,
       FAILURE.HealthCheckFailed,
     );
+}
+
+/** The gate's checks, waiting out a recovery; after the node's change, only its own storage's. */
+function readHealth(run: NodeRun, moment: 'before' | 'after') {
+  const { input } = run;
+  return untilRecovered(
+    () => run.gate.runHealthChecks({ cluster: input.cluster, node: input.node }),
+    input.timing.recoveryTimeoutMs,
+    (failure) => moment === 'after' && failure.recovering === 'cluster',
+  );
 }
 
 /**
@@ -53,14 +59,9 @@ export async function healthGate(run: NodeRun, moment: 'before' | 'after'): Prom
  * cancellable: a cancel that comes meanwhile ends the run once the report is in.
  */
 export async function healthAfterUndo(run: NodeRun): Promise<{ ok: boolean; summary: string }> {
-  const { input } = run;
   return CancellationScope.nonCancellable(async () => {
     try {
-      const { report, blocking } = await untilRecovered(
-        () => run.gate.runHealthChecks({ cluster: input.cluster, node: input.node }),
-        input.timing.recoveryTimeoutMs,
-        (failure) => failure.recovering === 'cluster',
-      );
+      const { report, blocking } = await readHealth(run, 'after');
       if (blocking.length === 0) return { ok: true, summary: report.summary };
       return { ok: false, summary: `${report.summary}: ${describeBlocking(blocking)}` };
     } catch (error) {
