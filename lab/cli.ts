@@ -304,7 +304,7 @@ export function buildLabCli(): Command {
     .option('--times <k>', 'how many times a one-shot fault fires', positiveInt)
     .option(
       '--version <v>',
-      'image-missing: only this Talos version; dns-broken, network-broken, pod-crashloop, gpu-driver-fails, flux-not-ready, argocd-degraded: while the node runs it',
+      'image-missing: only this Talos version; kubernetes-image-missing: only this Kubernetes version; dns-broken, network-broken, pod-crashloop, gpu-driver-fails, flux-not-ready, argocd-degraded: while the node runs it',
     )
     .option(
       '--seconds <s>',

@@ -1,3 +1,4 @@
+import { KUBERNETES_RELEASES } from '../state/labState.js';
 import { schematicDocument } from './schematics.js';
 import type { LabCluster } from './labCluster.js';
 
@@ -24,5 +25,30 @@ export function imageExists(lab: LabCluster, ref: ImageRef): boolean {
   if (!lab.state.releases.includes(ref.version) || !known) return false;
   return !lab.faults.some(
     (fault) => fault.kind === 'image-missing' && (!fault.version || fault.version === ref.version),
+  );
+}
+
+/**
+ * A Kubernetes component image as `talosctl upgrade-k8s` pre-pulls it (`<image>:v<version>`, the
+ * kubelet's with its current suffix; pkg/cluster/kubernetes/talos_managed.go prePullImages at
+ * v1.13.8), under whatever registry the user's flags or mirrors name.
+ */
+export function parseKubernetesImage(image: string): { component: string; version: string } | undefined {
+  const match =
+    /^(?:.+\/)?(kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet):v(\d+\.\d+\.\d+)(?:-[\w.]+)?$/.exec(
+      image,
+    );
+  return match ? { component: match[1] ?? '', version: match[2] ?? '' } : undefined;
+}
+
+/** What a node's pull finds in the registry: an installer or a Kubernetes image of a release, unless a fault removed it. */
+export function registryHas(lab: LabCluster, image: string): boolean {
+  const installer = parseInstallerImage(image);
+  if (installer) return imageExists(lab, installer);
+  const kubernetes = parseKubernetesImage(image);
+  if (!kubernetes || !KUBERNETES_RELEASES.includes(kubernetes.version)) return false;
+  return !lab.faults.some(
+    (fault) =>
+      fault.kind === 'kubernetes-image-missing' && (!fault.version || fault.version === kubernetes.version),
   );
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, StorageV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { registerNode, setPowerAnnotation, writeNodeStatus } from '../cluster/nodeObjects.js';
 import { createStaticPods } from '../cluster/staticPods.js';
 import type { Fault, FaultKind } from '../state/faults.js';
@@ -245,6 +245,21 @@ export class LabCluster {
     await push;
   }
 
+  /**
+   * The persistent volumes attached to the node (VolumeAttachments, lab/daemon/csiAttacher.ts): a
+   * machine that goes down with one still attached loses what its filesystem had not written, and the
+   * volume stays claimed by a node that is gone until someone forces it free.
+   */
+  private async attachedVolumes(node: string): Promise<string[]> {
+    const { items } = await this.kc
+      .makeApiClient(StorageV1Api)
+      .listVolumeAttachment()
+      .catch(() => ({ items: [] }));
+    return items
+      .filter((va) => va.spec?.nodeName === node && va.status?.attached === true)
+      .map((va) => va.spec?.source?.persistentVolumeName ?? va.metadata?.name ?? '');
+  }
+
   /** Each Node's kubelet lifetime: a power-off's late NotReady is for the kubelet it stopped only. */
   private readonly kubeletRuns = new Map<string, number>();
 
@@ -256,6 +271,12 @@ export class LabCluster {
 
   async powerOff(node: LabNode, power: LabNode['power']): Promise<void> {
     const stopped = this.nextKubeletRun(node);
+    const attached = await this.attachedVolumes(node.name);
+    if (attached.length > 0)
+      this.violate(
+        'powered-off-with-volumes',
+        `${node.name} ${power === 'destroyed' ? 'destroyed' : 'rebooted'} with ${attached.length} volume(s) attached: ${attached.join(', ')}`,
+      );
     await this.setPower(node, power);
     this.record('power-off', node.name, power);
     const markNotReady = () =>

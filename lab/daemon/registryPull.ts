@@ -1,14 +1,15 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LabNode } from '../state/labState.js';
-import { imageExists, parseInstallerImage } from './installerImage.js';
+import { registryHas } from './installerImage.js';
 import type { LabCluster } from './labCluster.js';
 
 /**
- * A node's pull of an installer, as Talos retries it (internal/pkg/containers/image/image.go Pull, at
- * v1.11.3, v1.12.5 and v1.13.8): go-retry's Exponential over PullTimeout (20 minutes) in units of
- * PullRetryInterval (5 s), so waits of 0, 5, 15, 35, 75 … s, each distinct failure kept; every error is
- * retried but NotFound, which ends it after MaxNotFoundRetries (the legacy upgrade's 1, ImageService's
- * 0). Nothing reads a 429's Retry-After: containerd's resolver re-sends a 429 at once a few times
+ * A node's pull of an image (an installer, or a Kubernetes component's that upgrade-k8s pre-pulls), as
+ * Talos retries it (internal/pkg/containers/image/image.go Pull, at v1.11.3, v1.12.5 and v1.13.8):
+ * go-retry's Exponential over PullTimeout (20 minutes) in units of PullRetryInterval (5 s), so waits of
+ * 0, 5, 15, 35, 75 … s, each distinct failure kept; every error is retried but NotFound, which ends it
+ * after MaxNotFoundRetries (the legacy upgrade's 1, ImageService's and the legacy ImagePull's 0).
+ * Nothing reads a 429's Retry-After: containerd's resolver re-sends a 429 at once a few times
  * (core/remotes/docker/resolver.go), then Talos's own backoff applies. When the budget ends the error
  * is go-retry's set: "N error(s) occurred:" and each distinct error on its own line, "timeout" last.
  *
@@ -29,7 +30,6 @@ export async function pullFromRegistry(
     notFound: false,
     errors: errorSet([...errors, 'context canceled']),
   });
-  const ref = parseInstallerImage(image);
   const budgetMs = (lab.activeFault('registry-down', node)?.seconds ?? 20) * 1000;
   const unitMs = budgetMs / 240;
   const started = Date.now();
@@ -37,7 +37,7 @@ export async function pullFromRegistry(
   let notFounds = 0;
   for (let attempt = 0; ; attempt++) {
     const failed = registryAnswer(lab, node, image);
-    if (!failed && ref && imageExists(lab, ref)) {
+    if (!failed && registryHas(lab, image)) {
       if (!(await waitUnlessAborted(options.pullSeconds * 1000, signal))) return cancelled(errors);
       return undefined;
     }

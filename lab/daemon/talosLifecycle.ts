@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { LabNode } from '../state/labState.js';
 import { installIntoNextSlot } from './bootSlots.js';
-import { parseInstallerImage } from './installerImage.js';
+import { parseInstallerImage, parseKubernetesImage } from './installerImage.js';
 import { pullFromRegistry } from './registryPull.js';
 import { sleep, TalosApiError, type LabCluster } from './labCluster.js';
 import { installedKernelArgs } from './schematics.js';
@@ -41,7 +41,18 @@ function pinnedName(image: string): string {
   return `${image}@sha256:${digestOf(image)}`;
 }
 
-/** ImageService.Pull: the installer lands in the named containerd instance after the pull time. */
+/**
+ * How long a pull takes: the lab's installer pull time, a quarter of it for a Kubernetes component
+ * (kube-apiserver's image is about 30 MB, the kubelet's about 100, an installer 300 and more).
+ */
+function pullSeconds(lab: LabCluster, image: string): number {
+  return parseKubernetesImage(image) ? lab.timing.imagePullSeconds / 4 : lab.timing.imagePullSeconds;
+}
+
+/**
+ * ImageService.Pull and the legacy MachineService.ImagePull: the image lands in the named containerd
+ * instance after the pull time.
+ */
 export async function pullImage(
   lab: LabCluster,
   node: LabNode,
@@ -55,7 +66,7 @@ export async function pullImage(
   // ImageService.Pull retries no NotFound (images.go:97-103 at v1.13.8) and answers it with its own
   // code (:121-122); any other failure as it is, code Unknown, once the budget is spent.
   const failed = await pullFromRegistry(lab, node, image, {
-    pullSeconds: pulled ? 0 : lab.timing.imagePullSeconds,
+    pullSeconds: pulled ? 0 : pullSeconds(lab, image),
     notFoundRetries: 0,
     signal,
   });

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { KUBERNETES_RELEASES } from '../state/labState.js';
 
 /**
  * Real release tags of Talos and Kubernetes (as their GitHub releases name them), for the loopback
@@ -24,16 +25,7 @@ export const TALOS_TAGS = [
   'v1.13.8',
 ];
 
-export const KUBERNETES_TAGS = [
-  'v1.33.0',
-  'v1.33.5',
-  'v1.34.0',
-  'v1.34.1',
-  'v1.34.2',
-  'v1.34.4',
-  'v1.35.0',
-  'v1.35.1',
-];
+export const KUBERNETES_TAGS = KUBERNETES_RELEASES.map((version) => `v${version}`);
 
 export interface ReleasesServer {
   /** The customDatasources registry URL template Renovate gets: one JSON document per package. */

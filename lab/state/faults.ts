@@ -15,6 +15,8 @@ export const FAULT_KINDS = {
   'terraform-lock': 'another process holds the Terraform state lock',
   'talosctl-transient': "the node's Talos API answers Unavailable (a connection error)",
   'image-missing': 'the registry has no installer image (for --version, or for any version)',
+  'kubernetes-image-missing':
+    "the registry has no Kubernetes component images (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet) for --version, a Kubernetes version (or for any): the nodes' pulls find nothing",
   'registry-throttled':
     "the registry answers the node's next installer pulls 429 Too Many Requests (--times of them): Talos retries with its own backoff",
   'registry-down':

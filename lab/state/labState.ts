@@ -106,6 +106,17 @@ export interface LabState {
 
 export const INITIAL_TALOS = '1.11.3';
 export const INITIAL_KUBERNETES = '1.34.1';
+/** Kubernetes releases (kubernetes/kubernetes tags without their `v`): their component images exist. */
+export const KUBERNETES_RELEASES = [
+  '1.33.0',
+  '1.33.5',
+  '1.34.0',
+  '1.34.1',
+  '1.34.2',
+  '1.34.4',
+  '1.35.0',
+  '1.35.1',
+];
 export const LAB_RELEASES = [
   '1.10.8',
   '1.10.9',

@@ -46,6 +46,7 @@ export type InvariantName =
   | 'boot-fallback'
   | 'workers-unavailable'
   | 'destroyed-with-pods'
+  | 'powered-off-with-volumes'
   | 'left-cordoned'
   | 'mixed-versions';
 

@@ -498,14 +498,60 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     return { nics: found };
   }
 
-  /** `talosctl upgrade-k8s`: a dry run first, then the real one; one minor at a time. */
-  async function upgradeKubernetes(input: { cluster: string; version: string }): Promise<{ dryRun: string }> {
+  /**
+   * A dry run that stopped at its pre-pull (talosctl's prePullImages, pkg/cluster/kubernetes/
+   * talos_managed.go at v1.13.8: every control-plane image on every controller, the kubelet's on every
+   * node, before any component moves): the image and the node named, final either way.
+   */
+  function prePullFailure(c: ClusterHandle, version: string, stderr: string): void {
+    const failed = /error pre-pulling (\S+) on (\S+): (.*)$/m.exec(joinErrorSets(stderr));
+    if (!failed) return;
+    const [, image = '', ip = '', cause = ''] = failed;
+    const node = c.inventory.nodes.find((n) => n.ip === ip)?.name ?? ip;
+    const gaveUp = pullGaveUp(stderr);
+    if (gaveUp) throw registryGaveUp(node, image, gaveUp);
+    if (/code = NotFound/.test(cause))
+      throw nonRetryable(
+        'ImageMissing',
+        `Kubernetes ${version} on ${c.name}: ${node} cannot pull ${image}: the registry (or the mirror the nodes pull from) does not have it. The dry run pulls every image before any component moves: nothing was changed. Check the version, or the nodes' registry mirrors, then run the upgrade again.`,
+        { node, image },
+      );
+  }
+
+  /**
+   * `talosctl upgrade-k8s --dry-run`: what the running Talos supports, then every component's image
+   * pulled on every node (unless `pull: false`, the product's own dry run, which changes nothing on
+   * the nodes), then the static pods, the kubelets and the bootstrap manifests compared. Nothing moves.
+   */
+  async function checkKubernetesUpgrade(input: {
+    cluster: string;
+    version: string;
+    pull?: boolean;
+  }): Promise<{ summary: string; dryRun: string }> {
     const c = cluster(input.cluster);
     const via = controllers(c)[0];
     if (!via) throw nonRetryable('ValidationFailed', `cluster ${c.name} has no control-plane node`);
-    const args = ['-n', via.ip, 'upgrade-k8s', '--to', input.version];
-    const dry = await talosctl(deps, c, [...args, '--dry-run'], { timeoutMs: 600_000 });
+    const pull = input.pull !== false;
+    const dry = await talosctl(
+      deps,
+      c,
+      [
+        '-n',
+        via.ip,
+        'upgrade-k8s',
+        '--to',
+        input.version,
+        '--dry-run',
+        ...(pull ? [] : ['--pre-pull-images=false']),
+      ],
+      {
+        timeoutMs: 600_000,
+        // The pull goes node by node, image by image: minutes on a real cluster.
+        progress: (line) => ({ step: 'upgrade-k8s --dry-run', to: input.version, talosctl: line }),
+      },
+    );
     if (dry.exitCode !== 0) {
+      prePullFailure(c, input.version, dry.stderr);
       if (
         /unsupported upgrade path|too (new|old) to be used with Talos|compatibility with version .* is not supported/.test(
           dry.stderr,
@@ -517,7 +563,19 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
         );
       talosFailure(`the upgrade-k8s dry run on ${c.name}`, dry);
     }
-    const real = await talosctl(deps, c, args, {
+    const pulled = (dry.stdout.match(/: pre-pulling /g) ?? []).length;
+    return {
+      summary: `Kubernetes ${input.version}: upgrade-k8s dry run passed${pull ? ` (${pulled} images pulled on the nodes)` : ' (images not pulled: a dry run changes nothing on the nodes)'}`,
+      dryRun: tail(dry.stdout, 20),
+    };
+  }
+
+  /** `talosctl upgrade-k8s`: a dry run first, then the real one; one minor at a time. */
+  async function upgradeKubernetes(input: { cluster: string; version: string }): Promise<{ dryRun: string }> {
+    const c = cluster(input.cluster);
+    const { dryRun } = await checkKubernetesUpgrade(input);
+    const via = controllers(c)[0] as InventoryNode;
+    const real = await talosctl(deps, c, ['-n', via.ip, 'upgrade-k8s', '--to', input.version], {
       timeoutMs: 3_600_000,
       // Stopped half-way, upgrade-k8s leaves the control plane on mixed versions with nothing to undo
       // it: a cancel lets it finish (the activity's 75 min cover the dry run and this hour).
@@ -525,7 +583,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       progress: (line) => ({ step: 'upgrade-k8s', to: input.version, talosctl: line }),
     });
     if (real.exitCode !== 0) talosFailure(`upgrading Kubernetes on ${c.name} to ${input.version}`, real);
-    return { dryRun: tail(dry.stdout, 20) };
+    return { dryRun };
   }
 
   return {
@@ -536,6 +594,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     leaveEtcd,
     upgradeNodeInPlace,
     checkNodeNics,
+    checkKubernetesUpgrade,
     upgradeKubernetes,
   };
 }

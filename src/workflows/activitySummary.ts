@@ -44,6 +44,7 @@ const SUMMARIES: Record<string, (a: Args) => string> = {
   upgradeNodeInPlace: (a) => `talosctl upgrade ${a.node} to ${a.version ?? a.to ?? 'the new version'}`,
   waitForNodeReady: (a) => `wait for ${a.node} to be Ready`,
   waitForTalosVersion: (a) => `wait for ${a.node} to run ${a.version ?? 'the new version'}`,
+  checkKubernetesUpgrade: (a) => `dry-run upgrade-k8s to ${a.version}`,
   upgradeKubernetes: (a) => `upgrade Kubernetes to ${a.version}`,
   notify: (a) => `notify: ${(a.event as { kind?: string } | undefined)?.kind ?? 'event'}`,
 };

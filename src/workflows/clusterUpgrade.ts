@@ -61,7 +61,7 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
     }
     upsertSearchAttributes({ UpgradeStrategy: [...new Set(run.hops.map((h) => h.strategy))].sort() });
     run.progress.totalNodeUpgrades = run.hops.length * planned.cluster.nodes.length;
-    if (request.dryRun) return await dryRun(run, planned.cluster);
+    if (request.dryRun) return await dryRun(run, planned.cluster, kubernetesFirst(planned.plan));
   } catch (error) {
     if (!wasCancelled(error)) {
       // Ends without run.result (a refused plan fails the run as it is): counted here. A cancel during
@@ -78,12 +78,12 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
   let snapshot: string | undefined;
   try {
     // Before the approval wait: the approver sees what pre-flight found, and a refusal needs no approver.
-    await preFlight(run, cluster, waits);
+    await preFlight(run, cluster, waits, kubernetesFirst(plan));
     if (plan.requiresApproval) {
       const ended = await awaitApproval(run, cluster);
       if (ended) return ended;
       // The wait may have lasted hours: the cluster is checked again as it is now.
-      await preFlight(run, cluster, waits);
+      await preFlight(run, cluster, waits, kubernetesFirst(plan));
     }
     run.phase('EtcdSnapshot');
     snapshot = (await act.takeEtcdSnapshot({ cluster: request.cluster })).path;
@@ -144,16 +144,26 @@ export async function clusterUpgrade(input: UpgradeRequest): Promise<ClusterUpgr
   }
 }
 
+/** The version of the plan's first step when it is Kubernetes: pre-flight can dry-run it as Talos runs now. */
+function kubernetesFirst(plan: UpgradePlan): string | undefined {
+  const first = plan.steps[0];
+  return first?.type === 'kubernetes' ? first.to : undefined;
+}
+
 /**
  * A dry run: the plan and the whole pre-flight against the live cluster, no approval wait, no
  * notification, nothing touched. It ends `dry-run` with the order the nodes would go in, or fails
  * with what pre-flight refused.
  */
-async function dryRun(run: ClusterRun, cluster: ClusterDescription): Promise<ClusterUpgradeResult> {
+async function dryRun(
+  run: ClusterRun,
+  cluster: ClusterDescription,
+  kubernetes: string | undefined,
+): Promise<ClusterUpgradeResult> {
   const { waits } = heartbeating(cluster.timing.heartbeatTimeoutMs);
   let found: string;
   try {
-    found = await preFlight(run, cluster, waits);
+    found = await preFlight(run, cluster, waits, kubernetes);
   } catch (error) {
     if (wasCancelled(error)) return run.result('cancelled', 'the dry run was cancelled; nothing was touched');
     const reason = `pre-flight refused: ${describeFailure(error)}; nothing was touched`;

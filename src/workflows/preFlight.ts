@@ -10,7 +10,7 @@ import type { RebuildPlan } from './types.js';
  * Before anything is touched: the hops' prerequisites, the installer images of every version a hop
  * goes to and every version an undo would go back to (each keeping the extensions its node loads), each recreated node's rebuild (its Terraform
  * plans, its machine config and the kernel arguments its new VM boots), the GPU patches, etcd with all
- * its members, and the cluster's health. Any failure here halts the run with nothing changed. Returns
+ * its members, the cluster's health, and a first Kubernetes step's dry run. Any failure here halts the run with nothing changed. Returns
  * what it checked, for the approver.
  */
 export async function preFlight(
@@ -18,6 +18,8 @@ export async function preFlight(
   cluster: ClusterDescription,
   /** The cluster's waits (its policy.heartbeatTimeout), as the run made them. */
   waits: typeof defaultWaits,
+  /** The Kubernetes version of the plan's first step, when it comes before any Talos hop. */
+  kubernetesFirst?: string,
 ): Promise<string> {
   const name = run.request.cluster;
   const controllers = cluster.nodes.filter((n) => n.role === 'controlplane');
@@ -84,6 +86,16 @@ export async function preFlight(
       FAILURE.HealthCheckFailed,
     );
   found.push(`etcd ${etcd.healthy.length}/${members} members healthy`, `health: ${health.summary}`);
+  // A Kubernetes step first: talosctl's own dry run, with its pull of every image on every node, before
+  // the approval and the snapshot. A later step waits for the Talos hops it needs: its dry run comes then.
+  if (kubernetesFirst) {
+    const dry = await waits.checkKubernetesUpgrade({
+      cluster: name,
+      version: kubernetesFirst,
+      ...(run.request.dryRun ? { pull: false } : {}),
+    });
+    found.push(dry.summary);
+  }
   run.progress.preFlight = `passed: ${found.join('; ')}`;
   run.details();
   return run.progress.preFlight;

@@ -185,6 +185,16 @@ describe('Talos activities', () => {
       type: 'UnsupportedUpgrade',
       nonRetryable: true,
     });
+    // The dry run's pre-pull finds an image missing on the first controller: refused, nothing moved.
+    await lab.addFault('kubernetes-image-missing', { version: '1.34.2' });
+    const missing = await h.failure('upgradeKubernetes', { cluster: CLUSTER, version: '1.34.2' });
+    await lab.clearFaults();
+    expect(missing).toMatchObject({ type: 'ImageMissing', nonRetryable: true });
+    expect(missing.message).toContain('cannot pull registry.k8s.io/kube-apiserver:v1.34.2');
+    expect(missing.message).toContain('nothing was changed');
+    expect((await lab.core.readNode({ name: 'k8s-work-8' })).status?.nodeInfo?.kubeletVersion).toBe(
+      'v1.34.1',
+    );
     await h.call('upgradeKubernetes', { cluster: CLUSTER, version: '1.34.2' });
     expect((await lab.core.readNode({ name: 'k8s-work-8' })).status?.nodeInfo?.kubeletVersion).toBe(
       'v1.34.2',

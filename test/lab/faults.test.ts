@@ -511,6 +511,15 @@ describe('every fault kind does what it says', () => {
         ),
       );
       expect((await attachments()).filter((a) => a.node === node)).toHaveLength(1);
+      // A node that goes down now goes down with the volume: the invariant monitor says so.
+      const reboot = await lab.talosctl('-n', lab.ip(node), 'reboot', '--wait', '--timeout', '60s');
+      expect(reboot.exitCode).toBe(0);
+      const { violations } = await lab.api<{ violations: Array<{ invariant: string; detail: string }> }>(
+        '/report',
+      );
+      expect(
+        violations.filter((v) => v.invariant === 'powered-off-with-volumes').map((v) => v.detail),
+      ).toEqual([`${node} rebooted with 1 volume(s) attached: pvc-paperless-data`]);
       await clearFaults();
       // The attacher's next try detaches it; the new pod's node gets the volume.
       await eventually('the volume detached and attached where the pod went', async () => {
@@ -521,6 +530,7 @@ describe('every fault kind does what it says', () => {
     } finally {
       await cordon(node, false);
     }
+    await eventually('Ceph back to HEALTH_OK', async () => (await cephStatus(lab)).health === 'HEALTH_OK');
   });
 
   it('ceph-warn: the CephCluster reports HEALTH_WARN with a check that does not clear by itself', async () => {

@@ -401,9 +401,35 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(tooNew.stderr).toMatch(
       /version of Kubernetes 1\.35\.0 is too new to be used with Talos 1\.11\.\d/,
     );
+    // The dry run pulls every component's image on every node first (MachineService.ImagePull): a
+    // release whose images the nodes cannot pull is refused before anything moves.
+    await lab.labCli('fault', 'add', 'kubernetes-image-missing', '--version', '1.34.2');
+    const missing = await lab.talosctl('-n', cp1, 'upgrade-k8s', '--to', '1.34.2', '--dry-run');
+    await lab.labCli('fault', 'clear');
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain(
+      `failed pre-pulling images: error pre-pulling registry.k8s.io/kube-apiserver:v1.34.2 on ${cp1}: rpc error: code = NotFound desc = error pulling image: 1 error(s) occurred:`,
+    );
     const dry = await lab.talosctl('-n', cp1, 'upgrade-k8s', '--to', '1.34.2', '--dry-run');
     expect(dry.exitCode).toBe(0);
     expect(dry.stdout).toContain('automatically detected the lowest Kubernetes version 1.34.1');
+    expect(dry.stdout).toContain(`> "${cp1}": pre-pulling registry.k8s.io/kube-scheduler:v1.34.2`);
+    expect(dry.stdout).toContain(
+      `> "${lab.ip('k8s-work-1')}": pre-pulling ghcr.io/siderolabs/kubelet:v1.34.2`,
+    );
+    const { timeline } = await lab.api<{ timeline: Array<{ kind: string; node?: string; detail?: string }> }>(
+      '/report',
+    );
+    const pulled = (image: string) =>
+      timeline.filter((e) => e.kind === 'image-pulled' && e.detail === image).map((e) => e.node);
+    const nodes = (await lab.core.listNode()).items;
+    const controllers = nodes.filter(
+      (n) => 'node-role.kubernetes.io/control-plane' in (n.metadata?.labels ?? {}),
+    );
+    expect(pulled('registry.k8s.io/kube-apiserver:v1.34.2').sort()).toEqual(
+      controllers.map((n) => n.metadata?.name).sort(),
+    );
+    expect(pulled('ghcr.io/siderolabs/kubelet:v1.34.2')).toHaveLength(nodes.length);
     expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.kubeletVersion).toBe(
       'v1.34.1',
     );

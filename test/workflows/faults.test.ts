@@ -5,7 +5,7 @@ import { runCli } from '../cli/runCli.js';
 import { testTemporalAddress } from '../harness/temporalEnv.js';
 import { eventually, GPU_SCHEMATIC, startLab, type Lab } from '../lab/labHarness.js';
 import { recordHistory } from './recordHistory.js';
-import { failingUpgrade } from './runs.js';
+import { failingUpgrade, upgrade } from './runs.js';
 import { eventsSince, labReport, labStatus, timelineMark } from './labViews.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
 
@@ -117,6 +117,29 @@ describe('a health gate that fails after the upgrade: the node is drained again 
     await backOnOldVersion('k8s-work-4');
   }, 600_000);
 
+  it("Ceph HEALTH_WARN that is not the node's maintenance (an OSD nearly full) during its upgrade: the ceph gate fails at once", async () => {
+    const mark = await timelineMark(lab);
+    const running = failingUpgrade(h, 'prox-ops', 'gate-ceph', {
+      talos: { to: '1.11.4' },
+      nodes: ['k8s-work-6'],
+    });
+    await eventually(
+      'the node upgrading',
+      async () =>
+        (await eventsSince(lab, mark)).some((e) => e.node === 'k8s-work-6' && e.kind === 'upgrade-started'),
+      120_000,
+    );
+    await lab.addFault('ceph-warn');
+    const { message, result } = await running;
+    expect(message).toContain('k8s-work-6 is not healthy after its upgrade');
+    expect(message).toMatch(/Storage Health: CephCluster \S+: HEALTH_WARN.*OSD_NEARFULL/);
+    // Not a recovery the node's maintenance caused: no wait for it, and the undo does not clear it.
+    expect(message).toMatch(/rolled back, but after the undo ❌ k8s-work-6: .*Storage Health/);
+    expect(result.nodes.map((n) => [n.node, n.outcome])).toEqual([['k8s-work-6', 'rolled-back']]);
+    await lab.clearFaults();
+    await backOnOldVersion('k8s-work-6');
+  }, 600_000);
+
   it('Flux failing from the next boot on, whichever version: rolled back, and the notice says the undo did not make it healthy', async () => {
     await lab.addFault('flux-not-ready', { node: 'k8s-work-6' });
     const { message, result } = await failingUpgrade(h, 'prox-ops', 'gate-flux', {
@@ -142,6 +165,28 @@ describe('faults during a pets upgrade on prox-ops', () => {
     expect(result.nodes).toEqual([]);
     expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
     expect((await labStatus(lab)).every((row) => row.talos === '1.11.3' && !row.cordoned)).toBe(true);
+  }, 600_000);
+
+  it("a Kubernetes release whose images the nodes cannot pull: pre-flight's upgrade-k8s dry run halts, nothing touched", async () => {
+    const kubernetesOnly = { talos: { to: '1.11.3' }, kubernetes: { to: '1.34.2' } };
+    await lab.addFault('kubernetes-image-missing', { version: '1.34.2' });
+    const mark = await timelineMark(lab);
+    const { message, result } = await failingUpgrade(h, 'prox-ops', 'k8s-image-missing', kubernetesOnly);
+    expect(message).toMatch(
+      /k8s-ctrl-\d cannot pull registry\.k8s\.io\/kube-apiserver:v1\.34\.2: .* nothing was changed/,
+    );
+    expect(result.nodes).toEqual([]);
+    const events = await eventsSince(lab, mark);
+    expect(events.filter((e) => touching.has(e.kind))).toEqual([]);
+    // The product's own dry run changes nothing on the nodes either: talosctl's, without its pull.
+    await lab.clearFaults();
+    const dry = await upgrade(h, 'prox-ops', 'k8s-dry-run', { ...kubernetesOnly, dryRun: true });
+    expect(dry.outcome).toBe('dry-run');
+    expect(dry.reason).toContain('Kubernetes 1.34.2: upgrade-k8s dry run passed (images not pulled');
+    expect((await eventsSince(lab, mark)).filter((e) => e.kind === 'image-pulled')).toEqual([]);
+    expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.kubeletVersion).toBe(
+      'v1.34.1',
+    );
   }, 600_000);
 
   it('a node not Ready after its upgrade: rolled back to the old version, the run halted', async () => {

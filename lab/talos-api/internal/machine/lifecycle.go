@@ -152,3 +152,28 @@ func registerLifecycle(lab *apid.Lab) {
 	machine.RegisterImageServiceServer(lab.Apid(), &ImageService{lab: lab})
 	machine.RegisterLifecycleServiceServer(lab.Apid(), &LifecycleService{lab: lab})
 }
+
+// ImagePull is MachineService's legacy pull (internal/app/machined/internal/server/v1alpha1/
+// v1alpha1_images.go ImagePull, the same at v1.11.3, v1.12.5 and v1.13.8): `talosctl upgrade-k8s`
+// pre-pulls every component's image with it, one node at a time. machined always pulls into the CRI
+// containerd, in the request's namespace (k8s.io or system); an image it already has is not pulled
+// again (WithSkipIfAlreadyPulled); NotFound ends the pull at once (WithMaxNotFoundRetries(0)), with
+// its own code, and any other failure comes back once Talos's pull budget is spent.
+func (s *Service) ImagePull(ctx context.Context, req *machine.ImagePullRequest) (*machine.ImagePullResponse, error) {
+	switch req.GetNamespace() {
+	case common.ContainerdNamespace_NS_CRI, common.ContainerdNamespace_NS_SYSTEM:
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "invalid namespace %s", req.GetNamespace())
+	}
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.ImagePull, error) {
+		namespace := common.ContainerDriver_CRI.String() + "/" + req.GetNamespace().String()
+		if err := call(ctx, n, "image-pull", map[string]any{"image": req.GetReference(), "namespace": namespace}, nil); err != nil {
+			return nil, err
+		}
+		return &machine.ImagePull{}, nil
+	}, func(m *machine.ImagePull, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.ImagePullResponse{Messages: msgs}, nil
+}
