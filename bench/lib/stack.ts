@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { stopOnSignals } from '../../lab/process/stopSignals.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
 import { startLab, type Lab } from '../../test/lab/labHarness.js';
@@ -155,36 +156,19 @@ export async function labWorkers(
   return { inventory, start };
 }
 
-/** What stops a benchmark from outside and leaves time to clean up: Ctrl-C, `kill`, a closed terminal. */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
 /**
  * Runs a benchmark's body with a stack that is always stopped, also when Ctrl-C or `kill` interrupts it
  * (the labs run detached, so a benchmark that left without stopping them would leave their servers up).
  */
 export async function withStack<T>(name: string, body: (stack: Stack) => Promise<T>): Promise<T> {
   const stack = await Stack.create(name);
-  // `on`, not `once`: execa's exit hook re-raises the signal when it sees no other listener left,
-  // which would end the process before the lab is down. A second Ctrl-C leaves at once.
-  let interrupts = 0;
-  const interrupted = (signal: NodeJS.Signals) => {
-    interrupts += 1;
-    // The shell's code for a process ended by the signal: 130 for Ctrl-C, 143 for `kill`.
-    const code = 128 + (constants.signals[signal] ?? 2);
-    if (interrupts > 1) process.exit(code);
-    console.error(`\n${signal}: stopping what the benchmark started… (Ctrl-C again to leave at once)`);
-    // The body runs on while its stack goes away under it: what it throws now (a call on the closed
-    // connection) is no news, and must not end the process before the last server is stopped.
-    const ignore = () => undefined;
-    process.on('uncaughtException', ignore).on('unhandledRejection', ignore);
-    void stack.close().then(() => process.exit(code));
-  };
-  for (const signal of STOP_SIGNALS) process.on(signal, interrupted);
+  const release = stopOnSignals('what the benchmark started', () => stack.close());
   try {
     return await body(stack);
   } finally {
-    for (const signal of STOP_SIGNALS) process.off(signal, interrupted);
+    // Released after the close: a Ctrl-C meanwhile still waits for it to end.
     await stack.close();
+    release();
   }
 }
 

@@ -68,7 +68,11 @@ export function addonObjects(described: ClusterPreset): AddonObject[] {
       spec:
         described.cluster.storage === 'external-ceph'
           ? { external: { enable: true } }
-          : { cephVersion: { image: 'quay.io/ceph/ceph:v19.2.3' } },
+          : {
+              cephVersion: { image: 'quay.io/ceph/ceph:v19.2.3' },
+              // As Rook's example cluster.yaml sets them: lab/cluster/rookCeph.ts plays what they do.
+              disruptionManagement: { managePodBudgets: true, osdMaintenanceTimeout: 30 },
+            },
       status: cephStatus([]),
     });
   }
@@ -127,8 +131,9 @@ export async function writeAddonStatus(
   namespace: string,
   name: string,
   status: Record<string, unknown>,
-): Promise<void> {
+): Promise<Record<string, unknown>> {
   const base = { group: crd.group, version: crd.version, namespace, plural: crd.plural, name };
   const current = (await custom.getNamespacedCustomObject(base)) as Record<string, unknown>;
   await custom.replaceNamespacedCustomObjectStatus({ ...base, body: { ...current, status } });
+  return current;
 }

@@ -18,7 +18,10 @@ import { OSD_LABEL, ROOK_NAMESPACE, osdBudget } from './workloads.js';
  * - Rook (pkg/operator/ceph/disruption/clusterdisruption/osd.go): while an OSD is down and the PGs are
  *   not clean it replaces the `rook-ceph-osd` budget (maxUnavailable 1) by one per other host with
  *   maxUnavailable 0, and sets `noout` on a host whose OSD is down and whose node is cordoned or gone;
- *   the normal budget returns only once every OSD is up and every PG is clean.
+ *   the normal budget returns only once every OSD is up and every PG is clean. All of that only while
+ *   the CephCluster says `disruptionManagement.managePodBudgets: true` (read with each status write):
+ *   without it there is no budget and no noout (Ceph would mark the OSDs out after 10 minutes down,
+ *   which the lab does not play).
  * - Rook writes CephCluster.status.ceph every STATUS_SECONDS (60 s by default in
  *   pkg/operator/ceph/cluster/cephstatus.go): what it shows may be one interval old.
  * - Two OSD hosts down at once leave PGs with one copy of three, below min_size 2: writes stop. The
@@ -50,6 +53,8 @@ export class RookCephSim {
   /** The hosts whose OSDs were down when Rook switched to the blocking budgets. */
   private disrupted = new Set<string>();
   private noout = new Set<string>();
+  /** The CephCluster's spec.disruptionManagement.managePodBudgets as last read. */
+  private managesBudgets = true;
   private lastStatus = 0;
   private lastHealth = 'HEALTH_OK';
   private busy = false;
@@ -133,7 +138,7 @@ export class RookCephSim {
     this.noout = new Set(
       down.filter((host) => {
         const node = this.nodes.get(host);
-        return !node || node.spec?.unschedulable === true;
+        return this.managesBudgets && (!node || node.spec?.unschedulable === true);
       }),
     );
     await this.budgets(down);
@@ -152,7 +157,9 @@ export class RookCephSim {
   /** Rook's managed budgets: blocking ones for the other hosts while an OSD is down or PGs unclean. */
   private async budgets(down: string[]): Promise<void> {
     const want = new Map<string, ReturnType<typeof osdBudget>>();
-    if (down.length > 0 || !this.clean) {
+    if (!this.managesBudgets) {
+      // Rook removes the budgets it manages.
+    } else if (down.length > 0 || !this.clean) {
       for (const host of down) this.disrupted.add(host);
       for (const host of this.hosts.filter((h) => !this.disrupted.has(h)))
         want.set(`${OSD_LABEL}-host-${host}`, osdBudget(host));
@@ -216,7 +223,15 @@ export class RookCephSim {
     if (this.lab.activeFault('ceph-warn')) checks.push(NEARFULL);
     const status = cephStatus(checks, this.lastHealth);
     this.lastHealth = (status.ceph as { health: string }).health;
-    await writeAddonStatus(this.custom, ADDON_CRDS.cephCluster, ROOK_NAMESPACE, 'rook-ceph', status);
+    const cluster = await writeAddonStatus(
+      this.custom,
+      ADDON_CRDS.cephCluster,
+      ROOK_NAMESPACE,
+      'rook-ceph',
+      status,
+    );
+    const spec = cluster.spec as { disruptionManagement?: { managePodBudgets?: boolean } } | undefined;
+    this.managesBudgets = spec?.disruptionManagement?.managePodBudgets === true;
   }
 }
 

@@ -254,7 +254,11 @@ export class LabCluster {
     const { items } = await this.kc
       .makeApiClient(StorageV1Api)
       .listVolumeAttachment()
-      .catch(() => ({ items: [] }));
+      .catch((error: unknown) => {
+        // Unread, the invariant cannot be checked for this power-off: said, not passed in silence.
+        this.record('lab-error', node, `reading the VolumeAttachments at its power-off: ${String(error)}`);
+        return { items: [] };
+      });
     return items
       .filter((va) => va.spec?.nodeName === node && va.status?.attached === true)
       .map((va) => va.spec?.source?.persistentVolumeName ?? va.metadata?.name ?? '');

@@ -18,9 +18,9 @@ export const FAULT_KINDS = {
   'kubernetes-image-missing':
     "the registry has no Kubernetes component images (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet) for --version, a Kubernetes version (or for any): the nodes' pulls find nothing",
   'registry-throttled':
-    "the registry answers the node's next installer pulls 429 Too Many Requests (--times of them): Talos retries with its own backoff",
+    "the registry answers the node's next image pulls (installers, upgrade-k8s's images) 429 Too Many Requests (--times of them): Talos retries with its own backoff",
   'registry-down':
-    "the registry answers 503 until cleared, with --node to that node's installer pulls only (its path to the registry or mirror), without to every client, the worker's checks too: Talos retries for its whole pull budget (--seconds, 20 by default; 20 minutes on a real node) and fails",
+    "the registry answers 503 until cleared, with --node to that node's image pulls only (its path to the registry or mirror), without to every client, the worker's checks too: Talos retries for its whole pull budget (--seconds, 20 by default; 20 minutes on a real node) and fails",
   'gpu-patch-etc': "the node's GPU patch writes to an /etc/ path",
   'ceph-warn': 'Ceph reports HEALTH_WARN with a check that does not clear by itself (OSD_NEARFULL)',
   'ceph-slow-recovery':

@@ -15,6 +15,7 @@ import { SEARCH_ATTRIBUTES } from '../../src/domain/index.js';
 import type { ClusterUpgradeResult } from '../../src/workflows/types.js';
 import { readLabEnv } from '../../lab/labEnv.js';
 import { freePort } from '../../lab/net/freePort.js';
+import { stopOnSignals } from '../../lab/process/stopSignals.js';
 import { startDevServer, type DevServer } from '../../lab/temporal/devServer.js';
 import { startReleasesServer, TALOS_TAGS } from '../../lab/renovate/releasesServer.js';
 import { labRenovateConfig } from '../../lab/renovate/renovateRun.js';
@@ -33,7 +34,8 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/talos-upgrade.js');
 const LAB = join(ROOT, 'lab/bin/talos-lab.js');
-const DIR = join(ROOT, '.demo');
+// Another folder for a second demo beside the first (the test of its Ctrl-C uses one of its own).
+const DIR = process.env.TALOS_UPGRADE_DEMO_DIR ?? join(ROOT, '.demo');
 const keep = process.argv.includes('--keep');
 
 const say = (text: string) => console.log(`\n\x1b[1m▶ ${text}\x1b[0m`);
@@ -243,10 +245,7 @@ async function waitForStart(client: Client, workflowId: string): Promise<void> {
   throw new Error(`${workflowId} did not start`);
 }
 
-process.once('SIGINT', () => {
-  console.log('\nstopping everything the demo started…');
-  void stopAll().then(() => process.exit(130));
-});
+stopOnSignals('everything the demo started', stopAll);
 
 try {
   await main();

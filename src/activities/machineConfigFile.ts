@@ -1,4 +1,4 @@
-import { access, constants, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, constants, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -99,6 +99,28 @@ export async function withPlainMachineConfig<T>(
         `the machine config ${path} is SOPS-encrypted and sops could not decrypt it: ${tail(result.stderr, 3)}. Give the worker the age key: machineConfigs.sopsAgeKey in the inventory ({file: …} or {env: …}), or SOPS_AGE_KEY_FILE in the worker's environment`,
       );
     return await use(plain);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs `use` with `files` (name to text) written into a private temporary directory (mode 0700, each
+ * file 0600, in memory where there is /dev/shm), removed afterwards: for a machine config that exists
+ * only in a Terraform plan. A worker killed meanwhile leaves it to the sweep at its next start.
+ */
+export async function withPrivateFiles<T>(
+  files: Record<string, string>,
+  use: (paths: Record<string, string>) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(await plainConfigRoot(), `${PLAIN_PREFIX}${process.pid}-`));
+  try {
+    const paths: Record<string, string> = {};
+    for (const [name, text] of Object.entries(files)) {
+      paths[name] = join(dir, name);
+      await writeFile(paths[name], text, { mode: 0o600 });
+    }
+    return await use(paths);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -57,6 +57,10 @@ function urlHost(url: string): string {
  * seconds while its rebuilt VM boots, so each such read costs the whole deadline.
  */
 const ETCD_READ_TIMEOUT_MS = 10_000;
+/** upgrade-k8s's dry run: longer than Talos's 20 minutes of retries for one pull, so its answer comes back. */
+const DRY_RUN_MS = 22 * 60_000;
+/** The real upgrade-k8s; with the dry run before it, inside the activity's 75 minutes. */
+const UPGRADE_K8S_MS = 50 * 60_000;
 
 /** One controller's answer to `etcd status`, read on its own. */
 interface EtcdStatusRead {
@@ -499,6 +503,14 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   }
 
   /**
+   * The lines of upgrade-k8s's log a heartbeat may show: its steps (` > "<node>": pre-pulling …`,
+   * `updating manifests`), not the manifests' diffs between them, which can hold a Secret's data.
+   */
+  function statusLine(line: string): string {
+    return /^\s?[<>] |^[a-z]/.test(line) && !/^\s?[<>] .*\bSecret\b/.test(line) ? line.slice(0, 200) : '…';
+  }
+
+  /**
    * A dry run that stopped at its pre-pull (talosctl's prePullImages, pkg/cluster/kubernetes/
    * talos_managed.go at v1.13.8: every control-plane image on every controller, the kubelet's on every
    * node, before any component moves): the image and the node named, final either way.
@@ -509,7 +521,12 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const [, image = '', ip = '', cause = ''] = failed;
     const node = c.inventory.nodes.find((n) => n.ip === ip)?.name ?? ip;
     const gaveUp = pullGaveUp(stderr);
-    if (gaveUp) throw registryGaveUp(node, image, gaveUp);
+    if (gaveUp)
+      throw nonRetryable(
+        'RegistryUnavailable',
+        `Kubernetes ${version} on ${c.name}: ${node} retried the pull of ${image} for Talos's whole budget (20 minutes) and gave up (${gaveUp}). The dry run pulls every image before any component moves: nothing was changed. Check the registry or the mirror the nodes pull from, then run the upgrade again.`,
+        { node, image },
+      );
     if (/code = NotFound/.test(cause))
       throw nonRetryable(
         'ImageMissing',
@@ -527,7 +544,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     cluster: string;
     version: string;
     pull?: boolean;
-  }): Promise<{ summary: string; dryRun: string }> {
+  }): Promise<{ summary: string }> {
     const c = cluster(input.cluster);
     const via = controllers(c)[0];
     if (!via) throw nonRetryable('ValidationFailed', `cluster ${c.name} has no control-plane node`);
@@ -545,11 +562,22 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
         ...(pull ? [] : ['--pre-pull-images=false']),
       ],
       {
-        timeoutMs: 600_000,
+        timeoutMs: DRY_RUN_MS,
         // The pull goes node by node, image by image: minutes on a real cluster.
-        progress: (line) => ({ step: 'upgrade-k8s --dry-run', to: input.version, talosctl: line }),
+        progress: (line) => ({
+          step: 'upgrade-k8s --dry-run',
+          to: input.version,
+          talosctl: statusLine(line),
+        }),
       },
     );
+    if (dry.timedOut) {
+      const last = [...dry.stdout.matchAll(/> "([^"]+)": pre-pulling (\S+)/g)].at(-1);
+      throw nonRetryable(
+        'RegistryUnavailable',
+        `Kubernetes ${input.version} on ${c.name}: the upgrade-k8s dry run did not end within ${DRY_RUN_MS / 60_000} minutes${last ? `, still pulling ${last[2]} on ${last[1]}` : ''}. It pulls every image before any component moves: nothing was changed. Check the registry or the mirror the nodes pull from, then run the upgrade again.`,
+      );
+    }
     if (dry.exitCode !== 0) {
       prePullFailure(c, input.version, dry.stderr);
       if (
@@ -563,27 +591,36 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
         );
       talosFailure(`the upgrade-k8s dry run on ${c.name}`, dry);
     }
-    const pulled = (dry.stdout.match(/: pre-pulling /g) ?? []).length;
+    // A node that answers Unimplemented is skipped (talosctl says `not implemented, skipping`).
+    const pulled =
+      (dry.stdout.match(/: pre-pulling /g) ?? []).length -
+      (dry.stdout.match(/: not implemented, skipping/g) ?? []).length;
+    // Only the summary goes back: the dry run's output holds the manifests' diffs, Secrets included.
     return {
       summary: `Kubernetes ${input.version}: upgrade-k8s dry run passed${pull ? ` (${pulled} images pulled on the nodes)` : ' (images not pulled: a dry run changes nothing on the nodes)'}`,
-      dryRun: tail(dry.stdout, 20),
     };
   }
 
-  /** `talosctl upgrade-k8s`: a dry run first, then the real one; one minor at a time. */
-  async function upgradeKubernetes(input: { cluster: string; version: string }): Promise<{ dryRun: string }> {
+  /**
+   * `talosctl upgrade-k8s`: a dry run first, then the real one; one minor at a time. Both fit in the
+   * activity's 75 minutes (DRY_RUN_MS and UPGRADE_K8S_MS).
+   */
+  async function upgradeKubernetes(input: {
+    cluster: string;
+    version: string;
+  }): Promise<{ summary: string }> {
     const c = cluster(input.cluster);
-    const { dryRun } = await checkKubernetesUpgrade(input);
+    await checkKubernetesUpgrade(input);
     const via = controllers(c)[0] as InventoryNode;
     const real = await talosctl(deps, c, ['-n', via.ip, 'upgrade-k8s', '--to', input.version], {
-      timeoutMs: 3_600_000,
+      timeoutMs: UPGRADE_K8S_MS,
       // Stopped half-way, upgrade-k8s leaves the control plane on mixed versions with nothing to undo
-      // it: a cancel lets it finish (the activity's 75 min cover the dry run and this hour).
+      // it: a cancel lets it finish.
       onCancel: 'ignore',
-      progress: (line) => ({ step: 'upgrade-k8s', to: input.version, talosctl: line }),
+      progress: (line) => ({ step: 'upgrade-k8s', to: input.version, talosctl: statusLine(line) }),
     });
     if (real.exitCode !== 0) talosFailure(`upgrading Kubernetes on ${c.name} to ${input.version}`, real);
-    return { dryRun };
+    return { summary: `Kubernetes ${input.version} on ${c.name}` };
   }
 
   return {

@@ -24,7 +24,7 @@ import { reportedBootId } from './kubernetes.js';
 type VlanGap = Parameters<typeof describeUndefinedVlans>[0][number];
 
 /** The VLANs a YAML file's documents define (a text that is not YAML defines none). */
-function vlansIn(text: string): ConfigVlan[] {
+export function vlansIn(text: string): ConfigVlan[] {
   try {
     return configVlans(parseAllDocuments(text).map((doc) => doc.toJS() as unknown));
   } catch {
@@ -199,7 +199,8 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
         ? await runCommand(
             deps.talosctl,
             ['machineconfig', 'patch', plain, ...patches.flatMap((p) => ['--patch', `@${c.resolvePath(p)}`])],
-            { timeoutMs: 30_000 },
+            // Its output is the merged config, secrets and all: never a line of it in a heartbeat.
+            { timeoutMs: 30_000, progress: () => ({ step: `merging the patches into ${file}` }) },
           )
         : { exitCode: 0, stdout: await readFile(plain, 'utf8'), stderr: '' };
       if (merged.exitCode !== 0)

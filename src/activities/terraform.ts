@@ -18,9 +18,11 @@ import {
   plannedChanges,
   planRefusal,
   summarisePlan,
+  underAddress,
   type PlannedChange,
   type PlanScope,
 } from '../domain/index.js';
+import { appliedConfigProblem } from './appliedConfigProof.js';
 import { currentActivity, heartbeat, sleep } from './activityContext.js';
 import { reportedBootId } from './kubernetes.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
@@ -525,6 +527,46 @@ export function terraformActivities(
   }
 
   /**
+   * What the node's config applies will send its new VM, proven as a config file is (valid, its VLANs
+   * defined): read from the create plan, so exactly what the apply would send. The proof says which it
+   * read; a config the plan knows only at apply cannot be read before: said too, left to the checks
+   * after the boot.
+   */
+  async function proveAppliedConfigs(
+    c: ClusterHandle,
+    node: string,
+    addresses: string[],
+    created: PlannedChange[],
+  ): Promise<string> {
+    if (!configuredByTerraform(c.inventory, c.node(node))) return '';
+    const unread: string[] = [];
+    const proven: string[] = [];
+    for (const { address, appliedConfig } of created) {
+      if (!appliedConfig || !addresses.some((own) => underAddress(address, own))) continue;
+      if (appliedConfig.unknown || appliedConfig.input === undefined) {
+        unread.push(address);
+        continue;
+      }
+      heartbeat({ step: `validating the machine config ${address} would send` });
+      const own = c.node(node);
+      const problem = await appliedConfigProblem(
+        deps,
+        c.inventory,
+        own,
+        address,
+        { input: appliedConfig.input, patches: appliedConfig.patches },
+        [...c.inventory.policy.globalPatches, ...(own.gpu?.patches ?? [])].map((file) => c.resolvePath(file)),
+      );
+      proven.push(address);
+      if (problem) throw nonRetryable(FAILURE.TerraformPlanRefused, problem);
+    }
+    return [
+      proven.length ? `; the machine config ${proven.join(', ')} would send proven` : '',
+      unread.length ? `; the machine config of ${unread.join(', ')} is known only at apply, not checked` : '',
+    ].join('');
+  }
+
+  /**
    * Pre-flight, before any node moves: each node's rebuild proven from saved plans, without the lock
    * and without a refresh (nothing is applied): its destroy removes only what lies under its addresses
    * (and something does: the node is in the state), and its create at `version` creates only that.
@@ -617,7 +659,8 @@ export function terraformActivities(
           );
         answered.add(image.url);
       }
-      proven.push({ node, destroy, create });
+      const configNote = await proveAppliedConfigs(c, node, addresses, created);
+      proven.push({ node, destroy, create: `${create}${configNote}` });
     }
     return { nodes: proven };
   }

@@ -17,6 +17,13 @@ export interface PlannedChange {
   image?: { after?: string; before?: string; unknown?: boolean; sensitive?: boolean; file?: string };
   /** A VM's datastore files today (its disks' and CD-ROMs' file_id): which download it boots from. */
   bootFiles?: string[];
+  /**
+   * What a config apply holds after the plan (created, updated or unchanged: a node's create plan
+   * against the live state updates the one its destroy would take, and the rebuild then creates it with
+   * these values): its machine_configuration_input and config_patches, or `unknown` when the plan knows
+   * them only at apply. Holds the cluster's secrets: read inside an activity, never returned from one.
+   */
+  appliedConfig?: { input?: string; patches: string[]; unknown: boolean };
 }
 
 /** VM resources whose disks and CD-ROMs name the downloaded file they boot (file_id, or import_from). */
@@ -203,8 +210,12 @@ export function plannedChanges(showJson: string): PlannedChange[] {
       change?: {
         actions?: string[];
         before?: { url?: unknown; id?: unknown; disk?: unknown; cdrom?: unknown } | null;
-        after?: { url?: unknown } | null;
-        after_unknown?: { url?: unknown } | null;
+        after?: { url?: unknown; machine_configuration_input?: unknown; config_patches?: unknown } | null;
+        after_unknown?: {
+          url?: unknown;
+          machine_configuration_input?: unknown;
+          config_patches?: unknown;
+        } | null;
         after_sensitive?: { url?: unknown } | null;
         before_sensitive?: { url?: unknown } | null;
       };
@@ -237,12 +248,28 @@ export function plannedChanges(showJson: string): PlannedChange[] {
       const bootFiles = VM_TYPES.includes(r.type ?? '')
         ? [...files(c?.before?.disk), ...files(c?.before?.cdrom)]
         : [];
+      const patches = c?.after?.config_patches;
+      const patchesUnknown = c?.after_unknown?.config_patches;
+      const appliedConfig =
+        r.type === CONFIG_APPLY_TYPE && c?.actions?.some((a) => a !== 'delete')
+          ? {
+              ...(text(c.after?.machine_configuration_input)
+                ? { input: text(c.after?.machine_configuration_input) }
+                : {}),
+              patches: Array.isArray(patches) ? patches.flatMap((p) => text(p) ?? []) : [],
+              unknown:
+                c.after_unknown?.machine_configuration_input === true ||
+                patchesUnknown === true ||
+                (Array.isArray(patchesUnknown) && patchesUnknown.includes(true)),
+            }
+          : undefined;
       return {
         address: r.address ?? '',
         actions: r.change?.actions ?? [],
         ...(r.type ? { type: r.type } : {}),
         ...(image ? { image } : {}),
         ...(bootFiles.length ? { bootFiles } : {}),
+        ...(appliedConfig ? { appliedConfig } : {}),
       };
     });
 }

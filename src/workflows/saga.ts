@@ -1,7 +1,14 @@
 import { CancellationScope, log } from '@temporalio/workflow';
 import { describeFailure } from './failures.js';
 
-type Compensation = { name: string; run: () => Promise<void> };
+/**
+ * What an undo does to the node: `restores` its old version by a reboot or a new VM (after which the
+ * node is checked again), or only `releases` what the run held (an uncordon, a boot slot written back
+ * without a reboot), which leaves the node as the checks before the run found it.
+ */
+export type UndoEffect = 'restores' | 'releases';
+
+type Compensation = { name: string; run: () => Promise<void>; effect: UndoEffect };
 
 /** What an operator decided about an undo that could not finish by itself. */
 export type StuckDecision = { action: 'retry' } | { action: 'abandon'; reason: string };
@@ -19,13 +26,13 @@ export type OnStuck = (name: string, error: string) => Promise<StuckDecision>;
 export class Saga {
   private readonly compensations: Compensation[] = [];
 
-  add(name: string, run: () => Promise<void>): void {
-    this.compensations.push({ name, run });
+  add(name: string, run: () => Promise<void>, effect: UndoEffect = 'restores'): void {
+    this.compensations.push({ name, run, effect });
   }
 
-  /** How many undos are registered: none means nothing was changed that needs one. */
-  get size(): number {
-    return this.compensations.length;
+  /** Whether an undo would reboot the node or recreate its VM: only then is it checked after. */
+  get restores(): boolean {
+    return this.compensations.some((c) => c.effect === 'restores');
   }
 
   async compensate(onStuck?: OnStuck): Promise<{ ok: boolean; errors: string[] }> {

@@ -224,6 +224,35 @@ describe('a saved plan checked against the node it rebuilds', () => {
     ).toMatch(/which belongs to b \(every config apply depends on the whole VM resource/);
   });
 
+  it('reads what a config apply would send: its input and patches, or unknown until apply', () => {
+    // A node's create plan against the live state updates the config apply its destroy would take.
+    const apply = (node: string, actions: string[], after: object, afterUnknown: object = {}) => ({
+      address: `talos_machine_configuration_apply.node["${node}"]`,
+      mode: 'managed',
+      type: 'talos_machine_configuration_apply',
+      change: { actions, after, after_unknown: afterUnknown },
+    });
+    const input = 'version: v1alpha1\n';
+    const planned = plannedChanges(
+      JSON.stringify({
+        resource_changes: [
+          apply('a', ['update'], { machine_configuration_input: input, config_patches: ['machine: {}\n'] }),
+          // Built from a data source that reads a new VM's address: known only at apply.
+          apply('b', ['create'], { config_patches: [] }, { machine_configuration_input: true }),
+          apply('c', ['no-op'], { machine_configuration_input: input }, { config_patches: [false, true] }),
+          // Taken along by a destroy: nothing it would send.
+          apply('d', ['delete'], {}),
+        ],
+      }),
+    );
+    expect(planned.map((p) => p.appliedConfig)).toEqual([
+      { input, patches: ['machine: {}\n'], unknown: false },
+      { patches: [], unknown: true },
+      { input, patches: [], unknown: true },
+      undefined,
+    ]);
+  });
+
   it("a role's shared image download, replaced for the new version: allowed in a create, its URL to check", () => {
     const image = 'proxmox_virtual_environment_download_file.talos["worker"]';
     const own = ['proxmox_virtual_environment_vm.worker[0]'];

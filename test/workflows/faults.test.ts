@@ -117,7 +117,7 @@ describe('a health gate that fails after the upgrade: the node is drained again 
     await backOnOldVersion('k8s-work-4');
   }, 600_000);
 
-  it("Ceph HEALTH_WARN that is not the node's maintenance (an OSD nearly full) during its upgrade: the ceph gate fails at once", async () => {
+  it("Ceph HEALTH_WARN that is not the node's maintenance (an OSD nearly full) during its upgrade: the ceph gate fails and the node is rolled back", async () => {
     const mark = await timelineMark(lab);
     const running = failingUpgrade(h, 'prox-ops', 'gate-ceph', {
       talos: { to: '1.11.4' },

@@ -1,6 +1,7 @@
 import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CustomObjectsApi, PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { parseDocument } from 'yaml';
 import { parsePreset, presetFile, presetKernelArgs, type Preset } from '../../lab/cluster/presets.js';
@@ -17,7 +18,7 @@ import { mergePullRequest, publishOnLabGitHub } from '../../lab/github/gitHost.j
 import { ensurePollSchedules, pollScheduleId } from '../../src/worker/pollSchedules.js';
 import { pollNow, runOfMerge } from '../harness/pollNow.js';
 import { initInventory, initWithConfigs, runInit as init } from '../harness/initCli.js';
-import { startLab, type Lab } from '../lab/labHarness.js';
+import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { eventsSince, labReport, timelineMark, TOUCHING } from './labViews.js';
 import { failingUpgrade, upgrade } from './runs.js';
 import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js';
@@ -126,6 +127,38 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
+
+/**
+ * Runs `body` while the CephCluster's spec.disruptionManagement.managePodBudgets is `manage`, then puts
+ * it back and waits for the lab's Rook to have its OSD budget in place again.
+ */
+async function withRookBudgets(lab: Lab, manage: boolean, body: () => Promise<void>): Promise<void> {
+  const custom = lab.kc.makeApiClient(CustomObjectsApi);
+  const cluster = {
+    group: 'ceph.rook.io',
+    version: 'v1',
+    plural: 'cephclusters',
+    namespace: 'rook-ceph',
+    name: 'rook-ceph',
+  };
+  const set = (value: boolean) =>
+    custom.patchNamespacedCustomObject(
+      { ...cluster, body: { spec: { disruptionManagement: { managePodBudgets: value } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  await set(manage);
+  try {
+    await body();
+  } finally {
+    await set(true);
+    const policy = lab.kc.makeApiClient(PolicyV1Api);
+    await eventually("Rook's OSD budget back", async () =>
+      (await policy.listNamespacedPodDisruptionBudget({ namespace: 'rook-ceph' })).items.some(
+        (p) => p.metadata?.name === 'rook-ceph-osd',
+      ),
+    );
+  }
+}
 
 /**
  * What a user does before a first run, on any shape: doctor passes every check with the generated
@@ -358,7 +391,24 @@ describe('init on prox-ops (for_each VMs and a config apply per node, VLAN NICs,
     });
     try {
       // With the repository init found: the doctor reads it through the worker's source too.
-      expect(await doctorAndDryRun(lab, h, generated, 'prox-ops', 'prox-ops')).toContain('repository');
+      const checked = await doctorAndDryRun(lab, h, generated, 'prox-ops', 'prox-ops');
+      expect(checked).toEqual(expect.arrayContaining(['repository', 'ceph maintenance']));
+      // Rook told not to manage the OSDs' budgets: nothing would keep a drained node's OSDs noout.
+      await withRookBudgets(lab, false, async () => {
+        const doctor = await runCli(['doctor', '--inventory', generated, '--json'], {
+          env: workerEnvOf(lab, h.taskQueue),
+        });
+        expect(doctor.exitCode).toBe(1);
+        const failed = (
+          JSON.parse(doctor.stdout) as Array<{ check: string; ok: boolean; fix?: string }>
+        ).filter((c) => !c.ok);
+        expect(failed).toEqual([
+          expect.objectContaining({
+            check: 'ceph maintenance',
+            fix: expect.stringContaining('spec.disruptionManagement.managePodBudgets: true'),
+          }),
+        ]);
+      });
       // A user's first run, a trial (`start --nodes`): a controller, the GPU worker with its own patch
       // and a worker with VLAN NICs, each checked after its reboot against what init found. The whole
       // 15-node patch is pets.test's; the shape's own part (Terraform configuring VMs) is a rebuild's.

@@ -60,10 +60,30 @@ describe('machine configs applied by Terraform (atlas, config-apply shape)', () 
     );
   });
 
+  it("a config apply that would send no VLAN the node's NIC carries: refused from its create plan, naming the resource", async () => {
+    const node = h.inventory.nodes.find((n) => n.name === 'talos-wk-1');
+    if (!node) throw new Error('init names talos-wk-1');
+    const nics = node.nics;
+    // The node's NIC carries a tagged VLAN that neither its role's config nor the resource's patches define.
+    node.nics = nics.map((nic, i) => (i === 0 ? { ...nic, vlan: 62 } : nic));
+    try {
+      await refused(
+        'config-apply-no-vlan',
+        /talos-wk-1: the machine config talos_machine_configuration_apply\.node\["talos-wk-1"\] would send defines no VLAN 62 on ens18, .* Define it in that resource's machine_configuration_input or config_patches/,
+      );
+    } finally {
+      node.nics = nics;
+    }
+  });
+
   it('a cattle upgrade: every VM recreated and configured by its own Terraform apply, none by the product', async () => {
     const mark = await timelineMark(lab);
     const result = await upgrade(h, 'atlas', 'configured-by-terraform', { talos: { to: '1.12.0' } });
     expect(result.outcome).toBe('succeeded');
+    // Each node's config was read from its create plan and proven (not left to the checks after the boot).
+    expect(
+      result.rebuildPlans?.map((p) => [p.node, /the machine config \S+ would send proven$/.test(p.create)]),
+    ).toEqual(['talos-cp-1', 'talos-cp-2', 'talos-cp-3', 'talos-wk-1', 'talos-wk-2'].map((n) => [n, true]));
     const report = await labReport(lab);
     expect(report.violations).toEqual([]);
     expect(report.vms.map((vm) => [vm.node, vm.talosVersion])).toEqual(

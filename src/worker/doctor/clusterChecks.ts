@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { loadKubeconfig, talosView } from '../../activities/discovery/cluster.js';
 import { pathExists, terraformShow } from '../../activities/discovery/repository.js';
 import type { ActivityDeps, ClusterAccess } from '../../activities/index.js';
@@ -149,6 +149,66 @@ async function kubernetesChecks(name: string, access: ClusterAccess, report: Rep
     detail: denied.length ? `not allowed: ${denied.join(', ')}` : 'every call the product makes is allowed',
     ...(denied.length
       ? { fix: "grant the kubeconfig's user these verbs (docs/operations.md lists the product's calls)" }
+      : {}),
+  });
+  if (access.inventory.policy.healthChecks.includes('ceph')) await cephMaintenanceCheck(name, kc, report);
+}
+
+/**
+ * Rook's managed disruption budgets (CephCluster spec.disruptionManagement.managePodBudgets, on in
+ * Rook's example cluster.yaml): with them Rook holds a second OSD host's drain until every placement
+ * group is clean, and keeps a drained host's OSDs `noout` for osdMaintenanceTimeout (30 minutes by
+ * default; pkg/operator/ceph/disruption/clusterdisruption), so a node's reboot or rebuild is
+ * maintenance Ceph waits out. Without them nothing sets noout: 10 minutes after a host's OSDs went down
+ * (mon_osd_down_out_interval) Ceph marks them out and moves their data, hours of backfill for a node
+ * that comes back minutes later. An external cluster's (Proxmox's own Ceph) are not Rook's to manage.
+ */
+async function cephMaintenanceCheck(name: string, kc: KubeConfig, report: Report): Promise<void> {
+  const listed = await bounded<unknown>(
+    kc
+      .makeApiClient(CustomObjectsApi)
+      .listClusterCustomObject({ group: 'ceph.rook.io', version: 'v1', plural: 'cephclusters' }),
+    'listing the CephClusters',
+  ).catch((error: unknown) => error as Error);
+  if (listed instanceof Error) {
+    report({
+      cluster: name,
+      check: 'ceph maintenance',
+      ok: false,
+      detail: `the CephClusters could not be read: ${listed.message}`,
+      fix: 'let the worker list cephclusters.ceph.rook.io (the kubernetes permissions check names what is missing), or take ceph out of policy.healthChecks when the cluster runs no Rook',
+    });
+    return;
+  }
+  type CephCluster = {
+    metadata?: { name?: string; namespace?: string };
+    spec?: {
+      external?: { enable?: boolean };
+      disruptionManagement?: { managePodBudgets?: boolean; osdMaintenanceTimeout?: number };
+    };
+  };
+  const managed = ((listed as { items?: CephCluster[] }).items ?? []).filter(
+    (c) => !c.spec?.external?.enable,
+  );
+  if (managed.length === 0) return;
+  const named = (c: CephCluster) => `${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`;
+  const unmanaged = managed.filter((c) => c.spec?.disruptionManagement?.managePodBudgets !== true);
+  report({
+    cluster: name,
+    check: 'ceph maintenance',
+    ok: unmanaged.length === 0,
+    detail: unmanaged.length
+      ? `Rook does not manage the OSDs' disruption budgets of ${unmanaged.map(named).join(', ')}: nothing keeps a drained node's OSDs noout, and 10 minutes after they went down Ceph marks them out and moves their data`
+      : managed
+          .map(
+            (c) =>
+              `${named(c)}: Rook holds a drained node's OSDs noout for ${c.spec?.disruptionManagement?.osdMaintenanceTimeout ?? 30} min and one OSD host down at a time`,
+          )
+          .join('; '),
+    ...(unmanaged.length
+      ? {
+          fix: 'set spec.disruptionManagement.managePodBudgets: true in the CephCluster (Rook then sets and clears noout around each drain), or set noout yourself for the run (ceph osd set noout) and clear it after',
+        }
       : {}),
   });
 }

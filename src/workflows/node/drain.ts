@@ -10,7 +10,7 @@ import type { NodeRun } from './run.js';
  */
 export async function cordonAndDrain(run: NodeRun, recreated = false): Promise<void> {
   const { input, at } = run;
-  run.saga.add('uncordon', async () => void (await run.undoRead.uncordonNode(at)));
+  run.saga.add('uncordon', async () => void (await run.undoRead.uncordonNode(at)), 'releases');
   run.step('cordoning and draining');
   await run.change.drainNode({
     ...at,

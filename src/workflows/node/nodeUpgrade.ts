@@ -69,13 +69,14 @@ export async function nodeUpgrade(input: NodeUpgradeInput): Promise<NodeResult> 
     const why = wasCancelled(error) ? 'cancelled' : describeFailure(error).replace(/\.$/, '');
     log.warn('node upgrade failed; compensating', { node: input.node, why });
     upsertSearchAttributes({ UpgradePhase: [NODE_PHASE.RollingBack] });
-    const undid = run.saga.size > 0;
+    // Checked again only when an undo rebooted it or made its VM anew: an uncordon leaves it as found.
+    const restored = run.saga.restores;
     const undone = await run.saga.compensate(onStuck);
     upsertSearchAttributes({ UpgradePhase: [undone.ok ? NODE_PHASE.RolledBack : NODE_PHASE.RollbackFailed] });
     const hop = `${input.from}->${input.to}`;
-    // A node a failure's undo changed is checked as its upgrade would have been: the notice says how
+    // A node a failure's undo restored is checked as its upgrade would have been: the notice says how
     // it is. Not after a cancel: whoever cancelled wants the run to end, and no notice goes out.
-    const health = undone.ok && undid && !wasCancelled(error) ? await healthAfterUndo(run) : undefined;
+    const health = undone.ok && restored && !wasCancelled(error) ? await healthAfterUndo(run) : undefined;
     const outcome = !undone.ok
       ? `ROLLBACK FAILED: ${undone.errors.join('; ')}`
       : health && !health.ok

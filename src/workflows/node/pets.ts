@@ -23,15 +23,19 @@ async function installThenReboot(run: NodeRun): Promise<void> {
   // unless the node has booted since (the install is then gone, and the default is the running slot).
   let installedOnBoot: string | undefined;
   let nothingInstalled = false;
-  run.saga.add('reinstall the running version', async () => {
-    if (nothingInstalled) return;
-    await run.undo.installUpgrade({
-      ...at,
-      version: input.from,
-      reinstall: true,
-      ...(installedOnBoot ? { installedOnBoot } : {}),
-    });
-  });
+  run.saga.add(
+    'reinstall the running version',
+    async () => {
+      if (nothingInstalled) return;
+      await run.undo.installUpgrade({
+        ...at,
+        version: input.from,
+        reinstall: true,
+        ...(installedOnBoot ? { installedOnBoot } : {}),
+      });
+    },
+    'releases',
+  );
   const install = await run.change.installUpgrade({ ...at, version: input.to }).catch((error: unknown) => {
     // The pull failed: an install comes only after it, and no earlier attempt installed on this boot
     // (a retry after one returns at once), so there is nothing to put back, and the running version's
