@@ -18,6 +18,12 @@ export async function webhookCommand(options: { inventory: string[]; host?: stri
     maxBodyBytes: settings.maxBodyBytes,
     logger,
     record: deliveryRecorderFor(temporal.client, temporal.settings.taskQueue),
+    // /readyz: a delivery now would be recorded (Temporal's frontend answers within 3 s).
+    ready: async () => {
+      await temporal.client.connection.withDeadline(Date.now() + 3000, () =>
+        temporal.client.workflowService.getSystemInfo({}),
+      );
+    },
   });
   server.listen(settings.port, settings.host);
   await once(server, 'listening');
