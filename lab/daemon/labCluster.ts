@@ -95,6 +95,7 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
  */
 export class LabCluster {
   readonly core: CoreV1Api;
+  private readonly storage: StorageV1Api;
   readonly timeline: TimelineEvent[] = [];
   readonly violations: Violation[] = [];
   faults: Fault[] = [];
@@ -126,6 +127,7 @@ export class LabCluster {
     readonly repo: LabRepo,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
+    this.storage = kc.makeApiClient(StorageV1Api);
   }
 
   persist(): void {
@@ -251,14 +253,11 @@ export class LabCluster {
    * volume stays claimed by a node that is gone until someone forces it free.
    */
   private async attachedVolumes(node: string): Promise<string[]> {
-    const { items } = await this.kc
-      .makeApiClient(StorageV1Api)
-      .listVolumeAttachment()
-      .catch((error: unknown) => {
-        // Unread, the invariant cannot be checked for this power-off: said, not passed in silence.
-        this.record('lab-error', node, `reading the VolumeAttachments at its power-off: ${String(error)}`);
-        return { items: [] };
-      });
+    const { items } = await this.storage.listVolumeAttachment().catch((error: unknown) => {
+      // Unread, the invariant cannot be checked for this power-off: said, not passed in silence.
+      this.record('lab-error', node, `reading the VolumeAttachments at its power-off: ${String(error)}`);
+      return { items: [] };
+    });
     return items
       .filter((va) => va.spec?.nodeName === node && va.status?.attached === true)
       .map((va) => va.spec?.source?.persistentVolumeName ?? va.metadata?.name ?? '');
