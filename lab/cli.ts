@@ -259,11 +259,12 @@ export function buildLabCli(): Command {
     .option('--image-pull-seconds <s>', 'how long a node takes to pull an installer image', '2')
     .option('--install-seconds <s>', 'how long the installer takes to write the other boot slot', '1')
     .option('--template-build-seconds <s>', 'how long a VM template takes to build', '0')
-    .option('--kubelet-ready-seconds <s>', 'how long a booted node takes to turn Ready in Kubernetes', '0')
+    // Real: 30-90 s to Ready after a boot, 50 s of node-monitor-grace-period; scaled as the reboot is.
+    .option('--kubelet-ready-seconds <s>', 'how long a booted node takes to turn Ready in Kubernetes', '1')
     .option(
       '--node-grace-seconds <s>',
       'how long a Node stays Ready after its kubelet stopped (a reboot, a destroyed VM)',
-      '0',
+      '2',
     )
     .option(
       '--talos <version>',
@@ -304,18 +305,29 @@ export function buildLabCli(): Command {
     .option('--times <k>', 'how many times a one-shot fault fires', positiveInt)
     .option(
       '--version <v>',
-      'image-missing: only this Talos version; kubernetes-image-missing: only this Kubernetes version; dns-broken, network-broken, pod-crashloop, gpu-driver-fails, flux-not-ready, argocd-degraded: while the node runs it',
+      'image-missing: only this Talos version; kubernetes-image-missing: only this Kubernetes version; dns-broken, network-broken, pod-crashloop, pod-not-ready, gpu-driver-fails, flux-not-ready, argocd-degraded: while the node runs it',
     )
     .option(
       '--seconds <s>',
       'terraform-lock: how long the lock is held; join-delayed: how much later the node joins; promotion-delayed: how long the new member stays a learner; ceph-slow-recovery: how long the placement groups recover',
       positiveInt,
     )
+    .option(
+      '--daemon-set <name>',
+      'pod-crashloop, pod-not-ready: the kube-system DaemonSet whose pod on the node fails',
+    )
     .option(...dirOption)
     .action(
       async (
         kind: string,
-        options: { node?: string; times?: number; version?: string; seconds?: number; dir: string },
+        options: {
+          node?: string;
+          times?: number;
+          version?: string;
+          seconds?: number;
+          daemonSet?: string;
+          dir: string;
+        },
       ) => {
         if (!isFaultKind(kind))
           throw new LabCliError(

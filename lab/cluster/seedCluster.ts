@@ -125,3 +125,41 @@ export async function seedCluster(
     { timeoutMs: 120_000, intervalMs: 500 },
   );
 }
+
+/**
+ * Waits for what Talos's controllers put into a new cluster once they run: the bootstrap manifests
+ * (CoreDNS, kube-proxy, flannel, as the machine configs enable them; lab/talos-api manifestApply.go),
+ * each cluster's first apply recorded, then every kube-system workload rolled out.
+ */
+export async function waitForBootstrapManifests(
+  kc: KubeConfig,
+  clusters: Array<{ timeline: ReadonlyArray<{ kind: string }> }>,
+  progress: Progress,
+): Promise<void> {
+  progress("waiting for Talos's bootstrap manifests (CoreDNS, kube-proxy, the CNI)");
+  await waitUntil(
+    'a control plane node of each cluster to apply the bootstrap manifests',
+    () => Promise.resolve(clusters.every((c) => c.timeline.some((e) => e.kind === 'manifests-applied'))),
+    { timeoutMs: 120_000, intervalMs: 250 },
+  );
+  const apps = kc.makeApiClient(AppsV1Api);
+  await waitUntil(
+    'the kube-system deployments and daemon sets to roll out',
+    async (signal) => {
+      const namespace = 'kube-system';
+      const [deployments, daemonSets] = await Promise.all([
+        apps.listNamespacedDeployment({ namespace }, abortable(signal)),
+        apps.listNamespacedDaemonSet({ namespace }, abortable(signal)),
+      ]);
+      return (
+        deployments.items.every((d) => (d.status?.availableReplicas ?? 0) >= (d.spec?.replicas ?? 1)) &&
+        daemonSets.items.every(
+          (ds) =>
+            (ds.status?.desiredNumberScheduled ?? 0) > 0 &&
+            ds.status?.numberAvailable === ds.status?.desiredNumberScheduled,
+        )
+      );
+    },
+    { timeoutMs: 120_000, intervalMs: 500 },
+  );
+}

@@ -132,7 +132,11 @@ function osdDeployment(id: number, host: string): V1Deployment {
   };
 }
 
-/** What runs on the cluster a preset describes: system add-ons, its GitOps and storage stack, and apps. */
+/**
+ * What runs on the cluster a preset describes: node agents, its GitOps and storage stack, and apps.
+ * CoreDNS, kube-proxy and flannel are not here: Talos creates them from its bootstrap manifests
+ * (lab/talos-api internal/cosi/manifests.go), as the machine configs enable them.
+ */
 export function workloadsFor(described: ClusterPreset): Workloads {
   const workers = described.nodes.filter((node) => node.role === 'worker').length;
   const schedulable = workers > 0 ? workers : described.nodes.length;
@@ -149,7 +153,6 @@ export function workloadsFor(described: ClusterPreset): Workloads {
     daemonSet('monitoring', 'node-exporter', 'quay.io/prometheus/node-exporter:v1.10.2'),
   );
   w.deployments.push(
-    deployment('kube-system', 'coredns', 'registry.k8s.io/coredns/coredns:v1.12.4', 2),
     deployment('apps', 'web', 'ghcr.io/homelab/web:1.4.2', schedulable),
     deployment('apps', 'api', 'ghcr.io/homelab/api:2.0.1', 2),
     deployment(
@@ -160,7 +163,6 @@ export function workloadsFor(described: ClusterPreset): Workloads {
     ),
   );
   w.pdbs.push(
-    pdb('kube-system', 'coredns', { maxUnavailable: 1 }),
     pdb('apps', 'api', { minAvailable: 1 }),
     // The documents' deliberate case: one replica and minAvailable 1, so no eviction is ever allowed.
     pdb(PDB_PROTECTED_APP.namespace, PDB_PROTECTED_APP.name, { minAvailable: 1 }),

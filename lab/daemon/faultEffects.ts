@@ -16,6 +16,7 @@ export interface FaultRequest {
   version?: string;
   times?: number;
   seconds?: number;
+  daemonSet?: string;
 }
 
 const BLOCKER_NAMESPACE = 'apps';
@@ -181,6 +182,9 @@ export async function applyFault(lab: LabCluster, request: FaultRequest): Promis
     ...(request.version ? { version: request.version.replace(/^v/, '') } : {}),
     ...(request.times !== undefined ? { remaining: request.times } : {}),
     ...(request.seconds !== undefined ? { seconds: request.seconds } : {}),
+    ...((request.kind === 'pod-crashloop' || request.kind === 'pod-not-ready') && request.daemonSet
+      ? { daemonSet: request.daemonSet }
+      : {}),
     ...(isWorkloadFault(request.kind) && node?.bootId ? { bootId: node.bootId } : {}),
   });
   if (fault.kind === 'terraform-lock') await holdTerraformLock(lab, fault);

@@ -9,7 +9,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { fleetMemberPreset, fleetMemberName, seedFleetMember } from '../cluster/fleet.js';
-import { seedCluster } from '../cluster/seedCluster.js';
+import { seedCluster, waitForBootstrapManifests } from '../cluster/seedCluster.js';
 import { createStaticPods } from '../cluster/staticPods.js';
 import {
   isPreset,
@@ -350,8 +350,8 @@ async function main(): Promise<void> {
       'image-pull-seconds': { type: 'string', default: '2' },
       'install-seconds': { type: 'string', default: '1' },
       'template-build-seconds': { type: 'string', default: '0' },
-      'kubelet-ready-seconds': { type: 'string', default: '0' },
-      'node-grace-seconds': { type: 'string', default: '0' },
+      'kubelet-ready-seconds': { type: 'string', default: '1' },
+      'node-grace-seconds': { type: 'string', default: '2' },
       talos: { type: 'string', default: INITIAL_TALOS },
       'max-unavailable-workers': { type: 'string' },
       'terraform-shape': { type: 'string', default: 'module-per-node' },
@@ -569,6 +569,11 @@ async function main(): Promise<void> {
   progress('recording the running VMs in the Terraform state');
   for (const { adoptVms } of talosClusters) await adoptVms();
   stopProcesses.push(talosApi.process);
+  await waitForBootstrapManifests(
+    kc,
+    talosClusters.map(({ lab }) => lab),
+    progress,
+  );
   await nodeCache.ready();
   for (const lab of clusters.values()) stops.push(startMonitor(lab, nodeCache));
   startRook();

@@ -19,6 +19,7 @@ export const WORKLOAD_FAULTS = [
   'dns-broken',
   'network-broken',
   'pod-crashloop',
+  'pod-not-ready',
   'gpu-driver-fails',
   'flux-not-ready',
   'argocd-degraded',
@@ -42,26 +43,39 @@ export function workloadFaultHolds(lab: LabCluster, kind: WorkloadFault, node: L
 
 const CRASHLOOP_NAMESPACE = 'kube-system';
 
-/** The node's first kube-system DaemonSet pod (kube-proxy, a CNI agent): the one that crash-loops. */
-async function daemonSetPod(lab: LabCluster, node: string): Promise<V1Pod | undefined> {
+/**
+ * The node's pod of the kube-system DaemonSet `daemonSet` (kube-proxy, a CNI agent), else its first
+ * kube-system DaemonSet pod by name: the one that crash-loops.
+ */
+async function daemonSetPod(lab: LabCluster, node: string, daemonSet?: string): Promise<V1Pod | undefined> {
   const pods = await lab.core.listNamespacedPod({
     namespace: CRASHLOOP_NAMESPACE,
     fieldSelector: `spec.nodeName=${node}`,
   });
   return pods.items
-    .filter((p) => p.metadata?.ownerReferences?.some((o) => o.kind === 'DaemonSet'))
+    .filter((p) =>
+      p.metadata?.ownerReferences?.some(
+        (o) => o.kind === 'DaemonSet' && (daemonSet === undefined || o.name === daemonSet),
+      ),
+    )
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
 }
 
 /**
  * What a kubelet reports for a container that keeps exiting (kubernetes pkg/kubelet/kuberuntime:
- * waiting with reason CrashLoopBackOff between restarts, the pod not Ready), or, once it runs again,
- * running and Ready.
+ * waiting with reason CrashLoopBackOff between restarts, the pod not Ready), for one that runs but fails
+ * its readiness probe (running, not Ready), or, once it is well again, running and Ready.
  */
-async function setCrashLoop(lab: LabCluster, node: string, crashing: boolean): Promise<void> {
-  const pod = await daemonSetPod(lab, node);
+async function setPodFault(
+  lab: LabCluster,
+  node: string,
+  state: 'crashloop' | 'not-ready' | 'well',
+  daemonSet?: string,
+): Promise<void> {
+  const pod = await daemonSetPod(lab, node, daemonSet);
   const name = pod?.metadata?.name;
   if (!pod || !name) return;
+  const crashing = state === 'crashloop';
   await withConflictRetry(async () => {
     const current = await lab.core.readNamespacedPod({ name, namespace: CRASHLOOP_NAMESPACE });
     const now = new Date();
@@ -71,7 +85,7 @@ async function setCrashLoop(lab: LabCluster, node: string, crashing: boolean): P
       name: c.name,
       image: c.image ?? '',
       imageID: '',
-      ready: !crashing,
+      ready: state === 'well',
       started: !crashing,
       restartCount: restarts,
       state: crashing
@@ -86,7 +100,7 @@ async function setCrashLoop(lab: LabCluster, node: string, crashing: boolean): P
     }));
     status.conditions = (status.conditions ?? []).map((cond) =>
       cond.type === 'Ready' || cond.type === 'ContainersReady'
-        ? { ...cond, status: crashing ? 'False' : 'True', lastTransitionTime: now }
+        ? { ...cond, status: state === 'well' ? 'True' : 'False', lastTransitionTime: now }
         : cond,
     );
     current.status = status;
@@ -153,8 +167,12 @@ export async function applyWorkloadFaults(
   const concerned = (kind: WorkloadFault, own: boolean) =>
     [...lab.faults, ...cleared].some((f) => f.kind === kind && (!own || f.node === node.name));
   const anyHolds = (kind: WorkloadFault) => lab.state.nodes.some((n) => workloadFaultHolds(lab, kind, n));
-  if (concerned('pod-crashloop', true))
-    await setCrashLoop(lab, node.name, workloadFaultHolds(lab, 'pod-crashloop', node));
+  for (const kind of ['pod-crashloop', 'pod-not-ready'] as const) {
+    if (!concerned(kind, true)) continue;
+    const fault = [...lab.faults, ...cleared].find((f) => f.kind === kind && f.node === node.name);
+    const state = kind === 'pod-crashloop' ? 'crashloop' : 'not-ready';
+    await setPodFault(lab, node.name, workloadFaultHolds(lab, kind, node) ? state : 'well', fault?.daemonSet);
+  }
   if (concerned('flux-not-ready', false)) await setFlux(lab, anyHolds('flux-not-ready'));
   if (concerned('argocd-degraded', false)) await setArgo(lab, anyHolds('argocd-degraded'));
   // At a boot, powerOn's own status write advertises the GPU or not; a fault changed later rewrites it.

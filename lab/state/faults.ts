@@ -36,7 +36,9 @@ export const FAULT_KINDS = {
   'network-broken':
     'pods on the node reach nothing over the pod network while it runs --version (without one, from its next boot on): its run-to-completion pods that connect anywhere fail',
   'pod-crashloop':
-    'a kube-system DaemonSet pod on the node crash-loops (CrashLoopBackOff) while it runs --version (without one, from its next boot on)',
+    'a kube-system DaemonSet pod on the node (--daemon-set, else the first by name) crash-loops (CrashLoopBackOff) while it runs --version (without one, from its next boot on)',
+  'pod-not-ready':
+    'a kube-system DaemonSet pod on the node (--daemon-set, else the first by name) runs but fails its readiness probe (not Ready, no restarts) while it runs --version (without one, from its next boot on)',
   'gpu-driver-fails':
     "the node's NVIDIA driver does not load while it runs --version (without one, from its next boot on): no nvidia.com/gpu to allocate",
   'flux-not-ready':
@@ -60,6 +62,8 @@ export interface Fault {
    * promotion-delayed: how long the joined member stays a learner; ceph-slow-recovery: how long the
    * placement groups recover; registry-down: Talos's pull budget as the lab plays it. */
   seconds?: number;
+  /** pod-crashloop, pod-not-ready: the kube-system DaemonSet whose pod fails (else the node's first by name). */
+  daemonSet?: string;
   /** The boot the node ran when the fault was added: a workload fault without --version holds from the next. */
   bootId?: string;
   addedAt: string;

@@ -23,6 +23,7 @@ export type TimelineKind =
   | 'kubernetes-upgraded'
   | 'static-pod-updated'
   | 'kubelet-restarted'
+  | 'manifests-applied'
   | 'cordoned'
   | 'uncordoned'
   | 'ceph-degraded'

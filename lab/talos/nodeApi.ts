@@ -176,6 +176,18 @@ const HANDLERS: Record<string, Handler> = {
     return {};
   },
 
+  // A control plane node created the bootstrap objects the API server lacked (lab/talos-api
+  // internal/machine/manifestApply.go).
+  'manifests-applied': (lab, node, call) => {
+    const created = Array.isArray(call.created) ? (call.created as string[]) : [];
+    lab.record(
+      'manifests-applied',
+      node.name,
+      `created ${created.length ? created.join(', ') : 'nothing'}; ${Number(call.present)} already there`,
+    );
+    return {};
+  },
+
   'etcd/members': (lab, node) => {
     requireLocalEtcd(lab, node, 'member list');
     return {
@@ -219,7 +231,7 @@ const HANDLERS: Record<string, Handler> = {
   },
 };
 
-const INTERNAL = new Set(['static-pod', 'kubelet']);
+const INTERNAL = new Set(['static-pod', 'kubelet', 'manifests-applied']);
 const READ_ONLY = new Set([
   'node',
   'resources',

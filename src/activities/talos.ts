@@ -18,6 +18,7 @@ import {
   talosFailure,
 } from './talosctl.js';
 import type { CommandResult } from './runCommand.js';
+import { talosAddonsNotAvailable } from './talosAddons.js';
 
 export interface EtcdMember {
   id: string;
@@ -536,7 +537,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   }
 
   /**
-   * `talosctl upgrade-k8s --dry-run`: what the running Talos supports, then every component's image
+   * Talos's add-ons available (talosAddons.ts), then `talosctl upgrade-k8s --dry-run`: what the running Talos supports, then every component's image
    * pulled on every node (unless `pull: false`, the product's own dry run, which changes nothing on
    * the nodes), then the static pods, the kubelets and the bootstrap manifests compared. Nothing moves.
    */
@@ -549,6 +550,13 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     const via = controllers(c)[0];
     if (!via) throw nonRetryable('ValidationFailed', `cluster ${c.name} has no control-plane node`);
     const pull = input.pull !== false;
+    const addons = await talosAddonsNotAvailable(c.kc);
+    if (addons.length)
+      throw nonRetryable(
+        'AddonsNotAvailable',
+        `Kubernetes ${input.version} on ${c.name}: Talos's add-ons are not all available: ${addons.join('; ')}. talosctl upgrade-k8s updates them only after it has moved the control plane and every kubelet, then waits for them to roll out, and fails half-done if they do not. Nothing was changed. Bring them back first (kubectl -n kube-system get pods -o wide), then run the upgrade again.`,
+        { addons },
+      );
     const dry = await talosctl(
       deps,
       c,

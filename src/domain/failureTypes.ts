@@ -25,6 +25,8 @@ export const FAILURE = {
   TerraformPlanRefused: 'TerraformPlanRefused',
   KubernetesUnavailable: 'KubernetesUnavailable',
   UnsupportedUpgrade: 'UnsupportedUpgrade',
+  /** A Talos-managed add-on (CoreDNS, kube-proxy, flannel) not available: upgrade-k8s would fail half-done. */
+  AddonsNotAvailable: 'AddonsNotAvailable',
   SourceUnavailable: 'SourceUnavailable',
   InvalidVersionsFile: 'InvalidVersionsFile',
   // Raised by workflows.

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
+  AppsV1Api,
   CustomObjectsApi,
   PatchStrategy,
   PolicyV1Api,
@@ -478,6 +479,41 @@ describe('every fault kind does what it says', () => {
     expect([await crashing(), await gpus(), await apps()]).toEqual([1, '0', 'False HealthCheckFailed']);
     await clearFaults();
     expect([await crashing(), await gpus(), await apps()]).toEqual([0, '1', 'True ReconciliationSucceeded']);
+  });
+
+  it("pod-not-ready --daemon-set kube-proxy: Talos's kube-proxy pod on the node runs but is not Ready, and the real controller manager counts it unavailable", async () => {
+    const apps = lab.kc.makeApiClient(AppsV1Api);
+    const proxy = async () => {
+      const ds = await apps.readNamespacedDaemonSet({ name: 'kube-proxy', namespace: 'kube-system' });
+      const pods = await lab.core.listNamespacedPod({
+        namespace: 'kube-system',
+        fieldSelector: 'spec.nodeName=k8s-work-2',
+        labelSelector: 'k8s-app=kube-proxy',
+      });
+      const pod = pods.items[0];
+      return {
+        available: `${ds.status?.numberAvailable}/${ds.status?.desiredNumberScheduled}`,
+        pod: `${pod?.status?.phase} ${pod?.status?.conditions?.find((c) => c.type === 'Ready')?.status}`,
+      };
+    };
+    expect(await proxy()).toEqual({ available: '15/15', pod: 'Running True' });
+    await addFault(
+      'pod-not-ready',
+      '--node',
+      'k8s-work-2',
+      '--version',
+      '1.11.3',
+      '--daemon-set',
+      'kube-proxy',
+    );
+    await eventually('kube-proxy counted unavailable', async () =>
+      (await proxy()).available === '14/15' ? true : undefined,
+    );
+    expect(await proxy()).toEqual({ available: '14/15', pod: 'Running False' });
+    await clearFaults();
+    await eventually('kube-proxy available again', async () =>
+      (await proxy()).available === '15/15' ? true : undefined,
+    );
   });
 
   it("volume-detach-stuck: a moved pod's RBD volume stays attached to the node, with the attacher's error, until cleared", async () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { freePort } from '../../lab/net/freePort.js';
 import {
   cephStatus,
@@ -433,10 +433,28 @@ describe('talos-lab up --preset prox-ops', () => {
     expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.kubeletVersion).toBe(
       'v1.34.1',
     );
+    // Talos's bootstrap manifests, rendered on each controller from its config: the dry run reads
+    // them and finds nothing to change (its own config change is not applied).
+    const manifests = await lab.talosctl('-n', cp1, 'get', 'manifests');
+    for (const id of ['00-kubelet-bootstrapping-token', '05-flannel', '10-kube-proxy', '11-core-dns'])
+      expect(manifests.stdout).toContain(id);
+    expect(dry.stdout).toContain('updating manifests');
+    expect(dry.stdout).not.toContain('dry run, change skipped');
     const real = await lab.talosctl('-n', cp1, 'upgrade-k8s', '--to', '1.34.2');
     expect(real.stderr).not.toMatch(/error|failed/i);
     expect(real.exitCode).toBe(0);
     expect(real.stdout).toContain(`< "${cp1}": successfully updated`);
+    // The new kube-proxy image re-rendered its manifest; the legacy sync (Talos 1.11) updated the
+    // DaemonSet and waited for the real controller manager to roll it out on every node.
+    expect(real.stdout).toContain(' > processing manifest apps/v1.DaemonSet/kube-system/kube-proxy');
+    expect(real.stdout).toContain(' > waiting for apps/v1.DaemonSet/kube-system/kube-proxy');
+    const apps = lab.kc.makeApiClient(AppsV1Api);
+    const proxy = await apps.readNamespacedDaemonSet({ name: 'kube-proxy', namespace: 'kube-system' });
+    expect(proxy.spec?.template.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-proxy:v1.34.2');
+    expect(proxy.status?.updatedNumberScheduled).toBe(nodes.length);
+    expect(proxy.status?.numberAvailable).toBe(nodes.length);
+    const coredns = await apps.readNamespacedDeployment({ name: 'coredns', namespace: 'kube-system' });
+    expect(coredns.metadata?.managedFields?.some((f) => f.manager === 'talos')).toBe(true);
     expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.kubeletVersion).toBe(
       'v1.34.2',
     );

@@ -20,6 +20,7 @@ export interface FaultOptions {
   times?: number;
   version?: string;
   seconds?: number;
+  daemonSet?: string;
 }
 
 export interface Lab {

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { AppsV1Api } from '@kubernetes/client-node';
 import { clusterUpgrade, type nodeUpgrade } from '../../src/workflows/index.js';
 import { progressQuery } from '../../src/workflows/signals.js';
 import { runCli } from '../cli/runCli.js';
@@ -187,6 +188,31 @@ describe('faults during a pets upgrade on prox-ops', () => {
     expect((await lab.core.readNode({ name: 'k8s-work-1' })).status?.nodeInfo?.kubeletVersion).toBe(
       'v1.34.1',
     );
+  }, 600_000);
+
+  it("kube-proxy not Ready on one node: pre-flight refuses the Kubernetes step, which would move the control plane and then wait in vain for the add-on's rollout", async () => {
+    const kubernetesOnly = { talos: { to: '1.11.3' }, kubernetes: { to: '1.34.2' } };
+    // Talos created kube-proxy from its bootstrap manifests; upgrade-k8s syncs its new image last and
+    // waits up to 5 minutes for every node's pod to be available. A pod that runs but fails its
+    // readiness probe passes the pods gate (no crash loop, not Pending): only this check sees it.
+    await lab.addFault('pod-not-ready', { node: 'k8s-work-3', version: '1.11.3', daemonSet: 'kube-proxy' });
+    const apps = lab.kc.makeApiClient(AppsV1Api);
+    await eventually('kube-proxy counted unavailable', async () => {
+      const ds = await apps.readNamespacedDaemonSet({ name: 'kube-proxy', namespace: 'kube-system' });
+      return (ds.status?.numberAvailable ?? 0) < (ds.status?.desiredNumberScheduled ?? 0);
+    });
+    const mark = await timelineMark(lab);
+    try {
+      const { message, result } = await failingUpgrade(h, 'prox-ops', 'k8s-addons', kubernetesOnly);
+      expect(message).toMatch(
+        /Talos's add-ons are not all available: DaemonSet kube-system\/kube-proxy: 14 of 15 pods available \(k8s-work-3: kube-proxy-\S+ Running\)\. .*Nothing was changed/,
+      );
+      expect(result.nodes).toEqual([]);
+      const events = await eventsSince(lab, mark);
+      expect(events.filter((e) => touching.has(e.kind) || e.kind === 'image-pulled')).toEqual([]);
+    } finally {
+      await lab.clearFaults();
+    }
   }, 600_000);
 
   it('a node not Ready after its upgrade: rolled back to the old version, the run halted', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { AppsV1Api } from '@kubernetes/client-node';
 import { clusterUpgrade } from '../../src/workflows/index.js';
 import type { UpgradeRequest } from '../../src/workflows/types.js';
 import { startLab, type Lab } from '../lab/labHarness.js';
@@ -54,5 +55,29 @@ describe('clusterUpgrade on atlas with the real talosctl, across Talos minors an
       namespace: 'kube-system',
     });
     expect(pod.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-apiserver:v1.35.0');
+    // The add-ons Talos 1.11 created (a plain create) were left alone by each boot since; the
+    // upgrade-k8s on 1.13 nodes synced them server-side with Talos's inventory: kube-proxy on the new
+    // release, CoreDNS and flannel on 1.13's defaults, each rolled out before the run went on.
+    const apps = lab.kc.makeApiClient(AppsV1Api);
+    const image = async (kind: 'DaemonSet' | 'Deployment', name: string) => {
+      const object =
+        kind === 'DaemonSet'
+          ? await apps.readNamespacedDaemonSet({ name, namespace: 'kube-system' })
+          : await apps.readNamespacedDeployment({ name, namespace: 'kube-system' });
+      expect(object.metadata?.annotations?.['config.k8s.io/owning-inventory']).toBe(
+        'talos-bootstrap-manifests-inventory',
+      );
+      return object.spec?.template.spec?.containers[0]?.image;
+    };
+    expect(await image('DaemonSet', 'kube-proxy')).toBe('registry.k8s.io/kube-proxy:v1.35.0');
+    expect(await image('Deployment', 'coredns')).toBe('registry.k8s.io/coredns/coredns:v1.14.6');
+    expect(await image('DaemonSet', 'kube-flannel')).toBe('ghcr.io/siderolabs/flannel:v0.28.8');
+    const proxy = await apps.readNamespacedDaemonSet({ name: 'kube-proxy', namespace: 'kube-system' });
+    expect(proxy.status?.updatedNumberScheduled).toBe(5);
+    const inventory = await lab.core.readNamespacedConfigMap({
+      name: 'talos-bootstrap-manifests-inventory',
+      namespace: 'kube-system',
+    });
+    expect(Object.keys(inventory.data ?? {}).some((key) => key.includes('kube-proxy'))).toBe(true);
   }, 1_800_000);
 });

@@ -41,7 +41,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 /**
  * What the product asks of the Kubernetes API, as SelfSubjectAccessReview attributes: cordon and
- * uncordon, drain (list and evict pods; delete them with drain.force), the probe pods of the dns and network gates, and the gitops and storage gates' resources
+ * uncordon, drain (list and evict pods; delete them with drain.force), Talos's add-ons before upgrade-k8s, the probe pods of the dns and network gates, and the gitops and storage gates' resources
  * (the storage gate also lists OSD pods and Rook's PodDisruptionBudgets).
  */
 function permissions(inventory: Inventory) {
@@ -56,6 +56,9 @@ function permissions(inventory: Inventory) {
     // The drain waits for the moved pods' volumes to detach (their claims name the volumes that stay).
     { verb: 'list', resource: 'volumeattachments', group: 'storage.k8s.io' },
     { verb: 'get', resource: 'persistentvolumeclaims' },
+    // Before upgrade-k8s: Talos's add-ons (CoreDNS, kube-proxy, flannel) are rolled out.
+    { verb: 'list', resource: 'deployments', group: 'apps', namespace: 'kube-system' },
+    { verb: 'list', resource: 'daemonsets', group: 'apps', namespace: 'kube-system' },
     ...(checks.has('dns') || checks.has('network')
       ? [
           { verb: 'create', resource: 'pods', namespace: 'default' },

@@ -92,6 +92,10 @@ type Lab struct {
 	maintenance *grpc.Server
 	apidConns   *connQueue
 	maintConns  *connQueue
+
+	// OnBoot runs in its own goroutine each time a node comes up running: what machined's
+	// controllers start at boot (the bootstrap manifests' apply on a control plane node).
+	OnBoot func(n *Node, boot uint64)
 }
 
 // NewLab builds the two gRPC servers; register services on them with Apid() and Maintenance().
@@ -219,6 +223,9 @@ func (l *Lab) SetMode(ip string, mode Mode, ready bool) error {
 	go l.accept(n, lis)
 	if mode == Running {
 		n.Events.PublishBoot(ready)
+		if l.OnBoot != nil {
+			go l.OnBoot(n, n.boot)
+		}
 	}
 	return nil
 }

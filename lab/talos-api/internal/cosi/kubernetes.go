@@ -40,6 +40,7 @@ type kubernetesState struct {
 	// mu serialises config changes, so each update sees the version the previous one left.
 	mu       sync.Mutex
 	boot     uint64
+	version  string
 	st       state.State
 	srv      *server.State
 	restarts int
@@ -67,8 +68,8 @@ func imagesOf(cfg talosconfig.Provider) images {
 }
 
 // get returns the node's Kubernetes resources of this boot, deriving them from machineConfig the
-// first time they are asked for.
-func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, machineConfig string) (*kubernetesState, error) {
+// first time they are asked for; talosVersion is the release the node runs this boot.
+func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, machineConfig, talosVersion string) (*kubernetesState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if ks, ok := k.nodes[n]; ok && ks.boot == boot {
@@ -101,18 +102,26 @@ func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, m
 			return nil, err
 		}
 	}
-	ks := &kubernetesState{boot: boot, st: st, srv: server.NewState(st)}
+	if err = syncManifests(ctx, st, cfg, talosVersion); err != nil {
+		return nil, fmt.Errorf("rendering the bootstrap manifests: %w", err)
+	}
+	ks := &kubernetesState{boot: boot, version: talosVersion, st: st, srv: server.NewState(st)}
 	k.nodes[n] = ks
 	return ks, nil
 }
 
 // ConfigApplied is what machined's controllers do after a machine config is applied without a
 // reboot: a changed static pod image updates its config resource (a new version, which the lab daemon
-// stamps on the mirror pod as talos.dev/config-version); a changed kubelet image restarts the kubelet.
-// previous is the config the node ran before, from which its resources are derived if nothing asked
-// for them yet this boot.
+// stamps on the mirror pod as talos.dev/config-version); a changed kubelet image restarts the kubelet;
+// the bootstrap manifests are rendered again (a new kube-proxy image). previous is the config the node
+// ran before, from which its resources are derived if nothing asked for them yet this boot.
 func ConfigApplied(ctx context.Context, n *apid.Node, previous string, data []byte) error {
-	ks, err := kubeStates.get(ctx, n, n.Boot(), previous)
+	boot := n.Boot()
+	var snap Snapshot
+	if err := n.Cluster.Daemon.Call(ctx, "resources", map[string]string{"ip": n.IP}, &snap); err != nil {
+		return err
+	}
+	ks, err := kubeStates.get(ctx, n, boot, previous, snap.TalosVersion)
 	if err != nil {
 		return err
 	}
@@ -120,6 +129,9 @@ func ConfigApplied(ctx context.Context, n *apid.Node, previous string, data []by
 	defer ks.mu.Unlock()
 	cfg, err := configloader.NewFromBytes(data)
 	if err != nil {
+		return err
+	}
+	if err = syncManifests(ctx, ks.st, cfg, ks.version); err != nil {
 		return err
 	}
 	img := imagesOf(cfg)

@@ -20,6 +20,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/extensions"
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 	"github.com/siderolabs/talos/pkg/machinery/resources/config"
+	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
 	"github.com/siderolabs/talos/pkg/machinery/resources/network"
 	"github.com/siderolabs/talos/pkg/machinery/resources/runtime"
 )
@@ -74,6 +75,7 @@ var definitions = []meta.ResourceWithRD{
 	&config.MachineConfig{},
 	&runtime.KernelCmdline{},
 	&runtime.ExtensionStatus{},
+	&k8s.Manifest{},
 }
 
 // build puts the node's resources into a fresh COSI state, resource definitions included.

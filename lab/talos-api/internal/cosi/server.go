@@ -65,7 +65,7 @@ func (s *State) open(ctx context.Context, resourceType string) (*nodeState, erro
 		return nil, err
 	}
 	if kubernetesTypes[resourceType] && !s.maintenance {
-		ks, err := kubeStates.get(ctx, n, boot, snap.MachineConfig)
+		ks, err := kubeStates.get(ctx, n, boot, snap.MachineConfig, snap.TalosVersion)
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}

@@ -28,6 +28,7 @@ func Register(lab *apid.Lab) {
 	machine.RegisterMachineServiceServer(lab.Maintenance(), &Maintenance{lab: lab})
 	storage.RegisterStorageServiceServer(lab.Maintenance(), &maintenanceStorage{lab: lab})
 	registerLifecycle(lab)
+	lab.OnBoot = applyBootstrapManifests
 }
 
 // Service is machined's API behind apid.
