@@ -40,6 +40,9 @@ ENV NODE_ENV=production \
     TERRAFORM=/usr/local/bin/terraform \
     SOPS=/usr/local/bin/sops \
     TALOS_UPGRADE_CREDENTIALS_DIR=/run/secrets/clusters
+# The backups folder the compose file mounts a named volume on: a new volume takes this owner, so the
+# worker (user node) can write etcd snapshots and Terraform states there.
+RUN mkdir -p /var/lib/talos-upgrade/backups && chown -R node:node /var/lib/talos-upgrade
 USER node
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/talos-upgrade.js"]
 CMD ["--help"]

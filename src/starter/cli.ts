@@ -184,6 +184,10 @@ export function buildCli(): Command {
       '--port <port>',
       'port to listen on; 0 picks a free one, logged as "webhook listening" (default 8080, or TALOS_UPGRADE_WEBHOOK_PORT)',
     )
+    .option(
+      '--metrics <host:port>',
+      'serve Prometheus metrics (deliveries by result) at http://<host:port>/metrics, apart from the webhook\'s port; "off" (the default, or TALOS_UPGRADE_WEBHOOK_METRICS) serves none',
+    )
     .action(async (options: Parameters<typeof webhookCommand>[0]) => {
       await webhookCommand(options);
     });

@@ -80,6 +80,28 @@ describe('docker-compose.yml', () => {
     expect(gitignore).toMatch(/^\/?secrets\/$/m);
   });
 
+  it("gives the worker a backups folder it can write, probes the webhook's readiness, and names files that exist", async () => {
+    const text = await readFile(new URL('docker-compose.yml', root), 'utf8');
+    const { services } = await load();
+    // A named volume takes the owner of the image's folder: the image makes it the node user's.
+    const backups = (services.worker as { volumes?: string[] }).volumes?.find((v) =>
+      v.endsWith(':/var/lib/talos-upgrade/backups'),
+    );
+    expect(backups).toBeDefined();
+    const dockerfile = await readFile(new URL('Dockerfile', root), 'utf8');
+    expect(dockerfile).toMatch(/chown -R node:node \/var\/lib\/talos-upgrade\n(?:.*\n)*USER node/);
+    // /healthz says ok while Temporal is down; /readyz only while a delivery can be recorded.
+    expect(JSON.stringify(services.webhook?.healthcheck?.test)).toContain('/readyz');
+    // Every repository path the file mentions exists.
+    for (const [, path] of text.matchAll(/\b((?:deploy|docs)\/[\w.-]+)/g))
+      await expect(readFile(new URL(path ?? '', root), 'utf8')).resolves.toBeDefined();
+    // The examples read the Discord URL from the secret the compose file mounts, not from an
+    // environment variable it never sets.
+    const example = await readFile(new URL('examples/prox-ops.yaml', root), 'utf8');
+    expect(example).toContain('url: { file: /run/secrets/discord_webhook_url }');
+    expect(Object.keys((await load()).secrets)).toContain('discord_webhook_url');
+  });
+
   it('publishes only the webhook beyond loopback', async () => {
     const { services } = await load();
     for (const [name, service] of Object.entries(services))

@@ -157,7 +157,10 @@ describe('inventory errors name the field path, the line and what was expected',
     [
       'an inline secret',
       (t: string) =>
-        t.replace('url: { env: DISCORD_WEBHOOK_URL }', 'url: https://discord.example/api/webhooks/1/abc'),
+        t.replace(
+          'url: { file: /run/secrets/discord_webhook_url }',
+          'url: https://discord.example/api/webhooks/1/abc',
+        ),
       'notifications[0].url',
       /never written inline/,
     ],

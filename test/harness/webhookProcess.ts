@@ -6,6 +6,8 @@ const BIN = fileURLToPath(new URL('../../bin/talos-upgrade.js', import.meta.url)
 
 export interface WebhookProcess {
   child: ResultPromise;
+  /** http://<host>:<port>/metrics, when started with --metrics. */
+  metrics?: string;
   /** http://<host>:<port>, where it says it listens (127.0.0.1 unless TALOS_UPGRADE_WEBHOOK_HOST says otherwise). */
   origin: string;
   /** Everything it printed so far. */
@@ -32,8 +34,12 @@ function listenedAt(output: string[]): string | undefined {
  * and waits until it listens: the port is the one it bound and logged (a port picked free beforehand can be taken by another suite
  * before the server binds it). Its log level must let the info line through.
  */
-export async function launchWebhook(inventory: string, env: Record<string, string>): Promise<WebhookProcess> {
-  const child = execa('node', [BIN, 'webhook', '--inventory', inventory, '--port', '0'], {
+export async function launchWebhook(
+  inventory: string,
+  env: Record<string, string>,
+  extraArgs: string[] = [],
+): Promise<WebhookProcess> {
+  const child = execa('node', [BIN, 'webhook', '--inventory', inventory, '--port', '0', ...extraArgs], {
     env,
     reject: false,
     all: true,
@@ -47,5 +53,10 @@ export async function launchWebhook(inventory: string, env: Record<string, strin
     () => output.join(''),
     60_000,
   );
-  return { child, origin, output };
+  const metrics = output
+    .join('')
+    .split('\n')
+    .map((line) => /"metrics":"([^"]+)".*webhook metrics listening/.exec(line)?.[1])
+    .find(Boolean);
+  return { child, origin, output, ...(metrics ? { metrics } : {}) };
 }

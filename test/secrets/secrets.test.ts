@@ -24,6 +24,7 @@ import {
 } from '../harness/temporalEnv.js';
 import { clusterQueueLock } from '../harness/clusterQueueLock.js';
 import { FAST_WAITS } from '../harness/fastPolicy.js';
+import { selectedMetrics, shippedExpressions } from '../deploy/promql.js';
 import { launchWebhook } from '../harness/webhookProcess.js';
 import { eventually, startLab, type Lab } from '../lab/labHarness.js';
 import { launchWorker, tunedInventory, type WorkerProcess } from '../worker/workerProcess.js';
@@ -50,6 +51,7 @@ let receiver: Server;
 const atlasQueue = clusterQueueLock('atlas');
 const received: string[] = [];
 let webhookLines: string[] = [];
+let webhookMetrics = '';
 const started = new Date();
 
 beforeAll(async () => {
@@ -131,13 +133,18 @@ beforeAll(async () => {
     inventories: [inventory],
     taskQueue,
   });
-  const hook = await launchWebhook(inventory, {
-    TEMPORAL_ADDRESS: testTemporalAddress(),
-    TALOS_UPGRADE_TASK_QUEUE: taskQueue,
-    TALOS_UPGRADE_WEBHOOK_SECRET: secrets['webhook shared secret'] ?? '',
-    TALOS_UPGRADE_LOG_LEVEL: 'debug',
-  });
+  const hook = await launchWebhook(
+    inventory,
+    {
+      TEMPORAL_ADDRESS: testTemporalAddress(),
+      TALOS_UPGRADE_TASK_QUEUE: taskQueue,
+      TALOS_UPGRADE_WEBHOOK_SECRET: secrets['webhook shared secret'] ?? '',
+      TALOS_UPGRADE_LOG_LEVEL: 'debug',
+    },
+    ['--metrics', '127.0.0.1:0'],
+  );
   webhook = hook.child;
+  webhookMetrics = hook.metrics ?? '';
   webhookLines = hook.output;
   (globalThis as { webhookUrl?: string }).webhookUrl = `${hook.origin}/webhook`;
 }, 900_000);
@@ -183,6 +190,7 @@ async function everythingWritten(runId: string): Promise<Record<string, string>>
   sources['talos-upgrade list'] = (await cli('list', '--cluster', 'atlas')).all ?? '';
   sources['worker log'] = worker?.lines.join('\n') ?? '';
   sources['webhook log'] = webhookLines.join('');
+  sources['webhook metrics'] = await (await fetch(webhookMetrics)).text();
   return sources;
 }
 
@@ -224,6 +232,17 @@ describe('secrets never reach workflow history or logs', () => {
 
     const sources = await everythingWritten(runId);
     expect(sources[`history of ${runId}`]).toContain('talos-cp-1');
+    // The webhook's own metrics, on their own listener: the forged delivery and the signed one, and
+    // every webhook metric the shipped alert rules select.
+    const metrics = sources['webhook metrics'] ?? '';
+    expect(metrics).toContain('talos_upgrade_webhook_deliveries_total{result="rejected"} 1');
+    expect(metrics).toContain('talos_upgrade_webhook_deliveries_total{result="recorded"} 1');
+    expect(metrics).toContain('talos_upgrade_webhook_deliveries_total{result="unrecorded"} 0');
+    const wanted = (await shippedExpressions())
+      .flatMap(({ expr }) => selectedMetrics(expr))
+      .filter((name) => name.startsWith('talos_upgrade_webhook_'));
+    expect(wanted.length).toBeGreaterThan(0);
+    for (const name of wanted) expect(metrics).toContain(`${name}{`);
     const hits: string[] = [];
     for (const [name, value] of Object.entries(secrets)) {
       expect(value.length).toBeGreaterThan(8);

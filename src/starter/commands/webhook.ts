@@ -4,15 +4,38 @@ import { loadInventoryFile } from '../inventoryFile.js';
 import { createLogger } from '../logger.js';
 import { connectClient } from '../temporalClient.js';
 import { loadWebhookSettings } from '../webhook/config.js';
+import { createMetricsServer, createWebhookMetrics } from '../webhook/metrics.js';
 import { createWebhookServer } from '../webhook/server.js';
 
 /** `talos-upgrade webhook`: serves GitHub deliveries until SIGINT or SIGTERM. */
-export async function webhookCommand(options: { inventory: string[]; host?: string; port?: string }) {
+export async function webhookCommand(options: {
+  inventory: string[];
+  host?: string;
+  port?: string;
+  metrics?: string;
+}) {
   const inventories = await Promise.all(options.inventory.map((file) => loadInventoryFile(file)));
   const settings = await loadWebhookSettings(options, inventories);
   const logger = createLogger('talos-upgrade-webhook', process.env.TALOS_UPGRADE_LOG_LEVEL ?? 'info');
   const temporal = await connectClient();
+  const metrics = createWebhookMetrics();
+  const metricsAt = options.metrics ?? process.env.TALOS_UPGRADE_WEBHOOK_METRICS ?? 'off';
+  const metricsServer = metricsAt === 'off' ? undefined : createMetricsServer(metrics);
+  if (metricsServer) {
+    const colon = metricsAt.lastIndexOf(':');
+    metricsServer.listen(Number(metricsAt.slice(colon + 1)), metricsAt.slice(0, colon) || '127.0.0.1');
+    await once(metricsServer, 'listening');
+    const bound = metricsServer.address();
+    logger.info(
+      {
+        metrics:
+          typeof bound === 'object' && bound ? `http://${bound.address}:${bound.port}/metrics` : metricsAt,
+      },
+      'webhook metrics listening',
+    );
+  }
   const server = createWebhookServer({
+    metrics,
     secret: settings.secret,
     inventories,
     maxBodyBytes: settings.maxBodyBytes,
@@ -41,6 +64,7 @@ export async function webhookCommand(options: { inventory: string[]; host?: stri
   await new Promise<void>((resolve) => {
     const stop = () => {
       logger.info('webhook stopping');
+      metricsServer?.close();
       server.close(() => resolve());
       server.closeIdleConnections();
     };

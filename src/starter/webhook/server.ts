@@ -3,6 +3,7 @@ import { verify } from '@octokit/webhooks-methods';
 import type { Logger } from 'pino';
 import { interpretDelivery, type Inventory } from '../../domain/index.js';
 import type { DeliveredMerge } from '../../workflows/types.js';
+import type { WebhookMetrics } from './metrics.js';
 
 export interface WebhookDeps {
   secret: string;
@@ -15,6 +16,8 @@ export interface WebhookDeps {
   ready?: () => Promise<void>;
   /** What unauthenticated senders may hold of the server (defaults: WEBHOOK_LIMITS). */
   limits?: Partial<WebhookLimits>;
+  /** Counts each delivery to POST /webhook by its answer (metrics.ts). */
+  metrics?: WebhookMetrics;
 }
 
 /**
@@ -181,6 +184,9 @@ async function readiness(deps: WebhookDeps): Promise<HttpAnswer> {
   }
 }
 
+const isDeliveryPath = (req: IncomingMessage) =>
+  ['/webhook', '/'].includes((req.url ?? '/').split('?')[0] ?? '');
+
 async function route(deps: WebhookDeps, req: IncomingMessage, inFlight: InFlight): Promise<HttpAnswer> {
   const path = (req.url ?? '/').split('?')[0];
   // Liveness: the process serves. Readiness (Temporal reachable) is /readyz.
@@ -250,6 +256,7 @@ export function createWebhookServer(deps: WebhookDeps): Server {
           return answer(503, `could not record the delivery in Temporal: ${(error as Error).message}`);
         })
         .then((result) => {
+          if (req.method === 'POST' && isDeliveryPath(req)) deps.metrics?.delivered(result.status);
           const level = result.status >= 500 ? 'error' : result.status >= 400 ? 'warn' : 'info';
           deps.logger[level](
             {
