@@ -166,6 +166,11 @@ async function setUpCluster(
       configApply
         ? {
             provider: shared.tools['terraform-provider-talos'],
+            proxmox: {
+              provider: shared.tools['terraform-provider-proxmox'],
+              endpoint: `${shared.apiUrl}${apiPath}`,
+              imageFactory: shared.registryUrl,
+            },
             talosconfig,
             machineConfigs: secrets.machineConfigs,
             patches: Object.fromEntries(
@@ -186,12 +191,13 @@ async function setUpCluster(
   // The running VMs recorded in the state, once their Talos API answers: a config apply per node
   // (the config-apply shape) reaches its node then, and finds the config it already runs. The
   // proxmox provider adopts when told by its environment; the modules' provisioners by a variable.
+  const byProvider = byCount || configApply;
   const adoptVms = async () => {
     if (!described.terraform) return;
     await execa(
       shared.tools.terraform,
-      ['apply', '-auto-approve', '-input=false', '-no-color', ...(byCount ? [] : ['-var', 'adopt=true'])],
-      { cwd: terraformDir, ...(byCount ? { env: { TALOS_LAB_ADOPT: '1' } } : {}) },
+      ['apply', '-auto-approve', '-input=false', '-no-color', ...(byProvider ? [] : ['-var', 'adopt=true'])],
+      { cwd: terraformDir, ...(byProvider ? { env: { TALOS_LAB_ADOPT: '1' } } : {}) },
     );
   };
   // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.

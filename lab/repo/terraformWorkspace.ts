@@ -5,11 +5,15 @@ import type { LabState } from '../state/labState.js';
 /** The release of siderolabs/talos whose resource the lab's provider plays (lab/terraform-provider-talos). */
 export const TALOS_PROVIDER_VERSION = '0.11.0';
 
+/** The release of bpg/proxmox whose resources the lab's provider plays (lab/terraform-provider-proxmox). */
+export const PROXMOX_PROVIDER_VERSION = '0.111.1';
+
 /**
- * The lab's Terraform workspace: one `terraform_data` per VM and per template, addressed like a
- * real Proxmox repository (`module.nodes["k8s-work-5"]`, `module.templates["baldar-worker"]`).
+ * The module-per-node shape: one `terraform_data` per VM and per template, addressed like a real
+ * Proxmox repository of VM modules (`module.nodes["k8s-work-5"]`, `module.templates["baldar-worker"]`).
  * Their local-exec provisioners ask the lab to create and destroy the simulated VMs, so the real
- * terraform CLI does the planning, the state, the locking and the `-json` output.
+ * terraform CLI does the planning, the state, the locking and the `-json` output. The other shapes
+ * (config-apply, count-per-role) use the lab's build of bpg/proxmox's resources instead.
  */
 const NODE_MODULE = `variable "name" { type = string }
 variable "talos_version" { type = string }
@@ -93,6 +97,7 @@ variable "nodes" {
     role        = string
     schematic   = optional(string)
     ip          = optional(string)
+    host        = optional(string)
     kernel_args = optional(list(string), [])
     patches     = optional(list(string), [])
   }))
@@ -157,7 +162,7 @@ function nodesTfvars(state: LabState, configApply?: ConfigApplyInputs): string {
       const fields = [
         `role = ${hcl(n.role)}`,
         ...(n.schematic !== common[n.role] ? [`schematic = ${hcl(n.schematic)}`] : []),
-        ...(configApply ? [`ip = ${hcl(n.ip)}`] : []),
+        ...(configApply ? [`ip = ${hcl(n.ip)}`, `host = ${hcl(n.proxmoxHost)}`] : []),
         ...(configApply?.kernelArgs[n.name]?.length
           ? [`kernel_args = ${hcl(configApply.kernelArgs[n.name])}`]
           : []),
@@ -166,6 +171,8 @@ function nodesTfvars(state: LabState, configApply?: ConfigApplyInputs): string {
       return `  ${hcl(n.name)} = { ${fields.join(', ')} }`;
     });
   const templates = state.templates.map((t) => JSON.stringify(t.name)).join(', ');
+  // The config-apply shape keeps its clone sources in terraform.tfvars, with their hosts.
+  if (configApply) return `nodes = {\n${rows.join('\n')}\n}\n`;
   return `nodes = {\n${rows.join('\n')}\n}\n${templates ? `\ntemplates = [${templates}]\n` : ''}`;
 }
 
@@ -177,20 +184,98 @@ function mostCommonSchematic(state: LabState, role: string): string | undefined 
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
 }
 
+/** A VM's disk, imported from `fileId` (a download_file), and its NIC. */
+function diskAndNic(fileId: string): string {
+  return `  disk {
+    datastore_id = "local-lvm"
+    file_id      = ${fileId}
+    interface    = "virtio0"
+    size         = 40
+  }
+  network_device {
+    bridge = "vmbr0"
+  }`;
+}
+
+/** A bpg/proxmox VM's hardware: its disk imported from `fileId` (a download_file), its address `ip`. */
+function vmHardware(fileId: string, ip: string): string {
+  return `  cpu {
+    cores = 4
+  }
+  memory {
+    dedicated = 8192
+  }
+${diskAndNic(fileId)}
+  initialization {
+    ip_config {
+      ipv4 {
+        address = "\${${ip}}/24"
+        gateway = var.gateway
+      }
+    }
+  }`;
+}
+
 /**
- * The other shape users write: no module per node, one resource per VM by `for_each`, and the
- * siderolabs/talos provider's talos_machine_configuration_apply per node, which configures each VM in
- * the same apply that creates it (both are the node's addresses, so its destroy and create take both). Its client certificates come from the talosconfig, as a user's come from
- * talos_machine_secrets; the global patches and a GPU node's own go in config_patches.
+ * The clone sources new nodes are made from: a Proxmox template per role and host (clone_sources in
+ * terraform.tfvars), made from the role's image (`fileId`) and never started.
+ */
+function cloneSourceResource(fileId: string): string {
+  return `# The clone sources new nodes are made from: a Proxmox template per role and host, made from the
+# role's image and never started.
+resource "proxmox_virtual_environment_vm" "clone_source" {
+  for_each  = var.clone_sources
+  name      = each.key
+  node_name = each.value.host
+  template  = true
+  started   = false
+  tags      = ["talos", each.value.role]
+
+${diskAndNic(fileId)}
+}
+`;
+}
+
+/** Where Proxmox and the Image Factory are, and the clone sources: the bpg/proxmox shapes' variables. */
+const PROXMOX_VARIABLES = `variable "proxmox_endpoint" { type = string }
+variable "image_factory" {
+  type    = string
+  default = "https://factory.talos.dev"
+}
+variable "image_host" { type = string }
+variable "gateway" { type = string }
+variable "clone_sources" {
+  type    = map(object({ host = string, role = string }))
+  default = {}
+}
+`;
+
+/**
+ * The other shape users write: no module per node, bpg/proxmox VMs by `for_each` over nodes.auto.tfvars,
+ * and the siderolabs/talos provider's talos_machine_configuration_apply per node, which configures each
+ * VM in the same apply that creates it (both are the node's addresses, so its destroy and create take
+ * both). A VM boots the Image Factory's disk image of its schematic at the version (a GPU worker's own
+ * schematic, else its role's): a new version is a new download_file, so a new disk, so a new VM. Its
+ * client certificates come from the talosconfig, as a user's come from talos_machine_secrets; the
+ * global patches and a GPU node's own go in config_patches.
  */
 const CONFIG_APPLY_ROOT = `terraform {
   required_version = ">= 1.5.0"
   required_providers {
+    proxmox = {
+      source  = "bpg/proxmox"
+      version = "${PROXMOX_PROVIDER_VERSION}"
+    }
     talos = {
       source  = "siderolabs/talos"
       version = "${TALOS_PROVIDER_VERSION}"
     }
   }
+}
+
+provider "proxmox" {
+  endpoint = var.proxmox_endpoint
+  insecure = true
 }
 
 locals {
@@ -204,27 +289,32 @@ locals {
       node.role == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id,
     )
   }
+  roles = { controlplane = var.controller_schematic_id, worker = var.worker_schematic_id }
 }
 
-# Stands for a proxmox_virtual_environment_vm: a new Talos version means a new VM.
-resource "terraform_data" "vm" {
-  for_each         = var.nodes
-  triggers_replace = var.talos_version
-  input            = { name = each.key, tool = local.lab.vm_tool, talos_version = var.talos_version }
-
-  provisioner "local-exec" {
-    command = var.adopt ? "echo adopting running VM \${each.key}" : "\${local.lab.vm_tool} create \${each.key} \${var.talos_version} \${local.schematics[each.key]}"
-  }
-
-  provisioner "local-exec" {
-    when    = destroy
-    command = "\${self.input.tool} destroy \${self.input.name}"
-  }
+# One disk image per schematic in use, at the version.
+resource "proxmox_virtual_environment_download_file" "talos" {
+  for_each                = toset(concat(values(local.schematics), values(local.roles)))
+  content_type            = "iso"
+  datastore_id            = "local"
+  node_name               = var.image_host
+  url                     = "\${var.image_factory}/image/\${each.key}/v\${var.talos_version}/nocloud-amd64.raw.zst"
+  file_name               = "talos-v\${var.talos_version}-\${substr(each.key, 0, 12)}-nocloud-amd64.img"
+  decompression_algorithm = "zst"
 }
 
-# No reference to terraform_data.vm: a dependency on it would make a targeted destroy of one VM take
-# every node's config apply along (Terraform orders by resource, not by instance). Created beside its
-# VM, it retries until the VM answers in maintenance mode.
+resource "proxmox_virtual_environment_vm" "node" {
+  for_each  = var.nodes
+  name      = each.key
+  node_name = each.value.host
+  tags      = ["talos", each.value.role]
+
+${vmHardware('proxmox_virtual_environment_download_file.talos[local.schematics[each.key]].id', 'each.value.ip')}
+}
+
+# No reference to the VMs: a dependency on them would make a targeted destroy of one VM take every
+# node's config apply along (Terraform orders by resource, not by instance). Created beside its VM, it
+# retries until the VM answers in maintenance mode.
 resource "talos_machine_configuration_apply" "node" {
   for_each = var.nodes
   node     = each.value.ip
@@ -249,10 +339,11 @@ resource "talos_machine_configuration_apply" "node" {
   )
 }
 
-${TEMPLATES}`;
+${cloneSourceResource('proxmox_virtual_environment_download_file.talos[local.roles[each.value.role]].id')}`;
 
-/** The release of bpg/proxmox whose resources the lab's provider plays (lab/terraform-provider-proxmox). */
-export const PROXMOX_PROVIDER_VERSION = '0.111.1';
+/** The config-apply shape's Proxmox settings and clone sources (terraform.tfvars), beside variables.tf. */
+const CONFIG_APPLY_VARIABLES = `
+${PROXMOX_VARIABLES}`;
 
 /**
  * A third shape users write: bpg/proxmox VMs by `count` per role, from lists in terraform.tfvars,
@@ -290,27 +381,7 @@ resource "proxmox_virtual_environment_download_file" "talos" {
   decompression_algorithm = "zst"
 }
 
-# The clone sources new nodes are made from: a Proxmox template per role and host, made from the
-# role's image and never started.
-resource "proxmox_virtual_environment_vm" "clone_source" {
-  for_each  = var.clone_sources
-  name      = each.key
-  node_name = each.value.host
-  template  = true
-  started   = false
-  tags      = ["talos", each.value.role]
-
-  disk {
-    datastore_id = "local-lvm"
-    file_id      = proxmox_virtual_environment_download_file.talos[each.value.role].id
-    interface    = "virtio0"
-    size         = 40
-  }
-  network_device {
-    bridge = "vmbr0"
-  }
-}
-
+${cloneSourceResource('proxmox_virtual_environment_download_file.talos[each.value.role].id')}
 ${['controlplane', 'worker']
   .map(
     (role) => `resource "proxmox_virtual_environment_vm" "${role}" {
@@ -319,29 +390,7 @@ ${['controlplane', 'worker']
   node_name = var.${role}s[count.index].host
   tags      = ["talos", "${role}"]
 
-  cpu {
-    cores = 4
-  }
-  memory {
-    dedicated = 8192
-  }
-  disk {
-    datastore_id = "local-lvm"
-    file_id      = proxmox_virtual_environment_download_file.talos["${role}"].id
-    interface    = "virtio0"
-    size         = 40
-  }
-  network_device {
-    bridge = "vmbr0"
-  }
-  initialization {
-    ip_config {
-      ipv4 {
-        address = "\${var.${role}s[count.index].ip}/24"
-        gateway = var.gateway
-      }
-    }
-  }
+${vmHardware(`proxmox_virtual_environment_download_file.talos["${role}"].id`, `var.${role}s[count.index].ip`)}
 }
 `,
   )
@@ -352,14 +401,6 @@ variable "kubernetes_version" { type = string }
 variable "controller_schematic_id" { type = string }
 variable "worker_schematic_id" { type = string }
 
-variable "proxmox_endpoint" { type = string }
-variable "image_factory" {
-  type    = string
-  default = "https://factory.talos.dev"
-}
-variable "image_host" { type = string }
-variable "gateway" { type = string }
-
 variable "controlplanes" {
   type = list(object({ name = string, ip = string, host = string }))
 }
@@ -367,11 +408,8 @@ variable "workers" {
   type    = list(object({ name = string, ip = string, host = string }))
   default = []
 }
-variable "clone_sources" {
-  type    = map(object({ host = string, role = string }))
-  default = {}
-}
-`;
+
+${PROXMOX_VARIABLES}`;
 
 /** An HCL string literal (JSON's escapes are HCL's). */
 const hclString = (value: string) => JSON.stringify(value);
@@ -437,6 +475,8 @@ export const isTerraformShape = (shape: string): shape is TerraformShape =>
 export interface ConfigApplyInputs {
   /** The lab's provider binary, put in the workspace's own provider mirror (terraform.d/plugins). */
   provider: string;
+  /** Where the VMs are made: the lab's bpg/proxmox build and the lab's Proxmox API. */
+  proxmox: ProxmoxInputs;
   talosconfig: string;
   machineConfigs: { controlplane: string; worker: string };
   /** Patch files per node (the global ones, then a GPU node's), from the repository's root. */
@@ -526,34 +566,41 @@ export async function writeTerraformWorkspace(
   vmTool: string,
   configApply?: ConfigApplyInputs,
 ): Promise<void> {
+  const variables = variablesTf(state, state.nodes[0]?.talosVersion ?? '', state.kubernetesVersion);
+  if (configApply) {
+    await mkdir(dir, { recursive: true });
+    await mirrorProvider(dir, 'siderolabs/talos', TALOS_PROVIDER_VERSION, configApply.provider);
+    await mirrorProvider(dir, 'bpg/proxmox', PROXMOX_PROVIDER_VERSION, configApply.proxmox.provider);
+    await writeFile(join(dir, 'main.tf'), CONFIG_APPLY_ROOT);
+    await writeFile(join(dir, 'variables.tf'), variables + CONFIG_APPLY_VARIABLES);
+    await writeFile(join(dir, 'nodes.auto.tfvars'), nodesTfvars(state, configApply));
+    await writeFile(join(dir, 'terraform.tfvars'), proxmoxTfvars(state, configApply.proxmox));
+    // Lab only: the lab's own files; the nodes are in nodes.auto.tfvars, as users keep them.
+    const lab = {
+      talosconfig: configApply.talosconfig,
+      installer_base: configApply.installerBase,
+      machine_configs: configApply.machineConfigs,
+    };
+    await writeFile(join(dir, 'lab.json'), JSON.stringify(lab, null, 2));
+    return;
+  }
   await mkdir(join(dir, 'modules', 'node'), { recursive: true });
   await mkdir(join(dir, 'modules', 'template'), { recursive: true });
-  await writeFile(join(dir, 'main.tf'), configApply ? CONFIG_APPLY_ROOT : ROOT);
-  if (configApply)
-    await mirrorProvider(dir, 'siderolabs/talos', TALOS_PROVIDER_VERSION, configApply.provider);
-  await writeFile(
-    join(dir, 'variables.tf'),
-    variablesTf(state, state.nodes[0]?.talosVersion ?? '', state.kubernetesVersion),
-  );
-  await writeFile(join(dir, 'nodes.auto.tfvars'), nodesTfvars(state, configApply));
+  await writeFile(join(dir, 'main.tf'), ROOT);
+  await writeFile(join(dir, 'variables.tf'), variables);
+  await writeFile(join(dir, 'nodes.auto.tfvars'), nodesTfvars(state));
   await writeFile(join(dir, 'modules', 'node', 'main.tf'), NODE_MODULE);
   await writeFile(join(dir, 'modules', 'template', 'main.tf'), TEMPLATE_MODULE);
-  await writeFile(
-    join(dir, 'lab.json'),
-    JSON.stringify(
-      {
-        // Lab only: the lab's own tool and files; the nodes are in nodes.auto.tfvars, as users keep them.
-        vm_tool: vmTool,
-        ...(configApply
-          ? {
-              talosconfig: configApply.talosconfig,
-              installer_base: configApply.installerBase,
-              machine_configs: configApply.machineConfigs,
-            }
-          : {}),
-      },
-      null,
-      2,
-    ),
-  );
+  // Lab only: the lab's own tool; the nodes are in nodes.auto.tfvars, as users keep them.
+  await writeFile(join(dir, 'lab.json'), JSON.stringify({ vm_tool: vmTool }, null, 2));
+}
+
+/** The config-apply shape's terraform.tfvars: where Proxmox and the Image Factory are, the clone sources. */
+function proxmoxTfvars(state: LabState, proxmox: ProxmoxInputs): string {
+  const hcl = hclString;
+  return `proxmox_endpoint = ${hcl(proxmox.endpoint)}
+image_factory    = ${hcl(proxmox.imageFactory)}
+image_host       = ${hcl(state.nodes[0]?.proxmoxHost ?? '')}
+gateway          = ${hcl(state.nodes[0]?.ip.replace(/\.\d+$/, '.1') ?? '')}
+${cloneSources(state)}`;
 }

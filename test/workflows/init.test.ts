@@ -85,7 +85,10 @@ async function labFacts(
   };
   const addresses = (name: string) =>
     shape === 'config-apply'
-      ? [`talos_machine_configuration_apply.node["${name}"]`, `terraform_data.vm["${name}"]`]
+      ? [
+          `proxmox_virtual_environment_vm.node["${name}"]`,
+          `talos_machine_configuration_apply.node["${name}"]`,
+        ]
       : byCount
         ? [countIndex(name)]
         : [`module.nodes["${name}"]`];
@@ -113,11 +116,13 @@ async function labFacts(
         },
       ]),
     ),
-    // The count shapes keep their templates as bpg/proxmox VMs with template = true, named as no
-    // template: init finds them by that mark.
+    // The count and config-apply shapes keep their templates as bpg/proxmox VMs with template = true,
+    // named as no template: init finds them by that mark.
     templates: state.templates.map((t) => [
       t.name,
-      byCount ? `proxmox_virtual_environment_vm.clone_source["${t.name}"]` : `module.templates["${t.name}"]`,
+      byCount || shape === 'config-apply'
+        ? `proxmox_virtual_environment_vm.clone_source["${t.name}"]`
+        : `module.templates["${t.name}"]`,
     ]),
   };
 }

@@ -10,8 +10,8 @@ import { startWorkflowHarness, type WorkflowHarness } from './workflowHarness.js
 
 /**
  * A repository whose Terraform configures each VM itself (atlas in the config-apply shape: a
- * terraform_data per VM by for_each and the siderolabs/talos provider's talos_machine_configuration_apply
- * per node, the lab's build of that resource). The inventory says `machineConfigs: terraform`: the
+ * bpg/proxmox VM per node by for_each and the siderolabs/talos provider's talos_machine_configuration_apply
+ * per node, the lab's builds of both providers). The inventory says `machineConfigs: terraform`: the
  * product sends no config; pre-flight proves from each node's destroy plan that its config apply goes
  * and comes back with its VM.
  */
@@ -48,7 +48,7 @@ describe('machine configs applied by Terraform (atlas, config-apply shape)', () 
     await refusedWithAddresses(
       (address) => !address.startsWith('talos_machine_configuration_apply.'),
       'config-apply-left-out',
-      /talos-wk-1: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no talos_machine_configuration_apply lies under terraform_data\.vm\["talos-wk-1"\]/,
+      /talos-wk-1: its machine config comes from Terraform, but its rebuild would not apply one, nothing was touched: no talos_machine_configuration_apply lies under proxmox_virtual_environment_vm\.node\["talos-wk-1"\]/,
     );
   });
 
@@ -110,7 +110,7 @@ describe('machine configs applied by Terraform (atlas, config-apply shape)', () 
       main,
       (await readFile(main, 'utf8')).replace(
         'resource "talos_machine_configuration_apply" "node" {\n',
-        'resource "talos_machine_configuration_apply" "node" {\n  depends_on = [terraform_data.vm]\n',
+        'resource "talos_machine_configuration_apply" "node" {\n  depends_on = [proxmox_virtual_environment_vm.node]\n',
       ),
     );
     await execa(lab.env.TERRAFORM ?? '', ['apply', '-refresh-only', '-auto-approve', '-input=false'], {
