@@ -27,16 +27,16 @@ export interface LabTiming {
   installSeconds: number;
   /**
    * Seconds from a boot to the Node turning Ready: the kubelet starts, registers and reports after
-   * Talos's services (30-90 s on a real node). 0 by default, as the lab's other steps are scaled down;
-   * the fault matrix sets it so the wait for Ready lasts long enough to be acted on from outside.
+   * Talos's services (30-90 s on a real node). 1 by default, scaled down as the lab's reboot is; the
+   * fault matrix sets 8 so the wait for Ready lasts long enough to be acted on from outside.
    */
   kubeletReadySeconds: number;
   /**
    * Seconds a Node stays Ready after its kubelet stopped (a reboot, a destroyed VM): nothing tells the
    * API server, and kube-controller-manager marks it only when the kubelet's last status is older than
    * node-monitor-grace-period (50 s at kubernetes v1.34.1, pkg/controller/nodelifecycle
-   * node_lifecycle_controller.go tryUpdateNodeHealth). 0 by default, as the lab's other steps are
-   * scaled down; a new boot's kubelet reports NotReady at once whatever this is.
+   * node_lifecycle_controller.go tryUpdateNodeHealth). 2 by default, scaled down as the lab's reboot
+   * is; a new boot's kubelet reports NotReady at once whatever this is.
    */
   nodeGraceSeconds: number;
 }

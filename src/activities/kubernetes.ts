@@ -35,7 +35,7 @@ function apiFailure(what: string, error: unknown): never {
  * As apiFailure, but a refusal (403) is final: the worker's account lacks a permission, which no retry
  * gives it (`talos-upgrade doctor` lists the ones the product needs).
  */
-function kubernetesFailure(what: string, error: unknown): never {
+export function kubernetesFailure(what: string, error: unknown): never {
   if (status(error) === 403)
     throw nonRetryable(
       'ValidationFailed',

@@ -60,6 +60,12 @@ function urlHost(url: string): string {
 const ETCD_READ_TIMEOUT_MS = 10_000;
 /** upgrade-k8s's dry run: longer than Talos's 20 minutes of retries for one pull, so its answer comes back. */
 const DRY_RUN_MS = 22 * 60_000;
+/**
+ * How long a Kubernetes step waits for Talos's add-ons to be available again after the hop before it:
+ * the last node was Ready already (its gate), and its pods follow within 30-90 s on real hardware.
+ * With both upgrade-k8s runs (22 + 50 minutes) inside the activity's 75.
+ */
+const ADDONS_SETTLE_MS = 2 * 60_000;
 /** The real upgrade-k8s; with the dry run before it, inside the activity's 75 minutes. */
 const UPGRADE_K8S_MS = 50 * 60_000;
 
@@ -537,7 +543,28 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   }
 
   /**
-   * Talos's add-ons available (talosAddons.ts), then `talosctl upgrade-k8s --dry-run`: what the running Talos supports, then every component's image
+   * Talos's add-ons (talosAddons.ts) all available, within `settleMs`: else AddonsNotAvailable, before
+   * upgrade-k8s starts. The pods of a node just rebooted or rebuilt come back Ready some seconds after
+   * the node does (30-90 s on real hardware), so a step after a hop gives them time.
+   */
+  async function talosAddonsAvailable(c: ClusterHandle, version: string, settleMs: number): Promise<void> {
+    const deadline = Date.now() + settleMs;
+    let addons = await talosAddonsNotAvailable(c.kc);
+    while (addons.length && Date.now() < deadline) {
+      heartbeat({ step: "waiting for Talos's add-ons", to: version, addons });
+      await sleep(5000);
+      addons = await talosAddonsNotAvailable(c.kc);
+    }
+    if (addons.length)
+      throw nonRetryable(
+        'AddonsNotAvailable',
+        `Kubernetes ${version} on ${c.name}: Talos's add-ons are not all available${settleMs ? ` after ${Math.round(settleMs / 60_000)} minutes` : ''}: ${addons.join('; ')}. talosctl upgrade-k8s updates them only after it has moved the control plane and every kubelet, then waits for them to roll out, and fails half-done if they do not. upgrade-k8s was not started: no Kubernetes component was changed. Bring them back first (kubectl -n kube-system get pods -o wide), then run the upgrade again.`,
+        { addons },
+      );
+  }
+
+  /**
+   * Talos's add-ons available (talosAddonsAvailable), then `talosctl upgrade-k8s --dry-run`: what the running Talos supports, then every component's image
    * pulled on every node (unless `pull: false`, the product's own dry run, which changes nothing on
    * the nodes), then the static pods, the kubelets and the bootstrap manifests compared. Nothing moves.
    */
@@ -545,18 +572,14 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     cluster: string;
     version: string;
     pull?: boolean;
+    /** How long Talos's add-ons may take to be available again (after a hop's last reboot). */
+    settleMs?: number;
   }): Promise<{ summary: string }> {
     const c = cluster(input.cluster);
     const via = controllers(c)[0];
     if (!via) throw nonRetryable('ValidationFailed', `cluster ${c.name} has no control-plane node`);
     const pull = input.pull !== false;
-    const addons = await talosAddonsNotAvailable(c.kc);
-    if (addons.length)
-      throw nonRetryable(
-        'AddonsNotAvailable',
-        `Kubernetes ${input.version} on ${c.name}: Talos's add-ons are not all available: ${addons.join('; ')}. talosctl upgrade-k8s updates them only after it has moved the control plane and every kubelet, then waits for them to roll out, and fails half-done if they do not. Nothing was changed. Bring them back first (kubectl -n kube-system get pods -o wide), then run the upgrade again.`,
-        { addons },
-      );
+    await talosAddonsAvailable(c, input.version, input.settleMs ?? 0);
     const dry = await talosctl(
       deps,
       c,
@@ -618,7 +641,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
     version: string;
   }): Promise<{ summary: string }> {
     const c = cluster(input.cluster);
-    await checkKubernetesUpgrade(input);
+    await checkKubernetesUpgrade({ ...input, settleMs: ADDONS_SETTLE_MS });
     const via = controllers(c)[0] as InventoryNode;
     const real = await talosctl(deps, c, ['-n', via.ip, 'upgrade-k8s', '--to', input.version], {
       timeoutMs: UPGRADE_K8S_MS,

@@ -6,6 +6,7 @@ import {
   type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { kubernetesFailure } from './kubernetes.js';
 
 /**
  * The add-ons Talos manages in kube-system: the Deployments and DaemonSets its controllers created
@@ -43,6 +44,14 @@ async function podsNotReady(core: CoreV1Api, labels: Record<string, string> | un
  * pods are available, and where the others are not Ready.
  */
 export async function talosAddonsNotAvailable(kc: KubeConfig): Promise<string[]> {
+  try {
+    return await notAvailable(kc);
+  } catch (error) {
+    return kubernetesFailure("reading Talos's add-ons in kube-system (Deployments, DaemonSets, pods)", error);
+  }
+}
+
+async function notAvailable(kc: KubeConfig): Promise<string[]> {
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const namespace = 'kube-system';

@@ -66,7 +66,7 @@ export const localChecks = proxyLocalActivities<Activities>({
  * Steps that change the world (drain, talosctl upgrade/install/reboot, terraform, etcd leave, machine
  * config and patches, upgrade-k8s): WAIT_CANCELLATION_COMPLETED, so a cancel waits until the step has
  * settled (terraform interrupted and its lock released, an accepted Talos upgrade waited out) before
- * any compensation starts. 75 m exceeds every inner timeout (terraform: 60 m; upgrade-k8s: its dry run's 22 and its own 50). The
+ * any compensation starts. 75 m exceeds every inner timeout (terraform: 60 m; upgrade-k8s: up to 2 waiting for Talos's add-ons, its dry run's 22 and its own 50). The
  * heartbeat timeout is policy.heartbeatTimeout (60 s, at least 20 s; see heartbeating below): the
  * activities record a beat every few seconds, also during a blocking call (runCommand from its start,
  * heartbeatWhile), and the worker sends one within 10 s of it (src/worker/heartbeatThrottle.ts).

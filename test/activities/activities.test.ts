@@ -37,6 +37,14 @@ async function emptyNode(node: string): Promise<void> {
   await h.call('drainNode', at(node, { timeoutMs: 2000, force: true }), { startToCloseSeconds: 120 });
 }
 
+/**
+ * The boot a node's Node object reports: read before its VM goes, it is what a cattle run passes as
+ * goneBootId, since the Node outlives its VM and stays Ready a while (the lab's --node-grace-seconds).
+ */
+async function bootOf(node: string): Promise<string> {
+  return (await lab.core.readNode({ name: node })).status?.nodeInfo?.bootID ?? '';
+}
+
 describe('Talos activities', () => {
   it('reads a node version', async () => {
     expect(await h.call('getTalosVersion', at('k8s-work-1'))).toBe('1.11.3');
@@ -559,6 +567,8 @@ describe('Terraform activities', () => {
   });
 
   it('recreates the VM, configures it, and it joins Ready at the version', async () => {
+    // The destroyed VM's Node still reports its last boot (and may still say Ready).
+    const goneBootId = await bootOf('k8s-work-16');
     await h.call('createNodeVm', at('k8s-work-16', { version: '1.11.3' }), {
       maxAttempts: 10,
       startToCloseSeconds: 120,
@@ -569,7 +579,10 @@ describe('Terraform activities', () => {
       reason:
         'k8s-work-16 answered the insecure maintenance API in stage maintenance, and no certificate of the cluster',
     });
-    await h.call('waitForNodeReady', at('k8s-work-16', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+    await h.call(
+      'waitForNodeReady',
+      at('k8s-work-16', { talosVersion: '1.11.3', goneBootId, timeoutMs: 30_000 }),
+    );
     expect(await h.call('applyMachineConfig', at('k8s-work-16'))).toMatchObject({ applied: false });
     await h.call('uncordonNode', at('k8s-work-16'));
   });
@@ -577,11 +590,16 @@ describe('Terraform activities', () => {
   it('a recreated VM without its NIC fails with NicMismatch naming the node and the VLAN', async () => {
     await emptyNode('k8s-work-7');
     await lab.addFault('nic-missing', { node: 'k8s-work-7' });
+    // As a cattle node does: the boot its Node reports before the VM goes, which stays Ready a while.
+    const goneBootId = await bootOf('k8s-work-7');
     await h.call('destroyNodeVm', at('k8s-work-7'));
     await h.call('createNodeVm', at('k8s-work-7', { version: '1.11.3' }), { startToCloseSeconds: 120 });
     await h.call('applyMachineConfig', at('k8s-work-7'));
-    // As a cattle node does: the NICs are read once the installed system is up, not during its reboot.
-    await h.call('waitForNodeReady', at('k8s-work-7', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+    // The NICs are read once the installed system is up, not during its reboot.
+    await h.call(
+      'waitForNodeReady',
+      at('k8s-work-7', { talosVersion: '1.11.3', goneBootId, timeoutMs: 30_000 }),
+    );
     const failure = await h.failure('checkNodeNics', at('k8s-work-7'), { maxAttempts: 3 });
     expect(failure).toMatchObject({ type: 'NicMismatch', nonRetryable: true });
     expect(failure.message).toMatch(
@@ -595,6 +613,7 @@ describe('Terraform activities', () => {
   it('clones the VMs of nodes recreated together in one run; a failed clone fails only its own node', async () => {
     const nodes = ['k8s-work-13', 'k8s-work-14'];
     for (const node of nodes) await emptyNode(node);
+    const gone = new Map(await Promise.all(nodes.map(async (n) => [n, await bootOf(n)] as const)));
     const version = { version: '1.11.3' };
     const long = { startToCloseSeconds: 120 };
     // As cattle nodes in parallel lanes do: each destroys its VM, then asks for it at the version.
@@ -628,7 +647,10 @@ describe('Terraform activities', () => {
     await h.call('createNodeVm', at('k8s-work-14', version), long);
     for (const node of nodes) {
       await h.call('applyMachineConfig', at(node));
-      await h.call('waitForNodeReady', at(node, { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+      await h.call(
+        'waitForNodeReady',
+        at(node, { talosVersion: '1.11.3', goneBootId: gone.get(node), timeoutMs: 30_000 }),
+      );
       await h.call('uncordonNode', at(node));
     }
   });
@@ -822,10 +844,17 @@ describe('cancellation', () => {
       15_000,
     );
     await lab.clearFaults();
-    expect(await h.call('destroyNodeVm', at('k8s-work-15'))).toMatchObject({ destroyed: true });
+    const destroyed = await h.call<{ destroyed: boolean; bootId?: string }>(
+      'destroyNodeVm',
+      at('k8s-work-15'),
+    );
+    expect(destroyed).toMatchObject({ destroyed: true });
     await h.call('createNodeVm', at('k8s-work-15', { version: '1.11.3' }), { startToCloseSeconds: 120 });
     await h.call('applyMachineConfig', at('k8s-work-15'));
-    await h.call('waitForNodeReady', at('k8s-work-15', { talosVersion: '1.11.3', timeoutMs: 30_000 }));
+    await h.call(
+      'waitForNodeReady',
+      at('k8s-work-15', { talosVersion: '1.11.3', goneBootId: destroyed.bootId, timeoutMs: 30_000 }),
+    );
     await h.call('uncordonNode', at('k8s-work-15'));
   });
 });

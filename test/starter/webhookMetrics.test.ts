@@ -4,6 +4,7 @@ import {
   createMetricsServer,
   createWebhookMetrics,
   deliveryResult,
+  metricsAddress,
 } from '../../src/starter/webhook/metrics.js';
 
 describe("the webhook's delivery metrics", () => {
@@ -37,5 +38,13 @@ describe("the webhook's delivery metrics", () => {
     } finally {
       server.close();
     }
+  });
+
+  it('takes host:port for --metrics and refuses anything else before it listens', () => {
+    expect(metricsAddress('127.0.0.1:9465')).toEqual({ host: '127.0.0.1', port: 9465 });
+    expect(metricsAddress('[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(metricsAddress(':9465')).toEqual({ host: '127.0.0.1', port: 9465 });
+    for (const bad of ['9465', 'localhost', 'host:port', '127.0.0.1:99999'])
+      expect(() => metricsAddress(bad)).toThrow(/--metrics .*give host:port/);
   });
 });

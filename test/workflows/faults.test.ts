@@ -205,7 +205,7 @@ describe('faults during a pets upgrade on prox-ops', () => {
     try {
       const { message, result } = await failingUpgrade(h, 'prox-ops', 'k8s-addons', kubernetesOnly);
       expect(message).toMatch(
-        /Talos's add-ons are not all available: DaemonSet kube-system\/kube-proxy: 14 of 15 pods available \(k8s-work-3: kube-proxy-\S+ Running\)\. .*Nothing was changed/,
+        /Talos's add-ons are not all available: DaemonSet kube-system\/kube-proxy: 14 of 15 pods available \(k8s-work-3: kube-proxy-\S+ Running\)\. .*upgrade-k8s was not started/,
       );
       expect(result.nodes).toEqual([]);
       const events = await eventsSince(lab, mark);

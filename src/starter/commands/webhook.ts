@@ -4,7 +4,7 @@ import { loadInventoryFile } from '../inventoryFile.js';
 import { createLogger } from '../logger.js';
 import { connectClient } from '../temporalClient.js';
 import { loadWebhookSettings } from '../webhook/config.js';
-import { createMetricsServer, createWebhookMetrics } from '../webhook/metrics.js';
+import { createMetricsServer, createWebhookMetrics, metricsAddress } from '../webhook/metrics.js';
 import { createWebhookServer } from '../webhook/server.js';
 
 /** `talos-upgrade webhook`: serves GitHub deliveries until SIGINT or SIGTERM. */
@@ -22,8 +22,8 @@ export async function webhookCommand(options: {
   const metricsAt = options.metrics ?? process.env.TALOS_UPGRADE_WEBHOOK_METRICS ?? 'off';
   const metricsServer = metricsAt === 'off' ? undefined : createMetricsServer(metrics);
   if (metricsServer) {
-    const colon = metricsAt.lastIndexOf(':');
-    metricsServer.listen(Number(metricsAt.slice(colon + 1)), metricsAt.slice(0, colon) || '127.0.0.1');
+    const { host, port } = metricsAddress(metricsAt);
+    metricsServer.listen(port, host);
     await once(metricsServer, 'listening');
     const bound = metricsServer.address();
     logger.info(

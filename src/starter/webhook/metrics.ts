@@ -21,9 +21,11 @@ export interface WebhookMetrics {
 }
 
 /**
- * `talos_upgrade_webhook_deliveries_total{result}`: a merge whose delivery was `unrecorded` (Temporal
- * down) or `throttled` (429) reaches the cluster only through a redelivery or the poller, and the
- * shipped alert says so. Every result starts at 0, so the first one is an increase Prometheus sees.
+ * `talos_upgrade_webhook_deliveries_total{result}`: a signed delivery that was `unrecorded` (Temporal
+ * down) reaches the cluster only through a redelivery or the poller, and the shipped alert says so;
+ * `throttled` (429) is answered before any signature is checked. Every result starts at 0, so the
+ * first one is an increase Prometheus sees. Requests Node refuses before the handler runs (408 on a
+ * slow sender, connections past the cap) are not deliveries and are not counted.
  */
 export function createWebhookMetrics(): WebhookMetrics {
   const registry = new Registry();
@@ -44,8 +46,20 @@ export function createMetricsServer(metrics: WebhookMetrics): Server {
       res.writeHead(404).end();
       return;
     }
-    void metrics.registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
-    });
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      (error: unknown) => res.writeHead(500).end(String(error)),
+    );
   });
+}
+
+/** `--metrics <host:port>`: the address to serve /metrics on, checked before anything listens. */
+export function metricsAddress(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535)
+    throw new Error(
+      `--metrics ${value}: give host:port (127.0.0.1:9465, [::1]:9465, 0.0.0.0:9465; port 0 picks a free one), or off`,
+    );
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
 }

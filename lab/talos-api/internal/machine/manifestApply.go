@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"strconv"
@@ -87,17 +88,25 @@ func applyOnce(ctx context.Context, n *apid.Node) (bool, error) {
 		return true, nil
 	}
 	cfg, err := configloader.NewFromBytes([]byte(snap.MachineConfig))
-	if err != nil {
-		return true, err
+	if err == nil {
+		var rendered []cosi.BootstrapManifest
+		if rendered, err = cosi.RenderBootstrapManifests(cfg, snap.TalosVersion); err == nil {
+			return applyRendered(ctx, n, rendered, snap.TalosVersion)
+		}
 	}
-	rendered, err := cosi.RenderBootstrapManifests(cfg, snap.TalosVersion)
-	if err != nil || len(rendered) == 0 {
-		return true, err
+	// A config that does not load or render will not at the next try either: said once, in the log.
+	log.Printf("node %s: no bootstrap manifests this boot: %v", n.Name, err)
+	return true, err
+}
+
+func applyRendered(ctx context.Context, n *apid.Node, rendered []cosi.BootstrapManifest, talosVersion string) (bool, error) {
+	if len(rendered) == 0 {
+		return true, nil
 	}
 	lock, _ := applyLocks.LoadOrStore(n.Cluster, &sync.Mutex{})
 	lock.(*sync.Mutex).Lock() //nolint:forcetypeassert
 	defer lock.(*sync.Mutex).Unlock()
-	created, present, err := createMissing(ctx, n.Cluster.Name, rendered, usesSSA(snap.TalosVersion))
+	created, present, err := createMissing(ctx, n.Cluster.Name, rendered, usesSSA(talosVersion))
 	if err != nil {
 		return false, err
 	}
@@ -109,7 +118,9 @@ func applyOnce(ctx context.Context, n *apid.Node) (bool, error) {
 }
 
 // createMissing creates each object the API server does not hold: with SSA, field manager `talos`,
-// the inventory annotation and the inventory ConfigMap updated (1.13); else a create by `talos`.
+// the inventory annotation and the inventory ConfigMap updated (1.13: an object the inventory holds
+// is not looked at again, so one a user deleted stays deleted; the inventory is written even when an
+// apply failed); else a create by `talos`, which re-creates a deleted one at the next boot.
 func createMissing(ctx context.Context, cluster string, rendered []cosi.BootstrapManifest, withSSA bool) (created []string, present int, err error) {
 	text, err := adminKubeconfig(cluster)
 	if err != nil {
@@ -150,6 +161,10 @@ func createMissing(ctx context.Context, cluster string, rendered []cosi.Bootstra
 			if err != nil {
 				return nil, 0, err
 			}
+			if withSSA && owned.Contains(meta) {
+				present++
+				continue
+			}
 			if _, err = client.Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
 				present++
 				if withSSA {
@@ -173,16 +188,27 @@ func createMissing(ctx context.Context, cluster string, rendered []cosi.Bootstra
 				_, err = client.Create(ctx, obj, metav1.CreateOptions{FieldManager: constants.KubernetesFieldManagerName})
 			}
 			if err != nil {
-				return nil, 0, fmt.Errorf("error creating %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+				failed := fmt.Errorf("error creating %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+				if withSSA {
+					failed = errors.Join(failed, writeInventory(ctx, inv, owned))
+				}
+				return nil, 0, failed
 			}
 			created = append(created, obj.GetKind()+"/"+obj.GetName())
 		}
 	}
 	if withSSA {
-		inv.Update(owned)
-		if err = inv.Write(ctx); err != nil {
-			return nil, 0, fmt.Errorf("updating inventory failed: %w", err)
+		if err = writeInventory(ctx, inv, owned); err != nil {
+			return nil, 0, err
 		}
 	}
 	return created, present, nil
+}
+
+func writeInventory(ctx context.Context, inv ssa.Inventory, owned object.ObjMetadataSet) error {
+	inv.Update(owned)
+	if err := inv.Write(ctx); err != nil {
+		return fmt.Errorf("updating inventory failed: %w", err)
+	}
+	return nil
 }
