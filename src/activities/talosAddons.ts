@@ -59,23 +59,28 @@ async function notAvailable(kc: KubeConfig): Promise<string[]> {
     apps.listNamespacedDeployment({ namespace }),
     apps.listNamespacedDaemonSet({ namespace }),
   ]);
+  // Each workload's availability in one shape: what it wants, what it has, and its pods' labels.
+  const workloads = [
+    ...daemonSets.items.filter(byTalos).map((ds) => ({
+      what: `DaemonSet ${namespace}/${ds.metadata?.name ?? ''}`,
+      unit: 'pods',
+      want: ds.status?.desiredNumberScheduled ?? 0,
+      have: ds.status?.numberAvailable ?? 0,
+      labels: ds.spec?.selector.matchLabels,
+    })),
+    ...deployments.items.filter(byTalos).map((d) => ({
+      what: `Deployment ${namespace}/${d.metadata?.name ?? ''}`,
+      unit: 'replicas',
+      want: d.spec?.replicas ?? 1,
+      have: d.status?.availableReplicas ?? 0,
+      labels: d.spec?.selector.matchLabels,
+    })),
+  ];
   const problems: string[] = [];
-  for (const ds of daemonSets.items.filter(byTalos)) {
-    const want = ds.status?.desiredNumberScheduled ?? 0;
-    const have = ds.status?.numberAvailable ?? 0;
-    if (have >= want) continue;
-    const where = await podsNotReady(core, ds.spec?.selector.matchLabels);
+  for (const w of workloads.filter((w) => w.have < w.want)) {
+    const where = await podsNotReady(core, w.labels);
     problems.push(
-      `DaemonSet ${namespace}/${ds.metadata?.name ?? ''}: ${have} of ${want} pods available${where.length ? ` (${where.join('; ')})` : ''}`,
-    );
-  }
-  for (const d of deployments.items.filter(byTalos)) {
-    const want = d.spec?.replicas ?? 1;
-    const have = d.status?.availableReplicas ?? 0;
-    if (have >= want) continue;
-    const where = await podsNotReady(core, d.spec?.selector.matchLabels);
-    problems.push(
-      `Deployment ${namespace}/${d.metadata?.name ?? ''}: ${have} of ${want} replicas available${where.length ? ` (${where.join('; ')})` : ''}`,
+      `${w.what}: ${w.have} of ${w.want} ${w.unit} available${where.length ? ` (${where.join('; ')})` : ''}`,
     );
   }
   return problems;

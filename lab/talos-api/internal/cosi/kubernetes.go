@@ -68,12 +68,16 @@ func imagesOf(cfg talosconfig.Provider) images {
 }
 
 // get returns the node's Kubernetes resources of this boot, deriving them from machineConfig the
-// first time they are asked for; talosVersion is the release the node runs this boot.
-func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, machineConfig, talosVersion string) (*kubernetesState, error) {
+// first time they are asked for; versionOf tells the release the node runs this boot, asked only then.
+func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, machineConfig string, versionOf func() (string, error)) (*kubernetesState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if ks, ok := k.nodes[n]; ok && ks.boot == boot {
 		return ks, nil
+	}
+	talosVersion, err := versionOf()
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := configloader.NewFromBytes([]byte(machineConfig))
 	if err != nil {
@@ -116,12 +120,11 @@ func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, m
 // the bootstrap manifests are rendered again (a new kube-proxy image). previous is the config the node
 // ran before, from which its resources are derived if nothing asked for them yet this boot.
 func ConfigApplied(ctx context.Context, n *apid.Node, previous string, data []byte) error {
-	boot := n.Boot()
-	var snap Snapshot
-	if err := n.Cluster.Daemon.Call(ctx, "resources", map[string]string{"ip": n.IP}, &snap); err != nil {
-		return err
-	}
-	ks, err := kubeStates.get(ctx, n, boot, previous, snap.TalosVersion)
+	ks, err := kubeStates.get(ctx, n, n.Boot(), previous, func() (string, error) {
+		var snap Snapshot
+		err := n.Cluster.Daemon.Call(ctx, "resources", map[string]string{"ip": n.IP}, &snap)
+		return snap.TalosVersion, err
+	})
 	if err != nil {
 		return err
 	}

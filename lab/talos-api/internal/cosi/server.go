@@ -65,7 +65,7 @@ func (s *State) open(ctx context.Context, resourceType string) (*nodeState, erro
 		return nil, err
 	}
 	if kubernetesTypes[resourceType] && !s.maintenance {
-		ks, err := kubeStates.get(ctx, n, boot, snap.MachineConfig, snap.TalosVersion)
+		ks, err := kubeStates.get(ctx, n, boot, snap.MachineConfig, func() (string, error) { return snap.TalosVersion, nil })
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
