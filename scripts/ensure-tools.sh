@@ -151,7 +151,7 @@ ensure_kube() {
 }
 
 # Which Terraform the lab uses comes from TALOS_LAB_TERRAFORM: "terraform", "tofu" or a path. Unset,
-# a terraform (else a tofu) on PATH is used as it is; the lab needs only the built-in terraform_data.
+# a terraform (else a tofu) on PATH is used as it is; the providers are the lab's own builds, mirrored into each workspace.
 # What is not on PATH is built from the Go module proxy at the last tag without a `replace` line.
 OPENTOFU_VERSION=1.6.3
 ensure_terraform() {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { isFaultKind, type FaultKind } from '../state/faults.js';
+import { datastoreVolume } from '../state/labState.js';
 import { answerNodeCall, type NodeCall } from '../talos/nodeApi.js';
 import { applyFault, clearFault } from './faultEffects.js';
 import { TalosApiError, type LabCluster, type LabTiming } from './labCluster.js';
@@ -28,7 +29,7 @@ const str = (body: Record<string, unknown>, key: string): string => {
 };
 
 /**
- * The lab daemon's control API on 127.0.0.1: the lab Talos API server, the Terraform provisioners
+ * The lab daemon's control API on 127.0.0.1: the lab Talos API server, the lab's Terraform providers
  * and the talos-lab command all talk to it, so one process owns the lab's state. A fleet's clusters are
  * addressed as /clusters/<name>/…; a path without that prefix means the lab's first cluster.
  */
@@ -87,16 +88,21 @@ export function startApi(clusters: ReadonlyMap<string, LabCluster>, onShutdown: 
           return reply(200, {
             message: await createVm(lab, str(body, 'node'), {
               version: str(body, 'version'),
-              ...(typeof body.file === 'string' && body.file ? { file: body.file } : {}),
-              ...(typeof body.schematic === 'string' && body.schematic ? { schematic: body.schematic } : {}),
+              ...(typeof body.file === 'string' && body.file
+                ? { file: body.file, host: str(body, 'host') }
+                : {}),
             }),
           });
         case 'POST /datastore/file':
-          lab.state.datastore = { ...lab.state.datastore, [str(body, 'id')]: str(body, 'url') };
+          lab.state.datastore = {
+            ...lab.state.datastore,
+            [datastoreVolume(str(body, 'node'), str(body, 'id'))]: str(body, 'url'),
+          };
           lab.persist();
           return reply(200, { message: `${str(body, 'id')}: downloaded` });
         case 'POST /datastore/remove': {
-          const { [str(body, 'id')]: _removed, ...kept } = lab.state.datastore ?? {};
+          const volume = datastoreVolume(str(body, 'node'), str(body, 'id'));
+          const { [volume]: _removed, ...kept } = lab.state.datastore ?? {};
           lab.state.datastore = kept;
           lab.persist();
           return reply(200, { message: `${str(body, 'id')}: removed` });

@@ -59,6 +59,7 @@ export function installIntoNextSlot(lab: LabCluster, node: LabNode, image: BootI
     lab.violate(
       'boot-fallback',
       `${node.name}: an install of Talos ${image.version} wrote over slot ${target}, which runs Talos ${node.talosVersion}; its fallback is now Talos ${fallback?.version ?? 'nothing'}`,
+      'event',
     );
   slots[target] = image;
   slots.upgradeTag = slots.default;

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** What a running lab publishes in <dir>/daemon.json for the CLI, the Terraform provisioners and the tests. */
+/** What a running lab publishes in <dir>/daemon.json for the CLI, the lab's Terraform providers and the tests. */
 export interface DaemonInfo {
   status: 'starting' | 'ready' | 'failed' | 'stopped';
   pid: number;

@@ -91,7 +91,7 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 /**
  * The lab's single source of truth: the simulated VMs, Talos and etcd state, faults and the timeline.
- * Only the daemon holds it, so Talos API calls and Terraform provisioners never race on a file.
+ * Only the daemon holds it, so Talos API calls and Terraform providers never race on a file.
  */
 export class LabCluster {
   readonly core: CoreV1Api;
@@ -151,10 +151,13 @@ export class LabCluster {
     this.persist();
   }
 
-  violate(invariant: Violation['invariant'], detail: string): void {
-    // One entry per continuing breach, not one per monitor tick.
+  /**
+   * A 'breach' is a state the monitor sees on every tick while it lasts: one entry per continuing
+   * breach. An 'event' (a power-off, a destroy, an install) is recorded each time it happens.
+   */
+  violate(invariant: Violation['invariant'], detail: string, kind: 'breach' | 'event' = 'breach'): void {
     const last = this.violations.at(-1);
-    if (last && last.invariant === invariant && last.detail === detail) return;
+    if (kind === 'breach' && last && last.invariant === invariant && last.detail === detail) return;
     this.violations.push({ at: new Date().toISOString(), invariant, detail });
     this.record('violation', undefined, `${invariant}: ${detail}`);
   }
@@ -279,6 +282,7 @@ export class LabCluster {
       this.violate(
         'powered-off-with-volumes',
         `${node.name} ${power === 'destroyed' ? 'destroyed' : 'rebooted'} with ${attached.length} volume(s) attached: ${attached.join(', ')}`,
+        'event',
       );
     await this.setPower(node, power);
     this.record('power-off', node.name, power);

@@ -1,7 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -52,20 +50,6 @@ import { startRegistry } from './registry.js';
 import { RookCephSim } from '../cluster/rookCeph.js';
 import { startCsiAttacher } from './csiAttacher.js';
 import { storageHosts } from '../cluster/workloads.js';
-
-const LAB_VM_SH = fileURLToPath(new URL('../bin/lab-vm.sh', import.meta.url));
-const LAB_VM_JS = fileURLToPath(new URL('../bin/lab-vm.js', import.meta.url));
-
-/**
- * What the Terraform provisioners run to create and destroy VMs: curl through a shell script where
- * curl is on PATH (a few ms of CPU a call), else Node (about 0.3 s of CPU a call on a loaded 2-core machine).
- */
-let curlOnPath: boolean | undefined;
-function vmTool(apiUrl: string): string {
-  // Looked up once: a fleet sets up a Terraform workspace per cluster.
-  curlOnPath ??= spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
-  return curlOnPath ? `sh ${LAB_VM_SH} ${apiUrl}` : `node ${LAB_VM_JS} ${apiUrl}`;
-}
 
 const progress = (message: string) => console.log(`[lab] ${message}`);
 
@@ -147,30 +131,27 @@ async function setUpCluster(
   const byCount =
     (shared.terraformShape === 'count-per-role' || shared.terraformShape === 'count-versions-object') &&
     described.terraform !== undefined;
+  // Every shape makes its VMs with the lab's build of bpg/proxmox, against this cluster's API.
+  const proxmox = {
+    provider: shared.tools['terraform-provider-proxmox'],
+    endpoint: `${shared.apiUrl}${apiPath}`,
+    imageFactory: shared.registryUrl,
+  };
   if (byCount)
     await writeCountWorkspace(
       terraformDir,
       state,
-      {
-        provider: shared.tools['terraform-provider-proxmox'],
-        endpoint: `${shared.apiUrl}${apiPath}`,
-        imageFactory: shared.registryUrl,
-      },
+      proxmox,
       shared.terraformShape === 'count-versions-object',
     );
   else if (described.terraform)
     await writeTerraformWorkspace(
       terraformDir,
       state,
-      vmTool(`${shared.apiUrl}${apiPath}`),
+      proxmox,
       configApply
         ? {
             provider: shared.tools['terraform-provider-talos'],
-            proxmox: {
-              provider: shared.tools['terraform-provider-proxmox'],
-              endpoint: `${shared.apiUrl}${apiPath}`,
-              imageFactory: shared.registryUrl,
-            },
             talosconfig,
             machineConfigs: secrets.machineConfigs,
             patches: Object.fromEntries(
@@ -190,15 +171,13 @@ async function setUpCluster(
     await execa(shared.tools.terraform, ['init', '-input=false', '-no-color'], { cwd: terraformDir });
   // The running VMs recorded in the state, once their Talos API answers: a config apply per node
   // (the config-apply shape) reaches its node then, and finds the config it already runs. The
-  // proxmox provider adopts when told by its environment; the modules' provisioners by a variable.
-  const byProvider = byCount || configApply;
+  // proxmox provider adopts when told by its environment, as `terraform import` would.
   const adoptVms = async () => {
     if (!described.terraform) return;
-    await execa(
-      shared.tools.terraform,
-      ['apply', '-auto-approve', '-input=false', '-no-color', ...(byProvider ? [] : ['-var', 'adopt=true'])],
-      { cwd: terraformDir, ...(byProvider ? { env: { TALOS_LAB_ADOPT: '1' } } : {}) },
-    );
+    await execa(shared.tools.terraform, ['apply', '-auto-approve', '-input=false', '-no-color'], {
+      cwd: terraformDir,
+      env: { TALOS_LAB_ADOPT: '1' },
+    });
   };
   // A fleet's worker finds each cluster's credentials as <dir>/<cluster>/kubeconfig and talosconfig.
   const kubeconfig = shared.memberKubeconfig ? join(clusterDir, 'kubeconfig') : shared.kubeconfig;

@@ -1,4 +1,4 @@
-import { newMemberId, powerOf, type LabNode } from '../state/labState.js';
+import { datastoreVolume, newMemberId, powerOf, type LabNode } from '../state/labState.js';
 import { freshSlots } from './bootSlots.js';
 import { sleep, type LabCluster } from './labCluster.js';
 import { factoryDiskImage, schematicKernelArgs } from './schematics.js';
@@ -38,6 +38,7 @@ async function destroyNow(lab: LabCluster, node: LabNode): Promise<string> {
     lab.violate(
       'destroyed-with-pods',
       `${node.name} destroyed with ${bound.length} workload pods bound: ${bound.slice(0, 5).join(', ')}`,
+      'event',
     );
   await lab.powerOff(node, 'destroyed');
   node.destroyedCount += 1;
@@ -47,28 +48,26 @@ async function destroyNow(lab: LabCluster, node: LabNode): Promise<string> {
 }
 
 /**
- * What a new VM is made from: the datastore file its disk imports (bpg/proxmox's file_id), whose
- * download URL names the Image Factory schematic and version; or, where the lab's Terraform stands in
- * for a VM module (terraform_data), the schematic and version the module was given.
+ * What a new VM is made from: the datastore file its disk imports (bpg/proxmox's file_id) on the
+ * Proxmox host it is made on, whose download URL names the Image Factory schematic and version.
  */
 export interface VmSource {
   version: string;
   file?: string;
-  schematic?: string;
+  host?: string;
 }
 
 /** The schematic and version a new VM boots: what its image holds, never what the lab knew of the node. */
 function bootImage(lab: LabCluster, node: LabNode, source: VmSource): { version: string; schematic: string } {
   if (source.file) {
-    const url = lab.state.datastore?.[source.file];
-    // Proxmox's answer when a disk names a file its datastore does not hold.
+    const url = lab.state.datastore?.[datastoreVolume(source.host ?? node.proxmoxHost, source.file)];
+    // Proxmox's answer when a disk names a file its host's datastore does not hold.
     if (url === undefined) throw new Error(`${node.name}: volume '${source.file}' does not exist`);
     const image = factoryDiskImage(url);
     if (image) return image;
   }
-  if (source.schematic) return { version: source.version, schematic: source.schematic };
   throw new Error(
-    `${node.name}: the lab cannot tell which Image Factory image the VM boots: its disk names no downloaded factory image and no schematic was given`,
+    `${node.name}: the lab cannot tell which Image Factory image the VM boots: its disk names no downloaded Image Factory image`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LabState } from '../state/labState.js';
 
@@ -8,96 +8,163 @@ export const TALOS_PROVIDER_VERSION = '0.11.0';
 /** The release of bpg/proxmox whose resources the lab's provider plays (lab/terraform-provider-proxmox). */
 export const PROXMOX_PROVIDER_VERSION = '0.111.1';
 
+/** Each node's schematic and each role's, in the for_each shapes' locals (nodes.auto.tfvars). */
+const SCHEMATICS = `  # Each node's own schematic (a GPU worker's drivers), else its role's.
+  schematics = {
+    for name, node in var.nodes : name => coalesce(
+      node.schematic,
+      node.role == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id,
+    )
+  }
+  roles = { controlplane = var.controller_schematic_id, worker = var.worker_schematic_id }
+  # The images each Proxmox host needs, "<host>/<schematic>": its VMs' and its clone sources'.
+  images = {
+    for image in distinct(concat(
+      [for name, node in var.nodes : { host = node.host, schematic = local.schematics[name] }],
+      [for name, source in var.clone_sources : { host = source.host, schematic = local.roles[source.role] }],
+    )) : "\${image.host}/\${image.schematic}" => image
+  }`;
+
 /**
- * The module-per-node shape: one `terraform_data` per VM and per template, addressed like a real
- * Proxmox repository of VM modules (`module.nodes["k8s-work-5"]`, `module.templates["baldar-worker"]`).
- * Their local-exec provisioners ask the lab to create and destroy the simulated VMs, so the real
- * terraform CLI does the planning, the state, the locking and the `-json` output. The other shapes
- * (config-apply, count-per-role) use the lab's build of bpg/proxmox's resources instead.
+ * The Image Factory's disk image of each schematic in use, at the version (a new version, a new file),
+ * on each host that makes VMs from it: `local` storage is the host's own, so a VM imports only a file
+ * its own host downloaded.
  */
-const NODE_MODULE = `variable "name" { type = string }
-variable "talos_version" { type = string }
-variable "schematic" { type = string }
-variable "vm_tool" { type = string }
-variable "adopt" { type = bool }
-
-# Stands for a module's proxmox_virtual_environment_vm booted from the Image Factory's disk image of
-# the schematic at the version: a new Talos version means a new VM, the cattle strategy.
-resource "terraform_data" "vm" {
-  triggers_replace = var.talos_version
-  input            = { name = var.name, tool = var.vm_tool, talos_version = var.talos_version }
-
-  provisioner "local-exec" {
-    command = var.adopt ? "echo adopting running VM \${var.name}" : "\${var.vm_tool} create \${var.name} \${var.talos_version} \${var.schematic}"
-  }
-
-  provisioner "local-exec" {
-    when    = destroy
-    command = "\${self.input.tool} destroy \${self.input.name}"
-  }
-}
-
-output "talos_version" { value = terraform_data.vm.output.talos_version }
-`;
-
-const TEMPLATE_MODULE = `variable "name" { type = string }
-variable "talos_version" { type = string }
-variable "vm_tool" { type = string }
-variable "adopt" { type = bool }
-
-resource "terraform_data" "template" {
-  triggers_replace = var.talos_version
-  input            = { name = var.name, talos_version = var.talos_version }
-
-  provisioner "local-exec" {
-    command = var.adopt ? "echo adopting template \${var.name}" : "\${var.vm_tool} build-template \${var.name} \${var.talos_version}"
-  }
+const DOWNLOAD_PER_SCHEMATIC = `# One disk image per host and schematic in use, at the version.
+resource "proxmox_virtual_environment_download_file" "talos" {
+  for_each                = local.images
+  content_type            = "iso"
+  datastore_id            = "local"
+  node_name               = each.value.host
+  url                     = "\${var.image_factory}/image/\${each.value.schematic}/v\${var.talos_version}/nocloud-amd64.raw.zst"
+  file_name               = "talos-v\${var.talos_version}-\${substr(each.value.schematic, 0, 12)}-nocloud-amd64.img"
+  decompression_algorithm = "zst"
 }
 `;
 
-/** The VM templates of the module shapes, one module instance each, listed in nodes.auto.tfvars. */
-const TEMPLATES = `module "templates" {
-  source        = "./modules/template"
-  for_each      = toset(var.templates)
-  name          = each.key
-  talos_version = var.talos_version
-  vm_tool       = local.lab.vm_tool
-  adopt         = var.adopt
-}
-`;
+/** A node's image (for_each over var.nodes) and a clone source's (over var.clone_sources). */
+const NODE_IMAGE =
+  'proxmox_virtual_environment_download_file.talos["${each.value.host}/${local.schematics[each.key]}"].id';
+const SOURCE_IMAGE =
+  'proxmox_virtual_environment_download_file.talos["${each.value.host}/${local.roles[each.value.role]}"].id';
 
-const ROOT = `terraform {
+/** A root's pinned providers (bpg/proxmox, and siderolabs/talos for config applies) and Proxmox's endpoint. */
+function rootProviders(talos = false): string {
+  const talosProvider = talos
+    ? `
+    talos = {
+      source  = "siderolabs/talos"
+      version = "${TALOS_PROVIDER_VERSION}"
+    }`
+    : '';
+  return `terraform {
   required_version = ">= 1.5.0"
+  required_providers {
+    proxmox = {
+      source  = "bpg/proxmox"
+      version = "${PROXMOX_PROVIDER_VERSION}"
+    }${talosProvider}
+  }
 }
 
+provider "proxmox" {
+  endpoint = var.proxmox_endpoint
+  insecure = true
+}
+`;
+}
+
+/** The bpg/proxmox provider as a module requires it (the root pins its version). */
+const MODULE_PROVIDERS = `terraform {
+  required_providers {
+    proxmox = {
+      source = "bpg/proxmox"
+    }
+  }
+}
+`;
+
+/**
+ * The module-per-node shape: a VM module the root calls once per node (`module.nodes["k8s-work-5"]`)
+ * and once per clone source (`module.templates["baldar-worker"]`), as users who keep a node's VM in a
+ * module of its own write it. Inside, the lab's build of bpg/proxmox's VM; the disk image is the
+ * root's download of the node's schematic at the version, passed in as a file id: a new version is a
+ * new file, so a new disk, so a new VM (the cattle strategy).
+ */
+const NODE_MODULE = `${MODULE_PROVIDERS}
+variable "name" { type = string }
+variable "host" { type = string }
+variable "role" { type = string }
+variable "ip" { type = string }
+variable "gateway" { type = string }
+variable "image_file_id" { type = string }
+
+resource "proxmox_virtual_environment_vm" "vm" {
+  name      = var.name
+  node_name = var.host
+  tags      = ["talos", var.role]
+
+${vmHardware('var.image_file_id', 'var.ip')}
+}
+
+output "vm_id" { value = proxmox_virtual_environment_vm.vm.vm_id }
+`;
+
+const TEMPLATE_MODULE = `${MODULE_PROVIDERS}
+variable "name" { type = string }
+variable "host" { type = string }
+variable "role" { type = string }
+variable "image_file_id" { type = string }
+
+# A Proxmox template new nodes are cloned from: made from the role's image and never started.
+resource "proxmox_virtual_environment_vm" "template" {
+  name      = var.name
+  node_name = var.host
+  template  = true
+  started   = false
+  tags      = ["talos", var.role]
+
+${diskAndNic('var.image_file_id')}
+}
+`;
+
+const ROOT = `${rootProviders()}
 locals {
-  lab = jsondecode(file("\${path.module}/lab.json"))
+${SCHEMATICS}
 }
 
+${DOWNLOAD_PER_SCHEMATIC}
 module "nodes" {
   source        = "./modules/node"
   for_each      = var.nodes
   name          = each.key
-  talos_version = var.talos_version
-  # The node's own schematic (a GPU worker's drivers), else its role's.
-  schematic = coalesce(
-    each.value.schematic,
-    each.value.role == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id,
-  )
-  vm_tool = local.lab.vm_tool
-  adopt   = var.adopt
+  host          = each.value.host
+  role          = each.value.role
+  ip            = each.value.ip
+  gateway       = var.gateway
+  image_file_id = ${NODE_IMAGE}
 }
 
-${TEMPLATES}`;
+# The clone sources new nodes are made from, one per role and host (terraform.tfvars).
+module "templates" {
+  source        = "./modules/template"
+  for_each      = var.clone_sources
+  name          = each.key
+  host          = each.value.host
+  role          = each.value.role
+  image_file_id = ${SOURCE_IMAGE}
+}
+`;
 
-const NODES_VARIABLE = `# The cluster's VMs (nodes.auto.tfvars): each node's role, its own schematic where its role's would
-# not do, and where a config apply per node configures it, its address, kernel arguments and patches.
+const NODES_VARIABLE = `# The cluster's VMs (nodes.auto.tfvars): each node's role, address and Proxmox host, its own schematic
+# where its role's would not do, and where a config apply per node configures it, its kernel arguments
+# and patches.
 variable "nodes" {
   type = map(object({
     role        = string
     schematic   = optional(string)
-    ip          = optional(string)
-    host        = optional(string)
+    ip          = string
+    host        = string
     kernel_args = optional(list(string), [])
     patches     = optional(list(string), [])
   }))
@@ -131,24 +198,13 @@ variable "worker_schematic_id" {
   default = "${worker ?? controller ?? ''}"
 }
 
-${NODES_VARIABLE}# The Proxmox templates new nodes are cloned from, rebuilt at each new version.
-variable "templates" {
-  type    = list(string)
-  default = []
-}
-
-# Lab only: record VMs that are already running instead of creating them.
-variable "adopt" {
-  type    = bool
-  default = false
-}
-`;
+${NODES_VARIABLE}${PROXMOX_VARIABLES}`;
 }
 
 /**
- * nodes.auto.tfvars: the VMs as the repository's users list them, a node's own schematic written where it
- * is not its role's (the role's schematic ids are variables); for config applies, each node's address,
- * kernel arguments and patch files (from the repository's root).
+ * nodes.auto.tfvars: the VMs as the repository's users list them, each node's address and Proxmox host, its
+ * own schematic written where it is not its role's (the role's schematic ids are variables); for config
+ * applies, each node's kernel arguments and patch files (from the repository's root).
  */
 function nodesTfvars(state: LabState, configApply?: ConfigApplyInputs): string {
   const common = {
@@ -162,7 +218,8 @@ function nodesTfvars(state: LabState, configApply?: ConfigApplyInputs): string {
       const fields = [
         `role = ${hcl(n.role)}`,
         ...(n.schematic !== common[n.role] ? [`schematic = ${hcl(n.schematic)}`] : []),
-        ...(configApply ? [`ip = ${hcl(n.ip)}`, `host = ${hcl(n.proxmoxHost)}`] : []),
+        `ip = ${hcl(n.ip)}`,
+        `host = ${hcl(n.proxmoxHost)}`,
         ...(configApply?.kernelArgs[n.name]?.length
           ? [`kernel_args = ${hcl(configApply.kernelArgs[n.name])}`]
           : []),
@@ -170,10 +227,7 @@ function nodesTfvars(state: LabState, configApply?: ConfigApplyInputs): string {
       ];
       return `  ${hcl(n.name)} = { ${fields.join(', ')} }`;
     });
-  const templates = state.templates.map((t) => JSON.stringify(t.name)).join(', ');
-  // The config-apply shape keeps its clone sources in terraform.tfvars, with their hosts.
-  if (configApply) return `nodes = {\n${rows.join('\n')}\n}\n`;
-  return `nodes = {\n${rows.join('\n')}\n}\n${templates ? `\ntemplates = [${templates}]\n` : ''}`;
+  return `nodes = {\n${rows.join('\n')}\n}\n`;
 }
 
 /** The schematic most of a role's nodes run: the role's, in the variables' defaults. */
@@ -242,7 +296,6 @@ variable "image_factory" {
   type    = string
   default = "https://factory.talos.dev"
 }
-variable "image_host" { type = string }
 variable "gateway" { type = string }
 variable "clone_sources" {
   type    = map(object({ host = string, role = string }))
@@ -259,57 +312,22 @@ variable "clone_sources" {
  * client certificates come from the talosconfig, as a user's come from talos_machine_secrets; the
  * global patches and a GPU node's own go in config_patches.
  */
-const CONFIG_APPLY_ROOT = `terraform {
-  required_version = ">= 1.5.0"
-  required_providers {
-    proxmox = {
-      source  = "bpg/proxmox"
-      version = "${PROXMOX_PROVIDER_VERSION}"
-    }
-    talos = {
-      source  = "siderolabs/talos"
-      version = "${TALOS_PROVIDER_VERSION}"
-    }
-  }
-}
-
-provider "proxmox" {
-  endpoint = var.proxmox_endpoint
-  insecure = true
-}
-
+const CONFIG_APPLY_ROOT = `${rootProviders(true)}
 locals {
   lab         = jsondecode(file("\${path.module}/lab.json"))
   talosconfig = yamldecode(file(local.lab.talosconfig))
   context     = local.talosconfig.contexts[local.talosconfig.context]
-  # Each node's own schematic (a GPU worker's drivers), else its role's.
-  schematics = {
-    for name, node in var.nodes : name => coalesce(
-      node.schematic,
-      node.role == "controlplane" ? var.controller_schematic_id : var.worker_schematic_id,
-    )
-  }
-  roles = { controlplane = var.controller_schematic_id, worker = var.worker_schematic_id }
+${SCHEMATICS}
 }
 
-# One disk image per schematic in use, at the version.
-resource "proxmox_virtual_environment_download_file" "talos" {
-  for_each                = toset(concat(values(local.schematics), values(local.roles)))
-  content_type            = "iso"
-  datastore_id            = "local"
-  node_name               = var.image_host
-  url                     = "\${var.image_factory}/image/\${each.key}/v\${var.talos_version}/nocloud-amd64.raw.zst"
-  file_name               = "talos-v\${var.talos_version}-\${substr(each.key, 0, 12)}-nocloud-amd64.img"
-  decompression_algorithm = "zst"
-}
-
+${DOWNLOAD_PER_SCHEMATIC}
 resource "proxmox_virtual_environment_vm" "node" {
   for_each  = var.nodes
   name      = each.key
   node_name = each.value.host
   tags      = ["talos", each.value.role]
 
-${vmHardware('proxmox_virtual_environment_download_file.talos[local.schematics[each.key]].id', 'each.value.ip')}
+${vmHardware(NODE_IMAGE, 'each.value.ip')}
 }
 
 # No reference to the VMs: a dependency on them would make a targeted destroy of one VM take every
@@ -339,11 +357,7 @@ resource "talos_machine_configuration_apply" "node" {
   )
 }
 
-${cloneSourceResource('proxmox_virtual_environment_download_file.talos[local.roles[each.value.role]].id')}`;
-
-/** The config-apply shape's Proxmox settings and clone sources (terraform.tfvars), beside variables.tf. */
-const CONFIG_APPLY_VARIABLES = `
-${PROXMOX_VARIABLES}`;
+${cloneSourceResource(SOURCE_IMAGE)}`;
 
 /**
  * A third shape users write: bpg/proxmox VMs by `count` per role, from lists in terraform.tfvars,
@@ -352,36 +366,30 @@ ${PROXMOX_VARIABLES}`;
  * VM (a disk's file_id does too): that is what recreates a node. The versions live only in
  * terraform.tfvars, Talos's with a leading v; variables.tf declares them without defaults.
  */
-const COUNT_ROOT = `terraform {
-  required_version = ">= 1.5.0"
-  required_providers {
-    proxmox = {
-      source  = "bpg/proxmox"
-      version = "${PROXMOX_PROVIDER_VERSION}"
-    }
+const COUNT_ROOT = `${rootProviders()}
+locals {
+  schematics = { controlplane = var.controller_schematic_id, worker = var.worker_schematic_id }
+  # Each Proxmox host's images, "<host>/<role>": its local storage is its own.
+  images = {
+    for image in distinct(concat(
+      [for vm in var.controlplanes : { host = vm.host, role = "controlplane" }],
+      [for vm in var.workers : { host = vm.host, role = "worker" }],
+      [for name, source in var.clone_sources : { host = source.host, role = source.role }],
+    )) : "\${image.host}/\${image.role}" => image
   }
 }
 
-provider "proxmox" {
-  endpoint = var.proxmox_endpoint
-  insecure = true
-}
-
-locals {
-  schematics = { controlplane = var.controller_schematic_id, worker = var.worker_schematic_id }
-}
-
 resource "proxmox_virtual_environment_download_file" "talos" {
-  for_each                = local.schematics
+  for_each                = local.images
   content_type            = "iso"
   datastore_id            = "local"
-  node_name               = var.image_host
-  url                     = "\${var.image_factory}/image/\${each.value}/\${var.talos_version}/nocloud-amd64.raw.zst"
-  file_name               = "talos-\${var.talos_version}-\${each.key}-nocloud-amd64.img"
+  node_name               = each.value.host
+  url                     = "\${var.image_factory}/image/\${local.schematics[each.value.role]}/\${var.talos_version}/nocloud-amd64.raw.zst"
+  file_name               = "talos-\${var.talos_version}-\${each.value.role}-nocloud-amd64.img"
   decompression_algorithm = "zst"
 }
 
-${cloneSourceResource('proxmox_virtual_environment_download_file.talos[each.value.role].id')}
+${cloneSourceResource('proxmox_virtual_environment_download_file.talos["${each.value.host}/${each.value.role}"].id')}
 ${['controlplane', 'worker']
   .map(
     (role) => `resource "proxmox_virtual_environment_vm" "${role}" {
@@ -390,7 +398,7 @@ ${['controlplane', 'worker']
   node_name = var.${role}s[count.index].host
   tags      = ["talos", "${role}"]
 
-${vmHardware(`proxmox_virtual_environment_download_file.talos["${role}"].id`, `var.${role}s[count.index].ip`)}
+${vmHardware(`proxmox_virtual_environment_download_file.talos["\${var.${role}s[count.index].host}/${role}"].id`, `var.${role}s[count.index].ip`)}
 }
 `,
   )
@@ -431,7 +439,6 @@ worker_schematic_id     = "${schematic('worker')}"
 
 proxmox_endpoint = ${hcl(proxmox.endpoint)}
 image_factory    = ${hcl(proxmox.imageFactory)}
-image_host       = ${hcl(state.nodes[0]?.proxmoxHost ?? '')}
 gateway          = ${hcl(state.nodes[0]?.ip.replace(/\.\d+$/, '.1') ?? '')}
 
 controlplanes = [
@@ -475,8 +482,6 @@ export const isTerraformShape = (shape: string): shape is TerraformShape =>
 export interface ConfigApplyInputs {
   /** The lab's provider binary, put in the workspace's own provider mirror (terraform.d/plugins). */
   provider: string;
-  /** Where the VMs are made: the lab's bpg/proxmox build and the lab's Proxmox API. */
-  proxmox: ProxmoxInputs;
   talosconfig: string;
   machineConfigs: { controlplane: string; worker: string };
   /** Patch files per node (the global ones, then a GPU node's), from the repository's root. */
@@ -487,16 +492,25 @@ export interface ConfigApplyInputs {
   kernelArgs: Record<string, string[]>;
 }
 
-/** A provider binary in the workspace's implied local mirror: terraform.d/plugins/<host>/<ns>/<type>/<version>/<os_arch>. */
+/**
+ * A provider binary in the workspace's implied local mirror: terraform.d/plugins/<host>/<ns>/<type>/<version>/<os_arch>,
+ * under both registries' hosts: Terraform resolves `bpg/proxmox` to registry.terraform.io, OpenTofu to
+ * registry.opentofu.org (TALOS_LAB_TERRAFORM may pick either).
+ */
 async function mirrorProvider(dir: string, source: string, version: string, binary: string): Promise<void> {
   const arch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
   const [namespace = '', type = ''] = source.split('/');
-  const platform = join(dir, 'terraform.d', 'plugins', 'registry.terraform.io', namespace, type, version);
-  await mkdir(join(platform, `${process.platform}_${arch}`), { recursive: true });
-  await copyFile(
-    binary,
-    join(platform, `${process.platform}_${arch}`, `terraform-provider-${type}_v${version}`),
+  const [copy = '', ...links] = ['registry.terraform.io', 'registry.opentofu.org'].map((host) =>
+    join(dir, 'terraform.d', 'plugins', host, namespace, type, version, `${process.platform}_${arch}`),
   );
+  const file = `terraform-provider-${type}_v${version}`;
+  await mkdir(copy, { recursive: true });
+  await copyFile(binary, join(copy, file));
+  // One copy on disk: the other registry's entry is a hard link to it.
+  for (const folder of links) {
+    await mkdir(folder, { recursive: true });
+    await link(join(copy, file), join(folder, file));
+  }
 }
 
 /** The version values of the count shape, each a variable of its own there. */
@@ -560,21 +574,28 @@ export async function writeCountWorkspace(
   if (written.auto) await writeFile(join(dir, 'cluster.auto.tfvars'), written.auto);
 }
 
+/**
+ * The for_each shapes: module-per-node, or with `configApply` the config-apply shape (VMs and a
+ * talos_machine_configuration_apply per node in the root). Both list the nodes in nodes.auto.tfvars
+ * and keep the Proxmox settings and clone sources in terraform.tfvars.
+ */
 export async function writeTerraformWorkspace(
   dir: string,
   state: LabState,
-  vmTool: string,
+  proxmox: ProxmoxInputs,
   configApply?: ConfigApplyInputs,
 ): Promise<void> {
-  const variables = variablesTf(state, state.nodes[0]?.talosVersion ?? '', state.kubernetesVersion);
+  await mkdir(dir, { recursive: true });
+  await mirrorProvider(dir, 'bpg/proxmox', PROXMOX_PROVIDER_VERSION, proxmox.provider);
+  await writeFile(
+    join(dir, 'variables.tf'),
+    variablesTf(state, state.nodes[0]?.talosVersion ?? '', state.kubernetesVersion),
+  );
+  await writeFile(join(dir, 'nodes.auto.tfvars'), nodesTfvars(state, configApply));
+  await writeFile(join(dir, 'terraform.tfvars'), proxmoxTfvars(state, proxmox));
   if (configApply) {
-    await mkdir(dir, { recursive: true });
     await mirrorProvider(dir, 'siderolabs/talos', TALOS_PROVIDER_VERSION, configApply.provider);
-    await mirrorProvider(dir, 'bpg/proxmox', PROXMOX_PROVIDER_VERSION, configApply.proxmox.provider);
     await writeFile(join(dir, 'main.tf'), CONFIG_APPLY_ROOT);
-    await writeFile(join(dir, 'variables.tf'), variables + CONFIG_APPLY_VARIABLES);
-    await writeFile(join(dir, 'nodes.auto.tfvars'), nodesTfvars(state, configApply));
-    await writeFile(join(dir, 'terraform.tfvars'), proxmoxTfvars(state, configApply.proxmox));
     // Lab only: the lab's own files; the nodes are in nodes.auto.tfvars, as users keep them.
     const lab = {
       talosconfig: configApply.talosconfig,
@@ -587,20 +608,15 @@ export async function writeTerraformWorkspace(
   await mkdir(join(dir, 'modules', 'node'), { recursive: true });
   await mkdir(join(dir, 'modules', 'template'), { recursive: true });
   await writeFile(join(dir, 'main.tf'), ROOT);
-  await writeFile(join(dir, 'variables.tf'), variables);
-  await writeFile(join(dir, 'nodes.auto.tfvars'), nodesTfvars(state));
   await writeFile(join(dir, 'modules', 'node', 'main.tf'), NODE_MODULE);
   await writeFile(join(dir, 'modules', 'template', 'main.tf'), TEMPLATE_MODULE);
-  // Lab only: the lab's own tool; the nodes are in nodes.auto.tfvars, as users keep them.
-  await writeFile(join(dir, 'lab.json'), JSON.stringify({ vm_tool: vmTool }, null, 2));
 }
 
-/** The config-apply shape's terraform.tfvars: where Proxmox and the Image Factory are, the clone sources. */
+/** The for_each shapes' terraform.tfvars: where Proxmox and the Image Factory are, the clone sources. */
 function proxmoxTfvars(state: LabState, proxmox: ProxmoxInputs): string {
   const hcl = hclString;
   return `proxmox_endpoint = ${hcl(proxmox.endpoint)}
 image_factory    = ${hcl(proxmox.imageFactory)}
-image_host       = ${hcl(state.nodes[0]?.proxmoxHost ?? '')}
 gateway          = ${hcl(state.nodes[0]?.ip.replace(/\.\d+$/, '.1') ?? '')}
 ${cloneSources(state)}`;
 }

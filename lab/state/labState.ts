@@ -98,8 +98,9 @@ export interface LabState {
   schematics: string[];
   maxUnavailableWorkers: number;
   /**
-   * The files the Proxmox hosts' datastores hold, by volume id (`local:iso/<file>`): the URL each was
-   * downloaded from (bpg/proxmox's download_file). A VM whose disk imports one boots what it holds.
+   * The files the Proxmox hosts' datastores hold, by volume (datastoreVolume: `<host>/local:iso/<file>`
+   * for a host's own `local` storage, the volume id alone for a shared one): the URL each was downloaded
+   * from (bpg/proxmox's download_file). A VM whose disk imports one on its host boots what it holds.
    */
   datastore?: Record<string, string>;
 }
@@ -190,4 +191,12 @@ export function initialState(
       createdCount: 0,
     })),
   };
+}
+
+/**
+ * Where a datastore file lives: Proxmox's `local` storage is each host's own disk (a VM on another
+ * host cannot import its files); another storage id stands for a shared one (NFS, CephFS).
+ */
+export function datastoreVolume(host: string, id: string): string {
+  return id.startsWith('local:') ? `${host}/${id}` : id;
 }

@@ -79,6 +79,9 @@ const HANDLERS: Record<string, Handler> = {
   // The config alone, for the Talos API server to compare a new one with (no links, no Kubernetes read).
   'machine-config': (lab, node) => ({ machineConfig: lab.machineConfigs.get(node.name) ?? '' }),
 
+  // The version machined runs, which its own config decoder is: what it can read of a config.
+  'talos-version': (_lab, node) => ({ talosVersion: node.talosVersion }),
+
   read: (lab, node, call) => {
     const path = str(call, 'path');
     const builtIn: Record<string, string> = {
@@ -231,7 +234,7 @@ const HANDLERS: Record<string, Handler> = {
   },
 };
 
-const INTERNAL = new Set(['static-pod', 'kubelet', 'manifests-applied']);
+const INTERNAL = new Set(['static-pod', 'kubelet', 'manifests-applied', 'talos-version']);
 const READ_ONLY = new Set([
   'node',
   'resources',
@@ -240,6 +243,7 @@ const READ_ONLY = new Set([
   'etcd/members',
   'etcd/status',
   'etcd/snapshot',
+  'talos-version',
 ]);
 
 /**

@@ -93,7 +93,8 @@ func (r *downloadFile) Create(ctx context.Context, req resource.CreateRequest, r
 	plan.ID = types.StringValue(fmt.Sprintf("%s:%s/%s", plan.DatastoreID.ValueString(), plan.ContentType.ValueString(), plan.FileName.ValueString()))
 	// The datastore now holds the file: a VM whose disk names it boots what was downloaded (its
 	// schematic and version), not what the lab remembers of the node.
-	if err := r.client.post("/datastore/file", map[string]string{"id": plan.ID.ValueString(), "url": url}); err != nil {
+	// The datastore is the host's (node_name): `local` is each Proxmox host's own disk.
+	if err := r.client.post("/datastore/file", map[string]string{"id": plan.ID.ValueString(), "url": url, "node": plan.NodeName.ValueString()}); err != nil {
 		resp.Diagnostics.AddError("error downloading file", err.Error())
 		return
 	}
@@ -126,7 +127,7 @@ func (r *downloadFile) Delete(ctx context.Context, req resource.DeleteRequest, r
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.client.post("/datastore/remove", map[string]string{"id": state.ID.ValueString()}); err != nil {
+	if err := r.client.post("/datastore/remove", map[string]string{"id": state.ID.ValueString(), "node": state.NodeName.ValueString()}); err != nil {
 		resp.Diagnostics.AddError("error deleting file", err.Error())
 	}
 }

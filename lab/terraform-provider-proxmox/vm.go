@@ -216,10 +216,11 @@ func (r *vm) Create(ctx context.Context, req resource.CreateRequest, resp *resou
 	case adopt:
 		route = "/vm/adopt"
 	}
-	// The disk is imported from the datastore's file: the lab boots what that file holds.
+	// The disk is imported from the datastore's file on the VM's host: the lab boots what that file holds.
 	for _, disk := range plan.Disk {
 		if file := disk.FileID.ValueString(); file != "" && !plan.Template.ValueBool() {
 			body["file"] = file
+			body["host"] = plan.NodeName.ValueString()
 			break
 		}
 	}

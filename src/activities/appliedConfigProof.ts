@@ -9,7 +9,7 @@ import type { ActivityDeps } from './deps.js';
 import { tail } from './errors.js';
 import { withPrivateFiles } from './machineConfigFile.js';
 import { runCommand } from './runCommand.js';
-import { vlansIn } from './talosConfig.js';
+import { unreadableDocuments, vlansIn } from './talosConfig.js';
 
 /**
  * A config apply's machine config as it will reach the node's new VM: the plan's
@@ -29,6 +29,8 @@ export async function appliedConfigProblem(
   config: { input: string; patches: string[] },
   /** The inventory's patches the product applies after the boot (global, the node's GPU ones): files. */
   inventoryPatches: string[],
+  /** The oldest Talos the new VM (or its undo's) boots, which must read every document of the config. */
+  version: string,
 ): Promise<string | undefined> {
   const files: Record<string, string> = { 'input.yaml': config.input };
   config.patches.forEach((patch, i) => (files[`patch-${i}.yaml`] = patch));
@@ -54,6 +56,12 @@ export async function appliedConfigProblem(
       );
       if (validated.exitCode !== 0)
         return `${node.name}: the machine config ${address} would send is not one Talos accepts for a metal install (talosctl validate --mode metal: ${tail(validated.stderr || validated.stdout, 2)}). Nothing was touched`;
+      const unreadable = unreadableDocuments(
+        `${node.name}: the machine config ${address} would send`,
+        merged.stdout,
+        version,
+      );
+      if (unreadable) return `${unreadable}. Nothing was touched`;
       const missing = undefinedVlans(node.nics, [
         ...vlansIn(merged.stdout),
         ...kernelArgVlans(expectedKernelArgs(inventory, node)),

@@ -5,6 +5,8 @@ import {
   configuredByTerraform,
   configVlans,
   describeUndefinedVlans,
+  describeUnknownDocuments,
+  documentsUnknownTo,
   expectedKernelArgs,
   FAILURE,
   kernelArgVlans,
@@ -23,13 +25,29 @@ import { reportedBootId } from './kubernetes.js';
 
 type VlanGap = Parameters<typeof describeUndefinedVlans>[0][number];
 
-/** The VLANs a YAML file's documents define (a text that is not YAML defines none). */
-export function vlansIn(text: string): ConfigVlan[] {
+/** A YAML file's documents (none for a text that is not YAML: what reads it says so itself). */
+export function documentsIn(text: string): unknown[] {
   try {
-    return configVlans(parseAllDocuments(text).map((doc) => doc.toJS() as unknown));
+    return parseAllDocuments(text).map((doc) => doc.toJS() as unknown);
   } catch {
     return [];
   }
+}
+
+/** The VLANs a YAML file's documents define (a text that is not YAML defines none). */
+export function vlansIn(text: string): ConfigVlan[] {
+  return configVlans(documentsIn(text));
+}
+
+/**
+ * Why Talos `version` could not read a config (or a patch that adds documents): the kinds it
+ * predates, with the fix. Undefined when it can read them all.
+ */
+export function unreadableDocuments(what: string, text: string, version: string): string | undefined {
+  const unknown = documentsUnknownTo(version, documentsIn(text));
+  const [first] = unknown;
+  if (!first) return undefined;
+  return `${what} holds documents Talos ${version} cannot read: ${describeUnknownDocuments(unknown)}. Talos ${version} refuses the whole config ("${first.kind}" "${first.apiVersion}": not registered), and a rebuilt VM would find that out only after the old one was destroyed. Write it in the form Talos ${version} knows (for a VLAN: machine.network.interfaces[].vlans), or apply it yourself once the nodes run Talos ${first.since} or later`;
 }
 
 /**
@@ -121,12 +139,15 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
 
   /**
    * Pre-flight for a rebuild: each node's machine config file (its own, else its role's) exists, decrypts
-   * when it is SOPS-encrypted, and is a config Talos accepts for a metal install (`talosctl validate --mode metal`), so a VM is never
+   * when it is SOPS-encrypted, and is a config Talos accepts for a metal install (`talosctl validate --mode metal`);
+   * neither it nor the inventory's patches hold a document kind `version` predates; so a VM is never
    * destroyed for a config that would be refused after it. Files are checked once each.
    */
   async function proveMachineConfigs(input: {
     cluster: string;
     nodes: string[];
+    /** The oldest Talos a rebuilt VM boots (an undo's too): what must read the configs and patches. */
+    version?: string;
   }): Promise<{ files: Array<{ file: string; nodes: string[] }> }> {
     const c = cluster(input.cluster);
     const byFile = new Map<string, string[]>();
@@ -156,7 +177,18 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
             timeoutMs: 30_000,
           },
         );
-        if (validated.exitCode === 0) gaps.push(...(await vlanGaps(c, file, plain, nodes)));
+        if (validated.exitCode !== 0) return validated;
+        const { version } = input;
+        const unreadable = version
+          ? (unreadableDocuments(
+              `the machine config ${path} of ${nodes.join(', ')}`,
+              await readFile(plain, 'utf8'),
+              version,
+            ) ?? (await unreadablePatches(c, nodes, version)))
+          : undefined;
+        if (unreadable)
+          throw nonRetryable(FAILURE.ValidationFailed, `${unreadable}. No VM is destroyed until then`);
+        gaps.push(...(await vlanGaps(c, file, plain, nodes)));
         return validated;
       });
       if (result.exitCode !== 0)
@@ -167,6 +199,25 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     }
     if (gaps.length) throw nonRetryable(FAILURE.ValidationFailed, describeUndefinedVlans(gaps), { gaps });
     return { files: [...byFile].map(([file, nodes]) => ({ file, nodes })) };
+  }
+
+  /** The first of the nodes' patches (global, then GPU) that adds a document Talos `version` cannot read. */
+  async function unreadablePatches(
+    c: ClusterHandle,
+    names: string[],
+    version: string,
+  ): Promise<string | undefined> {
+    const patches = new Map<string, string[]>();
+    for (const name of names)
+      for (const patch of [...c.inventory.policy.globalPatches, ...(c.node(name).gpu?.patches ?? [])])
+        patches.set(patch, [...(patches.get(patch) ?? []), name]);
+    for (const [patch, nodes] of patches) {
+      // A patch that cannot be read is vlanGaps' and validateGpuPatches' to refuse, with its own words.
+      const text = await readFile(c.resolvePath(patch), 'utf8').catch(() => '');
+      const unreadable = unreadableDocuments(`the patch ${patch} of ${nodes.join(', ')}`, text, version);
+      if (unreadable) return unreadable;
+    }
+    return undefined;
   }
 
   /**

@@ -537,6 +537,7 @@ export function terraformActivities(
     node: string,
     addresses: string[],
     created: PlannedChange[],
+    version: string,
   ): Promise<string> {
     if (!configuredByTerraform(c.inventory, c.node(node))) return '';
     const unread: string[] = [];
@@ -556,6 +557,7 @@ export function terraformActivities(
         address,
         { input: appliedConfig.input, patches: appliedConfig.patches },
         [...c.inventory.policy.globalPatches, ...(own.gpu?.patches ?? [])].map((file) => c.resolvePath(file)),
+        version,
       );
       proven.push(address);
       if (problem) throw nonRetryable(FAILURE.TerraformPlanRefused, problem);
@@ -578,6 +580,8 @@ export function terraformActivities(
     cluster: string;
     version: string;
     nodes: string[];
+    /** The oldest Talos a rebuild or its undo boots, which must read the configs applies send (else `version`). */
+    configsReadBy?: string;
   }): Promise<{ nodes: Array<{ node: string; destroy: string; create: string }> }> {
     const c = cluster(input.cluster);
     const proven: Array<{ node: string; destroy: string; create: string }> = [];
@@ -659,7 +663,13 @@ export function terraformActivities(
           );
         answered.add(image.url);
       }
-      const configNote = await proveAppliedConfigs(c, node, addresses, created);
+      const configNote = await proveAppliedConfigs(
+        c,
+        node,
+        addresses,
+        created,
+        input.configsReadBy ?? input.version,
+      );
       proven.push({ node, destroy, create: `${create}${configNote}` });
     }
     return { nodes: proven };

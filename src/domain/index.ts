@@ -29,3 +29,4 @@ export * from './requestSchemas.js';
 export * from './supportedRange.js';
 export * from './cephHealth.js';
 export * from './finalState.js';
+export * from './configDocumentKinds.js';

@@ -1,5 +1,5 @@
 import { ApplicationFailure, log } from '@temporalio/workflow';
-import { FAILURE, isNvidia, shortSchematic, unmetPrerequisites } from '../domain/index.js';
+import { compareVersions, FAILURE, isNvidia, shortSchematic, unmetPrerequisites } from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
 import { quick } from './activityOptions.js';
 import type { waits as defaultWaits } from './activityOptions.js';
@@ -55,11 +55,19 @@ export async function preFlight(
   const recreated = cluster.nodes.map((n) => n.name);
   const cattle = run.hops.filter((hop) => hop.strategy === 'cattle');
   if (cattle.length > 0) {
-    await quick.proveMachineConfigs({ cluster: name, nodes: recreated });
+    // A rebuilt VM boots the hop's target, an undone one its start: the oldest of them must read the
+    // configs (Talos only adds document kinds).
+    const [oldest = ''] = cattle.flatMap((hop) => [hop.from, hop.to]).sort(compareVersions);
+    await quick.proveMachineConfigs({ cluster: name, nodes: recreated, version: oldest });
     const booted = await quick.proveRebuiltKernelArgs({ cluster: name, nodes: recreated });
     const plans: RebuildPlan[] = [];
     for (const version of new Set(cattle.map((hop) => hop.to))) {
-      const proven = await waits.proveNodeRebuilds({ cluster: name, version, nodes: recreated });
+      const proven = await waits.proveNodeRebuilds({
+        cluster: name,
+        version,
+        nodes: recreated,
+        configsReadBy: oldest,
+      });
       log.info('each node rebuild is proven by its saved plans', { version, nodes: proven.nodes });
       plans.push(...proven.nodes.map((n) => ({ ...n, version })));
     }

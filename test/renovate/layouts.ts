@@ -134,7 +134,7 @@ export const LAYOUTS: Layout[] = [
     text:
       '# Renovate bumps the versions (renovate.json); the merge upgrades the cluster.\n' +
       `talos_version           = "v1.11.3"\nkubernetes_version      = "1.34.1"\ncontroller_schematic_id = "${CONTROLLER}"\n` +
-      `worker_schematic_id     = "${WORKER}"\n\nimage_host = "atlas"\n\ncontrolplanes = [\n` +
+      `worker_schematic_id     = "${WORKER}"\n\ngateway = "10.0.0.1"\n\ncontrolplanes = [\n` +
       '  { name = "talos-cp-1", ip = "10.0.0.11", host = "atlas" },\n]\n\nworkers = [\n' +
       '  { name = "talos-wk-1", ip = "10.0.0.21", host = "atlas" },\n]\n',
     readers: [

@@ -106,6 +106,32 @@ describe('a rebuild is proven before any node moves (atlas)', () => {
     }
   });
 
+  it("a patch with a document the undo's Talos cannot read (a VLANConfig on 1.11): refused before any VM is destroyed", async () => {
+    // The user's patch, written for Talos 1.12's VLANConfig. The run's rebuilt VMs boot 1.11.4 and its
+    // undo's 1.11.3: neither registers the kind, and the patch would fail on the new VM after the old
+    // one was destroyed (seen without this check: talos-cp-1 rebuilt, the patch refused, the node compensating).
+    const patch = join(lab.dir, 'vlan-document.yaml');
+    await writeFile(
+      patch,
+      'apiVersion: v1alpha1\nkind: VLANConfig\nname: eth1.99\nvlanID: 99\nparent: eth1\n',
+    );
+    const { policy } = h.inventory;
+    const patches = policy.globalPatches;
+    policy.globalPatches = [...patches, patch];
+    policy.strategy.patch = 'cattle';
+    try {
+      await refusedUntouchedBy(
+        lab,
+        '1.11.3',
+        /the patch .*vlan-document\.yaml of talos-cp-1, .* holds documents Talos 1\.11\.3 cannot read: VLANConfig \(Talos 1\.12 and later\)\. Talos 1\.11\.3 refuses the whole config \("VLANConfig" "v1alpha1": not registered\).*No VM is destroyed until then/,
+        () => failingUpgrade(h, 'atlas', 'vlan-document', { talos: { to: '1.11.4' } }),
+      );
+    } finally {
+      policy.globalPatches = patches;
+      policy.strategy.patch = 'pets';
+    }
+  });
+
   it("another machine at a new VM's address (another CA's certificate): no config sent, the node rolled back", async () => {
     await lab.addFault('foreign-certificate', { node: 'talos-cp-1' });
     const mark = await timelineMark(lab);
@@ -201,10 +227,7 @@ describe("the worker's clone is brought to the merge before Terraform runs (atla
     const module = join(github(), 'terraform', 'modules', 'node', 'main.tf');
     await writeFile(
       module,
-      (await readFile(module, 'utf8')).replace(
-        'talos_version = var.talos_version }',
-        'talos_version = var.talos_version, memory = 12288 }',
-      ),
+      (await readFile(module, 'utf8')).replace('dedicated = 8192', 'dedicated = 12288'),
     );
     const variables = join(github(), 'terraform', 'variables.tf');
     await writeFile(
@@ -277,12 +300,16 @@ describe("the worker's clone is brought to the merge before Terraform runs (atla
     const state = JSON.parse(
       await readFile(join(clone(), 'terraform', 'terraform.tfstate'), 'utf8'),
     ) as TerraformState;
-    const input = (node: string) =>
-      state.resources.find((r) => r.module === `module.nodes["${node}"]` && r.type === 'terraform_data')
-        ?.instances[0]?.attributes.input?.value;
+    const vm = (node: string) => {
+      const attributes = state.resources.find(
+        (r) => r.module === `module.nodes["${node}"]` && r.type === 'proxmox_virtual_environment_vm',
+      )?.instances[0]?.attributes as
+        { memory?: Array<{ dedicated?: number }>; disk?: Array<{ file_id?: string }> } | undefined;
+      return { memory: attributes?.memory?.[0]?.dedicated, image: attributes?.disk?.[0]?.file_id };
+    };
     // The module as merged, not as the clone had it: only the rebuilt node carries it yet.
-    expect(input('talos-wk-1')).toMatchObject({ talos_version: '1.12.1', memory: 12288 });
-    expect(input('talos-wk-2')).not.toHaveProperty('memory');
+    expect(vm('talos-wk-1')).toEqual({ memory: 12288, image: expect.stringContaining('talos-v1.12.1-') });
+    expect(vm('talos-wk-2').memory).toBe(8192);
     expect((await labStatus(lab)).find((r) => r.node === 'talos-wk-1')?.talos).toBe('1.12.1');
   }, 600_000);
 

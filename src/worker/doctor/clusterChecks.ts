@@ -225,6 +225,8 @@ async function talosChecks(
 ) {
   const { inventory } = access;
   const versions = new Map<string, string>();
+  // Nodes whose row says they run another schematic: the extensions check would say it again.
+  const schematicMismatch = new Set<string>();
   for (const node of inventory.nodes) {
     const view = await talosView(deps.talosctl, access.talosconfig, node.name, node.ip).catch(
       (error: unknown) => error as Error,
@@ -248,6 +250,7 @@ async function talosChecks(
     // What it runs: its image's schematic extension, else the installer its config names.
     const runs = view.runningSchematic ?? view.installer?.schematic;
     if (runs && runs !== schematic) {
+      schematicMismatch.add(node.name);
       problems.push(`it runs schematic ${runs}, the inventory says ${schematic}`);
       fixes.push(`give the node its own schematic: ${runs} (a pets upgrade would install the other)`);
     }
@@ -304,7 +307,7 @@ async function talosChecks(
                 : {}),
         },
   );
-  return versions;
+  return { versions, schematicMismatch };
 }
 
 async function terraformChecks(
@@ -405,6 +408,7 @@ async function fileChecks(
   access: ClusterAccess,
   activities: Activities,
   running: string | undefined,
+  schematicMismatch: ReadonlySet<string>,
   report: Report,
 ) {
   const { inventory } = access;
@@ -431,9 +435,11 @@ async function fileChecks(
   });
   if (inventory.terraform && recreatesVms(inventory)) {
     const files = inventory.nodes.filter((n) => !configuredByTerraform(inventory, n)).map((n) => n.name);
+    // A rebuild's undo boots the version the nodes run: the least a config must be readable by.
+    const version = running ?? fileVersion?.replace(/^v/, '');
     const proof = files.length
       ? await activities
-          .proveMachineConfigs({ cluster: name, nodes: files })
+          .proveMachineConfigs({ cluster: name, nodes: files, ...(version ? { version } : {}) })
           .catch((error: unknown) => error as Error)
       : { files: [] };
     report({
@@ -448,7 +454,9 @@ async function fileChecks(
         ? {
             fix: /VLAN link/.test(proof.message)
               ? 'define each VLAN the nodes have in their config file or in a patch of policy.globalPatches (machine.network.interfaces[].vlans, or a VLANConfig document on Talos 1.12 and later)'
-              : 'point machineConfigs at the files talosctl gen config wrote for this cluster, readable by the worker',
+              : /cannot read:/.test(proof.message)
+                ? `write those documents in the form Talos ${version ?? 'that runs'} knows (a VLAN in machine.network.interfaces[].vlans), or apply them as a patch once the nodes run a Talos that knows them`
+                : 'point machineConfigs at the files talosctl gen config wrote for this cluster, readable by the worker',
           }
         : {}),
     });
@@ -494,10 +502,14 @@ async function fileChecks(
         : {}),
     });
   }
+  // A node whose talos row named its schematic is said once, there.
+  const elsewhere = inventory.nodes.filter((n) => schematicMismatch.has(n.name)).map((n) => n.name);
+  const seeRows = `another schematic: see ${elsewhere.map((n) => `talos ${n}`).join(', ')}`;
+  const who = elsewhere.length ? `every node but ${elsewhere.join(', ')} (${seeRows})` : 'every node';
   const extensions = await activities
     .proveNodeExtensions({
       cluster: name,
-      nodes: inventory.nodes.map((n) => n.name),
+      nodes: inventory.nodes.filter((n) => !schematicMismatch.has(n.name)).map((n) => n.name),
       tolerateUnanswered: true,
     })
     .catch((error: unknown) => error as Error);
@@ -510,9 +522,11 @@ async function fileChecks(
         ? extensions.message
         : extensions.unanswered.length
           ? `${extensions.unanswered.join(', ')} did not answer talosctl get extensions`
-          : extensions.schematics.length
-            ? `every node's installer keeps the extensions its image loads (schematics read: ${extensions.schematics.join(', ')})`
-            : 'every node runs the schematic the inventory installs: its installer keeps the extensions it loads',
+          : elsewhere.length === inventory.nodes.length
+            ? `no node left to check (${seeRows})`
+            : extensions.schematics.length
+              ? `${who}: its installer keeps the extensions its image loads (schematics read: ${extensions.schematics.join(', ')})`
+              : `${who} runs the schematic the inventory installs: its installer keeps the extensions it loads`,
     ...(extensions instanceof Error || extensions.unanswered.length
       ? { fix: extensionsFix(extensions) }
       : {}),
@@ -555,11 +569,11 @@ export async function clusterChecks(
   // The worker's own checks, bound once: the doctor calls them as the worker would.
   const activities = createActivities(deps);
   await kubernetesChecks(name, access, report);
-  const versions = await talosChecks(name, access, deps, activities, report);
+  const { versions, schematicMismatch } = await talosChecks(name, access, deps, activities, report);
   // The oldest version a node runs: what a run would start from.
   const running = [...versions.values()].sort(compareVersions)[0];
   await terraformChecks(name, access, deps, running, report);
-  await fileChecks(name, access, activities, running, report);
+  await fileChecks(name, access, activities, running, schematicMismatch, report);
   await releaseChecks(name, access, activities, running, report);
   await repositoryCheck(name, access, deps, report);
   if (options.notifyTest) await notificationCheck(name, access, activities, report);

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -17,11 +18,29 @@ import (
 	"talos-upgrade/lab/talos-api/internal/cosi"
 )
 
-// validate loads a machine config as machined does before it takes it.
-func validate(data []byte) error {
+// validate loads a machine config as the node's machined does before it takes it: a running node
+// answers InvalidArgument (v1alpha1_server.go ApplyConfiguration), the maintenance service a plain
+// "failed to parse config" (internal/app/maintenance/server.go:101-104 at v1.11.3). A node decodes
+// with its own version's machinery: a document kind newer than it is not registered there.
+func validate(ctx context.Context, n *apid.Node, data []byte, maintenance bool) error {
+	parseFailed := func(err error) error {
+		if maintenance {
+			return fmt.Errorf("failed to parse config: %w", err)
+		}
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	cfg, err := configloader.NewFromBytes(data)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return parseFailed(err)
+	}
+	var running struct {
+		TalosVersion string `json:"talosVersion"`
+	}
+	if err = call(ctx, n, "talos-version", nil, &running); err != nil {
+		return err
+	}
+	if unknown := unregisteredKind(data, running.TalosVersion); unknown != "" {
+		return parseFailed(errors.New(unknown))
 	}
 	if cfg.RawV1Alpha1() == nil {
 		return status.Error(codes.InvalidArgument,
@@ -56,7 +75,7 @@ func modeDetails(mode machine.ApplyConfigurationRequest_Mode, live bool) (machin
 // boot applies, such as machine.files).
 func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
 	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.ApplyConfiguration, error) {
-		if err := validate(req.GetData()); err != nil {
+		if err := validate(ctx, n, req.GetData(), false); err != nil {
 			return nil, err
 		}
 		var previous struct {
@@ -113,7 +132,7 @@ func (m *Maintenance) ApplyConfiguration(ctx context.Context, req *machine.Apply
 		return nil, status.Errorf(codes.Unimplemented, "apply configuration --mode='%s' is not supported in maintenance mode",
 			strings.ReplaceAll(strings.ToLower(req.GetMode().String()), "_", "-"))
 	}
-	if err = validate(req.GetData()); err != nil {
+	if err = validate(ctx, n, req.GetData(), true); err != nil {
 		return nil, err
 	}
 	if req.GetDryRun() {
