@@ -31,6 +31,8 @@ export interface ClusterDescription {
    * first controller (absent in histories from before it: a worker).
    */
   canary?: { holdMs: number; after?: 'worker' | 'controller' };
+  /** policy.approval.approvers (absent when anyone may answer). */
+  approvers?: string[];
   /**
    * Set by a run that `start --nodes` scoped to some nodes (then `nodes` holds only those): the nodes
    * named, and how many controllers the cluster has (etcd's members are all of them).
@@ -69,6 +71,7 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
       notifications: inventory.notifications.length,
       ...(policy.maintenanceWindows.length ? { maintenanceWindows: policy.maintenanceWindows } : {}),
       ...(policy.canary ? { canary: { holdMs: policy.canary.hold, after: policy.canary.after } } : {}),
+      ...(policy.approval.approvers.length ? { approvers: policy.approval.approvers } : {}),
     };
   }
 

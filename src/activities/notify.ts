@@ -26,6 +26,8 @@ export type NotificationEvent =
       durationMs: number;
       upgraded: number;
       failed: number;
+      /** "approved by alice (alice@laptop)" when an operator approved or rejected the run. */
+      decidedBy?: string;
     }
   | { kind: 'rollback'; node: string; reason: string }
   | {
@@ -80,6 +82,7 @@ export function discordEmbed(cluster: string, event: NotificationEvent): Record<
           { name: 'Upgraded', value: String(event.upgraded), inline: true },
           { name: 'Failed', value: String(event.failed), inline: true },
           { name: 'Duration', value: minutes(event.durationMs), inline: true },
+          ...(event.decidedBy ? [{ name: 'Decision', value: event.decidedBy }] : []),
         ],
       };
     case 'rollback':

@@ -33,7 +33,7 @@ export interface RunOptions {
   shared?: { signal: AbortSignal; heartbeat: (details: unknown) => void };
 }
 
-const CANCEL_GRACE = { kill: 5000, graceful: 120_000 } as const;
+export const CANCEL_GRACE = { kill: 5000, graceful: 120_000 } as const;
 
 /**
  * Runs a CLI (talosctl, terraform) as a child process. It heartbeats while the child runs (also while

@@ -30,3 +30,4 @@ export * from './supportedRange.js';
 export * from './cephHealth.js';
 export * from './finalState.js';
 export * from './configDocumentKinds.js';
+export * from './approvers.js';

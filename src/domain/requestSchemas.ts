@@ -76,10 +76,19 @@ export function queuedItemSchema(value: unknown): typeof deliveredMergeSchema | 
     : upgradeRequestSchema;
 }
 
-/** An operator's answer: who, and a comment or reason. */
+/**
+ * An operator's answer: who (the name typed), the identity of the Temporal client that sent it (what
+ * policy.approval.approvers is checked against), and a comment or reason.
+ */
 export const operatorAnswerSchema = z
-  .object({ by: text, comment: z.string().optional(), reason: z.string().optional() })
+  .object({
+    by: text,
+    identity: text.optional(),
+    comment: z.string().optional(),
+    reason: z.string().optional(),
+  })
   .strict();
+export type OperatorAnswer = z.output<typeof operatorAnswerSchema>;
 
 /** The value if it fits the schema, else one line naming each field that does not and why. */
 export function checkInput<S extends z.ZodType>(

@@ -128,10 +128,14 @@ export function buildCli(): Command {
       .argument('<run>', 'a cluster (its running upgrade) or a workflow id')
       .option('--by <name>', 'who decides (default: your user name)')
       .option(
+        '--identity <id>',
+        'the Temporal client identity the history records, checked against policy.approval.approvers (default: <user>@<host>)',
+      )
+      .option(
         '--comment <text>',
         action === 'reject' || action === 'override-window' ? 'the reason' : 'a comment for the record',
       )
-      .action(async (run: string, options: { by?: string; comment?: string }) => {
+      .action(async (run: string, options: { by?: string; identity?: string; comment?: string }) => {
         process.exitCode = await operateCommand(action, run, options);
       });
   }

@@ -13,8 +13,14 @@ export interface TemporalClient {
   close(): Promise<void>;
 }
 
-/** A client for the configured Temporal; an unreachable server is a clear message, not a trace. */
-export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<TemporalClient> {
+/**
+ * A client for the configured Temporal; an unreachable server is a clear message, not a trace.
+ * `identity` is what the history records as the sender of its commands (Temporal's default: pid@host).
+ */
+export async function connectClient(
+  env: NodeJS.ProcessEnv = process.env,
+  identity?: string,
+): Promise<TemporalClient> {
   const settings = await temporalSettings(env);
   let connection: Connection;
   try {
@@ -23,7 +29,7 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
     throw new UserError(describeConnectionFailure(settings, error), EXIT.failure);
   }
   return {
-    client: new Client({ connection, namespace: settings.namespace }),
+    client: new Client({ connection, namespace: settings.namespace, ...(identity ? { identity } : {}) }),
     settings,
     close: () => connection.close(),
   };

@@ -12,6 +12,7 @@ import { heartbeatThrottle } from './heartbeatThrottle.js';
 import { ensurePollSchedules, pollScheduleId } from './pollSchedules.js';
 import { secretReader } from './secrets.js';
 import { workflowTaskSlots } from './taskSlots.js';
+import { SHUTDOWN_GRACE_MS } from './shutdown.js';
 
 /**
  * Runs the worker until SIGINT or SIGTERM: installs the runtime (structured logs, Prometheus
@@ -49,7 +50,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       taskQueue: temporal.taskQueue,
       ...(await workflowBundle()),
       activities: createActivities(activityDeps(config, secretReader())),
-      shutdownGraceTime: '30s',
+      shutdownGraceTime: SHUTDOWN_GRACE_MS,
       ...heartbeatThrottle,
       maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
       // The quick steps and the health gates run as local activities, in a pool of their own: at least

@@ -1,4 +1,4 @@
-import { humanDuration } from './runDetails.js';
+import { answeredBy, humanDuration } from './runDetails.js';
 import { condition, workflowInfo } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
 import type { ClusterRun } from './clusterRun.js';
@@ -35,10 +35,11 @@ export async function awaitApproval(
     progress.approval = {
       state: rejection ? 'rejected' : 'timed-out',
       ...(rejection ? { by: rejection.by } : {}),
+      ...(rejection?.identity ? { identity: rejection.identity } : {}),
     };
     run.phase(rejection ? 'Rejected' : 'ApprovalTimedOut');
     const reason = rejection
-      ? `rejected by ${rejection.by}${rejection.reason ? `: ${rejection.reason}` : ''}`
+      ? `rejected by ${answeredBy(rejection)}${rejection.reason ? `: ${rejection.reason}` : ''}`
       : `no approval within ${Math.round(cluster.timing.approvalTimeoutMs / 60_000)} min`;
     await run.notify({
       kind: 'complete',
@@ -54,6 +55,7 @@ export async function awaitApproval(
   progress.approval = {
     state: 'approved',
     by: approval?.by ?? '',
+    ...(approval?.identity ? { identity: approval.identity } : {}),
     ...(approval?.comment ? { comment: approval.comment } : {}),
   };
   run.details();

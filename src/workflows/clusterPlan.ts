@@ -82,6 +82,8 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
   );
   if (cluster.maintenanceWindows?.length)
     run.progress.maintenanceWindows = cluster.maintenanceWindows.map(describeWindow);
+  // Read by the approve and reject validators (and signals) from here on.
+  if (cluster.approvers) run.progress.approvers = cluster.approvers;
   // The oldest node sets the start: after a halted run the cluster is mixed, and a new run must
   // still take the nodes left behind (the ones already there are skipped).
   let start: ReturnType<typeof startFromNodes>;

@@ -1,10 +1,10 @@
 import { log, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import { checkInput, operatorAnswerSchema } from '../domain/index.js';
+import { approverRefusal, checkInput, operatorAnswerSchema, type OperatorAnswer } from '../domain/index.js';
 import type { NotificationEvent } from '../activities/notify.js';
 import { notifications } from './activityOptions.js';
 import { recordRun } from './metrics.js';
 import { registerOperatorUpdates } from './operatorUpdates.js';
-import { renderRunDetails } from './runDetails.js';
+import { answeredBy, renderRunDetails } from './runDetails.js';
 import {
   approveSignal,
   overrideWindowSignal,
@@ -23,7 +23,7 @@ import {
 
 /** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
 /** An operator's answer to the canary: go on now, or stop after it. */
-type CanaryAnswer = { by: string; comment?: string; reason?: string; stop: boolean };
+type CanaryAnswer = { by: string; identity?: string; comment?: string; reason?: string; stop: boolean };
 
 export class RunStopped extends Error {
   constructor(
@@ -40,12 +40,12 @@ export interface ClusterRun {
   started: number;
   progress: ClusterProgress;
   decisions: {
-    approval?: { by: string; comment?: string };
-    rejection?: { by: string; reason?: string };
+    approval?: OperatorAnswer;
+    rejection?: OperatorAnswer;
     /** The answer to the canary's hold: go on now, or stop. */
     canary?: CanaryAnswer;
     /** An operator let this run start nodes outside the maintenance windows. */
-    windowOverride?: { by: string; reason?: string };
+    windowOverride?: OperatorAnswer;
   };
   /** The wait for a maintenance window in progress, shared by the lanes of workers. */
   windowWait?: Promise<void> | undefined;
@@ -91,7 +91,10 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
       if (text !== undefined) note = text;
       setCurrentDetails(renderRunDetails(progress, request.cluster, note));
     },
-    notify: (event) => notifications.notify({ cluster: request.cluster, event }).catch(() => undefined),
+    notify: (event) =>
+      notifications
+        .notify({ cluster: request.cluster, event: withDecision(event, run.decisions) })
+        .catch(() => undefined),
     result: (outcome, reason, snapshot) => {
       recordRun(request.cluster, outcome, Date.now() - started);
       return {
@@ -114,12 +117,16 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     description: 'Where the run is: phase, hop, nodes in flight and done',
   });
   // The signals of the Web UI's "Send a Signal" take any JSON: one that names nobody is logged and ignored.
+  // An approve or reject signal is held to policy.approval.approvers as the Update's validator holds it.
   const answer =
-    (name: string, apply: (a: { by: string; comment?: string; reason?: string }) => void) =>
+    (name: string, apply: (a: OperatorAnswer) => void, approval = false) =>
     (arg: unknown) => {
       const checked = checkInput(operatorAnswerSchema, arg);
-      if (checked.ok) apply(checked.value);
-      else log.warn(`ignored a ${name} signal that is not a valid answer`, { reason: checked.reason });
+      const refused = checked.ok && approval && approverRefusal(progress.approvers, checked.value.identity);
+      if (!checked.ok)
+        log.warn(`ignored a ${name} signal that is not a valid answer`, { reason: checked.reason });
+      else if (refused) log.warn(`ignored a ${name} signal: ${refused}`);
+      else apply(checked.value);
     };
   // The canary's first answer counts (as the Update's validator says to a second one): a later signal
   // from another operator must not turn an approve the first was told of into a reject.
@@ -130,24 +137,31 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   };
   setHandler(
     approveSignal,
-    answer('approve', (by) =>
-      canaryTakesAnswers(progress)
-        ? canaryAnswer('approve', { ...by, stop: false })
-        : void (run.decisions.approval ??= by),
+    answer(
+      'approve',
+      (by) =>
+        canaryTakesAnswers(progress)
+          ? canaryAnswer('approve', { ...by, stop: false })
+          : void (run.decisions.approval ??= by),
+      true,
     ),
     {
-      description: 'Approve the upgrade: {"by": "name", "comment": "..."}',
+      description: 'Approve the upgrade: {"by": "name", "identity": "user@host", "comment": "..."}',
     },
   );
   setHandler(
     rejectSignal,
-    answer('reject', (by) =>
-      canaryTakesAnswers(progress)
-        ? canaryAnswer('reject', { ...by, stop: true })
-        : void (run.decisions.rejection ??= by),
+    answer(
+      'reject',
+      (by) =>
+        canaryTakesAnswers(progress)
+          ? canaryAnswer('reject', { ...by, stop: true })
+          : void (run.decisions.rejection ??= by),
+      true,
     ),
     {
-      description: 'Reject the upgrade: {"by": "name", "reason": "..."}; nothing is touched',
+      description:
+        'Reject the upgrade: {"by": "name", "identity": "user@host", "reason": "..."}; nothing is touched',
     },
   );
   setHandler(pauseSignal, () => void ((progress.paused = true), run.details()), {
@@ -166,4 +180,13 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   );
   registerOperatorUpdates(run);
   return run;
+}
+
+/** A run's last notification says who approved or rejected it (the name typed, and the client's identity). */
+function withDecision(event: NotificationEvent, decisions: ClusterRun['decisions']): NotificationEvent {
+  if (event.kind !== 'complete') return event;
+  const { approval, rejection } = decisions;
+  if (rejection) return { ...event, decidedBy: `rejected by ${answeredBy(rejection)}` };
+  if (approval) return { ...event, decidedBy: `approved by ${answeredBy(approval)}` };
+  return event;
 }

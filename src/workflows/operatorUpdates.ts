@@ -1,6 +1,7 @@
 import type { UpdateDefinition } from '@temporalio/common';
 import { setHandler } from '@temporalio/workflow';
-import { checkInput, operatorAnswerSchema } from '../domain/index.js';
+import { approverRefusal, checkInput, operatorAnswerSchema } from '../domain/index.js';
+import { answeredBy } from './runDetails.js';
 import type { ClusterRun } from './clusterRun.js';
 import { canaryTakesAnswers } from './types.js';
 import {
@@ -37,12 +38,12 @@ export function approvalRefusal({ progress, decisions }: RunDecisions): string |
   // The canary takes the same commands, while it upgrades and holds: approve goes on without (or
   // ending) the hold, reject stops the run once the canary is done.
   if (canaryTakesAnswers(progress))
-    return decisions.canary ? `the canary is already answered by ${decisions.canary.by}` : undefined;
-  if (decisions.approval) return `already approved by ${decisions.approval.by}`;
-  if (decisions.rejection) return `already rejected by ${decisions.rejection.by}`;
+    return decisions.canary ? `the canary is already answered by ${answeredBy(decisions.canary)}` : undefined;
+  if (decisions.approval) return `already approved by ${answeredBy(decisions.approval)}`;
+  if (decisions.rejection) return `already rejected by ${answeredBy(decisions.rejection)}`;
   if (progress.approval?.state !== 'waiting')
     return decisions.canary
-      ? `the canary is already answered by ${decisions.canary.by}`
+      ? `the canary is already answered by ${answeredBy(decisions.canary)}`
       : `this run waits for no approval (phase ${progress.phase}; only a hop that policy.approval names waits)`;
   return undefined;
 }
@@ -55,7 +56,7 @@ function operatorUpdate<A>(
   run: ClusterRun,
   update: UpdateDefinition<RunState, [A]>,
   command: {
-    refusal: () => string | undefined;
+    refusal: (arg: A) => string | undefined;
     apply: (arg: A) => void;
     description: string;
     /** Whether the argument must name who acts (approve, reject, overrideWindow). */
@@ -72,7 +73,7 @@ function operatorUpdate<A>(
       validator: (arg: A) => {
         const checked = command.answer ? checkInput(operatorAnswerSchema, arg) : { ok: true as const };
         if (!checked.ok) throw new Error(`not a valid answer: ${checked.reason}`);
-        const reason = command.refusal();
+        const reason = command.refusal(arg);
         if (reason) throw new Error(reason);
       },
       description: command.description,
@@ -84,7 +85,7 @@ function operatorUpdate<A>(
 export function registerOperatorUpdates(run: ClusterRun): void {
   const { progress, decisions } = run;
   operatorUpdate(run, approveUpdate, {
-    refusal: () => approvalRefusal(run),
+    refusal: (answer) => approvalRefusal(run) ?? approverRefusal(progress.approvers, answer.identity),
     apply: (decision) => {
       if (canaryTakesAnswers(progress)) decisions.canary = { ...decision, stop: false };
       else {
@@ -96,12 +97,16 @@ export function registerOperatorUpdates(run: ClusterRun): void {
     answer: true,
   });
   operatorUpdate(run, rejectUpdate, {
-    refusal: () => approvalRefusal(run),
+    refusal: (answer) => approvalRefusal(run) ?? approverRefusal(progress.approvers, answer.identity),
     apply: (decision) => {
       if (canaryTakesAnswers(progress)) decisions.canary = { ...decision, stop: true };
       else {
         decisions.rejection = decision;
-        progress.approval = { state: 'rejected', by: decision.by };
+        progress.approval = {
+          state: 'rejected',
+          by: decision.by,
+          ...(decision.identity ? { identity: decision.identity } : {}),
+        };
       }
     },
     description: 'Reject the upgrade (refused when it waits for no approval)',

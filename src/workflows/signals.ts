@@ -1,11 +1,12 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { OperatorAnswer } from '../domain/index.js';
 import type { ClusterProgress, DeliveredMerge, QueuedItem, UpgradeRequest } from './types.js';
 
 export const enqueueSignal = defineSignal<[UpgradeRequest]>('enqueue');
 /** Merges the webhook recorded (several when they arrived together); each is read when its turn comes. */
 export const deliverSignal = defineSignal<[DeliveredMerge[]]>('deliver');
-export const approveSignal = defineSignal<[{ by: string; comment?: string }]>('approve');
-export const rejectSignal = defineSignal<[{ by: string; reason?: string }]>('reject');
+export const approveSignal = defineSignal<[OperatorAnswer]>('approve');
+export const rejectSignal = defineSignal<[OperatorAnswer]>('reject');
 export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
 export const overrideWindowSignal = defineSignal<[{ by: string; reason?: string }]>('overrideWindow');
@@ -24,14 +25,12 @@ export interface RunState {
  * run that waits for no approval, resume one that is not paused) with the reason, and one that applies
  * returns the new state. The signals stay for the Web UI's "Send a Signal".
  */
-export const approveUpdate = defineUpdate<RunState, [{ by: string; comment?: string }]>('approve');
-export const rejectUpdate = defineUpdate<RunState, [{ by: string; reason?: string }]>('reject');
+export const approveUpdate = defineUpdate<RunState, [OperatorAnswer]>('approve');
+export const rejectUpdate = defineUpdate<RunState, [OperatorAnswer]>('reject');
 export const pauseUpdate = defineUpdate<RunState, [{ by?: string }]>('pause');
 export const resumeUpdate = defineUpdate<RunState, [{ by?: string }]>('resume');
 /** Lets this run start nodes outside the cluster's maintenance windows (refused when it has none). */
-export const overrideWindowUpdate = defineUpdate<RunState, [{ by: string; reason?: string }]>(
-  'overrideWindow',
-);
+export const overrideWindowUpdate = defineUpdate<RunState, [OperatorAnswer]>('overrideWindow');
 
 export const progressQuery = defineQuery<ClusterProgress>('progress');
 export const queueQuery = defineQuery<{

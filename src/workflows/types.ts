@@ -82,7 +82,7 @@ export interface ClusterUpgradeResult {
   talos: { from: string; to: string };
   hops: PlannedHop[];
   /** Who approved a run that needed approval, for the audit trail. */
-  approvedBy?: { by: string; comment?: string };
+  approvedBy?: { by: string; identity?: string; comment?: string };
   nodes: NodeResult[];
   etcdSnapshot?: string;
   /** What planning found that the request did not say (it started from what the nodes run). */
@@ -131,7 +131,15 @@ export interface ClusterProgress {
   preFlight?: string;
   /** Each recreated node's rebuild as the last pre-flight's saved plans summed it up. */
   rebuildPlans?: RebuildPlan[];
-  approval?: { state: 'waiting' | 'approved' | 'rejected' | 'timed-out'; by?: string; comment?: string };
+  approval?: {
+    state: 'waiting' | 'approved' | 'rejected' | 'timed-out';
+    by?: string;
+    /** The Temporal client identity the answer came with. */
+    identity?: string;
+    comment?: string;
+  };
+  /** policy.approval.approvers: who may approve or reject (absent: anyone who reaches Temporal). */
+  approvers?: string[];
   /**
    * policy.canary: the trial worker, where its trial is (upgrading, holding) and how it ended
    * (approved, rejected, the hold passed, or the canary's upgrade failed or was cancelled).

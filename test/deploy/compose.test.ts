@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
+import { STOP_GRACE_MS } from '../../src/worker/shutdown.js';
 
 // No Docker engine runs here, so the deployment is checked by its structure: what a reviewer of a
 // compose file for a real installation would look for.
@@ -100,6 +101,14 @@ describe('docker-compose.yml', () => {
     const example = await readFile(new URL('examples/prox-ops.yaml', root), 'utf8');
     expect(example).toContain('url: { file: /run/secrets/discord_webhook_url }');
     expect(Object.keys((await load()).secrets)).toContain('discord_webhook_url');
+  });
+
+  it('stops the worker no sooner than its steps and a cancelled Terraform run can end (src/worker/shutdown.ts)', async () => {
+    const { services } = await load();
+    const grace = (services.worker as { stop_grace_period?: string }).stop_grace_period ?? '10s';
+    const [, amount = '0', unit = 's'] = /^(\d+)(s|m)$/.exec(grace) ?? [];
+    // Docker's default is 10 s; a margin of 10 s for the worker's own exit after the last step.
+    expect(Number(amount) * (unit === 'm' ? 60_000 : 1000)).toBeGreaterThanOrEqual(STOP_GRACE_MS + 10_000);
   });
 
   it('publishes only the webhook beyond loopback', async () => {

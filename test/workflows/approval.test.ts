@@ -114,6 +114,41 @@ describe('an upgrade the policy marks for approval waits for it (atlas, minors t
     expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
   }, 300_000);
 
+  it('policy.approval.approvers: only a named approver answers; the identity is in the state and the result', async () => {
+    h.inventory.policy.approval.approvers = ['alice'];
+    const mark = await timelineMark(lab);
+    try {
+      const handle = await startMinors('approvers-test');
+      await waitingForApproval(handle);
+      expect((await handle.query(progressQuery)).approvers).toEqual(['alice']);
+      const refusal = (args: { by: string; identity?: string }) =>
+        handle.executeUpdate(approveUpdate, { args: [args] }).then(
+          () => 'applied',
+          (error: unknown) => (error as WorkflowUpdateFailedError).cause?.message,
+        );
+      expect(await refusal({ by: 'bob', identity: 'bob@laptop' })).toBe(
+        "bob@laptop may not approve or reject this cluster's runs: policy.approval.approvers names alice",
+      );
+      expect(await refusal({ by: 'alice' })).toMatch(
+        /^only alice may approve or reject this cluster's runs \(policy\.approval\.approvers\), and this answer names no identity/,
+      );
+      // The Web UI's signal is held to the same list: logged and ignored, the run still waits.
+      await handle.signal(approveSignal, { by: 'bob', identity: 'bob@laptop' });
+      expect((await handle.query(progressQuery)).approval?.state).toBe('waiting');
+      // Any identity of the user alice answers.
+      expect(
+        await handle.executeUpdate(rejectUpdate, {
+          args: [{ by: 'alice', identity: 'alice@laptop', reason: 'not this weekend' }],
+        }),
+      ).toMatchObject({ approval: { state: 'rejected', by: 'alice', identity: 'alice@laptop' } });
+      const result = await handle.result();
+      expect(result.reason).toBe('rejected by alice (alice@laptop): not this weekend; nothing was touched');
+      expect((await eventsSince(lab, mark)).filter((e) => touching.has(e.kind))).toEqual([]);
+    } finally {
+      h.inventory.policy.approval.approvers = [];
+    }
+  }, 300_000);
+
   it('the approval timeout ends it the same way', async () => {
     h.inventory.policy.approvalTimeout = 3_000;
     const mark = await timelineMark(lab);
@@ -128,16 +163,22 @@ describe('an upgrade the policy marks for approval waits for it (atlas, minors t
   }, 300_000);
 
   it('approve lets it go on: two cattle hops to 1.13.8', async () => {
+    // bob is the approver; his signal names both him and the identity he sends from.
+    h.inventory.policy.approval.approvers = ['bob'];
     const handle = await startMinors('approve-test');
-    await waitingForApproval(handle);
-    await handle.signal(approveSignal, { by: 'bob', comment: 'release notes read' });
+    // The run read the list at planning: the inventory's may go back for the tests after.
+    await waitingForApproval(handle).finally(() => (h.inventory.policy.approval.approvers = []));
+    expect((await handle.query(progressQuery)).approvers).toEqual(['bob']);
+    await handle.signal(approveSignal, { by: 'bob', identity: 'bob@ops-vm', comment: 'release notes read' });
     // Two hops follow, so the run is open when the second decision arrives: the validator refuses it, and says why.
-    await expect(handle.executeUpdate(rejectUpdate, { args: [{ by: 'carol' }] })).rejects.toMatchObject({
-      cause: { message: 'already approved by bob' },
+    await expect(
+      handle.executeUpdate(rejectUpdate, { args: [{ by: 'carol', identity: 'carol@laptop' }] }),
+    ).rejects.toMatchObject({
+      cause: { message: 'already approved by bob (bob@ops-vm)' },
     });
     const result = await handle.result();
     expect(result.outcome).toBe('succeeded');
-    expect(result.approvedBy).toEqual({ by: 'bob', comment: 'release notes read' });
+    expect(result.approvedBy).toEqual({ by: 'bob', identity: 'bob@ops-vm', comment: 'release notes read' });
     expect(result.hops.map((hop) => `${hop.from}->${hop.to}:${hop.strategy}`)).toEqual([
       '1.11.3->1.12.9:cattle',
       '1.12.9->1.13.8:cattle',

@@ -161,6 +161,8 @@ const policySchema = z
         patch: z.boolean().default(false),
         minor: z.boolean().default(false),
         major: z.boolean().default(true),
+        // Who may approve or reject (a user, or one identity user@host); empty: anyone who reaches Temporal.
+        approvers: z.array(z.string().regex(/^[^\s@]+(@[^\s@]+)?$/)).default([]),
       })
       .strict()
       .prefault({}),

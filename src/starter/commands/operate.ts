@@ -1,4 +1,4 @@
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import {
   approveUpdate,
@@ -15,9 +15,12 @@ import { queueWorkflowId } from '../enqueue.js';
 import { connectClient } from '../temporalClient.js';
 import { resolveRun } from './target.js';
 import { NODE_PHASE, queryValue } from '../../domain/index.js';
+import { answeredBy } from '../../workflows/runDetails.js';
 
 export interface OperateOptions {
   by?: string;
+  /** The Temporal client's identity, what policy.approval.approvers is checked against. */
+  identity?: string;
   comment?: string;
 }
 
@@ -29,6 +32,16 @@ export function operator(options: OperateOptions): string {
   }
 }
 
+/** `--identity`, else `<user>@<host>`: who the history and policy.approval.approvers see. */
+export function operatorIdentity(options: OperateOptions): string {
+  if (options.identity) return options.identity;
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `operator@${hostname()}`;
+  }
+}
+
 export function webUiLink(settings: { namespace: string }, workflowId: string): string {
   const base = process.env.TALOS_UPGRADE_WEB_UI ?? 'http://127.0.0.1:8233';
   return `${base}/namespaces/${settings.namespace}/workflows/${encodeURIComponent(workflowId)}`;
@@ -37,17 +50,17 @@ export function webUiLink(settings: { namespace: string }, workflowId: string): 
 const UPDATES = {
   approve: (o: OperateOptions) => ({
     update: approveUpdate,
-    arg: { by: operator(o), ...(o.comment ? { comment: o.comment } : {}) },
+    arg: { by: operator(o), identity: operatorIdentity(o), ...(o.comment ? { comment: o.comment } : {}) },
   }),
   reject: (o: OperateOptions) => ({
     update: rejectUpdate,
-    arg: { by: operator(o), ...(o.comment ? { reason: o.comment } : {}) },
+    arg: { by: operator(o), identity: operatorIdentity(o), ...(o.comment ? { reason: o.comment } : {}) },
   }),
   pause: (o: OperateOptions) => ({ update: pauseUpdate, arg: { by: operator(o) } }),
   resume: (o: OperateOptions) => ({ update: resumeUpdate, arg: { by: operator(o) } }),
   'override-window': (o: OperateOptions) => ({
     update: overrideWindowUpdate,
-    arg: { by: operator(o), ...(o.comment ? { reason: o.comment } : {}) },
+    arg: { by: operator(o), identity: operatorIdentity(o), ...(o.comment ? { reason: o.comment } : {}) },
   }),
 } as const;
 
@@ -72,7 +85,7 @@ function answerSaying(action: 'approve' | 'reject', state: RunState): string {
 /** The run's state after a command, in one line. */
 function describeState(state: RunState): string {
   const approval = state.approval
-    ? `, approval ${state.approval.state}${state.approval.by ? ` by ${state.approval.by}` : ''}`
+    ? `, approval ${state.approval.state}${state.approval.by ? ` by ${answeredBy({ by: state.approval.by, ...(state.approval.identity ? { identity: state.approval.identity } : {}) })}` : ''}`
     : '';
   const window = state.window
     ? `, window ${state.window.state}${state.window.until ? ` until ${state.window.until}` : ''}${state.window.by ? ` by ${state.window.by}` : ''}`
@@ -90,7 +103,7 @@ export async function operateCommand(
   target: string,
   options: OperateOptions,
 ): Promise<number> {
-  const temporal = await connectClient();
+  const temporal = await connectClient(process.env, operatorIdentity(options));
   try {
     const workflowId = await resolveRun(temporal.client, target);
     const handle = temporal.client.workflow.getHandle(workflowId);
