@@ -1,8 +1,8 @@
 /**
  * Who may approve or reject a cluster's runs (policy.approval.approvers): an entry names a user (any
- * of their identities, `alice`) or one identity (`alice@laptop`). The identity is the one the
- * operator's Temporal client declares (talos-upgrade's `--identity`, else `<user>@<host>`): it tells
- * honest operators apart and stops a mistaken approval, it does not authenticate anyone. Anyone who
+ * of their identities, `alice`) or one identity (`alice@laptop`). The identity is the one the answer
+ * names (talos-upgrade sends its client's: `--identity`, else `<user>@<host>`; a Web UI signal, what its
+ * JSON says): it tells honest operators apart and stops a mistaken approval, it authenticates nobody. Anyone who
  * can reach Temporal can still declare any identity (docs/operations.md, "Who may act").
  */
 export function approverRefusal(

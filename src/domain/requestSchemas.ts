@@ -77,8 +77,8 @@ export function queuedItemSchema(value: unknown): typeof deliveredMergeSchema | 
 }
 
 /**
- * An operator's answer: who (the name typed), the identity of the Temporal client that sent it (what
- * policy.approval.approvers is checked against), and a comment or reason.
+ * An operator's answer: who (the name typed), the identity it names (what policy.approval.approvers is
+ * checked against; the CLI sends its Temporal client's), and a comment or reason.
  */
 export const operatorAnswerSchema = z
   .object({

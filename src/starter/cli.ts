@@ -129,7 +129,7 @@ export function buildCli(): Command {
       .option('--by <name>', 'who decides (default: your user name)')
       .option(
         '--identity <id>',
-        'the Temporal client identity the history records, checked against policy.approval.approvers (default: <user>@<host>)',
+        "the identity to answer as: sent with the answer (checked against policy.approval.approvers) and as the Temporal client's, which the history records (default: <user>@<host>)",
       )
       .option(
         '--comment <text>',

@@ -2,7 +2,7 @@ import { condition, workflowInfo } from '@temporalio/workflow';
 import type { ClusterDescription } from '../activities/cluster.js';
 import { RunStopped, type ClusterRun } from './clusterRun.js';
 import { wasCancelled } from './failures.js';
-import { humanDuration } from './runDetails.js';
+import { answeredBy, humanDuration } from './runDetails.js';
 import { canaryTakesAnswers } from './types.js';
 
 /** The steps of the hop the trial uses: the canary's own upgrade, and the pending marks on the other nodes. */
@@ -44,7 +44,7 @@ export async function trialOnCanary(
   if (answer?.stop)
     throw new RunStopped(
       'rejected',
-      `rejected after the canary ${node} by ${answer.by}${answer.reason ? `: ${answer.reason}` : ''}; no other node was touched`,
+      `rejected after the canary ${node} by ${answeredBy(answer)}${answer.reason ? `: ${answer.reason}` : ''}; no other node was touched`,
     );
 }
 
@@ -85,6 +85,7 @@ async function holdAfterCanary(
     node,
     state: answer ? (answer.stop ? 'rejected' : 'approved') : 'held',
     ...(answer ? { by: answer.by } : {}),
+    ...(answer?.identity ? { identity: answer.identity } : {}),
   };
   run.details('');
 }

@@ -3,7 +3,7 @@ import { approverRefusal, checkInput, operatorAnswerSchema, type OperatorAnswer 
 import type { NotificationEvent } from '../activities/notify.js';
 import { notifications } from './activityOptions.js';
 import { recordRun } from './metrics.js';
-import { registerOperatorUpdates } from './operatorUpdates.js';
+import { approvalRefusal, registerOperatorUpdates } from './operatorUpdates.js';
 import { answeredBy, renderRunDetails } from './runDetails.js';
 import {
   approveSignal,
@@ -21,10 +21,10 @@ import {
   type UpgradeRequest,
 } from './types.js';
 
-/** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
 /** An operator's answer to the canary: go on now, or stop after it. */
 type CanaryAnswer = { by: string; identity?: string; comment?: string; reason?: string; stop: boolean };
 
+/** A run that ends early on purpose (a failed node, failed validation), with its outcome and reason. */
 export class RunStopped extends Error {
   constructor(
     readonly outcome: ClusterUpgradeResult['outcome'],
@@ -93,7 +93,7 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     },
     notify: (event) =>
       notifications
-        .notify({ cluster: request.cluster, event: withDecision(event, run.decisions) })
+        .notify({ cluster: request.cluster, event: withDecision(event, run) })
         .catch(() => undefined),
     result: (outcome, reason, snapshot) => {
       recordRun(request.cluster, outcome, Date.now() - started);
@@ -117,12 +117,17 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     description: 'Where the run is: phase, hop, nodes in flight and done',
   });
   // The signals of the Web UI's "Send a Signal" take any JSON: one that names nobody is logged and ignored.
-  // An approve or reject signal is held to policy.approval.approvers as the Update's validator holds it.
+  // An approve or reject signal is held to what the Update's validator holds it to (the run waits for an
+  // answer, from one of policy.approval.approvers): one sent before planning read the list, or to a run
+  // that waits for none, is logged and ignored, never kept for later.
   const answer =
     (name: string, apply: (a: OperatorAnswer) => void, approval = false) =>
     (arg: unknown) => {
       const checked = checkInput(operatorAnswerSchema, arg);
-      const refused = checked.ok && approval && approverRefusal(progress.approvers, checked.value.identity);
+      const refused =
+        checked.ok &&
+        approval &&
+        (approvalRefusal(run) ?? approverRefusal(progress.approvers, checked.value.identity));
       if (!checked.ok)
         log.warn(`ignored a ${name} signal that is not a valid answer`, { reason: checked.reason });
       else if (refused) log.warn(`ignored a ${name} signal: ${refused}`);
@@ -132,7 +137,9 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   // from another operator must not turn an approve the first was told of into a reject.
   const canaryAnswer = (name: string, answer: CanaryAnswer) => {
     if (run.decisions.canary)
-      log.warn(`ignored a ${name} signal: the canary is already answered by ${run.decisions.canary.by}`);
+      log.warn(
+        `ignored a ${name} signal: the canary is already answered by ${answeredBy(run.decisions.canary)}`,
+      );
     else run.decisions.canary = answer;
   };
   setHandler(
@@ -182,11 +189,19 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
   return run;
 }
 
-/** A run's last notification says who approved or rejected it (the name typed, and the client's identity). */
-function withDecision(event: NotificationEvent, decisions: ClusterRun['decisions']): NotificationEvent {
+/**
+ * A run's last notification says who answered it (the name typed, and the identity it came with): its
+ * approval or rejection as the run took it, and the canary's answer.
+ */
+function withDecision(event: NotificationEvent, run: ClusterRun): NotificationEvent {
   if (event.kind !== 'complete') return event;
-  const { approval, rejection } = decisions;
-  if (rejection) return { ...event, decidedBy: `rejected by ${answeredBy(rejection)}` };
-  if (approval) return { ...event, decidedBy: `approved by ${answeredBy(approval)}` };
-  return event;
+  const { approval } = run.progress;
+  const { canary } = run.decisions;
+  const decided = [
+    (approval?.state === 'approved' || approval?.state === 'rejected') && approval.by
+      ? `${approval.state} by ${answeredBy(approval)}`
+      : '',
+    canary ? `canary ${canary.stop ? 'rejected' : 'approved'} by ${answeredBy(canary)}` : '',
+  ].filter(Boolean);
+  return decided.length ? { ...event, decidedBy: decided.join('; ') } : event;
 }

@@ -38,7 +38,8 @@ async function waitForWindow(
   for (;;) {
     if (stopped()) break;
     if (decisions.windowOverride) {
-      progress.window = { state: 'overridden', windows: described, by: decisions.windowOverride.by };
+      const { by, identity } = decisions.windowOverride;
+      progress.window = { state: 'overridden', windows: described, by, ...(identity ? { identity } : {}) };
       break;
     }
     const state = await local.maintenanceWindowState({ windows, at: Date.now() });

@@ -26,7 +26,7 @@ type RunDecisions = Pick<ClusterRun, 'progress' | 'decisions'>;
 
 /** Why an override of the maintenance windows does not apply, or undefined when it does. */
 export function windowOverrideRefusal({ progress, decisions }: RunDecisions): string | undefined {
-  if (decisions.windowOverride) return `already overridden by ${decisions.windowOverride.by}`;
+  if (decisions.windowOverride) return `already overridden by ${answeredBy(decisions.windowOverride)}`;
   // Before planning the windows are not known yet: the override is kept for when they are.
   if (progress.phase !== 'Planning' && !progress.maintenanceWindows?.length)
     return "this cluster's policy has no maintenance windows: nodes may start at any time";
@@ -127,7 +127,12 @@ export function registerOperatorUpdates(run: ClusterRun): void {
     apply: (decision) => {
       decisions.windowOverride = decision;
       if (progress.maintenanceWindows)
-        progress.window = { state: 'overridden', windows: progress.maintenanceWindows, by: decision.by };
+        progress.window = {
+          state: 'overridden',
+          windows: progress.maintenanceWindows,
+          by: decision.by,
+          ...(decision.identity ? { identity: decision.identity } : {}),
+        };
     },
     description:
       'Start nodes outside the maintenance windows, for this run only (refused when there are none)',

@@ -1,8 +1,9 @@
 import type { ClusterProgress } from './types.js';
 
 /** "alice (alice@laptop)": the name typed, and the identity of the client that sent the answer. */
-export function answeredBy(answer: { by: string; identity?: string }): string {
-  return answer.identity && answer.identity !== answer.by ? `${answer.by} (${answer.identity})` : answer.by;
+export function answeredBy(answer: { by?: string | undefined; identity?: string | undefined }): string {
+  const by = answer.by ?? answer.identity ?? 'someone';
+  return answer.identity && answer.identity !== by ? `${by} (${answer.identity})` : by;
 }
 
 /** "90s", "2m", "1h 5m": a duration as an operator says it. */
@@ -33,12 +34,13 @@ export function renderRunDetails(progress: ClusterProgress, cluster: string, not
       ? `Holding after the canary ${progress.canary.node}: \`talos-upgrade approve ${cluster}\` to go on now, \`reject\` to stop here.`
       : progress.approval?.state === 'waiting'
         ? `Waiting for approval${progress.approvers ? ` by ${progress.approvers.join(', ')}` : ''}: \`talos-upgrade approve ${cluster}\` (or \`reject\`), or send the signal **approve** with \`{"by": "your name", "identity": "you@your-host"}\`.`
-        : progress.approval?.state === 'approved' && progress.approval.by
-          ? `Approved by ${answeredBy({ by: progress.approval.by, ...(progress.approval.identity ? { identity: progress.approval.identity } : {}) })}.`
+        : (progress.approval?.state === 'approved' || progress.approval?.state === 'rejected') &&
+            progress.approval.by
+          ? `${progress.approval.state === 'approved' ? 'Approved' : 'Rejected'} by ${answeredBy(progress.approval)}.`
           : '';
   const trial =
     progress.canary && progress.canary.state !== 'holding'
-      ? `Canary ${progress.canary.node}: ${progress.canary.state}${progress.canary.by ? ` by ${progress.canary.by}` : progress.canary.state === 'held' ? ' (its hold passed)' : ''}`
+      ? `Canary ${progress.canary.node}: ${progress.canary.state}${progress.canary.by ? ` by ${answeredBy(progress.canary)}` : progress.canary.state === 'held' ? ' (its hold passed)' : ''}`
       : '';
   const rows = [
     ...progress.nodes.map(

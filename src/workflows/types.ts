@@ -148,6 +148,7 @@ export interface ClusterProgress {
     node: string;
     state: 'upgrading' | 'holding' | 'approved' | 'rejected' | 'held' | 'failed' | 'cancelled';
     by?: string;
+    identity?: string;
   };
   current: string[];
   /** The node workflows in flight, for `talos-upgrade status` to ask each for its step. */
@@ -157,7 +158,13 @@ export interface ClusterProgress {
   /** The cluster's maintenance windows, once planned (absent: nodes may start at any time). */
   maintenanceWindows?: string[];
   /** The last look at the windows: open until, waiting until, or overridden by an operator. */
-  window?: { state: 'open' | 'waiting' | 'overridden'; windows: string[]; until?: string; by?: string };
+  window?: {
+    state: 'open' | 'waiting' | 'overridden';
+    windows: string[];
+    until?: string;
+    by?: string;
+    identity?: string;
+  };
 }
 
 /**

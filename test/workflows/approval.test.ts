@@ -119,6 +119,8 @@ describe('an upgrade the policy marks for approval waits for it (atlas, minors t
     const mark = await timelineMark(lab);
     try {
       const handle = await startMinors('approvers-test');
+      // A signal before the run waits (before planning read the list) is not kept for later.
+      await handle.signal(approveSignal, { by: 'mallory', identity: 'mallory@somewhere' });
       await waitingForApproval(handle);
       expect((await handle.query(progressQuery)).approvers).toEqual(['alice']);
       const refusal = (args: { by: string; identity?: string }) =>

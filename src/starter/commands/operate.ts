@@ -85,12 +85,14 @@ function answerSaying(action: 'approve' | 'reject', state: RunState): string {
 /** The run's state after a command, in one line. */
 function describeState(state: RunState): string {
   const approval = state.approval
-    ? `, approval ${state.approval.state}${state.approval.by ? ` by ${answeredBy({ by: state.approval.by, ...(state.approval.identity ? { identity: state.approval.identity } : {}) })}` : ''}`
+    ? `, approval ${state.approval.state}${state.approval.by ? ` by ${answeredBy(state.approval)}` : ''}`
     : '';
   const window = state.window
-    ? `, window ${state.window.state}${state.window.until ? ` until ${state.window.until}` : ''}${state.window.by ? ` by ${state.window.by}` : ''}`
+    ? `, window ${state.window.state}${state.window.until ? ` until ${state.window.until}` : ''}${state.window.by ? ` by ${answeredBy(state.window)}` : ''}`
     : '';
-  const canary = state.canary ? `, canary ${state.canary.node} ${state.canary.state}` : '';
+  const canary = state.canary
+    ? `, canary ${state.canary.node} ${state.canary.state}${state.canary.by ? ` by ${answeredBy(state.canary)}` : ''}`
+    : '';
   return `phase ${state.phase}${state.paused ? ', paused' : ''}${approval}${window}${canary}`;
 }
 
