@@ -1,12 +1,12 @@
 # One image for the worker and the webhook server: the project (its TypeScript sources, bundled by
 # esbuild at image build time), the real talosctl, terraform and sops, and git for the webhook's git source.
 # Versions are pinned. talosctl is the one the project ships and tests (lab/talos-api/go.mod pins the
-# same tag): v1.13.8 serves Talos 1.11, 1.12 and 1.13 nodes: `patch mc` on 1.12 nodes (a 1.11 client
-# cannot read their machine config), extra documents on 1.11 nodes (1.12.0-1.12.4 drop them), the
-# Kubernetes ranges of 1.13 (a 1.12 client has none) and `upgrade --no-reboot` on the lifecycle API.
+# same tag): v1.14.1 serves Talos 1.11 to 1.13 nodes and is the first that can drive 1.14 ones: `patch mc`
+# on 1.12 nodes (a 1.11 client cannot read their machine config), the Kubernetes ranges up to 1.14 (a 1.13
+# client has none for it) and `upgrade --no-reboot` on the lifecycle API.
 ARG NODE_IMAGE=node:20.18.1-bookworm-slim
 
-FROM ghcr.io/siderolabs/talosctl:v1.13.8 AS talosctl
+FROM ghcr.io/siderolabs/talosctl:v1.14.1 AS talosctl
 FROM hashicorp/terraform:1.8.5 AS terraform
 # sops decrypts SOPS-encrypted machine configs (age); the version scripts/ensure-tools.sh tests with.
 FROM golang:1.26.5-bookworm AS sops

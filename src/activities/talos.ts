@@ -88,11 +88,12 @@ function answeredVotersFirst(reads: EtcdStatusRead[]): string[] {
 }
 
 /** Why one node's etcd read failed, in words an operator can act on. */
-function etcdReadError(result: CommandResult): string {
+export function etcdReadError(result: CommandResult): string {
   if (result.timedOut)
     return `no answer in ${ETCD_READ_TIMEOUT_MS / 1000} s: its etcd is not running or not ready (talosctl -n <node> service etcd)`;
-  // talosctl prints a node's own failure as `* <ip>: <error>` under a summary line.
-  const nodeLine = /^\s*\*\s+\S+:\s+(.+)$/m.exec(result.stderr)?.[1];
+  // A node's own failure: `* <ip>: <error>` under a summary line (apid's multierror, talosctl 1.13), or
+  // `error from node <ip>: <error>` (1.14's per-node calls, cmd/talosctl/cmd/talos/etcd.go at v1.14.1).
+  const nodeLine = /^\s*(?:\*\s+|error from node\s+)\S+?:\s+(.+)$/m.exec(result.stderr)?.[1];
   return nodeLine ?? (tail(result.stderr || result.stdout, 3) || `talosctl exited ${result.exitCode}`);
 }
 

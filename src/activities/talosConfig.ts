@@ -20,7 +20,14 @@ import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, tail } from './errors.js';
 import { withPlainMachineConfig } from './machineConfigFile.js';
 import { runCommand, type CommandResult } from './runCommand.js';
-import { isUnavailable, parseMachineStage, talosctl, talosctlDuration, talosFailure } from './talosctl.js';
+import {
+  isMaintenanceRefusal,
+  isUnavailable,
+  parseMachineStage,
+  talosctl,
+  talosctlDuration,
+  talosFailure,
+} from './talosctl.js';
 import { reportedBootId } from './kubernetes.js';
 
 type VlanGap = Parameters<typeof describeUndefinedVlans>[0][number];
@@ -61,6 +68,7 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
    * took and then dropped in its TLS handshake (it asked for a client certificate: a broken pipe, a
    * reset, "certificate required") is an answer from something that is not such a VM; read three
    * times 2 s apart, it is final. Nothing listening yet (refused, timed out) is retried by Temporal.
+   * A 1.11 or 1.12 node refuses the Version that talosctl 1.14 asks first (isMaintenanceRefusal).
    */
   async function readMaintenanceStatus(c: ClusterHandle, node: InventoryNode): Promise<CommandResult> {
     let result: CommandResult | undefined;
@@ -120,7 +128,12 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     // says only that this is not a configured node of the cluster: the config goes to it only when it
     // answers the insecure maintenance API as a Talos node in stage maintenance (the VM just created).
     const insecure = await readMaintenanceStatus(c, node);
-    const maintenance = insecure.exitCode === 0 ? parseMachineStage(insecure.stdout) : undefined;
+    const maintenance =
+      insecure.exitCode === 0
+        ? parseMachineStage(insecure.stdout)
+        : isMaintenanceRefusal(insecure)
+          ? 'maintenance'
+          : undefined;
     if (maintenance !== 'maintenance')
       throw nonRetryable(
         FAILURE.ValidationFailed,

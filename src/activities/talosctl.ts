@@ -10,6 +10,18 @@ export function isUnavailable(result: CommandResult): boolean {
   );
 }
 
+/**
+ * A Talos 1.11 or 1.12 node in maintenance mode answering `get --insecure`: talosctl 1.14 asks its Version
+ * first (cmd/talosctl/pkg/talos/helpers/checks.go at v1.14.1), which that release's maintenance server
+ * refuses to a peer without the admin role in these words (internal/app/maintenance/server.go at v1.11.3
+ * and v1.12.5). Only such a server says it; from 1.13 the stage is read as it is.
+ */
+export function isMaintenanceRefusal(result: CommandResult): boolean {
+  return /error getting server version: rpc error: code = Unimplemented desc = API is not implemented in maintenance mode/.test(
+    result.stderr,
+  );
+}
+
 /** The server's tag in `talosctl version` output ("1.11.3"), if a server answered. */
 export function parseServerTag(stdout: string): string | undefined {
   const server = stdout.slice(stdout.indexOf('Server:'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { classifyUpgradeFailure } from '../../src/activities/talos.js';
+import { classifyUpgradeFailure, etcdReadError } from '../../src/activities/talos.js';
 import { pullGaveUp } from '../../src/activities/talosctl.js';
 
 // stderr of the real talosctl `upgrade --wait` against the lab Talos API: timeout and quorum recorded with
@@ -76,5 +76,25 @@ describe('classifying a failed talosctl upgrade --wait by what the real client p
     );
     expect(pullGaveUp(RECORDED.imageSet)).toBeUndefined();
     expect(pullGaveUp(RECORDED.timeout)).toBeUndefined();
+  });
+});
+
+// stderr of the real `talosctl -n <worker> etcd status` against the lab (recorded 2026-11-30): 1.13.8 prints
+// apid's multierror, 1.14.1 one `error from node` line per node it asked (cmd/talosctl/cmd/talos/etcd.go).
+const ETCD_STATUS_ON_A_WORKER = {
+  'v1.13.8': `error getting status: 1 error occurred:
+\t* 127.201.243.14: rpc error: code = Unimplemented desc = etcd status is only available on control plane nodes
+
+`,
+  'v1.14.1': `error from node 127.201.243.14: rpc error: code = Unimplemented desc = etcd status is only available on control plane nodes
+`,
+};
+
+describe("a node's own etcd read error, in each client's shape", () => {
+  it.each(Object.entries(ETCD_STATUS_ON_A_WORKER))('talosctl %s', (_client, stderr) => {
+    const result = { exitCode: 1, stdout: '', stderr, durationMs: 50, timedOut: false };
+    expect(etcdReadError(result)).toBe(
+      'rpc error: code = Unimplemented desc = etcd status is only available on control plane nodes',
+    );
   });
 });

@@ -45,7 +45,7 @@ const cmdline = async (node: string) =>
 
 const failingRun = (id: string, to: string) => failingUpgrade(h, 'atlas', id, { talos: { to } });
 
-describe('the real talosctl v1.13.8 against lab Talos 1.13 nodes', () => {
+describe('the real talosctl v1.14.1 against lab Talos 1.13 nodes', () => {
   it('upgrade --no-reboot installs while the node serves; reboot --wait starts the new slot', async () => {
     const node = 'talos-wk-2';
     const install = await lab.talosctl(

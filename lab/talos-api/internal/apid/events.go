@@ -3,8 +3,8 @@ package apid
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 
+	"github.com/rs/xid"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -12,8 +12,6 @@ import (
 
 // eventTypePrefix is how machined names event payloads (talosctl rejects any other type URL).
 const eventTypePrefix = "talos/runtime/"
-
-var eventIDs atomic.Uint64
 
 // Hub is one node's runtime event buffer, as machined keeps it: it starts empty at each boot, and
 // subscribers see the tail they ask for and then every new event until the node goes down.
@@ -45,7 +43,9 @@ func (h *Hub) publishAt(gen uint64, actor string, payload proto.Message) {
 		panic(err)
 	}
 	data.TypeUrl = eventTypePrefix + string(payload.ProtoReflect().Descriptor().FullName())
-	ev := &machine.Event{Data: data, Id: fmt.Sprintf("lab%016x", eventIDs.Add(1)), ActorId: actor}
+	// machined's event IDs are xids (internal/app/machined/pkg/runtime/events.go, v1.14.1): ordered by
+	// time, so across reboots too, which talosctl 1.14's tracker resumes from with tail_id.
+	ev := &machine.Event{Data: data, Id: xid.New().String(), ActorId: actor}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if gen != h.gen {
@@ -60,9 +60,14 @@ func (h *Hub) publishAt(gen uint64, actor string, payload proto.Message) {
 	}
 }
 
-// Subscribe returns the tail (all events for tail < 0, the last n for n > 0) and a channel of new
-// ones that is closed when the node goes down.
-func (h *Hub) Subscribe(tail int) ([]*machine.Event, chan *machine.Event) {
+// Subscribe returns the tail (all events for tail < 0, the last n for n > 0, or with tailID every one
+// after that event, as machined's Events.Watch chooses, v1alpha1_events.go at v1.14.1) and a channel of
+// new ones that is closed when the node goes down.
+func (h *Hub) Subscribe(tail int, tailID string) ([]*machine.Event, chan *machine.Event, error) {
+	after, err := parseTailID(tailID)
+	if err != nil {
+		return nil, nil, err
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var past []*machine.Event
@@ -71,10 +76,28 @@ func (h *Hub) Subscribe(tail int) ([]*machine.Event, chan *machine.Event) {
 		past = append(past, h.events...)
 	case tail > 0:
 		past = append(past, h.events[max(0, len(h.events)-tail):]...)
+	case !after.IsNil():
+		for _, ev := range h.events {
+			if id, _ := xid.FromString(ev.Id); id.Compare(after) > 0 {
+				past = append(past, ev)
+			}
+		}
 	}
 	ch := make(chan *machine.Event, 256)
 	h.subs[ch] = struct{}{}
-	return past, ch
+	return past, ch, nil
+}
+
+// parseTailID reads a request's tail_id as machined does: an xid, or an error for the stream.
+func parseTailID(tailID string) (xid.ID, error) {
+	if tailID == "" {
+		return xid.NilID(), nil
+	}
+	id, err := xid.FromString(tailID)
+	if err != nil {
+		return id, fmt.Errorf("error parsing tail_id: %w", err)
+	}
+	return id, nil
 }
 
 // Unsubscribe stops delivery to ch.

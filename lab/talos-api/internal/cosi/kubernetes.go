@@ -58,14 +58,32 @@ type images struct {
 	apiServer, controllerManager, scheduler, kubelet string
 }
 
+// imagesOf reads them through machinery 1.14's K8s* accessors: a Kube*Config document's, else the
+// v1alpha1 section's (config/container/container.go, v1.14.1). A worker has no control-plane ones.
 func imagesOf(cfg talosconfig.Provider) images {
-	return images{
-		apiServer:         cfg.Cluster().APIServer().Image(),
-		controllerManager: cfg.Cluster().ControllerManager().Image(),
-		scheduler:         cfg.Cluster().Scheduler().Image(),
-		kubelet:           cfg.Machine().Kubelet().Image(),
+	var img images
+	if c := cfg.K8sAPIServerConfig(); c != nil {
+		img.apiServer = c.Image()
 	}
+	if c := cfg.K8sControllerManagerConfig(); c != nil {
+		img.controllerManager = c.Image()
+	}
+	if c := cfg.K8sSchedulerConfig(); c != nil {
+		img.scheduler = c.Image()
+	}
+	if c := cfg.K8sKubeletConfig(); c != nil {
+		img.kubelet = c.Image()
+	}
+	return img
 }
+
+// The static pods' config resources as Talos 1.11 to 1.13 keep them: one per component, under the
+// component's name (1.14 renders its pods from a "final-" prefixed copy).
+func apiServerConfig() *k8s.APIServerConfig { return k8s.NewAPIServerConfig(k8s.APIServerConfigID) }
+func controllerManagerConfig() *k8s.ControllerManagerConfig {
+	return k8s.NewControllerManagerConfig(k8s.ControllerManagerConfigID)
+}
+func schedulerConfig() *k8s.SchedulerConfig { return k8s.NewSchedulerConfig(k8s.SchedulerConfigID) }
 
 // get returns the node's Kubernetes resources of this boot, deriving them from machineConfig the
 // first time they are asked for; versionOf tells the release the node runs this boot, asked only then.
@@ -87,11 +105,11 @@ func (k *kubernetesStates) get(ctx context.Context, n *apid.Node, boot uint64, m
 	img := imagesOf(cfg)
 	var resources []resource.Resource
 	if cfg.Machine().Type().IsControlPlane() {
-		api := k8s.NewAPIServerConfig()
+		api := apiServerConfig()
 		api.TypedSpec().Image = img.apiServer
-		cm := k8s.NewControllerManagerConfig()
+		cm := controllerManagerConfig()
 		cm.TypedSpec().Image = img.controllerManager
-		sched := k8s.NewSchedulerConfig()
+		sched := schedulerConfig()
 		sched.TypedSpec().Image = img.scheduler
 		resources = append(resources, api, cm, sched)
 	}
@@ -143,9 +161,9 @@ func ConfigApplied(ctx context.Context, n *apid.Node, previous string, data []by
 			ptr   resource.Pointer
 			image string
 		}{
-			{k8s.NewAPIServerConfig().Metadata(), img.apiServer},
-			{k8s.NewControllerManagerConfig().Metadata(), img.controllerManager},
-			{k8s.NewSchedulerConfig().Metadata(), img.scheduler},
+			{apiServerConfig().Metadata(), img.apiServer},
+			{controllerManagerConfig().Metadata(), img.controllerManager},
+			{schedulerConfig().Metadata(), img.scheduler},
 		} {
 			if err = updateStaticPod(ctx, n, ks, c.ptr, c.image); err != nil {
 				return err

@@ -51,7 +51,14 @@ func RenderBootstrapManifests(cfg talosconfig.Provider, talosVersion string) ([]
 	if cfg.Machine() == nil || !cfg.Machine().Type().IsControlPlane() || cfg.Cluster() == nil {
 		return nil, nil
 	}
+	// Machinery 1.14 reads the Kubernetes settings through the K8s* accessors, from a Kube*Config
+	// document or, as every config the lab writes has them, the v1alpha1 cluster section
+	// (config/types/v1alpha1/v1alpha1_k8s_bridge.go, v1.14.1).
 	cluster := cfg.Cluster()
+	endpoint, network := cfg.K8sClusterConfig(), cfg.K8sNetworkConfig()
+	if endpoint == nil || network == nil {
+		return nil, fmt.Errorf("the config names no cluster endpoint or network")
+	}
 	defaults, ok := addonDefaults[minorOf(talosVersion)]
 	if !ok {
 		defaults = addonDefaults["1.13"]
@@ -65,18 +72,18 @@ func RenderBootstrapManifests(cfg talosconfig.Provider, talosVersion string) ([]
 		{"01-csr-node-bootstrap", []runtime.Object{groupBinding("system-bootstrap-node-bootstrapper", "system:node-bootstrapper", "system:bootstrappers:nodes")}},
 		{"01-csr-approver-role-binding", []runtime.Object{groupBinding("system-bootstrap-approve-node-client-csr", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", "system:bootstrappers:nodes")}},
 		{"01-csr-renewal-role-binding", []runtime.Object{groupBinding("system-bootstrap-node-renewal", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes")}},
-		{"11-kube-config-in-cluster", []runtime.Object{inClusterKubeconfig(cluster.Endpoint().String())}},
+		{"11-kube-config-in-cluster", []runtime.Object{inClusterKubeconfig(endpoint.ClusterEndpoint().String())}},
 		{"11-talos-node-rbac-template", []runtime.Object{
 			groupBinding("system:talos-nodes", "system:talos-nodes", "system:nodes"),
 			clusterRole("system:talos-nodes", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}}),
 		}},
 	}
-	if cluster.CoreDNS().Enabled() {
+	if coreDNS := cfg.K8sCoreDNSConfig(); coreDNS != nil && coreDNS.Enabled() {
 		image := defaults.coreDNS
 		if raw := cfg.RawV1Alpha1(); raw != nil && raw.ClusterConfig.CoreDNSConfig != nil && raw.ClusterConfig.CoreDNSConfig.CoreDNSImage != "" {
 			image = raw.ClusterConfig.CoreDNSConfig.CoreDNSImage
 		}
-		dnsIP, err := dnsServiceIP(cluster.Network().ServiceCIDRs())
+		dnsIP, err := dnsServiceIP(network.ServiceCIDRs())
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +95,7 @@ func RenderBootstrapManifests(cfg talosconfig.Provider, talosVersion string) ([]
 				serviceAccount("coredns"),
 				clusterRole("system:coredns", rbacv1.PolicyRule{APIGroups: []string{"", "discovery.k8s.io"}, Resources: []string{"endpoints", "services", "pods", "namespaces", "endpointslices"}, Verbs: []string{"list", "watch"}}),
 				serviceAccountBinding("system:coredns", "system:coredns", "coredns"),
-				configMap("coredns", map[string]string{"Corefile": corefile(cluster.Network().DNSDomain())}),
+				configMap("coredns", map[string]string{"Corefile": corefile(network.DNSDomain())}),
 				coreDNSDeployment(image),
 			}},
 			struct {
@@ -97,7 +104,7 @@ func RenderBootstrapManifests(cfg talosconfig.Provider, talosVersion string) ([]
 			}{"11-core-dns-svc", []runtime.Object{dnsService(dnsIP)}},
 		)
 	}
-	if cluster.Network().CNI().Name() == "flannel" {
+	if cfg.K8sFlannelCNIConfig() != nil {
 		manifests = append(manifests, struct {
 			id      string
 			objects []runtime.Object
@@ -105,16 +112,16 @@ func RenderBootstrapManifests(cfg talosconfig.Provider, talosVersion string) ([]
 			clusterRole("flannel", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes", "nodes/status", "pods"}, Verbs: []string{"get", "list", "watch", "patch"}}),
 			serviceAccountBinding("flannel", "flannel", "kube-flannel"),
 			serviceAccount("kube-flannel"),
-			configMap("kube-flannel-cfg", map[string]string{"net-conf.json": fmt.Sprintf(`{"Network": %q, "Backend": {"Type": "vxlan"}}`, strings.Join(cluster.Network().PodCIDRs(), ","))}),
+			configMap("kube-flannel-cfg", map[string]string{"net-conf.json": fmt.Sprintf(`{"Network": %q, "Backend": {"Type": "vxlan"}}`, joinPrefixes(network.PodCIDRs()))}),
 			nodeAgent("kube-flannel", "kube-flannel", defaults.flannel),
 		}})
 	}
-	if cluster.Proxy().Enabled() {
+	if proxy := cfg.K8sProxyConfig(); proxy != nil && proxy.Enabled() {
 		manifests = append(manifests, struct {
 			id      string
 			objects []runtime.Object
 		}{"10-kube-proxy", []runtime.Object{
-			nodeAgent("kube-proxy", "kube-proxy", cluster.Proxy().Image()),
+			nodeAgent("kube-proxy", "kube-proxy", proxy.Image()),
 			serviceAccount("kube-proxy"),
 			serviceAccountBinding("kube-proxy", "system:node-proxier", "kube-proxy"),
 		}})
@@ -137,19 +144,23 @@ func RenderBootstrapManifests(cfg talosconfig.Provider, talosVersion string) ([]
 }
 
 // dnsServiceIP is the tenth address of the first service CIDR, as Talos and kubeadm pick it.
-func dnsServiceIP(cidrs []string) (string, error) {
+func dnsServiceIP(cidrs []netip.Prefix) (string, error) {
 	if len(cidrs) == 0 {
 		return "", fmt.Errorf("the config names no service CIDR")
 	}
-	prefix, err := netip.ParsePrefix(cidrs[0])
-	if err != nil {
-		return "", err
-	}
-	addr := prefix.Masked().Addr()
+	addr := cidrs[0].Masked().Addr()
 	for range 10 {
 		addr = addr.Next()
 	}
 	return addr.String(), nil
+}
+
+func joinPrefixes(prefixes []netip.Prefix) string {
+	texts := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		texts[i] = p.String()
+	}
+	return strings.Join(texts, ",")
 }
 
 func typeMeta(apiVersion, kind string) metav1.TypeMeta {

@@ -16,6 +16,7 @@ import (
 
 	"talos-upgrade/lab/talos-api/internal/apid"
 	"talos-upgrade/lab/talos-api/internal/cosi"
+	"talos-upgrade/lab/talos-api/internal/version"
 )
 
 // validate loads a machine config as the node's machined does before it takes it: a running node
@@ -146,9 +147,27 @@ func (m *Maintenance) ApplyConfiguration(ctx context.Context, req *machine.Apply
 	return &machine.ApplyConfigurationResponse{Messages: []*machine.ApplyConfiguration{{}}}, nil
 }
 
-// Version needs the admin role, which maintenance mode grants no certificate-less peer.
-func (m *Maintenance) Version(context.Context, *emptypb.Empty) (*machine.VersionResponse, error) {
-	return nil, notInMaintenance()
+// Version in maintenance mode: Talos 1.11 and 1.12 serve it from their own maintenance server, which
+// asks for the admin role that no certificate-less peer has (internal/app/maintenance/server.go
+// assertAdminRole, v1.11.3 and v1.12.5); from 1.13 machined's own server answers there, and apid's
+// read-only role mode lets any reader ask it (internal/app/apid/service.go ReadonlyRoleMode, v1.13.8).
+// talosctl 1.14 asks Version before every `get`, so on 1.11 and 1.12 such a `get --insecure` fails.
+func (m *Maintenance) Version(ctx context.Context, _ *emptypb.Empty) (*machine.VersionResponse, error) {
+	n, err := m.lab.LocalNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := nodeInfo(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if !version.AtLeast(info.TalosVersion, 1, 13) {
+		return nil, notInMaintenance()
+	}
+	return &machine.VersionResponse{Messages: []*machine.Version{{
+		Version:  versionInfo(info.TalosVersion),
+		Platform: &machine.PlatformInfo{Name: "nocloud", Mode: "cloud"},
+	}}}, nil
 }
 
 // Upgrade needs the admin role as well.

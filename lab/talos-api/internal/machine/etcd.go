@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"talos-upgrade/lab/talos-api/internal/apid"
@@ -179,8 +180,9 @@ func writeSnapshot(content snapshotContent) (string, error) {
 		rev := content.Revision - int64(len(content.Keys))
 		for _, kv := range content.Keys {
 			rev++
-			value, err := (&mvccpb.KeyValue{Key: []byte(kv.Key), Value: []byte(kv.Value), CreateRevision: rev,
-				ModRevision: rev, Version: 1}).Marshal()
+			// etcd's api v3.7 types are protobuf-go messages (v3.6's had gogo's Marshal); the wire format is one.
+			value, err := proto.Marshal(&mvccpb.KeyValue{Key: []byte(kv.Key), Value: []byte(kv.Value), CreateRevision: rev,
+				ModRevision: rev, Version: 1})
 			if err != nil {
 				return err
 			}

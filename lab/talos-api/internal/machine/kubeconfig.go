@@ -54,10 +54,14 @@ func adminKubeconfig(cluster string) ([]byte, error) {
 		return nil, err
 	}
 	context := "admin@" + cluster
+	// The structure of pkg/kubeconfig/generate.go (v1.11.3 to v1.14.1), namespace "default" included:
+	// talosctl 1.14 refuses any other before it uses it (pkg/kubeconfig/validate.go, v1.14.1).
 	cfg := clientcmdapi.Config{
+		APIVersion:     "v1",
+		Kind:           "Config",
 		Clusters:       map[string]*clientcmdapi.Cluster{cluster: {Server: KubeAPI.Server, CertificateAuthorityData: serverCA}},
 		AuthInfos:      map[string]*clientcmdapi.AuthInfo{context: {ClientCertificateData: client.CrtPEM, ClientKeyData: client.KeyPEM}},
-		Contexts:       map[string]*clientcmdapi.Context{context: {Cluster: cluster, AuthInfo: context}},
+		Contexts:       map[string]*clientcmdapi.Context{context: {Cluster: cluster, Namespace: "default", AuthInfo: context}},
 		CurrentContext: context,
 	}
 	return clientcmd.Write(cfg)

@@ -56,8 +56,8 @@ func lifecycleTarget(ctx context.Context, lab *apid.Lab, service string) (*apid.
 	if err != nil {
 		return nil, err
 	}
-	var info NodeInfo
-	if err = call(ctx, n, "node", nil, &info); err != nil {
+	info, err := nodeInfo(ctx, n)
+	if err != nil {
 		return nil, err
 	}
 	if !version.AtLeast(info.TalosVersion, 1, 13) {

@@ -45,6 +45,13 @@ type NodeInfo struct {
 	TalosVersion string `json:"talosVersion"`
 }
 
+// nodeInfo asks the lab daemon for what the node runs now.
+func nodeInfo(ctx context.Context, n *apid.Node) (NodeInfo, error) {
+	var info NodeInfo
+	err := call(ctx, n, "node", nil, &info)
+	return info, err
+}
+
 // answer runs a unary call on the nodes its metadata names, as apid routes it.
 func answer[M any](ctx context.Context, lab *apid.Lab, call func(context.Context, *apid.Node) (*M, error),
 	setMeta func(*M, *common.Metadata),
@@ -95,8 +102,8 @@ func versionInfo(talos string) *machine.VersionInfo {
 // Version answers the node's Talos version.
 func (s *Service) Version(ctx context.Context, _ *emptypb.Empty) (*machine.VersionResponse, error) {
 	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.Version, error) {
-		var info NodeInfo
-		if err := call(ctx, n, "node", nil, &info); err != nil {
+		info, err := nodeInfo(ctx, n)
+		if err != nil {
 			return nil, err
 		}
 		return &machine.Version{
@@ -158,7 +165,10 @@ func (s *Service) Events(req *machine.EventsRequest, srv grpc.ServerStreamingSer
 	if err != nil {
 		return err
 	}
-	past, ch := n.Events.Subscribe(int(req.GetTailEvents()))
+	past, ch, err := n.Events.Subscribe(int(req.GetTailEvents()), req.GetTailId())
+	if err != nil {
+		return err
+	}
 	defer n.Events.Unsubscribe(ch)
 	if err = srv.Send(&machine.Event{Metadata: md}); err != nil {
 		return err
