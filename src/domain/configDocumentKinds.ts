@@ -2,11 +2,12 @@ import { compareMinors, minorOf } from './version.js';
 
 /**
  * The Talos minor whose machinery first registers each machine config document kind that 1.11's does
- * not: the `registry.Register(...)` calls under pkg/machinery/config/types at v1.11.3, v1.12.5 and
- * v1.13.8. A Talos that predates a kind cannot decode a config holding it: its config loader fails
- * with `"<kind>" "v1alpha1": not registered`, and the config is not applied.
+ * not: the `registry.Register(...)` calls under pkg/machinery/config/types at v1.11.3, v1.12.5,
+ * v1.13.8 and v1.14.1. A Talos that predates a kind cannot decode a config holding it: its config loader
+ * fails with `"<kind>" "v1alpha1": not registered`, and the config is not applied. The lab's nodes play
+ * the same table (lab/talos-api/internal/machine/documentKinds.go; a test keeps the two equal).
  */
-const KIND_SINCE: Readonly<Record<string, string>> = {
+export const KIND_SINCE: Readonly<Record<string, string>> = {
   ...Object.fromEntries(
     [
       'BondConfig',
@@ -41,6 +42,57 @@ const KIND_SINCE: Readonly<Record<string, string>> = {
       'TCPProbeConfig',
       'VRFConfig',
     ].map((kind) => [kind, '1.13']),
+  ),
+  // v1.14.1: the Kube*Config documents that replace the v1alpha1 cluster section, and the rest of
+  // block/, cluster/, container/, cri/, network/, runtime/ and storage/ that 1.13.8 does not register.
+  ...Object.fromEntries(
+    [
+      'BGPInstanceConfig',
+      'CRIBaseRuntimeSpecConfig',
+      'CRICustomizationConfig',
+      'ContainerConfig',
+      'DiscoveryIdentityConfig',
+      'DiscoveryServiceConfig',
+      'EtcFileConfig',
+      'FilesystemScrubConfig',
+      'FilesystemTrimConfig',
+      'HTTPProbeConfig',
+      'ImageCacheConfig',
+      'KernelModuleConfig',
+      'KubeAPIServerCAConfig',
+      'KubeAPIServerConfig',
+      'KubeAdmissionControlConfig',
+      'KubeAggregatorCAConfig',
+      'KubeAuditPolicyConfig',
+      'KubeAuthenticationConfig',
+      'KubeAuthorizerConfig',
+      'KubeClusterConfig',
+      'KubeControllerManagerConfig',
+      'KubeCoreDNSConfig',
+      'KubeCredentialProviderConfig',
+      'KubeEtcdEncryptionConfig',
+      'KubeExternalManifestConfig',
+      'KubeFlannelCNIConfig',
+      'KubeInlineManifestConfig',
+      'KubeNetworkConfig',
+      'KubeNodeConfig',
+      'KubePrismConfig',
+      'KubeProxyConfig',
+      'KubeSchedulerConfig',
+      'KubeServiceAccountConfig',
+      'KubeStaticPodConfig',
+      'KubeTalosAPIAccessConfig',
+      'KubeletConfig',
+      'LVMLogicalVolumeConfig',
+      'LVMVolumeGroupConfig',
+      'RAIDArrayConfig',
+      'SecurityProfileConfig',
+      'SysctlConfig',
+      'SysfsConfig',
+      'UdevRulesConfig',
+      'UnattendedInstallConfig',
+      'VethConfig',
+    ].map((kind) => [kind, '1.14']),
   ),
 };
 

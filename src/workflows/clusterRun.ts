@@ -1,9 +1,9 @@
 import { log, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import { approverRefusal, checkInput, operatorAnswerSchema, type OperatorAnswer } from '../domain/index.js';
+import { checkInput, operatorAnswerSchema, type OperatorAnswer } from '../domain/index.js';
 import type { NotificationEvent } from '../activities/notify.js';
 import { notifications } from './activityOptions.js';
 import { recordRun } from './metrics.js';
-import { approvalRefusal, registerOperatorUpdates } from './operatorUpdates.js';
+import { answerRefusal, registerOperatorUpdates } from './operatorUpdates.js';
 import { answeredBy, renderRunDetails } from './runDetails.js';
 import {
   approveSignal,
@@ -124,32 +124,23 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
     (name: string, apply: (a: OperatorAnswer) => void, approval = false) =>
     (arg: unknown) => {
       const checked = checkInput(operatorAnswerSchema, arg);
-      const refused =
-        checked.ok &&
-        approval &&
-        (approvalRefusal(run) ?? approverRefusal(progress.approvers, checked.value.identity));
+      const refused = checked.ok && approval && answerRefusal(run, checked.value.identity);
       if (!checked.ok)
         log.warn(`ignored a ${name} signal that is not a valid answer`, { reason: checked.reason });
       else if (refused) log.warn(`ignored a ${name} signal: ${refused}`);
       else apply(checked.value);
     };
-  // The canary's first answer counts (as the Update's validator says to a second one): a later signal
+  // Only a first answer gets here (answerRefusal refuses a second, the canary's too): a later signal
   // from another operator must not turn an approve the first was told of into a reject.
-  const canaryAnswer = (name: string, answer: CanaryAnswer) => {
-    if (run.decisions.canary)
-      log.warn(
-        `ignored a ${name} signal: the canary is already answered by ${answeredBy(run.decisions.canary)}`,
-      );
-    else run.decisions.canary = answer;
-  };
+  const canaryAnswer = (answer: CanaryAnswer) => void (run.decisions.canary = answer);
   setHandler(
     approveSignal,
     answer(
       'approve',
       (by) =>
         canaryTakesAnswers(progress)
-          ? canaryAnswer('approve', { ...by, stop: false })
-          : void (run.decisions.approval ??= by),
+          ? canaryAnswer({ ...by, stop: false })
+          : void (run.decisions.approval = by),
       true,
     ),
     {
@@ -162,8 +153,8 @@ export function startClusterRun(request: UpgradeRequest, started: number): Clust
       'reject',
       (by) =>
         canaryTakesAnswers(progress)
-          ? canaryAnswer('reject', { ...by, stop: true })
-          : void (run.decisions.rejection ??= by),
+          ? canaryAnswer({ ...by, stop: true })
+          : void (run.decisions.rejection = by),
       true,
     ),
     {

@@ -48,6 +48,11 @@ export function approvalRefusal({ progress, decisions }: RunDecisions): string |
   return undefined;
 }
 
+/** Why `identity`'s approve or reject does not apply now (see approvalRefusal), or it is not an approver. */
+export function answerRefusal(run: RunDecisions, identity: string | undefined): string | undefined {
+  return approvalRefusal(run) ?? approverRefusal(run.progress.approvers, identity);
+}
+
 /**
  * One operator command as an Update: the validator refuses with `refusal`'s reason (nothing changes,
  * nothing enters the history), the handler applies it and answers the run's new state.
@@ -85,7 +90,7 @@ function operatorUpdate<A>(
 export function registerOperatorUpdates(run: ClusterRun): void {
   const { progress, decisions } = run;
   operatorUpdate(run, approveUpdate, {
-    refusal: (answer) => approvalRefusal(run) ?? approverRefusal(progress.approvers, answer.identity),
+    refusal: (answer) => answerRefusal(run, answer.identity),
     apply: (decision) => {
       if (canaryTakesAnswers(progress)) decisions.canary = { ...decision, stop: false };
       else {
@@ -97,7 +102,7 @@ export function registerOperatorUpdates(run: ClusterRun): void {
     answer: true,
   });
   operatorUpdate(run, rejectUpdate, {
-    refusal: (answer) => approvalRefusal(run) ?? approverRefusal(progress.approvers, answer.identity),
+    refusal: (answer) => answerRefusal(run, answer.identity),
     apply: (decision) => {
       if (canaryTakesAnswers(progress)) decisions.canary = { ...decision, stop: true };
       else {

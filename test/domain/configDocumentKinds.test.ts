@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { describeUnknownDocuments, documentsUnknownTo } from '../../src/domain/index.js';
+import { describeUnknownDocuments, documentsUnknownTo, KIND_SINCE } from '../../src/domain/index.js';
 
 const docs = (text: string) => parseAllDocuments(text).map((doc) => doc.toJS() as unknown);
 
@@ -49,5 +50,28 @@ name: tailscale
     expect(describeUnknownDocuments(documentsUnknownTo('1.11.3', config))).toBe(
       'VLANConfig (Talos 1.12 and later), VRFConfig (Talos 1.13 and later)',
     );
+  });
+});
+
+describe("the lab plays the product's table of document kinds", () => {
+  it("lists each kind with the same first minor in the lab's Go table", () => {
+    const go = readFileSync(
+      new URL('../../lab/talos-api/internal/machine/documentKinds.go', import.meta.url),
+      'utf8',
+    );
+    const lab: Record<string, string> = Object.fromEntries(
+      [...go.matchAll(/"(\w+)": \{(\d+), (\d+)\}/g)].map((m): [string, string] => [
+        m[1] ?? '',
+        `${m[2]}.${m[3]}`,
+      ]),
+    );
+    expect(Object.keys(lab).length).toBeGreaterThan(70);
+    expect(lab).toEqual(KIND_SINCE);
+  });
+
+  it("knows Talos 1.14's kinds: a 1.13 node cannot decode a KubeletConfig, a 1.14 node can", () => {
+    const patch = docs('apiVersion: v1alpha1\nkind: KubeletConfig\n');
+    expect(documentsUnknownTo('1.13.9', patch).map((d) => d.kind)).toEqual(['KubeletConfig']);
+    expect(documentsUnknownTo('1.14.1', patch)).toEqual([]);
   });
 });

@@ -9,9 +9,10 @@ import (
 )
 
 // kindsSince is the Talos minor whose machinery first registers each config document kind the lab's
-// machinery (1.13.8) knows beyond 1.11's: the `registry.Register(...)` calls under
-// pkg/machinery/config/types at v1.11.3, v1.12.5 and v1.13.8. A kind not listed here is known to
-// every version the lab plays.
+// machinery (1.14.1) knows beyond 1.11's: the `registry.Register(...)` calls under
+// pkg/machinery/config/types at v1.11.3, v1.12.5, v1.13.8 and v1.14.1. A kind not listed here is known
+// to every version the lab plays. The product's table is the same (src/domain/configDocumentKinds.ts;
+// test/domain/configDocumentKinds.test.ts keeps them equal).
 var kindsSince = map[string][2]int{
 	// v1.12.5: network/{bond,bridge,dhcp4,dhcp6,dummy,hcloud_vip,hostname,layer2_vip,link_alias,link,
 	// resolver,static_host,time_sync,vlan,wireguard}.go, runtime/oom.go, cri/registry_{auth,mirror,tls}.go.
@@ -26,6 +27,24 @@ var kindsSince = map[string][2]int{
 	"BlackholeRouteConfig": {1, 13}, "EnvironmentConfig": {1, 13}, "ExternalVolumeConfig": {1, 13},
 	"ImageVerificationConfig": {1, 13}, "KubeSpanConfig": {1, 13}, "RoutingRuleConfig": {1, 13},
 	"TCPProbeConfig": {1, 13}, "VRFConfig": {1, 13},
+	// v1.14.1: k8s/ (the Kube*Config documents that replace the v1alpha1 cluster section), and the rest of
+	// block/, cluster/, container/, cri/, network/, runtime/ and storage/ that v1.13.8 does not register.
+	"BGPInstanceConfig": {1, 14}, "CRIBaseRuntimeSpecConfig": {1, 14}, "CRICustomizationConfig": {1, 14},
+	"ContainerConfig": {1, 14}, "DiscoveryIdentityConfig": {1, 14}, "DiscoveryServiceConfig": {1, 14},
+	"EtcFileConfig": {1, 14}, "FilesystemScrubConfig": {1, 14}, "FilesystemTrimConfig": {1, 14},
+	"HTTPProbeConfig": {1, 14}, "ImageCacheConfig": {1, 14}, "KernelModuleConfig": {1, 14},
+	"KubeAPIServerCAConfig": {1, 14}, "KubeAPIServerConfig": {1, 14}, "KubeAdmissionControlConfig": {1, 14},
+	"KubeAggregatorCAConfig": {1, 14}, "KubeAuditPolicyConfig": {1, 14}, "KubeAuthenticationConfig": {1, 14},
+	"KubeAuthorizerConfig": {1, 14}, "KubeClusterConfig": {1, 14}, "KubeControllerManagerConfig": {1, 14},
+	"KubeCoreDNSConfig": {1, 14}, "KubeCredentialProviderConfig": {1, 14},
+	"KubeEtcdEncryptionConfig": {1, 14}, "KubeExternalManifestConfig": {1, 14},
+	"KubeFlannelCNIConfig": {1, 14}, "KubeInlineManifestConfig": {1, 14}, "KubeNetworkConfig": {1, 14},
+	"KubeNodeConfig": {1, 14}, "KubePrismConfig": {1, 14}, "KubeProxyConfig": {1, 14},
+	"KubeSchedulerConfig": {1, 14}, "KubeServiceAccountConfig": {1, 14}, "KubeStaticPodConfig": {1, 14},
+	"KubeTalosAPIAccessConfig": {1, 14}, "KubeletConfig": {1, 14}, "LVMLogicalVolumeConfig": {1, 14},
+	"LVMVolumeGroupConfig": {1, 14}, "RAIDArrayConfig": {1, 14}, "SecurityProfileConfig": {1, 14},
+	"SysctlConfig": {1, 14}, "SysfsConfig": {1, 14}, "UdevRulesConfig": {1, 14},
+	"UnattendedInstallConfig": {1, 14}, "VethConfig": {1, 14},
 }
 
 // unregisteredKind is the decoder's error for the first document a node of talosVersion does not
