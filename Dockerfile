@@ -4,7 +4,8 @@
 # same tag): v1.14.1 serves Talos 1.11 to 1.13 nodes and is the first that can drive 1.14 ones: `patch mc`
 # on 1.12 nodes (a 1.11 client cannot read their machine config), the Kubernetes ranges up to 1.14 (a 1.13
 # client has none for it) and `upgrade --no-reboot` on the lifecycle API.
-ARG NODE_IMAGE=node:20.18.1-bookworm-slim
+# Node.js 24 LTS, the release the tests run on (scripts/node-runtime): Node.js 20 is past its end of life.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ghcr.io/siderolabs/talosctl:v1.14.1 AS talosctl
 FROM hashicorp/terraform:1.8.5 AS terraform

