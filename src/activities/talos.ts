@@ -223,7 +223,8 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
   /**
    * `etcd status` of each controller, one call per node, all at once, each with its own deadline: a
    * node whose etcd is down does not fail its call, it holds it (machined's local etcd client waits
-   * for the connection), and one call to every node would wait for the slowest and lose every answer.
+   * for the connection), and one call to every node would end only with the slowest (talosctl 1.13 lost
+   * every answer then; 1.14 prints the others' rows but still exits at the deadline).
    */
   async function etcdStatusByNode(c: ClusterHandle): Promise<EtcdStatusRead[]> {
     return Promise.all(

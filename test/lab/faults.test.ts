@@ -51,21 +51,89 @@ function upgradeWithoutWait(node: string, version: string) {
   return lab.talosctl('-n', lab.ip(node), 'upgrade', '--drain=false', '--wait=false', '--image', image);
 }
 
-/** Terraform destroys the node's VM and creates it again at 1.11.3: it waits in maintenance mode. */
-async function recreateVm(node: string): Promise<void> {
+/** Terraform destroys the node's VM and creates it again (at 1.11.3): it waits in maintenance mode. */
+async function recreateVm(node: string, version = '1.11.3'): Promise<void> {
   const tfDir = `${lab.dir}/repo/terraform`;
   const terraform = lab.env.TERRAFORM ?? 'terraform';
   const target = `-target=module.nodes["${node}"]`;
   await lab.run(terraform, ['destroy', '-auto-approve', '-no-color', target], { cwd: tfDir });
   const apply = await lab.run(
     terraform,
-    ['apply', '-auto-approve', '-no-color', target, '-var', 'talos_version=1.11.3'],
+    ['apply', '-auto-approve', '-no-color', target, '-var', `talos_version=${version}`],
     { cwd: tfDir },
   );
   expect(apply.exitCode).toBe(0);
 }
 
 describe('every fault kind does what it says', () => {
+  // First: the app's pod must run on a node that is up. Later tests leave recreated VMs in maintenance
+  // mode (nic-missing, foreign-certificate), and a pod still bound to one of those would have its volume
+  // "attached" to a machine the cluster's certificates cannot reboot.
+  it("volume-detach-stuck: a moved pod's RBD volume stays attached to the node, with the attacher's error, until cleared", async () => {
+    const storage = lab.kc.makeApiClient(StorageV1Api);
+    const attachments = async () =>
+      (await storage.listVolumeAttachment()).items.map((va) => ({
+        node: va.spec?.nodeName,
+        attached: va.status?.attached,
+        deleting: !!va.metadata?.deletionTimestamp,
+        error: va.status?.detachError?.message,
+      }));
+    const appPod = async () =>
+      (await lab.core.listNamespacedPod({ namespace: 'apps', labelSelector: 'app=paperless' })).items.find(
+        (p) => !p.metadata?.deletionTimestamp && p.spec?.nodeName,
+      );
+    // kube-controller-manager attached the app's volume where its pod runs; the lab's attacher said so.
+    const first = await eventually('the app scheduled', appPod);
+    const node = first.spec?.nodeName ?? '';
+    expect(await nodeReady(lab, node)).toBe(true);
+    await eventually('its volume attached', async () =>
+      (await attachments()).some((a) => a.node === node && a.attached && !a.deleting),
+    );
+    await addFault('volume-detach-stuck', '--node', node);
+    // The pod leaves the node, as a drain moves it (cordoned: its replacement goes elsewhere); the
+    // controller detaches the volume, the driver cannot.
+    await cordon(node, true);
+    try {
+      await lab.core.deleteNamespacedPod({ name: first.metadata?.name ?? '', namespace: 'apps' });
+      await eventually('the detach failing', async () =>
+        (await attachments()).some(
+          (a) => a.node === node && a.deleting && /DeadlineExceeded/.test(a.error ?? ''),
+        ),
+      );
+      expect((await attachments()).filter((a) => a.node === node)).toHaveLength(1);
+      const violationsBefore = await lab
+        .api<{ violations: unknown[] }>('/report')
+        .then((r) => r.violations.length);
+      // A node that goes down now goes down with the volume: the invariant monitor says so.
+      const reboot = await lab.talosctl('-n', lab.ip(node), 'reboot', '--wait', '--timeout', '60s');
+      expect({ node, exitCode: reboot.exitCode, stderr: reboot.exitCode ? reboot.stderr : '' }).toEqual({
+        node,
+        exitCode: 0,
+        stderr: '',
+      });
+      const { violations } = await lab.api<{ violations: Array<{ invariant: string; detail: string }> }>(
+        '/report',
+      );
+      // This reboot's only: an earlier test's reboot of the same node may have found the app's volume.
+      expect(
+        violations
+          .slice(violationsBefore)
+          .filter((v) => v.invariant === 'powered-off-with-volumes')
+          .map((v) => v.detail),
+      ).toEqual([`${node} rebooted with 1 volume(s) attached: pvc-paperless-data`]);
+      await clearFaults();
+      // The attacher's next try detaches it; the new pod's node gets the volume.
+      await eventually('the volume detached and attached where the pod went', async () => {
+        const now = await attachments();
+        const moved = (await appPod())?.spec?.nodeName;
+        return !now.some((a) => a.node === node) && now.some((a) => a.node === moved && a.attached);
+      });
+    } finally {
+      await cordon(node, false);
+    }
+    await eventually('Ceph back to HEALTH_OK', async () => (await cephStatus(lab)).health === 'HEALTH_OK');
+  });
+
   it('not-ready-after-upgrade: the node runs the new Talos but stays NotReady until the next boot', async () => {
     await addFault('not-ready-after-upgrade', '--node', 'k8s-work-3');
     // machined's machine status is not ready while the kubelet is not: --wait runs out.
@@ -80,7 +148,10 @@ describe('every fault kind does what it says', () => {
       '6s',
     );
     expect(upgrade.exitCode).toBe(1);
-    expect(upgrade.stderr).toContain('stage: RUNNING ready: false');
+    // talosctl 1.14 resumes the event stream after the reboot from the last event it saw, but shows only
+    // its own action's events (action/node.go handleEvents at v1.14.1; 1.13 replayed the boot's machine
+    // status, "stage: RUNNING ready: false"): the reboot's retries are the last it says.
+    expect(upgrade.stderr.trim().split('\n').at(-1)).toMatch(/"[\d.]+": unavailable, retrying\.\.\.$/);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect(await nodeReady(lab, 'k8s-work-3')).toBe(false);
     expect((await lab.talosctl('-n', lab.ip('k8s-work-3'), 'version')).stdout).toContain(
@@ -120,7 +191,8 @@ describe('every fault kind does what it says', () => {
 
   it('nic-missing: a recreated VM lacks its last NIC', async () => {
     await addFault('nic-missing', '--node', 'k8s-work-7');
-    await recreateVm('k8s-work-7');
+    // At 1.13: a 1.11 or 1.12 maintenance node refuses the Version talosctl 1.14 asks before a `get`.
+    await recreateVm('k8s-work-7', '1.13.0');
     // The new VM waits in maintenance mode: only a client without the cluster's certificate reaches it.
     // Without a machine config it has its NICs and no VLAN yet.
     const links = await lab.talosctl('-n', lab.ip('k8s-work-7'), 'get', 'links', '--insecure');
@@ -148,11 +220,13 @@ describe('every fault kind does what it says', () => {
       lab.run(talosctl, ['-n', nodes.map((n) => lab.ip(n)).join(','), 'etcd', 'status'], {
         timeoutMs: 8_000,
       });
-    // machined's local etcd client waits for an etcd that does not listen; apid's answer to several
-    // nodes waits for the slowest, so the answering member is lost with the hung one.
+    // machined's local etcd client waits for an etcd that does not listen. talosctl 1.14 asks each node
+    // on its own (multiplex.UnaryViaFactory at v1.14.1): the answering member's row is printed, and the
+    // hung one holds the command until its deadline (1.13's one apid call lost both).
     const both = await status(['k8s-ctrl-1', 'k8s-ctrl-2']);
     expect(both.timedOut).toBe(true);
-    expect(both.stdout).not.toContain(lab.ip('k8s-ctrl-1'));
+    expect(both.stdout).toContain(lab.ip('k8s-ctrl-1'));
+    expect(both.stdout).not.toContain(lab.ip('k8s-ctrl-2'));
     expect((await status(['k8s-ctrl-2'])).timedOut).toBe(true);
     const members = await lab.run(talosctl, ['-n', lab.ip('k8s-ctrl-2'), 'etcd', 'members'], {
       timeoutMs: 8_000,
@@ -519,66 +593,6 @@ describe('every fault kind does what it says', () => {
     await eventually('kube-proxy available again', async () =>
       (await proxy()).available === '15/15' ? true : undefined,
     );
-  });
-
-  it("volume-detach-stuck: a moved pod's RBD volume stays attached to the node, with the attacher's error, until cleared", async () => {
-    const storage = lab.kc.makeApiClient(StorageV1Api);
-    const attachments = async () =>
-      (await storage.listVolumeAttachment()).items.map((va) => ({
-        node: va.spec?.nodeName,
-        attached: va.status?.attached,
-        deleting: !!va.metadata?.deletionTimestamp,
-        error: va.status?.detachError?.message,
-      }));
-    const appPod = async () =>
-      (await lab.core.listNamespacedPod({ namespace: 'apps', labelSelector: 'app=paperless' })).items.find(
-        (p) => !p.metadata?.deletionTimestamp && p.spec?.nodeName,
-      );
-    // kube-controller-manager attached the app's volume where its pod runs; the lab's attacher said so.
-    const first = await eventually('the app scheduled', appPod);
-    const node = first.spec?.nodeName ?? '';
-    await eventually('its volume attached', async () =>
-      (await attachments()).some((a) => a.node === node && a.attached && !a.deleting),
-    );
-    await addFault('volume-detach-stuck', '--node', node);
-    // The pod leaves the node, as a drain moves it (cordoned: its replacement goes elsewhere); the
-    // controller detaches the volume, the driver cannot.
-    await cordon(node, true);
-    try {
-      await lab.core.deleteNamespacedPod({ name: first.metadata?.name ?? '', namespace: 'apps' });
-      await eventually('the detach failing', async () =>
-        (await attachments()).some(
-          (a) => a.node === node && a.deleting && /DeadlineExceeded/.test(a.error ?? ''),
-        ),
-      );
-      expect((await attachments()).filter((a) => a.node === node)).toHaveLength(1);
-      const violationsBefore = await lab
-        .api<{ violations: unknown[] }>('/report')
-        .then((r) => r.violations.length);
-      // A node that goes down now goes down with the volume: the invariant monitor says so.
-      const reboot = await lab.talosctl('-n', lab.ip(node), 'reboot', '--wait', '--timeout', '60s');
-      expect(reboot.exitCode).toBe(0);
-      const { violations } = await lab.api<{ violations: Array<{ invariant: string; detail: string }> }>(
-        '/report',
-      );
-      // This reboot's only: an earlier test's reboot of the same node may have found the app's volume.
-      expect(
-        violations
-          .slice(violationsBefore)
-          .filter((v) => v.invariant === 'powered-off-with-volumes')
-          .map((v) => v.detail),
-      ).toEqual([`${node} rebooted with 1 volume(s) attached: pvc-paperless-data`]);
-      await clearFaults();
-      // The attacher's next try detaches it; the new pod's node gets the volume.
-      await eventually('the volume detached and attached where the pod went', async () => {
-        const now = await attachments();
-        const moved = (await appPod())?.spec?.nodeName;
-        return !now.some((a) => a.node === node) && now.some((a) => a.node === moved && a.attached);
-      });
-    } finally {
-      await cordon(node, false);
-    }
-    await eventually('Ceph back to HEALTH_OK', async () => (await cephStatus(lab)).health === 'HEALTH_OK');
   });
 
   it('ceph-warn: the CephCluster reports HEALTH_WARN with a check that does not clear by itself', async () => {
