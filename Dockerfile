@@ -4,7 +4,8 @@
 # same tag): v1.14.1 serves Talos 1.11 to 1.13 nodes and is the first that can drive 1.14 ones: `patch mc`
 # on 1.12 nodes (a 1.11 client cannot read their machine config), the Kubernetes ranges up to 1.14 (a 1.13
 # client has none for it) and `upgrade --no-reboot` on the lifecycle API.
-# Node.js 24 LTS, the release the tests run on (scripts/node-runtime): Node.js 20 is past its end of life.
+# Node.js 24 LTS, what the tests run on where the machine has no Node.js 22+ of its own (scripts/use-node.sh).
+# Node.js 20 is past its end of life.
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ghcr.io/siderolabs/talosctl:v1.14.1 AS talosctl

@@ -1,6 +1,8 @@
 // The lab's Talos API server and the real talosctl, pinned to one Talos release. talosctl is built
 // from Talos's own module; the replace directives are Talos's own (go.mod of the same tag), except
-// that pkg/machinery points at its published module instead of Talos's nested directory.
+// that pkg/machinery points at its published module instead of Talos's nested directory, and the
+// substitutes below for what the module proxy does not serve (so the tested client is not byte for
+// byte Talos's own build: cosi-project/runtime one patch older, rtnetlink one release newer).
 module talos-upgrade/lab/talos-api
 
 go 1.26.5

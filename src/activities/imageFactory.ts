@@ -98,8 +98,9 @@ function byNode<T extends { node?: string }>(statuses: T[]): Map<string, T[]> {
 
 /**
  * Each node's ExtensionStatuses, in one talosctl call for all. talosctl resolves the resource type on
- * the first node it is given only (cmd/talosctl/cmd/talos/helpers/resources.go, v1.13.8), so one node
- * down can hide every answer: a node missing from the output (down, or an image without extensions)
+ * the first node it is given only (cmd/talosctl/cmd/talos/helpers/resources.go, v1.13.8), and 1.14 fails
+ * the whole `get` when one node does not answer its Version check (helpers/checks.go, v1.14.1), so one
+ * node down can hide every answer: a node missing from the output (down, or an image without extensions)
  * is asked again on its own, all at once. A node that does not answer or hangs is `unanswered`; any
  * other error is final.
  */

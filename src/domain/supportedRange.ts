@@ -1,9 +1,9 @@
 import { compareMinors, compareVersions, minorOf, type Version } from './version.js';
 
 /**
- * The Talos releases this talos-upgrade drives and its tests prove: the talosctl it ships (v1.13.8)
- * and the lab's Talos API play 1.11 to 1.13. A node or a target outside is refused at planning,
- * before anything moves: a release the client cannot drive fails part way through a run.
+ * The Talos releases this talos-upgrade drives and its tests prove: the talosctl it ships (v1.14.1)
+ * drives them, and the lab's Talos API plays 1.11 to 1.13 (not 1.14 yet). A node or a target outside
+ * is refused at planning, before anything moves: a release never proven fails part way through a run.
  */
 export const SUPPORTED_TALOS = { min: '1.11.0', maxMinor: '1.13' } as const;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { classifyUpgradeFailure, etcdReadError } from '../../src/activities/talos.js';
-import { pullGaveUp } from '../../src/activities/talosctl.js';
+import { isMaintenanceRefusal, pullGaveUp } from '../../src/activities/talosctl.js';
 
 // stderr of the real talosctl `upgrade --wait` against the lab Talos API: timeout and quorum recorded with
 // v1.12.6, image with v1.13.8 (which first says it falls back to the legacy API for a node before 1.13);
@@ -96,5 +96,27 @@ describe("a node's own etcd read error, in each client's shape", () => {
     expect(etcdReadError(result)).toBe(
       'rpc error: code = Unimplemented desc = etcd status is only available on control plane nodes',
     );
+  });
+});
+
+// stderr of the real talosctl 1.14.1 `get machinestatus --insecure` (recorded 2026-11-30 in the lab): a new VM at
+// 1.12.0 in maintenance mode refuses the Version asked first; a foreign machine fails the handshake instead.
+describe("a 1.11/1.12 node's maintenance answer to talosctl 1.14", () => {
+  const result = (stderr: string) => ({ exitCode: 1, stdout: '', stderr, durationMs: 40, timedOut: false });
+  it('is the Version refusal of its maintenance server, and nothing else', () => {
+    expect(
+      isMaintenanceRefusal(
+        result(
+          '127.160.192.19: error getting server version: rpc error: code = Unimplemented desc = API is not implemented in maintenance mode\n',
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      isMaintenanceRefusal(
+        result(
+          '127.121.185.20: error getting server version: rpc error: code = Unavailable desc = connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"\n',
+        ),
+      ),
+    ).toBe(false);
   });
 });
