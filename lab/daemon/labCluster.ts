@@ -8,7 +8,8 @@ import type { Fault, FaultKind } from '../state/faults.js';
 import { ONE_SHOT } from '../state/faults.js';
 import type { LabNode, LabState } from '../state/labState.js';
 import type { TimelineEvent, TimelineKind, Violation } from '../state/timeline.js';
-import { applyWorkloadFaults, workloadFaultHolds } from './workloadFaults.js';
+import { configFiles } from './machineFiles.js';
+import { applyWorkloadFaults, gpuResources } from './workloadFaults.js';
 
 export interface LabTiming {
   /** Seconds a Talos reboot keeps the node down. */
@@ -111,6 +112,18 @@ export class LabCluster {
   }
   /** A config applied in mode STAGED, by node name: it becomes the node's config at its next boot. */
   readonly stagedConfigs = new Map<string, string>();
+  /** machine.files as each node's last boot in this lab wrote them (lab/daemon/machineFiles.ts). */
+  private readonly bootedFiles = new Map<string, Record<string, string>>();
+
+  /** The files on the node: its last boot's, or for a node that has run since before the lab, its config's. */
+  bootFiles(node: LabNode): Record<string, string> {
+    return this.bootedFiles.get(node.name) ?? configFiles(this.runningConfig(node));
+  }
+
+  /** A new VM: nothing written on its disk yet. */
+  forgetBootFiles(node: LabNode): void {
+    this.bootedFiles.delete(node.name);
+  }
   /** Set once the lab's Talos API server runs; before that, nodes start in the mode their state says. */
   talosApi?: TalosApiControl;
   /**
@@ -311,6 +324,7 @@ export class LabCluster {
     // First: a late NotReady of the boot before must not land on this one's Ready.
     this.nextKubeletRun(node);
     await this.setPower(node, 'running', ready);
+    this.bootedFiles.set(node.name, configFiles(this.runningConfig(node)));
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);
     // The new kubelet's first status: its boot, NotReady until it is (off first, so that kwok keeps it
     // so); the GPU's device plugin (a DaemonSet pod) registers once the node runs pods again.
@@ -319,8 +333,7 @@ export class LabCluster {
     await applyWorkloadFaults(this, node, 'boot');
     const boot = node.bootId;
     const turnReady = async () => {
-      const noDriver = workloadFaultHolds(this, 'gpu-driver-fails', node);
-      await writeNodeStatus(this.core, node, noDriver ? 'zero' : 'advertise');
+      await writeNodeStatus(this.core, node, gpuResources(this, node));
       // A destroy or reboot while the status was written: that boot never turns Ready.
       if (node.bootId !== boot || node.power !== 'running') return;
       await setPowerAnnotation(this.core, node.name, true);

@@ -98,6 +98,7 @@ export async function createVm(lab: LabCluster, target: string, source: VmSource
   // A new VM has no config yet: it boots into maintenance mode and waits for `apply-config --insecure`.
   lab.machineConfigs.delete(node.name);
   lab.stagedConfigs.delete(node.name);
+  lab.forgetBootFiles(node);
   node.foreign = lab.fire('foreign-certificate', node);
   await lab.setPower(node, 'maintenance');
   lab.record(

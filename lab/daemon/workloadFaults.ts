@@ -4,6 +4,7 @@ import { ADDON_CRDS } from '../cluster/crds.js';
 import { withConflictRetry, writeNodeStatus } from '../cluster/nodeObjects.js';
 import { POD_EXIT_ANNOTATION } from '../kube/kwokStages.js';
 import type { LabNode } from '../state/labState.js';
+import { configuresNvidiaRuntime } from './machineFiles.js';
 import type { Fault, FaultKind } from '../state/faults.js';
 import type { LabCluster } from './labCluster.js';
 
@@ -39,6 +40,15 @@ function holds(fault: Fault, node: LabNode): boolean {
 
 export function workloadFaultHolds(lab: LabCluster, kind: WorkloadFault, node: LabNode): boolean {
   return lab.faults.some((fault) => fault.kind === kind && holds(fault, node));
+}
+
+/**
+ * What a GPU node's device plugin advertises: its GPU while its driver works (no `gpu-driver-fails`)
+ * and its last boot configured containerd's nvidia runtime (the GPU patch's CRI part, written at boot).
+ */
+export function gpuResources(lab: LabCluster, node: LabNode): 'advertise' | 'zero' {
+  const runtime = configuresNvidiaRuntime(lab.bootFiles(node));
+  return workloadFaultHolds(lab, 'gpu-driver-fails', node) || !runtime ? 'zero' : 'advertise';
 }
 
 const CRASHLOOP_NAMESPACE = 'kube-system';
@@ -177,11 +187,7 @@ export async function applyWorkloadFaults(
   if (concerned('argocd-degraded', false)) await setArgo(lab, anyHolds('argocd-degraded'));
   // At a boot, powerOn's own status write advertises the GPU or not; a fault changed later rewrites it.
   if (cause !== 'boot' && concerned('gpu-driver-fails', true) && node.power === 'running')
-    await writeNodeStatus(
-      lab.core,
-      node,
-      workloadFaultHolds(lab, 'gpu-driver-fails', node) ? 'zero' : 'advertise',
-    );
+    await writeNodeStatus(lab.core, node, gpuResources(lab, node));
   if (workloadFaultHolds(lab, 'dns-broken', node) || workloadFaultHolds(lab, 'network-broken', node))
     podOutcomes(lab);
 }

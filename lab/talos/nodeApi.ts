@@ -1,4 +1,4 @@
-import { parseAllDocuments } from 'yaml';
+import { configFiles } from '../daemon/machineFiles.js';
 import { sleep, TalosApiError, type LabCluster } from '../daemon/labCluster.js';
 import { startUpgrade } from '../daemon/talosUpgrade.js';
 import { applyMachineConfig } from '../daemon/vmLifecycle.js';
@@ -27,18 +27,6 @@ function unreachable(node: LabNode): TalosApiError {
     'Unavailable',
     `connection error: desc = "transport: Error while dialing: dial tcp ${node.ip}:50000: connect: connection refused"`,
   );
-}
-
-/** The node's machine config documents, for what Talos derives from them (files, hostname). */
-function configFiles(text: string | undefined): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (const doc of parseAllDocuments(text ?? '')) {
-    const machine = (
-      doc.toJS() as { machine?: { files?: Array<{ path?: string; content?: string }> } } | null
-    )?.machine;
-    for (const file of machine?.files ?? []) if (file.path) files[file.path] = file.content ?? '';
-  }
-  return files;
 }
 
 /**
@@ -89,7 +77,8 @@ const HANDLERS: Record<string, Handler> = {
       '/etc/os-release': `NAME="Talos"\nID=talos\nVERSION_ID=v${node.talosVersion}\nPRETTY_NAME="Talos (v${node.talosVersion})"\n`,
       '/proc/version': 'Linux version 6.12.57-talos (@buildkitsandbox) (gcc (GCC) 14.2.0) #1 SMP\n',
     };
-    const content = builtIn[path] ?? configFiles(lab.machineConfigs.get(node.name))[path];
+    // machine.files as the node's last boot wrote them, not as a config applied since says.
+    const content = builtIn[path] ?? lab.bootFiles(node)[path];
     if (content === undefined)
       throw new TalosApiError(node.ip, 'NotFound', `open ${path}: no such file or directory`);
     return { content };
@@ -123,7 +112,8 @@ const HANDLERS: Record<string, Handler> = {
   },
 
   // The mode is Talos's as the lab Talos API decided it (internal/machine/config.go): NO_REBOOT and
-  // TRY apply at once, STAGED at the next boot, REBOOT applies and reboots the node by itself.
+  // TRY apply at once (but machine.files only at the next boot), STAGED at the next boot, REBOOT
+  // (to Talos 1.13) applies and reboots the node by itself.
   'apply-config': async (lab, node, call) => {
     const text = str(call, 'config');
     const mode = typeof call.mode === 'string' ? call.mode : 'NO_REBOOT';

@@ -29,6 +29,7 @@ import {
   talosFailure,
 } from './talosctl.js';
 import { reportedBootId } from './kubernetes.js';
+import { filesNotOnNode, patchedFiles } from './patchFiles.js';
 
 type VlanGap = Parameters<typeof describeUndefinedVlans>[0][number];
 
@@ -288,9 +289,11 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
    * The inventory's global patches, and the node's GPU patches when it has a GPU, applied so that
    * nothing reboots the node behind the run's back: `patch mc --mode auto` (talosctl's default) makes
    * Talos 1.11–1.13 reboot a node by itself when a patch writes what only a boot applies, such as
-   * machine.files (CanApplyImmediate in machined's runtime). Each patch goes in live (no-reboot);
-   * one Talos refuses live is staged, and the node is then rebooted here once and waited for, up and
-   * ready. A retry after that reboot finds every patch live (nothing differs any more).
+   * machine.files (CanApplyImmediate in machined's runtime). So each patch goes in live (no-reboot).
+   * One that Talos 1.11–1.13 refuse live is staged; one that Talos 1.14 takes live but whose files it
+   * has not written (it writes machine.files only at boot, and no longer reboots for them) waits for
+   * a boot as well. The node is then rebooted here once and waited for, and its files are read back:
+   * a reboot that did not write them fails the step. A retry after that reboot finds every patch live.
    */
   async function applyPatches(input: {
     cluster: string;
@@ -304,7 +307,12 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     const patches = files.flatMap((file) => ['--patch', `@${c.resolvePath(file)}`]);
     const patch = (mode: string) =>
       talosctl(deps, c, ['-n', node.ip, 'patch', 'mc', '--mode', mode, ...patches], { timeoutMs: 120_000 });
-    const staged: string[] = [];
+    const writes = (
+      await Promise.all(
+        files.map(async (file) => patchedFiles(file, await readFile(c.resolvePath(file), 'utf8'))),
+      )
+    ).flat();
+    let staged: string[] = [];
     if (files.length > 0) {
       heartbeat({ node: node.name, step: `applying ${files.join(', ')}` });
       const live = await patch('no-reboot');
@@ -313,22 +321,29 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
           talosFailure(`applying ${files.join(', ')} to ${node.name}`, live);
         const later = await patch('staged');
         if (later.exitCode !== 0) talosFailure(`staging ${files.join(', ')} on ${node.name}`, later);
-        staged.push(...files);
+        staged = files;
+      } else if (writes.length > 0) {
+        const unwritten = await filesNotOnNode(deps, c, node, writes);
+        staged = [...new Set(unwritten.map((file) => file.patch))];
       }
     }
-    let bootId: string | undefined;
-    if (staged.length > 0) {
-      // The boot its Node reports before the reboot: Ready again counts only with another one.
-      bootId = await reportedBootId(c, node.name).catch(() => undefined);
-      heartbeat({ node: node.name, step: `rebooting to apply ${staged.join(', ')}` });
-      const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
-      const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
-        timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
-        progress: (line) => ({ node: node.name, step: 'rebooting for its patches', talosctl: line }),
-      });
-      if (result.exitCode !== 0) talosFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
-    }
-    return { applied: files, staged, rebooted: staged.length > 0, ...(bootId ? { bootId } : {}) };
+    if (staged.length === 0) return { applied: files, staged, rebooted: false };
+    // The boot its Node reports before the reboot: Ready again counts only with another one.
+    const bootId = await reportedBootId(c, node.name).catch(() => undefined);
+    heartbeat({ node: node.name, step: `rebooting to apply ${staged.join(', ')}` });
+    const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
+    const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
+      timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
+      progress: (line) => ({ node: node.name, step: 'rebooting for its patches', talosctl: line }),
+    });
+    if (result.exitCode !== 0) talosFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
+    const notWritten = await filesNotOnNode(deps, c, node, writes);
+    if (notWritten.length > 0)
+      throw nonRetryable(
+        FAILURE.PatchNotApplied,
+        `${node.name} rebooted to apply ${staged.join(', ')} and does not hold ${notWritten.map((f) => f.path).join(', ')} as the patch writes it: read its config (talosctl -n ${node.ip} get mc -o yaml) and the boot's log (talosctl -n ${node.ip} dmesg)`,
+      );
+    return { applied: files, staged, rebooted: true, ...(bootId ? { bootId } : {}) };
   }
 
   return { applyMachineConfig, proveMachineConfigs, applyPatches };

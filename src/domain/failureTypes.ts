@@ -16,6 +16,8 @@ export const FAILURE = {
   UpgradeUnanswered: 'UpgradeUnanswered',
   NicMismatch: 'NicMismatch',
   KernelArgsMissing: 'KernelArgsMissing',
+  /** A node rebooted for its patches and does not hold the files they write. */
+  PatchNotApplied: 'PatchNotApplied',
   QuorumAtRisk: 'QuorumAtRisk',
   NodeNotReady: 'NodeNotReady',
   HealthCheckFailed: 'HealthCheckFailed',

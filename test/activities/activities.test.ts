@@ -610,6 +610,53 @@ describe('Terraform activities', () => {
     });
   });
 
+  it('on Talos 1.14 a rebuilt GPU node takes its patch live but writes the files only at a boot: applyPatches reboots it and its GPU comes back', async () => {
+    const gpus = async () =>
+      (await lab.core.readNode({ name: 'k8s-work-4' })).status?.allocatable?.['nvidia.com/gpu'];
+    await emptyNode('k8s-work-4');
+    const goneBootId = await bootOf('k8s-work-4');
+    await h.call('destroyNodeVm', at('k8s-work-4'));
+    await h.call('createNodeVm', at('k8s-work-4', { version: '1.14.1' }), { startToCloseSeconds: 120 });
+    await h.call('applyMachineConfig', at('k8s-work-4'));
+    await h.call(
+      'waitForNodeReady',
+      at('k8s-work-4', { talosVersion: '1.14.1', goneBootId, timeoutMs: 30_000 }),
+    );
+    // Its config has no GPU patch yet: containerd has no nvidia runtime, the device plugin nothing to offer.
+    expect(await gpus()).toBe('0');
+    // Talos 1.14's auto mode is no-reboot, machine.files or not (1.11-1.13 reboot for them).
+    const gpuPatch = join(lab.dir, 'repo', 'talos/patches/k8s-work-4/nvidia-gpu.yaml');
+    const dryRun = await lab.talosctl(
+      '-n',
+      lab.ip('k8s-work-4'),
+      'patch',
+      'mc',
+      '--dry-run',
+      '--patch',
+      `@${gpuPatch}`,
+    );
+    expect(dryRun.stdout + dryRun.stderr).toContain(
+      'Applied configuration without a reboot (skipped in dry-run)',
+    );
+    const booted = await bootOf('k8s-work-4');
+    // Talos 1.14 takes the patch in mode no-reboot (1.11-1.13 refuse it) and has written nothing.
+    const patched = await h.call('applyPatches', at('k8s-work-4'));
+    expect(patched).toEqual({
+      applied: ['talos/patches/global.yaml', 'talos/patches/k8s-work-4/nvidia-gpu.yaml'],
+      staged: ['talos/patches/k8s-work-4/nvidia-gpu.yaml'],
+      rebooted: true,
+      bootId: booted,
+    });
+    await h.call(
+      'waitForNodeReady',
+      at('k8s-work-4', { talosVersion: '1.14.1', goneBootId: booted, timeoutMs: 30_000 }),
+    );
+    await eventually('its GPU advertised again', async () => (await gpus()) === '1');
+    // Applied again, everything is on the node: nothing reboots.
+    expect(await h.call('applyPatches', at('k8s-work-4'))).toMatchObject({ staged: [], rebooted: false });
+    await h.call('uncordonNode', at('k8s-work-4'));
+  });
+
   it('clones the VMs of nodes recreated together in one run; a failed clone fails only its own node', async () => {
     const nodes = ['k8s-work-13', 'k8s-work-14'];
     for (const node of nodes) await emptyNode(node);

@@ -23,7 +23,7 @@ import (
 // answers InvalidArgument (v1alpha1_server.go ApplyConfiguration), the maintenance service a plain
 // "failed to parse config" (internal/app/maintenance/server.go:101-104 at v1.11.3). A node decodes
 // with its own version's machinery: a document kind newer than it is not registered there.
-func validate(ctx context.Context, n *apid.Node, data []byte, maintenance bool) error {
+func validate(ctx context.Context, n *apid.Node, data []byte, maintenance bool) (string, error) {
 	parseFailed := func(err error) error {
 		if maintenance {
 			return fmt.Errorf("failed to parse config: %w", err)
@@ -32,25 +32,25 @@ func validate(ctx context.Context, n *apid.Node, data []byte, maintenance bool) 
 	}
 	cfg, err := configloader.NewFromBytes(data)
 	if err != nil {
-		return parseFailed(err)
+		return "", parseFailed(err)
 	}
 	var running struct {
 		TalosVersion string `json:"talosVersion"`
 	}
 	if err = call(ctx, n, "talos-version", nil, &running); err != nil {
-		return err
+		return "", err
 	}
 	if unknown := unregisteredKind(data, running.TalosVersion); unknown != "" {
-		return parseFailed(errors.New(unknown))
+		return "", parseFailed(errors.New(unknown))
 	}
 	if cfg.RawV1Alpha1() == nil {
-		return status.Error(codes.InvalidArgument,
+		return "", status.Error(codes.InvalidArgument,
 			"the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?")
 	}
 	if cfg.Machine().Type() == machinetype.TypeUnknown {
-		return status.Error(codes.InvalidArgument, "1 error occurred:\n\t* machine type is required\n\n")
+		return "", status.Error(codes.InvalidArgument, "1 error occurred:\n\t* machine type is required\n\n")
 	}
-	return nil
+	return running.TalosVersion, nil
 }
 
 // modeDetails are machined's words for each mode (v1alpha1_server.go ApplyConfiguration, v1.13.8):
@@ -62,7 +62,7 @@ func modeDetails(mode machine.ApplyConfigurationRequest_Mode, live bool) (machin
 	case machine.ApplyConfigurationRequest_STAGED:
 		return mode, "Staged configuration to be applied after the next reboot"
 	case machine.ApplyConfigurationRequest_TRY:
-		return mode, "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s"
+		return mode, tryDetails
 	case machine.ApplyConfigurationRequest_AUTO:
 		if !live {
 			return machine.ApplyConfigurationRequest_REBOOT, "Applied configuration with a reboot"
@@ -71,29 +71,61 @@ func modeDetails(mode machine.ApplyConfigurationRequest_Mode, live bool) (machin
 	return machine.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot"
 }
 
+const tryDetails = "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s"
+
+// modeFrom114 is Talos 1.14's ApplyConfiguration (v1alpha1_server.go L215-248 at v1.14.1): a configured
+// node refuses REBOOT, AUTO is always NO_REBOOT, and nothing checks what applies live any more. A
+// change only a boot applies (machine.files, written by the boot's WriteUserFiles task,
+// v1alpha1_sequencer.go L246) is accepted and waits for whatever reboot comes next.
+func modeFrom114(mode machine.ApplyConfigurationRequest_Mode) (machine.ApplyConfigurationRequest_Mode, string, error) {
+	switch mode {
+	case machine.ApplyConfigurationRequest_REBOOT:
+		return mode, "", status.Error(codes.Unimplemented, "the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead")
+	case machine.ApplyConfigurationRequest_STAGED:
+		return mode, "Staged configuration to be applied after the next reboot", nil
+	case machine.ApplyConfigurationRequest_TRY:
+		return mode, tryDetails, nil
+	}
+	return machine.ApplyConfigurationRequest_NO_REBOOT, "Applied configuration without a reboot", nil
+}
+
+// appliedMode is the mode a configured node applies a config in, and machined's words for it: per
+// version, as modeDetails (to 1.13) and modeFrom114 read them.
+func appliedMode(talos string, requested machine.ApplyConfigurationRequest_Mode, previous, next []byte) (machine.ApplyConfigurationRequest_Mode, string, error) {
+	if version.AtLeast(talos, 1, 14) {
+		return modeFrom114(requested)
+	}
+	liveErr := liveChange(previous, next)
+	if requested == machine.ApplyConfigurationRequest_NO_REBOOT && liveErr != nil {
+		return requested, "", status.Error(codes.InvalidArgument, liveErr.Error())
+	}
+	mode, details := modeDetails(requested, liveErr == nil)
+	return mode, details, nil
+}
+
 // ApplyConfiguration replaces a configured node's machine config: at once, at the next boot
-// (STAGED), or with a reboot the node starts by itself (REBOOT, or AUTO with a change that only a
-// boot applies, such as machine.files).
+// (STAGED), or with a reboot the node starts by itself (to 1.13: REBOOT, or AUTO with a change that
+// only a boot applies, such as machine.files).
 func (s *Service) ApplyConfiguration(ctx context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
 	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.ApplyConfiguration, error) {
-		if err := validate(ctx, n, req.GetData(), false); err != nil {
+		talos, err := validate(ctx, n, req.GetData(), false)
+		if err != nil {
 			return nil, err
 		}
 		var previous struct {
 			MachineConfig string `json:"machineConfig"`
 		}
-		if err := call(ctx, n, "machine-config", nil, &previous); err != nil {
+		if err = call(ctx, n, "machine-config", nil, &previous); err != nil {
 			return nil, err
 		}
-		liveErr := liveChange([]byte(previous.MachineConfig), req.GetData())
-		if req.GetMode() == machine.ApplyConfigurationRequest_NO_REBOOT && liveErr != nil {
-			return nil, status.Error(codes.InvalidArgument, liveErr.Error())
+		mode, details, err := appliedMode(talos, req.GetMode(), []byte(previous.MachineConfig), req.GetData())
+		if err != nil {
+			return nil, err
 		}
-		mode, details := modeDetails(req.GetMode(), liveErr == nil)
 		if req.GetDryRun() {
 			return &machine.ApplyConfiguration{Mode: mode, ModeDetails: fmt.Sprintf("Dry run summary:\n%s (skipped in dry-run).", details)}, nil
 		}
-		if err := call(ctx, n, "apply-config", map[string]any{"config": string(req.GetData()), "mode": mode.String()}, nil); err != nil {
+		if err = call(ctx, n, "apply-config", map[string]any{"config": string(req.GetData()), "mode": mode.String()}, nil); err != nil {
 			return nil, err
 		}
 		// Only a config applied now changes what runs; a staged one, or one a reboot applies, waits for the boot.
@@ -133,7 +165,7 @@ func (m *Maintenance) ApplyConfiguration(ctx context.Context, req *machine.Apply
 		return nil, status.Errorf(codes.Unimplemented, "apply configuration --mode='%s' is not supported in maintenance mode",
 			strings.ReplaceAll(strings.ToLower(req.GetMode().String()), "_", "-"))
 	}
-	if err = validate(ctx, n, req.GetData(), true); err != nil {
+	if _, err = validate(ctx, n, req.GetData(), true); err != nil {
 		return nil, err
 	}
 	if req.GetDryRun() {
