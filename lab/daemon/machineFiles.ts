@@ -17,12 +17,15 @@ export function configFiles(text: string | undefined): Record<string, string> {
 }
 
 /**
- * Whether the booted files configure containerd's `nvidia` runtime: a CRI customization part under
- * /var/cri/conf.d/, which Talos merges into the CRI config its containerd starts with. Without it the
- * NVIDIA device plugin cannot run its containers, and the node advertises no nvidia.com/gpu.
+ * Whether the booted files configure the NVIDIA container runtime as Talos needs it (`no-cgroups = true`
+ * in nvidia-container-runtime's config.toml, the GPU patch's file). A stand-in for what the NVIDIA
+ * device plugin's containers need from the node, which the lab does not run: a GPU node advertises
+ * nvidia.com/gpu only after a boot that wrote that file, so a patch taken without the reboot it needs
+ * shows up where the product's GPU health check looks.
  */
 export function configuresNvidiaRuntime(files: Record<string, string>): boolean {
   return Object.entries(files).some(
-    ([path, content]) => path.startsWith('/var/cri/conf.d/') && /runtimes\.nvidia\]/.test(content),
+    ([path, content]) =>
+      path.endsWith('/nvidia-container-runtime/config.toml') && /no-cgroups\s*=\s*true/.test(content),
   );
 }

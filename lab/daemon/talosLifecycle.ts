@@ -101,6 +101,8 @@ export async function installUpgrade(
   node: LabNode,
   image: string,
   namespace: string,
+  /** The installer's pre-flight refusal of this host (lab/talos-api internal/machine/installer.go). */
+  refusal?: { message: string; exitCode: number },
 ): Promise<{ output: string; exitCode: number }> {
   if (installing.has(node)) {
     throw new TalosApiError(
@@ -117,6 +119,7 @@ export async function installUpgrade(
       `upgrade failed: installer image "${image}" not found in containerd store`,
     );
   }
+  if (refusal) return refusedInstall(lab, node, ref.version, refusal);
   const boot = `${node.bootId ?? ''}#${node.createdCount}`;
   installing.add(node);
   try {
@@ -149,4 +152,28 @@ export async function installUpgrade(
     .map((line) => `${new Date().toISOString()} ${line}\n`)
     .join('');
   return { output, exitCode: 0 };
+}
+
+/**
+ * The installer's pre-flight refused the host: its log lines, then the error on stderr, and its exit code
+ * (cmd/installer: install.go, preflight.go and root.go at v1.14.1). The node keeps running, nothing is
+ * written, and the lifecycle call itself ends OK with the code in its stream.
+ */
+function refusedInstall(
+  lab: LabCluster,
+  node: LabNode,
+  version: string,
+  refusal: { message: string; exitCode: number },
+): { output: string; exitCode: number } {
+  const stamp = new Date().toISOString().replace('T', ' ').replaceAll('-', '/').slice(0, 19);
+  const output = [
+    `${stamp} running Talos installer v${version}`,
+    `${stamp} running pre-flight checks`,
+    `${stamp} host Talos version: v${node.talosVersion}`,
+    refusal.message,
+  ]
+    .map((line) => `${line}\n`)
+    .join('');
+  lab.record('installer-refused', node.name, refusal.message);
+  return { output, exitCode: refusal.exitCode };
 }

@@ -41,6 +41,11 @@ export interface UpgradeRequest {
   force: boolean;
   preserve: boolean;
   stage: boolean;
+  /**
+   * What the installer's own pre-flight says of this host when it refuses it (the lab Talos API reads
+   * it with Talos's compatibility package: internal/machine/installer.go), else empty.
+   */
+  installerRefusal: string;
 }
 
 /**
@@ -71,6 +76,10 @@ export async function startUpgrade(
   if (node.role === 'controlplane' && !skipsEtcdChecks) validateEtcdForUpgrade(lab, node);
 
   lab.record('upgrade-started', node.name, `${node.talosVersion} -> ${ref.version} (${request.image})`);
+  if (request.installerRefusal) {
+    failedInstall(lab, node, request.installerRefusal);
+    return;
+  }
   void (async () => {
     // The node keeps running while it installs; only then it stops its services.
     await sleep(lab.timing.installSeconds * 1000 + STOP_SERVICES_MS);
@@ -93,5 +102,23 @@ export async function startUpgrade(
       node.name,
       `running Talos ${node.talosVersion}${ready ? '' : ', kubelet not Ready'}`,
     );
+  })().catch((error: unknown) => lab.record('lab-error', node.name, `lab upgrade failed: ${String(error)}`));
+}
+
+/**
+ * The upgrade sequence's installer refused the host (its pre-flight, after the sequence stopped the
+ * node's services): the sequence fails, and machined counts ten seconds down and reboots the machine in
+ * full into the version it runs, nothing written (internal/app/machined/main.go handle at v1.11.3 and
+ * v1.12.5; revertBootloader finds nothing to revert).
+ */
+function failedInstall(lab: LabCluster, node: LabNode, refusal: string): void {
+  void (async () => {
+    await sleep(STOP_SERVICES_MS);
+    if (powerOf(node) !== 'running') return;
+    lab.record('installer-refused', node.name, refusal);
+    await lab.powerOff(node, 'rebooting');
+    await sleep(lab.timing.rebootSeconds * 1000);
+    if (powerOf(node) !== 'rebooting') return;
+    await lab.powerOn(node);
   })().catch((error: unknown) => lab.record('lab-error', node.name, `lab upgrade failed: ${String(error)}`));
 }

@@ -7,6 +7,7 @@ export type TimelineKind =
   | 'upgrade-installed'
   | 'upgrade-finished'
   | 'upgrade-fell-back'
+  | 'installer-refused'
   | 'boot-loop'
   | 'reboot'
   | 'vm-destroyed'

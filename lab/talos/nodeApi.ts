@@ -93,6 +93,7 @@ const HANDLERS: Record<string, Handler> = {
         force: call.force === true,
         preserve: call.preserve === true,
         stage: call.stage === true,
+        installerRefusal: typeof call.installerRefusal === 'string' ? call.installerRefusal : '',
       },
       signal,
     );
@@ -103,7 +104,15 @@ const HANDLERS: Record<string, Handler> = {
     pullImage(lab, node, str(call, 'image'), str(call, 'namespace'), signal),
 
   'lifecycle-upgrade': (lab, node, call) =>
-    installUpgrade(lab, node, str(call, 'image'), str(call, 'namespace')),
+    installUpgrade(
+      lab,
+      node,
+      str(call, 'image'),
+      str(call, 'namespace'),
+      typeof call.installerRefusal === 'string' && call.installerRefusal
+        ? { message: call.installerRefusal, exitCode: Number(call.installerExitCode) }
+        : undefined,
+    ),
 
   // A reboot boots what is installed: a staged upgrade (Talos 1.13) comes up as the new version.
   reboot: (lab, node) => {
@@ -134,7 +143,13 @@ const HANDLERS: Record<string, Handler> = {
     }
     lab.machineConfigs.set(node.name, text);
     lab.stagedConfigs.delete(node.name);
-    lab.record('patch-applied', node.name, mode === 'REBOOT' ? `${what}; rebooting to apply it` : what);
+    // Files wait for a boot: to 1.13 the REBOOT mode starts it; from 1.14 a live config may carry new ones.
+    const when = added.length ? ' (written at the next boot)' : '';
+    lab.record(
+      'patch-applied',
+      node.name,
+      mode === 'REBOOT' ? `${what}; rebooting to apply it` : `${what}${when}`,
+    );
     if (mode === 'REBOOT') rebootNode(lab, node);
     return {};
   },

@@ -40,6 +40,8 @@ export interface EtcdHealth {
   quorum: boolean;
   /** Whether one more voter may go down without losing quorum. */
   canLoseOne: boolean;
+  /** The etcd version each answering member runs (`etcd status`'s PROTOCOL), by node. */
+  versions?: Record<string, string>;
 }
 
 /** The host of a URL such as https://10.0.0.11:2380. */
@@ -78,6 +80,8 @@ interface EtcdStatusRead {
   error?: string;
   /** The member is a learner (etcd 3.6 refuses a member list on one; ask a voter first). */
   learner: boolean;
+  /** The etcd version it runs (PROTOCOL: the server version etcd's Status answers). */
+  version?: string;
   result: CommandResult;
 }
 
@@ -239,6 +243,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
             kind: 'answered',
             ...(row.ERRORS ? { error: row.ERRORS } : {}),
             learner: row.LEARNER === 'true',
+            ...(row.PROTOCOL ? { version: row.PROTOCOL } : {}),
             result,
           };
         const kind = result.timedOut ? 'silent' : isUnavailable(result) ? 'unreachable' : 'failed';
@@ -284,6 +289,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       learners: members.filter((m) => m.learner).map((m) => m.node ?? m.hostname),
       quorum: healthyVoters > voting.length / 2,
       canLoseOne: healthyVoters - 1 > voting.length / 2,
+      versions: Object.fromEntries(reads.flatMap((r) => (r.version ? [[r.node, r.version]] : []))),
     };
   }
 

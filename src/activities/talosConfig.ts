@@ -15,7 +15,7 @@ import {
   type ConfigVlan,
   type InventoryNode,
 } from '../domain/index.js';
-import { heartbeat, sleep } from './activityContext.js';
+import { currentActivity, heartbeat, sleep } from './activityContext.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { nonRetryable, tail } from './errors.js';
 import { withPlainMachineConfig } from './machineConfigFile.js';
@@ -29,7 +29,7 @@ import {
   talosFailure,
 } from './talosctl.js';
 import { reportedBootId } from './kubernetes.js';
-import { filesNotOnNode, patchedFiles } from './patchFiles.js';
+import { filesNotOnNode, filesOfPatches, writesFilesOnlyAtBoot } from './patchFiles.js';
 
 type VlanGap = Parameters<typeof describeUndefinedVlans>[0][number];
 
@@ -290,10 +290,11 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
    * nothing reboots the node behind the run's back: `patch mc --mode auto` (talosctl's default) makes
    * Talos 1.11–1.13 reboot a node by itself when a patch writes what only a boot applies, such as
    * machine.files (CanApplyImmediate in machined's runtime). So each patch goes in live (no-reboot).
-   * One that Talos 1.11–1.13 refuse live is staged; one that Talos 1.14 takes live but whose files it
-   * has not written (it writes machine.files only at boot, and no longer reboots for them) waits for
-   * a boot as well. The node is then rebooted here once and waited for, and its files are read back:
-   * a reboot that did not write them fails the step. A retry after that reboot finds every patch live.
+   * One that Talos 1.11–1.13 refuse live is staged. Talos 1.14 takes it live, but writes machine.files
+   * only at boot and no longer reboots for them: its files are read back, and one not there waits for a
+   * boot as well (other fields 1.14 applies only at boot are not detected: see docs/talos-versions.md).
+   * The node is then rebooted here once and waited for; on 1.14 its files are read again after it. A
+   * retry after that reboot finds every patch live, and answers the reboot its earlier attempt made.
    */
   async function applyPatches(input: {
     cluster: string;
@@ -307,12 +308,12 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     const patches = files.flatMap((file) => ['--patch', `@${c.resolvePath(file)}`]);
     const patch = (mode: string) =>
       talosctl(deps, c, ['-n', node.ip, 'patch', 'mc', '--mode', mode, ...patches], { timeoutMs: 120_000 });
-    const writes = (
-      await Promise.all(
-        files.map(async (file) => patchedFiles(file, await readFile(c.resolvePath(file), 'utf8'))),
-      )
-    ).flat();
+    const writes = await filesOfPatches(files.map((name) => ({ name, path: c.resolvePath(name) })));
+    // The boot an earlier attempt rebooted from (Temporal hands its last heartbeat to the retry).
+    const earlier = (currentActivity()?.info.heartbeatDetails as { rebootedFrom?: string } | undefined)
+      ?.rebootedFrom;
     let staged: string[] = [];
+    let bootOnly = false;
     if (files.length > 0) {
       heartbeat({ node: node.name, step: `applying ${files.join(', ')}` });
       const live = await patch('no-reboot');
@@ -323,21 +324,29 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
         if (later.exitCode !== 0) talosFailure(`staging ${files.join(', ')} on ${node.name}`, later);
         staged = files;
       } else if (writes.length > 0) {
-        const unwritten = await filesNotOnNode(deps, c, node, writes);
+        bootOnly = await writesFilesOnlyAtBoot(deps, c, node);
+        const unwritten = bootOnly ? await filesNotOnNode(deps, c, node, writes) : [];
         staged = [...new Set(unwritten.map((file) => file.patch))];
       }
     }
-    if (staged.length === 0) return { applied: files, staged, rebooted: false };
+    if (staged.length === 0)
+      return earlier
+        ? { applied: files, staged, rebooted: true, bootId: earlier }
+        : { applied: files, staged, rebooted: false };
     // The boot its Node reports before the reboot: Ready again counts only with another one.
     const bootId = await reportedBootId(c, node.name).catch(() => undefined);
-    heartbeat({ node: node.name, step: `rebooting to apply ${staged.join(', ')}` });
+    heartbeat({
+      node: node.name,
+      step: `rebooting to apply ${staged.join(', ')}`,
+      ...(bootId ? { rebootedFrom: bootId } : {}),
+    });
     const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
     const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
       timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
       progress: (line) => ({ node: node.name, step: 'rebooting for its patches', talosctl: line }),
     });
     if (result.exitCode !== 0) talosFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
-    const notWritten = await filesNotOnNode(deps, c, node, writes);
+    const notWritten = bootOnly ? await filesNotOnNode(deps, c, node, writes) : [];
     if (notWritten.length > 0)
       throw nonRetryable(
         FAILURE.PatchNotApplied,

@@ -11,6 +11,7 @@ import { nonRetryable, retryable, tail } from './errors.js';
 import { parseJsonStream } from './jsonStream.js';
 import { settlingOnCancel } from './settleAfterCancel.js';
 import {
+  installerWords,
   isUnavailable,
   parseServerTag,
   pullGaveUp,
@@ -217,11 +218,13 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
     const why = tail(result.stderr, 3);
     if (/error pulling upgrade image.*code = NotFound/.test(result.stderr))
       throw imageMissing(node, image, why);
-    if (/upgrade failed with exit code/.test(result.stderr))
+    if (/upgrade failed with exit code/.test(result.stderr)) {
+      const said = installerWords(result.stderr);
       throw nonRetryable(
         'CommandFailed',
-        `the installer of Talos ${version} failed on ${node.name}, which still runs its old version and was not rebooted: ${why}`,
+        `the installer of Talos ${version} failed on ${node.name}, which still runs its old version and was not rebooted: ${said ? `${said}; ` : ''}${why}`,
       );
+    }
     // The install may have begun and the answer is lost: the stream broke, talosctl was stopped at
     // its deadline, or another install holds the node's lock (machined's installer goes on without
     // its client). The slot may be written: never install again on this boot.

@@ -22,6 +22,27 @@ export function isMaintenanceRefusal(result: CommandResult): boolean {
   );
 }
 
+/**
+ * The installer's last line before it failed, from `talosctl upgrade`'s stderr: the stream's text before
+ * `<node>: Exit code: N` (cmd/talosctl/cmd/talos/lifecycle at v1.14.1), without the node's prefix (each
+ * line has it when the server streams whole lines, as 1.14 does; only the chunk's first when it streams
+ * 512-byte chunks, as 1.13 does) or a log line's time. The installer's own reason comes last (its error
+ * on stderr, such as a pre-flight's `host version … is too old …`); talosctl's closing lines say only the code.
+ */
+export function installerWords(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((line) => line.trimEnd());
+  const end = lines.findIndex((line) => /^\S+: Exit code: \d+$/.test(line));
+  const prefix = end < 0 ? '' : (lines[end]?.slice(0, lines[end].indexOf(': ') + 2) ?? '');
+  for (let i = end - 1; i >= 0; i--) {
+    const line = lines[i] ?? '';
+    const words = (line.startsWith(prefix) ? line.slice(prefix.length) : line)
+      .replace(/^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} /, '')
+      .trim();
+    if (words) return words;
+  }
+  return undefined;
+}
+
 /** The server's tag in `talosctl version` output ("1.11.3"), if a server answered. */
 export function parseServerTag(stdout: string): string | undefined {
   const server = stdout.slice(stdout.indexOf('Server:'));

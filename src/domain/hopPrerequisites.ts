@@ -1,4 +1,5 @@
-import { compareVersions } from './version.js';
+import semver from 'semver';
+import { compareVersions, minorOf } from './version.js';
 
 /**
  * What a Talos release needs done in the cluster before nodes move onto it, which the product cannot
@@ -40,4 +41,32 @@ export function unmetPrerequisites(
       return crosses && p.applies(cluster) && !cluster.acknowledged.includes(id);
     })
     .map((id) => ({ id, message: PREREQUISITES[id].message(cluster) }));
+}
+
+/**
+ * The oldest etcd a Talos minor runs: Talos 1.14 supports etcd 3.6 and later only (its release notes,
+ * "etcd"; its default is 3.7.1, pkg/machinery/constants at v1.14.1). Older minors run what they are given.
+ */
+const ETCD_FLOOR: Readonly<Record<string, string>> = { '1.14': '3.6.0' };
+
+/**
+ * Why a hop's target cannot run the etcd the controllers run today (by node, `etcd status`'s version),
+ * or undefined. Only a pinned `cluster.etcd.image` keeps an etcd older than Talos's own default: the
+ * hop is refused before anything moves, as a controller on the new Talos would not run it.
+ */
+export function etcdBelowFloor(
+  hops: ReadonlyArray<{ from: string; to: string }>,
+  versions: Readonly<Record<string, string>>,
+): string | undefined {
+  for (const hop of hops) {
+    const floor = ETCD_FLOOR[minorOf(hop.to)];
+    if (!floor) continue;
+    const old = Object.entries(versions).filter(([, v]) => {
+      const parsed = semver.coerce(v);
+      return parsed !== null && semver.lt(parsed, floor);
+    });
+    if (old.length > 0)
+      return `Talos ${minorOf(hop.to)} runs etcd ${minorOf(floor)} and later only, and ${old.map(([node, v]) => `${node} runs etcd ${v}`).join(', ')}: the controllers' machine config pins cluster.etcd.image to an older release. Move it to a ${minorOf(floor)} release (or remove it for Talos's default) one controller at a time, with etcd healthy in between (talosctl -n <ip> patch mc), then start again. Nothing was touched.`;
+  }
+  return undefined;
 }

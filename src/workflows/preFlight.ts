@@ -1,5 +1,12 @@
 import { ApplicationFailure, log } from '@temporalio/workflow';
-import { compareVersions, FAILURE, isNvidia, shortSchematic, unmetPrerequisites } from '../domain/index.js';
+import {
+  compareVersions,
+  etcdBelowFloor,
+  FAILURE,
+  isNvidia,
+  shortSchematic,
+  unmetPrerequisites,
+} from '../domain/index.js';
 import type { ClusterDescription } from '../activities/cluster.js';
 import { quick } from './activityOptions.js';
 import type { waits as defaultWaits } from './activityOptions.js';
@@ -86,6 +93,9 @@ export async function preFlight(
       FAILURE.QuorumAtRisk,
     );
   }
+  // A pinned etcd the target Talos no longer runs (1.14: 3.6 and later).
+  const etcdTooOld = etcdBelowFloor(run.hops, etcd.versions ?? {});
+  if (etcdTooOld) throw ApplicationFailure.nonRetryable(etcdTooOld, FAILURE.PrerequisiteMissing);
   const health = await waits.runHealthChecks({ cluster: name });
   // Storage still recovering passes here: the first node's gate waits for it (a dry run does not).
   if (health.failed.some((f) => !f.recovering))

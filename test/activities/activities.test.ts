@@ -87,6 +87,8 @@ describe('Talos activities', () => {
     ]);
     expect(healthy.members.map((m) => m.node).sort()).toEqual(['k8s-ctrl-1', 'k8s-ctrl-2', 'k8s-ctrl-3']);
     expect(healthy).toMatchObject({ quorum: true, canLoseOne: true, unhealthy: [] });
+    // The etcd each runs, Talos 1.11.3's default (a 1.14 hop's pre-flight refuses one below 3.6).
+    expect(healthy.versions).toEqual({ 'k8s-ctrl-1': '3.6.5', 'k8s-ctrl-2': '3.6.5', 'k8s-ctrl-3': '3.6.5' });
     await lab.addFault('etcd-unhealthy', { node: 'k8s-ctrl-3' });
     // Its etcd calls hang (the lab plays machined's local etcd client): each member is asked on its
     // own, with its own deadline, so the others still answer and the read ends as a verdict.
@@ -654,6 +656,14 @@ describe('Terraform activities', () => {
     await eventually('its GPU advertised again', async () => (await gpus()) === '1');
     // Applied again, everything is on the node: nothing reboots.
     expect(await h.call('applyPatches', at('k8s-work-4'))).toMatchObject({ staged: [], rebooted: false });
+    // An installer whose release may not follow 1.14 (1.11's downgrade bound is 1.13.0) refuses the host in
+    // its own pre-flight: the install fails, final, the node untouched on 1.14.1.
+    const refused = await h.failure('installUpgrade', at('k8s-work-4', { version: '1.11.3' }));
+    expect(refused).toMatchObject({ type: 'CommandFailed', nonRetryable: true });
+    expect(refused.message).toContain('upgrade failed with exit code 1');
+    expect(refused.message).toContain('host version 1.14.1 is too new to downgrade to Talos 1.11.3');
+    expect(refused.message).toContain('which still runs its old version and was not rebooted');
+    expect(await h.call('getTalosVersion', at('k8s-work-4'))).toBe('1.14.1');
     await h.call('uncordonNode', at('k8s-work-4'));
   });
 

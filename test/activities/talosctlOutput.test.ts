@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { classifyUpgradeFailure, etcdReadError } from '../../src/activities/talos.js';
-import { isMaintenanceRefusal, pullGaveUp } from '../../src/activities/talosctl.js';
+import { installerWords, isMaintenanceRefusal, pullGaveUp } from '../../src/activities/talosctl.js';
 
 // stderr of the real talosctl `upgrade --wait` against the lab Talos API: timeout and quorum recorded with
 // v1.12.6, image with v1.13.8 (which first says it falls back to the legacy API for a node before 1.13);
@@ -118,5 +118,40 @@ describe("a 1.11/1.12 node's maintenance answer to talosctl 1.14", () => {
         ),
       ),
     ).toBe(false);
+  });
+});
+
+// stderr of the real talosctl 1.14.1 `upgrade --no-reboot` whose installer refuses the host (recorded
+// 2026-12-01 in the lab): a 1.14 node streams the installer's output a line per message, each with the
+// node's prefix; a 1.13 node streams 512-byte chunks, so only a chunk's first line has it.
+describe("the installer's own reason for failing, in each server's stream", () => {
+  it('is its last line, without the node or a log time', () => {
+    const lines = [
+      '127.166.94.14: pulled image 127.0.0.1:44473/installer/4a0d65c669d46663f377e7161e50cfd570c401f26fd9e7bda34a0216b6f1922b:v1.11.3@sha256:8c1be8dffbf8e8a5f529299737dece80cb84b76967afc17623cc7ff897465f36',
+      '127.166.94.14: 2026/12/01 01:12:26 running Talos installer v1.11.3',
+      '127.166.94.14: 2026/12/01 01:12:26 running pre-flight checks',
+      '127.166.94.14: 2026/12/01 01:12:26 host Talos version: v1.14.1',
+      '127.166.94.14: pre-flight checks failed: host version 1.14.1 is too new to downgrade to Talos 1.11.3',
+      '127.166.94.14: Exit code: 1',
+      '127.166.94.14: upgrade failed with exit code 1',
+      'error during upgrade: node 127.166.94.14: upgrade failed with exit code 1',
+    ];
+    expect(installerWords(lines.join('\n') + '\n')).toBe(
+      'pre-flight checks failed: host version 1.14.1 is too new to downgrade to Talos 1.11.3',
+    );
+    const chunked = [
+      '127.115.182.14: 2026/12/01 01:11:15 running Talos installer v1.11.3',
+      '2026/12/01 01:11:15 running pre-flight checks',
+      '2026/12/01 01:11:15 host Talos version: v1.13.8',
+      'pre-flight checks failed: host version 1.13.8 is too new to downgrade to Talos 1.11.3',
+      '127.115.182.14: Exit code: 1',
+      '127.115.182.14: upgrade failed with exit code 1',
+    ];
+    expect(installerWords(chunked.join('\n'))).toBe(
+      'pre-flight checks failed: host version 1.13.8 is too new to downgrade to Talos 1.11.3',
+    );
+    expect(
+      installerWords('error during upgrade: rpc error: code = Unavailable desc = EOF\n'),
+    ).toBeUndefined();
   });
 });

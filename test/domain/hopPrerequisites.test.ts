@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { unmetPrerequisites } from '../../src/domain/index.js';
+import { etcdBelowFloor, unmetPrerequisites } from '../../src/domain/index.js';
 
 const gpu = { gpuNodes: ['k8s-work-4'], acknowledged: [] };
 
@@ -16,5 +16,27 @@ describe('release prerequisites of a run', () => {
     expect(unmetPrerequisites(hop, { gpuNodes: [], acknowledged: [] })).toEqual([]);
     expect(unmetPrerequisites([{ from: '1.13.0', to: '1.13.8' }], gpu)).toEqual([]);
     expect(unmetPrerequisites([{ from: '1.11.3', to: '1.12.9' }], gpu)).toEqual([]);
+  });
+});
+
+describe("the etcd a hop's target runs", () => {
+  const hops = [
+    { from: '1.12.9', to: '1.13.8' },
+    { from: '1.13.8', to: '1.14.1' },
+  ];
+
+  it('refuses a hop onto 1.14 while a controller runs a pinned etcd older than 3.6, naming it and what to do', () => {
+    const why = etcdBelowFloor(hops, { 'k8s-ctrl-1': '3.6.12', 'k8s-ctrl-2': '3.5.21' });
+    expect(why).toMatch(/^Talos 1\.14 runs etcd 3\.6 and later only, and k8s-ctrl-2 runs etcd 3\.5\.21: /);
+    expect(why).toContain('cluster.etcd.image');
+    expect(why).toContain('Nothing was touched.');
+    expect(why).not.toContain('k8s-ctrl-1');
+  });
+
+  it('passes 3.6 and 3.7 members, hops below 1.14, and members whose version was not read', () => {
+    expect(etcdBelowFloor(hops, { 'k8s-ctrl-1': '3.6.12', 'k8s-ctrl-2': '3.7.1' })).toBeUndefined();
+    expect(etcdBelowFloor([{ from: '1.11.3', to: '1.13.8' }], { 'k8s-ctrl-1': '3.5.21' })).toBeUndefined();
+    expect(etcdBelowFloor(hops, {})).toBeUndefined();
+    expect(etcdBelowFloor(hops, { 'k8s-ctrl-1': 'unknown' })).toBeUndefined();
   });
 });

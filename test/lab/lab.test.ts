@@ -158,6 +158,39 @@ describe('talos-lab up --preset prox-ops', () => {
     expect(node.metadata?.labels?.['topology.kubernetes.io/zone']).toBe('heimdall');
   });
 
+  it('a 1.14 installer refuses a 1.11 host in its own pre-flight: the sequence fails after the services stopped, and the node reboots into 1.11', async () => {
+    const image = installerImage(lab, '1.14.1', WORKER_SCHEMATIC);
+    const before = await lab.core.readNode({ name: 'k8s-work-3' });
+    const upgrade = await lab.talosctl('-n', lab.ip('k8s-work-3'), 'upgrade', '--image', image, '--wait');
+    // Answered (the call's image check only runs `installer --help`); the installer exits 4 in the sequence.
+    expect(upgrade.exitCode).toBe(1);
+    expect(upgrade.stderr).toContain('task: stopServicesForUpgrade action: STOP');
+    expect(upgrade.stderr).toContain(
+      'sequence error: sequence failed: error running phase 9 in upgrade sequence: task 1/1: failed, task "upgrade" failed: exit code 4',
+    );
+    // The lab records the installer's refusal once the services stopped, as the node reaches that phase.
+    const refusals = async () =>
+      (
+        await lab.api<{ timeline: Array<{ kind: string; node?: string; detail?: string }> }>('/report')
+      ).timeline.filter((e) => e.kind === 'installer-refused' && e.node === 'k8s-work-3');
+    expect(
+      await eventually('the refusal recorded', async () => (await refusals()).length > 0 && refusals()),
+    ).toEqual([
+      expect.objectContaining({
+        detail: 'pre-flight checks failed: host version 1.11.3 is too old to upgrade to Talos 1.14.1',
+      }),
+    ]);
+    await eventually(
+      'k8s-work-3 rebooted, Ready again',
+      async () =>
+        (await lab.core.readNode({ name: 'k8s-work-3' })).status?.nodeInfo?.bootID !==
+          before.status?.nodeInfo?.bootID && (await nodeReady(lab, 'k8s-work-3')),
+    );
+    expect((await lab.talosctl('-n', lab.ip('k8s-work-3'), 'version')).stdout).toContain(
+      'Tag:         v1.11.3',
+    );
+  });
+
   it("a GPU worker's drivers are its image's: installed from its role's schematic it loses them and its GPUs, its own brings both back", async () => {
     const extensions = async () => {
       const listed = await lab.talosctl('-n', lab.ip('k8s-work-4'), 'get', 'extensions', '-o', 'json');

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/rs/xid"
+	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -169,13 +170,16 @@ var upgradePhases = []struct{ phase, task string }{
 }
 
 // PublishUpgrade is the accepted upgrade's sequence, with the actor id the Upgrade call returned,
-// into the boot `gen` it was accepted in.
-func (h *Hub) PublishUpgrade(gen uint64, actor, sequence string) {
+// into the boot `gen` it was accepted in. An installer that fails (installerErr, its task's error) ends
+// the sequence at its phase: the task, the phase and the sequence stop, then machined publishes the
+// sequence's failure and reboots (v1alpha1_controller.go Run and run at v1.11.3 and v1.12.5; the
+// phase counts every phase of the sequence, 9 of 13 for "upgrade").
+func (h *Hub) PublishUpgrade(gen uint64, actor, sequence, installerErr string) {
 	publish := func(actor string, payload proto.Message) { h.publishAt(gen, actor, payload) }
 	publish(actor, &machine.SequenceEvent{Sequence: sequence, Action: machine.SequenceEvent_START})
 	publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_UPGRADING,
 		Status: &machine.MachineStatusEvent_MachineStatus{}})
-	for _, p := range upgradePhases {
+	for i, p := range upgradePhases {
 		if sequence == "stageUpgrade" && (p.phase == "drain" || p.phase == "upgrade" || p.phase == "meta") {
 			continue
 		}
@@ -190,6 +194,16 @@ func (h *Hub) PublishUpgrade(gen uint64, actor, sequence string) {
 		}
 		publish(actor, &machine.TaskEvent{Task: p.task, Action: machine.TaskEvent_STOP})
 		publish(actor, &machine.PhaseEvent{Phase: p.phase, Action: machine.PhaseEvent_STOP})
+		if p.phase == "upgrade" && installerErr != "" {
+			publish(actor, &machine.SequenceEvent{Sequence: sequence, Action: machine.SequenceEvent_STOP})
+			publish(actor, &machine.SequenceEvent{Sequence: sequence, Action: machine.SequenceEvent_NOOP,
+				Error: &common.Error{Code: common.Code_FATAL, Message: fmt.Sprintf(
+					"sequence failed: error running phase %d in %s sequence: task 1/1: failed, %s",
+					i+1, sequence, installerErr)}})
+			publish("", &machine.MachineStatusEvent{Stage: machine.MachineStatusEvent_REBOOTING,
+				Status: &machine.MachineStatusEvent_MachineStatus{}})
+			return
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
@@ -32,8 +33,27 @@ type LifecycleService struct {
 	lab *apid.Lab
 }
 
-// installChunk is the size of the installer output pieces machined streams (container.go).
+// installChunk is the size of the installer output pieces machined 1.13 streams (container.go at v1.13.8).
 const installChunk = 512
+
+// outputPieces is the installer's output as machined streams it: 512-byte chunks on 1.13, whole lines
+// each with its newline from 1.14 (internal/output/stream.go at v1.14.1).
+func outputPieces(output, talos string) []string {
+	if version.AtLeast(talos, 1, 14) {
+		lines := strings.SplitAfter(output, "\n")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		return lines
+	}
+	var pieces []string
+	for len(output) > 0 {
+		size := min(installChunk, len(output))
+		pieces = append(pieces, output[:size])
+		output = output[size:]
+	}
+	return pieces
+}
 
 // oneToOneTarget is the node of a streaming call apid only proxies one-to-one: the lifecycle and
 // image services are outside its one-to-many list (internal/app/apid/pkg/director).
@@ -127,21 +147,29 @@ func (s *LifecycleService) Upgrade(req *machine.LifecycleServiceUpgradeRequest, 
 	if err != nil {
 		return status.Errorf(codes.Internal, "upgrade failed: %v", err)
 	}
+	info, err := nodeInfo(ctx, n)
+	if err != nil {
+		return err
+	}
+	// The installer's pre-flight asks machined's socket, which the lifecycle service mounts
+	// (internal/app/lifecycle/container.go at v1.13.8 and v1.14.1): a host it refuses gets its exit code
+	// in the stream, the call itself ends OK, and nothing is written.
+	refusal, exitCode := installerRefusal(info.TalosVersion, req.GetSource().GetImageName())
 	var installed struct {
 		Output   string `json:"output"`
 		ExitCode int32  `json:"exitCode"`
 	}
-	if err = call(ctx, n, "lifecycle-upgrade", map[string]any{"image": req.GetSource().GetImageName(), "namespace": namespace}, &installed); err != nil {
+	if err = call(ctx, n, "lifecycle-upgrade", map[string]any{
+		"image": req.GetSource().GetImageName(), "namespace": namespace,
+		"installerRefusal": refusal, "installerExitCode": exitCode,
+	}, &installed); err != nil {
 		return err
 	}
-	out := []byte(installed.Output)
-	for len(out) > 0 {
-		size := min(installChunk, len(out))
-		msg := &machine.LifecycleServiceInstallProgress{Response: &machine.LifecycleServiceInstallProgress_Message{Message: string(out[:size])}}
+	for _, piece := range outputPieces(installed.Output, info.TalosVersion) {
+		msg := &machine.LifecycleServiceInstallProgress{Response: &machine.LifecycleServiceInstallProgress_Message{Message: piece}}
 		if err = srv.Send(&machine.LifecycleServiceUpgradeResponse{Progress: msg}); err != nil {
 			return err
 		}
-		out = out[size:]
 	}
 	exit := &machine.LifecycleServiceInstallProgress{Response: &machine.LifecycleServiceInstallProgress_ExitCode{ExitCode: installed.ExitCode}}
 	return srv.Send(&machine.LifecycleServiceUpgradeResponse{Progress: exit})

@@ -123,8 +123,22 @@ func (s *Service) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*ma
 	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.Upgrade, error) {
 		actor := uuid.New().String()
 		gen := n.Events.Generation()
-		if err := call(ctx, n, "upgrade", map[string]any{
+		info, err := nodeInfo(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		// The installer's own check of the host runs in the sequence, after the call was answered and
+		// the node's services stopped: the call's image check only runs `installer --help`
+		// (internal/pkg/install/pull.go at v1.11.3 and v1.12.5). A staged upgrade installs at the next
+		// boot instead, which the lab does not fail.
+		var refusal string
+		var exitCode int32
+		if !req.GetStage() {
+			refusal, exitCode = installerRefusal(info.TalosVersion, req.GetImage())
+		}
+		if err = call(ctx, n, "upgrade", map[string]any{
 			"image": req.GetImage(), "preserve": req.GetPreserve(), "stage": req.GetStage(), "force": req.GetForce(),
+			"installerRefusal": refusal,
 		}, nil); err != nil {
 			return nil, err
 		}
@@ -132,7 +146,13 @@ func (s *Service) Upgrade(ctx context.Context, req *machine.UpgradeRequest) (*ma
 		if req.GetStage() {
 			sequence = "stageUpgrade"
 		}
-		n.Events.PublishUpgrade(gen, actor, sequence)
+		installerErr := ""
+		if refusal != "" {
+			// internal/pkg/install/install.go RunInstallerContainer at v1.11.3: the installer's output goes
+			// to the console; the task fails with its exit code only.
+			installerErr = fmt.Sprintf("task %q failed: exit code %d", "upgrade", exitCode)
+		}
+		n.Events.PublishUpgrade(gen, actor, sequence, installerErr)
 		return &machine.Upgrade{Ack: "Upgrade request received", ActorId: actor}, nil
 	}, func(m *machine.Upgrade, md *common.Metadata) { m.Metadata = md })
 	if err != nil {
