@@ -107,8 +107,8 @@ export async function startUpgrade(
 
 /**
  * The upgrade sequence's installer refused the host (its pre-flight, after the sequence stopped the
- * node's services): the sequence fails, and machined counts ten seconds down and reboots the machine in
- * full into the version it runs, nothing written (internal/app/machined/main.go handle at v1.11.3 and
+ * node's services): the sequence fails, and machined counts ten seconds down (here: the lab's reboot time) and
+ * reboots the machine in full into the version it runs, nothing written (internal/app/machined/main.go handle at v1.11.3 and
  * v1.12.5; revertBootloader finds nothing to revert).
  */
 function failedInstall(lab: LabCluster, node: LabNode, refusal: string): void {

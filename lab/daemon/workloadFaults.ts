@@ -44,7 +44,7 @@ export function workloadFaultHolds(lab: LabCluster, kind: WorkloadFault, node: L
 
 /**
  * What a GPU node's device plugin advertises: its GPU while its driver works (no `gpu-driver-fails`)
- * and its last boot configured containerd's nvidia runtime (the GPU patch's CRI part, written at boot).
+ * and its last boot wrote the GPU patch's NVIDIA runtime config (lab/daemon/machineFiles.ts, a stand-in).
  */
 export function gpuResources(lab: LabCluster, node: LabNode): 'advertise' | 'zero' {
   const runtime = configuresNvidiaRuntime(lab.bootFiles(node));

@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { minorOf, compareMinors } from '../domain/index.js';
+import { compareMinors, FAILURE, minorOf } from '../domain/index.js';
 import type { ActivityDeps, ClusterHandle } from './deps.js';
 import { sleep } from './activityContext.js';
 import { nonRetryable, retryable, tail } from './errors.js';
 import { isUnavailable, parseServerTag, talosctl, talosFailure } from './talosctl.js';
+
+/** What each talosctl call of the step heartbeats (a retry reads the step's memo from it). */
+export type Progress = { progress?: (lastLine: string) => unknown };
 
 /** A file a patch writes with machine.files: where, how, and what it must hold. */
 export interface PatchedFile {
@@ -55,7 +58,7 @@ export async function filesOfPatches(files: Array<{ name: string; path: string }
     files.map(async ({ name, path }) => {
       const text = await readFile(path, 'utf8').catch((error: unknown) => {
         throw nonRetryable(
-          'ValidationFailed',
+          FAILURE.ValidationFailed,
           `the patch ${name} cannot be read (${String(error)}): nothing was applied`,
         );
       });
@@ -73,11 +76,21 @@ export async function writesFilesOnlyAtBoot(
   deps: ActivityDeps,
   c: ClusterHandle,
   node: { name: string; ip: string },
+  read: Progress = {},
 ): Promise<boolean> {
-  const result = await talosctl(deps, c, ['-n', node.ip, 'version'], { timeoutMs: 30_000 });
+  const result = await talosctl(deps, c, ['-n', node.ip, 'version'], { timeoutMs: 30_000, ...read });
   const running = result.exitCode === 0 ? parseServerTag(result.stdout) : undefined;
   if (!running) talosFailure(`reading the Talos version of ${node.name}`, result);
   return compareMinors(minorOf(running), '1.14') >= 0;
+}
+
+/**
+ * Whether a file's content on the node (undefined: not there) is what the patch's write leaves: an append
+ * is contained (Talos appends to what is there), a create or overwrite is the file (trailing space aside).
+ */
+export function holdsAsPatched(file: PatchedFile, content: string | undefined): boolean {
+  if (content === undefined) return false;
+  return file.op === 'append' ? content.includes(file.content) : content.trimEnd() === file.content.trimEnd();
 }
 
 /** How many times a read waits out a node that is still coming up (after its reboot) before giving up. */
@@ -93,15 +106,13 @@ export async function filesNotOnNode(
   c: ClusterHandle,
   node: { name: string; ip: string },
   files: PatchedFile[],
+  read: Progress = {},
 ): Promise<PatchedFile[]> {
   const last = new Map(files.map((file) => [file.path, file]));
   const missing: PatchedFile[] = [];
   for (const file of last.values()) {
-    const content = await readNodeFile(deps, c, node, file.path);
-    const held =
-      content !== undefined &&
-      (file.op === 'append' ? content.includes(file.content) : content.trimEnd() === file.content.trimEnd());
-    if (!held) missing.push(file);
+    const content = await readNodeFile(deps, c, node, file.path, read);
+    if (!holdsAsPatched(file, content)) missing.push(file);
   }
   return missing;
 }
@@ -112,9 +123,10 @@ async function readNodeFile(
   c: ClusterHandle,
   node: { name: string; ip: string },
   path: string,
+  progress: Progress,
 ): Promise<string | undefined> {
   for (let attempt = 1; ; attempt++) {
-    const read = await talosctl(deps, c, ['-n', node.ip, 'read', path], { timeoutMs: 30_000 });
+    const read = await talosctl(deps, c, ['-n', node.ip, 'read', path], { timeoutMs: 30_000, ...progress });
     if (read.exitCode === 0) return read.stdout;
     if (/code = NotFound/.test(read.stderr)) return undefined;
     const comingUp = read.timedOut || isUnavailable(read);

@@ -110,7 +110,7 @@ export function etcdReadError(result: CommandResult): string {
  */
 export function classifyUpgradeFailure(
   output: string,
-): 'quorum' | 'image' | 'registry' | 'unanswered' | 'unavailable' | 'other' {
+): 'quorum' | 'image' | 'registry' | 'unanswered' | 'sequence' | 'unavailable' | 'other' {
   const stderr = joinErrorSets(output);
   if (
     /error validating etcd for upgrade|insufficient to maintain quorum|all members must be (healthy|running)/.test(
@@ -142,6 +142,10 @@ export function classifyUpgradeFailure(
   // v1alpha1_server.go:498-500 at v1.11.3): a deadline met while talosctl still waits for the actor id
   // (it prints nothing more) found Talos pulling.
   if (/^"[^"]+": waiting for actor ID$/.test(last)) return 'unanswered';
+  // The upgrade sequence failed after it stopped the node's services (an installer that refused the host,
+  // or failed to write): machined reboots the node into the version it ran (internal/app/machined/main.go
+  // handle at v1.11.3). Final: another call would drain and reboot the node again for the same answer.
+  if (/sequence error: sequence failed: /.test(last)) return 'sequence';
   if (
     !last ||
     /unavailable, retrying|\btimeout$|context deadline exceeded|code = (Unavailable|DeadlineExceeded)|error validating installer image|another installation\/upgrade is already in progress/.test(
@@ -444,6 +448,11 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
           if (input.reportUnanswered) throw nonRetryable('UpgradeUnanswered', `${node.name}: ${pending}`);
           throw retryable('TalosUnavailable', `${node.name}: ${pending}; retrying`);
         }
+        case 'sequence':
+          throw nonRetryable(
+            'CommandFailed',
+            `Talos's upgrade sequence to ${input.version} failed on ${node.name}, which reboots into the version it ran: ${/sequence failed: (.*)$/.exec(joinErrorSets(result.stderr).trim())?.[1] ?? why}. The installer's own words are on the node's console (talosctl -n ${node.ip} dmesg)`,
+          );
         case 'unavailable':
           throw retryable(
             'TalosUnavailable',

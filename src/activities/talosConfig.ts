@@ -293,8 +293,9 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
    * One that Talos 1.11–1.13 refuse live is staged. Talos 1.14 takes it live, but writes machine.files
    * only at boot and no longer reboots for them: its files are read back, and one not there waits for a
    * boot as well (other fields 1.14 applies only at boot are not detected: see docs/talos-versions.md).
-   * The node is then rebooted here once and waited for; on 1.14 its files are read again after it. A
-   * retry after that reboot finds every patch live, and answers the reboot its earlier attempt made.
+   * The node is then rebooted here once and waited for; on 1.14 its files are read again after it.
+   * Every heartbeat from the reboot on carries the boot it rebooted from, so a retry (which patches again)
+   * still answers that reboot, and the workflow waits for the node to be Ready after it.
    */
   async function applyPatches(input: {
     cluster: string;
@@ -306,16 +307,25 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
     // One call for all of them: each `patch mc` starts from the node's active config, so a live patch
     // after a staged one would drop it (and a second staged one replace the first).
     const patches = files.flatMap((file) => ['--patch', `@${c.resolvePath(file)}`]);
-    const patch = (mode: string) =>
-      talosctl(deps, c, ['-n', node.ip, 'patch', 'mc', '--mode', mode, ...patches], { timeoutMs: 120_000 });
-    const writes = await filesOfPatches(files.map((name) => ({ name, path: c.resolvePath(name) })));
     // The boot an earlier attempt rebooted from (Temporal hands its last heartbeat to the retry).
     const earlier = (currentActivity()?.info.heartbeatDetails as { rebootedFrom?: string } | undefined)
       ?.rebootedFrom;
+    const details: Record<string, unknown> = {
+      node: node.name,
+      step: `applying ${files.join(', ')}`,
+      ...(earlier ? { rebootedFrom: earlier } : {}),
+    };
+    const read = { progress: (line: string) => ({ ...details, talosctl: line }) };
+    const patch = (mode: string) =>
+      talosctl(deps, c, ['-n', node.ip, 'patch', 'mc', '--mode', mode, ...patches], {
+        timeoutMs: 120_000,
+        ...read,
+      });
+    const writes = await filesOfPatches(files.map((name) => ({ name, path: c.resolvePath(name) })));
     let staged: string[] = [];
     let bootOnly = false;
     if (files.length > 0) {
-      heartbeat({ node: node.name, step: `applying ${files.join(', ')}` });
+      heartbeat(details);
       const live = await patch('no-reboot');
       if (live.exitCode !== 0) {
         if (!/can't be applied in immediate mode/.test(live.stderr))
@@ -324,8 +334,8 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
         if (later.exitCode !== 0) talosFailure(`staging ${files.join(', ')} on ${node.name}`, later);
         staged = files;
       } else if (writes.length > 0) {
-        bootOnly = await writesFilesOnlyAtBoot(deps, c, node);
-        const unwritten = bootOnly ? await filesNotOnNode(deps, c, node, writes) : [];
+        bootOnly = await writesFilesOnlyAtBoot(deps, c, node, read);
+        const unwritten = bootOnly ? await filesNotOnNode(deps, c, node, writes, read) : [];
         staged = [...new Set(unwritten.map((file) => file.patch))];
       }
     }
@@ -335,18 +345,16 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
         : { applied: files, staged, rebooted: false };
     // The boot its Node reports before the reboot: Ready again counts only with another one.
     const bootId = await reportedBootId(c, node.name).catch(() => undefined);
-    heartbeat({
-      node: node.name,
-      step: `rebooting to apply ${staged.join(', ')}`,
-      ...(bootId ? { rebootedFrom: bootId } : {}),
-    });
+    details.step = `rebooting to apply ${staged.join(', ')}`;
+    if (bootId) details.rebootedFrom = bootId;
+    heartbeat(details);
     const timeout = talosctlDuration(c.inventory.policy.nodeReadyTimeout);
     const result = await talosctl(deps, c, ['-n', node.ip, 'reboot', '--wait', '--timeout', timeout], {
       timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
-      progress: (line) => ({ node: node.name, step: 'rebooting for its patches', talosctl: line }),
+      ...read,
     });
     if (result.exitCode !== 0) talosFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
-    const notWritten = bootOnly ? await filesNotOnNode(deps, c, node, writes) : [];
+    const notWritten = bootOnly ? await filesNotOnNode(deps, c, node, writes, read) : [];
     if (notWritten.length > 0)
       throw nonRetryable(
         FAILURE.PatchNotApplied,

@@ -35,7 +35,8 @@ export function installerWords(stderr: string): string | undefined {
   const prefix = end < 0 ? '' : (lines[end]?.slice(0, lines[end].indexOf(': ') + 2) ?? '');
   for (let i = end - 1; i >= 0; i--) {
     const line = lines[i] ?? '';
-    const words = (line.startsWith(prefix) ? line.slice(prefix.length) : line)
+    // A blank installer line is the bare prefix once talosctl's line is trimmed.
+    const words = (line.startsWith(prefix) || `${line} ` === prefix ? line.slice(prefix.length) : line)
       .replace(/^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} /, '')
       .trim();
     if (words) return words;

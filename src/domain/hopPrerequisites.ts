@@ -1,5 +1,5 @@
 import semver from 'semver';
-import { compareVersions, minorOf } from './version.js';
+import { compareMinors, compareVersions, minorOf } from './version.js';
 
 /**
  * What a Talos release needs done in the cluster before nodes move onto it, which the product cannot
@@ -59,7 +59,10 @@ export function etcdBelowFloor(
   versions: Readonly<Record<string, string>>,
 ): string | undefined {
   for (const hop of hops) {
-    const floor = ETCD_FLOOR[minorOf(hop.to)];
+    // The floor of the newest minor that has one, at or below the target (it holds for later minors too).
+    const floor = Object.entries(ETCD_FLOOR)
+      .filter(([minor]) => compareMinors(minor, minorOf(hop.to)) <= 0)
+      .sort(([a], [b]) => compareMinors(b, a))[0]?.[1];
     if (!floor) continue;
     const old = Object.entries(versions).filter(([, v]) => {
       const parsed = semver.coerce(v);

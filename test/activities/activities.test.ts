@@ -7,9 +7,11 @@ import { createServer, type ClientRequest, type IncomingMessage, type Server } f
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Taint } from '@kubernetes/client-node';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { EtcdHealth } from '../../src/activities/talos.js';
 import type { HealthReport } from '../../src/activities/health.js';
 import { clusterHandles } from '../../src/activities/deps.js';
+import { createActivities } from '../../src/activities/index.js';
 import { KeepAliveKubeConfig } from '../../src/activities/keepAliveKubeConfig.js';
 import { PENDING_TAINT } from '../../src/domain/index.js';
 import { PDB_PROTECTED_APP } from '../../lab/cluster/workloads.js';
@@ -641,8 +643,12 @@ describe('Terraform activities', () => {
       'Applied configuration without a reboot (skipped in dry-run)',
     );
     const booted = await bootOf('k8s-work-4');
-    // Talos 1.14 takes the patch in mode no-reboot (1.11-1.13 refuse it) and has written nothing.
-    const patched = await h.call('applyPatches', at('k8s-work-4'));
+    // Talos 1.14 takes the patch in mode no-reboot (1.11-1.13 refuse it) and has written nothing. Run
+    // in a mock activity context to read its heartbeats: what Temporal would hand a retry.
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (details: unknown) => beats.push(details));
+    const patched = await env.run(createActivities(h.deps).applyPatches, at('k8s-work-4'));
     expect(patched).toEqual({
       applied: ['talos/patches/global.yaml', 'talos/patches/k8s-work-4/nvidia-gpu.yaml'],
       staged: ['talos/patches/k8s-work-4/nvidia-gpu.yaml'],
@@ -654,6 +660,15 @@ describe('Terraform activities', () => {
       at('k8s-work-4', { talosVersion: '1.14.1', goneBootId: booted, timeoutMs: 30_000 }),
     );
     await eventually('its GPU advertised again', async () => (await gpus()) === '1');
+    // Every heartbeat from the reboot on names the boot it rebooted from: a retry after it (say the reads
+    // after the reboot gave up) answers that reboot, so the workflow still waits for Ready.
+    expect(beats.at(-1)).toMatchObject({ rebootedFrom: booted });
+    const retry = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) });
+    expect(await retry.run(createActivities(h.deps).applyPatches, at('k8s-work-4'))).toMatchObject({
+      staged: [],
+      rebooted: true,
+      bootId: booted,
+    });
     // Applied again, everything is on the node: nothing reboots.
     expect(await h.call('applyPatches', at('k8s-work-4'))).toMatchObject({ staged: [], rebooted: false });
     // An installer whose release may not follow 1.14 (1.11's downgrade bound is 1.13.0) refuses the host in

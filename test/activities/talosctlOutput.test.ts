@@ -23,6 +23,15 @@ WARNING: 127.171.84.16: server version 1.11.3 is older than client version 1.13.
 WARNING: 127.248.132.14: server version 1.11.3 is older than client version 1.13.8
 "127.248.132.14": waiting for actor ID
 `,
+  // talosctl 1.14.1's last lines when the 1.14.1 installer refuses a 1.11.3 host in the legacy upgrade
+  // sequence (recorded 2026-12-01 in the lab): the sequence failed after the services stopped.
+  sequence: `"127.175.71.14": phase: upgrade action: STOP
+"127.175.71.14": sequence: upgrade action: STOP
+"127.175.71.14": sequence: upgrade action: NOOP error: [code: FATAL message: sequence failed: error running phase 9 in upgrade sequence: task 1/1: failed, task "upgrade" failed: exit code 4]
+"127.175.71.14": error: sequence error: sequence failed: error running phase 9 in upgrade sequence: task 1/1: failed, task "upgrade" failed: exit code 4
+"127.175.71.14": 1 error(s) occurred:
+	sequence error: sequence failed: error running phase 9 in upgrade sequence: task 1/1: failed, task "upgrade" failed: exit code 4
+`,
   // A wait that ran out on the new client: the fallback notice may be all there is.
   fallbackOnly: `New upgrade API is not available, falling back to legacy
 `,
@@ -66,6 +75,7 @@ describe('classifying a failed talosctl upgrade --wait by what the real client p
     ['imageSet', 'image'],
     ['budgetSpent', 'registry'],
     ['unanswered', 'unanswered'],
+    ['sequence', 'sequence'],
   ] as const)('%s -> %s', (sample, expected) => {
     expect(classifyUpgradeFailure(RECORDED[sample])).toBe(expected);
   });

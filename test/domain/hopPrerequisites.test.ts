@@ -36,6 +36,10 @@ describe("the etcd a hop's target runs", () => {
   it('passes 3.6 and 3.7 members, hops below 1.14, and members whose version was not read', () => {
     expect(etcdBelowFloor(hops, { 'k8s-ctrl-1': '3.6.12', 'k8s-ctrl-2': '3.7.1' })).toBeUndefined();
     expect(etcdBelowFloor([{ from: '1.11.3', to: '1.13.8' }], { 'k8s-ctrl-1': '3.5.21' })).toBeUndefined();
+    // The floor holds for the releases after 1.14 too.
+    expect(etcdBelowFloor([{ from: '1.14.1', to: '1.15.0' }], { 'k8s-ctrl-1': '3.5.21' })).toMatch(
+      /^Talos 1\.15 runs etcd 3\.6 and later only/,
+    );
     expect(etcdBelowFloor(hops, {})).toBeUndefined();
     expect(etcdBelowFloor(hops, { 'k8s-ctrl-1': 'unknown' })).toBeUndefined();
   });

@@ -15,8 +15,9 @@ import (
 // its release's MinimumHostUpgradeVersion or not older than its MaximumHostDowngradeVersion
 // (cmd/installer/pkg/install/preflight.go talosVersion, compatibility/talos_version.go UpgradeableFrom
 // at v1.14.1; the same check and tables from 1.11, and both the legacy upgrade's installer container
-// and the lifecycle service mount the socket). An installer of a release this machinery has no table
-// for (the lab's 2.0.0) is taken to install: nothing here can say what its check will be.
+// and the lifecycle service mount the socket). Every installer is judged by machinery 1.14.1's tables,
+// whose rows for 1.11 to 1.14 are those releases' own. An installer of a release it has no table for
+// (the lab's 2.0.0) is taken to install: nothing here can say what its check will be.
 func installerRefusal(host, image string) (message string, exitCode int32) {
 	ref, _, _ := strings.Cut(image, "@") // a digest after the tag
 	tag := ref[strings.LastIndex(ref, ":")+1:]
