@@ -70,20 +70,21 @@ func oneToOneTarget(ctx context.Context, lab *apid.Lab) (*apid.Node, error) {
 }
 
 // lifecycleTarget is the one node a call of Talos 1.13's image or lifecycle service goes to; a node
-// whose machined predates the service (before 1.13) answers as it would: unknown service.
-func lifecycleTarget(ctx context.Context, lab *apid.Lab, service string) (*apid.Node, error) {
+// whose machined predates the service (before 1.13) answers as it would: unknown service. The node's
+// info comes with it, read once.
+func lifecycleTarget(ctx context.Context, lab *apid.Lab, service string) (*apid.Node, NodeInfo, error) {
 	n, err := oneToOneTarget(ctx, lab)
 	if err != nil {
-		return nil, err
+		return nil, NodeInfo{}, err
 	}
 	info, err := nodeInfo(ctx, n)
 	if err != nil {
-		return nil, err
+		return nil, NodeInfo{}, err
 	}
 	if !version.AtLeast(info.TalosVersion, 1, 13) {
-		return nil, status.Errorf(codes.Unimplemented, "unknown service %s", service)
+		return nil, NodeInfo{}, status.Errorf(codes.Unimplemented, "unknown service %s", service)
 	}
-	return n, nil
+	return n, info, nil
 }
 
 // containerdNamespace validates the instance as ctrhelper does and names where the image goes.
@@ -100,7 +101,7 @@ func containerdNamespace(instance *common.ContainerdInstance) (string, error) {
 // Pull pulls an image into the node's containerd: layer progress, then the name pinned by digest.
 func (s *ImageService) Pull(req *machine.ImageServicePullRequest, srv grpc.ServerStreamingServer[machine.ImageServicePullResponse]) error {
 	ctx := srv.Context()
-	n, err := lifecycleTarget(ctx, s.lab, "machine.ImageService")
+	n, _, err := lifecycleTarget(ctx, s.lab, "machine.ImageService")
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (s *ImageService) Pull(req *machine.ImageServicePullRequest, srv grpc.Serve
 // output in chunks, then its exit code. The next boot, whoever asks for it, boots the new slot.
 func (s *LifecycleService) Upgrade(req *machine.LifecycleServiceUpgradeRequest, srv grpc.ServerStreamingServer[machine.LifecycleServiceUpgradeResponse]) error {
 	ctx := srv.Context()
-	n, err := lifecycleTarget(ctx, s.lab, "machine.LifecycleService")
+	n, info, err := lifecycleTarget(ctx, s.lab, "machine.LifecycleService")
 	if err != nil {
 		return err
 	}
@@ -146,10 +147,6 @@ func (s *LifecycleService) Upgrade(req *machine.LifecycleServiceUpgradeRequest, 
 	namespace, err := containerdNamespace(req.GetContainerd())
 	if err != nil {
 		return status.Errorf(codes.Internal, "upgrade failed: %v", err)
-	}
-	info, err := nodeInfo(ctx, n)
-	if err != nil {
-		return err
 	}
 	// The installer's pre-flight asks machined's socket, which the lifecycle service mounts
 	// (internal/app/lifecycle/container.go at v1.13.8 and v1.14.1): a host it refuses gets its exit code
