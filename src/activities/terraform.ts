@@ -429,7 +429,9 @@ export function terraformActivities(
       .filter((f) => f.startsWith(`${c.name}-`) && f.endsWith('.tfstate'))
       .sort();
     const keep = c.inventory.backups.keepTerraformStates;
-    for (const old of backups.slice(0, Math.max(0, backups.length - keep))) await rm(join(dir, old));
+    // Lanes back up together (maxParallelWorkers): another call may have removed the same old file.
+    for (const old of backups.slice(0, Math.max(0, backups.length - keep)))
+      await rm(join(dir, old), { force: true });
     return { path, kept: Math.min(backups.length, keep) };
   }
 

@@ -509,6 +509,15 @@ describe('Terraform activities', () => {
     const files = await readdir(`${lab.dir}/backups/terraform-state`);
     expect(files).toHaveLength(2);
     expect(files.every((f) => /^prox-ops-.*\.tfstate$/.test(f))).toBe(true);
+    // Parallel lanes back up at once and prune the same old files (a CI run lost one to ENOENT): many
+    // old files make the prunes overlap.
+    const dir = `${lab.dir}/backups/terraform-state`;
+    for (let i = 0; i < 200; i++) await writeFile(join(dir, `prox-ops-2000-01-01T00-00-${i}.tfstate`), '{}');
+    const together = await Promise.all(
+      [1, 2, 3, 4].map(() => h.call<{ path: string }>('backupTerraformState', { cluster: CLUSTER })),
+    );
+    expect(together).toHaveLength(4);
+    expect(await readdir(dir)).toHaveLength(2);
   });
 
   it("reads the state again when it finds it half-written or empty, as while another lane's apply rewrites it", async () => {
