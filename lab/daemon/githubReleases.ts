@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 
 /**
  * The lab's stand-in for GitHub's "list releases" endpoint (`GET /repos/{owner}/{repo}/releases`) of
- * siderolabs/talos, as GitHub's REST reference describes it: newest first, `per_page` (default 30, at
+ * siderolabs/talos and kubernetes/kubernetes, as GitHub's REST reference describes it: newest first, `per_page` (default 30, at
  * most 100) and `page`, a `Link` header with `next` and `last` while pages remain, and a strong `ETag`
  * that a request's `If-None-Match` turns into `304 Not Modified` with no body (which GitHub does not
  * count against the rate limit). Talos publishes alphas and betas as prereleases before each minor,
- * so the lab lists those too: a reader that takes a prerelease for a release would be caught here.
+ * Kubernetes alphas, betas and release candidates, so the lab lists those too: a reader that takes a
+ * prerelease for a release would be caught here.
  */
 export interface ReleaseEntry {
   tag_name: string;
@@ -16,12 +17,21 @@ export interface ReleaseEntry {
   published_at: string;
 }
 
-/** The lab's releases as GitHub lists them: each minor's x.y.0 preceded by its alpha and beta. */
+/** The lab's Talos releases as GitHub lists them: each minor's x.y.0 preceded by its alpha and beta. */
 export function talosReleaseEntries(releases: readonly string[]): ReleaseEntry[] {
+  return releaseEntries(releases, ['alpha.1', 'beta.0']);
+}
+
+/** The lab's Kubernetes releases as GitHub lists them: each x.y.0 after its alpha, beta and rc. */
+export function kubernetesReleaseEntries(releases: readonly string[]): ReleaseEntry[] {
+  return releaseEntries(releases, ['alpha.1', 'beta.0', 'rc.0']);
+}
+
+function releaseEntries(releases: readonly string[], prereleases: string[]): ReleaseEntry[] {
   const tags: Array<{ tag: string; prerelease: boolean }> = [];
   for (const version of releases) {
     if (version.endsWith('.0'))
-      for (const pre of ['alpha.1', 'beta.0']) tags.push({ tag: `v${version}-${pre}`, prerelease: true });
+      for (const pre of prereleases) tags.push({ tag: `v${version}-${pre}`, prerelease: true });
     tags.push({ tag: `v${version}`, prerelease: false });
   }
   // A day apart, in release order; listed newest first.

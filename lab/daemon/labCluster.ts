@@ -8,6 +8,7 @@ import type { Fault, FaultKind } from '../state/faults.js';
 import { ONE_SHOT } from '../state/faults.js';
 import type { LabNode, LabState } from '../state/labState.js';
 import type { TimelineEvent, TimelineKind, Violation } from '../state/timeline.js';
+import { etcdStartRefusal } from '../talos/etcdStorage.js';
 import { configFiles } from './machineFiles.js';
 import { applyWorkloadFaults, gpuResources } from './workloadFaults.js';
 
@@ -224,7 +225,12 @@ export class LabCluster {
 
   /** Whether an etcd member answers healthy right now. */
   etcdHealthy(node: LabNode): boolean {
-    return !!node.etcd?.member && node.power === 'running' && !this.activeFault('etcd-unhealthy', node);
+    return (
+      !!node.etcd?.member &&
+      !node.etcd.refused &&
+      node.power === 'running' &&
+      !this.activeFault('etcd-unhealthy', node)
+    );
   }
 
   etcdMembers(): LabNode[] {
@@ -319,10 +325,18 @@ export class LabCluster {
    * The node boots: its kubelet reports the running versions and kwok turns it Ready, after
    * timing.kubeletReadySeconds (a later boot or a power-off in between cancels the turn).
    */
-  async powerOn(node: LabNode, options: { ready?: boolean } = {}): Promise<void> {
+  /** A boot into the installed system; `joined`: its etcd member is new (a VM made again), not kept. */
+  async powerOn(node: LabNode, options: { ready?: boolean; joined?: boolean } = {}): Promise<void> {
     const ready = options.ready ?? true;
     // First: a late NotReady of the boot before must not land on this one's Ready.
     this.nextKubeletRun(node);
+    if (node.etcd) {
+      // Each boot's etcd starts, or not, on the cluster's storage version as it is now.
+      const refused = etcdStartRefusal(this, node, options.joined === true);
+      if (refused) node.etcd.refused = refused;
+      else delete node.etcd.refused;
+      if (refused) this.record('etcd-refused', node.name, refused);
+    }
     await this.setPower(node, 'running', ready);
     this.bootedFiles.set(node.name, configFiles(this.runningConfig(node)));
     this.record('power-on', node.name, `Talos ${node.talosVersion}`);

@@ -1,5 +1,6 @@
 import { isNodeReady, type NodeCache } from './nodeCache.js';
 import type { LabCluster } from './labCluster.js';
+import { raiseEtcdStorage } from '../talos/etcdStorage.js';
 
 /**
  * Watches the invariants an upgrade must never break, while the lab is up: etcd keeps quorum, and no
@@ -38,7 +39,12 @@ export function startMonitor(lab: LabCluster, nodes: NodeCache, intervalMs = 500
     }
   };
   const timer = setInterval(tick, intervalMs);
-  return () => clearInterval(timer);
+  // etcd's leader raises the cluster's (and storage) version every 4 s (lab/talos/etcdStorage.ts).
+  const leader = setInterval(() => raiseEtcdStorage(lab), 4000);
+  return () => {
+    clearInterval(timer);
+    clearInterval(leader);
+  };
 }
 
 export interface LabReport {

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { answerReleases, talosReleaseEntries } from './githubReleases.js';
+import { KUBERNETES_RELEASES } from '../state/labState.js';
+import { answerReleases, kubernetesReleaseEntries, talosReleaseEntries } from './githubReleases.js';
 import { imageExists } from './installerImage.js';
 import { factoryDiskImage, schematicDocument } from './schematics.js';
 import { boundPort } from '../net/freePort.js';
@@ -12,7 +13,8 @@ import type { LabCluster } from './labCluster.js';
  * `HEAD /v2/<installer>/<schematic>/manifests/v<version>` answers 200 or 404.
  * `GET /schematics/<id>` answers a schematic as the factory stores it (lab/presets/schematics.yaml).
  * `GET /releases` lists the released Talos versions, one per line (a user's own list file);
- * `GET /repos/siderolabs/talos/releases` lists them as GitHub's releases API does (githubReleases.ts);
+ * `GET /repos/siderolabs/talos/releases` lists them as GitHub's releases API does (githubReleases.ts),
+ * `GET /repos/kubernetes/kubernetes/releases` the Kubernetes releases whose images the registry has;
  * `/image/…` serves the factory's disk images of the same releases. One registry serves every
  * cluster of the lab: an image is there when no cluster's faults took it away, and `/v2/` answers 503
  * while any cluster has a registry-down fault without a node.
@@ -32,13 +34,17 @@ export function startRegistry(clusters: () => LabCluster[]): Promise<Server> {
       return send(200, (all[0]?.state.releases ?? []).map((v) => `v${v}`).join('\n') + '\n', {
         'Content-Type': 'text/plain',
       });
-    if (url.pathname === '/repos/siderolabs/talos/releases') {
+    const releasesOf = {
+      '/repos/siderolabs/talos/releases': () => talosReleaseEntries(all[0]?.state.releases ?? []),
+      '/repos/kubernetes/kubernetes/releases': () => kubernetesReleaseEntries(KUBERNETES_RELEASES),
+    }[url.pathname];
+    if (releasesOf) {
       // What GitHub serves, not what the registry does: no registry header.
       const ifNoneMatch = req.headers['if-none-match'];
       const answer = answerReleases(
         url,
         typeof ifNoneMatch === 'string' ? ifNoneMatch : undefined,
-        talosReleaseEntries(all[0]?.state.releases ?? []),
+        releasesOf(),
       );
       res.writeHead(answer.status, answer.headers);
       return res.end(answer.body || undefined);

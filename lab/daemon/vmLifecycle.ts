@@ -170,7 +170,7 @@ async function join(lab: LabCluster, node: LabNode): Promise<void> {
   }
   const ready = !lab.fire('not-ready-after-upgrade', node);
   await lab.registerFreshNode(node);
-  await lab.powerOn(node, { ready });
+  await lab.powerOn(node, { ready, joined: node.role === 'controlplane' });
 }
 
 /**

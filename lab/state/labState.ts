@@ -18,6 +18,8 @@ export interface EtcdMember {
    * until machined promotes it (see `promoteLearner` in lab/daemon/vmLifecycle.ts).
    */
   learner?: boolean;
+  /** Why this boot's etcd does not start: an older etcd than the cluster's storage version (lab/talos/etcd.ts). */
+  refused?: string;
 }
 
 export type BootLabel = 'A' | 'B';
@@ -98,6 +100,11 @@ export interface LabState {
   schematics: string[];
   maxUnavailableWorkers: number;
   /**
+   * etcd's storage version (X.Y.0) as its leader last raised it: it follows the lowest version every
+   * member runs and never comes down by itself (lab/talos/etcd.ts). Absent until the first raise.
+   */
+  etcdStorage?: string;
+  /**
    * The files the Proxmox hosts' datastores hold, by volume (datastoreVolume: `<host>/local:iso/<file>`
    * for a host's own `local` storage, the volume id alone for a shared one): the URL each was downloaded
    * from (bpg/proxmox's download_file). A VM whose disk imports one on its host boots what it holds.
@@ -117,6 +124,12 @@ export const KUBERNETES_RELEASES = [
   '1.34.4',
   '1.35.0',
   '1.35.1',
+  '1.35.4',
+  '1.36.0',
+  '1.36.3',
+  '1.36.6',
+  '1.37.0',
+  '1.37.2',
 ];
 export const LAB_RELEASES = [
   '1.10.8',

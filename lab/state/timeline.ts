@@ -19,6 +19,8 @@ export type TimelineKind =
   | 'etcd-member-removed'
   | 'etcd-joined'
   | 'etcd-promoted'
+  | 'etcd-refused'
+  | 'etcd-storage-raised'
   | 'template-built'
   | 'template-destroyed'
   | 'kubernetes-upgraded'

@@ -1,54 +1,6 @@
-import { parseAllDocuments } from 'yaml';
 import { TalosApiError, type LabCluster } from '../daemon/labCluster.js';
 import type { LabNode } from '../state/labState.js';
-
-/**
- * The etcd each Talos release the lab serves runs unless the config pins another (pkg/machinery/constants
- * DefaultEtcdVersion at each tag; 1.14.0-rc.1 and 1.14.1 both 3.7.1). Talos 1.14 supports etcd 3.6 and later only.
- */
-const DEFAULT_ETCD: Record<string, string> = {
-  '1.10.8': '3.5.21',
-  '1.10.9': '3.5.26',
-  '1.11.0': '3.6.4',
-  '1.11.3': '3.6.5',
-  '1.11.4': '3.6.5',
-  '1.11.5': '3.6.5',
-  '1.12.0': '3.6.7',
-  '1.12.1': '3.6.7',
-  '1.12.5': '3.6.8',
-  '1.12.9': '3.6.11',
-  '1.13.0': '3.6.9',
-  '1.13.4': '3.6.12',
-  '1.13.8': '3.6.12',
-  '1.14.0': '3.7.1',
-  '1.14.1': '3.7.1',
-};
-
-/**
- * The etcd version a control plane runs: the tag of the image its config pins (`cluster.etcd.image`,
- * EtcdConfig.Image in config/types/v1alpha1 at v1.14.1), else its Talos release's default.
- */
-export function etcdVersion(lab: LabCluster, node: LabNode): string {
-  for (const doc of parseAllDocuments(lab.runningConfig(node) ?? '')) {
-    const image = (doc.toJS() as { cluster?: { etcd?: { image?: unknown } } } | null)?.cluster?.etcd?.image;
-    const tag = typeof image === 'string' ? /:v?(\d+\.\d+\.\d+)/.exec(image)?.[1] : undefined;
-    if (tag) return tag;
-  }
-  return DEFAULT_ETCD[node.talosVersion] ?? '3.6.12';
-}
-
-/**
- * etcd's cluster version: the lowest major.minor its members run (etcd's leader decides it from the
- * members' versions; a member older than it may not join any more).
- */
-function clusterVersion(lab: LabCluster): string {
-  const minors = lab
-    .etcdMembers()
-    .map((m) => etcdVersion(lab, m).split('.').slice(0, 2).map(Number) as [number, number])
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const [major = 3, minor = 6] = minors[0] ?? [];
-  return `${major}.${minor}.0`;
-}
+import { etcdStorageVersion, etcdVersion } from './etcdStorage.js';
 
 /**
  * machined's etcd calls need a control plane whose etcd runs: workers are refused with machined's
@@ -97,7 +49,7 @@ export function etcdStatus(lab: LabCluster, node: LabNode) {
     raftIndex: 2_418_091 + lab.timeline.length,
     raftTerm: 14,
     protocolVersion: etcdVersion(lab, node),
-    storageVersion: clusterVersion(lab),
+    storageVersion: etcdStorageVersion(lab),
     isLearner: node.etcd?.learner === true,
     errors: [],
   };

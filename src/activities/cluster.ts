@@ -9,6 +9,8 @@ export interface ClusterDescription {
   planning: PlanningPolicy;
   kubernetesSupport: Record<string, KubernetesRange>;
   releases?: string[];
+  /** versions.kubernetesReleases: the Kubernetes releases, when the worker is not to ask GitHub. */
+  kubernetesReleases?: string[];
   timing: {
     drainTimeoutMs: number;
     nodeReadyTimeoutMs: number;
@@ -56,6 +58,9 @@ export function clusterActivities(cluster: (name: string) => ClusterHandle) {
       planning: planningPolicyOf(inventory),
       kubernetesSupport: kubernetesSupportOf(inventory),
       ...(inventory.versions.releases ? { releases: inventory.versions.releases } : {}),
+      ...(inventory.versions.kubernetesReleases
+        ? { kubernetesReleases: inventory.versions.kubernetesReleases }
+        : {}),
       timing: {
         drainTimeoutMs: policy.drain.timeout,
         nodeReadyTimeoutMs: policy.nodeReadyTimeout,

@@ -29,6 +29,8 @@ export interface ActivityDeps {
   releasesUrl?: string;
   /** siderolabs/talos's releases on GitHub (its answers kept with their ETags for the worker's life). */
   talosReleases?: GitHubReleases;
+  /** kubernetes/kubernetes's releases on GitHub (the same API and token as Talos's). */
+  kubernetesReleases?: GitHubReleases;
   /** Resolves a secret named in the inventory ({env} or {file}); never logged, never returned. */
   readSecret: (ref: { env: string } | { file: string }) => Promise<string>;
   /** Where the queue reads a delivered merge's versions file at both commits (GitHub or git). */

@@ -14,7 +14,7 @@ export interface GitHubReleases {
 
 export class GitHubReleasesError extends Error {}
 
-/** More pages than this is not a release list (Talos has a few hundred releases, 100 a page). */
+/** More pages than this is not a release list (Talos has a few hundred releases, Kubernetes under a thousand, 100 a page). */
 const MAX_PAGES = 20;
 
 export function githubReleases(options: {

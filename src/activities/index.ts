@@ -1,4 +1,5 @@
 import { clusterActivities } from './cluster.js';
+import { configContractActivities } from './configContract.js';
 import { clusterHandles, type ActivityDeps } from './deps.js';
 import { finalStateActivities } from './finalState.js';
 import { gpuActivities } from './gpuPatches.js';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
   const queues = workspaceQueues(deps);
   return {
     ...clusterActivities(cluster),
+    ...configContractActivities(cluster),
     ...talosActivities(deps, cluster),
     ...talosConfigActivities(deps, cluster),
     ...talosInstallActivities(deps, cluster),

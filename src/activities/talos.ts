@@ -42,6 +42,8 @@ export interface EtcdHealth {
   canLoseOne: boolean;
   /** The etcd version each answering member runs (`etcd status`'s PROTOCOL), by node. */
   versions?: Record<string, string>;
+  /** Each answering member's storage version (`etcd status`'s STORAGE, etcd 3.6+), by node. */
+  storage?: Record<string, string>;
 }
 
 /** The host of a URL such as https://10.0.0.11:2380. */
@@ -82,6 +84,8 @@ interface EtcdStatusRead {
   learner: boolean;
   /** The etcd version it runs (PROTOCOL: the server version etcd's Status answers). */
   version?: string;
+  /** The storage version of its data (STORAGE; empty from etcd 3.5). */
+  storage?: string;
   result: CommandResult;
 }
 
@@ -248,6 +252,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
             ...(row.ERRORS ? { error: row.ERRORS } : {}),
             learner: row.LEARNER === 'true',
             ...(row.PROTOCOL ? { version: row.PROTOCOL } : {}),
+            ...(row.STORAGE ? { storage: row.STORAGE } : {}),
             result,
           };
         const kind = result.timedOut ? 'silent' : isUnavailable(result) ? 'unreachable' : 'failed';
@@ -294,6 +299,7 @@ export function talosActivities(deps: ActivityDeps, cluster: (name: string) => C
       quorum: healthyVoters > voting.length / 2,
       canLoseOne: healthyVoters - 1 > voting.length / 2,
       versions: Object.fromEntries(reads.flatMap((r) => (r.version ? [[r.node, r.version]] : []))),
+      storage: Object.fromEntries(reads.flatMap((r) => (r.storage ? [[r.node, r.storage]] : []))),
     };
   }
 

@@ -24,6 +24,7 @@ import {
   isMaintenanceRefusal,
   isUnavailable,
   parseMachineStage,
+  rebootFailure,
   talosctl,
   talosctlDuration,
   talosFailure,
@@ -353,7 +354,7 @@ export function talosConfigActivities(deps: ActivityDeps, cluster: (name: string
       timeoutMs: c.inventory.policy.nodeReadyTimeout + 60_000,
       ...read,
     });
-    if (result.exitCode !== 0) talosFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
+    if (result.exitCode !== 0) rebootFailure(`rebooting ${node.name} to apply ${staged.join(', ')}`, result);
     const notWritten = bootOnly ? await filesNotOnNode(deps, c, node, writes, read) : [];
     if (notWritten.length > 0)
       throw nonRetryable(

@@ -15,6 +15,7 @@ import {
   isUnavailable,
   parseServerTag,
   pullGaveUp,
+  rebootFailure,
   registryGaveUp,
   talosctl,
   talosctlDuration,
@@ -294,7 +295,7 @@ export function talosInstallActivities(deps: ActivityDeps, cluster: (name: strin
           'TalosUnavailable',
           `${node.name} did not come back from its reboot into ${input.version} within ${timeout} (${tail(result.stderr, 2) || 'no output'}); retrying`,
         );
-      talosFailure(`rebooting ${node.name} into ${input.version}`, result);
+      rebootFailure(`rebooting ${node.name} into ${input.version}`, result);
     }
     const after = await runningVersion(deps, c, node.ip, read);
     // Unknown is not a fall-back: the retry finds the new boot id and reads the version again.

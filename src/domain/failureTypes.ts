@@ -35,6 +35,8 @@ export const FAILURE = {
   PlanRefused: 'PlanRefused',
   InvalidRequest: 'InvalidRequest',
   PrerequisiteMissing: 'PrerequisiteMissing',
+  /** A controller's undo would boot an etcd older than the cluster's storage version: etcd's downgrade first. */
+  EtcdDowngradeNeeded: 'EtcdDowngradeNeeded',
   NodeUpgradeFailed: 'NodeUpgradeFailed',
   UpgradeFailed: 'UpgradeFailed',
 } as const;

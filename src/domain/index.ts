@@ -31,3 +31,5 @@ export * from './cephHealth.js';
 export * from './finalState.js';
 export * from './configDocumentKinds.js';
 export * from './approvers.js';
+export * from './etcdStorage.js';
+export * from './configContract.js';

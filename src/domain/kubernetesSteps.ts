@@ -26,6 +26,16 @@ function nextMinor(version: Version): string {
   return `${semver.major(version)}.${semver.minor(version) + 1}`;
 }
 
+/**
+ * Whether Kubernetes from -> to passes through a minor it does not stop at (1.34 -> 1.36 passes 1.35):
+ * that step lands on the minor's newest patch, which only a release list knows.
+ */
+export function kubernetesNeedsReleases(from: string, to: string): boolean {
+  // Not a version: the planner names it, with the rules it breaks.
+  if (!semver.valid(from) || !semver.valid(to)) return false;
+  return semver.major(to) === semver.major(from) && semver.minor(to) - semver.minor(from) >= 2;
+}
+
 function rangeFor(support: Readonly<Record<string, KubernetesRange>>, talos: Version): KubernetesRange {
   const range = supportedRange(support, talos);
   if (!range) {
@@ -64,7 +74,8 @@ function stepOneMinor(
     throw new PlanError(
       'release-list-needed',
       `Kubernetes ${current} -> ${target} must pass through ${minor}.x one minor at a time; ` +
-        `give a Kubernetes release list (--k8s-releases <file>) so its newest patch can be chosen.`,
+        `its newest patch comes from a Kubernetes release list (kubernetes/kubernetes's GitHub releases, ` +
+        `versions.kubernetesReleases in the inventory, or plan's --k8s-releases <file>).`,
     );
   }
   return { from: current, to: latest };

@@ -11,7 +11,7 @@ import {
 import type { GitHubReleases } from '../activities/githubReleases.js';
 import { parseDuration } from '../domain/index.js';
 import { secretFromEnv } from '../starter/envSecret.js';
-import { talosReleasesFromEnv } from '../starter/talosReleases.js';
+import { kubernetesReleasesFromEnv, talosReleasesFromEnv } from '../starter/talosReleases.js';
 import { loadInventoryFile } from '../starter/inventoryFile.js';
 import { temporalSettings, type TemporalSettings } from '../starter/temporalConnection.js';
 
@@ -45,6 +45,8 @@ export interface WorkerConfig {
   releasesUrl?: string;
   /** siderolabs/talos's releases from github.com's API (TALOS_UPGRADE_RELEASES_API_URL; a token optional). */
   talosReleases: GitHubReleases;
+  /** kubernetes/kubernetes's releases, from the same API. */
+  kubernetesReleases: GitHubReleases;
   /** Where delivered merges are read (GitHub's contents API or git mirrors). */
   repositorySource: FileSource;
 }
@@ -168,6 +170,7 @@ export async function loadWorkerConfig(
     sops: env.SOPS ?? 'sops',
     ...(env.TALOS_UPGRADE_RELEASES_URL ? { releasesUrl: env.TALOS_UPGRADE_RELEASES_URL } : {}),
     talosReleases: await talosReleasesFromEnv(env),
+    kubernetesReleases: await kubernetesReleasesFromEnv(env),
     repositorySource: await repositorySourceFromEnv(env),
   };
 }
@@ -180,6 +183,7 @@ export function activityDeps(config: WorkerConfig, readSecret: ActivityDeps['rea
     sops: config.sops,
     ...(config.releasesUrl ? { releasesUrl: config.releasesUrl } : {}),
     talosReleases: config.talosReleases,
+    kubernetesReleases: config.kubernetesReleases,
     ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
     repositorySource: config.repositorySource,
     readSecret,

@@ -4,6 +4,7 @@ import {
   compareVersions,
   describeWindow,
   FAILURE,
+  kubernetesNeedsReleases,
   parseVersion,
   PlanError,
   planUpgrade,
@@ -114,19 +115,25 @@ export async function planRun(run: ClusterRun): Promise<{ cluster: ClusterDescri
     // Only a jump over minors needs the release list (to land on each minor's newest patch).
     const needsReleases = talos.from !== talos.to && changeKind(talos.from, talos.to) !== 'patch';
     const releases = cluster.releases ?? (needsReleases ? await quick.fetchTalosReleases() : undefined);
+    // What the API server runs, never the file's base: the same rule as Talos's.
+    const kubernetes = request.kubernetes && {
+      kubernetesFrom: await quick.getKubernetesVersion({ cluster: request.cluster }),
+      kubernetesTo: request.kubernetes.to,
+    };
+    // Likewise a Kubernetes step through a minor it does not stop at.
+    const kubernetesReleases =
+      cluster.kubernetesReleases ??
+      (kubernetes && kubernetesNeedsReleases(kubernetes.kubernetesFrom, kubernetes.kubernetesTo)
+        ? await quick.fetchKubernetesReleases()
+        : undefined);
     plan = planUpgrade(
       {
         talosFrom: talos.from,
         talosTo: talos.to,
-        ...(request.kubernetes
-          ? {
-              // What the API server runs, never the file's base: the same rule as Talos's.
-              kubernetesFrom: await quick.getKubernetesVersion({ cluster: request.cluster }),
-              kubernetesTo: request.kubernetes.to,
-            }
-          : {}),
+        ...kubernetes,
         ...(request.strategy ? { strategyOverride: request.strategy } : {}),
         ...(releases ? { talosReleases: new ReleaseList(releases) } : {}),
+        ...(kubernetesReleases ? { kubernetesReleases: new ReleaseList(kubernetesReleases) } : {}),
         kubernetesSupport: cluster.kubernetesSupport,
       },
       cluster.planning,

@@ -1,9 +1,12 @@
 import { ApplicationFailure, log } from '@temporalio/workflow';
 import {
+  compareMinors,
   compareVersions,
+  describeContractUses,
   etcdBelowFloor,
   FAILURE,
   isNvidia,
+  minorOf,
   shortSchematic,
   unmetPrerequisites,
 } from '../domain/index.js';
@@ -82,6 +85,15 @@ export async function preFlight(
     found.push(
       `machine configs valid, ${kernelArgsProof(booted.schematics)}, and each node's rebuild planned (${recreated.length} nodes)`,
     );
+  }
+  // A Terraform root whose config contract follows the version: 1.14's contract writes other documents.
+  if (run.hops.some((hop) => compareMinors(minorOf(hop.to), '1.14') >= 0)) {
+    const contract = await quick.readConfigContract({ cluster: name });
+    if (contract.uses.length) {
+      const warning = describeContractUses(contract.uses, contract.variable);
+      log.warn('the config contract follows the Talos version', { warning });
+      found.push(`WARNING: ${warning}`);
+    }
   }
   await quick.validateGpuPatches({ cluster: name });
   const etcd = await quick.checkEtcdHealth({ cluster: name });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { classifyUpgradeFailure, etcdReadError } from '../../src/activities/talos.js';
-import { installerWords, isMaintenanceRefusal, pullGaveUp } from '../../src/activities/talosctl.js';
+import {
+  installerWords,
+  isMaintenanceRefusal,
+  pullGaveUp,
+  rebootFailure,
+} from '../../src/activities/talosctl.js';
 
 // stderr of the real talosctl `upgrade --wait` against the lab Talos API: timeout and quorum recorded with
 // v1.12.6, image with v1.13.8 (which first says it falls back to the legacy API for a node before 1.13);
@@ -163,5 +168,34 @@ describe("the installer's own reason for failing, in each server's stream", () =
     expect(
       installerWords('error during upgrade: rpc error: code = Unavailable desc = EOF\n'),
     ).toBeUndefined();
+  });
+});
+
+describe('rebootFailure: the wait for a reboot', () => {
+  const failed = (stderr: string) => ({ exitCode: 1, stdout: '', stderr, durationMs: 1, timedOut: false });
+  const thrown = (stderr: string) => {
+    try {
+      rebootFailure('rebooting talos-cp-1 into 1.14.1', failed(stderr));
+    } catch (error) {
+      return error as { type?: string; nonRetryable?: boolean; message: string };
+    }
+    throw new Error('rebootFailure returned');
+  };
+
+  it('retries a PermissionDenied (gRPC status words; the lab does not play the 1.14 window)', () => {
+    const denied = thrown(
+      'error from node 127.0.0.1: rpc error: code = PermissionDenied desc = not authorized\n',
+    );
+    expect(denied).toMatchObject({ type: 'TalosUnavailable', nonRetryable: false });
+    expect(denied.message).toMatch(/denied the wait .*retrying .*os:admin role/);
+  });
+
+  it('fails any other refusal for good, as talosFailure does', () => {
+    expect(
+      thrown('error: rpc error: code = FailedPrecondition desc = reboot is not allowed\n'),
+    ).toMatchObject({
+      type: 'CommandFailed',
+      nonRetryable: true,
+    });
   });
 });

@@ -6,8 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { answerReleases, talosReleaseEntries } from '../../lab/daemon/githubReleases.js';
-import { LAB_RELEASES } from '../../lab/state/labState.js';
+import {
+  answerReleases,
+  kubernetesReleaseEntries,
+  talosReleaseEntries,
+} from '../../lab/daemon/githubReleases.js';
+import { KUBERNETES_RELEASES, LAB_RELEASES } from '../../lab/state/labState.js';
 import { runCli } from './runCli.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -46,12 +50,15 @@ describe('talos-upgrade plan', () => {
     ]);
   });
 
-  it('without a list, a jump over minors reads Talos’s releases from GitHub (the lab’s stand-in); unreachable, it says what to give', async () => {
+  it('without a list, a jump over minors reads Talos’s and Kubernetes’s releases from GitHub (the lab’s stand-in); unreachable, it says what to give', async () => {
     const github = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const answer = answerReleases(
-        new URL(req.url ?? '/', 'http://127.0.0.1'),
+        url,
         undefined,
-        talosReleaseEntries(LAB_RELEASES),
+        url.pathname === '/repos/kubernetes/kubernetes/releases'
+          ? kubernetesReleaseEntries(KUBERNETES_RELEASES)
+          : talosReleaseEntries(LAB_RELEASES),
       );
       res.writeHead(answer.status, answer.headers).end(answer.body);
     });
@@ -68,6 +75,7 @@ describe('talos-upgrade plan', () => {
       '1.13.0',
       '--json',
     ];
+    const withKubernetes = [...args, '--k8s-from', '1.34.1', '--k8s-to', '1.36.6'];
     try {
       const { exitCode, stdout } = await runCli(args, { env: { TALOS_UPGRADE_RELEASES_API_URL: api } });
       expect(exitCode).toBe(0);
@@ -77,6 +85,17 @@ describe('talos-upgrade plan', () => {
         ['1.11.3', '1.12.9'],
         ['1.12.9', '1.13.0'],
       ]);
+      // Kubernetes after the Talos hops, through 1.35's newest release (prereleases are not releases).
+      const both = await runCli(withKubernetes, { env: { TALOS_UPGRADE_RELEASES_API_URL: api } });
+      expect(both.exitCode).toBe(0);
+      const steps = (JSON.parse(both.stdout) as { steps: Array<{ type: string; from: string; to: string }> })
+        .steps;
+      expect(steps.map((s) => `${s.type} ${s.from}->${s.to}`)).toEqual([
+        'talos 1.11.3->1.12.9',
+        'talos 1.12.9->1.13.0',
+        'kubernetes 1.34.1->1.35.4',
+        'kubernetes 1.35.4->1.36.6',
+      ]);
     } finally {
       await new Promise((resolve) => github.close(resolve));
     }
@@ -84,6 +103,12 @@ describe('talos-upgrade plan', () => {
     expect(unreachable.exitCode).toBe(2);
     expect(unreachable.stderr).toMatch(
       /--releases <file>, or versions\.releases .*GitHub did not answer for the releases of siderolabs\/talos/,
+    );
+    const withList = [...withKubernetes, '--releases', join(dir, 'releases.txt')];
+    const noKubernetes = await runCli(withList, { env: { TALOS_UPGRADE_RELEASES_API_URL: api } });
+    expect(noKubernetes.exitCode).toBe(2);
+    expect(noKubernetes.stderr).toMatch(
+      /--k8s-releases <file>, or versions\.kubernetesReleases .*GitHub did not answer for the releases of kubernetes\/kubernetes/,
     );
   });
 

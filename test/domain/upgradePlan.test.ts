@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   DEFAULT_PLANNING_POLICY,
+  kubernetesNeedsReleases,
   PlanError,
   ReleaseList,
   planUpgrade,
@@ -308,6 +309,21 @@ describe('planUpgrade: Kubernetes one minor per step, inside the supported range
         kubernetesReleases,
       }),
     ).toEqual(['k8s 1.32.3->1.33.1', 'k8s 1.33.1->1.34.2', 'k8s 1.34.2->1.35.0']);
+  });
+
+  it('needs a release list only when Kubernetes passes through a minor it does not stop at', () => {
+    expect(kubernetesNeedsReleases('1.34.1', '1.35.4')).toBe(false);
+    expect(kubernetesNeedsReleases('1.34.1', '1.34.4')).toBe(false);
+    expect(kubernetesNeedsReleases('1.34.1', '1.36.0')).toBe(true);
+    expect(kubernetesNeedsReleases('1.35.0', '1.37.2')).toBe(true);
+    // Not versions: the planner refuses them with its own words.
+    expect(kubernetesNeedsReleases('latest', '1.37.2')).toBe(false);
+    expect(() =>
+      planUpgrade(
+        { talosFrom: '1.13.0', talosTo: '1.13.0', kubernetesFrom: '1.34.1', kubernetesTo: '1.36.0' },
+        DEFAULT_PLANNING_POLICY,
+      ),
+    ).toThrow(/1\.35\.x one minor at a time.*kubernetes\/kubernetes's GitHub releases/);
   });
 
   it('uses the inventory range for a Talos minor the built-in table does not know', () => {

@@ -41,6 +41,10 @@ export function labActivityDeps(
       apiUrl: lab.env.TALOS_UPGRADE_RELEASES_API_URL ?? '',
       repository: 'siderolabs/talos',
     }),
+    kubernetesReleases: githubReleases({
+      apiUrl: lab.env.TALOS_UPGRADE_RELEASES_API_URL ?? '',
+      repository: 'kubernetes/kubernetes',
+    }),
     readSecret: secretReader(secrets),
     pollIntervalMs: 250,
   };

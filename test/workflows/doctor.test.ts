@@ -76,6 +76,7 @@ describe('doctor', () => {
       'etcd',
       'terraform state',
       'terraform plan',
+      'config contract',
       'versions file',
       'machine configs',
       'rebuilt kernel arguments',

@@ -31,8 +31,10 @@ const run = (id: string, request: Omit<UpgradeRequest, 'requestId' | 'cluster' |
   });
 
 describe('clusterUpgrade on atlas with the real talosctl, across Talos minors and Kubernetes', () => {
-  it('1.11.3 -> 1.12.9 -> 1.13.0 (cattle) with Kubernetes 1.34 -> 1.35 in one run: recreated nodes configured, upgrade-k8s moves every component', async () => {
-    const result = await run('to-1-13', { talos: { to: '1.13.0' }, kubernetes: { to: '1.35.0' } });
+  it('1.11.3 -> 1.12.9 -> 1.13.0 (cattle) with Kubernetes 1.34 -> 1.35 -> 1.36 in one run: recreated nodes configured, upgrade-k8s moves every component', async () => {
+    // Kubernetes passes 1.35 on its way to 1.36: its newest patch from kubernetes/kubernetes's GitHub
+    // releases (the lab's stand-in of that API lists alphas, betas and rcs too), and 1.36 only once Talos 1.13 runs.
+    const result = await run('to-1-13', { talos: { to: '1.13.0' }, kubernetes: { to: '1.36.6' } });
     expect(result.outcome).toBe('succeeded');
     expect(result.hops).toEqual([
       { from: '1.11.3', to: '1.12.9', strategy: 'cattle', reason: 'policy: minor upgrades run as cattle' },
@@ -45,16 +47,15 @@ describe('clusterUpgrade on atlas with the real talosctl, across Talos minors an
     const applied = r.timeline.filter((e) => e.kind === 'config-applied');
     expect(applied).toHaveLength(10);
     expect(new Set(applied.map((e) => e.node)).size).toBe(5);
-    expect(r.timeline.some((e) => e.kind === 'kubernetes-upgraded' && e.detail === '1.34.1 -> 1.35.0')).toBe(
-      true,
-    );
+    const steps = r.timeline.filter((e) => e.kind === 'kubernetes-upgraded').map((e) => e.detail);
+    expect(steps).toEqual(['1.34.1 -> 1.35.4', '1.35.4 -> 1.36.6']);
     const nodes = await lab.core.listNode();
-    expect(nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion)).toEqual(Array(5).fill('v1.35.0'));
+    expect(nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion)).toEqual(Array(5).fill('v1.36.6'));
     const pod = await lab.core.readNamespacedPod({
       name: 'kube-apiserver-talos-cp-1',
       namespace: 'kube-system',
     });
-    expect(pod.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-apiserver:v1.35.0');
+    expect(pod.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-apiserver:v1.36.6');
     // The add-ons Talos 1.11 created (a plain create) were left alone by each boot since; the
     // upgrade-k8s on 1.13 nodes synced them server-side with Talos's inventory: kube-proxy on the new
     // release, CoreDNS and flannel on 1.13's defaults, each rolled out before the run went on.
@@ -69,7 +70,7 @@ describe('clusterUpgrade on atlas with the real talosctl, across Talos minors an
       );
       return object.spec?.template.spec?.containers[0]?.image;
     };
-    expect(await image('DaemonSet', 'kube-proxy')).toBe('registry.k8s.io/kube-proxy:v1.35.0');
+    expect(await image('DaemonSet', 'kube-proxy')).toBe('registry.k8s.io/kube-proxy:v1.36.6');
     expect(await image('Deployment', 'coredns')).toBe('registry.k8s.io/coredns/coredns:v1.14.6');
     expect(await image('DaemonSet', 'kube-flannel')).toBe('ghcr.io/siderolabs/flannel:v0.28.8');
     const proxy = await apps.readNamespacedDaemonSet({ name: 'kube-proxy', namespace: 'kube-system' });

@@ -21,3 +21,9 @@ export function kubernetesSupportOf(inventory: Inventory): Record<string, Kubern
 export function releasesOf(inventory: Inventory): ReleaseList | undefined {
   return inventory.versions.releases ? new ReleaseList(inventory.versions.releases) : undefined;
 }
+
+/** versions.kubernetesReleases, for a worker or a `plan` that is not to ask GitHub. */
+export function kubernetesReleasesOf(inventory: Inventory): ReleaseList | undefined {
+  const list = inventory.versions.kubernetesReleases;
+  return list ? new ReleaseList(list) : undefined;
+}

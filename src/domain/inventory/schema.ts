@@ -320,6 +320,7 @@ export const inventoryFields = z
           .strict()
           .prefault({}),
         releases: z.array(z.string()).optional(),
+        kubernetesReleases: z.array(z.string()).optional(),
         kubernetesSupport: z.record(z.string().regex(/^\d+\.\d+$/), kubernetesRange).optional(),
       })
       .strict()

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import {
+  kubernetesNeedsReleases,
+  kubernetesReleasesOf,
   kubernetesSupportOf,
   parseReleaseListText,
   parseVersion,
@@ -19,7 +21,7 @@ import {
 } from '../../domain/index.js';
 import { GitHubReleasesError } from '../../activities/githubReleases.js';
 import { UserError } from '../cliErrors.js';
-import { talosReleasesFromEnv } from '../talosReleases.js';
+import { kubernetesReleasesFromEnv, talosReleasesFromEnv } from '../talosReleases.js';
 import { loadInventoryFile } from '../inventoryFile.js';
 
 export interface PlanOptions {
@@ -95,9 +97,14 @@ export function formatPlanText(plan: UpgradePlan, inventory: Inventory): string 
   return lines.join('\n');
 }
 
-/** Talos's releases from GitHub's API (TALOS_UPGRADE_RELEASES_API_URL, a token optional), or a UserError saying what to give. */
-async function releasesFromGitHub(needed: string): Promise<ReleaseList> {
-  const releases = await talosReleasesFromEnv(process.env);
+/** Talos's or Kubernetes's releases from GitHub's API (TALOS_UPGRADE_RELEASES_API_URL, a token optional), or a UserError saying what to give. */
+async function releasesFromGitHub(
+  needed: string,
+  project: 'talos' | 'kubernetes' = 'talos',
+): Promise<ReleaseList> {
+  const releases = await (project === 'talos' ? talosReleasesFromEnv : kubernetesReleasesFromEnv)(
+    process.env,
+  );
   try {
     return ReleaseList.fromTags((await releases.list()).tags);
   } catch (error) {
@@ -111,7 +118,19 @@ export async function planCommand(options: PlanOptions): Promise<number> {
   const inventory = await loadInventoryFile(options.inventory);
   try {
     const given = options.releases ? await readReleaseFile(options.releases) : releasesOf(inventory);
-    const kubernetesReleases = options.k8sReleases ? await readReleaseFile(options.k8sReleases) : undefined;
+    const k8sFrom = options.k8sFrom !== undefined ? parseVersion(options.k8sFrom, '--k8s-from') : undefined;
+    const k8sTo = options.k8sTo !== undefined ? parseVersion(options.k8sTo, '--k8s-to') : undefined;
+    // Kubernetes through a minor it does not stop at lands on that minor's newest patch: read the
+    // releases from GitHub, as the worker does, when no list was given.
+    const kubernetesReleases = options.k8sReleases
+      ? await readReleaseFile(options.k8sReleases)
+      : (kubernetesReleasesOf(inventory) ??
+        (k8sFrom && k8sTo && kubernetesNeedsReleases(k8sFrom, k8sTo)
+          ? await releasesFromGitHub(
+              `Kubernetes ${k8sFrom} -> ${k8sTo} passes through a minor to its newest patch; give the list of released versions (--k8s-releases <file>, or versions.kubernetesReleases in the inventory)`,
+              'kubernetes',
+            )
+          : undefined));
     const talosFrom = parseVersion(options.from, '--from');
     const talosTo = parseVersion(options.to, '--to');
     const planWith = (talosReleases: ReleaseList | undefined) =>
@@ -119,10 +138,8 @@ export async function planCommand(options: PlanOptions): Promise<number> {
         {
           talosFrom,
           talosTo,
-          ...(options.k8sFrom !== undefined
-            ? { kubernetesFrom: parseVersion(options.k8sFrom, '--k8s-from') }
-            : {}),
-          ...(options.k8sTo !== undefined ? { kubernetesTo: parseVersion(options.k8sTo, '--k8s-to') } : {}),
+          ...(k8sFrom !== undefined ? { kubernetesFrom: k8sFrom } : {}),
+          ...(k8sTo !== undefined ? { kubernetesTo: k8sTo } : {}),
           ...(options.strategy ? { strategyOverride: options.strategy } : {}),
           ...(talosReleases ? { talosReleases } : {}),
           ...(kubernetesReleases ? { kubernetesReleases } : {}),
@@ -130,8 +147,7 @@ export async function planCommand(options: PlanOptions): Promise<number> {
         },
         planningPolicyOf(inventory),
       );
-    // A jump over minors without a list of Talos's releases: read from GitHub, as the worker reads them
-    // (a missing Kubernetes list is the user's to give: --k8s-releases).
+    // A jump over minors without a list of Talos's releases: read from GitHub, as the worker reads them.
     const talosNeedsList = (() => {
       if (given) return undefined;
       try {

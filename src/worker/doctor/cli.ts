@@ -52,8 +52,10 @@ async function temporalCheck(settings: TemporalSettings): Promise<CheckResult> {
 
 function print(result: CheckResult): void {
   const where = result.cluster ? `${result.cluster} · ` : '';
-  console.log(`${result.ok ? '✅' : '❌'} ${where}${result.check}: ${result.detail}`);
-  if (!result.ok && result.fix) console.log(`   fix: ${result.fix}`);
+  console.log(
+    `${result.warning ? '⚠️ ' : result.ok ? '✅' : '❌'} ${where}${result.check}: ${result.detail}`,
+  );
+  if ((!result.ok || result.warning) && result.fix) console.log(`   fix: ${result.fix}`);
 }
 
 /**

@@ -4,6 +4,7 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { configContractUses } from '../../activities/configContract.js';
 import { loadKubeconfig, talosView } from '../../activities/discovery/cluster.js';
 import { pathExists, terraformShow } from '../../activities/discovery/repository.js';
 import type { ActivityDeps, ClusterAccess } from '../../activities/index.js';
@@ -15,6 +16,7 @@ import { REGISTRY_UNANSWERED, releaseChecks, repositoryCheck } from './sourceChe
 import {
   compareVersions,
   configuredByTerraform,
+  describeContractUses,
   nodeAddresses,
   parseVersion,
   readTerraformVersions,
@@ -30,6 +32,8 @@ export interface CheckResult {
   cluster?: string;
   check: string;
   ok: boolean;
+  /** Passed, with something the user should change (printed as a warning, not counted as failed). */
+  warning?: boolean;
   detail: string;
   fix?: string;
 }
@@ -573,10 +577,34 @@ export async function clusterChecks(
   // The oldest version a node runs: what a run would start from.
   const running = [...versions.values()].sort(compareVersions)[0];
   await terraformChecks(name, access, deps, running, report);
+  await contractCheck(name, access, report);
   await fileChecks(name, access, activities, running, schematicMismatch, report);
   await releaseChecks(name, access, activities, running, report);
   await repositoryCheck(name, access, deps, report);
   if (options.notifyTest) await notificationCheck(name, access, activities, report);
+}
+
+/**
+ * Whether the Terraform root feeds the Talos version into talos_machine_configuration's contract: a
+ * warning (runs still work; pre-flight says it again before a hop onto 1.14).
+ */
+async function contractCheck(name: string, access: ClusterAccess, report: Report) {
+  if (!access.inventory.terraform) return;
+  const uses = await configContractUses(access).catch((error: unknown) => error as Error);
+  if (uses instanceof Error) return;
+  const variable = access.inventory.versions.variables.talos;
+  report({
+    cluster: name,
+    check: 'config contract',
+    ok: true,
+    ...(uses.length
+      ? {
+          warning: true,
+          detail: describeContractUses(uses, variable),
+          fix: `write talos_version = "v<the version the cluster was created with>" in ${uses.map((u) => u.address).join(', ')}`,
+        }
+      : { detail: `no talos_machine_configuration's talos_version follows ${variable}` }),
+  });
 }
 
 /**

@@ -1,5 +1,12 @@
 import { ApplicationFailure, CancellationScope, sleep } from '@temporalio/workflow';
-import { FAILURE, healthyOthers, lostMetadata, othersHoldQuorum, voters } from '../../domain/index.js';
+import {
+  etcdUndoBlocked,
+  FAILURE,
+  healthyOthers,
+  lostMetadata,
+  othersHoldQuorum,
+  voters,
+} from '../../domain/index.js';
 import { describeFailure } from '../failures.js';
 import { describeBlocking, untilRecovered } from '../healthWait.js';
 import type { NodeRun } from './run.js';
@@ -78,6 +85,8 @@ export async function healthAfterUndo(run: NodeRun): Promise<{ ok: boolean; summ
 export async function etcdGate(run: NodeRun): Promise<void> {
   const { input } = run;
   let health = await waitForPromotion(run);
+  // The first read, before anything moved: the etcd the node's undo would boot again.
+  run.etcdBefore ??= health.versions?.[input.node];
   for (let read = 1; !health.canLoseOne && read < ETCD_GATE_READS; read++) {
     await sleep(ETCD_GATE_INTERVAL, {
       summary: `etcd unhealthy: read again (${read + 1}/${ETCD_GATE_READS})`,
@@ -129,18 +138,33 @@ export async function gateBeforeReboot(run: NodeRun): Promise<void> {
 
 /**
  * Before an undo takes a control-plane node down again (reboot into the old version, VM recreated):
- * the other members alone must hold quorum. When they do not, the node stays as it is, up on the new
- * version, and the undo fails loudly: a rollback must never be what loses etcd.
+ * the other members alone must hold quorum, and the etcd the node ran before must be able to start on
+ * the cluster's data (a hop that raised etcd's minor raises its storage version with its last
+ * controller: etcdUndoBlocked). When either fails, the node stays as it is, up on the new version, and
+ * the undo stops for an operator: a rollback must never be what loses etcd.
  */
 export async function rollbackGate(run: NodeRun): Promise<void> {
   const { input } = run;
   if (input.role !== 'controlplane') return;
   const health = await run.undoRead.checkEtcdHealth({ cluster: input.cluster });
-  if (othersHoldQuorum(health, input.node)) return;
-  throw ApplicationFailure.nonRetryable(
-    `not taking ${input.node} down to roll it back: the other etcd voters (${healthyOthers(health, input.node)}/${voters(health.members).length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
-    FAILURE.QuorumAtRisk,
-  );
+  if (!othersHoldQuorum(health, input.node))
+    throw ApplicationFailure.nonRetryable(
+      `not taking ${input.node} down to roll it back: the other etcd voters (${healthyOthers(health, input.node)}/${voters(health.members).length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
+      FAILURE.QuorumAtRisk,
+    );
+  const blocked =
+    run.etcdBefore &&
+    etcdUndoBlocked({
+      cluster: input.cluster,
+      node: input.node,
+      from: input.from,
+      to: input.to,
+      before: run.etcdBefore,
+      versions: health.versions ?? {},
+      storage: health.storage ?? {},
+      members: health.members.length,
+    });
+  if (blocked) throw ApplicationFailure.nonRetryable(blocked, FAILURE.EtcdDowngradeNeeded);
 }
 
 /**

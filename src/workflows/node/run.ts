@@ -39,6 +39,8 @@ export interface NodeRun {
   undoRead: typeof undoLocal;
   /** Uncordoned after its upgrade: an undo that takes it down drains it again first (drainForUndo). */
   backInService: boolean;
+  /** A controller's etcd version before its upgrade (its first quorum gate's read): what its undo boots. */
+  etcdBefore?: string;
 }
 
 /**

@@ -1,0 +1,70 @@
+import semver from 'semver';
+
+/** major.minor of an etcd version ("3.7.1" -> "3.7"), or undefined when it is none. */
+function etcdMinor(version: string): { major: number; minor: number } | undefined {
+  const parsed = semver.coerce(version);
+  return parsed ? { major: parsed.major, minor: parsed.minor } : undefined;
+}
+
+function above(a: { major: number; minor: number }, b: { major: number; minor: number }): boolean {
+  return a.major > b.major || (a.major === b.major && a.minor > b.minor);
+}
+
+export interface EtcdUndoInput {
+  cluster: string;
+  node: string;
+  /** The Talos versions of the hop: the undo boots `from` again. */
+  from: string;
+  to: string;
+  /** The etcd version the node ran before its upgrade (its `etcd status` PROTOCOL then). */
+  before: string;
+  /** Each answering member's etcd version now (PROTOCOL), by node. */
+  versions: Readonly<Record<string, string>>;
+  /** Each answering member's storage version now (STORAGE), by node. */
+  storage: Readonly<Record<string, string>>;
+  /** How many members etcd lists. */
+  members: number;
+}
+
+/**
+ * Why a controller cannot be rolled back to the etcd it ran before, or undefined. etcd's leader
+ * raises the cluster version to the lowest version its members run (every 4 s, once every member
+ * answers), and the storage version follows; neither comes down again but by etcd's own downgrade.
+ * An older etcd then does not start: on its kept data dir it refuses the newer storage version
+ * (schema.Validate, `version "3.7.0" is not supported`), and as a new member (a recreated VM) it
+ * panics on the newer cluster version (`invalid downgrade; server version is lower than determined
+ * cluster version`). Read in etcd v3.6.12 and v3.7.1: server/storage/schema/schema.go,
+ * server/etcdserver/version/monitor.go, server/etcdserver/api/membership/downgrade.go.
+ *
+ * So the undo of the last controller of a hop that raises etcd's minor (Talos 1.13 -> 1.14: 3.6 ->
+ * 3.7) would leave that controller without etcd. It is refused with the steps of the downgrade, which
+ * an operator chooses: it is a cluster-wide etcd operation, and keeping the new version may be better.
+ */
+export function etcdUndoBlocked(input: EtcdUndoInput): string | undefined {
+  const before = etcdMinor(input.before);
+  if (!before) return undefined;
+  const storage = Object.values(input.storage)
+    .map(etcdMinor)
+    .filter((v): v is { major: number; minor: number } => v !== undefined)
+    .sort((a, b) => (above(a, b) ? -1 : above(b, a) ? 1 : 0))[0];
+  const running = Object.values(input.versions).map(etcdMinor);
+  // Every member answers on a newer minor: the leader raises the cluster version within seconds.
+  const raising =
+    running.length === input.members &&
+    running.length > 0 &&
+    running.every((v) => v !== undefined && above(v, before));
+  if (!(storage && above(storage, before)) && !raising) return undefined;
+  const target = `${before.major}.${before.minor}`;
+  const now = storage && above(storage, before) ? `${storage.major}.${storage.minor}.0` : undefined;
+  return (
+    `not rolling ${input.node} back to Talos ${input.from}: the etcd it ran there (${input.before}) cannot start on this cluster's data, ` +
+    (now
+      ? `whose storage version is ${now} now`
+      : `whose storage version every member's newer etcd raises within seconds`) +
+    ` (etcd refuses a newer storage version, and a new member older than the cluster version). ${input.node} stays as it is (up, on Talos ${input.to}). ` +
+    `Keep it there: \`talos-upgrade undo abandon ${input.cluster} --comment "..."\`. ` +
+    `Or downgrade etcd's storage first, then retry: \`talosctl -n <controller> etcd downgrade validate ${target}\`, ` +
+    `\`talosctl -n <controller> etcd downgrade enable ${target}\`, wait until \`talosctl -n <each controller> etcd status\` shows STORAGE ${target}.0 on every member, ` +
+    `\`talos-upgrade undo retry ${input.cluster}\`, and once ${input.node} is back: \`talosctl -n <controller> etcd downgrade cancel\``
+  );
+}
