@@ -18,7 +18,7 @@ export interface EtcdMember {
    * until machined promotes it (see `promoteLearner` in lab/daemon/vmLifecycle.ts).
    */
   learner?: boolean;
-  /** Why this boot's etcd does not start: an older etcd than the cluster's storage version (lab/talos/etcd.ts). */
+  /** Why this boot's etcd does not start: an older etcd than the cluster's storage version (lab/talos/etcdStorage.ts). */
   refused?: string;
 }
 
@@ -101,7 +101,7 @@ export interface LabState {
   maxUnavailableWorkers: number;
   /**
    * etcd's storage version (X.Y.0) as its leader last raised it: it follows the lowest version every
-   * member runs and never comes down by itself (lab/talos/etcd.ts). Absent until the first raise.
+   * member runs and never comes down by itself (lab/talos/etcdStorage.ts). Absent until the first raise.
    */
   etcdStorage?: string;
   /**

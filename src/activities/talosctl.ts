@@ -70,7 +70,6 @@ export function talosctl(
   return runCommand(deps.talosctl, ['--talosconfig', cluster.talosconfig, ...args], options);
 }
 
-/** Throws the right failure for a talosctl call that failed: retryable when the node is unreachable. */
 /**
  * A reboot's wait that failed: as talosFailure, except that a PermissionDenied is retried. Others upgrading
  * to Talos 1.14 saw apid deny calls for a moment while the node came back from its reboot (tuppr pull
@@ -87,6 +86,7 @@ export function rebootFailure(what: string, result: CommandResult): never {
   talosFailure(what, result);
 }
 
+/** Throws the right failure for a talosctl call that failed: retryable when the node is unreachable. */
 export function talosFailure(what: string, result: CommandResult): never {
   const detail = tail(result.stderr || result.stdout, 5);
   if (isUnavailable(result))

@@ -76,13 +76,23 @@ export function configContractInModule(
     (f) =>
       ((f.json as Blocks).locals as Blocks[] | undefined)?.flatMap((block) => Object.entries(block)) ?? [],
   );
+  // An object local taints only its attributes that read it (local.versions.talos, not .kubernetes).
+  const tainted = ([name, value]: [string, unknown]): string[] =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.entries(value).flatMap(([key, v]) =>
+          strings(v).some((s) => reads(s, references)) ? [`local.${name}.${key}`] : [],
+        )
+      : strings(value).some((s) => reads(s, references))
+        ? [`local.${name}`]
+        : [];
   for (let found = true; found;) {
     found = false;
-    for (const [name, value] of locals)
-      if (!references.includes(`local.${name}`) && strings(value).some((s) => reads(s, references))) {
-        references.push(`local.${name}`);
-        found = true;
-      }
+    for (const local of locals)
+      for (const reference of tainted(local))
+        if (!references.includes(reference)) {
+          references.push(reference);
+          found = true;
+        }
   }
   const uses: ContractUse[] = [];
   const calls: ContractModuleCall[] = [];

@@ -1,12 +1,14 @@
 import semver from 'semver';
 
+type Minor = { major: number; minor: number };
+
 /** major.minor of an etcd version ("3.7.1" -> "3.7"), or undefined when it is none. */
-function etcdMinor(version: string): { major: number; minor: number } | undefined {
+function etcdMinor(version: string): Minor | undefined {
   const parsed = semver.coerce(version);
   return parsed ? { major: parsed.major, minor: parsed.minor } : undefined;
 }
 
-function above(a: { major: number; minor: number }, b: { major: number; minor: number }): boolean {
+function above(a: Minor, b: Minor): boolean {
   return a.major > b.major || (a.major === b.major && a.minor > b.minor);
 }
 
@@ -43,28 +45,49 @@ export interface EtcdUndoInput {
 export function etcdUndoBlocked(input: EtcdUndoInput): string | undefined {
   const before = etcdMinor(input.before);
   if (!before) return undefined;
-  const storage = Object.values(input.storage)
-    .map(etcdMinor)
-    .filter((v): v is { major: number; minor: number } => v !== undefined)
-    .sort((a, b) => (above(a, b) ? -1 : above(b, a) ? 1 : 0))[0];
-  const running = Object.values(input.versions).map(etcdMinor);
-  // Every member answers on a newer minor: the leader raises the cluster version within seconds.
-  const raising =
-    running.length === input.members &&
-    running.length > 0 &&
-    running.every((v) => v !== undefined && above(v, before));
-  if (!(storage && above(storage, before)) && !raising) return undefined;
+  const storage = highestStorage(input);
+  // Without a STORAGE column (etcd 3.5 members answer none), every member on a newer minor means the
+  // leader has raised the cluster version, or is about to.
+  const raised = storage ? above(storage, before) : everyMemberAbove(input, before);
+  if (!raised) return undefined;
   const target = `${before.major}.${before.minor}`;
-  const now = storage && above(storage, before) ? `${storage.major}.${storage.minor}.0` : undefined;
   return (
     `not rolling ${input.node} back to Talos ${input.from}: the etcd it ran there (${input.before}) cannot start on this cluster's data, ` +
-    (now
-      ? `whose storage version is ${now} now`
-      : `whose storage version every member's newer etcd raises within seconds`) +
+    (storage
+      ? `whose storage version is ${storage.major}.${storage.minor}.0 now`
+      : `whose cluster version is its members' newer one`) +
     ` (etcd refuses a newer storage version, and a new member older than the cluster version). ${input.node} stays as it is (up, on Talos ${input.to}). ` +
     `Keep it there: \`talos-upgrade undo abandon ${input.cluster} --comment "..."\`. ` +
     `Or downgrade etcd's storage first, then retry: \`talosctl -n <controller> etcd downgrade validate ${target}\`, ` +
     `\`talosctl -n <controller> etcd downgrade enable ${target}\`, wait until \`talosctl -n <each controller> etcd status\` shows STORAGE ${target}.0 on every member, ` +
     `\`talos-upgrade undo retry ${input.cluster}\`, and once ${input.node} is back: \`talosctl -n <controller> etcd downgrade cancel\``
+  );
+}
+
+/**
+ * Whether the storage version may still rise above what the node ran before: it does not yet, but every
+ * member runs a newer minor. Either etcd's leader has not had its next 4-second round, or an operator's
+ * downgrade holds it down: a read some seconds later tells them apart.
+ */
+export function etcdStorageMayRise(input: EtcdUndoInput): boolean {
+  const before = etcdMinor(input.before);
+  const storage = highestStorage(input);
+  return !!before && !!storage && !above(storage, before) && everyMemberAbove(input, before);
+}
+
+function highestStorage(input: EtcdUndoInput): Minor | undefined {
+  return Object.values(input.storage)
+    .map(etcdMinor)
+    .filter((v): v is Minor => v !== undefined)
+    .sort((a, b) => (above(a, b) ? -1 : above(b, a) ? 1 : 0))[0];
+}
+
+/** Every member answers, each on a newer minor than `before`. */
+function everyMemberAbove(input: EtcdUndoInput, before: Minor): boolean {
+  const running = Object.values(input.versions).map(etcdMinor);
+  return (
+    running.length > 0 &&
+    running.length === input.members &&
+    running.every((v) => v !== undefined && above(v, before))
   );
 }

@@ -2,8 +2,9 @@ import { compareMinors, compareVersions, minorOf, type Version } from './version
 
 /**
  * The Talos releases this talos-upgrade drives and its tests prove: the talosctl it ships (v1.14.1)
- * drives them, and the lab's Talos API plays 1.11 to 1.13 (not 1.14 yet). A node or a target outside
- * is refused at planning, before anything moves: a release never proven fails part way through a run.
+ * drives them, and the lab's Talos API plays 1.11 to 1.14 (1.14 not yet proven by whole runs). A node
+ * or a target outside is refused at planning, before anything moves: a release never proven fails part
+ * way through a run.
  */
 export const SUPPORTED_TALOS = { min: '1.11.0', maxMinor: '1.13' } as const;
 

@@ -45,7 +45,10 @@ describe('configContractUses', () => {
   it('finds a contract fed by the variable in the root, directly or through a local', async () => {
     const access = await root('direct', {
       'main.tf': `${secrets}
-locals { talos = "v\${var.talos_version}" }
+locals {
+  talos    = "v\${var.talos_version}"
+  versions = { talos = var.talos_version, kubernetes = var.kubernetes_version }
+}
 data "talos_machine_configuration" "controlplane" {
   cluster_name  = "homelab"
   machine_type  = "controlplane"
@@ -56,11 +59,19 @@ data "talos_machine_configuration" "worker" {
   machine_type  = "worker"
   talos_version = local.talos
 }
+data "talos_machine_configuration" "kubernetes_only" {
+  talos_version = local.versions.kubernetes
+}
+data "talos_machine_configuration" "from_object" {
+  talos_version = "v\${local.versions.talos}"
+}
 `,
     });
     const uses = await configContractUses(access);
+    // An object local's other attribute is not the Talos version.
     expect(uses.map((u) => u.address)).toEqual([
       'data.talos_machine_configuration.controlplane',
+      'data.talos_machine_configuration.from_object',
       'data.talos_machine_configuration.worker',
     ]);
     expect(describeContractUses(uses, 'talos_version')).toMatch(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { etcdUndoBlocked, type EtcdUndoInput } from '../../src/domain/index.js';
+import { etcdStorageMayRise, etcdUndoBlocked, type EtcdUndoInput } from '../../src/domain/index.js';
 
 const hop: Omit<EtcdUndoInput, 'versions' | 'storage' | 'members'> = {
   cluster: 'atlas',
@@ -39,15 +39,30 @@ describe('etcdUndoBlocked: a controller rolled back onto a newer etcd storage ve
     expect(why).toContain('etcd downgrade cancel');
   });
 
-  it('refuses it too while every member runs 3.7 and the leader has not raised the storage yet', () => {
+  it('lets it go while the storage is still 3.6 (a downgrade holds it, or the leader raises it soon: read again)', () => {
+    const held = {
+      ...hop,
+      versions: { 'talos-cp-1': '3.7.1', 'talos-cp-2': '3.7.1', 'talos-cp-3': '3.7.1' },
+      storage: { 'talos-cp-1': '3.6.0', 'talos-cp-2': '3.6.0', 'talos-cp-3': '3.6.0' },
+      members: 3,
+    };
+    expect(etcdUndoBlocked(held)).toBeUndefined();
+    expect(etcdStorageMayRise(held)).toBe(true);
+    // Raised: blocked, and nothing left to wait for.
+    const raised = {
+      ...held,
+      storage: { 'talos-cp-1': '3.7.0', 'talos-cp-2': '3.7.0', 'talos-cp-3': '3.7.0' },
+    };
+    expect(etcdStorageMayRise(raised)).toBe(false);
+    // etcd 3.5 members answer no STORAGE: every member on a newer minor is a raised cluster version.
     expect(
       etcdUndoBlocked({
-        ...hop,
-        versions: { 'talos-cp-1': '3.7.1', 'talos-cp-2': '3.7.1', 'talos-cp-3': '3.7.1' },
-        storage: { 'talos-cp-1': '3.6.0', 'talos-cp-2': '3.6.0', 'talos-cp-3': '3.6.0' },
-        members: 3,
+        ...held,
+        before: '3.5.21',
+        storage: {},
+        versions: { a: '3.6.5', b: '3.6.5', c: '3.6.5' },
       }),
-    ).toMatch(/raises within seconds/);
+    ).toMatch(/whose cluster version is its members' newer one/);
   });
 
   it('goes back when a member does not answer (it holds the cluster version) or the minor did not change', () => {

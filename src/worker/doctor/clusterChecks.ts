@@ -591,8 +591,16 @@ export async function clusterChecks(
 async function contractCheck(name: string, access: ClusterAccess, report: Report) {
   if (!access.inventory.terraform) return;
   const uses = await configContractUses(access).catch((error: unknown) => error as Error);
-  if (uses instanceof Error) return;
   const variable = access.inventory.versions.variables.talos;
+  if (uses instanceof Error)
+    return report({
+      cluster: name,
+      check: 'config contract',
+      ok: true,
+      warning: true,
+      detail: `the Terraform files could not be read for it: ${uses.message}`,
+      fix: 'run doctor again where the Terraform root can be read',
+    });
   report({
     cluster: name,
     check: 'config contract',

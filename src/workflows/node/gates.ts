@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancellationScope, sleep } from '@temporalio/workflow';
 import {
+  etcdStorageMayRise,
   etcdUndoBlocked,
   FAILURE,
   healthyOthers,
@@ -9,6 +10,7 @@ import {
 } from '../../domain/index.js';
 import { describeFailure } from '../failures.js';
 import { describeBlocking, untilRecovered } from '../healthWait.js';
+import type { EtcdHealth } from '../../activities/talos.js';
 import type { NodeRun } from './run.js';
 
 /**
@@ -92,6 +94,7 @@ export async function etcdGate(run: NodeRun): Promise<void> {
       summary: `etcd unhealthy: read again (${read + 1}/${ETCD_GATE_READS})`,
     });
     health = await run.read.checkEtcdHealth({ cluster: input.cluster });
+    run.etcdBefore ??= health.versions?.[input.node];
   }
   if (!health.canLoseOne) {
     const sick = health.unhealthy.map((u) => `${u.node} (${u.error})`).join(', ') || 'none';
@@ -152,18 +155,34 @@ export async function rollbackGate(run: NodeRun): Promise<void> {
       `not taking ${input.node} down to roll it back: the other etcd voters (${healthyOthers(health, input.node)}/${voters(health.members).length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
       FAILURE.QuorumAtRisk,
     );
-  const blocked =
-    run.etcdBefore &&
-    etcdUndoBlocked({
-      cluster: input.cluster,
-      node: input.node,
-      from: input.from,
-      to: input.to,
-      before: run.etcdBefore,
-      versions: health.versions ?? {},
-      storage: health.storage ?? {},
-      members: health.members.length,
-    });
+  await etcdStorageGate(run, health);
+}
+
+/**
+ * The etcd the node ran before its upgrade must start on the cluster's storage version (etcdUndoBlocked).
+ * When every member runs a newer minor but the storage is not raised yet, a read 10 s later tells
+ * etcd's leader about to raise it (its round is 4 s) from an operator's downgrade holding it down.
+ */
+async function etcdStorageGate(run: NodeRun, first: EtcdHealth): Promise<void> {
+  const { input } = run;
+  const before = run.etcdBefore;
+  if (!before) return;
+  const of = (health: EtcdHealth) => ({
+    cluster: input.cluster,
+    node: input.node,
+    from: input.from,
+    to: input.to,
+    before,
+    versions: health.versions ?? {},
+    storage: health.storage ?? {},
+    members: health.members.length,
+  });
+  let health = first;
+  if (!etcdUndoBlocked(of(health)) && etcdStorageMayRise(of(health))) {
+    await sleep('10s', { summary: 'etcd: every member runs a newer minor; read its storage version again' });
+    health = await run.undoRead.checkEtcdHealth({ cluster: input.cluster });
+  }
+  const blocked = etcdUndoBlocked(of(health));
   if (blocked) throw ApplicationFailure.nonRetryable(blocked, FAILURE.EtcdDowngradeNeeded);
 }
 

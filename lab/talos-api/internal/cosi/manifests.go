@@ -26,11 +26,13 @@ type BootstrapManifest struct {
 
 // addonDefaults are the add-on images a Talos minor release renders when the config names none
 // (pkg/machinery/constants/constants.go: DefaultCoreDNSVersion and FlannelVersion at v1.11.3,
-// v1.12.5 and v1.13.8). The lab's server links one machinery, so the older ones are kept here.
+// v1.12.5, v1.13.8 and v1.14.1, L409 and L1332). The lab's server links one machinery, so the older
+// ones are kept here.
 var addonDefaults = map[string]struct{ coreDNS, flannel string }{
 	"1.11": {"registry.k8s.io/coredns/coredns:v1.12.4", "ghcr.io/siderolabs/flannel:v0.27.4"},
 	"1.12": {"registry.k8s.io/coredns/coredns:v1.13.2", "ghcr.io/siderolabs/flannel:v0.27.4"},
 	"1.13": {"registry.k8s.io/coredns/coredns:v1.14.6", "ghcr.io/siderolabs/flannel:v0.28.8"},
+	"1.14": {"registry.k8s.io/coredns/coredns:v1.14.7", "ghcr.io/siderolabs/flannel:v0.28.9"},
 }
 
 func minorOf(version string) string {
@@ -61,7 +63,7 @@ func RenderBootstrapManifests(cfg talosconfig.Provider, talosVersion string) ([]
 	}
 	defaults, ok := addonDefaults[minorOf(talosVersion)]
 	if !ok {
-		defaults = addonDefaults["1.13"]
+		defaults = addonDefaults["1.14"]
 	}
 	token := cluster.Token()
 	manifests := []struct {
