@@ -104,6 +104,8 @@ export interface LabState {
    * member runs and never comes down by itself (lab/talos/etcdStorage.ts). Absent until the first raise.
    */
   etcdStorage?: string;
+  /** An etcd downgrade in progress: its target, MAJOR.MINOR (`etcd downgrade enable`). */
+  etcdDowngrade?: string;
   /**
    * The files the Proxmox hosts' datastores hold, by volume (datastoreVolume: `<host>/local:iso/<file>`
    * for a host's own `local` storage, the volume id alone for a shared one): the URL each was downloaded

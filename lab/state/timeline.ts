@@ -21,6 +21,7 @@ export type TimelineKind =
   | 'etcd-promoted'
   | 'etcd-refused'
   | 'etcd-storage-raised'
+  | 'etcd-downgrade'
   | 'template-built'
   | 'template-destroyed'
   | 'kubernetes-upgraded'

@@ -56,19 +56,36 @@ function lowestMemberVersion(lab: LabCluster): string | undefined {
 }
 
 /**
- * etcd's storage version: what its leader last raised it to, else the lowest version the members run.
+ * etcd's storage version: what its leader last set it to, else the lowest version the members run.
  * The leader sets the cluster version to the lowest version of its members every 4 s, once every
  * member answers (server/etcdserver/version/monitor.go UpdateClusterVersionIfNeeded, etcd v3.6.12 and
  * v3.7.1), and the storage version follows it (UpdateStorageVersionIfNeeded); only etcd's downgrade
- * brings either down (`etcd downgrade enable`), which the lab's Talos API does not serve.
+ * brings either down (`etcd downgrade enable`, etcdDowngrade below).
  */
 export function etcdStorageVersion(lab: LabCluster): string {
   return lab.state.etcdStorage ?? lowestMemberVersion(lab) ?? '3.6.0';
 }
 
-/** The leader's 4-second round (the lab's monitor calls it): a raise when every member answers. */
+/**
+ * The leader's 4-second round (the lab's monitor calls it). Without a downgrade: a raise to the lowest
+ * version every member runs, once every member answers. With one enabled: the cluster (and storage)
+ * version is its target (monitor.go decideClusterVersion, UpdateStorageVersionIfNeeded); once every
+ * member runs the target the downgrade ends by itself (CancelDowngradeIfNeeded, checked every 5 s).
+ */
 export function raiseEtcdStorage(lab: LabCluster): void {
   const members = lab.etcdMembers();
+  const target = lab.state.etcdDowngrade;
+  if (target) {
+    if (lab.state.etcdStorage !== `${target}.0`) {
+      lab.state.etcdStorage = `${target}.0`;
+      lab.record('etcd-storage-raised', undefined, `${target}.0 (downgrade)`);
+    }
+    if (members.every((m) => etcdVersion(lab, m).startsWith(`${target}.`))) {
+      delete lab.state.etcdDowngrade;
+      lab.record('etcd-downgrade', undefined, `finished at ${target}`);
+    }
+    return;
+  }
   if (members.length === 0 || !members.every((m) => lab.etcdHealthy(m))) return;
   const lowest = lowestMemberVersion(lab);
   const now = etcdStorageVersion(lab);
@@ -77,6 +94,35 @@ export function raiseEtcdStorage(lab: LabCluster): void {
   const raised = lab.state.etcdStorage !== undefined && lowest !== lab.state.etcdStorage;
   lab.state.etcdStorage = lowest;
   if (raised) lab.record('etcd-storage-raised', undefined, lowest);
+}
+
+/**
+ * `etcd downgrade validate|enable|cancel` as etcd answers machined's Downgrade call (etcdserver/version
+ * version.go and v3_server.go at v3.7.1): the target must be one minor below the cluster version, one
+ * downgrade at a time; cancel ends it and leaves the cluster version where it is (it answers success even
+ * with nothing to cancel). The answer is the cluster version, MAJOR.MINOR.
+ */
+export function etcdDowngrade(
+  lab: LabCluster,
+  action: 'validate' | 'enable' | 'cancel',
+  version: string,
+): { clusterVersion: string } | { error: string } {
+  const cluster = minorOf(etcdStorageVersion(lab));
+  const clusterVersion = `${cluster[0]}.${cluster[1]}`;
+  if (action === 'cancel') {
+    if (lab.state.etcdDowngrade) lab.record('etcd-downgrade', undefined, 'cancelled');
+    delete lab.state.etcdDowngrade;
+    return { clusterVersion };
+  }
+  const [major, minor] = minorOf(version);
+  if (major !== cluster[0] || minor !== cluster[1] - 1)
+    return { error: 'etcdserver: invalid downgrade target version' };
+  if (lab.state.etcdDowngrade) return { error: 'etcdserver: cluster has a downgrade job in progress' };
+  if (action === 'enable') {
+    lab.state.etcdDowngrade = `${major}.${minor}`;
+    lab.record('etcd-downgrade', undefined, `enabled to ${major}.${minor}`);
+  }
+  return { clusterVersion };
 }
 
 /**
@@ -89,6 +135,10 @@ export function etcdStartRefusal(lab: LabCluster, node: LabNode, fresh: boolean)
   if (node.role !== 'controlplane' || !node.etcd?.member) return undefined;
   const storage = etcdStorageVersion(lab);
   const running = etcdVersion(lab, node);
+  // During a downgrade a new member of the target version expects the cluster version one minor above
+  // its own (cluster_util.go allowedVersionRange, isCompatibleWithCluster at v3.6.12): refused.
+  if (fresh && lab.state.etcdDowngrade && running.startsWith(`${lab.state.etcdDowngrade}.`))
+    return `etcd ${running}: incompatible with current running cluster (a downgrade is in progress)`;
   if (compare(minorOf(running), minorOf(storage)) >= 0) return undefined;
   return fresh
     ? `etcd ${running}: invalid downgrade; server version is lower than determined cluster version (${storage})`

@@ -11,6 +11,7 @@ import { powerOf, type LabNode } from '../state/labState.js';
 import { imageExtensions } from '../daemon/schematics.js';
 import { linkStatuses } from './links.js';
 import { etcdSnapshotKeys, etcdStatus, requireEtcd, requireLocalEtcd } from './etcd.js';
+import { etcdDowngrade } from './etcdStorage.js';
 
 /** One call of the lab Talos API server (lab/talos-api) about one node, by its address. */
 export interface NodeCall {
@@ -233,11 +234,39 @@ const HANDLERS: Record<string, Handler> = {
     return {};
   },
 
+  'etcd/downgrade': (lab, node, call) => {
+    const action = str(call, 'action');
+    if (action !== 'validate' && action !== 'enable' && action !== 'cancel')
+      throw new TalosApiError(node.ip, 'InvalidArgument', `unknown etcd downgrade action ${action}`);
+    const version = str(call, 'version');
+    const refused = action === 'cancel' ? undefined : downgradeVersionRefusal(version);
+    if (node.role === 'controlplane' && refused) throw new TalosApiError(node.ip, 'InvalidArgument', refused);
+    requireLocalEtcd(lab, node, `etcd downgrade ${action}`);
+    const answer = etcdDowngrade(lab, action, version);
+    // machined wraps etcd's refusal in its status call's words (v1alpha1_server.go 2312 at v1.14.1).
+    if ('error' in answer)
+      throw new TalosApiError(node.ip, 'FailedPrecondition', `failed to query etcd status: ${answer.error}`);
+    return answer;
+  },
+
   'etcd/snapshot': (lab, node) => {
     requireLocalEtcd(lab, node, 'etcd snapshot');
     return etcdSnapshotKeys(lab);
   },
 };
+
+/** machined's validateDowngrade (v1alpha1_server.go 2366-2392 at v1.14.1): MAJOR.MINOR, 3.5 or later. */
+function downgradeVersionRefusal(version: string): string | undefined {
+  if (!version) return 'version is required for etcd downgrade';
+  const parts = version.split('.');
+  if (parts.length !== 2) return 'version should be in MAJOR.MINOR format';
+  const [major, minor] = parts.map(Number);
+  if (!Number.isInteger(major)) return 'major version should be a number';
+  if (!Number.isInteger(minor)) return 'minor version should be a number';
+  if ((major ?? 0) < 3 || (major === 3 && (minor ?? 0) < 5))
+    return 'etcd downgrade is only supported to 3.5 and later versions';
+  return undefined;
+}
 
 const INTERNAL = new Set(['static-pod', 'kubelet', 'manifests-applied', 'talos-version']);
 const READ_ONLY = new Set([

@@ -17,6 +17,8 @@ export interface EtcdUndoInput {
   node: string;
   /** The Talos versions of the hop: the undo boots `from` again. */
   from: string;
+  /** pets: the undo reboots the node on its kept etcd data; cattle: its new VM joins as a new member. */
+  strategy: 'pets' | 'cattle';
   to: string;
   /** The etcd version the node ran before its upgrade (its `etcd status` PROTOCOL then). */
   before: string;
@@ -51,14 +53,20 @@ export function etcdUndoBlocked(input: EtcdUndoInput): string | undefined {
   const raised = storage ? above(storage, before) : everyMemberAbove(input, before);
   if (!raised) return undefined;
   const target = `${before.major}.${before.minor}`;
-  return (
+  const why =
     `not rolling ${input.node} back to Talos ${input.from}: the etcd it ran there (${input.before}) cannot start on this cluster's data, ` +
     (storage
       ? `whose storage version is ${storage.major}.${storage.minor}.0 now`
       : `whose cluster version is its members' newer one`) +
     ` (etcd refuses a newer storage version, and a new member older than the cluster version). ${input.node} stays as it is (up, on Talos ${input.to}). ` +
-    `Keep it there: \`talos-upgrade undo abandon ${input.cluster} --comment "..."\`. ` +
-    `Or downgrade etcd's storage first, then retry: \`talosctl -n <controller> etcd downgrade validate ${target}\`, ` +
+    `Keep it there: \`talos-upgrade undo abandon ${input.cluster} --comment "..."\`.`;
+  // etcd's downgrade lets an older etcd restart on its data, not join as a new member: during one a
+  // new member of the target is refused, and after it the members' newer version is the cluster's again
+  // (cluster_util.go isCompatibleWithCluster, version/monitor.go at v3.6.12 and v3.7.1).
+  if (input.strategy === 'cattle')
+    return `${why} A recreated VM joins etcd as a new member, which etcd refuses at an older version even during its downgrade: the way back is every controller on the older etcd, by hand.`;
+  return (
+    `${why} Or downgrade etcd's storage first, then retry: \`talosctl -n <controller> etcd downgrade validate ${target}\`, ` +
     `\`talosctl -n <controller> etcd downgrade enable ${target}\`, wait until \`talosctl -n <each controller> etcd status\` shows STORAGE ${target}.0 on every member, ` +
     `\`talos-upgrade undo retry ${input.cluster}\`, and once ${input.node} is back: \`talosctl -n <controller> etcd downgrade cancel\``
   );

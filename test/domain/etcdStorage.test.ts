@@ -6,6 +6,7 @@ const hop: Omit<EtcdUndoInput, 'versions' | 'storage' | 'members'> = {
   node: 'talos-cp-3',
   from: '1.13.8',
   to: '1.14.1',
+  strategy: 'pets',
   before: '3.6.12',
 };
 
@@ -37,6 +38,16 @@ describe('etcdUndoBlocked: a controller rolled back onto a newer etcd storage ve
     expect(why).toContain('STORAGE 3.6.0 on every member');
     expect(why).toContain('talos-upgrade undo retry atlas');
     expect(why).toContain('etcd downgrade cancel');
+    // A recreated VM's new member cannot come back through a downgrade: keep it, say why.
+    const cattle = etcdUndoBlocked({
+      ...hop,
+      strategy: 'cattle',
+      versions: { 'talos-cp-1': '3.7.1', 'talos-cp-2': '3.7.1', 'talos-cp-3': '3.7.1' },
+      storage: { 'talos-cp-1': '3.7.0', 'talos-cp-2': '3.7.0', 'talos-cp-3': '3.7.0' },
+      members: 3,
+    });
+    expect(cattle).toMatch(/undo abandon atlas.*joins etcd as a new member/);
+    expect(cattle).not.toContain('downgrade enable');
   });
 
   it('lets it go while the storage is still 3.6 (a downgrade holds it, or the leader raises it soon: read again)', () => {

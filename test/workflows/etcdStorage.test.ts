@@ -63,7 +63,7 @@ async function etcdVersions(): Promise<Record<string, [string, string]>> {
 }
 
 describe('the last controller of a hop that raises etcd 3.6 -> 3.7 (Talos 1.13.8 -> 1.14.1)', () => {
-  it('goes forward node by node; its undo is refused with the downgrade steps, the node left up on 1.14.1', async () => {
+  it('goes forward node by node; its undo is refused with the downgrade steps, and goes through once etcd is downgraded', async () => {
     for (const node of ['talos-cp-1', 'talos-cp-2']) {
       const result = await (await upgrade(node)).result();
       expect(result).toMatchObject({ node, outcome: 'upgraded' });
@@ -107,27 +107,47 @@ describe('the last controller of a hop that raises etcd 3.6 -> 3.7 (Talos 1.13.8
       'talos-cp-3': ['3.7.1', '3.7.0'],
     });
 
-    // The operator keeps 1.14.1: the run ends failed, the node uncordoned, etcd whole.
-    await handle.executeUpdate(undoUpdate, {
-      args: [{ action: 'abandon', by: 'ops', reason: 'keep 1.14.1, fix the pod' }],
-    });
+    // The operator follows the message: etcd's downgrade to 3.6 (one minor below the cluster version only).
+    const cp1 = lab.ip('talos-cp-1');
+    const tooFar = await lab.talosctl('-n', cp1, 'etcd', 'downgrade', 'validate', '3.5');
+    expect(tooFar.stderr).toMatch(/etcdserver: invalid downgrade target version/);
+    for (const action of ['validate', 'enable']) {
+      const answered = await lab.talosctl('-n', cp1, 'etcd', 'downgrade', action, '3.6');
+      expect([answered.exitCode, answered.stdout]).toEqual([
+        0,
+        expect.stringContaining(`downgrade ${action} success, cluster version 3.7`),
+      ]);
+    }
+    // The members keep their 3.7 binaries; etcd's leader moves the storage to the target.
+    await eventually(
+      'STORAGE 3.6.0 on every member',
+      async () => Object.values(await etcdVersions()).every(([, storage]) => storage === '3.6.0'),
+      60_000,
+    );
+    await handle.executeUpdate(undoUpdate, { args: [{ action: 'retry', by: 'ops' }] });
     const error = await failed;
     expect(error).toBeInstanceOf(WorkflowFailedError);
     const failure = (error as WorkflowFailedError).cause as ApplicationFailure;
     expect(failure.type).toBe('NodeUpgradeFailed');
-    expect(failure.message).toMatch(
-      /ROLLBACK FAILED: upgrade back: not rolling talos-cp-3 back.*abandoned by an operator/,
-    );
+    expect(failure.details?.[0]).toMatchObject({ node: 'talos-cp-3', outcome: 'rolled-back' });
+    const cancelled = await lab.talosctl('-n', cp1, 'etcd', 'downgrade', 'cancel');
+    expect(cancelled.stdout).toContain('downgrade cancel success, cluster version 3.6');
     await lab.clearFaults();
+    // Back on 1.13.8 with its etcd 3.6 running on storage 3.6; the cluster version stays 3.6.
     const events = await eventsSince(lab, mark);
     expect(events.filter((e) => e.kind === 'etcd-refused')).toEqual([]);
     expect(events.some((e) => e.kind === 'etcd-storage-raised' && e.detail === '3.7.0')).toBe(true);
+    expect(await etcdVersions()).toEqual({
+      'talos-cp-1': ['3.7.1', '3.6.0'],
+      'talos-cp-2': ['3.7.1', '3.6.0'],
+      'talos-cp-3': ['3.6.12', '3.6.0'],
+    });
     const cp3 = (await labStatus(lab)).find((row) => row.node === 'talos-cp-3');
-    expect(cp3).toMatchObject({ talos: '1.14.1', ready: true, cordoned: false });
+    expect(cp3).toMatchObject({ talos: '1.13.8', ready: true, cordoned: false });
     expect((await labReport(lab)).violations).toEqual([]);
   }, 1_800_000);
 
-  it('what the refusal spared: rolled back by hand, its etcd 3.6 does not start on storage 3.7; forward again, it does', async () => {
+  it('what the refusal spared: without a downgrade, a node rolled back by hand has an etcd 3.6 that does not start on storage 3.7', async () => {
     const ip = lab.ip('talos-cp-3');
     const config = (await lab.talosctl('-n', ip, 'get', 'mc', '-o', 'yaml')).stdout;
     // The node's installer, as its config names it (a pets run leaves the config's tag as it was).
@@ -145,6 +165,13 @@ describe('the last controller of a hop that raises etcd 3.6 -> 3.7 (Talos 1.13.8
       expect(installed.exitCode).toBe(0);
       expect((await lab.talosctl('-n', ip, 'reboot', '--wait', '--timeout', '3m')).exitCode).toBe(0);
     };
+    // Forward again by hand: every member on 3.7, and the storage follows within the leader's round.
+    await install('1.14.1');
+    await eventually(
+      'STORAGE 3.7.0 again',
+      async () => Object.values(await etcdVersions()).every(([, storage]) => storage === '3.7.0'),
+      60_000,
+    );
     const mark = await timelineMark(lab);
     await install('1.13.8');
     const refused = (await eventsSince(lab, mark)).find((e) => e.kind === 'etcd-refused');

@@ -172,6 +172,7 @@ async function etcdStorageGate(run: NodeRun, first: EtcdHealth): Promise<void> {
     node: input.node,
     from: input.from,
     to: input.to,
+    strategy: input.strategy,
     before,
     versions: health.versions ?? {},
     storage: health.storage ?? {},

@@ -209,3 +209,52 @@ func writeSnapshot(content snapshotContent) (string, error) {
 	written = true
 	return path, nil
 }
+
+// etcdDowngrade is one of machined's three Downgrade calls (v1alpha1_server.go EtcdDowngradeCancel,
+// EtcdDowngradeEnable, EtcdDowngradeValidate, L2259-2362 at v1.14.1): the daemon checks the role, the
+// version's MAJOR.MINOR form and etcd, and answers the cluster version etcd gave back.
+func etcdDowngrade(ctx context.Context, n *apid.Node, action, version string) (*machine.EtcdClusterDowngrade, error) {
+	var out struct {
+		ClusterVersion string `json:"clusterVersion"`
+	}
+	if err := call(ctx, n, "etcd/downgrade", map[string]any{"action": action, "version": version}, &out); err != nil {
+		return nil, err
+	}
+	return &machine.EtcdClusterDowngrade{ClusterVersion: out.ClusterVersion}, nil
+}
+
+// EtcdDowngradeValidate asks etcd whether it could downgrade to the version.
+func (s *Service) EtcdDowngradeValidate(ctx context.Context, req *machine.EtcdDowngradeValidateRequest) (*machine.EtcdDowngradeValidateResponse, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.EtcdDowngradeValidate, error) {
+		d, err := etcdDowngrade(ctx, n, "validate", req.GetVersion())
+		return &machine.EtcdDowngradeValidate{ClusterDowngrade: d}, err
+	}, func(m *machine.EtcdDowngradeValidate, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.EtcdDowngradeValidateResponse{Messages: msgs}, nil
+}
+
+// EtcdDowngradeEnable starts etcd's downgrade to the version.
+func (s *Service) EtcdDowngradeEnable(ctx context.Context, req *machine.EtcdDowngradeEnableRequest) (*machine.EtcdDowngradeEnableResponse, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.EtcdDowngradeEnable, error) {
+		d, err := etcdDowngrade(ctx, n, "enable", req.GetVersion())
+		return &machine.EtcdDowngradeEnable{ClusterDowngrade: d}, err
+	}, func(m *machine.EtcdDowngradeEnable, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.EtcdDowngradeEnableResponse{Messages: msgs}, nil
+}
+
+// EtcdDowngradeCancel ends etcd's downgrade; the cluster version stays where it is.
+func (s *Service) EtcdDowngradeCancel(ctx context.Context, _ *emptypb.Empty) (*machine.EtcdDowngradeCancelResponse, error) {
+	msgs, err := answer(ctx, s.lab, func(ctx context.Context, n *apid.Node) (*machine.EtcdDowngradeCancel, error) {
+		d, err := etcdDowngrade(ctx, n, "cancel", "")
+		return &machine.EtcdDowngradeCancel{ClusterDowngrade: d}, err
+	}, func(m *machine.EtcdDowngradeCancel, md *common.Metadata) { m.Metadata = md })
+	if err != nil {
+		return nil, err
+	}
+	return &machine.EtcdDowngradeCancelResponse{Messages: msgs}, nil
+}
