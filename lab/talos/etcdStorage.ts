@@ -69,14 +69,19 @@ export function etcdStorageVersion(lab: LabCluster): string {
 /**
  * The leader's 4-second round (the lab's monitor calls it). Without a downgrade: a raise to the lowest
  * version every member runs, once every member answers. With one enabled: the cluster (and storage)
- * version is its target (monitor.go decideClusterVersion, UpdateStorageVersionIfNeeded); once every
- * member runs the target the downgrade ends by itself (CancelDowngradeIfNeeded, checked every 5 s).
+ * version moves to its target while the lowest member runs one minor above it (monitor.go
+ * decideClusterVersion with isValidDowngrade, UpdateStorageVersionIfNeeded); once every member runs the
+ * target the downgrade ends by itself (CancelDowngradeIfNeeded, checked every 5 s). A member that does
+ * not answer holds all of it (its version unknown, nothing is decided).
  */
 export function raiseEtcdStorage(lab: LabCluster): void {
   const members = lab.etcdMembers();
+  if (members.length === 0 || !members.every((m) => lab.etcdHealthy(m))) return;
   const target = lab.state.etcdDowngrade;
   if (target) {
-    if (lab.state.etcdStorage !== `${target}.0`) {
+    const [major, minor] = minorOf(target);
+    const lowest = minorOf(lowestMemberVersion(lab) ?? target);
+    if (lowest[0] === major && lowest[1] === minor + 1 && lab.state.etcdStorage !== `${target}.0`) {
       lab.state.etcdStorage = `${target}.0`;
       lab.record('etcd-storage-raised', undefined, `${target}.0 (downgrade)`);
     }
@@ -86,7 +91,6 @@ export function raiseEtcdStorage(lab: LabCluster): void {
     }
     return;
   }
-  if (members.length === 0 || !members.every((m) => lab.etcdHealthy(m))) return;
   const lowest = lowestMemberVersion(lab);
   const now = etcdStorageVersion(lab);
   if (!lowest || compare(minorOf(lowest), minorOf(now)) < 0) return;
@@ -135,10 +139,15 @@ export function etcdStartRefusal(lab: LabCluster, node: LabNode, fresh: boolean)
   if (node.role !== 'controlplane' || !node.etcd?.member) return undefined;
   const storage = etcdStorageVersion(lab);
   const running = etcdVersion(lab, node);
-  // During a downgrade a new member of the target version expects the cluster version one minor above
-  // its own (cluster_util.go allowedVersionRange, isCompatibleWithCluster at v3.6.12): refused.
-  if (fresh && lab.state.etcdDowngrade && running.startsWith(`${lab.state.etcdDowngrade}.`))
+  // During a downgrade a new member accepts only a cluster version one minor above its own
+  // (cluster_util.go allowedVersionRange, isCompatibleWithCluster at v3.6.12): before the leader moved
+  // the cluster version it joins, after that no new member does.
+  if (fresh && lab.state.etcdDowngrade) {
+    const [clusterMajor, clusterMinor] = minorOf(storage);
+    const [ownMajor, ownMinor] = minorOf(running);
+    if (clusterMajor === ownMajor && clusterMinor === ownMinor + 1) return undefined;
     return `etcd ${running}: incompatible with current running cluster (a downgrade is in progress)`;
+  }
   if (compare(minorOf(running), minorOf(storage)) >= 0) return undefined;
   return fresh
     ? `etcd ${running}: invalid downgrade; server version is lower than determined cluster version (${storage})`

@@ -46,6 +46,11 @@ function reads(expression: string, references: string[]): boolean {
   return references.some((r) => new RegExp(`(?<![\\w.])${escape(r)}(?![\\w-])`).test(text));
 }
 
+/** Whether an expression reads this object itself, not one of its attributes. */
+function readsWhole(expression: string, reference: string): boolean {
+  return new RegExp(`(?<![\\w.])${escape(reference)}(?![\\w.[-])`).test(normalise(expression));
+}
+
 function strings(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   if (Array.isArray(value)) return value.flatMap(strings);
@@ -115,10 +120,11 @@ export function configContractInModule(
         if (META_ARGUMENTS.has(argument)) return [];
         const texts = strings(value);
         if (texts.some((s) => reads(s, references))) return [argument];
-        // A whole object passed on (cluster = var.cluster): its attribute goes along under the argument.
-        return names.flatMap((n) => {
-          const [head, ...rest] = n.split('.');
-          return rest.length && texts.some((s) => reads(s, [`var.${head}`]))
+        // A whole object passed on (cluster = var.cluster, versions = local.versions): its attribute
+        // goes along under the argument.
+        return references.flatMap((reference) => {
+          const [kind = '', head = '', ...rest] = reference.split('.');
+          return rest.length && texts.some((s) => readsWhole(s, `${kind}.${head}`))
             ? [[argument, ...rest].join('.')]
             : [];
         });

@@ -83,9 +83,17 @@ data "talos_machine_configuration" "from_object" {
     const access = await root(
       'modules',
       {
-        'main.tf': `module "talos" {
+        'main.tf': `locals {
+  versions = { talos = var.cluster.talos_version, kubernetes = "1.34.1" }
+}
+module "talos" {
   source  = "./modules/talos"
   cluster = var.cluster
+}
+module "from_local" {
+  source   = "./modules/from_local"
+  versions = local.versions
+  name     = var.cluster.name
 }
 module "pinned" {
   source  = "./modules/pinned"
@@ -99,6 +107,15 @@ data "talos_machine_configuration" "this" {
   talos_version = var.cluster["talos_version"]
 }
 `,
+        'modules/from_local/main.tf': `variable "versions" {}
+variable "name" {}
+data "talos_machine_configuration" "this" {
+  talos_version = var.versions.talos
+}
+data "talos_machine_configuration" "named" {
+  talos_version = var.name
+}
+`,
         'modules/pinned/main.tf': `variable "contract" {}
 data "talos_machine_configuration" "this" {
   talos_version = var.contract
@@ -107,7 +124,8 @@ data "talos_machine_configuration" "this" {
       },
       'cluster.talos_version',
     );
-    expect((await configContractUses(access)).map((u) => u.address)).toEqual([
+    expect((await configContractUses(access)).map((u) => u.address).sort()).toEqual([
+      'module.from_local.data.talos_machine_configuration.this',
       'module.talos.data.talos_machine_configuration.this',
     ]);
   });

@@ -150,12 +150,17 @@ export async function rollbackGate(run: NodeRun): Promise<void> {
   const { input } = run;
   if (input.role !== 'controlplane') return;
   const health = await run.undoRead.checkEtcdHealth({ cluster: input.cluster });
-  if (!othersHoldQuorum(health, input.node))
-    throw ApplicationFailure.nonRetryable(
-      `not taking ${input.node} down to roll it back: the other etcd voters (${healthyOthers(health, input.node)}/${voters(health.members).length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
-      FAILURE.QuorumAtRisk,
-    );
+  othersMustHoldQuorum(run, health);
   await etcdStorageGate(run, health);
+}
+
+function othersMustHoldQuorum(run: NodeRun, health: EtcdHealth): void {
+  const { input } = run;
+  if (othersHoldQuorum(health, input.node)) return;
+  throw ApplicationFailure.nonRetryable(
+    `not taking ${input.node} down to roll it back: the other etcd voters (${healthyOthers(health, input.node)}/${voters(health.members).length} healthy) would not hold quorum. It stays as it is (up, on ${input.to}); fix etcd, then \`talos-upgrade undo retry\` (or run the upgrade again)`,
+    FAILURE.QuorumAtRisk,
+  );
 }
 
 /**
@@ -182,6 +187,8 @@ async function etcdStorageGate(run: NodeRun, first: EtcdHealth): Promise<void> {
   if (!etcdUndoBlocked(of(health)) && etcdStorageMayRise(of(health))) {
     await sleep('10s', { summary: 'etcd: every member runs a newer minor; read its storage version again' });
     health = await run.undoRead.checkEtcdHealth({ cluster: input.cluster });
+    // The node goes down after this read: quorum again, as rollbackGate's first read had it.
+    othersMustHoldQuorum(run, health);
   }
   const blocked = etcdUndoBlocked(of(health));
   if (blocked) throw ApplicationFailure.nonRetryable(blocked, FAILURE.EtcdDowngradeNeeded);
